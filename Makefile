@@ -1,0 +1,43 @@
+# Two commands are all a newcomer needs: `make demo` and `make test`. Everything else is installed on the way.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo demo-down test test-unit test-integration lint clean
+
+$(STAMP): pyproject.toml
+	@echo "==> installing gitopsguard and its test tools into $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the local control plane (building Kubernetes once) and run gitopsguard's demo against it.
+demo: install
+	$(BIN)/gitopsguard demo
+
+## Stop the demo's control plane and remove its state.
+demo-down: install
+	$(BIN)/gitopsguard dev-cluster down
+
+## The whole suite: unit tests, then integration tests against a real control plane started for the run.
+test: install
+	$(BIN)/python -m pytest -ra
+
+## Unit tests only: no cluster, seconds.
+test-unit: install
+	$(BIN)/python -m pytest -ra tests/unit
+
+test-integration: install
+	$(BIN)/python -m pytest -ra tests/integration
+
+lint: install
+	$(BIN)/ruff check gitopsguard tests
+	$(BIN)/ruff format --check gitopsguard tests
+	$(BIN)/mypy gitopsguard
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

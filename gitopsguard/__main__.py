@@ -1,0 +1,3 @@
+from gitopsguard.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""Building kube-apiserver and kube-controller-manager, and keeping them in the cache atomically.
+
+The cache is valid only when ``MANIFEST.json`` is present and every binary it lists has the recorded size.
+Binaries are verified in a staging directory first and the directory is renamed into place last, so a
+build or copy that fails halfway never leaves anything in the cache that ``up`` would run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gitopsguard.devcluster import k8s_source
+from gitopsguard.devcluster.paths import CONTROL_PLANE_BINARIES, KUBERNETES_VERSION, CacheLayout
+from gitopsguard.devcluster.progress import Progress, heartbeat
+from gitopsguard.devcluster.system import BUILD_COMMANDS, ensure_packages
+from gitopsguard.errors import BuildError
+
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def cached_binaries_valid(cache: CacheLayout) -> bool:
+    try:
+        manifest = json.loads(cache.manifest.read_text())
+        return all(
+            cache.binary(name).stat().st_size == manifest["binaries"][name]["size"] for name in CONTROL_PLANE_BINARIES
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def ensure_binaries(cache: CacheLayout, progress: Progress, *, confirm: Callable[[str], bool]) -> None:
+    """Build and cache the control-plane binaries unless a valid cache already holds them."""
+    if cached_binaries_valid(cache):
+        progress.stage(f"using cached Kubernetes {KUBERNETES_VERSION} binaries in {cache.bin_dir}")
+        return
+    progress.stage(f"no cached Kubernetes {KUBERNETES_VERSION} binaries; building them once (about 8 minutes)")
+    ensure_packages(BUILD_COMMANDS, progress, confirm=confirm)
+    tree = k8s_source.download_source_tree(cache.work_dir, progress)
+    build_into_cache(tree, cache, progress)
+    shutil.rmtree(tree.parent, ignore_errors=True)
+
+
+def build_into_cache(tree: Path, cache: CacheLayout, progress: Progress) -> None:
+    """Run the Kubernetes Makefile in ``tree`` and move the verified binaries into the cache."""
+    output_dir = tree / "_output" / "local" / "bin" / "linux" / _goarch()
+    _run_make(tree, cache.work_dir, progress)
+    staging = _stage_binaries(output_dir, cache)
+    if cache.bin_dir.exists():
+        shutil.rmtree(cache.bin_dir)
+    os.replace(staging, cache.bin_dir)
+    progress.stage(f"cached {', '.join(CONTROL_PLANE_BINARIES)} in {cache.bin_dir}")
+
+
+def _goarch() -> str:
+    machine = platform.machine()
+    if machine not in _GOARCH:
+        raise BuildError(f"unsupported CPU architecture {machine!r}: the dev cluster builds for amd64 or arm64")
+    return _GOARCH[machine]
+
+
+def _run_make(tree: Path, work_dir: Path, progress: Progress) -> None:
+    gopath = tree / ".go"
+    (gopath / "src" / "k8s.io").mkdir(parents=True, exist_ok=True)
+    link = gopath / "src" / "k8s.io" / "kubernetes"
+    if not link.is_symlink():
+        link.symlink_to(Path("..", "..", ".."))
+    home = work_dir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOPATH": str(gopath), "CGO_ENABLED": "0", "HOME": str(home)}
+    log_path = work_dir / "build.log"
+    targets = " ".join(f"cmd/{name}" for name in CONTROL_PLANE_BINARIES)
+    progress.stage(f"building {targets} with make (log: {log_path})")
+    with log_path.open("w") as log, heartbeat(progress, lambda: f"still building: {_last_line(log_path)}"):
+        code = subprocess.run(
+            ["make", f"WHAT={targets}"], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+        ).returncode
+    if code != 0:
+        raise BuildError(
+            f"building Kubernetes {KUBERNETES_VERSION} failed (make exited {code}); nothing was cached. "
+            f"Last lines of {log_path}:\n{_tail(log_path, 15)}"
+        )
+
+
+def _stage_binaries(output_dir: Path, cache: CacheLayout) -> Path:
+    staging = cache.bin_dir.with_name(f".staging-{os.getpid()}-{time.monotonic_ns()}")
+    staging.mkdir(parents=True)
+    try:
+        entries = {name: _stage_one(output_dir / name, staging / name) for name in CONTROL_PLANE_BINARIES}
+        manifest = {"kubernetes": KUBERNETES_VERSION, "binaries": entries}
+        (staging / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def _stage_one(built: Path, staged: Path) -> dict[str, object]:
+    if not built.is_file():
+        raise BuildError(f"{built}: make succeeded but did not produce this binary; nothing was cached")
+    shutil.copy2(built, staged)
+    version = subprocess.run([str(staged), "--version"], capture_output=True, text=True, check=False)
+    if version.returncode != 0 or f"v{KUBERNETES_VERSION}" not in version.stdout:
+        raise BuildError(
+            f"{built}: `--version` printed {version.stdout.strip()!r} (exit {version.returncode}), "
+            f"expected Kubernetes v{KUBERNETES_VERSION}; nothing was cached"
+        )
+    digest = hashlib.sha256(staged.read_bytes()).hexdigest()
+    return {"size": staged.stat().st_size, "sha256": digest, "version": version.stdout.strip()}
+
+
+def _last_line(path: Path) -> str:
+    lines = _tail(path, 1)
+    return lines.strip()[:160] or "(no output yet)"
+
+
+def _tail(path: Path, count: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
+    except OSError:
+        return ""

@@ -1,0 +1,120 @@
+"""The three control-plane components, their command lines, and how to tell each one is ready."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from gitopsguard.devcluster.paths import CacheLayout, StateLayout
+from gitopsguard.devcluster.ports import LOOPBACK
+from gitopsguard.devcluster.process import ComponentSpec
+from gitopsguard.errors import MissingDependencyError
+
+ETCD = "etcd"
+APISERVER = "kube-apiserver"
+CONTROLLER_MANAGER = "kube-controller-manager"
+COMPONENTS = (ETCD, APISERVER, CONTROLLER_MANAGER)
+
+# Controllers that need nodes, clouds or volumes; without a kubelet they would only log errors.
+_DISABLED_CONTROLLERS = (
+    "nodeipam", "nodelifecycle", "cloud-node-lifecycle", "service", "route",
+    "attachdetach", "persistentvolume-binder", "persistentvolume-expander",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+
+    def server_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.apiserver}"
+
+
+def component_spec(name: str, cache: CacheLayout, state: StateLayout, ports: Ports) -> ComponentSpec:
+    if name == ETCD:
+        return _etcd(state, ports)
+    if name == APISERVER:
+        return _apiserver(cache, state, ports)
+    return _controller_manager(cache, state)
+
+
+def _etcd(state: StateLayout, ports: Ports) -> ComponentSpec:
+    etcd = shutil.which("etcd")
+    if etcd is None:
+        raise MissingDependencyError(
+            "etcd not found on PATH; install Debian's etcd-server (apt-get install etcd-server)"
+        )
+    client, peer = f"http://{LOOPBACK}:{ports.etcd_client}", f"http://{LOOPBACK}:{ports.etcd_peer}"
+    return ComponentSpec(ETCD, (
+        etcd, "--name", "gitopsguard-dev", "--data-dir", str(state.etcd_data),
+        "--listen-client-urls", client, "--advertise-client-urls", client,
+        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+        "--initial-cluster", f"gitopsguard-dev={peer}",
+    ))  # fmt: skip
+
+
+def _apiserver(cache: CacheLayout, state: StateLayout, ports: Ports) -> ComponentSpec:
+    pki = state.pki_dir
+    return ComponentSpec(APISERVER, (
+        str(cache.binary(APISERVER)),
+        "--etcd-servers", f"http://{LOOPBACK}:{ports.etcd_client}",
+        "--bind-address", LOOPBACK, "--secure-port", str(ports.apiserver), "--advertise-address", LOOPBACK,
+        "--cert-dir", str(pki), "--token-auth-file", str(state.tokens_file),
+        "--authorization-mode", "RBAC",
+        "--service-account-key-file", str(pki / "sa.pub"),
+        "--service-account-signing-key-file", str(pki / "sa.key"),
+        "--service-account-issuer", "https://kubernetes.default.svc",
+        "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged=true",
+    ))  # fmt: skip
+
+
+def _controller_manager(cache: CacheLayout, state: StateLayout) -> ComponentSpec:
+    return ComponentSpec(CONTROLLER_MANAGER, (
+        str(cache.binary(CONTROLLER_MANAGER)),
+        "--kubeconfig", str(state.kubeconfig), "--leader-elect=false",
+        "--service-account-private-key-file", str(state.pki_dir / "sa.key"),
+        "--root-ca-file", str(state.apiserver_cert),
+        "--bind-address", LOOPBACK, "--secure-port", "0", "--port", "0",
+        "--controllers", ",".join(("*", *(f"-{name}" for name in _DISABLED_CONTROLLERS))),
+    ))  # fmt: skip
+
+
+def etcd_healthy(ports: Ports) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{ports.etcd_client}/health", timeout=2) as response:
+            return bool(json.loads(response.read()).get("health") == "true")
+    except (OSError, ValueError):
+        return False
+
+
+def apiserver_get(state: StateLayout, ports: Ports, token: str, path: str) -> tuple[int, str]:
+    """GET ``path`` as the token's user; (0, reason) when the server cannot be reached at all."""
+    try:
+        context = ssl.create_default_context(cafile=str(state.apiserver_cert))
+    except (OSError, ssl.SSLError) as error:
+        return 0, f"no serving certificate yet ({error})"
+    url = ports.server_url() + path  # always https://127.0.0.1:<port>/...
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=3, context=context) as response:  # noqa: S310
+            return int(response.status), response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode(errors="replace")
+    except OSError as error:
+        return 0, str(error)
+
+
+def apiserver_ready(state: StateLayout, ports: Ports, token: str) -> bool:
+    return apiserver_get(state, ports, token, "/readyz")[0] == 200
+
+
+def controller_manager_ready(state: StateLayout, ports: Ports, token: str) -> bool:
+    """The service-account controller has made ``default/default``: controllers are running."""
+    path = "/api/v1/namespaces/default/serviceaccounts/default"
+    return apiserver_get(state, ports, token, path)[0] == 200

@@ -1,0 +1,98 @@
+"""Where the dev cluster keeps its cache (built binaries) and its state (one running cluster)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+KUBERNETES_VERSION = "1.20.2"
+CONTROL_PLANE_BINARIES = ("kube-apiserver", "kube-controller-manager")
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """Built binaries, kept across clusters: ``<root>/v1.20.2/bin/{kube-apiserver,...}``."""
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> CacheLayout:
+        override = os.environ.get("GITOPSGUARD_CACHE_DIR")
+        base = Path(override) if override else _xdg("XDG_CACHE_HOME", ".cache") / "gitopsguard"
+        return cls(root=base / "k8s")
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / f"v{KUBERNETES_VERSION}" / "bin"
+
+    @property
+    def manifest(self) -> Path:
+        """Written last, after every binary is in place: its presence is what makes the cache valid."""
+        return self.bin_dir / "MANIFEST.json"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for the source download and the build; safe to delete."""
+        return self.root / "work"
+
+    def binary(self, name: str) -> Path:
+        return self.bin_dir / name
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    """Everything one running dev cluster owns; ``down`` removes the whole directory."""
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> StateLayout:
+        override = os.environ.get("GITOPSGUARD_DEV_CLUSTER_DIR")
+        if override:
+            return cls(root=Path(override))
+        return cls(root=_xdg("XDG_STATE_HOME", ".local/state") / "gitopsguard" / "dev-cluster")
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "cluster.json"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.root / "etcd-data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.pki_dir / "tokens.csv"
+
+    @property
+    def apiserver_cert(self) -> Path:
+        """kube-apiserver writes its self-signed serving certificate here (``--cert-dir``)."""
+        return self.pki_dir / "apiserver.crt"
+
+    def pid_file(self, component: str) -> Path:
+        return self.run_dir / f"{component}.pid"
+
+    def log_file(self, component: str) -> Path:
+        return self.log_dir / f"{component}.log"

@@ -1,0 +1,42 @@
+"""The one exception hierarchy of gitopsguard.
+
+Library errors (subprocess, kubernetes, git, OS) are translated into these once, at the edge where they
+happen, chaining the original with ``raise ... from e``. Every message starts with the thing it concerns
+(a file, an object, a component) and, where there is one, says what to do next::
+
+    GitOpsGuardError
+    ├── DevClusterError            the local development control plane
+    │   ├── MissingDependencyError     a system package or binary is absent
+    │   ├── PortInUseError             a loopback port we need is taken
+    │   ├── BuildError                 building kube-apiserver / kube-controller-manager failed
+    │   └── ComponentStartError        etcd, kube-apiserver or kube-controller-manager did not come up
+    └── ClusterError               talking to a Kubernetes API server failed
+"""
+
+
+class GitOpsGuardError(Exception):
+    """Base of every error gitopsguard raises on purpose; the message is meant for the user."""
+
+
+class DevClusterError(GitOpsGuardError):
+    """The local development control plane could not be managed."""
+
+
+class MissingDependencyError(DevClusterError):
+    """A system package or binary the dev cluster needs is not installed."""
+
+
+class PortInUseError(DevClusterError):
+    """A loopback port the dev cluster needs is used by another process."""
+
+
+class BuildError(DevClusterError):
+    """Building the Kubernetes control-plane binaries failed."""
+
+
+class ComponentStartError(DevClusterError):
+    """A control-plane component exited or never became ready."""
+
+
+class ClusterError(GitOpsGuardError):
+    """A Kubernetes API server could not be reached or answered with an error."""

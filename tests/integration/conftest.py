@@ -1,0 +1,74 @@
+"""The integration harness: one real control plane for the whole session, a fresh namespace per test.
+
+Set ``GITOPSGUARD_TEST_KUBECONFIG`` to the kubeconfig of a running dev cluster (``gitopsguard dev-cluster
+env``) to reuse it; otherwise the session starts its own in a temporary directory, building the binaries
+once if the cache is cold, and takes it down at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitopsguard.cluster import connect
+from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
+from gitopsguard.devcluster.progress import StagedProgress
+
+TEST_LABEL = "gitopsguard.io/test-namespace"
+
+
+@dataclass(frozen=True)
+class TestCluster:
+    kubeconfig: Path
+    owned: DevCluster | None  # None when reusing a cluster someone else runs
+
+    def api(self, context: str = "dev-admin") -> client.ApiClient:
+        return connect(self.kubeconfig, context)
+
+
+@pytest.fixture(scope="session")
+def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    reuse = os.environ.get("GITOPSGUARD_TEST_KUBECONFIG")
+    if reuse:
+        yield TestCluster(Path(reuse), None)
+        return
+    cluster = DevCluster(
+        StateLayout(tmp_path_factory.mktemp("dev-cluster")), CacheLayout.default(), StagedProgress(sys.stderr)
+    )
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # a cold build takes minutes: let its progress show
+        result = cluster.up()
+    try:
+        yield TestCluster(result.kubeconfig, cluster)
+    finally:
+        cluster.down()
+
+
+@pytest.fixture
+def admin_api(dev_cluster: TestCluster) -> Iterator[client.ApiClient]:
+    api = dev_cluster.api()
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def namespace(admin_api: client.ApiClient) -> Iterator[str]:
+    """A namespace of its own for one test; deleted afterwards (the namespace controller empties it)."""
+    core = client.CoreV1Api(admin_api)
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={TEST_LABEL: "true"}))
+    core.create_namespace(body)
+    yield name
+    try:
+        core.delete_namespace(name)
+    except ApiException as error:
+        if error.status != 404:
+            raise

@@ -1,0 +1,117 @@
+"""The harness gives tests a real API server, real RBAC and real controllers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitopsguard.cli import main
+from gitopsguard.cluster import server_info
+from gitopsguard.devcluster.ports import free_port
+from tests.integration.conftest import TestCluster
+
+pytestmark = pytest.mark.integration
+
+
+def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.25)
+
+
+def test_server_reports_version_1_20_2_and_ready(admin_api: client.ApiClient) -> None:
+    info = server_info(admin_api)
+    assert info.version == "v1.20.2"
+    assert info.ready
+    assert info.failing_checks == ()
+
+
+def test_configmap_is_created_read_and_deleted(admin_api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(admin_api)
+    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"colour": "blue"})
+    core.create_namespaced_config_map(namespace, body)
+    assert core.read_namespaced_config_map("settings", namespace).data == {"colour": "blue"}
+    core.delete_namespaced_config_map("settings", namespace)
+    with pytest.raises(ApiException) as missing:
+        core.read_namespaced_config_map("settings", namespace)
+    assert missing.value.status == 404
+
+
+def test_ordinary_user_is_forbidden_until_a_rolebinding_allows_it(
+    dev_cluster: TestCluster, admin_api: client.ApiClient, namespace: str
+) -> None:
+    alice = client.CoreV1Api(dev_cluster.api("dev-alice"))
+    with pytest.raises(ApiException) as denied:
+        alice.list_namespaced_config_map(namespace)
+    assert denied.value.status == 403
+    rbac = client.RbacAuthorizationV1Api(admin_api)
+    rbac.create_namespaced_role_binding(
+        namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name="alice-view"),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="view"),
+            subjects=[client.RbacV1Subject(kind="User", name="alice", api_group="rbac.authorization.k8s.io")],
+        ),
+    )
+    eventually(lambda: _can_list(alice, namespace), timeout=10)
+
+
+def _can_list(core: client.CoreV1Api, namespace: str) -> bool:
+    try:
+        core.list_namespaced_config_map(namespace)
+    except ApiException as error:
+        if error.status == 403:
+            return False
+        raise
+    return True
+
+
+def test_controller_manager_turns_a_deployment_into_a_pending_pod(admin_api: client.ApiClient, namespace: str) -> None:
+    labels = {"app": "web"}
+    container = client.V1Container(name="web", image="nginx:1.25")
+    deployment = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="web"),
+        spec=client.V1DeploymentSpec(
+            replicas=1,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels), spec=client.V1PodSpec(containers=[container])
+            ),
+        ),
+    )
+    client.AppsV1Api(admin_api).create_namespaced_deployment(namespace, deployment)
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: len(core.list_namespaced_pod(namespace, label_selector="app=web").items) == 1)
+    (pod,) = core.list_namespaced_pod(namespace, label_selector="app=web").items
+    assert pod.status.phase == "Pending"  # no scheduler or kubelet, by design
+
+
+def test_new_namespace_gets_a_default_service_account(admin_api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(admin_api)
+    eventually(
+        lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(namespace).items)
+    )
+
+
+def test_cluster_info_command_prints_version_and_readiness(dev_cluster: TestCluster) -> None:
+    result = CliRunner().invoke(main, ["cluster-info", "--kubeconfig", str(dev_cluster.kubeconfig)])
+    assert result.exit_code == 0, result.output
+    assert "version: v1.20.2" in result.output
+    assert "ready:   yes" in result.output
+
+
+def test_cluster_info_against_a_dead_server_says_it_is_unreachable(tmp_path: Path, dev_cluster: TestCluster) -> None:
+    text = dev_cluster.kubeconfig.read_text()
+    server = next(line.split("server: ")[1] for line in text.splitlines() if "server: " in line)
+    path = tmp_path / "kubeconfig"
+    path.write_text(text.replace(server, f"https://127.0.0.1:{free_port()}"))
+    result = CliRunner().invoke(main, ["cluster-info", "--kubeconfig", str(path)])
+    assert result.exit_code == 2
+    assert "unreachable" in result.output

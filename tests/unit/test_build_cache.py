@@ -1,0 +1,102 @@
+"""The binary cache never holds a half-written or wrong binary, whatever happens during the build."""
+
+from __future__ import annotations
+
+import json
+import platform
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gitopsguard.devcluster.build import build_into_cache, cached_binaries_valid
+from gitopsguard.devcluster.paths import CONTROL_PLANE_BINARIES, CacheLayout
+from gitopsguard.devcluster.progress import SilentProgress
+from gitopsguard.errors import BuildError
+
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
+OUT = f"_output/local/bin/linux/{ARCH}"
+
+
+def fake_binary(version: str) -> str:
+    return f"#!/bin/sh\\necho 'Kubernetes {version}'\\n"
+
+
+def make_tree(tmp_path: Path, recipe: str) -> Path:
+    """A source tree whose Makefile stands in for Kubernetes' (a real make runs it)."""
+    tree = tmp_path / "kubernetes-1.20.2"
+    tree.mkdir()
+    (tree / "Makefile").write_text(textwrap.dedent(recipe).replace("    ", "\t"))
+    return tree
+
+
+def succeeding_recipe(version: str = "v1.20.2") -> str:
+    lines = [f"all:\n    mkdir -p {OUT}"]
+    for name in CONTROL_PLANE_BINARIES:
+        lines.append(f'    printf "{fake_binary(version)}" > {OUT}/{name}\n    chmod +x {OUT}/{name}')
+    return "\n".join(lines) + "\n"
+
+
+def test_failed_build_leaves_no_binary_in_cache(tmp_path: Path) -> None:
+    # make writes a partial kube-apiserver, then fails before kube-controller-manager.
+    tree = make_tree(
+        tmp_path,
+        f"""
+        all:
+            mkdir -p {OUT}
+            printf 'partial' > {OUT}/kube-apiserver
+            exit 2
+        """,
+    )
+    cache = CacheLayout(tmp_path / "cache")
+    with pytest.raises(BuildError, match="make exited 2"):
+        build_into_cache(tree, cache, SilentProgress())
+    assert not cache.binary("kube-apiserver").exists()
+    assert not cached_binaries_valid(cache)
+    assert list(cache.root.rglob(".staging-*")) == []
+
+
+def test_failed_build_error_shows_the_end_of_the_build_log(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path, "all:\n    @echo 'vendor/foo.go:12: undefined: Bar'\n    exit 1\n")
+    with pytest.raises(BuildError, match="undefined: Bar"):
+        build_into_cache(tree, CacheLayout(tmp_path / "cache"), SilentProgress())
+
+
+def test_successful_build_is_cached_with_a_manifest(tmp_path: Path) -> None:
+    cache = CacheLayout(tmp_path / "cache")
+    build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
+    assert cached_binaries_valid(cache)
+    manifest = json.loads(cache.manifest.read_text())
+    assert set(manifest["binaries"]) == set(CONTROL_PLANE_BINARIES)
+    assert manifest["binaries"]["kube-apiserver"]["version"] == "Kubernetes v1.20.2"
+
+
+def test_binary_of_the_wrong_version_is_refused_and_not_cached(tmp_path: Path) -> None:
+    cache = CacheLayout(tmp_path / "cache")
+    with pytest.raises(BuildError, match=r"expected Kubernetes v1\.20\.2"):
+        build_into_cache(make_tree(tmp_path, succeeding_recipe("v1.19.0")), cache, SilentProgress())
+    assert not cache.bin_dir.exists()
+    assert list(cache.root.rglob(".staging-*")) == []
+
+
+def test_truncated_cached_binary_makes_the_cache_invalid(tmp_path: Path) -> None:
+    cache = CacheLayout(tmp_path / "cache")
+    build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
+    cache.binary("kube-controller-manager").write_bytes(b"#!/bin/sh\n")
+    assert not cached_binaries_valid(cache)
+
+
+def test_binaries_without_manifest_are_not_a_valid_cache(tmp_path: Path) -> None:
+    cache = CacheLayout(tmp_path / "cache")
+    build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
+    cache.manifest.unlink()
+    assert not cached_binaries_valid(cache)
+
+
+def test_rebuild_replaces_an_invalid_cache(tmp_path: Path) -> None:
+    cache = CacheLayout(tmp_path / "cache")
+    cache.bin_dir.mkdir(parents=True)
+    cache.binary("kube-apiserver").write_text("left over from a killed copy")
+    build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
+    assert cached_binaries_valid(cache)
+    assert "Kubernetes v1.20.2" in cache.binary("kube-apiserver").read_text()

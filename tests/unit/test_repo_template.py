@@ -1,0 +1,58 @@
+"""repo-template/ renders with the real kustomize into what the README promises."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.kubectl import kubectl
+
+TEMPLATE = Path(__file__).parents[2] / "repo-template"
+# What a Kubernetes 1.20 API server serves for the kinds the template uses.
+SERVED_BY_1_20 = {("v1", "Namespace"), ("v1", "ConfigMap"), ("v1", "Service"), ("apps/v1", "Deployment")}
+
+
+def render(overlay: str) -> list[dict[str, object]]:
+    out = subprocess.run(
+        [kubectl(), "kustomize", str(TEMPLATE / "clusters" / overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_each_cluster_overlay_has_two_namespaces_each_with_deployment_service_and_configmap(overlay: str) -> None:
+    objects = render(overlay)
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}  # type: ignore[index]
+    assert len(namespaces) >= 2
+    kinds_per_namespace = Counter(
+        (o["metadata"].get("namespace"), o["kind"])  # type: ignore[attr-defined]
+        for o in objects
+        if o["kind"] != "Namespace"
+    )
+    for namespace in namespaces:
+        for kind in ("Deployment", "Service", "ConfigMap"):
+            assert kinds_per_namespace[(namespace, kind)] >= 1, f"{overlay}: {namespace} has no {kind}"
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_template_uses_only_api_versions_a_1_20_server_serves(overlay: str) -> None:
+    assert {(o["apiVersion"], o["kind"]) for o in render(overlay)} <= SERVED_BY_1_20
+
+
+def test_overlays_differ_in_replicas() -> None:
+    def replicas(overlay: str) -> set[int]:
+        return {o["spec"]["replicas"] for o in render(overlay) if o["kind"] == "Deployment"}  # type: ignore[index]
+
+    assert replicas("dev") == {1}
+    assert replicas("prod") == {3}
+
+
+def test_every_service_port_names_its_protocol() -> None:
+    # Kubernetes 1.20 rejects server-side apply of a Service port without `protocol`.
+    for obj in render("dev"):
+        if obj["kind"] == "Service":
+            assert all("protocol" in port for port in obj["spec"]["ports"])  # type: ignore[index]
