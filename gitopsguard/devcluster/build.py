@@ -45,7 +45,9 @@ def ensure_binaries(cache: CacheLayout, progress: Progress, *, confirm: Callable
     ensure_packages(BUILD_COMMANDS, progress, confirm=confirm)
     tree = k8s_source.download_source_tree(cache.work_dir, progress)
     build_into_cache(tree, cache, progress)
+    # The unpacked tree and Go's build cache take gigabytes; keep only the 34 MB download for a rebuild.
     shutil.rmtree(tree.parent, ignore_errors=True)
+    shutil.rmtree(cache.work_dir / "home", ignore_errors=True)
 
 
 def build_into_cache(tree: Path, cache: CacheLayout, progress: Progress) -> None:

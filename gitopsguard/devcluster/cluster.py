@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,10 +126,13 @@ class DevCluster:
         pki.write_tokens_file(self.state.tokens_file, pki.new_users())
         pki.ensure_service_account_keys(self.state.pki_dir)
         self._save_ports(ports)
+        children: list[subprocess.Popen[bytes]] = []
         try:
-            started = self._start(ports, comp.COMPONENTS)
-        except DevClusterError:
-            self.down()
+            started = self._start(ports, comp.COMPONENTS, children)
+        except BaseException:
+            for child in reversed(children):  # a fresh start that fails leaves nothing running behind
+                process.stop_child(child)
+            shutil.rmtree(self.state.root, ignore_errors=True)
             raise
         return UpResult(False, False, started, self.state.kubeconfig, ports.server_url())
 
@@ -136,22 +140,27 @@ class DevCluster:
         missing = tuple(c.name for c in current.components if c.state is not ComponentState.RUNNING)
         for status in current.components:
             if status.state is ComponentState.STALE_PID:
-                self.progress.stage(f"{status.name}: removing stale pid file (pid {status.pid} is not {status.name})")
+                self.progress.stage(
+                    f"{status.name}: removing stale pid file (pid {status.pid} no longer runs {status.name})"
+                )
                 self.state.pid_file(status.name).unlink(missing_ok=True)
         if missing:
             self.progress.stage(f"dev cluster is partly down; restarting {', '.join(missing)}")
             ensure_binaries(self.cache, self.progress, confirm=self._confirm)
             self._require_ports_free(ports, missing)
         try:
-            started = self._start(ports, missing)
+            started = self._start(ports, missing, [])
         except DevClusterError as error:
             raise DevClusterError(
                 f"{error}\nrecovery failed; start over with `gitopsguard dev-cluster down` and then `up`"
             ) from error
         return UpResult(False, True, started, self.state.kubeconfig, ports.server_url())
 
-    def _start(self, ports: comp.Ports, names: tuple[str, ...]) -> tuple[str, ...]:
-        """Start ``names`` in dependency order, waiting for each component (started or not) to be ready."""
+    def _start(
+        self, ports: comp.Ports, names: tuple[str, ...], children: list[subprocess.Popen[bytes]]
+    ) -> tuple[str, ...]:
+        """Start ``names`` in dependency order (appending each to ``children``) and wait for every
+        component, started now or already running, to be ready."""
         token = self._admin_token()
         checks: dict[str, Callable[[], bool]] = {
             comp.ETCD: lambda: comp.etcd_healthy(ports),
@@ -163,9 +172,10 @@ class DevCluster:
             if name in names:
                 spec = comp.component_spec(name, self.cache, self.state, ports)
                 self.progress.stage(f"starting {name}")
-                pid = process.start(spec, self.state.pid_file(name), self.state.log_file(name))
+                child = process.start(spec, self.state.pid_file(name), self.state.log_file(name))
+                children.append(child)
                 started.append(name)
-                self._wait_ready(name, checks[name], pid)
+                self._wait_ready(name, checks[name], child)
             else:
                 self._wait_ready(name, checks[name], None)
             if name == comp.APISERVER:
@@ -173,12 +183,13 @@ class DevCluster:
                                  pki.read_tokens_file(self.state.tokens_file))  # fmt: skip
         return tuple(started)
 
-    def _wait_ready(self, name: str, check: Callable[[], bool], pid: int | None) -> None:
+    def _wait_ready(self, name: str, check: Callable[[], bool], child: subprocess.Popen[bytes] | None) -> None:
         deadline = time.monotonic() + self._ready_timeout
         while not check():
-            if pid is not None and not process.is_our_process(pid, self._binary_name(name)):
+            if child is not None and child.poll() is not None:
                 raise ComponentStartError(
-                    f"{name} exited while starting; last lines of {self.state.log_file(name)}:\n"
+                    f"{name} exited with code {child.returncode} while starting; "
+                    f"last lines of {self.state.log_file(name)}:\n"
                     f"{process.log_tail(self.state.log_file(name))}"
                 )
             if time.monotonic() > deadline:

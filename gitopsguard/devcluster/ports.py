@@ -18,7 +18,10 @@ def free_port() -> int:
 
 
 def is_port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now. Like etcd and kube-apiserver, bind with SO_REUSEADDR:
+    connections in TIME_WAIT after a crash do not block a restart, only another listener does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:

@@ -26,8 +26,12 @@ class ComponentSpec:
         return Path(self.argv[0]).name
 
 
-def start(spec: ComponentSpec, pid_file: Path, log_file: Path) -> int:
-    """Start ``spec`` detached from our session (it outlives the CLI) and record its pid."""
+def start(spec: ComponentSpec, pid_file: Path, log_file: Path) -> subprocess.Popen[bytes]:
+    """Start ``spec`` detached from our session (it outlives the CLI) and record its pid.
+
+    Judge a process just started by the returned handle, not by ``is_our_process``: until the child has
+    called exec, its ``/proc/<pid>/cmdline`` still shows Python.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
@@ -39,7 +43,7 @@ def start(spec: ComponentSpec, pid_file: Path, log_file: Path) -> int:
     partial = pid_file.with_name(pid_file.name + ".partial")
     partial.write_text(f"{child.pid}\n")
     os.replace(partial, pid_file)
-    return child.pid
+    return child
 
 
 def read_pid(pid_file: Path) -> int | None:
@@ -73,6 +77,18 @@ def stop(pid: int, binary_name: str, timeout: float = 15.0) -> None:
     while is_our_process(pid, binary_name):
         _reap(pid)
         time.sleep(0.05)
+
+
+def stop_child(child: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop a process we started in this run, through its handle (no pid-reuse question arises)."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _signal(pid: int, signum: signal.Signals) -> None:

@@ -26,7 +26,7 @@ TEST_LABEL = "gitopsguard.io/test-namespace"
 
 
 @dataclass(frozen=True)
-class TestCluster:
+class LiveCluster:
     kubeconfig: Path
     owned: DevCluster | None  # None when reusing a cluster someone else runs
 
@@ -35,10 +35,10 @@ class TestCluster:
 
 
 @pytest.fixture(scope="session")
-def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
     reuse = os.environ.get("GITOPSGUARD_TEST_KUBECONFIG")
     if reuse:
-        yield TestCluster(Path(reuse), None)
+        yield LiveCluster(Path(reuse), None)
         return
     cluster = DevCluster(
         StateLayout(tmp_path_factory.mktemp("dev-cluster")), CacheLayout.default(), StagedProgress(sys.stderr)
@@ -47,13 +47,13 @@ def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     with capture.global_and_fixture_disabled():  # a cold build takes minutes: let its progress show
         result = cluster.up()
     try:
-        yield TestCluster(result.kubeconfig, cluster)
+        yield LiveCluster(result.kubeconfig, cluster)
     finally:
         cluster.down()
 
 
 @pytest.fixture
-def admin_api(dev_cluster: TestCluster) -> Iterator[client.ApiClient]:
+def admin_api(dev_cluster: LiveCluster) -> Iterator[client.ApiClient]:
     api = dev_cluster.api()
     yield api
     api.close()

@@ -6,6 +6,7 @@ These use the binaries the session's cluster already cached, so each start takes
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -24,13 +25,13 @@ from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.cluster import ComponentState
 from gitopsguard.devcluster.process import is_our_process
 from gitopsguard.devcluster.progress import SilentProgress
-from tests.integration.conftest import TestCluster
+from tests.integration.conftest import LiveCluster
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def spare(dev_cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+def spare(dev_cluster: LiveCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     cluster = DevCluster(StateLayout(tmp_path_factory.mktemp("spare")), CacheLayout.default(), SilentProgress())
     cluster.up()
     yield cluster
@@ -108,7 +109,7 @@ def test_stale_pid_files_after_a_crash_are_recovered_without_touching_the_pid_ow
         impostor.wait()
 
 
-def test_down_stops_every_process_and_removes_state(dev_cluster: TestCluster, tmp_path: Path) -> None:
+def test_down_stops_every_process_and_removes_state(dev_cluster: LiveCluster, tmp_path: Path) -> None:
     cluster = DevCluster(StateLayout(tmp_path / "short-lived"), CacheLayout.default(), SilentProgress())
     cluster.up()
     started = {name: pid for name, pid in pids(cluster).items() if pid is not None}
@@ -127,3 +128,27 @@ def _wait_dead(pid: int, name: str) -> None:
             os.waitpid(pid, os.WNOHANG)  # our own child: reap it
         assert time.monotonic() < deadline, f"{name} (pid {pid}) did not die"
         time.sleep(0.05)
+
+
+def test_component_that_exits_during_a_fresh_start_is_reported_and_nothing_is_left_behind(
+    dev_cluster: LiveCluster, tmp_path: Path
+) -> None:
+    # A kube-apiserver that fails the way a bad flag does; the cache manifest vouches for its size.
+    cache = CacheLayout(tmp_path / "cache")
+    shutil.copytree(CacheLayout.default().bin_dir, cache.bin_dir)
+    broken = cache.binary("kube-apiserver")
+    broken.write_text("#!/bin/sh\necho 'Error: unknown flag: --frobnicate' >&2\nexit 3\n")
+    manifest = json.loads(cache.manifest.read_text())
+    manifest["binaries"]["kube-apiserver"]["size"] = broken.stat().st_size
+    cache.manifest.write_text(json.dumps(manifest))
+
+    cluster = DevCluster(StateLayout(tmp_path / "state"), cache, SilentProgress())
+    result = CliRunner().invoke(
+        main, ["dev-cluster", "--state-dir", str(cluster.state.root), "--cache-dir", str(cache.root), "up"]
+    )
+    assert result.exit_code == 2
+    assert "kube-apiserver exited with code 3 while starting" in result.output
+    assert "unknown flag: --frobnicate" in result.output
+    assert not cluster.state.root.exists()
+    leftover = subprocess.run(["pgrep", "-f", str(cluster.state.root)], capture_output=True, text=True)
+    assert leftover.stdout == "", "etcd started for the failed cluster must be stopped"

@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from gitopsguard.cli import main
 from gitopsguard.cluster import server_info
 from gitopsguard.devcluster.ports import free_port
-from tests.integration.conftest import TestCluster
+from tests.integration.conftest import LiveCluster
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_configmap_is_created_read_and_deleted(admin_api: client.ApiClient, name
 
 
 def test_ordinary_user_is_forbidden_until_a_rolebinding_allows_it(
-    dev_cluster: TestCluster, admin_api: client.ApiClient, namespace: str
+    dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str
 ) -> None:
     alice = client.CoreV1Api(dev_cluster.api("dev-alice"))
     with pytest.raises(ApiException) as denied:
@@ -100,14 +100,14 @@ def test_new_namespace_gets_a_default_service_account(admin_api: client.ApiClien
     )
 
 
-def test_cluster_info_command_prints_version_and_readiness(dev_cluster: TestCluster) -> None:
+def test_cluster_info_command_prints_version_and_readiness(dev_cluster: LiveCluster) -> None:
     result = CliRunner().invoke(main, ["cluster-info", "--kubeconfig", str(dev_cluster.kubeconfig)])
     assert result.exit_code == 0, result.output
     assert "version: v1.20.2" in result.output
     assert "ready:   yes" in result.output
 
 
-def test_cluster_info_against_a_dead_server_says_it_is_unreachable(tmp_path: Path, dev_cluster: TestCluster) -> None:
+def test_cluster_info_against_a_dead_server_says_it_is_unreachable(tmp_path: Path, dev_cluster: LiveCluster) -> None:
     text = dev_cluster.kubeconfig.read_text()
     server = next(line.split("server: ")[1] for line in text.splitlines() if "server: " in line)
     path = tmp_path / "kubeconfig"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +26,13 @@ def unrelated_process() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_started_component_is_tracked_and_stopped(tmp_path: Path) -> None:
-    pid = start(ComponentSpec("sleeper", (SLEEP, "60")), tmp_path / "s.pid", tmp_path / "s.log")
+    child = start(ComponentSpec("sleeper", (SLEEP, "60")), tmp_path / "s.pid", tmp_path / "s.log")
+    pid = child.pid
     assert read_pid(tmp_path / "s.pid") == pid
-    assert is_our_process(pid, "sleep")
+    deadline = time.monotonic() + 5
+    while not is_our_process(pid, "sleep"):  # until exec, the child's cmdline is still Python's
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     stop(pid, "sleep", timeout=5)
     assert not is_our_process(pid, "sleep")
     assert "starting" in (tmp_path / "s.log").read_text()
