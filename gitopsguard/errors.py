@@ -10,7 +10,9 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     │   ├── PortInUseError             a loopback port we need is taken
     │   ├── BuildError                 building kube-apiserver / kube-controller-manager failed
     │   └── ComponentStartError        etcd, kube-apiserver or kube-controller-manager did not come up
-    └── ClusterError               talking to a Kubernetes API server failed
+    ├── ClusterError               talking to a Kubernetes API server failed
+    ├── SourceError                the Git source could not be fetched, or its history was rewritten
+    └── RenderError                manifests could not be read or built (file and line first)
 """
 
 
@@ -40,3 +42,11 @@ class ComponentStartError(DevClusterError):
 
 class ClusterError(GitOpsGuardError):
     """A Kubernetes API server could not be reached or answered with an error."""
+
+
+class RenderError(GitOpsGuardError):
+    """Manifests could not be read or built; the message starts with the file (and line) at fault."""
+
+
+class SourceError(GitOpsGuardError):
+    """The Git source could not be fetched, or its history moved in a way we refuse to follow."""
