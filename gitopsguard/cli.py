@@ -12,6 +12,7 @@ import click
 
 from gitopsguard import __version__
 from gitopsguard.cluster import connect, server_info
+from gitopsguard.commands.reconcile_once import run_once
 from gitopsguard.devcluster import CacheLayout, ClusterStatus, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import StagedProgress
 from gitopsguard.errors import GitOpsGuardError
@@ -142,3 +143,44 @@ def demo() -> None:
         "Stop it with: make demo-down"
     )
     sys.exit(0 if info.ready else 1)
+
+
+@main.command("reconcile")
+@click.option("--repo", required=True, help="Git URL (https, ssh, file) or a local repository path.")
+@click.option("--branch", default="main", show_default=True)
+@click.option("--path", "path", required=True, help="Directory in the repository to apply, e.g. clusters/dev.")
+@click.option("--unit", default=None, help="Name of this unit (default: derived from --path).")
+@click.option("--namespace", default="default", show_default=True, help="For namespaced objects without one.")
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG.")
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Where the clone is kept.")
+@click.option("--allow-rewind", is_flag=True, help="Follow a force-pushed or rolled-back branch this once.")
+@click.option("--allow-mass-prune", is_flag=True, help="Release the mass-prune brake for this pass.")
+@reports_errors
+def reconcile_command(
+    repo: str,
+    branch: str,
+    path: str,
+    unit: str | None,
+    namespace: str,
+    kubeconfig: Path | None,
+    context: str | None,
+    workdir: Path | None,
+    allow_rewind: bool,
+    allow_mass_prune: bool,
+) -> None:
+    """Make the cluster match one path of the repository, once. Exit 0 done, 1 brake engaged, 2 error."""
+    sys.exit(
+        run_once(
+            repo=repo,
+            branch=branch,
+            path=path,
+            unit=unit,
+            namespace=namespace,
+            kubeconfig=kubeconfig,
+            context=context,
+            workdir=workdir,
+            allow_rewind=allow_rewind,
+            allow_mass_prune=allow_mass_prune,
+        )
+    )

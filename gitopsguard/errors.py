@@ -12,7 +12,8 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     │   └── ComponentStartError        etcd, kube-apiserver or kube-controller-manager did not come up
     ├── ClusterError               talking to a Kubernetes API server failed
     ├── SourceError                the Git source could not be fetched, or its history was rewritten
-    └── RenderError                manifests could not be read or built (file and line first)
+    ├── RenderError                manifests could not be read or built (file and line first)
+    └── ApplyError                 a revision could not be applied (one line per object at fault)
 """
 
 
@@ -50,3 +51,11 @@ class RenderError(GitOpsGuardError):
 
 class SourceError(GitOpsGuardError):
     """The Git source could not be fetched, or its history moved in a way we refuse to follow."""
+
+
+class ApplyError(GitOpsGuardError):
+    """A revision could not be applied; ``problems`` holds one message per object at fault."""
+
+    def __init__(self, summary: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(summary + "".join(f"\n  - {problem}" for problem in problems))
+        self.problems = problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 KubeObject = dict[str, Any]
@@ -36,3 +37,24 @@ class Manifest:
     key: ObjectKey
     body: KubeObject
     origin: str
+
+
+class Action(StrEnum):
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Change:
+    """What happened (or would happen) to one object, and why when that is not obvious."""
+
+    key: ObjectKey
+    action: Action
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.action.value}" + (f": {self.detail}" if self.detail else "")

@@ -49,6 +49,7 @@ class Revision:
     commit: str
     checkout: Path
     summary: str
+    message: str
 
 
 class GitSource:
@@ -65,7 +66,7 @@ class GitSource:
             self._require_forward(repo, last_applied, commit)
         self._git(repo, "checkout", "--force", "--detach", commit.hexsha)
         self._git(repo, "clean", "-ffdx")
-        return Revision(commit.hexsha, self._dir, str(commit.summary))
+        return Revision(commit.hexsha, self._dir, str(commit.summary), str(commit.message))
 
     def _fetched_repo(self) -> git.Repo:
         if not (self._dir / ".git").is_dir():

@@ -1,0 +1,81 @@
+"""What each unit applied, kept in the cluster: one ConfigMap per unit, its entries gzip-compressed.
+
+20,000 entries of about 60 bytes compress to a few hundred kilobytes, well inside a ConfigMap's 1 MiB.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from dataclasses import dataclass, field
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitopsguard.errors import ClusterError
+from gitopsguard.model import ObjectKey
+
+CONTROLLER_NAMESPACE = "gitopsguard-system"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    entries: dict[ObjectKey, str] = field(default_factory=dict)  # object -> the apiVersion it was applied as
+    last_applied: str | None = None
+    last_attempted: str | None = None
+    last_error: str = ""
+
+
+class InventoryStore:
+    def __init__(self, api: client.ApiClient, namespace: str = CONTROLLER_NAMESPACE) -> None:
+        self._core = client.CoreV1Api(api)
+        self.namespace = namespace
+
+    def load(self, unit: str) -> Inventory:
+        try:
+            configmap = self._core.read_namespaced_config_map(_name(unit), self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return Inventory()
+            raise ClusterError(
+                f"ConfigMap/{self.namespace}/{_name(unit)}: cannot read inventory: {error.reason}"
+            ) from error
+        data, binary = configmap.data or {}, configmap.binary_data or {}
+        rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
+        entries = {ObjectKey(g, k, ns, n): v for v, g, k, ns, n in rows}
+        return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
+                         data.get("lastError", ""))  # fmt: skip
+
+    def save(self, unit: str, inventory: Inventory) -> None:
+        rows = sorted([v, k.group, k.kind, k.namespace, k.name] for k, v in inventory.entries.items())
+        packed = base64.b64encode(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
+        body = client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=_name(unit), labels={"app.kubernetes.io/managed-by": "gitopsguard"}),
+            data={"unit": unit, "lastApplied": inventory.last_applied or "", "count": str(len(rows)),
+                  "lastAttempted": inventory.last_attempted or "", "lastError": inventory.last_error[:4000]},
+            binary_data={"entries.json.gz": packed.decode("ascii")},
+        )  # fmt: skip
+        try:
+            self._ensure_namespace()
+            try:
+                self._core.replace_namespaced_config_map(_name(unit), self.namespace, body)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                self._core.create_namespaced_config_map(self.namespace, body)
+        except ApiException as error:
+            raise ClusterError(
+                f"ConfigMap/{self.namespace}/{_name(unit)}: cannot save inventory: {error.reason}"
+            ) from error
+
+    def _ensure_namespace(self) -> None:
+        try:
+            self._core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace)))
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+
+def _name(unit: str) -> str:
+    return f"gitopsguard-inventory-{unit}"

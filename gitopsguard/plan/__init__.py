@@ -1,0 +1,1 @@
+"""The plan stage (pure): prepare desired objects, decide what changed, decide what may be pruned."""

@@ -1,0 +1,23 @@
+"""Deciding whether an object drifted: the server's dry-run result against the live object (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitopsguard.model import KubeObject
+
+# Fields the server changes on every write, or that say nothing about the object's desired state.
+_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
+
+
+def normalized(body: KubeObject) -> dict[str, Any]:
+    copy = {k: v for k, v in body.items() if k != "status"}
+    metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _VOLATILE_METADATA}
+    copy["metadata"] = metadata
+    return copy
+
+
+def has_changed(dry_run_result: KubeObject, live: KubeObject | None) -> bool:
+    """True when applying would change the live object (or there is none): the dry run already holds
+    what the server would store, so equal normalised bodies mean nothing to write."""
+    return live is None or normalized(dry_run_result) != normalized(live)

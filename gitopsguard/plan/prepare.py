@@ -1,0 +1,69 @@
+"""Turning rendered manifests into the exact bodies gitopsguard applies (pure)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gitopsguard.model import KubeObject, Manifest, ObjectKey
+
+UNIT_LABEL = "gitopsguard.io/unit"
+PRUNE_MARKER = "gitopsguard.io/prune"
+FIRST_KINDS = frozenset({("apiextensions.k8s.io", "CustomResourceDefinition"), ("", "Namespace")})
+
+
+@dataclass(frozen=True, eq=False)
+class Desired:
+    key: ObjectKey
+    body: KubeObject
+    origin: str
+    api_version: str
+    stage: int  # 0: CRDs and Namespaces, 1: other cluster-scoped objects, 2: namespaced objects
+
+
+def prepare(
+    manifests: tuple[Manifest, ...], *, unit: str, default_namespace: str, namespaced: Callable[[Manifest], bool]
+) -> list[Desired]:
+    """Bodies with our ownership label, a namespace exactly where the kind has one, and 1.20's defaults."""
+    desired = []
+    for manifest in manifests:
+        body = copy.deepcopy(manifest.body)
+        metadata = body.setdefault("metadata", {})
+        metadata.setdefault("labels", {})[UNIT_LABEL] = unit
+        if namespaced(manifest):
+            metadata["namespace"] = metadata.get("namespace") or default_namespace
+        else:
+            metadata.pop("namespace", None)
+        _default_port_protocols(body)
+        key = ObjectKey.of(body)
+        desired.append(Desired(key, body, manifest.origin, str(body["apiVersion"]), _stage(key)))
+    return desired
+
+
+def _stage(key: ObjectKey) -> int:
+    if (key.group, key.kind) in FIRST_KINDS:
+        return 0
+    return 1 if not key.namespace else 2
+
+
+def _default_port_protocols(node: Any) -> None:
+    """Kubernetes 1.20 refuses server-side apply of a port list entry without ``protocol``; newer servers
+    default it to TCP, so do what they do."""
+    if isinstance(node, dict):
+        for field, value in node.items():
+            if field == "ports" and isinstance(value, list):
+                for port in value:
+                    if isinstance(port, dict) and ("port" in port or "containerPort" in port):
+                        port.setdefault("protocol", "TCP")
+            _default_port_protocols(value)
+    elif isinstance(node, list):
+        for item in node:
+            _default_port_protocols(item)
+
+
+def prune_disabled(body: KubeObject) -> bool:
+    metadata = body.get("metadata") or {}
+    marks = {**(metadata.get("labels") or {}), **(metadata.get("annotations") or {})}
+    return marks.get(PRUNE_MARKER) == "disabled"

@@ -1,0 +1,125 @@
+"""One reconcile pass of a unit, as a recipe: fetch -> render -> apply -> prune -> inventory.
+
+Every object of a revision passes a server-side dry run before any of it is applied. The one exception
+is forced by the API server: objects in a namespace (or of a CRD) that the same revision creates cannot
+be dry-run before it exists, so new Namespaces and CRDs are created first and removed again if the rest
+of the revision then fails its dry run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.inventory import Inventory, InventoryStore
+from gitopsguard.errors import ApplyError, GitOpsGuardError
+from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
+from gitopsguard.plan.diff import has_changed
+from gitopsguard.plan.prepare import FIRST_KINDS, Desired, prepare
+from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, plan_prune
+from gitopsguard.render import render
+from gitopsguard.source import GitSource
+
+DEFAULT_BRAKE = BrakePolicy()
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    path: str
+    default_namespace: str = "default"
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    unit: str
+    revision: str | None
+    changes: tuple[Change, ...]
+    error: str | None = None
+    brake: str | None = None
+
+
+def reconcile(
+    unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
+    brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False,
+) -> ReconcileResult:  # fmt: skip
+    # 1. What this unit applied last, and at which commit.
+    inventory = store.load(unit.name)
+    commit = None
+    try:
+        # 2. Fetch; the branch may only move forward from the applied commit.
+        revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=allow_rewind)
+        commit = revision.commit
+        # 3. Render the unit's path at that commit.
+        manifests = render(revision.checkout, unit.path).manifests
+        # 4. Apply: CRDs and Namespaces, then everything else; all of it passes a dry run first.
+        desired, changes = apply_revision(unit, manifests, applier)
+        # 5. Prune what left Git, unless the brake engages (the commit can release it).
+        if RELEASE_MARKER in revision.message:
+            brake = replace(brake, released=True)
+        pruned, still_owned, engaged = prune(unit, inventory, desired, applier, brake)
+        # 6. Remember what this unit owns now.
+        entries = {d.key: d.api_version for d in desired} | still_owned
+        store.save(unit.name, Inventory(entries, commit, commit, f"mass-prune brake: {engaged}" if engaged else ""))
+        return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged)
+    except GitOpsGuardError as error:
+        attempted = commit or inventory.last_attempted
+        store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
+        return ReconcileResult(unit.name, commit, (), error=str(error))
+
+
+def apply_revision(unit: Unit, manifests: Sequence[Manifest], applier: Applier) -> tuple[list[Desired], list[Change]]:
+    first = tuple(m for m in manifests if (m.key.group, m.key.kind) in FIRST_KINDS)
+    rest = tuple(m for m in manifests if (m.key.group, m.key.kind) not in FIRST_KINDS)
+    first_desired = prepare(first, unit=unit.name, default_namespace="", namespaced=lambda _: False)
+    first_changes, created = _apply_changed(first_desired, unit, applier)
+    applier.wait_established(d for d in first_desired if d.key.kind == "CustomResourceDefinition")
+    try:
+        rest_desired = prepare(rest, unit=unit.name, default_namespace=unit.default_namespace,
+                               namespaced=applier.namespaced)  # fmt: skip
+        rest_changes, _ = _apply_changed(rest_desired, unit, applier)
+    except ApplyError:
+        for desired in reversed(created):  # leave nothing of this revision behind
+            applier.delete(desired.key, desired.api_version)
+        raise
+    return [*first_desired, *rest_desired], [*first_changes, *rest_changes]
+
+
+def _apply_changed(desired: list[Desired], unit: Unit, applier: Applier) -> tuple[list[Change], list[Desired]]:
+    """Dry-run all, then apply only what would change, stage by stage; returns changes and created objects."""
+    live = applier.list_owned({(d.api_version, d.key.kind) for d in desired}, unit.name)
+    dry = applier.dry_run(desired)
+    changes, created = [], []
+    for stage in sorted({d.stage for d in desired}):
+        batch = [d for d in desired if d.stage == stage and has_changed(dry[d.key], live.get(d.key))]
+        failures = [r for r in applier.apply(batch) if isinstance(r, str)]
+        if failures:
+            raise ApplyError(f"{len(failures)} objects failed to apply after passing the dry run", tuple(failures))
+        created += [d for d in batch if d.key not in live]
+        changes += [Change(d.key, Action.CREATED if d.key not in live else Action.CONFIGURED) for d in batch]
+    changed_keys = {c.key for c in changes}
+    changes += [Change(d.key, Action.UNCHANGED) for d in desired if d.key not in changed_keys]
+    return changes, created
+
+
+def prune(
+    unit: Unit, inventory: Inventory, desired: list[Desired], applier: Applier, brake: BrakePolicy
+) -> tuple[list[Change], dict[ObjectKey, str], str | None]:
+    """Delete what left Git; returns the changes, the entries still owned, and why the brake engaged."""
+    desired_keys = frozenset(d.key for d in desired)
+    gone = {k: v for k, v in inventory.entries.items() if k not in desired_keys}
+    live: dict[ObjectKey, KubeObject] = applier.list_owned({(v, k.kind) for k, v in gone.items()}, unit.name)
+    plan = plan_prune(inventory=frozenset(inventory.entries), desired=desired_keys, live=live, unit=unit.name,
+                      policy=brake)  # fmt: skip
+    changes = [Change(key, Action.SKIPPED, why) for key, why in plan.keep]
+    if plan.brake:
+        changes += [Change(key, Action.SKIPPED, f"mass-prune brake: {plan.brake}") for key in plan.delete]
+        return changes, {key: gone[key] for key in plan.delete}, plan.brake
+    still_owned: dict[ObjectKey, str] = {}
+    for key in sorted(plan.delete, key=lambda k: (not k.namespace, k.kind == "Namespace")):
+        failure = applier.delete(key, gone[key])
+        changes.append(Change(key, Action.FAILED, failure) if failure else Change(key, Action.DELETED))
+        if failure:
+            still_owned[key] = gone[key]  # try again next time
+    return changes, still_owned, None
