@@ -6,13 +6,15 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
 from gitopsguard import __version__
+from gitopsguard.audit import AuditLog
 from gitopsguard.cluster import connect, server_info
-from gitopsguard.commands.reconcile_once import run_once
+from gitopsguard.commands.demo import run_demo
+from gitopsguard.commands.reconcile_once import ReconcileOptions, default_audit_log, run_once
 from gitopsguard.devcluster import CacheLayout, ClusterStatus, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import StagedProgress
 from gitopsguard.errors import GitOpsGuardError
@@ -127,22 +129,8 @@ def cluster_info(kubeconfig: Path | None, context: str | None) -> None:
 @main.command("demo")
 @reports_errors
 def demo() -> None:
-    """Start the local dev cluster and show, from the real API server, that it is up and ready."""
-    cluster = DevCluster(StateLayout.default(), CacheLayout.default(), StagedProgress())
-    result = cluster.up()
-    info = server_info(connect(result.kubeconfig))
-    click.echo(f"\nKubernetes {info.version} at {info.server}: {'ready' if info.ready else 'NOT ready'}")
-    if info.failing_checks:
-        click.echo(f"failing readiness checks: {', '.join(info.failing_checks)}")
-    click.echo(
-        "\nThe GitOps core (fetch, render, apply, prune) has not landed yet, so nothing from repo-template/\n"
-        "is applied. The control plane is yours to use meanwhile:\n"
-        f"  {cluster.env()}\n"
-        "  kubectl get namespaces                          # as admin (system:masters)\n"
-        "  kubectl --context dev-alice get pods -n default # as alice: RBAC denies it\n"
-        "Stop it with: make demo-down"
-    )
-    sys.exit(0 if info.ready else 1)
+    """Start the local dev cluster, apply repo-template/'s dev overlay from a Git copy, and show the result."""
+    sys.exit(run_demo())
 
 
 @main.command("reconcile")
@@ -156,31 +144,51 @@ def demo() -> None:
 @click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Where the clone is kept.")
 @click.option("--allow-rewind", is_flag=True, help="Follow a force-pushed or rolled-back branch this once.")
 @click.option("--allow-mass-prune", is_flag=True, help="Release the mass-prune brake for this pass.")
+@click.option("--audit-log", type=click.Path(path_type=Path), default=None, help="Default: ~/.local/state/gitopsguard.")
 @reports_errors
-def reconcile_command(
-    repo: str,
-    branch: str,
-    path: str,
-    unit: str | None,
-    namespace: str,
-    kubeconfig: Path | None,
-    context: str | None,
-    workdir: Path | None,
-    allow_rewind: bool,
-    allow_mass_prune: bool,
-) -> None:
+def reconcile_command(**options: Any) -> None:
     """Make the cluster match one path of the repository, once. Exit 0 done, 1 brake engaged, 2 error."""
-    sys.exit(
-        run_once(
-            repo=repo,
-            branch=branch,
-            path=path,
-            unit=unit,
-            namespace=namespace,
-            kubeconfig=kubeconfig,
-            context=context,
-            workdir=workdir,
-            allow_rewind=allow_rewind,
-            allow_mass_prune=allow_mass_prune,
-        )
-    )
+    sys.exit(run_once(ReconcileOptions(**options)))
+
+
+@main.group("audit")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None, help="The audit log file.")
+@click.pass_context
+def audit(ctx: click.Context, log_path: Path | None) -> None:
+    """Read and check the hash-chained audit log."""
+    ctx.obj = AuditLog(log_path or default_audit_log())
+
+
+@audit.command("show")
+@click.option("--unit", default=None)
+@click.option("--event", default=None, help="created, configured, deleted, skipped, failed, brake-engaged, ...")
+@click.option("--subject", default=None, help="Substring of the object, e.g. Deployment/shop/")
+@click.pass_obj
+@reports_errors
+def audit_show(log: AuditLog, unit: str | None, event: str | None, subject: str | None) -> None:
+    """Print matching records, oldest first."""
+    for r in log.records():
+        if (unit in (None, r.unit)) and (event in (None, r.event)) and (subject is None or subject in r.subject):
+            detail = f"  {r.detail}" if r.detail else ""
+            click.echo(f"{r.seq:>6} {r.time} {r.unit} {r.revision[:12]} {r.event:<16} {r.subject}{detail}")
+
+
+@audit.command("verify")
+@click.option("--head", default=None, help="SEQ:HASH of the last record you saved elsewhere (catches truncation).")
+@click.pass_obj
+@reports_errors
+def audit_verify(log: AuditLog, head: str | None) -> None:
+    """Check the hash chain. Exit 0 intact, 1 tampered."""
+    expected = None
+    if head:
+        seq, _, digest = head.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise click.BadParameter("expected SEQ:HASH as printed by a previous `audit verify`", param_hint="--head")
+        expected = (int(seq), digest)
+    result = log.verify(expected)
+    for problem in result.problems:
+        click.echo(problem)
+    last = list(log.records())[-1:] if result.ok else []
+    head_text = f"; head {last[0].seq}:{last[0].hash}" if last else ""
+    click.echo(f"{log.path}: {result.records} records, {'intact' if result.ok else 'TAMPERED'}{head_text}")
+    sys.exit(0 if result.ok else 1)

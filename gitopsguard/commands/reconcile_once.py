@@ -6,10 +6,12 @@ import hashlib
 import os
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from gitopsguard.audit import AuditLog, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
@@ -22,39 +24,61 @@ from gitopsguard.source import Credentials, GitSource, SourceSpec
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
 
-def run_once(
-    *,
-    repo: str,
-    branch: str,
-    path: str,
-    unit: str | None,
-    namespace: str,
-    kubeconfig: Path | None,
-    context: str | None,
-    workdir: Path | None,
-    allow_rewind: bool,
-    allow_mass_prune: bool,
-) -> int:
-    name = unit or unit_name_for(path)
-    url = repo if "://" in repo or re.match(r"^[\w.-]+@[\w.-]+:", repo) else Path(repo).resolve().as_uri()
+@dataclass(frozen=True)
+class ReconcileOptions:
+    """What `gitopsguard reconcile` was asked to do (its command-line options)."""
+
+    repo: str
+    branch: str
+    path: str
+    unit: str | None
+    namespace: str
+    kubeconfig: Path | None
+    context: str | None
+    workdir: Path | None
+    allow_rewind: bool
+    allow_mass_prune: bool
+    audit_log: Path | None = None
+
+
+def run_once(o: ReconcileOptions) -> int:
+    name = o.unit or unit_name_for(o.path)
+    url = o.repo if "://" in o.repo or re.match(r"^[\w.-]+@[\w.-]+:", o.repo) else Path(o.repo).resolve().as_uri()
     credentials = Credentials(
         token=os.environ.get("GITOPSGUARD_GIT_TOKEN") or None,
         ssh_key_file=Path(k) if (k := os.environ.get("GITOPSGUARD_GIT_SSH_KEY")) else None,
     )
-    source = GitSource(SourceSpec(url, branch), workdir or default_workdir(url, branch), credentials)
-    api = connect(kubeconfig, context)
+    source = GitSource(SourceSpec(url, o.branch), o.workdir or default_workdir(url, o.branch), credentials)
+    api = connect(o.kubeconfig, o.context)
     result = reconcile(
-        Unit(name, path, namespace),
+        Unit(name, o.path, o.namespace),
         source,
         Applier(api),
         InventoryStore(api),
-        brake=BrakePolicy(released=allow_mass_prune),
-        allow_rewind=allow_rewind,
+        brake=BrakePolicy(released=o.allow_mass_prune),
+        allow_rewind=o.allow_rewind,
     )
     print_result(result)
+    record(AuditLog(o.audit_log or default_audit_log()), result)
     if result.error:
         return 2
     return 1 if result.brake else 0
+
+
+def record(log: AuditLog, result: ReconcileResult) -> None:
+    """Append what the pass did to the audit log: each object's action, a brake, or the failure."""
+    revision = result.revision or ""
+    entries = records_for(result.unit, revision, result.changes)
+    if result.brake:
+        entries.append(("brake-engaged", result.unit, revision, f"unit/{result.unit}", result.brake))
+    if result.error:
+        entries.append(("reconcile-failed", result.unit, revision, f"unit/{result.unit}", result.error))
+    log.append(entries)
+
+
+def default_audit_log() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gitopsguard" / "audit.jsonl"
 
 
 def unit_name_for(path: str) -> str:

@@ -20,16 +20,18 @@ from pathlib import Path
 from gitopsguard.devcluster import k8s_source
 from gitopsguard.devcluster.paths import CONTROL_PLANE_BINARIES, KUBERNETES_VERSION, CacheLayout
 from gitopsguard.devcluster.progress import Progress, heartbeat
-from gitopsguard.devcluster.system import BUILD_COMMANDS, ensure_packages
+from gitopsguard.devcluster.system import BUILD_COMMANDS, FIXED_REFLECT2, ensure_packages
 from gitopsguard.errors import BuildError
 
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+# Names what went into the binaries; a cache built any other way is rebuilt.
+BUILD_ID = f"kubernetes-{KUBERNETES_VERSION}+reflect2-1.0.2"
 
 
 def cached_binaries_valid(cache: CacheLayout) -> bool:
     try:
         manifest = json.loads(cache.manifest.read_text())
-        return all(
+        return manifest.get("build") == BUILD_ID and all(
             cache.binary(name).stat().st_size == manifest["binaries"][name]["size"] for name in CONTROL_PLANE_BINARIES
         )
     except (OSError, ValueError, KeyError, TypeError):
@@ -41,7 +43,8 @@ def ensure_binaries(cache: CacheLayout, progress: Progress, *, confirm: Callable
     if cached_binaries_valid(cache):
         progress.stage(f"using cached Kubernetes {KUBERNETES_VERSION} binaries in {cache.bin_dir}")
         return
-    progress.stage(f"no cached Kubernetes {KUBERNETES_VERSION} binaries; building them once (about 8 minutes)")
+    why = "the cached ones are incomplete or from another build" if cache.manifest.exists() else "none cached"
+    progress.stage(f"building Kubernetes {KUBERNETES_VERSION} binaries once ({why}; about 8 minutes)")
     ensure_packages(BUILD_COMMANDS, progress, confirm=confirm)
     tree = k8s_source.download_source_tree(cache.work_dir, progress)
     build_into_cache(tree, cache, progress)
@@ -53,12 +56,32 @@ def ensure_binaries(cache: CacheLayout, progress: Progress, *, confirm: Callable
 def build_into_cache(tree: Path, cache: CacheLayout, progress: Progress) -> None:
     """Run the Kubernetes Makefile in ``tree`` and move the verified binaries into the cache."""
     output_dir = tree / "_output" / "local" / "bin" / "linux" / _goarch()
+    _use_fixed_reflect2(tree, progress)
     _run_make(tree, cache.work_dir, progress)
     staging = _stage_binaries(output_dir, cache)
     if cache.bin_dir.exists():
         shutil.rmtree(cache.bin_dir)
     os.replace(staging, cache.bin_dir)
     progress.stage(f"cached {', '.join(CONTROL_PLANE_BINARIES)} in {cache.bin_dir}")
+
+
+def _use_fixed_reflect2(tree: Path, progress: Progress, fixed: Path = FIXED_REFLECT2) -> None:
+    """Swap the vendored modern-go/reflect2 v1.0.1 for Debian's v1.0.2.
+
+    v1.0.1 reaches into Go's map internals in a way Go 1.18 changed: a kube-apiserver built with
+    bookworm's Go 1.19 crashes ("unexpected fault address" in mapiterinit) once it serialises
+    unstructured objects such as custom resources. v1.0.2 is the upstream fix and has the same API.
+    vendor/modules.txt records only the version, so ``-mod=vendor`` builds accept the swap.
+    """
+    vendored = tree / "vendor" / "github.com" / "modern-go" / "reflect2"
+    if not vendored.is_dir():
+        return  # not a Kubernetes tree that vendors it (for example, the tests' stand-in tree)
+    progress.stage(f"using reflect2 1.0.2 from {fixed} (Go 1.19 fix) in the vendored tree")
+    for old in [*vendored.glob("*.go"), *vendored.glob("*.s")]:
+        old.unlink()
+    for new in [*fixed.glob("*.go"), *fixed.glob("*.s")]:
+        if not new.name.endswith("_test.go"):
+            shutil.copy2(new, vendored / new.name)
 
 
 def _goarch() -> str:
@@ -96,7 +119,7 @@ def _stage_binaries(output_dir: Path, cache: CacheLayout) -> Path:
     staging.mkdir(parents=True)
     try:
         entries = {name: _stage_one(output_dir / name, staging / name) for name in CONTROL_PLANE_BINARIES}
-        manifest = {"kubernetes": KUBERNETES_VERSION, "binaries": entries}
+        manifest = {"kubernetes": KUBERNETES_VERSION, "build": BUILD_ID, "binaries": entries}
         (staging / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

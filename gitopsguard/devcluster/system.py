@@ -8,12 +8,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from gitopsguard.devcluster.progress import Progress
 from gitopsguard.errors import MissingDependencyError
 
-# command on PATH -> the Debian package that provides it
+# a command on PATH, or an absolute path -> the Debian package that provides it
 RUNTIME_COMMANDS: Mapping[str, str] = {"etcd": "etcd-server", "openssl": "openssl"}
+FIXED_REFLECT2 = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 BUILD_COMMANDS: Mapping[str, str] = {
     "go": "golang-go",
     "make": "make",
@@ -21,12 +23,17 @@ BUILD_COMMANDS: Mapping[str, str] = {
     "rsync": "rsync",
     "jq": "jq",
     "tar": "tar",
+    str(FIXED_REFLECT2 / "go_above_118.go"): "golang-github-modern-go-reflect2-dev",
 }
 
 
 def missing_packages(commands: Mapping[str, str], which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    """The Debian packages whose command is not on PATH, sorted and without repeats."""
-    return sorted({package for command, package in commands.items() if which(command) is None})
+    """The Debian packages whose command is not on PATH (or whose file is absent), sorted, no repeats."""
+    return sorted({package for needed, package in commands.items() if not _present(needed, which)})
+
+
+def _present(needed: str, which: Callable[[str], str | None]) -> bool:
+    return Path(needed).exists() if needed.startswith("/") else which(needed) is not None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitopsguard.devcluster.build import build_into_cache, cached_binaries_valid
+from gitopsguard.devcluster.build import _use_fixed_reflect2, build_into_cache, cached_binaries_valid
 from gitopsguard.devcluster.paths import CONTROL_PLANE_BINARIES, CacheLayout
 from gitopsguard.devcluster.progress import SilentProgress
 from gitopsguard.errors import BuildError
@@ -100,3 +100,27 @@ def test_rebuild_replaces_an_invalid_cache(tmp_path: Path) -> None:
     build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
     assert cached_binaries_valid(cache)
     assert "Kubernetes v1.20.2" in cache.binary("kube-apiserver").read_text()
+
+
+def test_cache_from_a_build_without_the_reflect2_fix_is_not_valid(tmp_path: Path) -> None:
+    cache = CacheLayout(tmp_path / "cache")
+    build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
+    manifest = json.loads(cache.manifest.read_text())
+    del manifest["build"]
+    cache.manifest.write_text(json.dumps(manifest))
+    assert not cached_binaries_valid(cache)
+
+
+def test_vendored_reflect2_is_replaced_by_the_fixed_release(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path, succeeding_recipe())
+    vendored = tree / "vendor" / "github.com" / "modern-go" / "reflect2"
+    vendored.mkdir(parents=True)
+    (vendored / "go_above_17.go").write_text("package reflect2 // v1.0.1")
+    (vendored / "LICENSE").write_text("kept")
+    fixed = tmp_path / "debian-reflect2"
+    fixed.mkdir()
+    (fixed / "go_above_118.go").write_text("package reflect2 // v1.0.2")
+    (fixed / "reflect2_test.go").write_text("package reflect2")
+    (fixed / "go.mod").write_text("module github.com/modern-go/reflect2")
+    _use_fixed_reflect2(tree, SilentProgress(), fixed)
+    assert sorted(p.name for p in vendored.iterdir()) == ["LICENSE", "go_above_118.go"]

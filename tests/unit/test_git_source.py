@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,35 +9,14 @@ import pytest
 from gitopsguard.devcluster.ports import free_port
 from gitopsguard.errors import SourceError
 from gitopsguard.source import Credentials, GitSource, SourceSpec
+from tests import gitrepo
+from tests.gitrepo import git
 
 
-def sh(cwd: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
-           "HOME": str(cwd), "PATH": "/usr/bin:/bin"}  # fmt: skip
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-class Upstream:
-    """A bare repository standing in for the remote, and a working clone that pushes to it."""
-
-    def __init__(self, root: Path) -> None:
-        self.bare, self.work = root / "remote.git", root / "work"
-        self.bare.mkdir()
-        sh(self.bare, "init", "--bare", "-b", "main")
-        self.work.mkdir()
-        sh(self.work, "init", "-b", "main")
-        sh(self.work, "remote", "add", "origin", str(self.bare))
-
-    @property
-    def url(self) -> str:
-        return f"file://{self.bare}"
-
-    def commit(self, name: str, text: str) -> str:
-        (self.work / name).write_text(text)
-        sh(self.work, "add", "-A")
-        sh(self.work, "commit", "-qm", f"change {name}")
-        sh(self.work, "push", "-q", "--force", "origin", "main")
-        return sh(self.work, "rev-parse", "HEAD")
+class Upstream(gitrepo.Upstream):
+    def commit(self, name: str, text: str) -> str:  # type: ignore[override]
+        self.write(name, text)
+        return super().commit(f"change {name}")
 
 
 @pytest.fixture
@@ -70,7 +48,7 @@ def test_force_push_that_rewrites_applied_history_is_refused(upstream: Upstream,
     applied = upstream.commit("a.yaml", "two")
     source = GitSource(SourceSpec(upstream.url), tmp_path / "gg")
     source.fetch(last_applied=None)
-    sh(upstream.work, "reset", "-q", "--hard", "HEAD~1")
+    git(upstream.work, "reset", "-q", "--hard", "HEAD~1")
     rewritten = upstream.commit("c.yaml", "rewritten")
     with pytest.raises(SourceError, match=r"does not contain the applied commit.*--allow-rewind"):
         source.fetch(last_applied=applied)
@@ -82,7 +60,7 @@ def test_rollback_to_an_older_commit_is_refused(upstream: Upstream, tmp_path: Pa
     applied = upstream.commit("a.yaml", "two")
     source = GitSource(SourceSpec(upstream.url), tmp_path / "gg")
     source.fetch(last_applied=None)
-    sh(upstream.work, "push", "-q", "--force", "origin", f"{older}:main")
+    git(upstream.work, "push", "-q", "--force", "origin", f"{older}:main")
     with pytest.raises(SourceError, match="force-push or a rollback"):
         source.fetch(last_applied=applied)
 

@@ -1,0 +1,338 @@
+"""reconcile against the real API server: apply, no-op, prune, the brake, and every bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitopsguard.audit import AuditLog
+from gitopsguard.cli import main
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.model import Action
+from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
+from gitopsguard.source import GitSource, SourceSpec
+from tests.gitrepo import Upstream, git
+from tests.integration.conftest import LiveCluster
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Harness:
+    upstream: Upstream
+    namespace: str
+    api: client.ApiClient
+    workdir: Path
+
+    def run(self, *, allow_rewind: bool = False) -> ReconcileResult:
+        source = GitSource(SourceSpec(self.upstream.url), self.workdir)
+        unit = Unit(self.namespace, "apps", default_namespace=self.namespace)
+        return reconcile(unit, source, Applier(self.api), InventoryStore(self.api), allow_rewind=allow_rewind)
+
+    def configmap(self, name: str, namespace: str | None = None) -> client.V1ConfigMap | None:
+        try:
+            return client.CoreV1Api(self.api).read_namespaced_config_map(name, namespace or self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def configmaps(self, *names: str) -> None:
+        for name in names:
+            self.upstream.write(f"apps/{name}.yaml", CONFIGMAP.format(name=name, value="1"))
+
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {name}
+data:
+  value: "{value}"
+"""
+
+
+@pytest.fixture
+def h(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Harness]:
+    yield Harness(Upstream(tmp_path / "git"), namespace, admin_api, tmp_path / "gg")
+
+
+def actions(result: ReconcileResult) -> dict[str, str]:
+    return {str(c.key): c.action.value for c in result.changes}
+
+
+def test_first_pass_creates_and_second_pass_writes_nothing(h: Harness) -> None:
+    h.configmaps("a", "b")
+    h.upstream.commit()
+    first = h.run()
+    assert first.error is None
+    assert set(actions(first).values()) == {"created"}
+    version = h.configmap("a").metadata.resource_version  # type: ignore[union-attr]
+    second = h.run()
+    assert set(actions(second).values()) == {"unchanged"}
+    assert h.configmap("a").metadata.resource_version == version  # type: ignore[union-attr]
+    assert h.configmap("a").metadata.labels["gitopsguard.io/unit"] == h.namespace  # type: ignore[union-attr]
+
+
+def test_only_the_changed_object_is_applied(h: Harness) -> None:
+    h.configmaps("a", "b", "c")
+    h.upstream.commit()
+    h.run()
+    h.upstream.write("apps/b.yaml", CONFIGMAP.format(name="b", value="2"))
+    h.upstream.commit()
+    result = h.run()
+    assert actions(result) == {f"ConfigMap/{h.namespace}/a": "unchanged", f"ConfigMap/{h.namespace}/b": "configured",
+                               f"ConfigMap/{h.namespace}/c": "unchanged"}  # fmt: skip
+    assert h.configmap("b").data == {"value": "2"}  # type: ignore[union-attr]
+
+
+def test_object_removed_from_git_is_pruned(h: Harness) -> None:
+    h.configmaps("a", "b", "c", "d", "e")
+    h.upstream.commit()
+    h.run()
+    h.upstream.remove("apps/e.yaml")
+    h.upstream.commit()
+    assert actions(h.run())[f"ConfigMap/{h.namespace}/e"] == "deleted"
+    assert h.configmap("e") is None
+
+
+def test_prune_skips_objects_marked_prune_disabled(h: Harness) -> None:
+    h.configmaps("a", "b", "c", "d")
+    h.upstream.write("apps/keep.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n"
+                     "  annotations: {gitopsguard.io/prune: disabled}\n")  # fmt: skip
+    h.upstream.commit()
+    h.run()
+    h.upstream.remove("apps/keep.yaml")
+    h.upstream.commit()
+    result = h.run()
+    assert actions(result)[f"ConfigMap/{h.namespace}/keep"] == "skipped"
+    assert h.configmap("keep") is not None
+
+
+def test_prune_spares_an_object_that_no_longer_carries_our_label(h: Harness) -> None:
+    h.configmaps("a", "b", "c", "d", "mine")
+    h.upstream.commit()
+    h.run()
+    patch = {"metadata": {"labels": {"gitopsguard.io/unit": None}}}
+    client.CoreV1Api(h.api).patch_namespaced_config_map("mine", h.namespace, patch)
+    h.upstream.remove("apps/mine.yaml")
+    h.upstream.commit()
+    h.run()
+    assert h.configmap("mine") is not None
+
+
+def test_mass_prune_brake_holds_until_the_commit_releases_it(h: Harness) -> None:
+    h.configmaps("a", "b", "c", "d")
+    h.upstream.commit()
+    h.run()
+    for name in ("b", "c", "d"):
+        h.upstream.remove(f"apps/{name}.yaml")
+    h.upstream.commit("remove three")
+    held = h.run()
+    assert held.brake is not None and "3 of 4" in held.brake
+    assert all(h.configmap(n) is not None for n in ("b", "c", "d"))
+    h.upstream.commit("really remove them [gitopsguard: allow-mass-prune]")
+    released = h.run()
+    assert released.brake is None
+    assert all(h.configmap(n) is None for n in ("b", "c", "d"))
+
+
+def test_empty_render_never_prunes_even_when_released(h: Harness) -> None:
+    h.configmaps("a", "b")
+    h.upstream.commit()
+    h.run()
+    for name in ("a", "b"):
+        h.upstream.remove(f"apps/{name}.yaml")
+    h.upstream.write("apps/README.md", "nothing here")
+    h.upstream.commit("oops [gitopsguard: allow-mass-prune]")
+    result = h.run()
+    assert result.brake is not None and "empty render" in result.brake
+    assert h.configmap("a") is not None and h.configmap("b") is not None
+
+
+def test_broken_yaml_applies_nothing_and_names_the_file(h: Harness) -> None:
+    h.configmaps("a")
+    good = h.upstream.commit()
+    h.run()
+    h.configmaps("new")
+    h.upstream.write("apps/broken.yaml", "kind: ConfigMap\nmetadata: [\n")
+    h.upstream.commit()
+    result = h.run()
+    assert result.error is not None and result.error.startswith("apps/broken.yaml:")
+    assert h.configmap("new") is None
+    assert InventoryStore(h.api).load(h.namespace).last_applied == good
+
+
+def test_object_the_server_rejects_applies_nothing_of_the_revision(h: Harness) -> None:
+    h.configmaps("a")
+    h.upstream.commit()
+    h.run()
+    fresh = f"{h.namespace}-extra"
+    h.upstream.write("apps/ns.yaml", f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {fresh}\n")
+    h.upstream.write("apps/new.yaml", CONFIGMAP.format(name="new", value="1"))
+    h.upstream.write(
+        "apps/bad.yaml",
+        f"""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {{name: bad, namespace: {fresh}}}
+        spec:
+          replicas: -3
+          selector: {{matchLabels: {{app: bad}}}}
+          template:
+            metadata: {{labels: {{app: bad}}}}
+            spec: {{containers: [{{name: c, image: nginx}}]}}
+        """,
+    )
+    h.upstream.commit()
+    result = h.run()
+    assert result.error is not None
+    assert f"Deployment/{fresh}/bad (apps/bad.yaml:1): dry run refused" in result.error
+    assert h.configmap("new") is None
+    namespace = client.CoreV1Api(h.api).read_namespace(fresh) if _exists(h.api, fresh) else None
+    assert namespace is None or namespace.status.phase == "Terminating", "the new namespace is rolled back"
+
+
+def _exists(api: client.ApiClient, namespace: str) -> bool:
+    try:
+        client.CoreV1Api(api).read_namespace(namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def test_unknown_kind_names_the_file_and_applies_nothing(h: Harness) -> None:
+    h.configmaps("a")
+    h.upstream.write("apps/widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
+    h.upstream.commit()
+    result = h.run()
+    assert result.error is not None
+    assert "apps/widget.yaml:1: the server does not serve kind Widget in example.com/v1" in result.error
+    assert h.configmap("a") is None
+
+
+def test_crd_and_its_instance_in_one_revision_are_applied_in_order(h: Harness) -> None:
+    group = f"{h.namespace}.example.com"
+    h.upstream.write(
+        "apps/crd.yaml",
+        f"""\
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata: {{name: gadgets.{group}}}
+        spec:
+          group: {group}
+          scope: Namespaced
+          names: {{plural: gadgets, singular: gadget, kind: Gadget}}
+          versions:
+            - name: v1
+              served: true
+              storage: true
+              schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+        """,
+    )
+    h.upstream.write(
+        "apps/gadget.yaml", f"apiVersion: {group}/v1\nkind: Gadget\nmetadata: {{name: g1}}\nspec: {{size: 3}}\n"
+    )
+    h.upstream.commit()
+    result = h.run()
+    assert result.error is None, result.error
+    assert actions(result)[f"Gadget/{h.namespace}/g1"] == "created"
+    crds = client.ApiextensionsV1Api(h.api)
+    try:
+        assert h.run().error is None
+    finally:
+        crds.delete_custom_resource_definition(f"gadgets.{group}")
+
+
+def test_two_files_defining_the_same_object_apply_nothing(h: Harness) -> None:
+    h.upstream.write("apps/one.yaml", CONFIGMAP.format(name="dup", value="1"))
+    h.upstream.write("apps/two.yaml", CONFIGMAP.format(name="dup", value="2"))
+    h.upstream.commit()
+    result = h.run()
+    assert result.error is not None and "is already defined at apps/one.yaml:1" in result.error
+    assert h.configmap("dup") is None
+
+
+def test_force_push_is_refused_and_the_cluster_is_left_as_it_is(h: Harness) -> None:
+    h.configmaps("a")
+    h.upstream.commit()
+    h.run()
+    h.configmaps("b")
+    h.upstream.commit()
+    h.run()
+    git(h.upstream.work, "reset", "-q", "--hard", "HEAD~1")
+    h.configmaps("c")
+    h.upstream.commit("rewritten")
+    result = h.run()
+    assert result.error is not None and "force-push" in result.error
+    assert h.configmap("b") is not None and h.configmap("c") is None
+    assert h.run(allow_rewind=True).error is None
+    assert h.configmap("c") is not None
+
+
+def test_object_moved_to_another_unit_is_adopted_not_deleted(h: Harness) -> None:
+    h.configmaps("a", "b", "c", "d", "moving")
+    h.upstream.commit()
+    h.run()
+    uid = h.configmap("moving").metadata.uid  # type: ignore[union-attr]
+    other = Upstream(h.workdir.parent / "other-git")
+    other.write("apps/moving.yaml", CONFIGMAP.format(name="moving", value="1"))
+    other.commit()
+    other_unit = Unit(f"{h.namespace}-other", "apps", default_namespace=h.namespace)
+    adopted = reconcile(other_unit, GitSource(SourceSpec(other.url), h.workdir.parent / "other-gg"), Applier(h.api),
+                        InventoryStore(h.api))  # fmt: skip
+    assert adopted.error is None
+    h.upstream.remove("apps/moving.yaml")
+    h.upstream.commit()
+    h.run()
+    moved = h.configmap("moving")
+    assert moved is not None and moved.metadata.uid == uid
+    assert moved.metadata.labels["gitopsguard.io/unit"] == other_unit.name
+    assert Action.DELETED.value not in actions(h.run()).values()
+
+
+def test_reconcile_command_reports_changes_and_exits_0_1_2(h: Harness, dev_cluster: LiveCluster) -> None:
+    def run() -> Result:
+        return CliRunner().invoke(main, [
+            "reconcile", "--repo", str(h.upstream.bare), "--path", "apps", "--unit", h.namespace,
+            "--namespace", h.namespace, "--kubeconfig", str(dev_cluster.kubeconfig), "--workdir", str(h.workdir),
+            "--audit-log", str(audit_log),
+        ])  # fmt: skip
+
+    audit_log = h.workdir.parent / "audit.jsonl"
+
+    h.configmaps("a", "b")
+    h.upstream.commit()
+    applied = run()
+    assert applied.exit_code == 0, applied.output
+    assert f"ConfigMap/{h.namespace}/a created" in applied.output
+    assert "2 created" in applied.output
+
+    h.upstream.remove("apps/b.yaml")
+    h.upstream.commit()
+    held = run()
+    assert held.exit_code == 1, held.output
+    assert "mass-prune brake engaged" in held.output
+
+    h.upstream.write("apps/c.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [\n")
+    h.upstream.commit()
+    failed = run()
+    assert failed.exit_code == 2
+    assert "error: apps/c.yaml:" in failed.output
+    assert "The cluster keeps its last good state." in failed.output
+
+    events = [(r.event, r.subject) for r in AuditLog(audit_log).records()]
+    assert events[:2] == [("created", f"ConfigMap/{h.namespace}/a"), ("created", f"ConfigMap/{h.namespace}/b")]
+    assert ("brake-engaged", f"unit/{h.namespace}") in events
+    assert events[-1] == ("reconcile-failed", f"unit/{h.namespace}")
+    verified = CliRunner().invoke(main, ["audit", "--log", str(audit_log), "verify"])
+    assert verified.exit_code == 0 and "intact" in verified.output
