@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from gitopsguard.cluster.apply import Applier
-from gitopsguard.cluster.inventory import Inventory, InventoryStore
+from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
-from gitopsguard.plan.diff import has_changed
+from gitopsguard.plan.diff import digest, has_changed, resource_version
 from gitopsguard.plan.prepare import FIRST_KINDS, Desired, prepare
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, plan_prune
 from gitopsguard.render import render
@@ -51,16 +51,20 @@ def reconcile(
         # 2. Fetch; the branch may only move forward from the applied commit.
         revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=allow_rewind)
         commit = revision.commit
-        # 3. Render the unit's path at that commit.
+        # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
+        if untouched := _untouched(unit, inventory, commit, applier):
+            return ReconcileResult(unit.name, commit, untouched)
+        # 4. Render the unit's path at that commit.
         manifests = render(revision.checkout, unit.path).manifests
-        # 4. Apply: CRDs and Namespaces, then everything else; all of it passes a dry run first.
-        desired, changes = apply_revision(unit, manifests, applier)
-        # 5. Prune what left Git, unless the brake engages (the commit can release it).
+        # 5. Apply: CRDs and Namespaces, then everything else; what may have changed passes a dry run first.
+        desired, changes, versions = apply_revision(unit, manifests, applier, inventory)
+        # 6. Prune what left Git, unless the brake engages (the commit can release it).
         if RELEASE_MARKER in revision.message:
             brake = replace(brake, released=True)
         pruned, still_owned, engaged = prune(unit, inventory, desired, applier, brake)
-        # 6. Remember what this unit owns now.
-        entries = {d.key: d.api_version for d in desired} | still_owned
+        # 7. Remember what this unit owns now, and the state each object was last seen to match Git in.
+        entries = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
+        entries |= still_owned
         store.save(unit.name, Inventory(entries, commit, commit, f"mass-prune brake: {engaged}" if engaged else ""))
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged)
     except GitOpsGuardError as error:
@@ -69,56 +73,86 @@ def reconcile(
         return ReconcileResult(unit.name, commit, (), error=str(error))
 
 
-def apply_revision(unit: Unit, manifests: Sequence[Manifest], applier: Applier) -> tuple[list[Desired], list[Change]]:
+def _untouched(unit: Unit, inventory: Inventory, commit: str, applier: Applier) -> tuple[Change, ...] | None:
+    """Every object unchanged, when the commit is the applied one, the last pass ended cleanly, and each
+    owned object still has the resourceVersion it had when it last matched Git; else None."""
+    if commit != inventory.last_applied or inventory.last_error or not inventory.entries:
+        return None
+    live = applier.list_owned({(e.api_version, k.kind) for k, e in inventory.entries.items()}, unit.name)
+    if any(resource_version(live.get(k)) != e.resource_version for k, e in inventory.entries.items()):
+        return None
+    return tuple(Change(key, Action.UNCHANGED) for key in sorted(inventory.entries))
+
+
+Versions = dict[ObjectKey, str]
+
+
+def apply_revision(
+    unit: Unit, manifests: Sequence[Manifest], applier: Applier, inventory: Inventory
+) -> tuple[list[Desired], list[Change], Versions]:
+    """Apply a revision; returns the desired objects, what happened to each, and their resourceVersions."""
     first = tuple(m for m in manifests if (m.key.group, m.key.kind) in FIRST_KINDS)
     rest = tuple(m for m in manifests if (m.key.group, m.key.kind) not in FIRST_KINDS)
     first_desired = prepare(first, unit=unit.name, default_namespace="", namespaced=lambda _: False)
-    first_changes, created = _apply_changed(first_desired, unit, applier)
+    first_changes, created, versions = _apply_changed(first_desired, unit, applier, inventory)
     applier.wait_established(d for d in first_desired if d.key.kind == "CustomResourceDefinition")
     try:
         rest_desired = prepare(rest, unit=unit.name, default_namespace=unit.default_namespace,
                                namespaced=applier.namespaced)  # fmt: skip
-        rest_changes, _ = _apply_changed(rest_desired, unit, applier)
+        rest_changes, _, rest_versions = _apply_changed(rest_desired, unit, applier, inventory)
     except ApplyError:
         for desired in reversed(created):  # leave nothing of this revision behind
             applier.delete(desired.key, desired.api_version)
         raise
-    return [*first_desired, *rest_desired], [*first_changes, *rest_changes]
+    return [*first_desired, *rest_desired], [*first_changes, *rest_changes], versions | rest_versions
 
 
-def _apply_changed(desired: list[Desired], unit: Unit, applier: Applier) -> tuple[list[Change], list[Desired]]:
-    """Dry-run all, then apply only what would change, stage by stage; returns changes and created objects."""
+def _apply_changed(
+    desired: list[Desired], unit: Unit, applier: Applier, inventory: Inventory
+) -> tuple[list[Change], list[Desired], Versions]:
+    """Dry-run what may have changed, then apply only what would change, stage by stage."""
     live = applier.list_owned({(d.api_version, d.key.kind) for d in desired}, unit.name)
-    dry = applier.dry_run(desired)
+    versions = {key: resource_version(body) for key, body in live.items()}
+
+    def settled(d: Desired) -> bool:  # same body as last applied, and nobody has touched the object since
+        entry = inventory.entries.get(d.key)
+        return entry is not None and entry.digest == digest(d.body) and entry.resource_version == versions.get(d.key)
+
+    candidates = [d for d in desired if not settled(d)]
+    dry = applier.dry_run(candidates)
     changes, created = [], []
-    for stage in sorted({d.stage for d in desired}):
-        batch = [d for d in desired if d.stage == stage and has_changed(dry[d.key], live.get(d.key))]
-        failures = [r for r in applier.apply(batch) if isinstance(r, str)]
+    for stage in sorted({d.stage for d in candidates}):
+        batch = [d for d in candidates if d.stage == stage and has_changed(dry[d.key], live.get(d.key))]
+        results = applier.apply(batch)
+        failures = [r for r in results if isinstance(r, str)]
         if failures:
             raise ApplyError(f"{len(failures)} objects failed to apply after passing the dry run", tuple(failures))
+        versions |= {d.key: resource_version(r) for d, r in zip(batch, results, strict=True) if isinstance(r, dict)}
         created += [d for d in batch if d.key not in live]
         changes += [Change(d.key, Action.CREATED if d.key not in live else Action.CONFIGURED) for d in batch]
     changed_keys = {c.key for c in changes}
     changes += [Change(d.key, Action.UNCHANGED) for d in desired if d.key not in changed_keys]
-    return changes, created
+    return changes, created, versions
 
 
 def prune(
     unit: Unit, inventory: Inventory, desired: list[Desired], applier: Applier, brake: BrakePolicy
-) -> tuple[list[Change], dict[ObjectKey, str], str | None]:
+) -> tuple[list[Change], dict[ObjectKey, Entry], str | None]:
     """Delete what left Git; returns the changes, the entries still owned, and why the brake engaged."""
     desired_keys = frozenset(d.key for d in desired)
-    gone = {k: v for k, v in inventory.entries.items() if k not in desired_keys}
-    live: dict[ObjectKey, KubeObject] = applier.list_owned({(v, k.kind) for k, v in gone.items()}, unit.name)
+    gone = {k: e for k, e in inventory.entries.items() if k not in desired_keys}
+    live: dict[ObjectKey, KubeObject] = applier.list_owned(
+        {(e.api_version, k.kind) for k, e in gone.items()}, unit.name
+    )
     plan = plan_prune(inventory=frozenset(inventory.entries), desired=desired_keys, live=live, unit=unit.name,
                       policy=brake)  # fmt: skip
     changes = [Change(key, Action.SKIPPED, why) for key, why in plan.keep]
     if plan.brake:
         changes += [Change(key, Action.SKIPPED, f"mass-prune brake: {plan.brake}") for key in plan.delete]
         return changes, {key: gone[key] for key in plan.delete}, plan.brake
-    still_owned: dict[ObjectKey, str] = {}
+    still_owned: dict[ObjectKey, Entry] = {}
     for key in sorted(plan.delete, key=lambda k: (not k.namespace, k.kind == "Namespace")):
-        failure = applier.delete(key, gone[key])
+        failure = applier.delete(key, gone[key].api_version)
         changes.append(Change(key, Action.FAILED, failure) if failure else Change(key, Action.DELETED))
         if failure:
             still_owned[key] = gone[key]  # try again next time

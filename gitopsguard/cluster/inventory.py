@@ -20,8 +20,18 @@ CONTROLLER_NAMESPACE = "gitopsguard-system"
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One owned object: the apiVersion it was applied as, the resourceVersion last seen to match Git, and
+    a digest of the body applied. Both unchanged since means the object needs no dry run."""
+
+    api_version: str
+    resource_version: str = ""
+    digest: str = ""
+
+
+@dataclass(frozen=True)
 class Inventory:
-    entries: dict[ObjectKey, str] = field(default_factory=dict)  # object -> the apiVersion it was applied as
+    entries: dict[ObjectKey, Entry] = field(default_factory=dict)
     last_applied: str | None = None
     last_attempted: str | None = None
     last_error: str = ""
@@ -43,12 +53,15 @@ class InventoryStore:
             ) from error
         data, binary = configmap.data or {}, configmap.binary_data or {}
         rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
-        entries = {ObjectKey(g, k, ns, n): v for v, g, k, ns, n in rows}
+        entries = {ObjectKey(*row[1:5]): Entry(row[0], *row[5:7]) for row in rows}
         return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
                          data.get("lastError", ""))  # fmt: skip
 
     def save(self, unit: str, inventory: Inventory) -> None:
-        rows = sorted([v, k.group, k.kind, k.namespace, k.name] for k, v in inventory.entries.items())
+        rows = sorted(
+            [e.api_version, k.group, k.kind, k.namespace, k.name, e.resource_version, e.digest]
+            for k, e in inventory.entries.items()
+        )
         packed = base64.b64encode(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
         body = client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name=_name(unit), labels={"app.kubernetes.io/managed-by": "gitopsguard"}),

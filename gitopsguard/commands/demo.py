@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -36,7 +37,8 @@ def run_demo() -> int:
     click.echo(
         "\nThe demo repository is a Git copy of repo-template/. Change it and apply again:\n"
         f"  cd {repo} && $EDITOR clusters/dev/kustomization.yaml && git commit -am 'my change'\n"
-        f"  gitopsguard reconcile --repo {repo} --path clusters/dev --unit demo-dev --kubeconfig {result.kubeconfig}\n"
+        f"  {sys.argv[0]} reconcile --repo {repo} --path clusters/dev --unit demo-dev \\\n"
+        f"      --kubeconfig {result.kubeconfig}\n"
         f"Look around with: {cluster.env()}; kubectl get deploy,svc,cm -A -l gitopsguard.io/unit=demo-dev\n"
         "Not in the demo yet: the continuous loop that repairs drift within seconds.\n"
         "Stop it all with: make demo-down"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from gitopsguard.model import KubeObject
@@ -21,3 +23,13 @@ def has_changed(dry_run_result: KubeObject, live: KubeObject | None) -> bool:
     """True when applying would change the live object (or there is none): the dry run already holds
     what the server would store, so equal normalised bodies mean nothing to write."""
     return live is None or normalized(dry_run_result) != normalized(live)
+
+
+def digest(body: KubeObject) -> str:
+    """A short, stable fingerprint of a desired body, to notice when Git changed it."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def resource_version(body: KubeObject | None) -> str:
+    return str(((body or {}).get("metadata") or {}).get("resourceVersion") or "")

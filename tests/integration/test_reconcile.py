@@ -336,3 +336,36 @@ def test_reconcile_command_reports_changes_and_exits_0_1_2(h: Harness, dev_clust
     assert events[-1] == ("reconcile-failed", f"unit/{h.namespace}")
     verified = CliRunner().invoke(main, ["audit", "--log", str(audit_log), "verify"])
     assert verified.exit_code == 0 and "intact" in verified.output
+
+
+def test_no_op_pass_writes_nothing_not_even_the_inventory(h: Harness) -> None:
+    h.configmaps("a", "b")
+    h.upstream.commit()
+    h.run()
+    h.run()  # settles resourceVersions the server bumped after the first write, if any
+    inventory_cm = ("gitopsguard-inventory-" + h.namespace, "gitopsguard-system")
+    before = client.CoreV1Api(h.api).read_namespaced_config_map(*inventory_cm).metadata.resource_version
+    result = h.run()
+    assert set(actions(result).values()) == {"unchanged"}
+    after = client.CoreV1Api(h.api).read_namespaced_config_map(*inventory_cm).metadata.resource_version
+    assert after == before
+
+
+def test_pass_over_the_same_commit_repairs_an_edited_object(h: Harness) -> None:
+    h.configmaps("a", "b")
+    h.upstream.commit()
+    h.run()
+    client.CoreV1Api(h.api).patch_namespaced_config_map("a", h.namespace, {"data": {"value": "hacked"}})
+    result = h.run()
+    assert actions(result)[f"ConfigMap/{h.namespace}/a"] == "configured"
+    assert actions(result)[f"ConfigMap/{h.namespace}/b"] == "unchanged"
+    assert h.configmap("a").data == {"value": "1"}  # type: ignore[union-attr]
+
+
+def test_pass_over_the_same_commit_recreates_a_deleted_object(h: Harness) -> None:
+    h.configmaps("a", "b")
+    h.upstream.commit()
+    h.run()
+    client.CoreV1Api(h.api).delete_namespaced_config_map("b", h.namespace)
+    assert actions(h.run())[f"ConfigMap/{h.namespace}/b"] == "created"
+    assert h.configmap("b") is not None
