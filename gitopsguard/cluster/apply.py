@@ -5,17 +5,17 @@ Every client exception is translated here into a message that starts with the ob
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError, ResourceNotUniqueError
+from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
 from kubernetes.dynamic.resource import Resource
 
+from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ApplyError
 from gitopsguard.model import KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
@@ -26,13 +26,20 @@ R = TypeVar("R")
 
 
 class Applier:
+    """Discovery through the dynamic client; every request per object as plain JSON (``RawApi``)."""
+
     def __init__(self, api: client.ApiClient, *, workers: int = 16) -> None:
         self._dyn = DynamicClient(api)
+        self._raw = RawApi(api)
         self._workers = workers
+        self._resources: dict[tuple[str, str], Resource] = {}
 
     # -- kinds ------------------------------------------------------------------------------------------
 
     def resource(self, api_version: str, kind: str, where: str) -> Resource:
+        cached = self._resources.get((api_version, kind))
+        if cached is not None:
+            return cached
         try:
             found: Resource = self._dyn.resources.get(api_version=api_version, kind=kind)
         except (ResourceNotFoundError, ResourceNotUniqueError) as error:
@@ -40,6 +47,7 @@ class Applier:
                 f"{where}: the server does not serve kind {kind} in {api_version}; check the apiVersion, "
                 "or install its CustomResourceDefinition first"
             ) from error
+        self._resources[(api_version, kind)] = found
         return found
 
     def namespaced(self, manifest: Manifest) -> bool:
@@ -53,11 +61,10 @@ class Applier:
         live: dict[ObjectKey, KubeObject] = {}
         for api_version, kind in sorted(set(kinds)):
             resource = self.resource(api_version, kind, f"{kind} ({api_version})")
-            try:
-                listed = self._dyn.get(resource, label_selector=f"{UNIT_LABEL}={unit}")
-            except DynamicApiError as error:
-                raise ApplyError(f"listing {kind} owned by unit {unit}: {_reason(error)}") from error
-            for item in listed.to_dict().get("items", []):
+            status, listed = self._raw.request("GET", resource.path(), query={"labelSelector": f"{UNIT_LABEL}={unit}"})
+            if status != 200:
+                raise ApplyError(f"listing {kind} owned by unit {unit}: {message_of(status, listed)}")
+            for item in listed.get("items") or []:
                 item.setdefault("apiVersion", api_version)
                 item.setdefault("kind", kind)
                 live[ObjectKey.of(item)] = item
@@ -79,20 +86,17 @@ class Applier:
 
     def delete(self, key: ObjectKey, api_version: str) -> str | None:
         """Delete one object (background propagation); None when done or already gone, else why not."""
-        resource = self.resource(api_version, key.kind, str(key))
-        try:
-            self._dyn.delete(resource, name=key.name, namespace=key.namespace or None,
-                             body={"propagationPolicy": "Background"})  # fmt: skip
-        except DynamicApiError as error:
-            if error.status != 404:
-                return f"{key}: delete failed: {_reason(error)}"
-        return None
+        path = self.resource(api_version, key.kind, str(key)).path(name=key.name, namespace=key.namespace or None)
+        status, answer = self._raw.request("DELETE", path, body={"propagationPolicy": "Background"})
+        if status in (200, 202, 404):
+            return None
+        return f"{key}: delete failed: {message_of(status, answer)}"
 
     def wait_established(self, crds: Iterable[Desired], timeout: float = 30.0) -> None:
         resource = self.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "CRDs")
         for crd in crds:
             deadline = time.monotonic() + timeout
-            while not _established(self._dyn.get(resource, name=crd.key.name).to_dict()):
+            while not _established(self._raw.request("GET", resource.path(name=crd.key.name))[1]):
                 if time.monotonic() > deadline:
                     raise ApplyError(f"{crd.key} ({crd.origin}): not Established after {timeout:.0f}s")
                 time.sleep(0.2)
@@ -101,17 +105,16 @@ class Applier:
         where = f"{desired.key} ({desired.origin})"
         try:
             resource = self.resource(desired.api_version, desired.key.kind, where)
-            extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
-            stored = self._dyn.server_side_apply(
-                resource, body=desired.body, name=desired.key.name, namespace=desired.key.namespace or None,
-                field_manager=FIELD_MANAGER, force_conflicts=True, **extra,
-            )  # fmt: skip
         except ApplyError as error:
             return str(error)
-        except DynamicApiError as error:
-            return f"{where}: {'dry run' if dry_run else 'apply'} refused: {_reason(error)}"
-        result: KubeObject = stored.to_dict()
-        return result
+        path = resource.path(name=desired.key.name, namespace=desired.key.namespace or None)
+        query = {"fieldManager": FIELD_MANAGER, "force": "true", **({"dryRun": "All"} if dry_run else {})}
+        status, stored = self._raw.request(
+            "PATCH", path, query=query, body=desired.body, content_type="application/apply-patch+yaml"
+        )
+        if status in (200, 201):
+            return stored
+        return f"{where}: {'dry run' if dry_run else 'apply'} refused: {message_of(status, stored)}"
 
     def _parallel(self, items: Sequence[T], work: Callable[[T], R]) -> list[R]:
         if len(items) <= 1:
@@ -123,11 +126,3 @@ class Applier:
 def _established(crd: KubeObject) -> bool:
     conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
-
-
-def _reason(error: DynamicApiError) -> str:
-    try:
-        message = json.loads(error.body or "").get("message")
-    except (TypeError, ValueError, AttributeError):
-        message = None
-    return str(message or f"{error.status} {error.reason}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import urllib3
 from kubernetes import client, config
@@ -22,14 +21,20 @@ class ServerInfo:
     failing_checks: tuple[str, ...]
 
 
+POOL_SIZE = 32  # at least as many connections as apply workers, so none is discarded and re-handshaken
+
+
 def connect(kubeconfig: Path | None = None, context: str | None = None) -> client.ApiClient:
     """An ``ApiClient`` for ``kubeconfig`` (default: $KUBECONFIG or ~/.kube/config)."""
     where = str(kubeconfig) if kubeconfig else "$KUBECONFIG or ~/.kube/config"
     try:
-        api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(kubeconfig) if kubeconfig else None, context=context, persist_config=False
-        )
-        return cast(client.ApiClient, api)
+        configuration = client.Configuration()
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None, context=context,
+            client_configuration=configuration, persist_config=False,
+        )  # fmt: skip
+        configuration.connection_pool_maxsize = POOL_SIZE
+        return client.ApiClient(configuration)
     except (ConfigException, OSError, TypeError) as error:
         raise ClusterError(
             f"{where}: cannot load kubeconfig ({error}); for the local dev cluster run "

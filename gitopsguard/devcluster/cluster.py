@@ -222,10 +222,10 @@ class DevCluster:
 
     def _require_ports_free(self, ports: comp.Ports, names: tuple[str, ...]) -> None:
         if comp.ETCD in names:
-            require_free(ports.etcd_client, "etcd client")
-            require_free(ports.etcd_peer, "etcd peer")
+            require_free(ports.etcd_client, "etcd client", grace=10)
+            require_free(ports.etcd_peer, "etcd peer", grace=10)
         if comp.APISERVER in names:
-            require_free(ports.apiserver, "kube-apiserver")
+            require_free(ports.apiserver, "kube-apiserver", grace=10)
 
     def _load_ports(self) -> comp.Ports | None:
         try:

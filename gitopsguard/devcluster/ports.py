@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import socket
+import time
+from pathlib import Path
 
 from gitopsguard.errors import PortInUseError
 
@@ -10,11 +13,28 @@ LOOPBACK = "127.0.0.1"
 
 
 def free_port() -> int:
-    """A port the kernel just handed out on loopback; it is free now, though not reserved."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A free loopback port below the kernel's ephemeral range.
+
+    Ports from the ephemeral range (what binding port 0 hands out) are also the local ports of outgoing
+    connections, so a component restarted on its recorded port could find one of them sitting there.
+    """
+    low = _ephemeral_range()[0]
+    for _ in range(200):
+        port = random.randint(min(10000, low - 1), low - 1)  # noqa: S311 (not security-relevant)
+        if is_port_free(port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded machine: take any
         sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        any_port: int = sock.getsockname()[1]
+        return any_port
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def is_port_free(port: int) -> bool:
@@ -29,7 +49,12 @@ def is_port_free(port: int) -> bool:
         return True
 
 
-def require_free(port: int, purpose: str) -> None:
+def require_free(port: int, purpose: str, grace: float = 0.0) -> None:
+    """PortInUseError unless ``port`` is free, or frees up within ``grace`` seconds (a process that was
+    just killed closes its sockets a moment after it stops showing in /proc)."""
+    deadline = time.monotonic() + grace
+    while not is_port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if not is_port_free(port):
         raise PortInUseError(
             f"{LOOPBACK}:{port} ({purpose}) is already in use by another process; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import socket
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,18 @@ def test_kubeconfig_has_a_context_per_user_and_embeds_the_ca() -> None:
     cluster = config["clusters"][0]["cluster"]
     assert base64.b64decode(cluster["certificate-authority-data"]) == b"PEM"
     assert cluster["server"] == "https://127.0.0.1:1234"
+
+
+def test_free_ports_come_from_below_the_ephemeral_range() -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert all(free_port() < low for _ in range(20))
+
+
+def test_port_released_within_the_grace_period_is_accepted() -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    threading.Timer(0.5, sock.close).start()
+    require_free(port, "kube-apiserver", grace=5)  # does not raise: the listener went away in time
+    assert is_port_free(port)

@@ -1,0 +1,54 @@
+"""JSON in, JSON out, over the ApiClient's own authenticated connection pool.
+
+The generated and dynamic clients wrap every response in model objects; at thousands of requests that
+cost as much CPU as the API server spent answering them (bench: 16 s of client CPU for 4,040 applies).
+This sends and parses plain JSON instead, with the same TLS settings, credentials and token refresh.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+from kubernetes import client
+
+from gitopsguard.errors import ClusterError
+
+
+class RawApi:
+    def __init__(self, api: client.ApiClient, timeout: float = 60.0) -> None:
+        self._configuration = api.configuration
+        self._pool = api.rest_client.pool_manager
+        self._user_agent = api.user_agent
+        self._timeout = timeout
+
+    def request(
+        self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, dict[str, Any]]:  # fmt: skip
+        """(status, parsed body). Raises ClusterError only when the server cannot be reached at all."""
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        for auth in self._configuration.auth_settings().values():  # refreshes expiring tokens
+            headers[auth["key"]] = str(auth["value"])
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        if data is not None:
+            headers["Content-Type"] = content_type
+        url = f"{self._configuration.host}{path}" + (f"?{urlencode(query)}" if query else "")
+        try:
+            response = self._pool.request(method, url, body=data, headers=headers, timeout=self._timeout, retries=False)
+        except urllib3.exceptions.HTTPError as error:
+            raise ClusterError(
+                f"{self._configuration.host}: {method} {path}: the API server is unreachable ({error})"
+            ) from error
+        try:
+            payload = json.loads(response.data) if response.data else {}
+        except ValueError:
+            payload = {"message": response.data[:300].decode(errors="replace")}
+        return int(response.status), payload if isinstance(payload, dict) else {}
+
+
+def message_of(status: int, payload: dict[str, Any]) -> str:
+    """The server's own explanation of a failed request (its Status ``message``), else the code."""
+    return str(payload.get("message") or f"HTTP {status}")
