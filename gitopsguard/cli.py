@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -14,7 +16,7 @@ from gitopsguard import __version__
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster import connect, server_info
 from gitopsguard.commands.demo import run_demo
-from gitopsguard.commands.reconcile_once import ReconcileOptions, default_audit_log, run_once
+from gitopsguard.commands.reconcile_once import ReconcileOptions, default_audit_log, run_forever, run_once
 from gitopsguard.devcluster import CacheLayout, ClusterStatus, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import StagedProgress
 from gitopsguard.errors import GitOpsGuardError
@@ -133,22 +135,46 @@ def demo() -> None:
     sys.exit(run_demo())
 
 
+def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
+    """The options shared by `reconcile` (one pass) and `run` (continuous)."""
+    options = [
+        click.option("--repo", required=True, help="Git URL (https, ssh, file) or a local repository path."),
+        click.option("--branch", default="main", show_default=True),
+        click.option("--path", "path", required=True, help="Directory in the repository to apply, e.g. clusters/dev."),
+        click.option("--unit", default=None, help="Name of this unit (default: derived from --path)."),
+        click.option("--namespace", default="default", show_default=True, help="For namespaced objects without one."),
+        click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG."),
+        click.option("--context", default=None, help="kubeconfig context to use."),
+        click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Where the clone is kept."),
+        click.option("--allow-rewind", is_flag=True, help="Follow a force-pushed or rolled-back branch once."),
+        click.option("--allow-mass-prune", is_flag=True, help="Release the mass-prune brake."),
+        click.option("--audit-log", type=click.Path(path_type=Path), default=None,
+                     help="Default: ~/.local/state/gitopsguard/audit.jsonl."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command("reconcile")
-@click.option("--repo", required=True, help="Git URL (https, ssh, file) or a local repository path.")
-@click.option("--branch", default="main", show_default=True)
-@click.option("--path", "path", required=True, help="Directory in the repository to apply, e.g. clusters/dev.")
-@click.option("--unit", default=None, help="Name of this unit (default: derived from --path).")
-@click.option("--namespace", default="default", show_default=True, help="For namespaced objects without one.")
-@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG.")
-@click.option("--context", default=None, help="kubeconfig context to use.")
-@click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Where the clone is kept.")
-@click.option("--allow-rewind", is_flag=True, help="Follow a force-pushed or rolled-back branch this once.")
-@click.option("--allow-mass-prune", is_flag=True, help="Release the mass-prune brake for this pass.")
-@click.option("--audit-log", type=click.Path(path_type=Path), default=None, help="Default: ~/.local/state/gitopsguard.")
+@reconcile_options
 @reports_errors
 def reconcile_command(**options: Any) -> None:
     """Make the cluster match one path of the repository, once. Exit 0 done, 1 brake engaged, 2 error."""
     sys.exit(run_once(ReconcileOptions(**options)))
+
+
+@main.command("run")
+@reconcile_options
+@click.option("--interval", default=30.0, show_default=True, help="Seconds between fetches; changes to owned "
+              "objects and to a local repository wake it at once.")  # fmt: skip
+@reports_errors
+def run_command(interval: float, **options: Any) -> None:
+    """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    run_forever(ReconcileOptions(**options), interval, stop)
 
 
 @main.group("audit")

@@ -15,13 +15,14 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
-from gitopsguard.plan.diff import digest, has_changed, resource_version
+from gitopsguard.plan.diff import digest, has_changed, resource_version, who_changed
 from gitopsguard.plan.prepare import FIRST_KINDS, Desired, prepare
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, plan_prune
 from gitopsguard.render import render
 from gitopsguard.source import GitSource
 
 DEFAULT_BRAKE = BrakePolicy()
+RenderCache = dict[str, tuple[Manifest, ...]]  # commit -> its rendered manifests (never mutated downstream)
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,16 @@ class ReconcileResult:
     changes: tuple[Change, ...]
     error: str | None = None
     brake: str | None = None
+    kinds: frozenset[tuple[str, str]] = frozenset()  # (apiVersion, kind) of what the unit owns: what to watch
+
+
+def _kinds(entries: dict[ObjectKey, Entry]) -> frozenset[tuple[str, str]]:
+    return frozenset((entry.api_version, key.kind) for key, entry in entries.items())
 
 
 def reconcile(
     unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
-    brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False,
+    brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False, renders: RenderCache | None = None,
 ) -> ReconcileResult:  # fmt: skip
     # 1. What this unit applied last, and at which commit.
     inventory = store.load(unit.name)
@@ -53,9 +59,14 @@ def reconcile(
         commit = revision.commit
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
         if untouched := _untouched(unit, inventory, commit, applier):
-            return ReconcileResult(unit.name, commit, untouched)
-        # 4. Render the unit's path at that commit.
-        manifests = render(revision.checkout, unit.path).manifests
+            return ReconcileResult(unit.name, commit, untouched, kinds=_kinds(inventory.entries))
+        # 4. Render the unit's path at that commit (a long-running loop keeps the last commit's render).
+        manifests = renders.get(commit) if renders is not None else None
+        if manifests is None:
+            manifests = render(revision.checkout, unit.path).manifests
+            if renders is not None:
+                renders.clear()
+                renders[commit] = manifests
         # 5. Apply: CRDs and Namespaces, then everything else; what may have changed passes a dry run first.
         desired, changes, versions = apply_revision(unit, manifests, applier, inventory)
         # 6. Prune what left Git, unless the brake engages (the commit can release it).
@@ -66,11 +77,11 @@ def reconcile(
         entries = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
         entries |= still_owned
         store.save(unit.name, Inventory(entries, commit, commit, f"mass-prune brake: {engaged}" if engaged else ""))
-        return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged)
+        return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries))
     except GitOpsGuardError as error:
         attempted = commit or inventory.last_attempted
         store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
-        return ReconcileResult(unit.name, commit, (), error=str(error))
+        return ReconcileResult(unit.name, commit, (), error=str(error), kinds=_kinds(inventory.entries))
 
 
 def _untouched(unit: Unit, inventory: Inventory, commit: str, applier: Applier) -> tuple[Change, ...] | None:
@@ -129,10 +140,20 @@ def _apply_changed(
             raise ApplyError(f"{len(failures)} objects failed to apply after passing the dry run", tuple(failures))
         versions |= {d.key: resource_version(r) for d, r in zip(batch, results, strict=True) if isinstance(r, dict)}
         created += [d for d in batch if d.key not in live]
-        changes += [Change(d.key, Action.CREATED if d.key not in live else Action.CONFIGURED) for d in batch]
+        changes += [_change(d, live.get(d.key), inventory) for d in batch]
     changed_keys = {c.key for c in changes}
     changes += [Change(d.key, Action.UNCHANGED) for d in desired if d.key not in changed_keys]
     return changes, created, versions
+
+
+def _change(desired: Desired, live: KubeObject | None, inventory: Inventory) -> Change:
+    """Created or configured; when Git did not change the object since we applied it, that is drift."""
+    action = Action.CREATED if live is None else Action.CONFIGURED
+    entry = inventory.entries.get(desired.key)
+    if entry is None or entry.digest != digest(desired.body):
+        return Change(desired.key, action)
+    cause = "it was deleted outside Git" if live is None else f"it was changed by {who_changed(live)}"
+    return Change(desired.key, action, f"drift repaired: {cause}")
 
 
 def prune(

@@ -50,6 +50,10 @@ class Applier:
         self._resources[(api_version, kind)] = found
         return found
 
+    def collection_path(self, api_version: str, kind: str) -> str:
+        """The URL path listing this kind across all namespaces (for lists and watches)."""
+        return str(self.resource(api_version, kind, f"{kind} ({api_version})").path())
+
     def namespaced(self, manifest: Manifest) -> bool:
         resource = self.resource(str(manifest.body["apiVersion"]), manifest.key.kind, manifest.origin)
         return bool(resource.namespaced)

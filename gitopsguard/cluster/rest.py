@@ -8,6 +8,7 @@ This sends and parses plain JSON instead, with the same TLS settings, credential
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,23 @@ class RawApi:
         self._pool = api.rest_client.pool_manager
         self._user_agent = api.user_agent
         self._timeout = timeout
+
+    def watch(self, path: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """Stream a watch: one decoded event per line until the server ends it. Raises ClusterError."""
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        for auth in self._configuration.auth_settings().values():
+            headers[auth["key"]] = str(auth["value"])
+        url = f"{self._configuration.host}{path}?{urlencode({**query, 'watch': 'true'})}"
+        try:
+            response = self._pool.request("GET", url, headers=headers, preload_content=False, retries=False,
+                                          timeout=urllib3.Timeout(connect=10, read=None))  # fmt: skip
+            if response.status != 200:
+                raise ClusterError(f"{path}: watch refused: HTTP {response.status}")
+            for line in response:
+                if line.strip():
+                    yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, ValueError) as error:
+            raise ClusterError(f"{self._configuration.host}: watch {path} ended: {error}") from error
 
     def request(
         self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,

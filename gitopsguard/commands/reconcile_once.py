@@ -5,16 +5,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from kubernetes import client
 
 from gitopsguard.audit import AuditLog, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.controller import Controller
 from gitopsguard.errors import SourceError
 from gitopsguard.model import Action
 from gitopsguard.plan.prune import BrakePolicy
@@ -42,6 +46,36 @@ class ReconcileOptions:
 
 
 def run_once(o: ReconcileOptions) -> int:
+    unit, source, api = build_parts(o)
+    result = reconcile(
+        unit, source, Applier(api), InventoryStore(api),
+        brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
+    )  # fmt: skip
+    print_result(result)
+    record(AuditLog(o.audit_log or default_audit_log()), result)
+    if result.error:
+        return 2
+    return 1 if result.brake else 0
+
+
+def run_forever(o: ReconcileOptions, interval: float, stop: threading.Event) -> None:
+    """Reconcile continuously until ``stop``; passes in which nothing happened print nothing."""
+    unit, source, api = build_parts(o)
+    log = AuditLog(o.audit_log or default_audit_log())
+
+    def report(result: ReconcileResult) -> None:
+        if result.error or result.brake or any(c.action is not Action.UNCHANGED for c in result.changes):
+            print_result(result)
+            record(log, result)
+
+    local = Path(o.repo) if Path(o.repo).is_dir() else None
+    controller = Controller(unit, source, Applier(api), InventoryStore(api), RawApi(api), interval=interval,
+                            on_result=report, brake=BrakePolicy(released=o.allow_mass_prune))  # fmt: skip
+    click.echo(f"reconciling {o.path} of {o.repo} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True)
+    controller.run(stop, local_repository=local)
+
+
+def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]:
     name = o.unit or unit_name_for(o.path)
     url = o.repo if "://" in o.repo or re.match(r"^[\w.-]+@[\w.-]+:", o.repo) else Path(o.repo).resolve().as_uri()
     credentials = Credentials(
@@ -49,20 +83,7 @@ def run_once(o: ReconcileOptions) -> int:
         ssh_key_file=Path(k) if (k := os.environ.get("GITOPSGUARD_GIT_SSH_KEY")) else None,
     )
     source = GitSource(SourceSpec(url, o.branch), o.workdir or default_workdir(url, o.branch), credentials)
-    api = connect(o.kubeconfig, o.context)
-    result = reconcile(
-        Unit(name, o.path, o.namespace),
-        source,
-        Applier(api),
-        InventoryStore(api),
-        brake=BrakePolicy(released=o.allow_mass_prune),
-        allow_rewind=o.allow_rewind,
-    )
-    print_result(result)
-    record(AuditLog(o.audit_log or default_audit_log()), result)
-    if result.error:
-        return 2
-    return 1 if result.brake else 0
+    return Unit(name, o.path, o.namespace), source, connect(o.kubeconfig, o.context)
 
 
 def record(log: AuditLog, result: ReconcileResult) -> None:

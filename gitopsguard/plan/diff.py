@@ -33,3 +33,12 @@ def digest(body: KubeObject) -> str:
 
 def resource_version(body: KubeObject | None) -> str:
     return str(((body or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
+def who_changed(live: KubeObject, ours: str = "gitopsguard") -> str:
+    """The most recent field manager other than ours, from ``managedFields`` ("kubectl-edit at ...")."""
+    entries = [e for e in (live.get("metadata") or {}).get("managedFields") or [] if e.get("manager") != ours]
+    if not entries:
+        return "an unknown writer"
+    latest = max(entries, key=lambda e: str(e.get("time") or ""))
+    return f"{latest.get('manager', '?')} ({latest.get('operation', '?')}) at {latest.get('time', '?')}"

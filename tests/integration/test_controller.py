@@ -1,0 +1,91 @@
+"""The continuous loop on the real API server: drift is repaired, new commits land, stop stops it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.controller import Controller
+from gitopsguard.reconcile import ReconcileResult, Unit
+from gitopsguard.source import GitSource, SourceSpec
+from tests.gitrepo import Upstream
+
+pytestmark = pytest.mark.integration
+
+CONFIGMAP = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: "{value}"\n'
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def value_of(core: client.CoreV1Api, name: str, namespace: str) -> str | None:
+    try:
+        return str(core.read_namespaced_config_map(name, namespace).data["value"])
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+@pytest.fixture
+def running(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> Iterator[tuple[Upstream, list[ReconcileResult]]]:
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
+    upstream.commit()
+    results: list[ReconcileResult] = []
+    controller = Controller(
+        Unit(namespace, "apps", namespace), GitSource(SourceSpec(upstream.url), tmp_path / "gg"),
+        Applier(admin_api), InventoryStore(admin_api), RawApi(admin_api), interval=60, on_result=results.append,
+    )  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=controller.run, args=(stop, upstream.bare), daemon=True)
+    thread.start()
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: value_of(core, "a", namespace) == "1")
+    yield upstream, results
+    stop.set()
+    controller.wake()
+    thread.join(10)
+    assert not thread.is_alive(), "the loop stops when asked"
+
+
+def test_edited_object_is_restored_and_the_editor_is_named(
+    running: tuple[Upstream, list[ReconcileResult]], admin_api: client.ApiClient, namespace: str
+) -> None:
+    _, results = running
+    core = client.CoreV1Api(admin_api)
+    core.patch_namespaced_config_map("a", namespace, {"data": {"value": "edited"}})
+    eventually(lambda: value_of(core, "a", namespace) == "1")
+    eventually(lambda: any("drift repaired: it was changed by" in c.detail for r in results for c in r.changes))
+
+
+def test_deleted_object_is_recreated(
+    running: tuple[Upstream, list[ReconcileResult]], admin_api: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(admin_api)
+    core.delete_namespaced_config_map("a", namespace)
+    eventually(lambda: value_of(core, "a", namespace) == "1")
+
+
+def test_a_commit_to_a_local_repository_is_applied_without_waiting_for_the_interval(
+    running: tuple[Upstream, list[ReconcileResult]], admin_api: client.ApiClient, namespace: str
+) -> None:
+    upstream, _ = running
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="2"))
+    upstream.commit()  # the loop watches the repository on disk; its interval is 60 s
+    eventually(lambda: value_of(client.CoreV1Api(admin_api), "a", namespace) == "2")

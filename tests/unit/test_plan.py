@@ -1,0 +1,82 @@
+"""plan (pure): preparing bodies, the drift test, who drifted an object, and the prune plan's brake."""
+
+from __future__ import annotations
+
+from gitopsguard.model import Manifest, ObjectKey
+from gitopsguard.plan.diff import has_changed, who_changed
+from gitopsguard.plan.prepare import UNIT_LABEL, prepare
+from gitopsguard.plan.prune import BrakePolicy, plan_prune
+
+
+def key(kind: str, name: str, namespace: str = "shop", group: str = "") -> ObjectKey:
+    return ObjectKey(group, kind, namespace, name)
+
+
+def owned(k: ObjectKey, unit: str = "dev", **annotations: str) -> dict[str, object]:
+    return {"metadata": {"name": k.name, "labels": {UNIT_LABEL: unit}, "annotations": annotations}}
+
+
+def test_prepare_labels_defaults_namespace_and_port_protocol_and_orders_stages() -> None:
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}]}}  # fmt: skip
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "namespace": "x"}}
+    manifests = tuple(Manifest(ObjectKey.of(b), b, "f.yaml:1") for b in (service, namespace))
+    svc, ns = prepare(manifests, unit="dev", default_namespace="shop", namespaced=lambda m: m.key.kind != "Namespace")
+    assert svc.body["metadata"]["namespace"] == "shop" and svc.key.namespace == "shop"
+    assert svc.body["metadata"]["labels"][UNIT_LABEL] == "dev"
+    assert [p["protocol"] for p in svc.body["spec"]["ports"]] == ["TCP", "UDP"]
+    assert "namespace" not in ns.body["metadata"]
+    assert (ns.stage, svc.stage) == (0, 2)
+    assert "labels" not in service["metadata"], "the rendered manifest itself is not modified"
+
+
+def test_server_managed_metadata_is_not_drift_but_data_is() -> None:
+    live = {"metadata": {"name": "a", "resourceVersion": "7", "managedFields": [{}]}, "data": {"k": "v"}}
+    assert not has_changed({"metadata": {"name": "a", "resourceVersion": "8"}, "data": {"k": "v"}}, live)
+    assert has_changed({"metadata": {"name": "a"}, "data": {"k": "other"}}, live)
+    assert has_changed({"metadata": {"name": "a"}}, None)
+
+
+def test_who_changed_names_the_latest_manager_that_is_not_us() -> None:
+    live = {"metadata": {"managedFields": [
+        {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:10:00Z"},
+        {"manager": "kubectl-edit", "operation": "Update", "time": "2026-11-24T00:05:00Z"},
+        {"manager": "kubectl-patch", "operation": "Update", "time": "2026-11-24T00:09:00Z"},
+    ]}}  # fmt: skip
+    assert who_changed(live) == "kubectl-patch (Update) at 2026-11-24T00:09:00Z"
+    assert who_changed({"metadata": {}}) == "an unknown writer"
+
+
+def test_only_objects_that_left_git_and_carry_our_label_are_deleted() -> None:
+    a, b, c, d, e = (key("ConfigMap", n) for n in "abcde")
+    live = {b: owned(b), c: owned(c, unit="other"), d: owned(d, **{"gitopsguard.io/prune": "disabled"})}
+    plan = plan_prune(inventory=frozenset({a, b, c, d, e}), desired=frozenset({a}), live=live, unit="dev",
+                      policy=BrakePolicy(max_fraction=1.0))  # fmt: skip
+    assert plan.delete == (b,)
+    assert {k for k, _ in plan.keep} == {c, d}
+    assert plan.brake is None  # e is already gone; nothing else to say
+
+
+def test_brake_engages_above_the_fraction_and_on_guarded_kinds_unless_released() -> None:
+    cms = [key("ConfigMap", f"cm{i}") for i in range(8)]
+    live = {k: owned(k) for k in cms}
+    over = plan_prune(inventory=frozenset(cms), desired=frozenset(cms[:5]), live=live, unit="dev", policy=BrakePolicy())
+    assert over.brake is not None and "3 of 8" in over.brake
+    under = plan_prune(
+        inventory=frozenset(cms), desired=frozenset(cms[:6]), live=live, unit="dev", policy=BrakePolicy()
+    )
+    assert under.brake is None and len(under.delete) == 2
+    pvc = key("PersistentVolumeClaim", "data")
+    guarded = plan_prune(inventory=frozenset([*cms, pvc]), desired=frozenset(cms), live={pvc: owned(pvc)}, unit="dev",
+                         policy=BrakePolicy())  # fmt: skip
+    assert guarded.brake is not None and "PersistentVolumeClaim/shop/data" in guarded.brake
+    released = plan_prune(inventory=frozenset(cms), desired=frozenset(cms[:1]), live=live, unit="dev",
+                          policy=BrakePolicy(released=True))  # fmt: skip
+    assert released.brake is None and len(released.delete) == 7
+
+
+def test_empty_render_never_prunes_even_when_released() -> None:
+    cms = [key("ConfigMap", f"cm{i}") for i in range(3)]
+    plan = plan_prune(inventory=frozenset(cms), desired=frozenset(), live={k: owned(k) for k in cms}, unit="dev",
+                      policy=BrakePolicy(released=True))  # fmt: skip
+    assert plan.brake is not None and "empty render" in plan.brake
