@@ -36,9 +36,21 @@ def resource_version(body: KubeObject | None) -> str:
 
 
 def who_changed(live: KubeObject, ours: str = "gitopsguard") -> str:
-    """The most recent field manager other than ours, from ``managedFields`` ("kubectl-edit at ...")."""
-    entries = [e for e in (live.get("metadata") or {}).get("managedFields") or [] if e.get("manager") != ours]
+    """The most recent writer other than us that owns desired-state fields, from ``managedFields``.
+
+    Controllers that only write ``status`` (and bookkeeping metadata) are not blamed; some writes record
+    no manager at all (on 1.20, the scale subresource), and then that is what we say.
+    """
+    entries = [
+        e for e in (live.get("metadata") or {}).get("managedFields") or []
+        if e.get("manager") != ours and _owns_desired_state(e.get("fieldsV1") or {})
+    ]  # fmt: skip
     if not entries:
-        return "an unknown writer"
+        return "a writer that left no field manager (for example the scale subresource)"
     latest = max(entries, key=lambda e: str(e.get("time") or ""))
     return f"{latest.get('manager', '?')} ({latest.get('operation', '?')}) at {latest.get('time', '?')}"
+
+
+def _owns_desired_state(fields: dict[str, Any]) -> bool:
+    metadata = fields.get("f:metadata") or {}
+    return any(key not in ("f:status", "f:metadata") for key in fields) or "f:labels" in metadata

@@ -37,14 +37,23 @@ def test_server_managed_metadata_is_not_drift_but_data_is() -> None:
     assert has_changed({"metadata": {"name": "a"}}, None)
 
 
-def test_who_changed_names_the_latest_manager_that_is_not_us() -> None:
+def test_who_changed_names_the_latest_writer_of_desired_state_that_is_not_us() -> None:
+    spec, status = {"f:spec": {"f:replicas": {}}}, {"f:status": {}, "f:metadata": {"f:annotations": {}}}
     live = {"metadata": {"managedFields": [
-        {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:10:00Z"},
-        {"manager": "kubectl-edit", "operation": "Update", "time": "2026-11-24T00:05:00Z"},
-        {"manager": "kubectl-patch", "operation": "Update", "time": "2026-11-24T00:09:00Z"},
+        {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:10:00Z", "fieldsV1": spec},
+        {"manager": "kubectl-edit", "operation": "Update", "time": "2026-11-24T00:05:00Z", "fieldsV1": spec},
+        {"manager": "kubectl-patch", "operation": "Update", "time": "2026-11-24T00:09:00Z", "fieldsV1": spec},
+        {"manager": "kube-controller-manager", "operation": "Update", "time": "2026-11-24T00:11:00Z",
+         "fieldsV1": status},
     ]}}  # fmt: skip
     assert who_changed(live) == "kubectl-patch (Update) at 2026-11-24T00:09:00Z"
-    assert who_changed({"metadata": {}}) == "an unknown writer"
+
+
+def test_who_changed_does_not_blame_a_status_writer_when_no_manager_was_recorded() -> None:
+    status_only = {"f:status": {}, "f:metadata": {"f:annotations": {}}}
+    live = {"metadata": {"managedFields": [{"manager": "kube-controller-manager", "fieldsV1": status_only}]}}
+    assert "left no field manager" in who_changed(live)
+    assert "left no field manager" in who_changed({"metadata": {}})
 
 
 def test_only_objects_that_left_git_and_carry_our_label_are_deleted() -> None:
