@@ -16,7 +16,9 @@ from gitopsguard import __version__
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster import connect, server_info
 from gitopsguard.commands.demo import run_demo
+from gitopsguard.commands.diff import run_diff
 from gitopsguard.commands.reconcile_once import ReconcileOptions, default_audit_log, run_forever, run_once
+from gitopsguard.commands.status import show_status
 from gitopsguard.devcluster import CacheLayout, ClusterStatus, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import StagedProgress
 from gitopsguard.errors import GitOpsGuardError
@@ -164,6 +166,14 @@ def reconcile_command(**options: Any) -> None:
     sys.exit(run_once(ReconcileOptions(**options)))
 
 
+@main.command("diff")
+@reconcile_options
+@reports_errors
+def diff_command(**options: Any) -> None:
+    """Show what a reconcile would change (server dry run; Secret values masked). Exit 0 none, 1 changes, 2 error."""
+    sys.exit(run_diff(ReconcileOptions(**options)))
+
+
 @main.command("run")
 @reconcile_options
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between fetches; changes to owned "
@@ -175,6 +185,16 @@ def run_command(interval: float, **options: Any) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     run_forever(ReconcileOptions(**options), interval, stop)
+
+
+@main.command("status")
+@click.option("--unit", default=None, help="Only this unit.")
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG.")
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@reports_errors
+def status_command(unit: str | None, kubeconfig: Path | None, context: str | None) -> None:
+    """Each unit's last applied and attempted commit, last changes and errors. Exit 1 if one is failing."""
+    sys.exit(show_status(kubeconfig, context, unit))
 
 
 @main.group("audit")

@@ -76,7 +76,9 @@ def reconcile(
         # 7. Remember what this unit owns now, and the state each object was last seen to match Git in.
         entries = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
         entries |= still_owned
-        store.save(unit.name, Inventory(entries, commit, commit, f"mass-prune brake: {engaged}" if engaged else ""))
+        done = "\n".join(str(c) for c in (*changes, *pruned) if c.action is not Action.UNCHANGED)
+        brake_note = f"mass-prune brake: {engaged}" if engaged else ""
+        store.save(unit.name, Inventory(entries, commit, commit, brake_note, done or inventory.last_changes))
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries))
     except GitOpsGuardError as error:
         attempted = commit or inventory.last_attempted

@@ -76,9 +76,21 @@ class Applier:
 
     # -- writing ----------------------------------------------------------------------------------------
 
+    def dry_run_each(self, desired: Sequence[Desired]) -> list[str | KubeObject]:
+        """Per object: what the server would store, or why it refuses it."""
+        return self._parallel(desired, lambda d: self._apply_one(d, dry_run=True))
+
+    def get(self, desired: Desired) -> KubeObject | None:
+        """The live object (whoever owns it), or None."""
+        resource = self.resource(desired.api_version, desired.key.kind, str(desired.key))
+        status, body = self._raw.request(
+            "GET", resource.path(name=desired.key.name, namespace=desired.key.namespace or None)
+        )
+        return body if status == 200 else None
+
     def dry_run(self, desired: Sequence[Desired]) -> dict[ObjectKey, KubeObject]:
         """What the server would store for each object; ApplyError listing every object it refuses."""
-        results = self._parallel(desired, lambda d: self._apply_one(d, dry_run=True))
+        results = self.dry_run_each(desired)
         problems = tuple(str(r) for r in results if isinstance(r, str))
         if problems:
             raise ApplyError(f"the server refused {len(problems)} of {len(desired)} objects in a dry run", problems)

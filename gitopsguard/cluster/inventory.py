@@ -35,6 +35,7 @@ class Inventory:
     last_applied: str | None = None
     last_attempted: str | None = None
     last_error: str = ""
+    last_changes: str = ""  # one line per object the last pass that did something changed
 
 
 class InventoryStore:
@@ -55,7 +56,20 @@ class InventoryStore:
         rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
         entries = {ObjectKey(*row[1:5]): Entry(row[0], *row[5:7]) for row in rows}
         return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
-                         data.get("lastError", ""))  # fmt: skip
+                         data.get("lastError", ""), data.get("lastChanges", ""))  # fmt: skip
+
+    def units(self) -> dict[str, Inventory]:
+        """Every unit with an inventory here, by name."""
+        try:
+            listed = self._core.list_namespaced_config_map(self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return {}
+            raise ClusterError(f"ConfigMaps in {self.namespace}: cannot list inventories: {error.reason}") from error
+        prefix = _name("")
+        found = [str(cm.metadata.name) for cm in listed.items if cm.metadata and cm.metadata.name]
+        names = sorted(name.removeprefix(prefix) for name in found if name.startswith(prefix))
+        return {name: self.load(name) for name in names}
 
     def save(self, unit: str, inventory: Inventory) -> None:
         rows = sorted(
@@ -64,9 +78,10 @@ class InventoryStore:
         )
         packed = base64.b64encode(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
         body = client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name=_name(unit), labels={"app.kubernetes.io/managed-by": "gitopsguard"}),
+            metadata=client.V1ObjectMeta(name=_name(unit), labels={"app.kubernetes.io/component": "inventory"}),
             data={"unit": unit, "lastApplied": inventory.last_applied or "", "count": str(len(rows)),
-                  "lastAttempted": inventory.last_attempted or "", "lastError": inventory.last_error[:4000]},
+                  "lastAttempted": inventory.last_attempted or "", "lastError": inventory.last_error[:4000],
+                  "lastChanges": inventory.last_changes[:20000]},
             binary_data={"entries.json.gz": packed.decode("ascii")},
         )  # fmt: skip
         try:

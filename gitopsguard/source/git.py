@@ -104,10 +104,13 @@ class GitSource:
     def _git(self, repo: git.Repo, *args: str) -> None:
         try:
             with repo.git.custom_environment(**self._credentials.environment()):
-                repo.git.execute(["git", *args])
+                # A session of its own: Ctrl-C at our terminal must stop us, not kill git halfway.
+                repo.git.execute(["git", *args], start_new_session=True)
         except git.GitCommandError as error:
             stderr = self._credentials.scrub(str(error.stderr).strip().removeprefix("stderr: ").strip("'"))
-            raise SourceError(f"{self._where()}: git {args[0]} failed: {stderr}") from error
+            raise SourceError(
+                f"{self._where()}: git {args[0]} failed: {stderr or f'exit status {error.status}'}"
+            ) from error
 
     def _where(self) -> str:
         return self._credentials.scrub(self.spec.url)

@@ -337,6 +337,12 @@ def test_reconcile_command_reports_changes_and_exits_0_1_2(h: Harness, dev_clust
     verified = CliRunner().invoke(main, ["audit", "--log", str(audit_log), "verify"])
     assert verified.exit_code == 0 and "intact" in verified.output
 
+    status = CliRunner().invoke(main, ["status", "--unit", h.namespace, "--kubeconfig", str(dev_cluster.kubeconfig)])
+    assert status.exit_code == 1, status.output
+    assert f"unit {h.namespace}: FAILING" in status.output
+    assert "apps/c.yaml:" in status.output
+    assert f"ConfigMap/{h.namespace}/b skipped: mass-prune brake" in status.output  # the last pass that acted
+
 
 def test_no_op_pass_writes_nothing_not_even_the_inventory(h: Harness) -> None:
     h.configmaps("a", "b")
@@ -369,3 +375,32 @@ def test_pass_over_the_same_commit_recreates_a_deleted_object(h: Harness) -> Non
     client.CoreV1Api(h.api).delete_namespaced_config_map("b", h.namespace)
     assert actions(h.run())[f"ConfigMap/{h.namespace}/b"] == "created"
     assert h.configmap("b") is not None
+
+
+def test_diff_shows_changes_masks_secrets_previews_prunes_and_writes_nothing(
+    h: Harness, dev_cluster: LiveCluster
+) -> None:
+    def diff() -> Result:
+        return CliRunner().invoke(main, [
+            "diff", "--repo", str(h.upstream.bare), "--path", "apps", "--unit", h.namespace,
+            "--namespace", h.namespace, "--kubeconfig", str(dev_cluster.kubeconfig), "--workdir", str(h.workdir),
+        ])  # fmt: skip
+
+    h.configmaps("a", "b", "c", "d", "e")
+    h.upstream.commit()
+    h.run()
+    unchanged = diff()
+    assert unchanged.exit_code == 0, unchanged.output
+
+    h.upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="2"))
+    h.upstream.write("apps/s.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {token: hunter2}\n")
+    h.upstream.remove("apps/e.yaml")
+    h.upstream.commit()
+    changed = diff()
+    assert changed.exit_code == 1, changed.output
+    assert "-  value: '1'" in changed.output and "+  value: '2'" in changed.output
+    assert "hunter2" not in changed.output and "aHVudGVyMg==" not in changed.output
+    assert "'*** (new value)'" in changed.output
+    assert f"- ConfigMap/{h.namespace}/e would be deleted" in changed.output
+    assert h.configmap("a").data == {"value": "1"}  # type: ignore[union-attr]
+    assert h.configmap("e") is not None

@@ -89,3 +89,39 @@ def test_empty_render_never_prunes_even_when_released() -> None:
     plan = plan_prune(inventory=frozenset(cms), desired=frozenset(), live={k: owned(k) for k in cms}, unit="dev",
                       policy=BrakePolicy(released=True))  # fmt: skip
     assert plan.brake is not None and "empty render" in plan.brake
+
+
+def test_secret_values_never_appear_in_a_diff_and_changed_keys_are_marked() -> None:
+    from gitopsguard.plan.show import unified
+
+    live = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "data": {"password": "aHVudGVyMg==", "user": "YWRtaW4="},
+    }
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "data": {"password": "czNjcjN0", "user": "YWRtaW4="},
+        "stringData": {"token": "plain-secret"},
+    }
+    live["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"aHVudGVyMg=="}}'
+    }
+    text = unified("Secret/shop/db", "apps/db.yaml:1", live, desired)
+    for value in ("aHVudGVyMg==", "czNjcjN0", "YWRtaW4=", "plain-secret"):
+        assert value not in text
+    assert "-  password: '*** (old value)'" in text and "+  password: '*** (new value)'" in text
+    assert "user: '***'" in text and "+  token: '*** (new value)'" in text
+
+
+def test_diff_of_an_ordinary_object_shows_the_changed_field() -> None:
+    from gitopsguard.plan.show import unified
+
+    live = {"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "9"}, "data": {"k": "old"}}
+    text = unified(
+        "ConfigMap/shop/a", "a.yaml:1", live, {"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "new"}}
+    )
+    assert "-  k: old\n" in text and "+  k: new\n" in text and "resourceVersion" not in text

@@ -1,0 +1,48 @@
+"""``gitopsguard status``: each unit's last applied and attempted commit, its last changes and errors."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import click
+
+from gitopsguard.cluster import connect
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, Inventory, InventoryStore
+
+
+def show_status(kubeconfig: Path | None, context: str | None, unit: str | None) -> int:
+    """Print every unit (or one); exit 1 when one is failing or holding deletions back."""
+    units = InventoryStore(connect(kubeconfig, context)).units()
+    if unit is not None:
+        units = {name: inventory for name, inventory in units.items() if name == unit}
+    if not units:
+        what = f"unit {unit!r} has not" if unit else "no unit has"
+        click.echo(f"{what} been reconciled in this cluster yet (no inventory in {CONTROLLER_NAMESPACE}).")
+        return 0 if unit is None else 1
+    healthy = True
+    for name, inventory in units.items():
+        state = _state(inventory)
+        healthy &= state == "ready"
+        click.echo(describe(name, inventory, state))
+    return 0 if healthy else 1
+
+
+def _state(inventory: Inventory) -> str:
+    if inventory.last_error.startswith("mass-prune brake"):
+        return "ready, deletions held by the mass-prune brake"
+    return "FAILING" if inventory.last_error else "ready"
+
+
+def describe(name: str, inventory: Inventory, state: str) -> str:
+    lines = [
+        f"unit {name}: {state}",
+        f"  last applied:   {inventory.last_applied or '-'}",
+        f"  last attempted: {inventory.last_attempted or '-'}",
+        f"  objects owned:  {len(inventory.entries)}",
+    ]
+    if inventory.last_error:
+        lines.append("  last error:\n" + textwrap.indent(inventory.last_error, "    "))
+    if inventory.last_changes:
+        lines.append("  last changes:\n" + textwrap.indent(inventory.last_changes, "    "))
+    return "\n".join(lines)
