@@ -41,19 +41,30 @@ class Controller:
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Reconcile until ``stop`` is set."""
         observer = self._watch_directory(local_repository) if local_repository else None
+        failures = 0
         try:
             while not stop.is_set():
                 self._wake.clear()
-                result = reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
-                                   renders=self._renders)  # fmt: skip
+                result = self._pass()
                 self._on_result(result)
                 for kind in result.kinds - self._watched:
                     self._start_watch(kind, stop)
-                self._wake.wait(self._interval)
+                failures = failures + 1 if result.error else 0
+                # After a failure (remote or API server unreachable, bad commit), retry with backoff.
+                self._wake.wait(min(self._interval, 2.0 ** (failures - 1)) if failures else self._interval)
         finally:
             if observer:
                 observer.stop()
                 observer.join()
+
+    def _pass(self) -> ReconcileResult:
+        try:
+            return reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
+                             renders=self._renders)  # fmt: skip
+        except GitOpsGuardError as error:  # the inventory itself could not be read or saved
+            return ReconcileResult(self.unit.name, None, (), error=str(error))
+        except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry
+            return ReconcileResult(self.unit.name, None, (), error=f"internal error: {error!r}")
 
     def wake(self) -> None:
         self._wake.set()

@@ -10,6 +10,7 @@ import gzip
 import json
 from dataclasses import dataclass, field
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -46,6 +47,8 @@ class InventoryStore:
     def load(self, unit: str) -> Inventory:
         try:
             configmap = self._core.read_namespaced_config_map(_name(unit), self.namespace)
+        except urllib3.exceptions.HTTPError as error:
+            raise ClusterError(f"ConfigMap/{self.namespace}/{_name(unit)}: API server unreachable ({error})") from error
         except ApiException as error:
             if error.status == 404:
                 return Inventory()
@@ -96,6 +99,8 @@ class InventoryStore:
             raise ClusterError(
                 f"ConfigMap/{self.namespace}/{_name(unit)}: cannot save inventory: {error.reason}"
             ) from error
+        except urllib3.exceptions.HTTPError as error:
+            raise ClusterError(f"ConfigMap/{self.namespace}/{_name(unit)}: API server unreachable ({error})") from error
 
     def _ensure_namespace(self) -> None:
         try:

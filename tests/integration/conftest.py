@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster import connect
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
-from gitopsguard.devcluster.progress import StagedProgress
+from gitopsguard.devcluster.progress import SilentProgress, StagedProgress
 
 TEST_LABEL = "gitopsguard.io/test-namespace"
 
@@ -50,6 +50,15 @@ def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         yield LiveCluster(result.kubeconfig, cluster)
     finally:
         cluster.down()
+
+
+@pytest.fixture(scope="module")
+def spare(dev_cluster: LiveCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    """A second, throw-away control plane for tests that kill or restart its parts (cached binaries)."""
+    cluster = DevCluster(StateLayout(tmp_path_factory.mktemp("spare")), CacheLayout.default(), SilentProgress())
+    cluster.up()
+    yield cluster
+    cluster.down()
 
 
 @pytest.fixture

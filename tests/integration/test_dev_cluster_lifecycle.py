@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,6 @@ from gitopsguard.devcluster.progress import SilentProgress
 from tests.integration.conftest import LiveCluster
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def spare(dev_cluster: LiveCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    cluster = DevCluster(StateLayout(tmp_path_factory.mktemp("spare")), CacheLayout.default(), SilentProgress())
-    cluster.up()
-    yield cluster
-    cluster.down()
 
 
 def cli(cluster: DevCluster, *args: str) -> Result:
