@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--kubeconfig", type=Path, default=StateLayout.default().kubeconfig)
     args = parser.parse_args()
     api = connect(args.kubeconfig)
+    InventoryStore(api).save("bench", Inventory())  # each run starts from a fresh repository history
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         peer_file = root / "peer.yaml"

@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=20)
     args = parser.parse_args()
     api = connect(args.kubeconfig)
+    InventoryStore(api).save("drift", Inventory())  # each run starts from a fresh repository history
     kube = [kubectl(), "--kubeconfig", str(args.kubeconfig)]
     with tempfile.TemporaryDirectory() as tmp:
         upstream = Upstream(Path(tmp) / "git")
