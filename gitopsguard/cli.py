@@ -152,6 +152,7 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
         click.option("--allow-mass-prune", is_flag=True, help="Release the mass-prune brake."),
         click.option("--audit-log", type=click.Path(path_type=Path), default=None,
                      help="Default: ~/.local/state/gitopsguard/audit.jsonl."),
+        click.option("--report-only", is_flag=True, help="Report drift and pending prunes; change nothing."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)

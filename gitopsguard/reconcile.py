@@ -30,6 +30,7 @@ class Unit:
     name: str
     path: str
     default_namespace: str = "default"
+    report_only: bool = False  # find and report drift and pending prunes; write nothing to workloads
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ def reconcile(
         entries = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
         entries |= still_owned
         done = "\n".join(str(c) for c in (*changes, *pruned) if c.action is not Action.UNCHANGED)
+        if unit.report_only:  # nothing was applied: keep what the inventory says was, report the rest
+            store.save(unit.name, replace(inventory, last_attempted=commit, last_error="", last_changes=done))
+            return ReconcileResult(
+                unit.name, commit, (*changes, *pruned), kinds=_kinds(inventory.entries) | _kinds(entries)
+            )
         brake_note = f"mass-prune brake: {engaged}" if engaged else ""
         store.save(unit.name, Inventory(entries, commit, commit, brake_note, done or inventory.last_changes))
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries))
@@ -136,6 +142,9 @@ def _apply_changed(
     changes, created = [], []
     for stage in sorted({d.stage for d in candidates}):
         batch = [d for d in candidates if d.stage == stage and has_changed(dry[d.key], live.get(d.key))]
+        if unit.report_only:
+            changes += [_reported(_change(d, live.get(d.key), inventory)) for d in batch]
+            continue
         results = applier.apply(batch)
         failures = [r for r in results if isinstance(r, str)]
         if failures:
@@ -146,6 +155,11 @@ def _apply_changed(
     changed_keys = {c.key for c in changes}
     changes += [Change(d.key, Action.UNCHANGED) for d in desired if d.key not in changed_keys]
     return changes, created, versions
+
+
+def _reported(change: Change) -> Change:
+    detail = f"report-only: would be {change.action.value}" + (f"; {change.detail}" if change.detail else "")
+    return Change(change.key, Action.SKIPPED, detail)
 
 
 def _change(desired: Desired, live: KubeObject | None, inventory: Inventory) -> Change:
@@ -170,6 +184,9 @@ def prune(
     plan = plan_prune(inventory=frozenset(inventory.entries), desired=desired_keys, live=live, unit=unit.name,
                       policy=brake)  # fmt: skip
     changes = [Change(key, Action.SKIPPED, why) for key, why in plan.keep]
+    if unit.report_only:
+        changes += [Change(key, Action.SKIPPED, "report-only: would be deleted") for key in plan.delete]
+        return changes, {key: gone[key] for key in plan.delete}, None
     if plan.brake:
         changes += [Change(key, Action.SKIPPED, f"mass-prune brake: {plan.brake}") for key in plan.delete]
         return changes, {key: gone[key] for key in plan.delete}, plan.brake

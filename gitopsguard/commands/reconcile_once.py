@@ -43,6 +43,7 @@ class ReconcileOptions:
     allow_rewind: bool
     allow_mass_prune: bool
     audit_log: Path | None = None
+    report_only: bool = False
 
 
 def run_once(o: ReconcileOptions) -> int:
@@ -79,11 +80,23 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
     name = o.unit or unit_name_for(o.path)
     url = o.repo if "://" in o.repo or re.match(r"^[\w.-]+@[\w.-]+:", o.repo) else Path(o.repo).resolve().as_uri()
     credentials = Credentials(
-        token=os.environ.get("GITOPSGUARD_GIT_TOKEN") or None,
+        token=git_token(),
         ssh_key_file=Path(k) if (k := os.environ.get("GITOPSGUARD_GIT_SSH_KEY")) else None,
     )
     source = GitSource(SourceSpec(url, o.branch), o.workdir or default_workdir(url, o.branch), credentials)
-    return Unit(name, o.path, o.namespace), source, connect(o.kubeconfig, o.context)
+    return Unit(name, o.path, o.namespace, o.report_only), source, connect(o.kubeconfig, o.context)
+
+
+def git_token() -> str | None:
+    """An https token from $GITOPSGUARD_GIT_TOKEN, or from the file $GITOPSGUARD_GIT_TOKEN_FILE names."""
+    if token := os.environ.get("GITOPSGUARD_GIT_TOKEN"):
+        return token
+    if path := os.environ.get("GITOPSGUARD_GIT_TOKEN_FILE"):
+        try:
+            return Path(path).read_text().strip() or None
+        except OSError as error:
+            raise SourceError(f"{path}: cannot read the git token file ({error.strerror})") from error
+    return None
 
 
 def record(log: AuditLog, result: ReconcileResult) -> None:

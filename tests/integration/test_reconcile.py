@@ -404,3 +404,23 @@ def test_diff_shows_changes_masks_secrets_previews_prunes_and_writes_nothing(
     assert f"- ConfigMap/{h.namespace}/e would be deleted" in changed.output
     assert h.configmap("a").data == {"value": "1"}  # type: ignore[union-attr]
     assert h.configmap("e") is not None
+
+
+def test_report_only_unit_reports_drift_and_pending_prunes_and_changes_nothing(h: Harness) -> None:
+    h.configmaps("a", "b", "c", "d", "e")
+    h.upstream.commit()
+    h.run()
+    client.CoreV1Api(h.api).patch_namespaced_config_map("a", h.namespace, {"data": {"value": "edited"}})
+    h.upstream.remove("apps/e.yaml")
+    h.upstream.commit()
+    source = GitSource(SourceSpec(h.upstream.url), h.workdir)
+    watcher = Unit(h.namespace, "apps", default_namespace=h.namespace, report_only=True)
+    report = reconcile(watcher, source, Applier(h.api), InventoryStore(h.api))
+    details = {str(c.key): c.detail for c in report.changes if c.action is Action.SKIPPED}
+    assert details[f"ConfigMap/{h.namespace}/a"].startswith("report-only: would be configured; drift repaired")
+    assert details[f"ConfigMap/{h.namespace}/e"] == "report-only: would be deleted"
+    assert h.configmap("a").data == {"value": "edited"}  # type: ignore[union-attr]
+    assert h.configmap("e") is not None
+    repaired = h.run()  # the same unit, no longer report-only, repairs what was reported
+    assert actions(repaired)[f"ConfigMap/{h.namespace}/a"] == "configured"
+    assert h.configmap("a").data == {"value": "1"} and h.configmap("e") is None  # type: ignore[union-attr]

@@ -90,3 +90,15 @@ def test_token_never_appears_in_errors(tmp_path: Path) -> None:
     assert token not in str(error.value)
     assert "https://***@127.0.0.1" in str(error.value)
     assert token not in repr(Credentials(token=token))
+
+
+def test_token_is_read_from_the_file_named_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitopsguard.commands.reconcile_once import git_token
+
+    monkeypatch.delenv("GITOPSGUARD_GIT_TOKEN", raising=False)
+    (tmp_path / "token").write_text("ghp_fromfile\n")
+    monkeypatch.setenv("GITOPSGUARD_GIT_TOKEN_FILE", str(tmp_path / "token"))
+    assert git_token() == "ghp_fromfile"
+    monkeypatch.setenv("GITOPSGUARD_GIT_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SourceError, match=r"missing: cannot read the git token file"):
+        git_token()
