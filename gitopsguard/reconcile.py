@@ -65,8 +65,9 @@ def reconcile(
         manifests = renders.get(commit) if renders is not None else None
         if manifests is None:
             manifests = render(revision.checkout, unit.path).manifests
-            if renders is not None:
-                renders.clear()
+            if renders is not None:  # keep this commit's render and the last applied one's, nothing else
+                for old in [c for c in renders if c != inventory.last_applied]:
+                    del renders[old]
                 renders[commit] = manifests
         # 5. Apply: CRDs and Namespaces, then everything else; what may have changed passes a dry run first.
         desired, changes, versions = apply_revision(unit, manifests, applier, inventory)
@@ -88,8 +89,25 @@ def reconcile(
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries))
     except GitOpsGuardError as error:
         attempted = commit or inventory.last_attempted
+        inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders)
         store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
-        return ReconcileResult(unit.name, commit, (), error=str(error), kinds=_kinds(inventory.entries))
+        return ReconcileResult(unit.name, commit, repaired, error=str(error), kinds=_kinds(inventory.entries))
+
+
+def _hold_last_applied(
+    unit: Unit, inventory: Inventory, commit: str | None, applier: Applier, renders: RenderCache | None
+) -> tuple[Inventory, tuple[Change, ...]]:
+    """While a new commit fails, keep repairing drift from the last applied one (its render is cached in a
+    long-running loop). Applies only; never prunes. Returns the inventory with refreshed versions."""
+    last = inventory.last_applied
+    if unit.report_only or renders is None or last is None or commit == last or last not in renders:
+        return inventory, ()
+    try:
+        desired, changes, versions = apply_revision(unit, renders[last], applier, inventory)
+    except GitOpsGuardError:
+        return inventory, ()  # the API server itself is failing: nothing more to do this pass
+    held = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
+    return replace(inventory, entries=inventory.entries | held), tuple(changes)
 
 
 def _untouched(unit: Unit, inventory: Inventory, commit: str, applier: Applier) -> tuple[Change, ...] | None:

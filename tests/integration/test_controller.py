@@ -89,3 +89,18 @@ def test_a_commit_to_a_local_repository_is_applied_without_waiting_for_the_inter
     upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="2"))
     upstream.commit()  # the loop watches the repository on disk; its interval is 60 s
     eventually(lambda: value_of(client.CoreV1Api(admin_api), "a", namespace) == "2")
+
+
+def test_drift_is_repaired_from_the_last_applied_commit_while_a_newer_commit_is_broken(
+    running: tuple[Upstream, list[ReconcileResult]], admin_api: client.ApiClient, namespace: str
+) -> None:
+    upstream, results = running
+    upstream.write("apps/broken.yaml", "kind: ConfigMap\nmetadata: [\n")
+    upstream.commit()
+    eventually(lambda: bool(results) and results[-1].error is not None and "apps/broken.yaml" in results[-1].error)
+    core = client.CoreV1Api(admin_api)
+    core.patch_namespaced_config_map("a", namespace, {"data": {"value": "edited"}})
+    eventually(lambda: value_of(core, "a", namespace) == "1")
+    repairs = [c for r in results if r.error for c in r.changes if "drift repaired" in c.detail]
+    assert repairs, "the repair happened in a pass that still reports the broken commit"
+    assert InventoryStore(admin_api).load(namespace).last_error.startswith("apps/broken.yaml")
