@@ -153,6 +153,8 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
         click.option("--audit-log", type=click.Path(path_type=Path), default=None,
                      help="Default: ~/.local/state/gitopsguard/audit.jsonl."),
         click.option("--report-only", is_flag=True, help="Report drift and pending prunes; change nothing."),
+        click.option("--backup-dir", type=click.Path(path_type=Path), default=None,
+                     help="Unmanaged workloads are saved here before deletion (default: state dir/backups)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
 
+from gitopsguard.backup import backup
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
+from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import digest, has_changed, resource_version, who_changed
 from gitopsguard.plan.prepare import FIRST_KINDS, Desired, prepare
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, plan_prune
@@ -31,6 +35,7 @@ class Unit:
     path: str
     default_namespace: str = "default"
     report_only: bool = False  # find and report drift and pending prunes; write nothing to workloads
+    backup_dir: Path | None = None  # where unmanaged workloads are backed up before deletion
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ def _kinds(entries: dict[ObjectKey, Entry]) -> frozenset[tuple[str, str]]:
 def reconcile(
     unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
     brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False, renders: RenderCache | None = None,
+    now: datetime | None = None,
 ) -> ReconcileResult:  # fmt: skip
     # 1. What this unit applied last, and at which commit.
     inventory = store.load(unit.name)
@@ -75,17 +81,23 @@ def reconcile(
         if RELEASE_MARKER in revision.message:
             brake = replace(brake, released=True)
         pruned, still_owned, engaged = prune(unit, inventory, desired, applier, brake)
-        # 7. Remember what this unit owns now, and the state each object was last seen to match Git in.
+        # 7. Workloads Git does not describe, in namespaces that opted in: report, or back up and delete.
+        strays, seen, scans = unmanaged(unit, desired, inventory, applier, now or datetime.now(UTC))
+        pruned = [*pruned, *strays]
+        # 8. Remember what this unit owns now, and the state each object was last seen to match Git in.
         entries = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
         entries |= still_owned
         done = "\n".join(str(c) for c in (*changes, *pruned) if c.action is not Action.UNCHANGED)
         if unit.report_only:  # nothing was applied: keep what the inventory says was, report the rest
-            store.save(unit.name, replace(inventory, last_attempted=commit, last_error="", last_changes=done))
+            report = replace(inventory, last_attempted=commit, last_error="", last_changes=done, unmanaged=seen)
+            store.save(unit.name, report)
             return ReconcileResult(
                 unit.name, commit, (*changes, *pruned), kinds=_kinds(inventory.entries) | _kinds(entries)
             )
         brake_note = f"mass-prune brake: {engaged}" if engaged else ""
-        store.save(unit.name, Inventory(entries, commit, commit, brake_note, done or inventory.last_changes))
+        store.save(
+            unit.name, Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, seen, scans)
+        )
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries))
     except GitOpsGuardError as error:
         attempted = commit or inventory.last_attempted
@@ -113,7 +125,7 @@ def _hold_last_applied(
 def _untouched(unit: Unit, inventory: Inventory, commit: str, applier: Applier) -> tuple[Change, ...] | None:
     """Every object unchanged, when the commit is the applied one, the last pass ended cleanly, and each
     owned object still has the resourceVersion it had when it last matched Git; else None."""
-    if commit != inventory.last_applied or inventory.last_error or not inventory.entries:
+    if commit != inventory.last_applied or inventory.last_error or not inventory.entries or inventory.scans_unmanaged:
         return None
     live = applier.list_owned({(e.api_version, k.kind) for k, e in inventory.entries.items()}, unit.name)
     if any(resource_version(live.get(k)) != e.resource_version for k, e in inventory.entries.items()):
@@ -215,3 +227,40 @@ def prune(
         if failure:
             still_owned[key] = gone[key]  # try again next time
     return changes, still_owned, None
+
+
+def unmanaged(
+    unit: Unit, desired: list[Desired], inventory: Inventory, applier: Applier, now: datetime
+) -> tuple[list[Change], dict[ObjectKey, datetime], bool]:
+    """Changes for unmanaged workloads, when each was first seen, and whether any namespace opted in."""
+    changes: list[Change] = []
+    seen: dict[ObjectKey, datetime] = {}
+    chosen = stray.policies(desired)
+    for policy in chosen.values():
+        live = applier.list_in_namespace(stray.WORKLOAD_KINDS, policy.namespace)
+        for verdict in stray.judge(live, policy, inventory.unmanaged, now):
+            change = _act_on_stray(unit, verdict, applier, now)
+            if change.action is not Action.DELETED:
+                seen[verdict.key] = inventory.unmanaged.get(verdict.key, now)
+            changes.append(change)
+    return changes, seen, bool(chosen)
+
+
+_WORKLOAD_VERSIONS = {kind: api_version for api_version, kind in stray.WORKLOAD_KINDS}
+
+
+def _act_on_stray(unit: Unit, verdict: stray.Verdict, applier: Applier, now: datetime) -> Change:
+    """Report an unmanaged workload, or back it up and delete it once its grace period is over."""
+    if verdict.deadline is None:
+        return Change(verdict.key, Action.SKIPPED, "unmanaged: not in Git (reported only)")
+    when = f"{verdict.deadline:%Y-%m-%d %H:%M:%S}Z"
+    if not verdict.delete:
+        return Change(verdict.key, Action.SKIPPED, f"unmanaged: not in Git; deleted at {when} unless added to Git")
+    if unit.report_only or unit.backup_dir is None:
+        why = "report-only" if unit.report_only else "no backup directory is configured"
+        return Change(verdict.key, Action.SKIPPED, f"unmanaged: not in Git; due for deletion since {when}, held: {why}")
+    saved = backup(unit.backup_dir / unit.name, verdict.key, verdict.body, now)
+    failure = applier.delete(verdict.key, _WORKLOAD_VERSIONS[verdict.key.kind])
+    if failure:
+        return Change(verdict.key, Action.FAILED, failure)
+    return Change(verdict.key, Action.DELETED, f"unmanaged past its grace period; backup: {saved}")

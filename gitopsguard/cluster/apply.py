@@ -74,6 +74,20 @@ class Applier:
                 live[ObjectKey.of(item)] = item
         return live
 
+    def list_in_namespace(self, kinds: Iterable[tuple[str, str]], namespace: str) -> dict[ObjectKey, KubeObject]:
+        """Every live object of these (apiVersion, kind) pairs in one namespace, whoever owns it."""
+        live: dict[ObjectKey, KubeObject] = {}
+        for api_version, kind in kinds:
+            path = self.resource(api_version, kind, f"{kind} ({api_version})").path(namespace=namespace)
+            status, listed = self._raw.request("GET", path)
+            if status != 200:
+                raise ApplyError(f"listing {kind} in namespace {namespace}: {message_of(status, listed)}")
+            for item in listed.get("items") or []:
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                live[ObjectKey.of(item)] = item
+        return live
+
     # -- writing ----------------------------------------------------------------------------------------
 
     def dry_run_each(self, desired: Sequence[Desired]) -> list[str | KubeObject]:

@@ -9,6 +9,7 @@ import base64
 import gzip
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import urllib3
 from kubernetes import client
@@ -37,6 +38,8 @@ class Inventory:
     last_attempted: str | None = None
     last_error: str = ""
     last_changes: str = ""  # one line per object the last pass that did something changed
+    unmanaged: dict[ObjectKey, datetime] = field(default_factory=dict)  # unmanaged workload -> first seen
+    scans_unmanaged: bool = False  # the applied revision opts a namespace in: every pass must look
 
 
 class InventoryStore:
@@ -58,8 +61,12 @@ class InventoryStore:
         data, binary = configmap.data or {}, configmap.binary_data or {}
         rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
         entries = {ObjectKey(*row[1:5]): Entry(row[0], *row[5:7]) for row in rows}
+        seen = {
+            ObjectKey(*row[:4]): datetime.fromisoformat(row[4]) for row in json.loads(data.get("unmanaged") or "[]")
+        }
         return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
-                         data.get("lastError", ""), data.get("lastChanges", ""))  # fmt: skip
+                         data.get("lastError", ""), data.get("lastChanges", ""), seen,
+                         data.get("scansUnmanaged") == "true")  # fmt: skip
 
     def units(self) -> dict[str, Inventory]:
         """Every unit with an inventory here, by name."""
@@ -84,7 +91,10 @@ class InventoryStore:
             metadata=client.V1ObjectMeta(name=_name(unit), labels={"app.kubernetes.io/component": "inventory"}),
             data={"unit": unit, "lastApplied": inventory.last_applied or "", "count": str(len(rows)),
                   "lastAttempted": inventory.last_attempted or "", "lastError": inventory.last_error[:4000],
-                  "lastChanges": inventory.last_changes[:20000]},
+                  "lastChanges": inventory.last_changes[:20000],
+                  "unmanaged": json.dumps(sorted([k.group, k.kind, k.namespace, k.name, t.isoformat()]
+                                                 for k, t in inventory.unmanaged.items())),
+                  "scansUnmanaged": "true" if inventory.scans_unmanaged else "false"},
             binary_data={"entries.json.gz": packed.decode("ascii")},
         )  # fmt: skip
         try:

@@ -44,6 +44,7 @@ class ReconcileOptions:
     allow_mass_prune: bool
     audit_log: Path | None = None
     report_only: bool = False
+    backup_dir: Path | None = None
 
 
 def run_once(o: ReconcileOptions) -> int:
@@ -84,7 +85,8 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
         ssh_key_file=Path(k) if (k := os.environ.get("GITOPSGUARD_GIT_SSH_KEY")) else None,
     )
     source = GitSource(SourceSpec(url, o.branch), o.workdir or default_workdir(url, o.branch), credentials)
-    return Unit(name, o.path, o.namespace, o.report_only), source, connect(o.kubeconfig, o.context)
+    backups = o.backup_dir or default_audit_log().parent / "backups"
+    return Unit(name, o.path, o.namespace, o.report_only, backups), source, connect(o.kubeconfig, o.context)
 
 
 def git_token() -> str | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -424,3 +426,40 @@ def test_report_only_unit_reports_drift_and_pending_prunes_and_changes_nothing(h
     repaired = h.run()  # the same unit, no longer report-only, repairs what was reported
     assert actions(repaired)[f"ConfigMap/{h.namespace}/a"] == "configured"
     assert h.configmap("a").data == {"value": "1"} and h.configmap("e") is None  # type: ignore[union-attr]
+
+
+def test_unmanaged_workloads_are_reported_then_backed_up_and_deleted_after_the_grace(h: Harness) -> None:
+    h.upstream.write(
+        "apps/ns.yaml",
+        f"""\
+        apiVersion: v1
+        kind: Namespace
+        metadata:
+          name: {h.namespace}
+          annotations: {{gitopsguard.io/unmanaged: delete, gitopsguard.io/unmanaged-grace: 2s}}
+        """,
+    )
+    h.configmaps("a")
+    h.upstream.commit()
+    core = client.CoreV1Api(h.api)
+    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="stray"),
+                       spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]))  # fmt: skip
+    core.create_namespaced_pod(h.namespace, pod)
+    backups = h.workdir.parent / "backups"
+    unit = Unit(h.namespace, "apps", default_namespace=h.namespace, backup_dir=backups)
+    source = GitSource(SourceSpec(h.upstream.url), h.workdir)
+
+    first = reconcile(unit, source, Applier(h.api), InventoryStore(h.api))
+    assert "unless added to Git" in {str(c.key): c.detail for c in first.changes}[f"Pod/{h.namespace}/stray"]
+    time.sleep(2.5)
+    second = reconcile(unit, source, Applier(h.api), InventoryStore(h.api))
+    change = next(c for c in second.changes if str(c.key) == f"Pod/{h.namespace}/stray")
+    assert change.action is Action.DELETED and "backup:" in change.detail
+    (saved,) = (backups / h.namespace / h.namespace).glob("Pod-stray-*.yaml")
+    assert yaml.safe_load(saved.read_text())["spec"]["containers"][0]["image"] == "busybox"
+    assert "resourceVersion" not in saved.read_text()
+    eventually_gone = [
+        p.metadata.name for p in core.list_namespaced_pod(h.namespace).items if not p.metadata.deletion_timestamp
+    ]
+    assert "stray" not in eventually_gone
+    assert h.configmap("a") is not None

@@ -125,3 +125,25 @@ def test_diff_of_an_ordinary_object_shows_the_changed_field() -> None:
         "ConfigMap/shop/a", "a.yaml:1", live, {"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "new"}}
     )
     assert "-  k: old\n" in text and "+  k: new\n" in text and "resourceVersion" not in text
+
+
+def test_unmanaged_workloads_get_a_deadline_from_first_sight_and_owned_or_labelled_ones_are_ignored() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gitopsguard.plan.unmanaged import Policy, judge, parse_grace
+
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    stray, owned, ours = (key("Pod", n) for n in ("stray", "owned", "ours"))
+    live = {
+        stray: {"metadata": {"name": "stray"}},
+        owned: {"metadata": {"name": "owned", "ownerReferences": [{"kind": "ReplicaSet"}]}},
+        ours: {"metadata": {"name": "ours", "labels": {UNIT_LABEL: "dev"}}},
+    }
+    policy = Policy("shop", delete=True, grace=timedelta(minutes=30))
+    (fresh,) = judge(live, policy, {}, now)
+    assert fresh.key == stray and not fresh.delete and fresh.deadline == now + timedelta(minutes=30)
+    (due,) = judge(live, policy, {stray: now - timedelta(minutes=31)}, now)
+    assert due.delete
+    (reported,) = judge(live, Policy("shop", delete=False, grace=timedelta(0)), {}, now)
+    assert not reported.delete and reported.deadline is None
+    assert parse_grace("45m") == timedelta(minutes=45) and parse_grace("soon") == timedelta(hours=1)

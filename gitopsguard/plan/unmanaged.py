@@ -1,0 +1,70 @@
+"""Workloads in opted-in namespaces that Git does not describe: report them, or delete them after a
+grace period (pure; the clock and the listing come from the caller).
+
+A namespace opts in through its manifest in Git: ``gitopsguard.io/unmanaged: report | delete`` and
+optionally ``gitopsguard.io/unmanaged-grace: 30m`` (default 1h). Only top-level workloads count: objects
+with an owner (a ReplicaSet of a Deployment, a Job of a CronJob) are never candidates, and neither is
+anything carrying a gitopsguard unit label.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gitopsguard.model import KubeObject, ObjectKey
+from gitopsguard.plan.prepare import UNIT_LABEL, Desired
+
+MODE = "gitopsguard.io/unmanaged"
+GRACE = "gitopsguard.io/unmanaged-grace"
+DEFAULT_GRACE = timedelta(hours=1)
+WORKLOAD_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
+                  ("batch/v1", "Job"), ("v1", "Pod"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Policy:
+    namespace: str
+    delete: bool
+    grace: timedelta
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: ObjectKey
+    body: KubeObject
+    delete: bool
+    deadline: datetime | None  # when it will be (or became) deletable; None when only reported
+
+
+def policies(desired: list[Desired]) -> dict[str, Policy]:
+    """Opted-in namespaces, from the Namespace objects in the revision."""
+    found = {}
+    for d in desired:
+        annotations = (d.body.get("metadata") or {}).get("annotations") or {}
+        mode = annotations.get(MODE)
+        if d.key.kind == "Namespace" and mode in ("report", "delete"):
+            found[d.key.name] = Policy(d.key.name, mode == "delete", parse_grace(annotations.get(GRACE)))
+    return found
+
+
+def parse_grace(text: str | None) -> timedelta:
+    match = re.fullmatch(r"(\d+)([smhd])", (text or "").strip())
+    if not match:
+        return DEFAULT_GRACE
+    return timedelta(seconds=int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]])
+
+
+def judge(
+    live: dict[ObjectKey, KubeObject], policy: Policy, first_seen: dict[ObjectKey, datetime], now: datetime
+) -> list[Verdict]:
+    """What to do with each unmanaged workload in one namespace, given when each was first seen."""
+    verdicts = []
+    for key, body in sorted(live.items()):
+        metadata = body.get("metadata") or {}
+        if metadata.get("ownerReferences") or UNIT_LABEL in (metadata.get("labels") or {}):
+            continue
+        deadline = first_seen.get(key, now) + policy.grace if policy.delete else None
+        verdicts.append(Verdict(key, body, deadline is not None and now >= deadline, deadline))
+    return verdicts
