@@ -1,0 +1,37 @@
+"""The inventory round-trips through the real API server and holds 20,000 objects in one ConfigMap."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+from kubernetes import client
+
+from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
+from gitopsguard.model import ObjectKey
+
+pytestmark = pytest.mark.integration
+
+
+def test_twenty_thousand_entries_fit_and_round_trip(admin_api: client.ApiClient, namespace: str) -> None:
+    entries = {
+        ObjectKey("", "ConfigMap", f"team-{i % 50:02d}", f"config-{i}"):
+            Entry("v1", str(100000 + i * 7), hashlib.sha256(str(i).encode()).hexdigest()[:16])
+        for i in range(20000)
+    }  # fmt: skip
+    seen = {ObjectKey("apps", "Deployment", "shop", "stray"): datetime(2026, 11, 24, 12, 0, tzinfo=UTC)}
+    store = InventoryStore(admin_api)
+    store.save(namespace, Inventory(entries, "abc", "def", "", "ConfigMap/x created", seen, True))
+    loaded = store.load(namespace)
+    assert loaded.entries == entries
+    assert (loaded.last_applied, loaded.last_attempted, loaded.unmanaged, loaded.scans_unmanaged) == (
+        "abc",
+        "def",
+        seen,
+        True,
+    )
+    stored = client.CoreV1Api(admin_api).read_namespaced_config_map(
+        f"gitopsguard-inventory-{namespace}", "gitopsguard-system"
+    )
+    assert len(stored.binary_data["entries.json.gz"]) < 600 * 1024
