@@ -62,28 +62,24 @@ class Applier:
 
     def list_owned(self, kinds: Iterable[tuple[str, str]], unit: str) -> dict[ObjectKey, KubeObject]:
         """Every live object of these (apiVersion, kind) pairs that carries this unit's label."""
-        live: dict[ObjectKey, KubeObject] = {}
-        for api_version, kind in sorted(set(kinds)):
-            resource = self.resource(api_version, kind, f"{kind} ({api_version})")
-            status, listed = self._raw.request("GET", resource.path(), query={"labelSelector": f"{UNIT_LABEL}={unit}"})
-            if status != 200:
-                raise ApplyError(f"listing {kind} owned by unit {unit}: {message_of(status, listed)}")
-            for item in listed.get("items") or []:
-                item.setdefault("apiVersion", api_version)
-                item.setdefault("kind", kind)
-                live[ObjectKey.of(item)] = item
-        return live
+        selector = {"labelSelector": f"{UNIT_LABEL}={unit}"}
+        return self._list(sorted(set(kinds)), None, selector, f"owned by unit {unit}")
 
     def list_in_namespace(self, kinds: Iterable[tuple[str, str]], namespace: str) -> dict[ObjectKey, KubeObject]:
         """Every live object of these (apiVersion, kind) pairs in one namespace, whoever owns it."""
+        return self._list(kinds, namespace, None, f"in namespace {namespace}")
+
+    def _list(
+        self, kinds: Iterable[tuple[str, str]], namespace: str | None, query: dict[str, str] | None, what: str
+    ) -> dict[ObjectKey, KubeObject]:
         live: dict[ObjectKey, KubeObject] = {}
         for api_version, kind in kinds:
             path = self.resource(api_version, kind, f"{kind} ({api_version})").path(namespace=namespace)
-            status, listed = self._raw.request("GET", path)
+            status, listed = self._raw.request("GET", path, query=query)
             if status != 200:
-                raise ApplyError(f"listing {kind} in namespace {namespace}: {message_of(status, listed)}")
+                raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
             for item in listed.get("items") or []:
-                item.setdefault("apiVersion", api_version)
+                item.setdefault("apiVersion", api_version)  # list items come without them
                 item.setdefault("kind", kind)
                 live[ObjectKey.of(item)] = item
         return live
