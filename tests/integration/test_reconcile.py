@@ -442,9 +442,15 @@ def test_unmanaged_workloads_are_reported_then_backed_up_and_deleted_after_the_g
     h.configmaps("a")
     h.upstream.commit()
     core = client.CoreV1Api(h.api)
-    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="stray"),
-                       spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]))  # fmt: skip
-    core.create_namespaced_pod(h.namespace, pod)
+    # A fresh namespace gets its default ServiceAccount from the controller-manager a moment later;
+    # until then the API server refuses pods. This pod mounts no token, and we wait for the account.
+    deadline = time.monotonic() + 30
+    while not any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(h.namespace).items):
+        assert time.monotonic() < deadline, "the default ServiceAccount never appeared"
+        time.sleep(0.1)
+    container = client.V1Container(name="c", image="busybox")
+    spec = client.V1PodSpec(containers=[container], automount_service_account_token=False)
+    core.create_namespaced_pod(h.namespace, client.V1Pod(metadata=client.V1ObjectMeta(name="stray"), spec=spec))
     backups = h.workdir.parent / "backups"
     unit = Unit(h.namespace, "apps", default_namespace=h.namespace, backup_dir=backups)
     source = GitSource(SourceSpec(h.upstream.url), h.workdir)
