@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gitopsguard.backup import backup
-from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.apply import Applier, OwnedSnapshot
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import digest, has_changed, resource_version, who_changed
-from gitopsguard.plan.prepare import FIRST_KINDS, Desired, prepare
-from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, plan_prune
+from gitopsguard.plan.prepare import Desired, prepare, split_first
+from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.render import render
 from gitopsguard.source import GitSource
 
@@ -59,13 +59,14 @@ def reconcile(
 ) -> ReconcileResult:  # fmt: skip
     # 1. What this unit applied last, and at which commit.
     inventory = store.load(unit.name)
+    owned = OwnedSnapshot(applier, unit.name)  # each owned kind listed once this pass, before any write
     commit = None
     try:
         # 2. Fetch; the branch may only move forward from the applied commit.
         revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=allow_rewind)
         commit = revision.commit
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
-        if untouched := _untouched(unit, inventory, commit, applier):
+        if untouched := _untouched(inventory, commit, owned):
             return ReconcileResult(unit.name, commit, untouched, kinds=_kinds(inventory.entries))
         # 4. Render the unit's path at that commit (a long-running loop keeps the last commit's render).
         manifests = renders.get(commit) if renders is not None else None
@@ -76,11 +77,11 @@ def reconcile(
                     del renders[old]
                 renders[commit] = manifests
         # 5. Apply: CRDs and Namespaces, then everything else; what may have changed passes a dry run first.
-        desired, changes, versions = apply_revision(unit, manifests, applier, inventory)
+        desired, changes, versions = apply_revision(unit, manifests, applier, inventory, owned)
         # 6. Prune what left Git, unless the brake engages (the commit can release it).
         if RELEASE_MARKER in revision.message:
             brake = replace(brake, released=True)
-        pruned, still_owned, engaged = prune(unit, inventory, desired, applier, brake)
+        pruned, still_owned, engaged = prune(unit, inventory, desired, applier, owned, brake)
         # 7. Workloads Git does not describe, in namespaces that opted in: report, or back up and delete.
         strays, seen, scans = unmanaged(unit, desired, inventory, applier, now or datetime.now(UTC))
         pruned = [*pruned, *strays]
@@ -115,19 +116,20 @@ def _hold_last_applied(
     if unit.report_only or renders is None or last is None or commit == last or last not in renders:
         return inventory, ()
     try:
-        desired, changes, versions = apply_revision(unit, renders[last], applier, inventory)
+        fresh = OwnedSnapshot(applier, unit.name)  # the failed pass may have written: list again
+        desired, changes, versions = apply_revision(unit, renders[last], applier, inventory, fresh)
     except GitOpsGuardError:
         return inventory, ()  # the API server itself is failing: nothing more to do this pass
     held = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
     return replace(inventory, entries=inventory.entries | held), tuple(changes)
 
 
-def _untouched(unit: Unit, inventory: Inventory, commit: str, applier: Applier) -> tuple[Change, ...] | None:
+def _untouched(inventory: Inventory, commit: str, owned: OwnedSnapshot) -> tuple[Change, ...] | None:
     """Every object unchanged, when the commit is the applied one, the last pass ended cleanly, and each
     owned object still has the resourceVersion it had when it last matched Git; else None."""
     if commit != inventory.last_applied or inventory.last_error or not inventory.entries or inventory.scans_unmanaged:
         return None
-    live = applier.list_owned({(e.api_version, k.kind) for k, e in inventory.entries.items()}, unit.name)
+    live = owned.of((e.api_version, k.kind) for k, e in inventory.entries.items())
     if any(resource_version(live.get(k)) != e.resource_version for k, e in inventory.entries.items()):
         return None
     return tuple(Change(key, Action.UNCHANGED) for key in sorted(inventory.entries))
@@ -137,18 +139,17 @@ Versions = dict[ObjectKey, str]
 
 
 def apply_revision(
-    unit: Unit, manifests: Sequence[Manifest], applier: Applier, inventory: Inventory
+    unit: Unit, manifests: Sequence[Manifest], applier: Applier, inventory: Inventory, owned: OwnedSnapshot
 ) -> tuple[list[Desired], list[Change], Versions]:
     """Apply a revision; returns the desired objects, what happened to each, and their resourceVersions."""
-    first = tuple(m for m in manifests if (m.key.group, m.key.kind) in FIRST_KINDS)
-    rest = tuple(m for m in manifests if (m.key.group, m.key.kind) not in FIRST_KINDS)
+    first, rest = split_first(manifests)
     first_desired = prepare(first, unit=unit.name, default_namespace="", namespaced=lambda _: False)
-    first_changes, created, versions = _apply_changed(first_desired, unit, applier, inventory)
+    first_changes, created, versions = _apply_changed(first_desired, unit, applier, inventory, owned)
     applier.wait_established(d for d in first_desired if d.key.kind == "CustomResourceDefinition")
     try:
         rest_desired = prepare(rest, unit=unit.name, default_namespace=unit.default_namespace,
                                namespaced=applier.namespaced)  # fmt: skip
-        rest_changes, _, rest_versions = _apply_changed(rest_desired, unit, applier, inventory)
+        rest_changes, _, rest_versions = _apply_changed(rest_desired, unit, applier, inventory, owned)
     except ApplyError:
         for desired in reversed(created):  # leave nothing of this revision behind
             applier.delete(desired.key, desired.api_version)
@@ -157,10 +158,10 @@ def apply_revision(
 
 
 def _apply_changed(
-    desired: list[Desired], unit: Unit, applier: Applier, inventory: Inventory
+    desired: list[Desired], unit: Unit, applier: Applier, inventory: Inventory, owned: OwnedSnapshot
 ) -> tuple[list[Change], list[Desired], Versions]:
     """Dry-run what may have changed, then apply only what would change, stage by stage."""
-    live = applier.list_owned({(d.api_version, d.key.kind) for d in desired}, unit.name)
+    live = owned.of((d.api_version, d.key.kind) for d in desired)
     versions = {key: resource_version(body) for key, body in live.items()}
 
     def settled(d: Desired) -> bool:  # same body as last applied, and nobody has touched the object since
@@ -202,17 +203,22 @@ def _change(desired: Desired, live: KubeObject | None, inventory: Inventory) -> 
     return Change(desired.key, action, f"drift repaired: {cause}")
 
 
+def plan_pruning(
+    unit: str, inventory: Inventory, keys: frozenset[ObjectKey], owned: OwnedSnapshot, brake: BrakePolicy
+) -> tuple[PrunePlan, dict[ObjectKey, Entry]]:
+    """The prune plan for a revision rendering ``keys``, and the inventory entries that left Git."""
+    gone = {k: e for k, e in inventory.entries.items() if k not in keys}
+    live = owned.of((e.api_version, k.kind) for k, e in gone.items())
+    plan = plan_prune(inventory=frozenset(inventory.entries), desired=keys, live=live, unit=unit, policy=brake)
+    return plan, gone
+
+
 def prune(
-    unit: Unit, inventory: Inventory, desired: list[Desired], applier: Applier, brake: BrakePolicy
-) -> tuple[list[Change], dict[ObjectKey, Entry], str | None]:
+    unit: Unit, inventory: Inventory, desired: list[Desired], applier: Applier, owned: OwnedSnapshot,
+    brake: BrakePolicy,
+) -> tuple[list[Change], dict[ObjectKey, Entry], str | None]:  # fmt: skip
     """Delete what left Git; returns the changes, the entries still owned, and why the brake engaged."""
-    desired_keys = frozenset(d.key for d in desired)
-    gone = {k: e for k, e in inventory.entries.items() if k not in desired_keys}
-    live: dict[ObjectKey, KubeObject] = applier.list_owned(
-        {(e.api_version, k.kind) for k, e in gone.items()}, unit.name
-    )
-    plan = plan_prune(inventory=frozenset(inventory.entries), desired=desired_keys, live=live, unit=unit.name,
-                      policy=brake)  # fmt: skip
+    plan, gone = plan_pruning(unit.name, inventory, frozenset(d.key for d in desired), owned, brake)
     changes = [Change(key, Action.SKIPPED, why) for key, why in plan.keep]
     if unit.report_only:
         changes += [Change(key, Action.SKIPPED, "report-only: would be deleted") for key in plan.delete]

@@ -152,3 +152,26 @@ class Applier:
 def _established(crd: KubeObject) -> bool:
     conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+class OwnedSnapshot:
+    """What a unit owns, listed at most once per kind during one pass.
+
+    Every reader in a pass (the skip test, the drift test, prune) wants the objects as they were before
+    the pass wrote anything, and each kind is listed before any object of that kind is written, so one
+    listing serves them all. After writes, take a new snapshot.
+    """
+
+    def __init__(self, applier: Applier, unit: str) -> None:
+        self._applier, self._unit = applier, unit
+        self._listed: set[tuple[str, str]] = set()
+        self._objects: dict[ObjectKey, KubeObject] = {}
+
+    def of(self, kinds: Iterable[tuple[str, str]]) -> dict[ObjectKey, KubeObject]:
+        """The owned objects of these (apiVersion, kind) pairs."""
+        wanted = set(kinds)
+        if missing := wanted - self._listed:
+            self._objects |= self._applier.list_owned(missing, self._unit)
+            self._listed |= missing
+        groups = {(api_version.rpartition("/")[0], kind) for api_version, kind in wanted}
+        return {key: body for key, body in self._objects.items() if (key.group, key.kind) in groups}

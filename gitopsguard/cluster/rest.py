@@ -27,9 +27,7 @@ class RawApi:
 
     def watch(self, path: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
         """Stream a watch: one decoded event per line until the server ends it. Raises ClusterError."""
-        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
-        for auth in self._configuration.auth_settings().values():
-            headers[auth["key"]] = str(auth["value"])
+        headers = self._headers()
         url = f"{self._configuration.host}{path}?{urlencode({**query, 'watch': 'true'})}"
         try:
             response = self._pool.request("GET", url, headers=headers, preload_content=False, retries=False,
@@ -47,9 +45,7 @@ class RawApi:
         content_type: str = "application/json",
     ) -> tuple[int, dict[str, Any]]:  # fmt: skip
         """(status, parsed body). Raises ClusterError only when the server cannot be reached at all."""
-        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
-        for auth in self._configuration.auth_settings().values():  # refreshes expiring tokens
-            headers[auth["key"]] = str(auth["value"])
+        headers = self._headers()
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         if data is not None:
             headers["Content-Type"] = content_type
@@ -65,6 +61,12 @@ class RawApi:
         except ValueError:
             payload = {"message": response.data[:300].decode(errors="replace")}
         return int(response.status), payload if isinstance(payload, dict) else {}
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        for auth in self._configuration.auth_settings().values():  # refreshes expiring tokens
+            headers[auth["key"]] = str(auth["value"])
+        return headers
 
 
 def message_of(status: int, payload: dict[str, Any]) -> str:

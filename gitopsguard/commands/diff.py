@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import click
 
-from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.apply import Applier, OwnedSnapshot
 from gitopsguard.cluster.inventory import Inventory, InventoryStore
 from gitopsguard.commands.reconcile_once import ReconcileOptions, build_parts
 from gitopsguard.errors import ApplyError
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.plan.diff import has_changed
-from gitopsguard.plan.prepare import FIRST_KINDS, Desired, prepare
-from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, plan_prune
+from gitopsguard.plan.prepare import Desired, prepare, split_first
+from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy
 from gitopsguard.plan.show import unified
+from gitopsguard.reconcile import plan_pruning
 from gitopsguard.render import render
 
 
@@ -26,7 +27,8 @@ def run_diff(o: ReconcileOptions) -> int:
     checkable = tuple(m for m in manifests if (m.key.group, m.key.kind) not in new_kinds)
     unchecked = [m for m in manifests if (m.key.group, m.key.kind) in new_kinds]
     desired = _prepare(checkable, unit.name, unit.default_namespace, applier)
-    live = applier.list_owned({(d.api_version, d.key.kind) for d in desired}, unit.name)
+    owned = OwnedSnapshot(applier, unit.name)
+    live = owned.of((d.api_version, d.key.kind) for d in desired)
     new_namespaces = {d.key.name for d in desired if d.key.kind == "Namespace" and d.key not in live}
     changes, problems = 0, []
     for d, result in zip(desired, applier.dry_run_each(desired), strict=True):
@@ -45,7 +47,7 @@ def run_diff(o: ReconcileOptions) -> int:
         changes += 1
     keys = frozenset([*(d.key for d in desired), *(m.key for m in unchecked)])
     released = o.allow_mass_prune or RELEASE_MARKER in revision.message
-    changes += _show_prune(unit.name, inventory, keys, applier, released)
+    changes += _show_prune(unit.name, inventory, keys, owned, released)
     if problems:
         raise ApplyError(f"the server would refuse {len(problems)} objects", tuple(problems))
     click.echo(f"unit {unit.name} at {revision.commit[:12]}: {changes} change(s)", err=True)
@@ -53,8 +55,7 @@ def run_diff(o: ReconcileOptions) -> int:
 
 
 def _prepare(manifests: tuple[Manifest, ...], unit: str, namespace: str, applier: Applier) -> list[Desired]:
-    first = tuple(m for m in manifests if (m.key.group, m.key.kind) in FIRST_KINDS)
-    rest = tuple(m for m in manifests if (m.key.group, m.key.kind) not in FIRST_KINDS)
+    first, rest = split_first(manifests)
     return [*prepare(first, unit=unit, default_namespace="", namespaced=lambda _: False),
             *prepare(rest, unit=unit, default_namespace=namespace, namespaced=applier.namespaced)]  # fmt: skip
 
@@ -69,12 +70,11 @@ def _crd_kinds(manifests: tuple[Manifest, ...]) -> set[tuple[str, str]]:
     return kinds
 
 
-def _show_prune(unit: str, inventory: Inventory, keys: frozenset[ObjectKey], applier: Applier, released: bool) -> int:
+def _show_prune(
+    unit: str, inventory: Inventory, keys: frozenset[ObjectKey], owned: OwnedSnapshot, released: bool
+) -> int:
     """Print what the prune would delete (or hold back); returns how many."""
-    gone = {k: e for k, e in inventory.entries.items() if k not in keys}
-    live = applier.list_owned({(e.api_version, k.kind) for k, e in gone.items()}, unit)
-    plan = plan_prune(inventory=frozenset(inventory.entries), desired=keys, live=live, unit=unit,
-                      policy=BrakePolicy(released=released))  # fmt: skip
+    plan, _ = plan_pruning(unit, inventory, keys, owned, BrakePolicy(released=released))
     for key in plan.delete:
         click.echo(f"- {key} would be deleted" + (" (held back by the mass-prune brake)" if plan.brake else ""))
     if plan.brake:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,12 @@ def prepare(
         key = ObjectKey.of(body)
         desired.append(Desired(key, body, manifest.origin, str(body["apiVersion"]), _stage(key)))
     return desired
+
+
+def split_first(manifests: Sequence[Manifest]) -> tuple[tuple[Manifest, ...], tuple[Manifest, ...]]:
+    """(CRDs and Namespaces, everything else): the first must exist before the rest can be checked."""
+    first = tuple(m for m in manifests if (m.key.group, m.key.kind) in FIRST_KINDS)
+    return first, tuple(m for m in manifests if (m.key.group, m.key.kind) not in FIRST_KINDS)
 
 
 def _stage(key: ObjectKey) -> int:
