@@ -15,6 +15,7 @@ import click
 from gitopsguard import __version__
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster import connect, server_info
+from gitopsguard.commands.check import run_check
 from gitopsguard.commands.demo import run_demo
 from gitopsguard.commands.diff import run_diff
 from gitopsguard.commands.reconcile_once import ReconcileOptions, default_audit_log, run_forever, run_once
@@ -22,6 +23,8 @@ from gitopsguard.commands.status import show_status
 from gitopsguard.devcluster import CacheLayout, ClusterStatus, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import StagedProgress
 from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.policy import DenyLevel
+from gitopsguard.policy.packs import PACKS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -167,6 +170,36 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
 def reconcile_command(**options: Any) -> None:
     """Make the cluster match one path of the repository, once. Exit 0 done, 1 brake engaged, 2 error."""
     sys.exit(run_once(ReconcileOptions(**options)))
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--pack",
+    "packs",
+    multiple=True,
+    type=click.Choice(PACKS),
+    help="Turn on a built-in pack for every object (repeatable).",
+)
+@click.option(
+    "--policies",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A folder of Policy and PolicyException files (usually policies/ in the repository).",
+)
+@click.option(
+    "--deny-level",
+    type=click.Choice([d.value for d in DenyLevel]),
+    default="LOW",
+    show_default=True,
+    help="Which severities block: LOW blocks HIGH, MED blocks MED and HIGH, HIGH blocks all.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@reports_errors
+def check_command(
+    paths: tuple[Path, ...], packs: tuple[str, ...], policies: Path | None, deny_level: str, fmt: str
+) -> None:
+    """Check manifests against policies offline, as a pull request's CI does. Exit 0 allowed, 1 blocked, 2 error."""
+    sys.exit(run_check(paths, packs, policies, deny_level, fmt))
 
 
 @main.command("diff")

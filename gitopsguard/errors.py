@@ -13,6 +13,7 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     ├── ClusterError               talking to a Kubernetes API server failed
     ├── SourceError                the Git source could not be fetched, or its history was rewritten
     ├── RenderError                manifests could not be read or built (file and line first)
+    ├── PolicyError                a policy or exception file is invalid (file and line first)
     └── ApplyError                 a revision could not be applied (one line per object at fault)
 """
 
@@ -47,6 +48,10 @@ class ClusterError(GitOpsGuardError):
 
 class RenderError(GitOpsGuardError):
     """Manifests could not be read or built; the message starts with the file (and line) at fault."""
+
+
+class PolicyError(GitOpsGuardError):
+    """A policy or policy exception is invalid; none of the set goes into force. File and line first."""
 
 
 class SourceError(GitOpsGuardError):

@@ -1,0 +1,113 @@
+"""``gitopsguard check``: the offline policy check a pull request's CI runs. Exit 0 allowed, 1 something
+would be blocked, 2 error.
+
+The JSON form (``--format json``) is a stable schema, ``gitopsguard.io/check/v1``::
+
+    {"schema": "gitopsguard.io/check/v1", "denyLevel": "LOW",
+     "summary": {"objects": 3, "denied": 1, "findings": 4},
+     "objects": [{"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "shop", "name": "web",
+                  "file": "apps/web.yaml", "line": 1, "verdict": "denied",
+                  "findings": [{"policy", "code", "control", "level", "severity", "message", "path",
+                                "blocking": true}],
+                  "excepted": [{"policy", "code", ..., "exception": "name (until ...): reason"}]}]}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitopsguard.errors import RenderError
+from gitopsguard.model import Manifest
+from gitopsguard.policy import DenyLevel, Evaluation, ObjectResult, PolicySet, evaluate, load_policies, pack_policy
+from gitopsguard.render import render
+from gitopsguard.render.plain import read_text
+
+SCHEMA = "gitopsguard.io/check/v1"
+_COLOURS = {"HIGH": "red", "MED": "yellow", "LOW": "cyan"}
+
+
+def run_check(paths: Sequence[Path], packs: Sequence[str], policies: Path | None, deny_level: str, fmt: str) -> int:
+    policy_set = load_policies(policies) if policies else PolicySet()
+    extra = tuple(pack_policy(name) for name in packs)
+    policy_set = PolicySet(policy_set.policies + extra, policy_set.exceptions, policy_set.digest)
+    manifests = [m for path in paths for m in read_manifests(path)]
+    result = evaluate(manifests, policy_set, now=datetime.now(UTC), deny_level=DenyLevel(deny_level))
+    if fmt == "json":
+        click.echo(json.dumps(as_json(result), indent=2))
+    else:
+        print_text(result, colour=sys.stdout.isatty())
+    return 1 if result.blocked else 0
+
+
+def read_manifests(path: Path) -> list[Manifest]:
+    """A file of YAML documents, or a directory (kustomize when it has a kustomization, else plain YAML)."""
+    if path.is_file():
+        return read_text(path.read_text(encoding="utf-8", errors="replace"), _shown(path))
+    if not path.is_dir():
+        raise RenderError(f"{path}: no such file or directory")
+    cwd = Path.cwd().resolve()
+    resolved = path.resolve()
+    if resolved.is_relative_to(cwd):
+        return list(render(cwd, resolved.relative_to(cwd).as_posix() or ".").manifests)
+    return list(render(resolved, ".").manifests)
+
+
+def _shown(path: Path) -> str:
+    resolved = path.resolve()
+    return resolved.relative_to(Path.cwd().resolve()).as_posix() if resolved.is_relative_to(Path.cwd()) else str(path)
+
+
+def _split(origin: str) -> tuple[str, int]:
+    file, _, line = origin.rpartition(":")
+    return (file, int(line)) if line.isdigit() else (origin, 0)
+
+
+def as_json(result: Evaluation) -> dict[str, Any]:
+    objects = []
+    for r in result.results:
+        file, line = _split(r.origin)
+        blocking = set(result.blocking(r))
+        objects.append({
+            "apiVersion": r.api_version, "kind": r.key.kind, "namespace": r.key.namespace, "name": r.key.name,
+            "file": file, "line": line, "verdict": "denied" if r.denied else "allowed",
+            "findings": [{**f.as_json(), "blocking": f in blocking} for f in r.findings],
+            "excepted": [{**f.as_json(), "exception": why} for f, why in r.excepted],
+        })  # fmt: skip
+    return {
+        "schema": SCHEMA, "denyLevel": result.deny_level.value,
+        "summary": {"objects": len(objects), "denied": len(result.blocked),
+                    "findings": sum(len(r.findings) for r in result.results)},
+        "objects": objects,
+    }  # fmt: skip
+
+
+def print_text(result: Evaluation, *, colour: bool) -> None:
+    def style(text: str, **how: Any) -> str:
+        return click.style(text, **how) if colour else text
+
+    for r in (r for r in result.results if r.findings or r.excepted):
+        verdict = style("DENIED", fg="red", bold=True) if r.denied else style("allowed", fg="green")
+        click.echo(f"{r.origin}: {r.key} {verdict}")
+        blocking = set(result.blocking(r))
+        for f in sorted(r.findings, key=lambda f: (-f.severity.rank, f.code, f.path)):
+            mark = " (blocks)" if f in blocking else ""
+            click.echo(f"  {style(f.severity.value, fg=_COLOURS[f.severity.value])} {f.code} {f.message}{mark}")
+            click.echo(f"      at {f.path or '(object)'} - policy {f.policy}" + (f"; fix: {f.fix}" if f.fix else ""))
+        for f, why in r.excepted:
+            click.echo(f"  excepted {f.code} {f.message} - {why}")
+    _summary(result, result.results)
+
+
+def _summary(result: Evaluation, results: tuple[ObjectResult, ...]) -> None:
+    findings = sum(len(r.findings) for r in results)
+    click.echo(f"{len(results)} objects, {findings} findings, {len(result.blocked)} denied "
+               f"(deny level {result.deny_level.value})")  # fmt: skip
+    if result.blocked:
+        click.echo("Fix the findings marked (blocks), or add a PolicyException with a reason and an expiry.")

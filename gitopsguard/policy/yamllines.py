@@ -1,0 +1,42 @@
+"""YAML documents whose mappings remember the line of each key, so policy errors can name it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+
+class Lined(dict[str, Any]):
+    """A mapping that knows the line it starts on and the line of each of its keys (1-based)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class _Loader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        plain = super().construct_mapping(node, deep=True)
+        lined = Lined({str(k): v for k, v in plain.items()})
+        lined.line = node.start_mark.line + 1
+        lined.key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+        return lined
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
+
+
+def documents(text: str) -> Iterator[tuple[int, Any]]:
+    """(line the document starts on, its value) for each document; raises yaml.YAMLError."""
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                yield node.start_mark.line + 1, loader.construct_document(node)
+    finally:
+        loader.dispose()
