@@ -159,7 +159,8 @@ def test_mutations_add_missing_labels_and_defaults_without_overwriting() -> None
 
 def test_mutations_run_before_validation() -> None:
     validate = HEADER.replace("name: p", "name: v") + (
-        "  code: GG3002\n  enforcement: enforce\n  severity: HIGH\n  builtin: {name: required-labels, params: {labels: [owner]}}\n"
+        "  code: GG3002\n  enforcement: enforce\n  severity: HIGH\n"
+        "  builtin: {name: required-labels, params: {labels: [owner]}}\n"
     )
     policies = parse_policies({"a.yaml": MUTATE, "b.yaml": validate})
     assert not evaluate(DEPLOY, policies, now=NOW, deny_level=DenyLevel.LOW).results[0].findings
