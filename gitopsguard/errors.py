@@ -14,6 +14,7 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     ├── SourceError                the Git source could not be fetched, or its history was rewritten
     ├── RenderError                manifests could not be read or built (file and line first)
     ├── PolicyError                a policy or exception file is invalid (file and line first)
+    ├── PolicyBlockedError         a revision has findings at or above the deny level (one line per finding)
     └── ApplyError                 a revision could not be applied (one line per object at fault)
 """
 
@@ -52,6 +53,14 @@ class RenderError(GitOpsGuardError):
 
 class PolicyError(GitOpsGuardError):
     """A policy or policy exception is invalid; none of the set goes into force. File and line first."""
+
+
+class PolicyBlockedError(GitOpsGuardError):
+    """A revision was not applied because policies deny some of its objects; ``problems`` lists them."""
+
+    def __init__(self, summary: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(summary + "".join(f"\n  - {problem}" for problem in problems))
+        self.problems = problems
 
 
 class SourceError(GitOpsGuardError):

@@ -1,4 +1,4 @@
-"""One reconcile pass of a unit, as a recipe: fetch -> render -> apply -> prune -> inventory.
+"""One reconcile pass of a unit, as a recipe: fetch -> render -> policy gate -> apply -> prune -> inventory.
 
 Every object of a revision passes a server-side dry run before any of it is applied. The one exception
 is forced by the API server: objects in a namespace (or of a CRD) that the same revision creates cannot
@@ -17,13 +17,15 @@ from gitopsguard.backup import backup
 from gitopsguard.cluster.apply import Applier, OwnedSnapshot
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
+from gitopsguard.gate import RevisionBlockedError, gate, policies_at
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import digest, has_changed, resource_version, who_changed
 from gitopsguard.plan.prepare import Desired, prepare, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
+from gitopsguard.policy import DenyLevel, Evaluation, PolicySet
 from gitopsguard.render import render
-from gitopsguard.source import GitSource
+from gitopsguard.source import GitSource, Revision
 
 DEFAULT_BRAKE = BrakePolicy()
 RenderCache = dict[str, tuple[Manifest, ...]]  # commit -> its rendered manifests (never mutated downstream)
@@ -36,6 +38,8 @@ class Unit:
     default_namespace: str = "default"
     report_only: bool = False  # find and report drift and pending prunes; write nothing to workloads
     backup_dir: Path | None = None  # where unmanaged workloads are backed up before deletion
+    policies_path: str | None = "policies"  # the repository's policy folder, read at each revision
+    deny_level: DenyLevel = DenyLevel.LOW  # operator configuration, never taken from the repository
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class ReconcileResult:
     error: str | None = None
     brake: str | None = None
     kinds: frozenset[tuple[str, str]] = frozenset()  # (apiVersion, kind) of what the unit owns: what to watch
+    evaluation: Evaluation | None = None  # the policy verdict on a revision this pass rendered
+    policies: PolicySet | None = None  # the policies of the revision this pass applied (for the live scan)
 
 
 def _kinds(entries: dict[ObjectKey, Entry]) -> frozenset[tuple[str, str]]:
@@ -68,10 +74,13 @@ def reconcile(
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
         if untouched := _untouched(inventory, commit, owned):
             return ReconcileResult(unit.name, commit, untouched, kinds=_kinds(inventory.entries))
-        # 4. Render the unit's path at that commit (a long-running loop keeps the last commit's render).
+        # 4. Render the unit's path at that commit and pass it through the policy gate: mutations, then
+        #    validation; a denied object stops the whole revision (a long-running loop keeps the result).
+        evaluation = policies = None
         manifests = renders.get(commit) if renders is not None else None
         if manifests is None:
-            manifests = render(revision.checkout, unit.path).manifests
+            evaluation, policies = _render_and_gate(unit, revision, applier, now or datetime.now(UTC))
+            manifests = evaluation.manifests
             if renders is not None:  # keep this commit's render and the last applied one's, nothing else
                 for old in [c for c in renders if c != inventory.last_applied]:
                     del renders[old]
@@ -93,18 +102,31 @@ def reconcile(
             report = replace(inventory, last_attempted=commit, last_error="", last_changes=done, unmanaged=seen)
             store.save(unit.name, report)
             return ReconcileResult(
-                unit.name, commit, (*changes, *pruned), kinds=_kinds(inventory.entries) | _kinds(entries)
-            )
+                unit.name, commit, (*changes, *pruned), kinds=_kinds(inventory.entries) | _kinds(entries),
+                evaluation=evaluation, policies=policies,
+            )  # fmt: skip
         brake_note = f"mass-prune brake: {engaged}" if engaged else ""
         store.save(
             unit.name, Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, seen, scans)
         )
-        return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries))
+        return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries),
+                               evaluation=evaluation, policies=policies)  # fmt: skip
     except GitOpsGuardError as error:
         attempted = commit or inventory.last_attempted
         inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders)
         store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
-        return ReconcileResult(unit.name, commit, repaired, error=str(error), kinds=_kinds(inventory.entries))
+        blocked = error.evaluation if isinstance(error, RevisionBlockedError) else None
+        return ReconcileResult(unit.name, commit, repaired, error=str(error), kinds=_kinds(inventory.entries),
+                               evaluation=blocked)  # fmt: skip
+
+
+def _render_and_gate(unit: Unit, revision: Revision, applier: Applier, now: datetime) -> tuple[Evaluation, PolicySet]:
+    manifests = render(revision.checkout, unit.path).manifests
+    policies = policies_at(revision.checkout, unit.policies_path)
+    namespaces = applier.namespaces() if policies.policies else {}
+    evaluation = gate(manifests, policies, deny_level=unit.deny_level, now=now, commit=revision.commit,
+                      namespaces=namespaces)  # fmt: skip
+    return evaluation, policies
 
 
 def _hold_last_applied(

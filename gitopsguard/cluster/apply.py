@@ -65,6 +65,10 @@ class Applier:
         selector = {"labelSelector": f"{UNIT_LABEL}={unit}"}
         return self._list(sorted(set(kinds)), None, selector, f"owned by unit {unit}")
 
+    def namespaces(self) -> dict[str, KubeObject]:
+        """Every live Namespace by name (policies may look at an object's namespace)."""
+        return {key.name: body for key, body in self._list([("v1", "Namespace")], None, None, "").items()}
+
     def list_in_namespace(self, kinds: Iterable[tuple[str, str]], namespace: str) -> dict[ObjectKey, KubeObject]:
         """Every live object of these (apiVersion, kind) pairs in one namespace, whoever owns it."""
         return self._list(kinds, namespace, None, f"in namespace {namespace}")
