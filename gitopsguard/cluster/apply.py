@@ -54,6 +54,11 @@ class Applier:
         """The URL path listing this kind across all namespaces (for lists and watches)."""
         return str(self.resource(api_version, kind, f"{kind} ({api_version})").path())
 
+    def object_path(self, api_version: str, key: ObjectKey) -> str:
+        """The URL path of one object."""
+        resource = self.resource(api_version, key.kind, str(key))
+        return str(resource.path(name=key.name, namespace=key.namespace or None))
+
     def namespaced(self, manifest: Manifest) -> bool:
         resource = self.resource(str(manifest.body["apiVersion"]), manifest.key.kind, manifest.origin)
         return bool(resource.namespaced)

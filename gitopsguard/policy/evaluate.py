@@ -56,8 +56,7 @@ def evaluate(
     results = []
     for manifest in mutated:
         ctx = Context(known.get(manifest.key.namespace), roles)
-        found = findings(manifest.body, policies.policies, ctx)
-        standing, excepted = _apply_exceptions(found, manifest.body, policies, now)
+        standing, excepted = judge_object(manifest.body, policies, ctx, now)
         denied = any(f.enforced and deny_level.blocks(f.severity) for f in standing)
         results.append(
             ObjectResult(
@@ -98,9 +97,11 @@ def findings(body: KubeObject, policies: Iterable[Policy], ctx: Context) -> list
     return found
 
 
-def _apply_exceptions(
-    found: list[Finding], body: KubeObject, policies: PolicySet, now: datetime
+def judge_object(
+    body: KubeObject, policies: PolicySet, ctx: Context, now: datetime
 ) -> tuple[tuple[Finding, ...], tuple[tuple[Finding, str], ...]]:
+    """(findings that stand, findings an unexpired exception covers with its description) for one object."""
+    found = findings(body, policies.policies, ctx)
     standing, excepted = [], []
     for finding in found:
         cover = next((e for e in policies.exceptions if e.covers(finding, body, now)), None)

@@ -1,0 +1,294 @@
+"""The live scan: watch the workload kinds, evaluate an object only when it or the policies change, and
+report, announce or (after the grace period, backup first) delete what stays non-compliant.
+
+One thread owns all state; watch threads only queue events. Nothing rescans on a timer: a timer only
+looks at deadlines already computed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitopsguard.backup import backup
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
+from gitopsguard.cluster.reports import ReportWriter
+from gitopsguard.cluster.rest import RawApi, message_of
+from gitopsguard.errors import ApplyError, GitOpsGuardError
+from gitopsguard.model import KubeObject, ObjectKey
+from gitopsguard.policy import PolicySet, judge_object
+from gitopsguard.policy.live import LiveVerdict, Outcome, judge, top_level
+from gitopsguard.policy.model import Context
+from gitopsguard.scan.state import ScanStateStore, Tracked
+
+LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("v1",), "Pod"), (("apps/v1",), "Deployment"), (("apps/v1",), "StatefulSet"), (("apps/v1",), "DaemonSet"),
+    (("apps/v1",), "ReplicaSet"), (("batch/v1",), "Job"), (("batch/v1", "batch/v1beta1"), "CronJob"),
+    (("v1",), "ReplicationController"),
+)  # fmt: skip
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", CONTROLLER_NAMESPACE})
+
+
+@dataclass(frozen=True)
+class Announcement:
+    event: str  # violation | resolved | deleted | delete-failed
+    key: ObjectKey
+    body: KubeObject
+    verdict: LiveVerdict
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class _Seen:
+    key: ObjectKey
+    body: KubeObject
+    verdict: LiveVerdict
+    policies: str  # digest of the policy set it was evaluated under
+
+
+class Scanner:
+    def __init__(
+        self, applier: Applier, raw: RawApi, policies: PolicySet, *, backup_dir: Path,
+        namespaces: frozenset[str] | None = None, announce: Callable[[Announcement], None] = lambda _: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:  # fmt: skip
+        self._applier, self._raw, self._policies, self._backup_dir = applier, raw, policies, backup_dir
+        self._only, self._announce, self._clock = namespaces, announce, clock
+        self._store = ScanStateStore(raw)
+        self._tracked = self._store.load()
+        self._seen: dict[str, _Seen] = {}
+        self._namespaces: dict[str, KubeObject] = {}
+        self._events, self._reports = EventRecorder(raw), ReportWriter(raw)
+        self._dirty: set[str] = set()  # namespaces whose report must be rewritten
+        self._state_dirty = False
+        self._queue: queue.Queue[tuple[str, str, dict[str, Any]]] = queue.Queue()
+        self.evaluations = 0  # how many objects were evaluated (the bench checks only changes cost work)
+        self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
+
+    # -- the one owner thread ------------------------------------------------------------------------
+
+    def scan_all(self) -> dict[tuple[str, str], str]:
+        """List every workload kind once and evaluate everything; the list resourceVersion per kind."""
+        self._namespaces = self._applier.namespaces()
+        versions = {}
+        for api_version, kind in self._kinds():
+            versions[(api_version, kind)] = self._list_kind(api_version, kind)
+        self.flush()
+        return versions
+
+    def set_policies(self, policies: PolicySet) -> None:
+        """New policies: evaluate every known workload again, from memory (no new listing)."""
+        if policies.digest == self._policies.digest and policies.policies == self._policies.policies:
+            return
+        self._policies = policies
+        for uid, seen in list(self._seen.items()):
+            self._evaluate(uid, seen.body)
+        self.flush()
+
+    def handle(self, event_type: str, body: KubeObject) -> None:
+        """One watch event."""
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+        if event_type == "DELETED":
+            gone = self._seen.pop(uid, None)
+            if self._tracked.pop(uid, None) is not None:
+                self._state_dirty = True
+            if gone is not None and gone.verdict.findings:
+                self._dirty.add(gone.key.namespace)
+        elif event_type in ("ADDED", "MODIFIED"):
+            self._consider(body)
+
+    def tick(self) -> None:
+        """Act on deadlines that have passed (no evaluation: the findings are already known)."""
+        now = self._clock()
+        for uid, seen in list(self._seen.items()):
+            deadline = seen.verdict.deadline
+            if seen.verdict.outcome is Outcome.SCHEDULED and deadline is not None and deadline <= now:
+                verdict = judge(seen.body, seen.verdict.findings, self._by_name(), self._first_seen(uid), now)
+                self._seen[uid] = replace(seen, verdict=verdict)
+                self._act(uid, seen.key, seen.body, verdict)
+
+    def flush(self) -> None:
+        """Write what changed: each dirty namespace's PolicyReport, and the remembered state."""
+        now = self._clock()
+        for namespace in sorted(self._dirty):
+            failures = [(s.body, f) for s in self._seen.values() if s.key.namespace == namespace
+                        for f in s.verdict.findings]  # fmt: skip
+            self._problem(self._reports.write(namespace, failures, now))
+        self._dirty.clear()
+        if self._state_dirty:
+            try:
+                self._store.save(self._tracked)
+                self._state_dirty = False
+            except GitOpsGuardError as error:
+                self._problem(str(error))
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, policies: Callable[[], PolicySet] | None = None) -> None:
+        """Scan, then follow watches until ``stop``; ``policies`` is polled for a newer policy set."""
+        versions = self.scan_all()
+        for (api_version, kind), version in versions.items():
+            args = (api_version, kind, version, stop)
+            threading.Thread(target=self._watch, args=args, name=f"scan-{kind}", daemon=True).start()
+        while not stop.is_set():
+            try:
+                event_type, kind, body = self._queue.get(timeout=0.5)
+                self._dispatch(event_type, kind, body)
+                while not self._queue.empty():
+                    self._dispatch(*self._queue.get_nowait())
+            except queue.Empty:
+                pass
+            if policies is not None:
+                self.set_policies(policies())
+            self.tick()
+            self.flush()
+
+    def _dispatch(self, event_type: str, kind: str, body: KubeObject) -> None:
+        if event_type == "RELIST":
+            self._list_kind(str(body["apiVersion"]), kind)
+        else:
+            self.handle(event_type, body)
+
+    def _watch(self, api_version: str, kind: str, version: str, stop: threading.Event) -> None:
+        path = self._applier.collection_path(api_version, kind)
+        while not stop.is_set():
+            query = {"resourceVersion": version, "allowWatchBookmarks": "true", "timeoutSeconds": "240"}
+            try:
+                for event in self._raw.watch(path, query):
+                    body = event.get("object") or {}
+                    if event.get("type") == "ERROR":  # expired resourceVersion: list again
+                        self._queue.put(("RELIST", kind, {"apiVersion": api_version}))
+                        version = ""
+                        break
+                    version = str((body.get("metadata") or {}).get("resourceVersion") or version)
+                    if event.get("type") != "BOOKMARK":
+                        body.setdefault("apiVersion", api_version)
+                        body.setdefault("kind", kind)
+                        self._queue.put((str(event.get("type")), kind, body))
+            except GitOpsGuardError:
+                stop.wait(1.0)  # the API server went away: try again shortly
+
+    # -- evaluation ------------------------------------------------------------------------------------
+
+    def _kinds(self) -> list[tuple[str, str]]:
+        found = []
+        for versions, kind in LIVE_KINDS:
+            for api_version in versions:
+                try:
+                    self._applier.resource(api_version, kind, kind)
+                except ApplyError:
+                    continue
+                found.append((api_version, kind))
+                break
+        return found
+
+    def _list_kind(self, api_version: str, kind: str) -> str:
+        path = self._applier.collection_path(api_version, kind)
+        status, listed = self._raw.request("GET", path)
+        if status != 200:
+            raise ApplyError(f"listing {kind} for the live scan: {message_of(status, listed)}")
+        present = set()
+        for item in listed.get("items") or []:
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+            present.add(str(item["metadata"].get("uid")))
+            self._consider(item)
+        for uid in [u for u, s in self._seen.items() if s.key.kind == kind and u not in present]:
+            self.handle("DELETED", {"metadata": {"uid": uid}})
+        return str((listed.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _consider(self, body: KubeObject) -> None:
+        metadata = body.get("metadata") or {}
+        namespace, uid = str(metadata.get("namespace") or ""), str(metadata.get("uid") or "")
+        if not namespace or not self._in_scope(namespace) or not top_level(body):
+            return
+        seen = self._seen.get(uid)
+        if (
+            seen is not None
+            and seen.policies == self._policies.digest
+            and ((seen.body.get("metadata") or {}).get("resourceVersion") == metadata.get("resourceVersion"))
+        ):
+            return  # nothing changed since it was evaluated
+        self._evaluate(uid, body)
+
+    def _in_scope(self, namespace: str) -> bool:
+        return namespace in self._only if self._only is not None else namespace not in SYSTEM_NAMESPACES
+
+    def _by_name(self) -> dict[str, Any]:
+        return {p.name: p for p in self._policies.policies}
+
+    def _first_seen(self, uid: str) -> datetime | None:
+        tracked = self._tracked.get(uid)
+        return tracked.first_seen if tracked else None
+
+    def _evaluate(self, uid: str, body: KubeObject) -> None:
+        self.evaluations += 1
+        now = self._clock()
+        key = ObjectKey.of(body)
+        namespace = self._namespaces.get(key.namespace)
+        standing, _ = judge_object(body, self._policies, Context(namespace), now)
+        verdict = judge(body, standing, self._by_name(), self._first_seen(uid) if standing else None, now)
+        before = self._seen.get(uid)
+        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest)
+        if verdict.findings or (before is not None and before.verdict.findings):
+            self._dirty.add(key.namespace)
+        self._act(uid, key, body, verdict)
+
+    # -- acting ----------------------------------------------------------------------------------------
+
+    def _act(self, uid: str, key: ObjectKey, body: KubeObject, verdict: LiveVerdict) -> None:
+        now = self._clock()
+        if verdict.outcome is Outcome.TERMINATING:
+            return  # on its way out already: neither deleted nor announced again
+        tracked = self._tracked.get(uid)
+        if verdict.outcome is Outcome.COMPLIANT:
+            if tracked is not None:
+                del self._tracked[uid]
+                self._state_dirty = True
+                if tracked.announced:
+                    self._announce(Announcement("resolved", key, body, verdict))
+            return
+        if tracked is None or tracked.announced != verdict.digest:
+            self._announce(Announcement("violation", key, body, verdict, verdict.reason))
+            self._problem(self._events.record(body, "PolicyViolation", _event_message(verdict)))
+            tracked = Tracked(str(key), tracked.first_seen if tracked else now, verdict.digest)
+            self._tracked[uid] = tracked
+            self._state_dirty = True
+        if verdict.outcome is Outcome.DELETE:
+            self._delete(uid, key, body, verdict)
+
+    def _delete(self, uid: str, key: ObjectKey, body: KubeObject, verdict: LiveVerdict) -> None:
+        try:
+            saved = backup(self._backup_dir, key, body, self._clock())
+        except GitOpsGuardError as error:  # no backup, no deletion
+            self._announce(Announcement("delete-failed", key, body, verdict, str(error)))
+            return
+        path = self._applier.object_path(str(body.get("apiVersion")), key)
+        status, answer = self._raw.request(
+            "DELETE", path, body={"propagationPolicy": "Background", "preconditions": {"uid": uid}}
+        )
+        if status not in (200, 202, 404, 409):
+            self._announce(Announcement("delete-failed", key, body, verdict, f"{key}: {message_of(status, answer)}"))
+            return
+        self._problem(self._events.record(body, "DeletedByPolicy", f"deleted after its grace period; backup: {saved}"))
+        self._announce(Announcement("deleted", key, body, verdict, f"backup: {saved}"))
+        self._seen[uid] = replace(self._seen[uid], verdict=replace(verdict, outcome=Outcome.TERMINATING))
+
+    def _problem(self, problem: str | None) -> None:
+        if problem and problem not in self.problems[-20:]:
+            self.problems.append(problem)
+
+
+def _event_message(verdict: LiveVerdict) -> str:
+    codes = ", ".join(sorted({f"{f.code} ({f.policy})" for f in verdict.findings}))
+    when = f"; deleted at {verdict.deadline:%Y-%m-%dT%H:%M:%SZ} unless fixed" if verdict.outcome in (
+        Outcome.SCHEDULED, Outcome.DELETE) else ""  # fmt: skip
+    held = f"; {verdict.reason}" if verdict.reason else ""
+    return f"non-compliant: {codes}{when}{held}"

@@ -1,0 +1,166 @@
+"""The live scan on the real control plane: hand-made workloads are reported, announced once, and removed
+after their grace period with a backup first; Git-managed and terminating ones are never deleted."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.policy import PolicySet, parse_policies
+from gitopsguard.scan.scanner import Announcement, Scanner
+
+pytestmark = pytest.mark.integration
+CRD = Path(__file__).parents[2] / "manifests" / "crds" / "policyreport.yaml"
+
+POLICIES = """\
+apiVersion: gitopsguard.io/v1alpha1
+kind: Policy
+metadata: {name: team-label}
+spec:
+  code: GG3001
+  severity: HIGH
+  match: {kinds: [Deployment, Pod]}
+  builtin: {name: required-labels, params: {labels: [team]}}
+  live: {action: delete, gracePeriod: 2s}
+"""
+
+
+def deployment(name: str, labels: dict[str, str], finalizers: list[str] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "labels": labels, "finalizers": finalizers or []},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "c", "image": "registry.example/x:1"}]}}}}  # fmt: skip
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+class Scan:
+    def __init__(self, api: client.ApiClient, namespace: str, backups: Path) -> None:
+        self.api, self.namespace, self.backups = api, namespace, backups
+        self.heard: list[Announcement] = []
+        self.stop = threading.Event()
+        self.scanner: Scanner | None = None
+
+    def start(self, policies: PolicySet) -> Scanner:
+        self.stop = threading.Event()
+        scanner = Scanner(Applier(self.api), RawApi(self.api), policies, backup_dir=self.backups,
+                          namespaces=frozenset({self.namespace}), announce=self.heard.append)  # fmt: skip
+        threading.Thread(target=scanner.run, args=(self.stop,), daemon=True).start()
+        self.scanner = scanner
+        return scanner
+
+    def events(self, kind: str, name: str) -> list[tuple[str, str]]:
+        return [(a.event, a.detail) for a in self.heard if a.key.kind == kind and a.key.name == name]
+
+    def create(self, body: dict[str, Any]) -> None:
+        client.AppsV1Api(self.api).create_namespaced_deployment(self.namespace, body)
+
+    def exists(self, name: str) -> bool:
+        try:
+            client.AppsV1Api(self.api).read_namespaced_deployment(name, self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+
+@pytest.fixture
+def scan(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Scan]:
+    crd = yaml.safe_load(CRD.read_text())  # the PolicyReport CRD, as manifests/ installs it
+    path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
+    RawApi(admin_api).request("PATCH", path, query={"fieldManager": "test", "force": "true"}, body=crd,
+                              content_type="application/apply-patch+yaml")  # fmt: skip
+    s = Scan(admin_api, namespace, tmp_path / "backups")
+    yield s
+    s.stop.set()
+
+
+def test_a_hand_made_workload_is_announced_once_then_backed_up_and_deleted_after_its_grace(scan: Scan) -> None:
+    scan.create(deployment("stray", {}))
+    scan.create(deployment("fine", {"team": "shop"}))
+    scan.create(deployment("from-git", {"gitopsguard.io/unit": "apps"}))
+    scanner = scan.start(parse_policies({"policies/p.yaml": POLICIES}))
+
+    wait_for(lambda: not scan.exists("stray"))
+    assert [e for e, _ in scan.events("Deployment", "stray")] == ["violation", "deleted"]
+    (backup,) = (scan.backups / scan.namespace).glob("Deployment-stray-*.yaml")
+    saved = yaml.safe_load(backup.read_text())
+    assert saved["metadata"]["name"] == "stray" and "resourceVersion" not in saved["metadata"]
+
+    time.sleep(3)  # well past the grace period: the Git-managed one is held, not deleted
+    assert scan.exists("from-git") and scan.exists("fine")
+    ((event, why),) = scan.events("Deployment", "from-git")
+    assert event == "violation" and "fix it with a pull request" in why
+    assert scan.events("Deployment", "fine") == []
+
+    events = client.CoreV1Api(scan.api).list_namespaced_event(scan.namespace).items
+    reasons = {(e.involved_object.name, e.reason) for e in events}
+    assert {("stray", "PolicyViolation"), ("stray", "DeletedByPolicy"), ("from-git", "PolicyViolation")} <= reasons
+
+    wait_for(lambda: _report(scan) is not None and _report(scan)["summary"]["fail"] == 1)  # type: ignore[index]
+    (result,) = _report(scan)["results"]  # type: ignore[index]
+    assert result["resources"][0]["name"] == "from-git" and result["rule"] == "GG3001" and result["result"] == "fail"
+    assert scanner.problems == []
+
+
+def _report(scan: Scan) -> dict[str, Any] | None:
+    status, body = RawApi(scan.api).request(
+        "GET", f"/apis/wgpolicyk8s.io/v1alpha2/namespaces/{scan.namespace}/policyreports/gitopsguard"
+    )
+    return body if status == 200 else None
+
+
+def test_a_terminating_workload_is_neither_deleted_again_nor_announced(scan: Scan) -> None:
+    scan.create(deployment("leaving", {}, finalizers=["example.com/hold"]))
+    client.AppsV1Api(scan.api).delete_namespaced_deployment("leaving", scan.namespace)
+    scanner = scan.start(parse_policies({"p.yaml": POLICIES.replace("2s", "0s")}))
+    wait_for(lambda: scanner.evaluations >= 1)
+    time.sleep(1.5)
+    assert scan.events("Deployment", "leaving") == []
+    client.AppsV1Api(scan.api).patch_namespaced_deployment(
+        "leaving", scan.namespace, {"metadata": {"finalizers": None}}
+    )
+
+
+def test_a_restart_neither_announces_again_nor_restarts_the_grace_period(scan: Scan) -> None:
+    scan.create(deployment("stray", {}))
+    policies = parse_policies({"p.yaml": POLICIES.replace("2s", "4s")})
+    scan.start(policies)
+    wait_for(lambda: scan.events("Deployment", "stray") == [("violation", "")])
+    started = time.monotonic()
+    time.sleep(1)
+    scan.stop.set()
+    scan.heard.clear()
+    scan.start(policies)  # a new process: it remembers from the state ConfigMap
+    wait_for(lambda: not scan.exists("stray"))
+    assert [e for e, _ in scan.events("Deployment", "stray")] == ["deleted"]
+    assert time.monotonic() - started < 6  # about 4 s after it was first seen, not 4 s after the restart
+
+
+def test_only_changed_objects_are_evaluated_again(scan: Scan) -> None:
+    for index in range(5):
+        scan.create(deployment(f"d{index}", {"team": "a"}))
+    scanner = scan.start(parse_policies({"p.yaml": POLICIES}))
+    wait_for(lambda: scanner.evaluations == 5)
+    time.sleep(1)
+    client.AppsV1Api(scan.api).patch_namespaced_deployment("d3", scan.namespace, {"metadata": {"labels": {"x": "1"}}})
+    wait_for(lambda: scanner.evaluations == 6)
+    time.sleep(1.5)
+    assert scanner.evaluations == 6
