@@ -36,11 +36,10 @@ spec:
 
 
 def deployment(name: str, labels: dict[str, str], finalizers: list[str] | None = None) -> dict[str, Any]:
+    pod = {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "example/x:1"}]}}
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "labels": labels, "finalizers": finalizers or []},
-            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "c", "image": "registry.example/x:1"}]}}}}  # fmt: skip
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}}, "template": pod}}  # fmt: skip
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
