@@ -19,11 +19,12 @@ from gitopsguard.commands.check import run_check
 from gitopsguard.commands.demo import run_demo
 from gitopsguard.commands.diff import run_diff
 from gitopsguard.commands.reconcile_once import ReconcileOptions, default_audit_log, run_forever, run_once
+from gitopsguard.commands.scan import scan_once
 from gitopsguard.commands.status import show_status
 from gitopsguard.devcluster import CacheLayout, ClusterStatus, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import StagedProgress
 from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.policy import DenyLevel
+from gitopsguard.policy import DenyLevel, PolicySet, load_policies, pack_policy
 from gitopsguard.policy.packs import PACKS
 
 P = ParamSpec("P")
@@ -157,7 +158,12 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
                      help="Default: ~/.local/state/gitopsguard/audit.jsonl."),
         click.option("--report-only", is_flag=True, help="Report drift and pending prunes; change nothing."),
         click.option("--backup-dir", type=click.Path(path_type=Path), default=None,
-                     help="Unmanaged workloads are saved here before deletion (default: state dir/backups)."),
+                     help="Workloads are saved here before deletion (default: state dir/backups)."),
+        click.option("--deny-level", type=click.Choice([d.value for d in DenyLevel]), default="LOW",
+                     show_default=True, help="Which severities block a revision: LOW blocks HIGH, MED blocks MED "
+                     "and HIGH, HIGH blocks all, OFF blocks none."),
+        click.option("--policies-path", default="policies", show_default=True,
+                     help="The policy folder in the repository (\"\" to use none)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -214,13 +220,57 @@ def diff_command(**options: Any) -> None:
 @reconcile_options
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between fetches; changes to owned "
               "objects and to a local repository wake it at once.")  # fmt: skip
+@click.option(
+    "--live-scan/--no-live-scan",
+    default=True,
+    show_default=True,
+    help="Scan live workloads with the repository's policies (report, announce, delete after grace).",
+)
+@click.option(
+    "--scan-namespace",
+    "scan_namespaces",
+    multiple=True,
+    help="Scan only these namespaces (repeatable; default: all but kube-system and gitopsguard-system).",
+)
 @reports_errors
-def run_command(interval: float, **options: Any) -> None:
+def run_command(interval: float, live_scan: bool, scan_namespaces: tuple[str, ...], **options: Any) -> None:
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    run_forever(ReconcileOptions(**options), interval, stop)
+    run_forever(ReconcileOptions(**options), interval, stop, live_scan=live_scan, scan_namespaces=scan_namespaces)
+
+
+@main.command("scan")
+@click.option(
+    "--policies",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="A folder of Policy and PolicyException files.",
+)
+@click.option("--pack", "packs", multiple=True, type=click.Choice(PACKS), help="A built-in pack (repeatable).")
+@click.option("--namespace", "namespaces", multiple=True, help="Only these namespaces (repeatable).")
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG.")
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@click.option(
+    "--backup-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Workloads are saved here before deletion (default: state dir/backups/live-scan).",
+)
+@click.option("--audit-log", type=click.Path(path_type=Path), default=None)
+@reports_errors
+def scan_command(policies: Path | None, packs: tuple[str, ...], namespaces: tuple[str, ...],
+                 kubeconfig: Path | None, context: str | None, backup_dir: Path | None,
+                 audit_log: Path | None) -> None:  # fmt: skip
+    """Scan live workloads once against policies. Exit 0 all compliant, 1 findings, 2 error."""
+    policy_set = load_policies(policies) if policies else PolicySet()
+    policy_set = PolicySet(policy_set.policies + tuple(pack_policy(p) for p in packs), policy_set.exceptions,
+                           policy_set.digest)  # fmt: skip
+    log_path = audit_log or default_audit_log()
+    backups = backup_dir or log_path.parent / "backups" / "live-scan"
+    sys.exit(scan_once(connect(kubeconfig, context), policy_set, backup_dir=backups, namespaces=namespaces,
+                       log=AuditLog(log_path)))  # fmt: skip
 
 
 @main.command("status")

@@ -22,6 +22,7 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.plan.prepare import UNIT_LABEL
 from gitopsguard.plan.prune import BrakePolicy
+from gitopsguard.policy import PolicySet
 from gitopsguard.reconcile import DEFAULT_BRAKE, ReconcileResult, RenderCache, Unit, reconcile
 from gitopsguard.source import GitSource
 
@@ -37,6 +38,7 @@ class Controller:
         self._wake = threading.Event()
         self._watched: set[tuple[str, str]] = set()
         self._renders: RenderCache = {}
+        self.policies: PolicySet | None = None  # the policies of the last applied revision (for the live scan)
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Reconcile until ``stop`` is set."""
@@ -46,6 +48,8 @@ class Controller:
             while not stop.is_set():
                 self._wake.clear()
                 result = self._pass()
+                if result.policies is not None and not result.error:
+                    self.policies = result.policies
                 self._on_result(result)
                 for kind in result.kinds - self._watched:
                     self._start_watch(kind, stop)
@@ -60,7 +64,7 @@ class Controller:
     def _pass(self) -> ReconcileResult:
         try:
             return reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
-                             renders=self._renders)  # fmt: skip
+                             renders=self._renders, want_policies=self.policies is None)  # fmt: skip
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(self.unit.name, None, (), error=str(error))
         except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry

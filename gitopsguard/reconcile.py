@@ -61,7 +61,7 @@ def _kinds(entries: dict[ObjectKey, Entry]) -> frozenset[tuple[str, str]]:
 def reconcile(
     unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
     brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False, renders: RenderCache | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, want_policies: bool = False,
 ) -> ReconcileResult:  # fmt: skip
     # 1. What this unit applied last, and at which commit.
     inventory = store.load(unit.name)
@@ -73,7 +73,8 @@ def reconcile(
         commit = revision.commit
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
         if untouched := _untouched(inventory, commit, owned):
-            return ReconcileResult(unit.name, commit, untouched, kinds=_kinds(inventory.entries))
+            policies = policies_at(revision.checkout, unit.policies_path) if want_policies else None
+            return ReconcileResult(unit.name, commit, untouched, kinds=_kinds(inventory.entries), policies=policies)
         # 4. Render the unit's path at that commit and pass it through the policy gate: mutations, then
         #    validation; a denied object stops the whole revision (a long-running loop keeps the result).
         evaluation = policies = None

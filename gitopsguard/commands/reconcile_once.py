@@ -7,6 +7,7 @@ import os
 import re
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.controller import Controller
 from gitopsguard.errors import SourceError
 from gitopsguard.model import Action
 from gitopsguard.plan.prune import BrakePolicy
+from gitopsguard.policy import DenyLevel
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import Credentials, GitSource, SourceSpec
 
@@ -45,6 +48,8 @@ class ReconcileOptions:
     audit_log: Path | None = None
     report_only: bool = False
     backup_dir: Path | None = None
+    deny_level: str = "LOW"
+    policies_path: str = "policies"
 
 
 def run_once(o: ReconcileOptions) -> int:
@@ -60,8 +65,12 @@ def run_once(o: ReconcileOptions) -> int:
     return 1 if result.brake else 0
 
 
-def run_forever(o: ReconcileOptions, interval: float, stop: threading.Event) -> None:
-    """Reconcile continuously until ``stop``; passes in which nothing happened print nothing."""
+def run_forever(
+    o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
+    scan_namespaces: Sequence[str] = (),
+) -> None:  # fmt: skip
+    """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
+    runs beside it under the policies of the last applied revision."""
     unit, source, api = build_parts(o)
     log = AuditLog(o.audit_log or default_audit_log())
 
@@ -74,6 +83,10 @@ def run_forever(o: ReconcileOptions, interval: float, stop: threading.Event) -> 
     controller = Controller(unit, source, Applier(api), InventoryStore(api), RawApi(api), interval=interval,
                             on_result=report, brake=BrakePolicy(released=o.allow_mass_prune))  # fmt: skip
     click.echo(f"reconciling {o.path} of {o.repo} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True)
+    if live_scan and unit.policies_path:
+        backups = (unit.backup_dir or default_audit_log().parent / "backups") / SCAN_UNIT
+        start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
+                      stop=stop)  # fmt: skip
     controller.run(stop, local_repository=local)
 
 
@@ -86,7 +99,8 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
     )
     source = GitSource(SourceSpec(url, o.branch), o.workdir or default_workdir(url, o.branch), credentials)
     backups = o.backup_dir or default_audit_log().parent / "backups"
-    return Unit(name, o.path, o.namespace, o.report_only, backups), source, connect(o.kubeconfig, o.context)
+    unit = Unit(name, o.path, o.namespace, o.report_only, backups, o.policies_path or None, DenyLevel(o.deny_level))
+    return unit, source, connect(o.kubeconfig, o.context)
 
 
 def git_token() -> str | None:
@@ -107,6 +121,19 @@ def record(log: AuditLog, result: ReconcileResult) -> None:
     entries = records_for(result.unit, revision, result.changes)
     if result.brake:
         entries.append(("brake-engaged", result.unit, revision, f"unit/{result.unit}", result.brake))
+    if result.evaluation is not None:
+        for verdict in result.evaluation.results:
+            for finding in verdict.findings:
+                event = "policy-denied" if verdict.denied else "policy-finding"
+                entries.append(
+                    (
+                        event,
+                        result.unit,
+                        revision,
+                        str(verdict.key),
+                        f"{finding.code} {finding.severity.value} {finding.message} (policy {finding.policy})",
+                    )
+                )
     if result.error:
         entries.append(("reconcile-failed", result.unit, revision, f"unit/{result.unit}", result.error))
     log.append(entries)

@@ -72,6 +72,12 @@ class Scanner:
         self.evaluations = 0  # how many objects were evaluated (the bench checks only changes cost work)
         self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
 
+    @property
+    def non_compliant(self) -> int:
+        return sum(
+            1 for s in self._seen.values() if s.verdict.findings and s.verdict.outcome is not Outcome.TERMINATING
+        )
+
     # -- the one owner thread ------------------------------------------------------------------------
 
     def scan_all(self) -> dict[tuple[str, str], str]:
