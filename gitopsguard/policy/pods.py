@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from gitopsguard.model import KubeObject
@@ -61,3 +62,38 @@ def dig(node: Any, *steps: str) -> Any:
             return None
         node = node.get(step)
     return node
+
+
+@dataclass(frozen=True)
+class PodView:
+    """A pod spec located once, with every container, for the checks that all walk the same lists."""
+
+    body: KubeObject
+    spec_path: str
+    spec: dict[str, Any]
+    boxes: tuple[tuple[str, str, dict[str, Any]], ...]  # (list field, field path, container)
+
+    def containers(self, *fields: str) -> list[tuple[str, dict[str, Any]]]:
+        wanted = fields or CONTAINER_FIELDS
+        return [(path, container) for field, path, container in self.boxes if field in wanted]
+
+
+_last: tuple[KubeObject | None, PodView | None] = (None, None)
+
+
+def view(body: KubeObject) -> PodView | None:
+    """The pod view of a Pod or workload, None for other kinds; the last one is kept, as every check of one
+    object asks for it in turn."""
+    global _last  # a one-entry memo; a stale read is only a miss
+    cached_body, cached = _last
+    if cached_body is body:
+        return cached
+    located = pod_spec(body)
+    result = None
+    if located is not None:
+        spec_path, spec = located
+        boxes = tuple((field, f"{spec_path}.{field}[{i}]", c) for field in CONTAINER_FIELDS
+                      for i, c in enumerate(spec.get(field) or []) if isinstance(c, dict))  # fmt: skip
+        result = PodView(body, spec_path, spec, boxes)
+    _last = (body, result)
+    return result

@@ -10,10 +10,9 @@ import yaml
 
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
+from gitopsguard.render.yamlload import documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-# libyaml's loader parses about 5x faster than the pure-Python one (bench: 2,020 objects, 1.0 s vs 4.9 s).
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_directory(directory: Path, root: Path) -> list[Manifest]:
@@ -38,20 +37,14 @@ def read_text(text: str, origin: str) -> list[Manifest]:
 
 
 def _documents(text: str, origin: str) -> Iterator[tuple[int, Any]]:
-    loader = _Loader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                yield node.start_mark.line + 1, loader.construct_document(node)
+        yield from documents(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{origin}:{mark.line + 1}" if mark else origin
         raise RenderError(f"{where}: not valid YAML: {error.problem or error.context}") from error
     except yaml.YAMLError as error:
         raise RenderError(f"{origin}: not valid YAML: {error}") from error
-    finally:
-        loader.dispose()
 
 
 def _expand_lists(document: Any, origin: str, line: int) -> list[dict[str, Any]]:

@@ -107,3 +107,16 @@ def test_missing_path_and_a_path_leaving_the_repository_are_refused(tmp_path: Pa
         render(tmp_path, "clusters/nope")
     with pytest.raises(RenderError, match=r"^\.\./\.\.: the path leaves the repository"):
         render(tmp_path, "../..")
+
+
+def test_plain_yaml_values_match_the_safe_loader_exactly_including_anchors_merges_and_tags() -> None:
+    import yaml
+
+    from gitopsguard.render.plain import read_text
+
+    text = (
+        "apiVersion: v1\nkind: X\nmetadata: {name: n}\n"
+        "a: &x {k: 1, on: yes, t: 2026-01-01, f: 1.5, n: ~, o: 0o17, b: !!binary aGk=}\n"
+        "b: *x\nc:\n  <<: *x\n  k: 2\nd: [1, '2', true, null, 012]\n"
+    )
+    assert read_text(text, "f.yaml")[0].body == yaml.safe_load(text)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from gitopsguard.model import KubeObject
 from gitopsguard.policy.model import Context, Hit, Severity
-from gitopsguard.policy.pods import containers, dig, pod_spec
+from gitopsguard.policy.pods import dig, pod_spec, view
 
 EMPTYDIR_LIMIT_BYTES = 100 * 1000**2  # MagTape: an emptyDir may hold at most 100 megabytes
 NODEPORT_ANNOTATIONS = ("gitopsguard.io/nodeport-range", "k8s.t-mobile.com/nodeportRange")
@@ -25,15 +24,14 @@ MagCheck = Callable[[KubeObject, Context], list[Hit]]
 
 
 def _hit(code: str, severity: Severity, message: str, path: str, fix: str) -> Hit:
-    return Hit(code, f"{message} ({code})", path, severity, fix=fix)
+    return Hit(code, f"{message} ({code})", path, severity, NAMES[code], fix=fix)
 
 
 def _pod_containers(body: KubeObject, *, init: bool) -> list[tuple[str, dict[str, Any]]]:
-    located = pod_spec(body)
-    if located is None:
+    pod = view(body)
+    if pod is None:
         return []
-    fields = ("containers", "initContainers") if init else ("containers",)
-    return list(containers(*located, fields))
+    return pod.containers("containers", "initContainers") if init else pod.containers("containers")
 
 
 def _probe(field: str, code: str, label: str) -> MagCheck:
@@ -275,4 +273,4 @@ NAMES = {
 
 
 def magtape(body: KubeObject, ctx: Context) -> list[Hit]:
-    return [replace(hit, control=NAMES[code]) for code, check in CHECKS for hit in check(body, ctx)]
+    return [hit for _, check in CHECKS for hit in check(body, ctx)]

@@ -12,7 +12,7 @@ from typing import Any
 
 from gitopsguard.model import KubeObject
 from gitopsguard.policy.model import Context, Hit, Severity
-from gitopsguard.policy.pods import containers, dig, pod_metadata, pod_spec
+from gitopsguard.policy.pods import PodView, dig, pod_metadata, view
 
 BASELINE_CAPABILITIES = frozenset(
     {
@@ -61,7 +61,7 @@ RESTRICTED_VOLUMES = frozenset(
 APPARMOR_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 
 Found = Iterator[tuple[str, str, str]]  # (field path, message, how to fix)
-Control = Callable[[str, dict[str, Any], KubeObject], Found]
+Control = Callable[[PodView], Found]
 
 
 def _sc(path: str, node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -69,27 +69,28 @@ def _sc(path: str, node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return f"{path}.securityContext", value if isinstance(value, dict) else {}
 
 
-def _contexts(spec_path: str, spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _contexts(pod: PodView) -> Iterator[tuple[str, dict[str, Any]]]:
     """The pod's security context, then each container's."""
-    yield _sc(spec_path, spec)
-    for path, container in containers(spec_path, spec):
+    yield _sc(pod.spec_path, pod.spec)
+    for path, container in pod.containers():
         yield _sc(path, container)
 
 
-def host_process(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
-    for path, sc in _contexts(spec_path, spec):
+def host_process(pod: PodView) -> Found:
+    for path, sc in _contexts(pod):
         if dig(sc, "windowsOptions", "hostProcess") is True:
             yield f"{path}.windowsOptions.hostProcess", "Windows HostProcess is not allowed", "remove hostProcess"
 
 
-def host_namespaces(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
+def host_namespaces(pod: PodView) -> Found:
+    spec_path, spec = pod.spec_path, pod.spec
     for name in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(name) is True:
             yield f"{spec_path}.{name}", f"{name} shares the node's namespace", f"remove {name} or set it to false"
 
 
-def privileged(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
-    for path, container in containers(spec_path, spec):
+def privileged(pod: PodView) -> Found:
+    for path, container in pod.containers():
         if dig(container, "securityContext", "privileged") is True:
             yield (
                 f"{path}.securityContext.privileged",
@@ -98,8 +99,8 @@ def privileged(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
             )
 
 
-def capabilities_baseline(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
-    for path, container in containers(spec_path, spec):
+def capabilities_baseline(pod: PodView) -> Found:
+    for path, container in pod.containers():
         added = dig(container, "securityContext", "capabilities", "add") or []
         extra = sorted(str(c) for c in added if str(c) not in BASELINE_CAPABILITIES)
         if extra:
@@ -110,7 +111,8 @@ def capabilities_baseline(spec_path: str, spec: dict[str, Any], _: KubeObject) -
             )
 
 
-def host_path(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
+def host_path(pod: PodView) -> Found:
+    spec_path, spec = pod.spec_path, pod.spec
     for index, volume in enumerate(spec.get("volumes") or []):
         if isinstance(volume, dict) and volume.get("hostPath") is not None:
             yield (
@@ -120,8 +122,8 @@ def host_path(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
             )
 
 
-def host_ports(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
-    for path, container in containers(spec_path, spec):
+def host_ports(pod: PodView) -> Found:
+    for path, container in pod.containers():
         for index, port in enumerate(container.get("ports") or []):
             if isinstance(port, dict) and port.get("hostPort") not in (None, 0):
                 yield (
@@ -131,20 +133,21 @@ def host_ports(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
                 )
 
 
-def app_armor(spec_path: str, spec: dict[str, Any], body: KubeObject) -> Found:
-    annotations = pod_metadata(body).get("annotations") or {}
+def app_armor(pod: PodView) -> Found:
+    spec_path = pod.spec_path
+    annotations = pod_metadata(pod.body).get("annotations") or {}
     meta_path = spec_path.rpartition(".")[0] + ".metadata.annotations" if "." in spec_path else "metadata.annotations"
     for key, value in sorted(annotations.items()):
         if key.startswith(APPARMOR_PREFIX) and value != "runtime/default" and not str(value).startswith("localhost/"):
             yield f"{meta_path}[{key}]", f"AppArmor profile {value!r} is not allowed", "use runtime/default"
-    for path, sc in _contexts(spec_path, spec):
+    for path, sc in _contexts(pod):
         kind = dig(sc, "appArmorProfile", "type")
         if kind is not None and kind not in ("RuntimeDefault", "Localhost"):
             yield f"{path}.appArmorProfile.type", f"AppArmor profile type {kind!r} is not allowed", "use RuntimeDefault"
 
 
-def se_linux(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
-    for path, sc in _contexts(spec_path, spec):
+def se_linux(pod: PodView) -> Found:
+    for path, sc in _contexts(pod):
         options = sc.get("seLinuxOptions") or {}
         if (options.get("type") or "") not in SELINUX_TYPES:
             yield f"{path}.seLinuxOptions.type", f"SELinux type {options['type']!r} is not allowed", "use container_t"
@@ -153,20 +156,21 @@ def se_linux(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
                 yield f"{path}.seLinuxOptions.{field}", f"a custom SELinux {field} is not allowed", f"remove {field}"
 
 
-def proc_mount(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
-    for path, container in containers(spec_path, spec):
+def proc_mount(pod: PodView) -> Found:
+    for path, container in pod.containers():
         value = dig(container, "securityContext", "procMount")
         if value not in (None, "Default"):
             yield f"{path}.securityContext.procMount", f"procMount {value!r} unmasks /proc", "remove procMount"
 
 
-def seccomp_baseline(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
-    for path, sc in _contexts(spec_path, spec):
+def seccomp_baseline(pod: PodView) -> Found:
+    for path, sc in _contexts(pod):
         if dig(sc, "seccompProfile", "type") == "Unconfined":
             yield f"{path}.seccompProfile.type", "seccomp profile Unconfined is not allowed", "use RuntimeDefault"
 
 
-def sysctls(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
+def sysctls(pod: PodView) -> Found:
+    spec_path, spec = pod.spec_path, pod.spec
     for index, sysctl in enumerate(dig(spec, "securityContext", "sysctls") or []):
         name = sysctl.get("name") if isinstance(sysctl, dict) else None
         if name not in SAFE_SYSCTLS:
@@ -177,7 +181,8 @@ def sysctls(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
             )
 
 
-def volume_types(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
+def volume_types(pod: PodView) -> Found:
+    spec_path, spec = pod.spec_path, pod.spec
     for index, volume in enumerate(spec.get("volumes") or []):
         kinds = sorted(k for k in (volume if isinstance(volume, dict) else {}) if k != "name")
         for kind in (k for k in kinds if k not in RESTRICTED_VOLUMES):
@@ -192,10 +197,11 @@ def _windows(spec: dict[str, Any]) -> bool:
     return bool(dig(spec, "os", "name") == "windows")
 
 
-def privilege_escalation(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
+def privilege_escalation(pod: PodView) -> Found:
+    spec = pod.spec
     if _windows(spec):
         return
-    for path, container in containers(spec_path, spec):
+    for path, container in pod.containers():
         if dig(container, "securityContext", "allowPrivilegeEscalation") is not False:
             yield (
                 f"{path}.securityContext.allowPrivilegeEscalation",
@@ -204,9 +210,10 @@ def privilege_escalation(spec_path: str, spec: dict[str, Any], _: KubeObject) ->
             )
 
 
-def run_as_non_root(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
+def run_as_non_root(pod: PodView) -> Found:
+    spec = pod.spec
     pod_level = dig(spec, "securityContext", "runAsNonRoot")
-    for path, container in containers(spec_path, spec):
+    for path, container in pod.containers():
         own = dig(container, "securityContext", "runAsNonRoot")
         if own is False or (own is None and pod_level is not True):
             yield (
@@ -216,16 +223,17 @@ def run_as_non_root(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Foun
             )
 
 
-def run_as_non_root_user(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
-    for path, sc in _contexts(spec_path, spec):
+def run_as_non_root_user(pod: PodView) -> Found:
+    for path, sc in _contexts(pod):
         if sc.get("runAsUser") == 0:
             yield f"{path}.runAsUser", "runAsUser 0 is root", "set runAsUser to a non-zero user id"
 
 
-def seccomp_restricted(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
+def seccomp_restricted(pod: PodView) -> Found:
+    spec = pod.spec
     if _windows(spec) or dig(spec, "securityContext", "seccompProfile", "type") in ("RuntimeDefault", "Localhost"):
         return
-    for path, container in containers(spec_path, spec):
+    for path, container in pod.containers():
         if dig(container, "securityContext", "seccompProfile", "type") not in ("RuntimeDefault", "Localhost"):
             yield (
                 f"{path}.securityContext.seccompProfile.type",
@@ -234,10 +242,11 @@ def seccomp_restricted(spec_path: str, spec: dict[str, Any], _: KubeObject) -> F
             )
 
 
-def capabilities_restricted(spec_path: str, spec: dict[str, Any], _: KubeObject) -> Found:
+def capabilities_restricted(pod: PodView) -> Found:
+    spec = pod.spec
     if _windows(spec):
         return
-    for path, container in containers(spec_path, spec):
+    for path, container in pod.containers():
         caps = dig(container, "securityContext", "capabilities") or {}
         if "ALL" not in (caps.get("drop") or []):
             yield (
@@ -277,22 +286,30 @@ CONTROLS: tuple[tuple[str, str, str, Control], ...] = (
 _SEVERITY = {"baseline": Severity.HIGH, "restricted": Severity.MED}
 
 
-def _evaluate(body: KubeObject, levels: frozenset[str]) -> list[Hit]:
-    located = pod_spec(body)
-    if located is None:
-        return []
-    spec_path, spec = located
+def _evaluate(pod: PodView, level: str) -> list[Hit]:
     hits = []
-    for code, control, level, check in CONTROLS:
-        if level in levels:
-            for path, message, fix in check(spec_path, spec, body):
+    for code, control, control_level, check in CONTROLS:
+        if control_level == level:
+            for path, message, fix in check(pod):
                 hits.append(Hit(code, f"{control}: {message}", path, _SEVERITY[level], control, level, fix))
     return hits
 
 
+_last_baseline: tuple[PodView | None, list[Hit]] = (None, [])
+
+
 def baseline(body: KubeObject, _ctx: Context) -> list[Hit]:
-    return _evaluate(body, frozenset({"baseline"}))
+    global _last_baseline  # a one-entry memo: with both packs on, restricted reuses baseline's answer
+    pod = view(body)
+    if pod is None:
+        return []
+    cached_pod, hits = _last_baseline
+    if cached_pod is not pod:
+        hits = _evaluate(pod, "baseline")
+        _last_baseline = (pod, hits)
+    return list(hits)
 
 
-def restricted(body: KubeObject, _ctx: Context) -> list[Hit]:
-    return _evaluate(body, frozenset({"baseline", "restricted"}))
+def restricted(body: KubeObject, ctx: Context) -> list[Hit]:
+    pod = view(body)
+    return [] if pod is None else [*baseline(body, ctx), *_evaluate(pod, "restricted")]
