@@ -39,11 +39,16 @@ def describe(announcement: Announcement) -> str:
     return f"{announcement.key} could not be deleted: {announcement.detail}"
 
 
-def announcer(log: AuditLog) -> Callable[[Announcement], None]:
-    def announce(announcement: Announcement) -> None:
-        line = describe(announcement)
-        click.echo(f"live scan: {line}")
-        log.append([(f"live-{announcement.event}", SCAN_UNIT, "", str(announcement.key), line)])
+def announcer(log: AuditLog) -> Callable[[list[Announcement]], None]:
+    """Print each announcement and record a round of them in the audit log with one write."""
+
+    def announce(announcements: list[Announcement]) -> None:
+        entries = []
+        for announcement in announcements:
+            line = describe(announcement)
+            click.echo(f"live scan: {line}")
+            entries.append((f"live-{announcement.event}", SCAN_UNIT, "", str(announcement.key), line))
+        log.append(entries)
 
     return announce
 
@@ -76,6 +81,7 @@ def scan_once(
     scanner.scan_all()
     scanner.tick()
     scanner.flush()
+    scanner.drain()
     for problem in scanner.problems:
         click.echo(f"warning: {problem}", err=True)
     click.echo(f"live scan: {scanner.evaluations} workloads evaluated, {scanner.non_compliant} non-compliant")

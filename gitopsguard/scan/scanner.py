@@ -7,6 +7,9 @@ looks at deadlines already computed.
 
 from __future__ import annotations
 
+import collections
+import functools
+import json
 import queue
 import threading
 from collections.abc import Callable
@@ -26,6 +29,7 @@ from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.policy import PolicySet, judge_object
 from gitopsguard.policy.live import LiveVerdict, Outcome, judge, top_level
 from gitopsguard.policy.model import Context
+from gitopsguard.scan.publish import MAX_QUEUED, Publisher
 from gitopsguard.scan.state import ScanStateStore, Tracked
 
 LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -51,12 +55,24 @@ class _Seen:
     body: KubeObject
     verdict: LiveVerdict
     policies: str  # digest of the policy set it was evaluated under
+    fingerprint: str  # of everything but status: what policies look at
+
+
+def fingerprint(body: KubeObject) -> str:
+    """Changes when anything but ``status`` and server bookkeeping changes; a status update (which the
+    controllers make all the time) does not make an object worth evaluating again."""
+    metadata = body.get("metadata") or {}
+    seen = {k: v for k, v in metadata.items() if k not in ("resourceVersion", "managedFields", "generation")}
+    if "generation" in metadata:  # the spec is covered by its generation
+        return json.dumps([metadata["generation"], seen], sort_keys=True, default=str)
+    return json.dumps([body.get("spec"), seen], sort_keys=True, default=str)
 
 
 class Scanner:
     def __init__(
         self, applier: Applier, raw: RawApi, policies: PolicySet, *, backup_dir: Path,
-        namespaces: frozenset[str] | None = None, announce: Callable[[Announcement], None] = lambda _: None,
+        namespaces: frozenset[str] | None = None,
+        announce: Callable[[list[Announcement]], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:  # fmt: skip
         self._applier, self._raw, self._policies, self._backup_dir = applier, raw, policies, backup_dir
@@ -66,10 +82,13 @@ class Scanner:
         self._seen: dict[str, _Seen] = {}
         self._namespaces: dict[str, KubeObject] = {}
         self._events, self._reports = EventRecorder(raw), ReportWriter(raw)
+        self._publisher = Publisher(self._problem)
+        self._heard: list[Announcement] = []  # announcements of this round, delivered together by flush()
         self._dirty: set[str] = set()  # namespaces whose report must be rewritten
         self._state_dirty = False
         self._queue: queue.Queue[tuple[str, str, dict[str, Any]]] = queue.Queue()
         self.evaluations = 0  # how many objects were evaluated (the bench checks only changes cost work)
+        self.recent: collections.deque[ObjectKey] = collections.deque(maxlen=1000)  # the last ones evaluated
         self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
 
     @property
@@ -121,13 +140,21 @@ class Scanner:
                 self._act(uid, seen.key, seen.body, verdict)
 
     def flush(self) -> None:
-        """Write what changed: each dirty namespace's PolicyReport, and the remembered state."""
+        """Deliver this round's announcements together; queue each dirty namespace's PolicyReport; save
+        the remembered state."""
+        if self._heard:
+            heard, self._heard = self._heard, []
+            self._announce(heard)
         now = self._clock()
         for namespace in sorted(self._dirty):
             failures = [(s.body, f) for s in self._seen.values() if s.key.namespace == namespace
                         for f in s.verdict.findings]  # fmt: skip
-            self._problem(self._reports.write(namespace, failures, now))
+            self._publisher.submit(functools.partial(self._reports.write, namespace, failures, now), droppable=False)
         self._dirty.clear()
+        if self._publisher.dropped:
+            self._problem(f"{self._publisher.dropped} Events were not sent (more than {MAX_QUEUED} queued); "
+                          "the PolicyReports and the audit log hold every finding")  # fmt: skip
+            self._publisher.dropped = 0
         if self._state_dirty:
             try:
                 self._store.save(self._tracked)
@@ -216,12 +243,8 @@ class Scanner:
         if not namespace or not self._in_scope(namespace) or not top_level(body):
             return
         seen = self._seen.get(uid)
-        if (
-            seen is not None
-            and seen.policies == self._policies.digest
-            and ((seen.body.get("metadata") or {}).get("resourceVersion") == metadata.get("resourceVersion"))
-        ):
-            return  # nothing changed since it was evaluated
+        if seen is not None and seen.policies == self._policies.digest and seen.fingerprint == fingerprint(body):
+            return  # nothing a policy can see changed since it was evaluated (status updates are not looked at)
         self._evaluate(uid, body)
 
     def _in_scope(self, namespace: str) -> bool:
@@ -236,13 +259,14 @@ class Scanner:
 
     def _evaluate(self, uid: str, body: KubeObject) -> None:
         self.evaluations += 1
+        self.recent.append(ObjectKey.of(body))
         now = self._clock()
         key = ObjectKey.of(body)
         namespace = self._namespaces.get(key.namespace)
         standing, _ = judge_object(body, self._policies, Context(namespace), now)
         verdict = judge(body, standing, self._by_name(), self._first_seen(uid) if standing else None, now)
         before = self._seen.get(uid)
-        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest)
+        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body))
         if verdict.findings or (before is not None and before.verdict.findings):
             self._dirty.add(key.namespace)
         self._act(uid, key, body, verdict)
@@ -259,11 +283,12 @@ class Scanner:
                 del self._tracked[uid]
                 self._state_dirty = True
                 if tracked.announced:
-                    self._announce(Announcement("resolved", key, body, verdict))
+                    self._heard.append(Announcement("resolved", key, body, verdict))
             return
         if tracked is None or tracked.announced != verdict.digest:
-            self._announce(Announcement("violation", key, body, verdict, verdict.reason))
-            self._problem(self._events.record(body, "PolicyViolation", _event_message(verdict)))
+            self._heard.append(Announcement("violation", key, body, verdict, verdict.reason))
+            message = _event_message(verdict)
+            self._publisher.submit(lambda: self._events.record(body, "PolicyViolation", message))
             tracked = Tracked(str(key), tracked.first_seen if tracked else now, verdict.digest)
             self._tracked[uid] = tracked
             self._state_dirty = True
@@ -274,18 +299,25 @@ class Scanner:
         try:
             saved = backup(self._backup_dir, key, body, self._clock())
         except GitOpsGuardError as error:  # no backup, no deletion
-            self._announce(Announcement("delete-failed", key, body, verdict, str(error)))
+            self._heard.append(Announcement("delete-failed", key, body, verdict, str(error)))
             return
         path = self._applier.object_path(str(body.get("apiVersion")), key)
         status, answer = self._raw.request(
             "DELETE", path, body={"propagationPolicy": "Background", "preconditions": {"uid": uid}}
         )
         if status not in (200, 202, 404, 409):
-            self._announce(Announcement("delete-failed", key, body, verdict, f"{key}: {message_of(status, answer)}"))
+            self._heard.append(
+                Announcement("delete-failed", key, body, verdict, f"{key}: {message_of(status, answer)}")
+            )
             return
-        self._problem(self._events.record(body, "DeletedByPolicy", f"deleted after its grace period; backup: {saved}"))
-        self._announce(Announcement("deleted", key, body, verdict, f"backup: {saved}"))
+        note = f"deleted after its grace period; backup: {saved}"
+        self._publisher.submit(lambda: self._events.record(body, "DeletedByPolicy", note), droppable=False)
+        self._heard.append(Announcement("deleted", key, body, verdict, f"backup: {saved}"))
         self._seen[uid] = replace(self._seen[uid], verdict=replace(verdict, outcome=Outcome.TERMINATING))
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued Event and PolicyReport is written."""
+        return self._publisher.drain(timeout)
 
     def _problem(self, problem: str | None) -> None:
         if problem and problem not in self.problems[-20:]:

@@ -59,7 +59,7 @@ class Scan:
     def start(self, policies: PolicySet) -> Scanner:
         self.stop = threading.Event()
         scanner = Scanner(Applier(self.api), RawApi(self.api), policies, backup_dir=self.backups,
-                          namespaces=frozenset({self.namespace}), announce=self.heard.append)  # fmt: skip
+                          namespaces=frozenset({self.namespace}), announce=self.heard.extend)  # fmt: skip
         threading.Thread(target=scanner.run, args=(self.stop,), daemon=True).start()
         self.scanner = scanner
         return scanner
@@ -109,9 +109,12 @@ def test_a_hand_made_workload_is_announced_once_then_backed_up_and_deleted_after
     assert event == "violation" and "fix it with a pull request" in why
     assert scan.events("Deployment", "fine") == []
 
-    events = client.CoreV1Api(scan.api).list_namespaced_event(scan.namespace).items
-    reasons = {(e.involved_object.name, e.reason) for e in events}
-    assert {("stray", "PolicyViolation"), ("stray", "DeletedByPolicy"), ("from-git", "PolicyViolation")} <= reasons
+    def reasons() -> set[tuple[str, str]]:
+        events = client.CoreV1Api(scan.api).list_namespaced_event(scan.namespace).items
+        return {(e.involved_object.name, e.reason) for e in events}
+
+    wanted = {("stray", "PolicyViolation"), ("stray", "DeletedByPolicy"), ("from-git", "PolicyViolation")}
+    wait_for(lambda: wanted <= reasons())
 
     wait_for(lambda: _report(scan) is not None and _report(scan)["summary"]["fail"] == 1)  # type: ignore[index]
     (result,) = _report(scan)["results"]  # type: ignore[index]
