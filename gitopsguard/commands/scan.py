@@ -56,6 +56,7 @@ def announcer(log: AuditLog) -> Callable[[list[Announcement]], None]:
 def start_scanner(
     api: client.ApiClient, policies: Callable[[], PolicySet | None], *, backup_dir: Path,
     namespaces: Sequence[str], log: AuditLog, stop: threading.Event,
+    also: Callable[[list[Announcement]], None] = lambda _: None,
 ) -> threading.Thread:  # fmt: skip
     """Run the live scan in a thread once ``policies`` gives a policy set (the first applied revision's)."""
 
@@ -63,8 +64,14 @@ def start_scanner(
         while (current := policies()) is None:
             if stop.wait(0.5):
                 return
+        record = announcer(log)
+
+        def announce(announcements: list[Announcement]) -> None:
+            record(announcements)
+            also(announcements)
+
         scanner = Scanner(Applier(api), RawApi(api), current, backup_dir=backup_dir,
-                          namespaces=frozenset(namespaces) or None, announce=announcer(log))  # fmt: skip
+                          namespaces=frozenset(namespaces) or None, announce=announce)  # fmt: skip
         scanner.run(stop, policies=lambda: policies() or current)
 
     thread = threading.Thread(target=scan, name="live-scan", daemon=True)

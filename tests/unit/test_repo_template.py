@@ -56,3 +56,27 @@ def test_every_service_port_names_its_protocol() -> None:
     for obj in render("dev"):
         if obj["kind"] == "Service":
             assert all("protocol" in port for port in obj["spec"]["ports"])  # type: ignore[index]
+
+
+def test_the_template_ships_policies_and_an_exception_and_its_overlays_pass_them() -> None:
+    from datetime import UTC, datetime
+
+    from gitopsguard.policy import DenyLevel, evaluate, load_policies
+    from gitopsguard.render.plain import read_text
+
+    policies = load_policies(TEMPLATE / "policies", root=TEMPLATE)
+    assert {p.name for p in policies.policies} >= {"pod-security", "magtape", "rbac-guard", "trusted-registry",
+                                                   "hand-made-workloads", "defaults"}  # fmt: skip
+    assert [e.name for e in policies.exceptions] == ["payments-probes"]
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    for overlay in ("dev", "prod"):
+        manifests = read_text(yaml.safe_dump_all(render(overlay)), overlay)
+        result = evaluate(manifests, policies, now=now, deny_level=DenyLevel.MED)
+        assert not result.blocked, [(r.key, r.findings) for r in result.blocked]
+        assert any(r.excepted for r in result.results)  # the payments exception is in force
+        privileged = read_text(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: debug, namespace: shop, labels: {team: shop}}\n"
+            "spec: {containers: [{name: sh, image: ghcr.io/example/sh:1, securityContext: {privileged: true}}]}\n",
+            "debug.yaml",
+        )
+        assert evaluate(privileged, policies, now=now, deny_level=DenyLevel.LOW).blocked
