@@ -23,7 +23,7 @@ from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import digest, has_changed, resource_version, who_changed
 from gitopsguard.plan.prepare import Desired, prepare, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
-from gitopsguard.policy import DenyLevel, Evaluation, PolicySet
+from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
 from gitopsguard.source import GitSource, Revision
 
@@ -114,7 +114,7 @@ def reconcile(
                                evaluation=evaluation, policies=policies)  # fmt: skip
     except GitOpsGuardError as error:
         attempted = commit or inventory.last_attempted
-        inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders)
+        inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders, source)
         store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
         blocked = error.evaluation if isinstance(error, RevisionBlockedError) else None
         return ReconcileResult(unit.name, commit, repaired, error=str(error), kinds=_kinds(inventory.entries),
@@ -131,20 +131,36 @@ def _render_and_gate(unit: Unit, revision: Revision, applier: Applier, now: date
 
 
 def _hold_last_applied(
-    unit: Unit, inventory: Inventory, commit: str | None, applier: Applier, renders: RenderCache | None
-) -> tuple[Inventory, tuple[Change, ...]]:
-    """While a new commit fails, keep repairing drift from the last applied one (its render is cached in a
-    long-running loop). Applies only; never prunes. Returns the inventory with refreshed versions."""
+    unit: Unit, inventory: Inventory, commit: str | None, applier: Applier, renders: RenderCache | None,
+    source: GitSource,
+) -> tuple[Inventory, tuple[Change, ...]]:  # fmt: skip
+    """While a new commit fails, keep repairing drift from the last applied one: from the render a
+    long-running loop keeps, or, after a restart, rendered again from that commit. Applies only; never
+    prunes. Returns the inventory with refreshed versions."""
     last = inventory.last_applied
-    if unit.report_only or renders is None or last is None or commit == last or last not in renders:
+    if unit.report_only or last is None or commit == last:
         return inventory, ()
     try:
+        manifests = renders.get(last) if renders is not None else None
+        if manifests is None:
+            manifests = _render_last_applied(unit, source, last)
+            if renders is not None:
+                renders[last] = manifests
         fresh = OwnedSnapshot(applier, unit.name)  # the failed pass may have written: list again
-        desired, changes, versions = apply_revision(unit, renders[last], applier, inventory, fresh)
+        desired, changes, versions = apply_revision(unit, manifests, applier, inventory, fresh)
     except GitOpsGuardError:
-        return inventory, ()  # the API server itself is failing: nothing more to do this pass
+        return inventory, ()  # the API server itself is failing, or the commit is gone: nothing more to do
     held = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
     return replace(inventory, entries=inventory.entries | held), tuple(changes)
+
+
+def _render_last_applied(unit: Unit, source: GitSource, commit: str) -> tuple[Manifest, ...]:
+    """The bodies the last applied commit produced: rendered and mutated by its own policies, never gated
+    (they passed the gate when applied; an exception expired since must not stop the repair)."""
+    checkout = source.checkout_of(commit)
+    manifests = render(checkout, unit.path).manifests
+    policies = policies_at(checkout, unit.policies_path)
+    return evaluate(manifests, policies, now=datetime.now(UTC), deny_level=DenyLevel.OFF).manifests
 
 
 def _untouched(inventory: Inventory, commit: str, owned: OwnedSnapshot) -> tuple[Change, ...] | None:

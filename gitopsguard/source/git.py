@@ -68,6 +68,22 @@ class GitSource:
         self._git(repo, "clean", "-ffdx")
         return Revision(commit.hexsha, self._dir, str(commit.summary), str(commit.message))
 
+    def checkout_of(self, commit: str) -> Path:
+        """A second working tree at ``commit`` (one the branch already reached), beside the main checkout:
+        what a restarted controller renders to keep repairing drift while the branch head is broken."""
+        held = self._dir.parent / "held"
+        try:
+            repo = git.Repo(self._dir)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as error:
+            raise SourceError(f"{self._where()}: no local clone yet to check out {commit[:12]} from") from error
+        if not (held / ".git").exists():
+            self._git(repo, "worktree", "prune")
+            self._git(repo, "worktree", "add", "--force", "--detach", str(held), commit)
+        else:
+            self._git(git.Repo(held), "checkout", "--force", "--detach", commit)
+            self._git(git.Repo(held), "clean", "-ffdx")
+        return held
+
     def _fetched_repo(self) -> git.Repo:
         if not (self._dir / ".git").is_dir():
             self._dir.mkdir(parents=True, exist_ok=True)

@@ -104,3 +104,25 @@ def test_drift_is_repaired_from_the_last_applied_commit_while_a_newer_commit_is_
     repairs = [c for r in results if r.error for c in r.changes if "drift repaired" in c.detail]
     assert repairs, "the repair happened in a pass that still reports the broken commit"
     assert InventoryStore(admin_api).load(namespace).last_error.startswith("apps/broken.yaml")
+
+
+def test_a_restarted_controller_repairs_drift_from_the_last_applied_commit_while_the_head_is_broken(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    from gitopsguard.reconcile import reconcile
+
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
+    upstream.commit()
+    unit = Unit(namespace, "apps", namespace)
+    parts = (Applier(admin_api), InventoryStore(admin_api))
+    assert reconcile(unit, GitSource(SourceSpec(upstream.url), tmp_path / "gg"), *parts).error is None
+    upstream.write("apps/broken.yaml", "kind: ConfigMap\nmetadata: [\n")
+    upstream.commit()
+    core = client.CoreV1Api(admin_api)
+    core.patch_namespaced_config_map("a", namespace, {"data": {"value": "edited"}})
+    # A new process: nothing cached in memory, only the clone on disk and the inventory in the cluster.
+    result = reconcile(unit, GitSource(SourceSpec(upstream.url), tmp_path / "gg"), *parts, renders={})
+    assert result.error is not None and "apps/broken.yaml" in result.error
+    assert value_of(core, "a", namespace) == "1"
+    assert [c.detail for c in result.changes if c.detail].pop().startswith("drift repaired")

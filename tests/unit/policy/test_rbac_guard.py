@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gitopsguard.policy.model import Context
 from gitopsguard.policy.packs.rbac_guard import rbac_guard
 
@@ -36,3 +38,16 @@ def test_binding_a_role_from_the_same_set_that_grants_too_much_is_refused() -> N
              ("Role", "t", "reader"): [{"verbs": ["get"], "resources": ["pods"]}]}  # fmt: skip
     assert [h.code for h in rbac_guard(_binding("RoleBinding", "Role", "power"), Context(None, roles))] == ["GG2002"]
     assert rbac_guard(_binding("RoleBinding", "Role", "reader"), Context(None, roles)) == []
+
+
+@pytest.mark.parametrize("shape", ["Pod", "Deployment", "CronJob"])
+def test_required_labels_passes_labelled_workloads_and_fails_unlabelled_ones(shape: str) -> None:
+    from gitopsguard.policy.packs.required_labels import required_labels
+    from tests.unit.policy.workloads import SHAPES, compliant_spec
+
+    check = required_labels(("team", "owner"))
+    body = SHAPES[shape](compliant_spec())
+    (hit,) = check(body, Context())
+    assert hit.message == "missing required labels: team, owner" and hit.path == "metadata.labels"
+    body["metadata"]["labels"] = {"team": "shop", "owner": "ana"}
+    assert check(body, Context()) == []
