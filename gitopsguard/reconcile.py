@@ -124,10 +124,25 @@ def reconcile(
 def _render_and_gate(unit: Unit, revision: Revision, applier: Applier, now: datetime) -> tuple[Evaluation, PolicySet]:
     manifests = render(revision.checkout, unit.path).manifests
     policies = policies_at(revision.checkout, unit.policies_path)
+    if policies.policies:  # policies match on namespaces: judge each object where it will really live
+        manifests = tuple(_placed(m, unit.default_namespace, applier) for m in manifests)
     namespaces = applier.namespaces() if policies.policies else {}
     evaluation = gate(manifests, policies, deny_level=unit.deny_level, now=now, commit=revision.commit,
                       namespaces=namespaces)  # fmt: skip
     return evaluation, policies
+
+
+def _placed(manifest: Manifest, default_namespace: str, applier: Applier) -> Manifest:
+    """The manifest with the unit's default namespace filled in where its kind has one and it names none."""
+    if manifest.key.namespace or manifest.key.kind in ("Namespace", "CustomResourceDefinition"):
+        return manifest
+    try:
+        if not applier.namespaced(manifest):
+            return manifest
+    except ApplyError:  # a kind whose CRD this same revision brings: the apply stage will place it
+        return manifest
+    body = {**manifest.body, "metadata": {**(manifest.body.get("metadata") or {}), "namespace": default_namespace}}
+    return Manifest(ObjectKey.of(body), body, manifest.origin)
 
 
 def _hold_last_applied(

@@ -31,6 +31,7 @@ class Applier:
     def __init__(self, api: client.ApiClient, *, workers: int = 16) -> None:
         self._dyn = DynamicClient(api)
         self._raw = RawApi(api)
+        self.raw = self._raw  # for edges that read single objects (Events on them, for instance)
         self._workers = workers
         self._resources: dict[tuple[str, str], Resource] = {}
 

@@ -17,11 +17,12 @@ from kubernetes import client
 from gitopsguard.audit import AuditLog, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.controller import Controller
-from gitopsguard.errors import SourceError
+from gitopsguard.errors import GitOpsGuardError, SourceError
 from gitopsguard.model import Action
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
@@ -54,12 +55,14 @@ class ReconcileOptions:
 
 def run_once(o: ReconcileOptions) -> int:
     unit, source, api = build_parts(o)
+    applier = Applier(api)
     result = reconcile(
-        unit, source, Applier(api), InventoryStore(api),
+        unit, source, applier, InventoryStore(api),
         brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
     )  # fmt: skip
     print_result(result)
     record(AuditLog(o.audit_log or default_audit_log()), result)
+    mark_denied_objects(applier, EventRecorder(RawApi(api)), result)
     if result.error:
         return 2
     return 1 if result.brake else 0
@@ -74,13 +77,22 @@ def run_forever(
     unit, source, api = build_parts(o)
     log = AuditLog(o.audit_log or default_audit_log())
 
+    applier, events = Applier(api), EventRecorder(RawApi(api))
+    last_failure: list[tuple[str | None, str | None]] = [(None, None)]
+
     def report(result: ReconcileResult) -> None:
-        if result.error or result.brake or any(c.action is not Action.UNCHANGED for c in result.changes):
+        acted = any(c.action is not Action.UNCHANGED for c in result.changes)
+        failure = (result.revision, result.error)
+        if result.error and failure == last_failure[0] and not acted:
+            return  # the same commit failing the same way again (retries, wake-ups): said once already
+        last_failure[0] = failure if result.error else (None, None)
+        if result.error or result.brake or acted:
             print_result(result)
             record(log, result)
+            mark_denied_objects(applier, events, result)
 
     local = Path(o.repo) if Path(o.repo).is_dir() else None
-    controller = Controller(unit, source, Applier(api), InventoryStore(api), RawApi(api), interval=interval,
+    controller = Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval,
                             on_result=report, brake=BrakePolicy(released=o.allow_mass_prune))  # fmt: skip
     click.echo(f"reconciling {o.path} of {o.repo} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True)
     if live_scan and unit.policies_path:
@@ -88,6 +100,25 @@ def run_forever(
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
                       stop=stop)  # fmt: skip
     controller.run(stop, local_repository=local)
+
+
+def mark_denied_objects(applier: Applier, events: EventRecorder, result: ReconcileResult) -> None:
+    """A `PolicyViolation` Event on each live object a blocked revision would have changed."""
+    if result.evaluation is None or not result.error:
+        return
+    for verdict in result.evaluation.blocked:
+        try:
+            status, live = applier.raw.request("GET", applier.object_path(verdict.api_version, verdict.key))
+        except GitOpsGuardError:
+            return
+        if status == 200:
+            codes = ", ".join(sorted({f"{f.code} ({f.policy})" for f in result.evaluation.blocking(verdict)}))
+            revision = (result.revision or "")[:12]
+            events.record(
+                live,
+                "PolicyViolation",
+                f"revision {revision} was not applied: its version of this object is denied by {codes}",
+            )
 
 
 def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]:

@@ -8,13 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from kubernetes import client
 
+from gitopsguard.audit import AuditLog
+from gitopsguard.cli import main
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
+from tests.integration.conftest import LiveCluster
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +113,48 @@ def test_a_policy_file_that_does_not_load_refuses_the_revision_naming_file_and_l
     assert result.error is not None and result.error.startswith("policies/p.yaml:6: unknown built-in 'pss-everything'")
     with pytest.raises(client.exceptions.ApiException):
         client.CoreV1Api(g.api).read_namespaced_config_map("settings", g.namespace)
+
+
+def test_the_command_records_a_blocked_revision_in_the_audit_log_and_as_an_event_on_the_live_object(
+    g: Gate, dev_cluster: LiveCluster
+) -> None:
+    audit_log = g.workdir.parent / "audit.jsonl"
+
+    def reconcile_command() -> Result:
+        return CliRunner().invoke(main, [
+            "reconcile", "--repo", str(g.upstream.bare), "--path", "apps", "--unit", g.namespace,
+            "--namespace", g.namespace, "--kubeconfig", str(dev_cluster.kubeconfig), "--workdir", str(g.workdir),
+            "--audit-log", str(audit_log),
+        ])  # fmt: skip
+
+    g.upstream.write("policies/p.yaml", POLICY)
+    g.upstream.write("apps/pod.yaml", POD.format(name="shell", privileged="false"))
+    g.upstream.commit()
+    assert reconcile_command().exit_code == 0
+    g.upstream.write("apps/pod.yaml", POD.format(name="shell", privileged="true"))
+    g.upstream.commit()
+    blocked = reconcile_command()
+    assert blocked.exit_code == 2 and "blocked by policy" in blocked.output
+    records = [r for r in AuditLog(audit_log).records() if r.event == "policy-denied"]
+    assert [(r.subject, r.detail.split()[0]) for r in records] == [(f"Pod/{g.namespace}/shell", "GG1103")]
+    events = client.CoreV1Api(g.api).list_namespaced_event(g.namespace).items
+    assert any(e.reason == "PolicyViolation" and e.involved_object.name == "shell" for e in events)
+
+
+def test_a_crd_and_its_instance_in_one_revision_pass_the_gate_and_apply(g: Gate) -> None:
+    group = f"{g.namespace}.example.com"
+    g.upstream.write("policies/p.yaml", POLICY)
+    g.upstream.write("apps/crd.yaml", (
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        f"metadata: {{name: gadgets.{group}}}\n"
+        f"spec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: gadgets, singular: gadget, kind: Gadget}}\n"
+        "  versions:\n  - name: v1\n    served: true\n    storage: true\n"
+        "    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n"
+    ))  # fmt: skip
+    g.upstream.write("apps/gadget.yaml", f"apiVersion: {group}/v1\nkind: Gadget\nmetadata: {{name: g1}}\n")
+    g.upstream.commit()
+    try:
+        result = g.run()
+        assert result.error is None, result.error
+    finally:
+        client.ApiextensionsV1Api(g.api).delete_custom_resource_definition(f"gadgets.{group}")
