@@ -19,11 +19,12 @@ from gitopsguard.errors import ClusterError
 
 
 class RawApi:
-    def __init__(self, api: client.ApiClient, timeout: float = 60.0) -> None:
+    def __init__(self, api: client.ApiClient, timeout: float = 60.0, *, impersonate: str | None = None) -> None:
         self._configuration = api.configuration
         self._pool = api.rest_client.pool_manager
         self._user_agent = api.user_agent
         self._timeout = timeout
+        self._impersonate = impersonate  # act as this user (the API server checks we may)
 
     def watch(self, path: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
         """Stream a watch: one decoded event per line until the server ends it. Raises ClusterError."""
@@ -64,6 +65,8 @@ class RawApi:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        if self._impersonate:
+            headers["Impersonate-User"] = self._impersonate
         for auth in self._configuration.auth_settings().values():  # refreshes expiring tokens
             headers[auth["key"]] = str(auth["value"])
         return headers

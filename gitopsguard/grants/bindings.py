@@ -1,0 +1,80 @@
+"""RoleBindings and ClusterRoleBindings for active grants, written while impersonating a dedicated service
+account that may `bind` only the roles escalation policies name: the controller itself cannot hand out
+anything else, even if a policy file or this code were wrong."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kubernetes import client
+
+from gitopsguard.cluster.rest import RawApi, message_of
+from gitopsguard.errors import ClusterError
+from gitopsguard.grants.model import GRANT_LABEL, Grant
+from gitopsguard.model import KubeObject
+
+GRANTS_ACCOUNT = "system:serviceaccount:gitopsguard-system:gitopsguard-grants"
+_RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+
+def binding_name(grant: Grant) -> str:
+    return f"gitopsguard-grant-{grant.name}-{grant.content[:8]}"[:253]
+
+
+def binding_body(grant: Grant, expires: datetime) -> KubeObject:
+    kind = "RoleBinding" if grant.namespace else "ClusterRoleBinding"
+    metadata: KubeObject = {
+        "name": binding_name(grant),
+        "labels": {GRANT_LABEL: grant.content[:12], "app.kubernetes.io/managed-by": "gitopsguard"},
+        "annotations": {"gitopsguard.io/grant-file": grant.path,
+                        "gitopsguard.io/expires": f"{expires:%Y-%m-%dT%H:%M:%SZ}",
+                        "gitopsguard.io/reason": grant.reason[:500]},
+    }  # fmt: skip
+    if grant.namespace:
+        metadata["namespace"] = grant.namespace
+    subject = {"kind": grant.subject_kind, "name": grant.subject, "apiGroup": "rbac.authorization.k8s.io"}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": grant.role_kind, "name": grant.role},
+            "subjects": [subject]}  # fmt: skip
+
+
+class Binder:
+    def __init__(self, api: client.ApiClient, account: str = GRANTS_ACCOUNT) -> None:
+        self._raw = RawApi(api, impersonate=account)
+
+    def bind(self, grant: Grant, expires: datetime) -> str | None:
+        """Create (or keep) the grant's binding; None when it is in place, else why not."""
+        body = binding_body(grant, expires)
+        path = self._path(body["kind"], grant.namespace)
+        status, answer = self._raw.request("POST", path, body=body)
+        if status in (200, 201, 409):
+            return None
+        return f"{body['kind']}/{binding_name(grant)}: {message_of(status, answer)}"
+
+    def listed(self) -> list[KubeObject]:
+        """Every binding carrying the grant label, whoever made it."""
+        found = []
+        for kind in ("RoleBinding", "ClusterRoleBinding"):
+            status, answer = self._raw.request("GET", self._path(kind, ""), query={"labelSelector": GRANT_LABEL})
+            if status != 200:
+                raise ClusterError(f"listing {kind}s labelled {GRANT_LABEL}: {message_of(status, answer)}")
+            for item in answer.get("items") or []:
+                item["kind"] = kind
+                found.append(item)
+        return found
+
+    def unbind(self, body: KubeObject) -> str | None:
+        metadata = body.get("metadata") or {}
+        path = f"{self._path(str(body['kind']), str(metadata.get('namespace') or ''))}/{metadata.get('name')}"
+        status, answer = self._raw.request("DELETE", path)
+        return (
+            None
+            if status in (200, 202, 404)
+            else f"{body['kind']}/{metadata.get('name')}: {message_of(status, answer)}"
+        )
+
+    @staticmethod
+    def _path(kind: str, namespace: str) -> str:
+        if kind == "RoleBinding":
+            return f"{_RBAC}/namespaces/{namespace}/rolebindings" if namespace else f"{_RBAC}/rolebindings"
+        return f"{_RBAC}/clusterrolebindings"

@@ -1,0 +1,92 @@
+"""Deciding each grant's state (pure). The controller's clock decides; dates a user writes never do."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from gitopsguard.grants.model import (
+    DEFAULT_WINDOW,
+    FUTURE_TOLERANCE,
+    Approval,
+    Decision,
+    EscalationPolicy,
+    Grant,
+    Remembered,
+    State,
+)  # fmt: skip
+
+
+def decide(
+    grant: Grant, policies: dict[str, EscalationPolicy], approval: Approval | None, remembered: Remembered | None,
+    now: datetime, window: timedelta = DEFAULT_WINDOW,
+) -> Decision:  # fmt: skip
+    """The grant's state now. ``approval`` may be None for a grant already ACTIVE or EXPIRED: those are
+    settled by the clock alone."""
+    if remembered is not None and remembered.state in (State.ACTIVE, State.EXPIRED):
+        expires = remembered.expires
+        state = State.EXPIRED if expires is None or now >= expires else remembered.state
+        return Decision(grant, state, remembered.reason, remembered.approver, remembered.start, expires)
+    policy = policies.get(grant.policy)
+    if policy is None:
+        return _denied(grant, f"no escalation policy named {grant.policy!r} in access/policies/")
+    if problem := _outside_policy(grant, policy):
+        return _denied(grant, problem)
+    if approval is None:
+        return Decision(grant, State.PENDING, "not approved yet")
+    if approval.problem:
+        return _denied(grant, approval.problem)
+    return _approved(grant, policy, approval, remembered, now, window)
+
+
+def _denied(grant: Grant, reason: str) -> Decision:
+    return Decision(grant, State.DENIED, reason)
+
+
+def _outside_policy(grant: Grant, policy: EscalationPolicy) -> str:
+    if policy.reason_required and not grant.reason.strip():
+        return f"policy {policy.name} requires a reason"
+    for rule in policy.roles:
+        if (rule.kind, rule.name) != (grant.role_kind, grant.role):
+            continue
+        if grant.namespace and grant.namespace in rule.namespaces:
+            return ""
+        if not grant.namespace and rule.cluster_wide:
+            return ""
+    return f"policy {policy.name} does not allow {grant.role_kind} {grant.role} {grant.scope}"
+
+
+def _approved(
+    grant: Grant, policy: EscalationPolicy, approval: Approval, remembered: Remembered | None, now: datetime,
+    window: timedelta,
+) -> Decision:  # fmt: skip
+    requester = approval.requester
+    if requester is None:
+        return _denied(grant, "the request is not signed by anyone the trust configuration knows")
+    if grant.subject_kind == "User" and requester.user != grant.subject:
+        return _denied(grant, f"requested by {requester.user}, not by the subject {grant.subject}")
+    if grant.subject_kind == "Group" and grant.subject not in requester.groups:
+        return _denied(grant, f"requested by {requester.user}, who is not in the group {grant.subject}")
+    if (policy.requesters.users or policy.requesters.groups) and not policy.requesters.include(
+        requester.user, requester.groups
+    ):
+        return _denied(grant, f"{requester.user} may not request under policy {policy.name}")
+    if any(a.user == requester.user for a in approval.approvers):
+        return _denied(grant, f"{requester.user} approved their own grant")
+    strangers = [a.user for a in approval.approvers if not policy.approvers.include(a.user, a.groups)]
+    if strangers:
+        return _denied(grant, f"approved by {', '.join(strangers)}, who may not approve under policy {policy.name}")
+    if len(approval.approvers) < policy.approvals:
+        return Decision(grant, State.PENDING, f"{len(approval.approvers)} of {policy.approvals} approvals")
+    start = approval.approved_at
+    if start is None:
+        return Decision(grant, State.PENDING, "not approved yet")
+    if start > now + FUTURE_TOLERANCE:
+        return _denied(grant, f"the approval time {start:%Y-%m-%dT%H:%M:%SZ} is in the future")
+    first_seen = remembered.first_seen if remembered is not None else now
+    if first_seen - start > window:
+        return _denied(grant, f"approved at {start:%Y-%m-%dT%H:%M:%SZ}, more than {window} before it was first "
+                              "seen; old access is not brought back (request it again)")  # fmt: skip
+    expires = start + min(grant.duration, policy.max_duration)
+    approver = ", ".join(a.user for a in approval.approvers)
+    state = State.EXPIRED if now >= expires else State.ACTIVE
+    return Decision(grant, state, "", approver, start, expires)

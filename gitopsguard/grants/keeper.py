@@ -1,0 +1,150 @@
+"""The grant keeper: turns the repository's grants into bindings while they are approved and unexpired,
+and removes every labelled binding no active grant backs. Expiry is checked on a timer, by our clock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.grants.bindings import Binder, binding_name
+from gitopsguard.grants.decide import decide
+from gitopsguard.grants.load import load_escalation_policies, load_grants
+from gitopsguard.grants.model import DEFAULT_WINDOW, GRANT_LABEL, Approval, Decision, Grant, Remembered, State
+from gitopsguard.grants.store import Entry, GrantStore
+
+
+class ApprovalSource(Protocol):
+    """Where approval evidence comes from: signed merges in git, or the forge's pull requests."""
+
+    def approval(self, path: str) -> Approval: ...
+
+
+@dataclass(frozen=True)
+class Transition:
+    grant: str  # the grant's name and file
+    event: str  # requested | activated | expired | revoked | denied
+    detail: str
+
+
+class GrantKeeper:
+    def __init__(
+        self, binder: Binder, store: GrantStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        window: timedelta = DEFAULT_WINDOW,
+    ) -> None:  # fmt: skip
+        self._binder, self._store, self._clock, self._window = binder, store, clock, window
+        self.entries = store.load()
+        self._active: dict[str, Grant] = {}
+        self._reported: set[str] = set()  # broken grant files already reported
+        self.problems: list[str] = []
+
+    def sync(self, checkout: Path, approvals: ApprovalSource, blob_of: Callable[[str], str]) -> list[Transition]:
+        """Decide every grant in the checkout, bind what is active, sweep the rest, remember it all.
+        Escalation policies that do not load raise, and nothing changes."""
+        policies = load_escalation_policies(checkout)
+        grants, broken = load_grants(checkout, blob_of)
+        now = self._clock()
+        transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]
+        self._reported = {where for where, _ in broken}
+        seen: set[str] = set()
+        for grant in grants:
+            seen.add(grant.id)
+            entry = self.entries.get(grant.id)
+            settled = entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED)
+            evidence = None if settled else approvals.approval(grant.path)
+            decision = decide(grant, policies, evidence, entry.memory if entry else None, now, self._window)
+            transitions += self._record(grant, decision, entry, now)
+        for gid, entry in list(self.entries.items()):
+            if gid not in seen and entry.memory.state in (State.ACTIVE, State.PENDING):
+                self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED))
+                transitions.append(Transition(f"{entry.name} ({entry.path})", "revoked", "its file left the branch"))
+        self._active = {g.id: g for g in grants if self.entries[g.id].memory.state is State.ACTIVE}
+        transitions += self._bind_and_sweep()
+        self._store.save(self.entries)
+        return transitions
+
+    def expire_due(self) -> list[Transition]:
+        """Expire what is due by our clock, and remove its binding at once."""
+        now = self._clock()
+        due = [gid for gid, g in self._active.items() if (e := self.entries[gid].memory.expires) and e <= now]
+        if not due:
+            return []
+        transitions = []
+        for gid in due:
+            entry = self.entries[gid]
+            self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED))
+            del self._active[gid]
+            transitions.append(Transition(f"{entry.name} ({entry.path})", "expired", f"at {entry.memory.expires}"))
+        transitions += self._bind_and_sweep()
+        self._store.save(self.entries)
+        return transitions
+
+    def next_expiry(self) -> datetime | None:
+        times = [e for gid in self._active if (e := self.entries[gid].memory.expires)]
+        return min(times, default=None)
+
+    def run(
+        self, stop: threading.Event, sync: Callable[[], list[Transition]],
+        report: Callable[[list[Transition]], None], interval: float = 30.0,
+    ) -> None:  # fmt: skip
+        """Sync every ``interval`` seconds; between syncs, wake for each expiry (precise to about 0.2 s)."""
+        next_sync = 0.0
+        while not stop.is_set():
+            clock = self._clock().timestamp()
+            if clock >= next_sync:
+                try:
+                    report(sync())
+                except GitOpsGuardError as error:
+                    self.problems.append(str(error))
+                next_sync = clock + interval
+            report(self.expire_due())
+            expiry = self.next_expiry()
+            until = min(next_sync, expiry.timestamp() if expiry else next_sync) - self._clock().timestamp()
+            stop.wait(max(0.05, min(until, 0.2 if expiry else until)))
+
+    def _record(self, grant: Grant, decision: Decision, entry: Entry | None, now: datetime) -> list[Transition]:
+        before = entry.memory.state if entry else None
+        memory = Remembered(decision.state, entry.memory.first_seen if entry else now, decision.start,
+                            decision.expires, decision.approver, decision.reason)  # fmt: skip
+        self.entries[grant.id] = Entry(memory, grant.name, f"{grant.subject_kind} {grant.subject}",
+                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path)  # fmt: skip
+        if before == decision.state:
+            return []
+        who = f"{grant.name} ({grant.origin})"
+        out = [] if entry else [Transition(who, "requested", f"{grant.subject} asks for {grant.role} {grant.scope} "
+                                                             f"for {grant.duration}: {grant.reason}")]  # fmt: skip
+        event = {State.ACTIVE: "activated", State.EXPIRED: "expired", State.DENIED: "denied",
+                 State.PENDING: "pending", State.REVOKED: "revoked"}[decision.state]  # fmt: skip
+        detail = decision.reason
+        if decision.state is State.ACTIVE:
+            detail = f"approved by {decision.approver}; until {decision.expires:%Y-%m-%dT%H:%M:%SZ}"
+        return [*out, Transition(who, event, detail)]
+
+    def _bind_and_sweep(self) -> list[Transition]:
+        transitions = []
+        wanted = {binding_name(g): g for g in self._active.values()}
+        try:
+            present = self._binder.listed()
+        except GitOpsGuardError as error:
+            self.problems.append(str(error))
+            return []
+        for body in present:
+            metadata = body.get("metadata") or {}
+            grant = wanted.get(str(metadata.get("name")))
+            if grant is None or (metadata.get("labels") or {}).get(GRANT_LABEL) != grant.content[:12]:
+                if problem := self._binder.unbind(body):
+                    self.problems.append(problem)
+                else:
+                    transitions.append(Transition(f"{body['kind']}/{metadata.get('name')}", "unbound",
+                                                  "no active grant backs it"))  # fmt: skip
+        names = {str((b.get("metadata") or {}).get("name")) for b in present}
+        for name, grant in wanted.items():
+            if name not in names:
+                expires = self.entries[grant.id].memory.expires
+                if expires is not None and (problem := self._binder.bind(grant, expires)):
+                    self.problems.append(problem)
+        return transitions

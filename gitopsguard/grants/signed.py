@@ -1,0 +1,92 @@
+"""`signed-merge` approval: identity from SSH signatures that git itself verifies, never from names.
+
+A grant counts as approved when the commit that last changed its file was signed by the grant's subject,
+and that commit reached the tracked branch through a merge commit signed by an approver. The approval time
+is that merge commit's committer time, which the signature covers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from gitopsguard.errors import GitOpsGuardError, SourceError
+from gitopsguard.grants.model import Approval, Identity
+
+
+@dataclass(frozen=True)
+class TrustedSigner:
+    identity: Identity
+    keys: tuple[str, ...]  # "ssh-ed25519 AAAA..." public keys
+
+
+def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
+    """The operator's trust configuration (outside the repository): signing keys mapped to identities."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise GitOpsGuardError(f"{path}: cannot read the trust configuration: {error}") from error
+    signers = []
+    for index, entry in enumerate(data.get("signers") or []):
+        if not isinstance(entry, dict) or not entry.get("user") or not entry.get("keys"):
+            raise GitOpsGuardError(f"{path}: signers[{index}] needs `user` and `keys`")
+        identity = Identity(str(entry["user"]), frozenset(map(str, entry.get("groups") or [])))
+        signers.append(TrustedSigner(identity, tuple(" ".join(str(k).split()[:2]) for k in entry["keys"])))
+    return tuple(signers)
+
+
+class SignedMergeVerifier:
+    def __init__(self, repository: Path, signers: tuple[TrustedSigner, ...], state_dir: Path) -> None:
+        self._repo = repository
+        self._people = {s.identity.user: s.identity for s in signers}
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._allowed = state_dir / "allowed_signers"
+        self._allowed.write_text("".join(f"{s.identity.user} {key}\n" for s in signers for key in s.keys))
+        self._first_parent: list[str] | None = None
+
+    def approval(self, path: str) -> Approval:
+        """The evidence for the grant file at ``path`` as the branch head has it."""
+        request = self._git("log", "-1", "--format=%H", "HEAD", "--", path)
+        if not request:
+            return Approval(None, (), None, f"{path}: not found in the branch history")
+        requester = self._signer(request)
+        merge = self._merge_that_brought(request)
+        if merge is None:
+            return Approval(requester, (), None, "pushed straight to the branch: a grant needs a merge (the review)")
+        approver = self._signer(merge)
+        if approver is None:
+            return Approval(requester, (), None, f"the merge {merge[:12]} is not signed by a trusted key")
+        approved_at = datetime.fromtimestamp(int(self._git("log", "-1", "--format=%ct", merge)), UTC)
+        return Approval(requester, (approver,), approved_at)
+
+    def _signer(self, commit: str) -> Identity | None:
+        status, _, principal = self._git("log", "-1", "--format=%G?%x00%GS", commit).partition("\x00")
+        return self._people.get(principal) if status == "G" else None
+
+    def _merge_that_brought(self, request: str) -> str | None:
+        """The first-parent commit whose merge brought ``request`` in; None when it was pushed straight."""
+        if self._first_parent is None:
+            self._first_parent = self._git("rev-list", "--first-parent", "--reverse", "HEAD").split()
+        chain = self._first_parent
+        if request in set(chain):
+            return None
+        # Along the first-parent chain, "contains the request" flips from false to true once: bisect it.
+        index = bisect.bisect_left(range(len(chain)), True, key=lambda i: self._contains(chain[i], request))
+        return chain[index] if index < len(chain) else None
+
+    def _contains(self, commit: str, request: str) -> bool:
+        done = subprocess.run(["git", "merge-base", "--is-ancestor", request, commit], cwd=self._repo,
+                              capture_output=True, check=False)  # fmt: skip
+        return done.returncode == 0
+
+    def _git(self, *args: str) -> str:
+        command = ["git", "-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={self._allowed}", *args]
+        done = subprocess.run(command, cwd=self._repo, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SourceError(f"{self._repo}: git {args[0]} failed: {done.stderr.strip()[:300]}")
+        return done.stdout.strip()
