@@ -231,6 +231,19 @@ def diff_command(**options: Any) -> None:
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between fetches; changes to owned "
               "objects and to a local repository wake it at once.")  # fmt: skip
 @click.option(
+    "--approval-mode",
+    type=click.Choice(["off", "signed-merge"]),
+    default="off",
+    show_default=True,
+    help="Keep temporary-access grants from access/ (signed-merge: identities from SSH signatures).",
+)
+@click.option(
+    "--trust",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="signed-merge: the file mapping signing keys to Kubernetes users and groups.",
+)
+@click.option(
     "--live-scan/--no-live-scan",
     default=True,
     show_default=True,
@@ -243,14 +256,24 @@ def diff_command(**options: Any) -> None:
     help="Scan only these namespaces (repeatable; default: all but kube-system and gitopsguard-system).",
 )
 @reports_errors
-def run_command(interval: float, live_scan: bool, scan_namespaces: tuple[str, ...], **options: Any) -> None:
+def run_command(interval: float, approval_mode: str, trust: Path | None, live_scan: bool,
+                scan_namespaces: tuple[str, ...], **options: Any) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
+    if approval_mode == "signed-merge" and trust is None:
+        raise click.UsageError("--approval-mode signed-merge needs --trust FILE (signing keys -> identities)")
     from gitopsguard.commands.reconcile_once import ReconcileOptions, run_forever
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    run_forever(ReconcileOptions(**options), interval, stop, live_scan=live_scan, scan_namespaces=scan_namespaces)
+    run_forever(
+        ReconcileOptions(**options),
+        interval,
+        stop,
+        live_scan=live_scan,
+        scan_namespaces=scan_namespaces,
+        trust=trust if approval_mode == "signed-merge" else None,
+    )
 
 
 @main.command("scan")
@@ -301,6 +324,33 @@ def status_command(unit: str | None, kubeconfig: Path | None, context: str | Non
     from gitopsguard.commands.status import show_status
 
     sys.exit(show_status(kubeconfig, context, unit))
+
+
+@main.group("grants")
+def grants_group() -> None:
+    """Temporary access granted by pull request: list grants, generate the grants account's RBAC."""
+
+
+@grants_group.command("list")
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG.")
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@reports_errors
+def grants_list(kubeconfig: Path | None, context: str | None) -> None:
+    """Every grant seen: state, subject, role, scope, approver, start, expiry and time left."""
+    from gitopsguard.cluster import connect
+    from gitopsguard.commands.grants import list_grants
+
+    sys.exit(list_grants(connect(kubeconfig, context)))
+
+
+@grants_group.command("rbac")
+@click.argument("repository", type=click.Path(path_type=Path, file_okay=False), default=".")
+@reports_errors
+def grants_rbac_command(repository: Path) -> None:
+    """Print the grants account's RBAC: `bind` on exactly the roles access/policies/ names."""
+    from gitopsguard.commands.grants import print_rbac
+
+    sys.exit(print_rbac(repository))
 
 
 @main.group("audit")

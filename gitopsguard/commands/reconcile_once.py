@@ -20,6 +20,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.commands.grants import start_keeper
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.controller import Controller
 from gitopsguard.errors import GitOpsGuardError, SourceError
@@ -70,7 +71,7 @@ def run_once(o: ReconcileOptions) -> int:
 
 def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
-    scan_namespaces: Sequence[str] = (),
+    scan_namespaces: Sequence[str] = (), trust: Path | None = None,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision."""
@@ -99,6 +100,10 @@ def run_forever(
         backups = (unit.backup_dir or default_audit_log().parent / "backups") / SCAN_UNIT
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
                       stop=stop)  # fmt: skip
+    if trust is not None:
+        workdir = (o.workdir or default_workdir(source.spec.url, source.spec.branch)).with_name("grants")
+        grants_source = GitSource(source.spec, workdir, source.credentials)
+        start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0))
     controller.run(stop, local_repository=local)
 
 

@@ -64,6 +64,10 @@ class SignedMergeVerifier:
         approved_at = datetime.fromtimestamp(int(self._git("log", "-1", "--format=%ct", merge)), UTC)
         return Approval(requester, (approver,), approved_at)
 
+    def blob(self, path: str) -> str:
+        """The git blob id of the file at the branch head (an edited grant gets a new one)."""
+        return self._git("rev-parse", f"HEAD:{path}")
+
     def _signer(self, commit: str) -> Identity | None:
         status, _, principal = self._git("log", "-1", "--format=%G?%x00%GS", commit).partition("\x00")
         return self._people.get(principal) if status == "G" else None

@@ -57,6 +57,7 @@ class GitSource:
         self.spec = spec
         self._dir = workdir / "checkout"
         self._credentials = credentials or Credentials()
+        self.credentials = self._credentials
 
     def fetch(self, *, last_applied: str | None, allow_rewind: bool = False) -> Revision:
         """The branch's newest commit, checked out; refuses history that does not contain ``last_applied``."""

@@ -80,3 +80,16 @@ def test_the_template_ships_policies_and_an_exception_and_its_overlays_pass_them
             "debug.yaml",
         )
         assert evaluate(privileged, policies, now=now, deny_level=DenyLevel.LOW).blocked
+
+
+def test_the_template_ships_an_escalation_policy_and_a_grant_and_manifests_hold_their_generated_rbac() -> None:
+    from gitopsguard.grants.load import load_escalation_policies, load_grants
+    from gitopsguard.grants.rbac import grants_rbac
+
+    policies = load_escalation_policies(TEMPLATE)
+    grants, broken = load_grants(TEMPLATE, lambda path: "0" * 40)
+    assert list(policies) == ["debugging"] and [g.name for g in grants] == ["alice-debug-payments"] and not broken
+    shipped = list(yaml.safe_load_all((TEMPLATE.parent / "manifests" / "grants-rbac.yaml").read_text()))
+    assert shipped == grants_rbac(policies), "regenerate: gitopsguard grants rbac repo-template"
+    (bind,) = [r for r in shipped[1]["rules"] if r["verbs"] == ["bind"]]
+    assert bind["resourceNames"] == ["edit", "view"]

@@ -1,0 +1,76 @@
+"""`gitopsguard grants ...`: list grants, print the grants account's RBAC, and keep grants beside `run`."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import yaml
+from kubernetes import client
+
+from gitopsguard.audit import AuditLog
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.grants.bindings import Binder
+from gitopsguard.grants.keeper import GrantKeeper, Transition
+from gitopsguard.grants.load import load_escalation_policies
+from gitopsguard.grants.rbac import grants_rbac
+from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
+from gitopsguard.grants.store import GrantStore
+from gitopsguard.source import GitSource
+
+GRANTS_UNIT = "grants"
+
+
+def list_grants(api: client.ApiClient) -> int:
+    entries = GrantStore(RawApi(api)).load()
+    if not entries:
+        click.echo("no grants seen yet")
+        return 0
+    now = datetime.now(UTC)
+    header = ("GRANT", "STATE", "SUBJECT", "ROLE", "SCOPE", "APPROVER", "START", "EXPIRES", "LEFT")
+    rows = [header]
+    for entry in sorted(entries.values(), key=lambda e: (e.memory.state != "ACTIVE", e.name)):
+        m = entry.memory
+        left = str(m.expires - now).split(".")[0] if m.expires and m.state == "ACTIVE" and m.expires > now else "-"
+        rows.append((entry.name, m.state.value, entry.subject, entry.role, entry.scope, m.approver or "-",
+                     f"{m.start:%Y-%m-%d %H:%M:%S}" if m.start else "-",
+                     f"{m.expires:%Y-%m-%d %H:%M:%S}" if m.expires else "-", left))  # fmt: skip
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    for entry in entries.values():
+        if entry.memory.state == "DENIED":
+            click.echo(f"{entry.name} ({entry.path}) denied: {entry.memory.reason}")
+    return 0
+
+
+def print_rbac(repository: Path) -> int:
+    click.echo(yaml.safe_dump_all(grants_rbac(load_escalation_policies(repository)), sort_keys=False), nl=False)
+    return 0
+
+
+def start_keeper(
+    api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
+    interval: float = 30.0,
+) -> threading.Thread:  # fmt: skip
+    """Keep grants in a thread of its own, from a clone of its own, in signed-merge mode."""
+    signers = load_trust(trust)  # fail now, at startup, on a bad trust file
+    keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
+
+    def sync() -> list[Transition]:
+        revision = source.fetch(last_applied=None)
+        verifier = SignedMergeVerifier(revision.checkout, signers, state_dir)
+        return keeper.sync(revision.checkout, verifier, lambda path: verifier.blob(path))
+
+    def report(transitions: list[Transition]) -> None:
+        for t in transitions:
+            click.echo(f"grant {t.grant} {t.event}: {t.detail}")
+        log.append([(f"grant-{t.event}", GRANTS_UNIT, "", t.grant, t.detail) for t in transitions])
+        while keeper.problems:
+            click.echo(f"grants: {keeper.problems.pop(0)}", err=True)
+
+    thread = threading.Thread(target=keeper.run, args=(stop, sync, report, interval), name="grants", daemon=True)
+    thread.start()
+    return thread
