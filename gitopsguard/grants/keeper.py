@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from gitopsguard.grants.decide import decide
 from gitopsguard.grants.load import load_escalation_policies, load_grants
 from gitopsguard.grants.model import DEFAULT_WINDOW, GRANT_LABEL, Approval, Decision, Grant, Remembered, State
 from gitopsguard.grants.store import Entry, GrantStore
+from gitopsguard.model import KubeObject
 
 
 class ApprovalSource(Protocol):
@@ -132,15 +134,21 @@ class GrantKeeper:
         except GitOpsGuardError as error:
             self.problems.append(str(error))
             return []
-        for body in present:
+
+        def backed(body: KubeObject) -> bool:
             metadata = body.get("metadata") or {}
             grant = wanted.get(str(metadata.get("name")))
-            if grant is None or (metadata.get("labels") or {}).get(GRANT_LABEL) != grant.content[:12]:
-                if problem := self._binder.unbind(body):
-                    self.problems.append(problem)
-                else:
-                    transitions.append(Transition(f"{body['kind']}/{metadata.get('name')}", "unbound",
-                                                  "no active grant backs it"))  # fmt: skip
+            return grant is not None and (metadata.get("labels") or {}).get(GRANT_LABEL) == grant.content[:12]
+
+        strays = [body for body in present if not backed(body)]
+        with ThreadPoolExecutor(max_workers=16) as pool:  # a sweep of 1,000 bindings stays within seconds
+            outcomes = list(pool.map(self._binder.unbind, strays))
+        for body, problem in zip(strays, outcomes, strict=True):
+            if problem:
+                self.problems.append(problem)
+            else:
+                name = (body.get("metadata") or {}).get("name")
+                transitions.append(Transition(f"{body['kind']}/{name}", "unbound", "no active grant backs it"))
         names = {str((b.get("metadata") or {}).get("name")) for b in present}
         for name, grant in wanted.items():
             if name not in names:
