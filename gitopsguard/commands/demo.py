@@ -20,6 +20,7 @@ from gitopsguard.cluster import connect, server_info
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.commands.demo_grants import show_grant
 from gitopsguard.commands.reconcile_once import print_result
 from gitopsguard.commands.scan import start_scanner
 from gitopsguard.controller import Controller
@@ -67,6 +68,7 @@ def run_demo() -> int:
         show_drift_repair(api, results)
         show_policy_gate(repo, results)
         show_hand_made_removal(api, heard)
+        show_grant(api, repo, cluster.state.root, kubeconfig)
     click.echo(HINTS.format(repo=repo, env=cluster.env(), gg=sys.argv[0], kubeconfig=kubeconfig))
     if sys.stdin.isatty() and first.error is None:
         click.echo("Watching. Edit anything above with kubectl, or commit to the demo repository; Ctrl-C stops.")
@@ -201,9 +203,9 @@ def demo_repository(path: Path) -> Path:
 def _short_grace(path: Path) -> None:
     """The demo waits seconds, not the template's hour, before hand-made workloads are removed."""
     policy = path / "policies" / "hand-made-workloads.yaml"
-    if not policy.is_file():  # a demo repository from before policies existed: bring them in
-        shutil.copytree(TEMPLATE / "policies", path / "policies", dirs_exist_ok=True)
-        policy.write_text(policy.read_text())
+    for folder in ("policies", "access"):  # a demo repository from before these existed: bring them in
+        if not (path / folder).is_dir():
+            shutil.copytree(TEMPLATE / folder, path / folder)
     text = policy.read_text()
     if "gracePeriod: 10s" in text:
         return

@@ -80,7 +80,10 @@ class GrantKeeper:
             entry = self.entries[gid]
             self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED))
             del self._active[gid]
-            transitions.append(Transition(f"{entry.name} ({entry.path})", "expired", f"at {entry.memory.expires}"))
+            when = f"{entry.memory.expires:%Y-%m-%dT%H:%M:%SZ}" if entry.memory.expires else "?"
+            transitions.append(
+                Transition(f"{entry.name} ({entry.path})", "expired", f"at {when}, by the controller clock")
+            )
         transitions += self._bind_and_sweep()
         self._store.save(self.entries)
         return transitions
