@@ -75,11 +75,12 @@ def _approved(
     strangers = [a.user for a in approval.approvers if not policy.approvers.include(a.user, a.groups)]
     if strangers:
         return _denied(grant, f"approved by {', '.join(strangers)}, who may not approve under policy {policy.name}")
-    if len(approval.approvers) < policy.approvals:
-        return Decision(grant, State.PENDING, f"{len(approval.approvers)} of {policy.approvals} approvals")
     start = approval.approved_at
     if start is None:
-        return Decision(grant, State.PENDING, "not approved yet")
+        return Decision(grant, State.PENDING, f"{len(approval.approvers)} of {policy.approvals} approvals")
+    if len(approval.approvers) < policy.approvals:  # merged anyway: an edit after review, or too few reviews
+        return _denied(grant, f"merged with {len(approval.approvers)} of {policy.approvals} approvals on its final "
+                              "commit (an edit after approval needs a new approval)")  # fmt: skip
     if start > now + FUTURE_TOLERANCE:
         return _denied(grant, f"the approval time {start:%Y-%m-%dT%H:%M:%SZ} is in the future")
     first_seen = remembered.first_seen if remembered is not None else now

@@ -1,0 +1,86 @@
+"""`github` approval: who asked and who approved come from the pull request that brought the grant in, as
+GitHub's REST API reports it (commit -> pulls, then reviews). The base URL is configurable, so GitHub
+Enterprise works, and so do the tests' local fake of the same wire format.
+
+A grant counts as approved when that pull request is merged into the tracked branch, its author maps to
+the grant's subject, and it has enough APPROVED reviews on its head commit from approvers who are not
+the author. The approval time is the pull request's ``merged_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gitopsguard.errors import SourceError
+from gitopsguard.grants.model import Approval, Identity
+
+
+class GitHubApprovals:
+    def __init__(
+        self, repository: Path, *, api_url: str, owner_repo: str, branch: str, token: str,
+        logins: dict[str, Identity],
+    ) -> None:  # fmt: skip
+        self._repo, self._api, self._slug, self._branch = repository, api_url.rstrip("/"), owner_repo, branch
+        self._token, self._logins = token, logins
+
+    def approval(self, path: str) -> Approval:
+        request = self._git("log", "-1", "--format=%H", "HEAD", "--", path)
+        if not request:
+            return Approval(None, (), None, f"{path}: not found in the branch history")
+        pulls = [p for p in self._get(f"/repos/{self._slug}/commits/{request}/pulls") or []
+                 if p.get("merged_at") and (p.get("base") or {}).get("ref") == self._branch]  # fmt: skip
+        if not pulls:
+            return Approval(None, (), None, "pushed straight to the branch: no merged pull request brought it in")
+        pull = min(pulls, key=lambda p: str(p["merged_at"]))
+        author = str((pull.get("user") or {}).get("login") or "")
+        requester = self._logins.get(author)
+        head = str((pull.get("head") or {}).get("sha") or "")
+        approvers = self._approvers(int(pull["number"]), head)
+        merged_at = datetime.fromisoformat(str(pull["merged_at"]).replace("Z", "+00:00"))
+        if requester is None:
+            return Approval(None, (), None, f"pull request #{pull['number']} was opened by {author!r}, "
+                                            "whom the trust configuration does not map to anyone")  # fmt: skip
+        return Approval(requester, approvers, merged_at)
+
+    def _approvers(self, number: int, head: str) -> tuple[Identity, ...]:
+        """Reviewers whose latest review is APPROVED on the head commit. An approval by the author is kept,
+        so that the decision refuses it as self-approval rather than silently ignoring it."""
+        latest: dict[str, dict[str, Any]] = {}
+        for review in self._get(f"/repos/{self._slug}/pulls/{number}/reviews") or []:
+            login = str((review.get("user") or {}).get("login") or "")
+            if review.get("state") in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+                latest[login] = review
+        found = []
+        for login, review in sorted(latest.items()):
+            if review.get("state") != "APPROVED" or review.get("commit_id") != head:
+                continue
+            identity = self._logins.get(login)
+            found.append(identity if identity is not None else Identity(f"github:{login}"))
+        return tuple(found)
+
+    def _get(self, path: str) -> Any:
+        request = urllib.request.Request(f"{self._api}{path}?per_page=100", headers={  # noqa: S310 (https or the test fake)
+            "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+            "Authorization": f"Bearer {self._token}", "User-Agent": "gitopsguard"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise SourceError(f"{self._api}{path}: GitHub answered HTTP {error.code}") from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise SourceError(f"{self._api}: GitHub API unreachable ({type(error).__name__})") from None
+
+    def blob(self, path: str) -> str:
+        return self._git("rev-parse", f"HEAD:{path}")
+
+    def _git(self, *args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=self._repo, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SourceError(f"{self._repo}: git {args[0]} failed: {done.stderr.strip()[:300]}")
+        return done.stdout.strip()

@@ -1,0 +1,85 @@
+"""A local stand-in for GitHub's REST API, speaking its wire format (shapes as in GitHub's REST reference:
+"List pull requests associated with a commit" and "List reviews for a pull request"), for the parts
+gitopsguard reads. It checks the bearer token like GitHub does and answers 401 "Bad credentials" otherwise."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOKEN = "ghp_test_token_never_logged"
+
+
+@dataclass
+class Pull:
+    number: int
+    author: str
+    commits: list[str]  # shas of the pull request's commits (the last one is its head)
+    merged_at: str | None = "2026-11-24T10:00:00Z"
+    base: str = "main"
+    reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, state, commit_id)
+
+    def as_json(self, slug: str) -> dict[str, Any]:
+        user = {"login": self.author, "id": abs(hash(self.author)) % 10**6, "type": "User"}
+        return {"url": f"https://api.github.com/repos/{slug}/pulls/{self.number}", "id": 1000 + self.number,
+                "number": self.number, "state": "closed" if self.merged_at else "open", "title": "Request access",
+                "user": user, "body": "", "created_at": "2026-11-24T09:00:00Z", "updated_at": "2026-11-24T10:00:00Z",
+                "closed_at": self.merged_at, "merged_at": self.merged_at, "merge_commit_sha": "f" * 40,
+                "head": {"ref": f"request-{self.number}", "sha": self.commits[-1], "user": user},
+                "base": {"ref": self.base, "sha": "e" * 40}}  # fmt: skip
+
+
+class FakeGitHub:
+    def __init__(self, slug: str = "org/cluster-config") -> None:
+        self.slug, self.pulls, self.requests = slug, [], []
+        self.pulls: list[Pull]
+        self.requests: list[str]
+
+    def answer(self, path: str, authorization: str | None) -> tuple[int, Any]:
+        self.requests.append(path)
+        if authorization != f"Bearer {TOKEN}":
+            return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+        path = path.split("?")[0]
+        if m := re.fullmatch(rf"/repos/{self.slug}/commits/([0-9a-f]+)/pulls", path):
+            return 200, [p.as_json(self.slug) for p in self.pulls if m[1] in p.commits]
+        if m := re.fullmatch(rf"/repos/{self.slug}/pulls/(\d+)/reviews", path):
+            pull = next((p for p in self.pulls if p.number == int(m[1])), None)
+            if pull is None:
+                return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+            return 200, [{"id": i, "node_id": f"PRR_{i}", "user": {"login": login, "type": "User"}, "body": "",
+                          "state": state, "html_url": "", "author_association": "MEMBER",
+                          "submitted_at": "2026-11-24T09:30:00Z", "commit_id": commit}
+                         for i, (login, state, commit) in enumerate(pull.reviews, 1)]  # fmt: skip
+        return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+
+    @contextmanager
+    def serving(self) -> Iterator[str]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body = fake.answer(self.path, self.headers.get("Authorization"))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            server.server_close()
