@@ -20,6 +20,7 @@ PATH = "access/grants/alice.yaml"
 LOGINS = {"alice-gh": Identity("alice", frozenset({"team-shop"})), "bob-gh": Identity("bob"),
           "carol-gh": Identity("carol")}  # fmt: skip
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
+Setup = tuple[SignedRepo, FakeGitHub, str]
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def decided(repo: SignedRepo, url: str, token: str = TOKEN) -> Decision:
     return decide(g, load_escalation_policies(repo.work), source.approval(g.path), None, NOW)
 
 
-def test_a_merged_pull_request_by_the_subject_approved_on_its_head_by_an_approver_is_active(setup) -> None:  # type: ignore[no-untyped-def]
+def test_a_merged_pull_request_by_the_subject_approved_on_its_head_by_an_approver_is_active(setup: Setup) -> None:
     repo, fake, url = setup
     commit = request(repo)
     fake.pulls = [Pull(7, "alice-gh", [commit], reviews=[("bob-gh", "APPROVED", commit)])]
@@ -61,7 +62,7 @@ def test_a_merged_pull_request_by_the_subject_approved_on_its_head_by_an_approve
     ("stranger", [("bob-gh", "APPROVED")], "opened by 'stranger'"),
     ("alice-gh", [("bob-gh", "APPROVED"), ("bob-gh", "CHANGES_REQUESTED")], "merged with 0 of 1 approvals"),
 ])  # fmt: skip
-def test_refusals_name_the_reason(setup, author: str, reviews: list[tuple[str, str]], why: str) -> None:  # type: ignore[no-untyped-def]
+def test_refusals_name_the_reason(setup: Setup, author: str, reviews: list[tuple[str, str]], why: str) -> None:
     repo, fake, url = setup
     commit = request(repo)
     fake.pulls = [Pull(7, author, [commit], reviews=[(login, state, commit) for login, state in reviews])]
@@ -69,7 +70,7 @@ def test_refusals_name_the_reason(setup, author: str, reviews: list[tuple[str, s
     assert d.state is State.DENIED and why in d.reason, d.reason
 
 
-def test_an_approval_on_an_earlier_commit_does_not_count_for_an_edit_made_after_it(setup) -> None:  # type: ignore[no-untyped-def]
+def test_an_approval_on_an_earlier_commit_does_not_count_for_an_edit_made_after_it(setup: Setup) -> None:
     repo, fake, url = setup
     commit = request(repo)
     fake.pulls = [Pull(7, "alice-gh", ["a" * 40, commit], reviews=[("bob-gh", "APPROVED", "a" * 40)])]
@@ -77,7 +78,7 @@ def test_an_approval_on_an_earlier_commit_does_not_count_for_an_edit_made_after_
     assert d.state is State.DENIED and "an edit after approval needs a new approval" in d.reason
 
 
-def test_a_grant_pushed_straight_to_the_branch_is_refused(setup) -> None:  # type: ignore[no-untyped-def]
+def test_a_grant_pushed_straight_to_the_branch_is_refused(setup: Setup) -> None:
     repo, _, url = setup
     repo.write(PATH, grant("alice-debug", "shop"))
     repo.commit("alice", "straight", signed=False)
@@ -85,14 +86,14 @@ def test_a_grant_pushed_straight_to_the_branch_is_refused(setup) -> None:  # typ
     assert d.state is State.DENIED and "no merged pull request" in d.reason
 
 
-def test_an_unmerged_pull_request_leaves_the_grant_pending_or_refused(setup) -> None:  # type: ignore[no-untyped-def]
+def test_an_unmerged_pull_request_leaves_the_grant_pending_or_refused(setup: Setup) -> None:
     repo, fake, url = setup
     commit = request(repo)
     fake.pulls = [Pull(7, "alice-gh", [commit], merged_at=None, reviews=[("bob-gh", "APPROVED", commit)])]
     assert decided(repo, url).state is State.DENIED  # it is on the branch, but not through a merged PR
 
 
-def test_a_bad_token_is_an_error_that_never_shows_the_token(setup) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_token_is_an_error_that_never_shows_the_token(setup: Setup) -> None:
     repo, _, url = setup
     request(repo)
     with pytest.raises(SourceError) as error:
