@@ -232,16 +232,24 @@ def diff_command(**options: Any) -> None:
               "objects and to a local repository wake it at once.")  # fmt: skip
 @click.option(
     "--approval-mode",
-    type=click.Choice(["off", "signed-merge"]),
+    type=click.Choice(["off", "signed-merge", "github"]),
     default="off",
     show_default=True,
-    help="Keep temporary-access grants from access/ (signed-merge: identities from SSH signatures).",
+    help="Keep temporary-access grants from access/: identities from SSH signatures "
+    "(signed-merge) or from the pull request on GitHub (github).",
 )
 @click.option(
     "--trust",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="signed-merge: the file mapping signing keys to Kubernetes users and groups.",
+    help="The file mapping signing keys and GitHub logins to Kubernetes users and groups.",
+)
+@click.option("--github-repo", default=None, help="github mode: owner/name of the repository.")
+@click.option(
+    "--github-api-url",
+    default="https://api.github.com",
+    show_default=True,
+    help="github mode: the REST API base URL (GitHub Enterprise: https://HOST/api/v3).",
 )
 @click.option(
     "--live-scan/--no-live-scan",
@@ -256,24 +264,69 @@ def diff_command(**options: Any) -> None:
     help="Scan only these namespaces (repeatable; default: all but kube-system and gitopsguard-system).",
 )
 @reports_errors
-def run_command(interval: float, approval_mode: str, trust: Path | None, live_scan: bool,
-                scan_namespaces: tuple[str, ...], **options: Any) -> None:  # fmt: skip
+def run_command(
+    interval: float, approval_mode: str, trust: Path | None, github_repo: str | None, github_api_url: str,
+    live_scan: bool, scan_namespaces: tuple[str, ...], **options: Any,
+) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
-    if approval_mode == "signed-merge" and trust is None:
-        raise click.UsageError("--approval-mode signed-merge needs --trust FILE (signing keys -> identities)")
+    from gitopsguard.commands.grants import GitHubSettings, github_token
     from gitopsguard.commands.reconcile_once import ReconcileOptions, run_forever
 
+    if approval_mode != "off" and trust is None:
+        raise click.UsageError(f"--approval-mode {approval_mode} needs --trust FILE (who is who)")
+    github = None
+    if approval_mode == "github":
+        token = github_token()
+        if not github_repo or not token:
+            raise click.UsageError(
+                "--approval-mode github needs --github-repo OWNER/NAME and a token in "
+                "$GITOPSGUARD_GITHUB_TOKEN or the file $GITOPSGUARD_GITHUB_TOKEN_FILE names"
+            )
+        github = GitHubSettings(github_api_url, github_repo, token)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    run_forever(
-        ReconcileOptions(**options),
-        interval,
-        stop,
-        live_scan=live_scan,
-        scan_namespaces=scan_namespaces,
-        trust=trust if approval_mode == "signed-merge" else None,
-    )
+    run_forever(ReconcileOptions(**options), interval, stop, live_scan=live_scan, scan_namespaces=scan_namespaces,
+                trust=trust if approval_mode != "off" else None, github=github)  # fmt: skip
+
+
+@main.command("request")
+@click.option("--policy", required=True, help="The escalation policy to ask under.")
+@click.option("--role", required=True, help="The Role or ClusterRole to be granted.")
+@click.option("--role-kind", type=click.Choice(["ClusterRole", "Role"]), default="ClusterRole", show_default=True)
+@click.option("--namespace", default="", help="Where (leave out for cluster-wide, if the policy allows it).")
+@click.option("--for", "duration", required=True, help="How long: 30m, 2h, 1d (capped by the policy).")
+@click.option("--reason", required=True, help="Why; reviewers read this.")
+@click.option("--user", required=True, help="Your Kubernetes user name (the grant's subject).")
+@click.option(
+    "--repo-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    show_default=True,
+    help="Your clone of the cluster repository.",
+)
+@click.option("--base", default="main", show_default=True, help="The tracked branch.")
+@click.option(
+    "--signing-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Sign the commit with this SSH key (signed-merge mode needs it).",
+)
+@click.option("--github-repo", default=None, help="owner/name: open the pull request through GitHub's API.")
+@click.option("--github-api-url", default="https://api.github.com", show_default=True)
+@reports_errors
+def request_command(policy: str, role: str, role_kind: str, namespace: str, duration: str, reason: str, user: str,
+                    repo_dir: Path, base: str, signing_key: Path | None, github_repo: str | None,
+                    github_api_url: str) -> None:  # fmt: skip
+    """Ask for temporary rights: a grant file on a new branch, committed, pushed, and a pull request opened."""
+    from gitopsguard.commands.grants import github_token
+    from gitopsguard.grants.request import Request, submit
+
+    token = github_token()
+    github = (github_api_url, github_repo, token) if github_repo and token else None
+    where = submit(Request(user, policy, role, role_kind, namespace, duration, reason), repo_dir, base=base,
+                   signing_key=signing_key, github=github)  # fmt: skip
+    click.echo(f"Requested. Review and merge: {where}")
 
 
 @main.command("scan")

@@ -37,9 +37,27 @@ class Pull:
 
 class FakeGitHub:
     def __init__(self, slug: str = "org/cluster-config") -> None:
-        self.slug, self.pulls, self.requests = slug, [], []
-        self.pulls: list[Pull]
-        self.requests: list[str]
+        self.slug = slug
+        self.pulls: list[Pull] = []
+        self.requests: list[str] = []
+        self.created: list[dict[str, Any]] = []
+
+    def create_pull(self, path: str, authorization: str | None, body: dict[str, Any]) -> tuple[int, Any]:
+        """POST /repos/{owner}/{repo}/pulls ("Create a pull request"): 201 with the new pull request."""
+        self.requests.append(f"POST {path}")
+        if authorization != f"Bearer {TOKEN}":
+            return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+        if path != f"/repos/{self.slug}/pulls" or not {"title", "head", "base"} <= set(body):
+            return 422, {
+                "message": "Validation Failed",
+                "errors": [],
+                "documentation_url": "https://docs.github.com/rest",
+            }
+        number = len(self.created) + 1
+        self.created.append(body)
+        return 201, {"number": number, "state": "open", "title": body["title"], "body": body.get("body"),
+                     "html_url": f"https://github.com/{self.slug}/pull/{number}",
+                     "head": {"ref": body["head"]}, "base": {"ref": body["base"]}, "merged_at": None}  # fmt: skip
 
     def answer(self, path: str, authorization: str | None) -> tuple[int, Any]:
         self.requests.append(path)
@@ -66,6 +84,17 @@ class FakeGitHub:
             def do_GET(self) -> None:
                 status, body = fake.answer(self.path, self.headers.get("Authorization"))
                 data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                status, answer = fake.create_pull(self.path, self.headers.get("Authorization"), body)
+                data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,11 +14,13 @@ from kubernetes import client
 
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import SourceError
 from gitopsguard.grants.bindings import Binder
+from gitopsguard.grants.github import GitHubApprovals
 from gitopsguard.grants.keeper import GrantKeeper, Transition
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.rbac import grants_rbac
-from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
+from gitopsguard.grants.signed import SignedMergeVerifier, github_logins, load_trust
 from gitopsguard.grants.store import GrantStore
 from gitopsguard.source import GitSource
 
@@ -51,18 +55,44 @@ def print_rbac(repository: Path) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class GitHubSettings:
+    api_url: str
+    repository: str  # owner/name
+    token: str
+
+
+def github_token() -> str | None:
+    """From $GITOPSGUARD_GITHUB_TOKEN, or the file $GITOPSGUARD_GITHUB_TOKEN_FILE names; never printed."""
+    if token := os.environ.get("GITOPSGUARD_GITHUB_TOKEN"):
+        return token
+    if path := os.environ.get("GITOPSGUARD_GITHUB_TOKEN_FILE"):
+        try:
+            return Path(path).read_text().strip() or None
+        except OSError as error:
+            raise SourceError(f"{path}: cannot read the GitHub token file ({error.strerror})") from error
+    return None
+
+
 def start_keeper(
     api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
-    interval: float = 30.0,
+    interval: float = 30.0, github: GitHubSettings | None = None,
 ) -> threading.Thread:  # fmt: skip
-    """Keep grants in a thread of its own, from a clone of its own, in signed-merge mode."""
+    """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode."""
     signers = load_trust(trust)  # fail now, at startup, on a bad trust file
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
 
     def sync() -> list[Transition]:
-        revision = source.fetch(last_applied=None)
-        verifier = SignedMergeVerifier(revision.checkout, signers, state_dir)
-        return keeper.sync(revision.checkout, verifier, lambda path: verifier.blob(path))
+        checkout = source.fetch(last_applied=None).checkout
+        verifier: SignedMergeVerifier | GitHubApprovals
+        if github is None:
+            verifier = SignedMergeVerifier(checkout, signers, state_dir)
+        else:
+            verifier = GitHubApprovals(
+                checkout, api_url=github.api_url, owner_repo=github.repository, branch=source.spec.branch,
+                token=github.token, logins=github_logins(signers),
+            )  # fmt: skip
+        return keeper.sync(checkout, verifier, verifier.blob)
 
     def report(transitions: list[Transition]) -> None:
         for t in transitions:

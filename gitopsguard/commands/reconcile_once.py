@@ -20,7 +20,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.commands.grants import start_keeper
+from gitopsguard.commands.grants import GitHubSettings, start_keeper
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.controller import Controller
 from gitopsguard.errors import GitOpsGuardError, SourceError
@@ -71,7 +71,7 @@ def run_once(o: ReconcileOptions) -> int:
 
 def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
-    scan_namespaces: Sequence[str] = (), trust: Path | None = None,
+    scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision."""
@@ -103,7 +103,9 @@ def run_forever(
     if trust is not None:
         workdir = (o.workdir or default_workdir(source.spec.url, source.spec.branch)).with_name("grants")
         grants_source = GitSource(source.spec, workdir, source.credentials)
-        start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0))
+        start_keeper(
+            api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0), github=github
+        )
     controller.run(stop, local_repository=local)
 
 

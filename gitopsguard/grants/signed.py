@@ -23,20 +23,34 @@ from gitopsguard.grants.model import Approval, Identity
 class TrustedSigner:
     identity: Identity
     keys: tuple[str, ...]  # "ssh-ed25519 AAAA..." public keys
+    github: str = ""  # their GitHub login, for the github approval mode
+
+
+def github_logins(signers: tuple[TrustedSigner, ...]) -> dict[str, Identity]:
+    return {s.github: s.identity for s in signers if s.github}
 
 
 def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
-    """The operator's trust configuration (outside the repository): signing keys mapped to identities."""
+    """The operator's trust configuration (outside the repository): signing keys and GitHub logins mapped
+    to Kubernetes identities::
+
+        signers:
+          - user: alice               # the Kubernetes user name
+            groups: [team-shop]
+            keys: ["ssh-ed25519 AAAA..."]
+            github: alice-gh          # optional, for the github approval mode
+    """
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise GitOpsGuardError(f"{path}: cannot read the trust configuration: {error}") from error
     signers = []
     for index, entry in enumerate(data.get("signers") or []):
-        if not isinstance(entry, dict) or not entry.get("user") or not entry.get("keys"):
-            raise GitOpsGuardError(f"{path}: signers[{index}] needs `user` and `keys`")
+        if not isinstance(entry, dict) or not entry.get("user") or not (entry.get("keys") or entry.get("github")):
+            raise GitOpsGuardError(f"{path}: signers[{index}] needs `user`, and `keys` or a `github` login")
         identity = Identity(str(entry["user"]), frozenset(map(str, entry.get("groups") or [])))
-        signers.append(TrustedSigner(identity, tuple(" ".join(str(k).split()[:2]) for k in entry["keys"])))
+        keys = tuple(" ".join(str(k).split()[:2]) for k in entry.get("keys") or [])
+        signers.append(TrustedSigner(identity, keys, str(entry.get("github") or "")))
     return tuple(signers)
 
 
