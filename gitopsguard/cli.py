@@ -379,9 +379,18 @@ def status_command(unit: str | None, kubeconfig: Path | None, context: str | Non
     sys.exit(show_status(kubeconfig, context, unit))
 
 
-@main.group("grants")
-def grants_group() -> None:
-    """Temporary access granted by pull request: list grants, generate the grants account's RBAC."""
+@main.group("grants", invoke_without_command=True)
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG.")
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@click.pass_context
+@reports_errors
+def grants_group(ctx: click.Context, kubeconfig: Path | None, context: str | None) -> None:
+    """Temporary access granted by pull request. Alone: list every grant (as `grants list`)."""
+    if ctx.invoked_subcommand is None:
+        from gitopsguard.cluster import connect
+        from gitopsguard.commands.grants import list_grants
+
+        sys.exit(list_grants(connect(kubeconfig, context)))
 
 
 @grants_group.command("list")
