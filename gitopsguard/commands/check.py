@@ -79,7 +79,7 @@ def as_json(result: Evaluation) -> dict[str, Any]:
             "apiVersion": r.api_version, "kind": r.key.kind, "namespace": r.key.namespace, "name": r.key.name,
             "file": file, "line": line, "verdict": "denied" if r.denied else "allowed",
             "findings": [{**f.as_json(), "blocking": id(f) in blocking} for f in r.findings],
-            "excepted": [{**f.as_json(), "exception": why} for f, why in r.excepted],
+            "excepted": [{**f.as_json(), "exception": str(why)} for f, why in r.excepted],
         })  # fmt: skip
     return {
         "schema": SCHEMA, "denyLevel": result.deny_level.value,

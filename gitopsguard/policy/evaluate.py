@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gitopsguard.model import KubeObject, Manifest, ObjectKey
-from gitopsguard.policy.model import Context, DenyLevel, Finding, Policy, PolicySet
+from gitopsguard.policy.model import Context, DenyLevel, Finding, Policy, PolicyException, PolicySet
 from gitopsguard.policy.mutate import mutate
 
 
@@ -18,7 +18,7 @@ class ObjectResult:
     api_version: str
     origin: str  # file:line
     findings: tuple[Finding, ...]  # what stands, after exceptions
-    excepted: tuple[tuple[Finding, str], ...]  # (finding, the exception that covers it)
+    excepted: tuple[tuple[Finding, PolicyException], ...]  # (finding, the exception that covers it)
     denied: bool
 
 
@@ -99,7 +99,7 @@ def findings(body: KubeObject, policies: Iterable[Policy], ctx: Context) -> list
 
 def judge_object(
     body: KubeObject, policies: PolicySet, ctx: Context, now: datetime
-) -> tuple[tuple[Finding, ...], tuple[tuple[Finding, str], ...]]:
+) -> tuple[tuple[Finding, ...], tuple[tuple[Finding, PolicyException], ...]]:
     """(findings that stand, findings an unexpired exception covers with its description) for one object."""
     found = findings(body, policies.policies, ctx)
     standing, excepted = [], []
@@ -108,5 +108,5 @@ def judge_object(
         if cover is None:
             standing.append(finding)
         else:
-            excepted.append((finding, f"{cover.name} (until {cover.expires:%Y-%m-%dT%H:%M:%SZ}): {cover.reason}"))
+            excepted.append((finding, cover))
     return tuple(standing), tuple(excepted)

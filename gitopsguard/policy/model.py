@@ -157,6 +157,9 @@ class PolicyException:
     reason: str
     expires: datetime
 
+    def __str__(self) -> str:
+        return f"{self.name} (until {self.expires:%Y-%m-%dT%H:%M:%SZ}): {self.reason}"
+
     def covers(self, finding: Finding, body: KubeObject, now: datetime) -> bool:
         if now >= self.expires or finding.policy not in self.policies or not self.match.matches(body):
             return False

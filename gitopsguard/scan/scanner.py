@@ -28,7 +28,7 @@ from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.policy import PolicySet, judge_object
 from gitopsguard.policy.live import LiveVerdict, Outcome, judge, top_level
-from gitopsguard.policy.model import Context
+from gitopsguard.policy.model import Context, Finding, PolicyException
 from gitopsguard.scan.publish import MAX_QUEUED, Publisher
 from gitopsguard.scan.state import ScanStateStore, Tracked
 
@@ -56,6 +56,7 @@ class _Seen:
     verdict: LiveVerdict
     policies: str  # digest of the policy set it was evaluated under
     fingerprint: str  # of everything but status: what policies look at
+    excepted_until: datetime | None = None  # the first expiry among exceptions covering its findings
 
 
 def fingerprint(body: KubeObject) -> str:
@@ -130,8 +131,13 @@ class Scanner:
             self._consider(body)
 
     def tick(self) -> None:
-        """Act on deadlines that have passed (no evaluation: the findings are already known)."""
+        """Act on deadlines that have passed (no evaluation: the findings are already known), and evaluate
+        again, from memory, each object an exception covered that has just expired: an expired exception
+        stops applying at that instant here as in the gate."""
         now = self._clock()
+        for uid, seen in list(self._seen.items()):
+            if seen.excepted_until is not None and seen.excepted_until <= now:
+                self._evaluate(uid, seen.body)
         for uid, seen in list(self._seen.items()):
             deadline = seen.verdict.deadline
             if seen.verdict.outcome is Outcome.SCHEDULED and deadline is not None and deadline <= now:
@@ -263,10 +269,11 @@ class Scanner:
         now = self._clock()
         key = ObjectKey.of(body)
         namespace = self._namespaces.get(key.namespace)
-        standing, _ = judge_object(body, self._policies, Context(namespace), now)
+        standing, excepted = judge_object(body, self._policies, Context(namespace), now)
         verdict = judge(body, standing, self._by_name(), self._first_seen(uid) if standing else None, now)
         before = self._seen.get(uid)
-        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body))
+        until = self._exception_expiry(excepted)
+        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body), until)
         if verdict.findings or (before is not None and before.verdict.findings):
             self._dirty.add(key.namespace)
         self._act(uid, key, body, verdict)
@@ -318,6 +325,10 @@ class Scanner:
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued Event and PolicyReport is written."""
         return self._publisher.drain(timeout)
+
+    @staticmethod
+    def _exception_expiry(excepted: tuple[tuple[Finding, PolicyException], ...]) -> datetime | None:
+        return min((exception.expires for _, exception in excepted), default=None)
 
     def _problem(self, problem: str | None) -> None:
         if problem and problem not in self.problems[-20:]:

@@ -166,3 +166,20 @@ def test_only_changed_objects_are_evaluated_again(scan: Scan) -> None:
     wait_for(lambda: scanner.evaluations == 6)
     time.sleep(1.5)
     assert scanner.evaluations == 6
+
+
+def test_when_an_exception_expires_the_workloads_it_covered_are_judged_again_at_that_instant(scan: Scan) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    scan.create(deployment("excused", {}))
+    expires = (datetime.now(UTC) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    exception = (
+        "apiVersion: gitopsguard.io/v1alpha1\nkind: PolicyException\nmetadata: {name: migration}\n"
+        f"spec:\n  policies: [team-label]\n  match: {{names: [excused]}}\n  reason: moving teams\n"
+        f"  expires: '{expires}'\n"
+    )
+    scanner = scan.start(parse_policies({"p.yaml": POLICIES.replace("delete", "notify"), "e.yaml": exception}))
+    wait_for(lambda: scanner.evaluations >= 1)
+    time.sleep(1)
+    assert scan.events("Deployment", "excused") == []  # covered: nothing to say
+    wait_for(lambda: [e for e, _ in scan.events("Deployment", "excused")] == ["violation"], timeout=10)
