@@ -30,14 +30,13 @@ from kubernetes.client.exceptions import ApiException
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.devcluster import StateLayout
-from gitopsguard.grants.bindings import Binder, binding_name
+from gitopsguard.grants.bindings import Binder, binding_name, install_rbac
 from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.load import load_escalation_policies, load_grants
 from gitopsguard.grants.model import GRANT_LABEL
 from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
 from gitopsguard.grants.store import GrantStore
-from tests.integration.test_grants import install
 from tests.signedrepo import SignedRepo, grant
 
 NAMESPACE = "grants-bench"
@@ -64,7 +63,7 @@ def main() -> None:
 
 def expiry_precision(api: client.ApiClient, tmp: Path) -> None:
     repo = SignedRepo(tmp, NAMESPACE)
-    install(api, grants_rbac(load_escalation_policies(repo.work)))
+    install_rbac(api, grants_rbac(load_escalation_policies(repo.work)))
     for i in range(20):
         repo.request("alice", f"ask-{i}", f"access/grants/g{i}.yaml", grant(f"g{i}", NAMESPACE, f"{20 + i}s"))
         repo.merge("bob", f"ask-{i}")

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.grants.bindings import Binder
+from gitopsguard.grants.bindings import Binder, install_rbac
 from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.rbac import grants_rbac
@@ -39,7 +39,7 @@ spec:
 
 def show_grant(api: client.ApiClient, repo: Path, state: Path, kubeconfig: Path) -> None:
     trust = _keys_and_trust(state / "demo-keys")
-    install_rbac(api, repo)
+    install_rbac(api, grants_rbac(load_escalation_policies(repo)))
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
     verifier = SignedMergeVerifier(repo, load_trust(trust), state / "demo-keys" / "verify")
     click.echo("\nalice asks for `view` on namespace shop for 15 s (a commit signed with her SSH key) ...")
@@ -61,23 +61,6 @@ def show_grant(api: client.ApiClient, repo: Path, state: Path, kubeconfig: Path)
             click.echo(f"    grant {t.grant} {t.event}: {t.detail}")
         time.sleep(0.2)
     click.echo(f"    after expiry: alice can list pods in shop? {_alice_can_list(kubeconfig)}")
-
-
-def install_rbac(api: client.ApiClient, repo: Path) -> None:
-    """The grants account and its `bind` rights, generated from the repository's escalation policies."""
-    raw = RawApi(api)
-    raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "gitopsguard-system"}})
-    plural = {"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles",
-              "ClusterRoleBinding": "clusterrolebindings"}  # fmt: skip
-    for body in grants_rbac(load_escalation_policies(repo)):
-        kind, name = body["kind"], body["metadata"]["name"]
-        base = (
-            "/api/v1/namespaces/gitopsguard-system"
-            if kind == "ServiceAccount"
-            else "/apis/rbac.authorization.k8s.io/v1"
-        )
-        raw.request("PATCH", f"{base}/{plural[kind]}/{name}", body=body, content_type="application/apply-patch+yaml",
-                    query={"fieldManager": "gitopsguard", "force": "true"})  # fmt: skip
 
 
 def _keys_and_trust(folder: Path) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from kubernetes import client
 
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.errors import SourceError
+from gitopsguard.commands.secrets import secret
 from gitopsguard.grants.bindings import Binder
 from gitopsguard.grants.github import GitHubApprovals
 from gitopsguard.grants.keeper import GrantKeeper, Transition
@@ -64,14 +63,7 @@ class GitHubSettings:
 
 def github_token() -> str | None:
     """From $GITOPSGUARD_GITHUB_TOKEN, or the file $GITOPSGUARD_GITHUB_TOKEN_FILE names; never printed."""
-    if token := os.environ.get("GITOPSGUARD_GITHUB_TOKEN"):
-        return token
-    if path := os.environ.get("GITOPSGUARD_GITHUB_TOKEN_FILE"):
-        try:
-            return Path(path).read_text().strip() or None
-        except OSError as error:
-            raise SourceError(f"{path}: cannot read the GitHub token file ({error.strerror})") from error
-    return None
+    return secret("GITOPSGUARD_GITHUB_TOKEN", "GitHub token")
 
 
 def start_keeper(

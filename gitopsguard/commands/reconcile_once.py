@@ -22,6 +22,7 @@ from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.grants import GitHubSettings, start_keeper
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
+from gitopsguard.commands.secrets import secret
 from gitopsguard.controller import Controller
 from gitopsguard.errors import GitOpsGuardError, SourceError
 from gitopsguard.model import Action
@@ -143,14 +144,7 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
 
 def git_token() -> str | None:
     """An https token from $GITOPSGUARD_GIT_TOKEN, or from the file $GITOPSGUARD_GIT_TOKEN_FILE names."""
-    if token := os.environ.get("GITOPSGUARD_GIT_TOKEN"):
-        return token
-    if path := os.environ.get("GITOPSGUARD_GIT_TOKEN_FILE"):
-        try:
-            return Path(path).read_text().strip() or None
-        except OSError as error:
-            raise SourceError(f"{path}: cannot read the git token file ({error.strerror})") from error
-    return None
+    return secret("GITOPSGUARD_GIT_TOKEN", "git token")
 
 
 def record(log: AuditLog, result: ReconcileResult) -> None:

@@ -38,6 +38,22 @@ def binding_body(grant: Grant, expires: datetime) -> KubeObject:
             "subjects": [subject]}  # fmt: skip
 
 
+def install_rbac(api: client.ApiClient, objects: list[KubeObject]) -> None:
+    """Server-side apply the grants account and its RBAC (as `gitopsguard grants rbac` prints them)."""
+    raw = RawApi(api)
+    raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "gitopsguard-system"}})
+    plurals = {"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles",
+               "ClusterRoleBinding": "clusterrolebindings"}  # fmt: skip
+    for body in objects:
+        kind, name = body["kind"], body["metadata"]["name"]
+        base = "/api/v1/namespaces/gitopsguard-system" if kind == "ServiceAccount" else _RBAC
+        status, answer = raw.request("PATCH", f"{base}/{plurals[kind]}/{name}", body=body,
+                                     query={"fieldManager": "gitopsguard", "force": "true"},
+                                     content_type="application/apply-patch+yaml")  # fmt: skip
+        if status not in (200, 201):
+            raise ClusterError(f"{kind}/{name}: cannot install the grants account: {message_of(status, answer)}")
+
+
 class Binder:
     def __init__(self, api: client.ApiClient, account: str = GRANTS_ACCOUNT) -> None:
         self._raw = RawApi(api, impersonate=account)

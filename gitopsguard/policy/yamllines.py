@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from gitopsguard.render.yamlload import each_document
+
 
 class Lined(dict[str, Any]):
     """A mapping that knows the line it starts on and the line of each of its keys (1-based)."""
@@ -32,11 +34,4 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.
 
 def documents(text: str) -> Iterator[tuple[int, Any]]:
     """(line the document starts on, its value) for each document; raises yaml.YAMLError."""
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                yield node.start_mark.line + 1, loader.construct_document(node)
-    finally:
-        loader.dispose()
+    return each_document(_Loader(text))

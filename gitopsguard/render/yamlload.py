@@ -61,7 +61,11 @@ def documents(text: str) -> Iterator[tuple[int, Any]]:
 
 
 def _safe_documents(text: str) -> Iterator[tuple[int, Any]]:
-    loader = _SafeLoader(text)
+    return each_document(_SafeLoader(text))
+
+
+def each_document(loader: Any) -> Iterator[tuple[int, Any]]:
+    """(line the document starts on, its value) from any PyYAML loader, disposed of at the end."""
     try:
         while loader.check_node():
             node = loader.get_node()

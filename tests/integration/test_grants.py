@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.grants.bindings import Binder, binding_name
+from gitopsguard.grants.bindings import Binder, binding_name, install_rbac
 from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.load import load_escalation_policies, load_grants
 from gitopsguard.grants.model import GRANT_LABEL
@@ -36,24 +35,6 @@ class Clock:
         return datetime.now(UTC) + self.offset
 
 
-def install(api: client.ApiClient, objects: list[dict[str, Any]]) -> None:
-    raw = RawApi(api)
-    raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "gitopsguard-system"}})
-    for body in objects:
-        kind, name = body["kind"], body["metadata"]["name"]
-        plural = {"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles",
-                  "ClusterRoleBinding": "clusterrolebindings"}[kind]  # fmt: skip
-        base = (
-            "/api/v1/namespaces/gitopsguard-system"
-            if kind == "ServiceAccount"
-            else "/apis/rbac.authorization.k8s.io/v1"
-        )
-        status, answer = raw.request("PATCH", f"{base}/{plural}/{name}", body=body,
-                                     query={"fieldManager": "test", "force": "true"},
-                                     content_type="application/apply-patch+yaml")  # fmt: skip
-        assert status in (200, 201), answer
-
-
 def alice_can_list_pods(cluster: LiveCluster, namespace: str) -> bool:
     api = cluster.api("dev-alice")
     try:
@@ -71,7 +52,7 @@ def setup(
     admin_api: client.ApiClient, namespace: str, tmp_path: Path
 ) -> Iterator[tuple[SignedRepo, GrantKeeper, Clock]]:
     repo = SignedRepo(tmp_path, namespace)
-    install(admin_api, grants_rbac(load_escalation_policies(repo.work)))
+    install_rbac(admin_api, grants_rbac(load_escalation_policies(repo.work)))
     clock = Clock()
     keeper = GrantKeeper(Binder(admin_api), GrantStore(RawApi(admin_api), namespace), clock=clock)
     yield repo, keeper, clock
