@@ -8,6 +8,7 @@ is that merge commit's committer time, which the signature covers.
 from __future__ import annotations
 
 import bisect
+import os
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ class TrustedSigner:
     identity: Identity
     keys: tuple[str, ...]  # "ssh-ed25519 AAAA..." public keys
     github: str = ""  # their GitHub login, for the github approval mode
+    gpg_keys: tuple[str, ...] = ()  # ASCII-armoured OpenPGP public keys
 
 
 def github_logins(signers: tuple[TrustedSigner, ...]) -> dict[str, Identity]:
@@ -38,6 +40,7 @@ def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
           - user: alice               # the Kubernetes user name
             groups: [team-shop]
             keys: ["ssh-ed25519 AAAA..."]
+            gpgKeys: ["-----BEGIN PGP PUBLIC KEY BLOCK----- ..."]   # and/or OpenPGP keys
             github: alice-gh          # optional, for the github approval mode
     """
     try:
@@ -46,11 +49,13 @@ def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
         raise GitOpsGuardError(f"{path}: cannot read the trust configuration: {error}") from error
     signers = []
     for index, entry in enumerate(data.get("signers") or []):
-        if not isinstance(entry, dict) or not entry.get("user") or not (entry.get("keys") or entry.get("github")):
-            raise GitOpsGuardError(f"{path}: signers[{index}] needs `user`, and `keys` or a `github` login")
+        known = entry.get("keys") or entry.get("gpgKeys") or entry.get("github") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not entry.get("user") or not known:
+            raise GitOpsGuardError(f"{path}: signers[{index}] needs `user`, and `keys`, `gpgKeys` or a `github` login")
         identity = Identity(str(entry["user"]), frozenset(map(str, entry.get("groups") or [])))
         keys = tuple(" ".join(str(k).split()[:2]) for k in entry.get("keys") or [])
-        signers.append(TrustedSigner(identity, keys, str(entry.get("github") or "")))
+        gpg_keys = tuple(str(k) for k in entry.get("gpgKeys") or [])
+        signers.append(TrustedSigner(identity, keys, str(entry.get("github") or ""), gpg_keys))
     return tuple(signers)
 
 
@@ -61,6 +66,11 @@ class SignedMergeVerifier:
         state_dir.mkdir(parents=True, exist_ok=True)
         self._allowed = state_dir / "allowed_signers"
         self._allowed.write_text("".join(f"{s.identity.user} {key}\n" for s in signers for key in s.keys))
+        # OpenPGP: a keyring of our own holding only the trusted keys; identity by key fingerprint, never
+        # by the user id text inside a key (anyone can write "bob" there).
+        self._gnupg = state_dir / "gnupg"
+        self._gnupg.mkdir(mode=0o700, exist_ok=True)
+        self._fingerprints = {fpr: s.identity for s in signers for key in s.gpg_keys for fpr in self._import(key)}
         self._first_parent: list[str] | None = None
 
     def approval(self, path: str) -> Approval:
@@ -83,8 +93,24 @@ class SignedMergeVerifier:
         return self._git("rev-parse", f"HEAD:{path}")
 
     def _signer(self, commit: str) -> Identity | None:
-        status, _, principal = self._git("log", "-1", "--format=%G?%x00%GS", commit).partition("\x00")
-        return self._people.get(principal) if status == "G" else None
+        fields = self._git("log", "-1", "--format=%G?%x00%GS%x00%GP%x00%GF", commit).split("\x00")
+        status, principal, primary, key = [*fields, "", "", ""][:4]
+        if key.startswith("SHA256:"):  # SSH: the principal comes from our allowed-signers file
+            return self._people.get(principal) if status == "G" else None
+        if status in ("G", "U"):  # OpenPGP, good signature; our keyring holds trusted keys only
+            return self._fingerprints.get(primary) or self._fingerprints.get(key)
+        return None
+
+    def _import(self, armoured: str) -> list[str]:
+        """Import one OpenPGP public key into our keyring; its fingerprints (primary and subkeys)."""
+        env = {"GNUPGHOME": str(self._gnupg), "PATH": "/usr/bin:/bin"}
+        shown = subprocess.run(["gpg", "--batch", "--with-colons", "--import-options", "show-only", "--import"],
+                               input=armoured, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        done = subprocess.run(["gpg", "--batch", "--import"], input=armoured, env=env, capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        if shown.returncode != 0 or done.returncode != 0:
+            raise GitOpsGuardError(f"trust configuration: an OpenPGP key does not import: {done.stderr.strip()[:200]}")
+        return [line.split(":")[9] for line in shown.stdout.splitlines() if line.startswith("fpr:")]
 
     def _merge_that_brought(self, request: str) -> str | None:
         """The first-parent commit whose merge brought ``request`` in; None when it was pushed straight."""
@@ -104,7 +130,8 @@ class SignedMergeVerifier:
 
     def _git(self, *args: str) -> str:
         command = ["git", "-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={self._allowed}", *args]
-        done = subprocess.run(command, cwd=self._repo, capture_output=True, text=True, check=False)
+        env = {**os.environ, "GNUPGHOME": str(self._gnupg)}
+        done = subprocess.run(command, cwd=self._repo, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
             raise SourceError(f"{self._repo}: git {args[0]} failed: {done.stderr.strip()[:300]}")
         return done.stdout.strip()

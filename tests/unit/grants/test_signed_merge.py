@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitopsguard.grants.decide import decide
 from gitopsguard.grants.load import load_escalation_policies, load_grants
@@ -114,3 +116,49 @@ def test_expiry_is_decided_by_the_controllers_clock(repo: SignedRepo) -> None:
     memory = Remembered(State.ACTIVE, datetime.now(UTC), active.start, active.expires, "bob")
     (later,) = decisions(repo, now=active.expires, remembered=memory)
     assert later.state is State.EXPIRED
+
+
+def _gpg_key(home: Path, uid: str) -> tuple[str, str]:
+    """A fresh OpenPGP signing key in its own keyring: (fingerprint, armoured public key)."""
+    home.mkdir(mode=0o700, parents=True)
+    env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    listed = subprocess.run(["gpg", "--with-colons", "--list-keys"], env=env, check=True, capture_output=True,
+                            text=True).stdout  # fmt: skip
+    fingerprint = next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:"))
+    armoured = subprocess.run(["gpg", "--armor", "--export", fingerprint], env=env, check=True, capture_output=True,
+                              text=True).stdout  # fmt: skip
+    return fingerprint, armoured
+
+
+def _gpg_merge(repo: SignedRepo, home: Path, fingerprint: str, branch: str) -> None:
+    who = {
+        "GIT_COMMITTER_NAME": "bob",
+        "GIT_COMMITTER_EMAIL": "b@x",
+        "GIT_AUTHOR_NAME": "bob",
+        "GIT_AUTHOR_EMAIL": "b@x",
+    }
+    env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(repo.root), **who}
+    subprocess.run(["git", "-c", "gpg.format=openpgp", "-c", f"user.signingkey={fingerprint}", "merge", "-q",
+                    "--no-ff", "-S", "-m", f"Merge {branch}", branch], cwd=repo.work, env=env, check=True)  # fmt: skip
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_an_openpgp_signed_merge_counts_by_key_fingerprint_never_by_the_name_in_the_key(
+    repo: SignedRepo, tmp_path: Path, trusted: bool
+) -> None:
+    fingerprint, armoured = _gpg_key(tmp_path / "gnupg-bob", "bob <bob@example.com>")
+    trust = yaml.safe_load(repo.trust.read_text())
+    bob = next(s for s in trust["signers"] if s["user"] == "bob")
+    if trusted:  # bob signs with OpenPGP only
+        bob["keys"], bob["gpgKeys"] = [], [armoured]
+    # else: bob's trusted key is SSH; the OpenPGP key merely says "bob" inside, and nobody trusted it
+    repo.trust.write_text(yaml.safe_dump(trust))
+    repo.request("alice", "ask", PATH, grant("alice-debug", "shop"))
+    _gpg_merge(repo, tmp_path / "gnupg-bob", fingerprint, "ask")
+    (d,) = decisions(repo)
+    if trusted:
+        assert d.state is State.ACTIVE and d.approver == "bob", d.reason
+    else:
+        assert d.state is State.DENIED and "not signed by a trusted key" in d.reason
