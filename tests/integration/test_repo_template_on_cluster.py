@@ -25,7 +25,7 @@ def render(overlay: str) -> str:
 
 def server_side_apply(cluster: LiveCluster, manifests: str, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [kubectl(), "--kubeconfig", str(cluster.kubeconfig), "apply", "--server-side",
-               "--field-manager", "gitopsguard-test", *extra, "-f", "-"]  # fmt: skip
+               "--field-manager", "gitopsguard-test", "--force-conflicts", *extra, "-f", "-"]  # fmt: skip
     return subprocess.run(command, input=manifests, capture_output=True, text=True, check=False)
 
 
