@@ -252,6 +252,14 @@ def diff_command(**options: Any) -> None:
     help="github mode: the REST API base URL (GitHub Enterprise: https://HOST/api/v3).",
 )
 @click.option(
+    "--slack-channel",
+    default=None,
+    help="Post news to this channel (token in $GITOPSGUARD_SLACK_TOKEN "
+    "or the file $GITOPSGUARD_SLACK_TOKEN_FILE names); an incoming webhook in $GITOPSGUARD_SLACK_WEBHOOK works "
+    "too. A namespace's Secret gitopsguard-slack (key webhook-url) adds its team's webhook.",
+)
+@click.option("--slack-api-url", default="https://slack.com/api/", show_default=True, help="Slack Web API base URL.")
+@click.option(
     "--live-scan/--no-live-scan",
     default=True,
     show_default=True,
@@ -266,7 +274,8 @@ def diff_command(**options: Any) -> None:
 @reports_errors
 def run_command(
     interval: float, approval_mode: str, trust: Path | None, github_repo: str | None, github_api_url: str,
-    live_scan: bool, scan_namespaces: tuple[str, ...], **options: Any,
+    slack_channel: str | None, slack_api_url: str, live_scan: bool, scan_namespaces: tuple[str, ...],
+    **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
     from gitopsguard.commands.grants import GitHubSettings, github_token
@@ -287,7 +296,22 @@ def run_command(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     run_forever(ReconcileOptions(**options), interval, stop, live_scan=live_scan, scan_namespaces=scan_namespaces,
-                trust=trust if approval_mode != "off" else None, github=github)  # fmt: skip
+                trust=trust if approval_mode != "off" else None, github=github,
+                slack=slack_settings(slack_channel, slack_api_url))  # fmt: skip
+
+
+def slack_settings(channel: str | None, api_url: str) -> Any:
+    """Slack settings from the options and the environment, or None when Slack is not configured."""
+    from gitopsguard.commands.secrets import secret
+    from gitopsguard.notify.slack import SlackSettings
+
+    token = secret("GITOPSGUARD_SLACK_TOKEN", "Slack token")
+    webhook = secret("GITOPSGUARD_SLACK_WEBHOOK", "Slack webhook")
+    if channel and not token:
+        raise click.UsageError("--slack-channel needs a bot token in $GITOPSGUARD_SLACK_TOKEN(_FILE)")
+    if not (channel and token) and not webhook:
+        return None
+    return SlackSettings(token, channel, webhook, api_url)
 
 
 @main.command("request")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,7 @@ def github_token() -> str | None:
 def start_keeper(
     api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
     interval: float = 30.0, github: GitHubSettings | None = None,
+    also: Callable[[list[Transition]], None] = lambda _: None,
 ) -> threading.Thread:  # fmt: skip
     """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode."""
     signers = load_trust(trust)  # fail now, at startup, on a bad trust file
@@ -90,6 +92,7 @@ def start_keeper(
         for t in transitions:
             click.echo(f"grant {t.grant} {t.event}: {t.detail}")
         log.append([(f"grant-{t.event}", GRANTS_UNIT, "", t.grant, t.detail) for t in transitions])
+        also(transitions)
         while keeper.problems:
             click.echo(f"grants: {keeper.problems.pop(0)}", err=True)
 

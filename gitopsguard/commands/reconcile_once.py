@@ -26,6 +26,8 @@ from gitopsguard.commands.secrets import secret
 from gitopsguard.controller import Controller
 from gitopsguard.errors import GitOpsGuardError, SourceError
 from gitopsguard.model import Action
+from gitopsguard.notify import Notifications
+from gitopsguard.notify.slack import SlackNotifier, SlackSettings, TeamWebhooks
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
@@ -73,6 +75,7 @@ def run_once(o: ReconcileOptions) -> int:
 def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
+    slack: SlackSettings | None = None,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision."""
@@ -81,6 +84,7 @@ def run_forever(
 
     applier, events = Applier(api), EventRecorder(RawApi(api))
     last_failure: list[tuple[str | None, str | None]] = [(None, None)]
+    news = notifications(api, slack, log)
 
     def report(result: ReconcileResult) -> None:
         acted = any(c.action is not Action.UNCHANGED for c in result.changes)
@@ -92,6 +96,7 @@ def run_forever(
             print_result(result)
             record(log, result)
             mark_denied_objects(applier, events, result)
+            news.on_result(result)
 
     local = Path(o.repo) if Path(o.repo).is_dir() else None
     controller = Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval,
@@ -100,14 +105,26 @@ def run_forever(
     if live_scan and unit.policies_path:
         backups = (unit.backup_dir or default_audit_log().parent / "backups") / SCAN_UNIT
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
-                      stop=stop)  # fmt: skip
+                      stop=stop, also=news.on_announcements)  # fmt: skip
     if trust is not None:
         workdir = (o.workdir or default_workdir(source.spec.url, source.spec.branch)).with_name("grants")
         grants_source = GitSource(source.spec, workdir, source.credentials)
-        start_keeper(
-            api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0), github=github
-        )
+        start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0),
+                     github=github, also=news.on_transitions)  # fmt: skip
     controller.run(stop, local_repository=local)
+
+
+def notifications(api: client.ApiClient, slack: SlackSettings | None, log: AuditLog) -> Notifications:
+    """Slack when configured (failures go to stderr and the audit log, never blocking); else nothing."""
+    if slack is None:
+        return Notifications(lambda _: None)
+
+    def failed(problem: str) -> None:
+        click.echo(f"warning: {problem}", err=True)
+        log.append([("notify-failed", "notify", "", "slack", problem)])
+
+    notifier = SlackNotifier(slack, team_webhook=TeamWebhooks(RawApi(api)), on_failure=failed)
+    return Notifications(notifier.notify)
 
 
 def mark_denied_objects(applier: Applier, events: EventRecorder, result: ReconcileResult) -> None:
