@@ -260,6 +260,12 @@ def diff_command(**options: Any) -> None:
 )
 @click.option("--slack-api-url", default="https://slack.com/api/", show_default=True, help="Slack Web API base URL.")
 @click.option(
+    "--metrics-address",
+    default="127.0.0.1:9402",
+    show_default=True,
+    help='Serve /metrics, /healthz and /readyz here (HOST:PORT; "" turns it off).',
+)
+@click.option(
     "--live-scan/--no-live-scan",
     default=True,
     show_default=True,
@@ -274,8 +280,8 @@ def diff_command(**options: Any) -> None:
 @reports_errors
 def run_command(
     interval: float, approval_mode: str, trust: Path | None, github_repo: str | None, github_api_url: str,
-    slack_channel: str | None, slack_api_url: str, live_scan: bool, scan_namespaces: tuple[str, ...],
-    **options: Any,
+    slack_channel: str | None, slack_api_url: str, metrics_address: str, live_scan: bool,
+    scan_namespaces: tuple[str, ...], **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
     from gitopsguard.commands.grants import GitHubSettings, github_token
@@ -297,7 +303,7 @@ def run_command(
         signal.signal(signum, lambda *_: stop.set())
     run_forever(ReconcileOptions(**options), interval, stop, live_scan=live_scan, scan_namespaces=scan_namespaces,
                 trust=trust if approval_mode != "off" else None, github=github,
-                slack=slack_settings(slack_channel, slack_api_url))  # fmt: skip
+                slack=slack_settings(slack_channel, slack_api_url), metrics_address=metrics_address)  # fmt: skip
 
 
 def slack_settings(channel: str | None, api_url: str) -> Any:

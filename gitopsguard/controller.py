@@ -38,6 +38,7 @@ class Controller:
         self._wake = threading.Event()
         self._watched: set[tuple[str, str]] = set()
         self._renders: RenderCache = {}
+        self.last_duration = 0.0  # seconds the last pass took (for metrics)
         self.policies: PolicySet | None = None  # the policies of the last applied revision (for the live scan)
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
@@ -47,7 +48,9 @@ class Controller:
         try:
             while not stop.is_set():
                 self._wake.clear()
+                started = time.monotonic()
                 result = self._pass()
+                self.last_duration = time.monotonic() - started
                 if result.policies is not None and not result.error:
                     self.policies = result.policies
                 self._on_result(result)

@@ -6,15 +6,16 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from kubernetes import client
 
-from gitopsguard.audit import AuditLog, records_for
+from gitopsguard.audit import AuditLog, AuditRecord, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
@@ -25,8 +26,10 @@ from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
 from gitopsguard.controller import Controller
 from gitopsguard.errors import GitOpsGuardError, SourceError
+from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action
 from gitopsguard.notify import Notifications
+from gitopsguard.notify.metrics import Metrics, readiness, serve
 from gitopsguard.notify.slack import SlackNotifier, SlackSettings, TeamWebhooks
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
@@ -75,18 +78,20 @@ def run_once(o: ReconcileOptions) -> int:
 def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
-    slack: SlackSettings | None = None,
+    slack: SlackSettings | None = None, metrics_address: str = "",
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
-    runs beside it under the policies of the last applied revision."""
+    runs beside it under the policies of the last applied revision, and the grant keeper when configured.
+    Everything they report reaches the console, the audit log, Slack and the metrics."""
     unit, source, api = build_parts(o)
-    log = AuditLog(o.audit_log or default_audit_log())
-
+    metrics = Metrics()
+    log = CountedAuditLog(o.audit_log or default_audit_log(), metrics)
     applier, events = Applier(api), EventRecorder(RawApi(api))
     last_failure: list[tuple[str | None, str | None]] = [(None, None)]
-    news = notifications(api, slack, log)
+    news = notifications(api, slack, log, metrics)
 
     def report(result: ReconcileResult) -> None:
+        metrics.on_result(result, controller.last_duration)
         acted = any(c.action is not Action.UNCHANGED for c in result.changes)
         failure = (result.revision, result.error)
         if result.error and failure == last_failure[0] and not acted:
@@ -105,21 +110,61 @@ def run_forever(
     if live_scan and unit.policies_path:
         backups = (unit.backup_dir or default_audit_log().parent / "backups") / SCAN_UNIT
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
-                      stop=stop, also=news.on_announcements)  # fmt: skip
+                      stop=stop, also=news.on_announcements, observe=metrics.on_findings)  # fmt: skip
     if trust is not None:
         workdir = (o.workdir or default_workdir(source.spec.url, source.spec.branch)).with_name("grants")
         grants_source = GitSource(source.spec, workdir, source.credentials)
+
+        def granted(transitions: list[Transition]) -> None:
+            news.on_transitions(transitions)
+            metrics.on_transitions(transitions)
+
         start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0),
-                     github=github, also=news.on_transitions)  # fmt: skip
+                     github=github, also=granted)  # fmt: skip
+    if metrics_address:
+        host, _, port = metrics_address.rpartition(":")
+        bind = host or "0.0.0.0"  # noqa: S104  (":9402" asks for every interface, as in a Pod)
+        server = serve((bind, int(port)), metrics, readiness(metrics, interval, reachable(api)))
+        click.echo(f"metrics and health on http://{bind}:{server.server_port}/metrics", err=True)
     controller.run(stop, local_repository=local)
 
 
-def notifications(api: client.ApiClient, slack: SlackSettings | None, log: AuditLog) -> Notifications:
-    """Slack when configured (failures go to stderr and the audit log, never blocking); else nothing."""
+class CountedAuditLog(AuditLog):
+    """The audit log, counting what it writes for the metrics."""
+
+    def __init__(self, path: Path, metrics: Metrics) -> None:
+        super().__init__(path)
+        self._metrics = metrics
+
+    def append(self, entries: Iterable[tuple[str, str, str, str, str]]) -> list[AuditRecord]:
+        written = super().append(entries)
+        self._metrics.audit.inc(len(written))
+        return written
+
+
+def reachable(api: client.ApiClient) -> Callable[[], bool]:
+    """Whether the API server answers its own /readyz; asked at most every 5 s."""
+    raw, last = RawApi(api, timeout=3), [0.0, False]
+
+    def check() -> bool:
+        if time.monotonic() - float(last[0]) > 5:
+            try:
+                last[1] = raw.request("GET", "/readyz")[0] == 200
+            except GitOpsGuardError:
+                last[1] = False
+            last[0] = time.monotonic()
+        return bool(last[1])
+
+    return check
+
+
+def notifications(api: client.ApiClient, slack: SlackSettings | None, log: AuditLog, metrics: Metrics) -> Notifications:
+    """Slack when configured (failures go to stderr, the audit log and a metric, never blocking)."""
     if slack is None:
         return Notifications(lambda _: None)
 
     def failed(problem: str) -> None:
+        metrics.notify_failures.inc()
         click.echo(f"warning: {problem}", err=True)
         log.append([("notify-failed", "notify", "", "slack", problem)])
 

@@ -57,6 +57,7 @@ def start_scanner(
     api: client.ApiClient, policies: Callable[[], PolicySet | None], *, backup_dir: Path,
     namespaces: Sequence[str], log: AuditLog, stop: threading.Event,
     also: Callable[[list[Announcement]], None] = lambda _: None,
+    observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
 ) -> threading.Thread:  # fmt: skip
     """Run the live scan in a thread once ``policies`` gives a policy set (the first applied revision's)."""
 
@@ -71,7 +72,7 @@ def start_scanner(
             also(announcements)
 
         scanner = Scanner(Applier(api), RawApi(api), current, backup_dir=backup_dir,
-                          namespaces=frozenset(namespaces) or None, announce=announce)  # fmt: skip
+                          namespaces=frozenset(namespaces) or None, announce=announce, observe=observe)  # fmt: skip
         scanner.run(stop, policies=lambda: policies() or current)
 
     thread = threading.Thread(target=scan, name="live-scan", daemon=True)

@@ -75,9 +75,10 @@ class Scanner:
         namespaces: frozenset[str] | None = None,
         announce: Callable[[list[Announcement]], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
     ) -> None:  # fmt: skip
         self._applier, self._raw, self._policies, self._backup_dir = applier, raw, policies, backup_dir
-        self._only, self._announce, self._clock = namespaces, announce, clock
+        self._only, self._announce, self._clock, self._observe = namespaces, announce, clock, observe
         self._store = ScanStateStore(raw)
         self._tracked = self._store.load()
         self._seen: dict[str, _Seen] = {}
@@ -151,6 +152,9 @@ class Scanner:
         if self._heard:
             heard, self._heard = self._heard, []
             self._announce(heard)
+        if self._dirty:  # what stands now, by policy, severity and namespace (for metrics)
+            self._observe([(f.policy, f.severity.value, s.key.namespace) for s in self._seen.values()
+                           if s.verdict.outcome is not Outcome.TERMINATING for f in s.verdict.findings])  # fmt: skip
         now = self._clock()
         for namespace in sorted(self._dirty):
             failures = [(s.body, f) for s in self._seen.values() if s.key.namespace == namespace

@@ -1,0 +1,40 @@
+"""Metrics from stage results, and readiness."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import generate_latest
+
+from gitopsguard.grants.keeper import Transition
+from gitopsguard.model import Action, Change, ObjectKey
+from gitopsguard.notify.metrics import Metrics, readiness
+from gitopsguard.reconcile import ReconcileResult
+
+
+def test_passes_objects_findings_and_grants_are_counted() -> None:
+    metrics = Metrics()
+    key = ObjectKey("", "ConfigMap", "shop", "a")
+    metrics.on_result(ReconcileResult("apps", "c1", (Change(key, Action.CREATED), Change(key, Action.UNCHANGED))), 0.2)
+    metrics.on_result(ReconcileResult("apps", "c2", (), error="boom"), 0.1)
+    metrics.on_findings([("magtape", "LOW", "shop"), ("magtape", "LOW", "shop"), ("pss", "HIGH", "pay")])
+    metrics.on_transitions([Transition("g1 (access/grants/g1.yaml)", "activated", ""),
+                            Transition("g2 (access/grants/g2.yaml)", "activated", ""),
+                            Transition("g1 (access/grants/g1.yaml)", "expired", "")])  # fmt: skip
+    text = generate_latest(metrics.registry).decode()
+    assert 'gitopsguard_reconcile_total{result="ok",unit="apps"} 1.0' in text
+    assert 'gitopsguard_reconcile_total{result="error",unit="apps"} 1.0' in text
+    assert 'gitopsguard_object_actions_total{action="created",unit="apps"} 1.0' in text
+    assert 'gitopsguard_policy_findings{namespace="shop",policy="magtape",severity="LOW"} 2.0' in text
+    assert "gitopsguard_grants_active 1.0" in text
+
+
+def test_ready_only_after_a_recent_attempt_and_while_the_api_server_answers() -> None:
+    metrics = Metrics()
+    up = [True]
+    ready = readiness(metrics, 30.0, lambda: up[0])
+    assert ready() == (False, "no reconcile attempt recently")
+    metrics.last_attempt = time.monotonic()
+    assert ready() == (True, "ready")
+    up[0] = False
+    assert ready() == (False, "the API server does not answer")
