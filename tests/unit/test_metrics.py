@@ -38,3 +38,17 @@ def test_ready_only_after_a_recent_attempt_and_while_the_api_server_answers() ->
     assert ready() == (True, "ready")
     up[0] = False
     assert ready() == (False, "the API server does not answer")
+
+
+def test_the_sample_grafana_dashboard_only_queries_metrics_gitopsguard_exports() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).parents[2] / "manifests" / "grafana-dashboard.json").read_text())
+    exported = {m.name for m in Metrics().registry.collect()}
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            names = set(re.findall(r"gitopsguard_[a-z_]+", target["expr"]))
+            bases = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in names}
+            assert bases <= exported, (panel["title"], bases - exported)
