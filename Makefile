@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m gitopsguard.devcluster.tools
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +39,7 @@ lint: install
 	$(BIN)/ruff check gitopsguard tests
 	$(BIN)/ruff format --check gitopsguard tests
 	$(BIN)/mypy gitopsguard
+	$(BIN)/hadolint Dockerfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,9 @@ from gitopsguard.devcluster.progress import Progress
 from gitopsguard.errors import MissingDependencyError
 
 # a command on PATH, or an absolute path -> the Debian package that provides it
-RUNTIME_COMMANDS: Mapping[str, str] = {"etcd": "etcd-server", "openssl": "openssl"}
+# what gitopsguard itself runs: git for sources, ssh-keygen and gpg to verify signed grants
+TOOL_COMMANDS: Mapping[str, str] = {"git": "git", "ssh-keygen": "openssh-client", "gpg": "gnupg"}
+RUNTIME_COMMANDS: Mapping[str, str] = {"etcd": "etcd-server", "openssl": "openssl", **TOOL_COMMANDS}
 FIXED_REFLECT2 = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 BUILD_COMMANDS: Mapping[str, str] = {
     "go": "golang-go",
