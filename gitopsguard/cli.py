@@ -266,6 +266,12 @@ def diff_command(**options: Any) -> None:
     help='Serve /metrics, /healthz and /readyz here (HOST:PORT; "" turns it off).',
 )
 @click.option(
+    "--leader-elect",
+    is_flag=True,
+    help="Run as one of several replicas: only the holder of the unit's "
+    "Lease (gitopsguard-system/gitopsguard-<unit>) acts; another takes over within 15 s.",
+)
+@click.option(
     "--live-scan/--no-live-scan",
     default=True,
     show_default=True,
@@ -280,7 +286,7 @@ def diff_command(**options: Any) -> None:
 @reports_errors
 def run_command(
     interval: float, approval_mode: str, trust: Path | None, github_repo: str | None, github_api_url: str,
-    slack_channel: str | None, slack_api_url: str, metrics_address: str, live_scan: bool,
+    slack_channel: str | None, slack_api_url: str, metrics_address: str, leader_elect: bool, live_scan: bool,
     scan_namespaces: tuple[str, ...], **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
@@ -303,7 +309,8 @@ def run_command(
         signal.signal(signum, lambda *_: stop.set())
     run_forever(ReconcileOptions(**options), interval, stop, live_scan=live_scan, scan_namespaces=scan_namespaces,
                 trust=trust if approval_mode != "off" else None, github=github,
-                slack=slack_settings(slack_channel, slack_api_url), metrics_address=metrics_address)  # fmt: skip
+                slack=slack_settings(slack_channel, slack_api_url), metrics_address=metrics_address,
+                leader_elect=leader_elect)  # fmt: skip
 
 
 def slack_settings(channel: str | None, api_url: str) -> Any:

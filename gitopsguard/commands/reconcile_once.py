@@ -19,13 +19,14 @@ from gitopsguard.audit import AuditLog, AuditRecord, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
-from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.grants import GitHubSettings, start_keeper
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
 from gitopsguard.controller import Controller
-from gitopsguard.errors import GitOpsGuardError, SourceError
+from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action
 from gitopsguard.notify import Notifications
@@ -78,12 +79,16 @@ def run_once(o: ReconcileOptions) -> int:
 def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
-    slack: SlackSettings | None = None, metrics_address: str = "",
+    slack: SlackSettings | None = None, metrics_address: str = "", leader_elect: bool = False,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
     Everything they report reaches the console, the audit log, Slack and the metrics."""
     unit, source, api = build_parts(o)
+    lost = threading.Event()
+    elector = lead(api, unit.name, stop, lost) if leader_elect else None
+    if leader_elect and elector is None:
+        return
     metrics = Metrics()
     log = CountedAuditLog(o.audit_log or default_audit_log(), metrics)
     applier, events = Applier(api), EventRecorder(RawApi(api))
@@ -127,6 +132,30 @@ def run_forever(
         server = serve((bind, int(port)), metrics, readiness(metrics, interval, reachable(api)))
         click.echo(f"metrics and health on http://{bind}:{server.server_port}/metrics", err=True)
     controller.run(stop, local_repository=local)
+    if elector is not None and not lost.is_set():
+        elector.release()
+    if lost.is_set():
+        raise ClusterError(f"unit {unit.name}: lost the leader lease; stopped so that another replica acts alone")
+
+
+def lead(api: client.ApiClient, unit: str, stop: threading.Event, lost: threading.Event) -> LeaderElector | None:
+    """Wait to lead this unit (a Lease in gitopsguard-system), then keep the lease; on losing it, stop."""
+    raw = RawApi(api)
+    raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": CONTROLLER_NAMESPACE}})
+    elector = LeaderElector(raw, CONTROLLER_NAMESPACE, f"gitopsguard-{unit}")
+    click.echo(
+        f"waiting to lead unit {unit} as {elector.me} (Lease {CONTROLLER_NAMESPACE}/gitopsguard-{unit})", err=True
+    )
+    if not elector.wait_for_leadership(stop):
+        return None
+    click.echo(f"leading unit {unit} as {elector.me}", err=True)
+
+    def on_loss() -> None:
+        lost.set()
+        stop.set()
+
+    elector.keep(stop, on_loss)
+    return elector
 
 
 class CountedAuditLog(AuditLog):
