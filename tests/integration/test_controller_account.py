@@ -1,0 +1,96 @@
+"""The controller as its own service account: manifests/ installs its RBAC; with that account's real token,
+outside the cluster, `gitopsguard reconcile` applies repo-template/ - and the token can do no more."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitopsguard.cli import main
+from gitopsguard.cluster import connect
+from tests.gitrepo import Upstream
+from tests.integration.conftest import LiveCluster
+from tests.kubectl import kubectl
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[2]
+
+
+def service_account_token(api: client.ApiClient) -> str:
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        account = core.read_namespaced_service_account("gitopsguard", "gitopsguard-system")
+        for ref in account.secrets or []:
+            secret = core.read_namespaced_secret(ref.name, "gitopsguard-system")
+            if secret.data and secret.data.get("token"):
+                return base64.b64decode(secret.data["token"]).decode()
+        time.sleep(0.2)
+    raise AssertionError("no token for ServiceAccount gitopsguard-system/gitopsguard")
+
+
+@pytest.fixture
+def controller_kubeconfig(dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path) -> Iterator[Path]:
+    for part in ("namespace.yaml", "crds/policyreport.yaml", "controller-rbac.yaml"):
+        apply = [kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "--server-side", "--force-conflicts"]
+        subprocess.run([*apply, "-f", str(ROOT / "manifests" / part)], check=True, capture_output=True)
+    config = yaml.safe_load(dev_cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "gitopsguard", "user": {"token": service_account_token(admin_api)}}]
+    config["contexts"] = [{"name": "controller", "context": {"cluster": config["clusters"][0]["name"],
+                                                              "user": "gitopsguard"}}]  # fmt: skip
+    config["current-context"] = "controller"
+    path = tmp_path / "controller.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    yield path
+    core = client.CoreV1Api(admin_api)
+    for name in ("shop", "payments"):
+        try:
+            core.delete_namespace(name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+    deadline = time.monotonic() + 60  # gone for good before later tests use the template's namespaces
+    while time.monotonic() < deadline and any(
+        n.metadata.name in ("shop", "payments") for n in core.list_namespace().items
+    ):
+        time.sleep(0.5)
+
+
+def test_the_controller_account_reconciles_the_template_with_exactly_its_own_permissions(
+    controller_kubeconfig: Path, admin_api: client.ApiClient, tmp_path: Path
+) -> None:
+    upstream = Upstream(tmp_path / "git")
+    shutil.copytree(ROOT / "repo-template", upstream.work, dirs_exist_ok=True)
+    upstream.commit()
+    result = CliRunner().invoke(main, [
+        "reconcile", "--repo", str(upstream.bare), "--path", "clusters/dev", "--unit", f"tpl-{uuid.uuid4().hex[:8]}",
+        "--kubeconfig", str(controller_kubeconfig), "--workdir", str(tmp_path / "gg"),
+        "--audit-log", str(tmp_path / "audit.jsonl"),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert client.AppsV1Api(admin_api).read_namespaced_deployment("shop", "shop").metadata.labels["team"] == "shop"
+
+    own = connect(controller_kubeconfig)
+    with pytest.raises(ApiException) as secrets:
+        client.CoreV1Api(own).list_namespaced_secret("kube-system")
+    admin_role = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"}
+    binding = {
+        "metadata": {"name": "escalate"},
+        "subjects": [{"kind": "User", "name": "mallory"}],
+        "roleRef": admin_role,
+    }
+    with pytest.raises(ApiException) as escalation:
+        client.RbacAuthorizationV1Api(own).create_cluster_role_binding(binding)
+    assert secrets.value.status == 403 and escalation.value.status == 403
