@@ -93,3 +93,21 @@ def test_the_template_ships_an_escalation_policy_and_a_grant_and_manifests_hold_
     assert shipped == grants_rbac(policies), "regenerate: gitopsguard grants rbac repo-template"
     (bind,) = [r for r in shipped[1]["rules"] if r["verbs"] == ["bind"]]
     assert bind["resourceNames"] == ["edit", "view"]
+
+
+def test_the_install_manifests_render_and_the_controller_itself_passes_pod_security_restricted() -> None:
+    from gitopsguard.policy import DenyLevel, PolicySet, evaluate, pack_policy
+    from gitopsguard.render.plain import read_text
+
+    out = subprocess.run([kubectl(), "kustomize", str(TEMPLATE.parent / "manifests")], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    manifests = read_text(out, "manifests")
+    (deployment,) = [m.body for m in manifests if m.key.kind == "Deployment"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert "--leader-elect" in container["args"] and container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    from datetime import UTC, datetime
+
+    result = evaluate(manifests, PolicySet((pack_policy("pss-restricted"),)), now=datetime.now(UTC),
+                      deny_level=DenyLevel.HIGH)  # fmt: skip
+    assert [f for r in result.results for f in r.findings] == []
