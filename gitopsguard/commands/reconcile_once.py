@@ -106,6 +106,7 @@ def run_forever(
             print_result(result)
             record(log, result)
             mark_denied_objects(applier, events, result)
+            mark_changes(events, result)
             news.on_result(result)
 
     local = Path(o.repo) if Path(o.repo).is_dir() else None
@@ -199,6 +200,22 @@ def notifications(api: client.ApiClient, slack: SlackSettings | None, log: Audit
 
     notifier = SlackNotifier(slack, team_webhook=TeamWebhooks(RawApi(api)), on_failure=failed)
     return Notifications(notifier.notify)
+
+
+def mark_changes(events: EventRecorder, result: ReconcileResult) -> None:
+    """`DriftRepaired` and `Pruned` Events on the objects concerned (a pruned one by reference)."""
+    for change in result.changes:
+        if change.detail.startswith("drift repaired") or change.action is Action.DELETED:
+            key = change.key
+            # a reference only: the version is not known here, and the object may be gone
+            body = {"apiVersion": f"{key.group}/v1" if key.group else "v1", "kind": key.kind,
+                    "metadata": {"name": key.name, "namespace": key.namespace or "default"}}  # fmt: skip
+            if change.action is Action.DELETED and "unmanaged" in change.detail:
+                events.record(body, "DeletedUnmanaged", change.detail)
+            elif change.action is Action.DELETED:
+                events.record(body, "Pruned", f"left Git at {(result.revision or '')[:12]}", warning=False)
+            else:
+                events.record(body, "DriftRepaired", change.detail, warning=False)
 
 
 def mark_denied_objects(applier: Applier, events: EventRecorder, result: ReconcileResult) -> None:

@@ -52,3 +52,22 @@ def test_the_sample_grafana_dashboard_only_queries_metrics_gitopsguard_exports()
             names = set(re.findall(r"gitopsguard_[a-z_]+", target["expr"]))
             bases = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in names}
             assert bases <= exported, (panel["title"], bases - exported)
+
+
+def test_drift_repairs_and_prunes_become_events_with_their_reasons() -> None:
+    from typing import Any
+
+    from gitopsguard.commands.reconcile_once import mark_changes
+
+    recorded: list[tuple[str, str, str]] = []
+
+    class Recorder:
+        def record(self, body: dict[str, Any], reason: str, message: str, *, warning: bool = True) -> None:
+            recorded.append((body["metadata"]["name"], reason, message))
+
+    changes = (Change(ObjectKey("", "ConfigMap", "shop", "a"), Action.CONFIGURED, "drift repaired: it was changed by x"),
+               Change(ObjectKey("apps", "Deployment", "shop", "b"), Action.DELETED),
+               Change(ObjectKey("", "ConfigMap", "shop", "c"), Action.UNCHANGED))  # fmt: skip
+    mark_changes(Recorder(), ReconcileResult("apps", "abcdef1234567890", changes))  # type: ignore[arg-type]
+    assert recorded == [("a", "DriftRepaired", "drift repaired: it was changed by x"),
+                        ("b", "Pruned", "left Git at abcdef123456")]  # fmt: skip
