@@ -65,9 +65,10 @@ def test_drift_repairs_and_prunes_become_events_with_their_reasons() -> None:
         def record(self, body: dict[str, Any], reason: str, message: str, *, warning: bool = True) -> None:
             recorded.append((body["metadata"]["name"], reason, message))
 
-    changes = (Change(ObjectKey("", "ConfigMap", "shop", "a"), Action.CONFIGURED, "drift repaired: it was changed by x"),
+    drift = "drift repaired: it was changed by x"
+    changes = (Change(ObjectKey("", "ConfigMap", "shop", "a"), Action.CONFIGURED, drift),
                Change(ObjectKey("apps", "Deployment", "shop", "b"), Action.DELETED),
                Change(ObjectKey("", "ConfigMap", "shop", "c"), Action.UNCHANGED))  # fmt: skip
     mark_changes(Recorder(), ReconcileResult("apps", "abcdef1234567890", changes))  # type: ignore[arg-type]
-    assert recorded == [("a", "DriftRepaired", "drift repaired: it was changed by x"),
+    assert recorded == [("a", "DriftRepaired", drift),
                         ("b", "Pruned", "left Git at abcdef123456")]  # fmt: skip
