@@ -13,6 +13,7 @@ import yaml
 from kubernetes import client
 
 from gitopsguard.audit import AuditLog
+from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.secrets import secret
 from gitopsguard.grants.bindings import Binder
@@ -74,6 +75,7 @@ def start_keeper(
 ) -> threading.Thread:  # fmt: skip
     """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode."""
     signers = load_trust(trust)  # fail now, at startup, on a bad trust file
+    events = EventRecorder(RawApi(api))
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
 
     def sync() -> list[Transition]:
@@ -92,6 +94,13 @@ def start_keeper(
         for t in transitions:
             click.echo(f"grant {t.grant} {t.event}: {t.detail}")
         log.append([(f"grant-{t.event}", GRANTS_UNIT, "", t.grant, t.detail) for t in transitions])
+        for t in transitions:
+            if t.binding is not None and t.event in ("activated", "expired"):
+                namespace, name = t.binding
+                body = {"apiVersion": "rbac.authorization.k8s.io/v1",
+                        "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+                        "metadata": {"name": name, "namespace": namespace or "default"}}  # fmt: skip
+                events.record(body, f"Grant{t.event.capitalize()}", f"{t.grant}: {t.detail}", warning=False)
         also(transitions)
         while keeper.problems:
             click.echo(f"grants: {keeper.problems.pop(0)}", err=True)

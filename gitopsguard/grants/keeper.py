@@ -31,6 +31,7 @@ class Transition:
     grant: str  # the grant's name and file
     event: str  # requested | activated | expired | revoked | denied
     detail: str
+    binding: tuple[str, str] | None = None  # (namespace or "", binding name) when one is made or removed
 
 
 class GrantKeeper:
@@ -79,11 +80,11 @@ class GrantKeeper:
         for gid in due:
             entry = self.entries[gid]
             self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED))
-            del self._active[gid]
+            grant = self._active.pop(gid)
             when = f"{entry.memory.expires:%Y-%m-%dT%H:%M:%SZ}" if entry.memory.expires else "?"
-            transitions.append(
-                Transition(f"{entry.name} ({entry.path})", "expired", f"at {when}, by the controller clock")
-            )
+            detail = f"at {when}, by the controller clock"
+            binding = (grant.namespace, binding_name(grant))
+            transitions.append(Transition(f"{entry.name} ({entry.path})", "expired", detail, binding))
         transitions += self._bind_and_sweep()
         self._store.save(self.entries)
         return transitions
@@ -125,9 +126,11 @@ class GrantKeeper:
         event = {State.ACTIVE: "activated", State.EXPIRED: "expired", State.DENIED: "denied",
                  State.PENDING: "pending", State.REVOKED: "revoked"}[decision.state]  # fmt: skip
         detail = decision.reason
+        binding = None
         if decision.state is State.ACTIVE:
             detail = f"approved by {decision.approver}; until {decision.expires:%Y-%m-%dT%H:%M:%SZ}"
-        return [*out, Transition(who, event, detail)]
+            binding = (grant.namespace, binding_name(grant))
+        return [*out, Transition(who, event, detail, binding)]
 
     def _bind_and_sweep(self) -> list[Transition]:
         transitions = []
