@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import shutil
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,7 +44,7 @@ def service_account_token(api: client.ApiClient) -> str:
 
 @pytest.fixture
 def controller_kubeconfig(dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path) -> Iterator[Path]:
-    for part in ("namespace.yaml", "crds/policyreport.yaml", "controller-rbac.yaml"):
+    for part in ("namespace.yaml", "crds/policyreport.yaml", "controller-rbac.yaml", "grants-rbac.yaml"):
         apply = [kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "--server-side", "--force-conflicts"]
         subprocess.run([*apply, "-f", str(ROOT / "manifests" / part)], check=True, capture_output=True)
     config = yaml.safe_load(dev_cluster.kubeconfig.read_text())
@@ -94,3 +96,31 @@ def test_the_controller_account_reconciles_the_template_with_exactly_its_own_per
     with pytest.raises(ApiException) as escalation:
         client.RbacAuthorizationV1Api(own).create_cluster_role_binding(binding)
     assert secrets.value.status == 403 and escalation.value.status == 403
+
+
+def test_the_whole_controller_runs_as_its_account_without_a_single_forbidden(
+    controller_kubeconfig: Path, tmp_path: Path
+) -> None:
+    upstream = Upstream(tmp_path / "git")
+    shutil.copytree(ROOT / "repo-template", upstream.work, dirs_exist_ok=True)
+    example = upstream.work / "access" / "grants" / "alice-debug-payments.yaml"
+    example.write_text(example.read_text().replace("INC-2231", f"INC-{uuid.uuid4().hex[:6]}"))  # a new request
+    upstream.commit()
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(yaml.safe_dump({"signers": [{"user": "carol", "groups": ["security-reviewers"],
+                                                  "keys": [(tmp_path / "key.pub").read_text().strip()]}]}))  # fmt: skip
+    process = subprocess.Popen([
+        sys.executable, "-m", "gitopsguard", "run", "--repo", str(upstream.bare), "--path", "clusters/dev",
+        "--unit", f"tpl-{uuid.uuid4().hex[:8]}", "--kubeconfig", str(controller_kubeconfig),
+        "--workdir", str(tmp_path / "gg"), "--audit-log", str(tmp_path / "audit.jsonl"), "--interval", "2",
+        "--leader-elect", "--approval-mode", "signed-merge", "--trust", str(trust), "--metrics-address", "",
+    ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    time.sleep(12)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=20)[0]
+    assert process.returncode == 0, output
+    assert "leading unit" in output and "Deployment/shop/shop created" in output, output
+    assert "alice-debug-payments" in output and "pushed straight to the branch" in output, output  # the keeper ran
+    assert "forbidden" not in output.lower(), output
