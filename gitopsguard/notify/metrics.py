@@ -17,7 +17,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult
-from gitopsguard.scan.scanner import Announcement
 
 
 class Metrics:
@@ -62,9 +61,6 @@ class Metrics:
                 elif t.event in ("expired", "revoked", "denied"):
                     self._active.discard(t.grant.split(" (")[0])
             self.grants.set(len(self._active))
-
-    def on_announcements(self, announcements: list[Announcement]) -> None:
-        del announcements  # findings are counted from the scan's state (on_findings), not from news
 
 
 def serve(address: tuple[str, int], metrics: Metrics, ready: Callable[[], tuple[bool, str]]) -> ThreadingHTTPServer:
