@@ -112,8 +112,8 @@ class Scanner:
 
     def set_policies(self, policies: PolicySet) -> None:
         """New policies: evaluate every known workload again, from memory (no new listing)."""
-        if policies.digest == self._policies.digest and policies.policies == self._policies.policies:
-            return
+        if policies is self._policies or (policies.digest and policies.digest == self._policies.digest):
+            return  # the same policy files (a new commit that left policies/ alone): nothing to redo
         self._policies = policies
         for uid, seen in list(self._seen.items()):
             self._evaluate(uid, seen.body)

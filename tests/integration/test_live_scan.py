@@ -183,3 +183,16 @@ def test_when_an_exception_expires_the_workloads_it_covered_are_judged_again_at_
     time.sleep(1)
     assert scan.events("Deployment", "excused") == []  # covered: nothing to say
     wait_for(lambda: [e for e, _ in scan.events("Deployment", "excused")] == ["violation"], timeout=10)
+
+
+def test_new_policies_are_applied_from_memory_and_the_same_policy_files_cost_nothing(scan: Scan) -> None:
+    for index in range(3):
+        scan.create(deployment(f"d{index}", {"team": "a"}))
+    scanner = Scanner(Applier(scan.api), RawApi(scan.api), parse_policies({"p.yaml": POLICIES}),
+                      backup_dir=scan.backups, namespaces=frozenset({scan.namespace}))  # fmt: skip
+    scanner.scan_all()
+    assert scanner.evaluations == 3
+    scanner.set_policies(parse_policies({"p.yaml": POLICIES}))  # a new commit, the same policy files
+    assert scanner.evaluations == 3
+    scanner.set_policies(parse_policies({"p.yaml": POLICIES.replace("[team]", "[team, owner]")}))
+    assert scanner.evaluations == 6 and scanner.non_compliant == 3
