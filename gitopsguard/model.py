@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 KubeObject = dict[str, Any]
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: object) -> timedelta | None:
+    """``90s``, ``30m``, ``2h``, ``1d`` as a timedelta; None when the text is not such a duration."""
+    match = re.fullmatch(r"(\d+)([smhd])", str(text or "").strip())
+    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]]) if match else None
 
 
 @dataclass(frozen=True, order=True)

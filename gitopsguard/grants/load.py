@@ -3,26 +3,25 @@ a broken grant file is denied with its file and line, and leaves every other gra
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gitopsguard.errors import PolicyError
 from gitopsguard.grants.model import EscalationPolicy, Grant, People, RoleRule
+from gitopsguard.model import parse_duration
+from gitopsguard.policy.load import read_documents
 from gitopsguard.policy.model import API_VERSION
-from gitopsguard.policy.yamllines import Lined, documents
+from gitopsguard.policy.yamllines import Lined
 
 POLICY_DIR, GRANT_DIR = "access/policies", "access/grants"
 
 
 def duration(text: Any, where: str) -> timedelta:
-    match = re.fullmatch(r"(\d+)([smhd])", str(text).strip())
-    if not match or int(match[1]) == 0:
+    parsed = parse_duration(text)
+    if not parsed:  # None, or zero
         raise PolicyError(f"{where}: {text!r} is not a duration such as 90s, 30m, 2h or 1d")
-    return timedelta(seconds=int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]])
+    return parsed
 
 
 def _yaml_files(root: Path, folder: str) -> list[tuple[str, str]]:
@@ -34,15 +33,10 @@ def _yaml_files(root: Path, folder: str) -> list[tuple[str, str]]:
 
 
 def _docs(name: str, text: str, kind: str) -> list[tuple[str, Lined]]:
-    try:
-        found = [(line, doc) for line, doc in documents(text) if doc is not None]
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        raise PolicyError(f"{name}:{mark.line + 1 if mark else 1}: not valid YAML: {error.problem}") from error
     out = []
-    for line, doc in found:
+    for line, doc in read_documents(name, text):
         where = f"{name}:{line}"
-        if not isinstance(doc, Lined) or doc.get("kind") != kind or doc.get("apiVersion") != API_VERSION:
+        if doc.get("kind") != kind or doc.get("apiVersion") != API_VERSION:
             raise PolicyError(f"{where}: expected apiVersion {API_VERSION}, kind {kind}")
         out.append((where, doc))
     return out

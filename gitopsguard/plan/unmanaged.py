@@ -9,11 +9,10 @@ anything carrying a gitopsguard unit label.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gitopsguard.model import KubeObject, ObjectKey
+from gitopsguard.model import KubeObject, ObjectKey, parse_duration
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
 
 MODE = "gitopsguard.io/unmanaged"
@@ -50,10 +49,7 @@ def policies(desired: list[Desired]) -> dict[str, Policy]:
 
 
 def parse_grace(text: str | None) -> timedelta:
-    match = re.fullmatch(r"(\d+)([smhd])", (text or "").strip())
-    if not match:
-        return DEFAULT_GRACE
-    return timedelta(seconds=int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]])
+    return parse_duration(text) or DEFAULT_GRACE
 
 
 def judge(

@@ -7,7 +7,6 @@ a CEL expression that does not compile, an exception without a reason or an expi
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 
 from gitopsguard.errors import PolicyError
+from gitopsguard.model import parse_duration
 from gitopsguard.policy import cel
 from gitopsguard.policy.model import (
     API_VERSION,
@@ -56,7 +56,7 @@ def parse_policies(texts: Mapping[str, str]) -> PolicySet:
     policies: list[Policy] = []
     exceptions: list[PolicyException] = []
     for name, text in sorted(texts.items()):
-        for line, document in _documents(name, text):
+        for line, document in read_documents(name, text):
             where = f"{name}:{line}"
             kind = _require(document, "kind", str, where)
             if document.get("apiVersion") != API_VERSION:
@@ -96,7 +96,8 @@ def pack_policy(name: str) -> Policy:
     )
 
 
-def _documents(name: str, text: str) -> list[tuple[int, Lined]]:
+def read_documents(name: str, text: str) -> list[tuple[int, Lined]]:
+    """The mapping documents of one file, with their lines; PolicyError naming file and line otherwise."""
     try:
         found = [(line, doc) for line, doc in documents(text) if doc is not None]
     except yaml.MarkedYAMLError as error:
@@ -106,7 +107,7 @@ def _documents(name: str, text: str) -> list[tuple[int, Lined]]:
         raise PolicyError(f"{name}: not valid YAML: {error}") from error
     for line, document in found:
         if not isinstance(document, Lined):
-            raise PolicyError(f"{name}:{line}: a policy document must be a mapping")
+            raise PolicyError(f"{name}:{line}: a document here must be a mapping")
     return found
 
 
@@ -169,10 +170,10 @@ def _enum(kind: Callable[[str], _E], value: Any, where: str, field: str) -> _E:
 def _duration(text: Any, where: str) -> timedelta:
     if text is None:
         return DEFAULT_GRACE
-    match = re.fullmatch(r"(\d+)([smhd])", str(text).strip())
-    if not match:
+    parsed = parse_duration(text)
+    if parsed is None:
         raise PolicyError(f"{where}: gracePeriod {text!r} is not a duration such as 30s, 10m, 2h or 1d")
-    return timedelta(seconds=int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]])
+    return parsed
 
 
 def _selector(node: Any, where: str) -> Selector:
