@@ -20,7 +20,7 @@ from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.gate import RevisionBlockedError, gate, policies_at
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
-from gitopsguard.plan.diff import digest, has_changed, resource_version, who_changed
+from gitopsguard.plan.diff import digest, has_changed, resource_version, still_as_applied, who_changed
 from gitopsguard.plan.prepare import Desired, prepare, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
@@ -107,9 +107,9 @@ def reconcile(
                 evaluation=evaluation, policies=policies,
             )  # fmt: skip
         brake_note = f"mass-prune brake: {engaged}" if engaged else ""
-        store.save(
-            unit.name, Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, seen, scans)
-        )
+        after = Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, seen, scans)
+        if _versions_apart(after) != _versions_apart(inventory):  # status updates alone write nothing
+            store.save(unit.name, after)
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries),
                                evaluation=evaluation, policies=policies)  # fmt: skip
     except GitOpsGuardError as error:
@@ -178,6 +178,10 @@ def _render_last_applied(unit: Unit, source: GitSource, commit: str) -> tuple[Ma
     return evaluate(manifests, policies, now=datetime.now(UTC), deny_level=DenyLevel.OFF).manifests
 
 
+def _versions_apart(inventory: Inventory) -> Inventory:
+    return replace(inventory, entries={k: replace(e, resource_version="") for k, e in inventory.entries.items()})
+
+
 def _untouched(inventory: Inventory, commit: str, owned: OwnedSnapshot) -> tuple[Change, ...] | None:
     """Every object unchanged, when the commit is the applied one, the last pass ended cleanly, and each
     owned object still has the resourceVersion it had when it last matched Git; else None."""
@@ -218,15 +222,19 @@ def _apply_changed(
     live = owned.of((d.api_version, d.key.kind) for d in desired)
     versions = {key: resource_version(body) for key, body in live.items()}
 
-    def settled(d: Desired) -> bool:  # same body as last applied, and nobody has touched the object since
+    def settled(d: Desired) -> bool:  # same body as last applied, and the object is still as we left it
         entry = inventory.entries.get(d.key)
-        return entry is not None and entry.digest == digest(d.body) and entry.resource_version == versions.get(d.key)
+        if entry is None or entry.digest != digest(d.body) or d.key not in live:
+            return False
+        return entry.resource_version == versions[d.key] or still_as_applied(live[d.key], d.body)
 
     candidates = [d for d in desired if not settled(d)]
-    dry = applier.dry_run(candidates)
+    dry = applier.dry_run(candidates, compare=live)  # a new object needs no comparing, only checking
     changes, created = [], []
     for stage in sorted({d.stage for d in candidates}):
-        batch = [d for d in candidates if d.stage == stage and has_changed(dry[d.key], live.get(d.key))]
+        batch = [
+            d for d in candidates if d.stage == stage and (d.key not in dry or has_changed(dry[d.key], live[d.key]))
+        ]
         if unit.report_only:
             changes += [_reported(_change(d, live.get(d.key), inventory)) for d in batch]
             continue
@@ -234,7 +242,7 @@ def _apply_changed(
         failures = [r for r in results if isinstance(r, str)]
         if failures:
             raise ApplyError(f"{len(failures)} objects failed to apply after passing the dry run", tuple(failures))
-        versions |= {d.key: resource_version(r) for d, r in zip(batch, results, strict=True) if isinstance(r, dict)}
+        versions |= {d.key: r.resource_version for d, r in zip(batch, results, strict=True) if not isinstance(r, str)}
         created += [d for d in batch if d.key not in live]
         changes += [_change(d, live.get(d.key), inventory) for d in batch]
     changed_keys = {c.key for c in changes}

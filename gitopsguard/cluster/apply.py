@@ -6,7 +6,7 @@ Every client exception is translated here into a message that starts with the ob
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -15,12 +15,13 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
 from kubernetes.dynamic.resource import Resource
 
-from gitopsguard.cluster.rest import RawApi, message_of
+from gitopsguard.cluster.rest import RawApi, Written, message_of
 from gitopsguard.errors import ApplyError
 from gitopsguard.model import KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
 
 FIELD_MANAGER = "gitopsguard"
+APPLY_PATCH = "application/apply-patch+yaml"
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -98,7 +99,7 @@ class Applier:
 
     def dry_run_each(self, desired: Sequence[Desired]) -> list[str | KubeObject]:
         """Per object: what the server would store, or why it refuses it."""
-        return self._parallel(desired, lambda d: self._apply_one(d, dry_run=True))
+        return self._parallel(desired, self._dry_run_one)
 
     def get(self, desired: Desired) -> KubeObject | None:
         """The live object (whoever owns it), or None."""
@@ -108,17 +109,30 @@ class Applier:
         )
         return body if status == 200 else None
 
-    def dry_run(self, desired: Sequence[Desired]) -> dict[ObjectKey, KubeObject]:
-        """What the server would store for each object; ApplyError listing every object it refuses."""
-        results = self.dry_run_each(desired)
-        problems = tuple(str(r) for r in results if isinstance(r, str))
+    def dry_run(self, desired: Sequence[Desired], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
+        """What the server would store for each object in ``compare`` (the others are only checked, which
+        costs the server less); ApplyError listing every object it refuses."""
+
+        def one(d: Desired) -> str | KubeObject | None:
+            if d.key in compare:
+                return self._dry_run_one(d)
+            written = self._write(d, dry_run=True)
+            return None if written.ok else self._refusal(d, written, dry_run=True)
+
+        results = self._parallel(desired, one)
+        problems = tuple(r for r in results if isinstance(r, str))
         if problems:
             raise ApplyError(f"the server refused {len(problems)} of {len(desired)} objects in a dry run", problems)
         return {d.key: r for d, r in zip(desired, results, strict=True) if isinstance(r, dict)}
 
-    def apply(self, desired: Sequence[Desired]) -> list[str | KubeObject]:
-        """Apply for real; each result is the stored object, or a message saying why it failed."""
-        return self._parallel(desired, lambda d: self._apply_one(d, dry_run=False))
+    def apply(self, desired: Sequence[Desired]) -> list[str | Written]:
+        """Apply for real; each result is the stored resourceVersion, or a message saying why it failed."""
+
+        def one(d: Desired) -> str | Written:
+            written = self._write(d, dry_run=False)
+            return written if written.ok else self._refusal(d, written, dry_run=False)
+
+        return self._parallel(desired, one)
 
     def delete(self, key: ObjectKey, api_version: str) -> str | None:
         """Delete one object (background propagation); None when done or already gone, else why not."""
@@ -137,26 +151,44 @@ class Applier:
                     raise ApplyError(f"{crd.key} ({crd.origin}): not Established after {timeout:.0f}s")
                 time.sleep(0.2)
 
-    def _apply_one(self, desired: Desired, *, dry_run: bool) -> str | KubeObject:
-        where = f"{desired.key} ({desired.origin})"
+    def _dry_run_one(self, desired: Desired) -> str | KubeObject:
         try:
-            resource = self.resource(desired.api_version, desired.key.kind, where)
+            path = self._path_of(desired)
         except ApplyError as error:
             return str(error)
-        path = resource.path(name=desired.key.name, namespace=desired.key.namespace or None)
-        query = {"fieldManager": FIELD_MANAGER, "force": "true", **({"dryRun": "All"} if dry_run else {})}
-        status, stored = self._raw.request(
-            "PATCH", path, query=query, body=desired.body, content_type="application/apply-patch+yaml"
-        )
+        status, stored = self._raw.request("PATCH", path, query=_apply_query(dry_run=True), body=desired.body,
+                                           content_type=APPLY_PATCH)  # fmt: skip
         if status in (200, 201):
             return stored
-        return f"{where}: {'dry run' if dry_run else 'apply'} refused: {message_of(status, stored)}"
+        return self._refusal(desired, Written(status, message=message_of(status, stored)), dry_run=True)
+
+    def _write(self, desired: Desired, *, dry_run: bool) -> Written:
+        try:
+            path = self._path_of(desired)
+        except ApplyError as error:
+            return Written(0, message=str(error))
+        return self._raw.write("PATCH", path, query=_apply_query(dry_run=dry_run), body=desired.body,
+                               content_type=APPLY_PATCH)  # fmt: skip
+
+    def _path_of(self, desired: Desired) -> str:
+        resource = self.resource(desired.api_version, desired.key.kind, f"{desired.key} ({desired.origin})")
+        return str(resource.path(name=desired.key.name, namespace=desired.key.namespace or None))
+
+    @staticmethod
+    def _refusal(desired: Desired, written: Written, *, dry_run: bool) -> str:
+        if written.status == 0:  # never sent: the kind is unknown
+            return written.message
+        return f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused: {written.message}"
 
     def _parallel(self, items: Sequence[T], work: Callable[[T], R]) -> list[R]:
         if len(items) <= 1:
             return [work(item) for item in items]
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             return list(pool.map(work, items))
+
+
+def _apply_query(*, dry_run: bool) -> dict[str, str]:
+    return {"fieldManager": FIELD_MANAGER, "force": "true", **({"dryRun": "All"} if dry_run else {})}
 
 
 def _established(crd: KubeObject) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gitopsguard.model import KubeObject
@@ -23,6 +25,64 @@ def has_changed(dry_run_result: KubeObject, live: KubeObject | None) -> bool:
     """True when applying would change the live object (or there is none): the dry run already holds
     what the server would store, so equal normalised bodies mean nothing to write."""
     return live is None or normalized(dry_run_result) != normalized(live)
+
+
+def still_as_applied(live: KubeObject, desired: KubeObject, ours: str = "gitopsguard") -> bool:
+    """True when the live object still holds every field of the desired body, and no writer other than
+    us has written desired state since our last apply: what status updates and a controller's
+    bookkeeping annotations leave behind. Anything else goes to the dry run, which judges exactly."""
+    return _holds(live, desired) and not _written_since_us(live, ours)
+
+
+def _holds(live: Any, desired: Any, key: str = "", container: str = "") -> bool:
+    """``live`` has every field ``desired`` sets, with the same value (defaults the server added are fine;
+    a null in ``desired`` has no opinion; quantities in resource lists compare by value: 0.5 == 500m)."""
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return False
+        return all(v is None or (k in live and _holds(live[k], v, k, key)) for k, v in desired.items())
+    if isinstance(desired, list):
+        return isinstance(live, list) and len(live) == len(desired) and all(map(_holds, live, desired))
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return live is desired
+    if isinstance(desired, int | float) and isinstance(live, int | float):
+        return live == desired
+    if container in RESOURCE_LISTS and live != desired:
+        return quantity(live) == quantity(desired) is not None
+    return type(live) is type(desired) and live == desired
+
+
+RESOURCE_LISTS = frozenset(("limits", "requests", "hard", "capacity", "allocatable"))
+_SUFFIXES: dict[str, int | Decimal] = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}  # fmt: skip
+_QUANTITY = re.compile(r"([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)")
+
+
+def quantity(value: Any) -> Decimal | None:
+    """The value of a Kubernetes quantity ("500m", "1Gi", "2", 0.5), or None when it is not one."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Decimal(str(value))
+    if not isinstance(value, str) or not (match := _QUANTITY.fullmatch(value)):
+        return None
+    try:
+        return Decimal(match[1]) * Decimal(_SUFFIXES[match[2]])
+    except InvalidOperation:
+        return None
+
+
+def _written_since_us(live: KubeObject, ours: str) -> bool:
+    entries = (live.get("metadata") or {}).get("managedFields") or []
+    applied = [str(e.get("time") or "") for e in entries if e.get("manager") == ours and e.get("operation") == "Apply"]
+    if not applied:
+        return True  # our fields were all taken by someone else
+    return any(
+        str(e.get("time") or "") >= max(applied)
+        for e in entries
+        if e.get("manager") != ours and _owns_desired_state(e.get("fieldsV1") or {})
+    )
 
 
 def digest(body: KubeObject) -> str:

@@ -359,6 +359,53 @@ def test_no_op_pass_writes_nothing_not_even_the_inventory(h: Harness) -> None:
     assert after == before
 
 
+class CountingApplier(Applier):
+    def __init__(self, api: client.ApiClient) -> None:
+        super().__init__(api)
+        self.dry_runs: list[str] = []
+
+    def dry_run(self, desired, compare):  # type: ignore[no-untyped-def]
+        self.dry_runs += [str(d.key) for d in desired]
+        return super().dry_run(desired, compare)
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: "nginx:1.25", resources: {limits: {cpu: "0.5"}}}]}
+"""
+
+
+def test_status_written_by_a_controller_is_not_drift_and_costs_no_dry_run(h: Harness) -> None:
+    h.upstream.write("apps/web.yaml", DEPLOYMENT)
+    h.upstream.commit()
+    assert h.run().error is None
+    apps, inventory = client.AppsV1Api(h.api), InventoryStore(h.api)
+    versions = {k: e.resource_version for k, e in inventory.load(h.namespace).entries.items()}
+    deadline = time.monotonic() + 30  # the controller-manager writes status and a revision annotation
+    while apps.read_namespaced_deployment("web", h.namespace).metadata.resource_version in versions.values():
+        assert time.monotonic() < deadline, "the controller-manager never updated the Deployment"
+        time.sleep(0.2)
+    applier = CountingApplier(h.api)
+    source = GitSource(SourceSpec(h.upstream.url), h.workdir)
+    result = reconcile(Unit(h.namespace, "apps", default_namespace=h.namespace), source, applier, inventory)
+    assert set(actions(result).values()) == {"unchanged"}
+    assert applier.dry_runs == []
+    assert {k: e.resource_version for k, e in inventory.load(h.namespace).entries.items()} == versions, "no write"
+
+    apps.patch_namespaced_deployment("web", h.namespace, {"spec": {"replicas": 3}})  # now real drift
+    result = reconcile(Unit(h.namespace, "apps", default_namespace=h.namespace), source, applier, inventory)
+    assert applier.dry_runs == [f"Deployment/{h.namespace}/web"]
+    assert actions(result)[f"Deployment/{h.namespace}/web"] == "configured"
+    assert apps.read_namespaced_deployment("web", h.namespace).spec.replicas == 1
+
+
 def test_pass_over_the_same_commit_repairs_an_edited_object(h: Harness) -> None:
     h.configmaps("a", "b")
     h.upstream.commit()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gitopsguard.model import Manifest, ObjectKey
-from gitopsguard.plan.diff import has_changed, who_changed
+from gitopsguard.plan.diff import has_changed, still_as_applied, who_changed
 from gitopsguard.plan.prepare import UNIT_LABEL, prepare
 from gitopsguard.plan.prune import BrakePolicy, plan_prune
 
@@ -54,6 +54,66 @@ def test_who_changed_does_not_blame_a_status_writer_when_no_manager_was_recorded
     live = {"metadata": {"managedFields": [{"manager": "kube-controller-manager", "fieldsV1": status_only}]}}
     assert "left no field manager" in who_changed(live)
     assert "left no field manager" in who_changed({"metadata": {}})
+
+
+CONTAINERS = [{"name": "c", "image": "i:1"}]
+DESIRED = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+           "spec": {"replicas": 2, "paused": False, "template": {"spec": {"containers": CONTAINERS}}}}  # fmt: skip
+
+
+def applied_live(**changes: object) -> dict[str, object]:
+    """DESIRED as the server stores it: defaults added, status and bookkeeping written by a controller."""
+    live = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}, "resourceVersion": "9",
+                         "annotations": {"deployment.kubernetes.io/revision": "1"}, "managedFields": [
+                {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:10:00Z",
+                 "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+                {"manager": "kube-controller-manager", "operation": "Update", "time": "2026-11-24T00:10:05Z",
+                 "fieldsV1": {"f:status": {}, "f:metadata": {"f:annotations": {}}}}]},
+            "spec": {"replicas": 2, "paused": False, "strategy": {"type": "RollingUpdate"}, "template": {"spec": {
+                "containers": [{"name": "c", "image": "i:1", "imagePullPolicy": "IfNotPresent"}]}}},
+            "status": {"replicas": 2, "readyReplicas": 1}}  # fmt: skip
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        target = live
+        for part in parents:
+            target = target[part] if not part.isdigit() else target[int(part)]  # type: ignore[index]
+        target[leaf] = value  # type: ignore[index]
+    return live
+
+
+def test_status_updates_and_server_defaults_leave_an_object_as_applied() -> None:
+    assert still_as_applied(applied_live(), DESIRED)
+    assert still_as_applied(applied_live(status={"replicas": 5}), DESIRED)
+
+
+def test_quantities_in_resource_lists_compare_by_value_and_nowhere_else() -> None:
+    desired = {"spec": {"resources": {"limits": {"cpu": "0.5", "memory": "1Gi"}}, "env": [{"value": "1k"}]}}
+    live = applied_live(
+        spec={"resources": {"limits": {"cpu": "500m", "memory": "1073741824"}}, "env": [{"value": "1k"}]}
+    )
+    assert still_as_applied(live, desired)
+    live["spec"]["resources"]["limits"]["cpu"] = "600m"  # type: ignore[index]
+    assert not still_as_applied(live, desired)
+    assert not still_as_applied(applied_live(spec={"resources": {"limits": {"cpu": "0.5", "memory": "1Gi"}},
+                                                  "env": [{"value": "1000"}]}), desired)  # fmt: skip
+
+
+def test_a_changed_value_an_extra_list_item_or_a_lost_field_is_not_as_applied() -> None:
+    assert not still_as_applied(applied_live(spec__replicas=3), DESIRED)
+    assert not still_as_applied(applied_live(spec__paused=0), DESIRED), "false is not 0"
+    containers = [{"name": "c", "image": "i:1"}, {"name": "sidecar", "image": "s"}]
+    assert not still_as_applied(applied_live(spec__template__spec__containers=containers), DESIRED)
+    assert not still_as_applied(applied_live(metadata__labels={}), DESIRED)
+
+
+def test_another_writer_of_desired_state_after_our_apply_is_for_the_dry_run_to_judge() -> None:
+    live = applied_live()
+    live["metadata"]["managedFields"].append(  # type: ignore[index]
+        {"manager": "kubectl-edit", "operation": "Update", "time": "2026-11-24T00:10:00Z",
+         "fieldsV1": {"f:spec": {"f:template": {}}}})  # fmt: skip
+    assert not still_as_applied(live, DESIRED)
+    assert not still_as_applied(applied_live(metadata__managedFields=[]), DESIRED), "nothing of ours is left"
 
 
 def test_only_objects_that_left_git_and_carry_our_label_are_deleted() -> None:

@@ -1,0 +1,82 @@
+"""The two facts we read from the API server's protobuf answers: an object's resourceVersion and a
+Status's message (pure).
+
+Asking for protobuf instead of JSON halves the API server's CPU for a Deployment apply, because it no
+longer encodes the whole stored object as JSON (bench: ``bench/apply_2000.py``). Where only the new
+resourceVersion matters (a write, or a dry run of an object that does not exist yet), nothing more of the
+answer is decoded.
+
+Wire format: the 4 bytes ``k8s\\0``, then a ``runtime.Unknown`` whose field 2 holds the object's own
+message. Every top-level object keeps its ObjectMeta (a Status its ListMeta) in field 1; ObjectMeta's
+resourceVersion is its field 6, a Status's message is field 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
+MAGIC = b"k8s\x00"
+
+
+class ProtobufError(ValueError):
+    """The bytes are not the envelope and messages we expect."""
+
+
+def resource_version(data: bytes) -> str:
+    """``metadata.resourceVersion`` of the object in a protobuf answer ("" when it has none)."""
+    metadata = _field(_object(data), 1)
+    return _field(metadata, 6).decode() if metadata else ""
+
+
+def status_message(data: bytes) -> str:
+    """``message`` of the Status in a protobuf answer ("" when it has none)."""
+    return _field(_object(data), 3).decode(errors="replace")
+
+
+def _object(data: bytes) -> bytes:
+    if not data.startswith(MAGIC):
+        raise ProtobufError("not a Kubernetes protobuf message (no k8s\\0 prefix)")
+    return _field(data[len(MAGIC) :], 2)
+
+
+def _field(message: bytes, number: int) -> bytes:
+    """The last occurrence of a length-delimited field (protobuf's rule for a repeated singular field)."""
+    found = b""
+    for tag, value in _fields(message):
+        if tag == number and isinstance(value, bytes):
+            found = value
+    return found
+
+
+def _fields(message: bytes) -> Iterator[tuple[int, bytes | int]]:
+    position = 0
+    while position < len(message):
+        key, position = _varint(message, position)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, position = _varint(message, position)
+            yield number, value
+        elif wire == 2:
+            size, position = _varint(message, position)
+            if position + size > len(message):
+                raise ProtobufError("a field runs past the end of the message")
+            yield number, message[position : position + size]
+            position += size
+        elif wire in (1, 5):
+            position += 8 if wire == 1 else 4
+        else:
+            raise ProtobufError(f"unsupported wire type {wire}")
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise ProtobufError("a varint runs past the end of the message")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7

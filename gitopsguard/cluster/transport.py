@@ -1,0 +1,127 @@
+"""Keep-alive HTTP(S) connections to the API server, speaking HTTP/1.1 directly (``http1``).
+
+At thousands of requests per pass the client's own CPU competes with the API server for the same two
+cores: per Deployment dry run, the client spent 0.5 ms of CPU through urllib3 and 0.2 ms this way
+(single thread, protobuf answer). The TLS settings are the kubeconfig's (CA, client certificate,
+verification). Setups this does not cover (a proxy, a TLS server name override) go through urllib3.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import urllib3
+from kubernetes import client
+
+from gitopsguard.cluster import http1
+
+Answer = tuple[int, str, bytes]  # status, Content-Type, body
+
+
+class Transport(Protocol):
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Answer:
+        """One request; raises ``ConnectionError`` when the server cannot be reached."""
+        ...
+
+
+def transport_for(api: client.ApiClient, timeout: float) -> Transport:
+    configuration = api.configuration
+    if configuration.proxy or getattr(configuration, "tls_server_name", None):
+        return _Urllib3(api, timeout)
+    return Connections(configuration, timeout)
+
+
+class Connections:
+    """A pool of idle kept-alive connections; each request borrows one (or opens one) and returns it."""
+
+    def __init__(self, configuration: client.Configuration, timeout: float) -> None:
+        url = urlsplit(str(configuration.host))
+        self._tls = _tls_context(configuration) if url.scheme == "https" else None
+        self._host = url.hostname or "localhost"
+        self._port = url.port or (443 if url.scheme == "https" else 80)
+        self._netloc, self._prefix = url.netloc, url.path.rstrip("/")
+        self._timeout = timeout
+        self._idle: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Answer:
+        request = http1.request(method, self._prefix + target, self._netloc, headers, body)
+        for attempt in (1, 2):
+            sock, reused = self._borrow()
+            try:
+                status, answer_headers, data, keep = http1.exchange(sock, request, head=method == "HEAD")
+            except (OSError, http1.ProtocolError) as error:
+                sock.close()
+                # A kept-alive connection the server closed meanwhile: send again on a new one, unless
+                # the request may have been acted on and is not safe to repeat.
+                if reused and attempt == 1 and method != "POST":
+                    continue
+                raise ConnectionError(str(error) or type(error).__name__) from error
+            if keep:
+                with self._lock:
+                    self._idle.append(sock)
+            else:
+                sock.close()
+            return status, answer_headers.get("content-type", ""), data
+        raise AssertionError("unreachable")
+
+    def _borrow(self) -> tuple[socket.socket, bool]:
+        while True:
+            with self._lock:
+                sock = self._idle.pop() if self._idle else None
+            if sock is None:
+                return self._open(), False
+            if not _dropped(sock):
+                return sock, True
+            sock.close()
+
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is None:
+            return sock
+        return self._tls.wrap_socket(sock, server_hostname=self._host)
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """An idle connection with something to read has been closed by the server (or is broken)."""
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _tls_context(configuration: client.Configuration) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+    if getattr(configuration, "ca_cert_data", None):
+        context.load_verify_locations(cadata=configuration.ca_cert_data)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif configuration.assert_hostname is False:
+        context.check_hostname = False
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    return context
+
+
+class _Urllib3:
+    """Through the ApiClient's own urllib3 pool manager (proxies and every other TLS option)."""
+
+    def __init__(self, api: client.ApiClient, timeout: float) -> None:
+        self._pool = api.rest_client.pool_manager
+        self._host = str(api.configuration.host)
+        self._timeout = timeout
+
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Answer:
+        try:
+            response = self._pool.request(method, self._host + target, body=body, headers=headers,
+                                          timeout=self._timeout, retries=False)  # fmt: skip
+        except urllib3.exceptions.HTTPError as error:
+            raise ConnectionError(str(error)) from error
+        return int(response.status), str(response.headers.get("Content-Type") or ""), bytes(response.data)
