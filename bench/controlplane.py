@@ -7,6 +7,7 @@ import os
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from gitopsguard.devcluster import StateLayout
 
@@ -14,7 +15,7 @@ COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager")
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

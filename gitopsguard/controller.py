@@ -1,9 +1,10 @@
 """The continuous loop: reconcile on a timer, and at once when something the unit owns changes.
 
-Each owned kind is watched (filtered by the unit's label); any event wakes the loop, and a burst of
-events becomes one pass. A pass over an unchanged commit where nothing moved writes nothing, so the
-events our own writes cause end after one quiet pass. A local repository is also watched on disk, so a
-commit there is picked up within about a second.
+Each owned kind is listed once and then watched (filtered by the unit's label) into a cache that passes
+read instead of listing again; any event wakes the loop, and a burst of events becomes one pass. A pass
+over an unchanged commit where nothing moved writes nothing, so the events our own writes cause end
+after one quiet pass. A local repository is also watched on disk, so a commit there is picked up within
+about a second.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from watchdog.observers import Observer
 
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.plan.prepare import UNIT_LABEL
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import PolicySet
 from gitopsguard.reconcile import DEFAULT_BRAKE, ReconcileResult, RenderCache, Unit, reconcile
@@ -36,7 +37,7 @@ class Controller:
         self.unit, self._source, self._applier, self._store, self._raw = unit, source, applier, store, raw
         self._interval, self._on_result, self._brake = interval, on_result, brake
         self._wake = threading.Event()
-        self._watched: set[tuple[str, str]] = set()
+        self._live = LiveCache(applier, raw, unit.name, on_change=self._wake.set)  # any change wakes a pass
         self._renders: RenderCache = {}
         self.last_duration = 0.0  # seconds the last pass took (for metrics)
         self.policies: PolicySet | None = None  # the policies of the last applied revision (for the live scan)
@@ -54,8 +55,8 @@ class Controller:
                 if result.policies is not None and not result.error:
                     self.policies = result.policies
                 self._on_result(result)
-                for kind in result.kinds - self._watched:
-                    self._start_watch(kind, stop)
+                for kind in result.kinds:
+                    self._live.track(kind, stop)
                 failures = failures + 1 if result.error else 0
                 # After a failure (remote or API server unreachable, bad commit), retry with backoff.
                 self._wake.wait(min(self._interval, 2.0 ** (failures - 1)) if failures else self._interval)
@@ -67,7 +68,7 @@ class Controller:
     def _pass(self) -> ReconcileResult:
         try:
             return reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
-                             renders=self._renders, want_policies=self.policies is None)  # fmt: skip
+                             renders=self._renders, want_policies=self.policies is None, live=self._live)  # fmt: skip
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(self.unit.name, None, (), error=str(error))
         except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry
@@ -75,24 +76,6 @@ class Controller:
 
     def wake(self) -> None:
         self._wake.set()
-
-    def _start_watch(self, kind: tuple[str, str], stop: threading.Event) -> None:
-        self._watched.add(kind)
-        thread = threading.Thread(target=self._watch, args=(kind, stop), name=f"watch-{kind[1]}", daemon=True)
-        thread.start()
-
-    def _watch(self, kind: tuple[str, str], stop: threading.Event) -> None:
-        api_version, name = kind
-        query = {"labelSelector": f"{UNIT_LABEL}={self.unit.name}", "timeoutSeconds": "300"}
-        while not stop.is_set():
-            try:
-                path = self._applier.collection_path(api_version, name)
-                for _event in self._raw.watch(path, query):
-                    self._wake.set()
-                    if stop.is_set():
-                        return
-            except GitOpsGuardError:
-                time.sleep(1.0)  # the server restarted or the kind went away; try again shortly
 
     def _watch_directory(self, path: Path) -> Observer:  # type: ignore[valid-type]
         controller = self

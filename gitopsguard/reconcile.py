@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gitopsguard.backup import backup
-from gitopsguard.cluster.apply import Applier, OwnedSnapshot
+from gitopsguard.cluster.apply import Applier, KindCache, OwnedSnapshot
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.gate import RevisionBlockedError, gate, policies_at
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
-from gitopsguard.plan.diff import digest, has_changed, resource_version, still_as_applied, who_changed
+from gitopsguard.plan.diff import has_changed, resource_version, still_as_applied, who_changed
 from gitopsguard.plan.prepare import Desired, prepare, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
@@ -61,11 +61,11 @@ def _kinds(entries: dict[ObjectKey, Entry]) -> frozenset[tuple[str, str]]:
 def reconcile(
     unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
     brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False, renders: RenderCache | None = None,
-    now: datetime | None = None, want_policies: bool = False,
+    now: datetime | None = None, want_policies: bool = False, live: KindCache | None = None,
 ) -> ReconcileResult:  # fmt: skip
-    # 1. What this unit applied last, and at which commit.
+    # 1. What this unit applied last, and at which commit; what it owns (from the loop's watches, if any).
     inventory = store.load(unit.name)
-    owned = OwnedSnapshot(applier, unit.name)  # each owned kind listed once this pass, before any write
+    owned = OwnedSnapshot(applier, unit.name, live)  # each owned kind read once this pass, before any write
     commit = None
     try:
         # 2. Fetch; the branch may only move forward from the applied commit.
@@ -91,12 +91,13 @@ def reconcile(
         # 6. Prune what left Git, unless the brake engages (the commit can release it).
         if RELEASE_MARKER in revision.message:
             brake = replace(brake, released=True)
-        pruned, still_owned, engaged = prune(unit, inventory, desired, applier, owned, brake)
+        fresh = OwnedSnapshot(applier, unit.name)  # deletes check the label on the object as it is now
+        pruned, still_owned, engaged = prune(unit, inventory, desired, applier, fresh, brake)
         # 7. Workloads Git does not describe, in namespaces that opted in: report, or back up and delete.
         strays, seen, scans = unmanaged(unit, desired, inventory, applier, now or datetime.now(UTC))
         pruned = [*pruned, *strays]
         # 8. Remember what this unit owns now, and the state each object was last seen to match Git in.
-        entries = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
+        entries = {d.key: Entry(d.api_version, versions.get(d.key, ""), d.digest) for d in desired}
         entries |= still_owned
         done = "\n".join(str(c) for c in (*changes, *pruned) if c.action is not Action.UNCHANGED)
         if unit.report_only:  # nothing was applied: keep what the inventory says was, report the rest
@@ -165,7 +166,7 @@ def _hold_last_applied(
         desired, changes, versions = apply_revision(unit, manifests, applier, inventory, fresh)
     except GitOpsGuardError:
         return inventory, ()  # the API server itself is failing, or the commit is gone: nothing more to do
-    held = {d.key: Entry(d.api_version, versions.get(d.key, ""), digest(d.body)) for d in desired}
+    held = {d.key: Entry(d.api_version, versions.get(d.key, ""), d.digest) for d in desired}
     return replace(inventory, entries=inventory.entries | held), tuple(changes)
 
 
@@ -224,7 +225,7 @@ def _apply_changed(
 
     def settled(d: Desired) -> bool:  # same body as last applied, and the object is still as we left it
         entry = inventory.entries.get(d.key)
-        if entry is None or entry.digest != digest(d.body) or d.key not in live:
+        if entry is None or entry.digest != d.digest or d.key not in live:
             return False
         return entry.resource_version == versions[d.key] or still_as_applied(live[d.key], d.body)
 
@@ -259,7 +260,7 @@ def _change(desired: Desired, live: KubeObject | None, inventory: Inventory) -> 
     """Created or configured; when Git did not change the object since we applied it, that is drift."""
     action = Action.CREATED if live is None else Action.CONFIGURED
     entry = inventory.entries.get(desired.key)
-    if entry is None or entry.digest != digest(desired.body):
+    if entry is None or entry.digest != desired.digest:
         return Change(desired.key, action)
     cause = "it was deleted outside Git" if live is None else f"it was changed by {who_changed(live)}"
     return Change(desired.key, action, f"drift repaired: {cause}")

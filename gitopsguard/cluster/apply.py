@@ -5,10 +5,10 @@ Every client exception is translated here into a message that starts with the ob
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Container, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
@@ -156,7 +156,7 @@ class Applier:
             path = self._path_of(desired)
         except ApplyError as error:
             return str(error)
-        status, stored = self._raw.request("PATCH", path, query=_apply_query(dry_run=True), body=desired.body,
+        status, stored = self._raw.request("PATCH", path, query=_apply_query(dry_run=True), body=desired.payload,
                                            content_type=APPLY_PATCH)  # fmt: skip
         if status in (200, 201):
             return stored
@@ -167,7 +167,7 @@ class Applier:
             path = self._path_of(desired)
         except ApplyError as error:
             return Written(0, message=str(error))
-        return self._raw.write("PATCH", path, query=_apply_query(dry_run=dry_run), body=desired.body,
+        return self._raw.write("PATCH", path, query=_apply_query(dry_run=dry_run), body=desired.payload,
                                content_type=APPLY_PATCH)  # fmt: skip
 
     def _path_of(self, desired: Desired) -> str:
@@ -181,10 +181,33 @@ class Applier:
         return f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused: {written.message}"
 
     def _parallel(self, items: Sequence[T], work: Callable[[T], R]) -> list[R]:
+        """``work`` on every item, by a few threads each taking the next item (cheaper than a future each)."""
         if len(items) <= 1:
             return [work(item) for item in items]
-        with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            return list(pool.map(work, items))
+        results: list[R | None] = [None] * len(items)
+        failure: list[BaseException] = []
+        upcoming = iter(range(len(items)))
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while not failure:
+                with lock:
+                    index = next(upcoming, None)
+                if index is None:
+                    return
+                try:
+                    results[index] = work(items[index])
+                except BaseException as error:  # re-raised below, in the caller's thread
+                    failure.append(error)
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(self._workers, len(items)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failure:
+            raise failure[0]
+        return results  # type: ignore[return-value]
 
 
 def _apply_query(*, dry_run: bool) -> dict[str, str]:
@@ -196,24 +219,31 @@ def _established(crd: KubeObject) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
+class KindCache(Protocol):
+    def objects(self, kind: tuple[str, str]) -> dict[ObjectKey, KubeObject] | None:
+        """The owned objects of this (apiVersion, kind), or None when not known."""
+        ...
+
+
 class OwnedSnapshot:
-    """What a unit owns, listed at most once per kind during one pass.
+    """What a unit owns, listed (or copied from a watch-fed cache) at most once per kind during one pass.
 
     Every reader in a pass (the skip test, the drift test, prune) wants the objects as they were before
-    the pass wrote anything, and each kind is listed before any object of that kind is written, so one
-    listing serves them all. After writes, take a new snapshot.
+    the pass wrote anything, and each kind is read before any object of that kind is written, so one
+    read serves them all. After writes, take a new snapshot.
     """
 
-    def __init__(self, applier: Applier, unit: str) -> None:
-        self._applier, self._unit = applier, unit
+    def __init__(self, applier: Applier, unit: str, cache: KindCache | None = None) -> None:
+        self._applier, self._unit, self._cache = applier, unit, cache
         self._listed: set[tuple[str, str]] = set()
         self._objects: dict[ObjectKey, KubeObject] = {}
 
     def of(self, kinds: Iterable[tuple[str, str]]) -> dict[ObjectKey, KubeObject]:
         """The owned objects of these (apiVersion, kind) pairs."""
         wanted = set(kinds)
-        if missing := wanted - self._listed:
-            self._objects |= self._applier.list_owned(missing, self._unit)
-            self._listed |= missing
+        for kind in wanted - self._listed:
+            cached = self._cache.objects(kind) if self._cache else None
+            self._objects |= cached if cached is not None else self._applier.list_owned([kind], self._unit)
+            self._listed.add(kind)
         groups = {(api_version.rpartition("/")[0], kind) for api_version, kind in wanted}
         return {key: body for key, body in self._objects.items() if (key.group, key.kind) in groups}

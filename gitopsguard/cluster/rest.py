@@ -96,7 +96,7 @@ class RawApi:
         self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str, accept: str
     ) -> tuple[int, str, bytes]:
         headers = self._headers(accept)
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = body if body is None or isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         if data is not None:
             headers["Content-Type"] = content_type
         target = path + (f"?{urlencode(query)}" if query else "")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import copy
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from gitopsguard.model import KubeObject, Manifest, ObjectKey
+from gitopsguard.plan.diff import digest
 
 UNIT_LABEL = "gitopsguard.io/unit"
 PRUNE_MARKER = "gitopsguard.io/prune"
@@ -22,6 +24,16 @@ class Desired:
     api_version: str
     stage: int  # 0: CRDs and Namespaces, 1: other cluster-scoped objects, 2: namespaced objects
 
+    @cached_property
+    def digest(self) -> str:
+        """A short, stable fingerprint of the body, to notice when Git changed it."""
+        return digest(self.body)
+
+    @cached_property
+    def payload(self) -> bytes:
+        """The body as compact JSON, encoded once for the dry run and the apply."""
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
 
 def prepare(
     manifests: tuple[Manifest, ...], *, unit: str, default_namespace: str, namespaced: Callable[[Manifest], bool]
@@ -29,14 +41,13 @@ def prepare(
     """Bodies with our ownership label, a namespace exactly where the kind has one, and 1.20's defaults."""
     desired = []
     for manifest in manifests:
-        body = copy.deepcopy(manifest.body)
+        body = _copied(manifest.body)
         metadata = body.setdefault("metadata", {})
         metadata.setdefault("labels", {})[UNIT_LABEL] = unit
         if namespaced(manifest):
             metadata["namespace"] = metadata.get("namespace") or default_namespace
         else:
             metadata.pop("namespace", None)
-        _default_port_protocols(body)
         key = ObjectKey.of(body)
         desired.append(Desired(key, body, manifest.origin, str(body["apiVersion"]), _stage(key)))
     return desired
@@ -54,19 +65,20 @@ def _stage(key: ObjectKey) -> int:
     return 1 if not key.namespace else 2
 
 
-def _default_port_protocols(node: Any) -> None:
-    """Kubernetes 1.20 refuses server-side apply of a port list entry without ``protocol``; newer servers
-    default it to TCP, so do what they do."""
-    if isinstance(node, dict):
-        for field, value in node.items():
-            if field == "ports" and isinstance(value, list):
-                for port in value:
-                    if isinstance(port, dict) and ("port" in port or "containerPort" in port):
-                        port.setdefault("protocol", "TCP")
-            _default_port_protocols(value)
-    elif isinstance(node, list):
-        for item in node:
-            _default_port_protocols(item)
+def _copied(node: Any, port_entry: bool = False) -> Any:
+    """A deep copy of a manifest's JSON-like body, with 1.20's port defaults: Kubernetes 1.20 refuses
+    server-side apply of a port list entry without ``protocol``; newer servers default it to TCP."""
+    if isinstance(node, list):
+        return [_copied(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {
+        key: [_copied(item, True) for item in value] if key == "ports" and isinstance(value, list) else _copied(value)
+        for key, value in node.items()
+    }
+    if port_entry and ("port" in copy or "containerPort" in copy):
+        copy.setdefault("protocol", "TCP")
+    return copy
 
 
 def prune_disabled(body: KubeObject) -> bool:
