@@ -283,11 +283,18 @@ def diff_command(**options: Any) -> None:
     multiple=True,
     help="Scan only these namespaces (repeatable; default: all but kube-system and gitopsguard-system).",
 )
+@click.option(
+    "--apiserver-audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The API server's audit log (JSON lines) to name the user behind each drift; the dev cluster "
+    "writes one (see `gitopsguard dev-cluster env`).",
+)
 @reports_errors
 def run_command(
     interval: float, approval_mode: str, trust: Path | None, github_repo: str | None, github_api_url: str,
     slack_channel: str | None, slack_api_url: str, metrics_address: str, leader_elect: bool, live_scan: bool,
-    scan_namespaces: tuple[str, ...], **options: Any,
+    scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
     from gitopsguard.commands.grants import GitHubSettings, github_token
@@ -310,7 +317,7 @@ def run_command(
     run_forever(ReconcileOptions(**options), interval, stop, live_scan=live_scan, scan_namespaces=scan_namespaces,
                 trust=trust if approval_mode != "off" else None, github=github,
                 slack=slack_settings(slack_channel, slack_api_url), metrics_address=metrics_address,
-                leader_elect=leader_elect)  # fmt: skip
+                leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log)  # fmt: skip
 
 
 def slack_settings(channel: str | None, api_url: str) -> Any:

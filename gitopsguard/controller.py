@@ -12,19 +12,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import PolicySet
-from gitopsguard.reconcile import DEFAULT_BRAKE, ReconcileResult, RenderCache, Unit, reconcile
+from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderCache, Unit, reconcile
 from gitopsguard.source import GitSource
 
 
@@ -32,9 +34,10 @@ class Controller:
     def __init__(
         self, unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, raw: RawApi, *,
         interval: float = 30.0, on_result: Callable[[ReconcileResult], None] = lambda _: None,
-        brake: BrakePolicy = DEFAULT_BRAKE,
+        brake: BrakePolicy = DEFAULT_BRAKE, trail: AuditTrail | None = None,
     ) -> None:  # fmt: skip
         self.unit, self._source, self._applier, self._store, self._raw = unit, source, applier, store, raw
+        self._trail = trail  # the API server's audit log, to name the user behind a drift
         self._interval, self._on_result, self._brake = interval, on_result, brake
         self._wake = threading.Event()
         self._live = LiveCache(applier, raw, unit.name, on_change=self._wake.set)  # any change wakes a pass
@@ -45,12 +48,14 @@ class Controller:
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Reconcile until ``stop`` is set."""
         observer = self._watch_directory(local_repository) if local_repository else None
+        if self._trail:
+            self._trail.follow(stop)
         failures = 0
         try:
             while not stop.is_set():
                 self._wake.clear()
                 started = time.monotonic()
-                result = self._pass()
+                result = self._attributed(self._pass())
                 self.last_duration = time.monotonic() - started
                 if result.policies is not None and not result.error:
                     self.policies = result.policies
@@ -73,6 +78,24 @@ class Controller:
             return ReconcileResult(self.unit.name, None, (), error=str(error))
         except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry
             return ReconcileResult(self.unit.name, None, (), error=f"internal error: {error!r}")
+
+    def _attributed(self, result: ReconcileResult) -> ReconcileResult:
+        """The result, with the user behind each repaired drift where the audit log names one."""
+        if self._trail is None or not any(c.detail.startswith(DRIFT) for c in result.changes):
+            return result
+        versions = {(api_version.rpartition("/")[0], kind): api_version for api_version, kind in result.kinds}
+        deadline = time.monotonic() + 1.0  # the audit line may land just after the repair
+        changes = []
+        for change in result.changes:
+            api_version = versions.get((change.key.group, change.key.kind))
+            if change.detail.startswith(DRIFT) and api_version:
+                key = change.key
+                resource = self._applier.resource(api_version, key.kind, str(key)).name
+                wait = max(0.0, deadline - time.monotonic())
+                if writer := self._trail.writer((key.group, resource, key.namespace, key.name), wait=wait):
+                    change = replace(change, detail=f"{change.detail}; by {writer}")
+            changes.append(change)
+        return replace(result, changes=tuple(changes))
 
     def wake(self) -> None:
         self._wake.set()

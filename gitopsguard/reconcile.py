@@ -28,6 +28,7 @@ from gitopsguard.render import render
 from gitopsguard.source import GitSource, Revision
 
 DEFAULT_BRAKE = BrakePolicy()
+DRIFT = "drift repaired"  # how a change repairing drift begins its detail
 RenderCache = dict[str, tuple[Manifest, ...]]  # commit -> its rendered manifests (never mutated downstream)
 
 
@@ -263,7 +264,7 @@ def _change(desired: Desired, live: KubeObject | None, inventory: Inventory) -> 
     if entry is None or entry.digest != desired.digest:
         return Change(desired.key, action)
     cause = "it was deleted outside Git" if live is None else f"it was changed by {who_changed(live)}"
-    return Change(desired.key, action, f"drift repaired: {cause}")
+    return Change(desired.key, action, f"{DRIFT}: {cause}")
 
 
 def plan_pruning(

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import urllib3
 from kubernetes import client
 
+from gitopsguard import __version__
 from gitopsguard.cluster import protobuf
 from gitopsguard.cluster.transport import transport_for
 from gitopsguard.errors import ClusterError
@@ -45,7 +46,7 @@ class RawApi:
         self._host = str(api.configuration.host)  # a property that re-reads the proxy environment each call
         self._pool = api.rest_client.pool_manager
         self._transport = transport_for(api, timeout)
-        self._user_agent = api.user_agent
+        self._user_agent = f"gitopsguard/{__version__}"  # how the API server's audit log tells our writes apart
         self._impersonate = impersonate  # act as this user (the API server checks we may)
         self._auth: tuple[float, dict[str, str]] = (-AUTH_TTL, {})
 

@@ -18,6 +18,7 @@ from kubernetes import client
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster import connect, server_info
 from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.demo_grants import show_grant
@@ -49,6 +50,7 @@ def run_demo() -> int:
     controller = Controller(
         Unit("demo-dev", "clusters/dev"), GitSource(SourceSpec(repo.as_uri()), cluster.state.root / "demo-source"),
         Applier(api), InventoryStore(api), RawApi(api), interval=30, on_result=results.put,
+        trail=AuditTrail(cluster.state.audit_log),
     )  # fmt: skip
     stop = threading.Event()
     loop = threading.Thread(target=controller.run, args=(stop, repo), daemon=True)

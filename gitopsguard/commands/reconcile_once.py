@@ -18,6 +18,7 @@ from kubernetes import client
 from gitopsguard.audit import AuditLog, AuditRecord, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
@@ -80,6 +81,7 @@ def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
     slack: SlackSettings | None = None, metrics_address: str = "", leader_elect: bool = False,
+    apiserver_audit_log: Path | None = None,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
@@ -111,7 +113,8 @@ def run_forever(
 
     local = Path(o.repo) if Path(o.repo).is_dir() else None
     controller = Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval,
-                            on_result=report, brake=BrakePolicy(released=o.allow_mass_prune))  # fmt: skip
+                            on_result=report, brake=BrakePolicy(released=o.allow_mass_prune),
+                            trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)  # fmt: skip
     click.echo(f"reconciling {o.path} of {o.repo} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True)
     if live_scan and unit.policies_path:
         backups = (unit.backup_dir or default_audit_log().parent / "backups") / SCAN_UNIT

@@ -124,6 +124,7 @@ class DevCluster:
         self.progress.stage(f"creating dev cluster state in {self.state.root}")
         self.state.root.mkdir(parents=True, exist_ok=True)
         pki.write_tokens_file(self.state.tokens_file, pki.new_users())
+        self.state.audit_policy.write_text(comp.AUDIT_POLICY)
         pki.ensure_service_account_keys(self.state.pki_dir)
         self._save_ports(ports)
         children: list[subprocess.Popen[bytes]] = []

@@ -71,7 +71,25 @@ def _apiserver(cache: CacheLayout, state: StateLayout, ports: Ports) -> Componen
         "--service-account-signing-key-file", str(pki / "sa.key"),
         "--service-account-issuer", "https://kubernetes.default.svc",
         "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged=true",
+        "--audit-policy-file", str(state.audit_policy), "--audit-log-path", str(state.audit_log),
+        "--audit-log-maxsize", "100", "--audit-log-maxbackup", "1",
     ))  # fmt: skip
+
+
+AUDIT_POLICY = """\
+# Who wrote what, at Metadata level (never a body): gitopsguard names the user behind a drift from it.
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    verbs: [get, list, watch]
+  - level: None
+    resources:
+      - {group: "", resources: [events]}
+      - {group: coordination.k8s.io, resources: [leases]}
+  - level: Metadata
+"""
 
 
 def _controller_manager(cache: CacheLayout, state: StateLayout) -> ComponentSpec:

@@ -91,6 +91,15 @@ class StateLayout:
         """kube-apiserver writes its self-signed serving certificate here (``--cert-dir``)."""
         return self.pki_dir / "apiserver.crt"
 
+    @property
+    def audit_policy(self) -> Path:
+        return self.root / "audit-policy.yaml"
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines): who wrote what, for ``gitopsguard run --audit-log``."""
+        return self.log_dir / "audit.log"
+
     def pid_file(self, component: str) -> Path:
         return self.run_dir / f"{component}.pid"
 

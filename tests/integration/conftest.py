@@ -33,6 +33,11 @@ class LiveCluster:
     def api(self, context: str = "dev-admin") -> client.ApiClient:
         return connect(self.kubeconfig, context)
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (the kubeconfig sits in the cluster's state directory)."""
+        return StateLayout(self.kubeconfig.parent).audit_log
+
 
 @pytest.fixture(scope="session")
 def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:

@@ -12,12 +12,14 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.controller import Controller
 from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
+from tests.integration.conftest import LiveCluster
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +44,7 @@ def value_of(core: client.CoreV1Api, name: str, namespace: str) -> str | None:
 
 @pytest.fixture
 def running(
-    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path, dev_cluster: LiveCluster
 ) -> Iterator[tuple[Upstream, list[ReconcileResult]]]:
     upstream = Upstream(tmp_path / "git")
     upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
@@ -51,6 +53,7 @@ def running(
     controller = Controller(
         Unit(namespace, "apps", namespace), GitSource(SourceSpec(upstream.url), tmp_path / "gg"),
         Applier(admin_api), InventoryStore(admin_api), RawApi(admin_api), interval=60, on_result=results.append,
+        trail=AuditTrail(dev_cluster.audit_log),
     )  # fmt: skip
     stop = threading.Event()
     thread = threading.Thread(target=controller.run, args=(stop, upstream.bare), daemon=True)
@@ -72,14 +75,19 @@ def test_edited_object_is_restored_and_the_editor_is_named(
     core.patch_namespaced_config_map("a", namespace, {"data": {"value": "edited"}})
     eventually(lambda: value_of(core, "a", namespace) == "1")
     eventually(lambda: any("drift repaired: it was changed by" in c.detail for r in results for c in r.changes))
+    repair = next(c.detail for r in results for c in r.changes if "drift repaired" in c.detail)
+    assert "by user admin (patch with OpenAPI-Generator at " in repair, repair  # from the audit log
 
 
 def test_deleted_object_is_recreated(
     running: tuple[Upstream, list[ReconcileResult]], admin_api: client.ApiClient, namespace: str
 ) -> None:
-    core = client.CoreV1Api(admin_api)
+    core, (_, results) = client.CoreV1Api(admin_api), running
     core.delete_namespaced_config_map("a", namespace)
     eventually(lambda: value_of(core, "a", namespace) == "1")
+    eventually(lambda: any("deleted outside Git" in c.detail for r in results for c in r.changes))
+    repair = next(c.detail for r in results for c in r.changes if "deleted outside Git" in c.detail)
+    assert "by user admin (delete with OpenAPI-Generator at " in repair, repair
 
 
 def test_a_commit_to_a_local_repository_is_applied_without_waiting_for_the_interval(

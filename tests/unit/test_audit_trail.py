@@ -1,0 +1,81 @@
+"""cluster.audittrail: reading who wrote an object out of the API server's audit log."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gitopsguard.cluster.audittrail import AuditTrail, Writer, parse
+
+
+def line(**changes: object) -> str:
+    event: dict[str, object] = {
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "stage": "ResponseComplete",
+        "verb": "patch", "user": {"username": "alice", "groups": ["team-shop"]}, "userAgent": "kubectl/v1.31.0 (linux)",
+        "requestURI": "/apis/apps/v1/namespaces/shop/deployments/web/scale",
+        "objectRef": {"resource": "deployments", "namespace": "shop", "name": "web", "apiGroup": "apps",
+                      "subresource": "scale"},
+        "responseStatus": {"code": 200}, "stageTimestamp": "2026-11-24T05:10:00.123456Z",
+    }  # fmt: skip
+    event.update(changes)
+    return json.dumps(event) + "\n"
+
+
+def test_a_completed_write_names_its_user_verb_client_and_time() -> None:
+    key, writer = parse(line()) or (None, None)
+    assert key == ("apps", "deployments", "shop", "web")
+    assert str(writer) == "user alice (patch with kubectl at 2026-11-24T05:10:00.123456Z)"
+
+
+def test_reads_failures_dry_runs_status_updates_and_our_own_writes_name_no_writer() -> None:
+    assert parse(line(verb="get")) is None
+    assert parse(line(stage="RequestReceived")) is None
+    assert parse(line(responseStatus={"code": 409})) is None
+    assert parse(line(requestURI="/api/v1/namespaces/shop/configmaps/a?dryRun=All&fieldManager=x")) is None
+    assert parse(line(objectRef={"resource": "deployments", "name": "web", "subresource": "status"})) is None
+    assert parse(line(userAgent="gitopsguard/0.1.0")) is None
+    assert parse("not json") is None
+
+
+def eventually(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_following_reads_new_lines_whole_and_survives_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    log.write_text(line(user={"username": "before-we-started"}))
+    trail, stop = AuditTrail(log), threading.Event()
+    thread = trail.follow(stop)
+    try:
+        time.sleep(0.2)
+        ref = ("apps", "deployments", "shop", "web")
+        with log.open("a") as handle:
+            text = line(user={"username": "bob"})
+            handle.write(text[:40])  # the API server is halfway through writing a line
+            handle.flush()
+            time.sleep(0.2)
+            assert trail.writer(ref) is None, "only whole lines count; older lines are not this run's"
+            handle.write(text[40:])
+        eventually(lambda: trail.writer(ref) == Writer("bob", "patch", "2026-11-24T05:10:00.123456Z",
+                                                       "kubectl/v1.31.0 (linux)"))  # fmt: skip
+        log.rename(tmp_path / "audit-2026.log")  # rotated: the server starts a new file
+        log.write_text(line(user={"username": "carol"}, verb="delete"))
+        eventually(lambda: (trail.writer(ref) or Writer("", "", "", "")).user == "carol")
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_memory_is_bounded() -> None:
+    trail = AuditTrail(Path("/nonexistent"), keep=2)
+    for name in ("a", "b", "c"):
+        trail.feed(line(objectRef={"resource": "configmaps", "namespace": "x", "name": name}))
+    assert trail.writer(("", "configmaps", "x", "a")) is None
+    assert trail.writer(("", "configmaps", "x", "c"), wait=0.1) is not None
