@@ -63,11 +63,13 @@ def dev_cluster(ctx: click.Context, state_dir: Path | None, cache_dir: Path | No
 
 @dev_cluster.command("up")
 @click.option("--port", type=int, default=None, help="kube-apiserver port (default: a free one).")
+@click.option("--audit-log", is_flag=True, help="A new cluster's API server keeps an audit log of writes "
+              "(logs/audit.log in its state dir); `run --apiserver-audit-log` reads it to name users.")  # fmt: skip
 @click.pass_obj
 @reports_errors
-def dev_cluster_up(cluster: DevCluster, port: int | None) -> None:
+def dev_cluster_up(cluster: DevCluster, port: int | None, audit_log: bool) -> None:
     """Start the cluster (building the binaries once), or restart whatever part of it has stopped."""
-    result = cluster.up(apiserver_port=port)
+    result = cluster.up(apiserver_port=port, audit_log=audit_log)
     if result.already_up:
         click.echo(f"The dev cluster is already up at {result.server}; nothing was started.", err=True)
     elif result.recovered:
@@ -287,8 +289,8 @@ def diff_command(**options: Any) -> None:
     "--apiserver-audit-log",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="The API server's audit log (JSON lines) to name the user behind each drift; the dev cluster "
-    "writes one (see `gitopsguard dev-cluster env`).",
+    help="The API server's audit log (JSON lines) to name the user behind each drift; `gitopsguard "
+    "dev-cluster up --audit-log` writes one.",
 )
 @reports_errors
 def run_command(

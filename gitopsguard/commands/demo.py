@@ -39,7 +39,7 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template"
 def run_demo() -> int:
     progress = StagedProgress()
     cluster = DevCluster(StateLayout.default(), CacheLayout.default(), progress)
-    kubeconfig = cluster.up().kubeconfig
+    kubeconfig = cluster.up(audit_log=True).kubeconfig  # the drift repair then names the user
     api = connect(kubeconfig)
     info = server_info(api)
     click.echo(f"\nKubernetes {info.version} at {info.server}: {'ready' if info.ready else 'NOT ready'}")

@@ -94,13 +94,15 @@ class DevCluster:
 
     # -- changing ---------------------------------------------------------------------------------------
 
-    def up(self, *, apiserver_port: int | None = None) -> UpResult:
+    def up(self, *, apiserver_port: int | None = None, audit_log: bool = False) -> UpResult:
+        """Start the cluster, or restart what has stopped. ``audit_log``: a new cluster's API server keeps
+        an audit log of writes (``StateLayout.audit_log``), for naming the user behind a drift."""
         current = self.status()
         if current.ports is not None and current.all_running and current.ready:
             return UpResult(True, False, (), self.state.kubeconfig, current.ports.server_url())
         if current.ports is not None:
             return self._recover(current, current.ports)
-        return self._create(apiserver_port)
+        return self._create(apiserver_port, audit_log)
 
     def down(self) -> tuple[str, ...]:
         """Stop every component this cluster started, then remove its whole state directory."""
@@ -115,7 +117,7 @@ class DevCluster:
 
     # -- the two ways up --------------------------------------------------------------------------------
 
-    def _create(self, apiserver_port: int | None) -> UpResult:
+    def _create(self, apiserver_port: int | None, audit_log: bool) -> UpResult:
         if apiserver_port is not None:
             require_free(apiserver_port, "kube-apiserver")
         ensure_binaries(self.cache, self.progress, confirm=self._confirm)
@@ -124,7 +126,8 @@ class DevCluster:
         self.progress.stage(f"creating dev cluster state in {self.state.root}")
         self.state.root.mkdir(parents=True, exist_ok=True)
         pki.write_tokens_file(self.state.tokens_file, pki.new_users())
-        self.state.audit_policy.write_text(comp.AUDIT_POLICY)
+        if audit_log:  # the API server audits when it finds the policy (also after a restart)
+            self.state.audit_policy.write_text(comp.AUDIT_POLICY)
         pki.ensure_service_account_keys(self.state.pki_dir)
         self._save_ports(ports)
         children: list[subprocess.Popen[bytes]] = []

@@ -70,10 +70,15 @@ def _apiserver(cache: CacheLayout, state: StateLayout, ports: Ports) -> Componen
         "--service-account-key-file", str(pki / "sa.pub"),
         "--service-account-signing-key-file", str(pki / "sa.key"),
         "--service-account-issuer", "https://kubernetes.default.svc",
-        "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged=true",
-        "--audit-policy-file", str(state.audit_policy), "--audit-log-path", str(state.audit_log),
-        "--audit-log-maxsize", "100", "--audit-log-maxbackup", "1",
+        "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged=true", *_audit_flags(state),
     ))  # fmt: skip
+
+
+def _audit_flags(state: StateLayout) -> tuple[str, ...]:
+    if not state.audit_policy.exists():
+        return ()
+    return ("--audit-policy-file", str(state.audit_policy), "--audit-log-path", str(state.audit_log),
+            "--audit-log-maxsize", "100", "--audit-log-maxbackup", "1")  # fmt: skip
 
 
 AUDIT_POLICY = """\

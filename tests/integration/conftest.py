@@ -50,7 +50,7 @@ def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     )
     capture = request.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():  # a cold build takes minutes: let its progress show
-        result = cluster.up()
+        result = cluster.up(audit_log=True)
     try:
         yield LiveCluster(result.kubeconfig, cluster)
     finally:
