@@ -52,11 +52,13 @@ class Connections:
     def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Answer:
         request = http1.request(method, self._prefix + target, self._netloc, headers, body)
         for attempt in (1, 2):
-            sock, reused = self._borrow()
+            sock, reused = None, False
             try:
+                sock, reused = self._borrow()  # opening one may fail too: refused, TLS, timeout
                 status, answer_headers, data, keep = http1.exchange(sock, request, head=method == "HEAD")
             except (OSError, http1.ProtocolError) as error:
-                sock.close()
+                if sock is not None:
+                    sock.close()
                 # A kept-alive connection the server closed meanwhile: send again on a new one, unless
                 # the request may have been acted on and is not safe to repeat.
                 if reused and attempt == 1 and method != "POST":

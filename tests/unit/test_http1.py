@@ -105,3 +105,11 @@ def test_a_post_is_not_sent_twice_when_the_connection_breaks_under_it() -> None:
     with pytest.raises(ConnectionError):
         pool.send("POST", "/events", b"{}", {})
     assert [r.split(b" ")[0] for r in server.requests] == [b"GET", b"POST"]
+
+
+def test_a_server_that_will_not_speak_tls_is_a_connection_error() -> None:
+    server = Scripted([None])  # accepts, reads the TLS hello, hangs up
+    configuration = client.Configuration()
+    configuration.host = f"https://127.0.0.1:{server.port}"
+    with pytest.raises(ConnectionError):
+        Connections(configuration, timeout=5).send("GET", "/", None, {})
