@@ -52,8 +52,10 @@ class LiveCache:
                 self._watch(kind, version, stop)
             except GitOpsGuardError:
                 with self._lock:
+                    was_synced = kind in self._synced
                     self._synced.discard(kind)
-                self._on_change()  # the next pass lists this kind itself
+                if was_synced:
+                    self._on_change()  # once: the next pass lists this kind itself
                 stop.wait(1.0)
 
     def _list(self, kind: Kind) -> str:
