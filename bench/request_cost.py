@@ -1,7 +1,7 @@
 """What one apply request costs, per side: the API server's CPU with a JSON or a protobuf answer, and the
-client's, for 500 Deployments at a time (dry run, then for real) with 8 workers.
+client's, for 500 Deployments at a time (dry run, then for real) with 8 workers, averaged over rounds.
 
-    .venv/bin/python bench/request_cost.py [--count 500]
+    .venv/bin/python bench/request_cost.py [--count 500] [--rounds 3]
 
 Needs a running dev cluster (`gitopsguard dev-cluster up`); works in a namespace of its own, removed after.
 """
@@ -26,7 +26,7 @@ def deployment(namespace: str, name: str) -> dict[str, object]:
     labels = {"app": name}
     template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template}}  # fmt: skip
+            "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": template}}  # fmt: skip
 
 
 def apply_one(job: tuple[RawApi, str, str, str, bool]) -> int:
@@ -41,21 +41,28 @@ def apply_one(job: tuple[RawApi, str, str, str, bool]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     raw, plane = RawApi(connect(StateLayout.default().kubeconfig)), ControlPlane()
     namespace = f"bench-requests-{int(time.time())}"
     raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
+    totals: dict[tuple[str, bool], list[dict[str, float]]] = {}
     try:
-        for answer in ("json", "protobuf"):
-            for dry_run in (True, False):
-                plane.settle()
-                with ThreadPoolExecutor(8) as pool:
-                    work = [(raw, namespace, f"{answer}-{dry_run}-{i}", answer, dry_run) for i in range(args.count)]
-                    usage, statuses = plane.measure(lambda: list(pool.map(apply_one, work)))  # noqa: B023
-                if set(statuses) != {201}:  # type: ignore[call-overload]
-                    raise SystemExit(f"the server refused some: {set(statuses)}")  # type: ignore[call-overload]
-                per = {name: f"{seconds * 1000 / args.count:.2f} ms" for name, seconds in usage.cpu.items()}
-                print(f"{'dry run' if dry_run else 'apply  '}, answer in {answer:8}, CPU per request: {per}")
+        for round_ in range(args.rounds):  # interleaved, so a slow spell of the cluster hits every mode
+            for answer in ("json", "protobuf"):
+                for dry_run in (True, False):
+                    plane.settle()
+                    names = [f"r{round_}-{answer}-{'dry' if dry_run else 'real'}-{i}" for i in range(args.count)]
+                    work = [(raw, namespace, name, answer, dry_run) for name in names]
+                    with ThreadPoolExecutor(8) as pool:
+                        usage, statuses = plane.measure(lambda: list(pool.map(apply_one, work)))  # noqa: B023
+                    if set(statuses) != {201}:  # type: ignore[call-overload]
+                        raise SystemExit(f"the server refused some: {set(statuses)}")  # type: ignore[call-overload]
+                    totals.setdefault((answer, dry_run), []).append(usage.cpu)
+        for (answer, dry_run), runs in totals.items():
+            mean = {name: sum(run[name] for run in runs) * 1000 / len(runs) / args.count for name in runs[0]}
+            shown = ", ".join(f"{name} {ms:.2f}" for name, ms in mean.items())
+            print(f"{'dry run' if dry_run else 'apply'}, answer in {answer}: ms of CPU per request ({shown})")
     finally:
         raw.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
