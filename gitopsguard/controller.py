@@ -19,11 +19,12 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from gitopsguard.cluster.apply import Applier
-from gitopsguard.cluster.audittrail import AuditTrail
+from gitopsguard.cluster.audittrail import AuditTrail, Writer
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.model import Change
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import PolicySet
 from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderCache, Unit, reconcile
@@ -55,8 +56,9 @@ class Controller:
             while not stop.is_set():
                 self._wake.clear()
                 started = time.monotonic()
-                result = self._attributed(self._pass())
+                result = self._pass()
                 self.last_duration = time.monotonic() - started
+                result = self._attributed(result)
                 if result.policies is not None and not result.error:
                     self.policies = result.policies
                 self._on_result(result)
@@ -85,17 +87,23 @@ class Controller:
             return result
         versions = {(api_version.rpartition("/")[0], kind): api_version for api_version, kind in result.kinds}
         deadline = time.monotonic() + 1.0  # the audit line may land just after the repair
-        changes = []
-        for change in result.changes:
-            api_version = versions.get((change.key.group, change.key.kind))
-            if change.detail.startswith(DRIFT) and api_version:
-                key = change.key
-                resource = self._applier.resource(api_version, key.kind, str(key)).name
-                wait = max(0.0, deadline - time.monotonic())
-                if writer := self._trail.writer((key.group, resource, key.namespace, key.name), wait=wait):
-                    change = replace(change, detail=f"{change.detail}; by {writer}")
-            changes.append(change)
-        return replace(result, changes=tuple(changes))
+
+        def named(change: Change) -> Change:
+            writer = self._writer_of(change, versions, deadline) if change.detail.startswith(DRIFT) else None
+            return replace(change, detail=f"{change.detail}; by {writer}") if writer else change
+
+        return replace(result, changes=tuple(named(c) for c in result.changes))
+
+    def _writer_of(self, change: Change, versions: dict[tuple[str, str], str], deadline: float) -> Writer | None:
+        key, api_version = change.key, versions.get((change.key.group, change.key.kind))
+        if self._trail is None or api_version is None:
+            return None
+        try:
+            resource = self._applier.resource(api_version, key.kind, str(key)).name
+        except GitOpsGuardError:  # the kind went away meanwhile: nothing to look up
+            return None
+        wait = max(0.0, deadline - time.monotonic())
+        return self._trail.writer((key.group, resource, key.namespace, key.name), wait=wait)
 
     def wake(self) -> None:
         self._wake.set()

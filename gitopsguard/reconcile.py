@@ -92,8 +92,9 @@ def reconcile(
         # 6. Prune what left Git, unless the brake engages (the commit can release it).
         if RELEASE_MARKER in revision.message:
             brake = replace(brake, released=True)
-        fresh = OwnedSnapshot(applier, unit.name)  # deletes check the label on the object as it is now
-        pruned, still_owned, engaged = prune(unit, inventory, desired, applier, fresh, brake)
+        # Deletes check the label on the object as it is now: from the cluster, never from the loop's cache.
+        listed = owned if live is None else OwnedSnapshot(applier, unit.name)
+        pruned, still_owned, engaged = prune(unit, inventory, desired, applier, listed, brake)
         # 7. Workloads Git does not describe, in namespaces that opted in: report, or back up and delete.
         strays, seen, scans = unmanaged(unit, desired, inventory, applier, now or datetime.now(UTC))
         pruned = [*pruned, *strays]
@@ -110,7 +111,7 @@ def reconcile(
             )  # fmt: skip
         brake_note = f"mass-prune brake: {engaged}" if engaged else ""
         after = Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, seen, scans)
-        if _versions_apart(after) != _versions_apart(inventory):  # status updates alone write nothing
+        if done or _versions_apart(after) != _versions_apart(inventory):  # status updates alone write nothing
             store.save(unit.name, after)
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries),
                                evaluation=evaluation, policies=policies)  # fmt: skip

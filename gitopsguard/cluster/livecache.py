@@ -1,7 +1,7 @@
 """What a unit owns, kept current in memory: per kind, one list and then a watch from its resourceVersion.
 
 The continuous loop reads a pass's live objects from here instead of listing every kind again, so a pass
-over an unchanged commit costs no requests at all, and one that follows an edit costs only the edit.
+over an unchanged commit lists nothing, and one that follows an edit reads only what the watch brought.
 Readers get a copy; the watch threads keep going until ``stop`` is set. A kind whose watch is broken
 (the API server restarted, the kind went away) is not served until it has been listed again.
 """
