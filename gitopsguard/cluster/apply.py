@@ -80,19 +80,24 @@ class Applier:
         """Every live object of these (apiVersion, kind) pairs in one namespace, whoever owns it."""
         return self._list(kinds, namespace, None, f"in namespace {namespace}")
 
+    def list_kind(
+        self, api_version: str, kind: str, *, namespace: str | None = None, query: dict[str, str] | None = None,
+        what: str = "",
+    ) -> tuple[dict[ObjectKey, KubeObject], str]:  # fmt: skip
+        """Every live object of one kind matching ``query``, and the list's resourceVersion (to watch from)."""
+        path = self.resource(api_version, kind, f"{kind} ({api_version})").path(namespace=namespace)
+        status, listed = self._raw.request("GET", path, query=query)
+        if status != 200:
+            raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
+        live = {keyed(item, api_version, kind): item for item in listed.get("items") or []}
+        return live, str((listed.get("metadata") or {}).get("resourceVersion") or "")
+
     def _list(
         self, kinds: Iterable[tuple[str, str]], namespace: str | None, query: dict[str, str] | None, what: str
     ) -> dict[ObjectKey, KubeObject]:
         live: dict[ObjectKey, KubeObject] = {}
         for api_version, kind in kinds:
-            path = self.resource(api_version, kind, f"{kind} ({api_version})").path(namespace=namespace)
-            status, listed = self._raw.request("GET", path, query=query)
-            if status != 200:
-                raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
-            for item in listed.get("items") or []:
-                item.setdefault("apiVersion", api_version)  # list items come without them
-                item.setdefault("kind", kind)
-                live[ObjectKey.of(item)] = item
+            live |= self.list_kind(api_version, kind, namespace=namespace, query=query, what=what)[0]
         return live
 
     # -- writing ----------------------------------------------------------------------------------------
@@ -208,6 +213,13 @@ class Applier:
         if failure:
             raise failure[0]
         return results  # type: ignore[return-value]
+
+
+def keyed(item: KubeObject, api_version: str, kind: str) -> ObjectKey:
+    """The key of a listed or watched object, filling in the apiVersion and kind list items come without."""
+    item.setdefault("apiVersion", api_version)
+    item.setdefault("kind", kind)
+    return ObjectKey.of(item)
 
 
 def _apply_query(*, dry_run: bool) -> dict[str, str]:

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gitopsguard.cluster.apply import Applier
-from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.errors import ClusterError, GitOpsGuardError
+from gitopsguard.cluster.apply import Applier, keyed
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL
 
@@ -59,19 +59,11 @@ class LiveCache:
                 stop.wait(1.0)
 
     def _list(self, kind: Kind) -> str:
-        path = self._applier.collection_path(*kind)
-        status, listed = self._raw.request("GET", path, query={"labelSelector": self._selector})
-        if status != 200:
-            raise ClusterError(f"listing {kind[1]}: {message_of(status, listed)}")
-        objects = {}
-        for item in listed.get("items") or []:
-            item.setdefault("apiVersion", kind[0])
-            item.setdefault("kind", kind[1])
-            objects[ObjectKey.of(item)] = item
+        objects, version = self._applier.list_kind(*kind, query={"labelSelector": self._selector}, what="owned")
         with self._lock:
             self._objects[kind] = objects
             self._synced.add(kind)
-        return str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        return version
 
     def _watch(self, kind: Kind, version: str, stop: threading.Event) -> None:
         path = self._applier.collection_path(*kind)
@@ -88,9 +80,7 @@ class LiveCache:
             stop.wait(1.0)  # a watch the server ends at once: do not spin
 
     def _apply_event(self, kind: Kind, change: str, body: dict[str, Any]) -> None:
-        body.setdefault("apiVersion", kind[0])
-        body.setdefault("kind", kind[1])
-        key = ObjectKey.of(body)
+        key = keyed(body, *kind)
         with self._lock:
             objects = self._objects.setdefault(kind, {})
             if change == "DELETED":  # also sent when an object stops carrying our label

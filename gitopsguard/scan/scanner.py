@@ -233,19 +233,14 @@ class Scanner:
         return found
 
     def _list_kind(self, api_version: str, kind: str) -> str:
-        path = self._applier.collection_path(api_version, kind)
-        status, listed = self._raw.request("GET", path)
-        if status != 200:
-            raise ApplyError(f"listing {kind} for the live scan: {message_of(status, listed)}")
+        listed, version = self._applier.list_kind(api_version, kind, what="for the live scan")
         present = set()
-        for item in listed.get("items") or []:
-            item.setdefault("apiVersion", api_version)
-            item.setdefault("kind", kind)
+        for item in listed.values():
             present.add(str(item["metadata"].get("uid")))
             self._consider(item)
         for uid in [u for u, s in self._seen.items() if s.key.kind == kind and u not in present]:
             self.handle("DELETED", {"metadata": {"uid": uid}})
-        return str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        return version
 
     def _consider(self, body: KubeObject) -> None:
         metadata = body.get("metadata") or {}
