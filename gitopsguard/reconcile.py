@@ -21,7 +21,7 @@ from gitopsguard.gate import RevisionBlockedError, gate, policies_at
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import has_changed, resource_version, still_as_applied, who_changed
-from gitopsguard.plan.prepare import Desired, prepare, split_first
+from gitopsguard.plan.prepare import Desired, in_apply_order, prepare, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
@@ -235,9 +235,9 @@ def _apply_changed(
     dry = applier.dry_run(candidates, compare=live)  # a new object needs no comparing, only checking
     changes, created = [], []
     for stage in sorted({d.stage for d in candidates}):
-        batch = [
-            d for d in candidates if d.stage == stage and (d.key not in dry or has_changed(dry[d.key], live[d.key]))
-        ]
+        batch = in_apply_order(
+            [d for d in candidates if d.stage == stage and (d.key not in dry or has_changed(dry[d.key], live[d.key]))]
+        )
         if unit.report_only:
             changes += [_reported(_change(d, live.get(d.key), inventory)) for d in batch]
             continue

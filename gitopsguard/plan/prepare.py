@@ -59,6 +59,24 @@ def split_first(manifests: Sequence[Manifest]) -> tuple[tuple[Manifest, ...], tu
     return first, tuple(m for m in manifests if (m.key.group, m.key.kind) not in FIRST_KINDS)
 
 
+# Within a stage, what other objects refer to goes first, so that a workload finds its ConfigMaps,
+# Secrets, ServiceAccount and permissions when it starts (the order Helm and kustomize use); kinds not
+# listed come last. There is no barrier between kinds: workers take the objects in this order.
+APPLY_ORDER = (
+    "ResourceQuota", "LimitRange", "PriorityClass", "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount",
+    "Secret", "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "ClusterRole",
+    "ClusterRoleBinding", "Role", "RoleBinding", "Service", "DaemonSet", "Pod", "ReplicationController",
+    "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass",
+    "Ingress", "NetworkPolicy", "APIService",
+)
+_RANK = {kind: rank for rank, kind in enumerate(APPLY_ORDER)}
+
+
+def in_apply_order(desired: Sequence[Desired]) -> list[Desired]:
+    """The objects sorted by kind as above, keeping Git's order within a kind."""
+    return sorted(desired, key=lambda d: _RANK.get(d.key.kind, len(APPLY_ORDER)))
+
+
 def _stage(key: ObjectKey) -> int:
     if (key.group, key.kind) in FIRST_KINDS:
         return 0
