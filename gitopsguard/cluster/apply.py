@@ -5,25 +5,23 @@ Every client exception is translated here into a message that starts with the ob
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Container, Iterable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Container, Iterable, Sequence
+from typing import Protocol
 
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
 from kubernetes.dynamic.resource import Resource
 
-from gitopsguard.cluster.rest import RawApi, Written, message_of
+from gitopsguard.cluster.multiplex import Answer
+from gitopsguard.cluster.rest import JSON, WRITE_ACCEPT, RawApi, Request, Written, message_of, parsed, written
 from gitopsguard.errors import ApplyError
 from gitopsguard.model import KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
 
 FIELD_MANAGER = "gitopsguard"
 APPLY_PATCH = "application/apply-patch+yaml"
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class Applier:
@@ -104,7 +102,8 @@ class Applier:
 
     def dry_run_each(self, desired: Sequence[Desired]) -> list[str | KubeObject]:
         """Per object: what the server would store, or why it refuses it."""
-        return self._parallel(desired, self._dry_run_one)
+        answers = self._send(desired, dry_run=True, whole={d.key for d in desired})
+        return [self._stored(d, answer) for d, answer in zip(desired, answers, strict=True)]
 
     def get(self, desired: Desired) -> KubeObject | None:
         """The live object (whoever owns it), or None."""
@@ -117,14 +116,11 @@ class Applier:
     def dry_run(self, desired: Sequence[Desired], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
         """What the server would store for each object in ``compare`` (the others are only checked, which
         costs the server less); ApplyError listing every object it refuses."""
-
-        def one(d: Desired) -> str | KubeObject | None:
-            if d.key in compare:
-                return self._dry_run_one(d)
-            written = self._write(d, dry_run=True)
-            return None if written.ok else self._refusal(d, written, dry_run=True)
-
-        results = self._parallel(desired, one)
+        answers = self._send(desired, dry_run=True, whole=compare)
+        results = [
+            self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
+            for d, answer in zip(desired, answers, strict=True)
+        ]
         problems = tuple(r for r in results if isinstance(r, str))
         if problems:
             raise ApplyError(f"the server refused {len(problems)} of {len(desired)} objects in a dry run", problems)
@@ -132,12 +128,8 @@ class Applier:
 
     def apply(self, desired: Sequence[Desired]) -> list[str | Written]:
         """Apply for real; each result is the stored resourceVersion, or a message saying why it failed."""
-
-        def one(d: Desired) -> str | Written:
-            written = self._write(d, dry_run=False)
-            return written if written.ok else self._refusal(d, written, dry_run=False)
-
-        return self._parallel(desired, one)
+        answers = self._send(desired, dry_run=False, whole=())
+        return [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
 
     def delete(self, key: ObjectKey, api_version: str) -> str | None:
         """Delete one object (background propagation); None when done or already gone, else why not."""
@@ -156,24 +148,40 @@ class Applier:
                     raise ApplyError(f"{crd.key} ({crd.origin}): not Established after {timeout:.0f}s")
                 time.sleep(0.2)
 
-    def _dry_run_one(self, desired: Desired) -> str | KubeObject:
-        try:
-            path = self._path_of(desired)
-        except ApplyError as error:
-            return str(error)
-        status, stored = self._raw.request("PATCH", path, query=_apply_query(dry_run=True), body=desired.payload,
-                                           content_type=APPLY_PATCH)  # fmt: skip
+    def _send(self, desired: Sequence[Desired], *, dry_run: bool, whole: Container[ObjectKey]) -> list[Answer | str]:
+        """Each object's raw answer to its apply (or dry run), or why it could not be sent (an unknown
+        kind). The stored object comes back as JSON for the keys in ``whole``; for the rest, protobuf."""
+        out: list[Answer | str] = []
+        slots, requests = [], []
+        for d in desired:
+            try:
+                path = self._path_of(d)
+            except ApplyError as error:
+                out.append(str(error))
+                continue
+            slots.append(len(out))
+            out.append("")
+            accept = JSON if d.key in whole else WRITE_ACCEPT
+            requests.append(Request("PATCH", path, _apply_query(dry_run=dry_run), d.payload, APPLY_PATCH, accept))
+        for slot, answer in zip(slots, self._raw.send_all(requests, self._workers), strict=True):
+            out[slot] = answer
+        return out
+
+    def _stored(self, desired: Desired, answer: Answer | str) -> str | KubeObject:
+        """The object a dry run would store, or why it is refused."""
+        if isinstance(answer, str):
+            return answer
+        status, _, data = answer
+        stored = parsed(data)
         if status in (200, 201):
             return stored
         return self._refusal(desired, Written(status, message=message_of(status, stored)), dry_run=True)
 
-    def _write(self, desired: Desired, *, dry_run: bool) -> Written:
-        try:
-            path = self._path_of(desired)
-        except ApplyError as error:
-            return Written(0, message=str(error))
-        return self._raw.write("PATCH", path, query=_apply_query(dry_run=dry_run), body=desired.payload,
-                               content_type=APPLY_PATCH)  # fmt: skip
+    def _outcome(self, desired: Desired, answer: Answer | str, *, dry_run: bool) -> str | Written:
+        if isinstance(answer, str):
+            return answer
+        outcome = written(answer)
+        return outcome if outcome.ok else self._refusal(desired, outcome, dry_run=dry_run)
 
     def _path_of(self, desired: Desired) -> str:
         resource = self.resource(desired.api_version, desired.key.kind, f"{desired.key} ({desired.origin})")
@@ -181,38 +189,7 @@ class Applier:
 
     @staticmethod
     def _refusal(desired: Desired, written: Written, *, dry_run: bool) -> str:
-        if written.status == 0:  # never sent: the kind is unknown
-            return written.message
         return f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused: {written.message}"
-
-    def _parallel(self, items: Sequence[T], work: Callable[[T], R]) -> list[R]:
-        """``work`` on every item, by a few threads each taking the next item (cheaper than a future each)."""
-        if len(items) <= 1:
-            return [work(item) for item in items]
-        results: list[R | None] = [None] * len(items)
-        failure: list[BaseException] = []
-        upcoming = iter(range(len(items)))
-        lock = threading.Lock()
-
-        def worker() -> None:
-            while not failure:
-                with lock:
-                    index = next(upcoming, None)
-                if index is None:
-                    return
-                try:
-                    results[index] = work(items[index])
-                except BaseException as error:  # re-raised below, in the caller's thread
-                    failure.append(error)
-
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(self._workers, len(items)))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if failure:
-            raise failure[0]
-        return results  # type: ignore[return-value]
 
 
 def keyed(item: KubeObject, api_version: str, kind: str) -> ObjectKey:

@@ -1,13 +1,15 @@
-"""HTTP/1.1 framing on a blocking socket: write one request, read one response.
+"""HTTP/1.1 framing: the bytes of one request, and a response parser fed as bytes arrive.
 
 Just what talking to a Kubernetes API server needs: bodies framed by Content-Length or chunked transfer
 coding (or, failing both, by the server closing), interim 1xx answers skipped, and whether the
-connection may be used again.
+connection may be used again. ``exchange`` does one request on a blocking socket; the one-thread loop in
+``multiplex`` feeds the same parser from many non-blocking ones.
 """
 
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
 READ_SIZE = 64 * 1024
@@ -18,6 +20,14 @@ class ProtocolError(Exception):
 
 
 Headers = dict[str, str]  # lower-case names; repeated fields joined with ", "
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Headers
+    body: bytes
+    keep: bool  # whether the connection may carry another request
 
 
 def request(method: str, target: str, host: str, headers: Headers, body: bytes | None) -> bytes:
@@ -31,82 +41,101 @@ def request(method: str, target: str, host: str, headers: Headers, body: bytes |
 def exchange(sock: socket.socket, raw_request: bytes, *, head: bool = False) -> tuple[int, Headers, bytes, bool]:
     """Send a request and read its response: (status, headers, body, whether the connection is reusable)."""
     sock.sendall(raw_request)
-    reader = _Reader(sock)
-    status, headers = reader.head()
-    while 100 <= status < 200:  # 100 Continue and friends: the real answer follows
-        status, headers = reader.head()
-    keep = "close" not in headers.get("connection", "").lower()
-    if head or status in (204, 304):
-        body = b""
-    elif "chunked" in headers.get("transfer-encoding", "").lower():
-        body = reader.chunked()
-    elif "content-length" in headers:
-        body = reader.exactly(_length(headers["content-length"]))
-    else:
-        body, keep = reader.until_closed(), False
-    return status, headers, body, keep and not reader.pending
+    parser = ResponseParser(head=head)
+    response = None
+    while response is None:
+        chunk = sock.recv(READ_SIZE)
+        response = parser.feed(chunk) if chunk else parser.closed()
+    return response.status, response.headers, response.body, response.keep
 
 
-class _Reader:
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+class ResponseParser:
+    """One response, fed in pieces: ``feed`` returns it once whole, ``closed`` when the server hung up."""
+
+    def __init__(self, *, head: bool = False) -> None:
+        self._head_only = head
         self._buffer = b""
+        self._status = 0
+        self._headers: Headers = {}
+        self._parts: list[bytes] = []  # chunks of a chunked body read so far
 
     @property
-    def pending(self) -> bool:
-        """Bytes beyond this response: the connection's framing cannot be trusted any more."""
-        return bool(self._buffer)
+    def started(self) -> bool:
+        """Whether any byte of the answer has arrived."""
+        return bool(self._buffer or self._status)
 
-    def head(self) -> tuple[int, Headers]:
-        while (end := self._buffer.find(b"\r\n\r\n")) < 0:
-            if len(self._buffer) > MAX_HEAD:
-                raise ProtocolError("response headers larger than 64 KiB")
-            self._fill()
-        block, self._buffer = self._buffer[:end], self._buffer[end + 4 :]
-        status_line, *fields = block.decode("latin-1").split("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise ProtocolError(f"not an HTTP/1.1 status line: {status_line[:80]!r}")
-        headers: Headers = {}
-        for field in fields:
-            name, _, value = field.partition(":")
-            name, value = name.strip().lower(), value.strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        return int(parts[1]), headers
+    def feed(self, data: bytes) -> Response | None:
+        self._buffer += data
+        if not self._status and not self._read_head():
+            return None
+        keep = "close" not in self._headers.get("connection", "").lower()
+        if self._head_only or self._status in (204, 304):
+            return self._done(b"", keep)
+        if "chunked" in self._headers.get("transfer-encoding", "").lower():
+            return self._done(b"".join(self._parts), keep) if self._read_chunks() else None
+        if "content-length" in self._headers:
+            size = _length(self._headers["content-length"])
+            if len(self._buffer) < size:
+                return None
+            body, self._buffer = self._buffer[:size], self._buffer[size:]
+            return self._done(body, keep)
+        return None  # the body ends when the connection does
 
-    def exactly(self, size: int) -> bytes:
-        while len(self._buffer) < size:
-            self._fill()
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def chunked(self) -> bytes:
-        parts = []
-        while size := _length(self._line().split(";")[0], base=16):
-            parts.append(self.exactly(size))
-            if self.exactly(2) != b"\r\n":
-                raise ProtocolError("a chunk does not end with CRLF")
-        while self._line():  # trailer fields, up to the empty line
-            pass
-        return b"".join(parts)
-
-    def until_closed(self) -> bytes:
-        while chunk := self._sock.recv(READ_SIZE):
-            self._buffer += chunk
-        data, self._buffer = self._buffer, b""
-        return data
-
-    def _line(self) -> str:
-        while (end := self._buffer.find(b"\r\n")) < 0:
-            self._fill()
-        line, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
-        return line.decode("latin-1")
-
-    def _fill(self) -> None:
-        chunk = self._sock.recv(READ_SIZE)
-        if not chunk:
+    def closed(self) -> Response:
+        """The server closed the connection: that ends a body without framing, and cuts any other."""
+        framed = "chunked" in self._headers.get("transfer-encoding", "").lower() or "content-length" in self._headers
+        if not self._status or framed:
             raise ProtocolError("the server closed the connection before the response ended")
-        self._buffer += chunk
+        body, self._buffer = self._buffer, b""
+        return self._done(body, False)
+
+    def _done(self, body: bytes, keep: bool) -> Response:
+        # Bytes beyond this response: the connection's framing cannot be trusted any more.
+        return Response(self._status, self._headers, body, keep and not self._buffer)
+
+    def _read_head(self) -> bool:
+        while not self._status:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > MAX_HEAD:
+                    raise ProtocolError("response headers larger than 64 KiB")
+                return False
+            block, self._buffer = self._buffer[:end], self._buffer[end + 4 :]
+            status, headers = _head(block)
+            if not 100 <= status < 200:  # 100 Continue and friends: the real answer follows
+                self._status, self._headers = status, headers
+        return True
+
+    def _read_chunks(self) -> bool:
+        """Consume whole chunks from the buffer; True once the last chunk and the trailer are in."""
+        while (end := self._buffer.find(b"\r\n")) >= 0:
+            size = _length(self._buffer[:end].decode("latin-1").split(";")[0], base=16)
+            if size == 0:  # the last chunk; then trailer fields, up to an empty line
+                if (stop := self._buffer.find(b"\r\n\r\n", end)) < 0:
+                    return False
+                self._buffer = self._buffer[stop + 4 :]
+                return True
+            start, stop = end + 2, end + 2 + size
+            if len(self._buffer) < stop + 2:
+                return False
+            if self._buffer[stop : stop + 2] != b"\r\n":
+                raise ProtocolError("a chunk does not end with CRLF")
+            self._parts.append(self._buffer[start:stop])
+            self._buffer = self._buffer[stop + 2 :]
+        return False
+
+
+def _head(block: bytes) -> tuple[int, Headers]:
+    status_line, *fields = block.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise ProtocolError(f"not an HTTP/1.1 status line: {status_line[:80]!r}")
+    headers: Headers = {}
+    for field in fields:
+        name, _, value = field.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return int(parts[1]), headers
 
 
 def _length(text: str, base: int = 10) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +20,7 @@ from kubernetes import client
 
 from gitopsguard import __version__
 from gitopsguard.cluster import protobuf
+from gitopsguard.cluster.multiplex import Answer, Call
 from gitopsguard.cluster.transport import transport_for
 from gitopsguard.errors import ClusterError
 
@@ -38,6 +39,21 @@ class Written:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+WRITE_ACCEPT = f"{protobuf.CONTENT_TYPE}, {JSON}"  # a write's answer, where only its outcome is read
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a batch (``RawApi.send_all``)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes
+    content_type: str = JSON
+    accept: str = JSON
 
 
 class RawApi:
@@ -71,7 +87,7 @@ class RawApi:
     ) -> tuple[int, dict[str, Any]]:  # fmt: skip
         """(status, parsed body). Raises ClusterError only when the server cannot be reached at all."""
         status, _, data = self._send(method, path, query, body, content_type, JSON)
-        return status, _parsed(data)
+        return status, parsed(data)
 
     def write(
         self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
@@ -79,19 +95,22 @@ class RawApi:
     ) -> Written:  # fmt: skip
         """A write whose stored object we do not need back: the server answers in protobuf where the kind
         has one (far cheaper for it to encode than JSON), and only the resourceVersion is read."""
-        status, kind, data = self._send(method, path, query, body, content_type, f"{protobuf.CONTENT_TYPE}, {JSON}")
-        ok = 200 <= status < 300
+        return written(self._send(method, path, query, body, content_type, WRITE_ACCEPT))
+
+    def send_all(self, requests: Sequence[Request], width: int) -> list[Answer]:
+        """Many requests, ``width`` at a time, their raw answers in order (decode with ``parsed`` or
+        ``written``). Raises ClusterError when the server cannot be reached."""
+        headers: dict[tuple[str, str], dict[str, str]] = {}
+        calls: list[Call] = []
+        for r in requests:
+            if (r.accept, r.content_type) not in headers:
+                headers[(r.accept, r.content_type)] = self._headers(r.accept) | {"Content-Type": r.content_type}
+            target = r.path + (f"?{urlencode(r.query)}" if r.query else "")
+            calls.append((r.method, target, r.body, headers[(r.accept, r.content_type)]))
         try:
-            if kind.startswith(protobuf.CONTENT_TYPE):
-                if ok:
-                    return Written(status, protobuf.resource_version(data))
-                return Written(status, message=protobuf.status_message(data) or f"HTTP {status}")
-        except protobuf.ProtobufError as error:
-            return Written(status if not ok else 502, message=f"unreadable protobuf answer ({error})")
-        payload = _parsed(data)
-        if ok:
-            return Written(status, str((payload.get("metadata") or {}).get("resourceVersion") or ""))
-        return Written(status, message=message_of(status, payload))
+            return self._transport.send_all(calls, width)
+        except ConnectionError as error:
+            raise ClusterError(f"{self._host}: the API server is unreachable ({error})") from error
 
     def _send(
         self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str, accept: str
@@ -122,7 +141,24 @@ class RawApi:
         return headers
 
 
-def _parsed(data: bytes) -> dict[str, Any]:
+def written(answer: Answer) -> Written:
+    """A write's outcome from its answer, in protobuf or JSON."""
+    status, kind, data = answer
+    ok = 200 <= status < 300
+    try:
+        if kind.startswith(protobuf.CONTENT_TYPE):
+            if ok:
+                return Written(status, protobuf.resource_version(data))
+            return Written(status, message=protobuf.status_message(data) or f"HTTP {status}")
+    except protobuf.ProtobufError as error:
+        return Written(status if not ok else 502, message=f"unreadable protobuf answer ({error})")
+    payload = parsed(data)
+    if ok:
+        return Written(status, str((payload.get("metadata") or {}).get("resourceVersion") or ""))
+    return Written(status, message=message_of(status, payload))
+
+
+def parsed(data: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(data) if data else {}
     except ValueError:

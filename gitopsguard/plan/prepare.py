@@ -62,6 +62,7 @@ def split_first(manifests: Sequence[Manifest]) -> tuple[tuple[Manifest, ...], tu
 # Within a stage, what other objects refer to goes first, so that a workload finds its ConfigMaps,
 # Secrets, ServiceAccount and permissions when it starts (the order Helm and kustomize use); kinds not
 # listed come last. There is no barrier between kinds: workers take the objects in this order.
+# fmt: off
 APPLY_ORDER = (
     "ResourceQuota", "LimitRange", "PriorityClass", "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount",
     "Secret", "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "ClusterRole",
@@ -69,6 +70,7 @@ APPLY_ORDER = (
     "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass",
     "Ingress", "NetworkPolicy", "APIService",
 )
+# fmt: on
 _RANK = {kind: rank for rank, kind in enumerate(APPLY_ORDER)}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.plan.diff import has_changed, still_as_applied, who_changed
-from gitopsguard.plan.prepare import UNIT_LABEL, prepare
+from gitopsguard.plan.prepare import UNIT_LABEL, in_apply_order, prepare
 from gitopsguard.plan.prune import BrakePolicy, plan_prune
 
 
@@ -28,6 +28,17 @@ def test_prepare_labels_defaults_namespace_and_port_protocol_and_orders_stages()
     assert "namespace" not in ns.body["metadata"]
     assert (ns.stage, svc.stage) == (0, 2)
     assert "labels" not in service["metadata"], "the rendered manifest itself is not modified"
+
+
+def test_within_a_stage_what_workloads_refer_to_is_applied_first_keeping_git_order_per_kind() -> None:
+    kinds = ["Deployment", "Widget", "Service", "ConfigMap", "RoleBinding", "ConfigMap", "ServiceAccount"]
+    bodies = [{"apiVersion": "v1", "kind": k, "metadata": {"name": f"{k}-{i}", "namespace": "shop"}}
+              for i, k in enumerate(kinds)]  # fmt: skip
+    desired = prepare(tuple(Manifest(ObjectKey.of(b), b, "f.yaml") for b in bodies), unit="dev",
+                      default_namespace="shop", namespaced=lambda _: True)  # fmt: skip
+    ordered = [d.key.name for d in in_apply_order(desired)]
+    assert ordered == ["ServiceAccount-6", "ConfigMap-3", "ConfigMap-5", "RoleBinding-4", "Service-2",
+                       "Deployment-0", "Widget-1"]  # fmt: skip
 
 
 def test_server_managed_metadata_is_not_drift_but_data_is() -> None:
