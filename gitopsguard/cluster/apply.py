@@ -180,7 +180,7 @@ class Applier:
     def _outcome(self, desired: Desired, answer: Answer | str, *, dry_run: bool) -> str | Written:
         if isinstance(answer, str):
             return answer
-        outcome = written(answer)
+        outcome = written(answer, version=not dry_run)
         return outcome if outcome.ok else self._refusal(desired, outcome, dry_run=dry_run)
 
     def _path_of(self, desired: Desired) -> str:

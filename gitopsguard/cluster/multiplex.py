@@ -11,7 +11,6 @@ from __future__ import annotations
 import selectors
 import socket
 import ssl
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -46,7 +45,6 @@ class _Flight:
     index: int
     sock: socket.socket
     reused: bool  # a kept-alive connection the server may have closed meanwhile: worth one more try
-    deadline: float
     parser: http1.ResponseParser = field(default_factory=http1.ResponseParser)
 
 
@@ -55,16 +53,19 @@ class _Loop:
         self.pool, self.calls = pool, calls
         self.answers: list[Answer | None] = [None] * len(calls)
         self.selector = selectors.DefaultSelector()
+        self.flying = 0
 
     def run(self, width: int) -> list[Answer]:
         upcoming = iter(range(len(self.calls)))
         try:
             for index in islice(upcoming, width):
                 self._launch(index, *_guarded(self.pool.borrow))
-            while self.selector.get_map():
-                ready = self.selector.select(self._wait())
+            while self.flying:
+                # No answer moving on any connection for that long: the server is stuck (a single stuck
+                # connection is found so once the others are done).
+                ready = self.selector.select(self.pool.timeout)
                 if not ready:
-                    self._check_deadlines()
+                    raise ConnectionError(f"no answer within {self.pool.timeout:.0f}s")
                 for key, _ in ready:
                     flight: _Flight = key.data
                     response = self._receive(flight)
@@ -87,7 +88,8 @@ class _Loop:
             sock.close()
             self._again_or_fail(index, reused, error)
             return
-        self.selector.register(sock, selectors.EVENT_READ, _Flight(index, sock, reused, self._deadline()))
+        self.selector.register(sock, selectors.EVENT_READ, _Flight(index, sock, reused))
+        self.flying += 1
 
     def _receive(self, flight: _Flight) -> http1.Response | None:
         try:
@@ -95,13 +97,12 @@ class _Loop:
                 try:
                     chunk = flight.sock.recv(http1.READ_SIZE)
                 except _NOT_YET:
-                    flight.deadline = self._deadline()
                     return None
                 response = flight.parser.feed(chunk) if chunk else flight.parser.closed()
                 if response is not None:
                     return response
         except (OSError, http1.ProtocolError) as error:
-            self.selector.unregister(flight.sock)
+            self._land(flight)
             flight.sock.close()
             self._again_or_fail(flight.index, flight.reused and not flight.parser.started, error)
             return None
@@ -116,7 +117,7 @@ class _Loop:
 
     def _finish(self, flight: _Flight, response: http1.Response, upcoming: int | None) -> None:
         self.answers[flight.index] = (response.status, response.headers.get("content-type", ""), response.body)
-        self.selector.unregister(flight.sock)
+        self._land(flight)
         if not response.keep:
             flight.sock.close()
             if upcoming is not None:
@@ -127,17 +128,9 @@ class _Loop:
             flight.sock.settimeout(self.pool.timeout)
             self.pool.give_back(flight.sock)
 
-    def _deadline(self) -> float:
-        return time.monotonic() + self.pool.timeout
-
-    def _wait(self) -> float:
-        flights: list[_Flight] = [key.data for key in self.selector.get_map().values()]
-        return max(0.0, min(f.deadline for f in flights) - time.monotonic())
-
-    def _check_deadlines(self) -> None:
-        now = time.monotonic()
-        if any(key.data.deadline <= now for key in self.selector.get_map().values()):
-            raise ConnectionError(f"no answer within {self.pool.timeout:.0f}s")
+    def _land(self, flight: _Flight) -> None:
+        self.selector.unregister(flight.sock)
+        self.flying -= 1
 
 
 def _guarded(how: Callable[[], T]) -> T:

@@ -13,8 +13,6 @@ resourceVersion is its field 6, a Status's message is field 3.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 
@@ -26,50 +24,46 @@ class ProtobufError(ValueError):
 def resource_version(data: bytes) -> str:
     """``metadata.resourceVersion`` of the object in a protobuf answer ("" when it has none)."""
     metadata = _field(_object(data), 1)
-    return _field(metadata, 6).decode() if metadata else ""
+    return bytes(_field(metadata, 6)).decode() if metadata else ""
 
 
 def status_message(data: bytes) -> str:
     """``message`` of the Status in a protobuf answer ("" when it has none)."""
-    return _field(_object(data), 3).decode(errors="replace")
+    return bytes(_field(_object(data), 3)).decode(errors="replace")
 
 
-def _object(data: bytes) -> bytes:
+def _object(data: bytes) -> memoryview:
     if not data.startswith(MAGIC):
         raise ProtobufError("not a Kubernetes protobuf message (no k8s\\0 prefix)")
-    return _field(data[len(MAGIC) :], 2)
+    return _field(memoryview(data)[len(MAGIC) :], 2)
 
 
-def _field(message: bytes, number: int) -> bytes:
-    """The last occurrence of a length-delimited field (protobuf's rule for a repeated singular field)."""
-    found = b""
-    for tag, value in _fields(message):
-        if tag == number and isinstance(value, bytes):
-            found = value
-    return found
-
-
-def _fields(message: bytes) -> Iterator[tuple[int, bytes | int]]:
-    position = 0
-    while position < len(message):
-        key, position = _varint(message, position)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, position = _varint(message, position)
-            yield number, value
-        elif wire == 2:
-            size, position = _varint(message, position)
-            if position + size > len(message):
+def _field(message: memoryview, number: int) -> memoryview:
+    """The last occurrence of a length-delimited field (protobuf's rule for a repeated singular field),
+    as a view into ``message`` (thousands of answers per pass: no copies, one-byte varints inline)."""
+    found, position, end = message[:0], 0, len(message)
+    while position < end:
+        key = message[position]
+        key, position = (key, position + 1) if key < 0x80 else _varint(message, position)
+        wire = key & 7
+        if wire == 2:
+            size = message[position] if position < end else 0x80
+            size, position = (size, position + 1) if size < 0x80 else _varint(message, position)
+            if position + size > end:
                 raise ProtobufError("a field runs past the end of the message")
-            yield number, message[position : position + size]
+            if key >> 3 == number:
+                found = message[position : position + size]
             position += size
+        elif wire == 0:
+            position = _varint(message, position)[1]
         elif wire in (1, 5):
             position += 8 if wire == 1 else 4
         else:
             raise ProtobufError(f"unsupported wire type {wire}")
+    return found
 
 
-def _varint(data: bytes, position: int) -> tuple[int, int]:
+def _varint(data: memoryview, position: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         if position >= len(data) or shift > 63:

@@ -100,13 +100,16 @@ class RawApi:
     def send_all(self, requests: Sequence[Request], width: int) -> list[Answer]:
         """Many requests, ``width`` at a time, their raw answers in order (decode with ``parsed`` or
         ``written``). Raises ClusterError when the server cannot be reached."""
-        headers: dict[tuple[str, str], dict[str, str]] = {}
+        headers: dict[tuple[str, str], dict[str, str]] = {}  # shared by the calls alike (never changed)
+        queries: dict[tuple[tuple[str, str], ...], str] = {}
         calls: list[Call] = []
         for r in requests:
             if (r.accept, r.content_type) not in headers:
                 headers[(r.accept, r.content_type)] = self._headers(r.accept) | {"Content-Type": r.content_type}
-            target = r.path + (f"?{urlencode(r.query)}" if r.query else "")
-            calls.append((r.method, target, r.body, headers[(r.accept, r.content_type)]))
+            pairs = tuple(r.query.items())
+            if pairs not in queries:
+                queries[pairs] = f"?{urlencode(pairs)}" if pairs else ""
+            calls.append((r.method, r.path + queries[pairs], r.body, headers[(r.accept, r.content_type)]))
         try:
             return self._transport.send_all(calls, width)
         except ConnectionError as error:
@@ -141,10 +144,13 @@ class RawApi:
         return headers
 
 
-def written(answer: Answer) -> Written:
-    """A write's outcome from its answer, in protobuf or JSON."""
+def written(answer: Answer, *, version: bool = True) -> Written:
+    """A write's outcome from its answer, in protobuf or JSON; with the stored resourceVersion unless
+    ``version`` is False (a dry run's is of no use)."""
     status, kind, data = answer
     ok = 200 <= status < 300
+    if ok and not version:
+        return Written(status)
     try:
         if kind.startswith(protobuf.CONTENT_TYPE):
             if ok:
