@@ -21,13 +21,16 @@ from gitopsguard.model import KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
 
 FIELD_MANAGER = "gitopsguard"
+# Requests in flight per batch. etcd commits concurrent writes together: at 64 rather than 16 the initial
+# apply of 2,020 objects took about 5% less time and etcd 10-20% less CPU (bench/apply_2000.py).
+WIDTH = 64
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class Applier:
     """Discovery through the dynamic client; every request per object as plain JSON (``RawApi``)."""
 
-    def __init__(self, api: client.ApiClient, *, workers: int = 16) -> None:
+    def __init__(self, api: client.ApiClient, *, workers: int = WIDTH) -> None:
         self._dyn = DynamicClient(api)
         self._raw = RawApi(api)
         self.raw = self._raw  # for edges that read single objects (Events on them, for instance)

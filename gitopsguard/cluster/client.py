@@ -21,7 +21,7 @@ class ServerInfo:
     failing_checks: tuple[str, ...]
 
 
-POOL_SIZE = 32  # at least as many connections as apply workers, so none is discarded and re-handshaken
+POOL_SIZE = 32  # urllib3's (proxies, watches); the direct transport keeps every connection it opened
 
 
 def connect(kubeconfig: Path | None = None, context: str | None = None) -> client.ApiClient:
