@@ -35,7 +35,6 @@ from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.kubectl import kubectl
 
-
 BENCH_LABEL = "gitopsguard.io/bench"  # on the benchmarks' Namespaces, to remove them all afterwards
 
 

@@ -1,5 +1,7 @@
 """What one apply request costs, per side: the API server's CPU with a JSON or a protobuf answer, and the
 client's, for 500 Deployments at a time (dry run, then for real) with 8 workers, averaged over rounds.
+Then the client's CPU per dry run when one thread multiplexes 16 connections (as the Applier sends a
+batch) against 16 threads each sending one request at a time.
 
     .venv/bin/python bench/request_cost.py [--count 500] [--rounds 3]
 
@@ -9,6 +11,7 @@ Needs a running dev cluster (`gitopsguard dev-cluster up`); works in a namespace
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.controlplane import ControlPlane
 from gitopsguard.cluster import connect
-from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.rest import WRITE_ACCEPT, RawApi, Request
+from gitopsguard.cluster.transport import in_threads
 from gitopsguard.devcluster import StateLayout
 
 
@@ -63,8 +67,34 @@ def main() -> None:
             mean = {name: sum(run[name] for run in runs) * 1000 / len(runs) / args.count for name in runs[0]}
             shown = ", ".join(f"{name} {ms:.2f}" for name, ms in mean.items())
             print(f"{'dry run' if dry_run else 'apply'}, answer in {answer}: ms of CPU per request ({shown})")
+        client_cost(raw, plane, namespace, args.count * 4, args.rounds)
     finally:
         raw.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
+def client_cost(raw: RawApi, plane: ControlPlane, namespace: str, count: int, rounds: int) -> None:
+    """Client CPU per dry run: one thread over 16 connections against 16 threads, interleaved."""
+    query = {"fieldManager": "bench", "force": "true", "dryRun": "All"}
+    requests = [
+        Request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/c-{i}", query,
+                json.dumps(deployment(namespace, f"c-{i}")).encode(), "application/apply-patch+yaml", WRITE_ACCEPT)
+        for i in range(count)
+    ]  # fmt: skip
+    modes = {
+        "one thread, 16 connections": lambda: [a[0] for a in raw.send_all(requests, 16)],
+        "16 threads": lambda: in_threads(requests, lambda r: raw.write(r.method, r.path, query=r.query, body=r.body,
+                                                                       content_type=r.content_type).status, 16),
+    }  # fmt: skip
+    spent: dict[str, list[float]] = {name: [] for name in modes}
+    for _ in range(rounds):
+        for name, send in modes.items():
+            plane.settle()
+            usage, statuses = plane.measure(send)
+            if set(statuses) != {201}:  # type: ignore[call-overload]
+                raise SystemExit(f"the server refused some: {set(statuses)}")  # type: ignore[call-overload]
+            spent[name].append(usage.cpu["client"])
+    for name, seconds in spent.items():
+        print(f"client CPU per dry run, {name}: {sum(seconds) * 1000 / len(seconds) / count:.3f} ms")
 
 
 if __name__ == "__main__":
