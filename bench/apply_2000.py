@@ -1,6 +1,6 @@
 """Issue 4's apply numbers on the local control plane, gitopsguard and kubectl in the same run.
 
-    .venv/bin/python bench/apply_2000.py [--kubeconfig PATH] [--objects-per-ns 100]
+    .venv/bin/python bench/apply_2000.py [--kubeconfig PATH] [--workers 64]
 
 Needs a running dev cluster (`gitopsguard dev-cluster up`; default kubeconfig: its). Builds 2,020 objects
 (20 Namespaces, 1,000 ConfigMaps, 500 Deployments, 500 Services) twice under different names, applies one
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.controlplane import ControlPlane
 from gitopsguard.cluster import connect
-from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.apply import WIDTH, Applier
 from gitopsguard.cluster.inventory import Inventory, InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
@@ -61,6 +61,7 @@ def objects(prefix: str, namespaces: int = 20) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kubeconfig", type=Path, default=StateLayout.default().kubeconfig)
+    parser.add_argument("--workers", type=int, default=WIDTH, help="requests in flight per batch")
     args = parser.parse_args()
     api = connect(args.kubeconfig)
     plane = ControlPlane()
@@ -91,7 +92,11 @@ def main() -> None:
         def one_pass(*, loop: bool) -> ReconcileResult:
             """A pass as `gitopsguard reconcile` runs it, or as the `run` loop does (render and live cache)."""
             result = reconcile(
-                unit, source, Applier(api), store, **({"renders": renders, "live": live} if loop else {})
+                unit,
+                source,
+                Applier(api, workers=args.workers),
+                store,
+                **({"renders": renders, "live": live} if loop else {}),
             )
             if result.error:
                 raise SystemExit(f"reconcile failed: {result.error}")
