@@ -109,7 +109,9 @@ class Connections:
 def _dropped(sock: socket.socket) -> bool:
     """An idle connection with something to read has been closed by the server (or is broken)."""
     try:
-        return bool(select.select([sock], [], [], 0)[0])
+        poller = select.poll()  # not select(): a process may hold descriptors above 1024
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
 

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 
 from gitopsguard.cluster.http1 import ResponseParser
-from gitopsguard.cluster.transport import Connections
+from gitopsguard.cluster.transport import Connections, in_threads
 
 Script = Callable[[int, bytes], bytes | None]  # (request number over all connections, request) -> answer
 
@@ -135,3 +135,15 @@ def test_an_answer_arriving_a_byte_at_a_time_is_put_together(raw: bytes) -> None
 def test_bytes_beyond_the_answer_make_the_connection_unusable() -> None:
     response = ResponseParser().feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1")
     assert response is not None and response.body == b"ok" and not response.keep
+
+
+def test_the_threaded_fallback_keeps_the_order_and_raises_the_first_failure() -> None:
+    assert in_threads(list(range(40)), lambda i: i * i, width=8) == [i * i for i in range(40)]
+
+    def fails_at_seven(i: int) -> int:
+        if i == 7:
+            raise ConnectionError("seven")
+        return i
+
+    with pytest.raises(ConnectionError, match="seven"):
+        in_threads(list(range(40)), fails_at_seven, width=8)
