@@ -12,7 +12,7 @@ import selectors
 import socket
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol, TypeVar
 
@@ -45,7 +45,7 @@ class _Flight:
     index: int
     sock: socket.socket
     reused: bool  # a kept-alive connection the server may have closed meanwhile: worth one more try
-    parser: http1.ResponseParser = field(default_factory=http1.ResponseParser)
+    parser: http1.ResponseParser
 
 
 class _Loop:
@@ -61,8 +61,8 @@ class _Loop:
             for index in islice(upcoming, width):
                 self._launch(index, *_guarded(self.pool.borrow))
             while self.flying:
-                # No answer moving on any connection for that long: the server is stuck (a single stuck
-                # connection is found so once the others are done).
+                # Nothing has arrived on any connection for that long: the server is stuck. (One stuck
+                # connection among busy ones is caught once the others are done.)
                 ready = self.selector.select(self.pool.timeout)
                 if not ready:
                     raise ConnectionError(f"no answer within {self.pool.timeout:.0f}s")
@@ -88,7 +88,8 @@ class _Loop:
             sock.close()
             self._again_or_fail(index, reused, error)
             return
-        self.selector.register(sock, selectors.EVENT_READ, _Flight(index, sock, reused))
+        parser = http1.ResponseParser(head=self.calls[index][0] == "HEAD")
+        self.selector.register(sock, selectors.EVENT_READ, _Flight(index, sock, reused, parser))
         self.flying += 1
 
     def _receive(self, flight: _Flight) -> http1.Response | None:
