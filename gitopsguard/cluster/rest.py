@@ -94,7 +94,7 @@ class RawApi:
         content_type: str = JSON,
     ) -> Written:  # fmt: skip
         """A write whose stored object we do not need back: the server answers in protobuf where the kind
-        has one (far cheaper for it to encode than JSON), and only the resourceVersion is read."""
+        has one, and only the resourceVersion is read from it (a few bytes, not the whole object)."""
         return written(self._send(method, path, query, body, content_type, WRITE_ACCEPT))
 
     def send_all(self, requests: Sequence[Request], width: int) -> list[Answer]:
