@@ -44,9 +44,12 @@ def show_grant(api: client.ApiClient, repo: Path, state: Path, kubeconfig: Path)
     verifier = SignedMergeVerifier(repo, load_trust(trust), state / "demo-keys" / "verify")
     click.echo("\nalice asks for `view` on namespace shop for 15 s (a commit signed with her SSH key) ...")
     click.echo(f"    before: alice can list pods in shop? {_alice_can_list(kubeconfig)}")
-    branch = f"alice-demo-{int(time.time())}"
+    branch = f"alice-demo-{int(time.time())}"  # also the grant's name: expired grants never come back
     _git(repo, state, "alice", "checkout", "-q", "-b", branch)
-    (repo / "access" / "grants" / "alice-demo.yaml").write_text(GRANT)
+    grants = repo / "access" / "grants"
+    for old in grants.glob("alice-demo*.yaml"):  # an earlier demo's request, long expired
+        old.unlink()
+    (grants / f"{branch}.yaml").write_text(GRANT.replace("{name: alice-demo}", f"{{name: {branch}}}"))
     _git(repo, state, "alice", "add", "-A")
     _git(repo, state, "alice", "commit", "-q", "-S", "-m", "Request view on shop for 15s")
     _git(repo, state, "carol", "checkout", "-q", "main")
