@@ -2,13 +2,11 @@
 
 Just what talking to a Kubernetes API server needs: bodies framed by Content-Length or chunked transfer
 coding (or, failing both, by the server closing), interim 1xx answers skipped, and whether the
-connection may be used again. ``exchange`` does one request on a blocking socket; the one-thread loop in
-``multiplex`` feeds the same parser from many non-blocking ones.
+connection may be used again. The one-thread loop in ``multiplex`` feeds the parser from its sockets.
 """
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
@@ -36,17 +34,6 @@ def request(method: str, target: str, host: str, headers: Headers, body: bytes |
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body or b'')}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
-
-
-def exchange(sock: socket.socket, raw_request: bytes, *, head: bool = False) -> tuple[int, Headers, bytes, bool]:
-    """Send a request and read its response: (status, headers, body, whether the connection is reusable)."""
-    sock.sendall(raw_request)
-    parser = ResponseParser(head=head)
-    response = None
-    while response is None:
-        chunk = sock.recv(READ_SIZE)
-        response = parser.feed(chunk) if chunk else parser.closed()
-    return response.status, response.headers, response.body, response.keep
 
 
 class ResponseParser:

@@ -62,26 +62,7 @@ class Connections:
         return http1.request(method, self._prefix + target, self._netloc, headers, body)
 
     def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Answer:
-        request = http1.request(method, self._prefix + target, self._netloc, headers, body)
-        for attempt in (1, 2):
-            sock, reused = None, False
-            try:
-                sock, reused = self.borrow()  # opening one may fail too: refused, TLS, timeout
-                status, answer_headers, data, keep = http1.exchange(sock, request, head=method == "HEAD")
-            except (OSError, http1.ProtocolError) as error:
-                if sock is not None:
-                    sock.close()
-                # A kept-alive connection the server closed meanwhile: send again on a new one, unless
-                # the request may have been acted on and is not safe to repeat.
-                if reused and attempt == 1 and method != "POST":
-                    continue
-                raise ConnectionError(str(error) or type(error).__name__) from error
-            if keep:
-                self.give_back(sock)
-            else:
-                sock.close()
-            return status, answer_headers.get("content-type", ""), data
-        raise AssertionError("unreachable")
+        return multiplex.send_all(self, [(method, target, body, headers)], 1)[0]
 
     def borrow(self) -> tuple[socket.socket, bool]:
         """An idle connection (True: the server may have closed it meanwhile), else a new one (False)."""

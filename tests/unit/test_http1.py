@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
-from gitopsguard.cluster.http1 import ProtocolError, exchange, request
+from gitopsguard.cluster.http1 import ProtocolError, Response, ResponseParser, request
 from gitopsguard.cluster.transport import Connections
 
 
@@ -38,12 +37,10 @@ class Scripted:
                     conn.sendall(answer)
 
 
-@pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
+def parse(raw: bytes, *, then_closed: bool = False) -> Response | None:
+    parser = ResponseParser()
+    response = parser.feed(raw)
+    return parser.closed() if response is None and then_closed else response
 
 
 def test_a_request_carries_host_headers_and_a_length() -> None:
@@ -52,33 +49,25 @@ def test_a_request_carries_host_headers_and_a_length() -> None:
                    b"Content-Length: 2\r\n\r\n{}")  # fmt: skip
 
 
-def test_content_length_chunked_and_interim_answers_are_framed(pair: tuple[socket.socket, socket.socket]) -> None:
-    ours, server = pair
-    server.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhello")
-    assert exchange(ours, b"GET / HTTP/1.1\r\n\r\n") == (200, {"content-type": "application/json",
-                                                                 "content-length": "5"}, b"hello", True)  # fmt: skip
-    server.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+def test_content_length_chunked_and_interim_answers_are_framed() -> None:
+    answer = parse(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhello")
+    assert answer == Response(200, {"content-type": "application/json", "content-length": "5"}, b"hello", True)
+    answer = parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                    b"3;x=y\r\nabc\r\n10\r\n" + b"d" * 16 + b"\r\n0\r\nTrailer: t\r\n\r\n")  # fmt: skip
-    status, _, body, keep = exchange(ours, b"GET / HTTP/1.1\r\n\r\n")
-    assert (status, body, keep) == (200, b"abc" + b"d" * 16, True)
+    assert answer is not None and (answer.status, answer.body, answer.keep) == (200, b"abc" + b"d" * 16, True)
 
 
-def test_a_body_without_length_ends_with_the_connection(pair: tuple[socket.socket, socket.socket]) -> None:
-    ours, server = pair
-    server.sendall(b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\nboom")
-    server.shutdown(socket.SHUT_WR)
-    assert exchange(ours, b"GET / HTTP/1.1\r\n\r\n")[::2] == (500, b"boom")
+def test_a_body_without_length_ends_with_the_connection() -> None:
+    answer = parse(b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\nboom", then_closed=True)
+    assert answer is not None and (answer.status, answer.body, answer.keep) == (500, b"boom", False)
 
 
 @pytest.mark.parametrize(
     "answer", [b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", b"SSH-2.0-OpenSSH\r\n\r\n", b""]
 )
-def test_a_cut_or_foreign_answer_is_a_protocol_error(pair: tuple[socket.socket, socket.socket], answer: bytes) -> None:
-    ours, server = pair
-    server.sendall(answer)
-    server.shutdown(socket.SHUT_WR)
+def test_a_cut_or_foreign_answer_is_a_protocol_error(answer: bytes) -> None:
     with pytest.raises(ProtocolError):
-        exchange(ours, b"GET / HTTP/1.1\r\n\r\n")
+        parse(answer, then_closed=True)
 
 
 def connections(port: int) -> Connections:
