@@ -28,7 +28,8 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class Applier:
-    """Discovery through the dynamic client; every request per object as plain JSON (``RawApi``)."""
+    """Discovery through the dynamic client; per-object requests in batches (``RawApi.send_all``), answered
+    in JSON where the stored object is needed and in protobuf where only the outcome is."""
 
     def __init__(self, api: client.ApiClient, *, workers: int = WIDTH) -> None:
         self._dyn = DynamicClient(api)

@@ -61,7 +61,7 @@ def split_first(manifests: Sequence[Manifest]) -> tuple[tuple[Manifest, ...], tu
 
 # Within a stage, what other objects refer to goes first, so that a workload finds its ConfigMaps,
 # Secrets, ServiceAccount and permissions when it starts (the order Helm and kustomize use); kinds not
-# listed come last. There is no barrier between kinds: workers take the objects in this order.
+# listed come last. There is no barrier between kinds: requests simply go out in this order.
 # fmt: off
 APPLY_ORDER = (
     "ResourceQuota", "LimitRange", "PriorityClass", "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount",
