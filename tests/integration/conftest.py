@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from gitopsguard.cluster import connect
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import SilentProgress, StagedProgress
+from tests.sigterm import sigterm_as_interrupt
 
 TEST_LABEL = "gitopsguard.io/test-namespace"
 
@@ -49,12 +50,13 @@ def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         StateLayout(tmp_path_factory.mktemp("dev-cluster")), CacheLayout.default(), StagedProgress(sys.stderr)
     )
     capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():  # a cold build takes minutes: let its progress show
-        result = cluster.up(audit_log=True)
-    try:
-        yield LiveCluster(result.kubeconfig, cluster)
-    finally:
-        cluster.down()
+    with sigterm_as_interrupt():  # a killed session still stops its control planes (this one and spares)
+        try:
+            with capture.global_and_fixture_disabled():  # a cold build takes minutes: let its progress show
+                result = cluster.up(audit_log=True)
+            yield LiveCluster(result.kubeconfig, cluster)
+        finally:
+            cluster.down()
 
 
 @pytest.fixture(scope="module")
