@@ -11,6 +11,7 @@ git repository, then times a no-op pass and a pass with one changed object. Remo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import subprocess
 import sys
@@ -23,12 +24,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.controlplane import ControlPlane
+from bench.controlplane import ControlPlane, Usage
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import WIDTH, Applier
 from gitopsguard.cluster.inventory import Inventory, InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.collector import Collector
 from gitopsguard.devcluster import StateLayout
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
@@ -89,28 +91,38 @@ def main() -> None:
         applier, store, renders = Applier(api), InventoryStore(api), {}
         live = LiveCache(applier, RawApi(api), unit.name, on_change=lambda: None)
 
+        collector = Collector()
+
         def one_pass(*, loop: bool) -> ReconcileResult:
-            """A pass as `gitopsguard reconcile` runs it, or as the `run` loop does (render and live cache)."""
-            result = reconcile(
-                unit,
-                source,
-                Applier(api, workers=args.workers),
-                store,
-                **({"renders": renders, "live": live} if loop else {}),
-            )
+            """A pass as `gitopsguard reconcile` runs it, or as the `run` loop does (render, live cache and the
+            cycle collector between passes: see Controller.run)."""
+            with collector.passes() if loop else contextlib.nullcontext():
+                result = reconcile(
+                    unit,
+                    source,
+                    Applier(api, workers=args.workers),
+                    store,
+                    **({"renders": renders, "live": live} if loop else {}),
+                )
             if result.error:
                 raise SystemExit(f"reconcile failed: {result.error}")
             return result
 
+        def timed(*, loop: bool) -> tuple[Usage, ReconcileResult]:
+            usage, result = plane.measure(lambda: one_pass(loop=loop))
+            if loop:  # as the loop does after a pass, before it waits for the next event (not timed)
+                collector.between_passes()
+            return usage, result  # type: ignore[return-value]
+
         plane.settle()  # the controller-manager reacts to kubectl's Deployments and Namespaces for a few seconds
-        ours, first = plane.measure(lambda: one_pass(loop=True))
+        ours, first = timed(loop=True)
         for kind in first.kinds:  # type: ignore[attr-defined]
             live.track(kind, stop)
         while any(live.objects(kind) is None for kind in first.kinds):  # type: ignore[attr-defined]
             time.sleep(0.05)
         time.sleep(2)  # let the controller-manager write the Deployments' status: no drift, but they moved
-        noop_once, _ = plane.measure(lambda: one_pass(loop=False))
-        noop, _ = plane.measure(lambda: one_pass(loop=True))
+        noop_once, _ = timed(loop=False)
+        noop, _ = timed(loop=True)
         for value in ("changed", "changed-again"):
             text = (upstream.work / "apps/all.yaml").read_text()
             (upstream.work / "apps/all.yaml").write_text(
@@ -118,7 +130,7 @@ def main() -> None:
             )
             upstream.commit()
             once = value == "changed"
-            one, changed = plane.measure(lambda: one_pass(loop=not once))  # noqa: B023 - called at once
+            one, changed = timed(loop=not once)
             written = sum(c.action.value != "unchanged" for c in changed.changes)  # type: ignore[attr-defined]
             if once:
                 one_once, written_once = one, written

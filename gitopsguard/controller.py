@@ -23,6 +23,7 @@ from gitopsguard.cluster.audittrail import AuditTrail, Writer
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.collector import Collector
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.model import Change
 from gitopsguard.plan.prune import BrakePolicy
@@ -51,22 +52,24 @@ class Controller:
         observer = self._watch_directory(local_repository) if local_repository else None
         if self._trail:
             self._trail.follow(stop)
-        failures = 0
+        failures, collector = 0, Collector()
         try:
-            while not stop.is_set():
-                self._wake.clear()
-                started = time.monotonic()
-                result = self._pass()
-                self.last_duration = time.monotonic() - started
-                result = self._attributed(result)
-                if result.policies is not None and not result.error:
-                    self.policies = result.policies
-                self._on_result(result)
-                for kind in result.kinds:
-                    self._live.track(kind, stop)
-                failures = failures + 1 if result.error else 0
-                # After a failure (remote or API server unreachable, bad commit), retry with backoff.
-                self._wake.wait(min(self._interval, 2.0 ** (failures - 1)) if failures else self._interval)
+            with collector.passes():  # the cycle collector runs between passes, not in them
+                while not stop.is_set():
+                    self._wake.clear()
+                    started = time.monotonic()
+                    result = self._pass()
+                    self.last_duration = time.monotonic() - started
+                    result = self._attributed(result)
+                    if result.policies is not None and not result.error:
+                        self.policies = result.policies
+                    self._on_result(result)
+                    for kind in result.kinds:
+                        self._live.track(kind, stop)
+                    failures = failures + 1 if result.error else 0
+                    collector.between_passes(busy=self._wake.is_set())
+                    # After a failure (remote or API server unreachable, bad commit), retry with backoff.
+                    self._wake.wait(min(self._interval, 2.0 ** (failures - 1)) if failures else self._interval)
         finally:
             if observer:
                 observer.stop()

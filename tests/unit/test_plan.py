@@ -30,6 +30,22 @@ def test_prepare_labels_defaults_namespace_and_port_protocol_and_orders_stages()
     assert "labels" not in service["metadata"], "the rendered manifest itself is not modified"
 
 
+def test_prepare_reuses_a_manifests_prepared_form_only_while_unit_and_namespace_rules_are_the_same() -> None:
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web"}, "data": {"k": "v"}}
+    manifests = (Manifest(ObjectKey.of(body), body, "f.yaml:1"),)
+    first = prepare(manifests, unit="dev", default_namespace="shop", namespaced=lambda _: True)[0]
+    again = prepare(manifests, unit="dev", default_namespace="shop", namespaced=lambda _: True)[0]
+    assert again is first, "the same rendered manifest is not copied and hashed again"
+    moved = prepare(manifests, unit="dev", default_namespace="cart", namespaced=lambda _: True)[0]
+    other_unit = prepare(manifests, unit="prod", default_namespace="shop", namespaced=lambda _: True)[0]
+    cluster_wide = prepare(manifests, unit="dev", default_namespace="shop", namespaced=lambda _: False)[0]
+    assert moved.key.namespace == "cart" and moved.digest != first.digest
+    assert other_unit.body["metadata"]["labels"][UNIT_LABEL] == "prod"
+    assert cluster_wide.key.namespace == "" and "namespace" not in cluster_wide.body["metadata"]
+    same_text = (Manifest(ObjectKey.of(body), {**body}, "f.yaml:1"),)  # another render of the same file
+    assert prepare(same_text, unit="dev", default_namespace="shop", namespaced=lambda _: True)[0] is not first
+
+
 def test_within_a_stage_what_workloads_refer_to_is_applied_first_keeping_git_order_per_kind() -> None:
     kinds = ["Deployment", "Widget", "Service", "ConfigMap", "RoleBinding", "ConfigMap", "ServiceAccount"]
     bodies = [{"apiVersion": "v1", "kind": k, "metadata": {"name": f"{k}-{i}", "namespace": "shop"}}
