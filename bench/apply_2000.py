@@ -14,7 +14,6 @@ runs on the same machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import statistics
 import subprocess
@@ -102,7 +101,7 @@ def main() -> None:
         def one_pass(*, loop: bool) -> ReconcileResult:
             """A pass as `gitopsguard reconcile` runs it, or as the `run` loop does (render, live cache and the
             cycle collector between passes: see Controller.run)."""
-            with collector.passes() if loop else contextlib.nullcontext():
+            with collector.passes():  # as Controller.run and `gitopsguard reconcile` run passes
                 result = reconcile(
                     unit,
                     source,

@@ -23,6 +23,7 @@ from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.collector import Collector
 from gitopsguard.commands.grants import GitHubSettings, start_keeper
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
@@ -65,10 +66,11 @@ class ReconcileOptions:
 def run_once(o: ReconcileOptions) -> int:
     unit, source, api = build_parts(o)
     applier = Applier(api)
-    result = reconcile(
-        unit, source, applier, InventoryStore(api),
-        brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
-    )  # fmt: skip
+    with Collector().passes():  # one pass, then the process ends: no cycle collection in its middle
+        result = reconcile(
+            unit, source, applier, InventoryStore(api),
+            brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
+        )  # fmt: skip
     print_result(result)
     record(AuditLog(o.audit_log or default_audit_log()), result)
     mark_denied_objects(applier, EventRecorder(RawApi(api)), result)

@@ -117,8 +117,10 @@ def test_drift_is_repaired_from_the_last_applied_commit_while_a_newer_commit_is_
     core = client.CoreV1Api(admin_api)
     core.patch_namespaced_config_map("a", namespace, {"data": {"value": "edited"}})
     eventually(lambda: value_of(core, "a", namespace) == "1")
-    repairs = [c for r in results if r.error for c in r.changes if "drift repaired" in c.detail]
-    assert repairs, "the repair happened in a pass that still reports the broken commit"
+    # The pass reports after its writes (and after naming the editor from the audit log): wait for it.
+    eventually(lambda: any("drift repaired" in c.detail for r in results for c in r.changes))
+    repairing = [r for r in results if any("drift repaired" in c.detail for c in r.changes)]
+    assert all(r.error for r in repairing), "the repair happened in a pass that still reports the broken commit"
     assert InventoryStore(admin_api).load(namespace).last_error.startswith("apps/broken.yaml")
 
 
