@@ -81,11 +81,7 @@ def main() -> None:
     earlier = [initial_pair(args.kubeconfig, plane, f"{run}r{n}", args.workers) for n in range(args.rounds - 1)]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        peer_file = root / "peer.yaml"
-        peer_file.write_text(yaml.safe_dump_all(objects(f"bench-kubectl-{run}")))
-        command = [kubectl(), "--kubeconfig", str(args.kubeconfig), "apply", "--server-side", "-f", str(peer_file)]
-        plane.settle()
-        peer, _ = plane.measure(lambda: subprocess.run(command, check=True, capture_output=True))
+        peer = kubectl_apply(args.kubeconfig, plane, root, run)
 
         upstream = Upstream(root / "git")
         upstream.write("apps/all.yaml", yaml.safe_dump_all(objects(f"bench-gg-{run}")))
@@ -157,16 +153,23 @@ def main() -> None:
     InventoryStore(api).save("bench", Inventory())  # the namespaces are gone; forget them
 
 
+def kubectl_apply(kubeconfig: Path, plane: ControlPlane, root: Path, tag: str) -> Usage:
+    """The peer: `kubectl apply --server-side -f` of the 2,020 objects under names of their own, timed
+    once the control plane is idle."""
+    peer_file = root / "peer.yaml"
+    peer_file.write_text(yaml.safe_dump_all(objects(f"bench-kubectl-{tag}")))
+    command = [kubectl(), "--kubeconfig", str(kubeconfig), "apply", "--server-side", "-f", str(peer_file)]
+    plane.settle()
+    return plane.measure(lambda: subprocess.run(command, check=True, capture_output=True))[0]
+
+
 def initial_pair(kubeconfig: Path, plane: ControlPlane, tag: str, workers: int) -> tuple[Usage, Usage]:
     """One more initial-apply comparison under names of its own: kubectl's usage, then gitopsguard's (a
     pass of the run loop into a fresh unit). Removes its namespaces (and waits) before returning."""
     api = connect(kubeconfig)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "peer.yaml").write_text(yaml.safe_dump_all(objects(f"bench-kubectl-{tag}")))
-        command = [kubectl(), "--kubeconfig", str(kubeconfig), "apply", "--server-side", "-f", str(root / "peer.yaml")]
-        plane.settle()
-        peer, _ = plane.measure(lambda: subprocess.run(command, check=True, capture_output=True))
+        peer = kubectl_apply(kubeconfig, plane, root, tag)
         upstream = Upstream(root / "git")
         upstream.write("apps/all.yaml", yaml.safe_dump_all(objects(f"bench-gg-{tag}")))
         upstream.commit()
