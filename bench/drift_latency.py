@@ -62,19 +62,23 @@ def main() -> None:
             time.sleep(0.2)
         time.sleep(5)  # let the passes caused by our own writes settle
         latencies, raw = [], RawApi(api)
+
+        def read(namespace: str, name: str) -> str | None:
+            """The edited ConfigMap's value now: through the API, or with one `kubectl get`."""
+            if args.poll_with_kubectl:
+                get = [*kube, "get", "configmap", name, "-n", namespace, "-o", "jsonpath={.data.key}"]
+                return subprocess.run(get, capture_output=True, text=True).stdout
+            status, body = raw.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+            return (body.get("data") or {}).get("key") if status == 200 else None
+
         for i in range(args.edits):
             namespace, name = f"{prefix}-{i % 20:02d}", f"cm-{i}"
             patch = ["patch", "configmap", name, "-n", namespace, "--type", "merge", "-p", '{"data":{"key":"edited"}}']
             subprocess.run([*kube, *patch], check=True, capture_output=True)
             start = time.perf_counter()
-            get = [*kube, "get", "configmap", name, "-n", namespace, "-o", "jsonpath={.data.key}"]
-            path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
-            while (
-                subprocess.run(get, capture_output=True, text=True).stdout
-                if args.poll_with_kubectl
-                else (raw.request("GET", path)[1].get("data") or {}).get("key")
-            ) != f"value-{i}":
-                time.sleep(0 if args.poll_with_kubectl else 0.01)
+            while read(namespace, name) != f"value-{i}":
+                if not args.poll_with_kubectl:
+                    time.sleep(0.01)
             latencies.append(time.perf_counter() - start)
         stop.set()
         controller.wake()
