@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -109,14 +110,37 @@ def test_missing_path_and_a_path_leaving_the_repository_are_refused(tmp_path: Pa
         render(tmp_path, "../..")
 
 
-def test_plain_yaml_values_match_the_safe_loader_exactly_including_anchors_merges_and_tags() -> None:
+def test_plain_yaml_values_match_the_safe_loader_including_anchors_merges_and_tags_except_timestamps() -> None:
     import yaml
 
     from gitopsguard.render.plain import read_text
 
     text = (
         "apiVersion: v1\nkind: X\nmetadata: {name: n}\n"
-        "a: &x {k: 1, on: yes, t: 2026-01-01, f: 1.5, n: ~, o: 0o17, b: !!binary aGk=}\n"
-        "b: *x\nc:\n  <<: *x\n  k: 2\nd: [1, '2', true, null, 012]\n"
+        "a: &x {k: 1, on: yes, t: 2026-01-01, f: 1.5, n: ~, o: 0o17, s: !!str 5}\n"
+        "b: *x\nc:\n  <<: *x\n  k: 2\nd: [1, '2', true, null, 012, 2026-01-01 10:00:00]\n"
     )
-    assert read_text(text, "f.yaml")[0].body == yaml.safe_load(text)
+    expected = yaml.safe_load(text)
+    expected["a"]["t"] = expected["c"]["t"] = "2026-01-01"  # b is a itself
+    expected["d"][-1] = "2026-01-01 10:00:00"
+    assert read_text(text, "f.yaml")[0].body == expected
+
+
+def test_a_date_is_kept_as_written_as_kubectl_sends_it_on_the_fast_path_and_the_tagged_path() -> None:
+    from gitopsguard.render.plain import read_text
+
+    fast = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  annotations: {released: 2026-01-01}\n"
+    tagged = fast + "data: {n: !!str 1}\n"  # an explicit tag: the document takes the safe loader's path
+    for text in (fast, tagged):
+        body = read_text(text, "f.yaml")[0].body
+        assert body["metadata"]["annotations"] == {"released": "2026-01-01"}
+        assert json.loads(json.dumps(body)) == body
+
+
+def test_binary_and_set_values_are_refused_with_file_and_line() -> None:
+    from gitopsguard.render.plain import read_text
+
+    for tag in ("!!binary aGk=", "!!set {a}"):
+        text = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: {tag}\n"
+        with pytest.raises(RenderError, match=r"^f\.yaml:6: not valid YAML: .*has no JSON form"):
+            read_text(text, "f.yaml")
