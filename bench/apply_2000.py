@@ -36,6 +36,7 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.collector import Collector
 from gitopsguard.devcluster import StateLayout
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
+from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.kubectl import kubectl
@@ -90,6 +91,7 @@ def main() -> None:
         source = GitSource(SourceSpec(upstream.url), root / "gg")
 
         applier, store, renders = Applier(api), InventoryStore(api), {}
+        stored = RenderStore(root / "gg" / "renders")  # as the controller and `gitopsguard reconcile` keep them
         live = LiveCache(applier, RawApi(api), unit.name, on_change=lambda: None)
 
         collector = Collector()
@@ -103,6 +105,7 @@ def main() -> None:
                     source,
                     Applier(api, workers=args.workers),
                     store,
+                    stored=stored,
                     **({"renders": renders, "live": live} if loop else {}),
                 )
             if result.error:
@@ -177,7 +180,10 @@ def initial_pair(kubeconfig: Path, plane: ControlPlane, tag: str, workers: int) 
         source = GitSource(SourceSpec(upstream.url), root / "gg")
         plane.settle()
         with Collector().passes():
-            ours, result = plane.measure(lambda: reconcile(unit, source, Applier(api, workers=workers), store))
+            stored = RenderStore(root / "gg" / "renders")
+            ours, result = plane.measure(
+                lambda: reconcile(unit, source, Applier(api, workers=workers), store, stored=stored)
+            )
         if result.error:  # type: ignore[attr-defined]
             raise SystemExit(f"reconcile failed: {result.error}")  # type: ignore[attr-defined]
         remove_namespaces(kubeconfig, wait=True)

@@ -29,6 +29,7 @@ from gitopsguard.model import Change
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import PolicySet
 from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderCache, Unit, reconcile
+from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
 
 
@@ -44,6 +45,7 @@ class Controller:
         self._wake = threading.Event()
         self._live = LiveCache(applier, raw, unit.name, on_change=self._wake.set)  # any change wakes a pass
         self._renders: RenderCache = {}
+        self._stored = RenderStore(source.workdir / "renders")  # after a restart, each commit is not rendered again
         self.last_duration = 0.0  # seconds the last pass took (for metrics)
         self.policies: PolicySet | None = None  # the policies of the last applied revision (for the live scan)
 
@@ -78,7 +80,8 @@ class Controller:
     def _pass(self) -> ReconcileResult:
         try:
             return reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
-                             renders=self._renders, want_policies=self.policies is None, live=self._live)  # fmt: skip
+                             renders=self._renders, want_policies=self.policies is None, live=self._live,
+                             stored=self._stored)  # fmt: skip
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(self.unit.name, None, (), error=str(error))
         except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry

@@ -25,6 +25,7 @@ from gitopsguard.plan.prepare import Desired, in_apply_order, prepare, split_fir
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
+from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource, Revision
 
 DEFAULT_BRAKE = BrakePolicy()
@@ -63,6 +64,7 @@ def reconcile(
     unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
     brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False, renders: RenderCache | None = None,
     now: datetime | None = None, want_policies: bool = False, live: KindCache | None = None,
+    stored: RenderStore | None = None,
 ) -> ReconcileResult:  # fmt: skip
     # 1. What this unit applied last, and at which commit; what it owns (from the loop's watches, if any).
     inventory = store.load(unit.name)
@@ -81,7 +83,7 @@ def reconcile(
         evaluation = policies = None
         manifests = renders.get(commit) if renders is not None else None
         if manifests is None:
-            evaluation, policies = _render_and_gate(unit, revision, applier, now or datetime.now(UTC))
+            evaluation, policies = _render_and_gate(unit, revision, applier, now or datetime.now(UTC), stored)
             manifests = evaluation.manifests
             if renders is not None:  # keep this commit's render and the last applied one's, nothing else
                 for old in [c for c in renders if c != inventory.last_applied]:
@@ -117,15 +119,17 @@ def reconcile(
                                evaluation=evaluation, policies=policies)  # fmt: skip
     except GitOpsGuardError as error:
         attempted = commit or inventory.last_attempted
-        inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders, source)
+        inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders, source, stored)
         store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
         blocked = error.evaluation if isinstance(error, RevisionBlockedError) else None
         return ReconcileResult(unit.name, commit, repaired, error=str(error), kinds=_kinds(inventory.entries),
                                evaluation=blocked)  # fmt: skip
 
 
-def _render_and_gate(unit: Unit, revision: Revision, applier: Applier, now: datetime) -> tuple[Evaluation, PolicySet]:
-    manifests = render(revision.checkout, unit.path).manifests
+def _render_and_gate(
+    unit: Unit, revision: Revision, applier: Applier, now: datetime, stored: RenderStore | None
+) -> tuple[Evaluation, PolicySet]:
+    manifests = _rendered(revision.checkout, unit.path, revision.commit, stored)
     policies = policies_at(revision.checkout, unit.policies_path)
     if policies.policies:  # policies match on namespaces: judge each object where it will really live
         manifests = tuple(_placed(m, unit.default_namespace, applier) for m in manifests)
@@ -150,7 +154,7 @@ def _placed(manifest: Manifest, default_namespace: str, applier: Applier) -> Man
 
 def _hold_last_applied(
     unit: Unit, inventory: Inventory, commit: str | None, applier: Applier, renders: RenderCache | None,
-    source: GitSource,
+    source: GitSource, stored: RenderStore | None,
 ) -> tuple[Inventory, tuple[Change, ...]]:  # fmt: skip
     """While a new commit fails, keep repairing drift from the last applied one: from the render a
     long-running loop keeps, or, after a restart, rendered again from that commit. Applies only; never
@@ -161,7 +165,7 @@ def _hold_last_applied(
     try:
         manifests = renders.get(last) if renders is not None else None
         if manifests is None:
-            manifests = _render_last_applied(unit, source, last)
+            manifests = _render_last_applied(unit, source, last, stored)
             if renders is not None:
                 renders[last] = manifests
         fresh = OwnedSnapshot(applier, unit.name)  # the failed pass may have written: list again
@@ -172,13 +176,19 @@ def _hold_last_applied(
     return replace(inventory, entries=inventory.entries | held), tuple(changes)
 
 
-def _render_last_applied(unit: Unit, source: GitSource, commit: str) -> tuple[Manifest, ...]:
+def _render_last_applied(
+    unit: Unit, source: GitSource, commit: str, stored: RenderStore | None
+) -> tuple[Manifest, ...]:
     """The bodies the last applied commit produced: rendered and mutated by its own policies, never gated
     (they passed the gate when applied; an exception expired since must not stop the repair)."""
     checkout = source.checkout_of(commit)
-    manifests = render(checkout, unit.path).manifests
+    manifests = _rendered(checkout, unit.path, commit, stored)
     policies = policies_at(checkout, unit.policies_path)
     return evaluate(manifests, policies, now=datetime.now(UTC), deny_level=DenyLevel.OFF).manifests
+
+
+def _rendered(checkout: Path, path: str, commit: str, stored: RenderStore | None) -> tuple[Manifest, ...]:
+    return stored.render(checkout, path, commit) if stored is not None else render(checkout, path).manifests
 
 
 def _versions_apart(inventory: Inventory) -> Inventory:

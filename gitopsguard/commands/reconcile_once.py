@@ -37,6 +37,7 @@ from gitopsguard.notify.slack import SlackNotifier, SlackSettings, TeamWebhooks
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
+from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import Credentials, GitSource, SourceSpec
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
@@ -70,6 +71,7 @@ def run_once(o: ReconcileOptions) -> int:
         result = reconcile(
             unit, source, applier, InventoryStore(api),
             brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
+            stored=RenderStore(source.workdir / "renders"),  # a cron run renders each commit once
         )  # fmt: skip
     print_result(result)
     record(AuditLog(o.audit_log or default_audit_log()), result)

@@ -55,6 +55,7 @@ class Revision:
 class GitSource:
     def __init__(self, spec: SourceSpec, workdir: Path, credentials: Credentials | None = None) -> None:
         self.spec = spec
+        self.workdir = workdir  # the checkout and what is kept beside it (renders) live here
         self._dir = workdir / "checkout"
         self._credentials = credentials or Credentials()
         self.credentials = self._credentials
