@@ -97,9 +97,16 @@ class Applier:
     def _list(
         self, kinds: Iterable[tuple[str, str]], namespace: str | None, query: dict[str, str] | None, what: str
     ) -> dict[ObjectKey, KubeObject]:
+        """The kinds' lists, asked for together (the server works on them side by side)."""
+        kinds = list(kinds)
+        paths = [str(self.resource(v, k, f"{k} ({v})").path(namespace=namespace)) for v, k in kinds]
+        answers = self._raw.send_all([Request("GET", path, query or {}, None) for path in paths], self._workers)
         live: dict[ObjectKey, KubeObject] = {}
-        for api_version, kind in kinds:
-            live |= self.list_kind(api_version, kind, namespace=namespace, query=query, what=what)[0]
+        for (api_version, kind), (status, _, data) in zip(kinds, answers, strict=True):
+            listed = parsed(data)
+            if status != 200:
+                raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
+            live |= {keyed(item, api_version, kind): item for item in listed.get("items") or []}
         return live
 
     # -- writing ----------------------------------------------------------------------------------------
@@ -234,9 +241,15 @@ class OwnedSnapshot:
     def of(self, kinds: Iterable[tuple[str, str]]) -> dict[ObjectKey, KubeObject]:
         """The owned objects of these (apiVersion, kind) pairs."""
         wanted = set(kinds)
+        unlisted = []
         for kind in wanted - self._listed:
             cached = self._cache.objects(kind) if self._cache else None
-            self._objects |= cached if cached is not None else self._applier.list_owned([kind], self._unit)
-            self._listed.add(kind)
+            if cached is None:
+                unlisted.append(kind)
+            else:
+                self._objects |= cached
+        if unlisted:  # listed together: the wait is the longest list's, not their sum
+            self._objects |= self._applier.list_owned(unlisted, self._unit)
+        self._listed |= wanted
         groups = {(api_version.rpartition("/")[0], kind) for api_version, kind in wanted}
         return {key: body for key, body in self._objects.items() if (key.group, key.kind) in groups}

@@ -51,7 +51,7 @@ class Request:
     method: str
     path: str
     query: dict[str, str]
-    body: bytes
+    body: bytes | None
     content_type: str = JSON
     accept: str = JSON
 
