@@ -17,6 +17,7 @@ from gitopsguard.audit import AuditLog
 from gitopsguard.cli import main
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.errors import ApplyError
 from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
@@ -516,3 +517,36 @@ def test_unmanaged_workloads_are_reported_then_backed_up_and_deleted_after_the_g
     ]
     assert "stray" not in eventually_gone
     assert h.configmap("a") is not None
+
+
+def test_kinds_listed_together_name_the_one_the_server_refuses(
+    dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(admin_api)
+    rule = client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["list"])
+    rbac.create_namespaced_role(namespace, client.V1Role(metadata=client.V1ObjectMeta(name="list-cm"), rules=[rule]))
+    rbac.create_namespaced_role_binding(
+        namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name="alice-list-cm"),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="list-cm"),
+            subjects=[client.RbacV1Subject(kind="User", name="alice", api_group="rbac.authorization.k8s.io")],
+        ),
+    )
+    client.CoreV1Api(admin_api).create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="seen"))
+    )
+    alice = Applier(dev_cluster.api("dev-alice"))
+    deadline = time.monotonic() + 10
+    while True:  # the API server's authorizer learns of the binding a moment later
+        try:
+            listed = alice.list_in_namespace([("v1", "ConfigMap")], namespace)
+            break
+        except ApplyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert {key.name for key in listed} >= {"seen"}
+    for kinds in ([("v1", "ConfigMap"), ("v1", "Service")], [("v1", "Service"), ("v1", "ConfigMap")]):
+        with pytest.raises(ApplyError, match=rf"^listing Service in namespace {namespace}: .*forbidden"):
+            alice.list_in_namespace(kinds, namespace)
