@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest
+from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.plain import read_text
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -34,7 +35,7 @@ def kustomize_command() -> list[str]:
     )
 
 
-def build(directory: Path, root: Path) -> list[Manifest]:
+def build(directory: Path, root: Path, memo: DocumentMemo | None = None) -> list[Manifest]:
     """``kustomize build directory``, its objects labelled with the kustomization they came from."""
     relative = directory.relative_to(root).as_posix() or "."
     kustomization = kustomization_file(directory)
@@ -47,7 +48,7 @@ def build(directory: Path, root: Path) -> list[Manifest]:
         raise RenderError(f"{where}: kustomize build did not finish in {TIMEOUT_SECONDS}s") from error
     if result.returncode != 0:
         raise RenderError(f"{where}: kustomize build failed: {_explain(result.stderr, root)}")
-    return read_text(result.stdout, f"{where} (kustomize output)")
+    return read_text(result.stdout, f"{where} (kustomize output)", memo)
 
 
 def _explain(stderr: str, root: Path) -> str:

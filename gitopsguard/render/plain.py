@@ -10,29 +10,48 @@ import yaml
 
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
+from gitopsguard.render.memo import DocumentMemo, chunks
 from gitopsguard.render.yamlload import documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
-def read_directory(directory: Path, root: Path) -> list[Manifest]:
+def read_directory(directory: Path, root: Path, memo: DocumentMemo | None = None) -> list[Manifest]:
     """Every object in the YAML files below ``directory``, in path order; hidden folders are skipped."""
     manifests: list[Manifest] = []
     for path in sorted(directory.rglob("*")):
         relative = path.relative_to(root).as_posix()
         if path.is_file() and path.suffix in MANIFEST_SUFFIXES and not _hidden(path.relative_to(directory)):
-            manifests.extend(read_text(path.read_text(encoding="utf-8", errors="replace"), relative))
+            manifests.extend(read_text(path.read_text(encoding="utf-8", errors="replace"), relative, memo))
     return manifests
 
 
-def read_text(text: str, origin: str) -> list[Manifest]:
-    """The objects in one multi-document YAML text; ``origin`` names it in every error."""
+def read_text(text: str, origin: str, memo: DocumentMemo | None = None) -> list[Manifest]:
+    """The objects in one multi-document YAML text; ``origin`` names it in every error. With a memo, only
+    documents the last render did not have are parsed."""
+    pieces = chunks(text) if memo is not None else None
+    if memo is None or pieces is None:
+        return _parsed(text, origin)
+    manifests: list[Manifest] = []
+    for chunk in pieces:
+        known = memo.recall(origin, chunk)
+        if known is None:
+            try:
+                known = tuple(_parsed(chunk[1], origin, chunk[0]))
+            except RenderError:
+                return _parsed(text, origin)  # parsed whole, the error names the line as the parser sees it
+            memo.keep(origin, chunk, known)
+        manifests.extend(known)
+    return manifests
+
+
+def _parsed(text: str, origin: str, first_line: int = 0) -> list[Manifest]:
     manifests: list[Manifest] = []
     for line, document in _documents(text, origin):
         if document is None:
             continue
-        for body in _expand_lists(document, origin, line):
-            manifests.append(Manifest(ObjectKey.of(body), body, f"{origin}:{line}"))
+        for body in _expand_lists(document, origin, line + first_line):
+            manifests.append(Manifest(ObjectKey.of(body), body, f"{origin}:{line + first_line}"))
     return manifests
 
 

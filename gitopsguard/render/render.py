@@ -8,6 +8,7 @@ from pathlib import Path
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.render import kustomize, plain
+from gitopsguard.render.memo import DocumentMemo
 
 
 @dataclass(frozen=True)
@@ -16,17 +17,18 @@ class Rendered:
     manifests: tuple[Manifest, ...]
 
 
-def render(root: Path, path: str) -> Rendered:
-    """The desired objects of ``path`` inside the checkout at ``root``."""
+def render(root: Path, path: str, memo: DocumentMemo | None = None) -> Rendered:
+    """The desired objects of ``path`` inside the checkout at ``root`` (parsing only documents ``memo``
+    does not have from the last render)."""
     directory = (root / path).resolve()
     if not directory.is_relative_to(root.resolve()):
         raise RenderError(f"{path}: the path leaves the repository")
     if not directory.is_dir():
         raise RenderError(f"{path}: no such directory in the repository")
     if kustomize.kustomization_file(directory) is not None:
-        manifests = kustomize.build(directory, root.resolve())
+        manifests = kustomize.build(directory, root.resolve(), memo)
     else:
-        manifests = plain.read_directory(directory, root.resolve())
+        manifests = plain.read_directory(directory, root.resolve(), memo)
     _require_unique(manifests)
     return Rendered(path, tuple(manifests))
 

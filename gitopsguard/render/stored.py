@@ -24,6 +24,7 @@ from gitopsguard import __version__
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.render.kustomize import kustomize_command
+from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.render import render
 
 FORMAT = 1
@@ -35,6 +36,7 @@ class RenderStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._memo = DocumentMemo()  # a long-running process parses only the documents a commit changed
 
     def render(self, root: Path, path: str, commit: str) -> tuple[Manifest, ...]:
         """``render(root, path)`` of the checkout of ``commit``, from disk when this commit was rendered."""
@@ -42,7 +44,10 @@ class RenderStore:
         kept = self.load(key)
         if kept is not None:
             return kept
-        manifests = render(root, path).manifests
+        try:
+            manifests = render(root, path, self._memo).manifests
+        finally:
+            self._memo.rotate()
         self.save(key, manifests)
         return manifests
 
