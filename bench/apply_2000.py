@@ -91,7 +91,7 @@ def main() -> None:
         source = GitSource(SourceSpec(upstream.url), root / "gg")
 
         applier, store, renders = Applier(api), InventoryStore(api), {}
-        stored = RenderStore(root / "gg" / "renders")  # as the controller and `gitopsguard reconcile` keep them
+        stored = RenderStore(root / "gg" / "renders")  # the controller's: on disk, and documents in memory
         live = LiveCache(applier, RawApi(api), unit.name, on_change=lambda: None)
 
         collector = Collector()
@@ -105,7 +105,7 @@ def main() -> None:
                     source,
                     Applier(api, workers=args.workers),
                     store,
-                    stored=stored,
+                    stored=stored if loop else RenderStore(stored.directory),  # a new process: the disk only
                     **({"renders": renders, "live": live} if loop else {}),
                 )
             if result.error:
