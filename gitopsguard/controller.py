@@ -15,9 +15,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail, Writer
 from gitopsguard.cluster.inventory import InventoryStore
@@ -31,6 +28,7 @@ from gitopsguard.policy import PolicySet
 from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderCache, Unit, reconcile
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
+from gitopsguard.source.watch import watch_commits
 
 
 class Controller:
@@ -51,7 +49,7 @@ class Controller:
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Reconcile until ``stop`` is set."""
-        observer = self._watch_directory(local_repository) if local_repository else None
+        observer = watch_commits(local_repository, self.wake) if local_repository else None
         if self._trail:
             self._trail.follow(stop)
         failures, collector = 0, Collector()
@@ -113,15 +111,3 @@ class Controller:
 
     def wake(self) -> None:
         self._wake.set()
-
-    def _watch_directory(self, path: Path) -> Observer:  # type: ignore[valid-type]
-        controller = self
-
-        class Wake(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                controller.wake()
-
-        observer = Observer()
-        observer.schedule(Wake(), str(path), recursive=True)
-        observer.start()
-        return observer
