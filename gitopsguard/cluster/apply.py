@@ -54,9 +54,9 @@ class Applier:
         self._resources[(api_version, kind)] = found
         return found
 
-    def collection_path(self, api_version: str, kind: str) -> str:
-        """The URL path listing this kind across all namespaces (for lists and watches)."""
-        return str(self.resource(api_version, kind, f"{kind} ({api_version})").path())
+    def collection_path(self, api_version: str, kind: str, namespace: str | None = None) -> str:
+        """The URL path listing this kind, in one namespace or across all (for lists and watches)."""
+        return str(self.resource(api_version, kind, f"{kind} ({api_version})").path(namespace=namespace))
 
     def object_path(self, api_version: str, key: ObjectKey) -> str:
         """The URL path of one object."""
@@ -87,11 +87,8 @@ class Applier:
         what: str = "",
     ) -> tuple[dict[ObjectKey, KubeObject], str]:  # fmt: skip
         """Every live object of one kind matching ``query``, and the list's resourceVersion (to watch from)."""
-        path = self.resource(api_version, kind, f"{kind} ({api_version})").path(namespace=namespace)
-        status, listed = self._raw.request("GET", path, query=query)
-        if status != 200:
-            raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
-        live = {keyed(item, api_version, kind): item for item in listed.get("items") or []}
+        status, listed = self._raw.request("GET", self.collection_path(api_version, kind, namespace), query=query)
+        live = _items(api_version, kind, status, listed, what)
         return live, str((listed.get("metadata") or {}).get("resourceVersion") or "")
 
     def _list(
@@ -99,14 +96,11 @@ class Applier:
     ) -> dict[ObjectKey, KubeObject]:
         """The kinds' lists, asked for together (the server works on them side by side)."""
         kinds = list(kinds)
-        paths = [str(self.resource(v, k, f"{k} ({v})").path(namespace=namespace)) for v, k in kinds]
+        paths = [self.collection_path(v, k, namespace) for v, k in kinds]
         answers = self._raw.send_all([Request("GET", path, query or {}, None) for path in paths], self._workers)
         live: dict[ObjectKey, KubeObject] = {}
         for (api_version, kind), (status, _, data) in zip(kinds, answers, strict=True):
-            listed = parsed(data)
-            if status != 200:
-                raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
-            live |= {keyed(item, api_version, kind): item for item in listed.get("items") or []}
+            live |= _items(api_version, kind, status, parsed(data), what)
         return live
 
     # -- writing ----------------------------------------------------------------------------------------
@@ -201,6 +195,13 @@ class Applier:
     @staticmethod
     def _refusal(desired: Desired, written: Written, *, dry_run: bool) -> str:
         return f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused: {written.message}"
+
+
+def _items(api_version: str, kind: str, status: int, listed: KubeObject, what: str) -> dict[ObjectKey, KubeObject]:
+    """The objects of a list answer by key; ApplyError naming the kind when the server refused the list."""
+    if status != 200:
+        raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
+    return {keyed(item, api_version, kind): item for item in listed.get("items") or []}
 
 
 def keyed(item: KubeObject, api_version: str, kind: str) -> ObjectKey:
