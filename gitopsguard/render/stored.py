@@ -62,6 +62,7 @@ class RenderStore:
         """Write atomically (a reader sees the whole render or none); a full disk only costs the cache."""
         data = json.dumps({"format": FORMAT, "manifests": [[m.origin, m.body] for m in manifests]},
                           separators=(",", ":"))  # fmt: skip
+        temporary = None
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
@@ -71,6 +72,9 @@ class RenderStore:
             now = time.time_ns()  # the file system's own clock ticks too coarsely to order quick saves
             os.utime(self.directory / f"{key}.json", ns=(now, now))
         except OSError:
+            if temporary is not None:  # a full disk: leave no half-written file behind
+                with contextlib.suppress(OSError):
+                    Path(temporary).unlink()
             return
         self._forget_old()
 
