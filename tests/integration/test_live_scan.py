@@ -67,6 +67,12 @@ class Scan:
     def events(self, kind: str, name: str) -> list[tuple[str, str]]:
         return [(a.event, a.detail) for a in self.heard if a.key.kind == kind and a.key.name == name]
 
+    def heard_once(self, name: str, event: str) -> list[str]:
+        """The events heard for Deployment ``name`` once ``event`` is among them. A round announces at its end,
+        so the object can be gone a moment before its "deleted" is heard."""
+        wait_for(lambda: event in [e for e, _ in self.events("Deployment", name)])
+        return [e for e, _ in self.events("Deployment", name)]
+
     def create(self, body: dict[str, Any]) -> None:
         client.AppsV1Api(self.api).create_namespaced_deployment(self.namespace, body)
 
@@ -98,7 +104,7 @@ def test_a_hand_made_workload_is_announced_once_then_backed_up_and_deleted_after
     scanner = scan.start(parse_policies({"policies/p.yaml": POLICIES}))
 
     wait_for(lambda: not scan.exists("stray"))
-    assert [e for e, _ in scan.events("Deployment", "stray")] == ["violation", "deleted"]
+    assert scan.heard_once("stray", "deleted") == ["violation", "deleted"]
     (backup,) = (scan.backups / scan.namespace).glob("Deployment-stray-*.yaml")
     saved = yaml.safe_load(backup.read_text())
     assert saved["metadata"]["name"] == "stray" and "resourceVersion" not in saved["metadata"]
@@ -152,7 +158,7 @@ def test_a_restart_neither_announces_again_nor_restarts_the_grace_period(scan: S
     scan.heard.clear()
     scan.start(policies)  # a new process: it remembers from the state ConfigMap
     wait_for(lambda: not scan.exists("stray"))
-    assert [e for e, _ in scan.events("Deployment", "stray")] == ["deleted"]
+    assert scan.heard_once("stray", "deleted") == ["deleted"]
     assert time.monotonic() - started < 6  # about 4 s after it was first seen, not 4 s after the restart
 
 
