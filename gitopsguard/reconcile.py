@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gitopsguard import at_rest
 from gitopsguard.backup import backup
 from gitopsguard.cluster.apply import Applier, KindCache, OwnedSnapshot
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
@@ -21,7 +22,7 @@ from gitopsguard.gate import RevisionBlockedError, gate, policies_at
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import has_changed, resource_version, still_as_applied, who_changed
-from gitopsguard.plan.prepare import Desired, in_apply_order, prepare, split_first
+from gitopsguard.plan.prepare import Desired, in_apply_order, placements, prepare, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
@@ -42,6 +43,13 @@ class Unit:
     backup_dir: Path | None = None  # where unmanaged workloads are backed up before deletion
     policies_path: str | None = "policies"  # the repository's policy folder, read at each revision
     deny_level: DenyLevel = DenyLevel.LOW  # operator configuration, never taken from the repository
+
+    @property
+    def settings(self) -> str:
+        """What decides the objects a commit becomes: another path or namespace at the same commit is
+        another revision to apply, not one at rest."""
+        policies = self.policies_path or ""
+        return f"path={self.path} namespace={self.default_namespace} policies={policies} deny={self.deny_level.value}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ def reconcile(
         revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=allow_rewind)
         commit = revision.commit
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
-        if untouched := _untouched(inventory, commit, owned):
+        if untouched := at_rest.untouched(inventory, commit, unit.settings, owned):
             policies = policies_at(revision.checkout, unit.policies_path) if want_policies else None
             return ReconcileResult(unit.name, commit, untouched, kinds=_kinds(inventory.entries), policies=policies)
         # 4. Render the unit's path at that commit and pass it through the policy gate: mutations, then
@@ -89,6 +97,12 @@ def reconcile(
                 for old in [c for c in renders if c != inventory.last_applied]:
                     del renders[old]
                 renders[commit] = manifests
+        #    Stop here too if only status moved: the objects that changed since they matched Git still do.
+        still = at_rest.only_status_moved(manifests, unit.name, unit.default_namespace, applier.namespaced,
+                                          inventory, (commit, unit.settings), owned)  # fmt: skip
+        if still:
+            return ReconcileResult(unit.name, commit, still, kinds=_kinds(inventory.entries), evaluation=evaluation,
+                                   policies=policies)  # fmt: skip
         # 5. Apply: CRDs and Namespaces, then everything else; what may have changed passes a dry run first.
         desired, changes, versions = apply_revision(unit, manifests, applier, inventory, owned)
         # 6. Prune what left Git, unless the brake engages (the commit can release it).
@@ -112,7 +126,8 @@ def reconcile(
                 evaluation=evaluation, policies=policies,
             )  # fmt: skip
         brake_note = f"mass-prune brake: {engaged}" if engaged else ""
-        after = Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, seen, scans)
+        after = Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, seen, scans,
+                          unit.settings)  # fmt: skip
         if done or _versions_apart(after) != _versions_apart(inventory):  # status updates alone write nothing
             store.save(unit.name, after)
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries),
@@ -195,17 +210,6 @@ def _versions_apart(inventory: Inventory) -> Inventory:
     return replace(inventory, entries={k: replace(e, resource_version="") for k, e in inventory.entries.items()})
 
 
-def _untouched(inventory: Inventory, commit: str, owned: OwnedSnapshot) -> tuple[Change, ...] | None:
-    """Every object unchanged, when the commit is the applied one, the last pass ended cleanly, and each
-    owned object still has the resourceVersion it had when it last matched Git; else None."""
-    if commit != inventory.last_applied or inventory.last_error or not inventory.entries or inventory.scans_unmanaged:
-        return None
-    live = owned.of((e.api_version, k.kind) for k, e in inventory.entries.items())
-    if any(resource_version(live.get(k)) != e.resource_version for k, e in inventory.entries.items()):
-        return None
-    return tuple(Change(key, Action.UNCHANGED) for key in sorted(inventory.entries))
-
-
 Versions = dict[ObjectKey, str]
 
 
@@ -214,12 +218,12 @@ def apply_revision(
 ) -> tuple[list[Desired], list[Change], Versions]:
     """Apply a revision; returns the desired objects, what happened to each, and their resourceVersions."""
     first, rest = split_first(manifests)
-    first_desired = prepare(first, unit=unit.name, default_namespace="", namespaced=lambda _: False)
+    first_place, rest_place = placements(unit.default_namespace, applier.namespaced)
+    first_desired = prepare(first, unit=unit.name, default_namespace=first_place[0], namespaced=first_place[1])
     first_changes, created, versions = _apply_changed(first_desired, unit, applier, inventory, owned)
     applier.wait_established(d for d in first_desired if d.key.kind == "CustomResourceDefinition")
     try:
-        rest_desired = prepare(rest, unit=unit.name, default_namespace=unit.default_namespace,
-                               namespaced=applier.namespaced)  # fmt: skip
+        rest_desired = prepare(rest, unit=unit.name, default_namespace=rest_place[0], namespaced=rest_place[1])
         rest_changes, _, rest_versions = _apply_changed(rest_desired, unit, applier, inventory, owned)
     except ApplyError:
         for desired in reversed(created):  # leave nothing of this revision behind

@@ -40,6 +40,7 @@ class Inventory:
     last_changes: str = ""  # one line per object the last pass that did something changed
     unmanaged: dict[ObjectKey, datetime] = field(default_factory=dict)  # unmanaged workload -> first seen
     scans_unmanaged: bool = False  # the applied revision opts a namespace in: every pass must look
+    applied_as: str = ""  # the unit's settings the last applied commit was applied with (Unit.settings)
 
 
 class InventoryStore:
@@ -66,7 +67,7 @@ class InventoryStore:
         }
         return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
                          data.get("lastError", ""), data.get("lastChanges", ""), seen,
-                         data.get("scansUnmanaged") == "true")  # fmt: skip
+                         data.get("scansUnmanaged") == "true", data.get("appliedAs", ""))  # fmt: skip
 
     def units(self) -> dict[str, Inventory]:
         """Every unit with an inventory here, by name."""
@@ -94,7 +95,8 @@ class InventoryStore:
                   "lastChanges": inventory.last_changes[:20000],
                   "unmanaged": json.dumps(sorted([k.group, k.kind, k.namespace, k.name, t.isoformat()]
                                                  for k, t in inventory.unmanaged.items())),
-                  "scansUnmanaged": "true" if inventory.scans_unmanaged else "false"},
+                  "scansUnmanaged": "true" if inventory.scans_unmanaged else "false",
+                  "appliedAs": inventory.applied_as},
             binary_data={"entries.json.gz": packed.decode("ascii")},
         )  # fmt: skip
         try:

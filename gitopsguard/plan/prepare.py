@@ -65,8 +65,29 @@ def _prepared(manifest: Manifest, unit: str, default_namespace: str, namespaced:
         metadata["namespace"] = metadata.get("namespace") or default_namespace
     else:
         metadata.pop("namespace", None)
-    key = ObjectKey.of(body)
+    key = placed_key(manifest, default_namespace, namespaced)
     return Desired(key, body, manifest.origin, str(body["apiVersion"]), _stage(key))
+
+
+def placed_key(manifest: Manifest, default_namespace: str, namespaced: bool) -> ObjectKey:
+    """The key of the body ``prepare`` makes: the manifest's namespace, else the default, where the kind
+    has one; none where it has not."""
+    key = ObjectKey.of(manifest.body)  # not manifest.key: a mutation may have changed the body since
+    namespace = (key.namespace or default_namespace) if namespaced else ""
+    return key if namespace == key.namespace else ObjectKey(key.group, key.kind, namespace, key.name)
+
+
+Placement = tuple[str, Callable[[Manifest], bool]]  # (default namespace, whether a manifest's kind has one)
+
+
+def placements(default_namespace: str, namespaced: Callable[[Manifest], bool]) -> tuple[Placement, Placement]:
+    """Where ``prepare`` puts each of ``split_first``'s two stages: CRDs and Namespaces in no namespace;
+    the rest in their own, else the default, where their kind has one."""
+    return ("", _cluster_scoped), (default_namespace, namespaced)
+
+
+def _cluster_scoped(_: Manifest) -> bool:
+    return False
 
 
 def split_first(manifests: Sequence[Manifest]) -> tuple[tuple[Manifest, ...], tuple[Manifest, ...]]:

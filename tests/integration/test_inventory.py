@@ -22,7 +22,7 @@ def test_twenty_thousand_entries_fit_and_round_trip(admin_api: client.ApiClient,
     }  # fmt: skip
     seen = {ObjectKey("apps", "Deployment", "shop", "stray"): datetime(2026, 11, 24, 12, 0, tzinfo=UTC)}
     store = InventoryStore(admin_api)
-    store.save(namespace, Inventory(entries, "abc", "def", "", "ConfigMap/x created", seen, True))
+    store.save(namespace, Inventory(entries, "abc", "def", "", "ConfigMap/x created", seen, True, "path=apps"))
     loaded = store.load(namespace)
     assert loaded.entries == entries
     assert (loaded.last_applied, loaded.last_attempted, loaded.unmanaged, loaded.scans_unmanaged) == (
@@ -31,6 +31,7 @@ def test_twenty_thousand_entries_fit_and_round_trip(admin_api: client.ApiClient,
         seen,
         True,
     )
+    assert loaded.applied_as == "path=apps"
     stored = client.CoreV1Api(admin_api).read_namespaced_config_map(
         f"gitopsguard-inventory-{namespace}", "gitopsguard-system"
     )

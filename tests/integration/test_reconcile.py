@@ -19,6 +19,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.errors import ApplyError
 from gitopsguard.model import Action
+from gitopsguard.plan.prepare import prepare
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream, git
@@ -405,6 +406,43 @@ def test_status_written_by_a_controller_is_not_drift_and_costs_no_dry_run(h: Har
     assert applier.dry_runs == [f"Deployment/{h.namespace}/web"]
     assert actions(result)[f"Deployment/{h.namespace}/web"] == "configured"
     assert apps.read_namespaced_deployment("web", h.namespace).spec.replicas == 1
+
+
+def test_a_pass_over_the_applied_commit_prepares_only_the_objects_that_moved(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.configmaps("a", "b")
+    h.upstream.commit()
+    assert h.run().error is None
+    client.CoreV1Api(h.api).patch_namespaced_config_map("a", h.namespace, {"metadata": {"annotations": {"x": "1"}}})
+    prepared: list[str] = []
+
+    def counted(manifests, **how):  # type: ignore[no-untyped-def]
+        prepared.extend(str(m.key) for m in manifests)
+        return prepare(manifests, **how)
+
+    monkeypatch.setattr("gitopsguard.at_rest.prepare", counted)
+    monkeypatch.setattr("gitopsguard.reconcile.prepare", counted)
+    result = h.run()  # "a" moved (another writer added an annotation Git does not set); "b" did not
+    assert set(actions(result).values()) == {"unchanged"}
+    assert prepared == ["ConfigMap/a"]  # as rendered: the unit's default namespace is filled in later
+
+
+def test_the_same_commit_with_another_default_namespace_is_applied_there(h: Harness, namespace: str) -> None:
+    h.configmaps("a")
+    h.upstream.commit()
+    assert h.run().error is None
+    other = f"{namespace}-b"
+    client.CoreV1Api(h.api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
+    try:
+        source = GitSource(SourceSpec(h.upstream.url), h.workdir)
+        unit = Unit(h.namespace, "apps", default_namespace=other)
+        result = reconcile(unit, source, Applier(h.api), InventoryStore(h.api))
+        assert actions(result) == {f"ConfigMap/{other}/a": "created", f"ConfigMap/{namespace}/a": "skipped"}
+        assert result.brake is not None  # moving every object is a mass prune: the old one waits for release
+        assert h.configmap("a", other) is not None and h.configmap("a") is not None
+    finally:
+        client.CoreV1Api(h.api).delete_namespace(other)
 
 
 def test_pass_over_the_same_commit_repairs_an_edited_object(h: Harness) -> None:
