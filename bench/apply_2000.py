@@ -97,47 +97,48 @@ def main() -> None:
         collector = Collector()
 
         def one_pass(*, loop: bool) -> ReconcileResult:
-            """A pass as `gitopsguard reconcile` runs it, or as the `run` loop does (render, live cache and the
-            cycle collector between passes: see Controller.run)."""
-            with collector.passes():  # as Controller.run and `gitopsguard reconcile` run passes
-                result = reconcile(
-                    unit,
-                    source,
-                    Applier(api, workers=args.workers),
-                    store,
-                    stored=stored if loop else RenderStore(stored.directory),  # a new process: the disk only
-                    **({"renders": renders, "live": live} if loop else {}),
-                )
+            """A pass as `gitopsguard reconcile` runs it, or as the `run` loop does (render and live cache
+            kept between passes)."""
+            result = reconcile(
+                unit,
+                source,
+                Applier(api, workers=args.workers),
+                store,
+                stored=stored if loop else RenderStore(stored.directory),  # a new process: the disk only
+                **({"renders": renders, "live": live} if loop else {}),
+            )
             if result.error:
                 raise SystemExit(f"reconcile failed: {result.error}")
             return result
 
         def timed(*, loop: bool) -> tuple[Usage, ReconcileResult]:
+            """Timed with the cycle collector off, and run between passes, untimed: as Controller.run runs
+            passes, and as `gitopsguard reconcile` does (off for the whole process, which ends after one)."""
             usage, result = plane.measure(lambda: one_pass(loop=loop))
-            if loop:  # as the loop does after a pass, before it waits for the next event (not timed)
-                collector.between_passes()
+            collector.between_passes()
             return usage, result  # type: ignore[return-value]
 
         plane.settle()  # the controller-manager reacts to kubectl's Deployments and Namespaces for a few seconds
-        ours, first = timed(loop=True)
-        for kind in first.kinds:  # type: ignore[attr-defined]
-            live.track(kind, stop)
-        while any(live.objects(kind) is None for kind in first.kinds):  # type: ignore[attr-defined]
-            time.sleep(0.05)
-        time.sleep(2)  # let the controller-manager write the Deployments' status: no drift, but they moved
-        noop_once, _ = timed(loop=False)
-        noop, _ = timed(loop=True)
-        for value in ("changed", "changed-again"):
-            text = (upstream.work / "apps/all.yaml").read_text()
-            (upstream.work / "apps/all.yaml").write_text(
-                re.sub(r"key: (value-7|changed)\n", f"key: {value}\n", text, count=1)
-            )
-            upstream.commit()
-            once = value == "changed"
-            one, changed = timed(loop=not once)
-            written = sum(c.action.value != "unchanged" for c in changed.changes)  # type: ignore[attr-defined]
-            if once:
-                one_once, written_once = one, written
+        with collector.passes():
+            ours, first = timed(loop=True)
+            for kind in first.kinds:  # type: ignore[attr-defined]
+                live.track(kind, stop)
+            while any(live.objects(kind) is None for kind in first.kinds):  # type: ignore[attr-defined]
+                time.sleep(0.05)
+            time.sleep(2)  # let the controller-manager write the Deployments' status: no drift, but they moved
+            noop_once, _ = timed(loop=False)
+            noop, _ = timed(loop=True)
+            for value in ("changed", "changed-again"):
+                text = (upstream.work / "apps/all.yaml").read_text()
+                (upstream.work / "apps/all.yaml").write_text(
+                    re.sub(r"key: (value-7|changed)\n", f"key: {value}\n", text, count=1)
+                )
+                upstream.commit()
+                once = value == "changed"
+                one, changed = timed(loop=not once)
+                written = sum(c.action.value != "unchanged" for c in changed.changes)  # type: ignore[attr-defined]
+                if once:
+                    one_once, written_once = one, written
         stop.set()
         print(f"objects: {len(first.changes)}")  # type: ignore[attr-defined]
         for n, (their, mine) in enumerate([*earlier, (peer, ours)], start=1):

@@ -67,15 +67,17 @@ class ReconcileOptions:
 def run_once(o: ReconcileOptions) -> int:
     unit, source, api = build_parts(o)
     applier = Applier(api)
-    with Collector().passes():  # one pass, then the process ends: no cycle collection in its middle
+    # One pass, then the process ends: no cycle collection in the pass, nor one over all it left before
+    # its result is printed.
+    with Collector().passes():
         result = reconcile(
             unit, source, applier, InventoryStore(api),
             brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
             stored=RenderStore(source.workdir / "renders"),  # a cron run renders each commit once
         )  # fmt: skip
-    print_result(result)
-    record(AuditLog(o.audit_log or default_audit_log()), result)
-    mark_denied_objects(applier, EventRecorder(RawApi(api)), result)
+        print_result(result)
+        record(AuditLog(o.audit_log or default_audit_log()), result)
+        mark_denied_objects(applier, EventRecorder(RawApi(api)), result)
     if result.error:
         return 2
     return 1 if result.brake else 0
