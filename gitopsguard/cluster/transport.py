@@ -53,6 +53,7 @@ class Connections:
         self.timeout = timeout
         self._idle: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._session: ssl.SSLSession | None = None  # a TLS session new connections resume
 
     def send_all(self, calls: Sequence[Call], width: int) -> list[Answer]:
         return multiplex.send_all(self, calls, width)
@@ -76,15 +77,26 @@ class Connections:
             sock.close()
 
     def give_back(self, sock: socket.socket) -> None:
+        if isinstance(sock, ssl.SSLSocket) and not sock.session_reused:  # a full handshake: a fresh session
+            session = sock.session  # its ticket comes with the first answer read (TLS 1.3 sends it late)
+            if session is not None and session.has_ticket:
+                self._session = session  # replacing one the server stopped accepting (its keys rotate)
         with self._lock:
             self._idle.append(sock)
 
     def open(self) -> socket.socket:
+        """A new connection; over TLS it resumes the session of an earlier one where the server agrees,
+        which spares both sides the certificate signatures and checks (5 ms against 2 ms per connection
+        here; a pass opens up to 64)."""
         sock = socket.create_connection((self._host, self._port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tls is None:
             return sock
-        return self._tls.wrap_socket(sock, server_hostname=self._host)
+        try:
+            return self._tls.wrap_socket(sock, server_hostname=self._host, session=self._session)
+        except BaseException:
+            sock.close()
+            raise
 
 
 def _dropped(sock: socket.socket) -> bool:
