@@ -32,6 +32,10 @@ def read_text(text: str, origin: str, memo: DocumentMemo | None = None) -> list[
     pieces = chunks(text) if memo is not None else None
     if memo is None or pieces is None:
         return _parsed(text, origin)
+    if not memo.knows(origin):  # nothing to recall: one parser for the whole text, not one per document
+        whole = _parsed(text, origin)
+        memo.keep_whole(origin, pieces, whole)
+        return whole
     manifests: list[Manifest] = []
     for chunk in pieces:
         known = memo.recall(origin, chunk)

@@ -11,6 +11,7 @@ from gitopsguard.model import Manifest
 from gitopsguard.render import render
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.plain import read_text
+from gitopsguard.render.yamlload import documents
 
 
 def configmaps(count: int, changed: int | None = None) -> str:
@@ -70,9 +71,32 @@ TRICKY = {
 @pytest.mark.parametrize("text", TRICKY.values(), ids=TRICKY.keys())
 def test_documents_parsed_one_by_one_equal_the_text_parsed_whole(text: str) -> None:
     memo = DocumentMemo()
+    rendered(CM.format("before"), memo)  # the file is known, so each new document is parsed on its own
     first = rendered(text, memo)
     again = rendered(text, memo)
     assert same(first) == same(again) == same(read_text(text, "apps/all.yaml"))
+
+
+@pytest.mark.parametrize("text", TRICKY.values(), ids=TRICKY.keys())
+def test_a_file_seen_first_is_parsed_whole_and_remembered_document_by_document(text: str) -> None:
+    memo = DocumentMemo()
+    first = rendered(text, memo)
+    again = rendered("# moved down a line\n" + text, memo)
+    assert same(first) == same(read_text(text, "apps/all.yaml"))
+    assert same(again) == same(read_text("# moved down a line\n" + text, "apps/all.yaml"))
+
+
+def test_a_file_seen_first_is_parsed_in_one_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitopsguard.render import plain
+
+    calls: list[str] = []
+    monkeypatch.setattr(plain, "documents", lambda text: calls.append(text) or documents(text))
+    memo = DocumentMemo()
+    rendered(configmaps(20), memo)
+    assert calls == [configmaps(20)]
+    calls.clear()
+    after = rendered(configmaps(20, changed=3), memo)
+    assert len(calls) == 1 and "changed" in calls[0] and after[3].body["data"] == {"key": "changed"}
 
 
 def test_an_error_in_a_changed_document_names_the_line_as_the_whole_parse_does() -> None:
