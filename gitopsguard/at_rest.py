@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from gitopsguard.cluster.apply import OwnedSnapshot
 from gitopsguard.cluster.inventory import Inventory
 from gitopsguard.errors import ApplyError
-from gitopsguard.model import Action, Change, Manifest, ObjectKey
+from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.diff import resource_version, still_as_applied
 from gitopsguard.plan.prepare import Desired, placed_key, placements, prepare, split_first
 
@@ -24,10 +24,7 @@ def at_rest(inventory: Inventory, commit: str, settings: str) -> bool:
 def untouched(inventory: Inventory, commit: str, settings: str, owned: OwnedSnapshot) -> tuple[Change, ...] | None:
     """Every object unchanged, when the commit is at rest and each owned object still has the
     resourceVersion it had when it last matched Git; else None."""
-    if not at_rest(inventory, commit, settings):
-        return None
-    live = owned.of((e.api_version, k.kind) for k, e in inventory.entries.items())
-    if any(resource_version(live.get(k)) != e.resource_version for k, e in inventory.entries.items()):
+    if not at_rest(inventory, commit, settings) or _moved(inventory, owned)[1]:
         return None
     return _unchanged(inventory)
 
@@ -44,8 +41,7 @@ def only_status_moved(
     if not at_rest(inventory, *applied):
         return None
     entries = inventory.entries
-    live = owned.of((e.api_version, k.kind) for k, e in entries.items())
-    moved = {k for k, e in entries.items() if k in live and resource_version(live[k]) != e.resource_version}
+    live, moved = _moved(inventory, owned)
     placed: list[ObjectKey] = []
     desired: list[Desired] = []
     try:
@@ -62,6 +58,13 @@ def only_status_moved(
     if any(d.digest != entries[d.key].digest or not still_as_applied(live[d.key], d.body) for d in desired):
         return None
     return _unchanged(inventory)
+
+
+def _moved(inventory: Inventory, owned: OwnedSnapshot) -> tuple[dict[ObjectKey, KubeObject], set[ObjectKey]]:
+    """The owned objects as they are, and the keys of those whose resourceVersion is not the one they had
+    when they last matched Git (changed since, or gone)."""
+    live = owned.of((e.api_version, k.kind) for k, e in inventory.entries.items())
+    return live, {k for k, e in inventory.entries.items() if resource_version(live.get(k)) != e.resource_version}
 
 
 def _unchanged(inventory: Inventory) -> tuple[Change, ...]:
