@@ -10,11 +10,12 @@ import gzip
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ClusterError
 from gitopsguard.model import ObjectKey
 
@@ -44,22 +45,22 @@ class Inventory:
 
 
 class InventoryStore:
+    """Reads and writes plain JSON over ``RawApi``: through the generated client's models, a save and a
+    load of 2,020 entries cost 0.06 s of a pass that changes one object."""
+
     def __init__(self, api: client.ApiClient, namespace: str = CONTROLLER_NAMESPACE) -> None:
         self._core = client.CoreV1Api(api)
+        self._raw = RawApi(api)
         self.namespace = namespace
 
     def load(self, unit: str) -> Inventory:
-        try:
-            configmap = self._core.read_namespaced_config_map(_name(unit), self.namespace)
-        except urllib3.exceptions.HTTPError as error:
-            raise ClusterError(f"ConfigMap/{self.namespace}/{_name(unit)}: API server unreachable ({error})") from error
-        except ApiException as error:
-            if error.status == 404:
-                return Inventory()
-            raise ClusterError(
-                f"ConfigMap/{self.namespace}/{_name(unit)}: cannot read inventory: {error.reason}"
-            ) from error
-        data, binary = configmap.data or {}, configmap.binary_data or {}
+        where = f"ConfigMap/{self.namespace}/{_name(unit)}"
+        status, configmap = self._raw.request("GET", self._path(unit))
+        if status == 404:
+            return Inventory()
+        if status != 200:
+            raise ClusterError(f"{where}: cannot read inventory: {message_of(status, configmap)}")
+        data, binary = configmap.get("data") or {}, configmap.get("binaryData") or {}
         rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
         entries = {ObjectKey(*row[1:5]): Entry(row[0], *row[5:7]) for row in rows}
         seen = {
@@ -83,43 +84,40 @@ class InventoryStore:
         return {name: self.load(name) for name in names}
 
     def save(self, unit: str, inventory: Inventory) -> None:
-        rows = sorted(
-            [e.api_version, k.group, k.kind, k.namespace, k.name, e.resource_version, e.digest]
-            for k, e in inventory.entries.items()
-        )
-        packed = base64.b64encode(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
-        body = client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name=_name(unit), labels={"app.kubernetes.io/component": "inventory"}),
-            data={"unit": unit, "lastApplied": inventory.last_applied or "", "count": str(len(rows)),
-                  "lastAttempted": inventory.last_attempted or "", "lastError": inventory.last_error[:4000],
-                  "lastChanges": inventory.last_changes[:20000],
-                  "unmanaged": json.dumps(sorted([k.group, k.kind, k.namespace, k.name, t.isoformat()]
-                                                 for k, t in inventory.unmanaged.items())),
-                  "scansUnmanaged": "true" if inventory.scans_unmanaged else "false",
-                  "appliedAs": inventory.applied_as},
-            binary_data={"entries.json.gz": packed.decode("ascii")},
-        )  # fmt: skip
-        try:
-            self._ensure_namespace()
-            try:
-                self._core.replace_namespaced_config_map(_name(unit), self.namespace, body)
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-                self._core.create_namespaced_config_map(self.namespace, body)
-        except ApiException as error:
-            raise ClusterError(
-                f"ConfigMap/{self.namespace}/{_name(unit)}: cannot save inventory: {error.reason}"
-            ) from error
-        except urllib3.exceptions.HTTPError as error:
-            raise ClusterError(f"ConfigMap/{self.namespace}/{_name(unit)}: API server unreachable ({error})") from error
+        """Replace the unit's ConfigMap; create it (and the namespace) the first time."""
+        body = _configmap(unit, inventory)
+        written = self._raw.write("PUT", self._path(unit), body=body)
+        if written.status == 404:  # the first save: no ConfigMap yet, perhaps no namespace either
+            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+            made = self._raw.write("POST", "/api/v1/namespaces", body=namespace)
+            if not made.ok and made.status != 409:
+                raise ClusterError(f"Namespace/{self.namespace}: cannot create it for the inventory: {made.message}")
+            written = self._raw.write("POST", f"/api/v1/namespaces/{self.namespace}/configmaps", body=body)
+        if not written.ok:
+            raise ClusterError(f"ConfigMap/{self.namespace}/{_name(unit)}: cannot save inventory: {written.message}")
 
-    def _ensure_namespace(self) -> None:
-        try:
-            self._core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace)))
-        except ApiException as error:
-            if error.status != 409:
-                raise
+    def _path(self, unit: str) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/configmaps/{_name(unit)}"
+
+
+def _configmap(unit: str, inventory: Inventory) -> dict[str, Any]:
+    rows = sorted(
+        [e.api_version, k.group, k.kind, k.namespace, k.name, e.resource_version, e.digest]
+        for k, e in inventory.entries.items()
+    )
+    packed = base64.b64encode(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": _name(unit), "labels": {"app.kubernetes.io/component": "inventory"}},
+        "data": {"unit": unit, "lastApplied": inventory.last_applied or "", "count": str(len(rows)),
+                 "lastAttempted": inventory.last_attempted or "", "lastError": inventory.last_error[:4000],
+                 "lastChanges": inventory.last_changes[:20000],
+                 "unmanaged": json.dumps(sorted([k.group, k.kind, k.namespace, k.name, t.isoformat()]
+                                                for k, t in inventory.unmanaged.items())),
+                 "scansUnmanaged": "true" if inventory.scans_unmanaged else "false",
+                 "appliedAs": inventory.applied_as},
+        "binaryData": {"entries.json.gz": packed.decode("ascii")},
+    }  # fmt: skip
 
 
 def _name(unit: str) -> str:

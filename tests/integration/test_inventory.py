@@ -36,3 +36,19 @@ def test_twenty_thousand_entries_fit_and_round_trip(admin_api: client.ApiClient,
         f"gitopsguard-inventory-{namespace}", "gitopsguard-system"
     )
     assert len(stored.binary_data["entries.json.gz"]) < 600 * 1024
+
+
+def test_the_first_save_creates_the_controller_namespace_and_a_missing_inventory_reads_empty(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    home = f"{namespace}-home"  # not there yet: the first save makes it
+    store = InventoryStore(admin_api, namespace=home)
+    try:
+        assert store.load("apps") == Inventory()
+        store.save("apps", Inventory({ObjectKey("", "ConfigMap", "shop", "a"): Entry("v1", "7", "d1")}, "abc"))
+        assert store.load("apps").entries == {ObjectKey("", "ConfigMap", "shop", "a"): Entry("v1", "7", "d1")}
+        store.save("apps", Inventory({}, "def"))  # later saves replace it
+        assert store.load("apps") == Inventory({}, "def")
+        assert list(store.units()) == ["apps"]
+    finally:
+        client.CoreV1Api(admin_api).delete_namespace(home)
