@@ -83,9 +83,11 @@ def reconcile(
         revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=allow_rewind)
         commit = revision.commit
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
-        if untouched := at_rest.untouched(inventory, commit, unit.settings, owned):
+        resting = at_rest.standing(inventory, commit, unit.settings, owned)
+        if resting is not None and not resting.moved:
             policies = policies_at(revision.checkout, unit.policies_path) if want_policies else None
-            return ReconcileResult(unit.name, commit, untouched, kinds=_kinds(inventory.entries), policies=policies)
+            return ReconcileResult(unit.name, commit, at_rest.unchanged(inventory), kinds=_kinds(inventory.entries),
+                                   policies=policies)  # fmt: skip
         # 4. Render the unit's path at that commit and pass it through the policy gate: mutations, then
         #    validation; a denied object stops the whole revision (a long-running loop keeps the result).
         evaluation = policies = None
@@ -98,11 +100,11 @@ def reconcile(
                     del renders[old]
                 renders[commit] = manifests
         #    Stop here too if only status moved: the objects that changed since they matched Git still do.
-        still = at_rest.only_status_moved(manifests, unit.name, unit.default_namespace, applier.namespaced,
-                                          inventory, (commit, unit.settings), owned)  # fmt: skip
-        if still:
-            return ReconcileResult(unit.name, commit, still, kinds=_kinds(inventory.entries), evaluation=evaluation,
-                                   policies=policies)  # fmt: skip
+        if resting is not None and at_rest.only_status_moved(
+            manifests, unit.name, unit.default_namespace, applier.namespaced, inventory, resting
+        ):
+            return ReconcileResult(unit.name, commit, at_rest.unchanged(inventory), kinds=_kinds(inventory.entries),
+                                   evaluation=evaluation, policies=policies)  # fmt: skip
         # 5. Apply: CRDs and Namespaces, then everything else; what may have changed passes a dry run first.
         desired, changes, versions = apply_revision(unit, manifests, applier, inventory, owned)
         # 6. Prune what left Git, unless the brake engages (the commit can release it).
