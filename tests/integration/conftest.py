@@ -88,3 +88,15 @@ def namespace(admin_api: client.ApiClient) -> Iterator[str]:
     except ApiException as error:
         if error.status != 404:
             raise
+
+
+def bind_user(api: client.ApiClient, namespace: str, name: str, role_kind: str, role: str, user: str = "alice") -> None:
+    """A RoleBinding in ``namespace`` giving ``user`` the Role or ClusterRole ``role``."""
+    client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
+        namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name=name),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind=role_kind, name=role),
+            subjects=[client.RbacV1Subject(kind="User", name=user, api_group="rbac.authorization.k8s.io")],
+        ),
+    )

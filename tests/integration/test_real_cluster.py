@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from gitopsguard.cli import main
 from gitopsguard.cluster import server_info
 from gitopsguard.devcluster.ports import free_port
-from tests.integration.conftest import LiveCluster
+from tests.integration.conftest import LiveCluster, bind_user
 
 pytestmark = pytest.mark.integration
 
@@ -51,15 +51,7 @@ def test_ordinary_user_is_forbidden_until_a_rolebinding_allows_it(
     with pytest.raises(ApiException) as denied:
         alice.list_namespaced_config_map(namespace)
     assert denied.value.status == 403
-    rbac = client.RbacAuthorizationV1Api(admin_api)
-    rbac.create_namespaced_role_binding(
-        namespace,
-        client.V1RoleBinding(
-            metadata=client.V1ObjectMeta(name="alice-view"),
-            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="view"),
-            subjects=[client.RbacV1Subject(kind="User", name="alice", api_group="rbac.authorization.k8s.io")],
-        ),
-    )
+    bind_user(admin_api, namespace, "alice-view", "ClusterRole", "view")
     eventually(lambda: _can_list(alice, namespace), timeout=10)
 
 

@@ -23,7 +23,7 @@ from gitopsguard.plan.prepare import prepare
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream, git
-from tests.integration.conftest import LiveCluster
+from tests.integration.conftest import LiveCluster, bind_user
 
 pytestmark = pytest.mark.integration
 
@@ -563,14 +563,7 @@ def test_kinds_listed_together_name_the_one_the_server_refuses(
     rbac = client.RbacAuthorizationV1Api(admin_api)
     rule = client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["list"])
     rbac.create_namespaced_role(namespace, client.V1Role(metadata=client.V1ObjectMeta(name="list-cm"), rules=[rule]))
-    rbac.create_namespaced_role_binding(
-        namespace,
-        client.V1RoleBinding(
-            metadata=client.V1ObjectMeta(name="alice-list-cm"),
-            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="list-cm"),
-            subjects=[client.RbacV1Subject(kind="User", name="alice", api_group="rbac.authorization.k8s.io")],
-        ),
-    )
+    bind_user(admin_api, namespace, "alice-list-cm", "Role", "list-cm")
     client.CoreV1Api(admin_api).create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="seen"))
     )
