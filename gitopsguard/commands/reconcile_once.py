@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from kubernetes import client
 
+from gitopsguard import lifeline
 from gitopsguard.audit import AuditLog, AuditRecord, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
@@ -91,7 +92,9 @@ def run_forever(
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
-    Everything they report reaches the console, the audit log, Slack and the metrics."""
+    Everything they report reaches the console, the audit log, Slack and the metrics. A background thread
+    that dies ends the process (``lifeline``)."""
+    lifeline.install()
     unit, source, api = build_parts(o)
     lost = threading.Event()
     elector = lead(api, unit.name, stop, lost) if leader_elect else None

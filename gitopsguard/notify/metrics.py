@@ -1,6 +1,6 @@
 """Prometheus metrics, fed by the same results the audit log and Slack get, and served with the health
-endpoints: `/metrics`, `/healthz` (the process serves) and `/readyz` (the last reconcile attempt is recent
-and the API server answers)."""
+endpoints: `/metrics`, `/healthz` (the process serves and none of its threads has died) and `/readyz` (the
+last reconcile attempt is recent and the API server answers)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gitopsguard import lifeline
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult
@@ -71,7 +72,10 @@ def serve(address: tuple[str, int], metrics: Metrics, ready: Callable[[], tuple[
             if self.path == "/metrics":
                 self._answer(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":
-                self._answer(200, b"ok\n", "text/plain")
+                if lifeline.DEAD.is_set():
+                    self._answer(503, b"a background thread died\n", "text/plain")
+                else:
+                    self._answer(200, b"ok\n", "text/plain")
             elif self.path == "/readyz":
                 ok, why = ready()
                 self._answer(200 if ok else 503, f"{why}\n".encode(), "text/plain")
