@@ -80,7 +80,9 @@ class GitHubApprovals:
         return self._git("rev-parse", f"HEAD:{path}")
 
     def _git(self, *args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=self._repo, capture_output=True, text=True, check=False)
+        # paths are literal, never patterns: a file named alice-[d]ebug.yaml must not read alice-debug.yaml's history
+        command = ["git", "--literal-pathspecs", *args]
+        done = subprocess.run(command, cwd=self._repo, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SourceError(f"{self._repo}: git {args[0]} failed: {done.stderr.strip()[:300]}")
         return done.stdout.strip()

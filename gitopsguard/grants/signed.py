@@ -129,7 +129,9 @@ class SignedMergeVerifier:
         return done.returncode == 0
 
     def _git(self, *args: str) -> str:
-        command = ["git", "-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={self._allowed}", *args]
+        # paths are literal, never patterns: a file named alice-[d]ebug.yaml must not read alice-debug.yaml's history
+        trust = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={self._allowed}"]
+        command = ["git", "--literal-pathspecs", *trust, *args]
         env = {**os.environ, "GNUPGHOME": str(self._gnupg)}
         done = subprocess.run(command, cwd=self._repo, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
