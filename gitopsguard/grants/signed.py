@@ -10,53 +10,14 @@ from __future__ import annotations
 import bisect
 import os
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from gitopsguard.errors import GitOpsGuardError, SourceError
 from gitopsguard.grants.model import Approval, Identity
+from gitopsguard.grants.trust import TrustedSigner, github_logins, load_trust
 
-
-@dataclass(frozen=True)
-class TrustedSigner:
-    identity: Identity
-    keys: tuple[str, ...]  # "ssh-ed25519 AAAA..." public keys
-    github: str = ""  # their GitHub login, for the github approval mode
-    gpg_keys: tuple[str, ...] = ()  # ASCII-armoured OpenPGP public keys
-
-
-def github_logins(signers: tuple[TrustedSigner, ...]) -> dict[str, Identity]:
-    return {s.github: s.identity for s in signers if s.github}
-
-
-def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
-    """The operator's trust configuration (outside the repository): signing keys and GitHub logins mapped
-    to Kubernetes identities::
-
-        signers:
-          - user: alice               # the Kubernetes user name
-            groups: [team-shop]
-            keys: ["ssh-ed25519 AAAA..."]
-            gpgKeys: ["-----BEGIN PGP PUBLIC KEY BLOCK----- ..."]   # and/or OpenPGP keys
-            github: alice-gh          # optional, for the github approval mode
-    """
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise GitOpsGuardError(f"{path}: cannot read the trust configuration: {error}") from error
-    signers = []
-    for index, entry in enumerate(data.get("signers") or []):
-        known = entry.get("keys") or entry.get("gpgKeys") or entry.get("github") if isinstance(entry, dict) else None
-        if not isinstance(entry, dict) or not entry.get("user") or not known:
-            raise GitOpsGuardError(f"{path}: signers[{index}] needs `user`, and `keys`, `gpgKeys` or a `github` login")
-        identity = Identity(str(entry["user"]), frozenset(map(str, entry.get("groups") or [])))
-        keys = tuple(" ".join(str(k).split()[:2]) for k in entry.get("keys") or [])
-        gpg_keys = tuple(str(k) for k in entry.get("gpgKeys") or [])
-        signers.append(TrustedSigner(identity, keys, str(entry.get("github") or ""), gpg_keys))
-    return tuple(signers)
+__all__ = ["SignedMergeVerifier", "TrustedSigner", "github_logins", "load_trust"]
 
 
 class SignedMergeVerifier:
