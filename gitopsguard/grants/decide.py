@@ -21,11 +21,15 @@ def decide(
     now: datetime, window: timedelta = DEFAULT_WINDOW,
 ) -> Decision:  # fmt: skip
     """The grant's state now. ``approval`` may be None for a grant already ACTIVE or EXPIRED: those are
-    settled by the clock alone."""
+    settled by the clock alone. A grant once REVOKED or EXPIRED never becomes ACTIVE again."""
     if remembered is not None and remembered.state in (State.ACTIVE, State.EXPIRED):
         expires = remembered.expires
         state = State.EXPIRED if expires is None or now >= expires else remembered.state
         return Decision(grant, state, remembered.reason, remembered.approver, remembered.start, expires)
+    if remembered is not None and remembered.state is State.REVOKED:
+        # Revoked stays revoked: the same request (the same blob) is not approved twice, however it comes back.
+        return Decision(grant, State.REVOKED, remembered.reason or "revoked; ask again with a new request",
+                        remembered.approver, remembered.start, remembered.expires)  # fmt: skip
     policy = policies.get(grant.policy)
     if policy is None:
         return _denied(grant, f"no escalation policy named {grant.policy!r} in access/policies/")
