@@ -12,6 +12,8 @@ import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import yaml
+
 from gitopsguard.errors import GitOpsGuardError, PolicyError
 from gitopsguard.grants import fields as f
 from gitopsguard.grants.fields import MAX_DURATION, duration
@@ -25,6 +27,8 @@ __all__ = ["GRANT_DIR", "MAX_DURATION", "POLICY_DIR", "duration", "load_escalati
 POLICY_DIR, GRANT_DIR = "access/policies", "access/grants"
 MAX_FILE_BYTES = 64 * 1024  # a grant or policy is a few hundred bytes
 MAX_APPROVALS = 20
+MAX_DEPTH, MAX_NODES = 32, 5000
+_EventLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FileText = tuple[str, str | PolicyError]  # (path in the repository, its text or why it cannot be read)
 
 
@@ -60,7 +64,30 @@ def _read(path: Path, name: str) -> str | PolicyError:
         return PolicyError(f"{name}: cannot be read: {error.strerror}")
 
 
+def _check_shape(name: str, text: str, kind: str) -> None:
+    """Refuse, before building anything, what no grant or policy needs: aliases (the exponential "billion
+    laughs"), deep nesting (seconds of recursion in the parser) and huge numbers of nodes. One pass over
+    libyaml's events, which also reports invalid YAML with its line."""
+    depth = nodes = 0
+    try:
+        for event in yaml.parse(text, Loader=_EventLoader):
+            line = f"{name}:{event.start_mark.line + 1 if event.start_mark else 1}"
+            if isinstance(event, yaml.AliasEvent):
+                raise PolicyError(f"{line}: aliases (*name) are not allowed in a {kind}")
+            depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+            nodes += isinstance(event, yaml.CollectionStartEvent | yaml.ScalarEvent)
+            if depth > MAX_DEPTH or nodes > MAX_NODES:
+                raise PolicyError(f"{line}: nested deeper than {MAX_DEPTH} or more than {MAX_NODES} values; "
+                                  f"this is not a {kind}")  # fmt: skip
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise PolicyError(f"{name}:{mark.line + 1 if mark else 1}: not valid YAML: {error.problem}") from error
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{name}: not valid YAML: {error}") from error
+
+
 def _docs(name: str, text: str, kind: str) -> list[tuple[str, Lined]]:
+    _check_shape(name, text, kind)
     try:
         found = read_documents(name, text)
     except RecursionError:

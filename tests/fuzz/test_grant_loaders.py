@@ -84,6 +84,7 @@ def _in(folder: str, name: str, text: str) -> Path:
 @example(yaml.safe_dump({**GRANT, "spec": {**GRANT["spec"], "duration": "99999999999d"}}))  # OverflowError
 @example("a: &a [*a]\n")  # a recursive alias
 @example("[" * 5000 + "]" * 5000)  # deeper than the parser's recursion
+@example("- " * 5000 + "x")  # deep block nesting in a few kilobytes
 def test_a_hostile_grant_file_is_loaded_or_denied_alone_naming_its_file(text: str) -> None:
     root = _in("access/grants", "odd.yaml", text)
     (root / "access/grants/z-good.yaml").write_text(yaml.safe_dump(GRANT))

@@ -4,6 +4,7 @@ and never stops the others; every fault is the project's typed error, never a cr
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,13 @@ def test_a_grant_file_too_large_to_be_a_grant_is_denied_alone_unread(tmp_path: P
     write(tmp_path, "access/grants/big.yaml", GOOD + "#" * (1024 * 1024))
     names, broken = read(tmp_path)
     assert names == ["alice-debug"] and broken[0][0] == "access/grants/big.yaml", broken
+
+
+@pytest.mark.parametrize("text", ["[" * 5000 + "]" * 5000, "- " * 5000 + "x\n", "a: &a [x, x]\nb: [*a, *a]\n"])
+def test_a_grant_file_nested_deeply_or_with_aliases_is_denied_alone_at_once(tmp_path: Path, text: str) -> None:
+    write(tmp_path, "access/grants/good.yaml", GOOD)
+    (tmp_path / "access/grants/odd.yaml").write_text(text)
+    started = time.monotonic()
+    names, broken = read(tmp_path)
+    assert time.monotonic() - started < 0.5  # the parser's deep recursion took seconds
+    assert names == ["alice-debug"] and [where for where, _ in broken] == ["access/grants/odd.yaml"], broken
