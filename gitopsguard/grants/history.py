@@ -35,12 +35,16 @@ class Git:
         self.repository, self._options, self._env = repository, tuple(options), {**os.environ, **(env or {})}
 
     def __call__(self, *args: str, stdin: str | None = None) -> str:
+        return self.raw(*args, stdin=stdin).decode("utf-8", errors="replace").strip()
+
+    def raw(self, *args: str, stdin: str | None = None) -> bytes:
         command = ["git", "--literal-pathspecs", *self._options, *args]
-        done = subprocess.run(command, cwd=self.repository, input=stdin, capture_output=True, text=True, check=False,
-                              env=self._env)  # fmt: skip
+        done = subprocess.run(command, cwd=self.repository, input=stdin.encode() if stdin is not None else None,
+                              capture_output=True, check=False, env=self._env)  # fmt: skip
         if done.returncode != 0:
-            raise SourceError(f"{self.repository}: git {args[0]} failed: {done.stderr.strip()[:300]}")
-        return done.stdout.strip()
+            problem = done.stderr.decode("utf-8", errors="replace").strip()[:300]
+            raise SourceError(f"{self.repository}: git {args[0]} failed: {problem}")
+        return done.stdout
 
 
 class History:
@@ -64,6 +68,17 @@ class History:
             if name == path and len(fields := meta.split()) == 3:
                 return Entry(fields[0], fields[2])
         return Entry()
+
+    def files(self, commit: str, folder: str) -> list[str]:
+        """Every path under ``folder`` in ``commit`` (recursively), whatever its mode."""
+        listed = self._git("ls-tree", "-r", "-z", "--full-tree", "--name-only", commit, "--", folder)
+        return sorted(name for name in listed.split("\0") if name)
+
+    def object_size(self, blob: str) -> int:
+        return int(self._git("cat-file", "-s", blob))
+
+    def object_text(self, blob: str) -> str:
+        return self._git.raw("cat-file", "blob", blob).decode("utf-8", errors="replace")
 
     def blobs(self, commits: Sequence[str], path: str) -> list[str]:
         """The object id of ``path`` in each commit ("" where absent), in one git call."""

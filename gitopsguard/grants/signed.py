@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.grants.approved import approved_policy_files
 from gitopsguard.grants.history import REGULAR_MODES, SYMLINK_MODE, Git, History
-from gitopsguard.grants.model import Approval, Identity
+from gitopsguard.grants.load import parse_escalation_policies
+from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
 from gitopsguard.grants.trust import TrustedSigner, github_logins, load_trust
 
 __all__ = ["SignedMergeVerifier", "TrustedSigner", "github_logins", "load_trust"]
@@ -30,6 +32,7 @@ class SignedMergeVerifier:
     def __init__(self, repository: Path, signers: tuple[TrustedSigner, ...], state_dir: Path) -> None:
         self._repo = repository
         self._people = {s.identity.user: s.identity for s in signers}
+        self._admins = frozenset(s.identity.user for s in signers if s.admin)
         state_dir.mkdir(parents=True, exist_ok=True)
         self._allowed = state_dir / "allowed_signers"
         self._allowed.write_text("".join(f"{s.identity.user} {key}\n" for s in signers for key in s.keys))
@@ -86,6 +89,15 @@ class SignedMergeVerifier:
             return datetime.fromtimestamp(int(self._git("log", "-1", "--format=%ct", commit)), UTC)
         except (ValueError, OverflowError, OSError):
             return None  # a time no clock can hold; decide() refuses an approval without a time
+
+    def policies(self, checkout: Path) -> dict[str, EscalationPolicy]:
+        """The escalation policies in force: each file as an administrator last approved it (see approved.py).
+        ``checkout`` is not read: the working tree holds what was pushed, not what was approved."""
+        return parse_escalation_policies(approved_policy_files(self.history, self._by_admin))
+
+    def _by_admin(self, commit: str) -> bool:
+        signer = self._signer(commit)
+        return signer is not None and signer.user in self._admins
 
     def blob(self, path: str) -> str:
         """The git blob id of the file at the branch head (an edited grant gets a new one)."""
