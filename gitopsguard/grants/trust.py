@@ -24,6 +24,8 @@ from gitopsguard.grants.model import Identity
 
 MAX_TRUST_BYTES = 4 * 1024 * 1024  # room for thousands of people with OpenPGP keys
 MAX_FIELD = 16 * 1024  # an armoured OpenPGP key is a few KiB
+_KEY_TYPE = re.compile(r"(ssh|ecdsa|sk)-[a-z0-9@.-]{1,64}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _PRINCIPAL = re.compile(r"[^\s,\"'*?!\\\x00-\x1f\x7f]{1,253}")
 
 
@@ -71,7 +73,7 @@ def _signer(entry: Any, where: str, admins: frozenset[str]) -> TrustedSigner:
     if not isinstance(entry, dict):
         raise GitOpsGuardError(f"{where}: must be a mapping with `user`, and `keys`, `gpgKeys` or a `github` login")
     user, github = _text(entry.get("user"), f"{where}.user"), _text(entry.get("github") or "", f"{where}.github")
-    keys = tuple(" ".join(k.split()[:2]) for k in sorted(_texts(entry.get("keys"), f"{where}.keys")))
+    keys = tuple(_ssh_key(k, f"{where}.keys") for k in sorted(_texts(entry.get("keys"), f"{where}.keys")))
     gpg_keys = tuple(sorted(_texts(entry.get("gpgKeys"), f"{where}.gpgKeys")))
     if not _PRINCIPAL.fullmatch(user):
         raise GitOpsGuardError(f"{where}.user: {user[:80]!r} is not a user name (no spaces, commas, quotes or "
@@ -80,6 +82,15 @@ def _signer(entry: Any, where: str, admins: frozenset[str]) -> TrustedSigner:
         raise GitOpsGuardError(f"{where}: needs `user`, and `keys`, `gpgKeys` or a `github` login")
     identity = Identity(user, _texts(entry.get("groups"), f"{where}.groups"))
     return TrustedSigner(identity, keys, github, gpg_keys, user in admins)
+
+
+def _ssh_key(text: str, where: str) -> str:
+    """ "type base64" of a public key line; anything else (options, a certificate authority) is refused, since
+    it would be written into git's allowed-signers file as it stands."""
+    words = text.split()
+    if len(words) < 2 or not _KEY_TYPE.fullmatch(words[0]) or not _BASE64.fullmatch(words[1]):
+        raise GitOpsGuardError(f"{where}: {text[:40]!r}... is not a public key line such as 'ssh-ed25519 AAAA...'")
+    return f"{words[0]} {words[1]}"
 
 
 def _text(value: Any, where: str) -> str:
