@@ -5,6 +5,8 @@ within the deadline; a bad grant file is denied alone and never stops the others
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ POLICY: dict[str, Any] = {
 }  # fmt: skip
 TRUST: dict[str, Any] = {
     "administrators": ["carol"],
-    "signers": [{"user": "alice", "groups": ["team-shop"], "keys": ["ssh-ed25519 AAAAC3Nza alice"]},
+    "signers": [{"user": "alice", "groups": ["team-shop"], "keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfake"]},
                 {"user": "carol", "github": "carol-gh"}],
 }  # fmt: skip
 
@@ -72,11 +74,14 @@ def mutated(draw: st.DrawFn, base: dict[str, Any]) -> str:
     return draw(st.sampled_from([text, text[: draw(st.integers(0, len(text)))], text + draw(st.text(max_size=30))]))
 
 
-def _in(folder: str, name: str, text: str) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="fuzz-grants-"))
-    (root / folder).mkdir(parents=True)
-    (root / folder / name).write_text(text, encoding="utf-8", errors="surrogatepass")
-    return root
+@contextmanager
+def _in(folder: str, name: str, text: str) -> Iterator[Path]:
+    """A temporary root holding ``text`` as ``folder/name``, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="fuzz-grants-") as temporary:
+        root = Path(temporary)
+        (root / folder).mkdir(parents=True)
+        (root / folder / name).write_text(text, encoding="utf-8", errors="surrogatepass")
+        yield root
 
 
 @given(mutated(GRANT))
@@ -86,9 +91,9 @@ def _in(folder: str, name: str, text: str) -> Path:
 @example("[" * 5000 + "]" * 5000)  # deeper than the parser's recursion
 @example("- " * 5000 + "x")  # deep block nesting in a few kilobytes
 def test_a_hostile_grant_file_is_loaded_or_denied_alone_naming_its_file(text: str) -> None:
-    root = _in("access/grants", "odd.yaml", text)
-    (root / "access/grants/z-good.yaml").write_text(yaml.safe_dump(GRANT))
-    grants, broken = load_grants(root, lambda path: "0" * 40)
+    with _in("access/grants", "odd.yaml", text) as root:
+        (root / "access/grants/z-good.yaml").write_text(yaml.safe_dump(GRANT))
+        grants, broken = load_grants(root, lambda path: "0" * 40)
     assert [g.path for g in grants].count("access/grants/z-good.yaml") == 1
     for where, why in broken:
         assert where.startswith("access/grants/odd.yaml") and why.startswith(where), (where, why)
@@ -98,9 +103,9 @@ def test_a_hostile_grant_file_is_loaded_or_denied_alone_naming_its_file(text: st
 @example(yaml.safe_dump({**POLICY, "spec": {**POLICY["spec"], "maxDuration": "99999999999d"}}))
 @example("metadata: debug\n")
 def test_a_hostile_escalation_policy_loads_or_is_a_policy_error_naming_its_file(text: str) -> None:
-    root = _in("access/policies", "odd.yaml", text)
     try:
-        load_escalation_policies(root)
+        with _in("access/policies", "odd.yaml", text) as root:
+            load_escalation_policies(root)
     except PolicyError as error:
         assert str(error).startswith("access/policies/odd.yaml"), str(error)
 
@@ -110,10 +115,10 @@ def test_a_hostile_escalation_policy_loads_or_is_a_policy_error_naming_its_file(
 @example("- a\n- b\n")
 @example("signers: [{user: 'alice,bob', keys: ['ssh-ed25519 AAAA']}]\n")
 def test_a_hostile_trust_file_loads_or_is_a_typed_error_naming_the_file(text: str) -> None:
-    root = _in("etc", "trust.yaml", text)
-    try:
-        signers = load_trust(root / "etc/trust.yaml")
-    except GitOpsGuardError as error:
-        assert str(error).startswith(str(root / "etc/trust.yaml")), str(error)
-    else:
-        assert all(s.identity.user and "," not in s.identity.user for s in signers)
+    with _in("etc", "trust.yaml", text) as root:
+        try:
+            signers = load_trust(root / "etc/trust.yaml")
+        except GitOpsGuardError as error:
+            assert str(error).startswith(str(root / "etc/trust.yaml")), str(error)
+            return
+    assert all(s.identity.user and "," not in s.identity.user for s in signers)
