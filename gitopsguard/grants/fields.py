@@ -36,6 +36,10 @@ def _lined(line: int, **values: Any) -> Lined:
     return made
 
 
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
 def at(node: Lined, key: str, name: str) -> str:
     """``file:line`` of ``key`` in ``node`` (of the node itself when the key is absent)."""
     return f"{name}:{node.line_of(key)}"

@@ -44,7 +44,10 @@ def _yaml_files(root: Path, folder: str) -> list[FileText]:
         for entry in sorted(dirs + files):
             path = Path(top) / entry
             name = path.relative_to(root).as_posix()
-            if path.is_symlink():
+            if f.has_control(name):  # it would reach the audit log and Slack as it is
+                shown = repr(name)[1:-1]
+                found.append((shown, PolicyError(f"{shown}: file names with control characters are refused")))
+            elif path.is_symlink():
                 found.append((name, PolicyError(f"{name}: is a symbolic link; grants and policies are read only "
                                                 "from regular files (a link's target escapes review)")))  # fmt: skip
             elif entry in files and path.suffix in (".yaml", ".yml"):

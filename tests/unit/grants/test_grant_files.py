@@ -161,3 +161,15 @@ def test_a_grant_file_nested_deeply_or_with_aliases_is_denied_alone_at_once(tmp_
     names, broken = read(tmp_path)
     assert time.monotonic() - started < 0.5  # the parser's deep recursion took seconds
     assert names == ["alice-debug"] and [where for where, _ in broken] == ["access/grants/odd.yaml"], broken
+
+
+@pytest.mark.parametrize("name", ["a\nb.yaml", "activated\r.yaml", "x\x1b[31m.yaml", "y\u2028.yaml"])
+def test_a_grant_file_whose_name_holds_control_characters_is_denied_without_echoing_them(
+    tmp_path: Path, name: str
+) -> None:
+    write(tmp_path, "access/grants/good.yaml", GOOD)
+    write(tmp_path, f"access/grants/{name}", GOOD.replace("alice-debug", "other"))
+    names, broken = read(tmp_path)
+    assert names == ["alice-debug"] and len(broken) == 1, broken
+    where, why = broken[0]
+    assert not any(c in where + why for c in "\n\r\x1b\u2028") and "control characters" in why, broken
