@@ -20,6 +20,7 @@ MAX_REASON = 2000
 MAX_ITEMS = 500  # users, groups, namespaces or roles in one list
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # free text keeps \n and \t
 
 
 class FieldError(PolicyError):
@@ -55,7 +56,8 @@ def mapping(node: Lined, key: str, name: str, *, required: bool = True) -> Lined
 
 
 def text(node: Lined, key: str, name: str, *, required: bool = True, free: bool = False) -> str:
-    """A string field, bounded; a name (not ``free`` text such as a reason) holds no control characters."""
+    """A string field, bounded. No control characters: they would reach the audit log, Slack and terminals
+    as they are (a reason, ``free`` text, may hold line breaks and tabs)."""
     limit = MAX_REASON if free else MAX_NAME
     value = node.get(key)
     if value is None and not required:
@@ -64,7 +66,7 @@ def text(node: Lined, key: str, name: str, *, required: bool = True, free: bool 
         raise FieldError(at(node, key, name), f"`{key}` must be a non-empty string")
     if len(value) > limit:
         raise FieldError(at(node, key, name), f"`{key}` is longer than {limit} characters")
-    if not free and _CONTROL.search(value):
+    if (_CONTROL_IN_TEXT if free else _CONTROL).search(value):
         raise FieldError(at(node, key, name), f"`{key}` holds control characters")
     return value
 

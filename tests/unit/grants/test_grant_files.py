@@ -173,3 +173,16 @@ def test_a_grant_file_whose_name_holds_control_characters_is_denied_without_echo
     assert names == ["alice-debug"] and len(broken) == 1, broken
     where, why = broken[0]
     assert not any(c in where + why for c in "\n\r\x1b\u2028") and "control characters" in why, broken
+
+
+@pytest.mark.parametrize("reason", ['"INC-7\\x1b[2K\\rgrant activated"', '"INC-7\\x00"', '"INC-7\\u2028forged"'])
+def test_a_reason_holding_terminal_escapes_or_control_characters_is_refused(tmp_path: Path, reason: str) -> None:
+    write(tmp_path, "access/grants/g.yaml", GOOD.replace('reason: "INC-7"', f"reason: {reason}"))
+    names, broken = read(tmp_path)
+    assert names == [] and [where for where, _ in broken] == ["access/grants/g.yaml:10"], broken
+
+
+def test_a_reason_over_several_lines_is_kept(tmp_path: Path) -> None:
+    write(tmp_path, "access/grants/g.yaml", GOOD.replace('reason: "INC-7"', 'reason: "INC-7:\\n\\tcheckout fails"'))
+    grants, broken = load_grants(tmp_path, lambda path: "0" * 40)
+    assert not broken and grants[0].reason == "INC-7:\n\tcheckout fails"
