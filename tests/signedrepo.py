@@ -48,7 +48,7 @@ class SignedRepo:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", person, "-f", str(self.keys / person)],
                            check=True)  # fmt: skip
         self.trust = root / "trust.yaml"
-        self.trust.write_text(yaml.safe_dump({"signers": [
+        self.trust.write_text(yaml.safe_dump({"administrators": ["carol"], "signers": [
             {"user": p, "groups": g, "keys": [(self.keys / f"{p}.pub").read_text().strip()]} for p, g in PEOPLE.items()
         ]}))  # fmt: skip
         self.work.mkdir()

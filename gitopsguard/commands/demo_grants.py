@@ -42,6 +42,9 @@ def show_grant(api: client.ApiClient, repo: Path, state: Path, kubeconfig: Path)
     install_rbac(api, grants_rbac(load_escalation_policies(repo)))
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
     verifier = SignedMergeVerifier(repo, load_trust(trust), state / "demo-keys" / "verify")
+    policy = repo / "access" / "policies" / "debugging.yaml"  # policies count once an administrator signs them
+    policy.write_text(policy.read_text().rstrip("\n") + f"\n# approved by carol ({int(time.time())})\n")
+    _git(repo, state, "carol", "commit", "-q", "-S", "-am", "Approve the debugging escalation policy")
     click.echo("\nalice asks for `view` on namespace shop for 15 s (a commit signed with her SSH key) ...")
     click.echo(f"    before: alice can list pods in shop? {_alice_can_list(kubeconfig)}")
     branch = f"alice-demo-{int(time.time())}"  # also the grant's name: expired grants never come back
@@ -75,7 +78,7 @@ def _keys_and_trust(folder: Path) -> Path:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", person, "-f", str(key)], check=True)
         signers.append({"user": person, "groups": groups, "keys": [(folder / f"{person}.pub").read_text().strip()]})
     trust = folder / "trust.yaml"
-    trust.write_text(yaml.safe_dump({"signers": signers}))
+    trust.write_text(yaml.safe_dump({"administrators": ["carol"], "signers": signers}))
     return trust
 
 

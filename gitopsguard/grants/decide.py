@@ -21,11 +21,15 @@ def decide(
     now: datetime, window: timedelta = DEFAULT_WINDOW,
 ) -> Decision:  # fmt: skip
     """The grant's state now. ``approval`` may be None for a grant already ACTIVE or EXPIRED: those are
-    settled by the clock alone."""
+    settled by the clock alone. A grant once REVOKED or EXPIRED never becomes ACTIVE again."""
     if remembered is not None and remembered.state in (State.ACTIVE, State.EXPIRED):
         expires = remembered.expires
         state = State.EXPIRED if expires is None or now >= expires else remembered.state
         return Decision(grant, state, remembered.reason, remembered.approver, remembered.start, expires)
+    if remembered is not None and remembered.state is State.REVOKED:
+        # Revoked stays revoked: the same request (the same blob) is not approved twice, however it comes back.
+        return Decision(grant, State.REVOKED, remembered.reason or "revoked; ask again with a new request",
+                        remembered.approver, remembered.start, remembered.expires)  # fmt: skip
     policy = policies.get(grant.policy)
     if policy is None:
         return _denied(grant, f"no escalation policy named {grant.policy!r} in access/policies/")
@@ -55,26 +59,40 @@ def _outside_policy(grant: Grant, policy: EscalationPolicy) -> str:
     return f"policy {policy.name} does not allow {grant.role_kind} {grant.role} {grant.scope}"
 
 
+def _people_problem(grant: Grant, policy: EscalationPolicy, approval: Approval) -> str:
+    """Why the people behind the request and the approval do not qualify; "" when they do."""
+    requester = approval.requester
+    if requester is None:
+        return "the request is not signed by anyone the trust configuration knows"
+    if grant.subject_kind == "User" and requester.user != grant.subject:
+        return f"requested by {requester.user}, not by the subject {grant.subject}"
+    if grant.subject_kind == "Group" and grant.subject not in requester.groups:
+        return f"requested by {requester.user}, who is not in the group {grant.subject}"
+    if (policy.requesters.users or policy.requesters.groups) and not policy.requesters.include(
+        requester.user, requester.groups
+    ):
+        return f"{requester.user} may not request under policy {policy.name}"
+    if any(a.user == requester.user for a in approval.approvers):
+        return f"{requester.user} approved their own grant"
+    # An approver who belongs to the subject gets the access too: for approval, they are the requester.
+    for approver in approval.approvers:
+        if grant.subject_kind == "User" and approver.user == grant.subject:
+            return f"{approver.user} approved their own grant"
+        if grant.subject_kind == "Group" and grant.subject in approver.groups:
+            return (f"{approver.user} is in the group {grant.subject} the grant is for: approving it is approving "
+                    "for themselves")  # fmt: skip
+    strangers = [a.user for a in approval.approvers if not policy.approvers.include(a.user, a.groups)]
+    if strangers:
+        return f"approved by {', '.join(strangers)}, who may not approve under policy {policy.name}"
+    return ""
+
+
 def _approved(
     grant: Grant, policy: EscalationPolicy, approval: Approval, remembered: Remembered | None, now: datetime,
     window: timedelta,
 ) -> Decision:  # fmt: skip
-    requester = approval.requester
-    if requester is None:
-        return _denied(grant, "the request is not signed by anyone the trust configuration knows")
-    if grant.subject_kind == "User" and requester.user != grant.subject:
-        return _denied(grant, f"requested by {requester.user}, not by the subject {grant.subject}")
-    if grant.subject_kind == "Group" and grant.subject not in requester.groups:
-        return _denied(grant, f"requested by {requester.user}, who is not in the group {grant.subject}")
-    if (policy.requesters.users or policy.requesters.groups) and not policy.requesters.include(
-        requester.user, requester.groups
-    ):
-        return _denied(grant, f"{requester.user} may not request under policy {policy.name}")
-    if any(a.user == requester.user for a in approval.approvers):
-        return _denied(grant, f"{requester.user} approved their own grant")
-    strangers = [a.user for a in approval.approvers if not policy.approvers.include(a.user, a.groups)]
-    if strangers:
-        return _denied(grant, f"approved by {', '.join(strangers)}, who may not approve under policy {policy.name}")
+    if problem := _people_problem(grant, policy, approval):
+        return _denied(grant, problem)
     start = approval.approved_at
     if start is None:
         return Decision(grant, State.PENDING, f"{len(approval.approvers)} of {policy.approvals} approvals")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from gitopsguard.errors import SourceError
-from gitopsguard.grants.model import Approval, Identity
+from gitopsguard.grants.load import load_escalation_policies
+from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
 
 
 class GitHubApprovals:
@@ -76,11 +77,19 @@ class GitHubApprovals:
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise SourceError(f"{self._api}: GitHub API unreachable ({type(error).__name__})") from None
 
+    def policies(self, checkout: Path) -> dict[str, EscalationPolicy]:
+        """NOT YET PRIVILEGED in github mode: the policies as the checkout has them. To do: keep each file's
+        version from the last first-parent commit that is the merge of a pull request approved by an
+        administrator (see grants/approved.py for signed-merge mode)."""
+        return load_escalation_policies(checkout)
+
     def blob(self, path: str) -> str:
         return self._git("rev-parse", f"HEAD:{path}")
 
     def _git(self, *args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=self._repo, capture_output=True, text=True, check=False)
+        # paths are literal, never patterns: a file named alice-[d]ebug.yaml must not read alice-debug.yaml's history
+        command = ["git", "--literal-pathspecs", *args]
+        done = subprocess.run(command, cwd=self._repo, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SourceError(f"{self._repo}: git {args[0]} failed: {done.stderr.strip()[:300]}")
         return done.stdout.strip()

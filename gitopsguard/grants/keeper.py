@@ -14,8 +14,17 @@ from typing import Protocol
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.grants.bindings import Binder, binding_name
 from gitopsguard.grants.decide import decide
-from gitopsguard.grants.load import load_escalation_policies, load_grants
-from gitopsguard.grants.model import DEFAULT_WINDOW, GRANT_LABEL, Approval, Decision, Grant, Remembered, State
+from gitopsguard.grants.load import load_grants
+from gitopsguard.grants.model import (
+    DEFAULT_WINDOW,
+    GRANT_LABEL,
+    Approval,
+    Decision,
+    EscalationPolicy,
+    Grant,
+    Remembered,
+    State,
+)
 from gitopsguard.grants.store import Entry, GrantStore
 from gitopsguard.model import KubeObject
 
@@ -24,6 +33,10 @@ class ApprovalSource(Protocol):
     """Where approval evidence comes from: signed merges in git, or the forge's pull requests."""
 
     def approval(self, path: str) -> Approval: ...
+
+    def policies(self, checkout: Path) -> dict[str, EscalationPolicy]:
+        """The escalation policies in force: approved versions, not whatever was last pushed."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,7 @@ class GrantKeeper:
     def sync(self, checkout: Path, approvals: ApprovalSource, blob_of: Callable[[str], str]) -> list[Transition]:
         """Decide every grant in the checkout, bind what is active, sweep the rest, remember it all.
         Escalation policies that do not load raise, and nothing changes."""
-        policies = load_escalation_policies(checkout)
+        policies = approvals.policies(checkout)
         grants, broken = load_grants(checkout, blob_of)
         now = self._clock()
         transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]

@@ -92,7 +92,7 @@ def _compare_url(remote: str, base: str, branch: str) -> str:
 
 
 def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    done = subprocess.run(["git", "--literal-pathspecs", *args], cwd=repo, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SourceError(f"{repo}: git {args[0] if args[0] != '-c' else 'commit'} failed: {done.stderr.strip()[:300]}")
     return done.stdout.strip()

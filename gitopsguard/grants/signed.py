@@ -1,68 +1,38 @@
 """`signed-merge` approval: identity from SSH signatures that git itself verifies, never from names.
 
-A grant counts as approved when the commit that last changed its file was signed by the grant's subject,
-and that commit reached the tracked branch through a merge commit signed by an approver. The approval time
-is that merge commit's committer time, which the signature covers.
+The evidence for a grant file is the one merge that brought its exact content (its blob) onto the branch:
+
+- the merge is on the branch's first-parent chain, the blob is absent from its first parent and present in it,
+  and every first-parent commit from it to the head holds the same blob (nothing changed it since);
+- the merge merges one branch, and is signed by a trusted key (the approver);
+- the merged branch holds the same blob (the merge did not edit what was asked), and the commit that put it
+  there is a plain commit the merge brought (not one already on the branch before), signed by the requester.
+
+The approval time is that merge commit's committer time, which the signature covers. A file that is a
+symbolic link is refused: its target could change in a commit nobody reviews as a grant.
 """
 
 from __future__ import annotations
 
-import bisect
-import os
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
+from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.grants.approved import approved_policy_files
+from gitopsguard.grants.history import REGULAR_MODES, SYMLINK_MODE, Git, History
+from gitopsguard.grants.load import parse_escalation_policies
+from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
+from gitopsguard.grants.trust import TrustedSigner, github_logins, load_trust
 
-from gitopsguard.errors import GitOpsGuardError, SourceError
-from gitopsguard.grants.model import Approval, Identity
-
-
-@dataclass(frozen=True)
-class TrustedSigner:
-    identity: Identity
-    keys: tuple[str, ...]  # "ssh-ed25519 AAAA..." public keys
-    github: str = ""  # their GitHub login, for the github approval mode
-    gpg_keys: tuple[str, ...] = ()  # ASCII-armoured OpenPGP public keys
-
-
-def github_logins(signers: tuple[TrustedSigner, ...]) -> dict[str, Identity]:
-    return {s.github: s.identity for s in signers if s.github}
-
-
-def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
-    """The operator's trust configuration (outside the repository): signing keys and GitHub logins mapped
-    to Kubernetes identities::
-
-        signers:
-          - user: alice               # the Kubernetes user name
-            groups: [team-shop]
-            keys: ["ssh-ed25519 AAAA..."]
-            gpgKeys: ["-----BEGIN PGP PUBLIC KEY BLOCK----- ..."]   # and/or OpenPGP keys
-            github: alice-gh          # optional, for the github approval mode
-    """
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise GitOpsGuardError(f"{path}: cannot read the trust configuration: {error}") from error
-    signers = []
-    for index, entry in enumerate(data.get("signers") or []):
-        known = entry.get("keys") or entry.get("gpgKeys") or entry.get("github") if isinstance(entry, dict) else None
-        if not isinstance(entry, dict) or not entry.get("user") or not known:
-            raise GitOpsGuardError(f"{path}: signers[{index}] needs `user`, and `keys`, `gpgKeys` or a `github` login")
-        identity = Identity(str(entry["user"]), frozenset(map(str, entry.get("groups") or [])))
-        keys = tuple(" ".join(str(k).split()[:2]) for k in entry.get("keys") or [])
-        gpg_keys = tuple(str(k) for k in entry.get("gpgKeys") or [])
-        signers.append(TrustedSigner(identity, keys, str(entry.get("github") or ""), gpg_keys))
-    return tuple(signers)
+__all__ = ["SignedMergeVerifier", "TrustedSigner", "github_logins", "load_trust"]
 
 
 class SignedMergeVerifier:
     def __init__(self, repository: Path, signers: tuple[TrustedSigner, ...], state_dir: Path) -> None:
         self._repo = repository
         self._people = {s.identity.user: s.identity for s in signers}
+        self._admins = frozenset(s.identity.user for s in signers if s.admin)
         state_dir.mkdir(parents=True, exist_ok=True)
         self._allowed = state_dir / "allowed_signers"
         self._allowed.write_text("".join(f"{s.identity.user} {key}\n" for s in signers for key in s.keys))
@@ -71,22 +41,66 @@ class SignedMergeVerifier:
         self._gnupg = state_dir / "gnupg"
         self._gnupg.mkdir(mode=0o700, exist_ok=True)
         self._fingerprints = {fpr: s.identity for s in signers for key in s.gpg_keys for fpr in self._import(key)}
-        self._first_parent: list[str] | None = None
+        trust = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={self._allowed}"]
+        self._git = Git(repository, trust, {"GNUPGHOME": str(self._gnupg)})
+        self.history = History(self._git)
 
     def approval(self, path: str) -> Approval:
         """The evidence for the grant file at ``path`` as the branch head has it."""
-        request = self._git("log", "-1", "--format=%H", "HEAD", "--", path)
-        if not request:
+        head = self.history.entry("HEAD", path)
+        if not head.blob:
             return Approval(None, (), None, f"{path}: not found in the branch history")
-        requester = self._signer(request)
-        merge = self._merge_that_brought(request)
-        if merge is None:
-            return Approval(requester, (), None, "pushed straight to the branch: a grant needs a merge (the review)")
+        if head.mode not in REGULAR_MODES:
+            kind = "a symbolic link" if head.mode == SYMLINK_MODE else f"not a regular file (mode {head.mode})"
+            return Approval(None, (), None, f"{path}: is {kind}; a grant must be a regular file")
+        merge = self.history.run_start("HEAD", path, head.blob)
+        if merge is None:  # cannot happen: HEAD holds the blob
+            return Approval(None, (), None, f"{path}: not found in the branch history")
+        parents = self.history.parents(merge)
+        if len(parents) < 2:
+            return Approval(self._signer(merge), (), None, f"pushed straight to the branch in {merge[:12]}: a grant "
+                                                           "needs a merge (the review)")  # fmt: skip
+        if len(parents) > 2:
+            return Approval(None, (), None, f"the merge {merge[:12]} merges more than one branch; a grant needs "
+                                            "a merge of its own request branch")  # fmt: skip
         approver = self._signer(merge)
         if approver is None:
-            return Approval(requester, (), None, f"the merge {merge[:12]} is not signed by a trusted key")
-        approved_at = datetime.fromtimestamp(int(self._git("log", "-1", "--format=%ct", merge)), UTC)
-        return Approval(requester, (approver,), approved_at)
+            return Approval(None, (), None, f"the merge {merge[:12]} is not signed by a trusted key")
+        request, problem = self._request(merge, parents, path, head.blob)
+        if problem:
+            return Approval(None, (approver,), None, problem)
+        approved_at = self._commit_time(merge)
+        if approved_at is None:
+            return Approval(None, (approver,), None, f"the merge {merge[:12]} has a commit time no clock can hold")
+        return Approval(self._signer(request), (approver,), approved_at)
+
+    def _request(self, merge: str, parents: list[str], path: str, blob: str) -> tuple[str, str]:
+        """(the commit on the merged branch that made this blob, "") or ("", why the merge does not count)."""
+        request = self.history.run_start(parents[1], path, blob)
+        if request is None:
+            return "", (f"the merge {merge[:12]} changed the file itself: what it approved is not what was "
+                        "requested and signed on the branch")  # fmt: skip
+        if len(self.history.parents(request)) != 1:
+            return "", f"the request {request[:12]} is a merge or a root commit; sign a plain commit that adds it"
+        if self.history.is_ancestor(request, parents[0]):
+            return "", (f"the request {request[:12]} was already on the branch before the merge {merge[:12]}: "
+                        "that merge did not bring it (an old request does not come back)")  # fmt: skip
+        return request, ""
+
+    def _commit_time(self, commit: str) -> datetime | None:
+        try:
+            return datetime.fromtimestamp(int(self._git("log", "-1", "--format=%ct", commit)), UTC)
+        except (ValueError, OverflowError, OSError):
+            return None  # a committer date is whatever the committer wrote
+
+    def policies(self, checkout: Path) -> dict[str, EscalationPolicy]:
+        """The escalation policies in force: each file as an administrator last approved it (see approved.py).
+        ``checkout`` is not read: the working tree holds what was pushed, not what was approved."""
+        return parse_escalation_policies(approved_policy_files(self.history, self._by_admin))
+
+    def _by_admin(self, commit: str) -> bool:
+        signer = self._signer(commit)
+        return signer is not None and signer.user in self._admins
 
     def blob(self, path: str) -> str:
         """The git blob id of the file at the branch head (an edited grant gets a new one)."""
@@ -111,27 +125,3 @@ class SignedMergeVerifier:
         if shown.returncode != 0 or done.returncode != 0:
             raise GitOpsGuardError(f"trust configuration: an OpenPGP key does not import: {done.stderr.strip()[:200]}")
         return [line.split(":")[9] for line in shown.stdout.splitlines() if line.startswith("fpr:")]
-
-    def _merge_that_brought(self, request: str) -> str | None:
-        """The first-parent commit whose merge brought ``request`` in; None when it was pushed straight."""
-        if self._first_parent is None:
-            self._first_parent = self._git("rev-list", "--first-parent", "--reverse", "HEAD").split()
-        chain = self._first_parent
-        if request in set(chain):
-            return None
-        # Along the first-parent chain, "contains the request" flips from false to true once: bisect it.
-        index = bisect.bisect_left(range(len(chain)), True, key=lambda i: self._contains(chain[i], request))
-        return chain[index] if index < len(chain) else None
-
-    def _contains(self, commit: str, request: str) -> bool:
-        done = subprocess.run(["git", "merge-base", "--is-ancestor", request, commit], cwd=self._repo,
-                              capture_output=True, check=False)  # fmt: skip
-        return done.returncode == 0
-
-    def _git(self, *args: str) -> str:
-        command = ["git", "-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={self._allowed}", *args]
-        env = {**os.environ, "GNUPGHOME": str(self._gnupg)}
-        done = subprocess.run(command, cwd=self._repo, capture_output=True, text=True, check=False, env=env)
-        if done.returncode != 0:
-            raise SourceError(f"{self._repo}: git {args[0]} failed: {done.stderr.strip()[:300]}")
-        return done.stdout.strip()
