@@ -38,6 +38,28 @@ def binding_body(grant: Grant, expires: datetime) -> KubeObject:
             "subjects": [subject]}  # fmt: skip
 
 
+def identity(body: KubeObject) -> tuple[object, ...]:
+    """What a binding gives to whom, and where: kind, namespace, name, grant label, roleRef and subjects.
+    Annotations and server-set fields are left out; everything that grants anything is in."""
+    metadata, ref, subjects = body.get("metadata"), body.get("roleRef"), body.get("subjects")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    labels = metadata.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
+    ref = ref if isinstance(ref, dict) else {}
+    subjects = subjects if isinstance(subjects, list) else []
+    return (
+        body.get("kind"), metadata.get("namespace") or "", metadata.get("name"), labels.get(GRANT_LABEL),
+        (ref.get("apiGroup"), ref.get("kind"), ref.get("name")),
+        tuple((s.get("kind"), s.get("name"), s.get("apiGroup") or "", s.get("namespace") or "")
+              if isinstance(s, dict) else (repr(s),) for s in subjects),
+    )  # fmt: skip
+
+
+def matches(body: KubeObject, grant: Grant) -> bool:
+    """Whether ``body`` is exactly the binding ``grant`` makes (its expiry annotation aside)."""
+    return identity(body) == identity(binding_body(grant, datetime.min))
+
+
 def install_rbac(api: client.ApiClient, objects: list[KubeObject]) -> None:
     """Server-side apply the grants account and its RBAC (as `gitopsguard grants rbac` prints them)."""
     raw = RawApi(api)
@@ -59,13 +81,29 @@ class Binder:
         self._raw = RawApi(api, impersonate=account)
 
     def bind(self, grant: Grant, expires: datetime) -> str | None:
-        """Create (or keep) the grant's binding; None when it is in place, else why not."""
+        """Create the grant's binding; None when it is in place, else why not. A binding already under its
+        name (409) counts only when it is exactly the grant's; otherwise it is replaced."""
         body = binding_body(grant, expires)
         path = self._path(body["kind"], grant.namespace)
+        where = f"{body['kind']}/{f'{grant.namespace}/' if grant.namespace else ''}{binding_name(grant)}"
         status, answer = self._raw.request("POST", path, body=body)
-        if status in (200, 201, 409):
+        if status == 409:
+            status, answer = self._replace(f"{path}/{binding_name(grant)}", grant, body)
+        if status in (200, 201):
             return None
-        return f"{body['kind']}/{binding_name(grant)}: {message_of(status, answer)}"
+        return f"{where}: {message_of(status, answer)}"
+
+    def _replace(self, path: str, grant: Grant, body: KubeObject) -> tuple[int, KubeObject]:
+        """Keep a same-named binding that is exactly the grant's; delete anything else and create ours."""
+        status, live = self._raw.request("GET", path)
+        if status == 200 and matches(live, grant):
+            return 200, live
+        if status == 200:
+            uid = (live.get("metadata") or {}).get("uid")
+            status, live = self._raw.request("DELETE", path, body={"preconditions": {"uid": uid}})
+        if status not in (200, 202, 404):
+            return status, live
+        return self._raw.request("POST", path.rsplit("/", 1)[0], body=body)
 
     def listed(self) -> list[KubeObject]:
         """Every binding carrying the grant label, whoever made it."""

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Protocol
 
 from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.grants.bindings import Binder, binding_name
+from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
 from gitopsguard.grants.load import load_escalation_policies, load_grants
-from gitopsguard.grants.model import DEFAULT_WINDOW, GRANT_LABEL, Approval, Decision, Grant, Remembered, State
+from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, Grant, Remembered, State
 from gitopsguard.grants.store import Entry, GrantStore
 from gitopsguard.model import KubeObject
 
@@ -133,32 +133,39 @@ class GrantKeeper:
         return [*out, Transition(who, event, detail, binding)]
 
     def _bind_and_sweep(self) -> list[Transition]:
-        transitions = []
+        """Keep a labelled binding only when it is exactly what an active grant makes (kind, namespace, name,
+        subjects, roleRef); delete every other one, then make each active grant's binding that is missing."""
         wanted = {binding_name(g): g for g in self._active.values()}
         try:
             present = self._binder.listed()
         except GitOpsGuardError as error:
             self.problems.append(str(error))
             return []
+        kept: set[str] = set()
+        strays = []
+        for body in present:
+            name = str((body.get("metadata") or {}).get("name"))
+            grant = wanted.get(name)
+            if grant is not None and matches(body, grant):
+                kept.add(name)
+            else:
+                strays.append(body)
+        transitions = self._unbind(strays, wanted)
+        for name, grant in wanted.items():
+            expires = self.entries[grant.id].memory.expires
+            if name not in kept and expires is not None and (problem := self._binder.bind(grant, expires)):
+                self.problems.append(problem)
+        return transitions
 
-        def backed(body: KubeObject) -> bool:
-            metadata = body.get("metadata") or {}
-            grant = wanted.get(str(metadata.get("name")))
-            return grant is not None and (metadata.get("labels") or {}).get(GRANT_LABEL) == grant.content[:12]
-
-        strays = [body for body in present if not backed(body)]
+    def _unbind(self, strays: list[KubeObject], wanted: dict[str, Grant]) -> list[Transition]:
         with ThreadPoolExecutor(max_workers=16) as pool:  # a sweep of 1,000 bindings stays within seconds
             outcomes = list(pool.map(self._binder.unbind, strays))
+        transitions = []
         for body, problem in zip(strays, outcomes, strict=True):
             if problem:
                 self.problems.append(problem)
-            else:
-                name = (body.get("metadata") or {}).get("name")
-                transitions.append(Transition(f"{body['kind']}/{name}", "unbound", "no active grant backs it"))
-        names = {str((b.get("metadata") or {}).get("name")) for b in present}
-        for name, grant in wanted.items():
-            if name not in names:
-                expires = self.entries[grant.id].memory.expires
-                if expires is not None and (problem := self._binder.bind(grant, expires)):
-                    self.problems.append(problem)
+                continue
+            name = (body.get("metadata") or {}).get("name")
+            why = "it is not exactly the binding its grant makes" if name in wanted else "no active grant backs it"
+            transitions.append(Transition(f"{body['kind']}/{name}", "unbound", why))
         return transitions
