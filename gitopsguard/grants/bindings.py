@@ -38,6 +38,12 @@ def binding_body(grant: Grant, expires: datetime) -> KubeObject:
             "subjects": [subject]}  # fmt: skip
 
 
+def _optional(node: dict[str, object], key: str) -> object:
+    """An optional field: absent and null are the same to the server; anything else is kept as it is."""
+    value = node.get(key)
+    return "" if value is None else value
+
+
 def identity(body: KubeObject) -> tuple[object, ...]:
     """What a binding gives to whom, and where: kind, namespace, name, grant label, roleRef and subjects.
     Annotations and server-set fields are left out; everything that grants anything is in."""
@@ -48,9 +54,9 @@ def identity(body: KubeObject) -> tuple[object, ...]:
     ref = ref if isinstance(ref, dict) else {}
     subjects = subjects if isinstance(subjects, list) else []
     return (
-        body.get("kind"), metadata.get("namespace") or "", metadata.get("name"), labels.get(GRANT_LABEL),
+        body.get("kind"), _optional(metadata, "namespace"), metadata.get("name"), labels.get(GRANT_LABEL),
         (ref.get("apiGroup"), ref.get("kind"), ref.get("name")),
-        tuple((s.get("kind"), s.get("name"), s.get("apiGroup") or "", s.get("namespace") or "")
+        tuple((s.get("kind"), s.get("name"), _optional(s, "apiGroup"), _optional(s, "namespace"))
               if isinstance(s, dict) else (repr(s),) for s in subjects),
     )  # fmt: skip
 
