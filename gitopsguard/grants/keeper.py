@@ -1,5 +1,13 @@
 """The grant keeper: turns the repository's grants into bindings while they are approved and unexpired,
-and removes every labelled binding no active grant backs. Expiry is checked on a timer, by our clock."""
+and removes every labelled binding no active grant backs. Expiry is checked on a timer, by our clock.
+
+Access always ends. Each round first expires what is due and sweeps, from remembered state alone (kept in
+the state ConfigMap, so a restarted keeper does the same before it has read anything); only then is the
+repository read. A grant file that cannot be read or decided, for whatever reason, is denied alone, with
+its file; a round that fails as a whole (the repository unreachable or rewound, policies invalid, the API
+server away) is reported, counted and retried. Any other exception is a bug and ends the thread, and
+``lifeline`` ends the process.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.errors import GitOpsGuardError, PolicyError, SourceError
 from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
-from gitopsguard.grants.load import load_escalation_policies, load_grants
-from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, Grant, Remembered, State
+from gitopsguard.grants.load import POLICY_DIR, grant_files, load_escalation_policies, load_grant_file
+from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, EscalationPolicy, Grant, Remembered, State
 from gitopsguard.grants.store import Entry, GrantStore
 from gitopsguard.model import KubeObject
 
@@ -34,59 +42,122 @@ class Transition:
     binding: tuple[str, str] | None = None  # (namespace or "", binding name) when one is made or removed
 
 
+def _why(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+def read_grants(checkout: Path, blob_of: Callable[[str], str]) -> tuple[list[Grant], list[tuple[str, str]]]:
+    """(grants, [(file[:line], why it is denied)]), each file on its own: whatever reading one file raises,
+    only that file is denied and every other file is still read."""
+    try:
+        files = grant_files(checkout)
+    except (OSError, ValueError) as error:
+        raise SourceError(f"{checkout}/access/grants: cannot be listed ({_why(error)})") from error
+    grants: list[Grant] = []
+    broken: list[tuple[str, str]] = []
+    for name, text in files:
+        try:
+            found, bad = load_grant_file(name, text, blob_of)
+        except Exception as error:
+            found, bad = [], [(name, f"{name}: cannot be read ({_why(error)}); fix the file in a new pull request")]
+        grants += found
+        broken += bad
+    return grants, broken
+
+
+def read_policies(checkout: Path) -> dict[str, EscalationPolicy]:
+    """All escalation policies or none: any failure, of whatever type, is a PolicyError for the round."""
+    try:
+        return load_escalation_policies(checkout)
+    except PolicyError:
+        raise
+    except Exception as error:
+        raise PolicyError(f"{POLICY_DIR}: cannot be read ({_why(error)}); fix the policy files") from error
+
+
 class GrantKeeper:
     def __init__(
         self, binder: Binder, store: GrantStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         window: timedelta = DEFAULT_WINDOW,
     ) -> None:  # fmt: skip
         self._binder, self._store, self._clock, self._window = binder, store, clock, window
-        self.entries = store.load()
-        self._active: dict[str, Grant] = {}
+        kept = store.read()
+        self.entries, self.commit = kept.entries, kept.commit  # commit: the last one read, for forward-only
         self._reported: set[str] = set()  # broken grant files already reported
         self.problems: list[str] = []
+        self.failures = 0  # rounds that failed as a whole
+        self.bad_inputs = 0  # grant files (or their evidence) denied because reading or deciding them raised
 
-    def sync(self, checkout: Path, approvals: ApprovalSource, blob_of: Callable[[str], str]) -> list[Transition]:
-        """Decide every grant in the checkout, bind what is active, sweep the rest, remember it all.
-        Escalation policies that do not load raise, and nothing changes."""
-        policies = load_escalation_policies(checkout)
-        grants, broken = load_grants(checkout, blob_of)
+    @property
+    def _active(self) -> dict[str, Grant]:
+        return {gid: e.grant for gid, e in self.entries.items() if e.memory.state is State.ACTIVE and e.grant}
+
+    def sync(
+        self, checkout: Path, approvals: ApprovalSource, blob_of: Callable[[str], str], commit: str | None = None
+    ) -> list[Transition]:
+        """Decide every grant in the checkout (at ``commit``), bind what is active, sweep the rest, remember
+        it all. Escalation policies that do not load raise, and nothing changes."""
+        policies = read_policies(checkout)
+        grants, broken = read_grants(checkout, blob_of)
         now = self._clock()
+        self.bad_inputs += sum(1 for where, _ in broken if where not in self._reported)
         transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]
         self._reported = {where for where, _ in broken}
-        seen: set[str] = set()
         for grant in grants:
-            seen.add(grant.id)
-            entry = self.entries.get(grant.id)
-            settled = entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED)
-            evidence = None if settled else approvals.approval(grant.path)
-            decision = decide(grant, policies, evidence, entry.memory if entry else None, now, self._window)
-            transitions += self._record(grant, decision, entry, now)
+            transitions += self._decide(grant, policies, approvals, now)
+        seen = {g.id for g in grants}
         for gid, entry in list(self.entries.items()):
             if gid not in seen and entry.memory.state in (State.ACTIVE, State.PENDING):
                 self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED))
                 transitions.append(Transition(f"{entry.name} ({entry.path})", "revoked", "its file left the branch"))
-        self._active = {g.id: g for g in grants if self.entries[g.id].memory.state is State.ACTIVE}
         transitions += self._bind_and_sweep()
-        self._store.save(self.entries)
+        self.commit = commit or self.commit
+        self._store.save(self.entries, self.commit)
+        return transitions
+
+    def _decide(
+        self, grant: Grant, policies: dict[str, EscalationPolicy], approvals: ApprovalSource, now: datetime
+    ) -> list[Transition]:
+        entry = self.entries.get(grant.id)
+        settled = entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED)
+        try:
+            evidence = None if settled else approvals.approval(grant.path)
+            decision = decide(grant, policies, evidence, entry.memory if entry else None, now, self._window)
+        except GitOpsGuardError as error:  # the evidence cannot be had now (the forge is away): next round
+            self.problems.append(f"{grant.origin}: approval not checked: {error}")
+            return []
+        except Exception as error:
+            self.bad_inputs += 1
+            decision = Decision(grant, State.DENIED, f"{grant.origin}: cannot be decided ({_why(error)})")
+        return self._record(grant, decision, entry, now)
+
+    def tend(self) -> list[Transition]:
+        """Expire what is due and sweep, from remembered state alone: never waits on the repository."""
+        transitions = self._expire(self._clock())
+        transitions += self._bind_and_sweep()
+        if any(t.event == "expired" for t in transitions):
+            self._store.save(self.entries, self.commit)
         return transitions
 
     def expire_due(self) -> list[Transition]:
         """Expire what is due by our clock, and remove its binding at once."""
-        now = self._clock()
-        due = [gid for gid, g in self._active.items() if (e := self.entries[gid].memory.expires) and e <= now]
-        if not due:
-            return []
+        transitions = self._expire(self._clock())
+        if transitions:
+            transitions += self._bind_and_sweep()
+            self._store.save(self.entries, self.commit)
+        return transitions
+
+    def _expire(self, now: datetime) -> list[Transition]:
         transitions = []
-        for gid in due:
-            entry = self.entries[gid]
+        for gid, entry in list(self.entries.items()):
+            expires = entry.memory.expires
+            if entry.memory.state is not State.ACTIVE or (expires is not None and expires > now):
+                continue
             self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED))
-            grant = self._active.pop(gid)
-            when = f"{entry.memory.expires:%Y-%m-%dT%H:%M:%SZ}" if entry.memory.expires else "?"
+            when = f"{expires:%Y-%m-%dT%H:%M:%SZ}" if expires else "?"
+            binding = (entry.grant.namespace, binding_name(entry.grant)) if entry.grant else None
             detail = f"at {when}, by the controller clock"
-            binding = (grant.namespace, binding_name(grant))
             transitions.append(Transition(f"{entry.name} ({entry.path})", "expired", detail, binding))
-        transitions += self._bind_and_sweep()
-        self._store.save(self.entries)
         return transitions
 
     def next_expiry(self) -> datetime | None:
@@ -97,27 +168,35 @@ class GrantKeeper:
         self, stop: threading.Event, sync: Callable[[], list[Transition]],
         report: Callable[[list[Transition]], None], interval: float = 30.0,
     ) -> None:  # fmt: skip
-        """Sync every ``interval`` seconds; between syncs, wake for each expiry (precise to about 0.2 s)."""
+        """Every ``interval`` seconds: expire and sweep first, then read the repository; between, wake for each
+        expiry (precise to about 0.2 s)."""
         next_sync = 0.0
         while not stop.is_set():
             clock = self._clock().timestamp()
             if clock >= next_sync:
-                try:
-                    report(sync())
-                except GitOpsGuardError as error:
-                    self.problems.append(str(error))
+                report(self._attempt(self.tend))
+                report(self._attempt(sync))
                 next_sync = clock + interval
-            report(self.expire_due())
+            report(self._attempt(self.expire_due))
             expiry = self.next_expiry()
             until = min(next_sync, expiry.timestamp() if expiry else next_sync) - self._clock().timestamp()
             stop.wait(max(0.05, min(until, 0.2 if expiry else until)))
+
+    def _attempt(self, step: Callable[[], list[Transition]]) -> list[Transition]:
+        """One step of a round; when it fails as a whole it is reported and counted, and tried next round."""
+        try:
+            return step()
+        except GitOpsGuardError as error:
+            self.failures += 1
+            self.problems.append(str(error))
+            return []
 
     def _record(self, grant: Grant, decision: Decision, entry: Entry | None, now: datetime) -> list[Transition]:
         before = entry.memory.state if entry else None
         memory = Remembered(decision.state, entry.memory.first_seen if entry else now, decision.start,
                             decision.expires, decision.approver, decision.reason)  # fmt: skip
         self.entries[grant.id] = Entry(memory, grant.name, f"{grant.subject_kind} {grant.subject}",
-                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path)  # fmt: skip
+                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path, grant)  # fmt: skip
         if before == decision.state:
             return []
         who = f"{grant.name} ({grant.origin})"

@@ -94,17 +94,30 @@ def _policy(doc: Lined, where: str) -> EscalationPolicy:
 def load_grants(root: Path, blob_of: Any) -> tuple[list[Grant], list[tuple[str, str]]]:
     """(grants, [(file:line, why it cannot be read)]); ``blob_of(path)`` gives a file's git blob id."""
     grants, broken = [], []
-    for name, text in _yaml_files(root, GRANT_DIR):
+    for name, text in grant_files(root):
+        found, bad = load_grant_file(name, text, blob_of)
+        grants += found
+        broken += bad
+    return grants, broken
+
+
+def grant_files(root: Path) -> list[tuple[str, str]]:
+    """(path, text) of every grant file, so that a caller can read each on its own."""
+    return _yaml_files(root, GRANT_DIR)
+
+
+def load_grant_file(name: str, text: str, blob_of: Any) -> tuple[list[Grant], list[tuple[str, str]]]:
+    """The grants of one file, and [(file:line, why)] for the documents of it that cannot be read."""
+    grants, broken = [], []
+    try:
+        docs = _docs(name, text, "Grant")
+    except PolicyError as error:
+        return [], [(name, str(error))]
+    for where, doc in docs:
         try:
-            docs = _docs(name, text, "Grant")
+            grants.append(_grant(doc, where, name, str(blob_of(name))))
         except PolicyError as error:
-            broken.append((name, str(error)))
-            continue
-        for where, doc in docs:
-            try:
-                grants.append(_grant(doc, where, name, str(blob_of(name))))
-            except PolicyError as error:
-                broken.append((where, str(error)))
+            broken.append((where, str(error)))
     return grants, broken
 
 

@@ -3,6 +3,7 @@ clock the test moves, and questions the real authorizer answers (can this user d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,3 +58,16 @@ def allowed(api: client.ApiClient, user: str, verb: str, resource: str, namespac
               "spec": {"user": user, "resourceAttributes": attributes}}  # fmt: skip
     answer = client.AuthorizationV1Api(api).create_subject_access_review(review)
     return bool(answer.status.allowed)
+
+
+def settles(api: client.ApiClient, user: str, verb: str, resource: str, namespace: str = "") -> bool:
+    """The authorizer's answer once its RBAC cache has caught up with a change just made (a watch away)."""
+    deadline = time.monotonic() + 5
+    answer = allowed(api, user, verb, resource, namespace)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        again = allowed(api, user, verb, resource, namespace)
+        if again == answer:
+            return answer
+        answer = again
+    return answer

@@ -16,7 +16,7 @@ from gitopsguard.grants.bindings import binding_name
 from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.load import load_grants
 from gitopsguard.grants.model import GRANT_LABEL, Grant
-from tests.integration.grantsetup import Clock, allowed, keeper_for, signed, sync
+from tests.integration.grantsetup import Clock, keeper_for, settles, signed, sync
 from tests.signedrepo import SignedRepo, grant
 
 pytestmark = pytest.mark.integration
@@ -93,11 +93,11 @@ def test_a_forged_cluster_admin_binding_with_the_name_and_label_of_alices_is_swe
     keeper, g = active(repo, namespace, admin_api, clock)
     forged = body("ClusterRoleBinding", binding_name(g), g.content[:12], ("ClusterRole", "cluster-admin"), ["mallory"])
     create(admin_api, made, forged)
-    assert allowed(admin_api, "mallory", "delete", "nodes")  # the forgery works on the real server
+    assert settles(admin_api, "mallory", "delete", "nodes")  # the forgery works on the real server
     sync(repo, keeper)
-    assert not allowed(admin_api, "mallory", "delete", "nodes")
+    assert not settles(admin_api, "mallory", "delete", "nodes")
     only_the_grants_binding_remains(admin_api, g)
-    assert allowed(admin_api, "alice", "list", "pods", namespace)
+    assert settles(admin_api, "alice", "list", "pods", namespace)
 
 
 def _add_mallory(api: client.ApiClient, g: Grant, made: Made) -> None:
@@ -138,10 +138,10 @@ def test_any_labelled_binding_that_is_not_exactly_what_an_active_grant_makes_is_
     sync(repo, keeper)
     assert keeper.problems == []
     only_the_grants_binding_remains(admin_api, g)
-    assert not allowed(admin_api, "mallory", "list", "pods", namespace)
-    assert not allowed(admin_api, "carol", "list", "pods", namespace)
-    assert not allowed(admin_api, "alice", "delete", "pods", namespace)
-    assert allowed(admin_api, "alice", "list", "pods", namespace)
+    assert not settles(admin_api, "mallory", "list", "pods", namespace)
+    assert not settles(admin_api, "carol", "list", "pods", namespace)
+    assert not settles(admin_api, "alice", "delete", "pods", namespace)
+    assert settles(admin_api, "alice", "list", "pods", namespace)
 
 
 def test_an_unlabelled_binding_squatting_the_grants_name_is_not_taken_for_the_grants_binding(
@@ -159,4 +159,4 @@ def test_an_unlabelled_binding_squatting_the_grants_name_is_not_taken_for_the_gr
     keeper = keeper_for(admin_api, namespace, clock)
     sync(repo, keeper)
     only_the_grants_binding_remains(admin_api, g)
-    assert not allowed(admin_api, "mallory", "list", "pods", namespace)
+    assert not settles(admin_api, "mallory", "list", "pods", namespace)
