@@ -21,7 +21,7 @@ from gitopsguard.grants.github import GitHubApprovals
 from gitopsguard.grants.keeper import GrantKeeper, Transition
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.rbac import grants_rbac
-from gitopsguard.grants.signed import SignedMergeVerifier, github_logins, load_trust
+from gitopsguard.grants.signed import SignedMergeVerifier, TrustedSigner, github_logins, load_trust
 from gitopsguard.grants.store import GrantStore
 from gitopsguard.source import GitSource
 
@@ -68,15 +68,11 @@ def github_token() -> str | None:
     return secret("GITOPSGUARD_GITHUB_TOKEN", "GitHub token")
 
 
-def start_keeper(
-    api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
-    interval: float = 30.0, github: GitHubSettings | None = None,
-    also: Callable[[list[Transition]], None] = lambda _: None,
-) -> threading.Thread:  # fmt: skip
-    """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode."""
-    signers = load_trust(trust)  # fail now, at startup, on a bad trust file
-    events = EventRecorder(RawApi(api))
-    keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
+def repository_sync(
+    keeper: GrantKeeper, source: GitSource, signers: tuple[TrustedSigner, ...], state_dir: Path,
+    github: GitHubSettings | None = None,
+) -> Callable[[], list[Transition]]:  # fmt: skip
+    """One read of the repository for the keeper: fetch, gather approval evidence, and sync."""
 
     def sync() -> list[Transition]:
         checkout = source.fetch(last_applied=None).checkout
@@ -89,6 +85,20 @@ def start_keeper(
                 token=github.token, logins=github_logins(signers),
             )  # fmt: skip
         return keeper.sync(checkout, verifier, verifier.blob)
+
+    return sync
+
+
+def start_keeper(
+    api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
+    interval: float = 30.0, github: GitHubSettings | None = None,
+    also: Callable[[list[Transition]], None] = lambda _: None,
+) -> threading.Thread:  # fmt: skip
+    """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode."""
+    signers = load_trust(trust)  # fail now, at startup, on a bad trust file
+    events = EventRecorder(RawApi(api))
+    keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
+    sync = repository_sync(keeper, source, signers, state_dir, github)
 
     def report(transitions: list[Transition]) -> None:
         for t in transitions:
