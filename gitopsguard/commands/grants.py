@@ -14,15 +14,17 @@ from kubernetes import client
 
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.secrets import secret
+from gitopsguard.errors import SourceError
 from gitopsguard.grants.bindings import Binder
 from gitopsguard.grants.github import GitHubApprovals
 from gitopsguard.grants.keeper import GrantKeeper, Transition
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, TrustedSigner, github_logins, load_trust
-from gitopsguard.grants.store import GrantStore
+from gitopsguard.grants.store import STORE_NAME, GrantStore
 from gitopsguard.source import GitSource
 
 GRANTS_UNIT = "grants"
@@ -72,10 +74,18 @@ def repository_sync(
     keeper: GrantKeeper, source: GitSource, signers: tuple[TrustedSigner, ...], state_dir: Path,
     github: GitHubSettings | None = None,
 ) -> Callable[[], list[Transition]]:  # fmt: skip
-    """One read of the repository for the keeper: fetch, gather approval evidence, and sync."""
+    """One read of the repository for the keeper: fetch, gather approval evidence, and sync. The same history
+    rule as reconcile's: the branch must still contain the last commit the keeper read (remembered in its
+    state ConfigMap), so a force-push can neither bring back a revoked grant nor drop an active one."""
 
     def sync() -> list[Transition]:
-        checkout = source.fetch(last_applied=None).checkout
+        try:
+            revision = source.fetch(last_applied=keeper.commit)
+        except SourceError as error:
+            raise SourceError(f"grants: {error}. The keeper keeps its current grants meanwhile (they still "
+                              f"expire); the last commit it read is kept in ConfigMap {CONTROLLER_NAMESPACE}/"
+                              f"{STORE_NAME}, key 'commit'") from error  # fmt: skip
+        checkout = revision.checkout
         verifier: SignedMergeVerifier | GitHubApprovals
         if github is None:
             verifier = SignedMergeVerifier(checkout, signers, state_dir)
@@ -84,7 +94,7 @@ def repository_sync(
                 checkout, api_url=github.api_url, owner_repo=github.repository, branch=source.spec.branch,
                 token=github.token, logins=github_logins(signers),
             )  # fmt: skip
-        return keeper.sync(checkout, verifier, verifier.blob)
+        return keeper.sync(checkout, verifier, verifier.blob, commit=revision.commit)
 
     return sync
 

@@ -86,6 +86,7 @@ class GrantKeeper:
         self._reported: set[str] = set()  # broken grant files already reported
         self.problems: list[str] = []
         self.failures = 0  # rounds that failed as a whole
+        self._failing: dict[str, str] = {}  # step -> its failure, while it keeps failing
         self.bad_inputs = 0  # grant files (or their evidence) denied because reading or deciding them raised
 
     @property
@@ -184,12 +185,17 @@ class GrantKeeper:
 
     def _attempt(self, step: Callable[[], list[Transition]]) -> list[Transition]:
         """One step of a round; when it fails as a whole it is reported and counted, and tried next round."""
+        name = getattr(step, "__name__", "step")
         try:
-            return step()
+            transitions = step()
         except GitOpsGuardError as error:
             self.failures += 1
-            self.problems.append(str(error))
+            if str(error) != self._failing.get(name):  # the same failure every round is said once, and counted
+                self.problems.append(str(error))
+            self._failing[name] = str(error)
             return []
+        self._failing.pop(name, None)
+        return transitions
 
     def _record(self, grant: Grant, decision: Decision, entry: Entry | None, now: datetime) -> list[Transition]:
         before = entry.memory.state if entry else None
