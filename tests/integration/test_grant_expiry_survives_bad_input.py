@@ -123,3 +123,22 @@ def test_expiry_goes_on_while_the_repository_cannot_be_read_at_all(
     assert binding_gone(admin_api, keeper, namespace)
     assert len(reads) >= 2 and keeper.failures >= 2
     assert any(p.startswith("git@example.com:org/cluster-config.git: git fetch failed") for p in keeper.problems)
+
+
+def test_a_bug_in_a_round_ends_the_keeper_loud_after_expiry_has_run(
+    signed: tuple[SignedRepo, Clock], admin_api: client.ApiClient, namespace: str
+) -> None:
+    """Not swallowed: an exception that is not a reported failure (a bug) leaves ``run``, so that lifeline
+    ends the process and it is restarted; expiry of what was due has already happened by then."""
+    repo, clock = signed
+    keeper = keeper_for(admin_api, namespace, clock)
+    activate(repo, keeper, admin_api, namespace)
+    clock.offset = timedelta(minutes=10, seconds=1)
+
+    def buggy() -> list[Transition]:
+        raise ZeroDivisionError("a bug")
+
+    with pytest.raises(ZeroDivisionError):
+        keeper.run(threading.Event(), buggy, lambda _: None, 30.0)
+    assert binding_gone(admin_api, keeper, namespace)
+    assert [e.memory.state for e in keeper.entries.values()] == ["EXPIRED"]
