@@ -76,11 +76,14 @@ def repository_sync(
 ) -> Callable[[], list[Transition]]:  # fmt: skip
     """One read of the repository for the keeper: fetch, gather approval evidence, and sync. The same history
     rule as reconcile's: the branch must still contain the last commit the keeper read (remembered in its
-    state ConfigMap), so a force-push can neither bring back a revoked grant nor drop an active one."""
+    state ConfigMap), so a force-push can neither bring back a revoked grant nor drop an active one. Another
+    repository or branch (the controller pointed elsewhere) starts a history of its own, as a new unit does."""
+
+    history = f"{source.credentials.scrub(source.spec.url)}#{source.spec.branch}"
 
     def sync() -> list[Transition]:
         try:
-            revision = source.fetch(last_applied=keeper.commit)
+            revision = source.fetch(last_applied=keeper.last_read(history))
         except SourceError as error:
             raise SourceError(f"grants: {error}. The keeper keeps its current grants meanwhile (they still "
                               f"expire); the last commit it read is kept in ConfigMap {CONTROLLER_NAMESPACE}/"
@@ -94,7 +97,7 @@ def repository_sync(
                 checkout, api_url=github.api_url, owner_repo=github.repository, branch=source.spec.branch,
                 token=github.token, logins=github_logins(signers),
             )  # fmt: skip
-        return keeper.sync(checkout, verifier, verifier.blob, commit=revision.commit)
+        return keeper.sync(checkout, verifier, verifier.blob, commit=revision.commit, history=history)
 
     return sync
 
@@ -122,8 +125,13 @@ def start_keeper(
                         "metadata": {"name": name, "namespace": namespace or "default"}}  # fmt: skip
                 events.record(body, f"Grant{t.event.capitalize()}", f"{t.grant}: {t.detail}", warning=False)
         also(transitions)
+        problems = []
         while keeper.problems:
-            click.echo(f"grants: {keeper.problems.pop(0)}", err=True)
+            problem = keeper.problems.pop(0)
+            click.echo(f"grants: {problem}", err=True)
+            problems.append(("grant-problem", GRANTS_UNIT, "", "", problem))
+        if problems:  # a refused rewind, a file denied, a binding not made: on the record, not just on stderr
+            log.append(problems)
 
     thread = threading.Thread(target=keeper.run, args=(stop, sync, report, interval), name="grants", daemon=True)
     thread.start()

@@ -82,7 +82,8 @@ class GrantKeeper:
     ) -> None:  # fmt: skip
         self._binder, self._store, self._clock, self._window = binder, store, clock, window
         kept = store.read()
-        self.entries, self.commit = kept.entries, kept.commit  # commit: the last one read, for forward-only
+        # The last commit read, and from which repository and branch: the next read must contain it.
+        self.entries, self.commit, self.history = kept.entries, kept.commit, kept.history
         self._reported: set[str] = set()  # broken grant files already reported
         self.problems: list[str] = []
         self.failures = 0  # rounds that failed as a whole
@@ -93,11 +94,16 @@ class GrantKeeper:
     def _active(self) -> dict[str, Grant]:
         return {gid: e.grant for gid, e in self.entries.items() if e.memory.state is State.ACTIVE and e.grant}
 
+    def last_read(self, history: str) -> str | None:
+        """The last commit read from ``history``; None when nothing was read from it yet."""
+        return self.commit if self.history == history else None
+
     def sync(
-        self, checkout: Path, approvals: ApprovalSource, blob_of: Callable[[str], str], commit: str | None = None
-    ) -> list[Transition]:
-        """Decide every grant in the checkout (at ``commit``), bind what is active, sweep the rest, remember
-        it all. Escalation policies that do not load raise, and nothing changes."""
+        self, checkout: Path, approvals: ApprovalSource, blob_of: Callable[[str], str], commit: str | None = None,
+        history: str | None = None,
+    ) -> list[Transition]:  # fmt: skip
+        """Decide every grant in the checkout (at ``commit`` of ``history``), bind what is active, sweep the
+        rest, remember it all. Escalation policies that do not load raise, and nothing changes."""
         policies = read_policies(checkout)
         grants, broken = read_grants(checkout, blob_of)
         now = self._clock()
@@ -112,8 +118,9 @@ class GrantKeeper:
                 self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED))
                 transitions.append(Transition(f"{entry.name} ({entry.path})", "revoked", "its file left the branch"))
         transitions += self._bind_and_sweep()
-        self.commit = commit or self.commit
-        self._store.save(self.entries, self.commit)
+        if commit:
+            self.commit, self.history = commit, history or self.history
+        self._store.save(self.entries, self.commit, self.history)
         return transitions
 
     def _decide(
@@ -137,7 +144,7 @@ class GrantKeeper:
         transitions = self._expire(self._clock())
         transitions += self._bind_and_sweep()
         if any(t.event == "expired" for t in transitions):
-            self._store.save(self.entries, self.commit)
+            self._store.save(self.entries, self.commit, self.history)
         return transitions
 
     def expire_due(self) -> list[Transition]:
@@ -145,7 +152,7 @@ class GrantKeeper:
         transitions = self._expire(self._clock())
         if transitions:
             transitions += self._bind_and_sweep()
-            self._store.save(self.entries, self.commit)
+            self._store.save(self.entries, self.commit, self.history)
         return transitions
 
     def _expire(self, now: datetime) -> list[Transition]:

@@ -33,10 +33,12 @@ class Entry:
 
 @dataclass(frozen=True)
 class Kept:
-    """Everything the store holds: the grants, and the last commit read (None before the first read)."""
+    """Everything the store holds: the grants, and the last commit read (None before the first read) from
+    which history (the repository and branch, without credentials)."""
 
     entries: dict[str, Entry] = field(default_factory=dict)
     commit: str | None = None
+    history: str | None = None
 
 
 def _time(text: Any) -> datetime | None:
@@ -84,9 +86,9 @@ class GrantStore:
             raise ClusterError(f"{where}: the remembered grants cannot be read ({type(error).__name__}: {error}); "
                                "restore it from a backup, or delete it to start afresh (active grants "
                                "are then forgotten and their bindings swept)") from error  # fmt: skip
-        return Kept(entries, data.get("commit") or None)
+        return Kept(entries, data.get("commit") or None, data.get("history") or None)
 
-    def save(self, entries: dict[str, Entry], commit: str | None = None) -> None:
+    def save(self, entries: dict[str, Entry], commit: str | None = None, history: str | None = None) -> None:
         rows = {}
         for gid, e in sorted(entries.items()):
             m = e.memory
@@ -99,6 +101,8 @@ class GrantStore:
         data = {"grants": json.dumps(rows, separators=(",", ":"))}
         if commit:
             data["commit"] = commit
+        if history:
+            data["history"] = history
         body = {"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": STORE_NAME, "namespace": self.namespace,
                              "labels": {"app.kubernetes.io/component": "grants"}},

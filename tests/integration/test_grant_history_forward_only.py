@@ -120,3 +120,17 @@ def test_a_branch_that_moves_forward_is_followed_and_remembered(
     merged = granted(repo, namespace)
     assert any(t.event == "activated" for t in read())
     assert keeper.commit == merged and keeper_for(admin_api, namespace, clock).commit == merged
+
+
+def test_another_repository_starts_a_history_of_its_own(
+    signed: tuple[SignedRepo, Clock], admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """The controller pointed at another repository (or branch) is not a rewind of the first one."""
+    repo, clock = signed
+    keeper = keeper_for(admin_api, namespace, clock)
+    reader(repo, keeper, tmp_path / "grants")()
+    other = SignedRepo(tmp_path / "other", namespace)
+    assert refusal(reader(other, keeper, tmp_path / "other-grants")) is None
+    assert keeper.commit == other.git("rev-parse", "HEAD")
+    repo.git("commit", "-q", "--allow-empty", "-m", "forward")
+    assert refusal(reader(repo, keeper, tmp_path / "grants")) is None  # back to the first: taken afresh
