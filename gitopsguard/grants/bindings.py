@@ -5,6 +5,7 @@ anything else, even if a policy file or this code were wrong."""
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import quote
 
 from kubernetes import client
 
@@ -94,7 +95,7 @@ class Binder:
         where = f"{body['kind']}/{f'{grant.namespace}/' if grant.namespace else ''}{binding_name(grant)}"
         status, answer = self._raw.request("POST", path, body=body)
         if status == 409:
-            status, answer = self._replace(f"{path}/{binding_name(grant)}", grant, body)
+            status, answer = self._replace(f"{path}/{quote(binding_name(grant), safe='')}", grant, body)
         if status in (200, 201):
             return None
         return f"{where}: {message_of(status, answer)}"
@@ -125,7 +126,8 @@ class Binder:
 
     def unbind(self, body: KubeObject) -> str | None:
         metadata = body.get("metadata") or {}
-        path = f"{self._path(str(body['kind']), str(metadata.get('namespace') or ''))}/{metadata.get('name')}"
+        name = quote(str(metadata.get("name")), safe="")
+        path = f"{self._path(str(body['kind']), str(metadata.get('namespace') or ''))}/{name}"
         status, answer = self._raw.request("DELETE", path)
         return (
             None
@@ -136,5 +138,7 @@ class Binder:
     @staticmethod
     def _path(kind: str, namespace: str) -> str:
         if kind == "RoleBinding":
-            return f"{_RBAC}/namespaces/{namespace}/rolebindings" if namespace else f"{_RBAC}/rolebindings"
+            # Names from grant files go into the URL: quoted, so that "../" or "?" cannot reach another resource.
+            where = f"/namespaces/{quote(namespace, safe='')}" if namespace else ""
+            return f"{_RBAC}{where}/rolebindings"
         return f"{_RBAC}/clusterrolebindings"
