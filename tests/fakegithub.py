@@ -60,6 +60,7 @@ class FakeGitHub:
         self.slug = slug
         self.pulls: list[Pull] = []
         self.requests: list[str] = []
+        self.outage = False  # answer every GET with 503, as GitHub does when it is unavailable
         self.created: list[dict[str, Any]] = []
 
     def create_pull(self, path: str, authorization: str | None, body: dict[str, Any]) -> tuple[int, Any]:
@@ -82,6 +83,8 @@ class FakeGitHub:
     def answer(self, path: str, authorization: str | None, base: str = "") -> Answer:
         """GET ``path`` (with its query); ``base`` is this server's URL, for the Link header."""
         self.requests.append(path)
+        if self.outage:
+            return 503, {"message": "Service Unavailable"}, {}
         if authorization != f"Bearer {TOKEN}":
             return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, {}
         route = urlsplit(path).path

@@ -43,8 +43,9 @@ class GitHubApprovals:
         request = self._git("log", "-1", "--format=%H", "HEAD", "--", path)
         if not request:
             return Approval(None, (), None, f"{path}: not found in the branch history")
-        pulls = [p for p in self._list(f"/repos/{self._slug}/commits/{request}/pulls")
-                 if p.get("merged_at") and (p.get("base") or {}).get("ref") == self._branch]  # fmt: skip
+        listed = self._list(f"/repos/{self._slug}/commits/{request}/pulls")
+        pulls = [p for p in listed if isinstance(p, dict) and p.get("merged_at")
+                 and (p.get("base") or {}).get("ref") == self._branch]  # fmt: skip
         if not pulls:
             return Approval(None, (), None, "pushed straight to the branch: no merged pull request brought it in")
         pull = min(pulls, key=lambda p: str(p["merged_at"]))
@@ -63,6 +64,8 @@ class GitHubApprovals:
         so that the decision refuses it as self-approval rather than silently ignoring it."""
         latest: dict[str, dict[str, Any]] = {}
         for review in self._list(f"/repos/{self._slug}/pulls/{number}/reviews"):
+            if not isinstance(review, dict):
+                continue  # not a review: it approves nothing
             login = str((review.get("user") or {}).get("login") or "")
             if review.get("state") in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
                 latest[login] = review
