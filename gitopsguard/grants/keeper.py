@@ -3,7 +3,10 @@ and removes every labelled binding no active grant backs. Expiry is checked on a
 
 Access always ends. Each round first expires what is due and sweeps, from remembered state alone (kept in
 the state ConfigMap, so a restarted keeper does the same before it has read anything); only then is the
-repository read. A grant file that cannot be read or decided, for whatever reason, is denied alone, with
+repository read; and expiry also runs on a timer thread of its own, so that a read that hangs (a slow
+remote, a slow forge) holds up nothing: files and approval evidence are read without the keeper's lock,
+which guards only what is remembered, the bindings and the store. A grant file that cannot be read or
+decided, for whatever reason, is denied alone, with
 its file; a round that fails as a whole (the repository unreachable or rewound, policies invalid, the API
 server away) is reported, counted and retried. Any other exception is a bug and ends the thread, and
 ``lifeline`` ends the process.
@@ -40,6 +43,15 @@ class Transition:
     event: str  # requested | activated | expired | revoked | denied
     detail: str
     binding: tuple[str, str] | None = None  # (namespace or "", binding name) when one is made or removed
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one round learnt about a grant's approval, read before the keeper's lock is taken."""
+
+    approval: Approval | None = None  # None: settled by the clock alone
+    refused: str = ""  # why it cannot be decided: it is denied
+    later: bool = False  # not had this round (the forge is away): the grant is left as it was
 
 
 def _why(error: Exception) -> str:
@@ -89,6 +101,7 @@ class GrantKeeper:
         self.failures = 0  # rounds that failed as a whole
         self._failing: dict[str, str] = {}  # step -> its failure, while it keeps failing
         self.bad_inputs = 0  # grant files (or their evidence) denied because reading or deciding them raised
+        self._lock = threading.RLock()  # entries, bindings and the store: the reading round and the expiry timer
 
     @property
     def _active(self) -> dict[str, Grant]:
@@ -103,57 +116,82 @@ class GrantKeeper:
         history: str | None = None,
     ) -> list[Transition]:  # fmt: skip
         """Decide every grant in the checkout (at ``commit`` of ``history``), bind what is active, sweep the
-        rest, remember it all. Escalation policies that do not load raise, and nothing changes."""
+        rest, remember it all. Escalation policies that do not load raise, and nothing changes. Files and
+        evidence are read without the keeper's lock, so that expiry never waits on them."""
         policies = read_policies(checkout)
         grants, broken = read_grants(checkout, blob_of)
-        now = self._clock()
-        self.bad_inputs += sum(1 for where, _ in broken if where not in self._reported)
-        transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]
-        self._reported = {where for where, _ in broken}
-        for grant in grants:
-            transitions += self._decide(grant, policies, approvals, now)
-        seen = {g.id for g in grants}
-        for gid, entry in list(self.entries.items()):
-            if gid not in seen and entry.memory.state in (State.ACTIVE, State.PENDING):
-                self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED))
-                transitions.append(Transition(f"{entry.name} ({entry.path})", "revoked", "its file left the branch"))
-        transitions += self._bind_and_sweep()
-        if commit:
-            self.commit, self.history = commit, history or self.history
-        self._store.save(self.entries, self.commit, self.history)
-        return transitions
+        evidence = {g.id: self._evidence(g, approvals) for g in grants}
+        with self._lock:
+            now = self._clock()
+            self.bad_inputs += sum(1 for where, _ in broken if where not in self._reported)
+            transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]
+            self._reported = {where for where, _ in broken}
+            for grant in grants:
+                transitions += self._decide(grant, policies, evidence[grant.id], now)
+            transitions += self._revoke_missing({g.id for g in grants})
+            transitions += self._bind_and_sweep()
+            if commit:
+                self.commit, self.history = commit, history or self.history
+            self._store.save(self.entries, self.commit, self.history)
+            return transitions
+
+    def _evidence(self, grant: Grant, approvals: ApprovalSource) -> Evidence:
+        """A forge that is away is no reason to deny: the grant is left for the next round."""
+        entry = self.entries.get(grant.id)
+        if entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED):
+            return Evidence()
+        try:
+            return Evidence(approvals.approval(grant.path))
+        except GitOpsGuardError as error:
+            self.problems.append(f"{grant.origin}: approval not checked: {error}")
+            return Evidence(later=True)
+        except Exception as error:
+            return Evidence(refused=f"{grant.origin}: approval cannot be read ({_why(error)})")
 
     def _decide(
-        self, grant: Grant, policies: dict[str, EscalationPolicy], approvals: ApprovalSource, now: datetime
+        self, grant: Grant, policies: dict[str, EscalationPolicy], evidence: Evidence, now: datetime
     ) -> list[Transition]:
-        entry = self.entries.get(grant.id)
-        settled = entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED)
-        try:
-            evidence = None if settled else approvals.approval(grant.path)
-            decision = decide(grant, policies, evidence, entry.memory if entry else None, now, self._window)
-        except GitOpsGuardError as error:  # the evidence cannot be had now (the forge is away): next round
-            self.problems.append(f"{grant.origin}: approval not checked: {error}")
+        """Decided against what is remembered now (expiry may have moved it since the evidence was read)."""
+        if evidence.later:
             return []
-        except Exception as error:
+        entry = self.entries.get(grant.id)
+        try:
+            if evidence.refused:
+                decision = Decision(grant, State.DENIED, evidence.refused)
+                self.bad_inputs += 1
+            else:
+                decision = decide(grant, policies, evidence.approval, entry.memory if entry else None, now,
+                                  self._window)  # fmt: skip
+        except Exception as error:  # one grant's decision must not stop the others
             self.bad_inputs += 1
             decision = Decision(grant, State.DENIED, f"{grant.origin}: cannot be decided ({_why(error)})")
         return self._record(grant, decision, entry, now)
 
+    def _revoke_missing(self, seen: set[str]) -> list[Transition]:
+        transitions = []
+        for gid, entry in list(self.entries.items()):
+            if gid not in seen and entry.memory.state in (State.ACTIVE, State.PENDING):
+                self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED))
+                transitions.append(Transition(f"{entry.name} ({entry.path})", "revoked", "its file left the branch"))
+        return transitions
+
     def tend(self) -> list[Transition]:
         """Expire what is due and sweep, from remembered state alone: never waits on the repository."""
-        transitions = self._expire(self._clock())
-        transitions += self._bind_and_sweep()
-        if any(t.event == "expired" for t in transitions):
-            self._store.save(self.entries, self.commit, self.history)
-        return transitions
+        with self._lock:
+            transitions = self._expire(self._clock())
+            transitions += self._bind_and_sweep()
+            if any(t.event == "expired" for t in transitions):
+                self._store.save(self.entries, self.commit, self.history)
+            return transitions
 
     def expire_due(self) -> list[Transition]:
         """Expire what is due by our clock, and remove its binding at once."""
-        transitions = self._expire(self._clock())
-        if transitions:
-            transitions += self._bind_and_sweep()
-            self._store.save(self.entries, self.commit, self.history)
-        return transitions
+        with self._lock:
+            transitions = self._expire(self._clock())
+            if transitions:
+                transitions += self._bind_and_sweep()
+                self._store.save(self.entries, self.commit, self.history)
+            return transitions
 
     def _expire(self, now: datetime) -> list[Transition]:
         transitions = []
@@ -169,26 +207,47 @@ class GrantKeeper:
         return transitions
 
     def next_expiry(self) -> datetime | None:
-        times = [e for gid in self._active if (e := self.entries[gid].memory.expires)]
+        with self._lock:
+            times = [e for gid in self._active if (e := self.entries[gid].memory.expires)]
         return min(times, default=None)
 
     def run(
         self, stop: threading.Event, sync: Callable[[], list[Transition]],
         report: Callable[[list[Transition]], None], interval: float = 30.0,
     ) -> None:  # fmt: skip
-        """Every ``interval`` seconds: expire and sweep first, then read the repository; between, wake for each
-        expiry (precise to about 0.2 s)."""
-        next_sync = 0.0
-        while not stop.is_set():
-            clock = self._clock().timestamp()
-            if clock >= next_sync:
-                report(self._attempt(self.tend))
-                report(self._attempt(sync))
-                next_sync = clock + interval
-            report(self._attempt(self.expire_due))
+        """Every ``interval`` seconds: expire and sweep first, then read the repository. Expiry also runs on a
+        timer of its own (``grants-expiry``, precise to about 0.2 s), so a read that hangs holds up nothing."""
+        said = threading.Lock()
+
+        def tell(transitions: list[Transition]) -> None:
+            with said:
+                report(transitions)
+
+        halt = threading.Event()
+        timer = threading.Thread(target=self._expire_on_time, args=(stop, halt, tell), name="grants-expiry",
+                                 daemon=True)  # fmt: skip
+        timer.start()
+        try:
+            next_sync = 0.0
+            while not stop.is_set():
+                clock = self._clock().timestamp()
+                if clock >= next_sync:
+                    tell(self._attempt(self.tend))
+                    tell(self._attempt(sync))
+                    next_sync = clock + interval
+                stop.wait(max(0.05, min(next_sync - self._clock().timestamp(), 1.0)))
+        finally:
+            halt.set()
+            timer.join(10)
+
+    def _expire_on_time(
+        self, stop: threading.Event, halt: threading.Event, tell: Callable[[list[Transition]], None]
+    ) -> None:
+        while not stop.is_set() and not halt.is_set():
+            tell(self._attempt(self.expire_due))
             expiry = self.next_expiry()
-            until = min(next_sync, expiry.timestamp() if expiry else next_sync) - self._clock().timestamp()
-            stop.wait(max(0.05, min(until, 0.2 if expiry else until)))
+            until = expiry.timestamp() - self._clock().timestamp() if expiry else 1.0
+            halt.wait(max(0.05, min(until, 0.2 if expiry else 1.0)))
 
     def _attempt(self, step: Callable[[], list[Transition]]) -> list[Transition]:
         """One step of a round; when it fails as a whole it is reported and counted, and tried next round."""

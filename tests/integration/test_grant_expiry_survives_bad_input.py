@@ -142,3 +142,28 @@ def test_a_bug_in_a_round_ends_the_keeper_loud_after_expiry_has_run(
         keeper.run(threading.Event(), buggy, lambda _: None, 30.0)
     assert binding_gone(admin_api, keeper, namespace)
     assert [e.memory.state for e in keeper.entries.values()] == ["EXPIRED"]
+
+
+def test_a_read_of_the_repository_that_hangs_does_not_hold_up_expiry(
+    signed: tuple[SignedRepo, Clock], admin_api: client.ApiClient, namespace: str
+) -> None:
+    """A fetch from a slow remote, or a forge that answers slowly, must not keep access alive: expiry runs on
+    a timer of its own, not between reads."""
+    repo, clock = signed
+    keeper = keeper_for(admin_api, namespace, clock)
+    activate(repo, keeper, admin_api, namespace)
+    clock.offset = timedelta(minutes=10) - LEAD
+    release = threading.Event()
+
+    def hanging() -> list[Transition]:
+        release.wait(30)
+        return []
+
+    halt = run_keeper(keeper, hanging, [])
+    try:
+        took = seconds_until_alice_loses_access(admin_api, namespace)
+    finally:
+        release.set()
+        halt()
+    assert took < LEAD.total_seconds() + 1.5, f"alice kept access {took:.1f}s while a read hung"
+    assert binding_gone(admin_api, keeper, namespace)
