@@ -125,15 +125,25 @@ class Binder:
         return found
 
     def unbind(self, body: KubeObject) -> str | None:
+        """Delete the binding; None when it is gone. A deletion held by finalizers would leave the binding,
+        and the access it gives, in place: they are taken off, and that is reported."""
         metadata = body.get("metadata") or {}
-        name = quote(str(metadata.get("name")), safe="")
-        path = f"{self._path(str(body['kind']), str(metadata.get('namespace') or ''))}/{name}"
+        namespace = str(metadata.get("namespace") or "")
+        where = f"{body['kind']}/{f'{namespace}/' if namespace else ''}{metadata.get('name')}"
+        path = f"{self._path(str(body['kind']), namespace)}/{quote(str(metadata.get('name')), safe='')}"
         status, answer = self._raw.request("DELETE", path)
-        return (
-            None
-            if status in (200, 202, 404)
-            else f"{body['kind']}/{metadata.get('name')}: {message_of(status, answer)}"
-        )
+        if status not in (200, 202, 404):
+            return f"{where}: {message_of(status, answer)}"
+        held = (answer.get("metadata") or {}).get("finalizers") if answer.get("kind") == body["kind"] else None
+        if status == 404 or not held:
+            return None
+        status, answer = self._raw.request("PATCH", path, body={"metadata": {"finalizers": None}},
+                                           content_type="application/merge-patch+json")  # fmt: skip
+        finalizers = ", ".join(map(str, held))
+        if status not in (200, 404):
+            return f"{where}: its deletion is held by finalizers {finalizers}: {message_of(status, answer)}"
+        return (f"{where}: its deletion was held by finalizers {finalizers}; took them off so that the access it "
+                "gives ends (find out who added them)")  # fmt: skip
 
     @staticmethod
     def _path(kind: str, namespace: str) -> str:
