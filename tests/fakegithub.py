@@ -1,6 +1,9 @@
 """A local stand-in for GitHub's REST API, speaking its wire format (shapes as in GitHub's REST reference:
 "List pull requests associated with a commit" and "List reviews for a pull request"), for the parts
-gitopsguard reads. It checks the bearer token like GitHub does and answers 401 "Bad credentials" otherwise."""
+gitopsguard reads. It checks the bearer token like GitHub does and answers 401 "Bad credentials" otherwise.
+Lists are paged as GitHub pages them ("Using pagination in the REST API"): ``per_page`` defaults to 30 and
+is capped at 100, ``page`` counts from 1, and a ``Link`` header gives absolute URLs for the
+``prev``/``next``/``first``/``last`` pages that exist."""
 
 from __future__ import annotations
 
@@ -12,8 +15,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 TOKEN = "ghp_test_token_never_logged"
+DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
+Answer = tuple[int, Any, dict[str, str]]  # status, JSON body, headers
+
+
+def paged(base: str, path: str, items: list[Any]) -> Answer:
+    """One page of ``items`` as the query asks for, with GitHub's Link header."""
+    query = parse_qs(urlsplit(path).query)
+    per_page = min(max(int((query.get("per_page") or [DEFAULT_PER_PAGE])[0]), 1), MAX_PER_PAGE)
+    page = max(int((query.get("page") or ["1"])[0]), 1)
+    last = max(1, -(-len(items) // per_page))
+    url = f"{base}{urlsplit(path).path}?per_page={per_page}&page="
+    links = {"prev": page - 1, "next": page + 1, "first": 1, "last": last}
+    shown = {rel: n for rel, n in links.items() if (rel in ("prev", "first") and page > 1) or
+             (rel in ("next", "last") and page < last)}  # fmt: skip
+    headers = {"Link": ", ".join(f'<{url}{n}>; rel="{rel}"' for rel, n in shown.items())} if shown else {}
+    return 200, items[(page - 1) * per_page : page * per_page], headers
 
 
 @dataclass
@@ -40,6 +60,7 @@ class FakeGitHub:
         self.slug = slug
         self.pulls: list[Pull] = []
         self.requests: list[str] = []
+        self.outage = False  # answer every GET with 503, as GitHub does when it is unavailable
         self.created: list[dict[str, Any]] = []
 
     def create_pull(self, path: str, authorization: str | None, body: dict[str, Any]) -> tuple[int, Any]:
@@ -59,22 +80,26 @@ class FakeGitHub:
                      "html_url": f"https://github.com/{self.slug}/pull/{number}",
                      "head": {"ref": body["head"]}, "base": {"ref": body["base"]}, "merged_at": None}  # fmt: skip
 
-    def answer(self, path: str, authorization: str | None) -> tuple[int, Any]:
+    def answer(self, path: str, authorization: str | None, base: str = "") -> Answer:
+        """GET ``path`` (with its query); ``base`` is this server's URL, for the Link header."""
         self.requests.append(path)
+        if self.outage:
+            return 503, {"message": "Service Unavailable"}, {}
         if authorization != f"Bearer {TOKEN}":
-            return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
-        path = path.split("?")[0]
-        if m := re.fullmatch(rf"/repos/{self.slug}/commits/([0-9a-f]+)/pulls", path):
-            return 200, [p.as_json(self.slug) for p in self.pulls if m[1] in p.commits]
-        if m := re.fullmatch(rf"/repos/{self.slug}/pulls/(\d+)/reviews", path):
+            return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, {}
+        route = urlsplit(path).path
+        if m := re.fullmatch(rf"/repos/{self.slug}/commits/([0-9a-f]+)/pulls", route):
+            return paged(base, path, [p.as_json(self.slug) for p in self.pulls if m[1] in p.commits])
+        if m := re.fullmatch(rf"/repos/{self.slug}/pulls/(\d+)/reviews", route):
             pull = next((p for p in self.pulls if p.number == int(m[1])), None)
             if pull is None:
-                return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
-            return 200, [{"id": i, "node_id": f"PRR_{i}", "user": {"login": login, "type": "User"}, "body": "",
-                          "state": state, "html_url": "", "author_association": "MEMBER",
-                          "submitted_at": "2026-11-24T09:30:00Z", "commit_id": commit}
-                         for i, (login, state, commit) in enumerate(pull.reviews, 1)]  # fmt: skip
-        return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+                return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+            return paged(base, path, [
+                {"id": i, "node_id": f"PRR_{i}", "user": {"login": login, "type": "User"}, "body": "",
+                 "state": state, "html_url": "", "author_association": "MEMBER",
+                 "submitted_at": "2026-11-24T09:30:00Z", "commit_id": commit}
+                for i, (login, state, commit) in enumerate(pull.reviews, 1)])  # fmt: skip
+        return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
 
     @contextmanager
     def serving(self) -> Iterator[str]:
@@ -82,16 +107,19 @@ class FakeGitHub:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                self._send(*fake.answer(self.path, self.headers.get("Authorization")))
+                base = f"http://127.0.0.1:{self.server.server_address[1]}"
+                self._send(*fake.answer(self.path, self.headers.get("Authorization"), base))
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 self._send(*fake.create_pull(self.path, self.headers.get("Authorization"), body))
 
-            def _send(self, status: int, answer: Any) -> None:
+            def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(answer).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -14,15 +14,17 @@ from kubernetes import client
 
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.secrets import secret
+from gitopsguard.errors import SourceError
 from gitopsguard.grants.bindings import Binder
 from gitopsguard.grants.github import GitHubApprovals
 from gitopsguard.grants.keeper import GrantKeeper, Transition
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.rbac import grants_rbac
-from gitopsguard.grants.signed import SignedMergeVerifier, github_logins, load_trust
-from gitopsguard.grants.store import GrantStore
+from gitopsguard.grants.signed import SignedMergeVerifier, TrustedSigner, github_logins, load_trust
+from gitopsguard.grants.store import STORE_NAME, GrantStore
 from gitopsguard.source import GitSource
 
 GRANTS_UNIT = "grants"
@@ -68,6 +70,38 @@ def github_token() -> str | None:
     return secret("GITOPSGUARD_GITHUB_TOKEN", "GitHub token")
 
 
+def repository_sync(
+    keeper: GrantKeeper, source: GitSource, signers: tuple[TrustedSigner, ...], state_dir: Path,
+    github: GitHubSettings | None = None,
+) -> Callable[[], list[Transition]]:  # fmt: skip
+    """One read of the repository for the keeper: fetch, gather approval evidence, and sync. The same history
+    rule as reconcile's: the branch must still contain the last commit the keeper read (remembered in its
+    state ConfigMap), so a force-push can neither bring back a revoked grant nor drop an active one. Another
+    repository or branch (the controller pointed elsewhere) starts a history of its own, as a new unit does."""
+
+    history = f"{source.credentials.scrub(source.spec.url)}#{source.spec.branch}"
+
+    def sync() -> list[Transition]:
+        try:
+            revision = source.fetch(last_applied=keeper.last_read(history))
+        except SourceError as error:
+            raise SourceError(f"grants: {error}. The keeper keeps its current grants meanwhile (they still "
+                              f"expire); the last commit it read is kept in ConfigMap {CONTROLLER_NAMESPACE}/"
+                              f"{STORE_NAME}, key 'commit'") from error  # fmt: skip
+        checkout = revision.checkout
+        verifier: SignedMergeVerifier | GitHubApprovals
+        if github is None:
+            verifier = SignedMergeVerifier(checkout, signers, state_dir)
+        else:
+            verifier = GitHubApprovals(
+                checkout, api_url=github.api_url, owner_repo=github.repository, branch=source.spec.branch,
+                token=github.token, logins=github_logins(signers),
+            )  # fmt: skip
+        return keeper.sync(checkout, verifier, verifier.blob, commit=revision.commit, history=history)
+
+    return sync
+
+
 def start_keeper(
     api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
     interval: float = 30.0, github: GitHubSettings | None = None,
@@ -77,18 +111,7 @@ def start_keeper(
     signers = load_trust(trust)  # fail now, at startup, on a bad trust file
     events = EventRecorder(RawApi(api))
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
-
-    def sync() -> list[Transition]:
-        checkout = source.fetch(last_applied=None).checkout
-        verifier: SignedMergeVerifier | GitHubApprovals
-        if github is None:
-            verifier = SignedMergeVerifier(checkout, signers, state_dir)
-        else:
-            verifier = GitHubApprovals(
-                checkout, api_url=github.api_url, owner_repo=github.repository, branch=source.spec.branch,
-                token=github.token, logins=github_logins(signers),
-            )  # fmt: skip
-        return keeper.sync(checkout, verifier, verifier.blob)
+    sync = repository_sync(keeper, source, signers, state_dir, github)
 
     def report(transitions: list[Transition]) -> None:
         for t in transitions:
@@ -102,8 +125,13 @@ def start_keeper(
                         "metadata": {"name": name, "namespace": namespace or "default"}}  # fmt: skip
                 events.record(body, f"Grant{t.event.capitalize()}", f"{t.grant}: {t.detail}", warning=False)
         also(transitions)
+        problems = []
         while keeper.problems:
-            click.echo(f"grants: {keeper.problems.pop(0)}", err=True)
+            problem = keeper.problems.pop(0)
+            click.echo(f"grants: {problem}", err=True)
+            problems.append(("grant-problem", GRANTS_UNIT, "", "", problem))
+        if problems:  # a refused rewind, a file denied, a binding not made: on the record, not just on stderr
+            log.append(problems)
 
     thread = threading.Thread(target=keeper.run, args=(stop, sync, report, interval), name="grants", daemon=True)
     thread.start()

@@ -5,6 +5,7 @@ anything else, even if a policy file or this code were wrong."""
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import quote
 
 from kubernetes import client
 
@@ -38,6 +39,34 @@ def binding_body(grant: Grant, expires: datetime) -> KubeObject:
             "subjects": [subject]}  # fmt: skip
 
 
+def _optional(node: dict[str, object], key: str) -> object:
+    """An optional field: absent and null are the same to the server; anything else is kept as it is."""
+    value = node.get(key)
+    return "" if value is None else value
+
+
+def identity(body: KubeObject) -> tuple[object, ...]:
+    """What a binding gives to whom, and where: kind, namespace, name, grant label, roleRef and subjects.
+    Annotations and server-set fields are left out; everything that grants anything is in."""
+    metadata, ref, subjects = body.get("metadata"), body.get("roleRef"), body.get("subjects")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    labels = metadata.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
+    ref = ref if isinstance(ref, dict) else {}
+    subjects = subjects if isinstance(subjects, list) else []
+    return (
+        body.get("kind"), _optional(metadata, "namespace"), metadata.get("name"), labels.get(GRANT_LABEL),
+        (ref.get("apiGroup"), ref.get("kind"), ref.get("name")),
+        tuple((s.get("kind"), s.get("name"), _optional(s, "apiGroup"), _optional(s, "namespace"))
+              if isinstance(s, dict) else (repr(s),) for s in subjects),
+    )  # fmt: skip
+
+
+def matches(body: KubeObject, grant: Grant) -> bool:
+    """Whether ``body`` is exactly the binding ``grant`` makes (its expiry annotation aside)."""
+    return identity(body) == identity(binding_body(grant, datetime.min))
+
+
 def install_rbac(api: client.ApiClient, objects: list[KubeObject]) -> None:
     """Server-side apply the grants account and its RBAC (as `gitopsguard grants rbac` prints them)."""
     raw = RawApi(api)
@@ -59,13 +88,29 @@ class Binder:
         self._raw = RawApi(api, impersonate=account)
 
     def bind(self, grant: Grant, expires: datetime) -> str | None:
-        """Create (or keep) the grant's binding; None when it is in place, else why not."""
+        """Create the grant's binding; None when it is in place, else why not. A binding already under its
+        name (409) counts only when it is exactly the grant's; otherwise it is replaced."""
         body = binding_body(grant, expires)
         path = self._path(body["kind"], grant.namespace)
+        where = f"{body['kind']}/{f'{grant.namespace}/' if grant.namespace else ''}{binding_name(grant)}"
         status, answer = self._raw.request("POST", path, body=body)
-        if status in (200, 201, 409):
+        if status == 409:
+            status, answer = self._replace(f"{path}/{quote(binding_name(grant), safe='')}", grant, body)
+        if status in (200, 201):
             return None
-        return f"{body['kind']}/{binding_name(grant)}: {message_of(status, answer)}"
+        return f"{where}: {message_of(status, answer)}"
+
+    def _replace(self, path: str, grant: Grant, body: KubeObject) -> tuple[int, KubeObject]:
+        """Keep a same-named binding that is exactly the grant's; delete anything else and create ours."""
+        status, live = self._raw.request("GET", path)
+        if status == 200 and matches(live, grant):
+            return 200, live
+        if status == 200:
+            uid = (live.get("metadata") or {}).get("uid")
+            status, live = self._raw.request("DELETE", path, body={"preconditions": {"uid": uid}})
+        if status not in (200, 202, 404):
+            return status, live
+        return self._raw.request("POST", path.rsplit("/", 1)[0], body=body)
 
     def listed(self) -> list[KubeObject]:
         """Every binding carrying the grant label, whoever made it."""
@@ -80,17 +125,30 @@ class Binder:
         return found
 
     def unbind(self, body: KubeObject) -> str | None:
+        """Delete the binding; None when it is gone. A deletion held by finalizers would leave the binding,
+        and the access it gives, in place: they are taken off, and that is reported."""
         metadata = body.get("metadata") or {}
-        path = f"{self._path(str(body['kind']), str(metadata.get('namespace') or ''))}/{metadata.get('name')}"
+        namespace = str(metadata.get("namespace") or "")
+        where = f"{body['kind']}/{f'{namespace}/' if namespace else ''}{metadata.get('name')}"
+        path = f"{self._path(str(body['kind']), namespace)}/{quote(str(metadata.get('name')), safe='')}"
         status, answer = self._raw.request("DELETE", path)
-        return (
-            None
-            if status in (200, 202, 404)
-            else f"{body['kind']}/{metadata.get('name')}: {message_of(status, answer)}"
-        )
+        if status not in (200, 202, 404):
+            return f"{where}: {message_of(status, answer)}"
+        held = (answer.get("metadata") or {}).get("finalizers") if answer.get("kind") == body["kind"] else None
+        if status == 404 or not held:
+            return None
+        status, answer = self._raw.request("PATCH", path, body={"metadata": {"finalizers": None}},
+                                           content_type="application/merge-patch+json")  # fmt: skip
+        finalizers = ", ".join(map(str, held))
+        if status not in (200, 404):
+            return f"{where}: its deletion is held by finalizers {finalizers}: {message_of(status, answer)}"
+        return (f"{where}: its deletion was held by finalizers {finalizers}; took them off so that the access it "
+                "gives ends (find out who added them)")  # fmt: skip
 
     @staticmethod
     def _path(kind: str, namespace: str) -> str:
         if kind == "RoleBinding":
-            return f"{_RBAC}/namespaces/{namespace}/rolebindings" if namespace else f"{_RBAC}/rolebindings"
+            # Names from grant files go into the URL: quoted, so that "../" or "?" cannot reach another resource.
+            where = f"/namespaces/{quote(namespace, safe='')}" if namespace else ""
+            return f"{_RBAC}{where}/rolebindings"
         return f"{_RBAC}/clusterrolebindings"

@@ -5,21 +5,31 @@ Enterprise works, and so do the tests' local fake of the same wire format.
 A grant counts as approved when that pull request is merged into the tracked branch, its author maps to
 the grant's subject, and it has enough APPROVED reviews on its head commit from approvers who are not
 the author. The approval time is the pull request's ``merged_at``.
+
+Lists are read whole: GitHub pages them (100 a page at most) and names the next page in a ``Link`` header,
+which is followed only while it stays on the configured API's origin (the token goes with every request).
+Each reviewer's latest APPROVED, CHANGES_REQUESTED or DISMISSED review, on any page, decides.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gitopsguard.errors import SourceError
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
+
+PER_PAGE = 100  # GitHub's maximum
+MAX_PAGES = 100  # 10,000 items: more is refused rather than read for ever
+_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]*)"')
 
 
 class GitHubApprovals:
@@ -34,8 +44,9 @@ class GitHubApprovals:
         request = self._git("log", "-1", "--format=%H", "HEAD", "--", path)
         if not request:
             return Approval(None, (), None, f"{path}: not found in the branch history")
-        pulls = [p for p in self._get(f"/repos/{self._slug}/commits/{request}/pulls") or []
-                 if p.get("merged_at") and (p.get("base") or {}).get("ref") == self._branch]  # fmt: skip
+        listed = self._list(f"/repos/{self._slug}/commits/{request}/pulls")
+        pulls = [p for p in listed if isinstance(p, dict) and p.get("merged_at")
+                 and (p.get("base") or {}).get("ref") == self._branch]  # fmt: skip
         if not pulls:
             return Approval(None, (), None, "pushed straight to the branch: no merged pull request brought it in")
         pull = min(pulls, key=lambda p: str(p["merged_at"]))
@@ -53,7 +64,9 @@ class GitHubApprovals:
         """Reviewers whose latest review is APPROVED on the head commit. An approval by the author is kept,
         so that the decision refuses it as self-approval rather than silently ignoring it."""
         latest: dict[str, dict[str, Any]] = {}
-        for review in self._get(f"/repos/{self._slug}/pulls/{number}/reviews") or []:
+        for review in self._list(f"/repos/{self._slug}/pulls/{number}/reviews"):
+            if not isinstance(review, dict):
+                continue  # not a review: it approves nothing
             login = str((review.get("user") or {}).get("login") or "")
             if review.get("state") in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
                 latest[login] = review
@@ -65,13 +78,42 @@ class GitHubApprovals:
             found.append(identity if identity is not None else Identity(f"github:{login}"))
         return tuple(found)
 
-    def _get(self, path: str) -> Any:
-        request = urllib.request.Request(f"{self._api}{path}?per_page=100", headers={  # noqa: S310 (https or the test fake)
+    def _list(self, path: str) -> list[Any]:
+        """Every item of a paged list, in GitHub's order (oldest first for reviews)."""
+        url: str | None = f"{self._api}{path}?per_page={PER_PAGE}"
+        items: list[Any] = []
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return items
+            page, link = self._get(url, path)
+            if not isinstance(page, list):
+                kind = type(page).__name__
+                raise SourceError(f"{self._api}{path}: GitHub answered a {kind}, not a list; check api_url")
+            items += page
+            url = self._next(link, path)
+        if url is None:
+            return items
+        raise SourceError(f"{self._api}{path}: more than {MAX_PAGES} pages of {PER_PAGE}; refusing to read on")
+
+    def _next(self, link: str, path: str) -> str | None:
+        """The Link header's rel="next" URL, if any; it must stay on our API (scheme, host and path prefix)."""
+        url: str | None = next((str(u) for u, rels in _NEXT.findall(link) if "next" in rels.split()), None)
+        if url is None:
+            return None
+        ours, theirs = urlsplit(self._api), urlsplit(url)
+        inside = (theirs.path + "/").startswith(ours.path.rstrip("/") + "/")
+        if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc) or not inside:
+            raise SourceError(f"{self._api}{path}: the next page is on {theirs.scheme}://{theirs.netloc}, not on the "
+                              "configured API; refusing to send the token there (check api_url)")  # fmt: skip
+        return url
+
+    def _get(self, url: str, path: str) -> tuple[Any, str]:
+        request = urllib.request.Request(url, headers={  # noqa: S310 (https or the test fake)
             "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
             "Authorization": f"Bearer {self._token}", "User-Agent": "gitopsguard"})  # fmt: skip
         try:
             with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
-                return json.loads(response.read())
+                return json.loads(response.read()), str(response.headers.get("Link") or "")
         except urllib.error.HTTPError as error:
             raise SourceError(f"{self._api}{path}: GitHub answered HTTP {error.code}") from None
         except (urllib.error.URLError, OSError, ValueError) as error:

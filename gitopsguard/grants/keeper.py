@@ -1,5 +1,16 @@
 """The grant keeper: turns the repository's grants into bindings while they are approved and unexpired,
-and removes every labelled binding no active grant backs. Expiry is checked on a timer, by our clock."""
+and removes every labelled binding no active grant backs. Expiry is checked on a timer, by our clock.
+
+Access always ends. Each round first expires what is due and sweeps, from remembered state alone (kept in
+the state ConfigMap, so a restarted keeper does the same before it has read anything); only then is the
+repository read; and expiry also runs on a timer thread of its own, so that a read that hangs (a slow
+remote, a slow forge) holds up nothing: files and approval evidence are read without the keeper's lock,
+which guards only what is remembered, the bindings and the store. A grant file that cannot be read or
+decided, for whatever reason, is denied alone, with
+its file; a round that fails as a whole (the repository unreachable or rewound, policies invalid, the API
+server away) is reported, counted and retried. Any other exception is a bug and ends the thread, and
+``lifeline`` ends the process.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.grants.bindings import Binder, binding_name
+from gitopsguard.errors import GitOpsGuardError, PolicyError, SourceError
+from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
-from gitopsguard.grants.load import load_grants
-from gitopsguard.grants.model import (
-    DEFAULT_WINDOW,
-    GRANT_LABEL,
-    Approval,
-    Decision,
-    EscalationPolicy,
-    Grant,
-    Remembered,
-    State,
-)
+from gitopsguard.grants.load import POLICY_DIR, grant_files, load_grant_file
+from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, EscalationPolicy, Grant, Remembered, State
 from gitopsguard.grants.store import Entry, GrantStore
 from gitopsguard.model import KubeObject
 
@@ -47,90 +49,231 @@ class Transition:
     binding: tuple[str, str] | None = None  # (namespace or "", binding name) when one is made or removed
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What one round learnt about a grant's approval, read before the keeper's lock is taken."""
+
+    approval: Approval | None = None  # None: settled by the clock alone
+    refused: str = ""  # why it cannot be decided: it is denied
+    later: bool = False  # not had this round (the forge is away): the grant is left as it was
+
+
+def _why(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+def read_grants(checkout: Path, blob_of: Callable[[str], str]) -> tuple[list[Grant], list[tuple[str, str]]]:
+    """(grants, [(file[:line], why it is denied)]), each file on its own: whatever reading one file raises,
+    only that file is denied and every other file is still read."""
+    try:
+        files = grant_files(checkout)
+    except (OSError, ValueError) as error:
+        raise SourceError(f"{checkout}/access/grants: cannot be listed ({_why(error)})") from error
+    grants: list[Grant] = []
+    broken: list[tuple[str, str]] = []
+    for name, text in files:
+        try:
+            found, bad = load_grant_file(name, text, blob_of)
+        except Exception as error:
+            found, bad = [], [(name, f"{name}: cannot be read ({_why(error)}); fix the file in a new pull request")]
+        grants += found
+        broken += bad
+    return grants, broken
+
+
+def read_policies(checkout: Path, approvals: ApprovalSource) -> dict[str, EscalationPolicy]:
+    """The escalation policies in force (approved versions, from the approval source), all or none: any
+    failure, of whatever type, is a PolicyError for the round."""
+    try:
+        return approvals.policies(checkout)
+    except PolicyError:
+        raise
+    except Exception as error:
+        raise PolicyError(f"{POLICY_DIR}: cannot be read ({_why(error)}); fix the policy files") from error
+
+
 class GrantKeeper:
     def __init__(
         self, binder: Binder, store: GrantStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         window: timedelta = DEFAULT_WINDOW,
     ) -> None:  # fmt: skip
         self._binder, self._store, self._clock, self._window = binder, store, clock, window
-        self.entries = store.load()
-        self._active: dict[str, Grant] = {}
+        kept = store.read()
+        # The last commit read, and from which repository and branch: the next read must contain it.
+        self.entries, self.commit, self.history = kept.entries, kept.commit, kept.history
         self._reported: set[str] = set()  # broken grant files already reported
         self.problems: list[str] = []
+        self.failures = 0  # rounds that failed as a whole
+        self._failing: dict[str, str] = {}  # step -> its failure, while it keeps failing
+        self.bad_inputs = 0  # grant files (or their evidence) denied because reading or deciding them raised
+        self._lock = threading.RLock()  # entries, bindings and the store: the reading round and the expiry timer
 
-    def sync(self, checkout: Path, approvals: ApprovalSource, blob_of: Callable[[str], str]) -> list[Transition]:
-        """Decide every grant in the checkout, bind what is active, sweep the rest, remember it all.
-        Escalation policies that do not load raise, and nothing changes."""
-        policies = approvals.policies(checkout)
-        grants, broken = load_grants(checkout, blob_of)
-        now = self._clock()
-        transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]
-        self._reported = {where for where, _ in broken}
-        seen: set[str] = set()
-        for grant in grants:
-            seen.add(grant.id)
-            entry = self.entries.get(grant.id)
-            settled = entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED)
-            evidence = None if settled else approvals.approval(grant.path)
-            decision = decide(grant, policies, evidence, entry.memory if entry else None, now, self._window)
-            transitions += self._record(grant, decision, entry, now)
+    @property
+    def _active(self) -> dict[str, Grant]:
+        return {gid: e.grant for gid, e in self.entries.items() if e.memory.state is State.ACTIVE and e.grant}
+
+    def last_read(self, history: str) -> str | None:
+        """The last commit read from ``history``; None when nothing was read from it yet."""
+        return self.commit if self.history == history else None
+
+    def sync(
+        self, checkout: Path, approvals: ApprovalSource, blob_of: Callable[[str], str], commit: str | None = None,
+        history: str | None = None,
+    ) -> list[Transition]:  # fmt: skip
+        """Decide every grant in the checkout (at ``commit`` of ``history``), bind what is active, sweep the
+        rest, remember it all. Escalation policies that do not load raise, and nothing changes. Files and
+        evidence are read without the keeper's lock, so that expiry never waits on them."""
+        policies = read_policies(checkout, approvals)
+        grants, broken = read_grants(checkout, blob_of)
+        evidence = {g.id: self._evidence(g, approvals) for g in grants}
+        with self._lock:
+            now = self._clock()
+            self.bad_inputs += sum(1 for where, _ in broken if where not in self._reported)
+            transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]
+            self._reported = {where for where, _ in broken}
+            for grant in grants:
+                transitions += self._decide(grant, policies, evidence[grant.id], now)
+            transitions += self._revoke_missing({g.id for g in grants})
+            transitions += self._bind_and_sweep()
+            if commit:
+                self.commit, self.history = commit, history or self.history
+            self._store.save(self.entries, self.commit, self.history)
+            return transitions
+
+    def _evidence(self, grant: Grant, approvals: ApprovalSource) -> Evidence:
+        """A forge that is away is no reason to deny: the grant is left for the next round."""
+        entry = self.entries.get(grant.id)
+        if entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED):
+            return Evidence()
+        try:
+            return Evidence(approvals.approval(grant.path))
+        except GitOpsGuardError as error:
+            self.problems.append(f"{grant.origin}: approval not checked: {error}")
+            return Evidence(later=True)
+        except Exception as error:
+            return Evidence(refused=f"{grant.origin}: approval cannot be read ({_why(error)})")
+
+    def _decide(
+        self, grant: Grant, policies: dict[str, EscalationPolicy], evidence: Evidence, now: datetime
+    ) -> list[Transition]:
+        """Decided against what is remembered now (expiry may have moved it since the evidence was read)."""
+        if evidence.later:
+            return []
+        entry = self.entries.get(grant.id)
+        try:
+            if evidence.refused:
+                decision = Decision(grant, State.DENIED, evidence.refused)
+                self.bad_inputs += 1
+            else:
+                decision = decide(grant, policies, evidence.approval, entry.memory if entry else None, now,
+                                  self._window)  # fmt: skip
+        except Exception as error:  # one grant's decision must not stop the others
+            self.bad_inputs += 1
+            decision = Decision(grant, State.DENIED, f"{grant.origin}: cannot be decided ({_why(error)})")
+        return self._record(grant, decision, entry, now)
+
+    def _revoke_missing(self, seen: set[str]) -> list[Transition]:
+        transitions = []
         for gid, entry in list(self.entries.items()):
             if gid not in seen and entry.memory.state in (State.ACTIVE, State.PENDING):
                 self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED))
                 transitions.append(Transition(f"{entry.name} ({entry.path})", "revoked", "its file left the branch"))
-        self._active = {g.id: g for g in grants if self.entries[g.id].memory.state is State.ACTIVE}
-        transitions += self._bind_and_sweep()
-        self._store.save(self.entries)
         return transitions
+
+    def tend(self) -> list[Transition]:
+        """Expire what is due and sweep, from remembered state alone: never waits on the repository."""
+        with self._lock:
+            transitions = self._expire(self._clock())
+            transitions += self._bind_and_sweep()
+            if any(t.event == "expired" for t in transitions):
+                self._store.save(self.entries, self.commit, self.history)
+            return transitions
 
     def expire_due(self) -> list[Transition]:
         """Expire what is due by our clock, and remove its binding at once."""
-        now = self._clock()
-        due = [gid for gid, g in self._active.items() if (e := self.entries[gid].memory.expires) and e <= now]
-        if not due:
-            return []
+        with self._lock:
+            transitions = self._expire(self._clock())
+            if transitions:
+                transitions += self._bind_and_sweep()
+                self._store.save(self.entries, self.commit, self.history)
+            return transitions
+
+    def _expire(self, now: datetime) -> list[Transition]:
         transitions = []
-        for gid in due:
-            entry = self.entries[gid]
+        for gid, entry in list(self.entries.items()):
+            expires = entry.memory.expires
+            if entry.memory.state is not State.ACTIVE or (expires is not None and expires > now):
+                continue
             self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED))
-            grant = self._active.pop(gid)
-            when = f"{entry.memory.expires:%Y-%m-%dT%H:%M:%SZ}" if entry.memory.expires else "?"
+            when = f"{expires:%Y-%m-%dT%H:%M:%SZ}" if expires else "?"
+            binding = (entry.grant.namespace, binding_name(entry.grant)) if entry.grant else None
             detail = f"at {when}, by the controller clock"
-            binding = (grant.namespace, binding_name(grant))
             transitions.append(Transition(f"{entry.name} ({entry.path})", "expired", detail, binding))
-        transitions += self._bind_and_sweep()
-        self._store.save(self.entries)
         return transitions
 
     def next_expiry(self) -> datetime | None:
-        times = [e for gid in self._active if (e := self.entries[gid].memory.expires)]
+        with self._lock:
+            times = [e for gid in self._active if (e := self.entries[gid].memory.expires)]
         return min(times, default=None)
 
     def run(
         self, stop: threading.Event, sync: Callable[[], list[Transition]],
         report: Callable[[list[Transition]], None], interval: float = 30.0,
     ) -> None:  # fmt: skip
-        """Sync every ``interval`` seconds; between syncs, wake for each expiry (precise to about 0.2 s)."""
-        next_sync = 0.0
-        while not stop.is_set():
-            clock = self._clock().timestamp()
-            if clock >= next_sync:
-                try:
-                    report(sync())
-                except GitOpsGuardError as error:
-                    self.problems.append(str(error))
-                next_sync = clock + interval
-            report(self.expire_due())
+        """Every ``interval`` seconds: expire and sweep first, then read the repository. Expiry also runs on a
+        timer of its own (``grants-expiry``, precise to about 0.2 s), so a read that hangs holds up nothing."""
+        said = threading.Lock()
+
+        def tell(transitions: list[Transition]) -> None:
+            with said:
+                report(transitions)
+
+        halt = threading.Event()
+        timer = threading.Thread(target=self._expire_on_time, args=(stop, halt, tell), name="grants-expiry",
+                                 daemon=True)  # fmt: skip
+        timer.start()
+        try:
+            next_sync = 0.0
+            while not stop.is_set():
+                clock = self._clock().timestamp()
+                if clock >= next_sync:
+                    tell(self._attempt(self.tend))
+                    tell(self._attempt(sync))
+                    next_sync = clock + interval
+                stop.wait(max(0.05, min(next_sync - self._clock().timestamp(), 1.0)))
+        finally:
+            halt.set()
+            timer.join(10)
+
+    def _expire_on_time(
+        self, stop: threading.Event, halt: threading.Event, tell: Callable[[list[Transition]], None]
+    ) -> None:
+        while not stop.is_set() and not halt.is_set():
+            tell(self._attempt(self.expire_due))
             expiry = self.next_expiry()
-            until = min(next_sync, expiry.timestamp() if expiry else next_sync) - self._clock().timestamp()
-            stop.wait(max(0.05, min(until, 0.2 if expiry else until)))
+            until = expiry.timestamp() - self._clock().timestamp() if expiry else 1.0
+            halt.wait(max(0.05, min(until, 0.2 if expiry else 1.0)))
+
+    def _attempt(self, step: Callable[[], list[Transition]]) -> list[Transition]:
+        """One step of a round; when it fails as a whole it is reported and counted, and tried next round."""
+        name = getattr(step, "__name__", "step")
+        try:
+            transitions = step()
+        except GitOpsGuardError as error:
+            self.failures += 1
+            if str(error) != self._failing.get(name):  # the same failure every round is said once, and counted
+                self.problems.append(str(error))
+            self._failing[name] = str(error)
+            return []
+        self._failing.pop(name, None)
+        return transitions
 
     def _record(self, grant: Grant, decision: Decision, entry: Entry | None, now: datetime) -> list[Transition]:
         before = entry.memory.state if entry else None
         memory = Remembered(decision.state, entry.memory.first_seen if entry else now, decision.start,
                             decision.expires, decision.approver, decision.reason)  # fmt: skip
         self.entries[grant.id] = Entry(memory, grant.name, f"{grant.subject_kind} {grant.subject}",
-                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path)  # fmt: skip
+                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path, grant)  # fmt: skip
         if before == decision.state:
             return []
         who = f"{grant.name} ({grant.origin})"
@@ -146,32 +289,39 @@ class GrantKeeper:
         return [*out, Transition(who, event, detail, binding)]
 
     def _bind_and_sweep(self) -> list[Transition]:
-        transitions = []
+        """Keep a labelled binding only when it is exactly what an active grant makes (kind, namespace, name,
+        subjects, roleRef); delete every other one, then make each active grant's binding that is missing."""
         wanted = {binding_name(g): g for g in self._active.values()}
         try:
             present = self._binder.listed()
         except GitOpsGuardError as error:
             self.problems.append(str(error))
             return []
+        kept: set[str] = set()
+        strays = []
+        for body in present:
+            name = str((body.get("metadata") or {}).get("name"))
+            grant = wanted.get(name)
+            if grant is not None and matches(body, grant):
+                kept.add(name)
+            else:
+                strays.append(body)
+        transitions = self._unbind(strays, wanted)
+        for name, grant in wanted.items():
+            expires = self.entries[grant.id].memory.expires
+            if name not in kept and expires is not None and (problem := self._binder.bind(grant, expires)):
+                self.problems.append(problem)
+        return transitions
 
-        def backed(body: KubeObject) -> bool:
-            metadata = body.get("metadata") or {}
-            grant = wanted.get(str(metadata.get("name")))
-            return grant is not None and (metadata.get("labels") or {}).get(GRANT_LABEL) == grant.content[:12]
-
-        strays = [body for body in present if not backed(body)]
+    def _unbind(self, strays: list[KubeObject], wanted: dict[str, Grant]) -> list[Transition]:
         with ThreadPoolExecutor(max_workers=16) as pool:  # a sweep of 1,000 bindings stays within seconds
             outcomes = list(pool.map(self._binder.unbind, strays))
+        transitions = []
         for body, problem in zip(strays, outcomes, strict=True):
             if problem:
                 self.problems.append(problem)
-            else:
-                name = (body.get("metadata") or {}).get("name")
-                transitions.append(Transition(f"{body['kind']}/{name}", "unbound", "no active grant backs it"))
-        names = {str((b.get("metadata") or {}).get("name")) for b in present}
-        for name, grant in wanted.items():
-            if name not in names:
-                expires = self.entries[grant.id].memory.expires
-                if expires is not None and (problem := self._binder.bind(grant, expires)):
-                    self.problems.append(problem)
+                continue
+            name = (body.get("metadata") or {}).get("name")
+            why = "it is not exactly the binding its grant makes" if name in wanted else "no active grant backs it"
+            transitions.append(Transition(f"{body['kind']}/{name}", "unbound", why))
         return transitions

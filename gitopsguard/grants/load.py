@@ -163,21 +163,36 @@ def load_grants(root: Path, blob_of: Callable[[str], str]) -> tuple[list[Grant],
     """(grants, [(file:line, why it cannot be read)]); ``blob_of(path)`` gives a file's git blob id.
     Nothing but a broken entry comes of a bad file: every fault of one file stays with that file."""
     grants, broken = [], []
-    for name, text in _yaml_files(root, GRANT_DIR):
+    for name, text in grant_files(root):
+        found, bad = load_grant_file(name, text, blob_of)
+        grants += found
+        broken += bad
+    return grants, broken
+
+
+def grant_files(root: Path) -> list[FileText]:
+    """(path, text) of every grant file, or (path, why it cannot be read), so that each is read on its own."""
+    return _yaml_files(root, GRANT_DIR)
+
+
+def load_grant_file(
+    name: str, text: str | PolicyError, blob_of: Callable[[str], str]
+) -> tuple[list[Grant], list[tuple[str, str]]]:
+    """The grants of one file, and [(file:line, why)] for the documents of it that cannot be read."""
+    grants, broken = [], []
+    try:
+        if isinstance(text, PolicyError):
+            raise text
+        docs = _docs(name, text, "Grant")
+    except PolicyError as error:
+        return [], [(name, str(error))]
+    for where, doc in docs:
         try:
-            if isinstance(text, PolicyError):
-                raise text
-            docs = _docs(name, text, "Grant")
-        except PolicyError as error:
-            broken.append((name, str(error)))
-            continue
-        for where, doc in docs:
-            try:
-                grants.append(_grant(doc, where, name, blob_of))
-            except f.FieldError as error:
-                broken.append((error.where, str(error)))
-            except GitOpsGuardError as error:  # the blob id could not be read, say
-                broken.append((where, f"{where}: {error}"))
+            grants.append(_grant(doc, where, name, blob_of))
+        except f.FieldError as error:
+            broken.append((error.where, str(error)))
+        except GitOpsGuardError as error:  # the blob id could not be read, say
+            broken.append((where, f"{where}: {error}"))
     return grants, broken
 
 

@@ -20,7 +20,8 @@ def grants_rbac(policies: dict[str, EscalationPolicy]) -> list[KubeObject]:
     cluster_roles = sorted({r.name for p in policies.values() for r in p.roles if r.kind == "ClusterRole"})
     rules: list[KubeObject] = [{"apiGroups": ["rbac.authorization.k8s.io"],
                                 "resources": ["rolebindings", "clusterrolebindings"],
-                                "verbs": ["get", "list", "watch", "create", "delete"]}]  # fmt: skip
+                                # patch: only to take finalizers off a binding it deletes (access must end)
+                                "verbs": ["get", "list", "watch", "create", "delete", "patch"]}]  # fmt: skip
     if roles:
         rules.append({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"],
                       "resourceNames": roles})  # fmt: skip

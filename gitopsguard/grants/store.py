@@ -1,16 +1,19 @@
-"""Grant state that must survive restarts, kept in the cluster (``ConfigMap/gitopsguard-system/gitopsguard-grants``)."""
+"""Grant state that must survive restarts, kept in the cluster (``ConfigMap/gitopsguard-system/gitopsguard-grants``):
+each grant's state and times, the grant itself while it is remembered (so that a restarted keeper can expire
+and sweep before it reads the repository again), and the last commit the keeper read (so that a restarted
+keeper still refuses a branch rewound behind it)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
 from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ClusterError
-from gitopsguard.grants.model import Remembered, State
+from gitopsguard.grants.model import Grant, Remembered, State
 
 STORE_NAME = "gitopsguard-grants"
 
@@ -25,10 +28,40 @@ class Entry:
     role: str
     scope: str
     path: str
+    grant: Grant | None = None  # what its binding is made from; None only in state written before it was kept
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Everything the store holds: the grants, and the last commit read (None before the first read) from
+    which history (the repository and branch, without credentials)."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+    commit: str | None = None
+    history: str | None = None
 
 
 def _time(text: Any) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def _grant_row(g: Grant) -> dict[str, Any]:
+    return {"name": g.name, "path": g.path, "origin": g.origin, "policy": g.policy, "subjectKind": g.subject_kind,
+            "subject": g.subject, "roleKind": g.role_kind, "role": g.role, "namespace": g.namespace,
+            "seconds": g.duration.total_seconds(), "reason": g.reason, "content": g.content}  # fmt: skip
+
+
+def _grant(r: dict[str, Any]) -> Grant:
+    return Grant(str(r["name"]), str(r["path"]), str(r["origin"]), str(r["policy"]), str(r["subjectKind"]),
+                 str(r["subject"]), str(r["roleKind"]), str(r["role"]), str(r["namespace"]),
+                 timedelta(seconds=float(r["seconds"])), str(r["reason"]), str(r["content"]))  # fmt: skip
+
+
+def _entry(r: dict[str, Any]) -> Entry:
+    memory = Remembered(State(r["state"]), datetime.fromisoformat(r["firstSeen"]), _time(r.get("start")),
+                        _time(r.get("expires")), r.get("approver", ""), r.get("reason", ""))  # fmt: skip
+    grant = _grant(r["grant"]) if r.get("grant") else None
+    return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant)
 
 
 class GrantStore:
@@ -37,20 +70,25 @@ class GrantStore:
         self._path = f"/api/v1/namespaces/{namespace}/configmaps/{STORE_NAME}"
 
     def load(self) -> dict[str, Entry]:
+        return self.read().entries
+
+    def read(self) -> Kept:
         status, body = self._raw.request("GET", self._path)
         if status == 404:
-            return {}
+            return Kept()
+        where = f"ConfigMap/{self.namespace}/{STORE_NAME}"
         if status != 200:
-            raise ClusterError(f"ConfigMap/{self.namespace}/{STORE_NAME}: cannot read: {message_of(status, body)}")
-        rows = json.loads((body.get("data") or {}).get("grants") or "{}")
-        return {
-            gid: Entry(Remembered(State(r["state"]), datetime.fromisoformat(r["firstSeen"]), _time(r.get("start")),
-                                  _time(r.get("expires")), r.get("approver", ""), r.get("reason", "")),
-                       r["name"], r["subject"], r["role"], r["scope"], r["path"])
-            for gid, r in rows.items()
-        }  # fmt: skip
+            raise ClusterError(f"{where}: cannot read: {message_of(status, body)}")
+        data = body.get("data") or {}
+        try:
+            entries = {gid: _entry(r) for gid, r in json.loads(data.get("grants") or "{}").items()}
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
+            raise ClusterError(f"{where}: the remembered grants cannot be read ({type(error).__name__}: {error}); "
+                               "restore it from a backup, or delete it to start afresh (active grants "
+                               "are then forgotten and their bindings swept)") from error  # fmt: skip
+        return Kept(entries, data.get("commit") or None, data.get("history") or None)
 
-    def save(self, entries: dict[str, Entry]) -> None:
+    def save(self, entries: dict[str, Entry], commit: str | None = None, history: str | None = None) -> None:
         rows = {}
         for gid, e in sorted(entries.items()):
             m = e.memory
@@ -58,11 +96,17 @@ class GrantStore:
                          "start": m.start.isoformat() if m.start else "",
                          "expires": m.expires.isoformat() if m.expires else "",
                          "approver": m.approver, "reason": m.reason, "name": e.name, "subject": e.subject,
-                         "role": e.role, "scope": e.scope, "path": e.path}  # fmt: skip
+                         "role": e.role, "scope": e.scope, "path": e.path,
+                         "grant": _grant_row(e.grant) if e.grant else None}  # fmt: skip
+        data = {"grants": json.dumps(rows, separators=(",", ":"))}
+        if commit:
+            data["commit"] = commit
+        if history:
+            data["history"] = history
         body = {"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": STORE_NAME, "namespace": self.namespace,
                              "labels": {"app.kubernetes.io/component": "grants"}},
-                "data": {"grants": json.dumps(rows, separators=(",", ":"))}}  # fmt: skip
+                "data": data}  # fmt: skip
         self._raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": self.namespace}})
         status, answer = self._raw.request("PATCH", self._path, body=body, content_type="application/apply-patch+yaml",
                                            query={"fieldManager": "gitopsguard", "force": "true"})  # fmt: skip

@@ -29,11 +29,20 @@ def _labels(params: Mapping[str, Any]) -> Check:
     return required_labels.required_labels(tuple(labels))
 
 
+def _rbac_guard(params: Mapping[str, Any]) -> Check:
+    if set(params) - {"allowAggregationLabels"}:
+        raise BadParametersError(f"takes only allowAggregationLabels, got {', '.join(sorted(map(str, params)))}")
+    labels = params.get("allowAggregationLabels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+        raise BadParametersError("`allowAggregationLabels` must be a list of label keys")
+    return rbac_guard.rbac_guard_allowing(frozenset(labels))
+
+
 BUILTINS: dict[str, Callable[[Mapping[str, Any]], Check]] = {
     "pss-baseline": _no_params(pss.baseline),
     "pss-restricted": _no_params(pss.restricted),
     "magtape": _no_params(magtape.magtape),
-    "rbac-guard": _no_params(rbac_guard.rbac_guard),
+    "rbac-guard": _rbac_guard,
     "required-labels": _labels,
 }
 # Packs that need no parameters can be enabled from the command line alone.
