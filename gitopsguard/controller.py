@@ -31,6 +31,15 @@ from gitopsguard.source import GitSource
 from gitopsguard.source.watch import watch_commits
 
 
+def retry_delay(failures: int, interval: float) -> float:
+    """Seconds to wait after ``failures`` failed passes in a row: 1, 2, 4, ... up to the interval. The
+    exponent is capped first, so the thousandth failure in a row waits as long as the sixth (2.0 ** 1024
+    overflowed and ended the process, grant expiry with it)."""
+    if failures <= 0:
+        return interval
+    return min(float(2 ** min(failures - 1, 30)), interval)
+
+
 class Controller:
     def __init__(
         self, unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, raw: RawApi, *,
@@ -69,7 +78,7 @@ class Controller:
                     failures = failures + 1 if result.error else 0
                     collector.between_passes(busy=self._wake.is_set())
                     # After a failure (remote or API server unreachable, bad commit), retry with backoff.
-                    self._wake.wait(min(self._interval, 2.0 ** (failures - 1)) if failures else self._interval)
+                    self._wake.wait(retry_delay(failures, self._interval))
         finally:
             if observer:
                 observer.stop()
