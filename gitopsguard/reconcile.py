@@ -15,14 +15,14 @@ from pathlib import Path
 
 from gitopsguard import at_rest
 from gitopsguard.backup import backup
-from gitopsguard.cluster.apply import Applier, KindCache, OwnedSnapshot
+from gitopsguard.cluster.apply import Applier, Created, KindCache, OwnedSnapshot
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.gate import RevisionBlockedError, gate, policies_at
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import has_changed, resource_version, still_as_applied, who_changed
-from gitopsguard.plan.prepare import Desired, in_apply_order, placements, prepare, split_first
+from gitopsguard.plan.prepare import Desired, in_apply_order, placements, prepare, prune_disabled, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
@@ -139,8 +139,9 @@ def reconcile(
         inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders, source, stored)
         store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
         blocked = error.evaluation if isinstance(error, RevisionBlockedError) else None
-        return ReconcileResult(unit.name, commit, repaired, error=str(error), kinds=_kinds(inventory.entries),
-                               evaluation=blocked)  # fmt: skip
+        undone = error.undone if isinstance(error, RolledBackError) else ()
+        return ReconcileResult(unit.name, commit, (*undone, *repaired), error=str(error),
+                               kinds=_kinds(inventory.entries), evaluation=blocked)  # fmt: skip
 
 
 def _render_and_gate(
@@ -215,6 +216,15 @@ def _versions_apart(inventory: Inventory) -> Inventory:
 Versions = dict[ObjectKey, str]
 
 
+class RolledBackError(ApplyError):
+    """A revision failed after some of its Namespaces or CRDs were created; ``undone`` holds the rollback's
+    changes (each deletion, or why an object was left alone), for the audit log and notices."""
+
+    def __init__(self, error: ApplyError, undone: tuple[Change, ...]) -> None:
+        super().__init__(str(error))
+        self.problems, self.undone = error.problems, undone
+
+
 def apply_revision(
     unit: Unit, manifests: Sequence[Manifest], applier: Applier, inventory: Inventory, owned: OwnedSnapshot
 ) -> tuple[list[Desired], list[Change], Versions]:
@@ -222,22 +232,44 @@ def apply_revision(
     first, rest = split_first(manifests)
     first_place, rest_place = placements(unit.default_namespace, applier.namespaced)
     first_desired = prepare(first, unit=unit.name, default_namespace=first_place[0], namespaced=first_place[1])
-    first_changes, created, versions = _apply_changed(first_desired, unit, applier, inventory, owned)
-    applier.wait_established(d for d in first_desired if d.key.kind == "CustomResourceDefinition")
+    created: list[Created] = []
+    first_changes, versions = _apply_changed(first_desired, unit, applier, inventory, owned, created)
     try:
+        applier.wait_established(d for d in first_desired if d.key.kind == "CustomResourceDefinition")
         rest_desired = prepare(rest, unit=unit.name, default_namespace=rest_place[0], namespaced=rest_place[1])
-        rest_changes, _, rest_versions = _apply_changed(rest_desired, unit, applier, inventory, owned)
-    except ApplyError:
-        for desired in reversed(created):  # leave nothing of this revision behind
-            applier.delete(desired.key, desired.api_version)
-        raise
+        rest_changes, rest_versions = _apply_changed(rest_desired, unit, applier, inventory, owned)
+    except ApplyError as error:
+        if not created:
+            raise
+        raise RolledBackError(error, roll_back(unit.name, created, applier)) from error
     return [*first_desired, *rest_desired], [*first_changes, *rest_changes], versions | rest_versions
 
 
+def roll_back(unit: str, created: Sequence[Created], applier: Applier) -> tuple[Change, ...]:
+    """Delete, newest first, what this pass created (answered 201, with this unit's label) and still finds
+    as it was: the same uid, still labelled ours, not marked prune: disabled. Anything else is left alone."""
+    live = OwnedSnapshot(applier, unit).of((c.api_version, c.key.kind) for c in created)  # read afresh
+    changes = []
+    for made in reversed(created):
+        body = live.get(made.key)
+        if body is None or (body.get("metadata") or {}).get("uid") != made.uid or prune_disabled(body):
+            why = "rollback: no longer the object this pass created, or no longer ours; left alone"
+            changes.append(Change(made.key, Action.SKIPPED, why))
+            continue
+        failure = applier.delete(made.key, made.api_version, uid=made.uid)
+        detail = "rolled back: created by this pass, whose revision then failed"
+        changes.append(
+            Change(made.key, Action.FAILED, failure) if failure else Change(made.key, Action.DELETED, detail)
+        )
+    return tuple(changes)
+
+
 def _apply_changed(
-    desired: list[Desired], unit: Unit, applier: Applier, inventory: Inventory, owned: OwnedSnapshot
-) -> tuple[list[Change], list[Desired], Versions]:
-    """Dry-run what may have changed, then apply only what would change, stage by stage."""
+    desired: list[Desired], unit: Unit, applier: Applier, inventory: Inventory, owned: OwnedSnapshot,
+    created: list[Created] | None = None,
+) -> tuple[list[Change], Versions]:  # fmt: skip
+    """Dry-run what may have changed, then apply only what would change, stage by stage. With ``created``,
+    what the server created for this unit is added to it (what a rollback may delete)."""
     live = owned.of((d.api_version, d.key.kind) for d in desired)
     versions = {key: resource_version(body) for key, body in live.items()}
 
@@ -249,7 +281,7 @@ def _apply_changed(
 
     candidates = [d for d in desired if not settled(d)]
     dry = applier.dry_run(candidates, compare=live)  # a new object needs no comparing, only checking
-    changes, created = [], []
+    changes = []
     for stage in sorted({d.stage for d in candidates}):
         batch = in_apply_order(
             [d for d in candidates if d.stage == stage and (d.key not in dry or has_changed(dry[d.key], live[d.key]))]
@@ -257,16 +289,19 @@ def _apply_changed(
         if unit.report_only:
             changes += [_reported(_change(d, live.get(d.key), inventory)) for d in batch]
             continue
-        results = applier.apply(batch)
+        if created is None:
+            results = applier.apply(batch)
+        else:
+            results, made = applier.apply_noting_created(batch, unit.name)
+            created += made
         failures = [r for r in results if isinstance(r, str)]
         if failures:
             raise ApplyError(f"{len(failures)} objects failed to apply after passing the dry run", tuple(failures))
         versions |= {d.key: r.resource_version for d, r in zip(batch, results, strict=True) if not isinstance(r, str)}
-        created += [d for d in batch if d.key not in live]
         changes += [_change(d, live.get(d.key), inventory) for d in batch]
     changed_keys = {c.key for c in changes}
     changes += [Change(d.key, Action.UNCHANGED) for d in desired if d.key not in changed_keys]
-    return changes, created, versions
+    return changes, versions
 
 
 def _reported(change: Change) -> Change:

@@ -1,0 +1,118 @@
+"""A revision that fails its dry run after its Namespaces (or CRDs) were created: the rollback deletes what
+this pass created, and nothing the unit never owned.
+
+The attacker is a bad commit: it names an existing namespace it does not own, beside an object the server
+refuses, so that the rollback of the failed revision deletes that namespace and everything in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.model import Action, ObjectKey
+from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
+from gitopsguard.source import GitSource, SourceSpec
+from tests.gitrepo import Upstream
+
+pytestmark = pytest.mark.integration
+
+REFUSED = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: refused\ndata:\n  "bad key!": "x"\n'
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+
+
+@pytest.fixture
+def namespaces(admin_api: client.ApiClient, namespace: str) -> Iterator[list[str]]:
+    """Names of extra namespaces a test makes (or makes gitopsguard make); all deleted afterwards."""
+    made: list[str] = []
+    yield made
+    core = client.CoreV1Api(admin_api)
+    for name in made:
+        try:
+            core.delete_namespace(name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def phase(api: client.ApiClient, name: str) -> str | None:
+    try:
+        return str(client.CoreV1Api(api).read_namespace(name).status.phase)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def existing_namespace_with_data(api: client.ApiClient, name: str) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    core.create_namespaced_config_map(name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="precious")))
+
+
+def run(api: client.ApiClient, upstream: Upstream, namespace: str, workdir: Path) -> ReconcileResult:
+    source = GitSource(SourceSpec(upstream.url), workdir)
+    return reconcile(Unit(namespace, "apps", namespace), source, Applier(api), InventoryStore(api))
+
+
+def test_a_failed_revision_naming_an_existing_namespace_is_refused_without_deleting_it(
+    admin_api: client.ApiClient, namespace: str, namespaces: list[str], tmp_path: Path
+) -> None:
+    victim = f"{namespace}-victim"
+    namespaces.append(victim)
+    existing_namespace_with_data(admin_api, victim)
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/ns.yaml", NAMESPACE.format(name=victim))
+    upstream.write("apps/refused.yaml", REFUSED)
+    upstream.commit()
+    result = run(admin_api, upstream, namespace, tmp_path / "gg")
+    assert result.error is not None and "ConfigMap" in result.error and "refused" in result.error
+    assert phase(admin_api, victim) == "Active", "a namespace the unit never owned was deleted"
+    assert client.CoreV1Api(admin_api).read_namespaced_config_map("precious", victim) is not None
+    assert not [c for c in result.changes if c.action is Action.DELETED]
+
+
+def test_the_rollback_deletes_exactly_what_this_pass_created_and_reports_each_deletion(
+    admin_api: client.ApiClient, namespace: str, namespaces: list[str], tmp_path: Path
+) -> None:
+    """The general rule: of three Namespaces in a failing revision (one this unit owns already, one that
+    exists without being ours, one new), only the new one is deleted, and its deletion is in the result."""
+    owned, foreign, fresh = (f"{namespace}-{suffix}" for suffix in ("owned", "foreign", "fresh"))
+    namespaces += [owned, foreign, fresh]
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/owned.yaml", NAMESPACE.format(name=owned))
+    upstream.commit()
+    assert run(admin_api, upstream, namespace, tmp_path / "gg").error is None
+    existing_namespace_with_data(admin_api, foreign)
+    for name in (foreign, fresh):
+        upstream.write(f"apps/{name}.yaml", NAMESPACE.format(name=name))
+    upstream.write("apps/refused.yaml", REFUSED)
+    upstream.commit()
+    result = run(admin_api, upstream, namespace, tmp_path / "gg")
+    assert result.error is not None
+    assert phase(admin_api, owned) == "Active" and phase(admin_api, foreign) == "Active"
+    assert phase(admin_api, fresh) in (None, "Terminating"), "what the failed pass created is rolled back"
+    deleted = [c for c in result.changes if c.action is Action.DELETED]
+    assert [c.key for c in deleted] == [ObjectKey("", "Namespace", "", fresh)]
+    assert "rolled back" in deleted[0].detail
+    assert InventoryStore(admin_api).load(namespace).entries.keys() == {ObjectKey("", "Namespace", "", owned)}
+
+
+def test_a_delete_with_a_uid_precondition_leaves_a_replaced_object_alone(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    """What the rollback deletes is the object the server created for us, not one recreated under its name."""
+    core = client.CoreV1Api(admin_api)
+    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="replaced"))
+    first = core.create_namespaced_config_map(namespace, body).metadata.uid
+    core.delete_namespaced_config_map("replaced", namespace)
+    core.create_namespaced_config_map(namespace, body)
+    failure = Applier(admin_api).delete(ObjectKey("", "ConfigMap", namespace, "replaced"), "v1", uid=first)
+    assert failure is not None and failure.startswith(f"ConfigMap/{namespace}/replaced: ")
+    assert core.read_namespaced_config_map("replaced", namespace) is not None
