@@ -18,7 +18,8 @@ from gitopsguard.backup import backup
 from gitopsguard.cluster.apply import Applier, Created, KindCache, OwnedSnapshot
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
-from gitopsguard.gate import RevisionBlockedError, gate, policies_at
+from gitopsguard.gate import RevisionBlockedError, policies_at
+from gitopsguard.heads import Head, Render, judge
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import has_changed, resource_version, still_as_applied, who_changed
@@ -27,7 +28,7 @@ from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
 from gitopsguard.render.stored import RenderStore
-from gitopsguard.source import GitSource, Revision
+from gitopsguard.source import GitSource
 
 DEFAULT_BRAKE = BrakePolicy()
 DRIFT = "drift repaired"  # how a change repairing drift begins its detail
@@ -72,29 +73,34 @@ def reconcile(
     unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
     brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False, renders: RenderCache | None = None,
     now: datetime | None = None, want_policies: bool = False, live: KindCache | None = None,
-    stored: RenderStore | None = None,
+    stored: RenderStore | None = None, head: Head | None = None,
 ) -> ReconcileResult:  # fmt: skip
     # 1. What this unit applied last, and at which commit; what it owns (from the loop's watches, if any).
     inventory = store.load(unit.name)
     owned = OwnedSnapshot(applier, unit.name, live)  # each owned kind read once this pass, before any write
     commit = None
     try:
-        # 2. Fetch; the branch may only move forward from the applied commit.
-        revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=allow_rewind)
+        # 2. Fetch; the branch may only move forward from the applied commit. (The loop's worker fetched,
+        #    rendered and judged its ``head`` already, off the thread that repairs drift.)
+        last_applied = inventory.last_applied
+        revision = head.fetched() if head else source.fetch(last_applied=last_applied, allow_rewind=allow_rewind)
         commit = revision.commit
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
         resting = at_rest.standing(inventory, commit, unit.settings, owned)
         if resting is not None and not resting.moved:
-            policies = policies_at(revision.checkout, unit.policies_path) if want_policies else None
+            policies = None
+            if want_policies:  # the worker read them with the head; the checkout is the worker's to change
+                policies = head.policies if head else policies_at(revision.checkout, unit.policies_path)
             return ReconcileResult(unit.name, commit, at_rest.unchanged(inventory), kinds=_kinds(inventory.entries),
                                    policies=policies)  # fmt: skip
         # 4. Render the unit's path at that commit and pass it through the policy gate: mutations, then
-        #    validation; a denied object stops the whole revision (a long-running loop keeps the result).
+        #    validation; a denied object, or any failure to render or judge, refuses the whole revision
+        #    (a long-running loop keeps the result).
         evaluation = policies = None
         manifests = renders.get(commit) if renders is not None else None
         if manifests is None:
-            evaluation, policies = _render_and_gate(unit, revision, applier, now or datetime.now(UTC), stored)
-            manifests = evaluation.manifests
+            judged = head or judge(unit, revision, applier, renderer(stored), now)
+            evaluation, policies, manifests = judged.accepted()
             if renders is not None:  # keep this commit's render and the last applied one's, nothing else
                 for old in [c for c in renders if c != inventory.last_applied]:
                     del renders[old]
@@ -144,32 +150,6 @@ def reconcile(
                                kinds=_kinds(inventory.entries), evaluation=blocked)  # fmt: skip
 
 
-def _render_and_gate(
-    unit: Unit, revision: Revision, applier: Applier, now: datetime, stored: RenderStore | None
-) -> tuple[Evaluation, PolicySet]:
-    manifests = _rendered(revision.checkout, unit.path, revision.commit, stored)
-    policies = policies_at(revision.checkout, unit.policies_path)
-    if policies.policies:  # policies match on namespaces: judge each object where it will really live
-        manifests = tuple(_placed(m, unit.default_namespace, applier) for m in manifests)
-    namespaces = applier.namespaces() if policies.policies else {}
-    evaluation = gate(manifests, policies, deny_level=unit.deny_level, now=now, commit=revision.commit,
-                      namespaces=namespaces)  # fmt: skip
-    return evaluation, policies
-
-
-def _placed(manifest: Manifest, default_namespace: str, applier: Applier) -> Manifest:
-    """The manifest with the unit's default namespace filled in where its kind has one and it names none."""
-    if manifest.key.namespace or manifest.key.kind in ("Namespace", "CustomResourceDefinition"):
-        return manifest
-    try:
-        if not applier.namespaced(manifest):
-            return manifest
-    except ApplyError:  # a kind whose CRD this same revision brings: the apply stage will place it
-        return manifest
-    body = {**manifest.body, "metadata": {**(manifest.body.get("metadata") or {}), "namespace": default_namespace}}
-    return Manifest(ObjectKey.of(body), body, manifest.origin)
-
-
 def _hold_last_applied(
     unit: Unit, inventory: Inventory, commit: str | None, applier: Applier, renders: RenderCache | None,
     source: GitSource, stored: RenderStore | None,
@@ -203,6 +183,11 @@ def _render_last_applied(
     manifests = _rendered(checkout, unit.path, commit, stored)
     policies = policies_at(checkout, unit.policies_path)
     return evaluate(manifests, policies, now=datetime.now(UTC), deny_level=DenyLevel.OFF).manifests
+
+
+def renderer(stored: RenderStore | None) -> Render:
+    """Render a commit's checkout: from the store on disk where there is one."""
+    return lambda checkout, path, commit: _rendered(checkout, path, commit, stored)
 
 
 def _rendered(checkout: Path, path: str, commit: str, stored: RenderStore | None) -> tuple[Manifest, ...]:

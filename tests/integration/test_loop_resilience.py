@@ -19,6 +19,7 @@ from gitopsguard.controller import Controller
 from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
+from tests.integration.conftest import LiveCluster, bind_user
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +114,78 @@ def test_a_loop_at_rest_over_a_local_repository_runs_no_passes(
     before = len(results)
     time.sleep(5.0)
     assert len(results) - before <= 1, f"{len(results) - before} passes in 5 s at rest (interval 60 s)"
+
+
+def tenant_edits(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, name: str) -> None:
+    """alice, who may edit her namespace and nothing more, changes an object the unit owns."""
+    bind_user(admin_api, namespace, "alice-edits", "ClusterRole", "edit")
+    alice = client.CoreV1Api(dev_cluster.api("dev-alice"))
+    alice.patch_namespaced_config_map(name, namespace, {"data": {"value": "tenant"}})
+
+
+def repaired_within(core: client.CoreV1Api, namespace: str, seconds: float) -> float:
+    started = time.monotonic()
+    eventually(lambda: value_of(core, "a", namespace) == "1", timeout=seconds)
+    return time.monotonic() - started
+
+
+HUGE_INT = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  value: x\nspec:\n  n: " + "9" * 5000
+
+
+def test_drift_is_repaired_while_the_head_fails_to_render_with_an_unexpected_error(
+    start: Callable[..., Running], admin_api: client.ApiClient, namespace: str, tmp_path: Path,
+    dev_cluster: LiveCluster,
+) -> None:  # fmt: skip
+    """Before: the 5,000-digit integer escaped render as ValueError, the pass ended as an "internal error",
+    and the loop stopped holding the last applied commit: the tenant's edit stayed."""
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
+    upstream.commit()
+    results: list[ReconcileResult] = []
+    start(upstream, results)
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: value_of(core, "a", namespace) == "1")
+    upstream.write("apps/big.yaml", HUGE_INT)
+    bad = upstream.commit()
+    eventually(lambda: any(r.error for r in results))  # the head is refused (before: an "internal error")
+    tenant_edits(dev_cluster, admin_api, namespace, "a")
+    repaired_within(core, namespace, 10.0)
+    refused = next(r for r in results if r.error)
+    assert refused.revision == bad
+    assert refused.error is not None and "internal error" not in refused.error
+    assert refused.error.startswith("apps at ") and "could not be rendered or judged (ValueError: " in refused.error
+    assert InventoryStore(admin_api).load(namespace).last_error == refused.error
+
+
+REQUIRED_LABELS = """\
+apiVersion: gitopsguard.io/v1alpha1
+kind: Policy
+metadata:
+  name: team-label
+spec:
+  builtin: {name: required-labels, params: {labels: [team]}}
+  enforcement: enforce
+"""
+
+
+def test_a_head_the_gate_cannot_judge_is_refused_and_the_last_applied_commit_is_still_repaired(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path, dev_cluster: LiveCluster
+) -> None:
+    """Before: ``metadata.labels: oops`` under a required-labels policy raised AttributeError out of the pass."""
+    from gitopsguard.reconcile import reconcile
+
+    upstream = Upstream(tmp_path / "git")
+    upstream.write(
+        "apps/a.yaml", CONFIGMAP.format(name="a", value="1").replace("name: a", "name: a\n  labels: {team: x}")
+    )
+    upstream.write("policies/team.yaml", REQUIRED_LABELS)
+    upstream.commit()
+    unit, parts = Unit(namespace, "apps", namespace), (Applier(admin_api), InventoryStore(admin_api))
+    assert reconcile(unit, GitSource(SourceSpec(upstream.url), tmp_path / "gg"), *parts).error is None
+    upstream.write("apps/b.yaml", CONFIGMAP.format(name="b", value="1").replace("name: b", "name: b\n  labels: oops"))
+    upstream.commit()
+    tenant_edits(dev_cluster, admin_api, namespace, "a")
+    result = reconcile(unit, GitSource(SourceSpec(upstream.url), tmp_path / "gg"), *parts)
+    assert result.error is not None and "could not be rendered or judged (AttributeError: " in result.error
+    assert value_of(client.CoreV1Api(admin_api), "a", namespace) == "1", "the last applied commit is still held"
+    assert value_of(client.CoreV1Api(admin_api), "b", namespace) is None
