@@ -5,6 +5,11 @@ read instead of listing again; any event wakes the loop, and a burst of events b
 over an unchanged commit where nothing moved writes nothing, so the events our own writes cause end
 after one quiet pass. A local repository is also watched on disk, so a commit there is picked up within
 about a second.
+
+New heads are fetched, rendered and judged by a worker thread (``heads.HeadWorker``), not by the loop:
+while a slow or hostile commit is rendered (kustomize may take up to its time limit), the loop keeps
+repairing drift on the last applied commit from its kept render, within a second. When the worker has a
+new head, it wakes the loop, whose next pass applies it (or reports why it is refused, and holds on).
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.collector import Collector
 from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.heads import Head, HeadWorker
 from gitopsguard.model import Change
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import PolicySet
-from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderCache, Unit, reconcile
+from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderCache, Unit, reconcile, renderer
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
 from gitopsguard.source.watch import watch_commits
@@ -53,12 +59,17 @@ class Controller:
         self._live = LiveCache(applier, raw, unit.name, on_change=self._wake.set)  # any change wakes a pass
         self._renders: RenderCache = {}
         self._stored = RenderStore(source.workdir / "renders")  # after a restart, each commit is not rendered again
+        # The worker renders new heads with a store of its own (same folder): a store's memo serves one thread.
+        worker_store = RenderStore(source.workdir / "renders")
+        self._heads = HeadWorker(unit, source, applier, store, renderer(worker_store), on_ready=self._wake.set,
+                                 delay=lambda failures: retry_delay(failures, interval))  # fmt: skip
         self.last_duration = 0.0  # seconds the last pass took (for metrics)
         self.policies: PolicySet | None = None  # the policies of the last applied revision (for the live scan)
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Reconcile until ``stop`` is set."""
         observer = watch_commits(local_repository, self.wake) if local_repository else None
+        self._heads.start(stop)  # its own thread: a bug there ends the process (lifeline), never quietly
         if self._trail:
             self._trail.follow(stop)
         failures, collector = 0, Collector()
@@ -66,8 +77,12 @@ class Controller:
             with collector.passes():  # the cycle collector runs between passes, not in them
                 while not stop.is_set():
                     self._wake.clear()
+                    head = self._heads.latest()
+                    if head is None:  # the first head is still being fetched and judged; it wakes the loop
+                        self._wake.wait(self._interval)
+                        continue
                     started = time.monotonic()
-                    result = self._pass()
+                    result = self._pass(head)
                     self.last_duration = time.monotonic() - started
                     result = self._attributed(result)
                     if result.policies is not None and not result.error:
@@ -80,15 +95,16 @@ class Controller:
                     # After a failure (remote or API server unreachable, bad commit), retry with backoff.
                     self._wake.wait(retry_delay(failures, self._interval))
         finally:
+            self._heads.fetch_now()  # let the worker see ``stop`` now rather than after its wait
             if observer:
                 observer.stop()
                 observer.join()
 
-    def _pass(self) -> ReconcileResult:
+    def _pass(self, head: Head) -> ReconcileResult:
         try:
             return reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
                              renders=self._renders, want_policies=self.policies is None, live=self._live,
-                             stored=self._stored)  # fmt: skip
+                             stored=self._stored, head=head)  # fmt: skip
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(self.unit.name, None, (), error=str(error))
         except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry
@@ -119,4 +135,6 @@ class Controller:
         return self._trail.writer((key.group, resource, key.namespace, key.name), wait=wait)
 
     def wake(self) -> None:
+        """Fetch now, and pass now."""
+        self._heads.fetch_now()
         self._wake.set()

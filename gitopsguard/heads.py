@@ -3,10 +3,17 @@
 ``judge`` is the render and gate steps of a reconcile pass. Any failure in them, whatever its type (a
 5,000-digit integer, a label map that is a string, a folder 1,500 levels deep, a bug), refuses the head:
 it never escapes as an "internal error" that would stop the loop from holding the last applied commit.
+
+``HeadWorker`` runs fetch and ``judge`` on a thread of its own for the continuous loop, so that drift
+repair and expiry keep their latency while a slow or hostile commit is rendered (kustomize may take up to
+its time limit). The loop applies the newest head it was given; until a new one is ready it keeps
+repairing the last applied commit from its kept render. The worker catches what a head can throw; a bug
+in the worker itself kills its thread, and ``lifeline`` then ends the process loudly.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitopsguard.cluster.apply import Applier
-from gitopsguard.errors import ApplyError, GitOpsGuardError, RenderError
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.errors import ApplyError, ClusterError, GitOpsGuardError, RenderError, SourceError
 from gitopsguard.gate import gate, policies_at
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.policy import Evaluation, PolicySet
-from gitopsguard.source import Revision
+from gitopsguard.source import GitSource, Revision
 
 if TYPE_CHECKING:
     from gitopsguard.reconcile import Unit
@@ -101,3 +109,56 @@ def _placed(manifest: Manifest, default_namespace: str, applier: Applier) -> Man
         return manifest
     body = {**manifest.body, "metadata": {**(manifest.body.get("metadata") or {}), "namespace": default_namespace}}
     return Manifest(ObjectKey.of(body), body, manifest.origin)
+
+
+class HeadWorker:
+    """Fetches and judges the branch head on its own thread, when asked and on a timer, and hands each new
+    head to the loop (``latest``, and ``on_ready`` to wake it)."""
+
+    def __init__(
+        self, unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, render: Render, *,
+        on_ready: Callable[[], None], delay: Callable[[int], float],
+    ) -> None:  # fmt: skip
+        self._unit, self._source, self._applier, self._store, self._render = unit, source, applier, store, render
+        self._on_ready, self._delay = on_ready, delay  # delay: seconds to wait after n failed fetches in a row
+        self._due = threading.Event()
+        self._lock = threading.Lock()
+        self._latest: Head | None = None
+
+    def start(self, stop: threading.Event) -> threading.Thread:
+        thread = threading.Thread(target=self._run, args=(stop,), name="heads", daemon=True)
+        thread.start()
+        return thread
+
+    def fetch_now(self) -> None:
+        self._due.set()
+
+    def latest(self) -> Head | None:
+        """The newest head, or None until the first one is ready."""
+        with self._lock:
+            return self._latest
+
+    def _run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            self._due.clear()
+            head = self._next()
+            if head is not self.latest():
+                with self._lock:
+                    self._latest = head
+                self._on_ready()
+            unreachable = isinstance(head.refusal, SourceError | ClusterError)
+            failures = failures + 1 if unreachable else 0
+            self._due.wait(self._delay(failures))
+
+    def _next(self) -> Head:
+        """The head as it is now: the same object when the branch has not moved and it was judged cleanly."""
+        try:
+            last_applied = self._store.load(self._unit.name).last_applied
+            revision = self._source.fetch(last_applied=last_applied)
+        except GitOpsGuardError as error:
+            return Head(None, refusal=error)
+        current = self.latest()
+        if current is not None and current.refusal is None and current.revision == revision:
+            return current
+        return judge(self._unit, revision, self._applier, self._render)

@@ -189,3 +189,95 @@ def test_a_head_the_gate_cannot_judge_is_refused_and_the_last_applied_commit_is_
     assert result.error is not None and "could not be rendered or judged (AttributeError: " in result.error
     assert value_of(client.CoreV1Api(admin_api), "a", namespace) == "1", "the last applied commit is still held"
     assert value_of(client.CoreV1Api(admin_api), "b", namespace) is None
+
+
+@pytest.fixture
+def slow_head(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """The render of a commit holding ``apps/slow.yaml`` blocks (as kustomize on a fan-out commit may, up to
+    its time limit) until released; ``entered`` is set once such a render has begun."""
+    from gitopsguard.render.stored import RenderStore
+
+    entered, release = threading.Event(), threading.Event()
+    real = RenderStore.render
+
+    def render(self: RenderStore, root: Path, path: str, commit: str) -> object:
+        if (root / path / "slow.yaml").exists():
+            entered.set()
+            release.wait(60)
+        return real(self, root, path, commit)
+
+    monkeypatch.setattr(RenderStore, "render", render)
+    yield entered, release
+    release.set()
+
+
+def test_drift_is_repaired_within_two_seconds_while_a_new_head_is_still_rendering(
+    start: Callable[..., Running], admin_api: client.ApiClient, namespace: str, tmp_path: Path,
+    dev_cluster: LiveCluster, slow_head: tuple[threading.Event, threading.Event],
+) -> None:  # fmt: skip
+    """Before: the loop rendered the new head itself, so a tenant's edit waited for the render to end."""
+    entered, release = slow_head
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
+    upstream.commit()
+    results: list[ReconcileResult] = []
+    start(upstream, results)
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: value_of(core, "a", namespace) == "1")
+    upstream.write("apps/slow.yaml", CONFIGMAP.format(name="b", value="1"))
+    upstream.commit()
+    assert entered.wait(15), "the new head's render began"
+    tenant_edits(dev_cluster, admin_api, namespace, "a")
+    assert repaired_within(core, namespace, 2.0) < 2.0
+    assert value_of(core, "b", namespace) is None, "the head is applied only once it is judged"
+    release.set()
+    eventually(lambda: value_of(core, "b", namespace) == "1")
+
+
+class WorkerBug(BaseException):
+    """Beyond what a head may throw (``Exception``): a bug in the worker itself."""
+
+
+def test_a_head_worker_that_dies_ends_the_process_loudly(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitopsguard import lifeline
+    from gitopsguard.heads import HeadWorker
+
+    exits: list[int] = []
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)  # restored after the test
+    lifeline.install(exit_process=exits.append)
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
+    upstream.commit()
+
+    def render(checkout: Path, path: str, commit: str) -> tuple[()]:
+        raise WorkerBug("a bug")
+
+    worker = HeadWorker(Unit(namespace, "apps", namespace), GitSource(SourceSpec(upstream.url), tmp_path / "gg"),
+                        Applier(admin_api), InventoryStore(admin_api), render, on_ready=lambda: None,
+                        delay=lambda _: 60.0)  # fmt: skip
+    stop = threading.Event()
+    try:
+        worker.start(stop).join(15)
+        assert exits == [lifeline.EXIT_CODE] and lifeline.DEAD.is_set()
+    finally:
+        stop.set()
+        lifeline.DEAD.clear()
+
+
+def test_a_kind_the_live_cache_lists_wakes_the_loop_even_when_no_event_follows(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    """An object deleted between a pass's own read and the cache's first list comes as no event: without a
+    wake on the list, the loop (which no longer wakes on its own fetches) left it deleted until the timer."""
+    from gitopsguard.cluster.livecache import LiveCache
+
+    woken = threading.Event()
+    cache = LiveCache(Applier(admin_api), RawApi(admin_api), namespace, on_change=woken.set)
+    stop = threading.Event()
+    try:
+        cache.track(("v1", "ConfigMap"), stop)
+        assert woken.wait(10), "the first list of a kind wakes the loop"
+    finally:
+        stop.set()
