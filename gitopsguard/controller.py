@@ -14,6 +14,7 @@ new head, it wakes the loop, whose next pass applies it (or reports why it is re
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderC
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
 from gitopsguard.source.watch import watch_commits
+
+DRY_RUN = {"dryRun": "All"}
 
 
 def retry_delay(failures: int, interval: float) -> float:
@@ -72,6 +75,7 @@ class Controller:
         self._heads.start(stop)  # its own thread: a bug there ends the process (lifeline), never quietly
         if self._trail:
             self._trail.follow(stop)
+            self._introduce()
         failures, collector = 0, Collector()
         try:
             with collector.passes():  # the cycle collector runs between passes, not in them
@@ -114,6 +118,8 @@ class Controller:
         """The result, with the user behind each repaired drift where the audit log names one."""
         if self._trail is None or not any(c.detail.startswith(DRIFT) for c in result.changes):
             return result
+        if self._trail.me is None:  # the first probe was lost (server unreachable, log rotated): ask again
+            self._introduce()
         versions = {(api_version.rpartition("/")[0], kind): api_version for api_version, kind in result.kinds}
         deadline = time.monotonic() + 1.0  # the audit line may land just after the repair
 
@@ -133,6 +139,15 @@ class Controller:
             return None
         wait = max(0.0, deadline - time.monotonic())
         return self._trail.writer((key.group, resource, key.namespace, key.name), wait=wait)
+
+    def _introduce(self) -> None:
+        """Let the audit trail learn which user the API server knows us as: from the audit line of a dry-run
+        delete of a ConfigMap named with a nonce (absent; refused or not, the request is audited)."""
+        if self._trail is None:
+            return
+        path = "/api/v1/namespaces/default/configmaps/{}"
+        with contextlib.suppress(GitOpsGuardError):  # unreachable: asked again at the next drift
+            self._trail.learn_identity(lambda name: self._raw.request("DELETE", path.format(name), query=DRY_RUN))
 
     def wake(self) -> None:
         """Fetch now, and pass now."""
