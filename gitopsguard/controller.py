@@ -72,7 +72,7 @@ class Controller:
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Reconcile until ``stop`` is set."""
         observer = watch_commits(local_repository, self.wake) if local_repository else None
-        self._heads.start(stop)  # its own thread: a bug there ends the process (lifeline), never quietly
+        self._heads.start(stop)  # its own thread: a bug there ends the process (lifeline)
         if self._trail:
             self._trail.follow(stop)
             self._introduce()
@@ -81,6 +81,9 @@ class Controller:
             with collector.passes():  # the cycle collector runs between passes, not in them
                 while not stop.is_set():
                     self._wake.clear()
+                    if self._heads.died.is_set():  # without the lifeline (tests, the demo), stop here
+                        raise GitOpsGuardError(f"unit {self.unit.name}: the thread that fetches and judges new "
+                                               "commits died (its error is above); restart gitopsguard")  # fmt: skip
                     head = self._heads.latest()
                     if head is None:  # the first head is still being fetched and judged; it wakes the loop
                         self._wake.wait(self._interval)

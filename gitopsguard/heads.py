@@ -124,6 +124,7 @@ class HeadWorker:
         self._due = threading.Event()
         self._lock = threading.Lock()
         self._latest: Head | None = None
+        self.died = threading.Event()  # set (and the loop woken) when the thread ends on an exception
 
     def start(self, stop: threading.Event) -> threading.Thread:
         thread = threading.Thread(target=self._run, args=(stop,), name="heads", daemon=True)
@@ -139,6 +140,14 @@ class HeadWorker:
             return self._latest
 
     def _run(self, stop: threading.Event) -> None:
+        try:
+            self._serve(stop)
+        except BaseException:
+            self.died.set()
+            self._on_ready()
+            raise  # to the lifeline, which ends the process
+
+    def _serve(self, stop: threading.Event) -> None:
         failures = 0
         while not stop.is_set():
             self._due.clear()

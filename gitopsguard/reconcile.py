@@ -168,6 +168,8 @@ def _hold_last_applied(
                 renders[last] = manifests
         fresh = OwnedSnapshot(applier, unit.name)  # the failed pass may have written: list again
         desired, changes, versions = apply_revision(unit, manifests, applier, inventory, fresh)
+    except RolledBackError as error:
+        return inventory, error.undone  # what it deleted again is reported all the same
     except GitOpsGuardError:
         return inventory, ()  # the API server itself is failing, or the commit is gone: nothing more to do
     held = {d.key: Entry(d.api_version, versions.get(d.key, ""), d.digest) for d in desired}

@@ -281,3 +281,29 @@ def test_a_kind_the_live_cache_lists_wakes_the_loop_even_when_no_event_follows(
         assert woken.wait(10), "the first list of a kind wakes the loop"
     finally:
         stop.set()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
+def test_without_the_lifeline_a_dead_head_worker_stops_the_loop_with_an_error(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop must not hold the last head forever on its own while nothing fetches any more."""
+    from gitopsguard.errors import GitOpsGuardError
+    from gitopsguard.render.stored import RenderStore
+
+    def render(self: RenderStore, root: Path, path: str, commit: str) -> object:
+        raise WorkerBug("a bug")
+
+    monkeypatch.setattr(RenderStore, "render", render)
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
+    upstream.commit()
+    controller = Controller(
+        Unit(namespace, "apps", namespace), GitSource(SourceSpec(upstream.url), tmp_path / "gg"),
+        Applier(admin_api), InventoryStore(admin_api), RawApi(admin_api), interval=60,
+    )  # fmt: skip
+    stop = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(GitOpsGuardError, match="the thread that fetches and judges new commits died"):
+        controller.run(stop)
+    assert time.monotonic() - started < 10
