@@ -11,15 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitopsguard.audit import AuditLog
+from gitopsguard.cli import main
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.model import Action, ObjectKey
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
+from tests.integration.conftest import LiveCluster
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +120,29 @@ def test_a_delete_with_a_uid_precondition_leaves_a_replaced_object_alone(
     failure = Applier(admin_api).delete(ObjectKey("", "ConfigMap", namespace, "replaced"), "v1", uid=first)
     assert failure is not None and failure.startswith(f"ConfigMap/{namespace}/replaced: ")
     assert core.read_namespaced_config_map("replaced", namespace) is not None
+
+
+def test_the_reconcile_command_exits_2_and_audits_each_rollback_deletion(
+    admin_api: client.ApiClient, namespace: str, namespaces: list[str], tmp_path: Path, dev_cluster: LiveCluster
+) -> None:
+    """Before: the audit log held only ``reconcile-failed`` while a namespace was being deleted."""
+    victim, fresh = f"{namespace}-victim", f"{namespace}-fresh"
+    namespaces += [victim, fresh]
+    existing_namespace_with_data(admin_api, victim)
+    upstream = Upstream(tmp_path / "git")
+    for name in (victim, fresh):
+        upstream.write(f"apps/{name}.yaml", NAMESPACE.format(name=name))
+    upstream.write("apps/refused.yaml", REFUSED)
+    upstream.commit()
+    audit_log = tmp_path / "audit.jsonl"
+    failed = CliRunner().invoke(main, [
+        "reconcile", "--repo", str(upstream.bare), "--path", "apps", "--unit", namespace, "--namespace", namespace,
+        "--kubeconfig", str(dev_cluster.kubeconfig), "--workdir", str(tmp_path / "gg"), "--audit-log", str(audit_log),
+    ])  # fmt: skip
+    assert failed.exit_code == 2, failed.output
+    assert "The cluster keeps its last good state." in failed.output
+    assert phase(admin_api, victim) == "Active"
+    records = [(r.event, r.subject, r.detail) for r in AuditLog(audit_log).records()]
+    assert ("deleted", f"Namespace/{fresh}") in [(e, s) for e, s, _ in records]
+    assert not [s for e, s, _ in records if e == "deleted" and victim in s]
+    assert records[-1][0] == "reconcile-failed"
