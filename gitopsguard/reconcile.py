@@ -234,8 +234,13 @@ def apply_revision(
 
 def roll_back(unit: str, created: Sequence[Created], applier: Applier) -> tuple[Change, ...]:
     """Delete, newest first, what this pass created (answered 201, with this unit's label) and still finds
-    as it was: the same uid, still labelled ours, not marked prune: disabled. Anything else is left alone."""
-    live = OwnedSnapshot(applier, unit).of((c.api_version, c.key.kind) for c in created)  # read afresh
+    as it was: the same uid, still labelled ours, not marked prune: disabled. Anything else is left alone,
+    and so is everything when the objects cannot be read again."""
+    try:
+        live = OwnedSnapshot(applier, unit).of((c.api_version, c.key.kind) for c in created)  # read afresh
+    except GitOpsGuardError as error:
+        why = f"rollback: cannot be read again ({error}); left as it is, delete it by hand if it is not wanted"
+        return tuple(Change(c.key, Action.FAILED, f"{c.key}: {why}") for c in created)
     changes = []
     for made in reversed(created):
         body = live.get(made.key)
@@ -243,11 +248,12 @@ def roll_back(unit: str, created: Sequence[Created], applier: Applier) -> tuple[
             why = "rollback: no longer the object this pass created, or no longer ours; left alone"
             changes.append(Change(made.key, Action.SKIPPED, why))
             continue
-        failure = applier.delete(made.key, made.api_version, uid=made.uid)
-        detail = "rolled back: created by this pass, whose revision then failed"
-        changes.append(
-            Change(made.key, Action.FAILED, failure) if failure else Change(made.key, Action.DELETED, detail)
-        )
+        try:
+            failure = applier.delete(made.key, made.api_version, uid=made.uid)
+        except GitOpsGuardError as error:
+            failure = f"{made.key}: rollback: delete failed ({error}); delete it by hand if it is not wanted"
+        done = Change(made.key, Action.DELETED, "rolled back: created by this pass, whose revision then failed")
+        changes.append(Change(made.key, Action.FAILED, failure) if failure else done)
     return tuple(changes)
 
 

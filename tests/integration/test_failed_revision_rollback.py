@@ -146,3 +146,31 @@ def test_the_reconcile_command_exits_2_and_audits_each_rollback_deletion(
     assert ("deleted", f"Namespace/{fresh}") in [(e, s) for e, s, _ in records]
     assert not [s for e, s, _ in records if e == "deleted" and victim in s]
     assert records[-1][0] == "reconcile-failed"
+
+
+def test_the_rollback_leaves_alone_what_was_replaced_relabelled_or_marked_since_it_was_created(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    """The rule holds for each object at the moment of deletion, not only at creation: same uid, still
+    labelled for this unit, not marked ``gitopsguard.io/prune: disabled``."""
+    from gitopsguard.cluster.apply import Created
+    from gitopsguard.plan.prepare import UNIT_LABEL
+    from gitopsguard.reconcile import roll_back
+
+    core = client.CoreV1Api(admin_api)
+
+    def made(name: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> Created:
+        meta = client.V1ObjectMeta(name=name, labels=labels, annotations=annotations)
+        uid = core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=meta)).metadata.uid
+        return Created(ObjectKey("", "ConfigMap", namespace, name), "v1", uid)
+
+    ours = {UNIT_LABEL: namespace}
+    created = [made("kept-as-made", ours), made("relabelled", {UNIT_LABEL: "other"}),
+               made("marked", ours, {"gitopsguard.io/prune": "disabled"}), made("replaced", ours)]  # fmt: skip
+    core.delete_namespaced_config_map("replaced", namespace)
+    made("replaced", ours)  # same name, another object
+    changes = {c.key.name: c for c in roll_back(namespace, created, Applier(admin_api))}
+    assert changes["kept-as-made"].action is Action.DELETED
+    assert {n for n, c in changes.items() if c.action is Action.SKIPPED} == {"relabelled", "marked", "replaced"}
+    left = {c.metadata.name for c in core.list_namespaced_config_map(namespace).items}
+    assert {"relabelled", "marked", "replaced"} <= left and "kept-as-made" not in left
