@@ -32,7 +32,16 @@ from gitopsguard.heads import Head, HeadWorker
 from gitopsguard.model import Change
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import PolicySet
-from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderCache, Unit, reconcile, renderer
+from gitopsguard.reconcile import (
+    DEFAULT_BRAKE,
+    DRIFT,
+    ReconcileResult,
+    RenderCache,
+    Unit,
+    hold,
+    reconcile,
+    renderer,
+)
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
 from gitopsguard.source.watch import watch_commits
@@ -84,12 +93,8 @@ class Controller:
                     if self._heads.died.is_set():  # without the lifeline (tests, the demo), stop here
                         raise GitOpsGuardError(f"unit {self.unit.name}: the thread that fetches and judges new "
                                                "commits died (its error is above); restart gitopsguard")  # fmt: skip
-                    head = self._heads.latest()
-                    if head is None:  # the first head is still being fetched and judged; it wakes the loop
-                        self._wake.wait(self._interval)
-                        continue
                     started = time.monotonic()
-                    result = self._pass(head)
+                    result = self._pass(self._heads.latest())
                     self.last_duration = time.monotonic() - started
                     result = self._attributed(result)
                     if result.policies is not None and not result.error:
@@ -107,8 +112,11 @@ class Controller:
                 observer.stop()
                 observer.join()
 
-    def _pass(self, head: Head) -> ReconcileResult:
+    def _pass(self, head: Head | None) -> ReconcileResult:
         try:
+            if head is None:  # the first head is still being fetched and judged: hold the last applied commit
+                return hold(self.unit, self._source, self._applier, self._store, renders=self._renders,
+                            stored=self._stored)  # fmt: skip
             return reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
                              renders=self._renders, want_policies=self.policies is None, live=self._live,
                              stored=self._stored, head=head)  # fmt: skip

@@ -150,6 +150,19 @@ def reconcile(
                                kinds=_kinds(inventory.entries), evaluation=blocked)  # fmt: skip
 
 
+def hold(
+    unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *, renders: RenderCache | None = None,
+    stored: RenderStore | None = None,
+) -> ReconcileResult:  # fmt: skip
+    """A pass over the last applied commit alone, for the loop while its worker has not judged a head yet
+    (just started, the head slow to render): drift is repaired from that commit. Applies only; never prunes."""
+    inventory = store.load(unit.name)
+    held, repaired = _hold_last_applied(unit, inventory, None, applier, renders, source, stored)
+    if _versions_apart(held) != _versions_apart(inventory) or any(c.action is not Action.UNCHANGED for c in repaired):
+        store.save(unit.name, held)
+    return ReconcileResult(unit.name, inventory.last_applied, repaired, kinds=_kinds(held.entries))
+
+
 def _hold_last_applied(
     unit: Unit, inventory: Inventory, commit: str | None, applier: Applier, renders: RenderCache | None,
     source: GitSource, stored: RenderStore | None,

@@ -307,3 +307,28 @@ def test_without_the_lifeline_a_dead_head_worker_stops_the_loop_with_an_error(
     with pytest.raises(GitOpsGuardError, match="the thread that fetches and judges new commits died"):
         controller.run(stop)
     assert time.monotonic() - started < 10
+
+
+def test_a_restarted_loop_repairs_drift_while_its_first_head_is_still_rendering(
+    start: Callable[..., Running], admin_api: client.ApiClient, namespace: str, tmp_path: Path,
+    dev_cluster: LiveCluster, slow_head: tuple[threading.Event, threading.Event],
+) -> None:  # fmt: skip
+    """A new process knows no head yet: until its worker has judged one, it holds the last applied commit."""
+    from gitopsguard.reconcile import reconcile
+
+    entered, release = slow_head
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
+    upstream.commit()
+    unit, parts = Unit(namespace, "apps", namespace), (Applier(admin_api), InventoryStore(admin_api))
+    assert reconcile(unit, GitSource(SourceSpec(upstream.url), tmp_path / "gg"), *parts).error is None
+    upstream.write("apps/slow.yaml", CONFIGMAP.format(name="b", value="1"))
+    upstream.commit()
+    core = client.CoreV1Api(admin_api)
+    tenant_edits(dev_cluster, admin_api, namespace, "a")
+    results: list[ReconcileResult] = []
+    start(upstream, results)
+    assert entered.wait(15), "the new head's render began"
+    assert repaired_within(core, namespace, 3.0) < 3.0
+    release.set()
+    eventually(lambda: value_of(core, "b", namespace) == "1")
