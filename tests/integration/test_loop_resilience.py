@@ -3,6 +3,7 @@ applied commit, and does no work at rest."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -332,3 +333,50 @@ def test_a_restarted_loop_repairs_drift_while_its_first_head_is_still_rendering(
     assert repaired_within(core, namespace, 3.0) < 3.0
     release.set()
     eventually(lambda: value_of(core, "b", namespace) == "1")
+
+
+def _deep_file(root: Path, depth: int, text: str) -> None:
+    """``root``/d/d/.../x.yaml, ``depth`` folders down (made one level at a time: Path.mkdir recurses)."""
+    import os
+
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        handle = os.open("x.yaml", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(handle, text.encode())
+        os.close(handle)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def deep_tmp_path(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path, emptied by ``rm -rf`` afterwards: pytest's own cleanup recurses and fails on deep folders
+    (in every later session on this machine)."""
+    yield tmp_path
+    subprocess.run(["rm", "-rf", "--", *map(str, tmp_path.iterdir())], check=True)
+
+
+def test_a_head_with_a_file_1500_folders_deep_is_refused_and_the_last_applied_commit_is_still_repaired(
+    admin_api: client.ApiClient, namespace: str, deep_tmp_path: Path, dev_cluster: LiveCluster
+) -> None:
+    """Before: walking the folders raised RecursionError out of the pass ("internal error" in the loop)."""
+    from gitopsguard.reconcile import reconcile
+
+    upstream = Upstream(deep_tmp_path / "git")
+    upstream.write("apps/a.yaml", CONFIGMAP.format(name="a", value="1"))
+    upstream.commit()
+    unit, parts = Unit(namespace, "apps", namespace), (Applier(admin_api), InventoryStore(admin_api))
+    assert reconcile(unit, GitSource(SourceSpec(upstream.url), deep_tmp_path / "gg"), *parts).error is None
+    _deep_file(upstream.work / "apps", 1500, CONFIGMAP.format(name="deep", value="1"))
+    upstream.commit()
+    tenant_edits(dev_cluster, admin_api, namespace, "a")
+    result = reconcile(unit, GitSource(SourceSpec(upstream.url), deep_tmp_path / "gg"), *parts)
+    assert result.error is not None and result.error.startswith("apps")
+    assert value_of(client.CoreV1Api(admin_api), "a", namespace) == "1", "the last applied commit is still held"
+    assert value_of(client.CoreV1Api(admin_api), "deep", namespace) is None
