@@ -46,22 +46,27 @@ class Writer:
 
 
 def parse(line: str) -> tuple[ObjectRef, Writer] | None:
-    """The object and its writer, when this audit line records a completed write by someone else."""
+    """The object and its writer, when this audit line records a completed write (ours included: the trail
+    tells ours apart by the authenticated user). Anything odd in the line skips it, never raises."""
     try:
         event = json.loads(line)
-    except ValueError:
+    except ValueError:  # not JSON, or a number too long to convert
         return None
-    if not isinstance(event, dict) or event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITES:
+    if not isinstance(event, dict) or event.get("stage") != "ResponseComplete" or str(event.get("verb")) not in WRITES:
         return None
-    ref, agent = event.get("objectRef") or {}, str(event.get("userAgent") or "")
-    code = _int((event.get("responseStatus") or {}).get("code"))
-    if "dryRun=" in str(event.get("requestURI")) or not 200 <= code < 300 or not isinstance(ref, dict):
+    ref, agent = _dict(event.get("objectRef")), str(event.get("userAgent") or "")
+    code = _int(_dict(event.get("responseStatus")).get("code"))
+    if "dryRun=" in str(event.get("requestURI")) or not 200 <= code < 300:
         return None
     if ref.get("subresource") == "status" or not ref.get("name"):
         return None
     key = (str(ref.get("apiGroup") or ""), str(ref.get("resource")), str(ref.get("namespace") or ""), str(ref["name"]))
-    user = str((event.get("user") or {}).get("username") or "?")
+    user = str(_dict(event.get("user")).get("username") or "?")
     return key, Writer(user, str(event["verb"]), str(event.get("stageTimestamp") or ""), agent)
+
+
+def _dict(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
 
 
 def _int(value: object) -> int:
@@ -82,7 +87,7 @@ def probe_identity(line: str, probe: str) -> str | None:
     ref = event.get("objectRef") if isinstance(event, dict) else None
     if not isinstance(ref, dict) or ref.get("name") != probe:
         return None
-    user = str((event.get("user") or {}).get("username") or "")
+    user = str(_dict(event.get("user")).get("username") or "")
     return user or None
 
 

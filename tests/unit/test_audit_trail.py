@@ -8,6 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from gitopsguard.cluster.audittrail import AuditTrail, Writer, parse
 
 
@@ -119,3 +122,22 @@ def test_memory_is_bounded() -> None:
         trail.feed(line(objectRef={"resource": "configmaps", "namespace": "x", "name": name}))
     assert trail.writer(("", "configmaps", "x", "a")) is None
     assert trail.writer(("", "configmaps", "x", "c"), wait=0.1) is not None
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+FIELDS = ("stage", "verb", "user", "userAgent", "requestURI", "objectRef", "responseStatus", "stageTimestamp")
+
+
+@given(changes=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=4))
+@example(changes={"user": "alice"})
+@example(changes={"responseStatus": {"code": "9" * 5000}})
+def test_any_audit_line_is_read_or_skipped_and_never_stops_the_trail(changes: dict[str, object]) -> None:
+    """An exception here would end the follower thread, and with it (lifeline) the whole controller."""
+    trail = knowing_itself(AuditTrail(Path("/nonexistent")))
+    trail.feed(line(**changes))
+    trail.writer(("apps", "deployments", "shop", "web"))
+    trail.feed(line().replace('"code": 200', '"code": ' + "9" * 5000))  # JSON a 5,000-digit number
