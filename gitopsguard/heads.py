@@ -73,12 +73,14 @@ def judge(unit: Unit, revision: Revision, applier: Applier, render: Render, now:
     return Head(revision, evaluation.manifests, evaluation, policies)
 
 
-def _unexpected(unit: Unit, revision: Revision, error: Exception) -> RenderError:
+def _reason(error: Exception) -> str:
     reason = f"{type(error).__name__}: {error}"
-    if len(reason) > _REASON_CHARS:
-        reason = reason[:_REASON_CHARS] + "..."
+    return reason[:_REASON_CHARS] + "..." if len(reason) > _REASON_CHARS else reason
+
+
+def _unexpected(unit: Unit, revision: Revision, error: Exception) -> RenderError:
     refusal = RenderError(
-        f"{unit.path} at {revision.commit[:12]}: could not be rendered or judged ({reason}); fix the commit "
+        f"{unit.path} at {revision.commit[:12]}: could not be rendered or judged ({_reason(error)}); fix the commit "
         "(the last applied commit is still held)"
     )
     refusal.__cause__ = error.with_traceback(None)  # the stack would keep the hostile input alive
@@ -167,6 +169,9 @@ class HeadWorker:
             revision = self._source.fetch(last_applied=last_applied)
         except GitOpsGuardError as error:
             return Head(None, refusal=error)
+        except Exception as error:  # a commit git or GitPython chokes on: refused, never the end of the worker
+            why = f"unit {self._unit.name}: fetching the head failed ({_reason(error)}); the applied commit is held"
+            return Head(None, refusal=SourceError(why))
         current = self.latest()
         if current is not None and current.refusal is None and current.revision == revision:
             return current

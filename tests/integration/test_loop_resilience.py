@@ -380,3 +380,32 @@ def test_a_head_with_a_file_1500_folders_deep_is_refused_and_the_last_applied_co
     assert result.error is not None and result.error.startswith("apps")
     assert value_of(client.CoreV1Api(admin_api), "a", namespace) == "1", "the last applied commit is still held"
     assert value_of(client.CoreV1Api(admin_api), "deep", namespace) is None
+
+
+def test_a_fetch_failing_in_an_unexpected_way_refuses_the_head_and_the_worker_lives_on(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit git or GitPython chokes on must not end the worker (and, through the lifeline, the process
+    again after every restart): it is a refused head like any other."""
+    from gitopsguard.errors import SourceError
+    from gitopsguard.heads import HeadWorker
+
+    def fetch(self: GitSource, **_: object) -> object:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setattr(GitSource, "fetch", fetch)
+    ready = threading.Event()
+    worker = HeadWorker(Unit(namespace, "apps", namespace), GitSource(SourceSpec("file:///x"), tmp_path / "gg"),
+                        Applier(admin_api), InventoryStore(admin_api), lambda *_: (), on_ready=ready.set,
+                        delay=lambda _: 60.0)  # fmt: skip
+    stop = threading.Event()
+    thread = worker.start(stop)
+    try:
+        assert ready.wait(10)
+        head = worker.latest()
+        assert head is not None and isinstance(head.refusal, SourceError)
+        assert str(head.refusal).startswith(f"unit {namespace}: fetching the head failed (UnicodeDecodeError: ")
+        assert thread.is_alive() and not worker.died.is_set()
+    finally:
+        stop.set()
+        worker.fetch_now()
