@@ -5,10 +5,16 @@ read instead of listing again; any event wakes the loop, and a burst of events b
 over an unchanged commit where nothing moved writes nothing, so the events our own writes cause end
 after one quiet pass. A local repository is also watched on disk, so a commit there is picked up within
 about a second.
+
+New heads are fetched, rendered and judged by a worker thread (``heads.HeadWorker``), not by the loop:
+while a slow or hostile commit is rendered (kustomize may take up to its time limit), the loop keeps
+repairing drift on the last applied commit from its kept render, within a second. When the worker has a
+new head, it wakes the loop, whose next pass applies it (or reports why it is refused, and holds on).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -22,13 +28,34 @@ from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.collector import Collector
 from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.heads import Head, HeadWorker
 from gitopsguard.model import Change
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import PolicySet
-from gitopsguard.reconcile import DEFAULT_BRAKE, DRIFT, ReconcileResult, RenderCache, Unit, reconcile
+from gitopsguard.reconcile import (
+    DEFAULT_BRAKE,
+    DRIFT,
+    ReconcileResult,
+    RenderCache,
+    Unit,
+    hold,
+    reconcile,
+    renderer,
+)
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
 from gitopsguard.source.watch import watch_commits
+
+DRY_RUN = {"dryRun": "All"}
+
+
+def retry_delay(failures: int, interval: float) -> float:
+    """Seconds to wait after ``failures`` failed passes in a row: 1, 2, 4, ... up to the interval. The
+    exponent is capped first, so the thousandth failure in a row waits as long as the sixth (2.0 ** 1024
+    overflowed and ended the process, grant expiry with it)."""
+    if failures <= 0:
+        return interval
+    return min(float(2 ** min(failures - 1, 30)), interval)
 
 
 class Controller:
@@ -44,21 +71,30 @@ class Controller:
         self._live = LiveCache(applier, raw, unit.name, on_change=self._wake.set)  # any change wakes a pass
         self._renders: RenderCache = {}
         self._stored = RenderStore(source.workdir / "renders")  # after a restart, each commit is not rendered again
+        # The worker renders new heads with a store of its own (same folder): a store's memo serves one thread.
+        worker_store = RenderStore(source.workdir / "renders")
+        self._heads = HeadWorker(unit, source, applier, store, renderer(worker_store), on_ready=self._wake.set,
+                                 delay=lambda failures: retry_delay(failures, interval))  # fmt: skip
         self.last_duration = 0.0  # seconds the last pass took (for metrics)
         self.policies: PolicySet | None = None  # the policies of the last applied revision (for the live scan)
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Reconcile until ``stop`` is set."""
         observer = watch_commits(local_repository, self.wake) if local_repository else None
+        self._heads.start(stop)  # its own thread: a bug there ends the process (lifeline)
         if self._trail:
             self._trail.follow(stop)
+            self._introduce()
         failures, collector = 0, Collector()
         try:
             with collector.passes():  # the cycle collector runs between passes, not in them
                 while not stop.is_set():
                     self._wake.clear()
+                    if self._heads.died.is_set():  # without the lifeline (tests, the demo), stop here
+                        raise GitOpsGuardError(f"unit {self.unit.name}: the thread that fetches and judges new "
+                                               "commits died (its error is above); restart gitopsguard")  # fmt: skip
                     started = time.monotonic()
-                    result = self._pass()
+                    result = self._pass(self._heads.latest())
                     self.last_duration = time.monotonic() - started
                     result = self._attributed(result)
                     if result.policies is not None and not result.error:
@@ -69,17 +105,21 @@ class Controller:
                     failures = failures + 1 if result.error else 0
                     collector.between_passes(busy=self._wake.is_set())
                     # After a failure (remote or API server unreachable, bad commit), retry with backoff.
-                    self._wake.wait(min(self._interval, 2.0 ** (failures - 1)) if failures else self._interval)
+                    self._wake.wait(retry_delay(failures, self._interval))
         finally:
+            self._heads.fetch_now()  # let the worker see ``stop`` now rather than after its wait
             if observer:
                 observer.stop()
                 observer.join()
 
-    def _pass(self) -> ReconcileResult:
+    def _pass(self, head: Head | None) -> ReconcileResult:
         try:
+            if head is None:  # the first head is still being fetched and judged: hold the last applied commit
+                return hold(self.unit, self._source, self._applier, self._store, renders=self._renders,
+                            stored=self._stored)  # fmt: skip
             return reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
                              renders=self._renders, want_policies=self.policies is None, live=self._live,
-                             stored=self._stored)  # fmt: skip
+                             stored=self._stored, head=head)  # fmt: skip
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(self.unit.name, None, (), error=str(error))
         except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry
@@ -89,6 +129,8 @@ class Controller:
         """The result, with the user behind each repaired drift where the audit log names one."""
         if self._trail is None or not any(c.detail.startswith(DRIFT) for c in result.changes):
             return result
+        if self._trail.me is None:  # the first probe was lost (server unreachable, log rotated): ask again
+            self._introduce()
         versions = {(api_version.rpartition("/")[0], kind): api_version for api_version, kind in result.kinds}
         deadline = time.monotonic() + 1.0  # the audit line may land just after the repair
 
@@ -109,5 +151,16 @@ class Controller:
         wait = max(0.0, deadline - time.monotonic())
         return self._trail.writer((key.group, resource, key.namespace, key.name), wait=wait)
 
+    def _introduce(self) -> None:
+        """Let the audit trail learn which user the API server knows us as: from the audit line of a dry-run
+        delete of a ConfigMap named with a nonce (absent; refused or not, the request is audited)."""
+        if self._trail is None:
+            return
+        path = "/api/v1/namespaces/default/configmaps/{}"
+        with contextlib.suppress(GitOpsGuardError):  # unreachable: asked again at the next drift
+            self._trail.learn_identity(lambda name: self._raw.request("DELETE", path.format(name), query=DRY_RUN))
+
     def wake(self) -> None:
+        """Fetch now, and pass now."""
+        self._heads.fetch_now()
         self._wake.set()

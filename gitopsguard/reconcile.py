@@ -15,19 +15,20 @@ from pathlib import Path
 
 from gitopsguard import at_rest
 from gitopsguard.backup import backup
-from gitopsguard.cluster.apply import Applier, KindCache, OwnedSnapshot
+from gitopsguard.cluster.apply import Applier, Created, KindCache, OwnedSnapshot
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.errors import ApplyError, GitOpsGuardError
-from gitopsguard.gate import RevisionBlockedError, gate, policies_at
+from gitopsguard.gate import RevisionBlockedError, policies_at
+from gitopsguard.heads import Head, Render, judge
 from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan import unmanaged as stray
 from gitopsguard.plan.diff import has_changed, resource_version, still_as_applied, who_changed
-from gitopsguard.plan.prepare import Desired, in_apply_order, placements, prepare, split_first
+from gitopsguard.plan.prepare import Desired, in_apply_order, placements, prepare, prune_disabled, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
 from gitopsguard.render.stored import RenderStore
-from gitopsguard.source import GitSource, Revision
+from gitopsguard.source import GitSource
 
 DEFAULT_BRAKE = BrakePolicy()
 DRIFT = "drift repaired"  # how a change repairing drift begins its detail
@@ -72,29 +73,34 @@ def reconcile(
     unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
     brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False, renders: RenderCache | None = None,
     now: datetime | None = None, want_policies: bool = False, live: KindCache | None = None,
-    stored: RenderStore | None = None,
+    stored: RenderStore | None = None, head: Head | None = None,
 ) -> ReconcileResult:  # fmt: skip
     # 1. What this unit applied last, and at which commit; what it owns (from the loop's watches, if any).
     inventory = store.load(unit.name)
     owned = OwnedSnapshot(applier, unit.name, live)  # each owned kind read once this pass, before any write
     commit = None
     try:
-        # 2. Fetch; the branch may only move forward from the applied commit.
-        revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=allow_rewind)
+        # 2. Fetch; the branch may only move forward from the applied commit. (The loop's worker fetched,
+        #    rendered and judged its ``head`` already, off the thread that repairs drift.)
+        last_applied = inventory.last_applied
+        revision = head.fetched() if head else source.fetch(last_applied=last_applied, allow_rewind=allow_rewind)
         commit = revision.commit
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
         resting = at_rest.standing(inventory, commit, unit.settings, owned)
         if resting is not None and not resting.moved:
-            policies = policies_at(revision.checkout, unit.policies_path) if want_policies else None
+            policies = None
+            if want_policies:  # the worker read them with the head; the checkout is the worker's to change
+                policies = head.policies if head else policies_at(revision.checkout, unit.policies_path)
             return ReconcileResult(unit.name, commit, at_rest.unchanged(inventory), kinds=_kinds(inventory.entries),
                                    policies=policies)  # fmt: skip
         # 4. Render the unit's path at that commit and pass it through the policy gate: mutations, then
-        #    validation; a denied object stops the whole revision (a long-running loop keeps the result).
+        #    validation; a denied object, or any failure to render or judge, refuses the whole revision
+        #    (a long-running loop keeps the result).
         evaluation = policies = None
         manifests = renders.get(commit) if renders is not None else None
         if manifests is None:
-            evaluation, policies = _render_and_gate(unit, revision, applier, now or datetime.now(UTC), stored)
-            manifests = evaluation.manifests
+            judged = head or judge(unit, revision, applier, renderer(stored), now)
+            evaluation, policies, manifests = judged.accepted()
             if renders is not None:  # keep this commit's render and the last applied one's, nothing else
                 for old in [c for c in renders if c != inventory.last_applied]:
                     del renders[old]
@@ -139,34 +145,22 @@ def reconcile(
         inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders, source, stored)
         store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
         blocked = error.evaluation if isinstance(error, RevisionBlockedError) else None
-        return ReconcileResult(unit.name, commit, repaired, error=str(error), kinds=_kinds(inventory.entries),
-                               evaluation=blocked)  # fmt: skip
+        undone = error.undone if isinstance(error, RolledBackError) else ()
+        return ReconcileResult(unit.name, commit, (*undone, *repaired), error=str(error),
+                               kinds=_kinds(inventory.entries), evaluation=blocked)  # fmt: skip
 
 
-def _render_and_gate(
-    unit: Unit, revision: Revision, applier: Applier, now: datetime, stored: RenderStore | None
-) -> tuple[Evaluation, PolicySet]:
-    manifests = _rendered(revision.checkout, unit.path, revision.commit, stored)
-    policies = policies_at(revision.checkout, unit.policies_path)
-    if policies.policies:  # policies match on namespaces: judge each object where it will really live
-        manifests = tuple(_placed(m, unit.default_namespace, applier) for m in manifests)
-    namespaces = applier.namespaces() if policies.policies else {}
-    evaluation = gate(manifests, policies, deny_level=unit.deny_level, now=now, commit=revision.commit,
-                      namespaces=namespaces)  # fmt: skip
-    return evaluation, policies
-
-
-def _placed(manifest: Manifest, default_namespace: str, applier: Applier) -> Manifest:
-    """The manifest with the unit's default namespace filled in where its kind has one and it names none."""
-    if manifest.key.namespace or manifest.key.kind in ("Namespace", "CustomResourceDefinition"):
-        return manifest
-    try:
-        if not applier.namespaced(manifest):
-            return manifest
-    except ApplyError:  # a kind whose CRD this same revision brings: the apply stage will place it
-        return manifest
-    body = {**manifest.body, "metadata": {**(manifest.body.get("metadata") or {}), "namespace": default_namespace}}
-    return Manifest(ObjectKey.of(body), body, manifest.origin)
+def hold(
+    unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *, renders: RenderCache | None = None,
+    stored: RenderStore | None = None,
+) -> ReconcileResult:  # fmt: skip
+    """A pass over the last applied commit alone, for the loop while its worker has not judged a head yet
+    (just started, the head slow to render): drift is repaired from that commit. Applies only; never prunes."""
+    inventory = store.load(unit.name)
+    held, repaired = _hold_last_applied(unit, inventory, None, applier, renders, source, stored)
+    if _versions_apart(held) != _versions_apart(inventory) or any(c.action is not Action.UNCHANGED for c in repaired):
+        store.save(unit.name, held)
+    return ReconcileResult(unit.name, inventory.last_applied, repaired, kinds=_kinds(held.entries))
 
 
 def _hold_last_applied(
@@ -187,6 +181,8 @@ def _hold_last_applied(
                 renders[last] = manifests
         fresh = OwnedSnapshot(applier, unit.name)  # the failed pass may have written: list again
         desired, changes, versions = apply_revision(unit, manifests, applier, inventory, fresh)
+    except RolledBackError as error:
+        return inventory, error.undone  # what it deleted again is reported all the same
     except GitOpsGuardError:
         return inventory, ()  # the API server itself is failing, or the commit is gone: nothing more to do
     held = {d.key: Entry(d.api_version, versions.get(d.key, ""), d.digest) for d in desired}
@@ -204,6 +200,11 @@ def _render_last_applied(
     return evaluate(manifests, policies, now=datetime.now(UTC), deny_level=DenyLevel.OFF).manifests
 
 
+def renderer(stored: RenderStore | None) -> Render:
+    """Render a commit's checkout: from the store on disk where there is one."""
+    return lambda checkout, path, commit: _rendered(checkout, path, commit, stored)
+
+
 def _rendered(checkout: Path, path: str, commit: str, stored: RenderStore | None) -> tuple[Manifest, ...]:
     return stored.render(checkout, path, commit) if stored is not None else render(checkout, path).manifests
 
@@ -215,6 +216,15 @@ def _versions_apart(inventory: Inventory) -> Inventory:
 Versions = dict[ObjectKey, str]
 
 
+class RolledBackError(ApplyError):
+    """A revision failed after some of its Namespaces or CRDs were created; ``undone`` holds the rollback's
+    changes (each deletion, or why an object was left alone), for the audit log and notices."""
+
+    def __init__(self, error: ApplyError, undone: tuple[Change, ...]) -> None:
+        super().__init__(str(error))
+        self.problems, self.undone = error.problems, undone
+
+
 def apply_revision(
     unit: Unit, manifests: Sequence[Manifest], applier: Applier, inventory: Inventory, owned: OwnedSnapshot
 ) -> tuple[list[Desired], list[Change], Versions]:
@@ -222,22 +232,50 @@ def apply_revision(
     first, rest = split_first(manifests)
     first_place, rest_place = placements(unit.default_namespace, applier.namespaced)
     first_desired = prepare(first, unit=unit.name, default_namespace=first_place[0], namespaced=first_place[1])
-    first_changes, created, versions = _apply_changed(first_desired, unit, applier, inventory, owned)
-    applier.wait_established(d for d in first_desired if d.key.kind == "CustomResourceDefinition")
+    created: list[Created] = []
+    first_changes, versions = _apply_changed(first_desired, unit, applier, inventory, owned, created)
     try:
+        applier.wait_established(d for d in first_desired if d.key.kind == "CustomResourceDefinition")
         rest_desired = prepare(rest, unit=unit.name, default_namespace=rest_place[0], namespaced=rest_place[1])
-        rest_changes, _, rest_versions = _apply_changed(rest_desired, unit, applier, inventory, owned)
-    except ApplyError:
-        for desired in reversed(created):  # leave nothing of this revision behind
-            applier.delete(desired.key, desired.api_version)
-        raise
+        rest_changes, rest_versions = _apply_changed(rest_desired, unit, applier, inventory, owned)
+    except ApplyError as error:
+        if not created:
+            raise
+        raise RolledBackError(error, roll_back(unit.name, created, applier)) from error
     return [*first_desired, *rest_desired], [*first_changes, *rest_changes], versions | rest_versions
 
 
+def roll_back(unit: str, created: Sequence[Created], applier: Applier) -> tuple[Change, ...]:
+    """Delete, newest first, what this pass created (answered 201, with this unit's label) and still finds
+    as it was: the same uid, still labelled ours, not marked prune: disabled. Anything else is left alone,
+    and so is everything when the objects cannot be read again."""
+    try:
+        live = OwnedSnapshot(applier, unit).of((c.api_version, c.key.kind) for c in created)  # read afresh
+    except GitOpsGuardError as error:
+        why = f"rollback: cannot be read again ({error}); left as it is, delete it by hand if it is not wanted"
+        return tuple(Change(c.key, Action.FAILED, f"{c.key}: {why}") for c in created)
+    changes = []
+    for made in reversed(created):
+        body = live.get(made.key)
+        if body is None or (body.get("metadata") or {}).get("uid") != made.uid or prune_disabled(body):
+            why = "rollback: no longer the object this pass created, or no longer ours; left alone"
+            changes.append(Change(made.key, Action.SKIPPED, why))
+            continue
+        try:
+            failure = applier.delete(made.key, made.api_version, uid=made.uid)
+        except GitOpsGuardError as error:
+            failure = f"{made.key}: rollback: delete failed ({error}); delete it by hand if it is not wanted"
+        done = Change(made.key, Action.DELETED, "rolled back: created by this pass, whose revision then failed")
+        changes.append(Change(made.key, Action.FAILED, failure) if failure else done)
+    return tuple(changes)
+
+
 def _apply_changed(
-    desired: list[Desired], unit: Unit, applier: Applier, inventory: Inventory, owned: OwnedSnapshot
-) -> tuple[list[Change], list[Desired], Versions]:
-    """Dry-run what may have changed, then apply only what would change, stage by stage."""
+    desired: list[Desired], unit: Unit, applier: Applier, inventory: Inventory, owned: OwnedSnapshot,
+    created: list[Created] | None = None,
+) -> tuple[list[Change], Versions]:  # fmt: skip
+    """Dry-run what may have changed, then apply only what would change, stage by stage. With ``created``,
+    what the server created for this unit is added to it (what a rollback may delete)."""
     live = owned.of((d.api_version, d.key.kind) for d in desired)
     versions = {key: resource_version(body) for key, body in live.items()}
 
@@ -249,7 +287,7 @@ def _apply_changed(
 
     candidates = [d for d in desired if not settled(d)]
     dry = applier.dry_run(candidates, compare=live)  # a new object needs no comparing, only checking
-    changes, created = [], []
+    changes = []
     for stage in sorted({d.stage for d in candidates}):
         batch = in_apply_order(
             [d for d in candidates if d.stage == stage and (d.key not in dry or has_changed(dry[d.key], live[d.key]))]
@@ -257,16 +295,19 @@ def _apply_changed(
         if unit.report_only:
             changes += [_reported(_change(d, live.get(d.key), inventory)) for d in batch]
             continue
-        results = applier.apply(batch)
+        if created is None:
+            results = applier.apply(batch)
+        else:
+            results, made = applier.apply_noting_created(batch, unit.name)
+            created += made
         failures = [r for r in results if isinstance(r, str)]
         if failures:
             raise ApplyError(f"{len(failures)} objects failed to apply after passing the dry run", tuple(failures))
         versions |= {d.key: r.resource_version for d, r in zip(batch, results, strict=True) if not isinstance(r, str)}
-        created += [d for d in batch if d.key not in live]
         changes += [_change(d, live.get(d.key), inventory) for d in batch]
     changed_keys = {c.key for c in changes}
     changes += [Change(d.key, Action.UNCHANGED) for d in desired if d.key not in changed_keys]
-    return changes, created, versions
+    return changes, versions
 
 
 def _reported(change: Change) -> Change:

@@ -3,16 +3,25 @@
 ``managedFields`` names the field manager (``kubectl-edit``, ``kubectl-patch``) but never the person. The
 API server's audit log does: each write, at Metadata level, records the user, the verb, the object and
 the client. ``gitopsguard run --audit-log FILE`` follows that file (JSON lines, ``audit.k8s.io/v1``
-Events; the dev cluster writes one) and keeps the last writer of each object in memory, bounded.
-Our own writes (user agent ``gitopsguard/...``), dry runs, failures and status updates are not writers.
+Events; the dev cluster writes one) and keeps the last writers of each object in memory, bounded.
+Dry runs, failures and status updates are not writers.
+
+Our own writes are told apart by what a client cannot forge: the user the API server authenticated. A
+User-Agent is a claim anyone can make (a tenant sending ``gitopsguard/x`` was skipped, and the drift put
+on whoever wrote before). The controller learns its own user name once, from the audit line of a request
+carrying a random nonce (``learn_identity``; Kubernetes 1.20 has no "who am I" API). Until then no writer
+is named: better none than the wrong one. A write counts as ours only when both the authenticated user is
+ours and its User-Agent says gitopsguard, so a person sharing the controller's account is still named.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -20,6 +29,8 @@ from typing import IO
 ObjectRef = tuple[str, str, str, str]  # apiGroup, resource (plural), namespace, name
 WRITES = frozenset(("create", "update", "patch", "delete"))
 OUR_AGENT = "gitopsguard/"
+PROBE_PREFIX = "gitopsguard-whoami-"
+HISTORY = 4  # writers kept per object: ours (the repair) lands right after the drift it repairs
 
 
 @dataclass(frozen=True)
@@ -35,58 +46,107 @@ class Writer:
 
 
 def parse(line: str) -> tuple[ObjectRef, Writer] | None:
-    """The object and its writer, when this audit line records a completed write by someone else."""
+    """The object and its writer, when this audit line records a completed write (ours included: the trail
+    tells ours apart by the authenticated user). Anything odd in the line skips it, never raises."""
     try:
         event = json.loads(line)
-    except ValueError:
+    except ValueError:  # not JSON, or a number too long to convert
         return None
-    if not isinstance(event, dict) or event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITES:
+    if not isinstance(event, dict) or event.get("stage") != "ResponseComplete" or str(event.get("verb")) not in WRITES:
         return None
-    ref, agent = event.get("objectRef") or {}, str(event.get("userAgent") or "")
-    code = int((event.get("responseStatus") or {}).get("code") or 0)
-    if agent.startswith(OUR_AGENT) or "dryRun=" in str(event.get("requestURI")) or not 200 <= code < 300:
+    ref, agent = _dict(event.get("objectRef")), str(event.get("userAgent") or "")
+    code = _int(_dict(event.get("responseStatus")).get("code"))
+    if "dryRun=" in str(event.get("requestURI")) or not 200 <= code < 300:
         return None
     if ref.get("subresource") == "status" or not ref.get("name"):
         return None
     key = (str(ref.get("apiGroup") or ""), str(ref.get("resource")), str(ref.get("namespace") or ""), str(ref["name"]))
-    user = str((event.get("user") or {}).get("username") or "?")
+    user = str(_dict(event.get("user")).get("username") or "?")
     return key, Writer(user, str(event["verb"]), str(event.get("stageTimestamp") or ""), agent)
+
+
+def _dict(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value) if isinstance(value, int | str) and len(str(value)) < 10 else 0
+    except ValueError:
+        return 0
+
+
+def probe_identity(line: str, probe: str) -> str | None:
+    """The authenticated user name in this audit line, when it records our probe request."""
+    if probe not in line:  # cheap: almost every line is someone else's
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    ref = event.get("objectRef") if isinstance(event, dict) else None
+    if not isinstance(ref, dict) or ref.get("name") != probe:
+        return None
+    user = str(_dict(event.get("user")).get("username") or "")
+    return user or None
 
 
 class AuditTrail:
     def __init__(self, path: Path, keep: int = 20_000) -> None:
         self.path, self._keep = path, keep
-        self._writers: OrderedDict[ObjectRef, Writer] = OrderedDict()
+        self._writers: OrderedDict[ObjectRef, tuple[Writer, ...]] = OrderedDict()
         self._lock = threading.Lock()
+        self._probe = PROBE_PREFIX + secrets.token_hex(12)
+        self.me: str | None = None  # the user the API server authenticates the controller as, once learned
+
+    def learn_identity(self, send: Callable[[str], object]) -> None:
+        """Send the probe: ``send(name)`` makes one audited request on an object of that name (a dry-run
+        delete of a ConfigMap that does not exist will do); its audit line tells us who we are."""
+        send(self._probe)
 
     def feed(self, line: str) -> None:
+        if self.me is None and (user := probe_identity(line, self._probe)):
+            self.me = user
+            return
         parsed = parse(line)
         if parsed is None:
             return
+        ref, writer = parsed
         with self._lock:
-            self._writers[parsed[0]] = parsed[1]
-            self._writers.move_to_end(parsed[0])
+            self._writers[ref] = (*self._writers.get(ref, ())[-(HISTORY - 1) :], writer)
+            self._writers.move_to_end(ref)
             while len(self._writers) > self._keep:
                 self._writers.popitem(last=False)
 
     def writer(self, ref: ObjectRef, *, wait: float = 0.0) -> Writer | None:
-        """The last writer of this object seen so far, waiting up to ``wait`` seconds for its line."""
+        """The last writer of this object other than us seen so far, waiting up to ``wait`` seconds for its
+        line; None while we do not know who we are (our own repair would be named otherwise)."""
         deadline = time.monotonic() + wait
         while True:
-            with self._lock:
-                found = self._writers.get(ref)
+            found = self._latest_other(ref)
             if found is not None or time.monotonic() >= deadline:
                 return found
             time.sleep(0.05)
 
+    def _latest_other(self, ref: ObjectRef) -> Writer | None:
+        me = self.me
+        if me is None:
+            return None
+        with self._lock:
+            writers = self._writers.get(ref, ())
+        others = [w for w in writers if not (w.user == me and w.agent.startswith(OUR_AGENT))]
+        return others[-1] if others else None
+
     def follow(self, stop: threading.Event) -> threading.Thread:
-        """Read new lines as the API server writes them, across rotations, until ``stop`` is set."""
-        thread = threading.Thread(target=self._follow, args=(stop,), name="audit-trail", daemon=True)
+        """Read new lines as the API server writes them, across rotations, until ``stop`` is set. The file
+        is opened (at its end) before this returns, so a request made afterwards is seen."""
+        opened = _open(self.path, at_end=True)  # writes before we started are not this run's business
+        thread = threading.Thread(target=self._follow, args=(stop, opened), name="audit-trail", daemon=True)
         thread.start()
         return thread
 
-    def _follow(self, stop: threading.Event) -> None:
-        handle, identity = _open(self.path, at_end=True)  # writes before we started are not this run's business
+    def _follow(self, stop: threading.Event, opened: tuple[IO[bytes] | None, tuple[int, int] | None]) -> None:
+        handle, identity = opened
         try:
             while not stop.is_set():
                 line = handle.readline() if handle else b""

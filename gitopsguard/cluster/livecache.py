@@ -63,6 +63,9 @@ class LiveCache:
         with self._lock:
             self._objects[kind] = objects
             self._synced.add(kind)
+        # A change made between the last read (the pass's own list, or the watch that ended) and this list
+        # comes as no event: wake a pass to compare, or it waits for the timer.
+        self._on_change()
         return version
 
     def _watch(self, kind: Kind, version: str, stop: threading.Event) -> None:

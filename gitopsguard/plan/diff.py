@@ -73,15 +73,21 @@ def quantity(value: Any) -> Decimal | None:
         return None
 
 
+def _ours(entry: dict[str, Any], ours: str) -> bool:
+    """Whether a managedFields entry may be our apply. We only ever apply: an Update under our manager name
+    is someone else's write, however it is named."""
+    return entry.get("manager") == ours and entry.get("operation") == "Apply"
+
+
 def _written_since_us(live: KubeObject, ours: str) -> bool:
     entries = (live.get("metadata") or {}).get("managedFields") or []
-    applied = [str(e.get("time") or "") for e in entries if e.get("manager") == ours and e.get("operation") == "Apply"]
+    applied = [str(e.get("time") or "") for e in entries if _ours(e, ours)]
     if not applied:
         return True  # our fields were all taken by someone else
     return any(
         str(e.get("time") or "") >= max(applied)
         for e in entries
-        if e.get("manager") != ours and _owns_desired_state(e.get("fieldsV1") or {})
+        if not _ours(e, ours) and _owns_desired_state(e.get("fieldsV1") or {})
     )
 
 
@@ -96,18 +102,25 @@ def resource_version(body: KubeObject | None) -> str:
 
 
 def who_changed(live: KubeObject, ours: str = "gitopsguard") -> str:
-    """The most recent writer other than us that owns desired-state fields, from ``managedFields``.
+    """The writer of desired-state fields after our last apply, from ``managedFields``; called only for an
+    object that drifted, that is, whose resourceVersion is not the one our own write produced.
 
-    Controllers that only write ``status`` (and bookkeeping metadata) are not blamed; some writes record
-    no manager at all (on 1.20, the scale subresource), and then that is what we say.
+    A field-manager name is a claim: an Update named ``gitopsguard`` is not ours (we only apply), and an
+    Apply named ``gitopsguard`` cannot be told from ours here (the audit trail names the authenticated user).
+    A writer older than the latest such Apply was overwritten by it, so it is never blamed. Controllers
+    that only write ``status`` are not blamed either; some writes record no manager at all (on 1.20, the
+    scale subresource), and then that is what we say.
     """
-    entries = [
-        e for e in (live.get("metadata") or {}).get("managedFields") or []
-        if e.get("manager") != ours and _owns_desired_state(e.get("fieldsV1") or {})
-    ]  # fmt: skip
-    if not entries:
-        return "a writer that left no field manager (for example the scale subresource)"
-    latest = max(entries, key=lambda e: str(e.get("time") or ""))
+    managed = (live.get("metadata") or {}).get("managedFields") or []
+    entries = [e for e in managed if _owns_desired_state(e.get("fieldsV1") or {})]
+    last_apply = max((str(e.get("time") or "") for e in entries if _ours(e, ours)), default="")
+    suspects = [e for e in entries if not _ours(e, ours) and str(e.get("time") or "") >= last_apply]
+    if not suspects:
+        return (
+            f"a writer that left no field manager of its own (for example the scale subresource, or a write "
+            f"under the field manager name {ours})"
+        )
+    latest = max(suspects, key=lambda e: str(e.get("time") or ""))
     return f"{latest.get('manager', '?')} ({latest.get('operation', '?')}) at {latest.get('time', '?')}"
 
 

@@ -67,13 +67,35 @@ def test_server_managed_metadata_is_not_drift_but_data_is() -> None:
 def test_who_changed_names_the_latest_writer_of_desired_state_that_is_not_us() -> None:
     spec, status = {"f:spec": {"f:replicas": {}}}, {"f:status": {}, "f:metadata": {"f:annotations": {}}}
     live = {"metadata": {"managedFields": [
-        {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:10:00Z", "fieldsV1": spec},
+        {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:08:00Z", "fieldsV1": spec},
         {"manager": "kubectl-edit", "operation": "Update", "time": "2026-11-24T00:05:00Z", "fieldsV1": spec},
         {"manager": "kubectl-patch", "operation": "Update", "time": "2026-11-24T00:09:00Z", "fieldsV1": spec},
         {"manager": "kube-controller-manager", "operation": "Update", "time": "2026-11-24T00:11:00Z",
          "fieldsV1": status},
     ]}}  # fmt: skip
     assert who_changed(live) == "kubectl-patch (Update) at 2026-11-24T00:09:00Z"
+
+
+def test_who_changed_never_blames_a_writer_our_later_apply_overwrote() -> None:
+    """An Apply under our name after kubectl-patch's write overwrote it: the drift came from a write that
+    left no manager of its own (the scale subresource), or from someone applying under our name."""
+    spec = {"f:spec": {"f:replicas": {}}}
+    live = {"metadata": {"managedFields": [
+        {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:10:00Z", "fieldsV1": spec},
+        {"manager": "kubectl-patch", "operation": "Update", "time": "2026-11-24T00:09:00Z", "fieldsV1": spec},
+    ]}}  # fmt: skip
+    assert "left no field manager of its own" in who_changed(live)
+
+
+def test_an_update_under_our_field_manager_name_is_someone_elses_write() -> None:
+    """We only ever apply: a tenant's ``kubectl patch --field-manager gitopsguard`` is named as what it is,
+    and it is a write since our apply (so the object is not taken as still as applied)."""
+    spec = {"f:spec": {"f:replicas": {}}}
+    forged = {"manager": "gitopsguard", "operation": "Update", "time": "2026-11-24T00:10:00Z", "fieldsV1": spec}
+    live = applied_live()
+    live["metadata"]["managedFields"].append(forged)  # type: ignore[index]
+    assert who_changed(live) == "gitopsguard (Update) at 2026-11-24T00:10:00Z"
+    assert not still_as_applied(live, DESIRED)
 
 
 def test_who_changed_does_not_blame_a_status_writer_when_no_manager_was_recorded() -> None:
