@@ -10,16 +10,25 @@ libyaml's loader still resolves every scalar and builds every value in Python; o
 are built directly; a plain scalar is resolved with the safe loader's own rules and constructors, only
 when its first character could start a non-string. A document with anything unusual (explicit tags,
 merge keys, keys that are not scalars) is loaded by the safe loader itself, with the same difference.
+
+Every loader here is bounded (issue 15.2: a 553-byte file of nested aliases took more than 1 GiB): each
+document's node graph is measured before anything is built from it, an alias counting as every node it
+repeats, against the render's ``Budget`` (nodes, documents, nesting depth); a number too long to be a
+Kubernetes number is refused rather than converted. Past a bound, ``LimitError`` names the line.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import BaseResolver
+
+from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 try:
     from yaml._yaml import CParser
@@ -33,6 +42,87 @@ _PLAIN = "gitopsguard:plain"  # a plain scalar whose type the safe loader's rule
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers
 _CONSTRUCTORS = SafeConstructor.yaml_constructors
+_INT = "tag:yaml.org,2002:int"
+MAX_NUMBER_CHARS = 64  # Kubernetes numbers are 64-bit (19 digits); Python's int() refuses past 4,300 digits
+
+
+class LimitError(yaml.MarkedYAMLError):
+    """A YAML text past one of the render's bounds, marked at the node that passed it."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class Budget:
+    """What one render (or one loader call) may still parse: YAML nodes, with aliases counted as the nodes
+    they repeat, and documents; and how deep any document may nest. Shared by every text of a render."""
+
+    def __init__(self, settings: RenderSettings = DEFAULT) -> None:
+        self.settings = settings
+        self.nodes = settings.max_nodes
+        self.documents = settings.max_documents
+
+    def spend(self, node: yaml.Node) -> None:
+        """Count one document and its nodes (before anything is built from it); LimitError past a bound."""
+        self.count_document(node)
+        self.measure(node)
+
+    def count_document(self, node: yaml.Node) -> None:
+        self.documents -= 1
+        if self.documents < 0:
+            raise LimitError(f"more than {self.settings.max_documents} documents in one render "
+                             "(max_documents); render smaller paths", node.start_mark)  # fmt: skip
+
+    def measure(self, node: yaml.Node) -> None:
+        self.nodes -= _expanded_size(node, self.nodes, self)
+
+    def too_many(self, node: yaml.Node) -> LimitError:
+        return LimitError(f"the YAML here expands to more than {self.settings.max_nodes} nodes in one render, "
+                          "counting each alias as the nodes it repeats (max_nodes); remove the aliases or "
+                          "split the file", node.start_mark)  # fmt: skip
+
+    def too_deep(self, node: yaml.Node) -> LimitError:
+        return LimitError(f"mappings and lists nested deeper than {self.settings.max_depth} levels "
+                          "(max_depth)", node.start_mark)  # fmt: skip
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
+
+
+def _expanded_size(root: yaml.Node, cap: int, budget: Budget) -> int:
+    """Nodes in the document once every alias is expanded, found without expanding any (each shared node is
+    measured once); refused past ``cap``, past the nesting depth, or when an alias is inside its own anchor."""
+    sizes: dict[int, int] = {}
+    path = {id(root)}
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            path.discard(id(node))
+            sizes[id(node)] = size = 1 + sum(sizes.get(id(c), 1) for c in _children(node))
+            if size > cap:
+                raise budget.too_many(node)
+        elif id(child) in path:
+            raise LimitError("an alias here refers to a node it is inside of; remove the alias", child.start_mark)
+        elif id(child) not in sizes and not isinstance(child, yaml.ScalarNode):
+            if len(stack) >= budget.settings.max_depth:
+                raise budget.too_deep(child)
+            path.add(id(child))
+            stack.append((child, iter(_children(child))))
+    return sizes[id(root)]
+
+
+def construct_int(constructor: SafeConstructor, node: yaml.ScalarNode) -> Any:
+    """The safe loader's integer, refused when it is too long to be one Kubernetes could hold."""
+    if len(node.value) > MAX_NUMBER_CHARS:
+        raise LimitError(f"a number of {len(node.value)} digits; Kubernetes numbers have at most 19 "
+                         "(quote it if it is text)", node.start_mark)  # fmt: skip
+    return SafeConstructor.construct_yaml_int(constructor, node)
 
 
 class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -47,17 +137,26 @@ class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
 _ManifestLoader.add_constructor(_TIMESTAMP, SafeConstructor.construct_yaml_str)
 _ManifestLoader.add_constructor("tag:yaml.org,2002:binary", _ManifestLoader.construct_no_json)
 _ManifestLoader.add_constructor("tag:yaml.org,2002:set", _ManifestLoader.construct_no_json)
+_ManifestLoader.add_constructor(_INT, construct_int)
 
 
 class _Unusual(Exception):  # noqa: N818  (not an error: the signal to take the safe loader's path)
     pass
 
 
-def documents(text: str) -> Iterator[tuple[int, Any]]:
-    """(line the document starts on, its value) for each document; raises yaml.YAMLError like safe_load."""
+def documents(
+    text: str, budget: Budget | None = None, *, settings: RenderSettings = DEFAULT
+) -> Iterator[tuple[int, Any]]:
+    """(line the document starts on, its value) for each document; raises yaml.YAMLError like safe_load, and
+    LimitError past the bounds of ``budget`` (a new one of ``settings`` when none is given)."""
+    budget = budget or Budget(settings)
     if not HAVE_LIBYAML:
-        yield from _safe_documents(text)
+        yield from _safe_documents(text, budget)
         return
+    # Without an anchor (no `&` anywhere) no node is shared, so the nodes are counted as they are built, at
+    # no extra cost; a text with one is measured document by document before anything is built from it.
+    anchored = "&" in text
+    counter = Budget(replace(budget.settings, max_nodes=sys.maxsize)) if anchored else budget
     loader = _FastLoader(text)
     count = 0
     try:
@@ -65,13 +164,13 @@ def documents(text: str) -> Iterator[tuple[int, Any]]:
             node = loader.get_node()
             if node is None:
                 continue
+            budget.spend(node) if anchored else budget.count_document(node)
             try:
-                value = _build(loader, node)
-            except (_Unusual, RecursionError, TypeError, yaml.YAMLError):
-                remaining = _safe_documents(text)
-                for _ in range(count):
-                    next(remaining)
-                yield from remaining
+                value = _build(loader, node, counter, 1)
+            except (_Unusual, TypeError, yaml.constructor.ConstructorError):
+                if not anchored:
+                    budget.measure(node)
+                yield from _safe_documents(text, budget, skip=count + 1, again=node)
                 return
             count += 1
             yield node.start_mark.line + 1, value
@@ -79,16 +178,31 @@ def documents(text: str) -> Iterator[tuple[int, Any]]:
         loader.dispose()
 
 
-def _safe_documents(text: str) -> Iterator[tuple[int, Any]]:
-    return each_document(_ManifestLoader(text))
+def _safe_documents(
+    text: str, budget: Budget, skip: int = 0, again: yaml.Node | None = None
+) -> Iterator[tuple[int, Any]]:
+    """The safe loader's documents from the ``skip``-th on (1-based); ``again`` is the one already counted."""
+    loader = _ManifestLoader(text)
+    try:
+        for _ in range(max(skip - 1, 0)):
+            loader.get_node()
+        if again is not None and loader.check_node():
+            node = loader.get_node()
+            yield node.start_mark.line + 1, loader.construct_document(node)
+        yield from each_document(loader, budget)
+    finally:
+        loader.dispose()
 
 
-def each_document(loader: Any) -> Iterator[tuple[int, Any]]:
-    """(line the document starts on, its value) from any PyYAML loader, disposed of at the end."""
+def each_document(loader: Any, budget: Budget | None = None) -> Iterator[tuple[int, Any]]:
+    """(line the document starts on, its value) from any PyYAML loader, each document measured against
+    ``budget`` before it is built; the loader is disposed of at the end."""
+    budget = budget or Budget()
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
+                budget.spend(node)
                 yield node.start_mark.line + 1, loader.construct_document(node)
     finally:
         loader.dispose()
@@ -112,24 +226,30 @@ class _FastLoader(CParser, SafeConstructor, BaseResolver):
         pass
 
 
-def _build(loader: _FastLoader, node: yaml.Node) -> Any:
+def _build(loader: _FastLoader, node: yaml.Node, budget: Budget, depth: int) -> Any:
+    budget.nodes -= 1
+    if budget.nodes < 0:
+        raise budget.too_many(node)
     tag = node.tag
     if tag == _PLAIN:
         return _plain(loader, node)
     if tag == _STR:
         return node.value
+    if depth > budget.settings.max_depth:
+        raise budget.too_deep(node)
     if tag == _MAP:
         result = {}
+        budget.nodes -= len(node.value)  # the keys
         for key, value in node.value:
             if key.tag not in (_PLAIN, _STR):
                 raise _Unusual
             built = _plain(loader, key) if key.tag == _PLAIN else key.value
             if built is _MERGE:
                 raise _Unusual
-            result[built] = _build(loader, value)
+            result[built] = _build(loader, value, budget, depth + 1)
         return result
     if tag == _SEQ:
-        return [_build(loader, item) for item in node.value]
+        return [_build(loader, item, budget, depth + 1) for item in node.value]
     raise _Unusual  # an explicit tag
 
 
@@ -146,5 +266,6 @@ def _plain(loader: _FastLoader, node: yaml.Node) -> Any:
                 return value
             if tag not in _CONSTRUCTORS:
                 raise _Unusual
-            return _CONSTRUCTORS[tag](loader, yaml.ScalarNode(tag, value, node.start_mark, node.end_mark))
+            scalar = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
+            return construct_int(loader, scalar) if tag == _INT else _CONSTRUCTORS[tag](loader, scalar)
     return value
