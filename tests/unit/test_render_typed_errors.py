@@ -112,3 +112,15 @@ def test_policy_folders_nested_deeper_than_the_cap_are_refused(tmp_path: Path) -
     (path / "p.yaml").write_text(REQUIRED_LABELS)
     with pytest.raises(PolicyError, match=r"^policies(/d){65}: folders nested deeper than 64"):
         load_policies(tmp_path / "policies", root=tmp_path)
+
+
+def test_the_gate_refuses_an_object_its_policies_cannot_judge_naming_the_object(tmp_path: Path) -> None:
+    from gitopsguard.model import Manifest, ObjectKey
+
+    write(tmp_path, "policies/labels.yaml", REQUIRED_LABELS)
+    fine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok", "labels": {"team": "a"}}}
+    odd = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "odd", "labels": "oops"}}
+    manifests = [Manifest(ObjectKey.of(b), b, f"apps/cm.yaml:{n}") for n, b in ((1, fine), (5, odd))]
+    with pytest.raises(PolicyError, match=r"^apps/cm\.yaml:5: ConfigMap/odd: the policies cannot judge this object"):
+        gate(manifests, policies_at(tmp_path, "policies"), deny_level=DenyLevel.LOW, now=datetime.now(UTC),
+             commit="c" * 40, namespaces={})  # fmt: skip
