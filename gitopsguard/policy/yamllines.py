@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from gitopsguard.render.yamlload import Budget, construct_int, each_document
+from gitopsguard.render.yamlload import Budget, construct_int, each_document, guard_scalars
 
 # libyaml's parser when there is one: it refuses nesting past 1,000 levels itself, where the pure-Python
 # parser would recurse until Python's own limit (a RecursionError, not a YAML error).
@@ -35,6 +35,7 @@ class _Loader(_Base):  # type: ignore[misc]
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+guard_scalars(_Loader)
 
 
 def documents(text: str, budget: Budget | None = None) -> Iterator[tuple[int, Any]]:

@@ -76,18 +76,22 @@ def _size(path: Path, root: Path, error: type[GitOpsGuardError]) -> int:
         raise error(f"{shown(path, root)}: cannot read the file: {e.strerror}") from e
 
 
-def read_bounded(path: Path, root: Path, error: type[GitOpsGuardError], settings: RenderSettings = DEFAULT) -> str:
+def read_bounded(
+    path: Path, root: Path, error: type[GitOpsGuardError], settings: RenderSettings = DEFAULT, *,
+    shown: str | None = None,
+) -> str:  # fmt: skip
     """The text of one file, refused (naming it) when it is a symlink or bigger than ``max_file_bytes``; at
     most that many bytes are ever read, even if the file grows meanwhile."""
+    name = shown or _shown(path, root)
     if path.is_symlink():
-        raise error(f"{shown(path, root)}: is a symlink; a render reads only files in the commit")
+        raise error(f"{name}: is a symlink; replace it with the file itself (only files in the commit are read)")
     try:
         with path.open("rb") as handle:
             data = handle.read(settings.max_file_bytes + 1)
     except OSError as e:
-        raise error(f"{shown(path, root)}: cannot read the file: {e.strerror}") from e
+        raise error(f"{name}: cannot read the file: {e.strerror}") from e
     if len(data) > settings.max_file_bytes:
-        raise error(f"{shown(path, root)}: more than the {settings.max_file_bytes} bytes a file may have "
+        raise error(f"{name}: more than the {settings.max_file_bytes} bytes a file may have "
                     "(max_file_bytes); split it into smaller files")  # fmt: skip
     return data.decode("utf-8", errors="replace")
 
@@ -95,3 +99,6 @@ def read_bounded(path: Path, root: Path, error: type[GitOpsGuardError], settings
 def shown(path: Path, root: Path) -> str:
     """The path as errors show it: relative to the checkout when inside it."""
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+_shown = shown  # for read_bounded, whose keyword of that name hides it

@@ -22,12 +22,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import BaseResolver
 
+from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.render.files import read_bounded
 from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 try:
@@ -138,6 +141,40 @@ _ManifestLoader.add_constructor(_TIMESTAMP, SafeConstructor.construct_yaml_str)
 _ManifestLoader.add_constructor("tag:yaml.org,2002:binary", _ManifestLoader.construct_no_json)
 _ManifestLoader.add_constructor("tag:yaml.org,2002:set", _ManifestLoader.construct_no_json)
 _ManifestLoader.add_constructor(_INT, construct_int)
+
+_SCALAR_TAGS = ("null", "bool", "int", "float", "binary", "timestamp", "str")
+# What PyYAML's scalar constructors raise on a value an explicit tag forces on them (`!!int --`: ValueError,
+# `!!int ''`: IndexError, `!!bool x`: KeyError, `!!timestamp x`: AttributeError).
+_VALUE_ERRORS = (ValueError, IndexError, KeyError, AttributeError, TypeError, OverflowError)
+
+
+def guard_scalars(loader: Any) -> None:
+    """Make the scalar constructors of a loader class raise a YAML error at the value's line for a value
+    they cannot read, instead of whatever Python raised."""
+    for tag in (f"tag:yaml.org,2002:{name}" for name in _SCALAR_TAGS):
+        construct = loader.yaml_constructors.get(tag)
+        if construct is not None and not getattr(construct, "guarded", False):
+            loader.add_constructor(tag, _guarded(construct))
+
+
+def _guarded(construct: Any) -> Any:
+    def guarded(loader: Any, node: yaml.Node) -> Any:
+        try:
+            return construct(loader, node)
+        except _VALUE_ERRORS as error:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{node.tag} cannot hold {str(node.value)[:40]!r} ({error.__class__.__name__}); "
+                "write a value of that type, or quote it",
+                node.start_mark,
+            ) from error
+
+    guarded.guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+guard_scalars(_ManifestLoader)
 
 
 class _Unusual(Exception):  # noqa: N818  (not an error: the signal to take the safe loader's path)
@@ -256,6 +293,11 @@ def _build(loader: _FastLoader, node: yaml.Node, budget: Budget, depth: int) -> 
 _MERGE = object()
 
 
+_FAST_CONSTRUCTORS = {tag: _guarded(construct) for tag, construct in _CONSTRUCTORS.items()} | {
+    _INT: _guarded(construct_int)
+}
+
+
 def _plain(loader: _FastLoader, node: yaml.Node) -> Any:
     value = node.value
     for tag, pattern in _IMPLICIT.get(value[:1] if value else "", ()):
@@ -267,5 +309,36 @@ def _plain(loader: _FastLoader, node: yaml.Node) -> Any:
             if tag not in _CONSTRUCTORS:
                 raise _Unusual
             scalar = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
-            return construct_int(loader, scalar) if tag == _INT else _CONSTRUCTORS[tag](loader, scalar)
+            return _FAST_CONSTRUCTORS[tag](loader, scalar)
     return value
+
+
+def parse_bounded(
+    text: str, shown: str, error: type[GitOpsGuardError], budget: Budget | None = None
+) -> list[tuple[int, Any]]:
+    """The documents of a YAML text from Git or the operator as (line, value), within ``budget`` (the render's
+    default bounds when none is given): aliases counted as what they repeat, nodes, depth, documents, numbers.
+    Raises ``error`` with a message that starts ``shown:line:``, for bad YAML and for every bound passed."""
+    try:
+        return list(documents(text, budget))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem if isinstance(e, LimitError) else f"not valid YAML: {e.problem or e.context}"
+        raise error(f"{shown}:{mark.line + 1 if mark else 1}: {problem}") from e
+    except yaml.YAMLError as e:
+        raise error(f"{shown}: not valid YAML: {e}") from e
+
+
+def load_bounded(
+    path: Path, error: type[GitOpsGuardError], *, shown: str | None = None, settings: RenderSettings = DEFAULT
+) -> list[tuple[int, Any]]:
+    """The one bounded way to read a YAML file that a commit or an operator wrote (grant files, escalation
+    policies, the trust configuration): (line, value) for each document, values as kubectl reads them.
+
+    The file is refused before it is read when it is a symlink or bigger than ``settings.max_file_bytes``,
+    and its YAML past any of the bounds of ``parse_bounded``. Raises ``error`` (PolicyError for access files,
+    GitOpsGuardError for the trust configuration, ...) with a message that starts with ``shown`` (default:
+    the path) and the line, and says what to do; never a library error."""
+    name = shown or str(path)
+    text = read_bounded(path, path.parent, error, settings, shown=name)
+    return parse_bounded(text, name, error, Budget(settings))
