@@ -27,6 +27,7 @@ from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest
 from gitopsguard.policy import DenyLevel, Evaluation, ObjectResult, PolicySet, evaluate, load_policies, pack_policy
 from gitopsguard.render import render
+from gitopsguard.render.files import read_bounded
 from gitopsguard.render.plain import read_text
 
 SCHEMA = "gitopsguard.io/check/v1"
@@ -49,8 +50,8 @@ def run_check(paths: Sequence[Path], packs: Sequence[str], policies: Path | None
 
 def read_manifests(path: Path) -> list[Manifest]:
     """A file of YAML documents, or a directory (kustomize when it has a kustomization, else plain YAML)."""
-    if path.is_file():
-        return read_text(path.read_text(encoding="utf-8", errors="replace"), _shown(path))
+    if path.is_file():  # within the same bounds as a render: size before reading, no symlink, YAML nodes
+        return read_text(read_bounded(path, Path.cwd(), RenderError, shown=_shown(path)), _shown(path))
     if not path.is_dir():
         raise RenderError(f"{path}: no such file or directory")
     cwd = Path.cwd().resolve()

@@ -225,3 +225,14 @@ def test_kustomize_is_told_to_load_files_from_its_root_only() -> None:
     from gitopsguard.render.kustomize import kustomize_arguments
 
     assert "--load-restrictor=LoadRestrictionsRootOnly" in kustomize_arguments(Path("/x"))
+
+
+def test_check_of_a_single_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "big.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: '" + "x" * 5_000_000 + "'}\n",
+    )
+    result = run_limited(["check", "big.yaml"], tmp_path)
+    assert result["code"] == 2, result
+    assert str(result["output"]).removeprefix("error: ").startswith("big.yaml: more than the 4194304 bytes"), result
