@@ -7,7 +7,14 @@ from typing import Any
 
 import yaml
 
-from gitopsguard.render.yamlload import Budget, construct_int, each_document, guard_scalars
+from gitopsguard.render.yamlload import (
+    Budget,
+    construct_int,
+    each_document,
+    guard_scalars,
+    require_composable,
+    yaml_errors_only,
+)
 
 # libyaml's parser when there is one: it refuses nesting past 1,000 levels itself, where the pure-Python
 # parser would recurse until Python's own limit (a RecursionError, not a YAML error).
@@ -41,4 +48,6 @@ guard_scalars(_Loader)
 def documents(text: str, budget: Budget | None = None) -> Iterator[tuple[int, Any]]:
     """(line the document starts on, its value) for each document, within ``budget`` (the default bounds
     when none is given); raises yaml.YAMLError."""
-    return each_document(_Loader(text), budget)
+    budget = budget or Budget()
+    require_composable(text, budget)
+    return yaml_errors_only(each_document(_Loader(text), budget))

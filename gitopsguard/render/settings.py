@@ -19,7 +19,8 @@ class RenderSettings:
     max_file_bytes: int = 4 * MiB  # one YAML file (or policy file), checked before it is read
     max_total_bytes: int = 32 * MiB  # all files of a render together, and kustomize's output
     max_documents: int = 20_000  # objects in one render, the items of Lists included
-    max_nodes: int = 2_000_000  # YAML nodes parsed in one render, each alias counted as the nodes it repeats
+    max_nodes: int = 1_000_000  # YAML nodes parsed in one render, each alias counted as the nodes it repeats
+    max_document_nodes: int = 200_000  # YAML nodes in one document (the parser holds them all at once)
     max_depth: int = 100  # nesting of mappings and lists in one document
     max_folder_depth: int = 64  # folders below the rendered path
     kustomize_timeout: float = 30.0  # seconds; the process group is killed after it

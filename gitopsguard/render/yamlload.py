@@ -31,6 +31,7 @@ from yaml.resolver import BaseResolver
 
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.render.files import read_bounded
+from gitopsguard.render.memo import chunks
 from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 try:
@@ -181,12 +182,72 @@ class _Unusual(Exception):  # noqa: N818  (not an error: the signal to take the 
     pass
 
 
+# Characters at least one of which stands beside every node but the document's first: a key (`:`, `?`), an
+# entry (`-`, `,`), a collection (`[`, `{`). Each one stands for at most three nodes (key, value, and the
+# mapping they open), so a text with few of them has few nodes, and is counted no further.
+_BESIDE_NODES = (":", "?", "-", ",", "[", "{")
+
+
+def require_composable(text: str, budget: Budget) -> None:
+    """Refuse a document with more nodes than ``max_document_nodes`` before the parser holds it (issue 21.10:
+    the parser's own nodes cost ~400 bytes each, so a 3 MB document of `{a: 1}, ` took 500 MB to compose).
+    Checked per ``---`` piece, from a count of characters; only a piece that may be too big is parsed, one
+    event at a time, to count its nodes exactly."""
+    cap = budget.settings.max_document_nodes
+    for first_line, piece in chunks(text) or [(0, text)]:
+        if 1 + 3 * sum(piece.count(c) for c in _BESIDE_NODES) > cap:
+            _count_events(piece, first_line, cap)
+
+
+def _count_events(text: str, first_line: int, cap: int) -> None:
+    parser = CParser(text) if HAVE_LIBYAML else yaml.SafeLoader(text)
+    nodes = 0
+    try:
+        while (event := parser.get_event()) is not None:
+            if isinstance(event, yaml.DocumentStartEvent):
+                nodes = 0
+            elif isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if nodes > cap:
+                    line, column = (event.start_mark.line, event.start_mark.column) if event.start_mark else (0, 0)
+                    raise LimitError(
+                        f"the document this line is in has more than {cap} YAML nodes (max_document_nodes); split it",
+                        yaml.Mark("<unicode string>", 0, line + first_line, column, None, 0),
+                    )
+            if isinstance(event, yaml.StreamEndEvent):
+                return
+    except LimitError:
+        raise
+    except yaml.YAMLError:  # not valid: the parse proper says where
+        return
+    finally:
+        parser.dispose()
+
+
 def documents(
     text: str, budget: Budget | None = None, *, settings: RenderSettings = DEFAULT
 ) -> Iterator[tuple[int, Any]]:
     """(line the document starts on, its value) for each document; raises yaml.YAMLError like safe_load, and
     LimitError past the bounds of ``budget`` (a new one of ``settings`` when none is given)."""
-    budget = budget or Budget(settings)
+    return yaml_errors_only(_documents(text, budget or Budget(settings)))
+
+
+# What PyYAML's own parser and constructors have been seen to raise on odd input, besides YAML errors
+# (libyaml's composer: UnboundLocalError on `---\n---\n!!binary `).
+_PARSER_BUGS = (NameError, AttributeError, TypeError, ValueError, IndexError, KeyError, RecursionError)
+
+
+def yaml_errors_only(found: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """The documents, with any other error of the parser raised as a yaml.YAMLError (fail closed: the file
+    is refused, with the reason)."""
+    try:
+        yield from found
+    except _PARSER_BUGS as error:
+        raise yaml.YAMLError(f"the YAML parser failed on this file ({type(error).__name__}: {error})") from error
+
+
+def _documents(text: str, budget: Budget) -> Iterator[tuple[int, Any]]:
+    require_composable(text, budget)
     if not HAVE_LIBYAML:
         yield from _safe_documents(text, budget)
         return

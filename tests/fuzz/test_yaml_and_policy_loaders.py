@@ -49,6 +49,7 @@ def nodes_in(value: Any) -> int:
 @example(text="a: &a [*a]\n")
 @example(text="x: " + "[" * 500 + "]" * 500)
 @example(text="x: " + "9" * 5000)
+@example(text="---\n---\n!!binary ")  # libyaml's composer raised UnboundLocalError
 def test_documents_answer_any_text_with_a_yaml_error_and_stay_within_the_node_budget(text: str) -> None:
     budget = Budget(SMALL)
     try:
@@ -61,6 +62,7 @@ def test_documents_answer_any_text_with_a_yaml_error_and_stay_within_the_node_bu
 @given(text=soups | st.text(max_size=200))
 @example(text=LAUGHS)
 @example(text="x: " + "[" * 500 + "]" * 500)
+@example(text="---\n---\n!!binary ")
 def test_the_line_keeping_loader_answers_any_text_with_a_yaml_error_within_the_budget(text: str) -> None:
     try:
         built = [value for _, value in lined_documents(text, Budget(SMALL))]

@@ -236,3 +236,16 @@ def test_check_of_a_single_file_over_the_size_cap_is_refused_before_it_is_read(t
     result = run_limited(["check", "big.yaml"], tmp_path)
     assert result["code"] == 2, result
     assert str(result["output"]).removeprefix("error: ").startswith("big.yaml: more than the 4194304 bytes"), result
+
+
+@pytest.mark.parametrize("flow", [True, False], ids=["flow", "block"])
+def test_a_document_with_more_nodes_than_the_cap_is_refused_with_its_line(tmp_path: Path, flow: bool) -> None:
+    items = "[" + ", ".join(["{a: 1}"] * 400) + "]" if flow else "".join("\n  - a: 1" for _ in range(400))
+    head = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    write(tmp_path, "apps/dense.yaml", head + "---\n" + head + "data:\n  k: " + items + "\n")
+    with pytest.raises(
+        RenderError, match=r"^apps/dense\.yaml:\d+: the document this line is in has more than 500 YAML nodes"
+    ):
+        render(tmp_path, "apps", settings=RenderSettings(max_document_nodes=500))
+    write(tmp_path, "apps/dense.yaml", head + "data:\n  k: " + items.replace("400", "1") + "\n")
+    assert len(render(tmp_path, "apps", settings=RenderSettings(max_document_nodes=2_000)).manifests) == 1
