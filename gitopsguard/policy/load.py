@@ -47,6 +47,9 @@ def load_policies(directory: Path, root: Path | None = None, *, settings: Render
     if not directory.is_dir():
         raise PolicyError(f"{directory}: no such policy directory")
     base = (root or directory.parent).resolve()
+    if directory.is_symlink() or not directory.resolve().is_relative_to(base):
+        raise PolicyError(f"{shown(directory, root or directory.parent)}: is a symlink or leaves the checkout; "
+                          "policies are read only from files in the commit")  # fmt: skip
     files = yaml_files(directory.resolve(), base, PolicyError, settings=settings, skip_hidden=False)
     texts = {shown(p, base): read_bounded(p, base, PolicyError, settings) for p in files}
     return parse_policies(texts, Budget(settings))

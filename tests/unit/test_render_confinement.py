@@ -146,3 +146,25 @@ def test_kustomize_paths_inside_the_checkout_still_render(checkout: Path) -> Non
                                                "- name: gen\n  namespace: shop\n  envs: [props.env]\n")  # fmt: skip
     keys = sorted(str(m.key).split("-")[0] for m in render(checkout, "apps").manifests)
     assert keys == ["ConfigMap/shop/base", "ConfigMap/shop/gen", "ConfigMap/shop/mine"]
+
+
+def test_a_policies_folder_symlinked_out_of_the_checkout_is_refused(checkout: Path) -> None:
+    from gitopsguard.errors import PolicyError
+    from gitopsguard.gate import policies_at
+
+    outside = checkout.parent / "outside-policies"
+    write(outside, "p.yaml", "apiVersion: gitopsguard.io/v1alpha1\nkind: Policy\nmetadata: {name: p}\n"
+                             "spec: {mutate: {addLabels: {from: outside}}}\n")  # fmt: skip
+    (checkout / "policies").symlink_to(outside)
+    with pytest.raises(PolicyError, match=r"^policies: .*symlink"):
+        policies_at(checkout, "policies")
+
+
+def test_a_policy_file_symlinked_out_of_the_checkout_is_refused(checkout: Path) -> None:
+    from gitopsguard.errors import PolicyError
+    from gitopsguard.gate import policies_at
+
+    (checkout / "policies").mkdir()
+    (checkout / "policies" / "p.yaml").symlink_to(checkout.parent / "outside" / "secret.yaml")
+    with pytest.raises(PolicyError, match=r"^policies/p\.yaml: .*symlink"):
+        policies_at(checkout, "policies")
