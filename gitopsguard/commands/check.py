@@ -56,9 +56,14 @@ def read_manifests(path: Path) -> list[Manifest]:
         raise RenderError(f"{path}: no such file or directory")
     cwd = Path.cwd().resolve()
     resolved = path.resolve()
-    if resolved.is_relative_to(cwd):
-        return list(render(cwd, resolved.relative_to(cwd).as_posix() or ".").manifests)
-    return list(render(resolved, ".").manifests)
+    root = cwd if resolved.is_relative_to(cwd) else _repository_of(resolved)
+    return list(render(root, resolved.relative_to(root).as_posix() or ".").manifests)
+
+
+def _repository_of(directory: Path) -> Path:
+    """The git work tree a directory outside the working directory is in (renders may read only inside
+    it: an overlay's ``../../base`` is fine there), else the directory itself."""
+    return next((d for d in (directory, *directory.parents) if (d / ".git").exists()), directory)
 
 
 def _shown(path: Path) -> str:

@@ -168,3 +168,24 @@ def test_a_policy_file_symlinked_out_of_the_checkout_is_refused(checkout: Path) 
     (checkout / "policies" / "p.yaml").symlink_to(checkout.parent / "outside" / "secret.yaml")
     with pytest.raises(PolicyError, match=r"^policies/p\.yaml: .*symlink"):
         policies_at(checkout, "policies")
+
+
+def test_check_of_a_kustomization_outside_the_working_directory_may_use_bases_in_its_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from gitopsguard.cli import main
+
+    repo = tmp_path / "repo"
+    write(repo, "base/cm.yaml", CONFIGMAP % "base")
+    write(repo, "base/kustomization.yaml", "resources: [cm.yaml]\n")
+    write(repo, "clusters/dev/kustomization.yaml", "resources: [../../base]\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    result = CliRunner().invoke(main, ["check", str(repo / "clusters" / "dev")])
+    assert result.exit_code == 0, result.output
+    assert "1 objects" in result.output
