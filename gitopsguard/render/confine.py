@@ -99,6 +99,8 @@ def _field(name: str, value: yaml.Node) -> Iterator[Reference]:
         for item in _items(value):
             if isinstance(item, yaml.ScalarNode) and not _inline(item.value):
                 yield Reference(item.value, item.start_mark.line + 1, name in _BASES)
+            elif isinstance(item, yaml.MappingNode):  # an inline plugin configuration may name files too
+                yield from _paths_in(item)
     elif name in _PATH_ITEMS or name in _GENERATORS or name in _HELM or name in ("openapi", "helmGlobals"):
         for item in _items(value) if isinstance(value, yaml.SequenceNode) else [value]:
             yield from _paths_in(item)

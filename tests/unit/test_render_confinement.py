@@ -104,6 +104,8 @@ FIELDS = {
     "transformers": "transformers:\n- {}\n",
     "generators": "generators:\n- {}\n",
     "validators": "validators:\n- {}\n",
+    "transformers inline": "transformers:\n- apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {{name: p}}\n"
+    "  path: {}\n",
     "configMapGenerator files": "configMapGenerator:\n- name: c\n  files:\n  - key={}\n",
     "configMapGenerator envs": "configMapGenerator:\n- name: c\n  envs:\n  - {}\n",
     "secretGenerator files": "secretGenerator:\n- name: s\n  files:\n  - {}\n",
