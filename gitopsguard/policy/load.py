@@ -33,7 +33,7 @@ from gitopsguard.policy.model import (
 )
 from gitopsguard.policy.packs import BUILTINS, BadParametersError
 from gitopsguard.policy.yamllines import Lined, documents
-from gitopsguard.render.files import read_bounded, shown, yaml_files
+from gitopsguard.render.files import read_bounded, resolved, shown, yaml_files
 from gitopsguard.render.settings import DEFAULT, RenderSettings
 from gitopsguard.render.yamlload import Budget, LimitError
 
@@ -46,9 +46,10 @@ def load_policies(directory: Path, root: Path | None = None, *, settings: Render
     are read within the same bounds as a render (no symlinks, sizes, folder depth, YAML nodes)."""
     if not directory.is_dir():
         raise PolicyError(f"{directory}: no such policy directory")
-    base = (root or directory.parent).resolve()
-    if directory.is_symlink() or not directory.resolve().is_relative_to(base):
-        raise PolicyError(f"{shown(directory, root or directory.parent)}: is a symlink or leaves the checkout; "
+    name = shown(directory, root or directory.parent)
+    base = resolved(root or directory.parent, str(root or directory.parent), PolicyError)
+    if directory.is_symlink() or not resolved(directory, name, PolicyError).is_relative_to(base):
+        raise PolicyError(f"{name}: is a symlink or leaves the checkout; "
                           "policies are read only from files in the commit")  # fmt: skip
     files = yaml_files(directory.resolve(), base, PolicyError, settings=settings, skip_hidden=False)
     texts = {shown(p, base): read_bounded(p, base, PolicyError, settings) for p in files}

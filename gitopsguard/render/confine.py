@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from gitopsguard.errors import RenderError
-from gitopsguard.render.files import read_bounded, shown
+from gitopsguard.render.files import read_bounded, resolved, shown
 from gitopsguard.render.settings import RenderSettings
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -70,7 +70,7 @@ def _checked(reference: Reference, kustomization: Path, root: Path, settings: Re
     if text.startswith("/"):
         raise RenderError(f"{where}: {text!r} is an absolute path; a kustomization may name only files in the "
                           "repository, by a path relative to it")  # fmt: skip
-    target = (kustomization.parent / text).resolve()
+    target = resolved(kustomization.parent / text, f"{where}: {text!r}", RenderError)
     if target.exists() or not _REMOTE.search(text):
         if not target.is_relative_to(root):
             raise RenderError(f"{where}: {text!r} leaves the checkout (through `..` or a symlink); a "

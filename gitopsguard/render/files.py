@@ -96,6 +96,15 @@ def read_bounded(
     return data.decode("utf-8", errors="replace")
 
 
+def resolved(path: Path, name: str, error: type[GitOpsGuardError]) -> Path:
+    """The path with every symlink followed; ``error`` naming ``name`` for a symlink loop or a path the
+    system cannot resolve (pathlib raises RuntimeError for a loop)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as e:
+        raise error(f"{name}: cannot be resolved (a symlink loop, or a path too long); remove it") from e
+
+
 def shown(path: Path, root: Path) -> str:
     """The path as errors show it: relative to the checkout when inside it."""
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)

@@ -62,6 +62,15 @@ def build(
     kustomization = kustomization_file(directory)
     where = f"{relative}/{kustomization.name}" if kustomization else relative
     require_confined(directory, root, settings)
+    try:
+        text = _output(directory, root, settings, where)
+    except OSError as error:  # no temporary space, or kustomize could not be started
+        raise RenderError(f"{where}: kustomize could not be run: {error.strerror or error}") from error
+    return read_text(text, f"{where} (kustomize output)", memo, budget)
+
+
+def _output(directory: Path, root: Path, settings: RenderSettings, where: str) -> str:
+    """kustomize's output, refused when it failed, ran too long or wrote too much."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         code = _run(kustomize_arguments(directory), out, err, settings, where)
         size = out.seek(0, os.SEEK_END)
@@ -71,8 +80,7 @@ def build(
         if code != 0:
             raise RenderError(f"{where}: kustomize build failed: {_explain(_tail(err), root, code)}")
         out.seek(0)
-        text = out.read().decode("utf-8", errors="replace")
-    return read_text(text, f"{where} (kustomize output)", memo, budget)
+        return out.read().decode("utf-8", errors="replace")
 
 
 def _run(command: list[str], out: IO[bytes], err: IO[bytes], settings: RenderSettings, where: str) -> int:

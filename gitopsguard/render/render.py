@@ -8,6 +8,7 @@ from pathlib import Path
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.render import kustomize, plain
+from gitopsguard.render.files import resolved
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.settings import DEFAULT, RenderSettings
 from gitopsguard.render.yamlload import Budget
@@ -23,8 +24,8 @@ def render(root: Path, path: str, memo: DocumentMemo | None = None, *, settings:
     """The desired objects of ``path`` inside the checkout at ``root`` (parsing only documents ``memo``
     does not have from the last render), within the bounds of ``settings``. Raises RenderError, naming the
     file (and line), for anything it cannot or may not render."""
-    checkout = root.resolve()
-    directory = (root / path).resolve()
+    checkout = resolved(root, str(root), RenderError)
+    directory = resolved(root / path, path, RenderError)
     if not directory.is_relative_to(checkout):
         raise RenderError(f"{path}: the path leaves the repository")
     if not directory.is_dir():

@@ -191,3 +191,16 @@ def test_check_of_a_kustomization_outside_the_working_directory_may_use_bases_in
     result = CliRunner().invoke(main, ["check", str(repo / "clusters" / "dev")])
     assert result.exit_code == 0, result.output
     assert "1 objects" in result.output
+
+
+def test_a_symlink_loop_named_by_a_kustomization_is_a_render_error_with_file_and_line(checkout: Path) -> None:
+    (checkout / "apps" / "loop").symlink_to(checkout / "apps" / "loop")
+    write(checkout, "apps/kustomization.yaml", "resources:\n- cm.yaml\n- loop\n")
+    with pytest.raises(RenderError, match=r"^apps/kustomization\.yaml:3: "):
+        render(checkout, "apps")
+
+
+def test_a_rendered_path_that_is_a_symlink_loop_is_a_render_error(checkout: Path) -> None:
+    (checkout / "loop").symlink_to(checkout / "loop")
+    with pytest.raises(RenderError, match=r"^loop: "):
+        render(checkout, "loop")
