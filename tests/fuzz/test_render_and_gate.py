@@ -94,3 +94,52 @@ TOKENS = ["&a ", "*a", "[", "]", "{", "}", ": ", "- ", "\n", "  ", "---\n", "...
 @example(pieces=["a: &a [x,x]\n", "b: &b [*a,*a]\n", "c: [*b, *b]\n"])
 def test_yaml_token_soup_gives_only_typed_errors_from_render_and_gate(pieces: list[str]) -> None:
     render_and_gate("".join(pieces))
+
+
+NAME_CHARS = st.sampled_from(["a", "b", "*", "?", "[", "]", "é", "\u202e", " ", "-", ".", "{", "}", "~", "$"])
+names = st.text(NAME_CHARS, min_size=1, max_size=6).filter(lambda n: n not in (".", ".."))
+entries = st.lists(
+    st.tuples(st.lists(names, min_size=1, max_size=3), st.sampled_from(["file", "dir", "link-in", "link-out"])),
+    max_size=6,
+)
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\n"
+
+
+@given(tree=entries)
+@example(tree=[(["[a]*"], "file"), (["?b"], "file")])
+@example(tree=[(["x"], "link-out")])
+def test_any_tree_of_files_folders_and_symlinks_renders_or_is_refused_naming_a_path(
+    tree: list[tuple[list[str], str]],
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory) / "checkout"
+        (root / "apps").mkdir(parents=True)
+        (Path(directory) / "outside.yaml").write_text(CONFIGMAP % "outside")
+        made = 0
+        for parts, kind in tree:
+            path = root / "apps" / Path(*parts[:-1]) / (parts[-1] + (".yaml" if kind != "dir" else ""))
+            if path.exists() or path.is_symlink() or not _parents_are_folders(root / "apps", path):
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made += 1
+            if kind == "file":
+                path.write_text(CONFIGMAP % f"cm-{made}")
+            elif kind == "dir":
+                path.mkdir()
+            else:
+                path.symlink_to(Path(directory) / "outside.yaml" if kind == "link-out" else root / "apps")
+        try:
+            rendered = render(root, "apps")
+        except RenderError as error:
+            assert str(error).startswith("apps"), str(error)
+            assert any(kind.startswith("link") for _, kind in tree), str(error)
+            return
+        assert all(m.key.name.startswith("cm-") for m in rendered.manifests)
+
+
+def _parents_are_folders(top: Path, path: Path) -> bool:
+    """Whether every folder between ``top`` and ``path`` is a real folder or not made yet."""
+    for parent in reversed(path.parents):
+        if parent.is_relative_to(top) and parent != top and (parent.is_symlink() or parent.is_file()):
+            return False
+    return True
