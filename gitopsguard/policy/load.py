@@ -33,9 +33,9 @@ from gitopsguard.policy.model import (
 )
 from gitopsguard.policy.packs import BUILTINS, BadParametersError
 from gitopsguard.policy.yamllines import Lined, documents
+from gitopsguard.render.bounds import Budget, LimitError
 from gitopsguard.render.files import read_bounded, resolved, shown, yaml_files
 from gitopsguard.render.settings import DEFAULT, RenderSettings
-from gitopsguard.render.yamlload import Budget, LimitError
 
 DEFAULT_GRACE = timedelta(hours=1)
 _E = TypeVar("_E")

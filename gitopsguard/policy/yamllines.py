@@ -7,14 +7,8 @@ from typing import Any
 
 import yaml
 
-from gitopsguard.render.yamlload import (
-    Budget,
-    construct_int,
-    each_document,
-    guard_scalars,
-    require_composable,
-    yaml_errors_only,
-)
+from gitopsguard.render.bounds import Budget, construct_int, guard_scalars, require_composable, yaml_errors_only
+from gitopsguard.render.yamlload import each_document
 
 # libyaml's parser when there is one: it refuses nesting past 1,000 levels itself, where the pure-Python
 # parser would recurse until Python's own limit (a RecursionError, not a YAML error).

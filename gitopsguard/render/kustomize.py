@@ -22,11 +22,11 @@ from typing import IO
 
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest
+from gitopsguard.render.bounds import Budget
 from gitopsguard.render.confine import KUSTOMIZATION_FILES, kustomization_file, require_confined
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.plain import read_text
 from gitopsguard.render.settings import RenderSettings
-from gitopsguard.render.yamlload import Budget
 
 __all__ = ["KUSTOMIZATION_FILES", "build", "kustomization_file", "kustomize_arguments", "kustomize_command"]
 

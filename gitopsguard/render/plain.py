@@ -10,10 +10,11 @@ import yaml
 
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
+from gitopsguard.render.bounds import Budget, LimitError
 from gitopsguard.render.files import read_bounded, yaml_files
 from gitopsguard.render.memo import DocumentMemo, chunks
 from gitopsguard.render.settings import DEFAULT
-from gitopsguard.render.yamlload import Budget, LimitError, documents
+from gitopsguard.render.yamlload import documents
 
 
 def read_directory(

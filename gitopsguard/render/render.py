@@ -8,10 +8,10 @@ from pathlib import Path
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.render import kustomize, plain
+from gitopsguard.render.bounds import Budget
 from gitopsguard.render.files import resolved
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.settings import DEFAULT, RenderSettings
-from gitopsguard.render.yamlload import Budget
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ are built directly; a plain scalar is resolved with the safe loader's own rules 
 when its first character could start a non-string. A document with anything unusual (explicit tags,
 merge keys, keys that are not scalars) is loaded by the safe loader itself, with the same difference.
 
-Every loader here is bounded (issue 15.2: a 553-byte file of nested aliases took more than 1 GiB): each
-document's node graph is measured before anything is built from it, an alias counting as every node it
-repeats, against the render's ``Budget`` (nodes, documents, nesting depth); a number too long to be a
-Kubernetes number is refused rather than converted. Past a bound, ``LimitError`` names the line.
+Every loader here keeps the bounds of ``bounds.py`` (aliases counted as what they repeat, nodes, depth,
+documents, numbers); ``load_bounded``/``parse_bounded`` are the one way for other loaders (grant files,
+the trust configuration) to read YAML within them.
 """
 
 from __future__ import annotations
@@ -30,8 +29,16 @@ from yaml.constructor import SafeConstructor
 from yaml.resolver import BaseResolver
 
 from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.render.bounds import (
+    Budget,
+    LimitError,
+    construct_int,
+    guard_scalars,
+    guarded,
+    require_composable,
+    yaml_errors_only,
+)
 from gitopsguard.render.files import read_bounded
-from gitopsguard.render.memo import chunks
 from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 try:
@@ -47,86 +54,6 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers
 _CONSTRUCTORS = SafeConstructor.yaml_constructors
 _INT = "tag:yaml.org,2002:int"
-MAX_NUMBER_CHARS = 64  # Kubernetes numbers are 64-bit (19 digits); Python's int() refuses past 4,300 digits
-
-
-class LimitError(yaml.MarkedYAMLError):
-    """A YAML text past one of the render's bounds, marked at the node that passed it."""
-
-    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
-        super().__init__(problem=problem, problem_mark=mark)
-
-
-class Budget:
-    """What one render (or one loader call) may still parse: YAML nodes, with aliases counted as the nodes
-    they repeat, and documents; and how deep any document may nest. Shared by every text of a render."""
-
-    def __init__(self, settings: RenderSettings = DEFAULT) -> None:
-        self.settings = settings
-        self.nodes = settings.max_nodes
-        self.documents = settings.max_documents
-
-    def spend(self, node: yaml.Node) -> None:
-        """Count one document and its nodes (before anything is built from it); LimitError past a bound."""
-        self.count_document(node)
-        self.measure(node)
-
-    def count_document(self, node: yaml.Node) -> None:
-        self.documents -= 1
-        if self.documents < 0:
-            raise LimitError(f"more than {self.settings.max_documents} documents in one render "
-                             "(max_documents); render smaller paths", node.start_mark)  # fmt: skip
-
-    def measure(self, node: yaml.Node) -> None:
-        self.nodes -= _expanded_size(node, self.nodes, self)
-
-    def too_many(self, node: yaml.Node) -> LimitError:
-        return LimitError(f"the YAML here expands to more than {self.settings.max_nodes} nodes in one render, "
-                          "counting each alias as the nodes it repeats (max_nodes); remove the aliases or "
-                          "split the file", node.start_mark)  # fmt: skip
-
-    def too_deep(self, node: yaml.Node) -> LimitError:
-        return LimitError(f"mappings and lists nested deeper than {self.settings.max_depth} levels "
-                          "(max_depth)", node.start_mark)  # fmt: skip
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return node.value if isinstance(node, yaml.SequenceNode) else []
-
-
-def _expanded_size(root: yaml.Node, cap: int, budget: Budget) -> int:
-    """Nodes in the document once every alias is expanded, found without expanding any (each shared node is
-    measured once); refused past ``cap``, past the nesting depth, or when an alias is inside its own anchor."""
-    sizes: dict[int, int] = {}
-    path = {id(root)}
-    stack = [(root, iter(_children(root)))]
-    while stack:
-        node, children = stack[-1]
-        child = next(children, None)
-        if child is None:
-            stack.pop()
-            path.discard(id(node))
-            sizes[id(node)] = size = 1 + sum(sizes.get(id(c), 1) for c in _children(node))
-            if size > cap:
-                raise budget.too_many(node)
-        elif id(child) in path:
-            raise LimitError("an alias here refers to a node it is inside of; remove the alias", child.start_mark)
-        elif id(child) not in sizes and not isinstance(child, yaml.ScalarNode):
-            if len(stack) >= budget.settings.max_depth:
-                raise budget.too_deep(child)
-            path.add(id(child))
-            stack.append((child, iter(_children(child))))
-    return sizes[id(root)]
-
-
-def construct_int(constructor: SafeConstructor, node: yaml.ScalarNode) -> Any:
-    """The safe loader's integer, refused when it is too long to be one Kubernetes could hold."""
-    if len(node.value) > MAX_NUMBER_CHARS:
-        raise LimitError(f"a number of {len(node.value)} digits; Kubernetes numbers have at most 19 "
-                         "(quote it if it is text)", node.start_mark)  # fmt: skip
-    return SafeConstructor.construct_yaml_int(constructor, node)
 
 
 class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -143,85 +70,11 @@ _ManifestLoader.add_constructor("tag:yaml.org,2002:binary", _ManifestLoader.cons
 _ManifestLoader.add_constructor("tag:yaml.org,2002:set", _ManifestLoader.construct_no_json)
 _ManifestLoader.add_constructor(_INT, construct_int)
 
-_SCALAR_TAGS = ("null", "bool", "int", "float", "binary", "timestamp", "str")
-# What PyYAML's scalar constructors raise on a value an explicit tag forces on them (`!!int --`: ValueError,
-# `!!int ''`: IndexError, `!!bool x`: KeyError, `!!timestamp x`: AttributeError).
-_VALUE_ERRORS = (ValueError, IndexError, KeyError, AttributeError, TypeError, OverflowError)
-
-
-def guard_scalars(loader: Any) -> None:
-    """Make the scalar constructors of a loader class raise a YAML error at the value's line for a value
-    they cannot read, instead of whatever Python raised."""
-    for tag in (f"tag:yaml.org,2002:{name}" for name in _SCALAR_TAGS):
-        construct = loader.yaml_constructors.get(tag)
-        if construct is not None and not getattr(construct, "guarded", False):
-            loader.add_constructor(tag, _guarded(construct))
-
-
-def _guarded(construct: Any) -> Any:
-    def guarded(loader: Any, node: yaml.Node) -> Any:
-        try:
-            return construct(loader, node)
-        except _VALUE_ERRORS as error:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"{node.tag} cannot hold {str(node.value)[:40]!r} ({error.__class__.__name__}); "
-                "write a value of that type, or quote it",
-                node.start_mark,
-            ) from error
-
-    guarded.guarded = True  # type: ignore[attr-defined]
-    return guarded
-
-
 guard_scalars(_ManifestLoader)
 
 
 class _Unusual(Exception):  # noqa: N818  (not an error: the signal to take the safe loader's path)
     pass
-
-
-# Characters at least one of which stands beside every node but the document's first: a key (`:`, `?`), an
-# entry (`-`, `,`), a collection (`[`, `{`). Each one stands for at most three nodes (key, value, and the
-# mapping they open), so a text with few of them has few nodes, and is counted no further.
-_BESIDE_NODES = (":", "?", "-", ",", "[", "{")
-
-
-def require_composable(text: str, budget: Budget) -> None:
-    """Refuse a document with more nodes than ``max_document_nodes`` before the parser holds it (issue 21.10:
-    the parser's own nodes cost ~400 bytes each, so a 3 MB document of `{a: 1}, ` took 500 MB to compose).
-    Checked per ``---`` piece, from a count of characters; only a piece that may be too big is parsed, one
-    event at a time, to count its nodes exactly."""
-    cap = budget.settings.max_document_nodes
-    for first_line, piece in chunks(text) or [(0, text)]:
-        if 1 + 3 * sum(piece.count(c) for c in _BESIDE_NODES) > cap:
-            _count_events(piece, first_line, cap)
-
-
-def _count_events(text: str, first_line: int, cap: int) -> None:
-    parser = CParser(text) if HAVE_LIBYAML else yaml.SafeLoader(text)
-    nodes = 0
-    try:
-        while (event := parser.get_event()) is not None:
-            if isinstance(event, yaml.DocumentStartEvent):
-                nodes = 0
-            elif isinstance(event, yaml.NodeEvent):
-                nodes += 1
-                if nodes > cap:
-                    line, column = (event.start_mark.line, event.start_mark.column) if event.start_mark else (0, 0)
-                    raise LimitError(
-                        f"the document this line is in has more than {cap} YAML nodes (max_document_nodes); split it",
-                        yaml.Mark("<unicode string>", 0, line + first_line, column, None, 0),
-                    )
-            if isinstance(event, yaml.StreamEndEvent):
-                return
-    except LimitError:
-        raise
-    except yaml.YAMLError:  # not valid: the parse proper says where
-        return
-    finally:
-        parser.dispose()
 
 
 def documents(
@@ -230,20 +83,6 @@ def documents(
     """(line the document starts on, its value) for each document; raises yaml.YAMLError like safe_load, and
     LimitError past the bounds of ``budget`` (a new one of ``settings`` when none is given)."""
     return yaml_errors_only(_documents(text, budget or Budget(settings)))
-
-
-# What PyYAML's own parser and constructors have been seen to raise on odd input, besides YAML errors
-# (libyaml's composer: UnboundLocalError on `---\n---\n!!binary `).
-_PARSER_BUGS = (NameError, AttributeError, TypeError, ValueError, IndexError, KeyError, RecursionError)
-
-
-def yaml_errors_only(found: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-    """The documents, with any other error of the parser raised as a yaml.YAMLError (fail closed: the file
-    is refused, with the reason)."""
-    try:
-        yield from found
-    except _PARSER_BUGS as error:
-        raise yaml.YAMLError(f"the YAML parser failed on this file ({type(error).__name__}: {error})") from error
 
 
 def _documents(text: str, budget: Budget) -> Iterator[tuple[int, Any]]:
@@ -354,8 +193,8 @@ def _build(loader: _FastLoader, node: yaml.Node, budget: Budget, depth: int) -> 
 _MERGE = object()
 
 
-_FAST_CONSTRUCTORS = {tag: _guarded(construct) for tag, construct in _CONSTRUCTORS.items()} | {
-    _INT: _guarded(construct_int)
+_FAST_CONSTRUCTORS = {tag: guarded(construct) for tag, construct in _CONSTRUCTORS.items()} | {
+    _INT: guarded(construct_int)
 }
 
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from gitopsguard.errors import PolicyError
 from gitopsguard.policy import parse_policies
 from gitopsguard.policy.yamllines import documents as lined_documents
+from gitopsguard.render.bounds import Budget
 from gitopsguard.render.settings import RenderSettings
-from gitopsguard.render.yamlload import Budget, documents, parse_bounded
+from gitopsguard.render.yamlload import documents, parse_bounded
 
 SMALL = RenderSettings(max_nodes=2_000, max_depth=30, max_documents=50)
 TOKENS = ["&a ", "&b ", "*a", "*b", "[", "]", "{", "}", ": ", ", ", "- ", "\n", "  ", "---\n", "...\n", "x", "7",
