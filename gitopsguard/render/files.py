@@ -36,6 +36,9 @@ def yaml_files(
             path = Path(entry.path)
             if skip_hidden and entry.name.startswith("."):
                 continue
+            if not _plain_name(entry.name):
+                raise error(f"{ascii(shown(path, root))[1:-1]}: the name is not UTF-8 text or holds control "
+                            "characters; rename it (names end up in messages, logs and notices)")  # fmt: skip
             if entry.is_symlink():
                 raise error(f"{shown(path, root)}: is a symlink; a render reads only files in the commit, so "
                             "replace the symlink with the file or folder itself")  # fmt: skip
@@ -46,6 +49,15 @@ def yaml_files(
     found.sort()
     _require_sizes(found, root, error, settings)
     return found
+
+
+def _plain_name(name: str) -> bool:
+    """UTF-8 text without control characters (os.scandir gives undecodable bytes as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return name.isprintable()
 
 
 def _entries(folder: Path, root: Path, error: type[GitOpsGuardError]) -> list[os.DirEntry[str]]:

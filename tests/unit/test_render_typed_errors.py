@@ -124,3 +124,20 @@ def test_the_gate_refuses_an_object_its_policies_cannot_judge_naming_the_object(
     with pytest.raises(PolicyError, match=r"^apps/cm\.yaml:5: ConfigMap/odd: the policies cannot judge this object"):
         gate(manifests, policies_at(tmp_path, "policies"), deny_level=DenyLevel.LOW, now=datetime.now(UTC),
              commit="c" * 40, namespaces={})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name", [b"bad\xff.yaml", b"two\nlines.yaml", b"bell\x07.yaml"], ids=["not-utf8", "newline", "control"]
+)
+def test_a_file_name_that_is_not_utf8_or_holds_control_characters_is_refused(tmp_path: Path, name: bytes) -> None:
+    import os
+
+    (tmp_path / "apps").mkdir()
+    # a bytes path: the name cannot be a str here (it is not UTF-8); pathlib has no bytes paths
+    descriptor = os.open(os.fsencode(tmp_path / "apps") + b"/" + name, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(descriptor, b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    os.close(descriptor)
+    with pytest.raises(RenderError, match=r"^apps/.*: the name is not UTF-8 text or holds control characters") as error:
+        render(tmp_path, "apps")
+    assert "\n" not in str(error.value)
+    str(error.value).encode("utf-8")  # printable, loggable
