@@ -108,6 +108,10 @@ def _checked(document: Any, origin: str, line: int) -> dict[str, Any]:
     metadata = document.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str) or not metadata["name"]:
         raise RenderError(f"{where}: {document['kind']} has no `metadata.name`")
+    for field in ("kind", "name", "namespace"):  # they are in every message about the object
+        text = document["kind"] if field == "kind" else metadata.get(field) or ""
+        if isinstance(text, str) and not text.isprintable():
+            raise RenderError(f"{where}: {field} {text!a} holds control characters; Kubernetes refuses it")
     _require_metadata_shape(metadata, f"{where}: {document['kind']}/{metadata['name']}")
     return document
 

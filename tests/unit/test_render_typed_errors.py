@@ -67,6 +67,8 @@ def test_labels_that_are_a_string_are_refused_at_render_before_the_gate_sees_the
         ("{name: a, namespace: [x]}", r"metadata\.namespace must be a string"),
         ("{name: a, namespace: 5}", r"metadata\.namespace must be a string"),
         ("{name: 12}", r"has no `metadata\.name`"),
+        ('{name: "a\\nb"}', r"name 'a\\nb' holds control characters"),
+        ('{name: a, namespace: "x\\u202ey"}', r"namespace 'x\\u202ey' holds control characters"),
     ],
 )
 def test_metadata_of_the_wrong_shape_is_refused_at_render_with_file_and_line(
