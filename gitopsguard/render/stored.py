@@ -2,9 +2,10 @@
 
 A `gitopsguard reconcile` run from cron, or a restarted controller, would otherwise render the same commit
 again on every start: for 2,020 objects in plain YAML that was 0.14-0.27 s of a 0.6 s no-op pass, and
-kustomize costs more. A commit's render depends only on the commit, the path and the renderer (a remote
-kustomize base is read when its commit is first rendered; the run loop's in-memory renders work alike),
-so the key is a hash of those and of this format's version. Only successful renders are kept. A file that
+kustomize costs more. A commit's render depends only on the commit, the path, the renderer and the render
+settings (bounds, and whether remote kustomize bases are allowed; such a base is read when its commit is
+first rendered, and the run loop's in-memory renders work alike), so the key is a hash of those and of
+this format's version. Only successful renders are kept. A file that
 cannot be read back as one is ignored and rendered again: the cache can lose time, never correctness.
 """
 
