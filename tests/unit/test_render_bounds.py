@@ -249,3 +249,24 @@ def test_a_document_with_more_nodes_than_the_cap_is_refused_with_its_line(tmp_pa
         render(tmp_path, "apps", settings=RenderSettings(max_document_nodes=500))
     write(tmp_path, "apps/dense.yaml", head + "data:\n  k: " + items.replace("400", "1") + "\n")
     assert len(render(tmp_path, "apps", settings=RenderSettings(max_document_nodes=2_000)).manifests) == 1
+
+
+def test_the_bounded_loader_for_grants_and_trust_refuses_big_files_symlinks_and_aliases_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    from gitopsguard.render.yamlload import load_bounded
+
+    grant = write(tmp_path, "access/grants/g.yaml", "kind: Grant\nwhen: 2026-01-01\n")
+    assert load_bounded(grant, PolicyError, shown="access/grants/g.yaml") == [
+        (1, {"kind": "Grant", "when": "2026-01-01"})
+    ]
+    write(tmp_path, "access/grants/big.yaml", "x: '" + "y" * 5_000 + "'\n")
+    with pytest.raises(PolicyError, match=r"^access/grants/big\.yaml: more than the 4000 bytes"):
+        load_bounded(tmp_path / "access/grants/big.yaml", PolicyError, shown="access/grants/big.yaml",
+                     settings=RenderSettings(max_file_bytes=4_000))  # fmt: skip
+    (tmp_path / "trust.yaml").symlink_to(grant)
+    with pytest.raises(PolicyError, match=r"^trust\.yaml: is a symlink"):
+        load_bounded(tmp_path / "trust.yaml", PolicyError, shown="trust.yaml")
+    write(tmp_path, "laughs.yaml", LAUGHS)
+    with pytest.raises(PolicyError, match=r"^laughs\.yaml:\d+: the YAML here expands to more than"):
+        load_bounded(tmp_path / "laughs.yaml", PolicyError, shown="laughs.yaml")
