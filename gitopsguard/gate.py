@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from gitopsguard.errors import PolicyBlockedError
+from gitopsguard.errors import PolicyBlockedError, PolicyError
 from gitopsguard.model import KubeObject, Manifest
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate, load_policies
 
@@ -18,6 +18,12 @@ class RevisionBlockedError(PolicyBlockedError):
     def __init__(self, summary: str, problems: tuple[str, ...], evaluation: Evaluation) -> None:
         super().__init__(summary, problems)
         self.evaluation = evaluation
+
+
+# What a policy, pack or mutation raises on an object of a shape it did not expect (a string where a map
+# belongs). Render checks the shapes every stage relies on; this is the gate's own wall behind that check:
+# the revision is refused (fail closed) with the object named, never let through or reported as a crash.
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
 
 
 def policies_at(checkout: Path, path: str | None) -> PolicySet:
@@ -31,8 +37,12 @@ def gate(
     manifests: Sequence[Manifest], policies: PolicySet, *, deny_level: DenyLevel, now: datetime, commit: str,
     namespaces: Mapping[str, KubeObject],
 ) -> Evaluation:  # fmt: skip
-    """The evaluation of a revision; raises PolicyBlockedError naming each denied object and finding."""
-    evaluation = evaluate(manifests, policies, now=now, deny_level=deny_level, namespaces=namespaces)
+    """The evaluation of a revision; raises PolicyBlockedError naming each denied object and finding, and
+    PolicyError naming the object when the policies cannot judge one at all."""
+    try:
+        evaluation = evaluate(manifests, policies, now=now, deny_level=deny_level, namespaces=namespaces)
+    except _SHAPE_ERRORS as error:
+        raise _unjudgeable(manifests, policies, now, deny_level, commit, error) from error
     if evaluation.blocked:
         problems = tuple(
             f"{r.origin}: {r.key}: {f.code} {f.severity.value} {f.message} (policy {f.policy}"
@@ -46,3 +56,23 @@ def gate(
             evaluation,
         )
     return evaluation
+
+
+def _unjudgeable(
+    manifests: Sequence[Manifest], policies: PolicySet, now: datetime, deny_level: DenyLevel, commit: str,
+    error: Exception,
+) -> PolicyError:  # fmt: skip
+    """A PolicyError naming the first object the policies fail on when judged alone (else the revision)."""
+    for manifest in manifests:
+        try:
+            evaluate([manifest], policies, now=now, deny_level=deny_level, namespaces={})
+        except _SHAPE_ERRORS as alone:
+            return PolicyError(
+                f"{manifest.origin}: {manifest.key}: the policies cannot judge this object "
+                f"({type(alone).__name__}: {str(alone)[:200]}); fix the object's shape. Nothing from revision "
+                f"{commit[:12]} was applied."
+            )
+    return PolicyError(
+        f"revision {commit[:12]}: the policies cannot judge it ({type(error).__name__}: {str(error)[:200]}); "
+        "nothing from it was applied."
+    )

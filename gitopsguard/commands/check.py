@@ -27,6 +27,7 @@ from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest
 from gitopsguard.policy import DenyLevel, Evaluation, ObjectResult, PolicySet, evaluate, load_policies, pack_policy
 from gitopsguard.render import render
+from gitopsguard.render.files import read_bounded
 from gitopsguard.render.plain import read_text
 
 SCHEMA = "gitopsguard.io/check/v1"
@@ -49,15 +50,20 @@ def run_check(paths: Sequence[Path], packs: Sequence[str], policies: Path | None
 
 def read_manifests(path: Path) -> list[Manifest]:
     """A file of YAML documents, or a directory (kustomize when it has a kustomization, else plain YAML)."""
-    if path.is_file():
-        return read_text(path.read_text(encoding="utf-8", errors="replace"), _shown(path))
+    if path.is_file():  # within the same bounds as a render: size before reading, no symlink, YAML nodes
+        return read_text(read_bounded(path, Path.cwd(), RenderError, shown=_shown(path)), _shown(path))
     if not path.is_dir():
         raise RenderError(f"{path}: no such file or directory")
     cwd = Path.cwd().resolve()
     resolved = path.resolve()
-    if resolved.is_relative_to(cwd):
-        return list(render(cwd, resolved.relative_to(cwd).as_posix() or ".").manifests)
-    return list(render(resolved, ".").manifests)
+    root = cwd if resolved.is_relative_to(cwd) else _repository_of(resolved)
+    return list(render(root, resolved.relative_to(root).as_posix() or ".").manifests)
+
+
+def _repository_of(directory: Path) -> Path:
+    """The git work tree a directory outside the working directory is in (renders may read only inside
+    it: an overlay's ``../../base`` is fine there), else the directory itself."""
+    return next((d for d in (directory, *directory.parents) if (d / ".git").exists()), directory)
 
 
 def _shown(path: Path) -> str:

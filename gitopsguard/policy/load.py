@@ -33,30 +33,36 @@ from gitopsguard.policy.model import (
 )
 from gitopsguard.policy.packs import BUILTINS, BadParametersError
 from gitopsguard.policy.yamllines import Lined, documents
+from gitopsguard.render.bounds import Budget, LimitError
+from gitopsguard.render.files import read_bounded, resolved, shown, yaml_files
+from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 DEFAULT_GRACE = timedelta(hours=1)
 _E = TypeVar("_E")
 
 
-def load_policies(directory: Path, root: Path | None = None) -> PolicySet:
-    """Every policy and exception below ``directory``; names in errors are relative to ``root``."""
+def load_policies(directory: Path, root: Path | None = None, *, settings: RenderSettings = DEFAULT) -> PolicySet:
+    """Every policy and exception below ``directory``; names in errors are relative to ``root``. The files
+    are read within the same bounds as a render (no symlinks, sizes, folder depth, YAML nodes)."""
     if not directory.is_dir():
         raise PolicyError(f"{directory}: no such policy directory")
-    files = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    texts = {_name(p, root or directory.parent): p.read_text(encoding="utf-8", errors="replace") for p in files}
-    return parse_policies(texts)
+    name = shown(directory, root or directory.parent)
+    base = resolved(root or directory.parent, str(root or directory.parent), PolicyError)
+    if directory.is_symlink() or not resolved(directory, name, PolicyError).is_relative_to(base):
+        raise PolicyError(f"{name}: is a symlink or leaves the checkout; "
+                          "policies are read only from files in the commit")  # fmt: skip
+    files = yaml_files(directory.resolve(), base, PolicyError, settings=settings, skip_hidden=False)
+    texts = {shown(p, base): read_bounded(p, base, PolicyError, settings) for p in files}
+    return parse_policies(texts, Budget(settings))
 
 
-def _name(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-
-
-def parse_policies(texts: Mapping[str, str]) -> PolicySet:
+def parse_policies(texts: Mapping[str, str], budget: Budget | None = None) -> PolicySet:
     """The policy set in the given files (name -> text); raises PolicyError at the first fault."""
     policies: list[Policy] = []
     exceptions: list[PolicyException] = []
+    budget = budget or Budget()
     for name, text in sorted(texts.items()):
-        for line, document in read_documents(name, text):
+        for line, document in read_documents(name, text, budget):
             where = f"{name}:{line}"
             kind = _require(document, "kind", str, where)
             if document.get("apiVersion") != API_VERSION:
@@ -96,10 +102,14 @@ def pack_policy(name: str) -> Policy:
     )
 
 
-def read_documents(name: str, text: str) -> list[tuple[int, Lined]]:
-    """The mapping documents of one file, with their lines; PolicyError naming file and line otherwise."""
+def read_documents(name: str, text: str, budget: Budget | None = None) -> list[tuple[int, Lined]]:
+    """The mapping documents of one file, with their lines, within ``budget`` (the default bounds when none
+    is given: aliases, nodes, depth); PolicyError naming file and line otherwise."""
     try:
-        found = [(line, doc) for line, doc in documents(text) if doc is not None]
+        found = [(line, doc) for line, doc in documents(text, budget) if doc is not None]
+    except LimitError as error:
+        mark = error.problem_mark
+        raise PolicyError(f"{name}:{mark.line + 1 if mark else 1}: {error.problem}") from error
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         raise PolicyError(f"{name}:{mark.line + 1 if mark else 1}: not valid YAML: {error.problem}") from error

@@ -7,7 +7,12 @@ from typing import Any
 
 import yaml
 
+from gitopsguard.render.bounds import Budget, construct_int, guard_scalars, require_composable, yaml_errors_only
 from gitopsguard.render.yamlload import each_document
+
+# libyaml's parser when there is one: it refuses nesting past 1,000 levels itself, where the pure-Python
+# parser would recurse until Python's own limit (a RecursionError, not a YAML error).
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Lined(dict[str, Any]):
@@ -20,7 +25,7 @@ class Lined(dict[str, Any]):
         return self.key_lines.get(key, self.line)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(_Base):  # type: ignore[misc]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         plain = super().construct_mapping(node, deep=True)
         lined = Lined({str(k): v for k, v in plain.items()})
@@ -30,8 +35,13 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+guard_scalars(_Loader)
 
 
-def documents(text: str) -> Iterator[tuple[int, Any]]:
-    """(line the document starts on, its value) for each document; raises yaml.YAMLError."""
-    return each_document(_Loader(text))
+def documents(text: str, budget: Budget | None = None) -> Iterator[tuple[int, Any]]:
+    """(line the document starts on, its value) for each document, within ``budget`` (the default bounds
+    when none is given); raises yaml.YAMLError."""
+    budget = budget or Budget()
+    require_composable(text, budget)
+    return yaml_errors_only(each_document(_Loader(text), budget))

@@ -5,5 +5,6 @@ any other directory is read as plain YAML, recursively. Errors name the file, an
 """
 
 from gitopsguard.render.render import Rendered, render
+from gitopsguard.render.settings import RenderSettings
 
-__all__ = ["Rendered", "render"]
+__all__ = ["RenderSettings", "Rendered", "render"]

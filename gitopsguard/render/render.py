@@ -8,7 +8,10 @@ from pathlib import Path
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.render import kustomize, plain
+from gitopsguard.render.bounds import Budget
+from gitopsguard.render.files import resolved
 from gitopsguard.render.memo import DocumentMemo
+from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 
 @dataclass(frozen=True)
@@ -17,18 +20,21 @@ class Rendered:
     manifests: tuple[Manifest, ...]
 
 
-def render(root: Path, path: str, memo: DocumentMemo | None = None) -> Rendered:
+def render(root: Path, path: str, memo: DocumentMemo | None = None, *, settings: RenderSettings = DEFAULT) -> Rendered:
     """The desired objects of ``path`` inside the checkout at ``root`` (parsing only documents ``memo``
-    does not have from the last render)."""
-    directory = (root / path).resolve()
-    if not directory.is_relative_to(root.resolve()):
+    does not have from the last render), within the bounds of ``settings``. Raises RenderError, naming the
+    file (and line), for anything it cannot or may not render."""
+    checkout = resolved(root, str(root), RenderError)
+    directory = resolved(root / path, path, RenderError)
+    if not directory.is_relative_to(checkout):
         raise RenderError(f"{path}: the path leaves the repository")
     if not directory.is_dir():
         raise RenderError(f"{path}: no such directory in the repository")
+    budget = Budget(settings)  # one allowance for the whole render
     if kustomize.kustomization_file(directory) is not None:
-        manifests = kustomize.build(directory, root.resolve(), memo)
+        manifests = kustomize.build(directory, checkout, memo, budget)
     else:
-        manifests = plain.read_directory(directory, root.resolve(), memo)
+        manifests = plain.read_directory(directory, checkout, memo, budget)
     _require_unique(manifests)
     return Rendered(path, tuple(manifests))
 

@@ -10,16 +10,36 @@ libyaml's loader still resolves every scalar and builds every value in Python; o
 are built directly; a plain scalar is resolved with the safe loader's own rules and constructors, only
 when its first character could start a non-string. A document with anything unusual (explicit tags,
 merge keys, keys that are not scalars) is loaded by the safe loader itself, with the same difference.
+
+Every loader here keeps the bounds of ``bounds.py`` (aliases counted as what they repeat, nodes, depth,
+documents, numbers); ``load_bounded``/``parse_bounded`` are the one way for other loaders (grant files,
+the trust configuration) to read YAML within them.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import BaseResolver
+
+from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.render.bounds import (
+    Budget,
+    LimitError,
+    construct_int,
+    guard_scalars,
+    guarded,
+    require_composable,
+    yaml_errors_only,
+)
+from gitopsguard.render.files import read_bounded
+from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 try:
     from yaml._yaml import CParser
@@ -33,6 +53,7 @@ _PLAIN = "gitopsguard:plain"  # a plain scalar whose type the safe loader's rule
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers
 _CONSTRUCTORS = SafeConstructor.yaml_constructors
+_INT = "tag:yaml.org,2002:int"
 
 
 class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -47,17 +68,32 @@ class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
 _ManifestLoader.add_constructor(_TIMESTAMP, SafeConstructor.construct_yaml_str)
 _ManifestLoader.add_constructor("tag:yaml.org,2002:binary", _ManifestLoader.construct_no_json)
 _ManifestLoader.add_constructor("tag:yaml.org,2002:set", _ManifestLoader.construct_no_json)
+_ManifestLoader.add_constructor(_INT, construct_int)
+
+guard_scalars(_ManifestLoader)
 
 
 class _Unusual(Exception):  # noqa: N818  (not an error: the signal to take the safe loader's path)
     pass
 
 
-def documents(text: str) -> Iterator[tuple[int, Any]]:
-    """(line the document starts on, its value) for each document; raises yaml.YAMLError like safe_load."""
+def documents(
+    text: str, budget: Budget | None = None, *, settings: RenderSettings = DEFAULT
+) -> Iterator[tuple[int, Any]]:
+    """(line the document starts on, its value) for each document; raises yaml.YAMLError like safe_load, and
+    LimitError past the bounds of ``budget`` (a new one of ``settings`` when none is given)."""
+    return yaml_errors_only(_documents(text, budget or Budget(settings)))
+
+
+def _documents(text: str, budget: Budget) -> Iterator[tuple[int, Any]]:
+    require_composable(text, budget)
     if not HAVE_LIBYAML:
-        yield from _safe_documents(text)
+        yield from _safe_documents(text, budget)
         return
+    # Without an anchor (no `&` anywhere) no node is shared, so the nodes are counted as they are built, at
+    # no extra cost; a text with one is measured document by document before anything is built from it.
+    anchored = "&" in text
+    counter = Budget(replace(budget.settings, max_nodes=sys.maxsize)) if anchored else budget
     loader = _FastLoader(text)
     count = 0
     try:
@@ -65,13 +101,13 @@ def documents(text: str) -> Iterator[tuple[int, Any]]:
             node = loader.get_node()
             if node is None:
                 continue
+            budget.spend(node) if anchored else budget.count_document(node)
             try:
-                value = _build(loader, node)
-            except (_Unusual, RecursionError, TypeError, yaml.YAMLError):
-                remaining = _safe_documents(text)
-                for _ in range(count):
-                    next(remaining)
-                yield from remaining
+                value = _build(loader, node, counter, 1)
+            except (_Unusual, TypeError, yaml.constructor.ConstructorError):
+                if not anchored:
+                    budget.measure(node)
+                yield from _safe_documents(text, budget, skip=count + 1, again=node)
                 return
             count += 1
             yield node.start_mark.line + 1, value
@@ -79,16 +115,31 @@ def documents(text: str) -> Iterator[tuple[int, Any]]:
         loader.dispose()
 
 
-def _safe_documents(text: str) -> Iterator[tuple[int, Any]]:
-    return each_document(_ManifestLoader(text))
+def _safe_documents(
+    text: str, budget: Budget, skip: int = 0, again: yaml.Node | None = None
+) -> Iterator[tuple[int, Any]]:
+    """The safe loader's documents from the ``skip``-th on (1-based); ``again`` is the one already counted."""
+    loader = _ManifestLoader(text)
+    try:
+        for _ in range(max(skip - 1, 0)):
+            loader.get_node()
+        if again is not None and loader.check_node():
+            node = loader.get_node()
+            yield node.start_mark.line + 1, loader.construct_document(node)
+        yield from each_document(loader, budget)
+    finally:
+        loader.dispose()
 
 
-def each_document(loader: Any) -> Iterator[tuple[int, Any]]:
-    """(line the document starts on, its value) from any PyYAML loader, disposed of at the end."""
+def each_document(loader: Any, budget: Budget | None = None) -> Iterator[tuple[int, Any]]:
+    """(line the document starts on, its value) from any PyYAML loader, each document measured against
+    ``budget`` before it is built; the loader is disposed of at the end."""
+    budget = budget or Budget()
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
+                budget.spend(node)
                 yield node.start_mark.line + 1, loader.construct_document(node)
     finally:
         loader.dispose()
@@ -112,28 +163,39 @@ class _FastLoader(CParser, SafeConstructor, BaseResolver):
         pass
 
 
-def _build(loader: _FastLoader, node: yaml.Node) -> Any:
+def _build(loader: _FastLoader, node: yaml.Node, budget: Budget, depth: int) -> Any:
+    budget.nodes -= 1
+    if budget.nodes < 0:
+        raise budget.too_many(node)
     tag = node.tag
     if tag == _PLAIN:
         return _plain(loader, node)
     if tag == _STR:
         return node.value
+    if depth > budget.settings.max_depth:
+        raise budget.too_deep(node)
     if tag == _MAP:
         result = {}
+        budget.nodes -= len(node.value)  # the keys
         for key, value in node.value:
             if key.tag not in (_PLAIN, _STR):
                 raise _Unusual
             built = _plain(loader, key) if key.tag == _PLAIN else key.value
             if built is _MERGE:
                 raise _Unusual
-            result[built] = _build(loader, value)
+            result[built] = _build(loader, value, budget, depth + 1)
         return result
     if tag == _SEQ:
-        return [_build(loader, item) for item in node.value]
+        return [_build(loader, item, budget, depth + 1) for item in node.value]
     raise _Unusual  # an explicit tag
 
 
 _MERGE = object()
+
+
+_FAST_CONSTRUCTORS = {tag: guarded(construct) for tag, construct in _CONSTRUCTORS.items()} | {
+    _INT: guarded(construct_int)
+}
 
 
 def _plain(loader: _FastLoader, node: yaml.Node) -> Any:
@@ -146,5 +208,37 @@ def _plain(loader: _FastLoader, node: yaml.Node) -> Any:
                 return value
             if tag not in _CONSTRUCTORS:
                 raise _Unusual
-            return _CONSTRUCTORS[tag](loader, yaml.ScalarNode(tag, value, node.start_mark, node.end_mark))
+            scalar = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
+            return _FAST_CONSTRUCTORS[tag](loader, scalar)
     return value
+
+
+def parse_bounded(
+    text: str, shown: str, error: type[GitOpsGuardError], budget: Budget | None = None
+) -> list[tuple[int, Any]]:
+    """The documents of a YAML text from Git or the operator as (line, value), within ``budget`` (the render's
+    default bounds when none is given): aliases counted as what they repeat, nodes, depth, documents, numbers.
+    Raises ``error`` with a message that starts ``shown:line:``, for bad YAML and for every bound passed."""
+    try:
+        return list(documents(text, budget))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem if isinstance(e, LimitError) else f"not valid YAML: {e.problem or e.context}"
+        raise error(f"{shown}:{mark.line + 1 if mark else 1}: {problem}") from e
+    except yaml.YAMLError as e:
+        raise error(f"{shown}: not valid YAML: {e}") from e
+
+
+def load_bounded(
+    path: Path, error: type[GitOpsGuardError], *, shown: str | None = None, settings: RenderSettings = DEFAULT
+) -> list[tuple[int, Any]]:
+    """The one bounded way to read a YAML file that a commit or an operator wrote (grant files, escalation
+    policies, the trust configuration): (line, value) for each document, values as kubectl reads them.
+
+    The file is refused before it is read when it is a symlink or bigger than ``settings.max_file_bytes``,
+    and its YAML past any of the bounds of ``parse_bounded``. Raises ``error`` (PolicyError for access files,
+    GitOpsGuardError for the trust configuration, ...) with a message that starts with ``shown`` (default:
+    the path) and the line, and says what to do; never a library error."""
+    name = shown or str(path)
+    text = read_bounded(path, path.parent, error, settings, shown=name)
+    return parse_bounded(text, name, error, Budget(settings))

@@ -90,7 +90,7 @@ def test_a_file_seen_first_is_parsed_in_one_go(monkeypatch: pytest.MonkeyPatch) 
     from gitopsguard.render import plain
 
     calls: list[str] = []
-    monkeypatch.setattr(plain, "documents", lambda text: calls.append(text) or documents(text))
+    monkeypatch.setattr(plain, "documents", lambda text, *budget: calls.append(text) or documents(text, *budget))
     memo = DocumentMemo()
     rendered(configmaps(20), memo)
     assert calls == [configmaps(20)]

@@ -76,3 +76,13 @@ def test_only_the_newest_renders_and_no_old_half_written_files_are_kept(tmp_path
     checkout(root, "new")
     assert [m.key.name for m in store.render(root, "apps", newest)] == ["old"]  # kept
     assert [m.key.name for m in store.render(root, "apps", "c0")] == ["new"]  # the oldest was dropped
+
+
+def test_a_commit_kept_under_one_render_settings_is_rendered_again_under_tighter_ones(tmp_path: Path) -> None:
+    from gitopsguard.render.settings import RenderSettings
+
+    root = checkout(tmp_path / "checkout", "first")
+    assert len(RenderStore(tmp_path / "renders").render(root, "apps", "c1")) == 1
+    tight = RenderStore(tmp_path / "renders", RenderSettings(max_documents=0))
+    with pytest.raises(RenderError, match=r"^apps/cm\.yaml:1: more than 0 documents"):
+        tight.render(root, "apps", "c1")  # not the render kept under the default bounds
