@@ -154,7 +154,7 @@ def test_drift_is_repaired_while_the_head_fails_to_render_with_an_unexpected_err
     refused = next(r for r in results if r.error)
     assert refused.revision == bad
     assert refused.error is not None and "internal error" not in refused.error
-    assert refused.error.startswith("apps at ") and "could not be rendered or judged (ValueError: " in refused.error
+    assert "apps/big.yaml:" in refused.error and "digits" in refused.error  # render names the file and line
     assert InventoryStore(admin_api).load(namespace).last_error == refused.error
 
 
@@ -187,7 +187,8 @@ def test_a_head_the_gate_cannot_judge_is_refused_and_the_last_applied_commit_is_
     upstream.commit()
     tenant_edits(dev_cluster, admin_api, namespace, "a")
     result = reconcile(unit, GitSource(SourceSpec(upstream.url), tmp_path / "gg"), *parts)
-    assert result.error is not None and "could not be rendered or judged (AttributeError: " in result.error
+    assert result.error is not None and result.error.startswith("apps/b.yaml:")  # the file and line at fault
+    assert "metadata.labels" in result.error
     assert value_of(client.CoreV1Api(admin_api), "a", namespace) == "1", "the last applied commit is still held"
     assert value_of(client.CoreV1Api(admin_api), "b", namespace) is None
 
