@@ -346,7 +346,10 @@ def _act_on_stray(unit: Unit, verdict: stray.Verdict, applier: Applier, now: dat
     if unit.report_only or unit.backup_dir is None:
         why = "report-only" if unit.report_only else "no backup directory is configured"
         return Change(verdict.key, Action.SKIPPED, f"unmanaged: not in Git; due for deletion since {when}, held: {why}")
-    saved = backup(unit.backup_dir / unit.name, verdict.key, verdict.body, now)
+    try:
+        saved = backup(unit.backup_dir / unit.name, verdict.key, verdict.body, now)
+    except GitOpsGuardError as error:  # this workload alone is held: the unit's pass goes on
+        return Change(verdict.key, Action.FAILED, str(error))
     failure = applier.delete(verdict.key, _WORKLOAD_VERSIONS[verdict.key.kind])
     if failure:
         return Change(verdict.key, Action.FAILED, failure)
