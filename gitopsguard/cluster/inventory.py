@@ -47,8 +47,8 @@ class InventoryStore:
     """Reads and writes plain JSON over ``RawApi``: through the generated client's models, a save and a
     load of 2,020 entries cost 0.06 s of a pass that changes one object."""
 
-    def __init__(self, api: client.ApiClient, namespace: str = CONTROLLER_NAMESPACE) -> None:
-        self._raw = RawApi(api)
+    def __init__(self, api: client.ApiClient | RawApi, namespace: str = CONTROLLER_NAMESPACE) -> None:
+        self._raw = api if isinstance(api, RawApi) else RawApi(api)
         self.namespace = namespace
 
     def load(self, unit: str) -> Inventory:

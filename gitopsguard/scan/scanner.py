@@ -12,6 +12,7 @@ import functools
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,16 +22,17 @@ from typing import Any
 from gitopsguard.backup import backup
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
-from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.reports import ReportWriter
 from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.policy import PolicySet, judge_object
-from gitopsguard.policy.live import LiveVerdict, Outcome, judge, top_level
+from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_level
 from gitopsguard.policy.model import Context, Finding, PolicyException
 from gitopsguard.scan.publish import MAX_QUEUED, Publisher
 from gitopsguard.scan.state import ScanStateStore, Tracked
+from gitopsguard.scan.trust import Trust
 
 LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("v1",), "Pod"), (("apps/v1",), "Deployment"), (("apps/v1",), "StatefulSet"), (("apps/v1",), "DaemonSet"),
@@ -38,6 +40,7 @@ LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("v1",), "ReplicationController"),
 )  # fmt: skip
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", CONTROLLER_NAMESPACE})
+TRUST_REFRESH = 10.0  # seconds between readings of the inventories while some claim waits for confirmation
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class _Seen:
     verdict: LiveVerdict
     policies: str  # digest of the policy set it was evaluated under
     fingerprint: str  # of everything but status: what policies look at
+    standing: Standing  # who manages it, as verified when it was last evaluated
     excepted_until: datetime | None = None  # the first expiry among exceptions covering its findings
 
 
@@ -76,9 +80,13 @@ class Scanner:
         announce: Callable[[list[Announcement]], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
+        inventories: InventoryStore | None = None,
     ) -> None:  # fmt: skip
         self._applier, self._raw, self._policies, self._backup_dir = applier, raw, policies, backup_dir
         self._only, self._announce, self._clock, self._observe = namespaces, announce, clock, observe
+        self._trust = Trust(applier, raw, inventories or InventoryStore(raw))
+        self._unsettled: set[str] = set()  # uids whose claims could not be confirmed yet: checked again later
+        self._trust_tried = float("-inf")  # when the inventories were last read, or tried (monotonic)
         self._store = ScanStateStore(raw)
         self._tracked = self._store.load()
         self._seen: dict[str, _Seen] = {}
@@ -104,6 +112,7 @@ class Scanner:
     def scan_all(self) -> dict[tuple[str, str], str]:
         """List every workload kind once and evaluate everything; the list resourceVersion per kind."""
         self._namespaces = self._applier.namespaces()
+        self._refresh_trust()
         versions = {}
         for api_version, kind in self._kinds():
             versions[(api_version, kind)] = self._list_kind(api_version, kind)
@@ -116,13 +125,15 @@ class Scanner:
             return  # the same policy files (a new commit that left policies/ alone): nothing to redo
         self._policies = policies
         for uid, seen in list(self._seen.items()):
-            self._evaluate(uid, seen.body)
+            self._evaluate(uid, seen.body, seen.standing)
         self.flush()
 
     def handle(self, event_type: str, body: KubeObject) -> None:
         """One watch event."""
         uid = str((body.get("metadata") or {}).get("uid") or "")
         if event_type == "DELETED":
+            self._trust.forget(uid)
+            self._unsettled.discard(uid)
             gone = self._seen.pop(uid, None)
             if self._tracked.pop(uid, None) is not None:
                 self._state_dirty = True
@@ -138,11 +149,13 @@ class Scanner:
         now = self._clock()
         for uid, seen in list(self._seen.items()):
             if seen.excepted_until is not None and seen.excepted_until <= now:
-                self._evaluate(uid, seen.body)
+                self._evaluate(uid, seen.body, seen.standing)
+        self._settle()
         for uid, seen in list(self._seen.items()):
             deadline = seen.verdict.deadline
             if seen.verdict.outcome is Outcome.SCHEDULED and deadline is not None and deadline <= now:
-                verdict = judge(seen.body, seen.verdict.findings, self._by_name(), self._first_seen(uid), now)
+                first = self._first_seen(uid)
+                verdict = judge(seen.body, seen.verdict.findings, self._by_name(), first, now, seen.standing)
                 self._seen[uid] = replace(seen, verdict=verdict)
                 self._act(uid, seen.key, seen.body, verdict)
 
@@ -245,12 +258,43 @@ class Scanner:
     def _consider(self, body: KubeObject) -> None:
         metadata = body.get("metadata") or {}
         namespace, uid = str(metadata.get("namespace") or ""), str(metadata.get("uid") or "")
-        if not namespace or not self._in_scope(namespace) or not top_level(body):
+        if not namespace or not self._in_scope(namespace):
             return
         seen = self._seen.get(uid)
         if seen is not None and seen.policies == self._policies.digest and seen.fingerprint == fingerprint(body):
             return  # nothing a policy can see changed since it was evaluated (status updates are not looked at)
-        self._evaluate(uid, body)
+        standing = self._trust.standing(body)
+        if not top_level(standing):  # judged through its (verified) controller instead
+            if seen is not None:
+                self.handle("DELETED", {"metadata": {"uid": uid}})
+            return
+        self._evaluate(uid, body, standing)
+
+    def _refresh_trust(self) -> bool:
+        self._trust_tried = time.monotonic()
+        try:
+            self._trust.refresh()
+        except GitOpsGuardError as error:
+            self._problem(
+                f"the units' inventories could not be read, so workloads labelled for a unit are held: {error}"
+            )
+            return False
+        return True
+
+    def _settle(self) -> None:
+        """Every few seconds, check again the claims not confirmed yet: a unit saves its inventory only after
+        applying, so a Git-managed workload can be seen before its unit lists it."""
+        if not self._unsettled or time.monotonic() - self._trust_tried < TRUST_REFRESH:
+            return
+        self._refresh_trust()
+        for uid in list(self._unsettled):
+            seen = self._seen.get(uid)
+            if seen is None:
+                self._unsettled.discard(uid)
+                continue
+            standing = self._trust.standing(seen.body)
+            if standing != seen.standing or seen.verdict.outcome is Outcome.HELD:
+                self._evaluate(uid, seen.body, standing)
 
     def _in_scope(self, namespace: str) -> bool:
         return namespace in self._only if self._only is not None else namespace not in SYSTEM_NAMESPACES
@@ -262,17 +306,22 @@ class Scanner:
         tracked = self._tracked.get(uid)
         return tracked.first_seen if tracked else None
 
-    def _evaluate(self, uid: str, body: KubeObject) -> None:
+    def _evaluate(self, uid: str, body: KubeObject, standing: Standing) -> None:
         self.evaluations += 1
         self.recent.append(ObjectKey.of(body))
         now = self._clock()
         key = ObjectKey.of(body)
         namespace = self._namespaces.get(key.namespace)
-        standing, excepted = judge_object(body, self._policies, Context(namespace), now)
-        verdict = judge(body, standing, self._by_name(), self._first_seen(uid) if standing else None, now)
+        failing, excepted = judge_object(body, self._policies, Context(namespace), now)
+        first = self._first_seen(uid) if failing else None
+        verdict = judge(body, failing, self._by_name(), first, now, standing)
         before = self._seen.get(uid)
         until = self._exception_expiry(excepted)
-        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body), until)
+        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body), standing, until)
+        if standing.claims or standing.unverified:
+            self._unsettled.add(uid)
+        else:
+            self._unsettled.discard(uid)
         if verdict.findings or (before is not None and before.verdict.findings):
             self._dirty.add(key.namespace)
         self._act(uid, key, body, verdict)
@@ -302,6 +351,8 @@ class Scanner:
             self._delete(uid, key, body, verdict)
 
     def _delete(self, uid: str, key: ObjectKey, body: KubeObject, verdict: LiveVerdict) -> None:
+        if not self._still_unmanaged(uid, body, verdict):
+            return
         try:
             saved = backup(self._backup_dir, key, body, self._clock())
         except GitOpsGuardError as error:  # no backup, no deletion
@@ -320,6 +371,22 @@ class Scanner:
         self._publisher.submit(lambda: self._events.record(body, "DeletedByPolicy", note), droppable=False)
         self._heard.append(Announcement("deleted", key, body, verdict, f"backup: {saved}"))
         self._seen[uid] = replace(self._seen[uid], verdict=replace(verdict, outcome=Outcome.TERMINATING))
+
+    def _still_unmanaged(self, uid: str, body: KubeObject, verdict: LiveVerdict) -> bool:
+        """Right before deleting a workload labelled for a unit, read the inventories afresh: deletion waits
+        for its unit to be known not to list it."""
+        seen = self._seen[uid]
+        if not seen.standing.claims:
+            return True
+        if not self._refresh_trust():
+            held = replace(verdict, outcome=Outcome.HELD, reason="the units' inventories could not be read")
+            self._seen[uid] = replace(seen, verdict=held)
+            return False
+        standing = self._trust.standing(body)
+        if standing != seen.standing:
+            self._evaluate(uid, body, standing)
+            return False
+        return True
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued Event and PolicyReport is written."""

@@ -1,0 +1,105 @@
+"""Checking who manages a workload, instead of believing what its labels and ownerReferences say.
+
+Anyone who may create a Pod may label it ``gitopsguard.io/unit: x`` and give it an ownerReference. A unit
+label counts only when that unit's inventory (written by the controller alone) lists the object; a controller
+owner counts only when an object of that kind and name exists with the referenced uid. Owner answers are
+cached by the whole reference: a uid is never reused, so the answer for one reference never changes while
+its owner lives (a deleted owner is forgotten when its DELETED event comes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.rest import RawApi, message_of
+from gitopsguard.errors import ApplyError, GitOpsGuardError
+from gitopsguard.model import KubeObject, ObjectKey
+from gitopsguard.plan.prepare import UNIT_LABEL
+from gitopsguard.policy.live import Standing
+
+MAX_CACHED = 100_000  # owner answers kept; past this the cache starts again (a bound, not a tuning knob)
+_Reference = tuple[str, str, str, str, str]  # namespace, apiVersion, kind, name, uid
+
+
+class Trust:
+    def __init__(
+        self, applier: Applier, raw: RawApi, inventories: InventoryStore,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self._applier, self._raw, self._inventories, self._clock = applier, raw, inventories, clock
+        self._units: dict[str, frozenset[ObjectKey]] = {}
+        self.loaded_at = float("-inf")  # when the inventories were last read (monotonic)
+        self._owners: dict[_Reference, bool] = {}
+        self._by_uid: dict[str, set[_Reference]] = {}
+
+    def refresh(self) -> None:
+        """Read every unit's inventory again. Raises ClusterError; the last good view is kept then."""
+        units = self._inventories.units()
+        self._units = {name: frozenset(inventory.entries) for name, inventory in units.items()}
+        self.loaded_at = self._clock()
+
+    def standing(self, body: KubeObject) -> Standing:
+        """What the cluster confirms about who manages ``body`` (lookups only for claims not seen before)."""
+        metadata = body.get("metadata") or {}
+        claimed = str((metadata.get("labels") or {}).get(UNIT_LABEL) or "")
+        listed = bool(claimed) and ObjectKey.of(body) in self._units.get(claimed, frozenset())
+        unit, claims = (claimed, "") if listed else ("", claimed)
+        ref = _controller(metadata)
+        if ref is None:
+            return Standing(unit=unit, claims=claims)
+        kind, name = str(ref.get("kind") or ""), str(ref.get("name") or "")
+        try:
+            exists = self._owner_exists(str(metadata.get("namespace") or ""), ref)
+        except GitOpsGuardError as error:  # cannot tell now: held (not deleted), checked again later
+            why = f"its controller {kind}/{name} could not be checked ({error}): held until it can be"
+            return Standing(unit=unit, claims=claims, unverified=why)
+        if not exists:
+            return Standing(unit=unit, claims=claims)
+        return Standing(unit=unit, owner_kind=kind, owner_name=name, claims=claims)
+
+    def forget(self, uid: str) -> None:
+        """An object is gone: references to it no longer name a live owner."""
+        for reference in self._by_uid.pop(uid, set()):
+            self._owners.pop(reference, None)
+
+    def _owner_exists(self, namespace: str, ref: Mapping[str, Any]) -> bool:
+        api_version, kind = str(ref.get("apiVersion") or ""), str(ref.get("kind") or "")
+        name, uid = str(ref.get("name") or ""), str(ref.get("uid") or "")
+        reference = (namespace, api_version, kind, name, uid)
+        known = self._owners.get(reference)
+        if known is not None:
+            return known
+        exists = bool(name and uid) and self._look_up(reference)
+        if len(self._owners) >= MAX_CACHED:
+            self._owners.clear()
+            self._by_uid.clear()
+        self._owners[reference] = exists
+        if exists:
+            self._by_uid.setdefault(uid, set()).add(reference)
+        return exists
+
+    def _look_up(self, reference: _Reference) -> bool:
+        """Whether the referenced object exists with that uid; ClusterError when the server cannot say."""
+        namespace, api_version, kind, name, uid = reference
+        try:
+            resource = self._applier.resource(api_version, kind, f"{kind}/{namespace}/{name}")
+        except ApplyError:  # a kind the server does not serve: no such owner
+            return False
+        path = self._applier.object_path(
+            api_version, ObjectKey("", kind, namespace if resource.namespaced else "", name)
+        )
+        status, answer = self._raw.request("GET", path)
+        if status == 404:
+            return False
+        if status != 200:
+            raise ApplyError(f"{kind}/{namespace}/{name}: cannot read it: {message_of(status, answer)}")
+        return str((answer.get("metadata") or {}).get("uid") or "") == uid
+
+
+def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    owners = metadata.get("ownerReferences") or []
+    return next((o for o in owners if isinstance(o, Mapping) and o.get("controller") is True), None)
