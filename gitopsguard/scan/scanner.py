@@ -31,7 +31,7 @@ from gitopsguard.policy import PolicySet, judge_object
 from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_level
 from gitopsguard.policy.model import Context, Finding, PolicyException
 from gitopsguard.scan.publish import MAX_QUEUED, Publisher
-from gitopsguard.scan.state import ScanStateStore, Tracked
+from gitopsguard.scan.state import ScanMemory, ScanStateStore, Tracked
 from gitopsguard.scan.trust import Trust
 
 LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -40,6 +40,7 @@ LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("v1",), "ReplicationController"),
 )  # fmt: skip
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", CONTROLLER_NAMESPACE})
+MAX_PROBLEMS = 100  # the newest problems kept for the caller; each is also shown once as it happens
 TRUST_REFRESH = 10.0  # seconds between readings of the inventories while some claim waits for confirmation
 
 
@@ -80,26 +81,27 @@ class Scanner:
         announce: Callable[[list[Announcement]], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
-        inventories: InventoryStore | None = None,
+        inventories: InventoryStore | None = None, warn: Callable[[str], None] = lambda _: None,
     ) -> None:  # fmt: skip
         self._applier, self._raw, self._policies, self._backup_dir = applier, raw, policies, backup_dir
         self._only, self._announce, self._clock, self._observe = namespaces, announce, clock, observe
         self._trust = Trust(applier, raw, inventories or InventoryStore(raw))
         self._unsettled: set[str] = set()  # uids whose claims could not be confirmed yet: checked again later
         self._trust_tried = float("-inf")  # when the inventories were last read, or tried (monotonic)
-        self._store = ScanStateStore(raw)
-        self._tracked = self._store.load()
+        self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
+        self._warn = warn  # shows each new problem as it happens (``gitopsguard run`` prints it)
+        self._memory = ScanMemory(ScanStateStore(raw), self._problem, owns_all=namespaces is None)
         self._seen: dict[str, _Seen] = {}
         self._namespaces: dict[str, KubeObject] = {}
         self._events, self._reports = EventRecorder(raw), ReportWriter(raw)
         self._publisher = Publisher(self._problem)
         self._heard: list[Announcement] = []  # announcements of this round, delivered together by flush()
         self._dirty: set[str] = set()  # namespaces whose report must be rewritten
-        self._state_dirty = False
+        self._reports_due: dict[str, tuple[list[tuple[KubeObject, Finding]], datetime]] = {}  # latest per namespace
+        self._reports_lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, str, dict[str, Any]]] = queue.Queue()
         self.evaluations = 0  # how many objects were evaluated (the bench checks only changes cost work)
         self.recent: collections.deque[ObjectKey] = collections.deque(maxlen=1000)  # the last ones evaluated
-        self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
 
     @property
     def non_compliant(self) -> int:
@@ -116,6 +118,7 @@ class Scanner:
         versions = {}
         for api_version, kind in self._kinds():
             versions[(api_version, kind)] = self._list_kind(api_version, kind)
+        self._memory.keep_only(self._seen, self._in_scope)
         self.flush()
         return versions
 
@@ -135,8 +138,7 @@ class Scanner:
             self._trust.forget(uid)
             self._unsettled.discard(uid)
             gone = self._seen.pop(uid, None)
-            if self._tracked.pop(uid, None) is not None:
-                self._state_dirty = True
+            self._memory.pop(uid)
             if gone is not None and gone.verdict.findings:
                 self._dirty.add(gone.key.namespace)
         elif event_type in ("ADDED", "MODIFIED"):
@@ -172,18 +174,13 @@ class Scanner:
         for namespace in sorted(self._dirty):
             failures = [(s.body, f) for s in self._seen.values() if s.key.namespace == namespace
                         for f in s.verdict.findings]  # fmt: skip
-            self._publisher.submit(functools.partial(self._reports.write, namespace, failures, now), droppable=False)
+            self._queue_report(namespace, failures, now)
         self._dirty.clear()
         if self._publisher.dropped:
             self._problem(f"{self._publisher.dropped} Events were not sent (more than {MAX_QUEUED} queued); "
                           "the PolicyReports and the audit log hold every finding")  # fmt: skip
             self._publisher.dropped = 0
-        if self._state_dirty:
-            try:
-                self._store.save(self._tracked)
-                self._state_dirty = False
-            except GitOpsGuardError as error:
-                self._problem(str(error))
+        self._memory.save()
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -303,7 +300,7 @@ class Scanner:
         return {p.name: p for p in self._policies.policies}
 
     def _first_seen(self, uid: str) -> datetime | None:
-        tracked = self._tracked.get(uid)
+        tracked = self._memory.get(uid)
         return tracked.first_seen if tracked else None
 
     def _evaluate(self, uid: str, body: KubeObject, standing: Standing) -> None:
@@ -332,11 +329,10 @@ class Scanner:
         now = self._clock()
         if verdict.outcome is Outcome.TERMINATING:
             return  # on its way out already: neither deleted nor announced again
-        tracked = self._tracked.get(uid)
+        tracked = self._memory.get(uid)
         if verdict.outcome is Outcome.COMPLIANT:
             if tracked is not None:
-                del self._tracked[uid]
-                self._state_dirty = True
+                self._memory.pop(uid)
                 if tracked.announced:
                     self._heard.append(Announcement("resolved", key, body, verdict))
             return
@@ -345,8 +341,7 @@ class Scanner:
             message = _event_message(verdict)
             self._publisher.submit(lambda: self._events.record(body, "PolicyViolation", message))
             tracked = Tracked(str(key), tracked.first_seen if tracked else now, verdict.digest)
-            self._tracked[uid] = tracked
-            self._state_dirty = True
+            self._memory.put(uid, tracked)
         if verdict.outcome is Outcome.DELETE:
             self._delete(uid, key, body, verdict)
 
@@ -399,6 +394,22 @@ class Scanner:
     def _problem(self, problem: str | None) -> None:
         if problem and problem not in self.problems[-20:]:
             self.problems.append(problem)
+            del self.problems[:-MAX_PROBLEMS]
+            self._warn(problem)
+
+    def _queue_report(self, namespace: str, failures: list[tuple[KubeObject, Finding]], now: datetime) -> None:
+        """At most one write per namespace waits for the publisher, and it writes the latest findings: a
+        namespace whose workloads change all the time costs one report write at a time, not a queue of them."""
+        with self._reports_lock:
+            waiting = namespace in self._reports_due
+            self._reports_due[namespace] = (failures, now)
+        if not waiting:
+            self._publisher.submit(functools.partial(self._write_report, namespace), droppable=False)
+
+    def _write_report(self, namespace: str) -> str | None:
+        with self._reports_lock:
+            failures, now = self._reports_due.pop(namespace)
+        return self._reports.write(namespace, failures, now)
 
 
 def _event_message(verdict: LiveVerdict) -> str:

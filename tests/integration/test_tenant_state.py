@@ -3,10 +3,14 @@ volumes of hand-made workloads, on the real API server."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,10 +18,15 @@ from kubernetes import client
 
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import Action
+from gitopsguard.policy import parse_policies
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
+from gitopsguard.scan.scanner import Announcement, Scanner
 from gitopsguard.source import GitSource, SourceSpec
+from tests.flood import flood, make_namespace
 from tests.gitrepo import Upstream
+from tests.integration.conftest import TEST_LABEL, LiveCluster
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +121,120 @@ def test_a_failed_backup_holds_that_workload_alone_and_never_fails_the_unit_pass
     second = tenant.run(unwritable)
     assert second.error is None, second.error
     assert tenant.setting() == "2" and "stray" in tenant.live_pods()
+
+
+# -- a tenant floods one namespace with 3,500 long-named Pods ---------------------------------------------
+
+FLOOD = 3500
+LIVE_POLICY = """\
+apiVersion: gitopsguard.io/v1alpha1
+kind: Policy
+metadata: {name: team-label}
+spec:
+  code: GG3001
+  severity: HIGH
+  match: {kinds: [Deployment, Pod]}
+  builtin: {name: required-labels, params: {labels: [team]}}
+  live: {action: delete, gracePeriod: 1h}
+"""
+
+
+class CountingApi(RawApi):
+    """The real client, counting the writes of the live scan's state."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        super().__init__(api)
+        self.state_writes: list[float] = []
+
+    def request(self, method: str, path: str, **options: Any) -> tuple[int, dict[str, Any]]:
+        if method in ("PATCH", "PUT", "POST") and "/configmaps/gitopsguard-live-scan" in path:
+            self.state_writes.append(time.monotonic())
+        return super().request(method, path, **options)
+
+
+@dataclass
+class Flooded:
+    api: client.ApiClient
+    flooded: str
+    quiet: str
+    heard: list[Announcement]
+    raw: CountingApi
+    scanner: Scanner
+    stop: threading.Event
+
+    def restart(self) -> tuple[Scanner, list[Announcement], threading.Event]:
+        heard: list[Announcement] = []
+        stop = threading.Event()
+        scanner = Scanner(Applier(self.api), RawApi(self.api), parse_policies({"p.yaml": LIVE_POLICY}),
+                          backup_dir=Path("/nonexistent"), namespaces=frozenset({self.flooded, self.quiet}),
+                          announce=heard.extend)  # fmt: skip
+        threading.Thread(target=scanner.run, args=(stop,), daemon=True).start()
+        return scanner, heard, stop
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def flooded(dev_cluster: LiveCluster) -> Iterator[Flooded]:
+    api = dev_cluster.api()
+    raw = CountingApi(api)
+    suffix = uuid.uuid4().hex[:8]
+    flooded_ns, quiet_ns = f"flood-{suffix}", f"quiet-{suffix}"
+    try:
+        for namespace in (flooded_ns, quiet_ns):
+            make_namespace(raw, namespace, {TEST_LABEL: "true"})
+        flood(raw, flooded_ns, FLOOD)
+        flood(raw, quiet_ns, 1, length=20)
+        heard: list[Announcement] = []
+        stop = threading.Event()
+        scanner = Scanner(Applier(api), raw, parse_policies({"p.yaml": LIVE_POLICY}), backup_dir=Path("/nonexistent"),
+                          namespaces=frozenset({flooded_ns, quiet_ns}), announce=heard.extend)  # fmt: skip
+        threading.Thread(target=scanner.run, args=(stop,), daemon=True).start()
+        _wait(lambda: len([a for a in list(heard) if a.event == "violation"]) >= FLOOD + 1, timeout=120)
+        time.sleep(3)  # a few rounds of the loop after the first scan
+        yield Flooded(api, flooded_ns, quiet_ns, heard, raw, scanner, stop)
+        stop.set()
+    finally:
+        for namespace in (flooded_ns, quiet_ns):
+            raw.request("DELETE", f"/api/v1/namespaces/{namespace}")
+            raw.request("DELETE", f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-live-scan-{namespace}")
+        api.close()
+
+
+def test_the_live_scan_state_is_not_rewritten_in_a_hot_loop(flooded: Flooded) -> None:
+    settled = time.monotonic()
+    time.sleep(3)  # six rounds of the scan loop, nothing changing
+    assert [t for t in flooded.raw.state_writes if t >= settled] == []
+
+
+def test_a_flooded_namespace_cannot_stop_another_namespaces_first_sightings_from_being_saved(flooded: Flooded) -> None:
+    flooded.stop.set()
+    scanner, heard, stop = flooded.restart()  # a new process: what was saved is all it knows
+    try:
+        _wait(lambda: scanner.evaluations >= FLOOD + 1, timeout=120)
+        time.sleep(1)
+        again = [a for a in list(heard) if a.event == "violation"]
+        assert [a.key.name for a in again if a.key.namespace == flooded.quiet] == []  # not announced twice
+        assert len(again) == 0, f"{len(again)} workloads announced again after a restart"
+    finally:
+        stop.set()
+
+
+def test_every_finding_of_a_flooded_namespace_is_reported_in_policy_reports_within_size_limits(
+    flooded: Flooded,
+) -> None:
+    assert flooded.scanner.drain(60)
+    status, listed = RawApi(flooded.api).request(
+        "GET", f"/apis/wgpolicyk8s.io/v1alpha2/namespaces/{flooded.flooded}/policyreports"
+    )
+    assert status == 200, listed
+    reports = listed.get("items") or []
+    assert sum(len(r.get("results") or []) for r in reports) == FLOOD, [p[:200] for p in flooded.scanner.problems]
+    assert all(len(json.dumps(r)) < 800 * 1024 for r in reports)
+    named = {res["resources"][0]["name"] for r in reports for res in r["results"]}
+    assert len(named) == FLOOD
