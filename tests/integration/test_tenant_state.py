@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,11 @@ from gitopsguard.model import Action
 from gitopsguard.policy import parse_policies
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.scan.scanner import Announcement, Scanner
+from gitopsguard.scan.state import ScanMemory, ScanStateStore, Tracked
 from gitopsguard.source import GitSource, SourceSpec
 from tests.flood import flood, make_namespace
 from tests.gitrepo import Upstream
-from tests.integration.conftest import TEST_LABEL, LiveCluster
+from tests.integration.conftest import TEST_LABEL, LiveCluster, bind_user
 
 pytestmark = pytest.mark.integration
 
@@ -142,8 +144,8 @@ spec:
 class CountingApi(RawApi):
     """The real client, counting the writes of the live scan's state."""
 
-    def __init__(self, api: client.ApiClient) -> None:
-        super().__init__(api)
+    def __init__(self, api: client.ApiClient, impersonate: str | None = None) -> None:
+        super().__init__(api, impersonate=impersonate)
         self.state_writes: list[float] = []
 
     def request(self, method: str, path: str, **options: Any) -> tuple[int, dict[str, Any]]:
@@ -238,3 +240,31 @@ def test_every_finding_of_a_flooded_namespace_is_reported_in_policy_reports_with
     assert all(len(json.dumps(r)) < 800 * 1024 for r in reports)
     named = {res["resources"][0]["name"] for r in reports for res in r["results"]}
     assert len(named) == FLOOD
+
+
+def test_a_refused_state_write_is_reported_once_and_waits_before_the_next_try(
+    dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str
+) -> None:
+    bind_user(admin_api, namespace, "alice-view", "ClusterRole", "view")  # she may read the state, not write it
+    alice = CountingApi(admin_api, impersonate="alice")
+    _wait(lambda: alice.request("GET", f"/api/v1/namespaces/{namespace}/configmaps")[0] == 200, timeout=10)
+    problems: list[str] = []
+    clock = [1000.0]
+    memory = ScanMemory(ScanStateStore(alice, namespace=namespace), problems.append, clock=lambda: clock[0])
+    memory.put("uid-1", Tracked("Pod/shop/a", datetime(2026, 12, 5, tzinfo=UTC), "d1"))
+    for _ in range(5):  # five rounds of the scan loop
+        memory.save()
+        clock[0] += 0.5
+    assert len(problems) == 1 and "cannot save the live scan's state of namespace shop" in problems[0], problems
+    assert "forbidden" in problems[0].lower()
+    assert len(alice.state_writes) == 1  # tried once; the next try waits its minute, not the next round
+    clock[0] += ScanMemory.RETRY
+    memory.save()
+    assert len(alice.state_writes) == 2 and len(problems) == 1  # tried again, not reported again
+    writes = CountingApi(admin_api)
+    memory = ScanMemory(ScanStateStore(writes, namespace=namespace), problems.append, clock=lambda: clock[0])
+    memory.put("uid-1", Tracked("Pod/shop/a", datetime(2026, 12, 5, tzinfo=UTC), "d1"))
+    memory.save()
+    assert len(writes.state_writes) == 1  # with the rights, it saves at once, and once
+    memory.save()
+    assert len(writes.state_writes) == 1
