@@ -327,7 +327,7 @@ def unmanaged(
         live = applier.list_in_namespace(stray.WORKLOAD_KINDS, policy.namespace)
         for verdict in stray.judge(live, policy, inventory.unmanaged, now):
             change = _act_on_stray(unit, verdict, applier, now)
-            if change.action is not Action.DELETED:
+            if change.action is not Action.DELETED and verdict.tracked:
                 seen[verdict.key] = inventory.unmanaged.get(verdict.key, now)
             changes.append(change)
     return changes, seen, bool(chosen)
@@ -338,6 +338,8 @@ _WORKLOAD_VERSIONS = {kind: api_version for api_version, kind in stray.WORKLOAD_
 
 def _act_on_stray(unit: Unit, verdict: stray.Verdict, applier: Applier, now: datetime) -> Change:
     """Report an unmanaged workload, or back it up and delete it once its grace period is over."""
+    if not verdict.tracked:
+        return Change(verdict.key, Action.SKIPPED, stray.untracked_note(verdict.key.namespace))
     if verdict.deadline is None:
         return Change(verdict.key, Action.SKIPPED, "unmanaged: not in Git (reported only)")
     when = f"{verdict.deadline:%Y-%m-%d %H:%M:%S}Z"

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,9 @@ import yaml
 from kubernetes import client
 
 from gitopsguard.cluster.apply import Applier
-from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.inventory import UNMANAGED_BYTES, Inventory, InventoryStore
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.model import Action
+from gitopsguard.model import Action, ObjectKey
 from gitopsguard.policy import parse_policies
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.scan.scanner import Announcement, Scanner
@@ -268,3 +268,49 @@ def test_a_refused_state_write_is_reported_once_and_waits_before_the_next_try(
     assert len(writes.state_writes) == 1  # with the rights, it saves at once, and once
     memory.save()
     assert len(writes.state_writes) == 1
+
+
+# -- unmanaged tracking: a tenant floods an opted-in namespace ------------------------------------------
+
+
+def test_thousands_of_hand_made_pods_in_an_opted_in_namespace_do_not_fail_the_units_pass(tenant: Tenant) -> None:
+    tenant.commit("report", "1")
+    flood(RawApi(tenant.api), tenant.namespace, 3300, length=253)  # past 1 MiB when tracked uncompressed
+    first = tenant.run(None)
+    assert first.error is None, first.error[:500]
+    tenant.commit("report", "2")  # the next commit is applied and stays applied
+    second = tenant.run(None)
+    assert second.error is None, second.error[:500]
+    assert tenant.setting() == "2"
+    reported = [c for c in second.changes if c.key.kind == "Pod"]
+    assert len(reported) == 3300  # every hand-made pod is still reported, tracked or not
+    stored = client.CoreV1Api(tenant.api).read_namespaced_config_map(
+        f"gitopsguard-inventory-{tenant.namespace}", "gitopsguard-system"
+    )
+    size = sum(len(v) for v in (stored.data or {}).values()) + sum(len(v) for v in (stored.binary_data or {}).values())
+    assert size < 256 * 1024, size
+
+
+def test_the_inventorys_unmanaged_sightings_stay_within_their_budget_and_keep_the_oldest(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    start = datetime(2026, 12, 5, tzinfo=UTC)
+    seen = {
+        ObjectKey("", "Pod", f"team-{i % 40}", uuid.uuid4().hex * 7 + f"{i:05d}"): start + timedelta(seconds=i)
+        for i in range(20_000)
+    }  # 20,000 sightings of hard-to-compress 229-character names: far past any budget
+    store = InventoryStore(admin_api)
+    try:
+        store.save(namespace, Inventory({}, "abc", "abc", "", "", seen, True))
+        loaded = store.load(namespace).unmanaged
+        stored = client.CoreV1Api(admin_api).read_namespaced_config_map(
+            f"gitopsguard-inventory-{namespace}", "gitopsguard-system"
+        )
+        assert len(stored.binary_data["unmanaged.json.gz"]) <= UNMANAGED_BYTES
+        assert 0 < len(loaded) < len(seen)
+        newest_kept = max(loaded.values())
+        assert all(t > newest_kept for k, t in seen.items() if k not in loaded)  # the newest were left out
+        assert all(seen[k] == t for k, t in loaded.items())
+    finally:
+        inventory = f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-inventory-{namespace}"
+        RawApi(admin_api).request("DELETE", inventory)
