@@ -314,3 +314,57 @@ def test_the_inventorys_unmanaged_sightings_stay_within_their_budget_and_keep_th
     finally:
         inventory = f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-inventory-{namespace}"
         RawApi(admin_api).request("DELETE", inventory)
+
+
+# -- the live scan's backups ------------------------------------------------------------------------------
+
+
+def _live_scan(
+    api: client.ApiClient, namespaces: set[str], backups: Path
+) -> tuple[list[Announcement], threading.Event]:
+    heard: list[Announcement] = []
+    stop = threading.Event()
+    scanner = Scanner(Applier(api), RawApi(api), parse_policies({"p.yaml": LIVE_POLICY.replace("1h", "1s")}),
+                      backup_dir=backups, namespaces=frozenset(namespaces), announce=heard.extend)  # fmt: skip
+    threading.Thread(target=scanner.run, args=(stop,), daemon=True).start()
+    return heard, stop
+
+
+def test_the_live_scan_backs_up_and_deletes_a_workload_with_a_240_character_name(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    (name,) = flood(RawApi(tenant.api), tenant.namespace, 1, length=240)
+    _, stop = _live_scan(tenant.api, {tenant.namespace}, tmp_path / "backups")
+    try:
+        _wait(lambda: name not in tenant.live_pods(), timeout=20)
+    finally:
+        stop.set()
+    (saved,) = (tmp_path / "backups" / tenant.namespace).glob("Pod-*.yaml")
+    assert yaml.safe_load(saved.read_text())["metadata"]["name"] == name
+
+
+def test_a_failed_live_scan_backup_holds_that_workload_alone_and_is_announced_once(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    other = f"{tenant.namespace}-b"
+    raw = RawApi(tenant.api)
+    make_namespace(raw, other, {TEST_LABEL: "true"})
+    try:
+        backups = tmp_path / "backups"
+        backups.mkdir()
+        (backups / tenant.namespace).write_text("a file where this namespace's backups should go")
+        (held,) = flood(raw, tenant.namespace, 1, length=30)
+        (gone,) = flood(raw, other, 1, length=30)
+        heard, stop = _live_scan(tenant.api, {tenant.namespace, other}, backups)
+        try:
+            _wait(lambda: any(a.event == "deleted" for a in list(heard)), timeout=20)
+            time.sleep(2)  # four more rounds of the loop: no retry, no second announcement
+        finally:
+            stop.set()
+        assert held in tenant.live_pods()
+        failed = [a for a in heard if a.event == "delete-failed"]
+        assert [a.key.name for a in failed] == [held] and "cannot back up" in failed[0].detail
+        assert [a.key.name for a in heard if a.event == "deleted"] == [gone]
+    finally:
+        raw.request("DELETE", f"/api/v1/namespaces/{other}")
+        raw.request("DELETE", f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-live-scan-{other}")
