@@ -27,6 +27,7 @@ from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
 from gitopsguard.render.stored import RenderStore
+from gitopsguard.scan.trust import managed_check
 from gitopsguard.source import GitSource, Revision
 
 DEFAULT_BRAKE = BrakePolicy()
@@ -323,9 +324,10 @@ def unmanaged(
     changes: list[Change] = []
     seen: dict[ObjectKey, datetime] = {}
     chosen = stray.policies(desired)
+    managed = managed_check(applier, {d.key for d in desired})  # labels and owners checked, not believed
     for policy in chosen.values():
         live = applier.list_in_namespace(stray.WORKLOAD_KINDS, policy.namespace)
-        for verdict in stray.judge(live, policy, inventory.unmanaged, now):
+        for verdict in stray.judge(live, policy, inventory.unmanaged, now, managed):
             change = _act_on_stray(unit, verdict, applier, now)
             if change.action is not Action.DELETED and verdict.tracked:
                 seen[verdict.key] = inventory.unmanaged.get(verdict.key, now)

@@ -10,7 +10,7 @@ its owner lives (a deleted owner is forgotten when its DELETED event comes).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import Any
 
 from gitopsguard.cluster.apply import Applier
@@ -103,3 +103,27 @@ class Trust:
 def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:
     owners = metadata.get("ownerReferences") or []
     return next((o for o in owners if isinstance(o, Mapping) and o.get("controller") is True), None)
+
+
+def managed_check(applier: Applier, applying: Container[ObjectKey]) -> Callable[[ObjectKey, KubeObject], bool]:
+    """For a unit's pass: whether a live workload is managed, by Git (this pass applies it, or a unit's
+    inventory lists it) or by a controller that exists with the referenced uid. When the inventories or an
+    owner cannot be read, the claim is taken for this pass: nothing is deleted on a guess."""
+    trust = Trust(applier, applier.raw, InventoryStore(applier.raw))
+    readable: list[bool] = []  # read the inventories once, and only if some workload claims a unit
+
+    def managed(key: ObjectKey, body: KubeObject) -> bool:
+        if key in applying:
+            return True
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        if UNIT_LABEL in labels and not readable:
+            try:
+                trust.refresh()
+                readable.append(True)
+            except GitOpsGuardError:
+                readable.append(False)
+        standing = trust.standing(body)
+        unreadable = bool(standing.claims) and not readable[0]
+        return bool(standing.unit or standing.owner_kind or standing.unverified or unreadable)
+
+    return managed

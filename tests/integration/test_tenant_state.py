@@ -368,3 +368,38 @@ def test_a_failed_live_scan_backup_holds_that_workload_alone_and_is_announced_on
     finally:
         raw.request("DELETE", f"/api/v1/namespaces/{other}")
         raw.request("DELETE", f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-live-scan-{other}")
+
+
+# -- unmanaged tracking believes no label or owner a tenant writes ----------------------------------------
+
+
+def test_a_hand_made_pod_with_a_forged_unit_label_or_owner_is_unmanaged_and_deleted(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    tenant.commit("delete", "1")
+    tenant.upstream.write(
+        "apps/web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 0\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: c, image: example/x:1}]}\n",
+    )
+    tenant.upstream.commit()
+    core = client.CoreV1Api(tenant.api)
+    forged = [{"apiVersion": "example.com/v1", "kind": "ReplicaSet", "name": "web", "uid": str(uuid.uuid4()),
+               "controller": True}]  # fmt: skip
+    for name, labels, owners in (("disguised", {"gitopsguard.io/unit": "no-such-unit"}, None),
+                                 ("own-unit", {"gitopsguard.io/unit": tenant.namespace}, None),
+                                 ("forged-owner", None, forged)):  # fmt: skip
+        spec = client.V1PodSpec(containers=[client.V1Container(name="c", image="x")],
+                                automount_service_account_token=False)  # fmt: skip
+        meta = client.V1ObjectMeta(name=name, labels=labels, owner_references=owners)
+        core.create_namespaced_pod(tenant.namespace, client.V1Pod(metadata=meta, spec=spec))
+    tenant.run(tmp_path / "backups")  # first seen
+    time.sleep(1.2)
+    result = tenant.run(tmp_path / "backups")
+    assert result.error is None, result.error
+    assert {c.key.name: c.action for c in result.changes if c.key.kind == "Pod"} == {
+        "disguised": Action.DELETED, "own-unit": Action.DELETED, "forged-owner": Action.DELETED,
+    }  # fmt: skip
+    assert client.AppsV1Api(tenant.api).read_namespaced_deployment("web", tenant.namespace) is not None
+    assert not any(c.key.kind == "Deployment" and c.action is Action.DELETED for c in result.changes)
