@@ -61,19 +61,7 @@ class InventoryStore:
             return Inventory()
         if status != 200:
             raise ClusterError(f"{where}: cannot read inventory: {message_of(status, configmap)}")
-        data, binary = configmap.get("data") or {}, configmap.get("binaryData") or {}
-        rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
-        entries = {ObjectKey(*row[1:5]): Entry(row[0], *row[5:7]) for row in rows}
-        packed = binary.get("unmanaged.json.gz")
-        listed = (
-            json.loads(gzip.decompress(base64.b64decode(packed)))
-            if packed
-            else json.loads(data.get("unmanaged") or "[]")
-        )
-        seen = {ObjectKey(*row[:4]): datetime.fromisoformat(row[4]) for row in listed}
-        return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
-                         data.get("lastError", ""), data.get("lastChanges", ""), seen,
-                         data.get("scansUnmanaged") == "true", data.get("appliedAs", ""))  # fmt: skip
+        return _parsed(configmap)
 
     def units(self) -> dict[str, Inventory]:
         """Every unit with an inventory here, by name."""
@@ -82,10 +70,12 @@ class InventoryStore:
             return {}
         if status != 200:
             raise ClusterError(f"ConfigMaps in {self.namespace}: cannot list inventories: {message_of(status, listed)}")
-        prefix = _name("")
-        found = [str((cm.get("metadata") or {}).get("name") or "") for cm in listed.get("items") or []]
-        names = sorted(name.removeprefix(prefix) for name in found if name.startswith(prefix))
-        return {name: self.load(name) for name in names}
+        prefix, units = _name(""), {}
+        for configmap in listed.get("items") or []:  # parsed from the one list: no read per unit
+            name = str((configmap.get("metadata") or {}).get("name") or "")
+            if name.startswith(prefix):
+                units[name.removeprefix(prefix)] = _parsed(configmap)
+        return dict(sorted(units.items()))
 
     def save(self, unit: str, inventory: Inventory) -> None:
         """Replace the unit's ConfigMap; create it (and the namespace) the first time."""
@@ -106,6 +96,20 @@ class InventoryStore:
 
     def _path(self, unit: str) -> str:
         return f"/api/v1/namespaces/{self.namespace}/configmaps/{_name(unit)}"
+
+
+def _parsed(configmap: dict[str, Any]) -> Inventory:
+    data, binary = configmap.get("data") or {}, configmap.get("binaryData") or {}
+    rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
+    entries = {ObjectKey(*row[1:5]): Entry(row[0], *row[5:7]) for row in rows}
+    packed = binary.get("unmanaged.json.gz")
+    listed = (
+        json.loads(gzip.decompress(base64.b64decode(packed))) if packed else json.loads(data.get("unmanaged") or "[]")
+    )
+    seen = {ObjectKey(*row[:4]): datetime.fromisoformat(row[4]) for row in listed}
+    return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
+                     data.get("lastError", ""), data.get("lastChanges", ""), seen,
+                     data.get("scansUnmanaged") == "true", data.get("appliedAs", ""))  # fmt: skip
 
 
 def _configmap(unit: str, inventory: Inventory) -> dict[str, Any]:

@@ -41,7 +41,9 @@ LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
 )  # fmt: skip
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", CONTROLLER_NAMESPACE})
 MAX_PROBLEMS = 100  # the newest problems kept for the caller; each is also shown once as it happens
-TRUST_REFRESH = 10.0  # seconds between readings of the inventories while some claim waits for confirmation
+TRUST_REFRESH = 10.0  # seconds before the inventories are read again for a new unconfirmed claim
+TRUST_REFRESH_MAX = 300.0  # ... doubling while nothing new is claimed: a tenant's fake labels cost little
+FRESH = 2.0  # seconds a reading counts as fresh before a deletion (one reading for a whole round's deletions)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Scanner:
         self._trust = Trust(applier, raw, inventories or InventoryStore(raw))
         self._unsettled: set[str] = set()  # uids whose claims could not be confirmed yet: checked again later
         self._trust_tried = float("-inf")  # when the inventories were last read, or tried (monotonic)
+        self._trust_wait = TRUST_REFRESH  # before the next reading for unconfirmed claims
         self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
         self._warn = warn  # shows each new problem as it happens (``gitopsguard run`` prints it)
         self._memory = ScanMemory(ScanStateStore(raw), self._problem, owns_all=namespaces is None)
@@ -114,7 +117,6 @@ class Scanner:
     def scan_all(self) -> dict[tuple[str, str], str]:
         """List every workload kind once and evaluate everything; the list resourceVersion per kind."""
         self._namespaces = self._applier.namespaces()
-        self._refresh_trust()
         versions = {}
         for api_version, kind in self._kinds():
             versions[(api_version, kind)] = self._list_kind(api_version, kind)
@@ -267,7 +269,10 @@ class Scanner:
             return
         self._evaluate(uid, body, standing)
 
-    def _refresh_trust(self) -> bool:
+    def _refresh_trust(self, fresh: float = 0.0) -> bool:
+        """Read the inventories, unless they were read within ``fresh`` seconds; whether they could be."""
+        if fresh and time.monotonic() - self._trust.loaded_at < fresh:
+            return True
         self._trust_tried = time.monotonic()
         try:
             self._trust.refresh()
@@ -281,9 +286,10 @@ class Scanner:
     def _settle(self) -> None:
         """Every few seconds, check again the claims not confirmed yet: a unit saves its inventory only after
         applying, so a Git-managed workload can be seen before its unit lists it."""
-        if not self._unsettled or time.monotonic() - self._trust_tried < TRUST_REFRESH:
+        if not self._unsettled or time.monotonic() - self._trust_tried < self._trust_wait:
             return
         self._refresh_trust()
+        self._trust_wait = min(self._trust_wait * 2, TRUST_REFRESH_MAX)
         for uid in list(self._unsettled):
             seen = self._seen.get(uid)
             if seen is None:
@@ -316,6 +322,8 @@ class Scanner:
         until = self._exception_expiry(excepted)
         self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body), standing, until)
         if standing.claims or standing.unverified:
+            if uid not in self._unsettled:
+                self._trust_wait = TRUST_REFRESH  # a new claim: look again soon
             self._unsettled.add(uid)
         else:
             self._unsettled.discard(uid)
@@ -373,7 +381,7 @@ class Scanner:
         seen = self._seen[uid]
         if not seen.standing.claims:
             return True
-        if not self._refresh_trust():
+        if not self._refresh_trust(fresh=FRESH):
             held = replace(verdict, outcome=Outcome.HELD, reason="the units' inventories could not be read")
             self._seen[uid] = replace(seen, verdict=held)
             return False

@@ -46,6 +46,8 @@ class Trust:
         """What the cluster confirms about who manages ``body`` (lookups only for claims not seen before)."""
         metadata = body.get("metadata") or {}
         claimed = str((metadata.get("labels") or {}).get(UNIT_LABEL) or "")
+        if claimed and self.loaded_at == float("-inf"):
+            self._first_reading()
         listed = bool(claimed) and ObjectKey.of(body) in self._units.get(claimed, frozenset())
         unit, claims = (claimed, "") if listed else ("", claimed)
         ref = _controller(metadata)
@@ -60,6 +62,15 @@ class Trust:
         if not exists:
             return Standing(unit=unit, claims=claims)
         return Standing(unit=unit, owner_kind=kind, owner_name=name, claims=claims)
+
+    def _first_reading(self) -> None:
+        """The inventories are read when a workload first claims a unit, not before: a scan of namespaces
+        where nothing claims one never reads them. Unread, no claim is confirmed (and the scan reads them
+        again before deleting anything that claims one)."""
+        try:
+            self.refresh()
+        except GitOpsGuardError:
+            self.loaded_at = self._clock()  # not again for every object; the scan's timer tries again
 
     def forget(self, uid: str) -> None:
         """An object is gone: references to it no longer name a live owner."""
