@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Container, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gitopsguard.cluster.apply import Applier
@@ -21,6 +22,8 @@ from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL
 from gitopsguard.policy.live import Standing
 
+DISCOVERY_INTERVAL = 30.0  # seconds between readings of the kinds the server serves, whatever owners name
+SKEW = timedelta(seconds=5)  # between our clock and the API server's creation timestamps
 MAX_CACHED = 100_000  # owner answers kept; past this the cache starts again (a bound, not a tuning knob)
 _Reference = tuple[str, str, str, str, str]  # namespace, apiVersion, kind, name, uid
 
@@ -35,6 +38,10 @@ class Trust:
         self.loaded_at = float("-inf")  # when the inventories were last read (monotonic)
         self._owners: dict[_Reference, bool] = {}
         self._by_uid: dict[str, set[_Reference]] = {}
+        self._served: frozenset[tuple[str, str]] = frozenset()  # (apiVersion, kind) at the last discovery
+        self._served_at: datetime | None = None  # wall clock of the last discovery
+        self._discovered_at = float("-inf")  # monotonic, for the rate
+        self.discoveries = 0
 
     def refresh(self) -> None:
         """Read every unit's inventory again. Raises ClusterError; the last good view is kept then."""
@@ -55,7 +62,7 @@ class Trust:
             return Standing(unit=unit, claims=claims)
         kind, name = str(ref.get("kind") or ""), str(ref.get("name") or "")
         try:
-            exists = self._owner_exists(str(metadata.get("namespace") or ""), ref)
+            exists = self._owner_exists(str(metadata.get("namespace") or ""), ref, _created(metadata))
         except GitOpsGuardError as error:  # cannot tell now: held (not deleted), checked again later
             why = f"its controller {kind}/{name} could not be checked ({error}): held until it can be"
             return Standing(unit=unit, claims=claims, unverified=why)
@@ -72,19 +79,50 @@ class Trust:
         except GitOpsGuardError:
             self.loaded_at = self._clock()  # not again for every object; the scan's timer tries again
 
+    def _kind_served(self, api_version: str, kind: str, created: datetime | None) -> bool | None:
+        """Whether the server serves this kind; None when that cannot be told without a discovery the rate
+        does not allow yet. A kind missing from a discovery made after the dependent was created proves its
+        owner forged: the owner, and so its kind, had to exist first. Each unknown kind costing a discovery
+        of every API group would let a tenant's forged references slow the scan to a crawl."""
+        if (api_version, kind) in self._served:
+            return True
+        if self._served_at is not None and created is not None and created + SKEW < self._served_at:
+            return False
+        if self._clock() - self._discovered_at < DISCOVERY_INTERVAL:
+            return None
+        self._discover()
+        return (api_version, kind) in self._served
+
+    def _discover(self) -> None:
+        self._discovered_at, started = self._clock(), datetime.now(UTC)
+        served: set[tuple[str, str]] = set()
+        status, groups = self._raw.request("GET", "/apis")
+        if status != 200:
+            raise ApplyError(f"/apis: cannot discover the served kinds: {message_of(status, groups)}")
+        versions = ["v1"] + [
+            str(v.get("groupVersion")) for g in groups.get("groups") or [] for v in g.get("versions") or []
+        ]
+        for group_version in versions:
+            path = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+            status, listed = self._raw.request("GET", path)
+            if status == 200:  # an aggregated API that is down serves nothing now
+                served |= {(group_version, str(r.get("kind"))) for r in listed.get("resources") or []}
+        self.discoveries += 1
+        self._served, self._served_at = frozenset(served), started
+
     def forget(self, uid: str) -> None:
         """An object is gone: references to it no longer name a live owner."""
         for reference in self._by_uid.pop(uid, set()):
             self._owners.pop(reference, None)
 
-    def _owner_exists(self, namespace: str, ref: Mapping[str, Any]) -> bool:
+    def _owner_exists(self, namespace: str, ref: Mapping[str, Any], created: datetime | None) -> bool:
         api_version, kind = str(ref.get("apiVersion") or ""), str(ref.get("kind") or "")
         name, uid = str(ref.get("name") or ""), str(ref.get("uid") or "")
         reference = (namespace, api_version, kind, name, uid)
         known = self._owners.get(reference)
         if known is not None:
             return known
-        exists = bool(name and uid) and self._look_up(reference)
+        exists = bool(name and uid) and self._look_up(reference, created)
         if len(self._owners) >= MAX_CACHED:
             self._owners.clear()
             self._by_uid.clear()
@@ -93,9 +131,15 @@ class Trust:
             self._by_uid.setdefault(uid, set()).add(reference)
         return exists
 
-    def _look_up(self, reference: _Reference) -> bool:
-        """Whether the referenced object exists with that uid; ClusterError when the server cannot say."""
+    def _look_up(self, reference: _Reference, created: datetime | None) -> bool:
+        """Whether the referenced object exists with that uid; ApplyError when the server cannot say now."""
         namespace, api_version, kind, name, uid = reference
+        served = self._kind_served(api_version, kind, created)
+        if served is None:
+            raise ApplyError(f"{kind} ({api_version}) was not served at the last discovery; asked again within "
+                             f"{DISCOVERY_INTERVAL:.0f} s")  # fmt: skip
+        if not served:
+            return False
         try:
             resource = self._applier.resource(api_version, kind, f"{kind}/{namespace}/{name}")
         except ApplyError:  # a kind the server does not serve: no such owner
@@ -109,6 +153,13 @@ class Trust:
         if status != 200:
             raise ApplyError(f"{kind}/{namespace}/{name}: cannot read it: {message_of(status, answer)}")
         return str((answer.get("metadata") or {}).get("uid") or "") == uid
+
+
+def _created(metadata: Mapping[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(metadata.get("creationTimestamp")))
+    except ValueError:
+        return None
 
 
 def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import ApplyError
 from gitopsguard.model import ObjectKey
 from gitopsguard.policy import parse_policies
 from gitopsguard.scan.scanner import Announcement, Scanner
@@ -164,3 +165,36 @@ def test_an_owner_counts_only_when_it_exists_with_the_referenced_uid(tenant: Ten
     assert standing("apps/v1", "Deployment", "nothing-here", uid) == ("", "")  # the right uid, another name
     assert standing("apps/v1", "ReplicaSet", "web", uid) == ("", "")  # the right name and uid, another kind
     assert standing("example.com/v1", "Deployment", "web", uid) == ("", "")  # a kind the server does not serve
+
+
+class CountingApplier(Applier):
+    """The real Applier, counting lookups of kinds the server does not serve (each one makes the client
+    discover every API group again)."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        super().__init__(api)
+        self.unknown: list[str] = []
+
+    def resource(self, api_version: str, kind: str, where: str) -> Any:
+        try:
+            return super().resource(api_version, kind, where)
+        except ApplyError:
+            self.unknown.append(api_version)
+            raise
+
+
+def test_forged_owners_of_many_unknown_kinds_cost_one_discovery_not_one_each(tenant: Tenant) -> None:
+    core = client.CoreV1Api(tenant.alice)
+    for i in range(30):
+        forged = [{"apiVersion": f"forged{i}.example.com/v1", "kind": "ReplicaSet", "name": "web",
+                   "uid": str(uuid.uuid4()), "controller": True}]  # fmt: skip
+        core.create_namespaced_pod(tenant.namespace, pod(f"forged-{i}", forged))
+    time.sleep(6)  # created well before the scan: a discovery made now settles every forged kind
+    applier = CountingApplier(tenant.admin)
+    scanner = Scanner(applier, RawApi(tenant.admin), parse_policies({"p.yaml": POLICIES.replace("1s", "1h")}),
+                      backup_dir=tenant.backups, namespaces=frozenset({tenant.namespace}),
+                      announce=tenant.heard.extend)  # fmt: skip
+    scanner.scan_all()
+    assert [v for v in applier.unknown if "forged" in v] == []  # no full discovery per forged kind
+    violations = [a for a in tenant.heard if a.event == "violation" and a.key.name.startswith("forged-")]
+    assert len(violations) == 30 and all(a.verdict.outcome.value == "scheduled" for a in violations)
