@@ -324,7 +324,7 @@ def unmanaged(
     changes: list[Change] = []
     seen: dict[ObjectKey, datetime] = {}
     chosen = stray.policies(desired)
-    managed = managed_check(applier, {d.key for d in desired})  # labels and owners checked, not believed
+    managed = managed_check(applier, desired)  # labels and owners checked against the cluster, not believed
     for policy in chosen.values():
         live = applier.list_in_namespace(stray.WORKLOAD_KINDS, policy.namespace)
         for verdict in stray.judge(live, policy, inventory.unmanaged, now, managed):

@@ -9,8 +9,9 @@ its owner lives (a deleted owner is forgotten when its DELETED event comes).
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import KubeObject, ObjectKey
-from gitopsguard.plan.prepare import UNIT_LABEL
+from gitopsguard.plan.prepare import UNIT_LABEL, Desired
 from gitopsguard.policy.live import Standing
 
 DISCOVERY_INTERVAL = 30.0  # seconds between readings of the kinds the server serves, whatever owners name
@@ -36,6 +37,7 @@ class Trust:
         self._applier, self._raw, self._inventories, self._clock = applier, raw, inventories, clock
         self._units: dict[str, frozenset[ObjectKey]] = {}
         self.loaded_at = float("-inf")  # when the inventories were last read (monotonic)
+        self.unreadable = False  # the last reading failed: claims stand unconfirmed
         self._owners: dict[_Reference, bool] = {}
         self._by_uid: dict[str, set[_Reference]] = {}
         self._served: frozenset[tuple[str, str]] = frozenset()  # (apiVersion, kind) at the last discovery
@@ -47,7 +49,7 @@ class Trust:
         """Read every unit's inventory again. Raises ClusterError; the last good view is kept then."""
         units = self._inventories.units()
         self._units = {name: frozenset(inventory.entries) for name, inventory in units.items()}
-        self.loaded_at = self._clock()
+        self.loaded_at, self.unreadable = self._clock(), False
 
     def standing(self, body: KubeObject) -> Standing:
         """What the cluster confirms about who manages ``body`` (lookups only for claims not seen before)."""
@@ -77,6 +79,7 @@ class Trust:
         try:
             self.refresh()
         except GitOpsGuardError:
+            self.unreadable = True
             self.loaded_at = self._clock()  # not again for every object; the scan's timer tries again
 
     def _kind_served(self, api_version: str, kind: str, created: datetime | None) -> bool | None:
@@ -167,25 +170,22 @@ def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return next((o for o in owners if isinstance(o, Mapping) and o.get("controller") is True), None)
 
 
-def managed_check(applier: Applier, applying: Container[ObjectKey]) -> Callable[[ObjectKey, KubeObject], bool]:
+def managed_check(applier: Applier, desired: Sequence[Desired]) -> Callable[[ObjectKey, KubeObject], bool]:
     """For a unit's pass: whether a live workload is managed, by Git (this pass applies it, or a unit's
     inventory lists it) or by a controller that exists with the referenced uid. When the inventories or an
-    owner cannot be read, the claim is taken for this pass: nothing is deleted on a guess."""
+    owner cannot be read, the claim is taken for this pass: nothing is deleted on a guess. Nothing is read
+    until some workload is asked about (most passes opt no namespace in)."""
     trust = Trust(applier, applier.raw, InventoryStore(applier.raw))
-    readable: list[bool] = []  # read the inventories once, and only if some workload claims a unit
+
+    @functools.cache
+    def applying() -> frozenset[ObjectKey]:
+        return frozenset(d.key for d in desired)
 
     def managed(key: ObjectKey, body: KubeObject) -> bool:
-        if key in applying:
+        if key in applying():
             return True
-        labels = (body.get("metadata") or {}).get("labels") or {}
-        if UNIT_LABEL in labels and not readable:
-            try:
-                trust.refresh()
-                readable.append(True)
-            except GitOpsGuardError:
-                readable.append(False)
         standing = trust.standing(body)
-        unreadable = bool(standing.claims) and not readable[0]
+        unreadable = bool(standing.claims) and trust.unreadable
         return bool(standing.unit or standing.owner_kind or standing.unverified or unreadable)
 
     return managed
