@@ -95,8 +95,13 @@ class ScanStateStore:
         """Replace one namespace's state. Raises ClusterError when the API server refuses it."""
         rows: list[list[object]] = [[uid, t.first_seen.isoformat(), t.announced, t.subject.rsplit("/", 1)[-1][:40]]
                                     for uid, t in tracked]  # fmt: skip
-        packed, left_out = pack(rows)
         name = state_name(namespace)
+        if not rows:  # nothing left to remember: no ConfigMap left behind per namespace ever flagged
+            status, answer = self._raw.request("DELETE", f"{self._path}/{name}")
+            if status not in (200, 202, 404):
+                raise ClusterError(f"ConfigMap/{self.namespace}/{name}: cannot remove: {message_of(status, answer)}")
+            return Saved(namespace, 0, 0)
+        packed, left_out = pack(rows)
         body = {"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": name, "namespace": self.namespace,
                              "labels": {"app.kubernetes.io/component": COMPONENT}},

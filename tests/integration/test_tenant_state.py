@@ -403,3 +403,17 @@ def test_a_hand_made_pod_with_a_forged_unit_label_or_owner_is_unmanaged_and_dele
     }  # fmt: skip
     assert client.AppsV1Api(tenant.api).read_namespaced_deployment("web", tenant.namespace) is not None
     assert not any(c.key.kind == "Deployment" and c.action is Action.DELETED for c in result.changes)
+
+
+def test_a_namespace_with_nothing_left_to_remember_keeps_no_state_configmap(tenant: Tenant, tmp_path: Path) -> None:
+    (name,) = flood(RawApi(tenant.api), tenant.namespace, 1, length=30)
+    state = f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-live-scan-{tenant.namespace}"
+    _, stop = _live_scan(tenant.api, {tenant.namespace}, tmp_path / "backups")
+    try:
+        _wait(lambda: RawApi(tenant.api).request("GET", state)[0] == 200, timeout=20)  # first sighting saved
+        client.CoreV1Api(tenant.api).patch_namespaced_pod(
+            name, tenant.namespace, {"metadata": {"labels": {"team": "a"}}}
+        )
+        _wait(lambda: RawApi(tenant.api).request("GET", state)[0] == 404, timeout=20)  # compliant: nothing kept
+    finally:
+        stop.set()
