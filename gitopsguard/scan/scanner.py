@@ -267,6 +267,7 @@ class Scanner:
             if seen is not None:
                 self.handle("DELETED", {"metadata": {"uid": uid}})
             return
+        metadata.pop("managedFields", None)  # kept in memory for every workload, read by nothing here
         self._evaluate(uid, body, standing)
 
     def _refresh_trust(self, fresh: float = 0.0) -> bool:
