@@ -28,6 +28,7 @@ from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
 from gitopsguard.render.stored import RenderStore
+from gitopsguard.scan.trust import managed_check
 from gitopsguard.source import GitSource
 
 DEFAULT_BRAKE = BrakePolicy()
@@ -364,11 +365,12 @@ def unmanaged(
     changes: list[Change] = []
     seen: dict[ObjectKey, datetime] = {}
     chosen = stray.policies(desired)
+    managed = managed_check(applier, desired)  # labels and owners checked against the cluster, not believed
     for policy in chosen.values():
         live = applier.list_in_namespace(stray.WORKLOAD_KINDS, policy.namespace)
-        for verdict in stray.judge(live, policy, inventory.unmanaged, now):
+        for verdict in stray.judge(live, policy, inventory.unmanaged, now, managed):
             change = _act_on_stray(unit, verdict, applier, now)
-            if change.action is not Action.DELETED:
+            if change.action is not Action.DELETED and verdict.tracked:
                 seen[verdict.key] = inventory.unmanaged.get(verdict.key, now)
             changes.append(change)
     return changes, seen, bool(chosen)
@@ -379,6 +381,8 @@ _WORKLOAD_VERSIONS = {kind: api_version for api_version, kind in stray.WORKLOAD_
 
 def _act_on_stray(unit: Unit, verdict: stray.Verdict, applier: Applier, now: datetime) -> Change:
     """Report an unmanaged workload, or back it up and delete it once its grace period is over."""
+    if not verdict.tracked:
+        return Change(verdict.key, Action.SKIPPED, stray.untracked_note(verdict.key.namespace))
     if verdict.deadline is None:
         return Change(verdict.key, Action.SKIPPED, "unmanaged: not in Git (reported only)")
     when = f"{verdict.deadline:%Y-%m-%d %H:%M:%S}Z"
@@ -387,7 +391,10 @@ def _act_on_stray(unit: Unit, verdict: stray.Verdict, applier: Applier, now: dat
     if unit.report_only or unit.backup_dir is None:
         why = "report-only" if unit.report_only else "no backup directory is configured"
         return Change(verdict.key, Action.SKIPPED, f"unmanaged: not in Git; due for deletion since {when}, held: {why}")
-    saved = backup(unit.backup_dir / unit.name, verdict.key, verdict.body, now)
+    try:
+        saved = backup(unit.backup_dir / unit.name, verdict.key, verdict.body, now)
+    except GitOpsGuardError as error:  # this workload alone is held: the unit's pass goes on
+        return Change(verdict.key, Action.FAILED, str(error))
     failure = applier.delete(verdict.key, _WORKLOAD_VERSIONS[verdict.key.kind])
     if failure:
         return Change(verdict.key, Action.FAILED, failure)

@@ -1,6 +1,8 @@
 """What each unit applied, kept in the cluster: one ConfigMap per unit, its entries gzip-compressed.
 
 20,000 entries of about 60 bytes compress to a few hundred kilobytes, well inside a ConfigMap's 1 MiB.
+Unmanaged workloads (which tenants create, not Git) are compressed too and kept within ``UNMANAGED_BYTES``:
+past it the newest sightings are left out (their grace starts again: later deletion, never earlier).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from gitopsguard.errors import ClusterError
 from gitopsguard.model import ObjectKey
 
 CONTROLLER_NAMESPACE = "gitopsguard-system"
+UNMANAGED_BYTES = 192 * 1024  # compressed unmanaged sightings, whatever tenants create
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ class InventoryStore:
     """Reads and writes plain JSON over ``RawApi``: through the generated client's models, a save and a
     load of 2,020 entries cost 0.06 s of a pass that changes one object."""
 
-    def __init__(self, api: client.ApiClient, namespace: str = CONTROLLER_NAMESPACE) -> None:
-        self._raw = RawApi(api)
+    def __init__(self, api: client.ApiClient | RawApi, namespace: str = CONTROLLER_NAMESPACE) -> None:
+        self._raw = api if isinstance(api, RawApi) else RawApi(api)
         self.namespace = namespace
 
     def load(self, unit: str) -> Inventory:
@@ -58,15 +61,7 @@ class InventoryStore:
             return Inventory()
         if status != 200:
             raise ClusterError(f"{where}: cannot read inventory: {message_of(status, configmap)}")
-        data, binary = configmap.get("data") or {}, configmap.get("binaryData") or {}
-        rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
-        entries = {ObjectKey(*row[1:5]): Entry(row[0], *row[5:7]) for row in rows}
-        seen = {
-            ObjectKey(*row[:4]): datetime.fromisoformat(row[4]) for row in json.loads(data.get("unmanaged") or "[]")
-        }
-        return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
-                         data.get("lastError", ""), data.get("lastChanges", ""), seen,
-                         data.get("scansUnmanaged") == "true", data.get("appliedAs", ""))  # fmt: skip
+        return _parsed(configmap)
 
     def units(self) -> dict[str, Inventory]:
         """Every unit with an inventory here, by name."""
@@ -75,10 +70,12 @@ class InventoryStore:
             return {}
         if status != 200:
             raise ClusterError(f"ConfigMaps in {self.namespace}: cannot list inventories: {message_of(status, listed)}")
-        prefix = _name("")
-        found = [str((cm.get("metadata") or {}).get("name") or "") for cm in listed.get("items") or []]
-        names = sorted(name.removeprefix(prefix) for name in found if name.startswith(prefix))
-        return {name: self.load(name) for name in names}
+        prefix, units = _name(""), {}
+        for configmap in listed.get("items") or []:  # parsed from the one list: no read per unit
+            name = str((configmap.get("metadata") or {}).get("name") or "")
+            if name.startswith(prefix):
+                units[name.removeprefix(prefix)] = _parsed(configmap)
+        return dict(sorted(units.items()))
 
     def save(self, unit: str, inventory: Inventory) -> None:
         """Replace the unit's ConfigMap; create it (and the namespace) the first time."""
@@ -91,10 +88,28 @@ class InventoryStore:
                 raise ClusterError(f"Namespace/{self.namespace}: cannot create it for the inventory: {made.message}")
             written = self._raw.write("POST", f"/api/v1/namespaces/{self.namespace}/configmaps", body=body)
         if not written.ok:
-            raise ClusterError(f"ConfigMap/{self.namespace}/{_name(unit)}: cannot save inventory: {written.message}")
+            sizes = ", ".join(
+                f"{k} {len(v)} bytes" for k, v in (body["data"] | body["binaryData"]).items() if len(v) > 1024
+            )
+            raise ClusterError(f"ConfigMap/{self.namespace}/{_name(unit)}: cannot save inventory ({sizes}): "
+                               f"{written.message}")  # fmt: skip
 
     def _path(self, unit: str) -> str:
         return f"/api/v1/namespaces/{self.namespace}/configmaps/{_name(unit)}"
+
+
+def _parsed(configmap: dict[str, Any]) -> Inventory:
+    data, binary = configmap.get("data") or {}, configmap.get("binaryData") or {}
+    rows = json.loads(gzip.decompress(base64.b64decode(binary.get("entries.json.gz", ""))) or b"[]")
+    entries = {ObjectKey(*row[1:5]): Entry(row[0], *row[5:7]) for row in rows}
+    packed = binary.get("unmanaged.json.gz")
+    listed = (
+        json.loads(gzip.decompress(base64.b64decode(packed))) if packed else json.loads(data.get("unmanaged") or "[]")
+    )
+    seen = {ObjectKey(*row[:4]): datetime.fromisoformat(row[4]) for row in listed}
+    return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
+                     data.get("lastError", ""), data.get("lastChanges", ""), seen,
+                     data.get("scansUnmanaged") == "true", data.get("appliedAs", ""))  # fmt: skip
 
 
 def _configmap(unit: str, inventory: Inventory) -> dict[str, Any]:
@@ -103,18 +118,29 @@ def _configmap(unit: str, inventory: Inventory) -> dict[str, Any]:
         for k, e in inventory.entries.items()
     )
     packed = base64.b64encode(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
+    unmanaged, kept = _pack_unmanaged(inventory.unmanaged)
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": _name(unit), "labels": {"app.kubernetes.io/component": "inventory"}},
         "data": {"unit": unit, "lastApplied": inventory.last_applied or "", "count": str(len(rows)),
                  "lastAttempted": inventory.last_attempted or "", "lastError": inventory.last_error[:4000],
                  "lastChanges": inventory.last_changes[:20000],
-                 "unmanaged": json.dumps(sorted([k.group, k.kind, k.namespace, k.name, t.isoformat()]
-                                                for k, t in inventory.unmanaged.items())),
+                 "unmanagedCount": str(kept),
                  "scansUnmanaged": "true" if inventory.scans_unmanaged else "false",
                  "appliedAs": inventory.applied_as},
-        "binaryData": {"entries.json.gz": packed.decode("ascii")},
+        "binaryData": {"entries.json.gz": packed.decode("ascii"), "unmanaged.json.gz": unmanaged},
     }  # fmt: skip
+
+
+def _pack_unmanaged(seen: dict[ObjectKey, datetime]) -> tuple[str, int]:
+    """The oldest sightings that fit ``UNMANAGED_BYTES`` compressed, and how many are kept."""
+    rows = sorted(([k.group, k.kind, k.namespace, k.name, t.isoformat()] for k, t in seen.items()),
+                  key=lambda row: (row[4], row[:4]))  # fmt: skip
+    while True:
+        packed = base64.b64encode(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
+        if len(packed) <= UNMANAGED_BYTES or not rows:
+            return packed.decode("ascii"), len(rows)
+        rows = rows[: int(len(rows) * UNMANAGED_BYTES / len(packed) * 0.9)]
 
 
 def _name(unit: str) -> str:

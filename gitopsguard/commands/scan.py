@@ -72,7 +72,8 @@ def start_scanner(
             also(announcements)
 
         scanner = Scanner(Applier(api), RawApi(api), current, backup_dir=backup_dir,
-                          namespaces=frozenset(namespaces) or None, announce=announce, observe=observe)  # fmt: skip
+                          namespaces=frozenset(namespaces) or None, announce=announce, observe=observe,
+                          warn=lambda problem: click.echo(f"live scan: warning: {problem}", err=True))  # fmt: skip
         scanner.run(stop, policies=lambda: policies() or current)
 
     thread = threading.Thread(target=scan, name="live-scan", daemon=True)

@@ -3,6 +3,9 @@
 Only top-level workloads are judged: a Pod its ReplicaSet would recreate is judged through its Deployment.
 Deletion is never the answer for a workload Git manages (the fix is a pull request), for one already
 terminating, or for one whose owner is something the scan does not manage.
+
+Who manages a workload is never read from what a tenant can write alone: labels and ownerReferences are
+claims. The scan checks them (``scan/trust.py``) and hands the result here as a ``Standing``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from gitopsguard.model import KubeObject
-from gitopsguard.plan.prepare import UNIT_LABEL
 from gitopsguard.policy.model import Finding, LiveAction, Policy
 from gitopsguard.policy.pods import WORKLOAD_KINDS
 
@@ -42,15 +44,25 @@ class LiveVerdict:
         return hashlib.sha256(text.encode()).hexdigest()[:16] if self.findings else ""
 
 
-def top_level(body: KubeObject) -> bool:
-    """No controller among its owners is a workload kind the scan judges instead."""
-    owners = (body.get("metadata") or {}).get("ownerReferences") or []
-    return not any(o.get("controller") and o.get("kind") in WORKLOAD_KINDS for o in owners)
+@dataclass(frozen=True)
+class Standing:
+    """Who manages a workload, as far as the scan could verify it."""
+
+    unit: str = ""  # the unit whose inventory lists it
+    owner_kind: str = ""  # its controller, which exists with the uid its ownerReference names
+    owner_name: str = ""
+    unverified: str = ""  # why its claimed controller could not be checked now (held until it can be)
+    claims: str = ""  # the unit its label names when that unit's inventory does not list it
+
+
+def top_level(standing: Standing) -> bool:
+    """Its verified controller, if any, is not a workload kind the scan judges instead."""
+    return standing.owner_kind not in WORKLOAD_KINDS
 
 
 def judge(
     body: KubeObject, findings: tuple[Finding, ...], policies: dict[str, Policy], first_seen: datetime | None,
-    now: datetime,
+    now: datetime, standing: Standing = Standing(),
 ) -> LiveVerdict:  # fmt: skip
     """The verdict on a top-level workload; ``first_seen`` is when it was first found non-compliant."""
     metadata = body.get("metadata") or {}
@@ -66,15 +78,20 @@ def judge(
         return LiveVerdict(Outcome.REPORT, findings, notify)
     grace = min((p.grace for p in deleting), default=timedelta(0))
     deadline = (first_seen or now) + grace
-    unit = (metadata.get("labels") or {}).get(UNIT_LABEL)
-    if unit:
-        why = f"managed by Git (unit {unit}): fix it with a pull request; the scan never deletes it"
-        return LiveVerdict(Outcome.HELD, findings, notify, deadline, why)
-    owners = [o for o in metadata.get("ownerReferences") or [] if o.get("controller")]
-    if owners:
-        owner = owners[0]
-        why = f"owned by {owner.get('kind')}/{owner.get('name')}, which the scan does not manage: reported only"
-        return LiveVerdict(Outcome.HELD, findings, notify, deadline, why)
+    held = _held(standing)
+    if held:
+        return LiveVerdict(Outcome.HELD, findings, notify, deadline, held)
+    claimed = f"labelled for unit {standing.claims}, whose inventory does not list it" if standing.claims else ""
     if now < deadline:
-        return LiveVerdict(Outcome.SCHEDULED, findings, notify, deadline)
-    return LiveVerdict(Outcome.DELETE, findings, notify, deadline)
+        return LiveVerdict(Outcome.SCHEDULED, findings, notify, deadline, claimed)
+    return LiveVerdict(Outcome.DELETE, findings, notify, deadline, claimed)
+
+
+def _held(standing: Standing) -> str:
+    """Why the scan must not delete it, or "" when it may."""
+    if standing.unit:
+        return f"managed by Git (unit {standing.unit}): fix it with a pull request; the scan never deletes it"
+    if standing.owner_kind:
+        owner = f"{standing.owner_kind}/{standing.owner_name}"
+        return f"owned by {owner}, which the scan does not manage: reported only"
+    return standing.unverified

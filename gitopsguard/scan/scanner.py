@@ -12,6 +12,7 @@ import functools
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,16 +22,17 @@ from typing import Any
 from gitopsguard.backup import backup
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
-from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.reports import ReportWriter
 from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.policy import PolicySet, judge_object
-from gitopsguard.policy.live import LiveVerdict, Outcome, judge, top_level
+from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_level
 from gitopsguard.policy.model import Context, Finding, PolicyException
 from gitopsguard.scan.publish import MAX_QUEUED, Publisher
-from gitopsguard.scan.state import ScanStateStore, Tracked
+from gitopsguard.scan.state import ScanMemory, ScanStateStore, Tracked
+from gitopsguard.scan.trust import Trust
 
 LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("v1",), "Pod"), (("apps/v1",), "Deployment"), (("apps/v1",), "StatefulSet"), (("apps/v1",), "DaemonSet"),
@@ -38,6 +40,10 @@ LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("v1",), "ReplicationController"),
 )  # fmt: skip
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", CONTROLLER_NAMESPACE})
+MAX_PROBLEMS = 100  # the newest problems kept for the caller; each is also shown once as it happens
+TRUST_REFRESH = 10.0  # seconds before the inventories are read again for a new unconfirmed claim
+TRUST_REFRESH_MAX = 300.0  # ... doubling while nothing new is claimed: a tenant's fake labels cost little
+FRESH = 2.0  # seconds a reading counts as fresh before a deletion (one reading for a whole round's deletions)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class _Seen:
     verdict: LiveVerdict
     policies: str  # digest of the policy set it was evaluated under
     fingerprint: str  # of everything but status: what policies look at
+    standing: Standing  # who manages it, as verified when it was last evaluated
     excepted_until: datetime | None = None  # the first expiry among exceptions covering its findings
 
 
@@ -76,22 +83,28 @@ class Scanner:
         announce: Callable[[list[Announcement]], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
+        inventories: InventoryStore | None = None, warn: Callable[[str], None] = lambda _: None,
     ) -> None:  # fmt: skip
         self._applier, self._raw, self._policies, self._backup_dir = applier, raw, policies, backup_dir
         self._only, self._announce, self._clock, self._observe = namespaces, announce, clock, observe
-        self._store = ScanStateStore(raw)
-        self._tracked = self._store.load()
+        self._trust = Trust(applier, raw, inventories or InventoryStore(raw))
+        self._unsettled: set[str] = set()  # uids whose claims could not be confirmed yet: checked again later
+        self._trust_tried = float("-inf")  # when the inventories were last read, or tried (monotonic)
+        self._trust_wait = TRUST_REFRESH  # before the next reading for unconfirmed claims
+        self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
+        self._warn = warn  # shows each new problem as it happens (``gitopsguard run`` prints it)
+        self._memory = ScanMemory(ScanStateStore(raw), self._problem, owns_all=namespaces is None)
         self._seen: dict[str, _Seen] = {}
         self._namespaces: dict[str, KubeObject] = {}
         self._events, self._reports = EventRecorder(raw), ReportWriter(raw)
         self._publisher = Publisher(self._problem)
         self._heard: list[Announcement] = []  # announcements of this round, delivered together by flush()
         self._dirty: set[str] = set()  # namespaces whose report must be rewritten
-        self._state_dirty = False
+        self._reports_due: dict[str, tuple[list[tuple[KubeObject, Finding]], datetime]] = {}  # latest per namespace
+        self._reports_lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, str, dict[str, Any]]] = queue.Queue()
         self.evaluations = 0  # how many objects were evaluated (the bench checks only changes cost work)
         self.recent: collections.deque[ObjectKey] = collections.deque(maxlen=1000)  # the last ones evaluated
-        self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
 
     @property
     def non_compliant(self) -> int:
@@ -107,6 +120,7 @@ class Scanner:
         versions = {}
         for api_version, kind in self._kinds():
             versions[(api_version, kind)] = self._list_kind(api_version, kind)
+        self._memory.keep_only(self._seen, self._in_scope)
         self.flush()
         return versions
 
@@ -116,16 +130,17 @@ class Scanner:
             return  # the same policy files (a new commit that left policies/ alone): nothing to redo
         self._policies = policies
         for uid, seen in list(self._seen.items()):
-            self._evaluate(uid, seen.body)
+            self._evaluate(uid, seen.body, seen.standing)
         self.flush()
 
     def handle(self, event_type: str, body: KubeObject) -> None:
         """One watch event."""
         uid = str((body.get("metadata") or {}).get("uid") or "")
         if event_type == "DELETED":
+            self._trust.forget(uid)
+            self._unsettled.discard(uid)
             gone = self._seen.pop(uid, None)
-            if self._tracked.pop(uid, None) is not None:
-                self._state_dirty = True
+            self._memory.pop(uid)
             if gone is not None and gone.verdict.findings:
                 self._dirty.add(gone.key.namespace)
         elif event_type in ("ADDED", "MODIFIED"):
@@ -138,11 +153,13 @@ class Scanner:
         now = self._clock()
         for uid, seen in list(self._seen.items()):
             if seen.excepted_until is not None and seen.excepted_until <= now:
-                self._evaluate(uid, seen.body)
+                self._evaluate(uid, seen.body, seen.standing)
+        self._settle()
         for uid, seen in list(self._seen.items()):
             deadline = seen.verdict.deadline
             if seen.verdict.outcome is Outcome.SCHEDULED and deadline is not None and deadline <= now:
-                verdict = judge(seen.body, seen.verdict.findings, self._by_name(), self._first_seen(uid), now)
+                first = self._first_seen(uid)
+                verdict = judge(seen.body, seen.verdict.findings, self._by_name(), first, now, seen.standing)
                 self._seen[uid] = replace(seen, verdict=verdict)
                 self._act(uid, seen.key, seen.body, verdict)
 
@@ -159,18 +176,13 @@ class Scanner:
         for namespace in sorted(self._dirty):
             failures = [(s.body, f) for s in self._seen.values() if s.key.namespace == namespace
                         for f in s.verdict.findings]  # fmt: skip
-            self._publisher.submit(functools.partial(self._reports.write, namespace, failures, now), droppable=False)
+            self._queue_report(namespace, failures, now)
         self._dirty.clear()
         if self._publisher.dropped:
             self._problem(f"{self._publisher.dropped} Events were not sent (more than {MAX_QUEUED} queued); "
                           "the PolicyReports and the audit log hold every finding")  # fmt: skip
             self._publisher.dropped = 0
-        if self._state_dirty:
-            try:
-                self._store.save(self._tracked)
-                self._state_dirty = False
-            except GitOpsGuardError as error:
-                self._problem(str(error))
+        self._memory.save()
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -245,12 +257,48 @@ class Scanner:
     def _consider(self, body: KubeObject) -> None:
         metadata = body.get("metadata") or {}
         namespace, uid = str(metadata.get("namespace") or ""), str(metadata.get("uid") or "")
-        if not namespace or not self._in_scope(namespace) or not top_level(body):
+        if not namespace or not self._in_scope(namespace):
             return
         seen = self._seen.get(uid)
         if seen is not None and seen.policies == self._policies.digest and seen.fingerprint == fingerprint(body):
             return  # nothing a policy can see changed since it was evaluated (status updates are not looked at)
-        self._evaluate(uid, body)
+        standing = self._trust.standing(body)
+        if not top_level(standing):  # judged through its (verified) controller instead
+            if seen is not None:
+                self.handle("DELETED", {"metadata": {"uid": uid}})
+            return
+        metadata.pop("managedFields", None)  # kept in memory for every workload, read by nothing here
+        self._evaluate(uid, body, standing)
+
+    def _refresh_trust(self, fresh: float = 0.0) -> bool:
+        """Read the inventories, unless they were read within ``fresh`` seconds; whether they could be."""
+        if fresh and time.monotonic() - self._trust.loaded_at < fresh:
+            return True
+        self._trust_tried = time.monotonic()
+        try:
+            self._trust.refresh()
+        except GitOpsGuardError as error:
+            self._problem(
+                f"the units' inventories could not be read, so workloads labelled for a unit are held: {error}"
+            )
+            return False
+        return True
+
+    def _settle(self) -> None:
+        """Every few seconds, check again the claims not confirmed yet: a unit saves its inventory only after
+        applying, so a Git-managed workload can be seen before its unit lists it."""
+        if not self._unsettled or time.monotonic() - self._trust_tried < self._trust_wait:
+            return
+        self._refresh_trust()
+        self._trust_wait = min(self._trust_wait * 2, TRUST_REFRESH_MAX)
+        for uid in list(self._unsettled):
+            seen = self._seen.get(uid)
+            if seen is None:
+                self._unsettled.discard(uid)
+                continue
+            standing = self._trust.standing(seen.body)
+            if standing != seen.standing or seen.verdict.outcome is Outcome.HELD:
+                self._evaluate(uid, seen.body, standing)
 
     def _in_scope(self, namespace: str) -> bool:
         return namespace in self._only if self._only is not None else namespace not in SYSTEM_NAMESPACES
@@ -259,20 +307,27 @@ class Scanner:
         return {p.name: p for p in self._policies.policies}
 
     def _first_seen(self, uid: str) -> datetime | None:
-        tracked = self._tracked.get(uid)
+        tracked = self._memory.get(uid)
         return tracked.first_seen if tracked else None
 
-    def _evaluate(self, uid: str, body: KubeObject) -> None:
+    def _evaluate(self, uid: str, body: KubeObject, standing: Standing) -> None:
         self.evaluations += 1
         self.recent.append(ObjectKey.of(body))
         now = self._clock()
         key = ObjectKey.of(body)
         namespace = self._namespaces.get(key.namespace)
-        standing, excepted = judge_object(body, self._policies, Context(namespace), now)
-        verdict = judge(body, standing, self._by_name(), self._first_seen(uid) if standing else None, now)
+        failing, excepted = judge_object(body, self._policies, Context(namespace), now)
+        first = self._first_seen(uid) if failing else None
+        verdict = judge(body, failing, self._by_name(), first, now, standing)
         before = self._seen.get(uid)
         until = self._exception_expiry(excepted)
-        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body), until)
+        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body), standing, until)
+        if standing.claims or standing.unverified:
+            if uid not in self._unsettled:
+                self._trust_wait = TRUST_REFRESH  # a new claim: look again soon
+            self._unsettled.add(uid)
+        else:
+            self._unsettled.discard(uid)
         if verdict.findings or (before is not None and before.verdict.findings):
             self._dirty.add(key.namespace)
         self._act(uid, key, body, verdict)
@@ -283,11 +338,10 @@ class Scanner:
         now = self._clock()
         if verdict.outcome is Outcome.TERMINATING:
             return  # on its way out already: neither deleted nor announced again
-        tracked = self._tracked.get(uid)
+        tracked = self._memory.get(uid)
         if verdict.outcome is Outcome.COMPLIANT:
             if tracked is not None:
-                del self._tracked[uid]
-                self._state_dirty = True
+                self._memory.pop(uid)
                 if tracked.announced:
                     self._heard.append(Announcement("resolved", key, body, verdict))
             return
@@ -296,12 +350,13 @@ class Scanner:
             message = _event_message(verdict)
             self._publisher.submit(lambda: self._events.record(body, "PolicyViolation", message))
             tracked = Tracked(str(key), tracked.first_seen if tracked else now, verdict.digest)
-            self._tracked[uid] = tracked
-            self._state_dirty = True
+            self._memory.put(uid, tracked)
         if verdict.outcome is Outcome.DELETE:
             self._delete(uid, key, body, verdict)
 
     def _delete(self, uid: str, key: ObjectKey, body: KubeObject, verdict: LiveVerdict) -> None:
+        if not self._still_unmanaged(uid, body, verdict):
+            return
         try:
             saved = backup(self._backup_dir, key, body, self._clock())
         except GitOpsGuardError as error:  # no backup, no deletion
@@ -321,6 +376,22 @@ class Scanner:
         self._heard.append(Announcement("deleted", key, body, verdict, f"backup: {saved}"))
         self._seen[uid] = replace(self._seen[uid], verdict=replace(verdict, outcome=Outcome.TERMINATING))
 
+    def _still_unmanaged(self, uid: str, body: KubeObject, verdict: LiveVerdict) -> bool:
+        """Right before deleting a workload labelled for a unit, read the inventories afresh: deletion waits
+        for its unit to be known not to list it."""
+        seen = self._seen[uid]
+        if not seen.standing.claims:
+            return True
+        if not self._refresh_trust(fresh=FRESH):
+            held = replace(verdict, outcome=Outcome.HELD, reason="the units' inventories could not be read")
+            self._seen[uid] = replace(seen, verdict=held)
+            return False
+        standing = self._trust.standing(body)
+        if standing != seen.standing:
+            self._evaluate(uid, body, standing)
+            return False
+        return True
+
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued Event and PolicyReport is written."""
         return self._publisher.drain(timeout)
@@ -332,6 +403,22 @@ class Scanner:
     def _problem(self, problem: str | None) -> None:
         if problem and problem not in self.problems[-20:]:
             self.problems.append(problem)
+            del self.problems[:-MAX_PROBLEMS]
+            self._warn(problem)
+
+    def _queue_report(self, namespace: str, failures: list[tuple[KubeObject, Finding]], now: datetime) -> None:
+        """At most one write per namespace waits for the publisher, and it writes the latest findings: a
+        namespace whose workloads change all the time costs one report write at a time, not a queue of them."""
+        with self._reports_lock:
+            waiting = namespace in self._reports_due
+            self._reports_due[namespace] = (failures, now)
+        if not waiting:
+            self._publisher.submit(functools.partial(self._write_report, namespace), droppable=False)
+
+    def _write_report(self, namespace: str) -> str | None:
+        with self._reports_lock:
+            failures, now = self._reports_due.pop(namespace)
+        return self._reports.write(namespace, failures, now)
 
 
 def _event_message(verdict: LiveVerdict) -> str:

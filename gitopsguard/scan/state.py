@@ -1,18 +1,33 @@
-"""What the live scan must remember across restarts, kept in one ConfigMap in the controller's namespace:
-for each non-compliant workload (by uid), when it was first found so (the grace period counts from there,
-so a restart does not reset it) and the findings last announced (so nothing is announced twice)."""
+"""What the live scan must remember across restarts: for each non-compliant workload (by uid), when it was
+first found so (the grace period counts from there, so a restart does not reset it) and the findings last
+announced (so nothing is announced twice).
+
+Tenants decide how many workloads there are, so the state is kept per namespace, one ConfigMap each in the
+controller's namespace, gzip-compressed and bounded: one namespace's volume can neither make another's
+write too large nor push anything past the API server's limits. Past ``MAX_TRACKED`` workloads (or the byte
+budget) a namespace keeps its oldest sightings and reports how many were left out: those are remembered in
+memory only, so a restart starts their grace period again (later deletion, never earlier).
+"""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
 import json
+import time
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
 from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ClusterError
 
-STATE_NAME = "gitopsguard-live-scan"
+STATE_NAME = "gitopsguard-live-scan"  # before 21.6 the whole cluster's state; now read once, then removed
+COMPONENT = "live-scan-state"
+MAX_TRACKED = 10_000  # workloads remembered per namespace
+MAX_BYTES = 512 * 1024  # compressed, per namespace: well inside a ConfigMap's 1 MiB
 
 
 @dataclass(frozen=True)
@@ -21,33 +36,199 @@ class Tracked:
     first_seen: datetime
     announced: str  # digest of the findings last announced
 
+    @property
+    def namespace(self) -> str:
+        return self.subject.split("/")[1] if self.subject.count("/") >= 2 else ""
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One namespace's write: how many workloads it holds and how many did not fit."""
+
+    namespace: str
+    kept: int
+    left_out: int
+
+
+def state_name(namespace: str) -> str:
+    """The ConfigMap of one namespace (namespace names are DNS labels; anything else is hashed)."""
+    if namespace and len(namespace) <= 63 and namespace.replace("-", "").isalnum() and namespace.islower():
+        return f"{STATE_NAME}-{namespace}"
+    return f"{STATE_NAME}-x{hashlib.sha256(namespace.encode()).hexdigest()[:32]}"
+
+
+def pack(rows: list[list[object]], budget: int = MAX_BYTES) -> tuple[str, int]:
+    """The oldest rows that fit, compressed and base64-encoded, and how many rows did not fit."""
+    kept = sorted(rows, key=lambda row: (str(row[1]), str(row[0])))[:MAX_TRACKED]
+    while True:
+        text = base64.b64encode(gzip.compress(json.dumps(kept, separators=(",", ":")).encode(), mtime=0))
+        if len(text) <= budget or not kept:
+            return text.decode("ascii"), len(rows) - len(kept)
+        kept = kept[: max(0, int(len(kept) * budget / len(text) * 0.9))]
+
 
 class ScanStateStore:
     def __init__(self, raw: RawApi, namespace: str = CONTROLLER_NAMESPACE) -> None:
         self._raw, self.namespace = raw, namespace
         self._path = f"/api/v1/namespaces/{namespace}/configmaps"
         self._namespace_made = False
+        self.legacy = False  # the old cluster-wide ConfigMap is still there (removed once all is saved anew)
 
-    def load(self) -> dict[str, Tracked]:
-        status, body = self._raw.request("GET", f"{self._path}/{STATE_NAME}")
-        if status == 404:
-            return {}
-        if status != 200:
-            raise ClusterError(f"ConfigMap/{self.namespace}/{STATE_NAME}: cannot read: {message_of(status, body)}")
-        rows = json.loads((body.get("data") or {}).get("tracked") or "{}")
-        return {uid: Tracked(r[0], datetime.fromisoformat(r[1]), r[2]) for uid, r in rows.items()}
+    def load(self) -> tuple[dict[str, Tracked], list[str]]:
+        """Every namespace's remembered workloads, and the problems met (a damaged ConfigMap is skipped:
+        its workloads' grace periods start again, never sooner)."""
+        tracked, problems = self._load_legacy()
+        query = {"labelSelector": f"app.kubernetes.io/component={COMPONENT}"}
+        status, listed = self._raw.request("GET", self._path, query=query)
+        if status != 200 and status != 404:
+            raise ClusterError(f"ConfigMaps in {self.namespace}: cannot read the live scan's state: "
+                               f"{message_of(status, listed)}")  # fmt: skip
+        for configmap in listed.get("items") or [] if status == 200 else []:
+            name = str((configmap.get("metadata") or {}).get("name"))
+            try:
+                tracked |= _unpack(configmap)
+            except (ValueError, TypeError, KeyError, IndexError, OSError, EOFError) as error:
+                problems.append(f"ConfigMap/{self.namespace}/{name}: damaged live-scan state skipped ({error})")
+        return tracked, problems
 
-    def save(self, tracked: dict[str, Tracked]) -> None:
-        rows = {uid: [t.subject, t.first_seen.isoformat(), t.announced] for uid, t in sorted(tracked.items())}
+    def save(self, namespace: str, tracked: Iterable[tuple[str, Tracked]]) -> Saved:
+        """Replace one namespace's state. Raises ClusterError when the API server refuses it."""
+        rows: list[list[object]] = [[uid, t.first_seen.isoformat(), t.announced, t.subject.rsplit("/", 1)[-1][:40]]
+                                    for uid, t in tracked]  # fmt: skip
+        name = state_name(namespace)
+        if not rows:  # nothing left to remember: no ConfigMap left behind per namespace ever flagged
+            status, answer = self._raw.request("DELETE", f"{self._path}/{name}")
+            if status not in (200, 202, 404):
+                raise ClusterError(f"ConfigMap/{self.namespace}/{name}: cannot remove: {message_of(status, answer)}")
+            return Saved(namespace, 0, 0)
+        packed, left_out = pack(rows)
         body = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": STATE_NAME, "namespace": self.namespace,
-                             "labels": {"app.kubernetes.io/component": "live-scan"}},
-                "data": {"tracked": json.dumps(rows, separators=(",", ":"))}}  # fmt: skip
-        if not self._namespace_made:  # 409 when it exists: fine
-            self._raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": self.namespace}})
-            self._namespace_made = True
-        status, answer = self._raw.request("PATCH", f"{self._path}/{STATE_NAME}", body=body,
+                "metadata": {"name": name, "namespace": self.namespace,
+                             "labels": {"app.kubernetes.io/component": COMPONENT}},
+                "data": {"namespace": namespace, "count": str(len(rows) - left_out), "leftOut": str(left_out)},
+                "binaryData": {"tracked.json.gz": packed}}  # fmt: skip
+        self._make_namespace()
+        status, answer = self._raw.request("PATCH", f"{self._path}/{name}", body=body,
                                            query={"fieldManager": "gitopsguard", "force": "true"},
                                            content_type="application/apply-patch+yaml")  # fmt: skip
         if status not in (200, 201):
-            raise ClusterError(f"ConfigMap/{self.namespace}/{STATE_NAME}: cannot save: {message_of(status, answer)}")
+            raise ClusterError(f"ConfigMap/{self.namespace}/{name}: cannot save the live scan's state of namespace "
+                               f"{namespace}: {message_of(status, answer)}")  # fmt: skip
+        return Saved(namespace, len(rows) - left_out, left_out)
+
+    def drop_legacy(self) -> None:
+        """Remove the old cluster-wide ConfigMap once every namespace's state is saved on its own."""
+        status, answer = self._raw.request("DELETE", f"{self._path}/{STATE_NAME}")
+        if status not in (200, 202, 404):
+            raise ClusterError(f"ConfigMap/{self.namespace}/{STATE_NAME}: cannot remove: {message_of(status, answer)}")
+        self.legacy = False
+
+    def _load_legacy(self) -> tuple[dict[str, Tracked], list[str]]:
+        status, body = self._raw.request("GET", f"{self._path}/{STATE_NAME}")
+        if status == 404:
+            return {}, []
+        if status != 200:
+            raise ClusterError(f"ConfigMap/{self.namespace}/{STATE_NAME}: cannot read: {message_of(status, body)}")
+        self.legacy = True
+        try:
+            rows = json.loads((body.get("data") or {}).get("tracked") or "{}")
+            return {uid: Tracked(r[0], datetime.fromisoformat(r[1]), r[2]) for uid, r in rows.items()}, []
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            return {}, [f"ConfigMap/{self.namespace}/{STATE_NAME}: damaged live-scan state skipped ({error})"]
+
+    def _make_namespace(self) -> None:
+        if not self._namespace_made:  # 409 when it exists: fine
+            self._raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": self.namespace}})
+            self._namespace_made = True
+
+
+def _unpack(configmap: dict[str, object]) -> dict[str, Tracked]:
+    data, binary = configmap.get("data"), configmap.get("binaryData")
+    if not isinstance(data, dict) or not isinstance(binary, dict):
+        raise ValueError("no data or binaryData")
+    namespace = str(data.get("namespace") or "")
+    rows = json.loads(gzip.decompress(base64.b64decode(str(binary.get("tracked.json.gz") or ""))) or b"[]")
+    found = {}
+    for uid, first_seen, announced, name in rows:
+        seen = datetime.fromisoformat(str(first_seen))
+        found[str(uid)] = Tracked(f"?/{namespace}/{name}", seen if seen.tzinfo else seen.replace(tzinfo=UTC),
+                                  str(announced))  # fmt: skip
+    return found
+
+
+class ScanMemory:
+    """The remembered workloads, in memory, saved per namespace when they change. A namespace whose write is
+    refused waits ``RETRY`` seconds before the next try (no hot loop) and is reported once until it saves;
+    a namespace over its bound is reported once until it fits again."""
+
+    RETRY = 60.0
+
+    def __init__(
+        self, store: ScanStateStore, report: Callable[[str], None], *, owns_all: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self._store, self._report, self._clock = store, report, clock
+        self._owns_all = owns_all  # a scan of some namespaces only never removes the old cluster-wide state
+        self._tracked, problems = store.load()
+        for problem in problems:
+            report(problem)
+        self._dirty = {t.namespace for t in self._tracked.values()} if store.legacy else set()
+        self._retry_at: dict[str, float] = {}
+        self._failing: set[str] = set()
+        self._overflowing: set[str] = set()
+
+    def get(self, uid: str) -> Tracked | None:
+        return self._tracked.get(uid)
+
+    def put(self, uid: str, tracked: Tracked) -> None:
+        self._tracked[uid] = tracked
+        self._dirty.add(tracked.namespace)
+
+    def pop(self, uid: str) -> Tracked | None:
+        gone = self._tracked.pop(uid, None)
+        if gone is not None:
+            self._dirty.add(gone.namespace)
+        return gone
+
+    def keep_only(self, present: Container[str], in_scope: Callable[[str], bool]) -> None:
+        """Forget in-scope workloads that no longer exist (deleted while no scan was running)."""
+        for uid in [u for u, t in self._tracked.items() if u not in present and in_scope(t.namespace)]:
+            self.pop(uid)
+
+    def save(self) -> None:
+        """Write each changed namespace whose last refusal is old enough."""
+        now = self._clock()
+        due = {n for n in self._dirty if self._retry_at.get(n, 0.0) <= now}
+        rows: dict[str, list[tuple[str, Tracked]]] = {n: [] for n in due}
+        for uid, tracked in self._tracked.items():
+            if tracked.namespace in due:
+                rows[tracked.namespace].append((uid, tracked))
+        for namespace in sorted(due):
+            self._save(namespace, rows[namespace], now)
+        if self._store.legacy and self._owns_all and not self._dirty:
+            try:
+                self._store.drop_legacy()
+            except ClusterError as error:
+                self._report(str(error))
+
+    def _save(self, namespace: str, rows: list[tuple[str, Tracked]], now: float) -> None:
+        try:
+            saved = self._store.save(namespace, rows)
+        except ClusterError as error:
+            self._retry_at[namespace] = now + self.RETRY
+            if namespace not in self._failing:
+                self._failing.add(namespace)
+                self._report(f"{error}; tried again every {self.RETRY:.0f} s, other namespaces are not affected")
+            return
+        self._dirty.discard(namespace)
+        self._retry_at.pop(namespace, None)
+        self._failing.discard(namespace)
+        if not saved.left_out:
+            self._overflowing.discard(namespace)
+        elif namespace not in self._overflowing:
+            self._overflowing.add(namespace)
+            self._report(
+                f"namespace {namespace}: {saved.kept + saved.left_out} non-compliant workloads, more than the live "
+                f"scan remembers per namespace; {saved.left_out} newest first sightings are kept in memory only "
+                "(a restart starts their grace periods again; nothing is deleted sooner)"
+            )

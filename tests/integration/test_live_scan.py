@@ -15,7 +15,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.model import ObjectKey
 from gitopsguard.policy import PolicySet, parse_policies
 from gitopsguard.scan.scanner import Announcement, Scanner
 
@@ -95,12 +97,17 @@ def scan(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterato
     s = Scan(admin_api, namespace, tmp_path / "backups")
     yield s
     s.stop.set()
+    RawApi(admin_api).request(
+        "DELETE", f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-inventory-{namespace}"
+    )
 
 
 def test_a_hand_made_workload_is_announced_once_then_backed_up_and_deleted_after_its_grace(scan: Scan) -> None:
     scan.create(deployment("stray", {}))
     scan.create(deployment("fine", {"team": "shop"}))
-    scan.create(deployment("from-git", {"gitopsguard.io/unit": "apps"}))
+    scan.create(deployment("from-git", {"gitopsguard.io/unit": scan.namespace}))
+    listed = ObjectKey("apps", "Deployment", scan.namespace, "from-git")  # its unit's inventory lists it
+    InventoryStore(scan.api).save(scan.namespace, Inventory({listed: Entry("apps/v1", "1", "d")}, "abc"))
     scanner = scan.start(parse_policies({"policies/p.yaml": POLICIES}))
 
     wait_for(lambda: not scan.exists("stray"))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gitopsguard.policy import parse_policies
-from gitopsguard.policy.live import Outcome, judge, top_level
+from gitopsguard.policy.live import Outcome, Standing, judge, top_level
 from gitopsguard.policy.model import Finding, Severity
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -61,8 +61,20 @@ def test_deletion_is_scheduled_from_first_sight_and_due_after_the_grace_period()
 
 def test_a_git_managed_workload_is_held_and_the_reason_says_to_open_a_pull_request() -> None:
     body = workload(labels={"gitopsguard.io/unit": "apps"})
-    verdict = judge(body, (finding("remove"),), POLICIES, NOW - timedelta(days=1), NOW)
+    verdict = judge(body, (finding("remove"),), POLICIES, NOW - timedelta(days=1), NOW, Standing(unit="apps"))
     assert verdict.outcome is Outcome.HELD and "pull request" in verdict.reason
+
+
+def test_a_unit_label_alone_holds_nothing_and_the_reason_names_the_claim() -> None:
+    body = workload(labels={"gitopsguard.io/unit": "apps"})
+    verdict = judge(body, (finding("remove"),), POLICIES, NOW - timedelta(days=1), NOW, Standing(claims="apps"))
+    assert verdict.outcome is Outcome.DELETE and "apps, whose inventory does not list it" in verdict.reason
+
+
+def test_an_owner_that_could_not_be_checked_holds_the_workload_and_says_why() -> None:
+    standing = Standing(unverified="its controller ReplicaSet/r could not be checked")
+    verdict = judge(workload(), (finding("remove"),), POLICIES, NOW - timedelta(days=1), NOW, standing)
+    assert verdict.outcome is Outcome.HELD and "could not be checked" in verdict.reason
 
 
 def test_a_terminating_workload_is_left_alone() -> None:
@@ -70,14 +82,19 @@ def test_a_terminating_workload_is_left_alone() -> None:
     assert judge(body, (finding("remove"),), POLICIES, None, NOW).outcome is Outcome.TERMINATING
 
 
-def test_a_pod_of_a_replicaset_is_judged_through_its_owner_but_a_pod_of_an_operator_is_held() -> None:
-    owned = {"kind": "Pod", "metadata": {"ownerReferences": [{"kind": "ReplicaSet", "name": "r", "controller": True}]}}
-    assert not top_level(owned)
-    owner = [{"kind": "Database", "name": "db", "controller": True}]
-    operator = {"kind": "Pod", "metadata": {"name": "p", "ownerReferences": owner}}
-    assert top_level(operator)
-    verdict = judge(operator, (finding("remove"),), POLICIES, NOW - timedelta(days=1), NOW)
+def test_a_pod_of_a_verified_replicaset_is_judged_through_its_owner_but_a_pod_of_an_operator_is_held() -> None:
+    assert not top_level(Standing(owner_kind="ReplicaSet", owner_name="r"))
+    assert top_level(Standing()) and top_level(Standing(owner_kind="Database", owner_name="db"))
+    operator = {"kind": "Pod", "metadata": {"name": "p"}}
+    verdict = judge(operator, (finding("remove"),), POLICIES, NOW - timedelta(days=1), NOW,
+                    Standing(owner_kind="Database", owner_name="db"))  # fmt: skip
     assert verdict.outcome is Outcome.HELD and "Database/db" in verdict.reason
+
+
+def test_an_owner_reference_alone_holds_nothing() -> None:
+    forged = [{"kind": "Database", "name": "db", "controller": True}]
+    body = {"kind": "Pod", "metadata": {"name": "p", "ownerReferences": forged}}
+    assert judge(body, (finding("remove"),), POLICIES, NOW - timedelta(days=1), NOW).outcome is Outcome.DELETE
 
 
 def test_the_announcement_digest_changes_only_when_findings_change() -> None:
