@@ -12,11 +12,14 @@ import os
 import re
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from gitopsguard.audit import AuditLog
+from gitopsguard.audit import AuditLog, printable
 from gitopsguard.errors import GitOpsGuardError
 
 # Every code point some line-splitting reader takes for the end of a line (str.splitlines, editors, JS).
@@ -134,3 +137,11 @@ def test_an_append_onto_a_line_that_is_not_a_record_refuses_and_says_what_to_do(
     with pytest.raises(GitOpsGuardError, match=r"audit\.jsonl:2: not an audit record.*audit verify"):
         log.append([entry_with("detail", "two")])
     assert log.path.read_bytes().count(b"\n") == 2
+
+
+@given(st.text(st.characters(exclude_categories=())))
+@example("NET_ADMIN\u2028\x1b[2J\\u2028\r\n\udc80\u202e")
+def test_printed_text_is_one_line_without_hidden_characters_and_reads_back(text: str) -> None:
+    shown = printable(text)
+    assert not [c for c in shown if unicodedata.category(c) in {"Cc", "Cf", "Cs", "Zl", "Zp"}]
+    assert shown.encode("latin-1", "backslashreplace").decode("unicode_escape") == text

@@ -10,6 +10,8 @@ import base64
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from gitopsguard.devcluster.ports import free_port
 from gitopsguard.errors import SourceError
 from gitopsguard.source import Credentials, GitSource, SourceSpec, display_url
+from gitopsguard.source.urls import split_login
 from tests import gitrepo
 
 PASSWORD = "p@ss/w0rd"  # what the operator meant
@@ -135,3 +138,42 @@ def test_status_hides_a_login_stored_in_an_inventory_by_an_older_version() -> No
     shown = describe("dev", Inventory(last_error=old, last_changes=f"configured from {URL}"), "FAILING")
     assert leaked(shown) == []
     assert "https://***@127.0.0.1:1/x.git: git fetch failed" in shown
+
+
+@given(user=st.text(min_size=1), password=st.text())
+@example(user="user", password=PASSWORD)
+def test_git_is_given_the_url_without_its_login_and_the_login_decoded(user: str, password: str) -> None:
+    url = f"https://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:1/x.git"
+    remote, login = split_login(url)
+    assert remote == "https://127.0.0.1:1/x.git"
+    assert login is not None and (login.user, login.password) == (user, password)
+
+
+def test_ssh_keeps_the_user_and_drops_only_the_password() -> None:
+    assert split_login("ssh://git:pw@host:22/o/r.git")[0] == "ssh://git@host:22/o/r.git"
+    assert split_login("git@github.com:o/r.git") == ("git@github.com:o/r.git", None)
+
+
+def test_git_still_sends_the_urls_login_to_the_server(tmp_path: Path) -> None:
+    """The login left the URL, not the request: git sends it as Basic authorization."""
+    heard: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            heard.append(self.headers.get("Authorization", ""))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://user:{ENCODED}@127.0.0.1:{server.server_port}/x.git"
+        with pytest.raises(SourceError) as error:
+            GitSource(SourceSpec(url), tmp_path / "gg").fetch(last_applied=None)
+    finally:
+        server.shutdown()
+    assert heard and heard[0] == "Basic " + base64.b64encode(f"user:{PASSWORD}".encode()).decode()
+    assert leaked(str(error.value)) == []
