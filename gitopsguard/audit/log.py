@@ -66,12 +66,11 @@ class AuditLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a+b") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
-                written = self._chain_onto_tail(handle)
-                seq, prev = (written[-1].seq, written[-1].hash) if written else self._last(handle)
+                prefix, written, seq, prev = self._start(handle)
                 for event, unit, revision, subject, detail in entries:
                     written.append(_record(seq + 1, prev, event, unit, revision, subject, detail))
                     seq, prev = written[-1].seq, written[-1].hash
-                handle.write(b"".join(encode(record) for record in written))
+                handle.write(prefix + b"".join(encode(record) for record in written))  # one write: all or a tail
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as error:
@@ -135,29 +134,25 @@ class AuditLog:
         if pending is not None:
             yield _not_a_record(pending)
 
-    def _chain_onto_tail(self, handle: BinaryIO) -> list[AuditRecord]:
-        """Make the file end in a whole line. A cut-off last line is ended and set aside: the returned
-        ``audit-cut-off`` record, chained onto the last whole record, is to be written first."""
+    def _start(self, handle: BinaryIO) -> tuple[bytes, list[AuditRecord], int, str]:
+        """What an append writes before its records (an end of line, an ``audit-cut-off`` record) and the seq
+        and hash its first record chains onto. A cut-off last line is kept and set aside, never chained onto."""
         tail = read_tail(handle)
         if not tail.fragment:
-            return []
+            return (b"", [], *self._chain_onto(tail.line, handle))
         try:
-            decode(tail.fragment, f"{self.path}, last line")
+            whole = decode(tail.fragment, f"{self.path}, last line")
         except GitOpsGuardError:
             number = count_lines(handle) + 1
-            seq, prev = self._last(handle)
+            seq, prev = self._chain_onto(tail.line, handle)
             fingerprint = f"sha256:{hashlib.sha256(tail.fragment).hexdigest()} {len(tail.fragment)} bytes"
             detail = f"{fingerprint}: an append was cut off here (a crash or a full disk); the line is kept, set aside"
-            handle.write(b"\n")
-            handle.flush()
-            return [_record(seq + 1, prev, CUT_OFF, "audit", "", f"audit-log/line-{number}", detail)]
-        handle.write(b"\n")  # a whole record that only lacks its end of line: keep it and chain onto it
-        handle.flush()
-        return []
+            cut = _record(seq + 1, prev, CUT_OFF, "audit", "", f"audit-log/line-{number}", detail)
+            return b"\n", [cut], cut.seq, cut.hash
+        return b"\n", [], whole.seq, whole.hash  # a whole record that only lacks its end of line: chain onto it
 
-    def _last(self, handle: BinaryIO) -> tuple[int, str]:
-        """The seq and hash to chain onto: the last whole line's record, or the genesis of an empty log."""
-        line = read_tail(handle).line
+    def _chain_onto(self, line: bytes | None, handle: BinaryIO) -> tuple[int, str]:
+        """The seq and hash of the record on the last whole ``line``, or the genesis of an empty log."""
         if line is None:
             return 0, GENESIS
         try:

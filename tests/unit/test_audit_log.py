@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from gitopsguard.audit import AuditLog, records_for
 from gitopsguard.model import Action, Change, ObjectKey
@@ -137,3 +140,22 @@ def test_whitespace_added_inside_a_record_is_detected(tmp_path: Path) -> None:
     log = filled(tmp_path, 2)
     rewrite(log, lambda lines: [lines[0].replace('"seq": 1,', '"seq":  1,'), lines[1]])
     assert any(":1: not written as gitopsguard writes records" in problem for problem in log.verify().problems)
+
+
+def test_an_append_that_fails_half_way_writes_nothing_not_even_the_repair(tmp_path: Path) -> None:
+    log = filled(tmp_path, 2)
+    torn = log.path.read_bytes()[:-20]
+    log.path.write_bytes(torn)
+
+    def entries() -> Iterator[tuple[str, str, str, str, str]]:
+        yield ("created", "dev", "abc123", "ConfigMap/shop/x", "")
+        raise RuntimeError("the caller failed while listing what to record")
+
+    with pytest.raises(RuntimeError):
+        log.append(entries())
+    assert log.path.read_bytes() == torn
+    assert [r.event for r in log.append([("created", "dev", "abc123", "ConfigMap/shop/x", "")])] == [
+        "audit-cut-off",
+        "created",
+    ]
+    assert log.verify().ok
