@@ -307,7 +307,8 @@ def unit_name_for(path: str) -> str:
 
 def default_workdir(url: str, branch: str) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gitopsguard" / "sources" / hashlib.sha256(f"{url}#{branch}".encode()).hexdigest()[:16]
+    shown = display_url(url)  # a hash of a password in a path could be guessed offline
+    return Path(base) / "gitopsguard" / "sources" / hashlib.sha256(f"{shown}#{branch}".encode()).hexdigest()[:16]
 
 
 def print_result(result: ReconcileResult) -> None:

@@ -177,3 +177,11 @@ def test_git_still_sends_the_urls_login_to_the_server(tmp_path: Path) -> None:
         server.shutdown()
     assert heard and heard[0] == "Basic " + base64.b64encode(f"user:{PASSWORD}".encode()).decode()
     assert leaked(str(error.value)) == []
+
+
+def test_the_default_workdir_carries_nothing_derived_from_the_password() -> None:
+    """Its name (a hash) shows in paths: a hash of the password would let it be guessed offline."""
+    from gitopsguard.commands.reconcile_once import default_workdir
+
+    assert default_workdir(URL, "main") == default_workdir("https://user:other@127.0.0.1:1/x.git", "main")
+    assert default_workdir(URL, "main") != default_workdir("https://user:other@127.0.0.1:1/y.git", "main")
