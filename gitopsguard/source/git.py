@@ -65,8 +65,11 @@ class Credentials:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    url: str
+    url: str = field(repr=False)  # may carry a login: shown only through display_url
     branch: str = "main"
+
+    def __repr__(self) -> str:
+        return f"SourceSpec(url={display_url(self.url)!r}, branch={self.branch!r})"
 
 
 @dataclass(frozen=True)

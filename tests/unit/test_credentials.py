@@ -185,3 +185,9 @@ def test_the_default_workdir_carries_nothing_derived_from_the_password() -> None
 
     assert default_workdir(URL, "main") == default_workdir("https://user:other@127.0.0.1:1/x.git", "main")
     assert default_workdir(URL, "main") != default_workdir("https://user:other@127.0.0.1:1/y.git", "main")
+
+
+def test_no_value_holding_a_login_shows_it_in_its_repr() -> None:
+    spec = SourceSpec(URL)
+    assert repr(spec) == "SourceSpec(url='https://***@127.0.0.1:1/x.git', branch='main')"
+    assert leaked(repr(Credentials(token=PASSWORD).for_url(URL))) == leaked(repr(split_login(URL))) == []
