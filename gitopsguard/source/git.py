@@ -26,7 +26,8 @@ class Credentials:
     def for_url(self, url: str) -> Credentials:
         """These credentials, with the login ``url`` carries (see ``split_login``)."""
         _, login = split_login(url)
-        return replace(self, login=login, scheme=url.partition("://")[0])
+        scheme, separator, _ = url.partition("://")
+        return replace(self, login=login, scheme=scheme if separator else "")
 
     def environment(self) -> dict[str, str]:
         env: dict[str, str] = {"GIT_TERMINAL_PROMPT": "0"}

@@ -43,7 +43,10 @@ def display_url(url: str) -> str:
     Everything from ``://`` to the last ``@`` counts as userinfo, so a password whose ``@`` or ``/`` was not
     percent-encoded is hidden whole."""
     matched = _SCHEME.match(url)
-    if not matched or "@" not in matched.group(2):
+    if not matched:
+        written, at, rest = url.rpartition("@")
+        return f"***@{rest}" if at and ":" in written else url  # scp-like with a password: fail closed
+    if "@" not in matched.group(2):
         return url
     return f"{matched.group(1)}***@{matched.group(2).rpartition('@')[2]}"
 
@@ -59,7 +62,7 @@ def split_login(url: str) -> tuple[str, Login | None]:
     after its host is refused: git and we could read different logins out of it."""
     matched = _SCHEME.match(url)
     if not matched:
-        return url, None
+        return _split_scp_login(url)
     scheme, rest = matched.groups()
     authority, tail = _authority(rest)
     if "@" in tail:
@@ -75,6 +78,16 @@ def split_login(url: str) -> tuple[str, Login | None]:
     login = Login(unquote(user), unquote(password) if colon else None, written)
     keep = "" if scheme.lower().startswith("http") or not user else f"{user}@"
     return f"{scheme}{keep}{host}{tail}", login
+
+
+def _split_scp_login(address: str) -> tuple[str, Login | None]:
+    """An scp-like address (``user@host:path``) has a user and no password; one written in anyway
+    (``user:pw@host:path``) is taken out, so that it reaches neither git nor its messages."""
+    written, at, rest = address.rpartition("@")
+    user, colon, password = written.partition(":")
+    if not at or not colon:
+        return address, None
+    return f"{user}@{rest}" if user else rest, Login(user, password, written)
 
 
 def _authority(rest: str) -> tuple[str, str]:

@@ -68,6 +68,8 @@ def gitopsguard(tmp_path: Path, *args: str) -> tuple[int, str, str]:
         ("HTTPS://u:p@host/x.git", "HTTPS://***@host/x.git"),
         ("ssh://git:pw@host:22/o/r.git", "ssh://***@host:22/o/r.git"),
         ("git@github.com:o/r.git", "git@github.com:o/r.git"),  # scp-like: a user, no password
+        ("git:pw@github.com:o/r.git", "***@github.com:o/r.git"),  # a password anyway: hidden
+        ("/srv/git/r.git", "/srv/git/r.git"),
         ("https://github.com/o/r.git", "https://github.com/o/r.git"),
         ("file:///srv/git/r.git", "file:///srv/git/r.git"),
     ],
@@ -152,6 +154,9 @@ def test_git_is_given_the_url_without_its_login_and_the_login_decoded(user: str,
 def test_ssh_keeps_the_user_and_drops_only_the_password() -> None:
     assert split_login("ssh://git:pw@host:22/o/r.git")[0] == "ssh://git@host:22/o/r.git"
     assert split_login("git@github.com:o/r.git") == ("git@github.com:o/r.git", None)
+    remote, login = split_login("git:p@ss@github.com:o/r.git")
+    assert remote == "git@github.com:o/r.git" and login is not None and login.password == "p@ss"
+    assert "p@ss" not in Credentials().for_url("git:p@ss@github.com:o/r.git").scrub("ssh: git:p@ss@github.com")
 
 
 def test_git_still_sends_the_urls_login_to_the_server(tmp_path: Path) -> None:
