@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,16 +34,25 @@ def unit(admin_api: client.ApiClient) -> Iterator[str]:
             raise
 
 
-def gitopsguard(tmp_path: Path, *args: str, stop_after: float | None = None, **env: str) -> tuple[int, str]:
+def gitopsguard(tmp_path: Path, *args: str, stop_when: Callable[[], bool] | None = None, **env: str) -> tuple[int, str]:
+    """Run the CLI; with ``stop_when``, stop it (SIGTERM) once that holds (60 s at most)."""
     environment = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path), **env}
     environment.pop("GITOPSGUARD_GIT_TOKEN", None)
     process = subprocess.Popen([sys.executable, "-m", "gitopsguard", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, env=environment)  # fmt: skip
-    if stop_after is not None:
-        time.sleep(stop_after)
+    if stop_when is not None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if stop_when():
+                break
+            time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
     return process.returncode, output
+
+
+def read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def stored(admin_api: client.ApiClient, unit: str) -> str:
@@ -69,18 +78,19 @@ def test_reconcile_shows_and_stores_no_password_of_the_repository_url(
 def test_run_banner_errors_audit_and_slack_show_no_password(
     dev_cluster: LiveCluster, admin_api: client.ApiClient, unit: str, tmp_path: Path
 ) -> None:
-    fake = FakeSlack()
+    fake, audit = FakeSlack(), tmp_path / "state" / "gitopsguard" / "audit.jsonl"
     with fake.serving() as slack:
         _, output = gitopsguard(
             tmp_path, "run", "--repo", URL, "--path", "apps", "--unit", unit, "--kubeconfig",
             str(dev_cluster.kubeconfig), "--context", "dev-admin", "--metrics-address", "", "--no-live-scan",
-            "--interval", "1", "--slack-channel", "#platform", "--slack-api-url", f"{slack}/api/", stop_after=8,
+            "--interval", "1", "--slack-channel", "#platform", "--slack-api-url", f"{slack}/api/",
+            stop_when=lambda: bool(fake.texts()) and "reconcile-failed" in read(audit),
             GITOPSGUARD_SLACK_TOKEN=TOKEN,
         )  # fmt: skip
     assert f"reconciling apps of https://***@127.0.0.1:1/x.git (main) as unit {unit}" in output, output
     assert "git fetch failed" in output
-    audit = (tmp_path / "state" / "gitopsguard" / "audit.jsonl").read_text()
-    assert "reconcile-failed" in audit
+    recorded = read(audit)
+    assert "reconcile-failed" in recorded
     slack_said = "\n".join(fake.texts())
     assert "reconcile" in slack_said.lower(), slack_said
-    assert leaked(output) == leaked(audit) == leaked(stored(admin_api, unit)) == leaked(slack_said) == []
+    assert leaked(output) == leaked(recorded) == leaked(stored(admin_api, unit)) == leaked(slack_said) == []
