@@ -479,11 +479,14 @@ def audit(ctx: click.Context, log_path: Path | None) -> None:
 @click.pass_obj
 @reports_errors
 def audit_show(log: AuditLog, unit: str | None, event: str | None, subject: str | None) -> None:
-    """Print matching records, oldest first."""
+    """Print matching records, oldest first (control characters and line separators shown as escapes)."""
+    from gitopsguard.audit import printable
+
     for r in log.records():
         if (unit in (None, r.unit)) and (event in (None, r.event)) and (subject is None or subject in r.subject):
             detail = f"  {r.detail}" if r.detail else ""
-            click.echo(f"{r.seq:>6} {r.time} {r.unit} {r.revision[:12]} {r.event:<16} {r.subject}{detail}")
+            line = f"{r.seq:>6} {r.time} {r.unit} {r.revision[:12]} {r.event:<16} {r.subject}{detail}"
+            click.echo(printable(line))
 
 
 @audit.command("verify")

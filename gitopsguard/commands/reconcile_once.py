@@ -39,7 +39,7 @@ from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.render.stored import RenderStore
-from gitopsguard.source import Credentials, GitSource, SourceSpec
+from gitopsguard.source import Credentials, GitSource, SourceSpec, display_url
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -124,7 +124,9 @@ def run_forever(
     controller = Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval,
                             on_result=report, brake=BrakePolicy(released=o.allow_mass_prune),
                             trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)  # fmt: skip
-    click.echo(f"reconciling {o.path} of {o.repo} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True)
+    click.echo(
+        f"reconciling {o.path} of {display_url(o.repo)} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True
+    )
     if live_scan and unit.policies_path:
         backups = (unit.backup_dir or default_audit_log().parent / "backups") / SCAN_UNIT
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
@@ -305,7 +307,8 @@ def unit_name_for(path: str) -> str:
 
 def default_workdir(url: str, branch: str) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gitopsguard" / "sources" / hashlib.sha256(f"{url}#{branch}".encode()).hexdigest()[:16]
+    shown = display_url(url)  # a hash of a password in a path could be guessed offline
+    return Path(base) / "gitopsguard" / "sources" / hashlib.sha256(f"{shown}#{branch}".encode()).hexdigest()[:16]
 
 
 def print_result(result: ReconcileResult) -> None:

@@ -9,6 +9,7 @@ import click
 
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, Inventory, InventoryStore
+from gitopsguard.source import redact_urls
 
 
 def show_status(kubeconfig: Path | None, context: str | None, unit: str | None) -> int:
@@ -45,4 +46,4 @@ def describe(name: str, inventory: Inventory, state: str) -> str:
         lines.append("  last error:\n" + textwrap.indent(inventory.last_error, "    "))
     if inventory.last_changes:
         lines.append("  last changes:\n" + textwrap.indent(inventory.last_changes, "    "))
-    return "\n".join(lines)
+    return redact_urls("\n".join(lines))  # an inventory saved by an older version may hold a URL's login

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import git
 
 from gitopsguard.errors import SourceError
+from gitopsguard.source.urls import Login, display_url, encoding_errors, forms, redact_urls, split_login
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """An https token or an ssh key file. Passed to git through its environment, never in a URL or log."""
+    """An https token, an ssh key file, or the login a URL carried. Passed to git through its environment,
+    never in a URL or log."""
 
     token: str | None = field(default=None, repr=False)
     ssh_key_file: Path | None = None
+    login: Login | None = field(default=None, repr=False)
+    scheme: str = ""  # the scheme of the URL the login came from
+
+    def for_url(self, url: str) -> Credentials:
+        """These credentials, with the login ``url`` carries (see ``split_login``)."""
+        _, login = split_login(url)
+        scheme, separator, _ = url.partition("://")
+        return replace(self, login=login, scheme=scheme if separator else "")
 
     def environment(self) -> dict[str, str]:
         env: dict[str, str] = {"GIT_TERMINAL_PROMPT": "0"}
-        if self.token:
-            basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
+        if basic := self._basic():
             env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
                     "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}"}  # fmt: skip
         if self.ssh_key_file:
@@ -30,18 +39,38 @@ class Credentials:
         return env
 
     def scrub(self, text: str) -> str:
-        """``text`` with the token, its encoded form and any user:password in URLs replaced by ***."""
-        text = re.sub(r"(\w+://)[^/@\s]+@", r"\1***@", text)
-        if self.token:
-            basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
-            text = text.replace(basic, "***").replace(self.token, "***")
+        """``text`` with the token, the URL's password, every form of them (raw, percent-decoded and
+        -encoded, in any case, base64 in the header) and any URL's userinfo replaced by ***."""
+        text = redact_urls(text)
+        for secret in sorted(self._secret_forms(), key=len, reverse=True):
+            text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
         return text
+
+    def _secret_forms(self) -> set[str]:
+        secrets = [self.token] if self.token else []
+        if self.login is not None:
+            secrets += self.login.secrets(self.scheme)
+        found = {form for secret in secrets for form in forms(secret)}
+        return found | ({basic} if (basic := self._basic()) else set())
+
+    def _basic(self) -> str | None:
+        """The Basic authorization git sends over http(s): the token's, else the URL's login."""
+        if self.token:
+            pair = f"x-access-token:{self.token}"
+        elif self.login is not None and self.scheme.lower().startswith("http"):
+            pair = f"{self.login.user}:{self.login.password or ''}"
+        else:
+            return None
+        return base64.b64encode(pair.encode("utf-8", encoding_errors(pair))).decode()
 
 
 @dataclass(frozen=True)
 class SourceSpec:
-    url: str
+    url: str = field(repr=False)  # may carry a login: shown only through display_url
     branch: str = "main"
+
+    def __repr__(self) -> str:
+        return f"SourceSpec(url={display_url(self.url)!r}, branch={self.branch!r})"
 
 
 @dataclass(frozen=True)
@@ -57,8 +86,10 @@ class GitSource:
         self.spec = spec
         self.workdir = workdir  # the checkout and what is kept beside it (renders) live here
         self._dir = workdir / "checkout"
-        self._credentials = credentials or Credentials()
-        self.credentials = self._credentials
+        self.credentials = credentials or Credentials()
+        # git never sees the URL's login: not on its command line, in .git/config, nor in its messages
+        self._remote, _ = split_login(spec.url)
+        self._credentials = self.credentials.for_url(spec.url)
 
     def fetch(self, *, last_applied: str | None, allow_rewind: bool = False) -> Revision:
         """The branch's newest commit, checked out; refuses history that does not contain ``last_applied``."""
@@ -90,10 +121,10 @@ class GitSource:
         if not (self._dir / ".git").is_dir():
             self._dir.mkdir(parents=True, exist_ok=True)
             repo = git.Repo.init(self._dir)
-            repo.create_remote("origin", self.spec.url)
+            self._git(repo, "remote", "add", "origin", self._remote)
         else:
             repo = git.Repo(self._dir)
-            repo.remote("origin").set_url(self.spec.url)
+            self._git(repo, "remote", "set-url", "origin", self._remote)  # also clears a login stored before
         refspec = f"+refs/heads/{self.spec.branch}:refs/remotes/origin/{self.spec.branch}"
         self._git(repo, "fetch", "--prune", "--no-tags", "origin", refspec)
         return repo
@@ -131,4 +162,4 @@ class GitSource:
             ) from error
 
     def _where(self) -> str:
-        return self._credentials.scrub(self.spec.url)
+        return display_url(self.spec.url)

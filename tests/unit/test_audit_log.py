@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from gitopsguard.audit import AuditLog, records_for
 from gitopsguard.model import Action, Change, ObjectKey
@@ -83,3 +86,76 @@ def test_unchanged_objects_are_not_recorded() -> None:
     entries = records_for("dev", "abc", changes)
     assert [e[0] for e in entries] == ["configured", "skipped"]
     assert json.dumps(entries)
+
+
+def test_a_line_cut_off_by_a_crash_is_reported_with_its_line_and_size(tmp_path: Path) -> None:
+    log = filled(tmp_path, 3)
+    data = log.path.read_bytes()
+    log.path.write_bytes(data[: len(data) - 40])  # the last append died 40 bytes short of its end
+    result = log.verify()
+    assert not result.ok
+    assert result.records == 2
+    (problem,) = result.problems
+    assert problem.startswith(f"{log.path}:3: cut off after ")
+    assert "no end of line" in problem and "records 1-2 before it are intact" in problem
+
+
+def test_an_append_after_a_crash_sets_the_cut_off_line_aside_and_the_log_verifies(tmp_path: Path) -> None:
+    log = filled(tmp_path, 3)
+    data = log.path.read_bytes()
+    torn = data[: len(data) - 40]
+    log.path.write_bytes(torn)
+    written = log.append([("created", "dev", "abc123", "ConfigMap/shop/later", "")])
+    assert [(r.seq, r.event) for r in written] == [(3, "audit-cut-off"), (4, "created")]
+    assert written[0].subject == "audit-log/line-3"
+    assert log.path.read_bytes().startswith(torn + b"\n"), "the cut-off bytes are kept, not erased"
+    assert log.verify().ok, log.verify().problems
+    assert [r.seq for r in log.records()] == [1, 2, 3, 4]
+    log.append([("deleted", "dev", "abc123", "ConfigMap/shop/later", "")])
+    assert log.verify().ok
+
+
+def test_a_last_record_that_only_lacks_its_end_of_line_is_kept_and_chained_onto(tmp_path: Path) -> None:
+    log = filled(tmp_path, 2)
+    log.path.write_bytes(log.path.read_bytes()[:-1])
+    assert log.verify().ok
+    assert [r.seq for r in log.append([("created", "dev", "abc123", "ConfigMap/shop/x", "")])] == [3]
+    assert log.verify().ok and log.path.read_bytes().count(b"\n") == 3
+
+
+def test_garbage_in_the_middle_is_not_excused_as_a_crash(tmp_path: Path) -> None:
+    log = filled(tmp_path, 2)
+    lines = log.path.read_bytes().split(b"\n")
+    log.path.write_bytes(b"\n".join([lines[0], lines[1][:30], *lines[1:]]))
+    assert any(":2: not an audit record" in problem for problem in log.verify().problems)
+
+
+def test_an_inserted_copy_of_a_record_is_detected(tmp_path: Path) -> None:
+    log = filled(tmp_path, 3)
+    rewrite(log, lambda lines: [lines[0], lines[1], lines[1], lines[2]])
+    assert any("record 2 follows record 2" in problem for problem in log.verify().problems)
+
+
+def test_whitespace_added_inside_a_record_is_detected(tmp_path: Path) -> None:
+    log = filled(tmp_path, 2)
+    rewrite(log, lambda lines: [lines[0].replace('"seq": 1,', '"seq":  1,'), lines[1]])
+    assert any(":1: not written as gitopsguard writes records" in problem for problem in log.verify().problems)
+
+
+def test_an_append_that_fails_half_way_writes_nothing_not_even_the_repair(tmp_path: Path) -> None:
+    log = filled(tmp_path, 2)
+    torn = log.path.read_bytes()[:-20]
+    log.path.write_bytes(torn)
+
+    def entries() -> Iterator[tuple[str, str, str, str, str]]:
+        yield ("created", "dev", "abc123", "ConfigMap/shop/x", "")
+        raise RuntimeError("the caller failed while listing what to record")
+
+    with pytest.raises(RuntimeError):
+        log.append(entries())
+    assert log.path.read_bytes() == torn
+    assert [r.event for r in log.append([("created", "dev", "abc123", "ConfigMap/shop/x", "")])] == [
+        "audit-cut-off",
+        "created",
+    ]
+    assert log.verify().ok
