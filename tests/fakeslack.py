@@ -7,9 +7,11 @@ plain HTTP on 127.0.0.1, or HTTPS as ``localhost`` with a certificate made by th
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+
+from gitopsguard.notify.outbound import OutboundPolicy
 
 TOKEN = "xoxb-test-token-never-logged"
 WEBHOOK_PATH = "/services/T000/B000/team-hook"
@@ -49,7 +53,12 @@ class FakeSlack:
         self.paths.append(path)
         if path in self.stuck:
             status, extra = self.stuck[path]
-            return status, {"Content-Type": "application/json", **extra}, b'{"ok": false, "error": "ratelimited"}'
+            error = {429: "ratelimited", 500: "internal_error"}.get(status)
+            return (
+                status,
+                {"Content-Type": "application/json", **extra},
+                json.dumps({"ok": False, "error": error}).encode(),
+            )
         if self.fail_next:
             status = self.fail_next.pop(0)
             extra = {"Retry-After": self.retry_after} if status == 429 else {}
@@ -131,11 +140,25 @@ class TLSFiles:
 
 
 def self_signed(folder: Path) -> TLSFiles:
-    """A certificate for ``localhost`` and 127.0.0.1, made by the real openssl."""
+    """A certificate for ``localhost``, ``fake-slack.test`` (a name only a test resolver knows) and 127.0.0.1,
+    made by the real openssl."""
     files = TLSFiles(folder / "fake-slack.crt", folder / "fake-slack.key")
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(files.key), "-out", str(files.cert)],
+         "-addext", "subjectAltName=DNS:localhost,DNS:fake-slack.test,IP:127.0.0.1",
+         "-keyout", str(files.key), "-out", str(files.cert)],
         check=True, capture_output=True,
     )  # fmt: skip
     return files
+
+
+@functools.cache
+def shared_tls() -> TLSFiles:
+    """One certificate for the whole test session."""
+    return self_signed(Path(tempfile.mkdtemp(prefix="fake-slack-tls-")))
+
+
+def trusting(tls: TLSFiles) -> OutboundPolicy:
+    """The operator's explicit allowance tests need to reach the fake: its host (localhost, a loopback
+    address, refused by default) and its certificate."""
+    return OutboundPolicy(hosts=frozenset({"localhost"}), allow_private=True, ca_file=str(tls.cert))
