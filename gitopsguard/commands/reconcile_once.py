@@ -213,7 +213,8 @@ def notifications(api: client.ApiClient, slack: SlackSettings | None, log: Audit
     def dropped(destination: str, count: int) -> None:
         metrics.notify_dropped.labels(destination).inc(count)
 
-    notifier = SlackNotifier(slack, team_webhook=TeamWebhooks(RawApi(api)), on_failure=failed, on_drop=dropped)
+    teams = TeamWebhooks(RawApi(api, timeout=10))  # a slow API server delays that team's thread only
+    notifier = SlackNotifier(slack, team_webhook=teams, on_failure=failed, on_drop=dropped)
     return Notifications(notifier.notify)
 
 

@@ -50,7 +50,8 @@ class SlackSettings:
     pace: Pace = field(default_factory=Pace)
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)  # what a team's webhook may be
     remember: int = 10_000  # keys of notices sent, to send each once (the oldest are forgotten)
-    max_teams: int = 1_000  # team destinations at once (each idle one ends after 5 minutes)
+    max_teams: int = 1_000  # team destinations at once
+    team_idle: float = 300.0  # seconds after which an idle team destination ends its thread
 
 
 class TeamWebhooks:
@@ -163,7 +164,7 @@ class SlackNotifier:
     def _destination(self, name: str, send: Callable[[str], None]) -> Destination:
         retire = self._retire if name.startswith("team/") else None
         return Destination(name, send, self._settings.pace, self._report, min_interval=self._settings.min_interval,
-                           retire=retire)  # fmt: skip
+                           retire=retire, idle=self._settings.team_idle)  # fmt: skip
 
     def _failed(self, failure: Failure) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ platform notice raised meanwhile is the next message sent, and every queue and m
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import Counter
 
@@ -12,8 +13,8 @@ from hypothesis import strategies as st
 
 from gitopsguard.notify.lanes import PLATFORM, Batch, Lanes, Pace
 from gitopsguard.notify.notices import Notice
-from gitopsguard.notify.slack import SlackNotifier, SlackSettings
-from tests.fakeslack import TOKEN, FakeSlack
+from gitopsguard.notify.slack import Failure, SlackNotifier, SlackSettings
+from tests.fakeslack import TOKEN, WEBHOOK_PATH, FakeSlack, shared_tls, trusting
 
 
 def notice(key: str, namespace: str = "", subject: str = "Deployment/shop/web") -> Notice:
@@ -103,3 +104,34 @@ def test_a_waiting_platform_notice_goes_before_every_tenant_digest() -> None:
     lanes.put(notice("platform"), 0.0)
     first = lanes.take(0.0)
     assert isinstance(first, Batch) and first.namespace == PLATFORM
+
+
+def test_an_idle_team_destination_ends_its_thread_and_a_later_notice_starts_a_new_one() -> None:
+    fake, tls = FakeSlack(), shared_tls()
+    with fake.serving(tls) as url:
+        settings = SlackSettings(min_interval=0, outbound=trusting(tls), team_idle=0.3)
+        slack = SlackNotifier(settings, team_webhook=lambda _: f"{url}{WEBHOOK_PATH}")
+        slack.notify([notice("first", "quiet-team")])
+        slack.drain()
+        deadline = time.monotonic() + 5
+        while "slack team/quiet-team" in team_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "slack team/quiet-team" not in team_threads()
+        slack.notify([notice("second", "quiet-team")])
+        slack.drain()
+    assert len(fake.texts(WEBHOOK_PATH)) == 2
+
+
+def test_team_destinations_are_capped_and_the_one_past_the_cap_is_reported() -> None:
+    fake, failures = FakeSlack(), list[Failure]()
+    with fake.serving() as url:
+        settings = SlackSettings(token=TOKEN, channel="#ops", base_url=f"{url}/api/", min_interval=0, max_teams=2)
+        slack = SlackNotifier(settings, on_failure=failures.append)
+        slack.notify([notice(f"k-{ns}", ns, f"Pod/{ns}/p") for ns in ("a", "b", "c")])
+        slack.drain()
+    assert len(fake.texts()) == 3  # the platform channel hears all three
+    assert [(f.destination, f.why) for f in failures] == [("team/c", "too many teams at once")]
+
+
+def team_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("slack team/")]
