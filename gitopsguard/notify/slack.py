@@ -102,7 +102,8 @@ class SlackNotifier:
         self._resolve, self._sleep = resolve, sleep
         self._report = Reporter(self._failed, on_drop)
         self._lock = threading.Lock()
-        self._sent: OrderedDict[str, None] = OrderedDict()
+        # what was sent, the platform's own news apart: a tenant's churn must not make it forget those
+        self._sent: dict[bool, OrderedDict[str, None]] = {True: OrderedDict(), False: OrderedDict()}
         self._teams: dict[str, Destination] = {}
         self._tls = tls_context(settings.outbound)
         self._platform = [self._destination(name, send) for name, send in self._platform_senders()]
@@ -111,7 +112,7 @@ class SlackNotifier:
     def notify(self, notices: list[Notice]) -> None:
         """Queue notices for every destination they go to; returns at once."""
         for notice in notices:
-            if self._first_time(notice.key):
+            if self._first_time(notice):
                 for destination in self._platform:
                     destination.put(notice)
                 if notice.namespace:
@@ -127,14 +128,15 @@ class SlackNotifier:
                 return
             time.sleep(0.02)
 
-    def _first_time(self, key: str) -> bool:
+    def _first_time(self, notice: Notice) -> bool:
+        sent, key = self._sent[notice.namespace == ""], notice.key
         with self._lock:
-            if key in self._sent:
-                self._sent.move_to_end(key)
+            if key in sent:
+                sent.move_to_end(key)
                 return False
-            self._sent[key] = None
-            if len(self._sent) > self._settings.remember:
-                self._sent.popitem(last=False)
+            sent[key] = None
+            if len(sent) > self._settings.remember:
+                sent.popitem(last=False)
             return True
 
     def _to_team(self, notice: Notice) -> None:

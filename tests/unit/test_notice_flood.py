@@ -135,3 +135,16 @@ def test_team_destinations_are_capped_and_the_one_past_the_cap_is_reported() -> 
 
 def team_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("slack team/")]
+
+
+def test_a_tenant_churning_notices_cannot_make_the_platform_notices_repeat() -> None:
+    fake = FakeSlack()
+    with fake.serving() as url:
+        settings = SlackSettings(token=TOKEN, channel="#ops", base_url=f"{url}/api/", min_interval=0, remember=3,
+                                 pace=Pace(interval=0))  # fmt: skip
+        slack = SlackNotifier(settings)
+        slack.notify([notice("brake", "", "unit apps")])
+        slack.notify([notice(f"churn-{i}", "evil", f"Pod/evil/p{i}") for i in range(20)])
+        slack.notify([notice("brake", "", "unit apps")])
+        slack.drain()
+    assert sum("unit apps" in t for t in fake.texts()) == 1
