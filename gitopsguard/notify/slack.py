@@ -36,7 +36,7 @@ from gitopsguard.notify.retry import RetryPolicy, sdk_handlers, send_with_retrie
 __all__ = ["Failure", "OutboundPolicy", "Pace", "RetryPolicy", "SlackNotifier", "SlackSettings", "TeamWebhooks"]
 
 TEAM_SECRET, TEAM_KEY = "gitopsguard-slack", "webhook-url"
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # fullmatch: "$" would let "ns\n" through
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class TeamWebhooks:
 
     def _read(self, namespace: str) -> str | None:
         where = f"Secret/{namespace}/{TEAM_SECRET}"
+        if not _NAMESPACE.fullmatch(namespace):  # it becomes part of a request path
+            raise NotifyError(f"{where}: not a valid namespace name; no Secret was looked up")
         try:
             status, body = self._raw.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{TEAM_SECRET}")
         except ClusterError as error:
@@ -105,6 +107,7 @@ class SlackNotifier:
         # what was sent, the platform's own news apart: a tenant's churn must not make it forget those
         self._sent: dict[bool, OrderedDict[str, None]] = {True: OrderedDict(), False: OrderedDict()}
         self._teams: dict[str, Destination] = {}
+        self._reported: dict[tuple[str, str], float] = {}  # refusals last reported, by (destination, why)
         self._tls = tls_context(settings.outbound)
         self._platform = [self._destination(name, send) for name, send in self._platform_senders()]
         self.failures = 0
@@ -140,9 +143,9 @@ class SlackNotifier:
             return True
 
     def _to_team(self, notice: Notice) -> None:
-        namespace = notice.namespace
-        if not _NAMESPACE.match(namespace):  # from a blocked revision: never validated by the API server
-            self._failed(Failure("team/-", f"{notice.event} for {notice.subject}", "its namespace is not a valid name"))
+        namespace, what = notice.namespace, f"{notice.event} for {notice.subject}"
+        if not _NAMESPACE.fullmatch(namespace):  # from a blocked revision: never validated by the API server
+            self._refused(Failure("team/-", what, "its namespace is not a valid name"))
             return
         with self._lock:
             team = self._teams.get(namespace)
@@ -154,7 +157,21 @@ class SlackNotifier:
             if team is not None:
                 team.put(notice)
         if team is None:
-            self._failed(Failure(f"team/{namespace}", f"{notice.event} for {notice.subject}", "too many teams at once"))
+            self._refused(Failure(f"team/{namespace}", what, "too many teams at once"))
+
+    def _refused(self, failure: Failure) -> None:
+        """A notice no team destination takes. Counted every time; reported (an audit record, written in the
+        caller's thread) once a minute per destination and reason, so that a commit naming 10,000 bogus
+        namespaces cannot stall the loop writing 10,000 records."""
+        self._report.dropped(failure.destination, 1)
+        now, key = time.monotonic(), (failure.destination, failure.why)
+        with self._lock:
+            if now - self._reported.get(key, float("-inf")) < 60:
+                return
+            if len(self._reported) >= 1000:
+                self._reported = {k: t for k, t in self._reported.items() if now - t < 60}
+            self._reported[key] = now
+        self._failed(failure)
 
     def _retire(self, destination: Destination) -> bool:
         with self._lock:

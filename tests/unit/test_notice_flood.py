@@ -148,3 +148,21 @@ def test_a_tenant_churning_notices_cannot_make_the_platform_notices_repeat() -> 
         slack.notify([notice("brake", "", "unit apps")])
         slack.drain()
     assert sum("unit apps" in t for t in fake.texts()) == 1
+
+
+def test_notices_with_bogus_namespaces_are_counted_and_reported_once_not_once_each() -> None:
+    """A commit can name any namespace (its revision is blocked before the API server sees it): such
+    notices never reach a team lookup, and their refusal is one audit record, not thousands."""
+    failures, drops, asked = list[Failure](), Counter[str](), list[str]()
+
+    def lookup(namespace: str) -> str | None:
+        asked.append(namespace)
+        return None
+
+    slack = SlackNotifier(SlackSettings(min_interval=0), team_webhook=lookup, on_failure=failures.append,
+                          on_drop=lambda where, n: drops.update({where: n}))  # fmt: skip
+    bogus = ["../../kube-system/secrets/x", "Evil", "a" * 64, "x/y", "-x", "ns\n", "ünï"]
+    slack.notify([notice(f"k{i}", bogus[i % len(bogus)], f"Pod/p{i}") for i in range(3000)])
+    slack.drain()
+    assert asked == [] and drops == {"team/-": 3000}
+    assert [(f.destination, f.why) for f in failures] == [("team/-", "its namespace is not a valid name")]
