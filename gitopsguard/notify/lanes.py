@@ -3,8 +3,10 @@
 The platform's own news (namespace "") goes first, one message each. A tenant's namespace may send a few
 messages at once (``burst``) and then one per ``interval``; whatever waits meanwhile goes out as one
 digest ("120 new notices in namespace x"). So 5,000 non-compliant Pods make a handful of messages, and
-a platform notice raised among them is the next one sent. Every lane holds at most ``limit`` notices: the
-oldest are pushed out and counted (a digest says how many there were in all).
+a platform notice raised among them is the next one sent. All namespaces together are paced the same way
+(``all_burst``, ``all_interval``): when many are waiting at once (a blocked commit touching 3,000
+namespaces), the last message of the budget carries all of them. Every lane holds at most ``limit``
+notices: the oldest are pushed out and counted (a digest says how many there were in all).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class Pace:
     limit: int = 200  # notices waiting per lane
     burst: int = 5  # messages a namespace may send at once
     interval: float = 30.0  # seconds per further message of a namespace
+    all_burst: int = 20  # messages all namespaces together may send at once
+    all_interval: float = 5.0  # seconds per further message of all namespaces together
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class Batch:
 
     namespace: str
     notices: tuple[Notice, ...]
-    dropped: int = 0  # notices of this lane pushed out before they were sent
+    dropped: int = 0  # notices of these lanes pushed out before they were sent
+    others: tuple[str, ...] = ()  # further namespaces whose notices this digest carries
 
     @property
     def total(self) -> int:
@@ -44,12 +49,12 @@ class Batch:
         if self.total == 1:
             return self.notices[0].text()
         shown = [(n.title, n.subject) for n in self.notices[:SHOWN]]
-        return digest_text(self.namespace, self.total, shown)
+        return digest_text((self.namespace, *self.others), self.total, shown)
 
     def describe(self) -> str:
         if self.total == 1:
             return f"{self.notices[0].event} for {self.notices[0].subject}"
-        return f"a digest of {self.total} notices of namespace {self.namespace}"
+        return f"a digest of {self.total} notices of namespace {', '.join((self.namespace, *self.others)[:5])}"
 
 
 @dataclass
@@ -65,6 +70,7 @@ class _Lane:
 class Lanes:
     pace: Pace
     _lanes: dict[str, _Lane] = field(default_factory=dict)
+    _all: _Lane | None = None  # the budget of all namespaces together (its tokens and stamp only)
 
     def put(self, notice: Notice, now: float) -> bool:
         """Queue a notice; False when that pushed the lane's oldest out."""
@@ -91,10 +97,24 @@ class Lanes:
             if not lane.pending and lane.tokens >= self.pace.burst - _EPSILON:
                 del self._lanes[name]  # nothing waits and nothing is owed: forget the namespace
         ready = [(lane.since, n) for n, lane in self._lanes.items() if lane.pending and lane.tokens >= 1 - _EPSILON]
-        if ready:
-            return self._drain(min(ready)[1])
-        waits = [(1 - lane.tokens) * self.pace.interval for lane in self._lanes.values() if lane.pending]
-        return max(min(waits), _SHORTEST_WAIT) if waits else None
+        if not ready:
+            waits = [(1 - lane.tokens) * self.pace.interval for lane in self._lanes.values() if lane.pending]
+            return max(min(waits), _SHORTEST_WAIT) if waits else None
+        budget = self._budget(now)
+        if budget.tokens < 1 - _EPSILON:
+            return max((1 - budget.tokens) * self.pace.all_interval, _SHORTEST_WAIT)
+        budget.tokens -= 1
+        if budget.tokens < 1 - _EPSILON:  # the budget's last message: everyone waiting goes in it
+            return self._drain(*[name for _, name in sorted(ready)])
+        return self._drain(min(ready)[1])
+
+    def _budget(self, now: float) -> _Lane:
+        if self._all is None:
+            self._all = _Lane(deque(), self.pace.all_burst, now)
+        budget, elapsed = self._all, now - self._all.stamp
+        refill = elapsed / self.pace.all_interval if self.pace.all_interval > 0 else float(self.pace.all_burst)
+        budget.tokens, budget.stamp = min(self.pace.all_burst, budget.tokens + refill), now
+        return budget
 
     def _refill(self, lane: _Lane, now: float) -> None:
         if self.pace.interval <= 0:
@@ -103,10 +123,14 @@ class Lanes:
             lane.tokens = min(self.pace.burst, lane.tokens + (now - lane.stamp) / self.pace.interval)
         lane.stamp = now
 
-    def _drain(self, name: str) -> Batch:
-        lane = self._lanes[name]
-        lane.tokens -= 1
-        batch = Batch(name, tuple(lane.pending), lane.dropped)
-        lane.pending.clear()
-        lane.dropped = 0
-        return batch
+    def _drain(self, *names: str) -> Batch:
+        notices: list[Notice] = []
+        dropped = 0
+        for name in names:
+            lane = self._lanes[name]
+            lane.tokens -= 1
+            notices += lane.pending
+            dropped += lane.dropped
+            lane.pending.clear()
+            lane.dropped = 0
+        return Batch(names[0], tuple(notices), dropped, names[1:])

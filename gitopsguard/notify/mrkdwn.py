@@ -26,9 +26,12 @@ def notice_text(title: str, subject: str, what: str, why: str, action: str) -> s
             f"*Why:* {escape(why)}\n*What you can do:* {escape(action)}")  # fmt: skip
 
 
-def digest_text(namespace: str, total: int, shown: Sequence[tuple[str, str]]) -> str:
-    """One message for many notices of a namespace: how many, the first few (title, subject), the rest counted."""
-    lines = [f"*{total} new notices in namespace `{escape(namespace)}`* (sent as one: too many to tell one by one)"]
+def digest_text(namespaces: Sequence[str], total: int, shown: Sequence[tuple[str, str]]) -> str:
+    """One message for many notices: how many, of which namespaces, the first few (title, subject), the rest
+    counted."""
+    named = ", ".join(f"`{escape(n)}`" for n in namespaces[:5]) + (", …" if len(namespaces) > 5 else "")
+    where = f"namespace {named}" if len(namespaces) == 1 else f"{len(namespaces)} namespaces ({named})"
+    lines = [f"*{total} new notices in {where}* (sent as one: too many to tell one by one)"]
     lines += [f"• {escape(title)}: `{escape(subject)}`" for title, subject in shown]
     if total > len(shown):
         lines.append(f"…and {total - len(shown)} more; the audit log and `gitopsguard status` have every one.")

@@ -166,3 +166,46 @@ def test_notices_with_bogus_namespaces_are_counted_and_reported_once_not_once_ea
     slack.drain()
     assert asked == [] and drops == {"team/-": 3000}
     assert [(f.destination, f.why) for f in failures] == [("team/-", "its namespace is not a valid name")]
+
+
+def test_a_blocked_commit_touching_300_namespaces_makes_a_bounded_number_of_messages() -> None:
+    """A bad commit is not one tenant: its notices span namespaces, so the per-namespace pace alone would
+    let through one message per namespace. All namespaces together share a budget too."""
+    fake = FakeSlack()
+    with fake.serving() as url:
+        slack = SlackNotifier(SlackSettings(token=TOKEN, channel="#ops", base_url=f"{url}/api/", min_interval=0))
+        slack.notify([notice(f"blocked-{i}", f"team-{i}", f"unit apps @ {i}") for i in range(300)])
+        slack.drain(timeout=20)
+    assert len(fake.texts()) <= 22, len(fake.texts())  # the default budget: 20 at once, then one per 5 s
+    told = [int(m.group(1)) if (m := re.match(r"\*(\d+) new notices in", t)) else 1 for t in fake.texts()]
+    assert sum(told) == 300
+    assert any(re.match(r"\*\d+ new notices in \d+ namespaces \(`team-\d+`, ", t) for t in fake.texts())
+
+
+many_namespaces = st.lists(st.tuples(st.integers(0, 40), st.floats(0, 2)), max_size=300)
+
+
+@given(many_namespaces, st.integers(1, 6), st.sampled_from([0.5, 1.0, 2.0]))
+@example([(i, 0.0) for i in range(41)] * 5, 3, 1.0)
+def test_all_namespaces_together_never_send_more_than_their_shared_budget(
+    puts: list[tuple[int, float]], all_burst: int, all_interval: float
+) -> None:
+    """The general rule across namespaces: in any window, tenant messages are at most the shared burst
+    plus one per ``all_interval``; and still every notice is sent or counted."""
+    pace = Pace(limit=50, burst=2, interval=0.5, all_burst=all_burst, all_interval=all_interval)
+    lanes, now, sent = Lanes(pace), 0.0, list[tuple[float, Batch]]()
+    for number, gap in puts:
+        now += gap
+        lanes.put(notice(f"k{len(sent)}-{now}", f"ns-{number}"), now)
+        while isinstance(batch := lanes.take(now), Batch):
+            sent.append((now, batch))
+    while (got := lanes.take(now)) is not None:
+        if isinstance(got, Batch):
+            sent.append((now, got))
+        else:
+            now += got
+    assert sum(b.total for _, b in sent) == len(puts)
+    times = [t for t, _ in sent]
+    for i, t in enumerate(times):
+        window = [u for u in times[: i + 1] if u > t - 10 * all_interval]
+        assert len(window) <= all_burst + 10 + 1e-9, times
