@@ -41,9 +41,9 @@ _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # fullmatch: "$"
 
 @dataclass(frozen=True)
 class SlackSettings:
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # secrets: never in a repr, a log or a traceback
     channel: str | None = None
-    webhook_url: str | None = None
+    webhook_url: str | None = field(default=None, repr=False)
     base_url: str = "https://slack.com/api/"
     min_interval: float = 1.0  # seconds between two messages to one destination
     retry: RetryPolicy = field(default_factory=RetryPolicy)

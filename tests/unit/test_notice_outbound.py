@@ -142,3 +142,8 @@ def test_an_allowed_host_resolving_to_public_addresses_is_accepted_and_pinned() 
 def test_by_default_only_hooks_slack_com_is_allowed_and_private_addresses_are_not() -> None:
     policy = SlackSettings().outbound
     assert policy.hosts == {"hooks.slack.com"} and not policy.allow_private
+
+
+def test_the_settings_never_show_the_token_or_the_platform_webhook() -> None:
+    settings = SlackSettings(token="xoxb-secret-token", webhook_url="https://hooks.slack.com/services/T/B/secret")
+    assert "secret" not in repr(settings) and "secret" not in str(settings)
