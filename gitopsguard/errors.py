@@ -15,7 +15,8 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     ├── RenderError                manifests could not be read or built (file and line first)
     ├── PolicyError                a policy or exception file is invalid (file and line first)
     ├── PolicyBlockedError         a revision has findings at or above the deny level (one line per finding)
-    └── ApplyError                 a revision could not be applied (one line per object at fault)
+    ├── ApplyError                 a revision could not be applied (one line per object at fault)
+    └── NotifyError                a notice could not be delivered to one destination (that one alone)
 """
 
 
@@ -73,3 +74,8 @@ class ApplyError(GitOpsGuardError):
     def __init__(self, summary: str, problems: tuple[str, ...] = ()) -> None:
         super().__init__(summary + "".join(f"\n  - {problem}" for problem in problems))
         self.problems = problems
+
+
+class NotifyError(GitOpsGuardError):
+    """A notice could not be delivered to one destination, or its address was refused; the message starts
+    with the Secret or destination concerned and never holds a token or webhook URL."""

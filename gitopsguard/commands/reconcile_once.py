@@ -34,7 +34,7 @@ from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action
 from gitopsguard.notify import Notifications
 from gitopsguard.notify.metrics import Metrics, readiness, serve
-from gitopsguard.notify.slack import SlackNotifier, SlackSettings, TeamWebhooks
+from gitopsguard.notify.slack import Failure, SlackNotifier, SlackSettings, TeamWebhooks
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
@@ -207,12 +207,16 @@ def notifications(api: client.ApiClient, slack: SlackSettings | None, log: Audit
     if slack is None:
         return Notifications(lambda _: None)
 
-    def failed(problem: str) -> None:
-        metrics.notify_failures.inc()
-        click.echo(f"warning: {problem}", err=True)
-        log.append([("notify-failed", "notify", "", "slack", problem)])
+    def failed(failure: Failure) -> None:
+        metrics.notify_failures.labels(failure.destination).inc()
+        click.echo(f"warning: {failure}", err=True)
+        log.append([("notify-failed", "notify", "", f"slack/{failure.destination}", str(failure))])
 
-    notifier = SlackNotifier(slack, team_webhook=TeamWebhooks(RawApi(api)), on_failure=failed)
+    def dropped(destination: str, count: int) -> None:
+        metrics.notify_dropped.labels(destination).inc(count)
+
+    teams = TeamWebhooks(RawApi(api, timeout=10))  # a slow API server delays that team's thread only
+    notifier = SlackNotifier(slack, team_webhook=teams, on_failure=failed, on_drop=dropped)
     return Notifications(notifier.notify)
 
 

@@ -34,7 +34,9 @@ class Metrics:
         self.grants = Gauge("gitopsguard_grants_active", "Active temporary-access grants", registry=r)
         self.audit = Counter("gitopsguard_audit_records", "Audit records written", registry=r)
         self.notify_failures = Counter("gitopsguard_notification_failures", "Notifications not delivered",
-                                       registry=r)  # fmt: skip
+                                       ["destination"], registry=r)  # fmt: skip
+        self.notify_dropped = Counter("gitopsguard_notifications_dropped", "Notices pushed out of a full queue",
+                                      ["destination"], registry=r)  # fmt: skip
         self.last_attempt = 0.0  # monotonic time of the last reconcile attempt
         self._active: set[str] = set()
         self._lock = threading.Lock()

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gitopsguard.grants.keeper import Transition
+from gitopsguard.notify.mrkdwn import notice_text
 from gitopsguard.policy.live import Outcome
 from gitopsguard.reconcile import ReconcileResult
 from gitopsguard.scan.scanner import Announcement
@@ -31,9 +32,13 @@ class Notice:
     action: str
     key: str  # the same key is announced once
 
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.event, self.event)
+
     def text(self) -> str:
-        return (f"*{TITLES.get(self.event, self.event)}*: `{self.subject}`\n{self.what}\n"
-                f"*Why:* {self.why}\n*What you can do:* {self.action}")  # fmt: skip
+        """The message, every value escaped for Slack (``mrkdwn``)."""
+        return notice_text(self.title, self.subject, self.what, self.why, self.action)
 
 
 def from_result(result: ReconcileResult) -> list[Notice]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from gitopsguard.notify.notices import Notice
-from gitopsguard.notify.slack import SlackNotifier, SlackSettings
-from tests.fakeslack import TOKEN, WEBHOOK_PATH, FakeSlack
+from gitopsguard.notify.slack import Failure, SlackNotifier, SlackSettings
+from tests.fakeslack import TOKEN, WEBHOOK_PATH, FakeSlack, shared_tls, trusting
 
 
 def notice(key: str = "k1", namespace: str = "") -> Notice:
@@ -38,7 +38,7 @@ def test_a_429_is_retried_after_retry_after_and_5xx_answers_are_retried() -> Non
 
 def test_a_failed_delivery_is_recorded_without_the_token_and_never_blocks_the_caller() -> None:
     fake = FakeSlack()
-    problems: list[str] = []
+    problems: list[Failure] = []
     with fake.serving() as url:
         slack = SlackNotifier(SlackSettings(token="xoxb-wrong-secret", channel="#ops", base_url=f"{url}/api/",
                                             min_interval=0), on_failure=problems.append)  # fmt: skip
@@ -46,15 +46,18 @@ def test_a_failed_delivery_is_recorded_without_the_token_and_never_blocks_the_ca
         slack.notify([notice()])
         assert time.monotonic() - started < 0.1
         slack.drain()
-    assert problems == ["Slack (channel): deleted for Deployment/shop/web not delivered: invalid_auth"]
-    assert "xoxb" not in problems[0]
+    assert [str(p) for p in problems] == [
+        "Slack (channel): deleted for Deployment/shop/web not delivered: invalid_auth"
+    ]
+    assert "xoxb" not in str(problems[0]) and problems[0].destination == "channel"
 
 
 def test_a_team_webhook_from_the_namespace_gets_its_own_copy() -> None:
-    fake = FakeSlack()
-    with fake.serving() as url:
-        slack = SlackNotifier(SlackSettings(token=TOKEN, channel="#ops", base_url=f"{url}/api/", min_interval=0),
-                              team_webhook=lambda ns: f"{url}{WEBHOOK_PATH}" if ns == "shop" else None)  # fmt: skip
+    fake, tls = FakeSlack(), shared_tls()
+    with fake.serving() as url, fake.serving(tls) as team_url:
+        settings = SlackSettings(token=TOKEN, channel="#ops", base_url=f"{url}/api/", min_interval=0,
+                                 outbound=trusting(tls))  # fmt: skip
+        slack = SlackNotifier(settings, team_webhook=lambda ns: f"{team_url}{WEBHOOK_PATH}" if ns == "shop" else None)
         slack.notify([notice(namespace="shop"), notice("k2", namespace="payments")])
         slack.drain()
     assert len(fake.texts()) == 2 and len(fake.texts(WEBHOOK_PATH)) == 1
