@@ -159,6 +159,8 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
         click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Where the clone is kept."),
         click.option("--allow-rewind", is_flag=True, help="Follow a force-pushed or rolled-back branch once."),
         click.option("--allow-mass-prune", is_flag=True, help="Release the mass-prune brake."),
+        click.option("--allow-remote-bases", is_flag=True, help="Let kustomize load remote bases (https or git "
+                     "URLs); without it a render reads only the commit. Local paths never leave the checkout."),
         click.option("--audit-log", type=click.Path(path_type=Path), default=None,
                      help="Default: ~/.local/state/gitopsguard/audit.jsonl."),
         click.option("--report-only", is_flag=True, help="Report drift and pending prunes; change nothing."),
@@ -262,6 +264,20 @@ def diff_command(**options: Any) -> None:
 )
 @click.option("--slack-api-url", default="https://slack.com/api/", show_default=True, help="Slack Web API base URL.")
 @click.option(
+    "--team-webhook-host",
+    "team_webhook_hosts",
+    multiple=True,
+    default=("hooks.slack.com",),
+    show_default=True,
+    help="A host a team's webhook (Secret gitopsguard-slack) may name (repeatable); it must also be https.",
+)
+@click.option(
+    "--team-webhook-allow-private",
+    is_flag=True,
+    help="Let team webhooks reach loopback, private and link-local addresses (an in-cluster or air-gapped "
+    "Slack); by default such an address is refused, so a tenant cannot make gitopsguard call inside the cluster.",
+)
+@click.option(
     "--metrics-address",
     default="127.0.0.1:9402",
     show_default=True,
@@ -295,7 +311,8 @@ def diff_command(**options: Any) -> None:
 @reports_errors
 def run_command(
     interval: float, approval_mode: str, trust: Path | None, github_repo: str | None, github_api_url: str,
-    slack_channel: str | None, slack_api_url: str, metrics_address: str, leader_elect: bool, live_scan: bool,
+    slack_channel: str | None, slack_api_url: str, team_webhook_hosts: tuple[str, ...],
+    team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool, live_scan: bool,
     scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
@@ -318,14 +335,17 @@ def run_command(
         signal.signal(signum, lambda *_: stop.set())
     run_forever(ReconcileOptions(**options), interval, stop, live_scan=live_scan, scan_namespaces=scan_namespaces,
                 trust=trust if approval_mode != "off" else None, github=github,
-                slack=slack_settings(slack_channel, slack_api_url), metrics_address=metrics_address,
+                slack=slack_settings(slack_channel, slack_api_url, team_webhook_hosts, team_webhook_allow_private),
+                metrics_address=metrics_address,
                 leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log)  # fmt: skip
 
 
-def slack_settings(channel: str | None, api_url: str) -> Any:
+def slack_settings(
+    channel: str | None, api_url: str, team_hosts: tuple[str, ...] = ("hooks.slack.com",), allow_private: bool = False
+) -> Any:
     """Slack settings from the options and the environment, or None when Slack is not configured."""
     from gitopsguard.commands.secrets import secret
-    from gitopsguard.notify.slack import SlackSettings
+    from gitopsguard.notify.slack import OutboundPolicy, SlackSettings
 
     token = secret("GITOPSGUARD_SLACK_TOKEN", "Slack token")
     webhook = secret("GITOPSGUARD_SLACK_WEBHOOK", "Slack webhook")
@@ -333,7 +353,8 @@ def slack_settings(channel: str | None, api_url: str) -> Any:
         raise click.UsageError("--slack-channel needs a bot token in $GITOPSGUARD_SLACK_TOKEN(_FILE)")
     if not (channel and token) and not webhook:
         return None
-    return SlackSettings(token, channel, webhook, api_url)
+    outbound = OutboundPolicy(frozenset(h.lower().rstrip(".") for h in team_hosts), allow_private)
+    return SlackSettings(token, channel, webhook, api_url, outbound=outbound)
 
 
 @main.command("request")

@@ -70,9 +70,10 @@ class Controller:
         self._wake = threading.Event()
         self._live = LiveCache(applier, raw, unit.name, on_change=self._wake.set)  # any change wakes a pass
         self._renders: RenderCache = {}
-        self._stored = RenderStore(source.workdir / "renders")  # after a restart, each commit is not rendered again
+        # after a restart, each commit is not rendered again
+        self._stored = RenderStore(source.workdir / "renders", unit.render_settings)
         # The worker renders new heads with a store of its own (same folder): a store's memo serves one thread.
-        worker_store = RenderStore(source.workdir / "renders")
+        worker_store = RenderStore(source.workdir / "renders", unit.render_settings)
         self._heads = HeadWorker(unit, source, applier, store, renderer(worker_store), on_ready=self._wake.set,
                                  delay=lambda failures: retry_delay(failures, interval))  # fmt: skip
         self.last_duration = 0.0  # seconds the last pass took (for metrics)

@@ -27,6 +27,8 @@ from gitopsguard.plan.prepare import Desired, in_apply_order, placements, prepar
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.render import render
+from gitopsguard.render.settings import DEFAULT as DEFAULT_RENDER
+from gitopsguard.render.settings import RenderSettings
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.scan.trust import managed_check
 from gitopsguard.source import GitSource
@@ -45,13 +47,18 @@ class Unit:
     backup_dir: Path | None = None  # where unmanaged workloads are backed up before deletion
     policies_path: str | None = "policies"  # the repository's policy folder, read at each revision
     deny_level: DenyLevel = DenyLevel.LOW  # operator configuration, never taken from the repository
+    render_settings: RenderSettings = DEFAULT_RENDER  # the bounds of a render, and whether remote bases may load
 
     @property
     def settings(self) -> str:
         """What decides the objects a commit becomes: another path or namespace at the same commit is
         another revision to apply, not one at rest."""
         policies = self.policies_path or ""
-        return f"path={self.path} namespace={self.default_namespace} policies={policies} deny={self.deny_level.value}"
+        remote = " remote-bases" if self.render_settings.allow_remote_bases else ""
+        return (
+            f"path={self.path} namespace={self.default_namespace} policies={policies} "
+            f"deny={self.deny_level.value}{remote}"
+        )
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def reconcile(
         evaluation = policies = None
         manifests = renders.get(commit) if renders is not None else None
         if manifests is None:
-            judged = head or judge(unit, revision, applier, renderer(stored), now)
+            judged = head or judge(unit, revision, applier, renderer(stored, unit.render_settings), now)
             evaluation, policies, manifests = judged.accepted()
             if renders is not None:  # keep this commit's render and the last applied one's, nothing else
                 for old in [c for c in renders if c != inventory.last_applied]:
@@ -196,18 +203,22 @@ def _render_last_applied(
     """The bodies the last applied commit produced: rendered and mutated by its own policies, never gated
     (they passed the gate when applied; an exception expired since must not stop the repair)."""
     checkout = source.checkout_of(commit)
-    manifests = _rendered(checkout, unit.path, commit, stored)
+    manifests = _rendered(checkout, unit.path, commit, stored, unit.render_settings)
     policies = policies_at(checkout, unit.policies_path)
     return evaluate(manifests, policies, now=datetime.now(UTC), deny_level=DenyLevel.OFF).manifests
 
 
-def renderer(stored: RenderStore | None) -> Render:
-    """Render a commit's checkout: from the store on disk where there is one."""
-    return lambda checkout, path, commit: _rendered(checkout, path, commit, stored)
+def renderer(stored: RenderStore | None, settings: RenderSettings = DEFAULT_RENDER) -> Render:
+    """Render a commit's checkout: from the store on disk where there is one (the store's own settings)."""
+    return lambda checkout, path, commit: _rendered(checkout, path, commit, stored, settings)
 
 
-def _rendered(checkout: Path, path: str, commit: str, stored: RenderStore | None) -> tuple[Manifest, ...]:
-    return stored.render(checkout, path, commit) if stored is not None else render(checkout, path).manifests
+def _rendered(
+    checkout: Path, path: str, commit: str, stored: RenderStore | None, settings: RenderSettings
+) -> tuple[Manifest, ...]:
+    if stored is not None:
+        return stored.render(checkout, path, commit)
+    return render(checkout, path, settings=settings).manifests
 
 
 def _versions_apart(inventory: Inventory) -> Inventory:

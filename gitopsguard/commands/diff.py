@@ -22,7 +22,7 @@ def run_diff(o: ReconcileOptions) -> int:
     unit, source, api = build_parts(o)
     applier, inventory = Applier(api), InventoryStore(api).load(unit.name)
     revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=o.allow_rewind)
-    manifests = render(revision.checkout, unit.path).manifests
+    manifests = render(revision.checkout, unit.path, settings=unit.render_settings).manifests
     new_kinds = _crd_kinds(manifests)
     checkable = tuple(m for m in manifests if (m.key.group, m.key.kind) not in new_kinds)
     unchecked = [m for m in manifests if (m.key.group, m.key.kind) in new_kinds]

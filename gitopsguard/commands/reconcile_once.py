@@ -38,6 +38,7 @@ from gitopsguard.notify.slack import Failure, SlackNotifier, SlackSettings, Team
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
+from gitopsguard.render.settings import RenderSettings
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import Credentials, GitSource, SourceSpec, display_url
 
@@ -63,6 +64,7 @@ class ReconcileOptions:
     backup_dir: Path | None = None
     deny_level: str = "LOW"
     policies_path: str = "policies"
+    allow_remote_bases: bool = False
 
 
 def run_once(o: ReconcileOptions) -> int:
@@ -74,7 +76,7 @@ def run_once(o: ReconcileOptions) -> int:
         result = reconcile(
             unit, source, applier, InventoryStore(api),
             brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
-            stored=RenderStore(source.workdir / "renders"),  # a cron run renders each commit once
+            stored=RenderStore(source.workdir / "renders", unit.render_settings),  # a cron run renders each commit once
         )  # fmt: skip
         print_result(result)
         record(AuditLog(o.audit_log or default_audit_log()), result)
@@ -257,14 +259,16 @@ def mark_denied_objects(applier: Applier, events: EventRecorder, result: Reconci
 
 def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]:
     name = o.unit or unit_name_for(o.path)
-    url = o.repo if "://" in o.repo or re.match(r"^[\w.-]+@[\w.-]+:", o.repo) else Path(o.repo).resolve().as_uri()
+    # scp-like addresses (user@host:path, also with a password before the @) are remote, never local paths
+    url = o.repo if "://" in o.repo or re.match(r"^[^/@\s]+@[\w.-]+:", o.repo) else Path(o.repo).resolve().as_uri()
     credentials = Credentials(
         token=git_token(),
         ssh_key_file=Path(k) if (k := os.environ.get("GITOPSGUARD_GIT_SSH_KEY")) else None,
     )
     source = GitSource(SourceSpec(url, o.branch), o.workdir or default_workdir(url, o.branch), credentials)
     backups = o.backup_dir or default_audit_log().parent / "backups"
-    unit = Unit(name, o.path, o.namespace, o.report_only, backups, o.policies_path or None, DenyLevel(o.deny_level))
+    unit = Unit(name, o.path, o.namespace, o.report_only, backups, o.policies_path or None, DenyLevel(o.deny_level),
+                RenderSettings(allow_remote_bases=o.allow_remote_bases))  # fmt: skip
     return unit, source, connect(o.kubeconfig, o.context)
 
 
