@@ -42,7 +42,6 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.runproc import (
-    CONTROLLER_NAMESPACE,
     RunProcess,
     delete_configmap,
     delete_namespaces,
@@ -50,8 +49,9 @@ from bench.runproc import (
     wait_for_default_accounts,
 )
 from gitopsguard.cluster import connect
-from gitopsguard.cluster.rest import RawApi, Request
+from gitopsguard.cluster.rest import RawApi
 from gitopsguard.devcluster import StateLayout
+from gitopsguard.scan.state import Request, ScanStateStore
 from tests.fakeslack import WEBHOOK_PATH, FakeSlack
 from tests.gitrepo import Upstream, git
 
@@ -74,18 +74,10 @@ spec:
 
 
 def first_sightings(raw: RawApi) -> dict[str, tuple[str, str]]:
-    """uid -> (subject, first sighting) of every workload the live scan remembers. Format of 2026-12-05:
-    ConfigMap gitopsguard-system/gitopsguard-live-scan, ``data.tracked`` = JSON {uid: [subject, first_seen,
-    announced digest]}; any ConfigMap whose name starts so is read (in case the state is split)."""
-    status, listed = raw.request("GET", f"/api/v1/namespaces/{CONTROLLER_NAMESPACE}/configmaps")
-    if status != 200:
-        raise SystemExit(f"cannot list ConfigMaps in {CONTROLLER_NAMESPACE}: HTTP {status}")
-    found: dict[str, tuple[str, str]] = {}
-    for configmap in listed.get("items") or []:
-        if str(configmap["metadata"]["name"]).startswith("gitopsguard-live-scan"):
-            rows = json.loads((configmap.get("data") or {}).get("tracked") or "{}")
-            found |= {uid: (str(row[0]), str(row[1])) for uid, row in rows.items()}
-    return found
+    """uid -> (subject, first sighting) of every workload the live scan remembers, read as the scan reads
+    it (one compressed ConfigMap per namespace in gitopsguard-system, ``scan/state.py``)."""
+    tracked, _ = ScanStateStore(raw).load()
+    return {uid: (row.subject, row.first_seen.isoformat()) for uid, row in tracked.items()}
 
 
 def reported_workloads(raw: RawApi, namespace: str) -> tuple[set[str], int]:
@@ -105,22 +97,11 @@ def reported_workloads(raw: RawApi, namespace: str) -> tuple[set[str], int]:
 
 
 def forget_rows(raw: RawApi, namespaces: set[str]) -> int:
-    """Cleanup: drop our namespaces' rows from the scan state (same format as ``first_sightings``), with the
-    resourceVersion as precondition so another engineer's scanner writing meanwhile is not overwritten."""
-    path = f"/api/v1/namespaces/{CONTROLLER_NAMESPACE}/configmaps/gitopsguard-live-scan"
-    for _ in range(10):
-        status, configmap = raw.request("GET", path)
-        if status != 200:
-            return 0
-        rows = json.loads((configmap.get("data") or {}).get("tracked") or "{}")
-        kept = {uid: row for uid, row in rows.items() if str(row[0]).split("/")[1] not in namespaces}
-        if len(kept) == len(rows):
-            return 0
-        configmap["data"]["tracked"] = json.dumps(kept, separators=(",", ":"))
-        if raw.request("PUT", path, body=configmap)[0] == 200:
-            return len(rows) - len(kept)
-        time.sleep(0.5)  # 409: someone wrote it meanwhile; read again
-    return 0
+    """Cleanup: remove our namespaces' scan state (one ConfigMap each)."""
+    store = ScanStateStore(raw)
+    for namespace in namespaces:
+        store.save(namespace, [])
+    return len(namespaces)
 
 
 # -- the bench ----------------------------------------------------------------------------------------------
