@@ -49,9 +49,9 @@ from bench.runproc import (
     wait_for_default_accounts,
 )
 from gitopsguard.cluster import connect
-from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.rest import RawApi, Request
 from gitopsguard.devcluster import StateLayout
-from gitopsguard.scan.state import Request, ScanStateStore
+from gitopsguard.scan.state import ScanStateStore
 from tests.fakeslack import WEBHOOK_PATH, FakeSlack
 from tests.gitrepo import Upstream, git
 
