@@ -1,6 +1,9 @@
 """A local stand-in for GitHub's REST API, speaking its wire format (shapes as in GitHub's REST reference:
 "List pull requests associated with a commit" and "List reviews for a pull request"), for the parts
-gitopsguard reads. It checks the bearer token like GitHub does and answers 401 "Bad credentials" otherwise.
+gitopsguard reads. A merged pull request's ``merge_commit_sha`` is the commit its merge made on the base
+branch (the test names it, as GitHub would have made it), and that commit is associated with the pull
+request like its own commits are. It checks the bearer token like GitHub does and answers 401
+"Bad credentials" otherwise.
 Lists are paged as GitHub pages them ("Using pagination in the REST API"): ``per_page`` defaults to 30 and
 is capped at 100, ``page`` counts from 1, and a ``Link`` header gives absolute URLs for the
 ``prev``/``next``/``first``/``last`` pages that exist."""
@@ -44,13 +47,17 @@ class Pull:
     merged_at: str | None = "2026-11-24T10:00:00Z"
     base: str = "main"
     reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, state, commit_id)
+    merge_commit: str | None = None  # the merge (or squash) commit GitHub made on the base branch
+
+    def associated(self, sha: str) -> bool:
+        return sha in self.commits or (self.merged_at is not None and sha == self.merge_commit)
 
     def as_json(self, slug: str) -> dict[str, Any]:
         user = {"login": self.author, "id": abs(hash(self.author)) % 10**6, "type": "User"}
         return {"url": f"https://api.github.com/repos/{slug}/pulls/{self.number}", "id": 1000 + self.number,
                 "number": self.number, "state": "closed" if self.merged_at else "open", "title": "Request access",
                 "user": user, "body": "", "created_at": "2026-11-24T09:00:00Z", "updated_at": "2026-11-24T10:00:00Z",
-                "closed_at": self.merged_at, "merged_at": self.merged_at, "merge_commit_sha": "f" * 40,
+                "closed_at": self.merged_at, "merged_at": self.merged_at, "merge_commit_sha": self.merge_commit,
                 "head": {"ref": f"request-{self.number}", "sha": self.commits[-1], "user": user},
                 "base": {"ref": self.base, "sha": "e" * 40}}  # fmt: skip
 
@@ -89,7 +96,7 @@ class FakeGitHub:
             return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, {}
         route = urlsplit(path).path
         if m := re.fullmatch(rf"/repos/{self.slug}/commits/([0-9a-f]+)/pulls", route):
-            return paged(base, path, [p.as_json(self.slug) for p in self.pulls if m[1] in p.commits])
+            return paged(base, path, [p.as_json(self.slug) for p in self.pulls if p.associated(m[1])])
         if m := re.fullmatch(rf"/repos/{self.slug}/pulls/(\d+)/reviews", route):
             pull = next((p for p in self.pulls if p.number == int(m[1])), None)
             if pull is None:

@@ -2,9 +2,12 @@
 GitHub's REST API reports it (commit -> pulls, then reviews). The base URL is configurable, so GitHub
 Enterprise works, and so do the tests' local fake of the same wire format.
 
-A grant counts as approved when that pull request is merged into the tracked branch, its author maps to
-the grant's subject, and it has enough APPROVED reviews on its head commit from approvers who are not
-the author. The approval time is the pull request's ``merged_at``.
+The pull request is the one whose merge brought the grant file's exact blob onto the branch: walking first
+parents back from the head while the file holds that blob, the last commit walked must be the pull request's
+``merge_commit_sha`` (as GitHub reports it; it cannot be pushed). A grant counts as approved when that pull
+request is merged into the tracked branch, its author maps to the grant's subject, and it has enough
+APPROVED reviews on its head commit from approvers who are not the author. The approval time is the pull
+request's ``merged_at``.
 
 Lists are read whole: GitHub pages them (100 a page at most) and names the next page in a ``Link`` header,
 which is followed only while it stays on the configured API's origin (the token goes with every request).
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import urllib.error
 import urllib.request
 from datetime import datetime
@@ -24,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitopsguard.errors import SourceError
+from gitopsguard.grants.history import REGULAR_MODES, SYMLINK_MODE, Git, History
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
 
@@ -39,26 +42,49 @@ class GitHubApprovals:
     ) -> None:  # fmt: skip
         self._repo, self._api, self._slug, self._branch = repository, api_url.rstrip("/"), owner_repo, branch
         self._token, self._logins = token, logins
+        self._git = Git(repository)
+        self.history = History(self._git)
 
     def approval(self, path: str) -> Approval:
-        request = self._git("log", "-1", "--format=%H", "HEAD", "--", path)
-        if not request:
+        """The pull request whose merge brought the file's exact blob onto the branch: the first-parent commit
+        where the blob arrived must be that pull request's ``merge_commit_sha``. Following `git log -- path`
+        instead would walk into an unreviewed merge's second parent and borrow an old pull request."""
+        head = self.history.entry("HEAD", path)
+        if not head.blob:
             return Approval(None, (), None, f"{path}: not found in the branch history")
-        listed = self._list(f"/repos/{self._slug}/commits/{request}/pulls")
-        pulls = [p for p in listed if isinstance(p, dict) and p.get("merged_at")
-                 and (p.get("base") or {}).get("ref") == self._branch]  # fmt: skip
-        if not pulls:
-            return Approval(None, (), None, "pushed straight to the branch: no merged pull request brought it in")
-        pull = min(pulls, key=lambda p: str(p["merged_at"]))
+        if head.mode not in REGULAR_MODES:
+            kind = "a symbolic link" if head.mode == SYMLINK_MODE else f"not a regular file (mode {head.mode})"
+            return Approval(None, (), None, f"{path}: is {kind}; a grant must be a regular file")
+        merge = self.history.run_start("HEAD", path, head.blob) or ""
+        pull = self._merged_pull(merge)
+        if pull is None:
+            return Approval(None, (), None, f"{path}: brought onto the branch by {merge[:12]}, which is no merged pull "
+                                            f"request's merge into {self._branch} (pushed straight to the branch, "
+                                            "or merged outside a reviewed pull request); ask in a new pull "
+                                            "request")  # fmt: skip
         author = str((pull.get("user") or {}).get("login") or "")
         requester = self._logins.get(author)
-        head = str((pull.get("head") or {}).get("sha") or "")
-        approvers = self._approvers(int(pull["number"]), head)
+        head_sha = str((pull.get("head") or {}).get("sha") or "")
+        approvers = self._approvers(int(pull["number"]), head_sha)
         merged_at = datetime.fromisoformat(str(pull["merged_at"]).replace("Z", "+00:00"))
         if requester is None:
             return Approval(None, (), None, f"pull request #{pull['number']} was opened by {author!r}, "
                                             "whom the trust configuration does not map to anyone")  # fmt: skip
         return Approval(requester, approvers, merged_at)
+
+    def _merged_pull(self, merge: str) -> dict[str, Any] | None:
+        """The pull request merged into our branch whose merge commit is ``merge``; None when there is none.
+        GitHub associates a merge commit with the pull request that made it; the merged head is asked too,
+        for branches other than the default one."""
+        if not merge:
+            return None
+        for commit in [merge, *self.history.parents(merge)[1:2]]:
+            for pull in self._list(f"/repos/{self._slug}/commits/{commit}/pulls"):
+                if (isinstance(pull, dict) and pull.get("merged_at") and pull.get("merge_commit_sha") == merge
+                        and (pull.get("base") or {}).get("ref") == self._branch
+                        and isinstance(pull.get("number"), int)):  # fmt: skip
+                    return pull
+        return None
 
     def _approvers(self, number: int, head: str) -> tuple[Identity, ...]:
         """Reviewers whose latest review is APPROVED on the head commit. An approval by the author is kept,
@@ -127,11 +153,3 @@ class GitHubApprovals:
 
     def blob(self, path: str) -> str:
         return self._git("rev-parse", f"HEAD:{path}")
-
-    def _git(self, *args: str) -> str:
-        # paths are literal, never patterns: a file named alice-[d]ebug.yaml must not read alice-debug.yaml's history
-        command = ["git", "--literal-pathspecs", *args]
-        done = subprocess.run(command, cwd=self._repo, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SourceError(f"{self._repo}: git {args[0]} failed: {done.stderr.strip()[:300]}")
-        return done.stdout.strip()

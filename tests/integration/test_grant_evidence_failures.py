@@ -34,9 +34,10 @@ def ask(repo: SignedRepo, fake: FakeGitHub, name: str, namespace: str, number: i
     branch = f"ask-{name}"
     repo.request("alice", branch, f"access/grants/{name}.yaml", grant(name, namespace), signed=False)
     head = repo.git("rev-parse", branch)
-    repo.merge("bob", branch, signed=False)
+    merge = repo.merge("bob", branch, signed=False)
     merged_at = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
-    fake.pulls.append(Pull(number, "alice-gh", [head], merged_at, reviews=[("bob-gh", "APPROVED", head)]))
+    reviews = [("bob-gh", "APPROVED", head)]
+    fake.pulls.append(Pull(number, "alice-gh", [head], merged_at, reviews=reviews, merge_commit=merge))
 
 
 def sync(repo: SignedRepo, keeper: GrantKeeper, url: str) -> dict[str, str]:
