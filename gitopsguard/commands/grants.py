@@ -96,6 +96,7 @@ def repository_sync(
             verifier = GitHubApprovals(
                 checkout, api_url=github.api_url, owner_repo=github.repository, branch=source.spec.branch,
                 token=github.token, logins=github_logins(signers),
+                admins=frozenset(s.identity.user for s in signers if s.admin),
             )  # fmt: skip
         return keeper.sync(checkout, verifier, verifier.blob, commit=revision.commit, history=history)
 

@@ -9,6 +9,11 @@ request is merged into the tracked branch, its author maps to the grant's subjec
 APPROVED reviews on its head commit from approvers who are not the author. The approval time is the pull
 request's ``merged_at``.
 
+Escalation policies are privileged: each policy file is in force as of the last first-parent commit that
+changed it and is the merge of a pull request approved on its head by an administrator named in the trust
+file (not the author); a push, or a pull request no administrator approved, leaves the earlier version in
+force, and a file no administrator approved does not exist (the walk is approved.py's, as in signed-merge).
+
 Lists are read whole: GitHub pages them (100 a page at most) and names the next page in a ``Link`` header,
 which is followed only while it stays on the configured API's origin (the token goes with every request).
 Each reviewer's latest APPROVED, CHANGES_REQUESTED or DISMISSED review, on any page, decides.
@@ -26,8 +31,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitopsguard.errors import SourceError
+from gitopsguard.grants.approved import approved_policy_files
 from gitopsguard.grants.history import REGULAR_MODES, SYMLINK_MODE, Git, History
-from gitopsguard.grants.load import load_escalation_policies
+from gitopsguard.grants.load import parse_escalation_policies
 from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
 
 PER_PAGE = 100  # GitHub's maximum
@@ -38,12 +44,13 @@ _NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]*)"')
 class GitHubApprovals:
     def __init__(
         self, repository: Path, *, api_url: str, owner_repo: str, branch: str, token: str,
-        logins: dict[str, Identity],
+        logins: dict[str, Identity], admins: frozenset[str] = frozenset(),
     ) -> None:  # fmt: skip
         self._repo, self._api, self._slug, self._branch = repository, api_url.rstrip("/"), owner_repo, branch
-        self._token, self._logins = token, logins
+        self._token, self._logins, self._admins = token, logins, admins
         self._git = Git(repository)
         self.history = History(self._git)
+        self._admin_merges: dict[str, bool] = {}  # commit -> an administrator approved the pull request merged
 
     def approval(self, path: str) -> Approval:
         """The pull request whose merge brought the file's exact blob onto the branch: the first-parent commit
@@ -65,7 +72,7 @@ class GitHubApprovals:
         author = str((pull.get("user") or {}).get("login") or "")
         requester = self._logins.get(author)
         head_sha = str((pull.get("head") or {}).get("sha") or "")
-        approvers = self._approvers(int(pull["number"]), head_sha)
+        approvers = self._approvers(pull["number"], head_sha)
         merged_at = datetime.fromisoformat(str(pull["merged_at"]).replace("Z", "+00:00"))
         if requester is None:
             return Approval(None, (), None, f"pull request #{pull['number']} was opened by {author!r}, "
@@ -146,10 +153,23 @@ class GitHubApprovals:
             raise SourceError(f"{self._api}: GitHub API unreachable ({type(error).__name__})") from None
 
     def policies(self, checkout: Path) -> dict[str, EscalationPolicy]:
-        """NOT YET PRIVILEGED in github mode: the policies as the checkout has them. To do: keep each file's
-        version from the last first-parent commit that is the merge of a pull request approved by an
-        administrator (see grants/approved.py for signed-merge mode)."""
-        return load_escalation_policies(checkout)
+        """The escalation policies in force: each file as of the last first-parent commit that changed it and is
+        the merge of a pull request an administrator approved (see approved.py). ``checkout`` is not read:
+        the working tree holds what was pushed, not what was approved."""
+        return parse_escalation_policies(approved_policy_files(self.history, self._by_admin))
+
+    def _by_admin(self, commit: str) -> bool:
+        """Whether ``commit`` is the merge of a pull request whose head an administrator approved (each
+        reviewer's latest review decides). The author's own approval does not count."""
+        if commit not in self._admin_merges:
+            pull = self._merged_pull(commit)
+            found = False
+            if pull is not None:
+                author = self._logins.get(str((pull.get("user") or {}).get("login") or ""))
+                head = str((pull.get("head") or {}).get("sha") or "")
+                found = any(a.user in self._admins and a != author for a in self._approvers(pull["number"], head))
+            self._admin_merges[commit] = found
+        return self._admin_merges[commit]
 
     def blob(self, path: str) -> str:
         return self._git("rev-parse", f"HEAD:{path}")
