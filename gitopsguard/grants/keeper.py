@@ -25,9 +25,17 @@ from typing import Protocol
 from gitopsguard.errors import GitOpsGuardError, PolicyError, SourceError
 from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
-from gitopsguard.grants.load import POLICY_DIR, grant_files, load_grant_file
+from gitopsguard.grants.load import POLICY_DIR, FileText, grant_files, load_grant_file
 from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, EscalationPolicy, Grant, Remembered, State
-from gitopsguard.grants.store import Entry, GrantStore
+from gitopsguard.grants.store import (
+    FORGET_AFTER,
+    NEAR_LIMIT,
+    SETTLED,
+    STORE_NAME,
+    Entry,
+    GrantStore,
+    forget_settled,
+)
 from gitopsguard.model import KubeObject
 
 
@@ -65,10 +73,17 @@ def _why(error: Exception) -> str:
 def read_grants(checkout: Path, blob_of: Callable[[str], str]) -> tuple[list[Grant], list[tuple[str, str]]]:
     """(grants, [(file[:line], why it is denied)]), each file on its own: whatever reading one file raises,
     only that file is denied and every other file is still read."""
+    return read_grant_files(list_grant_files(checkout), blob_of)
+
+
+def list_grant_files(checkout: Path) -> list[FileText]:
     try:
-        files = grant_files(checkout)
+        return grant_files(checkout)
     except (OSError, ValueError) as error:
         raise SourceError(f"{checkout}/access/grants: cannot be listed ({_why(error)})") from error
+
+
+def read_grant_files(files: list[FileText], blob_of: Callable[[str], str]) -> tuple[list[Grant], list[tuple[str, str]]]:
     grants: list[Grant] = []
     broken: list[tuple[str, str]] = []
     for name, text in files:
@@ -124,7 +139,8 @@ class GrantKeeper:
         rest, remember it all. Escalation policies that do not load raise, and nothing changes. Files and
         evidence are read without the keeper's lock, so that expiry never waits on them."""
         policies = read_policies(checkout, approvals)
-        grants, broken = read_grants(checkout, blob_of)
+        files = list_grant_files(checkout)
+        grants, broken = read_grant_files(files, blob_of)
         evidence = {g.id: self._evidence(g, approvals) for g in grants}
         with self._lock:
             now = self._clock()
@@ -133,12 +149,22 @@ class GrantKeeper:
             self._reported = {where for where, _ in broken}
             for grant in grants:
                 transitions += self._decide(grant, policies, evidence[grant.id], now)
-            transitions += self._revoke_missing({g.id for g in grants})
+            transitions += self._revoke_missing({g.id for g in grants}, now)
             transitions += self._bind_and_sweep()
             if commit:
                 self.commit, self.history = commit, history or self.history
-            self._store.save(self.entries, self.commit, self.history)
+            self.entries = forget_settled(self.entries, {name for name, _ in files}, now)
+            self._save()
             return transitions
+
+    def _save(self) -> None:
+        """Save what is remembered; say so when the state ConfigMap nears the API server's 1 MiB limit."""
+        size = self._store.save(self.entries, self.commit, self.history)
+        if size > NEAR_LIMIT:
+            self.problems.append(f"ConfigMap {self._store.namespace}/{STORE_NAME}: {size} bytes of the 1 MiB a "
+                                 f"ConfigMap may hold ({len(self.entries)} grants remembered); remove old grant "
+                                 "files from access/grants/ (a settled grant is forgotten "
+                                 f"{FORGET_AFTER.days} days after its file is gone)")  # fmt: skip
 
     def _evidence(self, grant: Grant, approvals: ApprovalSource) -> Evidence:
         """A forge that is away is no reason to deny: the grant is left for the next round."""
@@ -172,11 +198,11 @@ class GrantKeeper:
             decision = Decision(grant, State.DENIED, f"{grant.origin}: cannot be decided ({_why(error)})")
         return self._record(grant, decision, entry, now)
 
-    def _revoke_missing(self, seen: set[str]) -> list[Transition]:
+    def _revoke_missing(self, seen: set[str], now: datetime) -> list[Transition]:
         transitions = []
         for gid, entry in list(self.entries.items()):
             if gid not in seen and entry.memory.state in (State.ACTIVE, State.PENDING):
-                self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED))
+                self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED), settled=now)
                 transitions.append(Transition(f"{entry.name} ({entry.path})", "revoked", "its file left the branch"))
         return transitions
 
@@ -186,7 +212,7 @@ class GrantKeeper:
             transitions = self._expire(self._clock())
             transitions += self._bind_and_sweep()
             if any(t.event == "expired" for t in transitions):
-                self._store.save(self.entries, self.commit, self.history)
+                self._save()
             return transitions
 
     def expire_due(self) -> list[Transition]:
@@ -195,7 +221,7 @@ class GrantKeeper:
             transitions = self._expire(self._clock())
             if transitions:
                 transitions += self._bind_and_sweep()
-                self._store.save(self.entries, self.commit, self.history)
+                self._save()
             return transitions
 
     def _expire(self, now: datetime) -> list[Transition]:
@@ -204,7 +230,7 @@ class GrantKeeper:
             expires = entry.memory.expires
             if entry.memory.state is not State.ACTIVE or (expires is not None and expires > now):
                 continue
-            self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED))
+            self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED), settled=now)
             when = f"{expires:%Y-%m-%dT%H:%M:%SZ}" if expires else "?"
             binding = (entry.grant.namespace, binding_name(entry.grant)) if entry.grant else None
             detail = f"at {when}, by the controller clock"
@@ -272,8 +298,11 @@ class GrantKeeper:
         before = entry.memory.state if entry else None
         memory = Remembered(decision.state, entry.memory.first_seen if entry else now, decision.start,
                             decision.expires, decision.approver, decision.reason)  # fmt: skip
+        settled = (entry.settled if entry and before == decision.state else None) or (
+            now if decision.state in SETTLED else None)  # fmt: skip
         self.entries[grant.id] = Entry(memory, grant.name, f"{grant.subject_kind} {grant.subject}",
-                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path, grant)  # fmt: skip
+                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path, grant,
+                                       settled)  # fmt: skip
         if before == decision.state:
             return []
         who = f"{grant.name} ({grant.origin})"

@@ -1,7 +1,12 @@
 """Grant state that must survive restarts, kept in the cluster (``ConfigMap/gitopsguard-system/gitopsguard-grants``):
 each grant's state and times, the grant itself while it is remembered (so that a restarted keeper can expire
 and sweep before it reads the repository again), and the last commit the keeper read (so that a restarted
-keeper still refuses a branch rewound behind it)."""
+keeper still refuses a branch rewound behind it).
+
+The ConfigMap stays bounded: a settled grant (EXPIRED, REVOKED, DENIED) is forgotten once its file has been
+gone from the repository for FORGET_AFTER by the controller's clock, never while the file exists (that
+memory is what keeps a revoked or expired blob from coming back), and the grant itself is kept only while it
+is ACTIVE (expiry and the sweep need it before the repository is read)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ from gitopsguard.errors import ClusterError
 from gitopsguard.grants.model import Grant, Remembered, State
 
 STORE_NAME = "gitopsguard-grants"
+SETTLED = (State.EXPIRED, State.REVOKED, State.DENIED)
+FORGET_AFTER = timedelta(days=30)
+NEAR_LIMIT = 768 * 1024  # the API server refuses a ConfigMap over 1 MiB: report well before
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,24 @@ class Entry:
     role: str
     scope: str
     path: str
-    grant: Grant | None = None  # what its binding is made from; None only in state written before it was kept
+    grant: Grant | None = None  # what its binding is made from; kept (and saved) while it is ACTIVE
+    settled: datetime | None = None  # when the keeper saw it become EXPIRED, REVOKED or DENIED
+
+
+def forget_settled(entries: dict[str, Entry], present: set[str], now: datetime) -> dict[str, Entry]:
+    """``entries`` without the settled grants whose file is not among ``present`` (the grant files at the
+    head) and that settled more than FORGET_AFTER ago. A settled grant whose file still exists is kept,
+    however old: forgetting it would let its revoked or expired blob be decided afresh."""
+    return {gid: e for gid, e in entries.items() if not _forgettable(e, present, now)}
+
+
+def _forgettable(entry: Entry, present: set[str], now: datetime) -> bool:
+    m = entry.memory
+    if m.state not in SETTLED or entry.path in present:
+        return False
+    # state saved before `settled` was kept: the latest time it holds
+    since = entry.settled or max(t for t in (m.first_seen, m.start, m.expires) if t is not None)
+    return now - since > FORGET_AFTER
 
 
 @dataclass(frozen=True)
@@ -61,7 +86,7 @@ def _entry(r: dict[str, Any]) -> Entry:
     memory = Remembered(State(r["state"]), datetime.fromisoformat(r["firstSeen"]), _time(r.get("start")),
                         _time(r.get("expires")), r.get("approver", ""), r.get("reason", ""))  # fmt: skip
     grant = _grant(r["grant"]) if r.get("grant") else None
-    return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant)
+    return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant, _time(r.get("settled")))
 
 
 class GrantStore:
@@ -88,7 +113,8 @@ class GrantStore:
                                "are then forgotten and their bindings swept)") from error  # fmt: skip
         return Kept(entries, data.get("commit") or None, data.get("history") or None)
 
-    def save(self, entries: dict[str, Entry], commit: str | None = None, history: str | None = None) -> None:
+    def save(self, entries: dict[str, Entry], commit: str | None = None, history: str | None = None) -> int:
+        """Save it all; the size of the data saved, in bytes."""
         rows = {}
         for gid, e in sorted(entries.items()):
             m = e.memory
@@ -97,7 +123,8 @@ class GrantStore:
                          "expires": m.expires.isoformat() if m.expires else "",
                          "approver": m.approver, "reason": m.reason, "name": e.name, "subject": e.subject,
                          "role": e.role, "scope": e.scope, "path": e.path,
-                         "grant": _grant_row(e.grant) if e.grant else None}  # fmt: skip
+                         "settled": e.settled.isoformat() if e.settled else "",
+                         "grant": _grant_row(e.grant) if e.grant and m.state is State.ACTIVE else None}  # fmt: skip
         data = {"grants": json.dumps(rows, separators=(",", ":"))}
         if commit:
             data["commit"] = commit
@@ -112,3 +139,4 @@ class GrantStore:
                                            query={"fieldManager": "gitopsguard", "force": "true"})  # fmt: skip
         if status not in (200, 201):
             raise ClusterError(f"ConfigMap/{self.namespace}/{STORE_NAME}: cannot save: {message_of(status, answer)}")
+        return sum(len(k.encode()) + len(v.encode()) for k, v in data.items())
