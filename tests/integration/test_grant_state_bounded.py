@@ -55,8 +55,9 @@ def test_a_settled_grant_whose_file_is_gone_is_forgotten_after_thirty_days(
 def test_a_revoked_blob_is_remembered_while_its_file_exists_and_never_reactivates(
     signed: tuple[SignedRepo, Clock], admin_api: client.ApiClient, namespace: str
 ) -> None:
-    """alice's grant is revoked by an edit of its file (the path stays); months later the old content is
-    pushed back: the old blob is still remembered as REVOKED, so it does not come back."""
+    """alice's grant is revoked by an edit of its file (the path stays); months later the old content comes
+    back through a valid signed request and merge: the old blob is still remembered as REVOKED (also by a
+    restarted keeper), so it does not become active again."""
     repo, clock = signed
     keeper = keeper_for(admin_api, namespace, clock)
     active_grant(repo, namespace)
@@ -69,8 +70,8 @@ def test_a_revoked_blob_is_remembered_while_its_file_exists_and_never_reactivate
     sync(repo, keeper)
     saved = GrantStore(RawApi(admin_api), namespace).load().values()
     assert State.REVOKED in [e.memory.state for e in saved if e.name == "alice-debug"]
-    repo.write(ALICE, old)
-    repo.commit("alice", "put it back", signed=False)
+    repo.request("alice", "again", ALICE, old)  # the same blob, through a signed request and merge: only the
+    repo.merge("bob", "again")  # memory of its revocation keeps it from being approved a second time
     restarted = keeper_for(admin_api, namespace, clock)
     sync(repo, restarted)
     states = [e.memory.state for e in restarted.entries.values() if e.name == "alice-debug"]
