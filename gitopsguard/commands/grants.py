@@ -122,11 +122,13 @@ def start_keeper(
     api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
     interval: float = 30.0, github: GitHubSettings | None = None,
     also: Callable[[list[Transition]], None] = lambda _: None,
+    watch: Callable[[Callable[[], tuple[int, int]]], None] = lambda _: None,
 ) -> threading.Thread:  # fmt: skip
     """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode."""
     signers = load_trust(trust)  # fail now, at startup, on a bad trust file
     events = EventRecorder(RawApi(api))
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
+    watch(keeper.counts)  # its failed rounds and bad inputs, for the metrics
     sync = repository_sync(keeper, source, signers, state_dir, github)
 
     def report(transitions: list[Transition]) -> None:

@@ -127,6 +127,10 @@ class GrantKeeper:
     def _active(self) -> dict[str, Grant]:
         return {gid: e.grant for gid, e in self.entries.items() if e.memory.state is State.ACTIVE and e.grant}
 
+    def counts(self) -> tuple[int, int]:
+        """(rounds failed as a whole, grant files or evidence denied because reading or deciding raised)."""
+        return self.failures, self.bad_inputs
+
     def last_read(self, history: str) -> str | None:
         """The last commit read from ``history``; None when nothing was read from it yet."""
         return self.commit if self.history == history else None
