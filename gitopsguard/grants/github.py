@@ -38,6 +38,7 @@ from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
 
 PER_PAGE = 100  # GitHub's maximum
 MAX_PAGES = 100  # 10,000 items: more is refused rather than read for ever
+_SHA = re.compile(r"[0-9a-f]{40}")
 _NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]*)"')
 
 
@@ -50,7 +51,7 @@ class GitHubApprovals:
         self._token, self._logins, self._admins = token, logins, admins
         self._git = Git(repository)
         self.history = History(self._git)
-        self._admin_merges: dict[str, bool] = {}  # commit -> an administrator approved the pull request merged
+        self._admin_merges: dict[str, dict[str, Any] | None] = {}  # commit -> its pull request, if admin-approved
 
     def approval(self, path: str) -> Approval:
         """The pull request whose merge brought the file's exact blob onto the branch: the first-parent commit
@@ -69,6 +70,11 @@ class GitHubApprovals:
                                             f"request's merge into {self._branch} (pushed straight to the branch, "
                                             "or merged outside a reviewed pull request); ask in a new pull "
                                             "request")  # fmt: skip
+        if not self._reviewed(pull, path, head.blob):
+            return Approval(None, (), None, f"{path}: the merge {merge[:12]} of pull request #{pull['number']} is "
+                                            "not the file its reviewed head holds (the merge brought other changes "
+                                            "to it, or the head is not in the clone, as after a squash merge); ask "
+                                            "again in a new pull request")  # fmt: skip
         author = str((pull.get("user") or {}).get("login") or "")
         requester = self._logins.get(author)
         head_sha = str((pull.get("head") or {}).get("sha") or "")
@@ -92,6 +98,12 @@ class GitHubApprovals:
                         and isinstance(pull.get("number"), int)):  # fmt: skip
                     return pull
         return None
+
+    def _reviewed(self, pull: dict[str, Any], path: str, blob: str) -> bool:
+        """Whether the pull request's head, what its reviewers saw, holds exactly ``blob`` at ``path``. A merge
+        can hold more than its head: lines pushed to the base meanwhile, merged in without anyone's review."""
+        head = str((pull.get("head") or {}).get("sha") or "")
+        return bool(_SHA.fullmatch(head)) and self.history.blobs([head], path) == [blob]
 
     def _approvers(self, number: int, head: str) -> tuple[Identity, ...]:
         """Reviewers whose latest review is APPROVED on the head commit. An approval by the author is kept,
@@ -158,18 +170,21 @@ class GitHubApprovals:
         the working tree holds what was pushed, not what was approved."""
         return parse_escalation_policies(approved_policy_files(self.history, self._by_admin))
 
-    def _by_admin(self, commit: str) -> bool:
+    def _by_admin(self, commit: str, path: str) -> bool:
         """Whether ``commit`` is the merge of a pull request whose head an administrator approved (each
-        reviewer's latest review decides). The author's own approval does not count."""
+        reviewer's latest review decides; the author's own approval does not count), and whose head holds
+        ``path`` exactly as the merge does."""
         if commit not in self._admin_merges:
             pull = self._merged_pull(commit)
-            found = False
+            found = None
             if pull is not None:
                 author = self._logins.get(str((pull.get("user") or {}).get("login") or ""))
                 head = str((pull.get("head") or {}).get("sha") or "")
-                found = any(a.user in self._admins and a != author for a in self._approvers(pull["number"], head))
+                if any(a.user in self._admins and a != author for a in self._approvers(pull["number"], head)):
+                    found = pull
             self._admin_merges[commit] = found
-        return self._admin_merges[commit]
+        pull = self._admin_merges[commit]
+        return pull is not None and self._reviewed(pull, path, self.history.blobs([commit], path)[0])
 
     def blob(self, path: str) -> str:
         return self._git("rev-parse", f"HEAD:{path}")

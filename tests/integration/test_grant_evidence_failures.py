@@ -36,7 +36,7 @@ def ask(repo: SignedRepo, fake: FakeGitHub, name: str, namespace: str, number: i
     """alice's request for ``name``, merged through pull request ``number`` approved by bob; its merge commit."""
     if not fake.pulls:  # the escalation policy came in as pull request #100, approved by carol (an administrator)
         first = repo.git("rev-list", "--max-parents=0", "HEAD")
-        fake.pulls.append(Pull(100, "bob-gh", ["1" * 40], reviews=[("carol-gh", "APPROVED", "1" * 40)],
+        fake.pulls.append(Pull(100, "bob-gh", [first], reviews=[("carol-gh", "APPROVED", first)],
                                merge_commit=first))  # fmt: skip
     branch = f"ask-{name}"
     repo.request("alice", branch, f"access/grants/{name}.yaml", grant(name, namespace), signed=False)

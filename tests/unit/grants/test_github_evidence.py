@@ -118,3 +118,46 @@ def test_a_revoked_or_expired_blob_never_reactivates_even_through_a_new_approved
     ended = datetime(2026, 11, 24, 10, 10, tzinfo=UTC)
     d = decided(repo, url, Remembered(state, ended, ended, ended, "bob"))
     assert d.state is state, d
+
+
+def test_lines_pushed_to_the_base_do_not_ride_in_on_an_approved_merge(setup: Setup) -> None:
+    """alice's earlier request is on the branch (denied: pushed straight). Her pull request renames it and bob
+    approves that; meanwhile she pushes, on another line, a longer duration. GitHub's merge holds both, so
+    the merged file is not the file bob reviewed: it is refused."""
+    repo, fake, url = setup
+    repo.write(PATH, grant("alice-debug", "shop", "10m"))
+    repo.commit("alice", "first try", signed=False)
+    repo.request("alice", "ask", PATH, grant("alice-debug-inc7", "shop", "10m"), signed=False)
+    head = repo.git("rev-parse", "ask")
+    repo.write(PATH, grant("alice-debug", "shop", "2h"))
+    repo.commit("alice", "longer", signed=False)
+    merge = repo.merge("bob", "ask", signed=False)
+    assert "duration: 2h" in repo.git("show", f"{merge}:{PATH}")  # the merge holds the pushed line
+    fake.pulls = [Pull(7, "alice-gh", [head], reviews=[("bob-gh", "APPROVED", head)], merge_commit=merge)]
+    d = decided(repo, url)
+    assert d.state is State.DENIED and "not the file its reviewed head holds" in d.reason, d
+
+
+def squash_merged(repo: SignedRepo, fake: FakeGitHub) -> None:
+    repo.request("alice", "ask", PATH, grant("alice-debug", "shop"), signed=False)
+    head = repo.git("rev-parse", "ask")
+    repo.git("merge", "-q", "--squash", "ask", person="bob")
+    squash = repo.commit("bob", "Request access (#7)", signed=False)
+    fake.pulls = [Pull(7, "alice-gh", [head], reviews=[("bob-gh", "APPROVED", head)], merge_commit=squash)]
+
+
+def test_a_squash_merge_counts_when_the_reviewed_head_is_in_the_clone(setup: Setup) -> None:
+    repo, fake, url = setup
+    squash_merged(repo, fake)
+    assert decided(repo, url).state is State.ACTIVE
+
+
+def test_a_squash_merge_whose_reviewed_head_is_not_in_the_clone_is_refused_not_trusted(setup: Setup) -> None:
+    """Fail closed: without the head, what was reviewed cannot be compared with what was merged."""
+    repo, fake, url = setup
+    squash_merged(repo, fake)
+    repo.git("branch", "-q", "-D", "ask")
+    repo.git("reflog", "expire", "--expire=now", "--all")
+    repo.git("gc", "-q", "--prune=now")
+    d = decided(repo, url)
+    assert d.state is State.DENIED and "squash merge" in d.reason, d

@@ -29,13 +29,13 @@ NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
 
 
 class Forge:
-    """A repository whose narrow debug policy came in as pull request #1 (squash-merged, approved by carol,
-    an administrator), and the fake GitHub serving its pull requests."""
+    """A repository whose narrow debug policy came in as pull request #1 (its one commit, approved by carol,
+    an administrator, taken onto the branch as it is), and the fake GitHub serving its pull requests."""
 
     def __init__(self, root: Path, fake: FakeGitHub, url: str) -> None:
         self.repo, self.fake, self.url = SignedRepo(root, "shop"), fake, url
         first = self.repo.git("rev-parse", "HEAD")
-        self.fake.pulls = [Pull(1, "bob-gh", ["1" * 40], reviews=[("carol-gh", "APPROVED", "1" * 40)],
+        self.fake.pulls = [Pull(1, "bob-gh", [first], reviews=[("carol-gh", "APPROVED", first)],
                                 merge_commit=first)]  # fmt: skip
 
     def pull_request(self, author: str, text: str, reviews: list[tuple[str, str]], *, path: str = POLICY) -> None:
@@ -143,3 +143,18 @@ def test_a_policy_file_no_administrator_approved_does_not_exist(forge: Forge) ->
 def test_an_administrators_approval_after_many_pages_of_comments_counts(forge: Forge) -> None:
     forge.pull_request("alice-gh", WIDE, [*[("bob-gh", "COMMENTED")] * 250, ("dave-gh", "APPROVED")])
     assert forge.in_force()["debug"].max_duration == timedelta(days=30)
+
+
+def test_lines_pushed_to_the_base_do_not_ride_in_on_an_administrators_merge(forge: Forge) -> None:
+    """carol approves a pull request that changes who may ask; meanwhile alice pushes maxDuration 30d straight
+    to the branch, on another line. GitHub's merge holds both: what carol reviewed (the head) is not what was
+    merged, so the merge does not approve the file, and the pushed 30 days never take effect."""
+    repo = forge.repo
+    repo.request("alice", "requesters", POLICY, NARROW.replace("groups: [team-shop]", "groups: [team-shop, sre]"),
+                 signed=False)  # fmt: skip
+    head = repo.git("rev-parse", "requesters")
+    straight_push(forge)
+    merge = repo.merge("bob", "requesters", signed=False)
+    assert "maxDuration: 30d" in repo.git("show", f"{merge}:{POLICY}")  # the merge holds the pushed line
+    forge.fake.pulls.append(Pull(2, "alice-gh", [head], reviews=[("carol-gh", "APPROVED", head)], merge_commit=merge))
+    assert forge.in_force()["debug"].max_duration == timedelta(hours=2)
