@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 TOKEN = "ghp_test_token_never_logged"
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
@@ -69,6 +69,8 @@ class FakeGitHub:
         self.requests: list[str] = []
         self.outage = False  # answer every GET with 503, as GitHub does when it is unavailable
         self.created: list[dict[str, Any]] = []
+        self.contents: dict[tuple[str, str], str] = {}  # (ref, path) -> blob sha, for "Get repository content"
+        self.symlinks: set[tuple[str, str]] = set()  # (ref, path) of those that are symbolic links
 
     def create_pull(self, path: str, authorization: str | None, body: dict[str, Any]) -> tuple[int, Any]:
         """POST /repos/{owner}/{repo}/pulls ("Create a pull request"): 201 with the new pull request."""
@@ -97,6 +99,8 @@ class FakeGitHub:
         route = urlsplit(path).path
         if m := re.fullmatch(rf"/repos/{self.slug}/commits/([0-9a-f]+)/pulls", route):
             return paged(base, path, [p.as_json(self.slug) for p in self.pulls if p.associated(m[1])])
+        if m := re.fullmatch(rf"/repos/{self.slug}/contents/(.+)", route):
+            return self.content(unquote(m[1]), (parse_qs(urlsplit(path).query).get("ref") or [""])[0])
         if m := re.fullmatch(rf"/repos/{self.slug}/pulls/(\d+)/reviews", route):
             pull = next((p for p in self.pulls if p.number == int(m[1])), None)
             if pull is None:
@@ -107,6 +111,17 @@ class FakeGitHub:
                  "submitted_at": "2026-11-24T09:30:00Z", "commit_id": commit}
                 for i, (login, state, commit) in enumerate(pull.reviews, 1)])  # fmt: skip
         return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+
+    def content(self, path: str, ref: str) -> Answer:
+        """GET /repos/{owner}/{repo}/contents/{path}?ref= ("Get repository content"): a file's metadata and
+        blob ``sha`` (the content itself, base64, is left out here); a symbolic link is ``type: symlink``."""
+        sha = self.contents.get((ref, path))
+        if sha is None:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+        kind = "symlink" if (ref, path) in self.symlinks else "file"
+        return 200, {"type": kind, "encoding": "base64", "size": 300, "name": path.rsplit("/", 1)[-1],
+                     "path": path, "sha": sha, "url": f"https://api.github.com/repos/{self.slug}/contents/{path}",
+                     **({"target": "elsewhere.yaml"} if kind == "symlink" else {"content": ""})}, {}  # fmt: skip
 
     @contextmanager
     def serving(self) -> Iterator[str]:

@@ -28,7 +28,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from gitopsguard.errors import SourceError
 from gitopsguard.grants.approved import approved_policy_files
@@ -73,8 +73,7 @@ class GitHubApprovals:
         if not self._reviewed(pull, path, head.blob):
             return Approval(None, (), None, f"{path}: the merge {merge[:12]} of pull request #{pull['number']} is "
                                             "not the file its reviewed head holds (the merge brought other changes "
-                                            "to it, or the head is not in the clone, as after a squash merge); ask "
-                                            "again in a new pull request")  # fmt: skip
+                                            "to it); ask again in a new pull request")  # fmt: skip
         author = str((pull.get("user") or {}).get("login") or "")
         requester = self._logins.get(author)
         head_sha = str((pull.get("head") or {}).get("sha") or "")
@@ -103,7 +102,20 @@ class GitHubApprovals:
         """Whether the pull request's head, what its reviewers saw, holds exactly ``blob`` at ``path``. A merge
         can hold more than its head: lines pushed to the base meanwhile, merged in without anyone's review."""
         head = str((pull.get("head") or {}).get("sha") or "")
-        return bool(_SHA.fullmatch(head)) and self.history.blobs([head], path) == [blob]
+        if not _SHA.fullmatch(head):
+            return False
+        if self.history.has_commit(head):
+            return self.history.blobs([head], path) == [blob]
+        return self._blob_on_github(head, path) == blob  # a squash merge: the head is not on our branch
+
+    def _blob_on_github(self, head: str, path: str) -> str:
+        """The blob id of ``path`` in commit ``head`` as GitHub holds it ("Get repository content"); "" when it
+        is absent there or not a regular file."""
+        where = f"/repos/{self._slug}/contents/{quote(path, safe='/')}"
+        found = self._get(f"{self._api}{where}?ref={head}", where, missing_ok=True)[0]
+        if not isinstance(found, dict) or found.get("type") != "file":
+            return ""
+        return str(found.get("sha") or "")
 
     def _approvers(self, number: int, head: str) -> tuple[Identity, ...]:
         """Reviewers whose latest review is APPROVED on the head commit. An approval by the author is kept,
@@ -152,7 +164,8 @@ class GitHubApprovals:
                               "configured API; refusing to send the token there (check api_url)")  # fmt: skip
         return url
 
-    def _get(self, url: str, path: str) -> tuple[Any, str]:
+    def _get(self, url: str, path: str, *, missing_ok: bool = False) -> tuple[Any, str]:
+        """(the JSON answer, its Link header); (None, "") for a 404 when ``missing_ok``."""
         request = urllib.request.Request(url, headers={  # noqa: S310 (https or the test fake)
             "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
             "Authorization": f"Bearer {self._token}", "User-Agent": "gitopsguard"})  # fmt: skip
@@ -160,6 +173,8 @@ class GitHubApprovals:
             with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
                 return json.loads(response.read()), str(response.headers.get("Link") or "")
         except urllib.error.HTTPError as error:
+            if missing_ok and error.code == 404:
+                return None, ""
             raise SourceError(f"{self._api}{path}: GitHub answered HTTP {error.code}") from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise SourceError(f"{self._api}: GitHub API unreachable ({type(error).__name__})") from None

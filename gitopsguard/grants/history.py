@@ -74,6 +74,11 @@ class History:
         listed = self._git("ls-tree", "-r", "-z", "--full-tree", "--name-only", commit, "--", folder)
         return sorted(name for name in listed.split("\0") if name)
 
+    def has_commit(self, sha: str) -> bool:
+        """Whether this repository holds the commit ``sha`` (a pull request's head may live only on the forge)."""
+        answer = self._git("cat-file", "--batch-check=%(objecttype)", stdin=f"{sha}\n")
+        return answer == "commit"
+
     def object_size(self, blob: str) -> int:
         return int(self._git("cat-file", "-s", blob))
 

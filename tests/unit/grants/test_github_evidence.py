@@ -152,12 +152,34 @@ def test_a_squash_merge_counts_when_the_reviewed_head_is_in_the_clone(setup: Set
     assert decided(repo, url).state is State.ACTIVE
 
 
-def test_a_squash_merge_whose_reviewed_head_is_not_in_the_clone_is_refused_not_trusted(setup: Setup) -> None:
-    """Fail closed: without the head, what was reviewed cannot be compared with what was merged."""
-    repo, fake, url = setup
-    squash_merged(repo, fake)
+def branch_gone(repo: SignedRepo) -> None:
+    """As in the keeper's clone of the tracked branch alone: the pull request's head commit is not there."""
     repo.git("branch", "-q", "-D", "ask")
     repo.git("reflog", "expire", "--expire=now", "--all")
     repo.git("gc", "-q", "--prune=now")
+
+
+def test_a_squash_merge_whose_head_is_only_on_github_counts_when_github_shows_the_same_file(setup: Setup) -> None:
+    """The head's file is asked of GitHub ("Get repository content", its blob sha) when the clone lacks it."""
+    repo, fake, url = setup
+    squash_merged(repo, fake)
+    head = fake.pulls[0].commits[-1]
+    fake.contents[(head, PATH)] = repo.git("rev-parse", f"ask:{PATH}")
+    branch_gone(repo)
+    assert decided(repo, url).state is State.ACTIVE
+
+
+@pytest.mark.parametrize("shown", [None, "0" * 40, "symlink"])
+def test_a_squash_merge_whose_head_github_shows_otherwise_is_refused(setup: Setup, shown: str | None) -> None:
+    """Fail closed: the file absent from the head (404), another blob, or not a regular file."""
+    repo, fake, url = setup
+    squash_merged(repo, fake)
+    head = fake.pulls[0].commits[-1]
+    if shown == "symlink":
+        fake.contents[(head, PATH)] = repo.git("rev-parse", f"ask:{PATH}")
+        fake.symlinks.add((head, PATH))
+    elif shown is not None:
+        fake.contents[(head, PATH)] = shown
+    branch_gone(repo)
     d = decided(repo, url)
-    assert d.state is State.DENIED and "squash merge" in d.reason, d
+    assert d.state is State.DENIED and "not the file its reviewed head holds" in d.reason, d
