@@ -30,7 +30,6 @@ from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, Escalat
 from gitopsguard.grants.store import (
     FORGET_AFTER,
     NEAR_LIMIT,
-    SETTLED,
     STORE_NAME,
     Entry,
     GrantStore,
@@ -153,7 +152,7 @@ class GrantKeeper:
             self._reported = {where for where, _ in broken}
             for grant in grants:
                 transitions += self._decide(grant, policies, evidence[grant.id], now)
-            transitions += self._revoke_missing({g.id for g in grants}, now)
+            transitions += self._revoke_missing({g.id for g in grants})
             transitions += self._bind_and_sweep()
             if commit:
                 self.commit, self.history = commit, history or self.history
@@ -202,11 +201,11 @@ class GrantKeeper:
             decision = Decision(grant, State.DENIED, f"{grant.origin}: cannot be decided ({_why(error)})")
         return self._record(grant, decision, entry, now)
 
-    def _revoke_missing(self, seen: set[str], now: datetime) -> list[Transition]:
+    def _revoke_missing(self, seen: set[str]) -> list[Transition]:
         transitions = []
         for gid, entry in list(self.entries.items()):
             if gid not in seen and entry.memory.state in (State.ACTIVE, State.PENDING):
-                self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED), settled=now)
+                self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.REVOKED))
                 transitions.append(Transition(f"{entry.name} ({entry.path})", "revoked", "its file left the branch"))
         return transitions
 
@@ -234,7 +233,7 @@ class GrantKeeper:
             expires = entry.memory.expires
             if entry.memory.state is not State.ACTIVE or (expires is not None and expires > now):
                 continue
-            self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED), settled=now)
+            self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED))
             when = f"{expires:%Y-%m-%dT%H:%M:%SZ}" if expires else "?"
             binding = (entry.grant.namespace, binding_name(entry.grant)) if entry.grant else None
             detail = f"at {when}, by the controller clock"
@@ -302,11 +301,8 @@ class GrantKeeper:
         before = entry.memory.state if entry else None
         memory = Remembered(decision.state, entry.memory.first_seen if entry else now, decision.start,
                             decision.expires, decision.approver, decision.reason)  # fmt: skip
-        settled = (entry.settled if entry and before == decision.state else None) or (
-            now if decision.state in SETTLED else None)  # fmt: skip
         self.entries[grant.id] = Entry(memory, grant.name, f"{grant.subject_kind} {grant.subject}",
-                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path, grant,
-                                       settled)  # fmt: skip
+                                       f"{grant.role_kind} {grant.role}", grant.scope, grant.path, grant)  # fmt: skip
         if before == decision.state:
             return []
         who = f"{grant.name} ({grant.origin})"

@@ -4,14 +4,15 @@ and sweep before it reads the repository again), and the last commit the keeper 
 keeper still refuses a branch rewound behind it).
 
 The ConfigMap stays bounded: a settled grant (EXPIRED, REVOKED, DENIED) is forgotten once its file has been
-gone from the repository for FORGET_AFTER by the controller's clock, never while the file exists (that
-memory is what keeps a revoked or expired blob from coming back), and the grant itself is kept only while it
-is ACTIVE (expiry and the sweep need it before the repository is read)."""
+gone from the repository for FORGET_AFTER by the controller's clock (counted from the first round that found
+it gone), never while the file exists (that memory is what keeps a revoked or expired blob from coming back),
+and the grant itself is saved only while it is ACTIVE (expiry and the sweep need it before the repository is
+read)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,23 +38,21 @@ class Entry:
     scope: str
     path: str
     grant: Grant | None = None  # what its binding is made from; kept (and saved) while it is ACTIVE
-    settled: datetime | None = None  # when the keeper saw it become EXPIRED, REVOKED or DENIED
+    gone: datetime | None = None  # since when its file has been absent from the repository, by our clock
 
 
 def forget_settled(entries: dict[str, Entry], present: set[str], now: datetime) -> dict[str, Entry]:
-    """``entries`` without the settled grants whose file is not among ``present`` (the grant files at the
-    head) and that settled more than FORGET_AFTER ago. A settled grant whose file still exists is kept,
-    however old: forgetting it would let its revoked or expired blob be decided afresh."""
-    return {gid: e for gid, e in entries.items() if not _forgettable(e, present, now)}
-
-
-def _forgettable(entry: Entry, present: set[str], now: datetime) -> bool:
-    m = entry.memory
-    if m.state not in SETTLED or entry.path in present:
-        return False
-    # state saved before `settled` was kept: the latest time it holds
-    since = entry.settled or max(t for t in (m.first_seen, m.start, m.expires) if t is not None)
-    return now - since > FORGET_AFTER
+    """``entries`` with each one's ``gone`` brought up to date against ``present`` (the grant files at the
+    head), without the settled grants whose file has been gone for more than FORGET_AFTER. A settled grant
+    whose file still exists is kept, however old: forgetting it would let its revoked or expired blob be
+    decided afresh."""
+    kept = {}
+    for gid, entry in entries.items():
+        gone = None if entry.path in present else entry.gone or now
+        if gone is not None and entry.memory.state in SETTLED and now - gone > FORGET_AFTER:
+            continue
+        kept[gid] = entry if gone == entry.gone else replace(entry, gone=gone)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ def _entry(r: dict[str, Any]) -> Entry:
     memory = Remembered(State(r["state"]), datetime.fromisoformat(r["firstSeen"]), _time(r.get("start")),
                         _time(r.get("expires")), r.get("approver", ""), r.get("reason", ""))  # fmt: skip
     grant = _grant(r["grant"]) if r.get("grant") else None
-    return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant, _time(r.get("settled")))
+    return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant, _time(r.get("gone")))
 
 
 class GrantStore:
@@ -123,7 +122,7 @@ class GrantStore:
                          "expires": m.expires.isoformat() if m.expires else "",
                          "approver": m.approver, "reason": m.reason, "name": e.name, "subject": e.subject,
                          "role": e.role, "scope": e.scope, "path": e.path,
-                         "settled": e.settled.isoformat() if e.settled else "",
+                         "gone": e.gone.isoformat() if e.gone else "",
                          "grant": _grant_row(e.grant) if e.grant and m.state is State.ACTIVE else None}  # fmt: skip
         data = {"grants": json.dumps(rows, separators=(",", ":"))}
         if commit:

@@ -52,6 +52,28 @@ def test_a_settled_grant_whose_file_is_gone_is_forgotten_after_thirty_days(
     assert remembered(admin_api, namespace) == {}
 
 
+def test_a_grant_settled_long_ago_is_remembered_thirty_days_from_its_files_removal(
+    signed: tuple[SignedRepo, Clock], admin_api: client.ApiClient, namespace: str
+) -> None:
+    """Revoked by an edit (the file stays), then, months later, the file is removed by a push: the clock of
+    forgetting starts at the removal, not at the revocation."""
+    repo, clock = signed
+    keeper = keeper_for(admin_api, namespace, clock)
+    active_grant(repo, namespace)
+    sync(repo, keeper)
+    repo.write(ALICE, (repo.work / ALICE).read_text().replace("10m", "5m"))
+    repo.commit("alice", "edit", signed=False)
+    sync(repo, keeper)
+    clock.offset = MONTH * 3
+    repo.git("rm", "-q", ALICE)
+    repo.commit("alice", "remove it", signed=False)
+    sync(repo, keeper)
+    assert State.REVOKED in [e.memory.state for e in GrantStore(RawApi(admin_api), namespace).load().values()]
+    clock.offset = MONTH * 4 + timedelta(minutes=1)
+    sync(repo, keeper)
+    assert remembered(admin_api, namespace) == {}
+
+
 def test_a_revoked_blob_is_remembered_while_its_file_exists_and_never_reactivates(
     signed: tuple[SignedRepo, Clock], admin_api: client.ApiClient, namespace: str
 ) -> None:
@@ -88,7 +110,7 @@ def test_the_rule_settled_and_gone_for_thirty_days_is_forgotten_and_nothing_else
     repo, clock = signed
     keeper = keeper_for(admin_api, namespace, clock)
     now = clock()
-    for name, path, since in [
+    for name, path, since in [  # since: settled, and (for a file that is gone) gone, that long ago
         ("present-old", ALICE, now - MONTH * 12),
         ("gone-recent", "access/grants/x.yaml", now - timedelta(days=29)),
         ("gone-old", "access/grants/y.yaml", now - MONTH),
@@ -113,7 +135,7 @@ def test_a_state_configmap_nearing_one_mebibyte_is_reported(
     now = clock()
     for n in range(1700):  # about 500 bytes each, their file still in the repository: all must be kept
         memory = Remembered(State.DENIED, now, reason="x" * 300)
-        keeper.entries[f"g{n}"] = Entry(memory, f"g{n}", "User alice", "ClusterRole view", "", ALICE, None, now)
+        keeper.entries[f"g{n}"] = Entry(memory, f"g{n}", "User alice", "ClusterRole view", "", ALICE)
     repo.write(ALICE, grant("alice-debug", namespace))
     repo.commit("alice", "a file", signed=False)
     sync(repo, keeper)
