@@ -97,10 +97,11 @@ def read_grant_files(files: list[FileText], blob_of: Callable[[str], str]) -> tu
 
 def read_policies(checkout: Path, approvals: ApprovalSource) -> dict[str, EscalationPolicy]:
     """The escalation policies in force (approved versions, from the approval source), all or none: any
-    failure, of whatever type, is a PolicyError for the round."""
+    failure, of whatever type, is a PolicyError for the round, except that a source that cannot be reached
+    (a forge that is away) raises SourceError."""
     try:
         return approvals.policies(checkout)
-    except PolicyError:
+    except (PolicyError, SourceError):
         raise
     except Exception as error:
         raise PolicyError(f"{POLICY_DIR}: cannot be read ({_why(error)}); fix the policy files") from error
@@ -139,19 +140,20 @@ class GrantKeeper:
         history: str | None = None,
     ) -> list[Transition]:  # fmt: skip
         """Decide every grant in the checkout (at ``commit`` of ``history``), bind what is active, sweep the
-        rest, remember it all. Escalation policies that do not load raise, and nothing changes. Files and
+        rest, remember it all. Escalation policies that do not load raise, and nothing changes; policies whose
+        source is away leave new grants undecided while the rest goes on. Files and
         evidence are read without the keeper's lock, so that expiry never waits on them."""
-        policies = read_policies(checkout, approvals)
+        policies = self._policies(checkout, approvals)
         files = list_grant_files(checkout)
         grants, broken = read_grant_files(files, blob_of)
-        evidence = {g.id: self._evidence(g, approvals) for g in grants}
+        evidence = {g.id: self._evidence(g, approvals, policies is not None) for g in grants}
         with self._lock:
             now = self._clock()
             self.bad_inputs += sum(1 for where, _ in broken if where not in self._reported)
             transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]
             self._reported = {where for where, _ in broken}
             for grant in grants:
-                transitions += self._decide(grant, policies, evidence[grant.id], now)
+                transitions += self._decide(grant, policies or {}, evidence[grant.id], now)
             transitions += self._revoke_missing({g.id for g in grants})
             transitions += self._bind_and_sweep()
             if commit:
@@ -169,11 +171,30 @@ class GrantKeeper:
                                  "files from access/grants/ (a settled grant is forgotten "
                                  f"{FORGET_AFTER.days} days after its file is gone)")  # fmt: skip
 
-    def _evidence(self, grant: Grant, approvals: ApprovalSource) -> Evidence:
-        """A forge that is away is no reason to deny: the grant is left for the next round."""
+    def _policies(self, checkout: Path, approvals: ApprovalSource) -> dict[str, EscalationPolicy] | None:
+        """The policies in force; None when their source cannot be reached (a forge that is away): then nothing
+        new is decided this round, but revocation, expiry and the sweep go on. Counted, and said once."""
+        try:
+            policies = read_policies(checkout, approvals)
+        except SourceError as error:
+            self.failures += 1
+            problem = (f"{POLICY_DIR}: the policies in force cannot be read ({error}); grants waiting for a "
+                       "decision wait for the next round, revocation and expiry go on")  # fmt: skip
+            if problem != self._failing.get("policies"):
+                self.problems.append(problem)
+            self._failing["policies"] = problem
+            return None
+        self._failing.pop("policies", None)
+        return policies
+
+    def _evidence(self, grant: Grant, approvals: ApprovalSource, decidable: bool = True) -> Evidence:
+        """A forge that is away is no reason to deny: the grant is left for the next round (as it is when the
+        policies in force are unknown, ``decidable`` False)."""
         entry = self.entries.get(grant.id)
         if entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED):
             return Evidence()
+        if not decidable:
+            return Evidence(later=True)
         try:
             return Evidence(approvals.approval(grant.path))
         except GitOpsGuardError as error:

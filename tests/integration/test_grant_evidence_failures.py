@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from gitopsguard.errors import PolicyError
 from gitopsguard.grants.github import GitHubApprovals
 from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.model import Identity
@@ -77,13 +76,29 @@ def test_a_forge_that_is_away_changes_no_grant_and_is_reported(
     assert any("access/grants/second.yaml" in p and "HTTP 503" in p for p in keeper.problems), keeper.problems
     assert settles(admin_api, "alice", "list", "pods", namespace)
     monkeypatch.setattr(fake, "answer", original)
-    fake.outage = True  # away altogether: the policies in force cannot be known, so the round fails as a whole
-    with pytest.raises(PolicyError, match="HTTP 503"):
-        sync(repo, keeper, url)
-    assert {e.name: e.memory.state.value for e in keeper.entries.values()} == {"first": "ACTIVE"}
+    fake.outage = True  # away altogether: the policies in force cannot be known, so nothing new is decided
+    assert sync(repo, keeper, url) == {"first": "ACTIVE"}
+    assert any("access/policies" in p and "HTTP 503" in p for p in keeper.problems), keeper.problems
     assert settles(admin_api, "alice", "list", "pods", namespace)
     fake.outage = False
     assert sync(repo, keeper, url) == {"first": "ACTIVE", "second": "ACTIVE"}
+
+
+def test_a_revocation_takes_effect_while_the_forge_is_away(
+    signed: tuple[SignedRepo, Clock], admin_api: client.ApiClient, namespace: str, forge: tuple[FakeGitHub, str]
+) -> None:
+    """The break: with GitHub away the policies in force could not be read and the round failed as a whole, so
+    a grant whose file was removed kept its access until GitHub came back (or it expired)."""
+    repo, clock = signed
+    fake, url = forge
+    keeper = keeper_for(admin_api, namespace, clock)
+    ask(repo, fake, "first", namespace, 1)
+    assert sync(repo, keeper, url) == {"first": "ACTIVE"}
+    repo.git("rm", "-q", "access/grants/first.yaml")
+    repo.commit("carol", "Revoke")
+    fake.outage = True
+    assert sync(repo, keeper, url) == {"first": "REVOKED"}
+    assert not settles(admin_api, "alice", "list", "pods", namespace)
 
 
 def test_evidence_that_makes_no_sense_denies_that_grant_alone(
