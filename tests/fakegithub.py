@@ -1,6 +1,9 @@
 """A local stand-in for GitHub's REST API, speaking its wire format (shapes as in GitHub's REST reference:
 "List pull requests associated with a commit" and "List reviews for a pull request"), for the parts
-gitopsguard reads. It checks the bearer token like GitHub does and answers 401 "Bad credentials" otherwise.
+gitopsguard reads. A merged pull request's ``merge_commit_sha`` is the commit its merge made on the base
+branch (the test names it, as GitHub would have made it), and that commit is associated with the pull
+request like its own commits are. It checks the bearer token like GitHub does and answers 401
+"Bad credentials" otherwise.
 Lists are paged as GitHub pages them ("Using pagination in the REST API"): ``per_page`` defaults to 30 and
 is capped at 100, ``page`` counts from 1, and a ``Link`` header gives absolute URLs for the
 ``prev``/``next``/``first``/``last`` pages that exist."""
@@ -15,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 TOKEN = "ghp_test_token_never_logged"
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
@@ -44,13 +47,17 @@ class Pull:
     merged_at: str | None = "2026-11-24T10:00:00Z"
     base: str = "main"
     reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, state, commit_id)
+    merge_commit: str | None = None  # the merge (or squash) commit GitHub made on the base branch
+
+    def associated(self, sha: str) -> bool:
+        return sha in self.commits or (self.merged_at is not None and sha == self.merge_commit)
 
     def as_json(self, slug: str) -> dict[str, Any]:
         user = {"login": self.author, "id": abs(hash(self.author)) % 10**6, "type": "User"}
         return {"url": f"https://api.github.com/repos/{slug}/pulls/{self.number}", "id": 1000 + self.number,
                 "number": self.number, "state": "closed" if self.merged_at else "open", "title": "Request access",
                 "user": user, "body": "", "created_at": "2026-11-24T09:00:00Z", "updated_at": "2026-11-24T10:00:00Z",
-                "closed_at": self.merged_at, "merged_at": self.merged_at, "merge_commit_sha": "f" * 40,
+                "closed_at": self.merged_at, "merged_at": self.merged_at, "merge_commit_sha": self.merge_commit,
                 "head": {"ref": f"request-{self.number}", "sha": self.commits[-1], "user": user},
                 "base": {"ref": self.base, "sha": "e" * 40}}  # fmt: skip
 
@@ -62,6 +69,8 @@ class FakeGitHub:
         self.requests: list[str] = []
         self.outage = False  # answer every GET with 503, as GitHub does when it is unavailable
         self.created: list[dict[str, Any]] = []
+        self.contents: dict[tuple[str, str], str] = {}  # (ref, path) -> blob sha, for "Get repository content"
+        self.symlinks: set[tuple[str, str]] = set()  # (ref, path) of those that are symbolic links
 
     def create_pull(self, path: str, authorization: str | None, body: dict[str, Any]) -> tuple[int, Any]:
         """POST /repos/{owner}/{repo}/pulls ("Create a pull request"): 201 with the new pull request."""
@@ -89,7 +98,9 @@ class FakeGitHub:
             return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, {}
         route = urlsplit(path).path
         if m := re.fullmatch(rf"/repos/{self.slug}/commits/([0-9a-f]+)/pulls", route):
-            return paged(base, path, [p.as_json(self.slug) for p in self.pulls if m[1] in p.commits])
+            return paged(base, path, [p.as_json(self.slug) for p in self.pulls if p.associated(m[1])])
+        if m := re.fullmatch(rf"/repos/{self.slug}/contents/(.+)", route):
+            return self.content(unquote(m[1]), (parse_qs(urlsplit(path).query).get("ref") or [""])[0])
         if m := re.fullmatch(rf"/repos/{self.slug}/pulls/(\d+)/reviews", route):
             pull = next((p for p in self.pulls if p.number == int(m[1])), None)
             if pull is None:
@@ -100,6 +111,17 @@ class FakeGitHub:
                  "submitted_at": "2026-11-24T09:30:00Z", "commit_id": commit}
                 for i, (login, state, commit) in enumerate(pull.reviews, 1)])  # fmt: skip
         return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+
+    def content(self, path: str, ref: str) -> Answer:
+        """GET /repos/{owner}/{repo}/contents/{path}?ref= ("Get repository content"): a file's metadata and
+        blob ``sha`` (the content itself, base64, is left out here); a symbolic link is ``type: symlink``."""
+        sha = self.contents.get((ref, path))
+        if sha is None:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+        kind = "symlink" if (ref, path) in self.symlinks else "file"
+        return 200, {"type": kind, "encoding": "base64", "size": 300, "name": path.rsplit("/", 1)[-1],
+                     "path": path, "sha": sha, "url": f"https://api.github.com/repos/{self.slug}/contents/{path}",
+                     **({"target": "elsewhere.yaml"} if kind == "symlink" else {"content": ""})}, {}  # fmt: skip
 
     @contextmanager
     def serving(self) -> Iterator[str]:

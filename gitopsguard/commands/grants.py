@@ -20,6 +20,7 @@ from gitopsguard.commands.secrets import secret
 from gitopsguard.errors import SourceError
 from gitopsguard.grants.bindings import Binder
 from gitopsguard.grants.github import GitHubApprovals
+from gitopsguard.grants.history import Git, History
 from gitopsguard.grants.keeper import GrantKeeper, Transition
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.rbac import grants_rbac
@@ -82,8 +83,11 @@ def repository_sync(
     history = f"{source.credentials.scrub(source.spec.url)}#{source.spec.branch}"
 
     def sync() -> list[Transition]:
+        last = keeper.last_read(history)
         try:
-            revision = source.fetch(last_applied=keeper.last_read(history))
+            revision = source.fetch(last_applied=last)
+            if last:
+                _require_first_parent(revision.checkout, source.spec.branch, last, revision.commit)
         except SourceError as error:
             raise SourceError(f"grants: {error}. The keeper keeps its current grants meanwhile (they still "
                               f"expire); the last commit it read is kept in ConfigMap {CONTROLLER_NAMESPACE}/"
@@ -96,21 +100,35 @@ def repository_sync(
             verifier = GitHubApprovals(
                 checkout, api_url=github.api_url, owner_repo=github.repository, branch=source.spec.branch,
                 token=github.token, logins=github_logins(signers),
+                admins=frozenset(s.identity.user for s in signers if s.admin),
             )  # fmt: skip
         return keeper.sync(checkout, verifier, verifier.blob, commit=revision.commit, history=history)
 
     return sync
 
 
+def _require_first_parent(checkout: Path, branch: str, last: str, new: str) -> None:
+    """Evidence follows first parents, so the commit last read must be on the new head's first-parent chain:
+    a merge whose first parent is an older commit (and second the head) makes an old history the branch
+    again, bringing back what was approved there and since undone, though it contains the head."""
+    if not History(Git(checkout)).on_first_parent_chain(last, new):
+        raise SourceError(f"{checkout}: branch {branch!r} moved from {last[:12]} to {new[:12]}, whose first-parent "
+                          f"chain does not hold {last[:12]} (a merge that puts an older commit first); refusing to "
+                          "follow it. Merge into the branch (the branch as first parent) or revert with a new "
+                          "commit instead")  # fmt: skip
+
+
 def start_keeper(
     api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
     interval: float = 30.0, github: GitHubSettings | None = None,
     also: Callable[[list[Transition]], None] = lambda _: None,
+    watch: Callable[[Callable[[], tuple[int, int]]], None] = lambda _: None,
 ) -> threading.Thread:  # fmt: skip
     """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode."""
     signers = load_trust(trust)  # fail now, at startup, on a bad trust file
     events = EventRecorder(RawApi(api))
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
+    watch(keeper.counts)  # its failed rounds and bad inputs, for the metrics
     sync = repository_sync(keeper, source, signers, state_dir, github)
 
     def report(transitions: list[Transition]) -> None:

@@ -142,7 +142,7 @@ def run_forever(
             metrics.on_transitions(transitions)
 
         start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0),
-                     github=github, also=granted)  # fmt: skip
+                     github=github, also=granted, watch=metrics.watch_grants)  # fmt: skip
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
         bind = host or "0.0.0.0"  # noqa: S104  (":9402" asks for every interface, as in a Pod)

@@ -13,7 +13,7 @@ from gitopsguard.errors import PolicyError
 from gitopsguard.grants.history import REGULAR_MODES, History
 from gitopsguard.grants.load import MAX_FILE_BYTES, POLICY_DIR, FileText
 
-Approver = Callable[[str], bool]  # is this commit signed by an administrator?
+Approver = Callable[[str, str], bool]  # is this commit (commit, path) an administrator's approval of the file?
 
 
 def approved_policy_files(history: History, by_admin: Approver) -> list[FileText]:
@@ -40,7 +40,7 @@ def _last_approved(history: History, path: str, by_admin: Approver) -> tuple[str
     chain = history.first_parents("HEAD")
     blobs = [*history.blobs(chain, path), ""]  # the root commit's parent holds nothing
     for index, commit in enumerate(chain):
-        if blobs[index] != blobs[index + 1] and by_admin(commit):
+        if blobs[index] != blobs[index + 1] and by_admin(commit, path):
             return commit, blobs[index]
     return "", ""
 

@@ -74,6 +74,11 @@ class History:
         listed = self._git("ls-tree", "-r", "-z", "--full-tree", "--name-only", commit, "--", folder)
         return sorted(name for name in listed.split("\0") if name)
 
+    def has_commit(self, sha: str) -> bool:
+        """Whether this repository holds the commit ``sha`` (a pull request's head may live only on the forge)."""
+        answer = self._git("cat-file", "--batch-check=%(objecttype)", stdin=f"{sha}\n")
+        return answer == "commit"
+
     def object_size(self, blob: str) -> int:
         return int(self._git("cat-file", "-s", blob))
 
@@ -99,6 +104,19 @@ class History:
                     return chain[start + offset - 1] if start + offset > 0 else None
             start, size = start + size, size * 4
         return chain[-1]  # the root commit holds it
+
+    def on_first_parent_chain(self, commit: str, tip: str) -> bool:
+        """Whether ``commit`` is ``tip`` or on its first-parent chain. Being an ancestor is not enough: a merge
+        whose first parent is an older commit contains the head through its second parent, yet makes the old
+        chain the branch that evidence follows. Walks only the commits ``commit`` does not reach: the chain
+        must meet them exactly at ``commit``."""
+        if commit == tip:
+            return True
+        newer = self._git("rev-list", "--first-parent", "--topo-order", tip, f"^{commit}").split()
+        if not newer:
+            return False  # tip is reached from commit: a rewind
+        met = self._git("rev-list", "--parents", "-n", "1", newer[-1]).split()[1:2]
+        return met == [commit]
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         done = subprocess.run(["git", "merge-base", "--is-ancestor", older, newer], cwd=self._git.repository,

@@ -25,9 +25,16 @@ from typing import Protocol
 from gitopsguard.errors import GitOpsGuardError, PolicyError, SourceError
 from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
-from gitopsguard.grants.load import POLICY_DIR, grant_files, load_grant_file
+from gitopsguard.grants.load import POLICY_DIR, FileText, grant_files, load_grant_file
 from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, EscalationPolicy, Grant, Remembered, State
-from gitopsguard.grants.store import Entry, GrantStore
+from gitopsguard.grants.store import (
+    FORGET_AFTER,
+    NEAR_LIMIT,
+    STORE_NAME,
+    Entry,
+    GrantStore,
+    forget_settled,
+)
 from gitopsguard.model import KubeObject
 
 
@@ -65,10 +72,17 @@ def _why(error: Exception) -> str:
 def read_grants(checkout: Path, blob_of: Callable[[str], str]) -> tuple[list[Grant], list[tuple[str, str]]]:
     """(grants, [(file[:line], why it is denied)]), each file on its own: whatever reading one file raises,
     only that file is denied and every other file is still read."""
+    return read_grant_files(list_grant_files(checkout), blob_of)
+
+
+def list_grant_files(checkout: Path) -> list[FileText]:
     try:
-        files = grant_files(checkout)
+        return grant_files(checkout)
     except (OSError, ValueError) as error:
         raise SourceError(f"{checkout}/access/grants: cannot be listed ({_why(error)})") from error
+
+
+def read_grant_files(files: list[FileText], blob_of: Callable[[str], str]) -> tuple[list[Grant], list[tuple[str, str]]]:
     grants: list[Grant] = []
     broken: list[tuple[str, str]] = []
     for name, text in files:
@@ -83,10 +97,11 @@ def read_grants(checkout: Path, blob_of: Callable[[str], str]) -> tuple[list[Gra
 
 def read_policies(checkout: Path, approvals: ApprovalSource) -> dict[str, EscalationPolicy]:
     """The escalation policies in force (approved versions, from the approval source), all or none: any
-    failure, of whatever type, is a PolicyError for the round."""
+    failure, of whatever type, is a PolicyError for the round, except that a source that cannot be reached
+    (a forge that is away) raises SourceError."""
     try:
         return approvals.policies(checkout)
-    except PolicyError:
+    except (PolicyError, SourceError):
         raise
     except Exception as error:
         raise PolicyError(f"{POLICY_DIR}: cannot be read ({_why(error)}); fix the policy files") from error
@@ -112,6 +127,10 @@ class GrantKeeper:
     def _active(self) -> dict[str, Grant]:
         return {gid: e.grant for gid, e in self.entries.items() if e.memory.state is State.ACTIVE and e.grant}
 
+    def counts(self) -> tuple[int, int]:
+        """(rounds failed as a whole, grant files or evidence denied because reading or deciding raised)."""
+        return self.failures, self.bad_inputs
+
     def last_read(self, history: str) -> str | None:
         """The last commit read from ``history``; None when nothing was read from it yet."""
         return self.commit if self.history == history else None
@@ -121,30 +140,61 @@ class GrantKeeper:
         history: str | None = None,
     ) -> list[Transition]:  # fmt: skip
         """Decide every grant in the checkout (at ``commit`` of ``history``), bind what is active, sweep the
-        rest, remember it all. Escalation policies that do not load raise, and nothing changes. Files and
+        rest, remember it all. Escalation policies that do not load raise, and nothing changes; policies whose
+        source is away leave new grants undecided while the rest goes on. Files and
         evidence are read without the keeper's lock, so that expiry never waits on them."""
-        policies = read_policies(checkout, approvals)
-        grants, broken = read_grants(checkout, blob_of)
-        evidence = {g.id: self._evidence(g, approvals) for g in grants}
+        policies = self._policies(checkout, approvals)
+        files = list_grant_files(checkout)
+        grants, broken = read_grant_files(files, blob_of)
+        evidence = {g.id: self._evidence(g, approvals, policies is not None) for g in grants}
         with self._lock:
             now = self._clock()
             self.bad_inputs += sum(1 for where, _ in broken if where not in self._reported)
             transitions = [Transition(where, "denied", why) for where, why in broken if where not in self._reported]
             self._reported = {where for where, _ in broken}
             for grant in grants:
-                transitions += self._decide(grant, policies, evidence[grant.id], now)
+                transitions += self._decide(grant, policies or {}, evidence[grant.id], now)
             transitions += self._revoke_missing({g.id for g in grants})
             transitions += self._bind_and_sweep()
             if commit:
                 self.commit, self.history = commit, history or self.history
-            self._store.save(self.entries, self.commit, self.history)
+            self.entries = forget_settled(self.entries, {name for name, _ in files}, now)
+            self._save()
             return transitions
 
-    def _evidence(self, grant: Grant, approvals: ApprovalSource) -> Evidence:
-        """A forge that is away is no reason to deny: the grant is left for the next round."""
+    def _save(self) -> None:
+        """Save what is remembered; say so when the state ConfigMap nears the API server's 1 MiB limit."""
+        size = self._store.save(self.entries, self.commit, self.history)
+        if size > NEAR_LIMIT:
+            self.problems.append(f"ConfigMap {self._store.namespace}/{STORE_NAME}: {size} bytes of the 1 MiB a "
+                                 f"ConfigMap may hold ({len(self.entries)} grants remembered); remove old grant "
+                                 "files from access/grants/ (a settled grant is forgotten "
+                                 f"{FORGET_AFTER.days} days after its file is gone)")  # fmt: skip
+
+    def _policies(self, checkout: Path, approvals: ApprovalSource) -> dict[str, EscalationPolicy] | None:
+        """The policies in force; None when their source cannot be reached (a forge that is away): then nothing
+        new is decided this round, but revocation, expiry and the sweep go on. Counted, and said once."""
+        try:
+            policies = read_policies(checkout, approvals)
+        except SourceError as error:
+            self.failures += 1
+            problem = (f"{POLICY_DIR}: the policies in force cannot be read ({error}); grants waiting for a "
+                       "decision wait for the next round, revocation and expiry go on")  # fmt: skip
+            if problem != self._failing.get("policies"):
+                self.problems.append(problem)
+            self._failing["policies"] = problem
+            return None
+        self._failing.pop("policies", None)
+        return policies
+
+    def _evidence(self, grant: Grant, approvals: ApprovalSource, decidable: bool = True) -> Evidence:
+        """A forge that is away is no reason to deny: the grant is left for the next round (as it is when the
+        policies in force are unknown, ``decidable`` False)."""
         entry = self.entries.get(grant.id)
         if entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED):
             return Evidence()
+        if not decidable:
+            return Evidence(later=True)
         try:
             return Evidence(approvals.approval(grant.path))
         except GitOpsGuardError as error:
@@ -186,7 +236,7 @@ class GrantKeeper:
             transitions = self._expire(self._clock())
             transitions += self._bind_and_sweep()
             if any(t.event == "expired" for t in transitions):
-                self._store.save(self.entries, self.commit, self.history)
+                self._save()
             return transitions
 
     def expire_due(self) -> list[Transition]:
@@ -195,7 +245,7 @@ class GrantKeeper:
             transitions = self._expire(self._clock())
             if transitions:
                 transitions += self._bind_and_sweep()
-                self._store.save(self.entries, self.commit, self.history)
+                self._save()
             return transitions
 
     def _expire(self, now: datetime) -> list[Transition]:

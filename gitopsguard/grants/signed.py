@@ -98,7 +98,8 @@ class SignedMergeVerifier:
         ``checkout`` is not read: the working tree holds what was pushed, not what was approved."""
         return parse_escalation_policies(approved_policy_files(self.history, self._by_admin))
 
-    def _by_admin(self, commit: str) -> bool:
+    def _by_admin(self, commit: str, path: str) -> bool:
+        """The administrator's signature covers the commit's whole tree, so ``path`` needs no check of its own."""
         signer = self._signer(commit)
         return signer is not None and signer.user in self._admins
 

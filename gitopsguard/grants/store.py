@@ -1,12 +1,18 @@
 """Grant state that must survive restarts, kept in the cluster (``ConfigMap/gitopsguard-system/gitopsguard-grants``):
 each grant's state and times, the grant itself while it is remembered (so that a restarted keeper can expire
 and sweep before it reads the repository again), and the last commit the keeper read (so that a restarted
-keeper still refuses a branch rewound behind it)."""
+keeper still refuses a branch rewound behind it).
+
+The ConfigMap stays bounded: a settled grant (EXPIRED, REVOKED, DENIED) is forgotten once its file has been
+gone from the repository for FORGET_AFTER by the controller's clock (counted from the first round that found
+it gone), never while the file exists (that memory is what keeps a revoked or expired blob from coming back),
+and the grant itself is saved only while it is ACTIVE (expiry and the sweep need it before the repository is
+read)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +22,9 @@ from gitopsguard.errors import ClusterError
 from gitopsguard.grants.model import Grant, Remembered, State
 
 STORE_NAME = "gitopsguard-grants"
+SETTLED = (State.EXPIRED, State.REVOKED, State.DENIED)
+FORGET_AFTER = timedelta(days=30)
+NEAR_LIMIT = 768 * 1024  # the API server refuses a ConfigMap over 1 MiB: report well before
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,22 @@ class Entry:
     role: str
     scope: str
     path: str
-    grant: Grant | None = None  # what its binding is made from; None only in state written before it was kept
+    grant: Grant | None = None  # what its binding is made from; kept (and saved) while it is ACTIVE
+    gone: datetime | None = None  # since when its file has been absent from the repository, by our clock
+
+
+def forget_settled(entries: dict[str, Entry], present: set[str], now: datetime) -> dict[str, Entry]:
+    """``entries`` with each one's ``gone`` brought up to date against ``present`` (the grant files at the
+    head), without the settled grants whose file has been gone for more than FORGET_AFTER. A settled grant
+    whose file still exists is kept, however old: forgetting it would let its revoked or expired blob be
+    decided afresh."""
+    kept = {}
+    for gid, entry in entries.items():
+        gone = None if entry.path in present else entry.gone or now
+        if gone is not None and entry.memory.state in SETTLED and now - gone > FORGET_AFTER:
+            continue
+        kept[gid] = entry if gone == entry.gone else replace(entry, gone=gone)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -61,7 +85,7 @@ def _entry(r: dict[str, Any]) -> Entry:
     memory = Remembered(State(r["state"]), datetime.fromisoformat(r["firstSeen"]), _time(r.get("start")),
                         _time(r.get("expires")), r.get("approver", ""), r.get("reason", ""))  # fmt: skip
     grant = _grant(r["grant"]) if r.get("grant") else None
-    return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant)
+    return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant, _time(r.get("gone")))
 
 
 class GrantStore:
@@ -88,7 +112,8 @@ class GrantStore:
                                "are then forgotten and their bindings swept)") from error  # fmt: skip
         return Kept(entries, data.get("commit") or None, data.get("history") or None)
 
-    def save(self, entries: dict[str, Entry], commit: str | None = None, history: str | None = None) -> None:
+    def save(self, entries: dict[str, Entry], commit: str | None = None, history: str | None = None) -> int:
+        """Save it all; the size of the data saved, in bytes."""
         rows = {}
         for gid, e in sorted(entries.items()):
             m = e.memory
@@ -97,7 +122,8 @@ class GrantStore:
                          "expires": m.expires.isoformat() if m.expires else "",
                          "approver": m.approver, "reason": m.reason, "name": e.name, "subject": e.subject,
                          "role": e.role, "scope": e.scope, "path": e.path,
-                         "grant": _grant_row(e.grant) if e.grant else None}  # fmt: skip
+                         "gone": e.gone.isoformat() if e.gone else "",
+                         "grant": _grant_row(e.grant) if e.grant and m.state is State.ACTIVE else None}  # fmt: skip
         data = {"grants": json.dumps(rows, separators=(",", ":"))}
         if commit:
             data["commit"] = commit
@@ -112,3 +138,4 @@ class GrantStore:
                                            query={"fieldManager": "gitopsguard", "force": "true"})  # fmt: skip
         if status not in (200, 201):
             raise ClusterError(f"ConfigMap/{self.namespace}/{STORE_NAME}: cannot save: {message_of(status, answer)}")
+        return sum(len(k.encode()) + len(v.encode()) for k, v in data.items())

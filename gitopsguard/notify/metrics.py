@@ -7,11 +7,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gitopsguard import lifeline
@@ -56,6 +57,10 @@ class Metrics:
             for (policy, severity, namespace), count in Tally(findings).items():
                 self.findings.labels(policy, severity, namespace).set(count)
 
+    def watch_grants(self, counts: Callable[[], tuple[int, int]]) -> None:
+        """Export the grant keeper's (failed rounds, bad inputs), as ``counts`` gives them at each scrape."""
+        self.registry.register(_GrantCounters(counts))
+
     def on_transitions(self, transitions: list[Transition]) -> None:
         with self._lock:
             for t in transitions:
@@ -64,6 +69,21 @@ class Metrics:
                 elif t.event in ("expired", "revoked", "denied"):
                     self._active.discard(t.grant.split(" (")[0])
             self.grants.set(len(self._active))
+
+
+class _GrantCounters:
+    """The keeper's own counters, read at each scrape (the keeper counts; the metrics only show it)."""
+
+    def __init__(self, counts: Callable[[], tuple[int, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        failures, bad_inputs = self._counts()
+        yield CounterMetricFamily("gitopsguard_grant_round_failures", "Grant keeper rounds that failed as a whole "
+                                  "(repository unreachable or rewound, policies invalid, API server away)",
+                                  value=failures)  # fmt: skip
+        yield CounterMetricFamily("gitopsguard_grant_bad_inputs", "Grant files or their evidence denied because "
+                                  "reading or deciding them raised", value=bad_inputs)  # fmt: skip
 
 
 def serve(address: tuple[str, int], metrics: Metrics, ready: Callable[[], tuple[bool, str]]) -> ThreadingHTTPServer:

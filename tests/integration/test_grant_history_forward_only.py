@@ -134,3 +134,49 @@ def test_another_repository_starts_a_history_of_its_own(
     assert keeper.commit == other.git("rev-parse", "HEAD")
     repo.git("commit", "-q", "--allow-empty", "-m", "forward")
     assert refusal(reader(repo, keeper, tmp_path / "grants")) is None  # back to the first: taken afresh
+
+
+POLICY = "access/policies/debug.yaml"
+
+
+def _wide_then_narrow_again(repo: SignedRepo) -> tuple[str, str]:
+    """carol (an administrator) signs a wide policy W, then the narrow one again N: W was approved once, and
+    N is what is in force. Returns (W, N)."""
+    narrow = (repo.work / POLICY).read_text()
+    repo.write(POLICY, narrow.replace("maxDuration: 2h", "maxDuration: 30d"))
+    wide = repo.commit("carol", "A wide policy, for the migration")
+    repo.write(POLICY, narrow)
+    return wide, repo.commit("carol", "Narrow again")
+
+
+def _swap_first_parent(repo: SignedRepo, first: str, second: str) -> str:
+    """alice pushes a merge whose FIRST parent is ``first`` (an older commit) and second the current head, with
+    ``first``'s tree: the old first-parent chain is "the branch" again, and the head is still an ancestor."""
+    tree = repo.git("rev-parse", f"{first}^{{tree}}", person="alice")
+    merge = repo.git("commit-tree", tree, "-p", first, "-p", second, "-m", "Merge main", person="alice")
+    repo.git("reset", "-q", "--hard", merge, person="alice")
+    return merge
+
+
+def test_a_merge_that_puts_an_old_commit_first_is_refused_like_a_rewind(
+    signed: tuple[SignedRepo, Clock], admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """The break: all evidence follows first parents. A pushed merge whose first parent is an old commit W (an
+    administrator's wide policy, since narrowed) and whose second parent is the head N still contains N, so
+    the fetch took it; the first-parent walk then found W as the policy's last approved version, and a grant
+    approved after it lasted 30 days instead of 2 hours."""
+    repo, clock = signed
+    keeper = keeper_for(admin_api, namespace, clock)
+    read = reader(repo, keeper, tmp_path / "grants")
+    wide, narrow = _wide_then_narrow_again(repo)
+    read()
+    assert keeper.commit == narrow
+    _swap_first_parent(repo, wide, narrow)
+    repo.request("alice", "ask", ALICE, grant("alice-debug", namespace, "30d"))
+    repo.merge("bob", "ask")  # bob merges alice's 30-day request on top of the swapped branch
+    refused = refusal(read)
+    lengths = [e.memory.expires - e.memory.start for e in keeper.entries.values() if e.memory.start
+               and e.memory.expires]  # fmt: skip
+    assert all(length <= timedelta(hours=2) for length in lengths), lengths
+    assert refused is not None and "first-parent" in refused, refused
+    assert keeper.commit == narrow

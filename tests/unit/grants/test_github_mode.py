@@ -39,6 +39,11 @@ def request(repo: SignedRepo) -> str:
     return commit
 
 
+def merged(repo: SignedRepo) -> str:
+    """The merge commit the forge made (the branch head right after the merge)."""
+    return repo.git("rev-parse", "HEAD")
+
+
 def decided(repo: SignedRepo, url: str, token: str = TOKEN) -> Decision:
     source = GitHubApprovals(repo.work, api_url=url, owner_repo="org/cluster-config", branch="main", token=token,
                              logins=LOGINS)  # fmt: skip
@@ -49,7 +54,7 @@ def decided(repo: SignedRepo, url: str, token: str = TOKEN) -> Decision:
 def test_a_merged_pull_request_by_the_subject_approved_on_its_head_by_an_approver_is_active(setup: Setup) -> None:
     repo, fake, url = setup
     commit = request(repo)
-    fake.pulls = [Pull(7, "alice-gh", [commit], reviews=[("bob-gh", "APPROVED", commit)])]
+    fake.pulls = [Pull(7, "alice-gh", [commit], reviews=[("bob-gh", "APPROVED", commit)], merge_commit=merged(repo))]
     d = decided(repo, url)
     assert d.state is State.ACTIVE, d.reason
     assert d.approver == "bob" and d.start == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -65,7 +70,8 @@ def test_a_merged_pull_request_by_the_subject_approved_on_its_head_by_an_approve
 def test_refusals_name_the_reason(setup: Setup, author: str, reviews: list[tuple[str, str]], why: str) -> None:
     repo, fake, url = setup
     commit = request(repo)
-    fake.pulls = [Pull(7, author, [commit], reviews=[(login, state, commit) for login, state in reviews])]
+    fake.pulls = [Pull(7, author, [commit], reviews=[(login, state, commit) for login, state in reviews],
+                       merge_commit=merged(repo))]  # fmt: skip
     d = decided(repo, url)
     assert d.state is State.DENIED and why in d.reason, d.reason
 
@@ -73,7 +79,8 @@ def test_refusals_name_the_reason(setup: Setup, author: str, reviews: list[tuple
 def test_an_approval_on_an_earlier_commit_does_not_count_for_an_edit_made_after_it(setup: Setup) -> None:
     repo, fake, url = setup
     commit = request(repo)
-    fake.pulls = [Pull(7, "alice-gh", ["a" * 40, commit], reviews=[("bob-gh", "APPROVED", "a" * 40)])]
+    fake.pulls = [Pull(7, "alice-gh", ["a" * 40, commit], reviews=[("bob-gh", "APPROVED", "a" * 40)],
+                       merge_commit=merged(repo))]  # fmt: skip
     d = decided(repo, url)
     assert d.state is State.DENIED and "an edit after approval needs a new approval" in d.reason
 
@@ -89,7 +96,8 @@ def test_a_grant_pushed_straight_to_the_branch_is_refused(setup: Setup) -> None:
 def test_an_unmerged_pull_request_leaves_the_grant_pending_or_refused(setup: Setup) -> None:
     repo, fake, url = setup
     commit = request(repo)
-    fake.pulls = [Pull(7, "alice-gh", [commit], merged_at=None, reviews=[("bob-gh", "APPROVED", commit)])]
+    fake.pulls = [Pull(7, "alice-gh", [commit], merged_at=None, reviews=[("bob-gh", "APPROVED", commit)],
+                       merge_commit=merged(repo))]  # fmt: skip
     assert decided(repo, url).state is State.DENIED  # it is on the branch, but not through a merged PR
 
 

@@ -36,14 +36,14 @@ class Forge:
         self.repo, self.fake, self.url = SignedRepo(root, "shop"), fake, url
         self.repo.request("alice", "ask", PATH, grant("alice-debug", "shop"), signed=False)
         self.head = self.repo.git("rev-parse", "ask")
-        self.repo.merge("bob", "ask", signed=False)
+        self.merge = self.repo.merge("bob", "ask", signed=False)
 
     def approvals(self) -> GitHubApprovals:
         return GitHubApprovals(self.repo.work, api_url=self.url, owner_repo="org/cluster-config", branch="main",
                                token=TOKEN, logins=LOGINS)  # fmt: skip
 
     def reviewed(self, reviews: list[tuple[str, str, str]]) -> None:
-        self.fake.pulls = [Pull(7, "alice-gh", [OLD, self.head], reviews=reviews)]
+        self.fake.pulls = [Pull(7, "alice-gh", [OLD, self.head], reviews=reviews, merge_commit=self.merge)]
 
 
 @pytest.fixture(scope="module")

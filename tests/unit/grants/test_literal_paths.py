@@ -79,7 +79,8 @@ def test_a_grant_named_like_a_glob_is_refused_in_github_mode_too(
 ) -> None:
     fake, url = forge
     request = smuggle_then_approve(repo, name, signed=False)
-    fake.pulls = [Pull(7, "alice-gh", [request], reviews=[("bob-gh", "APPROVED", request)])]
+    fake.pulls = [Pull(7, "alice-gh", [request], reviews=[("bob-gh", "APPROVED", request)],
+                       merge_commit=repo.git("rev-parse", "HEAD"))]  # fmt: skip
     source = GitHubApprovals(repo.work, api_url=url, owner_repo="org/cluster-config", branch="main", token=TOKEN,
                              logins=LOGINS)  # fmt: skip
     grants, _ = load_grants(repo.work, repo.blob_of)
