@@ -59,7 +59,7 @@ def shapes() -> dict[str, dict[str, str]]:
 
 
 MEASURE = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.render import render
@@ -68,8 +68,9 @@ try:
     outcome = f"rendered {len(render(Path(sys.argv[1]), 'apps').manifests)} objects"
 except GitOpsGuardError as error:
     outcome = str(error).splitlines()[0][:110]
-print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - start,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM is this process's own peak; ru_maxrss would carry the parent's over the exec
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - start, "rss_mb": hwm / 1024}))
 """
 
 

@@ -220,7 +220,9 @@ def _check(spec: Lined, name: str) -> Check | None:
 def _builtin(node: Any, where: str) -> Check:
     chosen = node.get("name") if isinstance(node, dict) else node
     params = (node.get("params") or {}) if isinstance(node, dict) else {}
-    if chosen not in BUILTINS:
+    if not isinstance(params, dict):
+        raise PolicyError(f"{where}: `params` must be a mapping of parameter names to values")
+    if not isinstance(chosen, str) or chosen not in BUILTINS:
         raise PolicyError(f"{where}: unknown built-in {chosen!r}; choose from {', '.join(sorted(BUILTINS))}")
     try:
         return BUILTINS[chosen](params)

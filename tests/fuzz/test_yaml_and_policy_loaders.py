@@ -131,6 +131,26 @@ policy_documents = st.fixed_dictionaries({
         }
     ]
 )
+@example(  # found by CI's run: a built-in named by a list raised TypeError (unhashable) in the lookup
+    docs=[
+        {
+            "apiVersion": "gitopsguard.io/v1alpha1",
+            "kind": "Policy",
+            "metadata": {"name": "p"},
+            "spec": {"builtin": {"name": ["pss-baseline"]}},
+        }
+    ]
+)
+@example(
+    docs=[
+        {
+            "apiVersion": "gitopsguard.io/v1alpha1",
+            "kind": "Policy",
+            "metadata": {"name": "p"},
+            "spec": {"builtin": {"name": "pss-baseline", "params": ["x"]}},
+        }
+    ]
+)
 def test_generated_policies_and_exceptions_give_only_policy_errors(docs: list[dict[str, Any]]) -> None:
     try:
         parse_policies({"policies/p.yaml": yaml.safe_dump_all(docs)})

@@ -54,8 +54,11 @@ with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         code = e.code if isinstance(e.code, int) else 1
     except BaseException as e:
         code, _ = 99, print(type(e).__name__, e)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over an exec, so a child started from a big pytest process
+# would report the parent's peak; VmHWM belongs to this process's own memory map.
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({{"code": code, "output": out.getvalue()[-2000:], "seconds": time.monotonic() - start,
-                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+                  "rss_kb": hwm}}))
 """
 
 
