@@ -309,6 +309,9 @@ def test_without_the_lifeline_a_dead_head_worker_stops_the_loop_with_an_error(
     with pytest.raises(GitOpsGuardError, match="the thread that fetches and judges new commits died"):
         controller.run(stop)
     assert time.monotonic() - started < 10
+    for thread in threading.enumerate():  # its death is reported within this test, not the next one's
+        if thread.name == "heads":
+            thread.join(5)
 
 
 def test_a_restarted_loop_repairs_drift_while_its_first_head_is_still_rendering(
