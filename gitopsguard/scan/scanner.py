@@ -316,7 +316,12 @@ class Scanner:
         now = self._clock()
         key = ObjectKey.of(body)
         namespace = self._namespaces.get(key.namespace)
-        failing, excepted = judge_object(body, self._policies, Context(namespace), now)
+        try:
+            failing, excepted = judge_object(body, self._policies, Context(namespace), now)
+        except Exception as error:  # evaluation is pure; one object must never end the scan of all the others
+            self._problem(f"{key}: cannot be evaluated ({type(error).__name__}: {str(error)[:200]}); "
+                          "its last verdict stands; report this with the policies in force")  # fmt: skip
+            return
         first = self._first_seen(uid) if failing else None
         verdict = judge(body, failing, self._by_name(), first, now, standing)
         before = self._seen.get(uid)
