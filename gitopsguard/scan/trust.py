@@ -27,6 +27,12 @@ DISCOVERY_INTERVAL = 30.0  # seconds between readings of the kinds the server se
 SKEW = timedelta(seconds=5)  # between our clock and the API server's creation timestamps
 MAX_CACHED = 100_000  # owner answers kept; past this the cache starts again (a bound, not a tuning knob)
 _Reference = tuple[str, str, str, str, str]  # namespace, apiVersion, kind, name, uid
+CONTROLLERS: dict[tuple[str, str], frozenset[tuple[str, str]]] = {  # (group, kind) -> what really controls it
+    ("", "Pod"): frozenset({("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+                            ("batch", "Job"), ("", "ReplicationController")}),
+    ("apps", "ReplicaSet"): frozenset({("apps", "Deployment")}),
+    ("batch", "Job"): frozenset({("batch", "CronJob")}),
+}  # fmt: skip
 
 
 class Trust:
@@ -59,8 +65,8 @@ class Trust:
             self._first_reading()
         listed = bool(claimed) and ObjectKey.of(body) in self._units.get(claimed, frozenset())
         unit, claims = (claimed, "") if listed else ("", claimed)
-        ref = _controller(metadata)
-        if ref is None:
+        ref = controller_reference(body)
+        if ref is None:  # none, or one of a kind that does not control this kind: it proves nothing
             return Standing(unit=unit, claims=claims)
         kind, name = str(ref.get("kind") or ""), str(ref.get("name") or "")
         try:
@@ -136,26 +142,40 @@ class Trust:
 
     def _look_up(self, reference: _Reference, created: datetime | None) -> bool:
         """Whether the referenced object exists with that uid; ApplyError when the server cannot say now."""
-        namespace, api_version, kind, name, uid = reference
+        _, api_version, kind, _, _ = reference
         served = self._kind_served(api_version, kind, created)
         if served is None:
             raise ApplyError(f"{kind} ({api_version}) was not served at the last discovery; asked again within "
                              f"{DISCOVERY_INTERVAL:.0f} s")  # fmt: skip
-        if not served:
-            return False
+        return served and self._read(reference) is not None
+
+    def controller(self, body: KubeObject) -> KubeObject | None:
+        """The controller ``body`` names, read now (its template may have changed since its existence was
+        confirmed); None when it names none that controls its kind, or it is gone. ApplyError when unreadable."""
+        ref = controller_reference(body)
+        if ref is None:
+            return None
+        namespace = str((body.get("metadata") or {}).get("namespace") or "")
+        api_version, kind, name, uid = (str(ref.get(k) or "") for k in ("apiVersion", "kind", "name", "uid"))
+        return self._read((namespace, api_version, kind, name, uid))
+
+    def _read(self, reference: _Reference) -> KubeObject | None:
+        """The referenced object when it exists with that uid; ApplyError when the server cannot say now."""
+        namespace, api_version, kind, name, uid = reference
         try:
             resource = self._applier.resource(api_version, kind, f"{kind}/{namespace}/{name}")
         except ApplyError:  # a kind the server does not serve: no such owner
-            return False
+            return None
         path = self._applier.object_path(
             api_version, ObjectKey("", kind, namespace if resource.namespaced else "", name)
         )
         status, answer = self._raw.request("GET", path)
         if status == 404:
-            return False
+            return None
         if status != 200:
             raise ApplyError(f"{kind}/{namespace}/{name}: cannot read it: {message_of(status, answer)}")
-        return str((answer.get("metadata") or {}).get("uid") or "") == uid
+        found = str((answer.get("metadata") or {}).get("uid") or "") == uid
+        return {"apiVersion": api_version, "kind": kind, **answer} if found else None
 
 
 def _created(metadata: Mapping[str, Any]) -> datetime | None:
@@ -165,9 +185,20 @@ def _created(metadata: Mapping[str, Any]) -> datetime | None:
         return None
 
 
-def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def controller_reference(body: KubeObject) -> Mapping[str, Any] | None:
+    """The controller ownerReference of ``body`` when its kind really controls objects of this kind; None
+    otherwise. Anyone who may create a Pod may name any object as its controller (a ConfigMap, their own
+    Deployment): only the kinds whose controllers create and replace such objects count."""
+    metadata = body.get("metadata") or {}
     owners = metadata.get("ownerReferences") or []
-    return next((o for o in owners if isinstance(o, Mapping) and o.get("controller") is True), None)
+    if not isinstance(owners, list):
+        return None
+    ref = next((o for o in owners if isinstance(o, Mapping) and o.get("controller") is True), None)
+    if ref is None:
+        return None
+    owner = (str(ref.get("apiVersion") or "").rpartition("/")[0], str(ref.get("kind") or ""))
+    dependent = (str(body.get("apiVersion") or "").rpartition("/")[0], str(body.get("kind") or ""))
+    return ref if owner in CONTROLLERS.get(dependent, frozenset()) else None
 
 
 def managed_check(applier: Applier, desired: Sequence[Desired]) -> Callable[[ObjectKey, KubeObject], bool]:

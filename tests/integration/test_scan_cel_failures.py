@@ -16,9 +16,11 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.policy import parse_policies
 from gitopsguard.policy.model import PolicySet, Selector
 from gitopsguard.scan.scanner import Scanner
-from tests.integration.test_scan_trust import Tenant, deployment, tenant, wait_for  # noqa: F401
+from tests.integration import test_scan_trust
+from tests.integration.test_scan_trust import Tenant, deployment, wait_for
 
 pytestmark = pytest.mark.integration
+tenant = test_scan_trust.tenant  # alice with edit rights in a namespace of her own
 
 EVERY_ENV = (
     "object.spec.template.spec.containers.all(c, !has(c.env) || "
@@ -49,7 +51,7 @@ def many_env(name: str, entries: int) -> dict[str, Any]:
 
 
 def test_a_live_scan_over_a_deployment_too_large_for_a_cel_rule_keeps_running_and_reports_it(
-    tenant: Tenant,  # noqa: F811
+    tenant: Tenant,
 ) -> None:
     apps = client.AppsV1Api(tenant.alice)
     apps.create_namespaced_deployment(tenant.namespace, many_env("many-env", 10_000))
@@ -83,7 +85,7 @@ class PoisonedSelector(Selector):
 
 
 def test_anything_an_evaluation_raises_is_reported_for_that_object_and_the_scan_goes_on(
-    tenant: Tenant,  # noqa: F811
+    tenant: Tenant,
 ) -> None:
     policies = parse_policies({"p.yaml": POLICIES})
     poisoned = PolicySet((replace(policies.policies[0], match=PoisonedSelector(kinds=frozenset({"Deployment"}))),))
