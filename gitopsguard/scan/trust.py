@@ -21,12 +21,15 @@ from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
+from gitopsguard.plan.unmanaged import WORKLOAD_KINDS
 from gitopsguard.policy.live import Standing
 
 DISCOVERY_INTERVAL = 30.0  # seconds between readings of the kinds the server serves, whatever owners name
 SKEW = timedelta(seconds=5)  # between our clock and the API server's creation timestamps
 MAX_CACHED = 100_000  # owner answers kept; past this the cache starts again (a bound, not a tuning knob)
 _Reference = tuple[str, str, str, str, str]  # namespace, apiVersion, kind, name, uid
+TRACKED_KINDS = frozenset(WORKLOAD_KINDS)  # what unmanaged tracking lists and judges itself
+MAX_HOPS = 3  # owners followed up from one workload (a Pod, its Job, the Job's CronJob)
 CONTROLLERS: dict[tuple[str, str], frozenset[tuple[str, str]]] = {  # (group, kind) -> what really controls it
     ("", "Pod"): frozenset({("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
                             ("batch", "Job"), ("", "ReplicationController")}),
@@ -203,20 +206,36 @@ def controller_reference(body: KubeObject) -> Mapping[str, Any] | None:
 
 def managed_check(applier: Applier, desired: Sequence[Desired]) -> Callable[[ObjectKey, KubeObject], bool]:
     """For a unit's pass: whether a live workload is managed, by Git (this pass applies it, or a unit's
-    inventory lists it) or by a controller that exists with the referenced uid. When the inventories or an
-    owner cannot be read, the claim is taken for this pass: nothing is deleted on a guess. Nothing is read
-    until some workload is asked about (most passes opt no namespace in)."""
+    inventory lists it) or by a controller that really controls its kind, exists with the referenced uid, and
+    is itself tracked here or managed (a tenant's own owner passes management on to nothing). When the
+    inventories or an owner cannot be read, the claim is taken for this pass: nothing is deleted on a guess.
+    Nothing is read until some workload is asked about (most passes opt no namespace in)."""
     trust = Trust(applier, applier.raw, InventoryStore(applier.raw))
 
     @functools.cache
     def applying() -> frozenset[ObjectKey]:
         return frozenset(d.key for d in desired)
 
-    def managed(key: ObjectKey, body: KubeObject) -> bool:
+    def managed(key: ObjectKey, body: KubeObject, hops: int = 0) -> bool:
         if key in applying():
             return True
         standing = trust.standing(body)
         unreadable = bool(standing.claims) and trust.unreadable
-        return bool(standing.unit or standing.owner_kind or standing.unverified or unreadable)
+        if standing.unit or standing.unverified or unreadable:
+            return True
+        if not standing.owner_kind:
+            return False
+        ref = controller_reference(body) or {}
+        if (str(ref.get("apiVersion") or ""), standing.owner_kind) in TRACKED_KINDS:
+            return True  # tracked itself: judged on its own, and its dependents go with it
+        return hops < MAX_HOPS and _owner_managed(trust, body, lambda k, b: managed(k, b, hops + 1))
 
     return managed
+
+
+def _owner_managed(trust: Trust, body: KubeObject, managed: Callable[[ObjectKey, KubeObject], bool]) -> bool:
+    try:
+        owner = trust.controller(body)
+    except GitOpsGuardError:  # cannot tell now: taken as managed for this pass
+        return True
+    return owner is not None and managed(ObjectKey.of(owner), owner)
