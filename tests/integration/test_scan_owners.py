@@ -112,3 +112,17 @@ def test_pods_a_non_compliant_deployment_makes_are_judged_through_it_not_one_by_
     pods = {p.metadata.name for p in core.list_namespaced_pod(tenant.namespace).items}
     assert [a for a in tenant.heard if a.key.kind in ("Pod", "ReplicaSet")] == []
     assert len(pods) == 2 and scanner.evaluations >= 1
+
+
+def test_a_child_judged_through_its_controller_is_judged_again_under_new_policies(tenant: Tenant) -> None:
+    apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
+    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "agent", template("agent")))
+    core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
+    lenient = BASELINE + "  match: {kinds: [Deployment]}\n"  # no policy looks at Pods yet
+    scanner = Scanner(Applier(tenant.admin), RawApi(tenant.admin), parse_policies({"p.yaml": lenient}),
+                      backup_dir=tenant.backups, namespaces=frozenset({tenant.namespace}),
+                      announce=tenant.heard.extend)  # fmt: skip
+    scanner.scan_all()
+    assert tenant.heard_of("Pod", "riding") == []
+    scanner.set_policies(parse_policies({"p.yaml": BASELINE}))
+    assert [e for e, _ in tenant.heard_of("Pod", "riding")] == ["violation"]
