@@ -73,6 +73,13 @@ def test_a_live_scan_over_a_deployment_too_large_for_a_cel_rule_keeps_running_an
     apps.create_namespaced_deployment(tenant.namespace, leaked)
     wait_for(lambda: bool(tenant.heard_of("Deployment", "leaked")))
     assert scanning.is_alive() and tenant.heard_of("Deployment", "later") == []
+    # and the namespace's PolicyReport holds it (a finding without a field path once made the write fail)
+    assert scanner.drain() and [p for p in scanner.problems if "PolicyReport" in p] == []
+    status, report = RawApi(tenant.admin).request(
+        "GET", f"/apis/wgpolicyk8s.io/v1alpha2/namespaces/{tenant.namespace}/policyreports/gitopsguard"
+    )
+    assert status == 200
+    assert {r["resources"][0]["name"] for r in report["results"]} == {"many-env", "leaked"}
 
 
 class PoisonedSelector(Selector):
