@@ -2,7 +2,10 @@
 
 Anyone who may create a Pod may label it ``gitopsguard.io/unit: x`` and give it an ownerReference. A unit
 label counts only when that unit's inventory (written by the controller alone) lists the object; a controller
-owner counts only when an object of that kind and name exists with the referenced uid. Owner answers are
+owner counts only when its kind really controls the object's kind (``CONTROLLERS``: a tenant may name a
+ConfigMap, or a Deployment of their own, as a Pod's controller) and an object of that kind and name exists
+with the referenced uid. The tenant may make that owner too: the scan still judges a child on its own when
+it has findings its owner's template would not produce (``scan/template.py``). Owner answers are
 cached by the whole reference: a uid is never reused, so the answer for one reference never changes while
 its owner lives (a deleted owner is forgotten when its DELETED event comes).
 """
