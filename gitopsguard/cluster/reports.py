@@ -35,11 +35,17 @@ def results_of(namespace: str, failures: Sequence[tuple[KubeObject, Finding]], n
             "severity": _SEVERITY[finding.severity.value], "message": finding.message[:1000],
             "category": " / ".join(x for x in (finding.control, finding.level) if x) or finding.policy,
             "scored": True, "timestamp": {"seconds": int(now.timestamp()), "nanos": 0},
-            "properties": {"path": finding.path[:1000], "code": finding.code},
+            "properties": _properties(finding),
             "resources": [{"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
                            "name": metadata.get("name"), "namespace": namespace, "uid": metadata.get("uid")}],
         })  # fmt: skip
     return results
+
+
+def _properties(finding: Finding) -> dict[str, str]:
+    """Only non-empty values: server-side apply sends an empty string in this map as null, and the CRD then
+    refuses the whole report (a CEL rule without a field path made its namespace's report fail)."""
+    return {k: v for k, v in (("path", finding.path[:1000]), ("code", finding.code)) if v}
 
 
 def split(results: list[KubeObject], budget: int = PART_BYTES) -> list[list[KubeObject]]:

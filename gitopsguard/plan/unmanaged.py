@@ -5,8 +5,9 @@ A namespace opts in through its manifest in Git: ``gitopsguard.io/unmanaged: rep
 optionally ``gitopsguard.io/unmanaged-grace: 30m`` (default 1h). Only top-level workloads count: objects
 with an owner (a ReplicaSet of a Deployment, a Job of a CronJob) are never candidates, and neither is
 anything a unit manages. Both are claims a tenant can write (a label, an ownerReference), so the caller
-passes ``managed``, which checks them against the cluster (``scan.trust.managed_check``); without it,
-the claims alone are taken, as for a dry look at a plan.
+passes ``managed``, which checks them against the cluster (``scan.trust.managed_check``: only a controller
+of a kind that really controls the object counts, and only when it is itself managed or tracked here);
+without it, the claims alone are taken, as for a dry look at a plan.
 
 A tenant decides how many workloads a namespace holds, and each one tracked costs room in the unit's
 inventory: at most ``MAX_TRACKED`` are tracked per namespace (those already tracked first, oldest first).
@@ -27,7 +28,10 @@ GRACE = "gitopsguard.io/unmanaged-grace"
 DEFAULT_GRACE = timedelta(hours=1)
 MAX_TRACKED = 500  # unmanaged workloads tracked per namespace
 WORKLOAD_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
-                  ("batch/v1", "Job"), ("v1", "Pod"))  # fmt: skip
+                  ("batch/v1", "Job"), ("v1", "Pod"), ("apps/v1", "ReplicaSet"),
+                  ("v1", "ReplicationController"))  # fmt: skip
+# ReplicaSets and ReplicationControllers too: a tenant may make one by hand, and its Pods (which name it)
+# would hide it; tracked itself, it goes with its Pods.
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,24 @@ class Expression:
     _compiled: Any
 
     def holds(self, body: KubeObject, namespace: KubeObject | None) -> bool:
-        value = self._compiled.eval(data={"object": body, "namespaceObject": namespace})
+        """Raises CelRuntimeError, and nothing else, when the expression cannot be evaluated on ``body``."""
+        try:
+            value = self._compiled.eval(data={"object": body, "namespaceObject": namespace})
+        except Exception as error:  # the runtime's own errors (RuntimeError on its iteration budget, ...)
+            raise CelRuntimeError(_runtime_message(error)) from error
         if value.type() == cel.Type.ERROR:
             raise CelRuntimeError(str(value.plain_value()))
         result = value.plain_value()
         if not isinstance(result, bool):
             raise CelRuntimeError(f"the expression returned {type(result).__name__}, not a boolean")
         return result
+
+
+def _runtime_message(error: Exception) -> str:
+    text = str(error).removeprefix("INTERNAL: ").replace(" [INTERNAL]", "").strip() or type(error).__name__
+    if "budget" in text:  # a tenant decides how long its lists are
+        return f"{text}: the object is too large for this expression to be evaluated"
+    return text
 
 
 def compile_expression(source: str) -> Expression:

@@ -11,6 +11,8 @@ from gitopsguard.model import KubeObject, Manifest, ObjectKey
 from gitopsguard.policy.model import Context, DenyLevel, Finding, Policy, PolicyException, PolicySet
 from gitopsguard.policy.mutate import mutate
 
+MAX_REASON = 500  # characters of an evaluation error kept in a finding (the object's author may choose them)
+
 
 @dataclass(frozen=True)
 class ObjectResult:
@@ -80,7 +82,12 @@ def findings(body: KubeObject, policies: Iterable[Policy], ctx: Context) -> list
     for policy in policies:
         if policy.check is None or not policy.applies_to(body):
             continue
-        for hit in policy.check(body, ctx):
+        try:
+            hits = policy.check(body, ctx)
+        except Exception as error:  # fail closed on this object alone; an escaping error would end the caller
+            found.append(_unevaluated(body, policy, error))
+            continue
+        for hit in hits:
             found.append(
                 Finding(
                     policy.name,
@@ -95,6 +102,15 @@ def findings(body: KubeObject, policies: Iterable[Policy], ctx: Context) -> list
                 )
             )
     return found
+
+
+def _unevaluated(body: KubeObject, policy: Policy, error: Exception) -> Finding:
+    """A policy whose check raised on an object: the object is not compliant with it (checks are pure, so
+    the same object fails the same way again: nothing to retry)."""
+    reason = (str(error) or type(error).__name__)[:MAX_REASON]
+    message = f"{ObjectKey.of(body)}: policy {policy.name} cannot be evaluated on it ({reason}); not compliant"
+    fix = f"fix the object or the policy at {policy.origin}"
+    return Finding(policy.name, policy.code, "", "", policy.severity, message, "", fix, policy.enforcement == "enforce")
 
 
 def judge_object(

@@ -53,6 +53,7 @@ class Standing:
     owner_name: str = ""
     unverified: str = ""  # why its claimed controller could not be checked now (held until it can be)
     claims: str = ""  # the unit its label names when that unit's inventory does not list it
+    strays_from: str = ""  # its controller (kind/name), whose template would not produce its findings
 
 
 def top_level(standing: Standing) -> bool:
@@ -81,10 +82,19 @@ def judge(
     held = _held(standing)
     if held:
         return LiveVerdict(Outcome.HELD, findings, notify, deadline, held)
-    claimed = f"labelled for unit {standing.claims}, whose inventory does not list it" if standing.claims else ""
+    claimed = _claimed(standing)
     if now < deadline:
         return LiveVerdict(Outcome.SCHEDULED, findings, notify, deadline, claimed)
     return LiveVerdict(Outcome.DELETE, findings, notify, deadline, claimed)
+
+
+def _claimed(standing: Standing) -> str:
+    """Why what it claims does not keep it from deletion, or ""."""
+    if standing.claims:
+        return f"labelled for unit {standing.claims}, whose inventory does not list it"
+    if standing.strays_from:
+        return f"names {standing.strays_from} as controller, whose template would not produce these findings"
+    return ""
 
 
 def _held(standing: Standing) -> str:

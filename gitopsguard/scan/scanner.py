@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import hashlib
 import json
 import queue
 import threading
@@ -32,6 +33,7 @@ from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_l
 from gitopsguard.policy.model import Context, Finding, PolicyException
 from gitopsguard.scan.publish import MAX_QUEUED, Publisher
 from gitopsguard.scan.state import ScanMemory, ScanStateStore, Tracked
+from gitopsguard.scan.template import beyond_template, expected_child
 from gitopsguard.scan.trust import Trust
 
 LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -95,6 +97,8 @@ class Scanner:
         self._warn = warn  # shows each new problem as it happens (``gitopsguard run`` prints it)
         self._memory = ScanMemory(ScanStateStore(raw), self._problem, owns_all=namespaces is None)
         self._seen: dict[str, _Seen] = {}
+        self._children: dict[str, tuple[str, str]] = {}  # uid -> (kind, policies + body digest) of those judged
+        # through their controllers
         self._namespaces: dict[str, KubeObject] = {}
         self._events, self._reports = EventRecorder(raw), ReportWriter(raw)
         self._publisher = Publisher(self._problem)
@@ -130,14 +134,31 @@ class Scanner:
             return  # the same policy files (a new commit that left policies/ alone): nothing to redo
         self._policies = policies
         for uid, seen in list(self._seen.items()):
-            self._evaluate(uid, seen.body, seen.standing)
+            if seen.standing.strays_from:  # whether its controller's template has its findings may change too
+                self._consider(seen.body)
+            else:
+                self._evaluate(uid, seen.body, seen.standing)
+        self._relist_children()
         self.flush()
+
+    def _relist_children(self) -> None:
+        """Children judged through their controllers are not kept in memory (a cluster holds many Pods): under
+        new policies, their kinds are listed again to judge each against its controller's template."""
+        kinds = {kind for kind, _ in self._children.values()}
+        self._children.clear()
+        for api_version, kind in self._kinds():
+            if kind in kinds:
+                try:
+                    self._list_kind(api_version, kind)
+                except GitOpsGuardError as error:  # the watch's next relist or event judges them
+                    self._problem(f"{kind}: cannot be listed again under the new policies: {error}")
 
     def handle(self, event_type: str, body: KubeObject) -> None:
         """One watch event."""
         uid = str((body.get("metadata") or {}).get("uid") or "")
         if event_type == "DELETED":
             self._trust.forget(uid)
+            self._children.pop(uid, None)
             self._unsettled.discard(uid)
             gone = self._seen.pop(uid, None)
             self._memory.pop(uid)
@@ -262,13 +283,45 @@ class Scanner:
         seen = self._seen.get(uid)
         if seen is not None and seen.policies == self._policies.digest and seen.fingerprint == fingerprint(body):
             return  # nothing a policy can see changed since it was evaluated (status updates are not looked at)
-        standing = self._trust.standing(body)
+        kind = str(body.get("kind") or "")
+        if self._children.get(uid) == (kind, self._policies.digest + _digest(body)):
+            return  # judged through its controller, and nothing a policy can see changed since
+        standing = self._standing(body)
         if not top_level(standing):  # judged through its (verified) controller instead
             if seen is not None:
                 self.handle("DELETED", {"metadata": {"uid": uid}})
+            self._children[uid] = (kind, self._policies.digest + _digest(body))
             return
+        self._children.pop(uid, None)
         metadata.pop("managedFields", None)  # kept in memory for every workload, read by nothing here
         self._evaluate(uid, body, standing)
+
+    def _standing(self, body: KubeObject) -> Standing:
+        """Who manages ``body``, as verified: a controller counts only for findings its template produces."""
+        standing = self._trust.standing(body)
+        return standing if top_level(standing) else self._judged_alone(body, standing)
+
+    def _judged_alone(self, body: KubeObject, standing: Standing) -> Standing:
+        """``standing`` as it is when the child has no finding its controller's template would not produce;
+        else without the controller (a top-level workload), or held when the controller cannot be read now."""
+        key, now = ObjectKey.of(body), self._clock()
+        ctx = Context(self._namespaces.get(key.namespace))
+        try:
+            own, _ = judge_object(body, self._policies, ctx, now)
+            if not own:
+                return standing
+            owner = self._trust.controller(body)
+            expected = judge_object(expected_child(owner, body), self._policies, ctx, now)[0] if owner else ()
+        except GitOpsGuardError as error:
+            why = f"its controller {standing.owner_kind}/{standing.owner_name} could not be read ({error})"
+            return Standing(unit=standing.unit, claims=standing.claims, unverified=f"{why}: held until it can be")
+        except Exception:  # fail closed: judged on its own (``_evaluate`` reports the error)
+            return Standing(unit=standing.unit, claims=standing.claims)
+        extra = beyond_template(own, expected)
+        if not extra:
+            return standing
+        owner_name = f"{standing.owner_kind}/{standing.owner_name}"
+        return Standing(unit=standing.unit, claims=standing.claims, strays_from=owner_name)
 
     def _refresh_trust(self, fresh: float = 0.0) -> bool:
         """Read the inventories, unless they were read within ``fresh`` seconds; whether they could be."""
@@ -296,7 +349,7 @@ class Scanner:
             if seen is None:
                 self._unsettled.discard(uid)
                 continue
-            standing = self._trust.standing(seen.body)
+            standing = self._standing(seen.body)
             if standing != seen.standing or seen.verdict.outcome is Outcome.HELD:
                 self._evaluate(uid, seen.body, standing)
 
@@ -316,7 +369,12 @@ class Scanner:
         now = self._clock()
         key = ObjectKey.of(body)
         namespace = self._namespaces.get(key.namespace)
-        failing, excepted = judge_object(body, self._policies, Context(namespace), now)
+        try:
+            failing, excepted = judge_object(body, self._policies, Context(namespace), now)
+        except Exception as error:  # evaluation is pure; one object must never end the scan of all the others
+            self._problem(f"{key}: cannot be evaluated ({type(error).__name__}: {str(error)[:200]}); "
+                          "its last verdict stands; report this with the policies in force")  # fmt: skip
+            return
         first = self._first_seen(uid) if failing else None
         verdict = judge(body, failing, self._by_name(), first, now, standing)
         before = self._seen.get(uid)
@@ -386,7 +444,7 @@ class Scanner:
             held = replace(verdict, outcome=Outcome.HELD, reason="the units' inventories could not be read")
             self._seen[uid] = replace(seen, verdict=held)
             return False
-        standing = self._trust.standing(body)
+        standing = self._standing(body)
         if standing != seen.standing:
             self._evaluate(uid, body, standing)
             return False
@@ -419,6 +477,11 @@ class Scanner:
         with self._reports_lock:
             failures, now = self._reports_due.pop(namespace)
         return self._reports.write(namespace, failures, now)
+
+
+def _digest(body: KubeObject) -> str:
+    """A short form of ``fingerprint``: one is kept per child, and a cluster holds many Pods."""
+    return hashlib.sha256(fingerprint(body).encode()).hexdigest()[:32]
 
 
 def _event_message(verdict: LiveVerdict) -> str:

@@ -2,7 +2,10 @@
 
 Anyone who may create a Pod may label it ``gitopsguard.io/unit: x`` and give it an ownerReference. A unit
 label counts only when that unit's inventory (written by the controller alone) lists the object; a controller
-owner counts only when an object of that kind and name exists with the referenced uid. Owner answers are
+owner counts only when its kind really controls the object's kind (``CONTROLLERS``: a tenant may name a
+ConfigMap, or a Deployment of their own, as a Pod's controller) and an object of that kind and name exists
+with the referenced uid. The tenant may make that owner too: the scan still judges a child on its own when
+it has findings its owner's template would not produce (``scan/template.py``). Owner answers are
 cached by the whole reference: a uid is never reused, so the answer for one reference never changes while
 its owner lives (a deleted owner is forgotten when its DELETED event comes).
 """
@@ -21,12 +24,21 @@ from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
+from gitopsguard.plan.unmanaged import WORKLOAD_KINDS
 from gitopsguard.policy.live import Standing
 
 DISCOVERY_INTERVAL = 30.0  # seconds between readings of the kinds the server serves, whatever owners name
 SKEW = timedelta(seconds=5)  # between our clock and the API server's creation timestamps
 MAX_CACHED = 100_000  # owner answers kept; past this the cache starts again (a bound, not a tuning knob)
 _Reference = tuple[str, str, str, str, str]  # namespace, apiVersion, kind, name, uid
+TRACKED_KINDS = frozenset(WORKLOAD_KINDS)  # what unmanaged tracking lists and judges itself
+MAX_HOPS = 3  # owners followed up from one workload (a Pod, its Job, the Job's CronJob)
+CONTROLLERS: dict[tuple[str, str], frozenset[tuple[str, str]]] = {  # (group, kind) -> what really controls it
+    ("", "Pod"): frozenset({("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+                            ("batch", "Job"), ("", "ReplicationController")}),
+    ("apps", "ReplicaSet"): frozenset({("apps", "Deployment")}),
+    ("batch", "Job"): frozenset({("batch", "CronJob")}),
+}  # fmt: skip
 
 
 class Trust:
@@ -59,8 +71,8 @@ class Trust:
             self._first_reading()
         listed = bool(claimed) and ObjectKey.of(body) in self._units.get(claimed, frozenset())
         unit, claims = (claimed, "") if listed else ("", claimed)
-        ref = _controller(metadata)
-        if ref is None:
+        ref = controller_reference(body)
+        if ref is None:  # none, or one of a kind that does not control this kind: it proves nothing
             return Standing(unit=unit, claims=claims)
         kind, name = str(ref.get("kind") or ""), str(ref.get("name") or "")
         try:
@@ -136,26 +148,40 @@ class Trust:
 
     def _look_up(self, reference: _Reference, created: datetime | None) -> bool:
         """Whether the referenced object exists with that uid; ApplyError when the server cannot say now."""
-        namespace, api_version, kind, name, uid = reference
+        _, api_version, kind, _, _ = reference
         served = self._kind_served(api_version, kind, created)
         if served is None:
             raise ApplyError(f"{kind} ({api_version}) was not served at the last discovery; asked again within "
                              f"{DISCOVERY_INTERVAL:.0f} s")  # fmt: skip
-        if not served:
-            return False
+        return served and self._read(reference) is not None
+
+    def controller(self, body: KubeObject) -> KubeObject | None:
+        """The controller ``body`` names, read now (its template may have changed since its existence was
+        confirmed); None when it names none that controls its kind, or it is gone. ApplyError when unreadable."""
+        ref = controller_reference(body)
+        if ref is None:
+            return None
+        namespace = str((body.get("metadata") or {}).get("namespace") or "")
+        api_version, kind, name, uid = (str(ref.get(k) or "") for k in ("apiVersion", "kind", "name", "uid"))
+        return self._read((namespace, api_version, kind, name, uid))
+
+    def _read(self, reference: _Reference) -> KubeObject | None:
+        """The referenced object when it exists with that uid; ApplyError when the server cannot say now."""
+        namespace, api_version, kind, name, uid = reference
         try:
             resource = self._applier.resource(api_version, kind, f"{kind}/{namespace}/{name}")
         except ApplyError:  # a kind the server does not serve: no such owner
-            return False
+            return None
         path = self._applier.object_path(
             api_version, ObjectKey("", kind, namespace if resource.namespaced else "", name)
         )
         status, answer = self._raw.request("GET", path)
         if status == 404:
-            return False
+            return None
         if status != 200:
             raise ApplyError(f"{kind}/{namespace}/{name}: cannot read it: {message_of(status, answer)}")
-        return str((answer.get("metadata") or {}).get("uid") or "") == uid
+        found = str((answer.get("metadata") or {}).get("uid") or "") == uid
+        return {"apiVersion": api_version, "kind": kind, **answer} if found else None
 
 
 def _created(metadata: Mapping[str, Any]) -> datetime | None:
@@ -165,27 +191,54 @@ def _created(metadata: Mapping[str, Any]) -> datetime | None:
         return None
 
 
-def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def controller_reference(body: KubeObject) -> Mapping[str, Any] | None:
+    """The controller ownerReference of ``body`` when its kind really controls objects of this kind; None
+    otherwise. Anyone who may create a Pod may name any object as its controller (a ConfigMap, their own
+    Deployment): only the kinds whose controllers create and replace such objects count."""
+    metadata = body.get("metadata") or {}
     owners = metadata.get("ownerReferences") or []
-    return next((o for o in owners if isinstance(o, Mapping) and o.get("controller") is True), None)
+    if not isinstance(owners, list):
+        return None
+    ref = next((o for o in owners if isinstance(o, Mapping) and o.get("controller") is True), None)
+    if ref is None:
+        return None
+    owner = (str(ref.get("apiVersion") or "").rpartition("/")[0], str(ref.get("kind") or ""))
+    dependent = (str(body.get("apiVersion") or "").rpartition("/")[0], str(body.get("kind") or ""))
+    return ref if owner in CONTROLLERS.get(dependent, frozenset()) else None
 
 
 def managed_check(applier: Applier, desired: Sequence[Desired]) -> Callable[[ObjectKey, KubeObject], bool]:
     """For a unit's pass: whether a live workload is managed, by Git (this pass applies it, or a unit's
-    inventory lists it) or by a controller that exists with the referenced uid. When the inventories or an
-    owner cannot be read, the claim is taken for this pass: nothing is deleted on a guess. Nothing is read
-    until some workload is asked about (most passes opt no namespace in)."""
+    inventory lists it) or by a controller that really controls its kind, exists with the referenced uid, and
+    is itself tracked here or managed (a tenant's own owner passes management on to nothing). When the
+    inventories or an owner cannot be read, the claim is taken for this pass: nothing is deleted on a guess.
+    Nothing is read until some workload is asked about (most passes opt no namespace in)."""
     trust = Trust(applier, applier.raw, InventoryStore(applier.raw))
 
     @functools.cache
     def applying() -> frozenset[ObjectKey]:
         return frozenset(d.key for d in desired)
 
-    def managed(key: ObjectKey, body: KubeObject) -> bool:
+    def managed(key: ObjectKey, body: KubeObject, hops: int = 0) -> bool:
         if key in applying():
             return True
         standing = trust.standing(body)
         unreadable = bool(standing.claims) and trust.unreadable
-        return bool(standing.unit or standing.owner_kind or standing.unverified or unreadable)
+        if standing.unit or standing.unverified or unreadable:
+            return True
+        if not standing.owner_kind:
+            return False
+        ref = controller_reference(body) or {}
+        if (str(ref.get("apiVersion") or ""), standing.owner_kind) in TRACKED_KINDS:
+            return True  # tracked itself: judged on its own, and its dependents go with it
+        return hops < MAX_HOPS and _owner_managed(trust, body, lambda k, b: managed(k, b, hops + 1))
 
     return managed
+
+
+def _owner_managed(trust: Trust, body: KubeObject, managed: Callable[[ObjectKey, KubeObject], bool]) -> bool:
+    try:
+        owner = trust.controller(body)
+    except GitOpsGuardError:  # cannot tell now: taken as managed for this pass
+        return True
+    return owner is not None and managed(ObjectKey.of(owner), owner)

@@ -149,7 +149,8 @@ def test_an_owner_counts_only_when_it_exists_with_the_referenced_uid(tenant: Ten
     from gitopsguard.scan.trust import Trust
 
     apps = client.AppsV1Api(tenant.alice)
-    real = apps.create_namespaced_deployment(tenant.namespace, deployment("web", {"team": "a"}))
+    made = deployment("web", {"team": "a"})  # a ReplicaSet of its own: Pods name ReplicaSets, not Deployments
+    real = apps.create_namespaced_replica_set(tenant.namespace, {**made, "kind": "ReplicaSet"})
     uid = real.metadata.uid
     trust = Trust(Applier(tenant.admin), RawApi(tenant.admin), InventoryStore(tenant.admin))
 
@@ -159,12 +160,12 @@ def test_an_owner_counts_only_when_it_exists_with_the_referenced_uid(tenant: Ten
         found = trust.standing(body)
         return found.owner_kind, found.owner_name
 
-    assert standing("apps/v1", "Deployment", "web", uid) == ("Deployment", "web")
-    assert standing("apps/v1", "Deployment", "web", uid) == ("Deployment", "web")  # from the cache, the same
-    assert standing("apps/v1", "Deployment", "web", str(uuid.uuid4())) == ("", "")  # another uid
-    assert standing("apps/v1", "Deployment", "nothing-here", uid) == ("", "")  # the right uid, another name
-    assert standing("apps/v1", "ReplicaSet", "web", uid) == ("", "")  # the right name and uid, another kind
-    assert standing("example.com/v1", "Deployment", "web", uid) == ("", "")  # a kind the server does not serve
+    assert standing("apps/v1", "ReplicaSet", "web", uid) == ("ReplicaSet", "web")
+    assert standing("apps/v1", "ReplicaSet", "web", uid) == ("ReplicaSet", "web")  # from the cache, the same
+    assert standing("apps/v1", "ReplicaSet", "web", str(uuid.uuid4())) == ("", "")  # another uid
+    assert standing("apps/v1", "ReplicaSet", "nothing-here", uid) == ("", "")  # the right uid, another name
+    assert standing("apps/v1", "StatefulSet", "web", uid) == ("", "")  # the right name and uid, another kind
+    assert standing("example.com/v1", "ReplicaSet", "web", uid) == ("", "")  # a kind the server does not serve
 
 
 class CountingApplier(Applier):

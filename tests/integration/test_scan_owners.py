@@ -1,0 +1,128 @@
+"""An owner proves nothing when the tenant makes it too. Only kinds that really control Pods count as owners
+(and for a ReplicaSet or Job, its Deployment or CronJob); and a child whose spec has findings its controller's
+template would not produce is judged on its own. Tenant alice has edit rights in one namespace, on the real
+API server (with its controllers and garbage collector running)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.policy import parse_policies
+from gitopsguard.scan.scanner import Scanner
+from tests.integration import test_scan_trust
+from tests.integration.test_scan_trust import Tenant, wait_for
+
+pytestmark = pytest.mark.integration
+tenant = test_scan_trust.tenant  # alice with edit rights in a namespace of her own
+
+BASELINE = """\
+apiVersion: gitopsguard.io/v1alpha1
+kind: Policy
+metadata: {name: baseline-delete}
+spec:
+  builtin: {name: pss-baseline}
+  enforcement: enforce
+  live: {action: delete, gracePeriod: 1s}
+"""
+PRIVILEGED = {"privileged": True}
+
+
+def template(app: str, security: dict[str, Any] | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "c", "image": "example/x:1"}
+    if security:
+        container["securityContext"] = security
+    return {"metadata": {"labels": {"app": app}}, "spec": {"containers": [container]}}
+
+
+def owned_pod(name: str, owner: Any, app: str = "none", security: dict[str, Any] | None = PRIVILEGED) -> Any:
+    ref = {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.metadata.name,
+           "uid": owner.metadata.uid, "controller": True}  # fmt: skip
+    body = template(app, security)
+    body["metadata"] |= {"name": name, "ownerReferences": [ref]}
+    body["spec"]["automountServiceAccountToken"] = False  # the namespace's token may not be made yet
+    return {"apiVersion": "v1", "kind": "Pod", **body}
+
+
+def controller(kind: str, name: str, pod: dict[str, Any], replicas: int = 0) -> dict[str, Any]:
+    spec: dict[str, Any] = {"selector": {"matchLabels": pod["metadata"]["labels"]}, "template": pod}
+    if kind != "DaemonSet":
+        spec["replicas"] = replicas
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def scanning(t: Tenant) -> Scanner:
+    scanner = Scanner(Applier(t.admin), RawApi(t.admin), parse_policies({"p.yaml": BASELINE}), backup_dir=t.backups,
+                      namespaces=frozenset({t.namespace}), announce=t.heard.extend)  # fmt: skip
+    threading.Thread(target=scanner.run, args=(t.stop,), daemon=True).start()
+    return scanner
+
+
+def with_kind(created: Any, api_version: str, kind: str) -> Any:
+    created.api_version, created.kind = api_version, kind
+    return created
+
+
+def test_a_privileged_pod_claiming_the_tenants_own_deployment_as_controller_is_deleted(tenant: Tenant) -> None:
+    apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
+    decoy = apps.create_namespaced_deployment(tenant.namespace, controller("Deployment", "decoy", template("decoy")))
+    core.create_namespaced_pod(tenant.namespace, owned_pod("hidden-priv", with_kind(decoy, "apps/v1", "Deployment")))
+    scanning(tenant)
+    wait_for(lambda: not tenant.exists("Pod", "hidden-priv"))
+    assert [e for e, _ in tenant.heard_of("Pod", "hidden-priv")] == ["violation", "deleted"]
+
+
+def test_a_privileged_pod_claiming_a_configmap_as_controller_is_deleted_not_held(tenant: Tenant) -> None:
+    anchor = client.CoreV1Api(tenant.alice).create_namespaced_config_map(
+        tenant.namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="anchor"))
+    )
+    core = client.CoreV1Api(tenant.alice)
+    core.create_namespaced_pod(tenant.namespace, owned_pod("held-priv", with_kind(anchor, "v1", "ConfigMap")))
+    scanning(tenant)
+    wait_for(lambda: not tenant.exists("Pod", "held-priv"))
+    assert [e for e, _ in tenant.heard_of("Pod", "held-priv")] == ["violation", "deleted"]
+
+
+def test_a_privileged_pod_under_a_real_controller_with_a_compliant_template_is_judged_on_its_own(
+    tenant: Tenant,
+) -> None:
+    # a DaemonSet keeps a Pod that matches its selector and is on no node: the Pod keeps its owner
+    apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
+    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "agent", template("agent")))
+    core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
+    scanning(tenant)
+    wait_for(lambda: not tenant.exists("Pod", "riding"))
+    assert [e for e, _ in tenant.heard_of("Pod", "riding")] == ["violation", "deleted"]
+    assert tenant.heard_of("DaemonSet", "agent") == []
+
+
+def test_pods_a_non_compliant_deployment_makes_are_judged_through_it_not_one_by_one(tenant: Tenant) -> None:
+    apps = client.AppsV1Api(tenant.alice)
+    loud = controller("Deployment", "loud", template("loud", PRIVILEGED), replicas=2)
+    apps.create_namespaced_deployment(tenant.namespace, loud)
+    core = client.CoreV1Api(tenant.admin)
+    wait_for(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 2)
+    scanner = scanning(tenant)
+    wait_for(lambda: bool(tenant.heard_of("Deployment", "loud")))
+    pods = {p.metadata.name for p in core.list_namespaced_pod(tenant.namespace).items}
+    assert [a for a in tenant.heard if a.key.kind in ("Pod", "ReplicaSet")] == []
+    assert len(pods) == 2 and scanner.evaluations >= 1
+
+
+def test_a_child_judged_through_its_controller_is_judged_again_under_new_policies(tenant: Tenant) -> None:
+    apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
+    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "agent", template("agent")))
+    core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
+    lenient = BASELINE + "  match: {kinds: [Deployment]}\n"  # no policy looks at Pods yet
+    scanner = Scanner(Applier(tenant.admin), RawApi(tenant.admin), parse_policies({"p.yaml": lenient}),
+                      backup_dir=tenant.backups, namespaces=frozenset({tenant.namespace}),
+                      announce=tenant.heard.extend)  # fmt: skip
+    scanner.scan_all()
+    assert tenant.heard_of("Pod", "riding") == []
+    scanner.set_policies(parse_policies({"p.yaml": BASELINE}))
+    assert [e for e, _ in tenant.heard_of("Pod", "riding")] == ["violation"]
