@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gitopsguard.model import KubeObject, Manifest, ObjectKey
-from gitopsguard.policy.model import Context, DenyLevel, Finding, Policy, PolicyException, PolicySet
+from gitopsguard.policy.model import Context, DenyLevel, Finding, Policy, PolicyException, PolicySet, Severity
 from gitopsguard.policy.mutate import mutate
 
 MAX_REASON = 500  # characters of an evaluation error kept in a finding (the object's author may choose them)
@@ -106,11 +106,12 @@ def findings(body: KubeObject, policies: Iterable[Policy], ctx: Context) -> list
 
 def _unevaluated(body: KubeObject, policy: Policy, error: Exception) -> Finding:
     """A policy whose check raised on an object: the object is not compliant with it (checks are pure, so
-    the same object fails the same way again: nothing to retry)."""
+    the same object fails the same way again: nothing to retry). What cannot be judged is taken as the worst
+    it could be (HIGH), so an enforced policy denies it at every deny level: fail closed."""
     reason = (str(error) or type(error).__name__)[:MAX_REASON]
     message = f"{ObjectKey.of(body)}: policy {policy.name} cannot be evaluated on it ({reason}); not compliant"
     fix = f"fix the object or the policy at {policy.origin}"
-    return Finding(policy.name, policy.code, "", "", policy.severity, message, "", fix, policy.enforcement == "enforce")
+    return Finding(policy.name, policy.code, "", "", Severity.HIGH, message, "", fix, policy.enforcement == "enforce")
 
 
 def judge_object(

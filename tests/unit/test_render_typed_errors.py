@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitopsguard.errors import PolicyError, RenderError
+from gitopsguard.errors import PolicyBlockedError, PolicyError, RenderError
 from gitopsguard.gate import gate, policies_at
 from gitopsguard.policy import DenyLevel, load_policies
 from gitopsguard.render import render
@@ -123,7 +123,8 @@ def test_the_gate_refuses_an_object_its_policies_cannot_judge_naming_the_object(
     fine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok", "labels": {"team": "a"}}}
     odd = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "odd", "labels": "oops"}}
     manifests = [Manifest(ObjectKey.of(b), b, f"apps/cm.yaml:{n}") for n, b in ((1, fine), (5, odd))]
-    with pytest.raises(PolicyError, match=r"^apps/cm\.yaml:5: ConfigMap/odd: the policies cannot judge this object"):
+    # fail closed: an enforced policy that cannot judge an object denies it, whatever the deny level
+    with pytest.raises(PolicyBlockedError, match=r"ConfigMap/odd: policy labels cannot be evaluated on it"):
         gate(manifests, policies_at(tmp_path, "policies"), deny_level=DenyLevel.LOW, now=datetime.now(UTC),
              commit="c" * 40, namespaces={})  # fmt: skip
 
