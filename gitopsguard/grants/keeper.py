@@ -25,7 +25,14 @@ from typing import Protocol
 from gitopsguard.errors import GitOpsGuardError, PolicyError, SourceError
 from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
-from gitopsguard.grants.load import POLICY_DIR, FileText, grant_files, load_grant_file
+from gitopsguard.grants.load import (
+    MAX_GRANTS,
+    POLICY_DIR,
+    FileText,
+    grant_files,
+    load_grant_file,
+    one_name_one_grant,
+)
 from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, EscalationPolicy, Grant, Remembered, State
 from gitopsguard.grants.store import (
     FORGET_AFTER,
@@ -83,6 +90,8 @@ def list_grant_files(checkout: Path) -> list[FileText]:
 
 
 def read_grant_files(files: list[FileText], blob_of: Callable[[str], str]) -> tuple[list[Grant], list[tuple[str, str]]]:
+    """Each file on its own; a file that would take the repository past MAX_GRANTS is refused whole (one entry,
+    nothing of it remembered), and a name defined in two files is refused in both."""
     grants: list[Grant] = []
     broken: list[tuple[str, str]] = []
     for name, text in files:
@@ -90,9 +99,13 @@ def read_grant_files(files: list[FileText], blob_of: Callable[[str], str]) -> tu
             found, bad = load_grant_file(name, text, blob_of)
         except Exception as error:
             found, bad = [], [(name, f"{name}: cannot be read ({_why(error)}); fix the file in a new pull request")]
+        if len(grants) + len(found) > MAX_GRANTS:
+            found, bad = [], [(name, f"{name}: the repository holds more than the {MAX_GRANTS} grants the keeper "
+                                     "remembers; remove settled grant files from access/grants/")]  # fmt: skip
         grants += found
         broken += bad
-    return grants, broken
+    grants, twice = one_name_one_grant(grants)
+    return grants, broken + twice
 
 
 def read_policies(checkout: Path, approvals: ApprovalSource) -> dict[str, EscalationPolicy]:
@@ -191,8 +204,9 @@ class GrantKeeper:
         """A forge that is away is no reason to deny: the grant is left for the next round (as it is when the
         policies in force are unknown, ``decidable`` False)."""
         entry = self.entries.get(grant.id)
-        if entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED):
+        if entry is not None and entry.memory.state is State.EXPIRED:
             return Evidence()
+        # An ACTIVE grant's evidence is read again every round: it stays active only while it still holds.
         if not decidable:
             return Evidence(later=True)
         try:
@@ -211,7 +225,11 @@ class GrantKeeper:
             return []
         entry = self.entries.get(grant.id)
         try:
-            if evidence.refused:
+            if entry is not None and entry.grant is not None and entry.grant != grant:
+                # Cannot happen while the identity is the whole blob; if it ever does, the remembered grant is
+                # not what the file now says, and nothing that was not decided is bound.
+                decision = Decision(entry.grant, State.REVOKED, f"{grant.origin}: not the grant that was decided")
+            elif evidence.refused:
                 decision = Decision(grant, State.DENIED, evidence.refused)
                 self.bad_inputs += 1
             else:
@@ -321,7 +339,8 @@ class GrantKeeper:
     def _record(self, grant: Grant, decision: Decision, entry: Entry | None, now: datetime) -> list[Transition]:
         before = entry.memory.state if entry else None
         memory = Remembered(decision.state, entry.memory.first_seen if entry else now, decision.start,
-                            decision.expires, decision.approver, decision.reason)  # fmt: skip
+                            decision.expires, decision.approver, decision.reason, merge=decision.merge)  # fmt: skip
+        grant = decision.grant  # exactly what was decided is what is remembered and bound
         self.entries[grant.id] = Entry(memory, grant.name, f"{grant.subject_kind} {grant.subject}",
                                        f"{grant.role_kind} {grant.role}", grant.scope, grant.path, grant)  # fmt: skip
         if before == decision.state:

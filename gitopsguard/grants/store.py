@@ -72,18 +72,21 @@ def _time(text: Any) -> datetime | None:
 def _grant_row(g: Grant) -> dict[str, Any]:
     return {"name": g.name, "path": g.path, "origin": g.origin, "policy": g.policy, "subjectKind": g.subject_kind,
             "subject": g.subject, "roleKind": g.role_kind, "role": g.role, "namespace": g.namespace,
-            "seconds": g.duration.total_seconds(), "reason": g.reason, "content": g.content}  # fmt: skip
+            "seconds": g.duration.total_seconds(), "reason": g.reason, "content": g.content,
+            "index": g.index}  # fmt: skip
 
 
 def _grant(r: dict[str, Any]) -> Grant:
     return Grant(str(r["name"]), str(r["path"]), str(r["origin"]), str(r["policy"]), str(r["subjectKind"]),
                  str(r["subject"]), str(r["roleKind"]), str(r["role"]), str(r["namespace"]),
-                 timedelta(seconds=float(r["seconds"])), str(r["reason"]), str(r["content"]))  # fmt: skip
+                 timedelta(seconds=float(r["seconds"])), str(r["reason"]), str(r["content"]),
+                 int(r.get("index") or 0))  # fmt: skip
 
 
 def _entry(r: dict[str, Any]) -> Entry:
     memory = Remembered(State(r["state"]), datetime.fromisoformat(r["firstSeen"]), _time(r.get("start")),
-                        _time(r.get("expires")), r.get("approver", ""), r.get("reason", ""))  # fmt: skip
+                        _time(r.get("expires")), r.get("approver", ""), r.get("reason", ""),
+                        merge=str(r.get("merge") or ""))  # fmt: skip
     grant = _grant(r["grant"]) if r.get("grant") else None
     return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant, _time(r.get("gone")))
 
@@ -120,7 +123,8 @@ class GrantStore:
             rows[gid] = {"state": m.state.value, "firstSeen": m.first_seen.isoformat(),
                          "start": m.start.isoformat() if m.start else "",
                          "expires": m.expires.isoformat() if m.expires else "",
-                         "approver": m.approver, "reason": m.reason, "name": e.name, "subject": e.subject,
+                         "approver": m.approver, "reason": m.reason, "merge": m.merge, "name": e.name,
+                         "subject": e.subject,
                          "role": e.role, "scope": e.scope, "path": e.path,
                          "gone": e.gone.isoformat() if e.gone else "",
                          "grant": _grant_row(e.grant) if e.grant and m.state is State.ACTIVE else None}  # fmt: skip
