@@ -26,6 +26,7 @@ from gitopsguard.errors import GitOpsGuardError, PolicyError, SourceError
 from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
 from gitopsguard.grants.load import (
+    MAX_GRANT_BYTES,
     MAX_GRANTS,
     POLICY_DIR,
     FileText,
@@ -99,13 +100,19 @@ def read_grant_files(files: list[FileText], blob_of: Callable[[str], str]) -> tu
             found, bad = load_grant_file(name, text, blob_of)
         except Exception as error:
             found, bad = [], [(name, f"{name}: cannot be read ({_why(error)}); fix the file in a new pull request")]
-        if len(grants) + len(found) > MAX_GRANTS:
-            found, bad = [], [(name, f"{name}: the repository holds more than the {MAX_GRANTS} grants the keeper "
-                                     "remembers; remove settled grant files from access/grants/")]  # fmt: skip
+        if len(grants) + len(found) > MAX_GRANTS or _size(grants) + _size(found) > MAX_GRANT_BYTES:
+            found, bad = [], [(name, f"{name}: the repository holds more than the {MAX_GRANTS} grants (or "
+                                     f"{MAX_GRANT_BYTES} bytes of names) the keeper remembers; remove settled "
+                                     "grant files from access/grants/")]  # fmt: skip
         grants += found
         broken += bad
     grants, twice = one_name_one_grant(grants)
     return grants, broken + twice
+
+
+def _size(grants: list[Grant]) -> int:
+    """What the grants' names take in the state ConfigMap (each is remembered, whatever is decided)."""
+    return sum(len(f"{g.name}{g.path}{g.policy}{g.subject}{g.role}{g.namespace}".encode()) for g in grants)
 
 
 def read_policies(checkout: Path, approvals: ApprovalSource) -> dict[str, EscalationPolicy]:
@@ -156,7 +163,7 @@ class GrantKeeper:
         rest, remember it all. Escalation policies that do not load raise, and nothing changes; policies whose
         source is away leave new grants undecided while the rest goes on. Files and
         evidence are read without the keeper's lock, so that expiry never waits on them."""
-        policies = self._policies(checkout, approvals)
+        policies = self._policies(checkout, approvals) if not self._blind(commit) else None
         files = list_grant_files(checkout)
         grants, broken = read_grant_files(files, blob_of)
         evidence = {g.id: self._evidence(g, approvals, policies is not None) for g in grants}
@@ -174,6 +181,17 @@ class GrantKeeper:
             self.entries = forget_settled(self.entries, {name for name, _ in files}, now)
             self._save()
             return transitions
+
+    def _blind(self, commit: str | None) -> bool:
+        """Grants remembered but no last commit read (a state saved without one): the branch cannot be checked
+        against what was read before, so nothing new is decided this round; revocation, expiry and the sweep go
+        on, and the commit read now is remembered for the next round."""
+        if commit is None or self.commit is not None or not self.entries:
+            return False
+        self.problems.append(f"ConfigMap {self._store.namespace}/{STORE_NAME}: grants are remembered but not the "
+                             "last commit read; nothing new is decided this round (the branch is trusted as it is "
+                             "now from the next round on)")  # fmt: skip
+        return True
 
     def _save(self) -> None:
         """Save what is remembered; say so when the state ConfigMap nears the API server's 1 MiB limit."""

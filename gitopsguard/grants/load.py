@@ -28,6 +28,7 @@ POLICY_DIR, GRANT_DIR = "access/policies", "access/grants"
 MAX_FILE_BYTES = 64 * 1024  # a grant or policy is a few hundred bytes
 MAX_GRANTS_PER_FILE = 10  # one request; every grant is remembered in the state ConfigMap, which is bounded
 MAX_GRANTS = 500  # in the whole repository, for the same reason
+MAX_GRANT_BYTES = 192 * 1024  # what the names of all grants (name, path, policy, subject, role, namespace) may take
 MAX_APPROVALS = 20
 MAX_DEPTH, MAX_NODES = 32, 5000
 _EventLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

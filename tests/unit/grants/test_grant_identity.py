@@ -120,7 +120,7 @@ def test_an_active_grant_remembered_under_an_old_twelve_digit_id_is_swept_when_n
 
     repo.request("alice", "ask", ALICE, grant("alice-debug", "shop"))
     repo.merge("bob", "ask")
-    blob, now = repo.blob_of(ALICE), datetime.now(UTC)
+    blob, now, head = repo.blob_of(ALICE), datetime.now(UTC), repo.git("rev-parse", "HEAD")
     old = Grant("alice-debug", ALICE, f"{ALICE}:1", "debug", "User", "mallory", "ClusterRole", "view", "",
                 timedelta(hours=1), "x", blob)  # fmt: skip
     memory = Remembered(State.ACTIVE, now, now, now + timedelta(hours=1), "bob")
@@ -129,7 +129,7 @@ def test_an_active_grant_remembered_under_an_old_twelve_digit_id_is_swept_when_n
     binder.bind(old, now + timedelta(hours=1))
     from gitopsguard.grants.keeper import GrantKeeper
 
-    keeper_ = GrantKeeper(binder, MemoryStore(Kept({f"alice-debug@{blob[:12]}": entry})))  # type: ignore[arg-type]
+    keeper_ = GrantKeeper(binder, MemoryStore(Kept({f"alice-debug@{blob[:12]}": entry}, head, "main")))  # type: ignore[arg-type]
     said = sync(repo, keeper_)
     assert binder.subjects() == {("RoleBinding", "shop", "alice")}, said
     assert keeper_.entries[f"alice-debug@{blob[:12]}"].memory.state is State.REVOKED
