@@ -178,7 +178,7 @@ class GrantKeeper:
             transitions += self._bind_and_sweep()
             if commit:
                 self.commit, self.history = commit, history or self.history
-            self.entries = forget_settled(self.entries, {name for name, _ in files}, now)
+            self.entries = forget_settled(self.entries, {name for name, _ in files}, now, {g.id for g in grants})
             self._save()
             return transitions
 

@@ -47,13 +47,19 @@ class Entry:
     gone: datetime | None = None  # since when its file has been absent from the repository, by our clock
 
 
-def forget_settled(entries: dict[str, Entry], present: set[str], now: datetime) -> dict[str, Entry]:
+def forget_settled(
+    entries: dict[str, Entry], present: set[str], now: datetime, current: set[str] | None = None
+) -> dict[str, Entry]:
     """``entries`` with each one's ``gone`` brought up to date against ``present`` (the grant files at the
-    head), without the settled grants whose file has been gone for more than FORGET_AFTER. A settled grant
-    whose file still exists is kept, however old: forgetting it would let its revoked or expired blob be
-    decided afresh."""
+    head), without the settled grants whose file has been gone for more than FORGET_AFTER. A revoked or expired
+    grant whose file still exists is kept, however old: forgetting it would let its blob be decided afresh. A
+    denied one is kept only while it is among the ``current`` grants (its content still at the head): a denied
+    request is decided afresh whenever it comes back anyway, and each unreviewed edit of a file would otherwise
+    add to the state for as long as the file exists."""
     kept = {}
     for gid, entry in entries.items():
+        if current is not None and entry.memory.state is State.DENIED and gid not in current:
+            continue
         gone = None if entry.path in present else entry.gone or now
         if gone is not None and entry.memory.state in SETTLED and now - gone > FORGET_AFTER:
             continue

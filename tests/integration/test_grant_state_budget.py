@@ -70,7 +70,7 @@ def test_a_save_over_budget_is_refused_loudly_and_keeps_the_last_commit_read(
     keeper = keeper_for(admin_api, namespace, clock)
     now = clock()
     for _ in range(6000):  # settled grants, their file present: none may be forgotten; incompressible ids
-        memory = Remembered(State.DENIED, now, reason=os.urandom(150).hex())
+        memory = Remembered(State.REVOKED, now, reason=os.urandom(150).hex())
         keeper.entries[os.urandom(100).hex()] = Entry(memory, "g", "User alice", "ClusterRole view", "", ALICE)
     repo.write(ALICE, grant("alice-debug", namespace))
     head = repo.commit("alice", "a file", signed=False)

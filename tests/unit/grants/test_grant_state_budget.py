@@ -79,3 +79,16 @@ def test_whatever_the_reading_budget_lets_through_is_saved_within_the_state_budg
     assert packed is not None and len(packed) <= BUDGET
     saved = json.loads(_inflate(packed))
     assert {gid for gid, e in entries.items() if e.gone is None} <= set(saved)
+
+
+def test_repeated_unreviewed_edits_of_one_file_do_not_grow_what_is_remembered(tmp_path: Path) -> None:
+    """Identity is the content: each edit is a new request, and the denied ones it replaces protect nothing
+    (a denied request is decided afresh whenever it comes back), so they are not kept while the path exists."""
+    repo = SignedRepo(tmp_path, "shop")
+    binder = MemoryBinder()
+    keeper = GrantKeeper(binder, MemoryStore())  # type: ignore[arg-type]
+    for edit in range(20):
+        repo.write(ALICE, "---\n".join(grant(f"g{edit}-{d}", "shop") for d in range(MAX_GRANTS_PER_FILE)))
+        repo.commit("alice", f"edit {edit}", signed=False)
+        sync(repo, keeper)
+    assert len(keeper.entries) == MAX_GRANTS_PER_FILE
