@@ -4,11 +4,15 @@ or a copy of the approved bytes under another path, keeps nothing active."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from gitopsguard.grants.model import State
+from gitopsguard.grants.decide import decide
+from gitopsguard.grants.model import Approval, Grant, Identity, Remembered, State
 from tests.signedrepo import SignedRepo, grant
 from tests.unit.grants.keeperkit import keeper, sync
 
@@ -73,3 +77,26 @@ def test_an_active_grant_whose_run_no_longer_starts_at_its_approving_merge_is_re
         repo.commit("alice", "again", signed=False)
     sync(repo, keeper_)
     assert binder.subjects() == set()
+
+
+MERGES = st.sampled_from(["a" * 40, "b" * 40, ""])
+
+
+@given(merge=MERGES, shift=st.sampled_from([0, 1, -3600]), approvers=st.sampled_from([("bob",), ("carol",), ()]),
+       problem=st.sampled_from(["", "pushed straight to the branch"]))  # fmt: skip
+@example(merge="a" * 40, shift=0, approvers=("bob",), problem="")  # the evidence it was activated on: kept
+@example(merge="b" * 40, shift=0, approvers=("bob",), problem="")  # the same second, another merge: revoked
+def test_an_active_grant_stays_active_exactly_while_its_evidence_is_the_one_it_was_activated_on(
+    merge: str, shift: int, approvers: tuple[str, ...], problem: str
+) -> None:
+    """The general rule, on the pure decision: any difference in the approving merge, its time or its approvers,
+    or any problem with the evidence now, revokes; the very same evidence keeps it active until it expires."""
+    now = datetime.now(UTC)
+    g = Grant("g", ALICE, f"{ALICE}:1", "debug", "User", "alice", "ClusterRole", "view", "shop", timedelta(hours=1),
+              "why", "0" * 40)  # fmt: skip
+    remembered = Remembered(State.ACTIVE, now, now, now + timedelta(hours=1), "bob", merge="a" * 40)
+    approval = Approval(Identity("alice"), tuple(Identity(a) for a in approvers), now + timedelta(seconds=shift),
+                        problem, merge)  # fmt: skip
+    same = (merge, shift, approvers, problem) == ("a" * 40, 0, ("bob",), "")
+    assert decide(g, {}, approval, remembered, now).state is (State.ACTIVE if same else State.REVOKED)
+    assert decide(g, {}, None, remembered, now).state is State.ACTIVE  # settled by the clock alone when not read
