@@ -133,3 +133,28 @@ def test_an_active_grant_remembered_under_an_old_twelve_digit_id_is_swept_when_n
     said = sync(repo, keeper_)
     assert binder.subjects() == {("RoleBinding", "shop", "alice")}, said
     assert keeper_.entries[f"alice-debug@{blob[:12]}"].memory.state is State.REVOKED
+
+
+def test_a_remembered_active_grant_is_never_replaced_by_what_the_file_now_says(repo: SignedRepo) -> None:
+    """Defence in depth behind the identity: should an ACTIVE entry's remembered grant ever differ from the grant
+    read under its id, neither is bound: the entry is revoked, and no binding is made from undecided content."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from gitopsguard.grants.keeper import GrantKeeper
+    from gitopsguard.grants.load import load_grants
+    from gitopsguard.grants.model import Remembered, State
+    from gitopsguard.grants.store import Entry, Kept
+    from tests.unit.grants.keeperkit import MemoryBinder, MemoryStore
+
+    repo.request("alice", "ask", ALICE, grant("alice-debug", "shop"))
+    head = repo.merge("bob", "ask")
+    (read,), _ = load_grants(repo.work, repo.blob_of)
+    other = replace(read, subject="mallory", namespace="")
+    now, approved = datetime.now(UTC), datetime.fromtimestamp(int(repo.git("log", "-1", "--format=%ct")), UTC)
+    memory = Remembered(State.ACTIVE, now, approved, now + timedelta(hours=1), "bob", merge=head)  # evidence holds
+    entry = Entry(memory, read.name, "User mallory", "ClusterRole view", other.scope, ALICE, other)
+    binder = MemoryBinder()
+    keeper_ = GrantKeeper(binder, MemoryStore(Kept({read.id: entry}, head, "main")))  # type: ignore[arg-type]
+    sync(repo, keeper_)
+    assert binder.subjects() == set() and keeper_.entries[read.id].memory.state is State.REVOKED
