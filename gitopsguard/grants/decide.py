@@ -25,7 +25,11 @@ def decide(
     if remembered is not None and remembered.state in (State.ACTIVE, State.EXPIRED):
         expires = remembered.expires
         state = State.EXPIRED if expires is None or now >= expires else remembered.state
-        return Decision(grant, state, remembered.reason, remembered.approver, remembered.start, expires)
+        problem = _no_longer_holds(grant, approval, remembered) if approval and state is State.ACTIVE else ""
+        if problem:
+            return Decision(grant, State.REVOKED, problem, remembered.approver, remembered.start, expires)
+        return Decision(grant, state, remembered.reason, remembered.approver, remembered.start, expires,
+                        remembered.merge)  # fmt: skip
     if remembered is not None and remembered.state is State.REVOKED:
         # Revoked stays revoked: the same request (the same blob) is not approved twice, however it comes back.
         return Decision(grant, State.REVOKED, remembered.reason or "revoked; ask again with a new request",
@@ -40,6 +44,21 @@ def decide(
     if approval.problem:
         return _denied(grant, approval.problem)
     return _approved(grant, policy, approval, remembered, now, window)
+
+
+def _no_longer_holds(grant: Grant, approval: Approval, remembered: Remembered) -> str:
+    """Why the evidence an ACTIVE grant was activated on is gone; "" while it holds. The approving merge must
+    still be where the blob's run on the branch starts: a deletion since (a revocation), however the bytes came
+    back, moves that start to another commit."""
+    approvers = ", ".join(a.user for a in approval.approvers)
+    if approval.problem or (approval.merge, approval.approved_at, approvers) != (
+        remembered.merge,
+        remembered.start,
+        remembered.approver,
+    ):
+        why = approval.problem or "its file was removed or changed since it was approved"
+        return f"{grant.path}: revoked, its approval no longer holds ({why}); ask again with a new request"
+    return ""
 
 
 def _denied(grant: Grant, reason: str) -> Decision:
@@ -108,4 +127,4 @@ def _approved(
     expires = start + min(grant.duration, policy.max_duration)
     approver = ", ".join(a.user for a in approval.approvers)
     state = State.EXPIRED if now >= expires else State.ACTIVE
-    return Decision(grant, state, "", approver, start, expires)
+    return Decision(grant, state, "", approver, start, expires, approval.merge)

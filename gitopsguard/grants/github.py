@@ -82,7 +82,7 @@ class GitHubApprovals:
         if requester is None:
             return Approval(None, (), None, f"pull request #{pull['number']} was opened by {author!r}, "
                                             "whom the trust configuration does not map to anyone")  # fmt: skip
-        return Approval(requester, approvers, merged_at)
+        return Approval(requester, approvers, merged_at, merge=merge)
 
     def _merged_pull(self, merge: str) -> dict[str, Any] | None:
         """The pull request merged into our branch whose merge commit is ``merge``; None when there is none.

@@ -25,7 +25,15 @@ from typing import Protocol
 from gitopsguard.errors import GitOpsGuardError, PolicyError, SourceError
 from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
-from gitopsguard.grants.load import POLICY_DIR, FileText, grant_files, load_grant_file
+from gitopsguard.grants.load import (
+    MAX_GRANT_BYTES,
+    MAX_GRANTS,
+    POLICY_DIR,
+    FileText,
+    grant_files,
+    load_grant_file,
+    one_name_one_grant,
+)
 from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, EscalationPolicy, Grant, Remembered, State
 from gitopsguard.grants.store import (
     FORGET_AFTER,
@@ -83,6 +91,8 @@ def list_grant_files(checkout: Path) -> list[FileText]:
 
 
 def read_grant_files(files: list[FileText], blob_of: Callable[[str], str]) -> tuple[list[Grant], list[tuple[str, str]]]:
+    """Each file on its own; a file that would take the repository past MAX_GRANTS is refused whole (one entry,
+    nothing of it remembered), and a name defined in two files is refused in both."""
     grants: list[Grant] = []
     broken: list[tuple[str, str]] = []
     for name, text in files:
@@ -90,9 +100,19 @@ def read_grant_files(files: list[FileText], blob_of: Callable[[str], str]) -> tu
             found, bad = load_grant_file(name, text, blob_of)
         except Exception as error:
             found, bad = [], [(name, f"{name}: cannot be read ({_why(error)}); fix the file in a new pull request")]
+        if len(grants) + len(found) > MAX_GRANTS or _size(grants) + _size(found) > MAX_GRANT_BYTES:
+            found, bad = [], [(name, f"{name}: the repository holds more than the {MAX_GRANTS} grants (or "
+                                     f"{MAX_GRANT_BYTES} bytes of names) the keeper remembers; remove settled "
+                                     "grant files from access/grants/")]  # fmt: skip
         grants += found
         broken += bad
-    return grants, broken
+    grants, twice = one_name_one_grant(grants)
+    return grants, broken + twice
+
+
+def _size(grants: list[Grant]) -> int:
+    """What the grants' names take in the state ConfigMap (each is remembered, whatever is decided)."""
+    return sum(len(f"{g.name}{g.path}{g.policy}{g.subject}{g.role}{g.namespace}".encode()) for g in grants)
 
 
 def read_policies(checkout: Path, approvals: ApprovalSource) -> dict[str, EscalationPolicy]:
@@ -143,7 +163,7 @@ class GrantKeeper:
         rest, remember it all. Escalation policies that do not load raise, and nothing changes; policies whose
         source is away leave new grants undecided while the rest goes on. Files and
         evidence are read without the keeper's lock, so that expiry never waits on them."""
-        policies = self._policies(checkout, approvals)
+        policies = self._policies(checkout, approvals) if not self._blind(commit) else None
         files = list_grant_files(checkout)
         grants, broken = read_grant_files(files, blob_of)
         evidence = {g.id: self._evidence(g, approvals, policies is not None) for g in grants}
@@ -158,9 +178,20 @@ class GrantKeeper:
             transitions += self._bind_and_sweep()
             if commit:
                 self.commit, self.history = commit, history or self.history
-            self.entries = forget_settled(self.entries, {name for name, _ in files}, now)
+            self.entries = forget_settled(self.entries, {name for name, _ in files}, now, {g.id for g in grants})
             self._save()
             return transitions
+
+    def _blind(self, commit: str | None) -> bool:
+        """Grants remembered but no last commit read (a state saved without one): the branch cannot be checked
+        against what was read before, so nothing new is decided this round; revocation, expiry and the sweep go
+        on, and the commit read now is remembered for the next round."""
+        if commit is None or self.commit is not None or not self.entries:
+            return False
+        self.problems.append(f"ConfigMap {self._store.namespace}/{STORE_NAME}: grants are remembered but not the "
+                             "last commit read; nothing new is decided this round (the branch is trusted as it is "
+                             "now from the next round on)")  # fmt: skip
+        return True
 
     def _save(self) -> None:
         """Save what is remembered; say so when the state ConfigMap nears the API server's 1 MiB limit."""
@@ -191,8 +222,9 @@ class GrantKeeper:
         """A forge that is away is no reason to deny: the grant is left for the next round (as it is when the
         policies in force are unknown, ``decidable`` False)."""
         entry = self.entries.get(grant.id)
-        if entry is not None and entry.memory.state in (State.ACTIVE, State.EXPIRED):
+        if entry is not None and entry.memory.state is State.EXPIRED:
             return Evidence()
+        # An ACTIVE grant's evidence is read again every round: it stays active only while it still holds.
         if not decidable:
             return Evidence(later=True)
         try:
@@ -211,7 +243,11 @@ class GrantKeeper:
             return []
         entry = self.entries.get(grant.id)
         try:
-            if evidence.refused:
+            if entry is not None and entry.grant is not None and entry.grant != grant:
+                # Cannot happen while the identity is the whole blob; if it ever does, the remembered grant is
+                # not what the file now says, and nothing that was not decided is bound.
+                decision = Decision(entry.grant, State.REVOKED, f"{grant.origin}: not the grant that was decided")
+            elif evidence.refused:
                 decision = Decision(grant, State.DENIED, evidence.refused)
                 self.bad_inputs += 1
             else:
@@ -321,7 +357,8 @@ class GrantKeeper:
     def _record(self, grant: Grant, decision: Decision, entry: Entry | None, now: datetime) -> list[Transition]:
         before = entry.memory.state if entry else None
         memory = Remembered(decision.state, entry.memory.first_seen if entry else now, decision.start,
-                            decision.expires, decision.approver, decision.reason)  # fmt: skip
+                            decision.expires, decision.approver, decision.reason, merge=decision.merge)  # fmt: skip
+        grant = decision.grant  # exactly what was decided is what is remembered and bound
         self.entries[grant.id] = Entry(memory, grant.name, f"{grant.subject_kind} {grant.subject}",
                                        f"{grant.role_kind} {grant.role}", grant.scope, grant.path, grant)  # fmt: skip
         if before == decision.state:

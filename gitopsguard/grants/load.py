@@ -26,6 +26,9 @@ __all__ = ["GRANT_DIR", "MAX_DURATION", "POLICY_DIR", "duration", "load_escalati
 
 POLICY_DIR, GRANT_DIR = "access/policies", "access/grants"
 MAX_FILE_BYTES = 64 * 1024  # a grant or policy is a few hundred bytes
+MAX_GRANTS_PER_FILE = 10  # one request; every grant is remembered in the state ConfigMap, which is bounded
+MAX_GRANTS = 500  # in the whole repository, for the same reason
+MAX_GRANT_BYTES = 192 * 1024  # what the names of all grants (name, path, policy, subject, role, namespace) may take
 MAX_APPROVALS = 20
 MAX_DEPTH, MAX_NODES = 32, 5000
 _EventLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -167,7 +170,8 @@ def load_grants(root: Path, blob_of: Callable[[str], str]) -> tuple[list[Grant],
         found, bad = load_grant_file(name, text, blob_of)
         grants += found
         broken += bad
-    return grants, broken
+    grants, twice = one_name_one_grant(grants)
+    return grants, broken + twice
 
 
 def grant_files(root: Path) -> list[FileText]:
@@ -178,25 +182,56 @@ def grant_files(root: Path) -> list[FileText]:
 def load_grant_file(
     name: str, text: str | PolicyError, blob_of: Callable[[str], str]
 ) -> tuple[list[Grant], list[tuple[str, str]]]:
-    """The grants of one file, and [(file:line, why)] for the documents of it that cannot be read."""
+    """The grants of one file, and [(file:line, why)] for the documents of it that cannot be read. A file of more
+    than MAX_GRANTS_PER_FILE documents, or whose documents repeat a metadata.name, is refused whole: nothing of
+    it is decided (a name is one grant; which of two documents would be "it" is not for us to guess)."""
     grants, broken = [], []
     try:
         if isinstance(text, PolicyError):
             raise text
         docs = _docs(name, text, "Grant")
+        if len(docs) > MAX_GRANTS_PER_FILE:
+            raise PolicyError(f"{name}: {len(docs)} grants, more than the {MAX_GRANTS_PER_FILE} one file may hold; "
+                              "split the request into several files")  # fmt: skip
     except PolicyError as error:
         return [], [(name, str(error))]
-    for where, doc in docs:
+    for index, (where, doc) in enumerate(docs):
         try:
-            grants.append(_grant(doc, where, name, blob_of))
+            grants.append(_grant(doc, where, name, blob_of, index))
         except f.FieldError as error:
             broken.append((error.where, str(error)))
         except GitOpsGuardError as error:  # the blob id could not be read, say
             broken.append((where, f"{where}: {error}"))
+    if problem := repeated_names(grants):
+        return [], [(name, problem)]
     return grants, broken
 
 
-def _grant(doc: Lined, where: str, name: str, blob_of: Callable[[str], str]) -> Grant:
+def one_name_one_grant(grants: list[Grant]) -> tuple[list[Grant], list[tuple[str, str]]]:
+    """(grants, [(file:line, why)]): a name defined in more than one file is refused in every one of them."""
+    files: dict[str, set[str]] = {}
+    for grant in grants:
+        files.setdefault(grant.name, set()).add(grant.path)
+    kept = [g for g in grants if len(files[g.name]) == 1]
+    broken = [(g.origin, f"{g.origin}: grant {g.name} is also defined in {', '.join(sorted(files[g.name] - {g.path}))}"
+                         "; a name is one grant: rename or remove one of them in a new pull request")
+              for g in grants if len(files[g.name]) > 1]  # fmt: skip
+    return kept, broken
+
+
+def repeated_names(grants: list[Grant]) -> str:
+    """Why these grants cannot all be decided (a metadata.name used by more than one of them); "" when they can."""
+    seen: dict[str, Grant] = {}
+    for grant in grants:
+        if (first := seen.setdefault(grant.name, grant)) is not grant:
+            return (
+                f"{grant.origin}: grant {grant.name} is defined by more than one document (also at "
+                f"{first.origin}); a name is one grant: give each its own name, in a new pull request"
+            )
+    return ""
+
+
+def _grant(doc: Lined, where: str, name: str, blob_of: Callable[[str], str], index: int) -> Grant:
     grant_name = f.text(f.mapping(doc, "metadata", name), "name", name)
     spec = f.mapping(doc, "spec", name)
     subject, role = f.mapping(spec, "subject", name), f.mapping(spec, "role", name)
@@ -204,4 +239,4 @@ def _grant(doc: Lined, where: str, name: str, blob_of: Callable[[str], str]) -> 
                  f.choice(subject, "kind", name, ("User", "Group")), f.text(subject, "name", name),
                  f.choice(role, "kind", name, ("Role", "ClusterRole")), f.text(role, "name", name),
                  f.text(spec, "namespace", name, required=False), f.duration_field(spec, "duration", name),
-                 f.text(spec, "reason", name, required=False, free=True), blob_of(name))  # fmt: skip
+                 f.text(spec, "reason", name, required=False, free=True), blob_of(name), index)  # fmt: skip

@@ -63,11 +63,15 @@ class Grant:
     namespace: str  # "" for cluster-wide
     duration: timedelta
     reason: str
-    content: str  # the file's blob id: an edited grant is a different request
+    content: str  # the file's full blob id: an edited grant is a different request
+    index: int = 0  # which document of the file it is (from 0)
 
     @property
     def id(self) -> str:
-        return f"{self.name}@{self.content[:12]}"
+        """What the grant is: this document of this file at this exact content. The full blob id (a prefix can be
+        made to collide), the path (a copy elsewhere is another, unreviewed request) and the index (another
+        document of the same file is another grant). The blob id has a fixed length, so the text is unambiguous."""
+        return f"{self.content}:{self.index}:{self.path}"
 
     @property
     def scope(self) -> str:
@@ -90,6 +94,7 @@ class Approval:
     approvers: tuple[Identity, ...]  # who approved the merge
     approved_at: datetime | None  # the trusted approval time; None when never approved
     problem: str = ""  # why the evidence does not count (unsigned, pushed without a merge, ...)
+    merge: str = ""  # the commit that brought the blob onto the branch (the approving merge), where known
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class Decision:
     approver: str = ""
     start: datetime | None = None
     expires: datetime | None = None
+    merge: str = ""  # the approving merge an ACTIVE grant was activated on
 
 
 @dataclass(frozen=True)
@@ -113,3 +119,4 @@ class Remembered:
     approver: str = ""
     reason: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    merge: str = ""  # the approving merge it was activated on: it must stay where the blob's run starts

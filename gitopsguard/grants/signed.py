@@ -72,7 +72,7 @@ class SignedMergeVerifier:
         approved_at = self._commit_time(merge)
         if approved_at is None:
             return Approval(None, (approver,), None, f"the merge {merge[:12]} has a commit time no clock can hold")
-        return Approval(self._signer(request), (approver,), approved_at)
+        return Approval(self._signer(request), (approver,), approved_at, merge=merge)
 
     def _request(self, merge: str, parents: list[str], path: str, blob: str) -> tuple[str, str]:
         """(the commit on the merged branch that made this blob, "") or ("", why the merge does not count)."""

@@ -11,7 +11,9 @@ read)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +27,10 @@ STORE_NAME = "gitopsguard-grants"
 SETTLED = (State.EXPIRED, State.REVOKED, State.DENIED)
 FORGET_AFTER = timedelta(days=30)
 NEAR_LIMIT = 768 * 1024  # the API server refuses a ConfigMap over 1 MiB: report well before
+BUDGET = 900 * 1024  # the packed grants never take more; the commit, history and metadata fit in the rest
+PACKED = "grants.json.z"  # binaryData key: the entries as JSON, zlib-compressed
+MAX_INFLATED = 64 * 1024 * 1024
+MAX_SAVED_REASON = 200  # a decision's reason may quote names from the file; it is for people, not for deciding
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,19 @@ class Entry:
     gone: datetime | None = None  # since when its file has been absent from the repository, by our clock
 
 
-def forget_settled(entries: dict[str, Entry], present: set[str], now: datetime) -> dict[str, Entry]:
+def forget_settled(
+    entries: dict[str, Entry], present: set[str], now: datetime, current: set[str] | None = None
+) -> dict[str, Entry]:
     """``entries`` with each one's ``gone`` brought up to date against ``present`` (the grant files at the
-    head), without the settled grants whose file has been gone for more than FORGET_AFTER. A settled grant
-    whose file still exists is kept, however old: forgetting it would let its revoked or expired blob be
-    decided afresh."""
+    head), without the settled grants whose file has been gone for more than FORGET_AFTER. A revoked or expired
+    grant whose file still exists is kept, however old: forgetting it would let its blob be decided afresh. A
+    denied one is kept only while it is among the ``current`` grants (its content still at the head): a denied
+    request is decided afresh whenever it comes back anyway, and each unreviewed edit of a file would otherwise
+    add to the state for as long as the file exists."""
     kept = {}
     for gid, entry in entries.items():
+        if current is not None and entry.memory.state is State.DENIED and gid not in current:
+            continue
         gone = None if entry.path in present else entry.gone or now
         if gone is not None and entry.memory.state in SETTLED and now - gone > FORGET_AFTER:
             continue
@@ -72,18 +84,21 @@ def _time(text: Any) -> datetime | None:
 def _grant_row(g: Grant) -> dict[str, Any]:
     return {"name": g.name, "path": g.path, "origin": g.origin, "policy": g.policy, "subjectKind": g.subject_kind,
             "subject": g.subject, "roleKind": g.role_kind, "role": g.role, "namespace": g.namespace,
-            "seconds": g.duration.total_seconds(), "reason": g.reason, "content": g.content}  # fmt: skip
+            "seconds": g.duration.total_seconds(), "reason": g.reason, "content": g.content,
+            "index": g.index}  # fmt: skip
 
 
 def _grant(r: dict[str, Any]) -> Grant:
     return Grant(str(r["name"]), str(r["path"]), str(r["origin"]), str(r["policy"]), str(r["subjectKind"]),
                  str(r["subject"]), str(r["roleKind"]), str(r["role"]), str(r["namespace"]),
-                 timedelta(seconds=float(r["seconds"])), str(r["reason"]), str(r["content"]))  # fmt: skip
+                 timedelta(seconds=float(r["seconds"])), str(r["reason"]), str(r["content"]),
+                 int(r.get("index") or 0))  # fmt: skip
 
 
 def _entry(r: dict[str, Any]) -> Entry:
     memory = Remembered(State(r["state"]), datetime.fromisoformat(r["firstSeen"]), _time(r.get("start")),
-                        _time(r.get("expires")), r.get("approver", ""), r.get("reason", ""))  # fmt: skip
+                        _time(r.get("expires")), r.get("approver", ""), r.get("reason", ""),
+                        merge=str(r.get("merge") or ""))  # fmt: skip
     grant = _grant(r["grant"]) if r.get("grant") else None
     return Entry(memory, r["name"], r["subject"], r["role"], r["scope"], r["path"], grant, _time(r.get("gone")))
 
@@ -103,39 +118,94 @@ class GrantStore:
         where = f"ConfigMap/{self.namespace}/{STORE_NAME}"
         if status != 200:
             raise ClusterError(f"{where}: cannot read: {message_of(status, body)}")
-        data = body.get("data") or {}
+        data, binary = body.get("data") or {}, body.get("binaryData") or {}
         try:
-            entries = {gid: _entry(r) for gid, r in json.loads(data.get("grants") or "{}").items()}
-        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
+            rows = json.loads(_inflate(binary[PACKED]) if PACKED in binary else data.get("grants") or "{}")
+            entries = {gid: _entry(r) for gid, r in rows.items()}
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, zlib.error) as error:
             raise ClusterError(f"{where}: the remembered grants cannot be read ({type(error).__name__}: {error}); "
                                "restore it from a backup, or delete it to start afresh (active grants "
                                "are then forgotten and their bindings swept)") from error  # fmt: skip
         return Kept(entries, data.get("commit") or None, data.get("history") or None)
 
     def save(self, entries: dict[str, Entry], commit: str | None = None, history: str | None = None) -> int:
-        """Save it all; the size of the data saved, in bytes."""
-        rows = {}
-        for gid, e in sorted(entries.items()):
-            m = e.memory
-            rows[gid] = {"state": m.state.value, "firstSeen": m.first_seen.isoformat(),
-                         "start": m.start.isoformat() if m.start else "",
-                         "expires": m.expires.isoformat() if m.expires else "",
-                         "approver": m.approver, "reason": m.reason, "name": e.name, "subject": e.subject,
-                         "role": e.role, "scope": e.scope, "path": e.path,
-                         "gone": e.gone.isoformat() if e.gone else "",
-                         "grant": _grant_row(e.grant) if e.grant and m.state is State.ACTIVE else None}  # fmt: skip
-        data = {"grants": json.dumps(rows, separators=(",", ":"))}
-        if commit:
-            data["commit"] = commit
-        if history:
-            data["history"] = history
+        """Save it all, compressed; the size of the data saved, in bytes. Settled grants whose file is gone are
+        dropped (the longest gone first) when that is what it takes to stay within BUDGET. A save that fails, or
+        would not fit, raises, after saving at least the last commit read."""
+        packed = fit(entries)
+        where = f"ConfigMap/{self.namespace}/{STORE_NAME}"
+        if packed is None:
+            self._save_head(commit, history)
+            raise ClusterError(f"{where}: the remembered grants need more than the {BUDGET} bytes the state may "
+                               f"take ({len(entries)} grants); not saved, the last commit read is kept, what was "
+                               "decided since the last save lives only in memory until then: remove settled "
+                               "grant files from access/grants/")  # fmt: skip
+        data = {key: value for key, value in (("commit", commit), ("history", history)) if value}
         body = {"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": STORE_NAME, "namespace": self.namespace,
                              "labels": {"app.kubernetes.io/component": "grants"}},
-                "data": data}  # fmt: skip
+                "data": data, "binaryData": {PACKED: packed}}  # fmt: skip
         self._raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": self.namespace}})
         status, answer = self._raw.request("PATCH", self._path, body=body, content_type="application/apply-patch+yaml",
                                            query={"fieldManager": "gitopsguard", "force": "true"})  # fmt: skip
         if status not in (200, 201):
-            raise ClusterError(f"ConfigMap/{self.namespace}/{STORE_NAME}: cannot save: {message_of(status, answer)}")
-        return sum(len(k.encode()) + len(v.encode()) for k, v in data.items())
+            self._save_head(commit, history)
+            raise ClusterError(f"{where}: cannot save: {message_of(status, answer)}; the last commit read is kept, "
+                               "what was decided since the last save lives only in memory")  # fmt: skip
+        return len(packed) + sum(len(v.encode()) for v in data.values())
+
+    def _save_head(self, commit: str | None, history: str | None) -> None:
+        """Save only the last commit read (and its history), leaving the grants as last saved: a restarted
+        keeper must still refuse a branch rewound or swapped behind what was read. Best effort: the caller
+        raises anyway."""
+        data = {key: value for key, value in (("commit", commit), ("history", history)) if value}
+        if not data:
+            return
+        status, _ = self._raw.request("PATCH", self._path, body={"data": data},
+                                      content_type="application/merge-patch+json",
+                                      query={"fieldManager": "gitopsguard-head"})  # fmt: skip
+        if status == 404:
+            body = {"metadata": {"name": STORE_NAME, "namespace": self.namespace}, "data": data}
+            self._raw.request("POST", self._path.rsplit("/", 1)[0], body=body)
+
+
+def _row(e: Entry) -> dict[str, Any]:
+    m = e.memory
+    return {"state": m.state.value, "firstSeen": m.first_seen.isoformat(),
+            "start": m.start.isoformat() if m.start else "", "expires": m.expires.isoformat() if m.expires else "",
+            "approver": m.approver, "reason": m.reason[:MAX_SAVED_REASON], "merge": m.merge, "name": e.name,
+            "subject": e.subject, "role": e.role, "scope": e.scope, "path": e.path,
+            "gone": e.gone.isoformat() if e.gone else "",
+            "grant": _grant_row(e.grant) if e.grant and m.state is State.ACTIVE else None}  # fmt: skip
+
+
+def pack(entries: dict[str, Entry]) -> str:
+    """The entries as saved: JSON, compressed, base64 (a ConfigMap's binaryData)."""
+    rows = {gid: _row(e) for gid, e in sorted(entries.items())}
+    raw = json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.b64encode(zlib.compress(raw, 9)).decode()
+
+
+def fit(entries: dict[str, Entry]) -> str | None:
+    """``entries`` packed within BUDGET, without as many settled, gone grants as that takes (the longest gone
+    first: nothing else may be forgotten early); None when even that does not fit."""
+    packed = pack(entries)
+    if len(packed) <= BUDGET:
+        return packed
+    droppable = sorted((e.gone, gid) for gid, e in entries.items() if e.gone and e.memory.state in SETTLED)
+    kept = dict(entries)
+    for step in range(1, 9):  # drop an eighth more each time; the packed size is close to linear in the rows
+        for _, gid in droppable[: len(droppable) * step // 8]:
+            kept.pop(gid, None)
+        if len(packed := pack(kept)) <= BUDGET:
+            return packed
+    return None
+
+
+def _inflate(text: Any) -> str:
+    """The rows saved by ``pack``; bounded, since the ConfigMap is only as trustworthy as who may edit it."""
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(base64.b64decode(str(text), validate=True), MAX_INFLATED)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"more than {MAX_INFLATED} bytes once decompressed")
+    return raw.decode()
