@@ -39,11 +39,12 @@ DATA_KEYS = frozenset({
     "namesuffix", "namespace", "images", "replicas", "literals", "patch", "delimiter", "valuesinline",
     "labelselector", "annotationselector", "fieldpath", "fieldpaths",
 })  # fmt: skip
-# Forms kustomize loads from elsewhere whatever the checkout holds: a scheme (https://, file:, git::),
-# scp-like git (user@host:path), a ?ref= or a //.
-_URL = re.compile(r"^(?:[a-zA-Z][\w+.-]*://|[a-zA-Z][\w+.-]*::|file:|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
+# Forms kustomize loads from elsewhere even when the checkout holds a path of that name: any scheme with or
+# without `//` (Go fetches `https:/x`; a colon then a space is YAML-looking text, not a scheme), scp-like git
+# (user@host:path), and github.com in any case (kustomize clones it in preference to a local folder).
+_URL = re.compile(r"^(?:[a-zA-Z][\w+.-]*:(?! )|[\w.-]+@[\w.-]+:|github\.com(?:[/:]|$))", re.IGNORECASE)
 _REMOTE_BASE = re.compile(r"\?ref=|//")
-# A host name first (github.com/org/repo): remote only when no such path is in the checkout.
+# A host name first (example.com/org/repo): remote only when no such path is in the checkout.
 _HOST_PATH = re.compile(r"^[\w-]+(?:\.[\w-]+)+/")
 MAX_KUSTOMIZATIONS = 500
 

@@ -166,3 +166,19 @@ patches:
     )
     names = sorted(m.key.name for m in render(checkout, "apps").manifests)
     assert names == ["p-gen", "p-mine"]
+
+
+@pytest.mark.parametrize("name", ["github.com/org/repo", "GitHub.com/org/repo", "git@example.com:org/repo"])
+def test_a_committed_folder_named_like_a_remote_base_is_refused_as_remote(checkout: Path, name: str) -> None:
+    """kustomize clones these from the network even when the checkout holds a folder of that name."""
+    write(checkout, f"apps/{name}/kustomization.yaml", "resources: [cm.yaml]\n")
+    write(checkout, f"apps/{name}/cm.yaml", CONFIGMAP % "local")
+    write(checkout, KUSTOMIZATION, f"resources:\n- cm.yaml\n- {name}\n")
+    refused(checkout, r"^apps/kustomization\.yaml:3: .*remote")
+
+
+@pytest.mark.parametrize("url", ["https:/example.com/x.yaml", "http:example.com", "HTTPS:/x"])
+def test_a_url_with_a_scheme_but_no_double_slash_is_refused_as_remote(checkout: Path, url: str) -> None:
+    """kustomize's loader fetches any http(s) URL Go can parse, `//` or not."""
+    write(checkout, KUSTOMIZATION, f"resources:\n- cm.yaml\npatches:\n- path: {url}\n")
+    refused(checkout, r"^apps/kustomization\.yaml:4: .*remote")
