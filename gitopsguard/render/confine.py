@@ -27,11 +27,12 @@ import yaml
 
 from gitopsguard.errors import RenderError
 from gitopsguard.render.files import resolved, shown
-from gitopsguard.render.kustomization import read_kustomization
+from gitopsguard.render.kustomization import read_kustomization, read_plugin_configurations
 from gitopsguard.render.settings import RenderSettings
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _BASES = ("resources", "bases", "components")  # where kustomize fetches remote bases
+_PLUGINS = ("transformers", "generators", "validators")  # a file here holds plugin configurations
 # Keys whose values are data to kustomize, never a file or base to load: labels and annotations, names,
 # images, counts, selectors and field paths, generator literals, inline patch bodies and helm values.
 DATA_KEYS = frozenset({
@@ -53,8 +54,14 @@ MAX_STRINGS = 10_000  # each costs a path resolution (~80 us; 200,000 strings in
 @dataclass(frozen=True)
 class Reference:
     text: str
+    file: Path  # the kustomization or plugin configuration it is in, for messages
     line: int
-    base: bool  # under resources, bases or components: may be a remote base
+    folder: Path  # where kustomize resolves it from: the kustomization's folder
+    field: str  # the kustomization's top-level field it is under, lower case
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
 
 def kustomization_file(directory: Path) -> Path | None:
@@ -63,39 +70,61 @@ def kustomization_file(directory: Path) -> Path | None:
 
 def require_confined(directory: Path, root: Path, settings: RenderSettings) -> None:
     """Raise RenderError (kustomization file and line first) when any kustomization reachable from
-    ``directory`` names something outside the checkout at ``root``."""
-    pending, seen, checked = [directory], {directory}, 0
+    ``directory``, or a plugin configuration file one names, names something outside the checkout at ``root``."""
+    pending, seen, budget = [directory], {directory}, _Budget()
     while pending:
-        folder = pending.pop()
-        kustomization = kustomization_file(folder)
+        kustomization = kustomization_file(pending.pop())
         if kustomization is None:
             continue
-        for reference in _references(kustomization, root, settings):
-            checked += 1
-            if checked > MAX_STRINGS:
-                raise RenderError(f"{shown(kustomization, root)}:{reference.line}: more than {MAX_STRINGS} strings "
-                                  "to check in the kustomizations of one render; render smaller paths")  # fmt: skip
-            target = _checked(reference, kustomization, root, settings)
-            # any folder it names may be loaded as a kustomization (resources, components, generators, ...)
-            if target is not None and target.is_dir() and target not in seen:
+        for reference in _references(read_kustomization(kustomization, root, settings), kustomization, root):
+            target = _checked(budget.spend(reference), root, settings)
+            if target is None:
+                continue
+            if target.is_dir() and target not in seen:  # any folder named may be loaded as a kustomization
                 if len(seen) >= MAX_KUSTOMIZATIONS:
-                    raise RenderError(f"{shown(kustomization, root)}:{reference.line}: more than "
-                                      f"{MAX_KUSTOMIZATIONS} kustomizations in one render")  # fmt: skip
+                    raise RenderError(f"{reference.where}: more than {MAX_KUSTOMIZATIONS} kustomizations in one "
+                                      "render")  # fmt: skip
                 seen.add(target)
                 pending.append(target)
+            elif reference.field in _PLUGINS and target.is_file():
+                _require_confined_plugins(target, kustomization, root, settings, budget)
 
 
-def _checked(reference: Reference, kustomization: Path, root: Path, settings: RenderSettings) -> Path | None:
+def _require_confined_plugins(
+    configs: Path, kustomization: Path, root: Path, settings: RenderSettings, budget: _Budget
+) -> None:
+    """A file under transformers/generators/validators holds plugin configurations, whose paths kustomize
+    resolves from the kustomization's folder and may fetch over http(s)."""
+    for document in read_plugin_configurations(configs, root, settings):
+        for reference in _references(document, configs, root, folder=kustomization.parent):
+            _checked(budget.spend(reference), root, settings)
+
+
+class _Budget:
+    """Strings checked in one render: each costs a path resolution."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def spend(self, reference: Reference) -> Reference:
+        self.checked += 1
+        if self.checked > MAX_STRINGS:
+            raise RenderError(f"{reference.where}: more than {MAX_STRINGS} strings to check in the kustomizations "
+                              "of one render; render smaller paths")  # fmt: skip
+        return reference
+
+
+def _checked(reference: Reference, root: Path, settings: RenderSettings) -> Path | None:
     """Where a reference leads inside the checkout (None for an allowed remote base); RenderError otherwise."""
-    where, text = f"{shown(kustomization, root)}:{reference.line}", reference.text
+    where, text = reference.where, reference.text
     if "\x00" in text:
         raise RenderError(f"{where}: a value holds a NUL character; remove it")
     if text.startswith("/"):
         raise RenderError(f"{where}: {text!r} is an absolute path; a kustomization may name only files in the "
                           "repository, by a path relative to it")  # fmt: skip
-    target = resolved(kustomization.parent / text, f"{where}: {text!r}", RenderError)
+    target = resolved(reference.folder / text, f"{where}: {text!r}", RenderError)
     if _remote(text, target):
-        if settings.allow_remote_bases and reference.base and not text.lower().startswith("file:"):
+        if settings.allow_remote_bases and reference.field in _BASES and not text.lower().startswith("file:"):
             return None
         raise RenderError(f"{where}: {text!r} is a remote or file:// reference; renders read only the commit "
                           "(the operator may allow remote bases, never file://)")  # fmt: skip
@@ -114,17 +143,19 @@ def _remote(text: str, target: Path) -> bool:
     return bool(_REMOTE_BASE.search(text)) or (bool(_HOST_PATH.search(text)) and not target.exists())
 
 
-def _references(kustomization: Path, root: Path, settings: RenderSettings) -> Iterator[Reference]:
-    """Every string of the kustomization outside DATA_KEYS; a ``name=path`` string also as its path."""
-    top = read_kustomization(kustomization, root, settings)
-    if top is None:
+def _references(top: yaml.Node | None, file: Path, root: Path, *, folder: Path | None = None) -> Iterator[Reference]:
+    """Every string of a kustomization (or plugin configuration) outside DATA_KEYS; a ``name=path`` string
+    also as its path."""
+    if not isinstance(top, yaml.MappingNode):
         return
+    shown_file, folder = Path(shown(file, root)), folder or file.parent
     for key, value in top.value:
-        base = str(key.value).lower() in _BASES
+        field = str(key.value).lower()
         for scalar in _strings(key, value):
-            yield Reference(scalar.value, scalar.start_mark.line + 1, base)
+            line = scalar.start_mark.line + 1
+            yield Reference(scalar.value, shown_file, line, folder, field)
             if "=" in scalar.value:  # configMapGenerator files: `key=path` (kustomize picks one reading)
-                yield Reference(scalar.value.partition("=")[2], scalar.start_mark.line + 1, base)
+                yield Reference(scalar.value.partition("=")[2], shown_file, line, folder, field)
 
 
 def _strings(key: yaml.Node, value: yaml.Node) -> Iterator[yaml.ScalarNode]:

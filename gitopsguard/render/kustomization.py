@@ -32,16 +32,27 @@ _FIX = "; write the kustomization as plain UTF-8 YAML, one document, without anc
 def read_kustomization(path: Path, root: Path, settings: RenderSettings) -> yaml.MappingNode | None:
     """The kustomization's top-level mapping (None for an empty file); RenderError naming file and line for
     anything kustomize might read differently."""
+    documents = _read(path, root, settings, many=False)
+    return documents[0] if documents else None
+
+
+def read_plugin_configurations(path: Path, root: Path, settings: RenderSettings) -> list[yaml.MappingNode]:
+    """The plugin configurations (one a document) of a file a kustomization names under transformers,
+    generators or validators, read as strictly as a kustomization."""
+    return _read(path, root, settings, many=True)
+
+
+def _read(path: Path, root: Path, settings: RenderSettings, *, many: bool) -> list[yaml.MappingNode]:
     where = shown(path, root)
     text = _plain_text(read_bounded_bytes(path, root, RenderError, settings), where)
-    _require_plain_events(text, where, settings)
-    node = yaml.compose(text, Loader=_LOADER)  # the events parsed: one document, so this cannot fail
-    if node is None:
-        return None
-    if not isinstance(node, yaml.MappingNode):
-        raise RenderError(f"{where}:{node.start_mark.line + 1}: a kustomization must be a mapping of fields{_FIX}")
-    _require_plain_keys(node, where)
-    return node
+    _require_plain_events(text, where, settings, many=many)
+    found = []
+    for node in yaml.compose_all(text, Loader=_LOADER):  # the events parsed, so this cannot fail
+        if not isinstance(node, yaml.MappingNode):
+            raise RenderError(f"{where}:{node.start_mark.line + 1}: must be a mapping of fields{_FIX}")
+        _require_plain_keys(node, where)
+        found.append(node)
+    return found
 
 
 def _plain_text(data: bytes, where: str) -> str:
@@ -60,7 +71,7 @@ def _plain_text(data: bytes, where: str) -> str:
     return text
 
 
-def _require_plain_events(text: str, where: str, settings: RenderSettings) -> None:
+def _require_plain_events(text: str, where: str, settings: RenderSettings, *, many: bool) -> None:
     """Parse once as events: refused at its line for anchors, aliases, tags, directives, a second document, or
     nesting and size past the render's bounds (before any node is built)."""
     depth = documents = 0
@@ -72,7 +83,7 @@ def _require_plain_events(text: str, where: str, settings: RenderSettings) -> No
             if _unusual(event):
                 raise RenderError(f"{line}: {_unusual(event)} changes how the file reads{_FIX}")
             documents += isinstance(event, yaml.DocumentStartEvent)
-            if documents > 1:
+            if documents > 1 and not many:
                 raise RenderError(f"{line}: a second YAML document (kustomize reads only the first){_FIX}")
             depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
             if depth > settings.max_depth:

@@ -193,3 +193,36 @@ def test_a_kustomization_with_more_strings_than_a_render_may_check_is_refused_qu
     started = time.monotonic()
     refused(checkout, r"^apps/kustomization\.yaml:2: more than 10000 strings")
     assert time.monotonic() - started < 5
+
+
+PLUGIN_CONFIGS = {
+    "patch from a URL": "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: https://example.invalid/p\n",
+    "patch from file://": "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: file:///etc/hostname\n",
+    "generator reading /etc": "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: g}\n"
+    "files: [/etc/hostname]\n",
+    "second document": "apiVersion: builtin\nkind: LabelTransformer\nmetadata: {name: l}\nlabels: {a: b}\n"
+    "fieldSpecs: [{path: metadata/labels, create: true}]\n---\napiVersion: builtin\nkind: PatchTransformer\n"
+    "metadata: {name: p}\npath: https://example.invalid/p\n",
+}
+
+
+@pytest.mark.parametrize("config", PLUGIN_CONFIGS.values(), ids=list(PLUGIN_CONFIGS))
+@pytest.mark.parametrize("field", ["transformers", "generators", "Validators"])
+def test_a_plugin_configuration_file_naming_a_url_or_a_path_outside_is_refused_naming_that_file(
+    checkout: Path, config: str, field: str
+) -> None:
+    """kustomize loads these files as plugin configurations, and a configuration's `path:` may be an https URL
+    that it fetches (its load restrictor covers only local files)."""
+    write(checkout, "apps/plugins/config.yaml", config)
+    write(checkout, KUSTOMIZATION, f"resources: [cm.yaml]\n{field}:\n- plugins/config.yaml\n")
+    line = next(n for n, row in enumerate(config.splitlines(), 1) if "example" in row or "/etc" in row)
+    refused(checkout, rf"^apps/plugins/config\.yaml:{line}: ")
+
+
+def test_a_plugin_configuration_file_naming_files_of_the_checkout_still_renders(checkout: Path) -> None:
+    write(checkout, "apps/patch.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: shop}\n"
+                                       "data: {patched: 'yes'}\n")  # fmt: skip
+    write(checkout, "apps/plugins/config.yaml", "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\n"
+                                                "path: patch.yaml\n")  # fmt: skip
+    write(checkout, KUSTOMIZATION, "resources: [cm.yaml]\ntransformers: [plugins/config.yaml]\n")
+    assert [m.body["data"] for m in render(checkout, "apps").manifests] == [{"patched": "yes"}]
