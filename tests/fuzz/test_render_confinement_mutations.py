@@ -15,13 +15,19 @@ from hypothesis import strategies as st
 from gitopsguard.errors import RenderError
 from gitopsguard.render import render
 
-SECRET = "apiVersion: v1\nkind: Secret\nmetadata: {name: stolen, namespace: shop}\nstringData: {k: v}\n"
+SECRET = "apiVersion: v1\nkind: Secret\nmetadata: {name: stolen, namespace: shop}\nstringData: {k: hunter2}\n"
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: shop}\n"
 # committed symlinks named like inline YAML, a flow mapping or `key=value`, each pointing outside
 LINKS = {"x: y": "outside", "f: y.yaml": "outside/secret.yaml", "a\nb": "outside", "k=v": "outside", "{w}": "outside"}
 TARGETS = ["../../outside", "../../outside/secret.yaml", "./../../outside", "../apps/../../outside", *LINKS]
 FIELDS = ["resources", "bases", "components"]
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"]
+
+
+def _cased(name: str) -> st.SearchStrategy[str]:
+    return st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+        lambda upper: "".join(c.upper() if u else c for c, u in zip(name, upper, strict=True))
+    )
 
 
 def _quoted(draw: st.DrawFn, text: str) -> str:
@@ -32,8 +38,16 @@ def _quoted(draw: st.DrawFn, text: str) -> str:
 
 
 @st.composite
+def generator_files(draw: st.DrawFn) -> str:
+    """A plugin configuration file (named by `generators: [gen.yaml]`) that reads a file."""
+    files = draw(_cased("files"))
+    return (f"apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {{name: g, namespace: shop}}\n"
+            f"{files}: [k={draw(st.sampled_from(TARGETS))}]\n")  # fmt: skip
+
+
+@st.composite
 def kustomizations(draw: st.DrawFn) -> str:
-    field = "".join(c.upper() if draw(st.booleans()) else c for c in draw(st.sampled_from(FIELDS)))
+    field = draw(_cased(draw(st.sampled_from(FIELDS))))
     target = _quoted(draw, draw(st.sampled_from(TARGETS)))
     shapes = {
         "block": f"resources: [cm.yaml]\n{field}:\n- {target}\n",
@@ -45,11 +59,14 @@ def kustomizations(draw: st.DrawFn) -> str:
         "two documents": f"resources: [cm.yaml]\n---\n{field}: [{target}]\n",
         "tagged": f"resources: [cm.yaml]\n{field}: !!seq [{target}]\n",
         "only field": f"{field}:\n- cm.yaml\n- {target}\n",
+        "generator file": f"resources: [cm.yaml]\n{draw(_cased('generators'))}: [gen.yaml]\n",
+        "inline generator": f"resources: [cm.yaml]\ngenerators:\n- apiVersion: builtin\n  kind: ConfigMapGenerator\n"
+        f"  metadata: {{name: g, namespace: shop}}\n  {draw(_cased('files'))}: [k={draw(st.sampled_from(TARGETS))}]\n",
     }
     return draw(st.sampled_from(list(shapes.values())))
 
 
-def _checkout(directory: Path, kustomization: bytes) -> Path:
+def _checkout(directory: Path, kustomization: bytes, generator: str) -> Path:
     (directory / "outside").mkdir()
     (directory / "outside" / "secret.yaml").write_text(SECRET)
     (directory / "outside" / "kustomization.yaml").write_text("resources: [secret.yaml]\n")
@@ -59,21 +76,26 @@ def _checkout(directory: Path, kustomization: bytes) -> Path:
     for name, target in LINKS.items():
         (apps / name).symlink_to(directory / target)
     (apps / "kustomization.yaml").write_bytes(kustomization)
+    (apps / "gen.yaml").write_text(generator)
     return directory / "checkout"
 
 
-@given(text=kustomizations(), encoding=st.sampled_from(ENCODINGS))
-@example(text="resources:\n- cm.yaml\n<<: {resources: [cm.yaml, ../../outside]}\n", encoding="utf-8")  # r1
-@example(text="\ufeffresources:\n- cm.yaml\n- ../../outside\n", encoding="utf-16-le")  # r2
-@example(text='resources:\n- cm.yaml\n- "x: y"\n', encoding="utf-8")  # r3
-@example(text="Resources:\n- cm.yaml\n- ../../outside\n", encoding="utf-8")  # r4
-@example(text="resources: [cm.yaml]\nBases: [../../outside]\n", encoding="utf-8")  # r4
-def test_no_spelling_of_a_kustomization_renders_an_object_from_outside_the_checkout(text: str, encoding: str) -> None:
+@given(text=kustomizations(), encoding=st.sampled_from(ENCODINGS), generator=generator_files())
+@example(
+    text="resources:\n- cm.yaml\n<<: {resources: [cm.yaml, ../../outside]}\n", encoding="utf-8", generator=""
+)  # r1
+@example(text="\ufeffresources:\n- cm.yaml\n- ../../outside\n", encoding="utf-16-le", generator="")  # r2
+@example(text='resources:\n- cm.yaml\n- "x: y"\n', encoding="utf-8", generator="")  # r3
+@example(text="Resources:\n- cm.yaml\n- ../../outside\n", encoding="utf-8", generator="")  # r4
+@example(text="resources: [cm.yaml]\nBases: [../../outside]\n", encoding="utf-8", generator="")  # r4
+def test_no_spelling_of_a_kustomization_renders_an_object_from_outside_the_checkout(
+    text: str, encoding: str, generator: str
+) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        root = _checkout(Path(directory), text.encode(encoding))
+        root = _checkout(Path(directory), text.encode(encoding), generator)
         try:
             rendered = render(root, "apps")
         except RenderError as error:
             assert str(error).startswith("apps/kustomization.yaml"), str(error)
             return
-        assert "stolen" not in [m.key.name for m in rendered.manifests], (text, encoding)
+        assert "hunter2" not in json.dumps([m.body for m in rendered.manifests]), (text, encoding, generator)
