@@ -87,16 +87,16 @@ def require_confined(directory: Path, root: Path, settings: RenderSettings) -> N
                 seen.add(target)
                 pending.append(target)
             elif reference.field in _PLUGINS and target.is_file():
-                _require_confined_plugins(target, kustomization, root, settings, budget)
+                _require_confined_plugins(target, reference, root, settings, budget)
 
 
 def _require_confined_plugins(
-    configs: Path, kustomization: Path, root: Path, settings: RenderSettings, budget: _Budget
+    configs: Path, naming: Reference, root: Path, settings: RenderSettings, budget: _Budget
 ) -> None:
     """A file under transformers/generators/validators holds plugin configurations, whose paths kustomize
     resolves from the kustomization's folder and may fetch over http(s)."""
     for document in read_plugin_configurations(configs, root, settings):
-        for reference in _references(document, configs, root, folder=kustomization.parent):
+        for reference in _references(document, configs, root, folder=naming.folder, under=naming.field):
             _checked(budget.spend(reference), root, settings)
 
 
@@ -143,14 +143,16 @@ def _remote(text: str, target: Path) -> bool:
     return bool(_REMOTE_BASE.search(text)) or (bool(_HOST_PATH.search(text)) and not target.exists())
 
 
-def _references(top: yaml.Node | None, file: Path, root: Path, *, folder: Path | None = None) -> Iterator[Reference]:
-    """Every string of a kustomization (or plugin configuration) outside DATA_KEYS; a ``name=path`` string
-    also as its path."""
+def _references(
+    top: yaml.Node | None, file: Path, root: Path, *, folder: Path | None = None, under: str | None = None
+) -> Iterator[Reference]:
+    """Every string of a kustomization (or of a plugin configuration, whose strings all count as ``under``
+    the kustomization's field that named it) outside DATA_KEYS; a ``name=path`` string also as its path."""
     if not isinstance(top, yaml.MappingNode):
         return
     shown_file, folder = Path(shown(file, root)), folder or file.parent
     for key, value in top.value:
-        field = str(key.value).lower()
+        field = under or str(key.value).lower()
         for scalar in _strings(key, value):
             line = scalar.start_mark.line + 1
             yield Reference(scalar.value, shown_file, line, folder, field)

@@ -226,3 +226,14 @@ def test_a_plugin_configuration_file_naming_files_of_the_checkout_still_renders(
                                                 "path: patch.yaml\n")  # fmt: skip
     write(checkout, KUSTOMIZATION, "resources: [cm.yaml]\ntransformers: [plugins/config.yaml]\n")
     assert [m.body["data"] for m in render(checkout, "apps").manifests] == [{"patched": "yes"}]
+
+
+def test_allowing_remote_bases_never_lets_a_url_in_a_plugin_configuration_through(checkout: Path) -> None:
+    from gitopsguard.render.settings import RenderSettings
+
+    url = "https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v3.3.1"
+    write(checkout, "apps/config.yaml", f"apiVersion: builtin\nkind: PatchTransformer\nmetadata: {{name: p}}\n"
+                                        f"resources: [{url}]\n")  # fmt: skip
+    write(checkout, KUSTOMIZATION, "resources: [cm.yaml]\ntransformers: [config.yaml]\n")
+    with pytest.raises(RenderError, match=r"^apps/config\.yaml:4: .*remote"):
+        render(checkout, "apps", settings=RenderSettings(allow_remote_bases=True))
