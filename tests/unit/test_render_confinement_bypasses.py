@@ -188,11 +188,11 @@ def test_a_kustomization_with_more_strings_than_a_render_may_check_is_refused_qu
     """Each string costs a path resolution (200,000 of them took 17 s): a render checks at most 10,000."""
     import time
 
-    entries = ", ".join(f"a/b/c{i}.yaml" for i in range(100_000))
+    entries = ", ".join(f"a/b/c{i}.yaml" for i in range(190_000))
     write(checkout, KUSTOMIZATION, f"namePrefix: x-\nresources: [{entries}]\n")
     started = time.monotonic()
     refused(checkout, r"^apps/kustomization\.yaml:2: more than 10000 strings")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 8  # unbounded: 17 s
 
 
 PLUGIN_CONFIGS = {
