@@ -18,6 +18,7 @@ second wall, but it lets bases reach anywhere.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,17 +123,31 @@ def _checked(reference: Reference, root: Path, settings: RenderSettings) -> Path
     if text.startswith("/"):
         raise RenderError(f"{where}: {text!r} is an absolute path; a kustomization may name only files in the "
                           "repository, by a path relative to it")  # fmt: skip
-    target = resolved(reference.folder / text, f"{where}: {text!r}", RenderError)
+    target = _resolved_both_ways(reference.folder, text, where, root)
     if _remote(text, target):
         if settings.allow_remote_bases and reference.field in _BASES and not text.lower().startswith("file:"):
             return None
         raise RenderError(f"{where}: {text!r} is a remote or file:// reference; renders read only the commit "
                           "(the operator may allow remote bases, never file://)")  # fmt: skip
     if not target.is_relative_to(root):
-        raise RenderError(f"{where}: {text!r} leaves the checkout (through `..` or a symlink); a kustomization "
-                          "may name only files in the repository (an inline patch belongs under "
-                          "`patches: - patch:`)")  # fmt: skip
+        raise _leaves(where, text)
     return target
+
+
+def _resolved_both_ways(folder: Path, text: str, where: str, root: Path) -> Path:
+    """The path as kustomize reads it (Go's filepath.Join drops `x/..` before any symlink is followed), which
+    must lie inside the checkout read the other way too (each symlink followed before the `..` after it)."""
+    physical = resolved(folder / text, f"{where}: {text!r}", RenderError)
+    lexical = resolved(Path(os.path.normpath(folder / text)), f"{where}: {text!r}", RenderError)
+    if not physical.is_relative_to(root) and not _remote(text, physical):
+        raise _leaves(where, text)
+    return lexical
+
+
+def _leaves(where: str, text: str) -> RenderError:
+    return RenderError(f"{where}: {text!r} leaves the checkout (through `..` or a symlink); a kustomization may "
+                       "name only files in the repository (an inline patch belongs under "
+                       "`patches: - patch:`)")  # fmt: skip
 
 
 def _remote(text: str, target: Path) -> bool:

@@ -20,6 +20,10 @@ CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: 
 # committed symlinks named like inline YAML, a flow mapping or `key=value`, each pointing outside
 LINKS = {"x: y": "outside", "f: y.yaml": "outside/secret.yaml", "a\nb": "outside", "k=v": "outside", "{w}": "outside"}
 TARGETS = ["../../outside", "../../outside/secret.yaml", "./../../outside", "../apps/../../outside", *LINKS]
+# relative paths through `deep`, a symlink to checkout/a/b/c/d: `..` after it differs read lexically (kustomize)
+# or with the symlink followed first
+PATHS = st.lists(st.sampled_from(["..", ".", "deep", "a", "b", "outside", "apps"]), min_size=1, max_size=8)
+PATHS_JOINED = PATHS.map("/".join)
 FIELDS = ["resources", "bases", "components"]
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"]
 
@@ -48,7 +52,7 @@ def generator_files(draw: st.DrawFn) -> str:
 @st.composite
 def kustomizations(draw: st.DrawFn) -> str:
     field = draw(_cased(draw(st.sampled_from(FIELDS))))
-    target = _quoted(draw, draw(st.sampled_from(TARGETS)))
+    target = _quoted(draw, draw(st.sampled_from(TARGETS) | PATHS_JOINED))
     shapes = {
         "block": f"resources: [cm.yaml]\n{field}:\n- {target}\n",
         "merge key": f"resources: [cm.yaml]\n<<: {{{field}: [cm.yaml, {target}]}}\n",
@@ -73,6 +77,8 @@ def _checkout(directory: Path, kustomization: bytes, generator: str) -> Path:
     apps = directory / "checkout" / "apps"
     apps.mkdir(parents=True)
     (apps / "cm.yaml").write_text(CONFIGMAP)
+    (directory / "checkout" / "a" / "b" / "c" / "d").mkdir(parents=True)
+    (apps / "deep").symlink_to(directory / "checkout" / "a" / "b" / "c" / "d")
     for name, target in LINKS.items():
         (apps / name).symlink_to(directory / target)
     (apps / "kustomization.yaml").write_bytes(kustomization)
@@ -88,6 +94,7 @@ def _checkout(directory: Path, kustomization: bytes, generator: str) -> Path:
 @example(text='resources:\n- cm.yaml\n- "x: y"\n', encoding="utf-8", generator="")  # r3
 @example(text="Resources:\n- cm.yaml\n- ../../outside\n", encoding="utf-8", generator="")  # r4
 @example(text="resources: [cm.yaml]\nBases: [../../outside]\n", encoding="utf-8", generator="")  # r4
+@example(text="resources: [cm.yaml, deep/../../../outside]\n", encoding="utf-8", generator="")  # lexical `..`
 def test_no_spelling_of_a_kustomization_renders_an_object_from_outside_the_checkout(
     text: str, encoding: str, generator: str
 ) -> None:

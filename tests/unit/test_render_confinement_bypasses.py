@@ -237,3 +237,12 @@ def test_allowing_remote_bases_never_lets_a_url_in_a_plugin_configuration_throug
     write(checkout, KUSTOMIZATION, "resources: [cm.yaml]\ntransformers: [config.yaml]\n")
     with pytest.raises(RenderError, match=r"^apps/config\.yaml:4: .*remote"):
         render(checkout, "apps", settings=RenderSettings(allow_remote_bases=True))
+
+
+def test_dotdot_after_a_symlink_is_checked_as_kustomize_reads_it_lexically(checkout: Path) -> None:
+    """Python follows `deep` before applying `..`; Go's filepath.Join removes `deep/..` first. Here the first
+    reading stays inside the checkout and the second, kustomize's, reaches the folder beside it."""
+    (checkout / "a" / "b" / "c" / "d").mkdir(parents=True)
+    (checkout / "apps" / "deep").symlink_to(checkout / "a" / "b" / "c" / "d")
+    write(checkout, KUSTOMIZATION, "resources:\n- cm.yaml\n- deep/../../../outside\n")
+    refused(checkout, r"^apps/kustomization\.yaml:3: 'deep/\.\./\.\./\.\./outside' leaves the checkout")
