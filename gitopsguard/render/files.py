@@ -94,6 +94,14 @@ def read_bounded(
 ) -> str:  # fmt: skip
     """The text of one file, refused (naming it) when it is a symlink or bigger than ``max_file_bytes``; at
     most that many bytes are ever read, even if the file grows meanwhile."""
+    return read_bounded_bytes(path, root, error, settings, shown=shown).decode("utf-8", errors="replace")
+
+
+def read_bounded_bytes(
+    path: Path, root: Path, error: type[GitOpsGuardError], settings: RenderSettings = DEFAULT, *,
+    shown: str | None = None,
+) -> bytes:  # fmt: skip
+    """The bytes of one file, within the same bounds as ``read_bounded``."""
     name = shown or _shown(path, root)
     if path.is_symlink():
         raise error(f"{name}: is a symlink; replace it with the file itself (only files in the commit are read)")
@@ -105,7 +113,7 @@ def read_bounded(
     if len(data) > settings.max_file_bytes:
         raise error(f"{name}: more than the {settings.max_file_bytes} bytes a file may have "
                     "(max_file_bytes); split it into smaller files")  # fmt: skip
-    return data.decode("utf-8", errors="replace")
+    return data
 
 
 def resolved(path: Path, name: str, error: type[GitOpsGuardError]) -> Path:

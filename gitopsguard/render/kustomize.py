@@ -88,7 +88,7 @@ def _run(command: list[str], out: IO[bytes], err: IO[bytes], settings: RenderSet
     it is not done in time."""
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-        preexec_fn=_limits(settings.kustomize_memory, settings.max_total_bytes + 1),
+        preexec_fn=_limits(settings.kustomize_memory, settings.max_total_bytes + 1), env=_environment(settings),
     )  # fmt: skip
     try:
         return process.wait(timeout=settings.kustomize_timeout)
@@ -99,6 +99,22 @@ def _run(command: list[str], out: IO[bytes], err: IO[bytes], settings: RenderSet
             f"{where}: kustomize build did not finish in {settings.kustomize_timeout:g}s (kustomize_timeout); "
             "simplify the kustomization (fewer bases or levels)"
         ) from error
+
+
+def _environment(settings: RenderSettings) -> dict[str, str] | None:
+    """With remote bases off, kustomize gets no network to read from, as a wall behind confine.py: every git
+    transport refused (file:// included) and HTTP(S) sent through a closed local port (Go sends loopback
+    addresses direct, so this covers every other host). It gets only PATH and TMPDIR from our environment,
+    which holds credentials it never needs. With remote bases on, it runs in ours (proxies, git config)."""
+    if settings.allow_remote_bases:
+        return None
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    kept = {name: os.environ[name] for name in ("PATH", "TMPDIR") if name in os.environ}
+    return {
+        **kept, "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed,
+        "NO_PROXY": "", "no_proxy": "", "GIT_ALLOW_PROTOCOL": "none", "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+    }  # fmt: skip
 
 
 def _limits(memory: int, output: int) -> Callable[[], None]:

@@ -121,7 +121,8 @@ FIELDS = {
 def test_any_kustomize_path_or_url_leaving_the_checkout_is_refused_with_file_and_line(
     checkout: Path, field: str, escape: str
 ) -> None:
-    text = "resources:\n- cm.yaml\n" + field.format(escape)
+    # a second `resources:` would be refused as a repeated key, before the escape is seen
+    text = ("" if field.startswith("resources:") else "resources:\n- cm.yaml\n") + field.format(escape)
     write(checkout, "apps/kustomization.yaml", text)
     line = next(n for n, row in enumerate(text.splitlines(), 1) if escape in row)
     with pytest.raises(RenderError, match=rf"^apps/kustomization\.yaml:{line}: "):
