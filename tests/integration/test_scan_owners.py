@@ -74,7 +74,7 @@ def test_a_privileged_pod_claiming_the_tenants_own_deployment_as_controller_is_d
     core.create_namespaced_pod(tenant.namespace, owned_pod("hidden-priv", with_kind(decoy, "apps/v1", "Deployment")))
     scanning(tenant)
     wait_for(lambda: not tenant.exists("Pod", "hidden-priv"))
-    assert [e for e, _ in tenant.heard_of("Pod", "hidden-priv")] == ["violation", "deleted"]
+    assert tenant.events_once_deleted("Pod", "hidden-priv") == ["violation", "deleted"]
 
 
 def test_a_privileged_pod_claiming_a_configmap_as_controller_is_deleted_not_held(tenant: Tenant) -> None:
@@ -85,7 +85,7 @@ def test_a_privileged_pod_claiming_a_configmap_as_controller_is_deleted_not_held
     core.create_namespaced_pod(tenant.namespace, owned_pod("held-priv", with_kind(anchor, "v1", "ConfigMap")))
     scanning(tenant)
     wait_for(lambda: not tenant.exists("Pod", "held-priv"))
-    assert [e for e, _ in tenant.heard_of("Pod", "held-priv")] == ["violation", "deleted"]
+    assert tenant.events_once_deleted("Pod", "held-priv") == ["violation", "deleted"]
 
 
 def test_a_privileged_pod_under_a_real_controller_with_a_compliant_template_is_judged_on_its_own(
@@ -97,7 +97,7 @@ def test_a_privileged_pod_under_a_real_controller_with_a_compliant_template_is_j
     core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
     scanning(tenant)
     wait_for(lambda: not tenant.exists("Pod", "riding"))
-    assert [e for e, _ in tenant.heard_of("Pod", "riding")] == ["violation", "deleted"]
+    assert tenant.events_once_deleted("Pod", "riding") == ["violation", "deleted"]
     assert tenant.heard_of("DaemonSet", "agent") == []
 
 
