@@ -47,18 +47,35 @@ def decide(
 
 
 def _no_longer_holds(grant: Grant, approval: Approval, remembered: Remembered) -> str:
-    """Why the evidence an ACTIVE grant was activated on is gone; "" while it holds. The approving merge must
-    still be where the blob's run on the branch starts: a deletion since (a revocation), however the bytes came
-    back, moves that start to another commit."""
-    approvers = ", ".join(a.user for a in approval.approvers)
-    if approval.problem or (approval.merge, approval.approved_at, approvers) != (
-        remembered.merge,
-        remembered.start,
-        remembered.approver,
-    ):
-        why = approval.problem or "its file was removed or changed since it was approved"
+    """Why the evidence an ACTIVE grant was activated on is gone; "" while it holds. Only that evidence counts:
+    the approving merge must still be where the blob's run on the branch starts (a deletion since, however the
+    bytes came back, moves that start), at the same time, and every approver it was activated on must still
+    approve (their own latest review decides). An approval added later, by anyone, changes nothing: otherwise
+    whoever can review a merged pull request could revoke someone else's grant."""
+    why = approval.problem or _what_changed(approval, remembered)
+    if why:
         return f"{grant.path}: revoked, its approval no longer holds ({why}); ask again with a new request"
     return ""
+
+
+def _what_changed(approval: Approval, remembered: Remembered) -> str:
+    if approval.merge != remembered.merge:
+        return (
+            "its file was removed or changed since it was approved: the merge that brought it is no longer "
+            "where its content arrived on the branch"
+        )
+    if approval.approved_at != remembered.start:
+        return "the approving merge's time changed since it was activated"
+    withdrawn = sorted(_activating_approvers(remembered) - {a.user for a in approval.approvers})
+    if withdrawn:
+        return f"{', '.join(withdrawn)} no longer approves it"
+    return ""
+
+
+def _activating_approvers(remembered: Remembered) -> frozenset[str]:
+    """The approvers the grant was activated on, as remembered (joined by ", "). Exact: the names a trust file
+    may hold have no comma or space, and GitHub logins neither. An empty name never matches anyone."""
+    return frozenset(remembered.approver.split(", ")) if remembered.approver else frozenset({""})
 
 
 def _denied(grant: Grant, reason: str) -> Decision:

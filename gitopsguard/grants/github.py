@@ -17,6 +17,8 @@ force, and a file no administrator approved does not exist (the walk is approved
 Lists are read whole: GitHub pages them (100 a page at most) and names the next page in a ``Link`` header,
 which is followed only while it stays on the configured API's origin (the token goes with every request).
 Each reviewer's latest APPROVED, CHANGES_REQUESTED or DISMISSED review, on any page, decides.
+Once a grant is ACTIVE, a review added later only matters when it withdraws the approval of someone the grant
+was activated on (decide.py): a stranger's approval on the merged pull request revokes nothing.
 """
 
 from __future__ import annotations
