@@ -52,7 +52,9 @@ DATA_KEYS = frozenset({
 # without `//` (Go fetches `https:/x`; a colon then a space is YAML-looking text, not a scheme), scp-like git
 # (user@host:path), and github.com in any case (kustomize clones it in preference to a local folder).
 _URL = re.compile(r"^(?:[a-zA-Z][\w+.-]*:(?! )|[\w.-]+@[\w.-]+:|github\.com(?:[/:]|$))", re.IGNORECASE)
-_REMOTE_BASE = re.compile(r"\?ref=|//")
+# A URL anywhere in a string, even inside multi-line text: with remote bases off no string of a kustomization or
+# plugin configuration outside DATA_KEYS may hold one (a general wall behind the per-field checks).
+_URL_INSIDE = re.compile(r"[a-z][\w+.-]*://", re.IGNORECASE)
 # A host name first (example.com/org/repo): remote only when no such path is in the checkout.
 _HOST_PATH = re.compile(r"^[\w-]+(?:\.[\w-]+)+/")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -165,8 +167,12 @@ def _checked(reference: Reference, root: Path, settings: RenderSettings) -> Path
         raise RenderError(f"{where}: {text!r} is an absolute path; a kustomization may name only files in the "
                           "repository, by a path relative to it")  # fmt: skip
     target = _resolved_both_ways(reference.folder, text, where, root)
+    remote_base = settings.allow_remote_bases and reference.field in _BASES
+    if _URL_INSIDE.search(text) and not (remote_base and _remote(text, target)):
+        raise RenderError(f"{where}: {text!r} holds a URL; renders read only the commit (the operator may allow "
+                          "remote bases under resources, bases or components, never elsewhere)")  # fmt: skip
     if _remote(text, target):
-        if settings.allow_remote_bases and reference.field in _BASES and not text.lower().startswith("file:"):
+        if remote_base and not text.lower().startswith("file:"):
             return None
         raise RenderError(f"{where}: {text!r} is a remote or file:// reference; renders read only the commit "
                           "(the operator may allow remote bases, never file://)")  # fmt: skip
@@ -196,7 +202,8 @@ def _remote(text: str, target: Path) -> bool:
         return False
     if _URL.search(text):
         return True
-    return bool(_REMOTE_BASE.search(text)) or (bool(_HOST_PATH.search(text)) and not target.exists())
+    # `//` and `?ref=` alone make nothing remote: kustomize loads `../..//outside` as a local folder (k6)
+    return bool(_HOST_PATH.search(text)) and not target.exists()
 
 
 def _references(
