@@ -70,6 +70,7 @@ class Reference:
     folder: Path  # where kustomize resolves it from: the kustomization's folder
     field: str  # the kustomization's top-level field it is under, lower case
     block: bool = False  # a literal or folded block scalar: its text begins on the line after
+    entry: bool = False  # a field's own string or list item in a kustomization (not nested deeper)
 
     @property
     def where(self) -> str:
@@ -108,7 +109,7 @@ def _followed(
     """The folders a reference leads to, with the plugin field they were reached through (if any), after
     checking what it names; a plugin configuration, in a file or inline, is checked here."""
     plugin = reference.field if reference.field in _PLUGINS else None
-    if plugin and _inline(reference):
+    if plugin and reference.entry and _inline(reference):
         where = f"{reference.where} inline"
         for document in read_inline_plugin_configurations(reference.text, where, settings):
             _require_confined_configuration(document, kustomization, reference, root, settings, budget)
@@ -116,6 +117,9 @@ def _followed(
     target = _checked(reference, root, settings)
     if target is None:
         return
+    if plugin and reference.entry and not target.exists():  # kustomize might read it another way (inline, remote)
+        raise RenderError(f"{reference.where}: {reference.text!r} names no file or folder in the repository; a "
+                          f"{plugin} entry is a path in the repository or an inline configuration")  # fmt: skip
     if target.is_dir():  # any folder named may be loaded as a kustomization
         yield target, plugin
     elif plugin and target.is_file():
@@ -126,12 +130,12 @@ def _followed(
 
 def _inline(reference: Reference) -> bool:
     """Whether kustomize takes a plugin entry for inline configurations: it does for any text that parses as
-    YAML objects. Text that only PyYAML cannot parse is taken for inline too (and then refused)."""
+    YAML objects. Text that only PyYAML cannot parse is taken for inline too (and then refused). Read as events,
+    stopping at the first collection, so that no nesting is built."""
     try:
-        documents = list(yaml.compose_all(reference.text, Loader=_LOADER))
+        return any(isinstance(event, yaml.CollectionStartEvent) for event in yaml.parse(reference.text, Loader=_LOADER))
     except yaml.YAMLError:
         return True
-    return not all(isinstance(document, yaml.ScalarNode) for document in documents)
 
 
 def _require_confined_configuration(
@@ -222,9 +226,11 @@ def _references(
     shown_file, folder = Path(shown(file, root)), folder or file.parent
     for key, value in top.value:
         field = under or str(key.value).lower()
+        entries = {id(item) for item in (value.value if isinstance(value, yaml.SequenceNode) else [value])}
         for scalar in _strings(key, value):
             line = scalar.start_mark.line + 1 + offset  # offset: lines before an inline configuration
-            yield Reference(scalar.value, shown_file, line, folder, field, scalar.style in ("|", ">"))
+            entry = under is None and id(scalar) in entries
+            yield Reference(scalar.value, shown_file, line, folder, field, scalar.style in ("|", ">"), entry)
             if "=" in scalar.value:  # configMapGenerator files: `key=path` (kustomize picks one reading)
                 yield Reference(scalar.value.partition("=")[2], shown_file, line, folder, field)
 

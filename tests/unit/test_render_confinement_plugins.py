@@ -122,3 +122,16 @@ def test_a_legitimate_inline_and_folder_plugin_configuration_still_renders(tmp_p
     write(tmp_path, "apps/kustomization.yaml", f"resources: [cm.yaml]\ntransformers:\n- plug\n- |\n{_inline(label)}")
     (manifest,) = render(tmp_path, "apps").manifests
     assert manifest.body["metadata"]["labels"] == {"team": "a", "tier": "b"}
+
+
+def test_a_deeply_nested_inline_plugin_entry_is_refused_at_its_line(tmp_path: Path) -> None:
+    write(tmp_path, "apps/cm.yaml", CONFIGMAP)
+    nested = "[" * 50_000 + "]" * 50_000
+    write(tmp_path, "apps/kustomization.yaml", f"resources: [cm.yaml]\ntransformers:\n- '{nested}'\n")
+    refused(tmp_path, r"^apps/kustomization\.yaml:3 inline:1: ", False)
+
+
+def test_a_plugin_entry_naming_nothing_in_the_checkout_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "apps/cm.yaml", CONFIGMAP)
+    write(tmp_path, "apps/kustomization.yaml", "resources: [cm.yaml]\ntransformers: [missing.yaml]\n")
+    refused(tmp_path, r"^apps/kustomization\.yaml:2: 'missing\.yaml' names no file or folder in the repository", False)
