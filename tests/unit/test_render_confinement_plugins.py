@@ -135,3 +135,13 @@ def test_a_plugin_entry_naming_nothing_in_the_checkout_is_refused(tmp_path: Path
     write(tmp_path, "apps/cm.yaml", CONFIGMAP)
     write(tmp_path, "apps/kustomization.yaml", "resources: [cm.yaml]\ntransformers: [missing.yaml]\n")
     refused(tmp_path, r"^apps/kustomization\.yaml:2: 'missing\.yaml' names no file or folder in the repository", False)
+
+
+@pytest.mark.parametrize("remote", [False, True])
+@pytest.mark.parametrize("field", ["openapi", "transformers", "crds"])
+def test_a_url_inside_multi_line_text_outside_remote_bases_is_refused(tmp_path: Path, field: str, remote: bool) -> None:
+    write(tmp_path, "apps/cm.yaml", CONFIGMAP)
+    text = '"notes\\n  https://192.0.2.2/latest/meta-data"'
+    value = f"{{path: {text}}}" if field == "openapi" else f"[{text}]"
+    write(tmp_path, "apps/kustomization.yaml", f"resources: [cm.yaml]\n{field}: {value}\n")
+    refused(tmp_path, r"^apps/kustomization\.yaml:2: .*holds a URL", remote)
