@@ -12,8 +12,11 @@ where a list of paths failed open.
 A URL (``file://`` included), an absolute path, or a path that resolves (symlinks followed) outside the
 checkout is refused with the kustomization file and line. Remote http(s)/git bases pass only under
 ``resources``/``bases``/``components`` and only when the operator allows them (``allow_remote_bases``);
-``file://`` and local paths outside never do. kustomize's own ``LoadRestrictionsRootOnly`` stays on as a
-second wall, but it lets bases reach anywhere.
+``file://`` and local paths outside never do. Plugin configurations (transformers/generators/validators: a file,
+a string kustomize reads as inline configurations, or any file of a folder reached through such a field, at any
+depth) are checked the same way, and never allow a URL: kustomize fetches their ``path:`` over http, and Go
+sends loopback addresses past any proxy (red-team round 2, k1-k3). kustomize's own ``LoadRestrictionsRootOnly``
+stays on as a second wall, but it lets bases reach anywhere.
 """
 
 from __future__ import annotations
@@ -21,14 +24,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from gitopsguard.errors import RenderError
 from gitopsguard.render.files import resolved, shown
-from gitopsguard.render.kustomization import read_kustomization, read_plugin_configurations
+from gitopsguard.render.kustomization import (
+    read_inline_plugin_configurations,
+    read_kustomization,
+    read_plugin_configurations,
+)
 from gitopsguard.render.settings import RenderSettings
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -45,9 +52,12 @@ DATA_KEYS = frozenset({
 # without `//` (Go fetches `https:/x`; a colon then a space is YAML-looking text, not a scheme), scp-like git
 # (user@host:path), and github.com in any case (kustomize clones it in preference to a local folder).
 _URL = re.compile(r"^(?:[a-zA-Z][\w+.-]*:(?! )|[\w.-]+@[\w.-]+:|github\.com(?:[/:]|$))", re.IGNORECASE)
-_REMOTE_BASE = re.compile(r"\?ref=|//")
+# A URL anywhere in a string, even inside multi-line text: with remote bases off no string of a kustomization or
+# plugin configuration outside DATA_KEYS may hold one (a general wall behind the per-field checks).
+_URL_INSIDE = re.compile(r"[a-z][\w+.-]*://", re.IGNORECASE)
 # A host name first (example.com/org/repo): remote only when no such path is in the checkout.
 _HOST_PATH = re.compile(r"^[\w-]+(?:\.[\w-]+)+/")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_KUSTOMIZATIONS = 500
 MAX_STRINGS = 10_000  # each costs a path resolution (~80 us; 200,000 strings in one file took 17 s)
 
@@ -59,6 +69,8 @@ class Reference:
     line: int
     folder: Path  # where kustomize resolves it from: the kustomization's folder
     field: str  # the kustomization's top-level field it is under, lower case
+    block: bool = False  # a literal or folded block scalar: its text begins on the line after
+    entry: bool = False  # a field's own string or list item in a kustomization (not nested deeper)
 
     @property
     def where(self) -> str:
@@ -71,34 +83,69 @@ def kustomization_file(directory: Path) -> Path | None:
 
 def require_confined(directory: Path, root: Path, settings: RenderSettings) -> None:
     """Raise RenderError (kustomization file and line first) when any kustomization reachable from
-    ``directory``, or a plugin configuration file one names, names something outside the checkout at ``root``."""
-    pending, seen, budget = [directory], {directory}, _Budget()
+    ``directory``, or a plugin configuration one names, names something outside the checkout at ``root``."""
+    pending: list[tuple[Path, str | None]] = [(directory, None)]
+    seen: set[tuple[Path, str | None]] = {(directory, None)}
+    budget = _Budget()
     while pending:
-        kustomization = kustomization_file(pending.pop())
+        folder, plugin = pending.pop()
+        kustomization = kustomization_file(folder)
         if kustomization is None:
             continue
-        for reference in _references(read_kustomization(kustomization, root, settings), kustomization, root):
-            target = _checked(budget.spend(reference), root, settings)
-            if target is None:
-                continue
-            if target.is_dir() and target not in seen:  # any folder named may be loaded as a kustomization
-                if len(seen) >= MAX_KUSTOMIZATIONS:
-                    raise RenderError(f"{reference.where}: more than {MAX_KUSTOMIZATIONS} kustomizations in one "
-                                      "render")  # fmt: skip
-                seen.add(target)
-                pending.append(target)
-            elif reference.field in _PLUGINS and target.is_file():
-                _require_confined_plugins(target, reference, root, settings, budget)
+        for found in _references(read_kustomization(kustomization, root, settings), kustomization, root):
+            reference = replace(found, field=plugin) if plugin else found  # below a plugin field, all is plugins
+            for target, under in _followed(budget.spend(reference), kustomization, root, settings, budget):
+                if (target, under) not in seen:
+                    if len(seen) >= MAX_KUSTOMIZATIONS:
+                        raise RenderError(f"{reference.where}: more than {MAX_KUSTOMIZATIONS} kustomizations in "
+                                          "one render")  # fmt: skip
+                    seen.add((target, under))
+                    pending.append((target, under))
 
 
-def _require_confined_plugins(
-    configs: Path, naming: Reference, root: Path, settings: RenderSettings, budget: _Budget
+def _followed(
+    reference: Reference, kustomization: Path, root: Path, settings: RenderSettings, budget: _Budget
+) -> Iterator[tuple[Path, str | None]]:
+    """The folders a reference leads to, with the plugin field they were reached through (if any), after
+    checking what it names; a plugin configuration, in a file or inline, is checked here."""
+    plugin = reference.field if reference.field in _PLUGINS else None
+    if plugin and reference.entry and _inline(reference):
+        where = f"{reference.where} inline"
+        for document in read_inline_plugin_configurations(reference.text, where, settings):
+            _require_confined_configuration(document, kustomization, reference, root, settings, budget)
+        return
+    target = _checked(reference, root, settings)
+    if target is None:
+        return
+    if plugin and reference.entry and not target.exists():  # kustomize might read it another way (inline, remote)
+        raise RenderError(f"{reference.where}: {reference.text!r} names no file or folder in the repository; a "
+                          f"{plugin} entry is a path in the repository or an inline configuration")  # fmt: skip
+    if target.is_dir():  # any folder named may be loaded as a kustomization
+        yield target, plugin
+    elif plugin and target.is_file():
+        for document in read_plugin_configurations(target, root, settings):
+            _require_confined_configuration(document, target, replace(reference, block=False, line=0), root,
+                                            settings, budget)  # fmt: skip
+
+
+def _inline(reference: Reference) -> bool:
+    """Whether kustomize takes a plugin entry for inline configurations: it does for any text that parses as
+    YAML objects. Text that only PyYAML cannot parse is taken for inline too (and then refused). Read as events,
+    stopping at the first collection, so that no nesting is built."""
+    try:
+        return any(isinstance(event, yaml.CollectionStartEvent) for event in yaml.parse(reference.text, Loader=_LOADER))
+    except yaml.YAMLError:
+        return True
+
+
+def _require_confined_configuration(
+    document: yaml.MappingNode, file: Path, naming: Reference, root: Path, settings: RenderSettings, budget: _Budget
 ) -> None:
-    """A file under transformers/generators/validators holds plugin configurations, whose paths kustomize
-    resolves from the kustomization's folder and may fetch over http(s)."""
-    for document in read_plugin_configurations(configs, root, settings):
-        for reference in _references(document, configs, root, folder=naming.folder, under=naming.field):
-            _checked(budget.spend(reference), root, settings)
+    """A plugin configuration's paths are resolved from the kustomization's folder and may be fetched over
+    http(s): each is checked as a reference under the plugin field, where no URL is ever allowed."""
+    offset = naming.line + (1 if naming.block else 0) - (1 if naming.line else 0)
+    for reference in _references(document, file, root, folder=naming.folder, under=naming.field, offset=offset):
+        _checked(budget.spend(reference), root, settings)
 
 
 class _Budget:
@@ -124,8 +171,12 @@ def _checked(reference: Reference, root: Path, settings: RenderSettings) -> Path
         raise RenderError(f"{where}: {text!r} is an absolute path; a kustomization may name only files in the "
                           "repository, by a path relative to it")  # fmt: skip
     target = _resolved_both_ways(reference.folder, text, where, root)
+    remote_base = settings.allow_remote_bases and reference.field in _BASES
+    if _URL_INSIDE.search(text) and not (remote_base and _remote(text, target)):
+        raise RenderError(f"{where}: {text!r} holds a URL; renders read only the commit (the operator may allow "
+                          "remote bases under resources, bases or components, never elsewhere)")  # fmt: skip
     if _remote(text, target):
-        if settings.allow_remote_bases and reference.field in _BASES and not text.lower().startswith("file:"):
+        if remote_base and not text.lower().startswith("file:"):
             return None
         raise RenderError(f"{where}: {text!r} is a remote or file:// reference; renders read only the commit "
                           "(the operator may allow remote bases, never file://)")  # fmt: skip
@@ -155,11 +206,18 @@ def _remote(text: str, target: Path) -> bool:
         return False
     if _URL.search(text):
         return True
-    return bool(_REMOTE_BASE.search(text)) or (bool(_HOST_PATH.search(text)) and not target.exists())
+    # `//` and `?ref=` alone make nothing remote: kustomize loads `../..//outside` as a local folder (k6)
+    return bool(_HOST_PATH.search(text)) and not target.exists()
 
 
 def _references(
-    top: yaml.Node | None, file: Path, root: Path, *, folder: Path | None = None, under: str | None = None
+    top: yaml.Node | None,
+    file: Path,
+    root: Path,
+    *,
+    folder: Path | None = None,
+    under: str | None = None,
+    offset: int = 0,
 ) -> Iterator[Reference]:
     """Every string of a kustomization (or of a plugin configuration, whose strings all count as ``under``
     the kustomization's field that named it) outside DATA_KEYS; a ``name=path`` string also as its path."""
@@ -168,9 +226,11 @@ def _references(
     shown_file, folder = Path(shown(file, root)), folder or file.parent
     for key, value in top.value:
         field = under or str(key.value).lower()
+        entries = {id(item) for item in (value.value if isinstance(value, yaml.SequenceNode) else [value])}
         for scalar in _strings(key, value):
-            line = scalar.start_mark.line + 1
-            yield Reference(scalar.value, shown_file, line, folder, field)
+            line = scalar.start_mark.line + 1 + offset  # offset: lines before an inline configuration
+            entry = under is None and id(scalar) in entries
+            yield Reference(scalar.value, shown_file, line, folder, field, scalar.style in ("|", ">"), entry)
             if "=" in scalar.value:  # configMapGenerator files: `key=path` (kustomize picks one reading)
                 yield Reference(scalar.value.partition("=")[2], shown_file, line, folder, field)
 

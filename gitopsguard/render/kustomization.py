@@ -42,9 +42,20 @@ def read_plugin_configurations(path: Path, root: Path, settings: RenderSettings)
     return _read(path, root, settings, many=True)
 
 
+def read_inline_plugin_configurations(text: str, where: str, settings: RenderSettings) -> list[yaml.MappingNode]:
+    """The plugin configurations written inline as one string under transformers, generators or validators
+    (kustomize takes any entry that parses as objects for inline configurations), read as strictly as a file;
+    ``where`` is the kustomization and line of the string."""
+    return _parsed(_plain_text(text.encode("utf-8", errors="surrogatepass"), where), where, settings, many=True)
+
+
 def _read(path: Path, root: Path, settings: RenderSettings, *, many: bool) -> list[yaml.MappingNode]:
     where = shown(path, root)
     text = _plain_text(read_bounded_bytes(path, root, RenderError, settings), where)
+    return _parsed(text, where, settings, many=many)
+
+
+def _parsed(text: str, where: str, settings: RenderSettings, *, many: bool) -> list[yaml.MappingNode]:
     _require_plain_events(text, where, settings, many=many)
     found = []
     for node in yaml.compose_all(text, Loader=_LOADER):  # the events parsed, so this cannot fail

@@ -28,7 +28,14 @@ from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.plain import read_text
 from gitopsguard.render.settings import RenderSettings
 
-__all__ = ["KUSTOMIZATION_FILES", "build", "kustomization_file", "kustomize_arguments", "kustomize_command"]
+__all__ = [
+    "KUSTOMIZATION_FILES",
+    "build",
+    "kustomization_file",
+    "kustomize_arguments",
+    "kustomize_command",
+    "kustomize_environment",
+]
 
 
 def kustomize_command() -> list[str]:
@@ -71,8 +78,8 @@ def build(
 
 def _output(directory: Path, root: Path, settings: RenderSettings, where: str) -> str:
     """kustomize's output, refused when it failed, ran too long or wrote too much."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        code = _run(kustomize_arguments(directory), out, err, settings, where)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as home:
+        code = _run(kustomize_arguments(directory), out, err, settings, where, Path(home))
         size = out.seek(0, os.SEEK_END)
         if size > settings.max_total_bytes or code == -signal.SIGXFSZ:
             raise RenderError(f"{where}: kustomize wrote more than {settings.max_total_bytes} bytes "
@@ -83,12 +90,13 @@ def _output(directory: Path, root: Path, settings: RenderSettings, where: str) -
         return out.read().decode("utf-8", errors="replace")
 
 
-def _run(command: list[str], out: IO[bytes], err: IO[bytes], settings: RenderSettings, where: str) -> int:
+def _run(command: list[str], out: IO[bytes], err: IO[bytes], settings: RenderSettings, where: str, home: Path) -> int:
     """kustomize's exit code (negative: the signal that ended it); its whole process group is killed when
     it is not done in time."""
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-        preexec_fn=_limits(settings.kustomize_memory, settings.max_total_bytes + 1), env=_environment(settings),
+        preexec_fn=_limits(settings.kustomize_memory, settings.max_total_bytes + 1),
+        env=kustomize_environment(settings, home),
     )  # fmt: skip
     try:
         return process.wait(timeout=settings.kustomize_timeout)
@@ -101,20 +109,31 @@ def _run(command: list[str], out: IO[bytes], err: IO[bytes], settings: RenderSet
         ) from error
 
 
-def _environment(settings: RenderSettings) -> dict[str, str] | None:
-    """With remote bases off, kustomize gets no network to read from, as a wall behind confine.py: every git
-    transport refused (file:// included) and HTTP(S) sent through a closed local port (Go sends loopback
-    addresses direct, so this covers every other host). It gets only PATH and TMPDIR from our environment,
-    which holds credentials it never needs. With remote bases on, it runs in ours (proxies, git config)."""
-    if settings.allow_remote_bases:
-        return None
-    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
-    kept = {name: os.environ[name] for name in ("PATH", "TMPDIR") if name in os.environ}
-    return {
-        **kept, "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed,
-        "NO_PROXY": "", "no_proxy": "", "GIT_ALLOW_PROTOCOL": "none", "GIT_TERMINAL_PROMPT": "0",
+def kustomize_environment(settings: RenderSettings, home: Path) -> dict[str, str]:
+    """kustomize's whole environment: only PATH and TMPDIR from ours, which holds credentials it never needs;
+    ``home`` (an empty folder) as HOME and no git configuration, so nothing of the controller's (keys, helpers,
+    `url.insteadOf`) is used. Its git may use only https and ssh, even with remote bases on: a remote base's own
+    kustomization may name ``file:///`` a repository on the controller (red-team round 2, k5). With remote bases
+    off it gets no network either, as a wall behind confine.py: HTTP(S) goes through a closed local port (Go
+    sends loopback addresses direct, so this covers every other host) and no git transport is allowed."""
+    environment = {
+        **_kept("PATH", "TMPDIR"), "HOME": str(home), "GIT_ALLOW_PROTOCOL": "https:ssh", "GIT_TERMINAL_PROMPT": "0",
         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
     }  # fmt: skip
+    if settings.allow_remote_bases:  # what https needs where the operator runs us: certificates and proxies
+        return {**environment, **_kept("SSL_CERT_FILE", "SSL_CERT_DIR", *_PROXIES)}
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    return {
+        **environment, "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed,
+        "NO_PROXY": "", "no_proxy": "", "GIT_ALLOW_PROTOCOL": "none",
+    }  # fmt: skip
+
+
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+
+
+def _kept(*names: str) -> dict[str, str]:
+    return {name: os.environ[name] for name in names if name in os.environ}
 
 
 def _limits(memory: int, output: int) -> Callable[[], None]:

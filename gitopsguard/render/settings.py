@@ -25,7 +25,7 @@ class RenderSettings:
     max_folder_depth: int = 64  # folders below the rendered path
     kustomize_timeout: float = 30.0  # seconds; the process group is killed after it
     kustomize_memory: int = 1024 * MiB  # kustomize's address space (RLIMIT_AS)
-    allow_remote_bases: bool = False  # kustomize may fetch http(s)/git bases; never file:// or paths outside
+    allow_remote_bases: bool = False  # kustomize may fetch remote bases (git over https/ssh); never file:// or outside
 
 
 DEFAULT = RenderSettings()
