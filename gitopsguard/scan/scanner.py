@@ -33,7 +33,7 @@ from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_l
 from gitopsguard.policy.model import Context, Finding, PolicyException
 from gitopsguard.scan.publish import MAX_QUEUED, Publisher
 from gitopsguard.scan.state import ScanMemory, ScanStateStore, Tracked
-from gitopsguard.scan.template import beyond_template, expected_child
+from gitopsguard.scan.template import beyond_controller
 from gitopsguard.scan.trust import Trust
 
 LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -302,8 +302,9 @@ class Scanner:
         return standing if top_level(standing) else self._judged_alone(body, standing)
 
     def _judged_alone(self, body: KubeObject, standing: Standing) -> Standing:
-        """``standing`` as it is when the child has no finding its controller's template would not produce;
-        else without the controller (a top-level workload), or held when the controller cannot be read now."""
+        """``standing`` as it is when each of the child's findings is a standing finding of its controller, with
+        the same value (``scan/template.py``); else without the controller (a top-level workload), or held when
+        the controller cannot be read now."""
         key, now = ObjectKey.of(body), self._clock()
         ctx = Context(self._namespaces.get(key.namespace))
         try:
@@ -311,14 +312,13 @@ class Scanner:
             if not own:
                 return standing
             owner = self._trust.controller(body)
-            expected = judge_object(expected_child(owner, body), self._policies, ctx, now)[0] if owner else ()
+            owners = judge_object(owner, self._policies, ctx, now)[0] if owner else ()
         except GitOpsGuardError as error:
             why = f"its controller {standing.owner_kind}/{standing.owner_name} could not be read ({error})"
             return Standing(unit=standing.unit, claims=standing.claims, unverified=f"{why}: held until it can be")
         except Exception:  # fail closed: judged on its own (``_evaluate`` reports the error)
             return Standing(unit=standing.unit, claims=standing.claims)
-        extra = beyond_template(own, expected)
-        if not extra:
+        if owner is not None and not beyond_controller(body, own, owner, owners):
             return standing
         owner_name = f"{standing.owner_kind}/{standing.owner_name}"
         return Standing(unit=standing.unit, claims=standing.claims, strays_from=owner_name)
