@@ -51,8 +51,8 @@ def _extra(pod: dict[str, Any], owner: dict[str, Any], policies: PolicySet) -> t
     return beyond_controller(pod, own, owner, owners)
 
 
-def _daemon_set(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": "shop", "uid": "u"},
+def _daemon_set(name: str, spec: dict[str, Any], kind: str = "DaemonSet") -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": "shop", "uid": "u"},
             "spec": {"selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}  # fmt: skip
 
@@ -97,14 +97,18 @@ PATHS = st.sampled_from(["/", "/var/log", "/etc", "/var/run/docker.sock", "/var/
 CAPS = st.lists(st.sampled_from(["NET_RAW", "SYS_ADMIN", "SYS_PTRACE", "NET_ADMIN", "CHOWN"]), max_size=3)
 
 
-@given(PATHS, CAPS, st.booleans(), PATHS, CAPS, st.booleans(), st.booleans())
-@example("/var/log", ["NET_RAW"], False, "/", ["SYS_ADMIN", "SYS_PTRACE"], False, True)  # s1 of the red team
-@example("/", [], True, "/", [], True, False)  # s2: the same privileged spec, but no policy judges the DaemonSet
+OWNER_KINDS = st.sampled_from(["DaemonSet", "ReplicaSet", "StatefulSet", "Job", "ReplicationController"])
+
+
+@given(PATHS, CAPS, st.booleans(), PATHS, CAPS, st.booleans(), st.booleans(), OWNER_KINDS)
+@example("/var/log", ["NET_RAW"], False, "/", ["SYS_ADMIN", "SYS_PTRACE"], False, True, "DaemonSet")  # s1
+@example("/", [], True, "/", [], True, False, "DaemonSet")  # s2's spec: excused only where the DaemonSet is judged
 def test_a_child_is_excused_only_what_its_controller_has_standing_with_the_same_value(
     owner_path: str, owner_caps: list[str], owner_priv: bool, path: str, caps: list[str], priv: bool, excepted: bool,
+    kind: str,
 ) -> None:  # fmt: skip
     policies = parse_policies({"p.yaml": BASELINE, **({"e.yaml": LOG_AGENT_EXCEPTION} if excepted else {})})
-    owner = _daemon_set("log-agent", _spec(owner_path, owner_caps, owner_priv))
+    owner = _daemon_set("log-agent", _spec(owner_path, owner_caps, owner_priv), kind)
     pod = _pod("log-agent-1", "log-agent", _spec(path, caps, priv))
     own = judge_object(pod, policies, Context(None), NOW)[0]
     extra = _extra(pod, owner, policies)
