@@ -4,6 +4,7 @@ controller, or mounting more than the controller's template does, is judged on i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from gitopsguard.policy import PolicySet, judge_object, parse_policies
 from gitopsguard.policy.model import Context
-from gitopsguard.scan.template import beyond_controller
+from gitopsguard.scan.template import beyond_controller, owner_path
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 BASELINE = """\
@@ -134,3 +135,27 @@ def test_a_finding_of_a_pod_only_policy_is_never_excused_by_a_controller_kind() 
     pod = _pod("log-agent-1", "log-agent", spec)
     own = judge_object(pod, policies, Context(None), NOW)[0]
     assert own and _extra(pod, _daemon_set("log-agent", spec), policies) == own
+
+
+def test_a_childs_field_is_looked_up_where_its_controller_keeps_it_and_nowhere_else() -> None:
+    assert owner_path("Pod", "DaemonSet", "spec.hostPID") == "spec.template.spec.hostPID"
+    assert owner_path("Pod", "ReplicaSet", "metadata.labels") == "spec.template.metadata.labels"
+    assert owner_path("ReplicaSet", "Deployment", "spec.template.spec.hostIPC") == "spec.template.spec.hostIPC"
+    assert owner_path("Job", "CronJob", "spec.template.spec.hostIPC") == "spec.jobTemplate.spec.template.spec.hostIPC"
+    assert owner_path("Job", "CronJob", "spec.backoffLimit") == "spec.jobTemplate.spec.backoffLimit"
+    assert owner_path("StatefulSet", "DaemonSet", "spec.replicas") is None  # no template keeps it
+    assert owner_path("Pod", "ConfigMap", "spec.hostPID") is None
+
+
+def test_a_label_with_dots_in_its_key_is_compared_by_its_value() -> None:
+    spec = _spec("/var/log", [])
+    owner = _daemon_set("a", spec)
+    owner["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = "agent"
+    pod = _pod("a-1", "a", spec)
+    pod["metadata"]["labels"]["app.kubernetes.io/name"] = "evil"
+    finding = judge_object(pod, parse_policies({"p.yaml": BASELINE}), Context(None), NOW)[0][0]
+    label = replace(finding, path="metadata.labels.app.kubernetes.io/name")
+    twin = replace(label, path="spec.template." + label.path)
+    assert beyond_controller(pod, [label], owner, [twin]) == (label,)
+    pod["metadata"]["labels"]["app.kubernetes.io/name"] = "agent"
+    assert beyond_controller(pod, [label], owner, [twin]) == ()
