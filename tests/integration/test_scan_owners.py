@@ -176,3 +176,20 @@ def test_a_privileged_pod_behind_a_daemonset_a_pod_only_policy_never_judges_is_d
     scanning_under(tenant, {"p.yaml": BASELINE + "  match: {kinds: [Pod]}\n"})
     wait_for(lambda: not tenant.exists("Pod", "priv-root"))
     assert tenant.events_once_deleted("Pod", "priv-root") == ["violation", "deleted"]
+
+
+def test_a_pod_excused_by_its_daemonsets_template_is_judged_again_when_the_daemonset_is_made_compliant(
+    tenant: Tenant,
+) -> None:
+    apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
+    loud = template("agent", PRIVILEGED)
+    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "agent", loud))
+    core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
+    lenient = BASELINE.replace("gracePeriod: 1s", "gracePeriod: 1h")  # the DaemonSet stays while it is fixed
+    scanner = scanning_under(tenant, {"p.yaml": lenient})
+    wait_for(lambda: bool(tenant.heard_of("DaemonSet", "agent")))
+    assert tenant.heard_of("Pod", "riding") == [] and scanner.evaluations >= 1  # excused: its controller's finding
+    fixed = template("agent", {"privileged": False})  # a strategic merge keeps fields a patch leaves out
+    apps.patch_namespaced_daemon_set("agent", tenant.namespace, {"spec": {"template": fixed}})
+    wait_for(lambda: bool(tenant.heard_of("Pod", "riding")))
+    assert [e for e, _ in tenant.heard_of("Pod", "riding")][:1] == ["violation"]
