@@ -93,7 +93,7 @@ def _claimed(standing: Standing) -> str:
     if standing.claims:
         return f"labelled for unit {standing.claims}, whose inventory does not list it"
     if standing.strays_from:
-        return f"names {standing.strays_from} as controller, whose template would not produce these findings"
+        return f"names {standing.strays_from} as controller, which is not itself judged for these findings"
     return ""
 
 

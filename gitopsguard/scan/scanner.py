@@ -31,9 +31,10 @@ from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.policy import PolicySet, judge_object
 from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_level
 from gitopsguard.policy.model import Context, Finding, PolicyException
+from gitopsguard.scan.excused import ChildKey, Excused
 from gitopsguard.scan.publish import MAX_QUEUED, Publisher
 from gitopsguard.scan.state import ScanMemory, ScanStateStore, Tracked
-from gitopsguard.scan.template import beyond_template, expected_child
+from gitopsguard.scan.template import beyond_controller
 from gitopsguard.scan.trust import Trust
 
 LIVE_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -98,6 +99,7 @@ class Scanner:
         self._memory = ScanMemory(ScanStateStore(raw), self._problem, owns_all=namespaces is None)
         self._seen: dict[str, _Seen] = {}
         self._children: dict[str, tuple[str, str]] = {}  # uid -> (kind, policies + body digest) of those judged
+        self._excused = Excused()  # children whose findings their controller answers for, by controller uid
         # through their controllers
         self._namespaces: dict[str, KubeObject] = {}
         self._events, self._reports = EventRecorder(raw), ReportWriter(raw)
@@ -146,6 +148,7 @@ class Scanner:
         new policies, their kinds are listed again to judge each against its controller's template."""
         kinds = {kind for kind, _ in self._children.values()}
         self._children.clear()
+        self._excused.clear()
         for api_version, kind in self._kinds():
             if kind in kinds:
                 try:
@@ -159,6 +162,8 @@ class Scanner:
         if event_type == "DELETED":
             self._trust.forget(uid)
             self._children.pop(uid, None)
+            self._excused.drop(uid)
+            self._judge_again(self._excused.changed(uid, None))
             self._unsettled.discard(uid)
             gone = self._seen.pop(uid, None)
             self._memory.pop(uid)
@@ -166,6 +171,20 @@ class Scanner:
                 self._dirty.add(gone.key.namespace)
         elif event_type in ("ADDED", "MODIFIED"):
             self._consider(body)
+            self._judge_again(self._excused.changed(uid, fingerprint(body)))
+
+    def _judge_again(self, children: list[ChildKey]) -> None:
+        """A controller changed or went: the children it excused are judged again (read now, as they are)."""
+        for child in children:
+            self._children.pop(child.uid, None)
+            path = self._applier.object_path(child.api_version, ObjectKey("", child.kind, child.namespace, child.name))
+            try:
+                status, body = self._raw.request("GET", path)
+            except GitOpsGuardError as error:
+                self._problem(f"{child.kind}/{child.namespace}/{child.name}: cannot be read to judge again: {error}")
+                continue
+            if status == 200 and str((body.get("metadata") or {}).get("uid")) == child.uid:
+                self._consider({"apiVersion": child.api_version, "kind": child.kind, **body})
 
     def tick(self) -> None:
         """Act on deadlines that have passed (no evaluation: the findings are already known), and evaluate
@@ -302,8 +321,9 @@ class Scanner:
         return standing if top_level(standing) else self._judged_alone(body, standing)
 
     def _judged_alone(self, body: KubeObject, standing: Standing) -> Standing:
-        """``standing`` as it is when the child has no finding its controller's template would not produce;
-        else without the controller (a top-level workload), or held when the controller cannot be read now."""
+        """``standing`` as it is when each of the child's findings is a standing finding of its controller, with
+        the same value (``scan/template.py``); else without the controller (a top-level workload), or held when
+        the controller cannot be read now."""
         key, now = ObjectKey.of(body), self._clock()
         ctx = Context(self._namespaces.get(key.namespace))
         try:
@@ -311,14 +331,14 @@ class Scanner:
             if not own:
                 return standing
             owner = self._trust.controller(body)
-            expected = judge_object(expected_child(owner, body), self._policies, ctx, now)[0] if owner else ()
+            owners = judge_object(owner, self._policies, ctx, now)[0] if owner else ()
         except GitOpsGuardError as error:
             why = f"its controller {standing.owner_kind}/{standing.owner_name} could not be read ({error})"
             return Standing(unit=standing.unit, claims=standing.claims, unverified=f"{why}: held until it can be")
         except Exception:  # fail closed: judged on its own (``_evaluate`` reports the error)
             return Standing(unit=standing.unit, claims=standing.claims)
-        extra = beyond_template(own, expected)
-        if not extra:
+        if owner is not None and not beyond_controller(body, own, owner, owners):
+            self._excused.add(owner, fingerprint(owner), body)
             return standing
         owner_name = f"{standing.owner_kind}/{standing.owner_name}"
         return Standing(unit=standing.unit, claims=standing.claims, strays_from=owner_name)

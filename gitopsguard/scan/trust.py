@@ -5,8 +5,8 @@ label counts only when that unit's inventory (written by the controller alone) l
 owner counts only when its kind really controls the object's kind (``CONTROLLERS``: a tenant may name a
 ConfigMap, or a Deployment of their own, as a Pod's controller) and an object of that kind and name exists
 with the referenced uid. The tenant may make that owner too: the scan still judges a child on its own when
-it has findings its owner's template would not produce (``scan/template.py``). Owner answers are
-cached by the whole reference: a uid is never reused, so the answer for one reference never changes while
+it has findings its owner is not itself judged for, with the same value (``scan/template.py``). Owner
+answers are cached by the whole reference: a uid is never reused, so the answer for one reference never changes while
 its owner lives (a deleted owner is forgotten when its DELETED event comes).
 """
 

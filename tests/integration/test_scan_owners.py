@@ -126,3 +126,70 @@ def test_a_child_judged_through_its_controller_is_judged_again_under_new_policie
     assert tenant.heard_of("Pod", "riding") == []
     scanner.set_policies(parse_policies({"p.yaml": BASELINE}))
     assert [e for e, _ in tenant.heard_of("Pod", "riding")] == ["violation"]
+
+
+def scanning_under(t: Tenant, files: dict[str, str]) -> Scanner:
+    scanner = Scanner(Applier(t.admin), RawApi(t.admin), parse_policies(files), backup_dir=t.backups,
+                      namespaces=frozenset({t.namespace}), announce=t.heard.extend)  # fmt: skip
+    threading.Thread(target=scanner.run, args=(t.stop,), daemon=True).start()
+    return scanner
+
+
+def host_template(app: str, host_path: str, caps: list[str], privileged: bool = False) -> dict[str, Any]:
+    security: dict[str, Any] = {"capabilities": {"add": caps}} | ({"privileged": True} if privileged else {})
+    body = template(app, security)
+    body["spec"]["volumes"] = [{"name": "logs", "hostPath": {"path": host_path}}]
+    return body
+
+
+def test_a_pod_mounting_the_node_root_behind_an_excepted_daemonset_is_deleted(tenant: Tenant) -> None:
+    exception = f"""\
+apiVersion: gitopsguard.io/v1alpha1
+kind: PolicyException
+metadata: {{name: log-agent}}
+spec:
+  policies: [baseline-delete]
+  match: {{kinds: [DaemonSet], names: [log-agent], namespaces: [{tenant.namespace}]}}
+  reason: reads node logs
+  expires: 2099-06-01T00:00:00Z
+"""
+    apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
+    agent = host_template("log-agent", "/var/log", ["NET_RAW"])
+    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "log-agent", agent))
+    pod = owned_pod("node-root", with_kind(ds, "apps/v1", "DaemonSet"), "log-agent", None)
+    pod["spec"] = {**host_template("log-agent", "/", ["SYS_ADMIN", "SYS_PTRACE"])["spec"],
+                   "automountServiceAccountToken": False}  # fmt: skip
+    core.create_namespaced_pod(tenant.namespace, pod)
+    scanning_under(tenant, {"p.yaml": BASELINE, "e.yaml": exception})
+    wait_for(lambda: not tenant.exists("Pod", "node-root"))
+    assert tenant.events_once_deleted("Pod", "node-root") == ["violation", "deleted"]
+    assert tenant.heard_of("DaemonSet", "log-agent") == []
+
+
+def test_a_privileged_pod_behind_a_daemonset_a_pod_only_policy_never_judges_is_deleted(tenant: Tenant) -> None:
+    apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
+    loud = host_template("loud", "/", [], privileged=True)
+    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "loud", loud))
+    pod = owned_pod("priv-root", with_kind(ds, "apps/v1", "DaemonSet"), "loud", None)
+    pod["spec"] = {**loud["spec"], "automountServiceAccountToken": False}
+    core.create_namespaced_pod(tenant.namespace, pod)
+    scanning_under(tenant, {"p.yaml": BASELINE + "  match: {kinds: [Pod]}\n"})
+    wait_for(lambda: not tenant.exists("Pod", "priv-root"))
+    assert tenant.events_once_deleted("Pod", "priv-root") == ["violation", "deleted"]
+
+
+def test_a_pod_excused_by_its_daemonsets_template_is_judged_again_when_the_daemonset_is_made_compliant(
+    tenant: Tenant,
+) -> None:
+    apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
+    loud = template("agent", PRIVILEGED)
+    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "agent", loud))
+    core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
+    lenient = BASELINE.replace("gracePeriod: 1s", "gracePeriod: 1h")  # the DaemonSet stays while it is fixed
+    scanner = scanning_under(tenant, {"p.yaml": lenient})
+    wait_for(lambda: bool(tenant.heard_of("DaemonSet", "agent")))
+    assert tenant.heard_of("Pod", "riding") == [] and scanner.evaluations >= 1  # excused: its controller's finding
+    fixed = template("agent", {"privileged": False})  # a strategic merge keeps fields a patch leaves out
+    apps.patch_namespaced_daemon_set("agent", tenant.namespace, {"spec": {"template": fixed}})
+    wait_for(lambda: bool(tenant.heard_of("Pod", "riding")))
+    assert [e for e, _ in tenant.heard_of("Pod", "riding")][:1] == ["violation"]

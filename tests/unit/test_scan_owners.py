@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gitopsguard.policy import judge_object, parse_policies
 from gitopsguard.policy.model import Context
-from gitopsguard.scan.template import beyond_template, expected_child
+from gitopsguard.scan.template import beyond_controller
 from gitopsguard.scan.trust import CONTROLLERS, controller_reference
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -84,7 +84,8 @@ def _pod(spec: dict[str, Any]) -> dict[str, Any]:
 @given(OWNERS, POD_SPECS)
 def test_a_pod_made_from_its_controllers_template_has_no_finding_beyond_it(kind: str, spec: dict[str, Any]) -> None:
     pod = _pod(spec)
-    assert beyond_template(_findings(pod), _findings(expected_child(_owner(kind, spec), pod))) == ()
+    owner = _owner(kind, spec)
+    assert beyond_controller(pod, _findings(pod), owner, _findings(owner)) == ()
 
 
 @given(OWNERS, POD_SPECS)
@@ -95,7 +96,8 @@ def test_a_pod_privileged_beyond_its_controllers_template_has_findings_beyond_it
     escalated = {**spec, "hostPID": True, "containers": [{**c, "securityContext": {"privileged": True}}
                                                           for c in spec["containers"]]}  # fmt: skip
     pod = _pod(escalated)
-    extra = beyond_template(_findings(pod), _findings(expected_child(_owner(kind, spec), pod)))
+    owner = _owner(kind, spec)
+    extra = beyond_controller(pod, _findings(pod), owner, _findings(owner))
     assert any(f.path.endswith("hostPID") for f in extra)
 
 
@@ -104,10 +106,10 @@ def test_a_replicaset_is_compared_with_its_deployments_template_and_a_job_with_i
     deployment = {**_owner("Deployment", spec), "apiVersion": "apps/v1"}
     replica_set = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "o-5d", "namespace": "t"},
                    "spec": {"template": {"spec": {**spec, "hostIPC": True}}}}  # fmt: skip
-    (extra,) = beyond_template(_findings(replica_set), _findings(expected_child(deployment, replica_set)))
+    (extra,) = beyond_controller(replica_set, _findings(replica_set), deployment, _findings(deployment))
     assert extra.path == "spec.template.spec.hostIPC"
     cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "o"},
             "spec": {"jobTemplate": {"spec": {"template": {"spec": spec}}}}}  # fmt: skip
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "o-1", "namespace": "t"},
            "spec": {"template": {"spec": spec}}}  # fmt: skip
-    assert beyond_template(_findings(job), _findings(expected_child(cron, job))) == ()
+    assert beyond_controller(job, _findings(job), cron, _findings(cron)) == ()
