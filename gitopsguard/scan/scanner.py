@@ -331,7 +331,9 @@ class Scanner:
             if not own:
                 return standing
             owner = self._trust.controller(body)
-            owners = judge_object(owner, self._policies, ctx, now)[0] if owner else ()
+            # what an exception covers on the controller covers the same value in its children: an excepted
+            # DaemonSet's Pods are not deleted over and over; a value the template does not hold is not covered
+            owners = _all_findings(judge_object(owner, self._policies, ctx, now)) if owner else ()
         except GitOpsGuardError as error:
             why = f"its controller {standing.owner_kind}/{standing.owner_name} could not be read ({error})"
             return Standing(unit=standing.unit, claims=standing.claims, unverified=f"{why}: held until it can be")
@@ -510,3 +512,10 @@ def _event_message(verdict: LiveVerdict) -> str:
         Outcome.SCHEDULED, Outcome.DELETE) else ""  # fmt: skip
     held = f"; {verdict.reason}" if verdict.reason else ""
     return f"non-compliant: {codes}{when}{held}"
+
+
+def _all_findings(
+    judged: tuple[tuple[Finding, ...], tuple[tuple[Finding, PolicyException], ...]],
+) -> tuple[Finding, ...]:
+    standing, excepted = judged
+    return standing + tuple(finding for finding, _ in excepted)

@@ -160,10 +160,15 @@ spec:
     pod["spec"] = {**host_template("log-agent", "/", ["SYS_ADMIN", "SYS_PTRACE"])["spec"],
                    "automountServiceAccountToken": False}  # fmt: skip
     core.create_namespaced_pod(tenant.namespace, pod)
+    # the agent's own Pod, as its template makes it: the exception on the DaemonSet covers it too
+    own = owned_pod("agent-pod", with_kind(ds, "apps/v1", "DaemonSet"), "log-agent", None)
+    own["spec"] = {**agent["spec"], "automountServiceAccountToken": False}
+    core.create_namespaced_pod(tenant.namespace, own)
     scanning_under(tenant, {"p.yaml": BASELINE, "e.yaml": exception})
     wait_for(lambda: not tenant.exists("Pod", "node-root"))
     assert tenant.events_once_deleted("Pod", "node-root") == ["violation", "deleted"]
     assert tenant.heard_of("DaemonSet", "log-agent") == []
+    assert tenant.exists("Pod", "agent-pod") and tenant.heard_of("Pod", "agent-pod") == []
 
 
 def test_a_privileged_pod_behind_a_daemonset_a_pod_only_policy_never_judges_is_deleted(tenant: Tenant) -> None:
