@@ -39,18 +39,9 @@ from gitopsguard.policy import parse_policies
 from gitopsguard.scan.scanner import Scanner
 from gitopsguard.scan.state import state_name
 from tests.flood import flood, make_namespace
+from tests.policies import team_label_policy
 
-POLICY = """\
-apiVersion: gitopsguard.io/v1alpha1
-kind: Policy
-metadata: {name: team-label}
-spec:
-  code: GG3001
-  severity: HIGH
-  match: {kinds: [Deployment, Pod]}
-  builtin: {name: required-labels, params: {labels: [team]}}
-  live: {action: delete, gracePeriod: 24h}
-"""
+POLICY = team_label_policy("24h")
 STATE = "/api/v1/namespaces/gitopsguard-system/configmaps"
 
 

@@ -20,21 +20,12 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import ObjectKey
 from gitopsguard.policy import PolicySet, parse_policies
 from gitopsguard.scan.scanner import Announcement, Scanner
+from tests.policies import team_label_policy
 
 pytestmark = pytest.mark.integration
 CRD = Path(__file__).parents[2] / "manifests" / "crds" / "policyreport.yaml"
 
-POLICIES = """\
-apiVersion: gitopsguard.io/v1alpha1
-kind: Policy
-metadata: {name: team-label}
-spec:
-  code: GG3001
-  severity: HIGH
-  match: {kinds: [Deployment, Pod]}
-  builtin: {name: required-labels, params: {labels: [team]}}
-  live: {action: delete, gracePeriod: 2s}
-"""
+POLICIES = team_label_policy("2s")
 
 
 def deployment(name: str, labels: dict[str, str], finalizers: list[str] | None = None) -> dict[str, Any]:

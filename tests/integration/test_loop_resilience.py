@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
@@ -21,26 +20,9 @@ from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster, bind_user
+from tests.waiting import CONFIGMAP, eventually, value_of
 
 pytestmark = pytest.mark.integration
-
-CONFIGMAP = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: "{value}"\n'
-
-
-def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
-def value_of(core: client.CoreV1Api, name: str, namespace: str) -> str | None:
-    try:
-        return str(core.read_namespaced_config_map(name, namespace).data["value"])
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
 
 
 class Running:

@@ -23,20 +23,11 @@ from gitopsguard.model import ObjectKey
 from gitopsguard.policy import parse_policies
 from gitopsguard.scan.scanner import Announcement, Scanner
 from tests.integration.conftest import LiveCluster, bind_user
+from tests.policies import team_label_policy
 
 pytestmark = pytest.mark.integration
 
-POLICIES = """\
-apiVersion: gitopsguard.io/v1alpha1
-kind: Policy
-metadata: {name: team-label}
-spec:
-  code: GG3001
-  severity: HIGH
-  match: {kinds: [Deployment, Pod]}
-  builtin: {name: required-labels, params: {labels: [team]}}
-  live: {action: delete, gracePeriod: 1s}
-"""
+POLICIES = team_label_policy("1s")
 
 
 def deployment(name: str, labels: dict[str, str]) -> dict[str, Any]:

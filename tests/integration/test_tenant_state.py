@@ -29,6 +29,7 @@ from gitopsguard.source import GitSource, SourceSpec
 from tests.flood import flood, make_namespace
 from tests.gitrepo import Upstream
 from tests.integration.conftest import TEST_LABEL, LiveCluster, bind_user
+from tests.policies import team_label_policy
 
 pytestmark = pytest.mark.integration
 
@@ -128,17 +129,7 @@ def test_a_failed_backup_holds_that_workload_alone_and_never_fails_the_unit_pass
 # -- a tenant floods one namespace with 3,500 long-named Pods ---------------------------------------------
 
 FLOOD = 3500
-LIVE_POLICY = """\
-apiVersion: gitopsguard.io/v1alpha1
-kind: Policy
-metadata: {name: team-label}
-spec:
-  code: GG3001
-  severity: HIGH
-  match: {kinds: [Deployment, Pod]}
-  builtin: {name: required-labels, params: {labels: [team]}}
-  live: {action: delete, gracePeriod: 1h}
-"""
+LIVE_POLICY = team_label_policy("1h")
 
 
 class CountingApi(RawApi):

@@ -1,0 +1,29 @@
+"""Waiting for the cluster to get somewhere, and reading what a test's ConfigMaps hold."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+CONFIGMAP = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: "{value}"\n'
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll ``check`` every 50 ms until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def value_of(core: client.CoreV1Api, name: str, namespace: str) -> str | None:
+    """``data.value`` of a ConfigMap made from ``CONFIGMAP``; None when it does not exist."""
+    try:
+        return str(core.read_namespaced_config_map(name, namespace).data["value"])
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
