@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.grants.bindings import Binder, install_rbac
@@ -21,22 +20,11 @@ from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
 from gitopsguard.grants.store import GrantStore
 from tests.integration.conftest import LiveCluster
+from tests.integration.test_grants import alice_can_list_pods
 from tests.signedrepo import SignedRepo, grant
 
 pytestmark = pytest.mark.integration
 PATH = "access/grants/alice.yaml"
-
-
-def alice_can_list_pods(cluster: LiveCluster, namespace: str) -> bool:
-    api = cluster.api("dev-alice")
-    try:
-        client.CoreV1Api(api).list_namespaced_pod(namespace)
-    except ApiException as error:
-        assert error.status == 403
-        return False
-    finally:
-        api.close()
-    return True
 
 
 def alice_access_settles(cluster: LiveCluster, namespace: str, expected: bool) -> bool:

@@ -18,28 +18,12 @@ from gitopsguard.policy.model import PolicySet, Selector
 from gitopsguard.scan.scanner import Scanner
 from tests.integration import test_scan_trust
 from tests.integration.test_scan_trust import Tenant, deployment, wait_for
+from tests.policies import no_plain_passwords_policy
 
 pytestmark = pytest.mark.integration
 tenant = test_scan_trust.tenant  # alice with edit rights in a namespace of her own
 
-EVERY_ENV = (
-    "object.spec.template.spec.containers.all(c, !has(c.env) || "
-    "c.env.all(e, !e.name.contains('PASSWORD') || has(e.valueFrom)))"
-)
-POLICIES = f"""\
-apiVersion: gitopsguard.io/v1alpha1
-kind: Policy
-metadata: {{name: no-plain-passwords}}
-spec:
-  code: GG3002
-  severity: HIGH
-  enforcement: enforce
-  match: {{kinds: [Deployment]}}
-  validations:
-    - expression: "{EVERY_ENV}"
-      message: passwords come from Secrets
-  live: {{action: notify}}
-"""
+POLICIES = no_plain_passwords_policy("notify")
 
 
 def many_env(name: str, entries: int) -> dict[str, Any]:

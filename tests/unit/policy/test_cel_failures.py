@@ -16,25 +16,10 @@ from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.policy import DenyLevel, evaluate, parse_policies
 from gitopsguard.policy.cel import CelRuntimeError, compile_expression
 from gitopsguard.policy.model import Check, Context, PolicySet
+from tests.policies import EVERY_ENV, no_plain_passwords_policy
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-EVERY_ENV = (
-    "object.spec.template.spec.containers.all(c, !has(c.env) || "
-    "c.env.all(e, !e.name.contains('PASSWORD') || has(e.valueFrom)))"
-)
-POLICY = f"""\
-apiVersion: gitopsguard.io/v1alpha1
-kind: Policy
-metadata: {{name: no-plain-passwords}}
-spec:
-  code: GG3002
-  severity: HIGH
-  enforcement: enforce
-  match: {{kinds: [Deployment]}}
-  validations:
-    - expression: "{EVERY_ENV}"
-      message: passwords come from Secrets
-"""
+POLICY = no_plain_passwords_policy()
 
 
 def deployment(env_entries: int) -> dict[str, Any]:
