@@ -18,9 +18,9 @@ from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.secrets import secret
 from gitopsguard.errors import SourceError
+from gitopsguard.evidence.history import Git, History
 from gitopsguard.grants.bindings import Binder
 from gitopsguard.grants.github import GitHubApprovals
-from gitopsguard.grants.history import Git, History
 from gitopsguard.grants.keeper import GrantKeeper, Transition
 from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.rbac import grants_rbac

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gitopsguard.errors import PolicyError
-from gitopsguard.grants.history import REGULAR_MODES, History
+from gitopsguard.evidence.history import REGULAR_MODES, History
 from gitopsguard.grants.load import MAX_FILE_BYTES, POLICY_DIR, FileText
 
 Approver = Callable[[str, str], bool]  # is this commit (commit, path) an administrator's approval of the file?

@@ -33,8 +33,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from gitopsguard.errors import SourceError
+from gitopsguard.evidence.history import REGULAR_MODES, SYMLINK_MODE, Git, History
 from gitopsguard.grants.approved import approved_policy_files
-from gitopsguard.grants.history import REGULAR_MODES, SYMLINK_MODE, Git, History
 from gitopsguard.grants.load import parse_escalation_policies
 from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
 

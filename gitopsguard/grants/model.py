@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from gitopsguard.evidence.identity import Identity as Identity
+
 GRANT_LABEL = "gitopsguard.io/grant"
 FUTURE_TOLERANCE = timedelta(minutes=5)  # an approval time later than this is refused
 DEFAULT_WINDOW = timedelta(hours=24)  # a grant first seen longer than this after approval is not activated
@@ -76,14 +78,6 @@ class Grant:
     @property
     def scope(self) -> str:
         return f"namespace {self.namespace}" if self.namespace else "cluster-wide"
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who someone is in Kubernetes, as the operator's trust configuration says."""
-
-    user: str
-    groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

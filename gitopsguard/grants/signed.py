@@ -14,16 +14,15 @@ symbolic link is refused: its target could change in a commit nobody reviews as 
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.evidence.history import REGULAR_MODES, SYMLINK_MODE, History
+from gitopsguard.evidence.signatures import Signatures
+from gitopsguard.evidence.trust import TrustedSigner, github_logins, load_trust
 from gitopsguard.grants.approved import approved_policy_files
-from gitopsguard.grants.history import REGULAR_MODES, SYMLINK_MODE, Git, History
 from gitopsguard.grants.load import parse_escalation_policies
 from gitopsguard.grants.model import Approval, EscalationPolicy, Identity
-from gitopsguard.grants.trust import TrustedSigner, github_logins, load_trust
 
 __all__ = ["SignedMergeVerifier", "TrustedSigner", "github_logins", "load_trust"]
 
@@ -33,16 +32,8 @@ class SignedMergeVerifier:
         self._repo = repository
         self._people = {s.identity.user: s.identity for s in signers}
         self._admins = frozenset(s.identity.user for s in signers if s.admin)
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self._allowed = state_dir / "allowed_signers"
-        self._allowed.write_text("".join(f"{s.identity.user} {key}\n" for s in signers for key in s.keys))
-        # OpenPGP: a keyring of our own holding only the trusted keys; identity by key fingerprint, never
-        # by the user id text inside a key (anyone can write "bob" there).
-        self._gnupg = state_dir / "gnupg"
-        self._gnupg.mkdir(mode=0o700, exist_ok=True)
-        self._fingerprints = {fpr: s.identity for s in signers for key in s.gpg_keys for fpr in self._import(key)}
-        trust = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={self._allowed}"]
-        self._git = Git(repository, trust, {"GNUPGHOME": str(self._gnupg)})
+        self._signatures = Signatures(repository, signers, state_dir)
+        self._git = self._signatures.git
         self.history = History(self._git)
 
     def approval(self, path: str) -> Approval:
@@ -108,21 +99,4 @@ class SignedMergeVerifier:
         return self._git("rev-parse", f"HEAD:{path}")
 
     def _signer(self, commit: str) -> Identity | None:
-        fields = self._git("log", "-1", "--format=%G?%x00%GS%x00%GP%x00%GF", commit).split("\x00")
-        status, principal, primary, key = [*fields, "", "", ""][:4]
-        if key.startswith("SHA256:"):  # SSH: the principal comes from our allowed-signers file
-            return self._people.get(principal) if status == "G" else None
-        if status in ("G", "U"):  # OpenPGP, good signature; our keyring holds trusted keys only
-            return self._fingerprints.get(primary) or self._fingerprints.get(key)
-        return None
-
-    def _import(self, armoured: str) -> list[str]:
-        """Import one OpenPGP public key into our keyring; its fingerprints (primary and subkeys)."""
-        env = {"GNUPGHOME": str(self._gnupg), "PATH": "/usr/bin:/bin"}
-        shown = subprocess.run(["gpg", "--batch", "--with-colons", "--import-options", "show-only", "--import"],
-                               input=armoured, env=env, capture_output=True, text=True, check=False)  # fmt: skip
-        done = subprocess.run(["gpg", "--batch", "--import"], input=armoured, env=env, capture_output=True, text=True,
-                              check=False)  # fmt: skip
-        if shown.returncode != 0 or done.returncode != 0:
-            raise GitOpsGuardError(f"trust configuration: an OpenPGP key does not import: {done.stderr.strip()[:200]}")
-        return [line.split(":")[9] for line in shown.stdout.splitlines() if line.startswith("fpr:")]
+        return self._signatures.signer(commit)

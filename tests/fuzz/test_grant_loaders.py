@@ -15,8 +15,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gitopsguard.errors import GitOpsGuardError, PolicyError
+from gitopsguard.evidence.trust import load_trust
 from gitopsguard.grants.load import load_escalation_policies, load_grants
-from gitopsguard.grants.trust import load_trust
 
 GRANT: dict[str, Any] = {
     "apiVersion": "gitopsguard.io/v1alpha1", "kind": "Grant", "metadata": {"name": "alice-debug"},

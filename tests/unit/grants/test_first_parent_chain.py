@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gitopsguard.grants.history import Git, History
+from gitopsguard.evidence.history import Git, History
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 # an operation: (0, branch) commits on a branch; (1, into, from) merges ``from`` into ``into`` (``into`` first);

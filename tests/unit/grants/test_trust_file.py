@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.grants.trust import load_trust
+from gitopsguard.evidence.trust import load_trust
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFake alice"
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.grants.model import Identity
+from gitopsguard.evidence.identity import Identity
 
 MAX_TRUST_BYTES = 4 * 1024 * 1024  # room for thousands of people with OpenPGP keys
 MAX_FIELD = 16 * 1024  # an armoured OpenPGP key is a few KiB
