@@ -16,6 +16,7 @@ from gitopsguard import __version__
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.policy.model import DenyLevel
 from gitopsguard.policy.packs import PACKS
+from gitopsguard.source.review import ReviewMode
 
 # Each command imports what it needs when it runs: `gitopsguard check` in a pull request's CI should not
 # pay 0.4 s to import the Kubernetes client it never uses.
@@ -171,6 +172,18 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
                      "and HIGH, HIGH blocks all, OFF blocks none."),
         click.option("--policies-path", default="policies", show_default=True,
                      help="The policy folder in the repository (\"\" to use none)."),
+        click.option("--review-mode", type=click.Choice([m.value for m in ReviewMode]), default="off",
+                     show_default=True, help="Apply only commits that came through review: merges signed by an "
+                     "approver (signed-merge) or pull requests approved on GitHub (github), as the review rules in "
+                     "--trust require. off applies whatever the branch holds, and warns."),
+        click.option("--trust", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="The operator's trust file: signing keys and GitHub logins mapped to users and groups, "
+                     "and the review rules."),
+        click.option("--trust-from", default=None, help="First sync only: the commit to verify from (audited); "
+                     "without it the head must be an approved merge."),
+        click.option("--github-repo", default=None, help="github mode: owner/name of the repository."),
+        click.option("--github-api-url", default="https://api.github.com", show_default=True,
+                     help="github mode: the REST API base URL (GitHub Enterprise: https://HOST/api/v3)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -179,6 +192,8 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
 
 @main.command("reconcile")
 @reconcile_options
+@click.option("--break-glass", default="", metavar="REASON", help="Apply the head without review, this pass "
+              "only (audited and announced); later passes verify from it again.")  # fmt: skip
 @reports_errors
 def reconcile_command(**options: Any) -> None:
     """Make the cluster match one path of the repository, once. Exit 0 done, 1 brake engaged, 2 error."""
@@ -230,6 +245,42 @@ def diff_command(**options: Any) -> None:
     sys.exit(run_diff(ReconcileOptions(**options)))
 
 
+@main.command("verify-range")
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    show_default=True,
+    help="A local clone holding both commits.",
+)
+@click.option("--review-mode", type=click.Choice(["signed-merge", "github"]), default="signed-merge", show_default=True)
+@click.option(
+    "--trust",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The operator's trust file (signers and review rules).",
+)
+@click.option("--branch", default="main", show_default=True, help="github mode: the branch pull requests merge into.")
+@click.option("--github-repo", default=None, help="github mode: owner/name of the repository.")
+@click.option("--github-api-url", default="https://api.github.com", show_default=True)
+@reports_errors
+def verify_range_command(old: str, new: str, repo: Path, review_mode: str, trust: Path, branch: str,
+                         github_repo: str | None, github_api_url: str) -> None:  # fmt: skip
+    """Whether every commit from OLD to NEW came through review, offline (as a repository's CI runs it).
+    OLD may be "" for a first sync (NEW must then be an approved merge). Exit 0 reviewed, 1 not, 2 error."""
+    import tempfile
+
+    from gitopsguard.commands.grants import github_token
+    from gitopsguard.commands.review import ReviewOptions, verify_range
+
+    token = github_token() if review_mode == "github" else None
+    options = ReviewOptions(review_mode, trust, None, branch, github_repo, github_api_url, token)
+    with tempfile.TemporaryDirectory(prefix="gitopsguard-verify-") as state:
+        sys.exit(verify_range(repo, old, new, options, Path(state)))
+
+
 @main.command("run")
 @reconcile_options
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between fetches; changes to owned "
@@ -241,19 +292,6 @@ def diff_command(**options: Any) -> None:
     show_default=True,
     help="Keep temporary-access grants from access/: identities from SSH signatures "
     "(signed-merge) or from the pull request on GitHub (github).",
-)
-@click.option(
-    "--trust",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="The file mapping signing keys and GitHub logins to Kubernetes users and groups.",
-)
-@click.option("--github-repo", default=None, help="github mode: owner/name of the repository.")
-@click.option(
-    "--github-api-url",
-    default="https://api.github.com",
-    show_default=True,
-    help="github mode: the REST API base URL (GitHub Enterprise: https://HOST/api/v3).",
 )
 @click.option(
     "--slack-channel",
@@ -310,15 +348,15 @@ def diff_command(**options: Any) -> None:
 )
 @reports_errors
 def run_command(
-    interval: float, approval_mode: str, trust: Path | None, github_repo: str | None, github_api_url: str,
-    slack_channel: str | None, slack_api_url: str, team_webhook_hosts: tuple[str, ...],
-    team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool, live_scan: bool,
-    scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, **options: Any,
+    interval: float, approval_mode: str, slack_channel: str | None, slack_api_url: str,
+    team_webhook_hosts: tuple[str, ...], team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool,
+    live_scan: bool, scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
     from gitopsguard.commands.grants import GitHubSettings, github_token
     from gitopsguard.commands.reconcile_once import ReconcileOptions, run_forever
 
+    trust, github_repo, github_api_url = options["trust"], options["github_repo"], options["github_api_url"]
     if approval_mode != "off" and trust is None:
         raise click.UsageError(f"--approval-mode {approval_mode} needs --trust FILE (who is who)")
     github = None

@@ -32,6 +32,7 @@ from gitopsguard.render.settings import RenderSettings
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.scan.trust import managed_check
 from gitopsguard.source import GitSource
+from gitopsguard.source.review import Review, UnreviewedRevisionError
 
 DEFAULT_BRAKE = BrakePolicy()
 DRIFT = "drift repaired"  # how a change repairing drift begins its detail
@@ -71,6 +72,8 @@ class ReconcileResult:
     kinds: frozenset[tuple[str, str]] = frozenset()  # (apiVersion, kind) of what the unit owns: what to watch
     evaluation: Evaluation | None = None  # the policy verdict on a revision this pass rendered
     policies: PolicySet | None = None  # the policies of the revision this pass applied (for the live scan)
+    review: Review | None = None  # who approved what, when this pass applied a new commit
+    unreviewed: UnreviewedRevisionError | None = None  # the head held a change nobody allowed reviewed
 
 
 def _kinds(entries: dict[ObjectKey, Entry]) -> frozenset[tuple[str, str]]:
@@ -81,7 +84,7 @@ def reconcile(
     unit: Unit, source: GitSource, applier: Applier, store: InventoryStore, *,
     brake: BrakePolicy = DEFAULT_BRAKE, allow_rewind: bool = False, renders: RenderCache | None = None,
     now: datetime | None = None, want_policies: bool = False, live: KindCache | None = None,
-    stored: RenderStore | None = None, head: Head | None = None,
+    stored: RenderStore | None = None, head: Head | None = None, break_glass: str = "",
 ) -> ReconcileResult:  # fmt: skip
     # 1. What this unit applied last, and at which commit; what it owns (from the loop's watches, if any).
     inventory = store.load(unit.name)
@@ -91,7 +94,11 @@ def reconcile(
         # 2. Fetch; the branch may only move forward from the applied commit. (The loop's worker fetched,
         #    rendered and judged its ``head`` already, off the thread that repairs drift.)
         last_applied = inventory.last_applied
-        revision = head.fetched() if head else source.fetch(last_applied=last_applied, allow_rewind=allow_rewind)
+        revision = (
+            head.fetched()
+            if head
+            else source.fetch(last_applied=last_applied, allow_rewind=allow_rewind, break_glass=break_glass)
+        )
         commit = revision.commit
         # 3. Stop here, writing nothing, if this commit is applied and no owned object has moved since.
         resting = at_rest.standing(inventory, commit, unit.settings, owned)
@@ -142,20 +149,25 @@ def reconcile(
                 evaluation=evaluation, policies=policies,
             )  # fmt: skip
         brake_note = f"mass-prune brake: {engaged}" if engaged else ""
+        new = commit != inventory.last_applied
+        reviewed = (revision.review.summary() if revision.review else "") if new else inventory.reviewed
         after = Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, seen, scans,
-                          unit.settings)  # fmt: skip
+                          unit.settings, reviewed)  # fmt: skip
         if done or _versions_apart(after) != _versions_apart(inventory):  # status updates alone write nothing
             store.save(unit.name, after)
         return ReconcileResult(unit.name, commit, (*changes, *pruned), brake=engaged, kinds=_kinds(entries),
-                               evaluation=evaluation, policies=policies)  # fmt: skip
+                               evaluation=evaluation, policies=policies,
+                               review=revision.review if new else None)  # fmt: skip
     except GitOpsGuardError as error:
+        unreviewed = error if isinstance(error, UnreviewedRevisionError) else None
+        commit = commit or (unreviewed.head if unreviewed else None)
         attempted = commit or inventory.last_attempted
         inventory, repaired = _hold_last_applied(unit, inventory, commit, applier, renders, source, stored)
         store.save(unit.name, replace(inventory, last_attempted=attempted, last_error=str(error)))
         blocked = error.evaluation if isinstance(error, RevisionBlockedError) else None
         undone = error.undone if isinstance(error, RolledBackError) else ()
         return ReconcileResult(unit.name, commit, (*undone, *repaired), error=str(error),
-                               kinds=_kinds(inventory.entries), evaluation=blocked)  # fmt: skip
+                               kinds=_kinds(inventory.entries), evaluation=blocked, unreviewed=unreviewed)  # fmt: skip
 
 
 def hold(

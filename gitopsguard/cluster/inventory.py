@@ -44,6 +44,7 @@ class Inventory:
     unmanaged: dict[ObjectKey, datetime] = field(default_factory=dict)  # unmanaged workload -> first seen
     scans_unmanaged: bool = False  # the applied revision opts a namespace in: every pass must look
     applied_as: str = ""  # the unit's settings the last applied commit was applied with (Unit.settings)
+    reviewed: str = ""  # who approved what brought the last applied commit (source/review.py's summary)
 
 
 class InventoryStore:
@@ -109,7 +110,8 @@ def _parsed(configmap: dict[str, Any]) -> Inventory:
     seen = {ObjectKey(*row[:4]): datetime.fromisoformat(row[4]) for row in listed}
     return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
                      data.get("lastError", ""), data.get("lastChanges", ""), seen,
-                     data.get("scansUnmanaged") == "true", data.get("appliedAs", ""))  # fmt: skip
+                     data.get("scansUnmanaged") == "true", data.get("appliedAs", ""),
+                     data.get("reviewed", ""))  # fmt: skip
 
 
 def _configmap(unit: str, inventory: Inventory) -> dict[str, Any]:
@@ -127,7 +129,7 @@ def _configmap(unit: str, inventory: Inventory) -> dict[str, Any]:
                  "lastChanges": inventory.last_changes[:20000],
                  "unmanagedCount": str(kept),
                  "scansUnmanaged": "true" if inventory.scans_unmanaged else "false",
-                 "appliedAs": inventory.applied_as},
+                 "appliedAs": inventory.applied_as, "reviewed": inventory.reviewed[:4000]},
         "binaryData": {"entries.json.gz": packed.decode("ascii"), "unmanaged.json.gz": unmanaged},
     }  # fmt: skip
 
@@ -145,3 +147,8 @@ def _pack_unmanaged(seen: dict[ObjectKey, datetime]) -> tuple[str, int]:
 
 def _name(unit: str) -> str:
     return f"gitopsguard-inventory-{unit}"
+
+
+def reference(unit: str, namespace: str = CONTROLLER_NAMESPACE) -> dict[str, Any]:
+    """The unit's inventory ConfigMap as an object reference: what the unit's own Events are about."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": _name(unit), "namespace": namespace}}

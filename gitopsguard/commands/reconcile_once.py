@@ -25,7 +25,8 @@ from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.collector import Collector
-from gitopsguard.commands.grants import GitHubSettings, start_keeper
+from gitopsguard.commands.grants import GitHubSettings, github_token, start_keeper
+from gitopsguard.commands.review import ReviewOptions, audit_entries, mark, reviewer_for
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
 from gitopsguard.controller import Controller
@@ -41,6 +42,7 @@ from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.render.settings import RenderSettings
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import Credentials, GitSource, SourceSpec, display_url
+from gitopsguard.source.review import OFF_NOTE
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -65,6 +67,12 @@ class ReconcileOptions:
     deny_level: str = "LOW"
     policies_path: str = "policies"
     allow_remote_bases: bool = False
+    review_mode: str = "off"
+    trust: Path | None = None
+    trust_from: str | None = None
+    github_repo: str | None = None
+    github_api_url: str = "https://api.github.com"
+    break_glass: str = ""
 
 
 def run_once(o: ReconcileOptions) -> int:
@@ -77,10 +85,16 @@ def run_once(o: ReconcileOptions) -> int:
             unit, source, applier, InventoryStore(api),
             brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
             stored=RenderStore(source.workdir / "renders", unit.render_settings),  # a cron run renders each commit once
+            break_glass=o.break_glass,
         )  # fmt: skip
         print_result(result)
-        record(AuditLog(o.audit_log or default_audit_log()), result)
-        mark_denied_objects(applier, EventRecorder(RawApi(api)), result)
+        events = EventRecorder(RawApi(api))
+        log = AuditLog(o.audit_log or default_audit_log())
+        if o.break_glass:
+            broke_glass(log, events, result, o.break_glass)
+        record(log, result)
+        mark_denied_objects(applier, events, result)
+        mark_review(events, result)
     if result.error:
         return 2
     return 1 if result.brake else 0
@@ -119,6 +133,7 @@ def run_forever(
             print_result(result)
             record(log, result)
             mark_denied_objects(applier, events, result)
+            mark_review(events, result)
             mark_changes(events, result)
             news.on_result(result)
 
@@ -257,6 +272,26 @@ def mark_denied_objects(applier: Applier, events: EventRecorder, result: Reconci
             )
 
 
+def mark_review(events: EventRecorder, result: ReconcileResult) -> None:
+    """An Event on the unit when a head is refused as unreviewed, and when one is applied without review."""
+    if result.unreviewed is not None:
+        refused = result.unreviewed
+        mark(events, result.unit, "UnreviewedRevision", f"revision {refused.head[:12]} not applied: commit "
+             f"{refused.commit[:12]} ({refused.who}) was not reviewed: " + "; ".join(refused.problems[:5]))  # fmt: skip
+    elif result.review is not None and result.review.note == OFF_NOTE:
+        mark(events, result.unit, "UnreviewedRevisionApplied", f"revision {(result.revision or '')[:12]} applied "
+             "without review (--review-mode off)")  # fmt: skip
+
+
+def broke_glass(log: AuditLog, events: EventRecorder, result: ReconcileResult, reason: str) -> None:
+    """Break glass is loud: the audit log, an Event on the unit, and the console."""
+    revision = result.revision or ""
+    log.append([("break-glass", result.unit, revision, f"unit/{result.unit}", f"review skipped: {reason}")])
+    mark(events, result.unit, "BreakGlass", f"revision {revision[:12]} applied without review: {reason}")
+    click.echo(f"BREAK GLASS: unit {result.unit} at {revision[:12]} was applied without review ({reason}); this "
+               "is in the audit log and an Event. The next pass verifies from it again.", err=True)  # fmt: skip
+
+
 def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]:
     name = o.unit or unit_name_for(o.path)
     # scp-like addresses (user@host:path, also with a password before the @) are remote, never local paths
@@ -265,7 +300,10 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
         token=git_token(),
         ssh_key_file=Path(k) if (k := os.environ.get("GITOPSGUARD_GIT_SSH_KEY")) else None,
     )
-    source = GitSource(SourceSpec(url, o.branch), o.workdir or default_workdir(url, o.branch), credentials)
+    workdir = o.workdir or default_workdir(url, o.branch)
+    github = github_token() if o.review_mode == "github" else None
+    review = ReviewOptions(o.review_mode, o.trust, o.trust_from, o.branch, o.github_repo, o.github_api_url, github)
+    source = GitSource(SourceSpec(url, o.branch), workdir, credentials, reviewer_for(review, workdir / "review"))
     backups = o.backup_dir or default_audit_log().parent / "backups"
     unit = Unit(name, o.path, o.namespace, o.report_only, backups, o.policies_path or None, DenyLevel(o.deny_level),
                 RenderSettings(allow_remote_bases=o.allow_remote_bases))  # fmt: skip
@@ -296,6 +334,7 @@ def record(log: AuditLog, result: ReconcileResult) -> None:
                         f"{finding.code} {finding.severity.value} {finding.message} (policy {finding.policy})",
                     )
                 )
+    entries += audit_entries(result.unit, revision, result.review.summary() if result.review else "", result.unreviewed)
     if result.error:
         entries.append(("reconcile-failed", result.unit, revision, f"unit/{result.unit}", result.error))
     log.append(entries)

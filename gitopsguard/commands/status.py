@@ -41,6 +41,7 @@ def describe(name: str, inventory: Inventory, state: str) -> str:
         f"  last applied:   {inventory.last_applied or '-'}",
         f"  last attempted: {inventory.last_attempted or '-'}",
         f"  objects owned:  {len(inventory.entries)}",
+        f"  reviewed:       {inventory.reviewed or '- (review mode off, or nothing applied since it was turned on)'}",
     ]
     if inventory.last_error:
         lines.append("  last error:\n" + textwrap.indent(inventory.last_error, "    "))

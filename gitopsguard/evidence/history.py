@@ -39,7 +39,8 @@ class Git:
 
     def raw(self, *args: str, stdin: str | None = None) -> bytes:
         command = ["git", "--literal-pathspecs", *self._options, *args]
-        done = subprocess.run(command, cwd=self.repository, input=stdin.encode() if stdin is not None else None,
+        given = stdin.encode("utf-8", "surrogateescape") if stdin is not None else None  # paths as git's bytes
+        done = subprocess.run(command, cwd=self.repository, input=given,
                               capture_output=True, check=False, env=self._env)  # fmt: skip
         if done.returncode != 0:
             problem = done.stderr.decode("utf-8", errors="replace").strip()[:300]

@@ -44,7 +44,7 @@ def github_logins(signers: tuple[TrustedSigner, ...]) -> dict[str, Identity]:
 
 def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
     """Every signer in the trust file; GitOpsGuardError naming the file and the entry at fault otherwise."""
-    data = _document(path)
+    data = document(path)
     if not isinstance(data, dict):
         raise GitOpsGuardError(f"{path}: the trust configuration must be a mapping with `signers`")
     admins = _texts(data.get("administrators"), f"{path}: administrators")
@@ -58,7 +58,7 @@ def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
     return signers
 
 
-def _document(path: Path) -> Any:
+def document(path: Path) -> Any:
     """The trust file's YAML, bounded in size. The one place it is parsed (switch to a bounded loader here)."""
     try:
         if path.stat().st_size > MAX_TRUST_BYTES:

@@ -14,7 +14,8 @@ from gitopsguard.reconcile import ReconcileResult
 from gitopsguard.scan.scanner import Announcement
 
 TITLES = {
-    "blocked-revision": "Revision blocked by policy", "live-violation": "Live workload breaks policy",
+    "blocked-revision": "Revision blocked by policy", "unreviewed-revision": "Unreviewed revision refused",
+    "live-violation": "Live workload breaks policy",
     "deletion-scheduled": "Workload will be deleted", "deleted": "Workload deleted by policy",
     "drift-repaired": "Drift repaired", "brake-engaged": "Mass-prune brake engaged",
     "reconcile-failing": "Reconcile failing", "grant-activated": "Access granted",
@@ -56,6 +57,13 @@ def from_result(result: ReconcileResult) -> list[Notice]:
                 f"Nothing of commit {revision} was applied; the cluster keeps the last good revision.",
                 "; ".join(lines), "Fix the objects in a new commit, or add a PolicyException with a reason and expiry.",
                 f"blocked|{result.unit}|{result.revision}|{namespace}"))  # fmt: skip
+    elif result.unreviewed is not None:
+        refused = result.unreviewed
+        notices.append(Notice("unreviewed-revision", f"unit {result.unit} @ {revision}", "",
+                              f"Nothing of commit {revision} was applied: commit {refused.commit[:12]} "
+                              f"({refused.who}) was not reviewed.", "; ".join(refused.problems[:5]),
+                              "Merge the change through a reviewed pull request (or revert it); the cluster keeps "
+                              "the last applied commit.", f"unreviewed|{result.unit}|{result.revision}"))  # fmt: skip
     elif result.error:
         notices.append(Notice("reconcile-failing", f"unit {result.unit}", "", result.error.splitlines()[0],
                               f"commit {revision or '?'}",

@@ -10,6 +10,7 @@ from pathlib import Path
 import git
 
 from gitopsguard.errors import SourceError
+from gitopsguard.source.review import OFF_NOTE, Review, Reviewer
 from gitopsguard.source.urls import Login, display_url, encoding_errors, forms, redact_urls, split_login
 
 
@@ -79,11 +80,15 @@ class Revision:
     checkout: Path
     summary: str
     message: str
+    review: Review | None = None  # the evidence it was reviewed (a note alone when the review mode is off)
 
 
 class GitSource:
-    def __init__(self, spec: SourceSpec, workdir: Path, credentials: Credentials | None = None) -> None:
+    def __init__(
+        self, spec: SourceSpec, workdir: Path, credentials: Credentials | None = None, reviewer: Reviewer | None = None
+    ) -> None:
         self.spec = spec
+        self.reviewer = reviewer  # None: review mode off, every commit the branch holds is applied
         self.workdir = workdir  # the checkout and what is kept beside it (renders) live here
         self._dir = workdir / "checkout"
         self.credentials = credentials or Credentials()
@@ -91,15 +96,28 @@ class GitSource:
         self._remote, _ = split_login(spec.url)
         self._credentials = self.credentials.for_url(spec.url)
 
-    def fetch(self, *, last_applied: str | None, allow_rewind: bool = False) -> Revision:
-        """The branch's newest commit, checked out; refuses history that does not contain ``last_applied``."""
+    def fetch(self, *, last_applied: str | None, allow_rewind: bool = False, break_glass: str = "") -> Revision:
+        """The branch's newest commit, checked out; refuses history that does not contain ``last_applied``,
+        and (with a reviewer) a head holding a change nobody allowed reviewed, before checking it out.
+        ``break_glass`` (the operator's reason) skips the review for this fetch alone."""
         repo = self._fetched_repo()
         commit = self._resolve_branch(repo)
+        forward = True
         if last_applied and not allow_rewind:
             self._require_forward(repo, last_applied, commit)
+        elif last_applied:
+            forward = self._is_forward(repo, last_applied, commit)
+        review = self._review(last_applied if forward else None, commit.hexsha, break_glass)
         self._git(repo, "checkout", "--force", "--detach", commit.hexsha)
         self._git(repo, "clean", "-ffdx")
-        return Revision(commit.hexsha, self._dir, str(commit.summary), str(commit.message))
+        return Revision(commit.hexsha, self._dir, str(commit.summary), str(commit.message), review)
+
+    def _review(self, last_applied: str | None, head: str, break_glass: str) -> Review:
+        if self.reviewer is None:
+            return Review(last_applied, head, note=OFF_NOTE)
+        if break_glass:
+            return Review(last_applied, head, note=f"break glass, review skipped by the operator: {break_glass}")
+        return self.reviewer.verify(self._dir, last_applied, head)
 
     def checkout_of(self, commit: str) -> Path:
         """A second working tree at ``commit`` (one the branch already reached), beside the main checkout:
@@ -135,14 +153,16 @@ class GitSource:
         except (git.BadName, ValueError) as error:
             raise SourceError(f"{self._where()}: branch {self.spec.branch!r} not found") from error
 
-    def _require_forward(self, repo: git.Repo, last_applied: str, new: git.Commit) -> None:
+    def _is_forward(self, repo: git.Repo, last_applied: str, new: git.Commit) -> bool:
         if last_applied == new.hexsha:
-            return
+            return True
         try:
-            forward = repo.is_ancestor(repo.commit(last_applied), new)
+            return bool(repo.is_ancestor(repo.commit(last_applied), new))
         except (git.BadName, ValueError, git.GitCommandError):
-            forward = False  # the applied commit is not even known here any more
-        if not forward:
+            return False  # the applied commit is not even known here any more
+
+    def _require_forward(self, repo: git.Repo, last_applied: str, new: git.Commit) -> None:
+        if not self._is_forward(repo, last_applied, new):
             raise SourceError(
                 f"{self._where()}: branch {self.spec.branch!r} moved from {last_applied[:12]} to "
                 f"{new.hexsha[:12]}, which does not contain the applied commit (a force-push or a "

@@ -1,0 +1,291 @@
+"""Only reviewed revisions reach the cluster: every first-parent step between the applied commit and a new
+head must be accounted for by review evidence, under the operator's review rules (``rules.py``).
+
+What is checked is what would reach the cluster. Each path whose content at the head differs from the
+applied commit's is answerable to the newest step that changed it (``steps.py``), and that step must be:
+
+- in ``signed-merge`` mode, a merge of one branch signed by a key the trust file maps (the approver), who meets
+  every rule for the path and wrote none of it: every commit the merge brought that changed the path is
+  signed by a trusted key (so its author is known), none by the approver. A path the merge changed beyond
+  what git's own merge of its parents makes (an "evil merge", a conflict resolved in the merge) was written
+  by the approver, so it is refused as self-approval;
+- in ``github`` mode, the merge commit of a pull request merged into the branch (``merge_commit_sha``),
+  whose head holds the path's content, approved on that head by people the trust file maps, other than its
+  author, who meet every rule for the path;
+- in either mode, a commit pushed straight is refused unless a ``pushes`` rule lets its signer (a bot with
+  its own key) push every path it is answerable for.
+
+A change undone before the head (a revert) never reaches the cluster, so it does not block: reverting an
+unreviewed push and merging the same change through review makes the branch acceptable again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from gitopsguard.errors import GitOpsGuardError, SourceError
+from gitopsguard.evidence.history import Git, History
+from gitopsguard.evidence.identity import Identity
+from gitopsguard.evidence.signatures import Signatures
+from gitopsguard.evidence.trust import TrustedSigner
+from gitopsguard.source import steps as history_steps
+from gitopsguard.source.rules import ReviewRules
+from gitopsguard.source.steps import Step
+
+OFF_NOTE = "NOT REVIEWED: review mode off, applied whoever pushed it"
+MAX_PROBLEMS = 20  # lines in a refusal: the first of thousands of paths say enough
+_CACHED = 16
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ReviewMode(StrEnum):
+    OFF = "off"
+    SIGNED_MERGE = "signed-merge"
+    GITHUB = "github"
+
+
+@dataclass(frozen=True)
+class Approved:
+    """One first-parent step and the evidence that accounts for it."""
+
+    commit: str
+    how: str  # "merge signed by carol", "pull request #12 approved by carol", "push signed by image-bot"
+    paths: int = 0  # how many paths at the head it brought
+
+
+@dataclass(frozen=True)
+class Review:
+    """Why a head may be applied: from which commit it was verified, and each step's evidence."""
+
+    base: str | None
+    head: str
+    approved: tuple[Approved, ...] = ()
+    note: str = ""  # how the base was chosen (--trust-from), or that review was skipped (break glass, off)
+
+    def summary(self, limit: int = 5) -> str:
+        shown = [f"{a.commit[:12]} {a.how}" for a in self.approved if a.paths][-limit:]
+        more = sum(1 for a in self.approved if a.paths) - len(shown)
+        parts = [*([self.note] if self.note else []), *shown, *([f"and {more} more"] if more > 0 else [])]
+        return "; ".join(parts) or "no change since the applied commit"
+
+
+class UnreviewedRevisionError(GitOpsGuardError):
+    """A head holds a change no allowed approver reviewed; ``commit`` is the first step that brought one."""
+
+    def __init__(self, head: str, commit: str, subject: str, who: str, problems: tuple[str, ...]) -> None:
+        shown = problems[:MAX_PROBLEMS] + ((f"... and {len(problems) - MAX_PROBLEMS} more",)
+                                            if len(problems) > MAX_PROBLEMS else ())  # fmt: skip
+        super().__init__(
+            f"revision {head[:12]} is refused: commit {commit[:12]} {subject!r} ({who}) was not reviewed as the "
+            "trust file's review rules require. Merge the change through a reviewed pull request (the last "
+            "applied commit is held)" + "".join(f"\n  - {p}" for p in shown)
+        )
+        self.head, self.commit, self.subject, self.who, self.problems = head, commit, subject, who, problems
+
+
+class Forge(Protocol):
+    """The forge's view of a merge (evidence/github.py speaks GitHub's REST API)."""
+
+    def merged_pull(self, history: History, merge: str, branch: str) -> dict[str, Any] | None: ...
+    def approvers(self, number: int, head: str, logins: dict[str, Identity]) -> tuple[Identity, ...]: ...
+    def author(self, pull: dict[str, Any], logins: dict[str, Identity]) -> Identity | None: ...
+    def head_holds(self, history: History, pull: dict[str, Any], path: str, blob: str) -> bool: ...
+
+
+class _RefusedError(Exception):
+    def __init__(self, who: str, problems: list[str]) -> None:
+        super().__init__(who)
+        self.who, self.problems = who, tuple(problems)
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    mode: ReviewMode
+    rules: ReviewRules
+    signers: tuple[TrustedSigner, ...]
+    state_dir: Path
+    branch: str = "main"
+    trust_from: str | None = None  # the first sync's base, named by the operator
+    forge: Forge | None = None  # github mode
+    logins: tuple[tuple[str, Identity], ...] = ()  # github login -> who, from the trust file
+
+
+class Reviewer:
+    """Verifies ranges of one repository's history; verdicts are kept, so a head verified once costs no git
+    work again."""
+
+    def __init__(self, settings: ReviewSettings) -> None:
+        self.settings = settings
+        self._people = {s.identity.user: s.identity for s in settings.signers}
+        self._signatures: dict[Path, Signatures] = {}
+        self._verdicts: dict[tuple[str | None, str], Review | UnreviewedRevisionError] = {}
+
+    def verify(self, repository: Path, old: str | None, new: str) -> Review:
+        """The evidence for ``new`` since ``old`` (the applied commit; None on a first sync). Raises
+        UnreviewedRevisionError naming the first unreviewed step, SourceError when the range is not a forward
+        first-parent history."""
+        key = (old, new)
+        if key not in self._verdicts:
+            try:
+                self._verdicts[key] = self._verify(repository, old, new)
+            except UnreviewedRevisionError as refused:
+                self._verdicts[key] = refused
+            while len(self._verdicts) > _CACHED:
+                del self._verdicts[next(iter(self._verdicts))]
+        verdict = self._verdicts[key]
+        if isinstance(verdict, UnreviewedRevisionError):
+            raise verdict.with_traceback(None)
+        return verdict
+
+    def _verify(self, repository: Path, old: str | None, new: str) -> Review:
+        signatures = self._signatures_for(repository)
+        git = signatures.git
+        history = History(git)
+        base, note = self._base(git, history, old, new)
+        if base == new:
+            return Review(base, new, note=note)
+        if not history.on_first_parent_chain(base, new):
+            raise SourceError(f"{new[:12]}: the branch's first-parent history does not pass through {base[:12]}; "
+                              "review evidence is read along it, so this history is refused")  # fmt: skip
+        judged = []
+        for step in history_steps.steps(git, base, new):
+            try:
+                judged.append(self._judge(git, history, signatures, step))
+            except _RefusedError as refused:
+                raise UnreviewedRevisionError(new, step.commit, _subject(git, step.commit), refused.who,
+                                              refused.problems) from None  # fmt: skip
+        return Review(base, new, tuple(judged), note)
+
+    def _base(self, git: Git, history: History, old: str | None, new: str) -> tuple[str, str]:
+        """(the commit to verify from, how it was chosen)."""
+        if old is not None:
+            return old, ""
+        if self.settings.trust_from:
+            return self.settings.trust_from, f"first sync, trusted from {self.settings.trust_from[:12]} (--trust-from)"
+        parents = history.parents(new)
+        if len(parents) < 2:
+            raise UnreviewedRevisionError(new, new, _subject(git, new), "the first sync's head",
+                                          ("a first sync needs --trust-from COMMIT, or a head that is an approved "
+                                           "merge",))  # fmt: skip
+        return parents[0], f"first sync from the approved merge {new[:12]}"
+
+    def _judge(self, git: Git, history: History, signatures: Signatures, step: Step) -> Approved:
+        if self.settings.mode is ReviewMode.GITHUB:
+            return self._pull_request(git, history, signatures, step)
+        if len(step.parents) == 2:
+            return self._signed_merge(git, signatures, step)
+        return self._push(signatures, step)
+
+    def _push(self, signatures: Signatures, step: Step) -> Approved:
+        """A commit that is no merge: fine when none of its changes reach the head, or a push rule allows
+        its signer every path it brought."""
+        if len(step.parents) > 2:
+            raise _RefusedError("a merge of several branches", ["merge one reviewed branch at a time"])
+        if not step.paths:
+            return Approved(step.commit, "commit whose changes do not reach the head")
+        signer = signatures.signer(step.commit)
+        who = f"pushed straight, signed by {signer.user}" if signer else "pushed straight, not signed by a trusted key"
+        if signer is not None and all(self.settings.rules.may_push(signer, p) for p in step.paths):
+            return Approved(step.commit, f"push signed by {signer.user}, allowed by the pushes rules", len(step.paths))
+        needs = [f"{p}: pushed without review; {_needs(self.settings.rules, p)}" for p in step.paths
+                 if signer is None or not self.settings.rules.may_push(signer, p)]  # fmt: skip
+        raise _RefusedError(who, needs)
+
+    def _signed_merge(self, git: Git, signatures: Signatures, step: Step) -> Approved:
+        approver = signatures.signer(step.commit)
+        if approver is None:
+            raise _RefusedError("a merge not signed by a trusted key",
+                           [f"{p}: {_needs(self.settings.rules, p)}" for p in step.paths])  # fmt: skip
+        if not step.paths:
+            return Approved(step.commit, f"merge signed by {approver.user}")
+        brought = history_steps.brought(git, step)
+        authors = signatures.signers([b.commit for b in brought])
+        beyond = history_steps.beyond_branch(git, step) & set(step.paths)
+        own = history_steps.own_changes(git, step) if beyond else frozenset()
+        problems = [why for p in step.paths if (why := self._merged_path(p, approver, brought, authors, own))]
+        if problems:
+            raise _RefusedError(f"merge signed by {approver.user}", problems)
+        return Approved(step.commit, f"merge signed by {approver.user}", len(step.paths))
+
+    def _merged_path(
+        self, path: str, approver: Identity, brought: tuple[history_steps.Brought, ...],
+        authors: dict[str, Identity | None], own: frozenset[str],
+    ) -> str:  # fmt: skip
+        """Why the merge's approver cannot account for ``path``; "" when they can."""
+        if path in own:
+            return (f"{path}: changed by the merge itself, beyond the branch it merges: the merge's signer wrote it "
+                    "and cannot approve it; make the change on the branch (resolve conflicts there)")  # fmt: skip
+        wrote = [b.commit for b in brought if path in b.paths]
+        if not wrote:
+            return f"{path}: the merge takes it from no commit it brings; make the change on the merged branch"
+        unknown = [c for c in wrote if authors.get(c) is None]
+        if unknown:
+            return (f"{path}: commit {unknown[0][:12]} on the merged branch is not signed by a trusted key, so who "
+                    "wrote it is unknown; sign every commit of a branch (git config commit.gpgsign true)")  # fmt: skip
+        if any(a is not None and a.user == approver.user for a in (authors[c] for c in wrote)):
+            return f"{path}: {approver.user} signed the merge of their own change; another approver must merge it"
+        return self.settings.rules.unmet(path, (approver,))
+
+    def _pull_request(self, git: Git, history: History, signatures: Signatures, step: Step) -> Approved:
+        forge = self.settings.forge
+        if forge is None:  # cannot happen: github mode is configured with a forge
+            raise _RefusedError("no forge configured", ["configure --github-repo for the github review mode"])
+        pull = forge.merged_pull(history, step.commit, self.settings.branch) if step.paths else None
+        if pull is None:
+            return self._push(signatures, step)
+        number, logins = int(pull["number"]), dict(self.settings.logins)
+        author = forge.author(pull, logins)
+        head = str((pull.get("head") or {}).get("sha") or "")
+        approvers = tuple(a for a in forge.approvers(number, head, logins)
+                          if a.user in self._people and (author is None or a.user != author.user))  # fmt: skip
+        who = f"pull request #{number}" + (f" by {author.user}" if author else "")
+        own = history_steps.own_changes(git, step) if len(step.parents) == 2 else frozenset(step.paths)
+        blobs = dict(zip(step.paths, _blobs(git, step.commit, step.paths), strict=True))
+        problems = []
+        for path in step.paths:
+            if path in own and not forge.head_holds(history, pull, path, blobs[path]):
+                problems.append(f"{path}: the merge holds changes the reviewed head of #{number} does not")
+            elif author is None:
+                problems.append(f"{path}: #{number} was opened by someone the trust file does not map")
+            elif why := self.settings.rules.unmet(path, approvers):
+                problems.append(f"{why} (approvals on #{number}'s head commit, not its author's)")
+        if problems:
+            raise _RefusedError(who, problems)
+        names = ", ".join(sorted(a.user for a in approvers))
+        return Approved(step.commit, f"pull request #{number} approved by {names}", len(step.paths))
+
+    def _signatures_for(self, repository: Path) -> Signatures:
+        if repository not in self._signatures:
+            state = self.settings.state_dir / f"signatures-{len(self._signatures)}"
+            self._signatures[repository] = Signatures(repository, self.settings.signers, state)
+        return self._signatures[repository]
+
+
+def _needs(rules: ReviewRules, path: str) -> str:
+    found = rules.needs(path)
+    if not found:
+        return "no review rule covers it, so nobody may change it"
+    return "needs a merge approved by " + " and by ".join(str(r) for r in found)
+
+
+def _blobs(git: Git, commit: str, paths: tuple[str, ...]) -> list[str]:
+    """The object id of each path in ``commit`` ("" where absent), in one git call."""
+    if not paths:
+        return []
+    if any("\n" in p for p in paths):
+        return ["\n" if "\n" in p else "" for p in paths]  # cannot be asked in batch: never equal to a blob
+    asked = "".join(f"{commit}:{p}\n" for p in paths)
+    answers = git("cat-file", "--batch-check=%(objectname) %(objecttype)", stdin=asked).split("\n")
+    return [line.split()[0] if line.endswith(" blob") else "" for line in answers]
+
+
+def _subject(git: Git, commit: str) -> str:
+    try:
+        subject = git("log", "-1", "--format=%s", commit)
+    except GitOpsGuardError:
+        return "?"
+    return _CONTROL.sub("?", subject)[:100]
