@@ -27,14 +27,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from gitopsguard.errors import GitOpsGuardError, SourceError
+from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.evidence.history import Git, History
 from gitopsguard.evidence.identity import Identity
 from gitopsguard.evidence.signatures import Signatures
 from gitopsguard.evidence.trust import TrustedSigner
-from gitopsguard.source import steps as history_steps
 from gitopsguard.source.rules import ReviewRules
-from gitopsguard.source.steps import Step
+from gitopsguard.source.steps import Merged, RangeHistory, Step, own_changes, read_range
 
 OFF_NOTE = "NOT REVIEWED: review mode off, applied whoever pushed it"
 MAX_PROBLEMS = 20  # lines in a refusal: the first of thousands of paths say enough
@@ -148,13 +147,12 @@ class Reviewer:
         base, note = self._base(git, history, old, new)
         if base == new:
             return Review(base, new, note=note)
-        if not history.on_first_parent_chain(base, new):
-            raise SourceError(f"{new[:12]}: the branch's first-parent history does not pass through {base[:12]}; "
-                              "review evidence is read along it, so this history is refused")  # fmt: skip
+        rng = read_range(git, base, new)
+        signatures.signers(_to_identify(rng))  # every signature the verdict may need, checked in one batch
         judged = []
-        for step in history_steps.steps(git, base, new):
+        for step in rng.steps:
             try:
-                judged.append(self._judge(git, history, signatures, step))
+                judged.append(self._judge(git, history, signatures, step, rng))
             except _RefusedError as refused:
                 raise UnreviewedRevisionError(new, step.commit, _subject(git, step.commit), refused.who,
                                               refused.problems) from None  # fmt: skip
@@ -173,11 +171,11 @@ class Reviewer:
                                            "merge",))  # fmt: skip
         return parents[0], f"first sync from the approved merge {new[:12]}"
 
-    def _judge(self, git: Git, history: History, signatures: Signatures, step: Step) -> Approved:
+    def _judge(self, git: Git, history: History, signatures: Signatures, step: Step, rng: RangeHistory) -> Approved:
         if self.settings.mode is ReviewMode.GITHUB:
             return self._pull_request(git, history, signatures, step)
         if len(step.parents) == 2:
-            return self._signed_merge(git, signatures, step)
+            return self._signed_merge(git, signatures, step, rng)
         return self._push(signatures, step)
 
     def _push(self, signatures: Signatures, step: Step) -> Approved:
@@ -195,31 +193,30 @@ class Reviewer:
                  if signer is None or not self.settings.rules.may_push(signer, p)]  # fmt: skip
         raise _RefusedError(who, needs)
 
-    def _signed_merge(self, git: Git, signatures: Signatures, step: Step) -> Approved:
+    def _signed_merge(self, git: Git, signatures: Signatures, step: Step, rng: RangeHistory) -> Approved:
         approver = signatures.signer(step.commit)
         if approver is None:
             raise _RefusedError("a merge not signed by a trusted key",
                            [f"{p}: {_needs(self.settings.rules, p)}" for p in step.paths])  # fmt: skip
         if not step.paths:
             return Approved(step.commit, f"merge signed by {approver.user}")
-        brought = history_steps.brought(git, step)
-        authors = signatures.signers([b.commit for b in brought])
-        beyond = history_steps.beyond_branch(git, step) & set(step.paths)
-        own = history_steps.own_changes(git, step) if beyond else frozenset()
-        problems = [why for p in step.paths if (why := self._merged_path(p, approver, brought, authors, own))]
+        merged, mine = rng.merged[step.commit], rng.commits[step.commit].changed
+        authors = signatures.signers([c.commit for c in merged.commits])
+        beyond = [p for p in step.paths if merged.branch_state[p] != mine[p]]
+        own = own_changes(git, step.commit) if beyond else frozenset()
+        problems = [why for p in step.paths if (why := self._merged_path(p, approver, merged, authors, own))]
         if problems:
             raise _RefusedError(f"merge signed by {approver.user}", problems)
         return Approved(step.commit, f"merge signed by {approver.user}", len(step.paths))
 
     def _merged_path(
-        self, path: str, approver: Identity, brought: tuple[history_steps.Brought, ...],
-        authors: dict[str, Identity | None], own: frozenset[str],
+        self, path: str, approver: Identity, merged: Merged, authors: dict[str, Identity | None], own: frozenset[str],
     ) -> str:  # fmt: skip
         """Why the merge's approver cannot account for ``path``; "" when they can."""
         if path in own:
             return (f"{path}: changed by the merge itself, beyond the branch it merges: the merge's signer wrote it "
                     "and cannot approve it; make the change on the branch (resolve conflicts there)")  # fmt: skip
-        wrote = [b.commit for b in brought if path in b.paths]
+        wrote = [c.commit for c in merged.commits if path in c.changed]
         if not wrote:
             return f"{path}: the merge takes it from no commit it brings; make the change on the merged branch"
         unknown = [c for c in wrote if authors.get(c) is None]
@@ -243,7 +240,10 @@ class Reviewer:
         approvers = tuple(a for a in forge.approvers(number, head, logins)
                           if a.user in self._people and (author is None or a.user != author.user))  # fmt: skip
         who = f"pull request #{number}" + (f" by {author.user}" if author else "")
-        own = history_steps.own_changes(git, step) if len(step.parents) == 2 else frozenset(step.paths)
+        if len(step.parents) == 2 and step.parents[1] != head:
+            raise _RefusedError(who, [f"the merge {step.commit[:12]} merged {step.parents[1][:12]}, not the head "
+                                      f"{head[:12]} reviewers approved on #{number}"])  # fmt: skip
+        own = own_changes(git, step.commit) if len(step.parents) == 2 else frozenset(step.paths)
         blobs = dict(zip(step.paths, _blobs(git, step.commit, step.paths), strict=True))
         problems = []
         for path in step.paths:
@@ -263,6 +263,16 @@ class Reviewer:
             state = self.settings.state_dir / f"signatures-{len(self._signatures)}"
             self._signatures[repository] = Signatures(repository, self.settings.signers, state)
         return self._signatures[repository]
+
+
+def _to_identify(rng: RangeHistory) -> list[str]:
+    """The steps, and the commits each merge brought that changed a path it is answerable for."""
+    wanted = [step.commit for step in rng.steps]
+    for step in rng.steps:
+        if step.commit in rng.merged:
+            paths = set(step.paths)
+            wanted += [c.commit for c in rng.merged[step.commit].commits if paths & c.changed.keys()]
+    return wanted
 
 
 def _needs(rules: ReviewRules, path: str) -> str:

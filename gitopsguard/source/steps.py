@@ -1,21 +1,32 @@
-"""What a range of a branch's history brought, read from git in a few calls: the first-parent steps from the
+"""What a range of a branch's history brought, read from git in one call: the first-parent steps from the
 applied commit to the new head, the paths whose content at the head each step is answerable for, and, for a
-merge, the commits it brought and the paths it changed beyond its merged branch.
+merge, the commits it brought, the paths each changed, and what the merged branch held.
 
 A path is answerable to the newest step that changed it, and only when its content (mode and object) at the
-head differs from the applied commit's: a change undone before the head never reaches the cluster. Paths are
-git's bytes, decoded with ``surrogateescape`` so that two different names never read as one.
+head differs from the applied commit's: a change undone before the head never reaches the cluster. Every
+commit of the range is listed once with its first-parent diff (``git log --raw --diff-merges=first-parent``);
+the commits a merge brought are those it reaches through its merged branch that no earlier step reached.
+Paths are git's bytes, decoded with ``surrogateescape`` so that two different names never read as one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from gitopsguard.errors import SourceError
 from gitopsguard.evidence.history import Git
 
-State = tuple[str, str]  # (mode, object id) of a path in a tree; the mode is "000000" where it is absent
+State = tuple[str, str]  # (mode, object id) of a path in a tree; mode "000000" where it is absent
 _RAW = ("--raw", "-z", "--no-renames", "--no-abbrev", "--diff-merges=first-parent")
+
+
+@dataclass(frozen=True)
+class Commit:
+    commit: str
+    parents: tuple[str, ...]
+    changed: dict[str, State] = field(default_factory=dict)  # path -> its state after this commit
+    before: dict[str, State] = field(default_factory=dict)  # path -> its state in the first parent
 
 
 @dataclass(frozen=True)
@@ -28,72 +39,125 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Brought:
-    """A commit a merge brought onto the branch, and the paths it changed (against its first parent)."""
+class Merged:
+    """What a merge step brought: its commits (newest first along the merged branch's first parents, then
+    the rest), and per answerable path the state the merged branch held ("" mode: the branch never set it)."""
 
-    commit: str
-    paths: frozenset[str]
+    commits: tuple[Commit, ...]
+    branch_state: dict[str, State]
+
+
+@dataclass(frozen=True)
+class RangeHistory:
+    steps: tuple[Step, ...]  # oldest first
+    merged: dict[str, Merged]  # merge step -> what it brought
+    commits: dict[str, Commit]
 
 
 def text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="surrogateescape")
 
 
-def changes(git: Git, *args: str) -> Iterator[tuple[str, tuple[str, ...], str, State, State]]:
-    """(commit, parents, path, state before, state after) for each path each listed commit changed."""
-    out = git.raw("log", *_RAW, "--format=%x01%H %P", *args)
-    tokens, index = out.split(b"\0"), 0
-    commit, parents = "", tuple[str, ...]()
+def read_range(git: Git, old: str, new: str) -> RangeHistory:
+    """The steps of ``old..new``; SourceError when the first-parent history from ``new`` does not pass
+    through ``old`` (evidence is read along it)."""
+    commits = _commits(git, old, new)
+    chain = _chain(commits, old, new)
+    answerable = _answerable(commits, chain)
+    steps = tuple(Step(c, commits[c].parents, tuple(sorted(answerable.get(c, ())))) for c in reversed(chain))
+    merged: dict[str, Merged] = {}
+    reached: set[str] = set()
+    for step in steps:
+        reached.add(step.commit)
+        if len(step.parents) == 2:
+            brought = _reach(commits, step.parents[1], reached)
+            merged[step.commit] = Merged(brought, _branch_state(commits, step.parents[1], step.paths))
+    return RangeHistory(steps, merged, commits)
+
+
+def _commits(git: Git, old: str, new: str) -> dict[str, Commit]:
+    out = git.raw("log", *_RAW, "--format=%x01%H %P", f"{old}..{new}")
+    tokens, index, found = out.split(b"\0"), 0, {}
+    current: Commit | None = None
     while index < len(tokens):
         token = tokens[index].lstrip(b"\n")
         index += 1
         if token.startswith(b"\x01"):
-            commit, *rest = text(token[1:]).split()
-            parents = tuple(rest)
-        elif token.startswith(b":") and index < len(tokens):
+            commit, *parents = text(token[1:]).split()
+            current = found[commit] = Commit(commit, tuple(parents))
+        elif token.startswith(b":") and index < len(tokens) and current is not None:
             old_mode, new_mode, old_id, new_id, _ = text(token[1:]).split(" ", 4)
-            yield commit, parents, text(tokens[index]), (old_mode, old_id), (new_mode, new_id)
+            path = text(tokens[index])
+            current.changed[path], current.before[path] = (new_mode, new_id), (old_mode, old_id)
             index += 1
+    return found
 
 
-def steps(git: Git, old: str, new: str) -> tuple[Step, ...]:
-    """The first-parent steps of ``old..new``, oldest first, each with the paths it is answerable for."""
-    order = dict(_first_parents(git, old, new))  # every step, also those that change no path
-    head: dict[str, tuple[str, State]] = {}  # path -> (newest step that changed it, its state at the head)
-    base: dict[str, State] = {}  # path -> its state at ``old`` (the oldest step's "before")
-    for commit, _, path, before, after in changes(git, "--first-parent", f"{old}..{new}"):
-        head.setdefault(path, (commit, after))
-        base[path] = before
+def _chain(commits: dict[str, Commit], old: str, new: str) -> list[str]:
+    """The first-parent chain from ``new`` back to (not including) ``old``, newest first."""
+    chain: list[str] = []
+    at = new
+    while at in commits and len(chain) <= len(commits):
+        chain.append(at)
+        parents = commits[at].parents
+        at = parents[0] if parents else ""
+    if at != old:
+        raise SourceError(f"{new[:12]}: the branch's first-parent history does not pass through {old[:12]}; "
+                          "review evidence is read along it, so this history is refused")  # fmt: skip
+    return chain
+
+
+def _answerable(commits: dict[str, Commit], chain: list[str]) -> dict[str, list[str]]:
+    head: dict[str, tuple[str, State]] = {}
+    base: dict[str, State] = {}
+    for commit in chain:  # newest first
+        for path, after in commits[commit].changed.items():
+            head.setdefault(path, (commit, after))
+            base[path] = commits[commit].before[path]
     answerable: dict[str, list[str]] = {}
     for path, (commit, after) in head.items():
         if after != base[path]:
             answerable.setdefault(commit, []).append(path)
-    return tuple(Step(c, p, tuple(sorted(answerable.get(c, ())))) for c, p in reversed(order.items()))
+    return answerable
 
 
-def _first_parents(git: Git, old: str, new: str) -> Iterator[tuple[str, tuple[str, ...]]]:
-    for line in git("rev-list", "--first-parent", "--parents", f"{old}..{new}").splitlines():
-        commit, *parents = line.split()
-        yield commit, tuple(parents)
+def _reach(commits: dict[str, Commit], tip: str, reached: set[str]) -> tuple[Commit, ...]:
+    """Commits of the range reachable from ``tip`` and not yet ``reached`` (added to it)."""
+    found, todo = [], [tip]
+    while todo:
+        at = todo.pop()
+        if at in reached or at not in commits:
+            continue
+        reached.add(at)
+        found.append(commits[at])
+        todo.extend(reversed(commits[at].parents))
+    return tuple(found)
 
 
-def brought(git: Git, merge: Step) -> tuple[Brought, ...]:
-    """The commits ``merge`` brought (on its merged branch and not on its first parent), with their paths."""
-    first, merged = merge.parents[0], merge.parents[1]
-    found: dict[str, set[str]] = {c: set() for c in git("rev-list", f"{first}..{merged}").split()}
-    for commit, _, path, _, _ in changes(git, f"{first}..{merged}"):
-        found.setdefault(commit, set()).add(path)
-    return tuple(Brought(c, frozenset(p)) for c, p in found.items())
+def _branch_state(commits: dict[str, Commit], tip: str, paths: tuple[str, ...]) -> dict[str, State]:
+    """Each path's state at ``tip``, read along its first parents within the range; ("", "") for a path no
+    commit there changed (the branch did not bring it)."""
+    states: dict[str, State] = {}
+    wanted = set(paths)
+    for commit in _first_parents(commits, tip):
+        for path in wanted & commits[commit].changed.keys():
+            states[path] = commits[commit].changed[path]
+        wanted -= states.keys()
+        if not wanted:
+            break
+    return {p: states.get(p, ("", "")) for p in paths}
 
 
-def beyond_branch(git: Git, merge: Step) -> frozenset[str]:
-    """Paths where the merge's tree differs from its merged branch's (the merge did not take them as is)."""
-    out = git.raw("diff-tree", "-r", "-z", "--no-renames", "--name-only", merge.parents[1], merge.commit)
-    return frozenset(text(p) for p in out.split(b"\0") if p)
+def _first_parents(commits: dict[str, Commit], tip: str) -> Iterator[str]:
+    at, seen = tip, 0
+    while at in commits and seen <= len(commits):
+        yield at
+        seen += 1
+        at = commits[at].parents[0] if commits[at].parents else ""
 
 
-def own_changes(git: Git, merge: Step) -> frozenset[str]:
+def own_changes(git: Git, merge: str) -> frozenset[str]:
     """Paths where the merge's tree differs from what git's own merge of its parents makes: what the person
     who made the merge wrote themselves (an "evil merge", or a conflict resolved in the merge)."""
-    out = git.raw("log", "-1", "--diff-merges=remerge", "--name-only", "-z", "--format=", merge.commit)
+    out = git.raw("log", "-1", "--diff-merges=remerge", "--name-only", "-z", "--format=", merge)
     return frozenset(text(p) for p in out.lstrip(b"\n").split(b"\0") if p)
