@@ -5,15 +5,23 @@ The attacker is a contributor who can push to the default branch."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.audit import AuditLog
 from gitopsguard.cli import main
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from tests.fakeslack import TOKEN, FakeSlack
 from tests.integration.conftest import LiveCluster
 from tests.reviewrepo import ReviewRepo
 
@@ -38,7 +46,13 @@ class Cli:
         ])  # fmt: skip
 
     def value(self, api: client.ApiClient) -> str:
-        return str(client.CoreV1Api(api).read_namespaced_config_map("web", self.namespace).data["value"])
+        """The ConfigMap's value; "" while it does not exist."""
+        try:
+            return str(client.CoreV1Api(api).read_namespaced_config_map("web", self.namespace).data["value"])
+        except ApiException as error:
+            if error.status == 404:
+                return ""
+            raise
 
     def events(self) -> list[tuple[str, str]]:
         return [(r.event, r.detail) for r in AuditLog(self.audit).records()]
@@ -116,3 +130,47 @@ def test_verify_range_answers_offline_for_a_repository_ci(cli: Cli) -> None:
                                         "--trust", str(cli.repo.trust)])  # fmt: skip
     assert refused.exit_code == 1, refused.output
     assert f"commit {pushed[:12]}" in refused.output
+
+
+def test_the_run_loop_refuses_a_straight_push_tells_slack_once_and_applies_the_reviewed_merge(
+    cli: Cli, admin_api: client.ApiClient
+) -> None:
+    cli.repo.change("alice", "web", configmap("1"))
+    cli.repo.merge("carol", "web")
+    fake = FakeSlack()
+    with fake.serving() as url:
+        process = subprocess.Popen([
+            sys.executable, "-m", "gitopsguard", "run", "--repo", str(cli.repo.work), "--path", "apps",
+            "--unit", cli.namespace, "--namespace", cli.namespace, "--kubeconfig", str(cli.cluster.kubeconfig),
+            "--workdir", str(cli.tmp / "loop"), "--audit-log", str(cli.audit), "--interval", "1",
+            "--policies-path", "", "--no-live-scan", "--metrics-address", "", "--review-mode", "signed-merge",
+            "--trust", str(cli.repo.trust), "--trust-from", cli.repo.base,
+            "--slack-channel", "#platform", "--slack-api-url", f"{url}/api/",
+        ], env={**os.environ, "GITOPSGUARD_SLACK_TOKEN": TOKEN}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        output = ""
+        try:
+            eventually(lambda: cli.value(admin_api) == "1")
+            cli.repo.push("alice", configmap("2"))
+            eventually(lambda: any("Unreviewed revision refused" in t for t in fake.texts()))
+            time.sleep(3)  # more passes over the same refused head: Slack hears once
+            assert cli.value(admin_api) == "1"
+            cli.repo.git("revert", "--no-edit", "-S", "HEAD", person="alice")
+            cli.repo.change("alice", "again", configmap("2"))
+            cli.repo.merge("carol", "again")
+            eventually(lambda: cli.value(admin_api) == "2")
+        except AssertionError:
+            process.send_signal(signal.SIGTERM)
+            raise AssertionError(process.communicate(timeout=20)[0]) from None
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                output, _ = process.communicate(timeout=20)
+    assert sum("Unreviewed revision refused" in t for t in fake.texts()) == 1, output
+
+
+def eventually(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
