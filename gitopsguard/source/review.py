@@ -21,7 +21,6 @@ unreviewed push and merging the same change through review makes the branch acce
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -38,7 +37,6 @@ from gitopsguard.source.steps import Merged, RangeHistory, Step, own_changes, re
 OFF_NOTE = "NOT REVIEWED: review mode off, applied whoever pushed it"
 MAX_PROBLEMS = 20  # lines in a refusal: the first of thousands of paths say enough
 _CACHED = 16
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ReviewMode(StrEnum):
@@ -76,6 +74,7 @@ class UnreviewedRevisionError(GitOpsGuardError):
     """A head holds a change no allowed approver reviewed; ``commit`` is the first step that brought one."""
 
     def __init__(self, head: str, commit: str, subject: str, who: str, problems: tuple[str, ...]) -> None:
+        subject, problems = printable(subject), tuple(printable(p) for p in problems)  # paths are anyone's text
         shown = problems[:MAX_PROBLEMS] + ((f"... and {len(problems) - MAX_PROBLEMS} more",)
                                             if len(problems) > MAX_PROBLEMS else ())  # fmt: skip
         super().__init__(
@@ -295,7 +294,13 @@ def _blobs(git: Git, commit: str, paths: tuple[str, ...]) -> list[str]:
 
 def _subject(git: Git, commit: str) -> str:
     try:
-        subject = git("log", "-1", "--format=%s", commit)
+        return git("log", "-1", "--format=%s", commit)[:100]
     except GitOpsGuardError:
         return "?"
-    return _CONTROL.sub("?", subject)[:100]
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (newlines, bidi controls, bytes that were not
+    UTF-8) written as an escape, so that a file name cannot forge a line or reorder what a reader sees."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   if not 0xDC80 <= ord(c) <= 0xDCFF else f"\\x{ord(c) - 0xDC00:02x}" for c in text)  # fmt: skip

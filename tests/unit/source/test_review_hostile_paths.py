@@ -55,7 +55,8 @@ def test_names_that_are_not_utf8_or_hold_newlines_are_judged_not_lost(repo: Revi
     with pytest.raises(UnreviewedRevisionError) as refused:
         repo.reviewer().verify(repo.work, repo.base, pushed)
     named = "\n".join(refused.value.problems)
-    assert "caf\udce9.yaml" in named and "two\nlines.yaml" in named
+    assert "apps/caf\\xe9.yaml: pushed" in named and "apps/two\\nlines.yaml: pushed" in named
+    assert all("\n" not in problem for problem in refused.value.problems)  # no forged lines
 
 
 def test_an_unreviewed_change_replaced_by_a_reviewed_one_before_the_head_does_not_block(repo: ReviewRepo) -> None:
