@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from gitopsguard.evidence.trust import load_trust
+from gitopsguard.evidence.trust import github_logins, load_trust
 from gitopsguard.source.review import Reviewer, ReviewMode, ReviewSettings
 from gitopsguard.source.rules import load_rules
 from tests.signedrepo import SignedRepo
@@ -38,7 +38,7 @@ class ReviewRepo(SignedRepo):
         for person in [p for p in PEOPLE if not (self.keys / p).exists()]:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", person, "-f", str(self.keys / person)],
                            check=True)  # fmt: skip
-        signers = [{"user": p, "groups": g, "keys": [(self.keys / f"{p}.pub").read_text().strip()]}
+        signers = [{"user": p, "groups": g, "keys": [(self.keys / f"{p}.pub").read_text().strip()], "github": f"{p}-gh"}
                    for p, g in PEOPLE.items()]  # fmt: skip
         self.trust.write_text(yaml.safe_dump({"administrators": ["carol"], "signers": signers, **RULES}))
         self.base = self.git("rev-parse", "HEAD")
@@ -46,7 +46,9 @@ class ReviewRepo(SignedRepo):
     def reviewer(self, mode: ReviewMode = ReviewMode.SIGNED_MERGE, **settings: object) -> Reviewer:
         signers = load_trust(self.trust)
         rules = load_rules(self.trust, {s.identity.user: s.identity for s in signers})
-        return Reviewer(ReviewSettings(mode, rules, signers, self.root / "review-state", **settings))  # type: ignore[arg-type]
+        logins = tuple(github_logins(signers).items())
+        return Reviewer(ReviewSettings(mode, rules, signers, self.root / "review-state", logins=logins,
+                                       **settings))  # type: ignore[arg-type]  # fmt: skip
 
     def change(self, person: str, branch: str, files: dict[str, str], *, signed: bool = True) -> None:
         """``person`` writes ``files`` on a new branch from main and commits them."""
