@@ -17,26 +17,41 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gitopsguard.errors import RenderError
+from gitopsguard.errors import PolicyError, RenderError
 from gitopsguard.model import Manifest
-from gitopsguard.policy import DenyLevel, Evaluation, ObjectResult, PolicySet, evaluate, load_policies, pack_policy
+from gitopsguard.policy import (
+    DenyLevel,
+    Evaluation,
+    ObjectResult,
+    Policy,
+    PolicySet,
+    evaluate,
+    load_policies,
+    pack_policy,
+)
+from gitopsguard.policy.packs import BUILTINS, BadParametersError
 from gitopsguard.render import render
 from gitopsguard.render.files import read_bounded
 from gitopsguard.render.plain import read_text
 
 SCHEMA = "gitopsguard.io/check/v1"
 _COLOURS = {"HIGH": "red", "MED": "yellow", "LOW": "cyan"}
+PSS_PACKS = frozenset({"pss-baseline", "pss-restricted"})
 
 
-def run_check(paths: Sequence[Path], packs: Sequence[str], policies: Path | None, deny_level: str, fmt: str) -> int:
+def run_check(
+    paths: Sequence[Path], packs: Sequence[str], policies: Path | None, deny_level: str, fmt: str, *,
+    pss_version: str | None = None,
+) -> int:  # fmt: skip
     policy_set = load_policies(policies) if policies else PolicySet()
-    extra = tuple(pack_policy(name) for name in packs)
+    extra = command_line_packs(packs, pss_version)
     policy_set = PolicySet(policy_set.policies + extra, policy_set.exceptions, policy_set.digest)
     manifests = [m for path in paths for m in read_manifests(path)]
     result = evaluate(manifests, policy_set, now=datetime.now(UTC), deny_level=DenyLevel(deny_level))
@@ -46,6 +61,26 @@ def run_check(paths: Sequence[Path], packs: Sequence[str], policies: Path | None
     else:
         print_text(result, colour=sys.stdout.isatty())
     return 1 if result.blocked else 0
+
+
+def command_line_packs(packs: Sequence[str], pss_version: str | None) -> tuple[Policy, ...]:
+    """The packs of ``--pack``, the pss ones at ``--pss-version`` (a PolicyError when it is not a version, or
+    when no pss pack is turned on: a version that checks nothing would look like a pass)."""
+    if pss_version is None:
+        return tuple(pack_policy(name) for name in packs)
+    if not set(packs) & PSS_PACKS:
+        raise PolicyError(f"--pss-version {pss_version}: applies to the pss-baseline and pss-restricted packs; turn "
+                          "one on with --pack (a policy file sets its own with params: {version: ...})")  # fmt: skip
+    chosen = []
+    for name in packs:
+        policy = pack_policy(name)
+        if name in PSS_PACKS:
+            try:
+                policy = replace(policy, check=BUILTINS[name]({"version": pss_version}))
+            except BadParametersError as error:
+                raise PolicyError(f"--pss-version: {error}") from None
+        chosen.append(policy)
+    return tuple(chosen)
 
 
 def read_manifests(path: Path) -> list[Manifest]:
