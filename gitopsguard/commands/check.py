@@ -1,5 +1,6 @@
 """``gitopsguard check``: the offline policy check a pull request's CI runs. Exit 0 allowed, 1 something
-would be blocked, 2 error.
+would be blocked, 2 error. Namespaces the manifests define with ``pod-security.kubernetes.io`` labels are
+honoured as Kubernetes Pod Security Admission would (enforce blocks Pods, warn reports workloads).
 
 The JSON form (``--format json``) is a stable schema, ``gitopsguard.io/check/v1``::
 
@@ -37,6 +38,7 @@ from gitopsguard.policy import (
     pack_policy,
 )
 from gitopsguard.policy.packs import BUILTINS, BadParametersError
+from gitopsguard.policy.podsecurity_revision import with_pod_security
 from gitopsguard.render import render
 from gitopsguard.render.files import read_bounded
 from gitopsguard.render.plain import read_text
@@ -54,7 +56,7 @@ def run_check(
     extra = command_line_packs(packs, pss_version)
     policy_set = PolicySet(policy_set.policies + extra, policy_set.exceptions, policy_set.digest)
     manifests = [m for path in paths for m in read_manifests(path)]
-    result = evaluate(manifests, policy_set, now=datetime.now(UTC), deny_level=DenyLevel(deny_level))
+    result = with_pod_security(evaluate(manifests, policy_set, now=datetime.now(UTC), deny_level=DenyLevel(deny_level)))
     if fmt == "json":
         pretty = sys.stdout.isatty()  # indenting 5,000 objects' findings costs more than checking them
         click.echo(json.dumps(as_json(result), indent=2 if pretty else None, separators=None if pretty else (",", ":")))

@@ -82,6 +82,9 @@ class Exemptions:
     namespaces: frozenset[str] = frozenset()
 
 
+NO_EXEMPTIONS = Exemptions()
+
+
 @dataclass(frozen=True)
 class PodSecurityVerdict:
     enforce: tuple[Finding, ...] = ()  # deny the request (Pods, and Namespaces with invalid labels)

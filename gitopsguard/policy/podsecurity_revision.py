@@ -1,0 +1,62 @@
+"""Pod Security Admission on a whole revision, for the Git gate and ``gitopsguard check``: every object is
+judged under the ``pod-security.kubernetes.io`` labels of its Namespace, as the revision defines it (else as
+the cluster has it, when the caller knows), exactly as the API server's Pod Security Admission would judge
+the object when it is applied. A Pod the namespace's ``enforce`` level refuses blocks the revision whatever
+the deny level (the API server would refuse it mid-apply); workloads' templates get non-blocking findings,
+as PSA's warnings; a Namespace with invalid labels blocks, as PSA refuses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from gitopsguard.model import KubeObject, Manifest
+from gitopsguard.policy.evaluate import Evaluation, ObjectResult
+from gitopsguard.policy.model import Finding, Severity
+from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, PREFIX, Exemptions, labels_of, pod_security
+
+# What a control raises on an object of a shape it did not expect (a string where a map belongs).
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
+
+
+def enforced_by_labels(finding: Finding) -> bool:
+    """A finding of a namespace's Pod Security ``enforce`` level (or of its invalid labels)."""
+    return finding.enforced and finding.policy.startswith(PREFIX)
+
+
+@dataclass(frozen=True)
+class LabelledEvaluation(Evaluation):
+    """An evaluation that also holds the namespace labels' verdicts; theirs block at any deny level."""
+
+    def blocking(self, result: ObjectResult) -> tuple[Finding, ...]:
+        return tuple(
+            f for f in result.findings if f.enforced and (self.deny_level.blocks(f.severity) or enforced_by_labels(f))
+        )
+
+
+def with_pod_security(
+    evaluation: Evaluation, namespaces: Mapping[str, KubeObject] | None = None, exemptions: Exemptions = NO_EXEMPTIONS
+) -> LabelledEvaluation:
+    """``evaluation`` with each object's Pod Security verdict added to its findings: the revision's own
+    Namespaces first, then ``namespaces`` (live ones, by name)."""
+    known = dict(namespaces or {}) | {m.key.name: m.body for m in evaluation.manifests if m.key.kind == "Namespace"}
+    results = []
+    for manifest, result in zip(evaluation.manifests, evaluation.results, strict=True):
+        extra = _verdict(manifest, known, exemptions)
+        denied = result.denied or any(enforced_by_labels(f) for f in extra)
+        results.append(replace(result, findings=result.findings + extra, denied=denied) if extra else result)
+    return LabelledEvaluation(evaluation.manifests, tuple(results), evaluation.deny_level)
+
+
+def _verdict(manifest: Manifest, known: Mapping[str, KubeObject], exemptions: Exemptions) -> tuple[Finding, ...]:
+    key = manifest.key
+    namespace = key.name if key.kind == "Namespace" else key.namespace
+    labels = labels_of(known.get(namespace)) if key.kind != "Namespace" else {}
+    try:
+        verdict = pod_security(manifest.body, labels, namespace=namespace, exemptions=exemptions)
+    except _SHAPE_ERRORS as error:  # fail closed: what cannot be judged is refused, with the object named
+        message = f"{key}: Pod Security cannot judge it ({type(error).__name__}: {str(error)[:200]}); not compliant"
+        return (Finding(f"{PREFIX}enforce", "GG1100", "", "", Severity.HIGH, message, "", "fix the object's shape",
+                        True),)  # fmt: skip
+    return verdict.enforce + verdict.warn
