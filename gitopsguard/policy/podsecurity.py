@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gitopsguard.model import KubeObject
+from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.policy.model import Finding, Severity
 from gitopsguard.policy.packs import pss
 from gitopsguard.policy.pods import dig
@@ -36,7 +36,7 @@ from gitopsguard.policy.pods import dig
 PREFIX = "pod-security.kubernetes.io/"
 MODES = ("enforce", "audit", "warn")
 LEVELS = ("privileged", "baseline", "restricted")
-LABEL_CODE = "GG1100"  # a namespace's pod-security labels are invalid
+LABEL_CODE = "GG1100"  # Pod Security cannot decide: a namespace's labels are invalid, or an object unreadable
 PODS_CODE = "GG1099"  # existing pods violate a namespace's new enforce level
 IGNORED_POD_SUBRESOURCES = frozenset({"exec", "attach", "binding", "eviction", "log", "portforward", "proxy", "status"})
 # (API group, kind) of every resource PSA reads a pod spec from; the Pod itself is the one it enforces.
@@ -83,6 +83,9 @@ class Exemptions:
 
 
 NO_EXEMPTIONS = Exemptions()
+DEFAULTS = NamespacePolicy()  # Kubernetes' own: privileged at latest in every mode
+# What a control raises on an object of a shape it did not expect (a string where a map belongs).
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def _version(value: object) -> str | None:
 
 
 def namespace_policy(
-    labels: Mapping[str, Any], defaults: NamespacePolicy = NamespacePolicy()
+    labels: Mapping[str, Any], defaults: NamespacePolicy = DEFAULTS
 ) -> tuple[NamespacePolicy, tuple[str, ...]]:
     """The policy a namespace's labels set, and one message per invalid label."""
     errors: list[str] = []
@@ -144,14 +147,16 @@ def _stricter(a: str, b: str) -> bool:
 
 def pod_security(
     obj: KubeObject, namespace_labels: Mapping[str, Any], *, namespace: str, username: str = "",
-    exemptions: Exemptions = Exemptions(), operation: str = "CREATE", old: KubeObject | None = None,
-    subresource: str = "", defaults: NamespacePolicy = NamespacePolicy(), existing_pods: Sequence[KubeObject] = (),
+    exemptions: Exemptions = NO_EXEMPTIONS, operation: str = "CREATE", old: KubeObject | None = None,
+    subresource: str = "", defaults: NamespacePolicy = DEFAULTS, existing_pods: Sequence[KubeObject] = (),
 ) -> PodSecurityVerdict:  # fmt: skip
     """What Kubernetes Pod Security Admission decides for one admission request.
 
     ``namespace_labels`` are the labels of the request's namespace (of ``obj`` itself for a Namespace);
-    ``old`` is the object before an UPDATE; ``existing_pods`` are the namespace's Pods, for a Namespace UPDATE
-    that tightens ``enforce`` (the caller lists them; Kubernetes checks at most 3,000)."""
+    ``old`` is the object before an UPDATE; ``defaults`` the operator's policy for unlabelled namespaces;
+    ``existing_pods`` are the namespace's Pods, for a Namespace UPDATE that tightens ``enforce`` (the caller
+    lists them; Kubernetes checks at most 3,000). Never raises on an object of an odd shape (a string where
+    a map belongs): a Pod the controls cannot read is refused wherever ``enforce`` is not privileged."""
     if operation not in ("CREATE", "UPDATE"):
         return PodSecurityVerdict()
     kind = (_group(obj), str(obj.get("kind")))
@@ -172,11 +177,31 @@ def pod_security(
     quiet = policy.fully_privileged if pod else policy.warn.level == policy.audit.level == "privileged"
     if quiet and not errors:
         return PodSecurityVerdict(policy=policy)
-    if pod and operation == "UPDATE" and old is not None and not _significant_update(obj, old):
-        return PodSecurityVerdict(policy=policy, errors=errors)
-    if _runtime_class(obj) in exemptions.runtime_classes:
-        return PodSecurityVerdict(policy=policy, errors=errors, exempt="runtimeClass")
-    return _evaluate(obj, policy, errors, enforce=pod)
+    try:
+        if pod and operation == "UPDATE" and old is not None and not _significant_update(obj, old):
+            return PodSecurityVerdict(policy=policy, errors=errors)
+        if _runtime_class(obj) in exemptions.runtime_classes:
+            return PodSecurityVerdict(policy=policy, errors=errors, exempt="runtimeClass")
+        return _evaluate(obj, policy, errors, enforce=pod)
+    except _SHAPE_ERRORS as error:
+        return _unreadable(obj, policy, errors, error, enforce=pod)
+
+
+def _unreadable(
+    obj: KubeObject, policy: NamespacePolicy, errors: tuple[str, ...], error: Exception, *, enforce: bool
+) -> PodSecurityVerdict:
+    """Fail closed: what the controls cannot read violates every level but privileged."""
+    why = f"{type(error).__name__}: {str(error)[:200]}"
+    reason = f"{ObjectKey.of(obj)}: Pod Security cannot read it ({why}); not compliant"
+
+    def finding(mode: str) -> tuple[Finding, ...]:
+        lv = policy.mode(mode)
+        return () if lv.level == "privileged" else (
+            Finding(f"{PREFIX}{mode}={lv}", LABEL_CODE, "", lv.level, Severity.HIGH, reason, "",
+                    "fix the object's shape", mode == "enforce"),)  # fmt: skip
+
+    denied = finding("enforce") if enforce else ()
+    return PodSecurityVerdict(denied, () if denied else finding("warn"), finding("audit"), policy, errors)
 
 
 def _evaluate(
@@ -299,9 +324,12 @@ def _existing_pods(
     """One warning per existing Pod the new enforce level would refuse, naming its controls."""
     found = []
     for pod in pods:
-        if _runtime_class(pod) in exemptions.runtime_classes:
-            continue
-        controls = sorted({h.control for h in pss.evaluate_pod(pod, enforce.level, enforce.minor)})
+        try:
+            if _runtime_class(pod) in exemptions.runtime_classes:
+                continue
+            controls = sorted({h.control for h in pss.evaluate_pod(pod, enforce.level, enforce.minor)})
+        except _SHAPE_ERRORS:
+            controls = ["(unreadable)"]
         if controls:
             pod_name = dig(pod, "metadata", "name")
             found.append(Finding(f"{PREFIX}enforce={enforce}", PODS_CODE, ", ".join(controls), enforce.level,

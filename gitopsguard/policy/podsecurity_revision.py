@@ -3,7 +3,8 @@ judged under the ``pod-security.kubernetes.io`` labels of its Namespace, as the 
 the cluster has it, when the caller knows), exactly as the API server's Pod Security Admission would judge
 the object when it is applied. A Pod the namespace's ``enforce`` level refuses blocks the revision whatever
 the deny level (the API server would refuse it mid-apply); workloads' templates get non-blocking findings,
-as PSA's warnings; a Namespace with invalid labels blocks, as PSA refuses it.
+as PSA's warnings; a Namespace with invalid labels blocks, as PSA refuses it, and so does a Pod the controls
+cannot read (a string where a map belongs), with the object named.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from dataclasses import dataclass, replace
 
 from gitopsguard.model import KubeObject, Manifest
 from gitopsguard.policy.evaluate import Evaluation, ObjectResult
-from gitopsguard.policy.model import Finding, Severity
+from gitopsguard.policy.model import Finding
 from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, PREFIX, Exemptions, labels_of, pod_security
-
-# What a control raises on an object of a shape it did not expect (a string where a map belongs).
-_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
 
 
 def enforced_by_labels(finding: Finding) -> bool:
@@ -53,10 +51,5 @@ def _verdict(manifest: Manifest, known: Mapping[str, KubeObject], exemptions: Ex
     key = manifest.key
     namespace = key.name if key.kind == "Namespace" else key.namespace
     labels = labels_of(known.get(namespace)) if key.kind != "Namespace" else {}
-    try:
-        verdict = pod_security(manifest.body, labels, namespace=namespace, exemptions=exemptions)
-    except _SHAPE_ERRORS as error:  # fail closed: what cannot be judged is refused, with the object named
-        message = f"{key}: Pod Security cannot judge it ({type(error).__name__}: {str(error)[:200]}); not compliant"
-        return (Finding(f"{PREFIX}enforce", "GG1100", "", "", Severity.HIGH, message, "", "fix the object's shape",
-                        True),)  # fmt: skip
+    verdict = pod_security(manifest.body, labels, namespace=namespace, exemptions=exemptions)
     return verdict.enforce + verdict.warn

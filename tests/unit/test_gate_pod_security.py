@@ -100,7 +100,8 @@ def test_a_pod_of_a_shape_the_controls_cannot_read_is_refused_not_crashed_on() -
     with pytest.raises(RevisionBlockedError) as raised:
         run_gate(manifests("odd-shape.yaml"))
     (problem,) = raised.value.problems
-    assert "Pod/shop/odd: Pod Security cannot judge it (AttributeError" in problem
+    assert problem.startswith("odd-shape.yaml:7: Pod/shop/odd: GG1100 HIGH Pod/shop/odd: Pod Security cannot read it "
+                              "(AttributeError: 'str' object has no attribute 'get'); not compliant")  # fmt: skip
 
 
 def test_the_pack_and_the_label_report_the_same_control_on_the_same_field() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gitopsguard.policy.model import Context
@@ -280,3 +280,26 @@ def test_labelling_an_exempt_namespace_warns_that_its_policy_is_ignored() -> Non
     )
     (warning,) = verdict.warn
     assert verdict.allowed and "is exempt from Pod Security, and the policy (enforce=baseline:latest" in warning.message
+
+
+FIELDS = ["containers", "initContainers", "ephemeralContainers", "securityContext", "seLinuxOptions", "type",
+          "capabilities", "add", "drop", "volumes", "hostPath", "ports", "hostPort", "livenessProbe", "httpGet",
+          "host", "lifecycle", "preStop", "sysctls", "name", "image", "runtimeClassName", "hostUsers", "os",
+          "procMount", "seccompProfile", "appArmorProfile", "runAsUser", "windowsOptions", "hostProcess"]  # fmt: skip
+SHAPES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.sampled_from(["Unconfined", "ALL"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(FIELDS), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(SHAPES, SHAPES)
+@example({"securityContext": {"seLinuxOptions": "spc_t"}}, None)  # a string where a map belongs
+@example({"containers": 5}, {"containers": []})
+def test_no_pod_shape_makes_the_decision_raise_and_what_cannot_be_read_is_refused(spec: Any, old_spec: Any) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec}
+    old = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": old_spec}
+    for operation in ("CREATE", "UPDATE"):
+        verdict = pod_security(pod, labels(enforce=B, warn=R, audit=R), namespace="shop", operation=operation, old=old)
+        assert all(f.enforced for f in verdict.enforce) and not any(f.enforced for f in verdict.warn + verdict.audit)
+        assert pod_security(pod, {}, namespace="shop", operation=operation, old=old).allowed
