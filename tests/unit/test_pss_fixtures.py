@@ -1,6 +1,7 @@
 """Kubernetes' own Pod Security fixtures (tests/data/pss, from kubernetes/pod-security-admission) at every
 level and version: each Pod upstream says passes has no finding of that level and version, each one it says
-fails has at least one. Every Pod is also tried as a Deployment's template, where PSA checks the same spec."""
+fails has at least one. Every Pod is also tried as a Deployment's template and as a PodTemplate, where PSA
+checks the same spec."""
 
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ def _pod(file: str) -> dict[str, Any]:
     return body
 
 
-def _as_deployment(pod: dict[str, Any]) -> dict[str, Any]:
+def _templates(pod: dict[str, Any]) -> list[dict[str, Any]]:
     template = {"metadata": pod.get("metadata") or {}, "spec": pod["spec"]}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": template}}
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": template}},
+        {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": template},
+    ]
 
 
 def test_the_fixtures_cover_every_version_from_1_0_to_the_newest_known() -> None:
@@ -46,7 +50,7 @@ def test_each_upstream_fixture_gets_the_upstream_verdict(level: str, version: st
                                                          file: str) -> None:  # fmt: skip
     pod = _pod(file)
     minor = pss.parse_version(version)
-    for body in (pod, _as_deployment(pod)):
+    for body in (pod, *_templates(pod)):
         hits = pss.evaluate_pod(body, level, minor)
         if verdict == "pass":
             assert hits == [], f"{level}/{version}/{name} passes upstream"
