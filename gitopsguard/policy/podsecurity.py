@@ -149,21 +149,26 @@ def pod_security(
     obj: KubeObject, namespace_labels: Mapping[str, Any], *, namespace: str, username: str = "",
     exemptions: Exemptions = NO_EXEMPTIONS, operation: str = "CREATE", old: KubeObject | None = None,
     subresource: str = "", defaults: NamespacePolicy = DEFAULTS, existing_pods: Sequence[KubeObject] = (),
+    kubernetes_minor: int | None = None,
 ) -> PodSecurityVerdict:  # fmt: skip
     """What Kubernetes Pod Security Admission decides for one admission request.
 
     ``namespace_labels`` are the labels of the request's namespace (of ``obj`` itself for a Namespace);
     ``old`` is the object before an UPDATE; ``defaults`` the operator's policy for unlabelled namespaces;
     ``existing_pods`` are the namespace's Pods, for a Namespace UPDATE that tightens ``enforce`` (the caller
-    lists them; Kubernetes checks at most 3,000). Never raises on an object of an odd shape (a string where
-    a map belongs): a Pod the controls cannot read is refused wherever ``enforce`` is not privileged."""
+    lists them; Kubernetes checks at most 3,000); ``kubernetes_minor`` the cluster's 1.x release, to agree with
+    a cluster's own Pod Security Admission, which evaluates every newer version (and latest) as its own release
+    (None: the newest this knows, for a cluster without one, such as 1.20). Never raises on an object of an
+    odd shape (a string where a map belongs): a Pod the controls cannot read is refused wherever ``enforce``
+    is not privileged."""
     if operation not in ("CREATE", "UPDATE"):
         return PodSecurityVerdict()
+    newest = pss.LATEST if kubernetes_minor is None else max(0, min(kubernetes_minor, pss.LATEST))
     kind = (_group(obj), str(obj.get("kind")))
     if kind == ("", "Namespace"):
         if subresource:
             return PodSecurityVerdict()
-        return _namespace(obj, namespace, exemptions, operation, old, defaults, existing_pods)
+        return _namespace(obj, namespace, exemptions, operation, old, defaults, existing_pods, newest)
     if kind == ("", "Pod"):
         if subresource in IGNORED_POD_SUBRESOURCES:
             return PodSecurityVerdict()
@@ -182,7 +187,7 @@ def pod_security(
             return PodSecurityVerdict(policy=policy, errors=errors)
         if _runtime_class(obj) in exemptions.runtime_classes:
             return PodSecurityVerdict(policy=policy, errors=errors, exempt="runtimeClass")
-        return _evaluate(obj, policy, errors, enforce=pod)
+        return _evaluate(obj, policy, errors, newest, enforce=pod)
     except _SHAPE_ERRORS as error:
         return _unreadable(obj, policy, errors, error, enforce=pod)
 
@@ -205,16 +210,16 @@ def _unreadable(
 
 
 def _evaluate(
-    obj: KubeObject, policy: NamespacePolicy, errors: tuple[str, ...], *, enforce: bool
+    obj: KubeObject, policy: NamespacePolicy, errors: tuple[str, ...], newest: int, *, enforce: bool
 ) -> PodSecurityVerdict:
-    found = {mode: _findings(obj, mode, policy.mode(mode)) for mode in MODES if enforce or mode != "enforce"}
+    found = {m: _findings(obj, m, policy.mode(m), newest) for m in MODES if enforce or m != "enforce"}
     denied = found.get("enforce", ())
     warn = () if denied else found["warn"]  # Kubernetes warns only about what it lets in
     return PodSecurityVerdict(denied, warn, found["audit"], policy, errors)
 
 
-def _findings(obj: KubeObject, mode: str, lv: LevelVersion) -> tuple[Finding, ...]:
-    hits = pss.evaluate_pod(obj, lv.level, lv.minor) if lv.level != "privileged" else []
+def _findings(obj: KubeObject, mode: str, lv: LevelVersion, newest: int) -> tuple[Finding, ...]:
+    hits = pss.evaluate_pod(obj, lv.level, min(lv.minor, newest)) if lv.level != "privileged" else []
     name = f"{PREFIX}{mode}={lv}"
     return tuple(Finding(name, h.code, h.control, h.level, h.severity or Severity.HIGH, h.message, h.path, h.fix,
                          mode == "enforce") for h in hits)  # fmt: skip
@@ -271,7 +276,7 @@ def labels_of(obj: KubeObject | None) -> Mapping[str, Any]:
 
 def _namespace(
     obj: KubeObject, namespace: str, exemptions: Exemptions, operation: str, old: KubeObject | None,
-    defaults: NamespacePolicy, pods: Sequence[KubeObject],
+    defaults: NamespacePolicy, pods: Sequence[KubeObject], newest: int,
 ) -> PodSecurityVerdict:  # fmt: skip
     """A Namespace CREATE or UPDATE: invalid labels are refused; a tightened enforce warns about its Pods."""
     name = namespace or str(dig(obj, "metadata", "name") or "")
@@ -282,7 +287,7 @@ def _namespace(
         return PodSecurityVerdict(enforce=refused, policy=policy, errors=errors)
     exempt = name in exemptions.namespaces
     if operation == "UPDATE" and not exempt and _tightened(policy.enforce, old_policy.enforce):
-        return PodSecurityVerdict(warn=_existing_pods(name, policy.enforce, pods, exemptions), policy=policy)
+        return PodSecurityVerdict(warn=_existing_pods(name, policy.enforce, pods, exemptions, newest), policy=policy)
     if exempt and (operation == "CREATE" or _tightened(policy.enforce, old_policy.enforce)):
         ignored = _exempt_warning(name, policy, labels_of(obj), defaults)
         return PodSecurityVerdict(warn=ignored, policy=policy, exempt="namespace")
@@ -319,7 +324,7 @@ def _equivalent(a: LevelVersion, b: LevelVersion) -> bool:
 
 
 def _existing_pods(
-    namespace: str, enforce: LevelVersion, pods: Sequence[KubeObject], exemptions: Exemptions
+    namespace: str, enforce: LevelVersion, pods: Sequence[KubeObject], exemptions: Exemptions, newest: int
 ) -> tuple[Finding, ...]:
     """One warning per existing Pod the new enforce level would refuse, naming its controls."""
     found = []
@@ -327,7 +332,7 @@ def _existing_pods(
         try:
             if _runtime_class(pod) in exemptions.runtime_classes:
                 continue
-            controls = sorted({h.control for h in pss.evaluate_pod(pod, enforce.level, enforce.minor)})
+            controls = sorted({h.control for h in pss.evaluate_pod(pod, enforce.level, min(enforce.minor, newest))})
         except _SHAPE_ERRORS:
             controls = ["(unreadable)"]
         if controls:

@@ -164,6 +164,18 @@ def test_the_enforce_version_label_chooses_the_release_and_a_newer_one_means_the
     assert not pod_security(probe, labels(enforce=B, enforce_version="v1.999"), namespace="shop").allowed
 
 
+def test_on_a_cluster_with_its_own_pod_security_newer_versions_are_evaluated_as_its_release() -> None:
+    # kubernetes/pod-security-admission policy/check_hostProbesAndhostLifecycle_test.go: emulating 1.33, latest
+    # and v1.34 both admit a probe aimed at a host
+    probe = copy.deepcopy(PLAIN_POD)
+    probe["spec"]["containers"][0]["startupProbe"] = {"httpGet": {"host": "localhost", "port": 80}}
+    for version in ("latest", "v1.34"):
+        given_labels = labels(enforce=B, enforce_version=version)
+        assert pod_security(probe, given_labels, namespace="shop", kubernetes_minor=33).allowed
+        assert not pod_security(probe, given_labels, namespace="shop", kubernetes_minor=34).allowed
+        assert not pod_security(probe, given_labels, namespace="shop").allowed
+
+
 def test_a_workload_template_is_warned_and_audited_but_never_enforced() -> None:
     verdict = pod_security(PLAIN_DEPLOYMENT, labels(enforce=B, audit=B), namespace="shop")
     assert verdict.allowed and verdict.enforce == ()
