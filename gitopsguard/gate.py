@@ -15,7 +15,7 @@ from gitopsguard.errors import PolicyBlockedError, PolicyError
 from gitopsguard.model import KubeObject, Manifest
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate, load_policies
 from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, Exemptions
-from gitopsguard.policy.podsecurity_revision import with_pod_security
+from gitopsguard.policy.podsecurity_revision import LABELS_HINT, enforced_by_labels, with_pod_security
 
 
 class RevisionBlockedError(PolicyBlockedError):
@@ -60,7 +60,8 @@ def gate(
         )  # fmt: skip
         raise RevisionBlockedError(
             f"revision {commit[:12]} is blocked by policy: {len(evaluation.blocked)} objects denied at deny level "
-            f"{deny_level.value}; nothing from it was applied. Fix the objects, or add a PolicyException.",
+            f"{deny_level.value}; nothing from it was applied. Fix the objects, or add a PolicyException."
+            + (f" {LABELS_HINT}" if any(enforced_by_labels(f) for r in evaluation.blocked for f in r.findings) else ""),
             problems,
             evaluation,
         )

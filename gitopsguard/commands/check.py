@@ -38,7 +38,7 @@ from gitopsguard.policy import (
     pack_policy,
 )
 from gitopsguard.policy.packs import BUILTINS, BadParametersError
-from gitopsguard.policy.podsecurity_revision import with_pod_security
+from gitopsguard.policy.podsecurity_revision import LABELS_HINT, enforced_by_labels, with_pod_security
 from gitopsguard.render import render
 from gitopsguard.render.files import read_bounded
 from gitopsguard.render.plain import read_text
@@ -155,3 +155,5 @@ def _summary(result: Evaluation, results: tuple[ObjectResult, ...]) -> None:
                f"(deny level {result.deny_level.value})")  # fmt: skip
     if result.blocked:
         click.echo("Fix the findings marked (blocks), or add a PolicyException with a reason and an expiry.")
+    if any(enforced_by_labels(f) for r in result.blocked for f in r.findings):
+        click.echo(LABELS_HINT)

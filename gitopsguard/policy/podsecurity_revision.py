@@ -17,6 +17,11 @@ from gitopsguard.policy.evaluate import Evaluation, ObjectResult
 from gitopsguard.policy.model import Finding
 from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, PREFIX, Exemptions, labels_of, pod_security
 
+LABELS_HINT = (
+    "Findings of pod-security.kubernetes.io labels take no PolicyException (as in Kubernetes): fix the "
+    "object, or change its Namespace's labels."
+)
+
 
 def enforced_by_labels(finding: Finding) -> bool:
     """A finding of a namespace's Pod Security ``enforce`` level (or of its invalid labels)."""

@@ -47,6 +47,9 @@ def test_a_pod_the_revisions_namespace_enforces_baseline_on_blocks_the_revision_
     with pytest.raises(RevisionBlockedError) as raised:
         run_gate(manifests("shop-enforce-baseline.yaml"), deny_level=deny_level)
     problems = raised.value.problems
+    assert "take no PolicyException (as in Kubernetes): fix the object, or change its Namespace's labels" in str(
+        raised.value
+    )
     assert {p.split(" HIGH ")[1].split(":")[0] for p in problems} == {"Host Namespaces", "Privileged Containers"}
     privileged = next(p for p in problems if "Privileged Containers" in p)
     assert privileged == (
@@ -138,3 +141,4 @@ def test_check_reports_a_workload_warning_and_exits_0(repo: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Host Namespaces: hostNetwork shares the node's namespace" in result.output
     assert "policy pod-security.kubernetes.io/warn=baseline:latest" in result.output
+    assert "take no PolicyException" not in result.output
