@@ -315,7 +315,7 @@ def _exempt_warning(
                 and (PREFIX + m in labels or PREFIX + m + "-version" in labels)]  # fmt: skip
     if policy.fully_privileged or equivalent or not set_here:
         return ()
-    message = f"namespace {name!r} is exempt from Pod Security, and the policy ({', '.join(set_here)}) will be ignored"
+    message = f'namespace "{name}" is exempt from Pod Security, and the policy ({", ".join(set_here)}) will be ignored'
     return (replace(_label_finding(name, message, enforced=False), fix="remove the labels, or the exemption"),)
 
 

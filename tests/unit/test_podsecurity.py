@@ -286,6 +286,59 @@ def test_tightening_enforce_warns_about_each_existing_pod_it_would_refuse() -> N
     assert pod_security(_namespace(enforce=P), {}, existing_pods=[HACK_A_NODE], **update).warn == ()
 
 
+# kubernetes/pod-security-admission admission/admission_test.go TestValidateNamespace (facts): (case, new labels,
+# old labels or None for a create, default enforce level, refused, existing pods evaluated, exempt warning)
+NAMESPACE_CASES = [
+    ("create privileged", labels(enforce=P, enforce_version="v1.0"), None, P, False, False, ""),
+    ("create restricted", labels(enforce=R), None, P, False, False, ""),
+    ("create malformed level", labels(enforce="unknown"), None, P, True, False, ""),
+    ("create malformed version", labels(enforce=P, enforce_version="unknown"), None, P, True, False, ""),
+    ("update no-op", labels(enforce=R, enforce_version="v1.0"), labels(enforce=R, enforce_version="v1.0"), P, False,
+     False, ""),
+    ("update no-op malformed level", labels(enforce="unknown"), labels(enforce="unknown"), P, False, False, ""),
+    ("update no-op malformed version", labels(enforce=B, enforce_version="unknown"),
+     labels(enforce=B, enforce_version="unknown"), P, False, False, ""),
+    ("update relax level identical version", labels(enforce=B, enforce_version="v1.0"),
+     labels(enforce=R, enforce_version="v1.0"), P, False, False, ""),
+    ("update relax level explicit latest", labels(enforce=B, enforce_version=LATEST),
+     labels(enforce=R, enforce_version=LATEST), P, False, False, ""),
+    ("update relax level implicit latest", labels(enforce=B), labels(enforce=R), P, False, False, ""),
+    ("update to explicit privileged", labels(enforce=P), labels(enforce=R, enforce_version="v1.0"), P, False, False,
+     ""),
+    ("update to implicit privileged", {}, labels(enforce=R, enforce_version="v1.0"), P, False, False, ""),
+    ("update malformed level", labels(enforce="unknown"), labels(enforce=R, enforce_version="v1.0"), P, True, False,
+     ""),
+    ("update malformed version", labels(enforce=P, enforce_version="unknown"),
+     labels(enforce=R, enforce_version="v1.0"), P, True, False, ""),
+    ("update to implicit restricted", {}, labels(enforce=B, enforce_version="v1.0"), R, False, True, ""),
+    ("update exempt to restricted", labels(enforce=R, enforce_version="v1.0", audit=R, warn=B), {}, P, False, False,
+     'namespace "test" is exempt from Pod Security, and the policy (enforce=restricted:v1.0, '
+     "audit=restricted:latest, warn=baseline:latest) will be ignored"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "new", "old", "default", "refused", "evaluated", "exempt_warning"), NAMESPACE_CASES,
+                         ids=[c[0] for c in NAMESPACE_CASES])  # fmt: skip
+def test_namespace_requests_are_decided_as_kubernetes_decides_them(
+    case: str, new: dict[str, str], old: dict[str, str] | None, default: str, refused: bool, evaluated: bool,
+    exempt_warning: str,
+) -> None:  # fmt: skip
+    def namespace(given: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test", "labels": given}}
+
+    verdict = pod_security(
+        namespace(new), {}, namespace="test", operation="CREATE" if old is None else "UPDATE",
+        old=None if old is None else namespace(old), existing_pods=[HACK_A_NODE],
+        defaults=NamespacePolicy(enforce=LevelVersion(default, LATEST)),
+        exemptions=Exemptions(namespaces=frozenset({"test"} if exempt_warning else set())),
+    )  # fmt: skip
+    assert verdict.allowed != refused
+    assert any("existing pod" in f.message for f in verdict.warn) == evaluated
+    assert [f.message.partition(": ")[2] for f in verdict.warn if "exempt" in f.message] == (
+        [exempt_warning] if exempt_warning else []
+    )
+
+
 def test_labelling_an_exempt_namespace_warns_that_its_policy_is_ignored() -> None:
     verdict = pod_security(
         _namespace(enforce=B), {}, namespace="shop", exemptions=Exemptions(namespaces=frozenset({"shop"}))
