@@ -223,15 +223,24 @@ def reconcile_command(**options: Any) -> None:
     show_default=True,
     help="Which severities block: LOW blocks HIGH, MED blocks MED and HIGH, HIGH blocks all.",
 )
+@click.option(
+    "--pss-version",
+    help="The Kubernetes release (v1.0 ... or latest, the default) whose Pod Security Standards the pss-baseline "
+    "and pss-restricted packs of --pack check.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @reports_errors
 def check_command(
-    paths: tuple[Path, ...], packs: tuple[str, ...], policies: Path | None, deny_level: str, fmt: str
-) -> None:
-    """Check manifests against policies offline, as a pull request's CI does. Exit 0 allowed, 1 blocked, 2 error."""
+    paths: tuple[Path, ...], packs: tuple[str, ...], policies: Path | None, deny_level: str, pss_version: str | None,
+    fmt: str,
+) -> None:  # fmt: skip
+    """Check manifests against policies offline, as a pull request's CI does. Exit 0 allowed, 1 blocked, 2 error.
+
+    Pods and pod templates in a Namespace the manifests define with pod-security.kubernetes.io labels are also
+    checked as Kubernetes Pod Security Admission would: enforce blocks Pods, warn reports workloads."""
     from gitopsguard.commands.check import run_check
 
-    sys.exit(run_check(paths, packs, policies, deny_level, fmt))
+    sys.exit(run_check(paths, packs, policies, deny_level, fmt, pss_version=pss_version))
 
 
 @main.command("diff")

@@ -1,5 +1,9 @@
 """The policy gate between render and apply: load the revision's own ``policies/``, mutate, validate, and
-refuse the whole revision when anything is denied. A policy set that does not load is refused whole too."""
+refuse the whole revision when anything is denied. A policy set that does not load is refused whole too.
+
+Objects are also judged under their Namespace's ``pod-security.kubernetes.io`` labels, as Kubernetes Pod
+Security Admission would judge them at apply (``policy/podsecurity_revision.py``): a Pod the ``enforce``
+level refuses blocks the revision at any deny level; workload templates get warnings."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from pathlib import Path
 from gitopsguard.errors import PolicyBlockedError, PolicyError
 from gitopsguard.model import KubeObject, Manifest
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate, load_policies
+from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, Exemptions
+from gitopsguard.policy.podsecurity_revision import LABELS_HINT, enforced_by_labels, with_pod_security
 
 
 class RevisionBlockedError(PolicyBlockedError):
@@ -35,14 +41,17 @@ def policies_at(checkout: Path, path: str | None) -> PolicySet:
 
 def gate(
     manifests: Sequence[Manifest], policies: PolicySet, *, deny_level: DenyLevel, now: datetime, commit: str,
-    namespaces: Mapping[str, KubeObject],
+    namespaces: Mapping[str, KubeObject], exemptions: Exemptions = NO_EXEMPTIONS,
 ) -> Evaluation:  # fmt: skip
     """The evaluation of a revision; raises PolicyBlockedError naming each denied object and finding, and
-    PolicyError naming the object when the policies cannot judge one at all."""
+    PolicyError naming the object when the policies cannot judge one at all. ``namespaces`` are the live
+    Namespaces (their labels count where the revision does not define the Namespace); ``exemptions`` are the
+    operator's Pod Security exemptions."""
     try:
         evaluation = evaluate(manifests, policies, now=now, deny_level=deny_level, namespaces=namespaces)
     except _SHAPE_ERRORS as error:
         raise _unjudgeable(manifests, policies, now, deny_level, commit, error) from error
+    evaluation = with_pod_security(evaluation, namespaces, exemptions)
     if evaluation.blocked:
         problems = tuple(
             f"{r.origin}: {r.key}: {f.code} {f.severity.value} {f.message} (policy {f.policy}"
@@ -51,7 +60,8 @@ def gate(
         )  # fmt: skip
         raise RevisionBlockedError(
             f"revision {commit[:12]} is blocked by policy: {len(evaluation.blocked)} objects denied at deny level "
-            f"{deny_level.value}; nothing from it was applied. Fix the objects, or add a PolicyException.",
+            f"{deny_level.value}; nothing from it was applied. Fix the objects, or add a PolicyException."
+            + (f" {LABELS_HINT}" if any(enforced_by_labels(f) for r in evaluation.blocked for f in r.findings) else ""),
             problems,
             evaluation,
         )

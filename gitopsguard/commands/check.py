@@ -1,5 +1,6 @@
 """``gitopsguard check``: the offline policy check a pull request's CI runs. Exit 0 allowed, 1 something
-would be blocked, 2 error.
+would be blocked, 2 error. Namespaces the manifests define with ``pod-security.kubernetes.io`` labels are
+honoured as Kubernetes Pod Security Admission would (enforce blocks Pods, warn reports workloads).
 
 The JSON form (``--format json``) is a stable schema, ``gitopsguard.io/check/v1``::
 
@@ -17,35 +18,71 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gitopsguard.errors import RenderError
+from gitopsguard.errors import PolicyError, RenderError
 from gitopsguard.model import Manifest
-from gitopsguard.policy import DenyLevel, Evaluation, ObjectResult, PolicySet, evaluate, load_policies, pack_policy
+from gitopsguard.policy import (
+    DenyLevel,
+    Evaluation,
+    ObjectResult,
+    Policy,
+    PolicySet,
+    evaluate,
+    load_policies,
+    pack_policy,
+)
+from gitopsguard.policy.packs import BUILTINS, BadParametersError
+from gitopsguard.policy.podsecurity_revision import LABELS_HINT, enforced_by_labels, with_pod_security
 from gitopsguard.render import render
 from gitopsguard.render.files import read_bounded
 from gitopsguard.render.plain import read_text
 
 SCHEMA = "gitopsguard.io/check/v1"
 _COLOURS = {"HIGH": "red", "MED": "yellow", "LOW": "cyan"}
+PSS_PACKS = frozenset({"pss-baseline", "pss-restricted"})
 
 
-def run_check(paths: Sequence[Path], packs: Sequence[str], policies: Path | None, deny_level: str, fmt: str) -> int:
+def run_check(
+    paths: Sequence[Path], packs: Sequence[str], policies: Path | None, deny_level: str, fmt: str, *,
+    pss_version: str | None = None,
+) -> int:  # fmt: skip
     policy_set = load_policies(policies) if policies else PolicySet()
-    extra = tuple(pack_policy(name) for name in packs)
+    extra = command_line_packs(packs, pss_version)
     policy_set = PolicySet(policy_set.policies + extra, policy_set.exceptions, policy_set.digest)
     manifests = [m for path in paths for m in read_manifests(path)]
-    result = evaluate(manifests, policy_set, now=datetime.now(UTC), deny_level=DenyLevel(deny_level))
+    result = with_pod_security(evaluate(manifests, policy_set, now=datetime.now(UTC), deny_level=DenyLevel(deny_level)))
     if fmt == "json":
         pretty = sys.stdout.isatty()  # indenting 5,000 objects' findings costs more than checking them
         click.echo(json.dumps(as_json(result), indent=2 if pretty else None, separators=None if pretty else (",", ":")))
     else:
         print_text(result, colour=sys.stdout.isatty())
     return 1 if result.blocked else 0
+
+
+def command_line_packs(packs: Sequence[str], pss_version: str | None) -> tuple[Policy, ...]:
+    """The packs of ``--pack``, the pss ones at ``--pss-version`` (a PolicyError when it is not a version, or
+    when no pss pack is turned on: a version that checks nothing would look like a pass)."""
+    if pss_version is None:
+        return tuple(pack_policy(name) for name in packs)
+    if not set(packs) & PSS_PACKS:
+        raise PolicyError(f"--pss-version {pss_version}: applies to the pss-baseline and pss-restricted packs; turn "
+                          "one on with --pack (a policy file sets its own with params: {version: ...})")  # fmt: skip
+    chosen = []
+    for name in packs:
+        policy = pack_policy(name)
+        if name in PSS_PACKS:
+            try:
+                policy = replace(policy, check=BUILTINS[name]({"version": pss_version}))
+            except BadParametersError as error:
+                raise PolicyError(f"--pss-version: {error}") from None
+        chosen.append(policy)
+    return tuple(chosen)
 
 
 def read_manifests(path: Path) -> list[Manifest]:
@@ -118,3 +155,5 @@ def _summary(result: Evaluation, results: tuple[ObjectResult, ...]) -> None:
                f"(deny level {result.deny_level.value})")  # fmt: skip
     if result.blocked:
         click.echo("Fix the findings marked (blocks), or add a PolicyException with a reason and an expiry.")
+    if any(enforced_by_labels(f) for r in result.blocked for f in r.findings):
+        click.echo(LABELS_HINT)

@@ -29,6 +29,18 @@ def _labels(params: Mapping[str, Any]) -> Check:
     return required_labels.required_labels(tuple(labels))
 
 
+def _pss(level: str) -> Callable[[Mapping[str, Any]], Check]:
+    def make(params: Mapping[str, Any]) -> Check:
+        if set(params) - {"version"}:
+            raise BadParametersError(f"takes only version, got {', '.join(sorted(map(str, params)))}")
+        try:
+            return pss.pack(level, params.get("version", "latest"))
+        except pss.BadVersionError as error:
+            raise BadParametersError(f"{error}: the Kubernetes release whose Pod Security Standards to check") from None
+
+    return make
+
+
 def _rbac_guard(params: Mapping[str, Any]) -> Check:
     if set(params) - {"allowAggregationLabels"}:
         raise BadParametersError(f"takes only allowAggregationLabels, got {', '.join(sorted(map(str, params)))}")
@@ -39,8 +51,8 @@ def _rbac_guard(params: Mapping[str, Any]) -> Check:
 
 
 BUILTINS: dict[str, Callable[[Mapping[str, Any]], Check]] = {
-    "pss-baseline": _no_params(pss.baseline),
-    "pss-restricted": _no_params(pss.restricted),
+    "pss-baseline": _pss("baseline"),
+    "pss-restricted": _pss("restricted"),
     "magtape": _no_params(magtape.magtape),
     "rbac-guard": _rbac_guard,
     "required-labels": _labels,
