@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from gitopsguard.evidence.github import GitHubApi
+
 from gitopsguard.source.review import Reviewer, ReviewMode, UnreviewedRevisionError
 from tests.fakegithub import TOKEN, FakeGitHub, Pull
 from tests.reviewrepo import ReviewRepo
@@ -52,7 +52,7 @@ def test_an_approval_on_an_older_commit_of_the_pull_request_counts_for_nothing(
     head, merge = pull_request(repo, {"apps/web.yaml": DEPLOY})
     fake.pulls = [Pull(7, "alice-gh", ["a" * 40, head], reviews=[("carol-gh", "APPROVED", "a" * 40)],
                        merge_commit=merge)]  # fmt: skip
-    with pytest.raises(UnreviewedRevisionError, match="apps/web.yaml needs approval by any approver"):
+    with pytest.raises(UnreviewedRevisionError, match=r"apps/web\.yaml needs approval by any approver"):
         reviewer(repo, url, fake).verify(repo.work, repo.base, merge)
 
 
