@@ -42,15 +42,7 @@ def show_grant(api: client.ApiClient, repo: Path, people: DemoPeople, kubeconfig
     verifier = SignedMergeVerifier(repo, load_trust(people.trust), people.keys / "verify")
     click.echo("\nalice asks for `view` on namespace shop for 15 s (a commit signed with her SSH key) ...")
     click.echo(f"    before: alice can list pods in shop? {_alice_can_list(kubeconfig)}")
-    branch = f"alice-demo-{int(time.time())}"  # also the grant's name: expired grants never come back
-    grants = repo / "access" / "grants"
-
-    def edit() -> None:
-        for old in grants.glob("alice-demo*.yaml"):  # an earlier demo's request, long expired
-            old.unlink()
-        (grants / f"{branch}.yaml").write_text(GRANT.replace("{name: alice-demo}", f"{{name: {branch}}}"))
-
-    reviewed_change(people, repo, branch, edit, "Request view on shop for 15s")
+    request_grant(repo, people)
     click.echo("carol, a security reviewer, merged it with a signed merge commit.")
     for t in keeper.sync(repo, verifier, verifier.blob):
         click.echo(f"    grant {t.grant} {t.event}: {t.detail}")
@@ -61,6 +53,20 @@ def show_grant(api: client.ApiClient, repo: Path, people: DemoPeople, kubeconfig
             click.echo(f"    grant {t.grant} {t.event}: {t.detail}")
         time.sleep(0.2)
     click.echo(f"    after expiry: alice can list pods in shop? {_alice_can_list(kubeconfig)}")
+
+
+def request_grant(repo: Path, people: DemoPeople) -> str:
+    """alice's grant request on a branch, merged by carol with a signed merge; the grant's (and branch's) name."""
+    branch = f"alice-demo-{int(time.time())}"  # also the grant's name: expired grants never come back
+    grants = repo / "access" / "grants"
+
+    def edit() -> None:
+        for old in grants.glob("alice-demo*.yaml"):  # an earlier demo's request, long expired
+            old.unlink()
+        (grants / f"{branch}.yaml").write_text(GRANT.replace("{name: alice-demo}", f"{{name: {branch}}}"))
+
+    reviewed_change(people, repo, branch, edit, "Request view on shop for 15s")
+    return branch
 
 
 def _alice_can_list(kubeconfig: Path) -> str:

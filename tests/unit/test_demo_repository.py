@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitopsguard.commands.demo import demo_repository
+from gitopsguard.commands.demo_grants import request_grant
 from gitopsguard.commands.demo_review import DemoPeople, demo_people, reviewed_change, signed_commit
 from gitopsguard.evidence.signatures import Signatures
 from gitopsguard.evidence.trust import load_trust
@@ -92,3 +93,31 @@ def test_a_change_to_policies_merged_by_carol_is_accepted_and_pushed_by_carol_is
         people.reviewer(start, tmp_path / "b").verify(repo, merged, pushed)
     assert refused.value.problems == ("policies/hand-made-workloads.yaml: pushed without review; needs a merge "
                                       "approved by group security-reviewers and by any approver",)  # fmt: skip
+
+
+def test_the_demo_grant_is_active_through_carols_merge_under_the_policy_her_first_commit_signed(
+    people: DemoPeople, repo: Path, tmp_path: Path
+) -> None:
+    # Before issue 20 carol pushed a signed commit to access/policies/ to put the policy in force; the loop's
+    # review would refuse that push, so the demo's first commit (signed by carol) must be what puts it in force.
+    from datetime import UTC, datetime
+
+    from gitopsguard.grants.decide import decide
+    from gitopsguard.grants.load import load_grants
+    from gitopsguard.grants.model import State
+    from gitopsguard.grants.signed import SignedMergeVerifier
+
+    name = request_grant(repo, people)
+    verifier = SignedMergeVerifier(repo, load_trust(people.trust), tmp_path / "verify")
+    grants, broken = load_grants(repo, verifier.blob)
+    grant = next(g for g in grants if g.name == name)
+    decision = decide(grant, verifier.policies(repo), verifier.approval(grant.path), None, datetime.now(UTC))
+    assert (broken, decision.state, decision.approver) == ([], State.ACTIVE, "carol"), decision.reason
+    start = people.git(repo, "carol", "rev-list", "--max-parents=0", "HEAD").strip()
+    head = people.git(repo, "carol", "rev-parse", "HEAD").strip()
+    assert (
+        people.reviewer(start, tmp_path / "review")
+        .verify(repo, None, head)
+        .summary()
+        .endswith(f"{head[:12]} merge signed by carol")
+    )  # the loop accepts the same merge
