@@ -127,7 +127,7 @@ changes that came through review: a merge signed by carol. Your commits there ar
   Try:  {env}
         kubectl scale deployment shop -n shop --replicas=5      # reverted within a second
         cd {repo} && git checkout -b my-change && $EDITOR clusters/dev/kustomization.yaml && git commit -am 'my change'
-        git checkout main && git -c user.signingkey={carol} merge --no-ff -S my-change   # carol reviews: applied
+        git checkout main && git -c user.signingkey={carol} merge --no-ff --no-edit -S my-change  # carol: applied
         (the same commit straight on main is refused; `git revert HEAD` takes it back)
   One pass by hand: {gg} reconcile --repo {repo} --path clusters/dev --unit demo-dev --kubeconfig {kubeconfig} \\
         --review-mode signed-merge --trust {trust}
