@@ -169,7 +169,8 @@ spec:
 
 def show_policy_gate(repo: Path, people: DemoPeople, results: queue.Queue[ReconcileResult]) -> None:
     """alice adds a privileged Pod and carol merges it: reviewed, yet the gate refuses the revision. carol
-    reverts the merge (a revert brings nothing new, so it needs no review), and the next one applies."""
+    reverts the merge, and the next one applies: the revert puts back what is applied, so nothing it brings needs
+    review."""
     click.echo("\nalice adds a privileged debug Pod to clusters/dev and carol merges it (policies/pod-security.yaml "
                "forbids it) ...")  # fmt: skip
     overlay = repo / "clusters" / "dev" / "kustomization.yaml"
