@@ -7,12 +7,11 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
-import git
 from kubernetes import client
 
 from gitopsguard.audit import AuditLog
@@ -22,6 +21,14 @@ from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.demo_grants import show_grant
+from gitopsguard.commands.demo_review import (
+    DemoPeople,
+    demo_people,
+    next_result,
+    reviewed_change,
+    show_review,
+    signed_commit,
+)
 from gitopsguard.commands.reconcile_once import print_result
 from gitopsguard.commands.scan import start_scanner
 from gitopsguard.controller import Controller
@@ -32,6 +39,7 @@ from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.scan.scanner import Announcement
 from gitopsguard.source import GitSource, SourceSpec
+from gitopsguard.source.review import Reviewer
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template"
 
@@ -43,50 +51,86 @@ def run_demo() -> int:
     api = connect(kubeconfig)
     info = server_info(api)
     click.echo(f"\nKubernetes {info.version} at {info.server}: {'ready' if info.ready else 'NOT ready'}")
-    repo = demo_repository(cluster.state.root / "demo-repo")
-    _short_grace(repo)
+    people = demo_people(cluster.state.root / "demo-keys")
+    repo = demo_repository(cluster.state.root / "demo-repo", people)
+    _short_grace(repo, people)
+    trust_from = people.git(repo, "carol", "rev-parse", "HEAD").strip()
     progress.stage(f"running gitopsguard on clusters/dev of the demo repository {repo}")
-    results: queue.Queue[ReconcileResult] = queue.Queue()
-    controller = Controller(
-        Unit("demo-dev", "clusters/dev"), GitSource(SourceSpec(repo.as_uri()), cluster.state.root / "demo-source"),
-        Applier(api), InventoryStore(api), RawApi(api), interval=30, on_result=results.put,
-        trail=AuditTrail(cluster.state.audit_log),
-    )  # fmt: skip
-    stop = threading.Event()
-    loop = threading.Thread(target=controller.run, args=(stop, repo), daemon=True)
-    loop.start()
+    click.echo(f"Review mode signed-merge: applied are only merges carol signs (trust file {people.trust}), "
+               f"trusted from the demo's start {trust_from[:12]} (--trust-from)")  # fmt: skip
+    loop = start_loop(api, repo, cluster.state.root, people.reviewer(trust_from, cluster.state.root / "demo-review"),
+                      AuditTrail(cluster.state.audit_log))  # fmt: skip
     heard: queue.Queue[Announcement] = queue.Queue()
 
     def hear(batch: list[Announcement]) -> None:
         for announcement in batch:
             heard.put(announcement)
 
-    start_scanner(api, lambda: controller.policies, backup_dir=cluster.state.root / "backups",
-                  namespaces=("shop", "payments"), log=AuditLog(cluster.state.root / "audit.jsonl"), stop=stop,
+    start_scanner(api, lambda: loop.controller.policies, backup_dir=cluster.state.root / "backups",
+                  namespaces=("shop", "payments"), log=AuditLog(cluster.state.root / "audit.jsonl"), stop=loop.stop,
                   also=hear)  # fmt: skip
-    first = results.get(timeout=120)
+    first = loop.first()
     print_result(first)
     if first.error is None:
-        show_drift_repair(api, results)
-        show_policy_gate(repo, results)
+        show_drift_repair(api, loop.results)
+        show_review(api, repo, people, loop.results)
+        show_policy_gate(repo, people, loop.results)
         show_hand_made_removal(api, heard)
-        show_grant(api, repo, cluster.state.root, kubeconfig)
-    click.echo(HINTS.format(repo=repo, env=cluster.env(), gg=sys.argv[0], kubeconfig=kubeconfig))
+        show_grant(api, repo, people, kubeconfig)
+    click.echo(HINTS.format(repo=repo, env=cluster.env(), gg=sys.argv[0], kubeconfig=kubeconfig, trust=people.trust,
+                            carol=people.key("carol")))  # fmt: skip
     if sys.stdin.isatty() and first.error is None:
         click.echo("Watching. Edit anything above with kubectl, or commit to the demo repository; Ctrl-C stops.")
-        follow(results, stop)
-    stop.set()
-    controller.wake()
-    loop.join(10)
+        follow(loop.results, loop.stop)
+    loop.close()
     return 0 if first.error is None and info.ready else 1
 
 
+@dataclass(frozen=True)
+class DemoLoop:
+    """The controller loop on the demo repository, on a thread of its own, and the results of its passes."""
+
+    controller: Controller
+    results: queue.Queue[ReconcileResult]
+    stop: threading.Event
+    thread: threading.Thread
+
+    def first(self, timeout: float = 120.0) -> ReconcileResult:
+        """The first pass on a fetched head (the passes before it hold the cluster as it is)."""
+        found = next_result(self.results, lambda r: r.revision is not None or r.error is not None, timeout)
+        return found or ReconcileResult("demo", None, (), error=f"no pass on the demo repository within {timeout} s")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.controller.wake()
+        self.thread.join(10)
+
+
+def start_loop(
+    api: client.ApiClient, repo: Path, state: Path, reviewer: Reviewer, trail: AuditTrail | None = None,
+    unit: str = "demo-dev",
+) -> DemoLoop:  # fmt: skip
+    """gitopsguard's loop on clusters/dev of ``repo`` with ``reviewer`` (signed-merge review), as `run` would."""
+    results: queue.Queue[ReconcileResult] = queue.Queue()
+    source = GitSource(SourceSpec(repo.as_uri()), state / "demo-source", reviewer=reviewer)
+    controller = Controller(Unit(unit, "clusters/dev"), source, Applier(api), InventoryStore(api), RawApi(api),
+                            interval=30, on_result=results.put, trail=trail)  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=controller.run, args=(stop, repo), daemon=True)
+    thread.start()
+    return DemoLoop(controller, results, stop, thread)
+
+
 HINTS = """
-The demo repository is a Git copy of repo-template/; gitopsguard applies its clusters/dev overlay.
+The demo repository is a Git copy of repo-template/; gitopsguard applies its clusters/dev overlay, and only
+changes that came through review: a merge signed by carol. Your commits there are alice's (signed with her key).
   Try:  {env}
         kubectl scale deployment shop -n shop --replicas=5      # reverted within a second
-        cd {repo} && $EDITOR clusters/dev/kustomization.yaml && git commit -am 'my change'
-  One pass by hand: {gg} reconcile --repo {repo} --path clusters/dev --unit demo-dev --kubeconfig {kubeconfig}
+        cd {repo} && git checkout -b my-change && $EDITOR clusters/dev/kustomization.yaml && git commit -am 'my change'
+        git checkout main && git -c user.signingkey={carol} merge --no-ff --no-edit -S my-change  # carol: applied
+        (the same commit straight on main is refused; `git revert HEAD` takes it back)
+  One pass by hand: {gg} reconcile --repo {repo} --path clusters/dev --unit demo-dev --kubeconfig {kubeconfig} \\
+        --review-mode signed-merge --trust {trust}
   Stop the cluster: make demo-down
 """
 
@@ -123,23 +167,27 @@ spec:
 """
 
 
-def show_policy_gate(repo: Path, results: queue.Queue[ReconcileResult]) -> None:
-    """Commit a privileged Pod: the gate refuses the revision; revert it, and the next one applies."""
-    click.echo("\nCommitting a privileged debug Pod to clusters/dev (policies/pod-security.yaml forbids it) ...")
-    git_repo = git.Repo(repo)
-    (repo / "clusters" / "dev" / "debug-pod.yaml").write_text(DEBUG_POD)
-    kustomization = repo / "clusters" / "dev" / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text().replace("resources:\n", "resources:\n  - debug-pod.yaml\n", 1))
-    git_repo.git.add(A=True)
-    git_repo.index.commit("Add a privileged debug shell", author=_ACTOR, committer=_ACTOR)
-    blocked = _next_result(results, lambda r: r.error is not None and "blocked by policy" in r.error)
-    if blocked is None:
+def show_policy_gate(repo: Path, people: DemoPeople, results: queue.Queue[ReconcileResult]) -> None:
+    """alice adds a privileged Pod and carol merges it: reviewed, yet the gate refuses the revision. carol
+    reverts the merge, and the next one applies: the revert puts back what is applied, so nothing it brings needs
+    review."""
+    click.echo("\nalice adds a privileged debug Pod to clusters/dev and carol merges it (policies/pod-security.yaml "
+               "forbids it) ...")  # fmt: skip
+    overlay = repo / "clusters" / "dev" / "kustomization.yaml"
+
+    def edit() -> None:
+        (repo / "clusters" / "dev" / "debug-pod.yaml").write_text(DEBUG_POD)
+        overlay.write_text(overlay.read_text().replace("resources:\n", "resources:\n  - debug-pod.yaml\n", 1))
+
+    merged = reviewed_change(people, repo, f"alice-debug-{int(time.time())}", edit, "Add a privileged debug shell")
+    blocked = next_result(results, lambda r: r.revision == merged and r.error is not None)
+    if blocked is None or "blocked by policy" not in (blocked.error or ""):
         click.echo("... the gate did not report within 30 s; see the errors above.")
         return
     click.echo(f"... refused, nothing of it applied, the cluster keeps the last good revision:\n{blocked.error}")
-    git_repo.git.revert("--no-edit", "HEAD")
-    click.echo("Reverted the commit; gitopsguard is back on a good revision.")
-    _next_result(results, lambda r: r.error is None)
+    people.git(repo, "carol", "revert", "--no-edit", "-S", "-m", "1", "HEAD")
+    click.echo("carol reverted the merge; gitopsguard is back on a good revision.")
+    next_result(results, lambda r: r.error is None)
 
 
 def show_hand_made_removal(api: client.ApiClient, heard: queue.Queue[Announcement]) -> None:
@@ -162,20 +210,6 @@ def show_hand_made_removal(api: client.ApiClient, heard: queue.Queue[Announcemen
     click.echo("... not removed within 60 s; see the messages above.")
 
 
-def _next_result(
-    results: queue.Queue[ReconcileResult], wanted: Callable[[ReconcileResult], bool], timeout: float = 30.0
-) -> ReconcileResult | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = results.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        if wanted(result):
-            return result
-    return None
-
-
 def follow(results: queue.Queue[ReconcileResult], stop: threading.Event | None = None, until: float = 0.0) -> None:
     """Print passes that did something, until ``stop`` is set (or the ``until`` time passes)."""
     while (stop is not None and not stop.is_set()) or time.monotonic() < until:
@@ -189,32 +223,39 @@ def follow(results: queue.Queue[ReconcileResult], stop: threading.Event | None =
             print_result(result)
 
 
-def demo_repository(path: Path) -> Path:
-    """A Git repository holding repo-template/ as its first commit; kept (with your commits) across demos."""
+def demo_repository(path: Path, people: DemoPeople) -> Path:
+    """A Git repository holding repo-template/ as its first commit, signed by carol; kept (with your commits)
+    across demos. Its own git configuration makes you alice, signing every commit with her key."""
     if (path / ".git").is_dir():
         return path
     if not TEMPLATE.is_dir():
         raise DevClusterError(f"{TEMPLATE}: not found; run the demo from a source checkout (`make demo`)")
     shutil.copytree(TEMPLATE, path)
-    repo = git.Repo.init(path, initial_branch="main")
-    repo.git.add(A=True)
-    repo.index.commit("Start from repo-template", author=_ACTOR, committer=_ACTOR)
+    _set_short_grace(path)
+    people.git(path, "carol", "init", "-q", "-b", "main")
+    for key, value in (("user.name", "alice"), ("user.email", "alice@example.com"), ("gpg.format", "ssh"),
+                       ("user.signingkey", str(people.key("alice"))), ("commit.gpgsign", "true")):  # fmt: skip
+        people.git(path, "alice", "config", key, value)
+    signed_commit(people, path, "carol", "Start from repo-template (hand-made workloads removed after 10 s)")
     return path
 
 
-def _short_grace(path: Path) -> None:
+def _set_short_grace(path: Path) -> None:
     """The demo waits seconds, not the template's hour, before hand-made workloads are removed."""
     policy = path / "policies" / "hand-made-workloads.yaml"
-    for folder in ("policies", "access"):  # a demo repository from before these existed: bring them in
-        if not (path / folder).is_dir():
-            shutil.copytree(TEMPLATE / folder, path / folder)
-    text = policy.read_text()
-    if "gracePeriod: 10s" in text:
+    policy.write_text(policy.read_text().replace("gracePeriod: 1h", "gracePeriod: 10s"))
+
+
+def _short_grace(path: Path, people: DemoPeople) -> None:
+    """A demo repository from before policies/ and access/ existed, or the 10 s grace: bring them in by review."""
+
+    def edit() -> None:
+        for folder in ("policies", "access"):
+            if not (path / folder).is_dir():
+                shutil.copytree(TEMPLATE / folder, path / folder)
+        _set_short_grace(path)
+
+    policy = path / "policies" / "hand-made-workloads.yaml"
+    if policy.is_file() and "gracePeriod: 10s" in policy.read_text():
         return
-    policy.write_text(text.replace("gracePeriod: 1h", "gracePeriod: 10s"))
-    repo = git.Repo(path)
-    repo.git.add(A=True)
-    repo.index.commit("Demo: remove hand-made workloads after 10 s instead of 1 h", author=_ACTOR, committer=_ACTOR)
-
-
-_ACTOR = git.Actor("gitopsguard demo", "demo@gitopsguard.invalid")
+    reviewed_change(people, path, f"demo-grace-{int(time.time())}", edit, "Demo: remove hand-made workloads after 10 s")

@@ -4,17 +4,16 @@ the binding goes and her access with it."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 import click
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.commands.demo_review import DemoPeople, reviewed_change
 from gitopsguard.grants.bindings import Binder, install_rbac
 from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.load import load_escalation_policies
@@ -22,7 +21,6 @@ from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
 from gitopsguard.grants.store import GrantStore
 
-PEOPLE = {"alice": ["team-shop"], "carol": ["security-reviewers"]}
 GRANT = """\
 apiVersion: gitopsguard.io/v1alpha1
 kind: Grant
@@ -37,26 +35,14 @@ spec:
 """
 
 
-def show_grant(api: client.ApiClient, repo: Path, state: Path, kubeconfig: Path) -> None:
-    trust = _keys_and_trust(state / "demo-keys")
+def show_grant(api: client.ApiClient, repo: Path, people: DemoPeople, kubeconfig: Path) -> None:
     install_rbac(api, grants_rbac(load_escalation_policies(repo)))
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
-    verifier = SignedMergeVerifier(repo, load_trust(trust), state / "demo-keys" / "verify")
-    policy = repo / "access" / "policies" / "debugging.yaml"  # policies count once an administrator signs them
-    policy.write_text(policy.read_text().rstrip("\n") + f"\n# approved by carol ({int(time.time())})\n")
-    _git(repo, state, "carol", "commit", "-q", "-S", "-am", "Approve the debugging escalation policy")
+    # access/policies/ is in force as carol (an administrator) signed it: the demo repository's first commit
+    verifier = SignedMergeVerifier(repo, load_trust(people.trust), people.keys / "verify")
     click.echo("\nalice asks for `view` on namespace shop for 15 s (a commit signed with her SSH key) ...")
     click.echo(f"    before: alice can list pods in shop? {_alice_can_list(kubeconfig)}")
-    branch = f"alice-demo-{int(time.time())}"  # also the grant's name: expired grants never come back
-    _git(repo, state, "alice", "checkout", "-q", "-b", branch)
-    grants = repo / "access" / "grants"
-    for old in grants.glob("alice-demo*.yaml"):  # an earlier demo's request, long expired
-        old.unlink()
-    (grants / f"{branch}.yaml").write_text(GRANT.replace("{name: alice-demo}", f"{{name: {branch}}}"))
-    _git(repo, state, "alice", "add", "-A")
-    _git(repo, state, "alice", "commit", "-q", "-S", "-m", "Request view on shop for 15s")
-    _git(repo, state, "carol", "checkout", "-q", "main")
-    _git(repo, state, "carol", "merge", "-q", "--no-ff", "-S", "-m", f"Merge {branch} (reviewed)", branch)
+    request_grant(repo, people)
     click.echo("carol, a security reviewer, merged it with a signed merge commit.")
     for t in keeper.sync(repo, verifier, verifier.blob):
         click.echo(f"    grant {t.grant} {t.event}: {t.detail}")
@@ -69,23 +55,18 @@ def show_grant(api: client.ApiClient, repo: Path, state: Path, kubeconfig: Path)
     click.echo(f"    after expiry: alice can list pods in shop? {_alice_can_list(kubeconfig)}")
 
 
-def _keys_and_trust(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    signers = []
-    for person, groups in PEOPLE.items():
-        key = folder / person
-        if not key.exists():
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", person, "-f", str(key)], check=True)
-        signers.append({"user": person, "groups": groups, "keys": [(folder / f"{person}.pub").read_text().strip()]})
-    trust = folder / "trust.yaml"
-    trust.write_text(yaml.safe_dump({"administrators": ["carol"], "signers": signers}))
-    return trust
+def request_grant(repo: Path, people: DemoPeople) -> str:
+    """alice's grant request on a branch, merged by carol with a signed merge; the grant's (and branch's) name."""
+    branch = f"alice-demo-{int(time.time())}"  # also the grant's name: expired grants never come back
+    grants = repo / "access" / "grants"
 
+    def edit() -> None:
+        for old in grants.glob("alice-demo*.yaml"):  # an earlier demo's request, long expired
+            old.unlink()
+        (grants / f"{branch}.yaml").write_text(GRANT.replace("{name: alice-demo}", f"{{name: {branch}}}"))
 
-def _git(repo: Path, state: Path, person: str, *args: str) -> None:
-    config = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={state / 'demo-keys' / person}",
-              "-c", f"user.name={person}", "-c", f"user.email={person}@example.com"]  # fmt: skip
-    subprocess.run(["git", *config, *args], cwd=repo, check=True, capture_output=True)
+    reviewed_change(people, repo, branch, edit, "Request view on shop for 15s")
+    return branch
 
 
 def _alice_can_list(kubeconfig: Path) -> str:

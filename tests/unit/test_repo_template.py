@@ -111,3 +111,16 @@ def test_the_install_manifests_render_and_the_controller_itself_passes_pod_secur
     result = evaluate(manifests, PolicySet((pack_policy("pss-restricted"),)), now=datetime.now(UTC),
                       deny_level=DenyLevel.HIGH)  # fmt: skip
     assert [f for r in result.results for f in r.findings] == []
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_pods_of_the_template_workloads_carry_the_labels_hand_made_workloads_requires(overlay: str) -> None:
+    # Without them the live scan judged each Pod of a Git-managed Deployment as hand-made and deleted it after
+    # the grace period, over and over (seen in `make demo`: every 10 s).
+    policy = yaml.safe_load((TEMPLATE / "policies" / "hand-made-workloads.yaml").read_text())
+    required = set(policy["spec"]["builtin"]["params"]["labels"])
+    workloads = [o for o in render(overlay) if o["kind"] == "Deployment"]
+    assert workloads
+    for workload in workloads:
+        labels = workload["spec"]["template"]["metadata"]["labels"]  # type: ignore[index]
+        assert required <= set(labels), f"{workload['metadata']}: its Pods lack {required - set(labels)}"
