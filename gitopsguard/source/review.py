@@ -26,7 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.errors import GitOpsGuardError, SourceError
 from gitopsguard.evidence.history import Git, History
 from gitopsguard.evidence.identity import Identity
 from gitopsguard.evidence.signatures import Signatures
@@ -162,7 +162,13 @@ class Reviewer:
         if old is not None:
             return old, ""
         if self.settings.trust_from:
-            return self.settings.trust_from, f"first sync, trusted from {self.settings.trust_from[:12]} (--trust-from)"
+            named = self.settings.trust_from
+            try:
+                base = git("rev-parse", "--verify", "--end-of-options", f"{named}^{{commit}}")
+            except GitOpsGuardError as error:
+                raise SourceError(f"--trust-from {named[:80]!r}: no such commit in the repository; name a commit "
+                                  "of the tracked branch") from error  # fmt: skip
+            return base, f"first sync, trusted from {base[:12]} (--trust-from)"
         parents = history.parents(new)
         if len(parents) < 2:
             raise UnreviewedRevisionError(new, new, _subject(git, new), "the first sync's head",

@@ -193,3 +193,11 @@ def test_a_verified_head_is_not_verified_again(repo: ReviewRepo) -> None:
     repo.git("update-ref", "-d", "refs/heads/web")
     repo.git("gc", "-q", "--prune=now")  # the merge's history is still there; a second look would not fail
     assert reviewer.verify(repo.work, repo.base, merge) is first
+
+
+def test_trust_from_takes_a_short_commit_id_and_refuses_one_that_names_nothing(repo: ReviewRepo) -> None:
+    repo.change("alice", "web", {"apps/web.yaml": DEPLOY})
+    merge = repo.merge("carol", "web")
+    assert repo.reviewer(trust_from=repo.base[:10]).verify(repo.work, None, merge).base == repo.base
+    with pytest.raises(SourceError, match="no such commit"):
+        repo.reviewer(trust_from="--all").verify(repo.work, None, merge)
