@@ -9,8 +9,10 @@ whose verdict then stands. So a gap here can cost speed, never create a good ver
 the blank line that ends the headers; its value is the armoured signature, every line after the first
 indented by one space. To verify, git collects that header's value as the signature and drops every header
 whose name starts with ``gpgsig`` (``gpgsig-sha256`` is the signature header of SHA-256 repositories); the
-remaining bytes, exactly, are the signed message. We take only SHA-1 commits with exactly one ``gpgsig``
-header and no other ``gpgsig*`` header, so our message is git's.
+remaining bytes, exactly, are the signed message. We take only SHA-1 commits in the shape git writes:
+``tree``, ``parent`` lines, ``author``, ``committer``, other headers, then exactly one ``gpgsig`` header, the
+last, and no other ``gpgsig*`` header; so our message is git's, and git can read the commit at all (git
+refuses a commit whose first line is not its tree, yet the signature over what remains would verify).
 
 git also passes ssh-keygen the committer time (``-Overify-time``), which ssh-keygen refuses outside years
 1970-9999; a commit whose committer line is not plain, or whose time is near those edges, is left to git.
@@ -63,6 +65,7 @@ _CURVES: dict[str, tuple[bytes, ec.EllipticCurve, hashes.HashAlgorithm]] = {
     "ecdsa-sha2-nistp521": (b"nistp521", ec.SECP521R1(), hashes.SHA512()),
 }
 _RSA_HASHES: dict[bytes, hashes.HashAlgorithm] = {b"rsa-sha2-256": hashes.SHA256(), b"rsa-sha2-512": hashes.SHA512()}
+_TREE, _PARENT = re.compile(rb"tree [0-9a-f]{40}"), re.compile(rb"parent [0-9a-f]{40}")
 _COMMITTER = re.compile(rb"committer [^<>\n]*<[^<>\n]*> ([1-9][0-9]{0,11}) [+-][0-9]{4}")
 _EARLIEST, _LATEST = 2 * 86400, 253402300800 - 2 * 86400  # 1970-01-03 .. 9999-12-30: any time zone stays inside
 _LINE = 76  # ssh-keygen writes 70 characters a line; more is not a shape we need to prove
@@ -168,27 +171,36 @@ def git_signature(raw: bytes) -> bytes | None:
 
 
 def split_signed_commit(raw: bytes) -> tuple[bytes, bytes]:
-    """(the signed message, the signature text) of a commit with exactly one ``gpgsig`` header, as git splits
-    it; _ShapeError for any other shape."""
+    """(the signed message, the signature text) of a commit in the shape git writes: ``tree``, ``parent``
+    lines, ``author``, a plain ``committer`` line, other headers, then one ``gpgsig`` header, the last;
+    _ShapeError for any other shape (git may read it differently, or not at all)."""
     head, blank, body = raw.partition(b"\n\n")
-    if not blank:
-        raise _ShapeError("no end of headers")
     lines = head.split(b"\n")
-    starts = [i for i, line in enumerate(lines) if line.startswith(b"gpgsig")]
-    if len(starts) != 1 or not lines[starts[0]].startswith(b"gpgsig "):
-        raise _ShapeError("not exactly one gpgsig header")
-    first = starts[0]
-    last = first + 1
-    while last < len(lines) and lines[last].startswith(b" "):
-        last += 1
-    kept = lines[:first] + lines[last:]
-    committers = [line for line in kept if line.startswith(b"committer ")]
-    if len(committers) != 1 or not (found := _COMMITTER.fullmatch(committers[0])):
-        raise _ShapeError("committer line not plain")
-    if not _EARLIEST <= int(found.group(1)) <= _LATEST:
-        raise _ShapeError("committer time near the edges ssh-keygen accepts")
-    signature = b"\n".join([lines[first][len(b"gpgsig ") :], *(line[1:] for line in lines[first + 1 : last])])
-    return b"\n".join(kept) + b"\n\n" + body, signature + b"\n"
+    first = next((i for i, line in enumerate(lines) if line.startswith(b"gpgsig")), -1)
+    if not blank or first < 0 or not lines[first].startswith(b"gpgsig ") or not _git_order(lines[:first]):
+        raise _ShapeError("not a commit in the shape git writes")
+    if not all(line.startswith(b" ") for line in lines[first + 1 :]):
+        raise _ShapeError("the signature is not the last header")
+    committer = _COMMITTER.fullmatch(next(line for line in lines if line.startswith(b"committer ")))
+    if committer is None or not _EARLIEST <= int(committer.group(1)) <= _LATEST:
+        raise _ShapeError("committer line not plain, or its time near the edges ssh-keygen accepts")
+    signature = b"\n".join([lines[first][len(b"gpgsig ") :], *(line[1:] for line in lines[first + 1 :])])
+    return b"\n".join(lines[:first]) + b"\n\n" + body, signature + b"\n"
+
+
+def _git_order(lines: list[bytes]) -> bool:
+    """``tree``, any ``parent`` lines, ``author``, ``committer``, then headers git does not read for this."""
+    parents = 1
+    while parents < len(lines) and _PARENT.fullmatch(lines[parents]):
+        parents += 1
+    rest = lines[parents + 2 :]
+    return (
+        len(lines) >= parents + 2
+        and _TREE.fullmatch(lines[0]) is not None
+        and lines[parents].startswith(b"author ")
+        and lines[parents + 1].startswith(b"committer ")
+        and not any(line.startswith((b"tree ", b"parent ", b"author ", b"committer ")) for line in rest)
+    )
 
 
 def dearmor(text: bytes) -> bytes:
