@@ -270,6 +270,9 @@ def _checker(kind: str, reader: _Reader) -> Callable[[bytes, bytes], bool] | Non
         if point[:1] != b"\x04":
             return None  # only the uncompressed form ssh-keygen writes
         public = ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+        numbers, half = public.public_numbers(), curve.key_size // 2
+        if numbers.x.bit_length() <= half or numbers.y.bit_length() <= half:
+            return None  # ssh-keygen refuses such points (sshkey_ec_validate_public); so do we
         return _ecdsa(kind.encode(), public, digest)
     if kind == "ssh-rsa":
         exponent, modulus = reader.mpint(), reader.mpint()

@@ -4,6 +4,7 @@ stands, so a person with such a key keeps exactly the verdict git gives them."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -47,3 +48,18 @@ def test_key_lines_we_cannot_read_exactly_are_not_trusted_in_process(repo: SigRe
     ]
     assert sshsig.trusted_keys([(line, "alice") for line in lines]) == {}
     assert len(sshsig.trusted_keys([(repo.public(p), p) for p in ("alice", "bob", "carol", "dave", "erin")])) == 5
+
+
+def test_an_ecdsa_key_with_a_small_coordinate_is_not_trusted_in_process() -> None:
+    """A point on P-256 with x = a small number: cryptography takes it, ssh-keygen refuses it as a key."""
+    p = 2**256 - 2**224 + 2**192 + 2**96 - 1
+    b = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+    for x in range(1, 100):
+        rhs = (x**3 - 3 * x + b) % p
+        y = pow(rhs, (p + 1) // 4, p)
+        if y * y % p == rhs:
+            break
+    point = b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
+    blob = b"".join(len(f).to_bytes(4, "big") + f for f in (b"ecdsa-sha2-nistp256", b"nistp256", point))
+    line = f"ecdsa-sha2-nistp256 {base64.b64encode(blob).decode()}"
+    assert sshsig.trusted_keys([(line, "alice")]) == {}
