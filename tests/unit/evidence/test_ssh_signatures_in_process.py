@@ -177,3 +177,14 @@ def test_an_abbreviated_or_symbolic_name_is_answered_by_git(repo: SigRepo, tmp_p
     signatures = Signatures(repo.work, repo.signers, tmp_path)
     assert signatures.signers([commit[:12]]) == {commit[:12]: None}  # as before: git keys its answer by the full id
     assert signatures.signer(commit) == repo.signers[0].identity
+
+
+def test_commits_already_verified_need_no_git_at_all(tmp_path: Path) -> None:
+    """A pass over an already-verified head adds no git work: with the repository gone, the verdicts stand."""
+    repo = SigRepo(tmp_path / "own")
+    commits = [repo.commit(p, f"once by {p}") for p in ("alice", "bob")] + [repo.commit("alice", "u", signed=False)]
+    signatures = Signatures(repo.work, repo.signers, tmp_path / "state")
+    first = signatures.signers(commits)
+    repo.work.rename(tmp_path / "gone")
+    assert signatures.signers(commits) == first
+    assert [v.user if v else None for v in first.values()] == ["alice", "bob", None]
