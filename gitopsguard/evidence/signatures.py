@@ -9,8 +9,14 @@ Speed without a second judge: git spawns ssh-keygen twice per SSH-signed commit 
 ``signers`` first reads every asked commit in one ``git cat-file --batch`` and checks SSH signatures by
 trusted ed25519, ECDSA and RSA keys in-process (sshsig.py). **The in-process check can only speed up a good
 verdict, never create one git would not give**: a commit it proves good gets its signer; every other commit
-(unsigned, OpenPGP, an unknown key type, anything that fails or looks odd) goes to git in one batched
-``git log --no-walk --stdin`` call, and git's verdict stands.
+(OpenPGP, an unknown key type, anything that fails or looks odd) goes to git in one batched
+``git log --no-walk --stdin`` call, and git's verdict stands. The only other verdict reached without git is
+"no signer", for a commit git itself would call unsigned (no ``gpgsig`` header, found as git finds it) or
+die on (a signature in no format git knows): a refusal, never an approval.
+
+A hostile commit must not silence the rest: git dies on an unknown signature format, and by SIGPIPE when
+ssh-keygen quits before reading a commit it cannot verify, which fails the whole batch. A failed batch is
+split in halves until the commit that kills git stands alone; it gets no signer, the others git's verdict.
 """
 
 from __future__ import annotations
