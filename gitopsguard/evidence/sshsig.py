@@ -12,7 +12,8 @@ whose name starts with ``gpgsig`` (``gpgsig-sha256`` is the signature header of 
 remaining bytes, exactly, are the signed message. We take only SHA-1 commits in the shape git writes:
 ``tree``, ``parent`` lines, ``author``, ``committer``, other headers, then exactly one ``gpgsig`` header, the
 last, and no other ``gpgsig*`` header; so our message is git's, and git can read the commit at all (git
-refuses a commit whose first line is not its tree, yet the signature over what remains would verify).
+refuses a commit whose first line is not its tree, yet the signature over what remains would verify). A NUL
+byte anywhere leaves the commit to git (git reads one with a NUL in its author line as unsigned).
 
 git also passes ssh-keygen the committer time (``-Overify-time``), which ssh-keygen refuses outside years
 1970-9999; a commit whose committer line is not plain, or whose time is near those edges, is left to git.
@@ -174,6 +175,8 @@ def split_signed_commit(raw: bytes) -> tuple[bytes, bytes]:
     """(the signed message, the signature text) of a commit in the shape git writes: ``tree``, ``parent``
     lines, ``author``, a plain ``committer`` line, other headers, then one ``gpgsig`` header, the last;
     _ShapeError for any other shape (git may read it differently, or not at all)."""
+    if b"\0" in raw:
+        raise _ShapeError("a NUL byte")  # git reads a commit with one in its author line as unsigned
     head, blank, body = raw.partition(b"\n\n")
     lines = head.split(b"\n")
     first = next((i for i, line in enumerate(lines) if line.startswith(b"gpgsig")), -1)

@@ -25,6 +25,7 @@ MUTATIONS = st.one_of(
     st.tuples(st.sampled_from(["rewrap", "time"]), st.integers(0, 400_000_000_000), st.just(b"")),
     st.tuples(st.sampled_from(["header"]), st.just(0), st.sampled_from([b"gpgsig-sha256", b"gpgsigx", b"gpgsig"])),
     st.tuples(st.sampled_from(["move", "double", "trail", "namespace", "resign"]), st.integers(0, 9), _BYTES),
+    st.tuples(st.sampled_from(["author", "committer"]), st.integers(0, 80), _BYTES),
 )
 
 
@@ -56,6 +57,13 @@ class Parity:
             return _rewrap(raw, 1 + number % 100)
         if name == "time":
             return re.sub(rb"(committer [^\n]*> )\d+", rb"\g<1>" + str(number).encode(), raw, count=1)
+        if name in ("author", "committer"):  # odd bytes in a person's line, then signed again as they stand
+            found = re.search(name.encode() + rb" [^\n]*", raw)
+            if found is None:
+                return raw
+            at = found.start() + len(name) + 1 + number % max(1, found.end() - found.start() - len(name))
+            payload = unsigned(raw[:at] + data.replace(b"\n", b"") + raw[at:])
+            return self.repo.signed_object("alice", payload) if b"\ngpgsig " in raw else payload
         if name == "header":
             return raw.replace(b"\ngpgsig ", b"\n" + data + b" ", 1)
         lines = head.split(b"\n")
@@ -102,7 +110,8 @@ def parity(tmp_path_factory: pytest.TempPathFactory) -> Parity:
 @example(base="alice", mutations=[("time", 300_000_000_000, b"")])  # git refuses past year 9999; we once proved it
 @example(base="alice", mutations=[("double", 0, b"")])  # git takes the two values concatenated: good to it
 @example(base="bob", mutations=[("rewrap", 63, b"")])  # rewrapped armour: the same signature to both
-@example(base="erin", mutations=[("move", 0, b"")])  # the signature header first: git still strips it
+@example(base="erin", mutations=[("move", 0, b"")])  # the signature header first: git cannot read the commit
+@example(base="alice", mutations=[("author", 3, b"\0")])  # git reads a NUL in the author line as unsigned
 def test_the_signer_is_the_one_git_reports_and_in_process_never_proves_more(
     parity: Parity, base: str, mutations: list[Mutation]
 ) -> None:
