@@ -4,24 +4,46 @@ SSH signatures are checked by git against an allowed-signers file we write from 
 principal git reports is one of our user names. OpenPGP signatures are checked against a keyring of our own
 holding only the trusted keys; identity comes from the key fingerprint, never from the user id text inside a
 key (anyone can write "bob" there).
+
+Speed without a second judge: git spawns ssh-keygen twice per SSH-signed commit (about 8 ms each), so
+``signers`` first reads every asked commit in one ``git cat-file --batch`` and checks SSH signatures by
+trusted ed25519, ECDSA and RSA keys in-process (sshsig.py). **The in-process check can only speed up a good
+verdict, never create one git would not give**: a commit it proves good gets its signer; every other commit
+(OpenPGP, an unknown key type, anything that fails or looks odd) goes to git in one batched
+``git log --no-walk --stdin`` call, and git's verdict stands. The only other verdict reached without git is
+"no signer", for a commit git itself would call unsigned (no ``gpgsig`` header, found as git finds it) or
+die on (a signature in no format git knows): a refusal, never an approval.
+
+A hostile commit must not silence the rest: git dies on an unknown signature format, and by SIGPIPE when
+ssh-keygen quits before reading a commit it cannot verify, which fails the whole batch. A failed batch is
+split in halves until the commit that kills git stands alone; it gets no signer, the others git's verdict.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.errors import GitOpsGuardError, SourceError
+from gitopsguard.evidence import sshsig
 from gitopsguard.evidence.history import Git
 from gitopsguard.evidence.identity import Identity
 from gitopsguard.evidence.trust import TrustedSigner
 
 _FORMAT = "%H%x00%G?%x00%GS%x00%GP%x00%GF%x00"
+_SHA1 = re.compile(r"[0-9a-f]{40}")
+# The armour lines git recognises a signature by (OpenPGP, X.509, SSH); on any other it dies
+_GIT_FORMATS = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN PGP MESSAGE-----", b"-----BEGIN SIGNED MESSAGE-----",
+                b"-----BEGIN SSH SIGNATURE-----")  # fmt: skip
 
 
 class Signatures:
-    def __init__(self, repository: Path, signers: tuple[TrustedSigner, ...], state_dir: Path) -> None:
+    def __init__(
+        self, repository: Path, signers: tuple[TrustedSigner, ...], state_dir: Path, *, in_process: bool = True
+    ) -> None:
+        """``in_process=False`` leaves every verdict to git (the benchmark's baseline, the tests' oracle)."""
         self._people = {s.identity.user: s.identity for s in signers}
         state_dir.mkdir(parents=True, exist_ok=True)
         allowed = state_dir / "allowed_signers"
@@ -31,6 +53,8 @@ class Signatures:
         self._fingerprints = {fpr: s.identity for s in signers for key in s.gpg_keys for fpr in self._import(key)}
         trust = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={allowed}"]
         self.git = Git(repository, trust, {"GNUPGHOME": str(self._gnupg)})
+        pairs = ((key, s.identity.user) for s in signers for key in s.keys)
+        self._keys = sshsig.trusted_keys(pairs) if in_process else None
         self._known: dict[str, Identity | None] = {}  # commit -> its trusted signer (commit ids are contents)
 
     def signer(self, commit: str) -> Identity | None:
@@ -38,15 +62,65 @@ class Signatures:
         return self.signers([commit])[commit]
 
     def signers(self, commits: Sequence[str]) -> dict[str, Identity | None]:
-        """``signer`` for each commit, verified in one git call for those not verified before."""
+        """``signer`` for each commit: decided in-process where that is safe, the rest by git in one call."""
         wanted = [c for c in dict.fromkeys(commits) if c not in self._known]
-        if wanted:
-            listed = self.git("log", "--no-walk=unsorted", "--stdin", f"--format={_FORMAT}", stdin="\n".join(wanted))
-            fields = listed.split("\x00")
-            for index in range(0, len(fields) - 4, 5):
-                commit = fields[index].strip()
-                self._known[commit] = self._identity(*fields[index + 1 : index + 5])
+        decided = self._decided(wanted) if self._keys is not None else {}
+        self._known.update(decided)
+        rest = [c for c in wanted if c not in decided]
+        if rest:
+            self._known.update(self._by_git(rest))
         return {c: self._known.get(c) for c in commits}
+
+    def _decided(self, commits: list[str]) -> dict[str, Identity | None]:
+        """Verdicts that need no git: None for a commit with no signature (git says N) or one in no format git
+        knows (git dies on it); the signer of one sshsig proves good. Silent about every other commit."""
+        asked = [c for c in commits if _SHA1.fullmatch(c)]
+        found: dict[str, Identity | None] = {}
+        for commit, raw in self._objects(asked).items() if asked else ():
+            signature = sshsig.git_signature(raw)
+            if signature is None or not signature.startswith(_GIT_FORMATS):
+                found[commit] = None
+            elif (user := sshsig.good_signer(commit, raw, self._keys or {})) in self._people:
+                found[commit] = self._people[str(user)]
+        return found
+
+    def _objects(self, commits: list[str]) -> dict[str, bytes]:
+        """Each commit's raw object, read in one ``git cat-file --batch``; names it does not answer with a
+        commit object are left out (git's own path reports them)."""
+        out = self.git.raw("cat-file", "--batch", stdin="".join(f"{c}\n" for c in commits))
+        found: dict[str, bytes] = {}
+        at = 0
+        for commit in commits:
+            end = out.find(b"\n", at)
+            if end < 0:
+                break
+            header, at = out[at:end].split(b" "), end + 1
+            if len(header) == 3:  # "<id> <type> <size>", then the content and a newline
+                size = int(header[2])
+                if header[1] == b"commit" and header[0] == commit.encode():
+                    found[commit] = out[at : at + size]
+                at += size + 1
+        return found
+
+    def _by_git(self, commits: list[str]) -> dict[str, Identity | None]:
+        """git's verdict on each commit, in one ``git log`` call. A hostile commit can kill that call (git dies
+        on a signature in no format it knows, and by SIGPIPE when ssh-keygen quits before reading the commit),
+        so a failed call is split in halves; a commit that alone still fails and exists has no good signature
+        git could report."""
+        try:
+            listed = self.git("log", "--no-walk=unsorted", "--stdin", f"--format={_FORMAT}", stdin="\n".join(commits))
+        except SourceError:
+            if len(commits) > 1:
+                half = len(commits) // 2
+                return self._by_git(commits[:half]) | self._by_git(commits[half:])
+            if self.git("cat-file", "--batch-check=%(objecttype)", stdin=f"{commits[0]}\n") != "commit":
+                raise
+            return {commits[0]: None}
+        fields = listed.split("\x00")
+        return {
+            fields[index].strip(): self._identity(*fields[index + 1 : index + 5])
+            for index in range(0, len(fields) - 4, 5)
+        }
 
     def _identity(self, status: str, principal: str, primary: str, key: str) -> Identity | None:
         if key.startswith("SHA256:"):  # SSH: the principal comes from our allowed-signers file
