@@ -11,6 +11,7 @@ import click
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import reference
 from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.evidence.github import GitHubApi
 from gitopsguard.evidence.history import Git
 from gitopsguard.evidence.trust import github_logins, load_trust
 from gitopsguard.source.review import Reviewer, ReviewMode, ReviewSettings, UnreviewedRevisionError
@@ -53,7 +54,7 @@ def reviewer_for(o: ReviewOptions, state_dir: Path) -> Reviewer | None:
                 "--review-mode github needs --github-repo OWNER/NAME and a token in $GITOPSGUARD_GITHUB_TOKEN or "
                 "the file $GITOPSGUARD_GITHUB_TOKEN_FILE names"
             )
-        raise GitOpsGuardError("--review-mode github: not in this build yet; use signed-merge")
+        forge = GitHubApi(o.github_api_url, o.github_repo, o.github_token)
     logins = tuple(github_logins(signers).items())
     return Reviewer(ReviewSettings(mode, rules, signers, state_dir, o.branch, o.trust_from, forge, logins))
 
