@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitopsguard.cluster.apply import Applier
-from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.errors import ApplyError, ClusterError, GitOpsGuardError, RenderError, SourceError
 from gitopsguard.gate import gate, policies_at
 from gitopsguard.model import Manifest, ObjectKey
@@ -91,6 +91,7 @@ def _render_and_gate(
     unit: Unit, revision: Revision, applier: Applier, render: Render, now: datetime
 ) -> tuple[Evaluation, PolicySet]:
     manifests = render(revision.checkout, unit.path, revision.commit)
+    _outside_the_controller(manifests)
     policies = policies_at(revision.checkout, unit.policies_path)
     if policies.policies:  # policies match on namespaces: judge each object where it will really live
         manifests = tuple(_placed(m, unit.default_namespace, applier) for m in manifests)
@@ -98,6 +99,20 @@ def _render_and_gate(
     evaluation = gate(manifests, policies, deny_level=unit.deny_level, now=now, commit=revision.commit,
                       namespaces=namespaces)  # fmt: skip
     return evaluation, policies
+
+
+def _outside_the_controller(manifests: tuple[Manifest, ...]) -> None:
+    """Refuse a revision that writes into the controller's own namespace: its configuration, state, trust
+    file and Deployment live there, so an object there could turn review off or rewrite what was applied."""
+    inside = [m for m in manifests if m.key.namespace == CONTROLLER_NAMESPACE
+              or (m.key.kind == "Namespace" and m.key.name == CONTROLLER_NAMESPACE and not m.key.group)]  # fmt: skip
+    if inside:
+        raise RenderError(
+            f"{inside[0].origin}: {inside[0].key} is in {CONTROLLER_NAMESPACE}, the controller's own namespace, "
+            "which no revision may write (the controller's configuration, state and trust file live there); change "
+            "the controller with `kubectl apply -k manifests/` instead"
+            + (f" ({len(inside) - 1} more objects there)" if len(inside) > 1 else "")
+        )
 
 
 def _placed(manifest: Manifest, default_namespace: str, applier: Applier) -> Manifest:

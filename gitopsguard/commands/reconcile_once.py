@@ -293,6 +293,9 @@ def broke_glass(log: AuditLog, events: EventRecorder, result: ReconcileResult, r
 
 
 def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]:
+    if o.namespace == CONTROLLER_NAMESPACE:
+        raise SourceError(f"--namespace {CONTROLLER_NAMESPACE}: the controller's own namespace cannot receive a "
+                          "unit's objects (its configuration and state live there); use another")  # fmt: skip
     name = o.unit or unit_name_for(o.path)
     # scp-like addresses (user@host:path, also with a password before the @) are remote, never local paths
     url = o.repo if "://" in o.repo or re.match(r"^[^/@\s]+@[\w.-]+:", o.repo) else Path(o.repo).resolve().as_uri()

@@ -581,3 +581,17 @@ def test_kinds_listed_together_name_the_one_the_server_refuses(
     for kinds in ([("v1", "ConfigMap"), ("v1", "Service")], [("v1", "Service"), ("v1", "ConfigMap")]):
         with pytest.raises(ApplyError, match=rf"^listing Service in namespace {namespace}: .*forbidden"):
             alice.list_in_namespace(kinds, namespace)
+
+
+def test_a_revision_writing_into_the_controller_namespace_is_refused_whole(h: Harness) -> None:
+    """A contributor (or an approver of "anything else") must not rewrite the controller's configuration,
+    inventories or trust file, which live in gitopsguard-system: that would turn review off."""
+    h.configmaps("a")
+    h.upstream.write("apps/evil.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gitopsguard-config\n"
+                     "  namespace: gitopsguard-system\ndata: {review-mode: 'off'}\n")  # fmt: skip
+    h.upstream.commit()
+    result = h.run()
+    assert result.error is not None and "apps/evil.yaml" in result.error
+    assert "the controller's own namespace" in result.error
+    assert h.configmap("a") is None  # nothing of the revision was applied
+    assert h.configmap("gitopsguard-config", "gitopsguard-system") is None
