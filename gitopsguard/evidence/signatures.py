@@ -21,6 +21,7 @@ split in halves until the commit that kills git stands alone; it gets no signer,
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Sequence
@@ -52,7 +53,10 @@ class Signatures:
         self._gnupg.mkdir(mode=0o700, exist_ok=True)
         self._fingerprints = {fpr: s.identity for s in signers for key in s.gpg_keys for fpr in self._import(key)}
         trust = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={allowed}"]
-        self.git = Git(repository, trust, {"GNUPGHOME": str(self._gnupg)})
+        # Only our options decide a verdict: no system or user git config (a gpg.ssh.program or revocation
+        # file there would make git's verdict differ from the in-process one).
+        isolated = {"GNUPGHOME": str(self._gnupg), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+        self.git = Git(repository, trust, isolated)
         pairs = ((key, s.identity.user) for s in signers for key in s.keys)
         self._keys = sshsig.trusted_keys(pairs) if in_process else None
         self._known: dict[str, Identity | None] = {}  # commit -> its trusted signer (commit ids are contents)
