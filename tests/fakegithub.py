@@ -48,6 +48,20 @@ class Pull:
     base: str = "main"
     reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, state, commit_id)
     merge_commit: str | None = None  # the merge (or squash) commit GitHub made on the base branch
+    written: dict[str, tuple[str, str, bool]] = field(default_factory=dict)  # sha -> (author, committer, verified)
+
+    def commit_json(self, sha: str) -> dict[str, Any]:
+        """One entry of "List commits on a pull request"; by default the pull request's author wrote, committed
+        and signed it (GitHub verified the signature)."""
+        author, committer, verified = self.written.get(sha, (self.author, self.author, True))
+        person = {"name": author, "email": f"{author}@example.com", "date": "2026-11-24T09:00:00Z"}
+        return {"sha": sha, "node_id": f"C_{sha[:8]}", "commit": {
+            "author": person, "committer": {**person, "name": committer, "email": f"{committer}@example.com"},
+            "message": "change", "tree": {"sha": "f" * 40},
+            "verification": {"verified": verified, "reason": "valid" if verified else "unsigned",
+                             "signature": None, "payload": None}},
+            "author": {"login": author, "type": "User"}, "committer": {"login": committer, "type": "User"},
+            "parents": []}  # fmt: skip
 
     def associated(self, sha: str) -> bool:
         return sha in self.commits or (self.merged_at is not None and sha == self.merge_commit)
@@ -101,6 +115,11 @@ class FakeGitHub:
             return paged(base, path, [p.as_json(self.slug) for p in self.pulls if p.associated(m[1])])
         if m := re.fullmatch(rf"/repos/{self.slug}/contents/(.+)", route):
             return self.content(unquote(m[1]), (parse_qs(urlsplit(path).query).get("ref") or [""])[0])
+        if m := re.fullmatch(rf"/repos/{self.slug}/pulls/(\d+)/commits", route):
+            pull = next((p for p in self.pulls if p.number == int(m[1])), None)
+            if pull is None:
+                return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+            return paged(base, path, [pull.commit_json(sha) for sha in pull.commits][:250])  # GitHub lists 250
         if m := re.fullmatch(rf"/repos/{self.slug}/pulls/(\d+)/reviews", route):
             pull = next((p for p in self.pulls if p.number == int(m[1])), None)
             if pull is None:

@@ -28,6 +28,7 @@ from gitopsguard.evidence.history import History
 from gitopsguard.evidence.identity import Identity
 
 PER_PAGE = 100  # GitHub's maximum
+MAX_PULL_COMMITS = 250  # GitHub lists at most this many commits of a pull request
 MAX_PAGES = 100  # 10,000 items: more is refused rather than read for ever
 _SHA = re.compile(r"[0-9a-f]{40}")
 _NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]*)"')
@@ -80,6 +81,27 @@ class GitHubApi:
             identity = logins.get(who)
             found.append(identity if identity is not None else Identity(f"github:{who}"))
         return tuple(found)
+
+    def writers(self, number: int, logins: dict[str, Identity]) -> tuple[tuple[Identity, ...], str]:
+        """(the people the trust file maps who wrote or committed the pull request's commits, ""), or ((), why
+        that cannot be known). A commit counts only when GitHub verified its signature for its committer: the
+        committer's login then names the key's owner, and an author line is any text anyone may write."""
+        commits = self._list(f"/repos/{self._slug}/pulls/{number}/commits")
+        if len(commits) >= MAX_PULL_COMMITS:
+            return (), f"#{number} has {MAX_PULL_COMMITS} commits or more, more than GitHub lists: who wrote them " \
+                       "cannot be known; split the pull request"  # fmt: skip
+        found: dict[str, Identity] = {}
+        for item in commits:
+            sha = str(item.get("sha") or "?")[:12] if isinstance(item, dict) else "?"
+            verified = isinstance(item, dict) and ((item.get("commit") or {}).get("verification") or {}).get("verified")
+            if verified is not True:
+                return (), (f"commit {sha} of #{number} is not signed with a key GitHub verified for its committer, so "
+                            "who wrote it is unknown; sign commits (GitHub: require signed commits)")  # fmt: skip
+            for role in ("author", "committer"):
+                who = logins.get(str((item.get(role) or {}).get("login") or ""))
+                if who is not None:
+                    found[who.user] = who
+        return tuple(found[user] for user in sorted(found)), ""
 
     def head_holds(self, history: History, pull: Pull, path: str, blob: str) -> bool:
         """Whether the pull request's head, what its reviewers saw, holds exactly ``blob`` at ``path``. A merge

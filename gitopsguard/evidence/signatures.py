@@ -75,6 +75,13 @@ class Signatures:
             self._known.update(self._by_git(rest))
         return {c: self._known.get(c) for c in commits}
 
+    def prove(self, commits: Sequence[str]) -> None:
+        """Decide in-process what can be decided without git, and keep it; ``signer`` asks git later, one
+        commit at a time, only for what is still open. A verdict's cost then follows what is judged: a pass
+        that stops at its first unreviewed step never waits for git on a thousand untrusted signatures."""
+        if self._keys is not None:
+            self._known.update(self._decided([c for c in dict.fromkeys(commits) if c not in self._known]))
+
     def _decided(self, commits: list[str]) -> dict[str, Identity | None]:
         """Verdicts that need no git: None for a commit with no signature (git says N) or one in no format git
         knows (git dies on it); the signer of one sshsig proves good. Silent about every other commit."""

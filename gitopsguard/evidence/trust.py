@@ -52,10 +52,22 @@ def load_trust(path: Path) -> tuple[TrustedSigner, ...]:
     if not isinstance(entries, list):
         raise GitOpsGuardError(f"{path}: signers must be a list")
     signers = tuple(_signer(entry, f"{path}: signers[{index}]", admins) for index, entry in enumerate(entries))
+    _one_holder_per_key(signers, path)
     unknown = sorted(admins - {s.identity.user for s in signers})
     if unknown:
         raise GitOpsGuardError(f"{path}: administrators names {', '.join(unknown)}, who is not among the signers")
     return signers
+
+
+def _one_holder_per_key(signers: tuple[TrustedSigner, ...], path: Path) -> None:
+    """A key names one person: listed under two, git would attribute its signatures to whichever comes first."""
+    holders: dict[str, str] = {}
+    for signer in signers:
+        for key in (*signer.keys, *(k.strip() for k in signer.gpg_keys)):
+            held = holders.setdefault(key, signer.identity.user)
+            if held != signer.identity.user:
+                raise GitOpsGuardError(f"{path}: the key {key[:40]}... is listed under both {held} and "
+                                       f"{signer.identity.user}; a key must name one person")  # fmt: skip
 
 
 def document(path: Path) -> Any:

@@ -21,6 +21,8 @@ unreviewed push and merging the same change through review makes the branch acce
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -35,8 +37,10 @@ from gitopsguard.source.rules import ReviewRules
 from gitopsguard.source.steps import Merged, RangeHistory, Step, own_changes, read_range
 
 OFF_NOTE = "NOT REVIEWED: review mode off, applied whoever pushed it"
-MAX_PROBLEMS = 20  # lines in a refusal: the first of thousands of paths say enough
+MAX_PROBLEMS = 20
+_COMMIT_ID = re.compile(r"[0-9a-f]{7,64}")  # lines in a refusal: the first of thousands of paths say enough
 _CACHED = 16
+_ASK_GITHUB_AGAIN = 60.0  # seconds a github-mode refusal stands before the forge is asked again
 
 
 class ReviewMode(StrEnum):
@@ -92,6 +96,7 @@ class Forge(Protocol):
     def approvers(self, number: int, head: str, logins: dict[str, Identity]) -> tuple[Identity, ...]: ...
     def author(self, pull: dict[str, Any], logins: dict[str, Identity]) -> Identity | None: ...
     def head_holds(self, history: History, pull: dict[str, Any], path: str, blob: str) -> bool: ...
+    def writers(self, number: int, logins: dict[str, Identity]) -> tuple[tuple[Identity, ...], str]: ...
 
 
 class _RefusedError(Exception):
@@ -120,34 +125,42 @@ class Reviewer:
         self.settings = settings
         self._people = {s.identity.user: s.identity for s in settings.signers}
         self._signatures: dict[Path, Signatures] = {}
-        self._verdicts: dict[tuple[str | None, str], Review | UnreviewedRevisionError] = {}
+        self._verdicts: dict[tuple[str | None, str], tuple[float, Review | UnreviewedRevisionError]] = {}
 
-    def verify(self, repository: Path, old: str | None, new: str) -> Review:
+    def verify(self, repository: Path, old: str | None, new: str, *, first_sync: bool = True) -> Review:
         """The evidence for ``new`` since ``old`` (the applied commit; None on a first sync). Raises
         UnreviewedRevisionError naming the first unreviewed step, SourceError when the range is not a forward
-        first-parent history."""
-        key = (old, new)
-        if key not in self._verdicts:
+        first-parent history. Without ``old``, ``first_sync`` lets an approved merge at the head stand for the
+        history below it (issue 20's first sync); a rewound branch whose fork from the applied history is
+        unknown gets no such allowance: only --trust-from."""
+        key = (old, new) if first_sync or old else ("rewound", new)
+        if key not in self._verdicts or self._stale(*self._verdicts[key]):
             try:
-                self._verdicts[key] = self._verify(repository, old, new)
+                self._verdicts[key] = (time.monotonic(), self._verify(repository, old, new, first_sync))
             except UnreviewedRevisionError as refused:
-                self._verdicts[key] = refused
+                self._verdicts[key] = (time.monotonic(), refused)
             while len(self._verdicts) > _CACHED:
                 del self._verdicts[next(iter(self._verdicts))]
-        verdict = self._verdicts[key]
+        verdict = self._verdicts[key][1]
         if isinstance(verdict, UnreviewedRevisionError):
             raise verdict.with_traceback(None)
         return verdict
 
-    def _verify(self, repository: Path, old: str | None, new: str) -> Review:
+    def _stale(self, at: float, verdict: Review | UnreviewedRevisionError) -> bool:
+        """Git objects never change, so a signed-merge verdict stands; on GitHub an approval may come after a
+        refusal, so a refusal there is asked again after a while."""
+        github = self.settings.mode is ReviewMode.GITHUB
+        return github and isinstance(verdict, UnreviewedRevisionError) and time.monotonic() - at > _ASK_GITHUB_AGAIN
+
+    def _verify(self, repository: Path, old: str | None, new: str, first_sync: bool) -> Review:
         signatures = self._signatures_for(repository)
         git = signatures.git
         history = History(git)
-        base, note = self._base(git, history, old, new)
+        base, note = self._base(git, history, old, new, first_sync)
         if base == new:
             return Review(base, new, note=note)
         rng = read_range(git, base, new)
-        signatures.signers(_to_identify(rng))  # every signature the verdict may need, checked in one batch
+        signatures.prove(_to_identify(rng))  # what can be proven in-process, in one batch; git later, if needed
         judged = []
         for step in rng.steps:
             try:
@@ -157,18 +170,24 @@ class Reviewer:
                                               refused.problems) from None  # fmt: skip
         return Review(base, new, tuple(judged), note)
 
-    def _base(self, git: Git, history: History, old: str | None, new: str) -> tuple[str, str]:
+    def _base(self, git: Git, history: History, old: str | None, new: str, first_sync: bool) -> tuple[str, str]:
         """(the commit to verify from, how it was chosen)."""
         if old is not None:
             return old, ""
         if self.settings.trust_from:
             named = self.settings.trust_from
+            if not _COMMIT_ID.fullmatch(named):  # a branch or ref name would move: trust must name a commit
+                raise SourceError(f"--trust-from {named[:80]!r}: name a commit by its id (7 to 64 hex digits)")
             try:
                 base = git("rev-parse", "--verify", "--end-of-options", f"{named}^{{commit}}")
             except GitOpsGuardError as error:
                 raise SourceError(f"--trust-from {named[:80]!r}: no such commit in the repository; name a commit "
                                   "of the tracked branch") from error  # fmt: skip
             return base, f"first sync, trusted from {base[:12]} (--trust-from)"
+        if not first_sync:
+            raise UnreviewedRevisionError(new, new, _subject(git, new), "a rewound branch's head",
+                                          ("the branch was rewritten, and where it left the applied history is "
+                                           "unknown; name the commit to verify from with --trust-from",))  # fmt: skip
         parents = history.parents(new)
         if len(parents) < 2:
             raise UnreviewedRevisionError(new, new, _subject(git, new), "the first sync's head",
@@ -206,22 +225,27 @@ class Reviewer:
         if not step.paths:
             return Approved(step.commit, f"merge signed by {approver.user}")
         merged, mine = rng.merged[step.commit], rng.commits[step.commit].changed
-        authors = signatures.signers([c.commit for c in merged.commits])
+        wrote = _writers(merged, step.paths)
+        authors = signatures.signers(sorted({c for commits in wrote.values() for c in commits}))
         beyond = [p for p in step.paths if merged.branch_state[p] != mine[p]]
         own = own_changes(git, step.commit) if beyond else frozenset()
-        problems = [why for p in step.paths if (why := self._merged_path(p, approver, merged, authors, own))]
+        problems = []
+        for path in step.paths:
+            if why := self._merged_path(path, approver, wrote.get(path, []), authors, own):
+                problems.append(why)
+                if len(problems) > MAX_PROBLEMS:
+                    break  # refused already; the rest would cost time and not be shown
         if problems:
             raise _RefusedError(f"merge signed by {approver.user}", problems)
         return Approved(step.commit, f"merge signed by {approver.user}", len(step.paths))
 
     def _merged_path(
-        self, path: str, approver: Identity, merged: Merged, authors: dict[str, Identity | None], own: frozenset[str],
+        self, path: str, approver: Identity, wrote: list[str], authors: dict[str, Identity | None], own: frozenset[str],
     ) -> str:  # fmt: skip
         """Why the merge's approver cannot account for ``path``; "" when they can."""
         if path in own:
             return (f"{path}: changed by the merge itself, beyond the branch it merges: the merge's signer wrote it "
                     "and cannot approve it; make the change on the branch (resolve conflicts there)")  # fmt: skip
-        wrote = [c.commit for c in merged.commits if path in c.changed]
         if not wrote:
             return f"{path}: the merge takes it from no commit it brings; make the change on the merged branch"
         unknown = [c for c in wrote if authors.get(c) is None]
@@ -242,9 +266,13 @@ class Reviewer:
         number, logins = int(pull["number"]), dict(self.settings.logins)
         author = forge.author(pull, logins)
         head = str((pull.get("head") or {}).get("sha") or "")
-        approvers = tuple(a for a in forge.approvers(number, head, logins)
-                          if a.user in self._people and (author is None or a.user != author.user))  # fmt: skip
         who = f"pull request #{number}" + (f" by {author.user}" if author else "")
+        writers, unknown = forge.writers(number, logins)
+        if unknown:
+            raise _RefusedError(who, [unknown])
+        wrote = {w.user for w in writers} | ({author.user} if author else set())
+        approvers = tuple(a for a in forge.approvers(number, head, logins) if a.user in self._people
+                          and a.user not in wrote)  # fmt: skip
         if len(step.parents) == 2 and step.parents[1] != head:
             raise _RefusedError(who, [f"the merge {step.commit[:12]} merged {step.parents[1][:12]}, not the head "
                                       f"{head[:12]} reviewers approved on #{number}"])  # fmt: skip
@@ -257,7 +285,7 @@ class Reviewer:
             elif author is None:
                 problems.append(f"{path}: #{number} was opened by someone the trust file does not map")
             elif why := self.settings.rules.unmet(path, approvers):
-                problems.append(f"{why} (approvals on #{number}'s head commit, not its author's)")
+                problems.append(f"{why} (approvals on #{number}'s head commit, by none of its authors)")
         if problems:
             raise _RefusedError(who, problems)
         names = ", ".join(sorted(a.user for a in approvers))
@@ -268,6 +296,15 @@ class Reviewer:
             state = self.settings.state_dir / f"signatures-{len(self._signatures)}"
             self._signatures[repository] = Signatures(repository, self.settings.signers, state)
         return self._signatures[repository]
+
+
+def _writers(merged: Merged, paths: tuple[str, ...]) -> dict[str, list[str]]:
+    """Per answerable path, the commits the merge brought that changed it (one pass over the commits)."""
+    wanted, found = set(paths), dict[str, list[str]]()
+    for commit in merged.commits:
+        for path in wanted.intersection(commit.changed):
+            found.setdefault(path, []).append(commit.commit)
+    return found
 
 
 def _to_identify(rng: RangeHistory) -> list[str]:

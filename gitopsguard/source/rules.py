@@ -15,7 +15,8 @@ judge them::
         paths: ["clusters/dev/image-tags.yaml"]     # ... to these paths only
 
 Every rule whose paths match a changed path must be met by the approver; a path no rule matches cannot be
-changed by anyone (add a catch-all ``**`` rule).
+changed by anyone (add a catch-all ``**`` rule). A signer named in ``pushes`` is a bot: ``approvers: any``
+does not count it (name it in ``users`` to let it approve).
 
 Paths have one meaning, and are never handed to git: a pattern is matched against the whole path, as git
 names it from the repository root. ``*`` matches any run of characters within one folder name, ``**``
@@ -94,7 +95,9 @@ class ReviewRules:
         rules = self.needs(path)
         if not rules:
             return f"{path}: no review rule covers it, so nobody may change it (add a rule to the trust file)"
-        missing = [str(r) for r in rules if not any(r.allows(a) for a in approvers)]
+        bots = {push.user for push in self.pushes}  # a bot's key pushes its paths; it approves nothing for `any`
+        missing = [str(r) for r in rules if not any(r.allows(a) and not (r.anyone and a.user in bots)
+                                                    for a in approvers)]  # fmt: skip
         return f"{path} needs approval by {' and by '.join(missing)}" if missing else ""
 
     def may_push(self, who: Identity, path: str) -> bool:

@@ -2,8 +2,9 @@
 applied commit to the new head, the paths whose content at the head each step is answerable for, and, for a
 merge, the commits it brought, the paths each changed, and what the merged branch held.
 
-A path is answerable to the newest step that changed it, and only when its content (mode and object) at the
-head differs from the applied commit's: a change undone before the head never reaches the cluster. Every
+A path is answerable to every step that changed it since it last held the applied commit's content (mode and
+object): a change reverted before the head never reaches the cluster, and one overwritten by a later edit
+may still have lines in the head. Every
 commit of the range is listed once with its first-parent diff (``git log --raw --diff-merges=first-parent``);
 the commits a merge brought are those it reaches through its merged branch that no earlier step reached.
 Paths are git's bytes, decoded with ``surrogateescape`` so that two different names never read as one.
@@ -108,15 +109,23 @@ def _chain(commits: dict[str, Commit], old: str, new: str) -> list[str]:
 
 
 def _answerable(commits: dict[str, Commit], chain: list[str]) -> dict[str, list[str]]:
-    head: dict[str, tuple[str, State]] = {}
+    """Per step, the paths it must answer for: every step that changed a path since the path last held its
+    content at the applied commit. Not only the newest: a later reviewed edit of the same file does not
+    review the lines an earlier push put there. A revert back to the applied content clears what came before."""
     base: dict[str, State] = {}
-    for commit in chain:  # newest first
+    for commit in chain:  # newest first: the oldest step's "before" is the applied commit's state
+        for path, before in commits[commit].before.items():
+            base[path] = before
+    since: dict[str, list[str]] = {}
+    for commit in reversed(chain):  # oldest first
         for path, after in commits[commit].changed.items():
-            head.setdefault(path, (commit, after))
-            base[path] = commits[commit].before[path]
+            if after == base[path]:
+                since[path] = []
+            else:
+                since.setdefault(path, []).append(commit)
     answerable: dict[str, list[str]] = {}
-    for path, (commit, after) in head.items():
-        if after != base[path]:
+    for path, steps in since.items():
+        for commit in steps:
             answerable.setdefault(commit, []).append(path)
     return answerable
 
@@ -159,5 +168,5 @@ def _first_parents(commits: dict[str, Commit], tip: str) -> Iterator[str]:
 def own_changes(git: Git, merge: str) -> frozenset[str]:
     """Paths where the merge's tree differs from what git's own merge of its parents makes: what the person
     who made the merge wrote themselves (an "evil merge", or a conflict resolved in the merge)."""
-    out = git.raw("log", "-1", "--diff-merges=remerge", "--name-only", "-z", "--format=", merge)
+    out = git.raw("log", "-1", "--diff-merges=remerge", "--no-renames", "--name-only", "-z", "--format=", merge)
     return frozenset(text(p) for p in out.lstrip(b"\n").split(b"\0") if p)

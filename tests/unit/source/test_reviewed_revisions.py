@@ -200,4 +200,7 @@ def test_trust_from_takes_a_short_commit_id_and_refuses_one_that_names_nothing(r
     merge = repo.merge("carol", "web")
     assert repo.reviewer(trust_from=repo.base[:10]).verify(repo.work, None, merge).base == repo.base
     with pytest.raises(SourceError, match="no such commit"):
-        repo.reviewer(trust_from="--all").verify(repo.work, None, merge)
+        repo.reviewer(trust_from="0123456789abcdef").verify(repo.work, None, merge)
+    for moving in ("--all", "main", "HEAD~1", "origin/main"):  # a name that moves is no anchor of trust
+        with pytest.raises(SourceError, match="name a commit by its id"):
+            repo.reviewer(trust_from=moving).verify(repo.work, None, merge)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitopsguard.evidence.github import GitHubApi
 
+from gitopsguard.evidence.github import GitHubApi
 from gitopsguard.source.review import Reviewer, ReviewMode, UnreviewedRevisionError
 from tests.fakegithub import TOKEN, FakeGitHub, Pull
 from tests.reviewrepo import ReviewRepo
@@ -84,7 +84,7 @@ def test_the_author_approving_their_own_pull_request_is_refused(setup: tuple[Rev
     repo, fake, url = setup
     head, merge = pull_request(repo, {"apps/web.yaml": DEPLOY}, author="carol")
     fake.pulls = [Pull(7, "carol-gh", [head], reviews=[("carol-gh", "APPROVED", head)], merge_commit=merge)]
-    with pytest.raises(UnreviewedRevisionError, match="not its author"):
+    with pytest.raises(UnreviewedRevisionError, match="by none of its authors"):
         reviewer(repo, url, fake).verify(repo.work, repo.base, merge)
 
 
