@@ -100,12 +100,12 @@ def test_an_unexpired_exception_admits_and_an_expired_one_denies() -> None:
 
 
 def test_an_object_without_a_namespace_is_judged_in_the_requests_namespace() -> None:
-    """An exception for namespace `team` must not cover a Pod that leaves its namespace out and is created in
-    `prod`; nor may leaving it out dodge a policy scoped to `prod`."""
-    body = hack_a_node_pod("team", name="legacy-agent")
+    """Leaving the namespace out of the object must not dodge a policy scoped to the namespace it is created in."""
+    body = hack_a_node_pod("team")
     del body["metadata"]["namespace"]
-    policies = parse_policies({"p.yaml": BASELINE, "e.yaml": exception("team", "2027-01-01T00:00:00Z")})
-    verdict = validate(request_of(body, namespace="prod"), Judgement(policies, DenyLevel.LOW), now=NOW, namespace=None)
+    scoped = BASELINE.replace("match: {kinds: [Pod, Deployment, Job]}", "match: {namespaces: [prod]}")
+    judgement = Judgement(parse_policies({"p.yaml": scoped}), DenyLevel.LOW)
+    verdict = validate(request_of(body, namespace="prod"), judgement, now=NOW, namespace=None)
     assert not verdict.allowed
 
 
