@@ -34,6 +34,7 @@ PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Find
 # (object, namespace labels, namespace, username, operation) -> findings; see the module docstring
 PodSecurity = Callable[[KubeObject, Mapping[str, str], str, str, str], PodSecurityFindings]
 JUDGED = frozenset({"CREATE", "UPDATE"})
+BREAK_GLASS = "gitopsguard.io/admission"  # a Namespace label; "disabled" turns admission off inside it
 # What a policy or mutation raises on an object of a shape it did not expect: the API server decodes built-in
 # kinds into their types before admission, but anyone who reaches the port can send any shape. As at the
 # gate (gate.py), such an object is denied with its name, never admitted unjudged.
@@ -51,6 +52,8 @@ class Verdict:
     patch: tuple[Operation, ...] = ()
     reason: str = ""  # why it was denied when no finding says it (no policies yet, an unreadable object)
     code: int = 403
+    revision: str = ""  # of the policies it was judged by
+    break_glass: str = ""  # "on" or "off" when this request switches a namespace's break glass
 
     @property
     def policies(self) -> frozenset[str]:
@@ -90,7 +93,21 @@ def validate(
         enforce, warn, audit = pod_security(body, labels, request.namespace, request.username, request.operation)
         denying.extend(enforce)
         warning.extend(warn)
-    return Verdict(request, not denying, tuple(denying), tuple(warning), audit, excepted)
+    return Verdict(request, not denying, tuple(denying), tuple(warning), audit, excepted,
+                   revision=judgement.revision, break_glass=break_glass_switch(request))  # fmt: skip
+
+
+def break_glass_switch(request: AdmissionRequest) -> str:
+    """ "on" when this request turns a namespace's break glass on, "off" when it turns it off, else ""."""
+    if request.kind != "Namespace" or request.group:
+        return ""
+
+    def disabled(body: KubeObject | None) -> bool:
+        labels = ((body or {}).get("metadata") or {}).get("labels")
+        return isinstance(labels, dict) and labels.get(BREAK_GLASS) == "disabled"
+
+    before, after = disabled(request.old), disabled(request.obj)
+    return "" if before == after else "on" if after else "off"
 
 
 def mutate_request(request: AdmissionRequest, judgement: Judgement | None) -> Verdict:

@@ -40,6 +40,7 @@ class Settings:
     workers: int = 8
 
 
+DEFAULT = Settings()
 Observer = Callable[[Verdict, str, float], None]  # (verdict, webhook, seconds)
 
 
@@ -51,7 +52,7 @@ class AdmissionServer(ThreadingHTTPServer):
         self, address: tuple[str, int], tls: ssl.SSLContext, judgement: Callable[[], Judgement | None], *,
         namespaces: Callable[[str], KubeObject | None] = lambda _: None, observe: Observer = lambda *_: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC), pod_security: PodSecurity | None = None,
-        settings: Settings = Settings(),
+        settings: Settings = DEFAULT,
     ) -> None:  # fmt: skip
         super().__init__(address, _Handler)
         self._tls, self.judgement, self.namespaces, self.observe = tls, judgement, namespaces, observe
