@@ -1,0 +1,66 @@
+"""``gitopsguard run --admission-address``: the admission webhooks beside the loop, on every replica."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import click
+from kubernetes import client
+
+from gitopsguard.admission.applied import AppliedPolicies
+from gitopsguard.admission.configurations import FailurePolicy, WebhookSettings
+from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
+from gitopsguard.admission.serve import start_admission
+from gitopsguard.audit import AuditLog
+from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import AdmissionError
+from gitopsguard.notify.metrics import Metrics
+from gitopsguard.reconcile import Unit
+from gitopsguard.source import GitSource
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """HOST:PORT (":8443" for every interface) as a bind address; AdmissionError when it is not one."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise AdmissionError(f"--admission-address {address}: give HOST:PORT, such as 0.0.0.0:8443 or 127.0.0.1:9443")
+    return host or "0.0.0.0", int(port)  # noqa: S104  (":8443" asks for every interface, as in a Pod)
+
+
+@dataclass(frozen=True)
+class AdmissionOptions:
+    """`gitopsguard run --admission-address`: where to serve, how the API server reaches it, failure policy."""
+
+    address: str
+    url: str = ""
+    failure_policy: str = "Fail"
+
+
+def serve_admission(
+    api: client.ApiClient, unit: Unit, source: GitSource, options: AdmissionOptions, *, log: AuditLog,
+    metrics: Metrics, stop: threading.Event,
+) -> AppliedPolicies:  # fmt: skip
+    """Start the webhooks; returns the holder the loop offers each applied revision's policies to."""
+    bind, url, failure_policy = parse_address(options.address), options.url, options.failure_policy
+    applied = AppliedPolicies(unit.deny_level)
+    said: list[str] = [""]
+
+    def warn(message: str) -> None:
+        if message != said[0]:  # once per distinct problem, not every 10 s
+            said[0] = message
+            click.echo(f"warning: {message}", err=True)
+
+    follower = GitSource(source.spec, source.workdir.with_name("admission"), source.credentials)
+    applied.follow(InventoryStore(api), follower, unit.name, unit.policies_path, stop, on_error=warn)
+    events = EventRecorder(RawApi(api))
+    recorder = AdmissionRecorder(log, lambda body, reason, message: events.record(body, reason, message),
+                                 AdmissionMetrics(metrics.registry))  # fmt: skip
+    settings = WebhookSettings(url=url, namespace=CONTROLLER_NAMESPACE, failure_policy=FailurePolicy(failure_policy))
+    admission = start_admission(RawApi(api, timeout=10), bind, settings, applied.get, recorder, stop)
+    reached = url or f"Service {CONTROLLER_NAMESPACE}/gitopsguard-webhook"
+    click.echo(f"admission webhooks on https://{bind[0]}:{admission.server.server_port} (the API server calls "
+               f"{reached}; failurePolicy {failure_policy})", err=True)  # fmt: skip
+    return applied
