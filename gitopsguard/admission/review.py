@@ -9,7 +9,7 @@ policies add (the gate applies its mutated body, the API server applies our patc
 object.
 
 ``pod_security`` is the seam for namespace Pod Security labels (``pod-security.kubernetes.io/*``): given the
-object, its namespace's labels, the namespace, the user and the operation, it returns the findings to
+object, its namespace's labels, the namespace, the user, the operation and the old object, it returns the findings to
 enforce, to warn about and to audit. Enforced ones deny whatever the deny level (as Pod Security Admission
 does); warned ones become warnings; audited ones are recorded.
 """
@@ -31,8 +31,10 @@ from gitopsguard.policy import DenyLevel, Finding, PolicySet, judge_object
 from gitopsguard.policy.model import Context, PolicyException
 
 PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Finding, ...]]  # enforce, warn, audit
-# (object, namespace labels, namespace, username, operation) -> findings; see the module docstring
-PodSecurity = Callable[[KubeObject, Mapping[str, str], str, str, str], PodSecurityFindings]
+# (object, namespace labels, namespace, username, operation, old object or None) -> findings; see the module
+# docstring. At merge: gitopsguard.policy.podsecurity.pod_security(obj, labels, namespace=, username=,
+# exemptions=, operation=, old=) returns a verdict whose (enforce, warn, audit) are these three.
+PodSecurity = Callable[[KubeObject, Mapping[str, str], str, str, str, KubeObject | None], PodSecurityFindings]
 JUDGED = frozenset({"CREATE", "UPDATE"})
 BREAK_GLASS = "gitopsguard.io/admission"  # a Namespace label; "disabled" turns admission off inside it
 # What a policy or mutation raises on an object of a shape it did not expect: the API server decodes built-in
@@ -90,7 +92,8 @@ def validate(
     audit: tuple[Finding, ...] = ()
     if pod_security is not None:
         labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
-        enforce, warn, audit = pod_security(body, labels, request.namespace, request.username, request.operation)
+        enforce, warn, audit = pod_security(body, labels, request.namespace, request.username, request.operation,
+                                            request.old)  # fmt: skip
         denying.extend(enforce)
         warning.extend(warn)
     return Verdict(request, not denying, tuple(denying), tuple(warning), audit, excepted,

@@ -11,6 +11,7 @@ from kubernetes import client
 from gitopsguard.admission.applied import AppliedPolicies
 from gitopsguard.admission.configurations import FailurePolicy, WebhookSettings
 from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
+from gitopsguard.admission.review import PodSecurity
 from gitopsguard.admission.serve import start_admission
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
@@ -41,7 +42,7 @@ class AdmissionOptions:
 
 def serve_admission(
     api: client.ApiClient, unit: Unit, source: GitSource, options: AdmissionOptions, *, log: AuditLog,
-    metrics: Metrics, stop: threading.Event,
+    metrics: Metrics, stop: threading.Event, pod_security: PodSecurity | None = None,
 ) -> AppliedPolicies:  # fmt: skip
     """Start the webhooks; returns the holder the loop offers each applied revision's policies to."""
     bind, url, failure_policy = parse_address(options.address), options.url, options.failure_policy
@@ -59,7 +60,9 @@ def serve_admission(
     recorder = AdmissionRecorder(log, lambda body, reason, message: events.record(body, reason, message),
                                  AdmissionMetrics(metrics.registry))  # fmt: skip
     settings = WebhookSettings(url=url, namespace=CONTROLLER_NAMESPACE, failure_policy=FailurePolicy(failure_policy))
-    admission = start_admission(RawApi(api, timeout=10), bind, settings, applied.get, recorder, stop)
+    # pod_security: the seam for namespace Pod Security labels (admission/review.py), connected at merge
+    admission = start_admission(RawApi(api, timeout=10), bind, settings, applied.get, recorder, stop,
+                                pod_security=pod_security)  # fmt: skip
     reached = url or f"Service {CONTROLLER_NAMESPACE}/gitopsguard-webhook"
     click.echo(f"admission webhooks on https://{bind[0]}:{admission.server.server_port} (the API server calls "
                f"{reached}; failurePolicy {failure_policy})", err=True)  # fmt: skip

@@ -176,15 +176,17 @@ def test_pod_security_findings_plug_in_enforce_denies_warn_warns_audit_is_kept()
 
     seen: list[tuple[Any, ...]] = []
 
-    def pod_security(body: KubeObject, labels: Any, namespace: str, user: str, operation: str) -> PodSecurityFindings:
-        seen.append((dict(labels), namespace, user, operation))
+    def pod_security(
+        body: KubeObject, labels: Any, namespace: str, user: str, operation: str, old: KubeObject | None
+    ) -> PodSecurityFindings:
+        seen.append((dict(labels), namespace, user, operation, old))
         return (finding("E"),), (finding("W"),), (finding("A"),)
 
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {"x": "y"}}}
     judgement = Judgement(parse_policies({}), DenyLevel.OFF)  # the deny level does not soften an enforce label
     verdict = validate(request_of(as_deployment(compliant_spec())), judgement, now=NOW, namespace=ns,
                        pod_security=pod_security)  # fmt: skip
-    assert seen == [({"x": "y"}, "team", "alice", "CREATE")]
+    assert seen == [({"x": "y"}, "team", "alice", "CREATE", None)]
     assert not verdict.allowed
     assert [f.code for f in verdict.denying] == ["E"] and [f.code for f in verdict.warning] == ["W"]
     assert [f.code for f in verdict.audit] == ["A"]
