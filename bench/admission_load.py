@@ -32,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+POOL = 64  # connections the open-loop generator keeps (a request waits for a free one)
 
 POLICIES = """apiVersion: gitopsguard.io/v1alpha1
 kind: Policy
@@ -116,17 +117,21 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 
 async def open_loop(port: int, context: ssl.SSLContext, bodies: list[bytes], rate: int, seconds: float) -> list[float]:
-    idle: list[Connection] = [await Connection.open(port, context) for _ in range(min(64, rate // 10 + 4))]
+    """Requests due at fixed times over a fixed pool of connections (as the API server keeps a pool): a request
+    that waits for a free connection is charged for the wait."""
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(POOL):
+        pool.put_nowait(await Connection.open(port, context))
     latencies: list[float] = []
     tasks = []
 
     async def one(due: float, body: bytes) -> None:
-        connection = idle.pop() if idle else await Connection.open(port, context)
+        connection = await pool.get()
         status = await connection.post(body)
         if status != 200:
             raise RuntimeError(f"the webhook answered HTTP {status}")
         latencies.append(time.perf_counter() - due)
-        idle.append(connection)
+        pool.put_nowait(connection)
 
     start = time.perf_counter() + 0.05
     for i in range(int(rate * seconds)):
@@ -136,8 +141,8 @@ async def open_loop(port: int, context: ssl.SSLContext, bodies: list[bytes], rat
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(due, bodies[i % len(bodies)])))
     await asyncio.gather(*tasks)
-    for connection in idle:
-        connection.writer.close()
+    while not pool.empty():
+        pool.get_nowait().writer.close()
     return latencies
 
 

@@ -48,6 +48,9 @@ Observer = Callable[[Verdict, str, float], None]  # (verdict, webhook, seconds)
 class AdmissionServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver listens with a backlog of 5: a burst of new connections (an API server opening its pool,
+    # 200 clients at once) had its SYNs dropped and retried for over a minute
+    request_queue_size = 1024
 
     def __init__(
         self, address: tuple[str, int], tls: ssl.SSLContext, judgement: Callable[[], Judgement | None], *,
