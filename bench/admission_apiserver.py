@@ -66,12 +66,7 @@ async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespa
         while time.perf_counter() < end:
             sent = time.perf_counter()
             writer.write(head + body)
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            answer = await reader.readexactly(length)
+            status, answer = await response(reader)
             if status != 201:
                 raise RuntimeError(f"dry run refused: HTTP {status}: {answer[:300]!r}")
             latencies.append(time.perf_counter() - sent)
@@ -79,6 +74,26 @@ async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespa
 
     await asyncio.gather(*(client() for _ in range(clients)))
     return latencies
+
+
+async def response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """(status, body) of one HTTP/1.1 answer; the API server sends larger ones chunked."""
+    status = int((await reader.readline()).split()[1])
+    length, chunked = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+        elif name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if not chunked:
+        return status, await reader.readexactly(length)
+    parts = []
+    while size := int((await reader.readline()).split(b";")[0], 16):
+        parts.append(await reader.readexactly(size))
+        await reader.readline()
+    await reader.readline()
+    return status, b"".join(parts)
 
 
 def summary(latencies: list[float]) -> dict[str, float]:

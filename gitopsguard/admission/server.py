@@ -3,7 +3,8 @@ connection, each request bounded in size and time, and never ended by what a req
 
 - TLS is set up in the connection's own thread, so a client that never finishes its handshake holds only
   its own thread, never the accept loop; the certificate can be swapped (``set_tls``) without a restart.
-- Connections are capped (``max_connections``); one over the cap is closed at once.
+- Connections are capped (``max_connections``); one over the cap is closed at once. Each has one request
+  in flight at most, so that also bounds the judgements waiting for the pool.
 - A body is read within ``timeout`` seconds in all (not per read: a client trickling a byte at a time is cut
   off), and at most ``MAX_REVIEW_BYTES``.
 - Judging runs in a pool and is awaited until the request's deadline; a slow evaluation is answered with a
@@ -62,9 +63,8 @@ class AdmissionServer(ThreadingHTTPServer):
         self._tls, self.judgement, self.namespaces, self.observe = tls, judgement, namespaces, observe
         self.clock, self.pod_security, self.settings = clock, pod_security, settings
         self._slots = threading.BoundedSemaphore(settings.max_connections)
+        # a connection has one judgement in flight at most: the pool's queue is bounded by max_connections
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="admission-judge")
-        self._slot_count = settings.workers * 4  # queued judgements beyond this are refused at once
-        self._queued = threading.BoundedSemaphore(self._slot_count)
 
     def set_tls(self, tls: ssl.SSLContext) -> None:
         """Serve new connections with this certificate (a rotation); open ones keep theirs."""
@@ -114,15 +114,10 @@ class AdmissionServer(ThreadingHTTPServer):
             request = parse_review(data)
         except BadReviewError as error:
             return refusal(error.uid, str(error)) if error.uid else {"error": str(error)}
-        if not self._queued.acquire(blocking=False):
-            return refusal(request.uid, f"{request.subject}: gitopsguard is overloaded; denied so that nothing "
-                                        "enters unjudged (retry)", 503)  # fmt: skip
         try:
             future = self.pool.submit(self._verdict, webhook, request)
         except RuntimeError:  # the pool is shut down: the server is stopping
-            self._queued.release()
             return refusal(request.uid, f"{request.subject}: gitopsguard is stopping; retry", 503)
-        future.add_done_callback(lambda _: self._queued.release())
         try:
             verdict = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except PoolTimeout:
