@@ -141,8 +141,15 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError("the API server did not start calling the webhook within 30 s")
             time.sleep(0.2)
+        server.stdin.write("\n")  # type: ignore[union-attr]
+        server.stdin.flush()  # type: ignore[union-attr]
+        before = float(server.stdout.readline())  # type: ignore[union-attr]
         results["with webhook"] = summary(asyncio.run(run(host, port, context, token, namespace, args.clients,
                                                           args.seconds)))  # fmt: skip
+        server.stdin.write("\n")  # type: ignore[union-attr]
+        server.stdin.flush()  # type: ignore[union-attr]
+        used = float(server.stdout.readline()) - before  # type: ignore[union-attr]
+        results["with webhook"]["webhook_cpu_ms_per_request"] = used * 1000 / results["with webhook"]["n"]
         print(f"with webhooks (validating + mutating): {json.dumps(results['with webhook'])}", flush=True)
     finally:
         remove(raw, name)

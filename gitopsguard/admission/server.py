@@ -149,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         deadline = time.monotonic() + self.server.settings.timeout
         length = self.headers.get("Content-Length", "")
-        if not length.isdigit() or int(length) > MAX_REVIEW_BYTES:
+        if not (length.isascii() and length.isdigit()) or int(length) > MAX_REVIEW_BYTES:  # "²".isdigit() too
             self._answer(413, f"a body of at most {MAX_REVIEW_BYTES} bytes, with its Content-Length\n".encode(),
                          "text/plain", close=True)  # fmt: skip
             return

@@ -100,12 +100,17 @@ def test_bad_requests_are_answered_and_the_server_keeps_serving(
     assert _post(server, "/validate", _review(hack_a_node_pod("team")))[0] == 200
 
 
-def test_a_body_over_the_bound_is_refused_before_it_is_read(server: AdmissionServer) -> None:
+@pytest.mark.parametrize("length", [str(MAX_REVIEW_BYTES + 1), "\u00b2", "-1", "0x10", ""])
+def test_a_body_over_the_bound_or_without_a_plain_length_is_refused_before_it_is_read(
+    server: AdmissionServer, length: str
+) -> None:
     connection = _client(server)
     connection.putrequest("POST", "/validate")
-    connection.putheader("Content-Length", str(MAX_REVIEW_BYTES + 1))
+    if length:
+        connection.putheader("Content-Length", length)
     connection.endheaders()
     assert connection.getresponse().status == 413
+    assert _post(server, "/validate", _review(hack_a_node_pod("team")))[0] == 200
 
 
 def test_a_slow_evaluation_is_denied_within_the_request_timeout(
