@@ -13,6 +13,7 @@ KINDS = {  # kind -> (group, version, resource)
     "Pod": ("", "v1", "pods"),
     "Deployment": ("apps", "v1", "deployments"),
     "Job": ("batch", "v1", "jobs"),
+    "CronJob": ("batch", "v1beta1", "cronjobs"),
     "Namespace": ("", "v1", "namespaces"),
     "Service": ("", "v1", "services"),
     "RoleBinding": ("rbac.authorization.k8s.io", "v1", "rolebindings"),
