@@ -93,13 +93,13 @@ class AdmissionServer(ThreadingHTTPServer):
             self._slots.release()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(self.settings.timeout)
-        # headers and body go out in separate writes: without this, Nagle's algorithm holds the body until the
-        # client's delayed ACK (40 ms on Linux), on every answer
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
+            request.settimeout(self.settings.timeout)
+            # headers and body go out in separate writes: without this, Nagle's algorithm holds the body until
+            # the client's delayed ACK (40 ms on Linux), on every answer
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection = self._tls.wrap_socket(request, server_side=True)
-        except (OSError, ValueError):  # a failed or slow handshake ends this connection only
+        except (OSError, ValueError):  # gone already, or a failed or slow handshake: this connection only
             return
         connection.settimeout(self.settings.idle)
         try:
