@@ -327,13 +327,19 @@ def diff_command(**options: Any) -> None:
     show_default=True,
     help="What the API server does when the webhooks cannot answer: Fail denies (fail closed), Ignore admits.",
 )
+@click.option(
+    "--admission-namespace-label",
+    default="",
+    help="KEY=VALUE: judge only namespaces carrying this label (a staged roll-out); default: every namespace "
+    "but gitopsguard-system, kube-system and those with break glass (gitopsguard.io/admission=disabled).",
+)
 @reports_errors
 def run_command(
     interval: float, approval_mode: str, trust: Path | None, github_repo: str | None, github_api_url: str,
     slack_channel: str | None, slack_api_url: str, team_webhook_hosts: tuple[str, ...],
     team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool, live_scan: bool,
     scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, admission_address: str, admission_url: str,
-    admission_failure_policy: str, **options: Any,
+    admission_failure_policy: str, admission_namespace_label: str, **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
     from gitopsguard.commands.admission import AdmissionOptions
@@ -344,8 +350,10 @@ def run_command(
         raise click.UsageError("--admission-url needs --admission-address HOST:PORT (where to serve)")
     if admission_url and not admission_url.startswith("https://"):
         raise click.UsageError(f"--admission-url {admission_url}: the API server calls webhooks over https only")
-    admission = AdmissionOptions(admission_address, admission_url, admission_failure_policy) if admission_address \
-        else None  # fmt: skip
+    if admission_namespace_label and "=" not in admission_namespace_label:
+        raise click.UsageError(f"--admission-namespace-label {admission_namespace_label}: give KEY=VALUE")
+    admission = AdmissionOptions(admission_address, admission_url, admission_failure_policy,
+                                 admission_namespace_label) if admission_address else None  # fmt: skip
     if approval_mode != "off" and trust is None:
         raise click.UsageError(f"--approval-mode {approval_mode} needs --trust FILE (who is who)")
     github = None

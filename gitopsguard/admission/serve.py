@@ -27,7 +27,7 @@ from gitopsguard.admission.configurations import (
 from gitopsguard.admission.configurations import label_system_namespaces as label_exempt
 from gitopsguard.admission.record import AdmissionRecorder
 from gitopsguard.admission.review import Judgement, PodSecurity
-from gitopsguard.admission.server import DEFAULT, AdmissionServer, Settings
+from gitopsguard.admission.server import DEFAULT, WHOAMI, AdmissionServer, Settings
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.model import KubeObject
@@ -56,7 +56,7 @@ def start_admission(
     raw: RawApi, address: tuple[str, int], settings: WebhookSettings, judgement: Callable[[], Judgement | None],
     recorder: AdmissionRecorder, stop: threading.Event, *, pod_security: PodSecurity | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC), server_settings: Settings = DEFAULT,
-    label_system_namespaces: bool = True,
+    label_system_namespaces: bool = True, learn_identity: bool = True,
 ) -> Admission:  # fmt: skip
     """Serve admission at ``address`` and keep its certificate and configurations until ``stop``."""
     hosts = hosts_for(settings)
@@ -68,7 +68,7 @@ def start_admission(
     recorder.start(stop)
     if label_system_namespaces:
         label_exempt(raw)
-    kept = _Keeper(raw, settings, hosts, server, judgement, certificates)
+    kept = _Keeper(raw, settings, hosts, server, judgement, certificates, learn_identity)
     kept.once()
     threading.Thread(target=kept.run, args=(stop,), name="admission-keeper", daemon=True).start()
     return Admission(server, settings, certificates)
@@ -77,10 +77,10 @@ def start_admission(
 class _Keeper:
     def __init__(
         self, raw: RawApi, settings: WebhookSettings, hosts: list[str], server: AdmissionServer,
-        judgement: Callable[[], Judgement | None], certificates: Certificates,
+        judgement: Callable[[], Judgement | None], certificates: Certificates, learn_identity: bool,
     ) -> None:  # fmt: skip
         self._raw, self._settings, self._hosts, self._server = raw, settings, hosts, server
-        self._judgement, self._certificates = judgement, certificates
+        self._judgement, self._certificates, self._learn = judgement, certificates, learn_identity
         self._policies: PolicySet | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -88,6 +88,9 @@ class _Keeper:
         while not stop.wait(1.0):
             current = self._judgement()
             changed = current is not None and current.policies is not self._policies
+            if self._learn and self._server.me is None:
+                with contextlib.suppress(GitOpsGuardError):
+                    self.introduce()
             if changed or time.monotonic() - last >= KEEP_EVERY:
                 last = time.monotonic()
                 with contextlib.suppress(GitOpsGuardError):  # the API server is away: again next round
@@ -103,8 +106,17 @@ class _Keeper:
         policies = judged.policies if judged is not None else None
         # nothing applied yet: cover every kind, each denied until there are policies (fail closed)
         kinds = kinds_for(policies, self._settings.always)[0] if policies is not None else EVERY_KIND
+        kinds |= {"Namespace"}  # always: break glass is seen switching, and the server learns who we are
         keep(self._raw, configurations(self._settings, kinds, certificates.bundle))
         self._policies = policies
+
+    def introduce(self) -> None:
+        """A dry-run create of a Namespace only this process names: our webhook sees it, with our user name.
+        It carries the labels the configurations require (their ``In`` terms), so that it is sent to us."""
+        labels = {t["key"]: t["values"][0] for t in self._settings.also_match if t.get("operator") == "In"}
+        body = {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": WHOAMI + self._server.nonce, "labels": labels}}  # fmt: skip
+        self._raw.request("POST", "/api/v1/namespaces", body=body, query={"dryRun": "All"})
 
 
 def namespace_cache(raw: RawApi) -> Callable[[str], KubeObject | None]:

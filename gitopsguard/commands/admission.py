@@ -38,6 +38,7 @@ class AdmissionOptions:
     address: str
     url: str = ""
     failure_policy: str = "Fail"
+    namespace_label: str = ""  # KEY=VALUE: only namespaces with this label are judged (a staged roll-out)
 
 
 def serve_admission(
@@ -59,7 +60,10 @@ def serve_admission(
     events = EventRecorder(RawApi(api))
     recorder = AdmissionRecorder(log, lambda body, reason, message: events.record(body, reason, message),
                                  AdmissionMetrics(metrics.registry))  # fmt: skip
-    settings = WebhookSettings(url=url, namespace=CONTROLLER_NAMESPACE, failure_policy=FailurePolicy(failure_policy))
+    key, _, value = options.namespace_label.partition("=")
+    scope = ({"key": key, "operator": "In", "values": [value]},) if key else ()
+    settings = WebhookSettings(url=url, namespace=CONTROLLER_NAMESPACE, failure_policy=FailurePolicy(failure_policy),
+                               also_match=scope)  # fmt: skip
     # pod_security: the seam for namespace Pod Security labels (admission/review.py), connected at merge
     admission = start_admission(RawApi(api, timeout=10), bind, settings, applied.get, recorder, stop,
                                 pod_security=pod_security)  # fmt: skip

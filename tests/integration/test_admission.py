@@ -109,6 +109,7 @@ def hook(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, 
     try:
         hook.admission = start_admission(raw, ("127.0.0.1", port), settings, lambda: hook.judgement[0], recorder, stop,
                                          clock=lambda: hook.clock[0], label_system_namespaces=False,
+                                         learn_identity=False,  # these tests write as the admin themselves
                                          server_settings=Settings(timeout=4.0))  # fmt: skip
         eventually(lambda: _denied(hook), timeout=20)  # the API server has loaded the configurations
         yield hook
