@@ -107,6 +107,11 @@ class Connection:
         return int(status_line.split()[1])
 
 
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def summary(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
 
@@ -193,14 +198,16 @@ def main() -> None:
     results: dict[str, Any] = {}
     try:
         for rate in [int(r) for r in args.rates.split(",")]:
-            before = cpu()
+            before, mine = cpu(), own_cpu()
             latencies = asyncio.run(open_loop(port, context, bodies, rate, args.seconds))
-            results[f"open {rate}/s"] = summary(latencies) | {"server_cpu_s": cpu() - before}
+            results[f"open {rate}/s"] = summary(latencies) | {"server_cpu_s": cpu() - before,
+                                                              "generator_cpu_s": own_cpu() - mine}  # fmt: skip
             print(f"open loop {rate}/s: {json.dumps(results[f'open {rate}/s'])}", flush=True)
         for clients in [int(c) for c in args.clients.split(",")]:
-            before = cpu()
+            before, mine = cpu(), own_cpu()
             latencies, throughput = asyncio.run(closed_loop(port, context, bodies, clients, args.seconds))
-            results[f"closed {clients}"] = summary(latencies) | {"per_s": throughput, "server_cpu_s": cpu() - before}
+            results[f"closed {clients}"] = summary(latencies) | {"per_s": throughput, "server_cpu_s": cpu() - before,
+                                                                 "generator_cpu_s": own_cpu() - mine}  # fmt: skip
             print(f"closed loop {clients} clients: {json.dumps(results[f'closed {clients}'])}", flush=True)
     finally:
         server.kill()
