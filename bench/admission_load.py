@@ -82,7 +82,7 @@ def serve(port: int) -> None:
     print(server.server_port, flush=True)
     for _ in sys.stdin:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        print(f"{usage.ru_utime + usage.ru_stime:.3f}", flush=True)
+        print(f"{usage.ru_utime + usage.ru_stime:.3f} {server.accepted}", flush=True)
 
 
 class Connection:
@@ -193,7 +193,7 @@ def main() -> None:
     def cpu() -> float:
         server.stdin.write("\n")  # type: ignore[union-attr]
         server.stdin.flush()  # type: ignore[union-attr]
-        return float(server.stdout.readline())  # type: ignore[union-attr]
+        return float(server.stdout.readline().split()[0])  # type: ignore[union-attr]
 
     results: dict[str, Any] = {}
     try:

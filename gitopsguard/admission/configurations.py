@@ -88,11 +88,23 @@ def kinds_for(policies: PolicySet, always: Iterable[str] = ()) -> tuple[frozense
     return frozenset(wanted & set(RESOURCES)), frozenset(wanted - set(RESOURCES))
 
 
-def configurations(settings: WebhookSettings, kinds: frozenset[str], ca_bundle: bytes) -> list[dict[str, Any]]:
-    """The validating and mutating configurations, as bodies to write."""
+def mutated_kinds(policies: PolicySet) -> frozenset[str]:
+    """The kinds some policy mutates: the only ones the mutating webhook needs (each call costs the API
+    server a round trip, and a new TLS connection when its pool of idle ones is spent)."""
+    mutating = PolicySet(tuple(p for p in policies.policies if p.mutation is not None))
+    return kinds_for(mutating)[0]
+
+
+def configurations(
+    settings: WebhookSettings, kinds: frozenset[str], ca_bundle: bytes, mutated: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """The validating configuration for ``kinds`` and the mutating one for ``mutated`` (the same kinds when
+    None), as bodies to write."""
     bundle = base64.b64encode(ca_bundle).decode()
     found = []
     for kind, path in (("ValidatingWebhookConfiguration", "validate"), ("MutatingWebhookConfiguration", "mutate")):
+        if path == "mutate" and mutated is not None:
+            kinds = mutated
         hooks = [_webhook("objects.gitopsguard.io", sorted(kinds - {"Namespace"}), path, settings, bundle, True)]
         if "Namespace" in kinds:
             hooks.append(_webhook("namespaces.gitopsguard.io", ["Namespace"], path, settings, bundle, False))

@@ -23,6 +23,7 @@ from gitopsguard.admission.configurations import (
     configurations,
     keep,
     kinds_for,
+    mutated_kinds,
 )
 from gitopsguard.admission.configurations import label_system_namespaces as label_exempt
 from gitopsguard.admission.record import AdmissionRecorder
@@ -107,7 +108,8 @@ class _Keeper:
         # nothing applied yet: cover every kind, each denied until there are policies (fail closed)
         kinds = kinds_for(policies, self._settings.always)[0] if policies is not None else EVERY_KIND
         kinds |= {"Namespace"}  # always: break glass is seen switching, and the server learns who we are
-        keep(self._raw, configurations(self._settings, kinds, certificates.bundle))
+        mutated = mutated_kinds(policies) if policies is not None else frozenset()
+        keep(self._raw, configurations(self._settings, kinds, certificates.bundle, mutated))
         self._policies = policies
 
     def introduce(self) -> None:

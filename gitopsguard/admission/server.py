@@ -88,7 +88,10 @@ class AdmissionServer(ThreadingHTTPServer):
         self.server_close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
+    accepted = 0  # connections accepted so far (counted in the accept thread alone)
+
     def process_request(self, request: Any, client_address: Any) -> None:
+        self.accepted += 1
         if not self._slots.acquire(blocking=False):  # over the cap: refuse this one, keep serving the rest
             self.shutdown_request(request)
             return

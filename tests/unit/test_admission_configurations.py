@@ -13,6 +13,7 @@ from gitopsguard.admission.configurations import (
     WebhookSettings,
     configurations,
     kinds_for,
+    mutated_kinds,
 )
 from gitopsguard.policy import parse_policies
 from tests.admissionreview import BASELINE, MAGTAPE, TTL
@@ -66,3 +67,13 @@ def test_a_url_is_called_instead_of_the_service_and_ignore_is_an_option() -> Non
     hook = _hooks(settings, frozenset({"Pod"}))["MutatingWebhookConfiguration"]["objects.gitopsguard.io"]
     assert hook["clientConfig"]["url"] == "https://127.0.0.1:9443/mutate"  # type: ignore[index]
     assert hook["failurePolicy"] == "Ignore" and hook["reinvocationPolicy"] == "Never"
+
+
+def test_the_mutating_webhook_covers_only_the_kinds_some_policy_mutates() -> None:
+    policies = parse_policies({"a": BASELINE, "b": TTL})
+    assert mutated_kinds(policies) == {"Job"}
+    bodies = configurations(WebhookSettings(), kinds_for(policies)[0], b"PEM", mutated_kinds(policies))
+    rules = {c["kind"]: [r["resources"] for h in c["webhooks"] for r in h["rules"]] for c in bodies}
+    assert rules == {"ValidatingWebhookConfiguration": [["pods"], ["deployments"], ["jobs"]],
+                     "MutatingWebhookConfiguration": [["jobs"]]}  # fmt: skip
+    assert configurations(WebhookSettings(), frozenset({"Pod"}), b"PEM", frozenset())[1]["webhooks"] == []
