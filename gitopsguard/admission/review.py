@@ -89,6 +89,10 @@ def validate(
     blocks = judgement.deny_level.blocks
     denying = [f for f in standing if f.enforced and blocks(f.severity)]
     warning = [f for f in standing if not (f.enforced and blocks(f.severity))]
+    if denying and request.operation == "UPDATE":  # deny what the update brings, warn about what stood before
+        before = _standing_before(request, judgement, namespace, now)
+        warning = [f for f in denying if _same(f) in before] + warning
+        denying = [f for f in denying if _same(f) not in before]
     audit: tuple[Finding, ...] = ()
     if pod_security is not None:
         labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
@@ -98,6 +102,27 @@ def validate(
         warning.extend(warn)
     return Verdict(request, not denying, tuple(denying), tuple(warning), audit, excepted,
                    revision=judgement.revision, break_glass=break_glass_switch(request))  # fmt: skip
+
+
+def _same(finding: Finding) -> tuple[str, str, str, str]:
+    return finding.policy, finding.code, finding.path, finding.message
+
+
+def _standing_before(
+    request: AdmissionRequest, judgement: Judgement, namespace: KubeObject | None, now: datetime
+) -> set[tuple[str, str, str, str]]:
+    """The findings the object had before this update. Controllers and the garbage collector update objects
+    that predate admission (ownerReferences, labels, finalizers): denying what they did not bring would wedge
+    them, so such findings are warned about, as Pod Security Admission lets metadata-only updates through, and
+    left to the live scan. An old object that cannot be judged had none (fail closed)."""
+    old = _namespaced(request.old, request.namespace) if request.old is not None else None
+    if old is None:
+        return set()
+    try:
+        standing, _ = judge_object(old, judgement.policies, Context(namespace), now)
+    except SHAPE_ERRORS:
+        return set()
+    return {_same(f) for f in standing}
 
 
 def break_glass_switch(request: AdmissionRequest) -> str:
@@ -135,10 +160,14 @@ def _judged(request: AdmissionRequest) -> KubeObject | None:
     connects, subresources such as status, which cannot change what the policies check)."""
     if request.operation not in JUDGED or request.sub_resource or request.obj is None:
         return None
-    body = request.obj
+    return _namespaced(request.obj, request.namespace)
+
+
+def _namespaced(body: KubeObject, namespace: str) -> KubeObject:
+    """``body`` in the request's namespace: the API server's, from the URL, whatever the object says."""
     metadata = body.get("metadata") or {}
-    if request.namespace and metadata.get("namespace") != request.namespace:
-        body = {**body, "metadata": {**metadata, "namespace": request.namespace}}
+    if namespace and metadata.get("namespace") != namespace:
+        body = {**body, "metadata": {**metadata, "namespace": namespace}}
     return body
 
 

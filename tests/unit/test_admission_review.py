@@ -190,3 +190,25 @@ def test_pod_security_findings_plug_in_enforce_denies_warn_warns_audit_is_kept()
     assert not verdict.allowed
     assert [f.code for f in verdict.denying] == ["E"] and [f.code for f in verdict.warning] == ["W"]
     assert [f.code for f in verdict.audit] == ["A"]
+
+
+def test_an_update_that_brings_no_new_finding_is_admitted_with_its_old_ones_as_warnings() -> None:
+    """The garbage collector and the controllers update objects that predate admission (ownerReferences,
+    labels, finalizers); denying those would wedge them. Only what an update brings is denied, as Pod Security
+    Admission lets metadata-only updates through; the live scan deals with what stood before."""
+    old = hack_a_node_pod("team")
+    new = copy.deepcopy(old)
+    new["metadata"]["labels"] = {"orphaned": "true"}
+    verdict = validate(request_of(new, operation="UPDATE", old=old), JUDGEMENT, now=NOW, namespace=None)
+    assert verdict.allowed
+    assert {"GG1102", "GG1103"} <= {f.code for f in verdict.warning}
+
+
+def test_an_update_that_brings_a_new_finding_is_denied_for_it_alone() -> None:
+    old = _privileged_deployment()
+    new = copy.deepcopy(old)
+    new["spec"]["template"]["spec"]["hostPID"] = True
+    verdict = validate(request_of(new, operation="UPDATE", old=old), JUDGEMENT, now=NOW, namespace=None)
+    assert not verdict.allowed
+    assert [f.path for f in verdict.denying] == ["spec.template.spec.hostPID"]
+    assert "GG1103" in {f.code for f in verdict.warning}  # privileged stood before: warned, not denied
