@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -26,6 +27,7 @@ from gitopsguard.errors import GitOpsGuardError
 UNIT = "admission"
 MAX_NAMESPACES = 1000
 QUEUE = 10_000
+EVENT_EVERY = 60.0  # seconds between Events about the same object for the same reason
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)  # seconds; the target is p99 <= 20 ms
 
 
@@ -77,6 +79,7 @@ class AdmissionRecorder:
         self._log, self._event, self._metrics = log, event, metrics
         self._queue: queue.Queue[tuple[Verdict, str]] = queue.Queue(QUEUE)
         self._dropped = 0
+        self._evented: dict[tuple[str, str], float] = {}  # (subject, reason) -> when its last Event was made
 
     def observe(self, verdict: Verdict, webhook: str, seconds: float) -> None:
         if self._metrics is not None:
@@ -114,7 +117,19 @@ class AdmissionRecorder:
                 self._log.append(entries)
         if self._event is not None and not verdict.request.dry_run:
             reason, message = event_for(verdict)
-            self._event(_involved(verdict), reason, message)
+            if self._due(verdict.request.subject, reason):
+                self._event(_involved(verdict), reason, message)
+
+    def _due(self, subject: str, reason: str) -> bool:
+        """One Event per object and reason a minute: a tenant retrying a denied request in a loop must not make
+        the API server store an Event for each try (the audit log has every one)."""
+        now, key = time.monotonic(), (subject, reason)
+        if now - self._evented.get(key, -EVENT_EVERY) < EVENT_EVERY:
+            return False
+        if len(self._evented) >= QUEUE:  # bounded: forget the oldest
+            self._evented.pop(next(iter(self._evented)))
+        self._evented[key] = now
+        return True
 
 
 def _notable(verdict: Verdict) -> bool:

@@ -80,3 +80,11 @@ def test_namespace_labels_of_the_metrics_are_bounded(tmp_path: Path) -> None:
     metrics = AdmissionMetrics(CollectorRegistry())
     labels = {metrics._label(f"ns-{i}") for i in range(MAX_NAMESPACES + 50)}
     assert len(labels) == MAX_NAMESPACES + 1 and "other" in labels
+
+
+def test_a_denied_request_retried_in_a_loop_makes_one_event_and_every_audit_record(tmp_path: Path) -> None:
+    recorder, log, events, _ = _recorder(tmp_path)
+    for _ in range(50):
+        recorder.record(validate(request_of(hack_a_node_pod("team")), JUDGEMENT, now=NOW, namespace=None))
+    assert len(events) == 1
+    assert len([r for r in log.records() if r.event == "admission-denied"]) == 50
