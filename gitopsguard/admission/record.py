@@ -75,8 +75,11 @@ EventSink = Callable[[dict[str, object], str, str], object]  # (involved object,
 class AdmissionRecorder:
     """Counts every verdict and records the notable ones (see the module docstring)."""
 
-    def __init__(self, log: AuditLog | None, event: EventSink | None, metrics: AdmissionMetrics | None) -> None:
-        self._log, self._event, self._metrics = log, event, metrics
+    def __init__(
+        self, log: AuditLog | None, event: EventSink | None, metrics: AdmissionMetrics | None,
+        announce: Callable[[Verdict], None] | None = None,
+    ) -> None:  # fmt: skip
+        self._log, self._event, self._metrics, self._announce = log, event, metrics, announce
         self._queue: queue.Queue[tuple[Verdict, str]] = queue.Queue(QUEUE)
         self._dropped = 0
         self._evented: dict[tuple[str, str], float] = {}  # (subject, reason) -> when its last Event was made
@@ -119,6 +122,8 @@ class AdmissionRecorder:
             reason, message = event_for(verdict)
             if self._due(verdict.request.subject, reason):
                 self._event(_involved(verdict), reason, message)
+        if self._announce is not None and not verdict.request.dry_run and (not verdict.allowed or verdict.break_glass):
+            self._announce(verdict)  # Slack, where configured: each distinct denial once, each switch
 
     def _due(self, subject: str, reason: str) -> bool:
         """One Event per object and reason a minute: a tenant retrying a denied request in a loop must not make

@@ -11,13 +11,14 @@ from kubernetes import client
 from gitopsguard.admission.applied import AppliedPolicies
 from gitopsguard.admission.configurations import FailurePolicy, WebhookSettings
 from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
-from gitopsguard.admission.review import PodSecurity
+from gitopsguard.admission.review import BREAK_GLASS, PodSecurity, Verdict, describe
 from gitopsguard.admission.serve import start_admission
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import AdmissionError
+from gitopsguard.notify import Notice, Notifications
 from gitopsguard.notify.metrics import Metrics
 from gitopsguard.reconcile import Unit
 from gitopsguard.source import GitSource
@@ -41,9 +42,27 @@ class AdmissionOptions:
     namespace_label: str = ""  # KEY=VALUE: only namespaces with this label are judged (a staged roll-out)
 
 
+def notice_for(verdict: Verdict) -> Notice:
+    """The Slack notice for a denied request or a break-glass switch, to the namespace's team."""
+    request = verdict.request
+    user = request.username or "?"
+    if verdict.break_glass:
+        turned = "off" if verdict.break_glass == "on" else "on"
+        return Notice("admission-break-glass", request.subject, request.name, f"{user} turned admission {turned} "
+                      f"in namespace {request.name}.", f"label {BREAK_GLASS}", "Check that this was intended.",
+                      f"break-glass|{request.subject}|{request.uid}")  # fmt: skip
+    codes = ", ".join(sorted({f"{f.code} ({f.policy})" for f in verdict.denying}))
+    why = "\n".join(describe(f, "FAIL") for f in verdict.denying) or verdict.reason
+    return Notice("admission-denied", request.subject, request.namespace,
+                  f"{user} was refused {request.operation} of {request.subject}.", why,
+                  "Fix the object, or add a PolicyException to the repository.",
+                  f"admission-denied|{request.subject}|{user}|{codes or verdict.reason[:100]}")  # fmt: skip
+
+
 def serve_admission(
     api: client.ApiClient, unit: Unit, source: GitSource, options: AdmissionOptions, *, log: AuditLog,
     metrics: Metrics, stop: threading.Event, pod_security: PodSecurity | None = None,
+    news: Notifications | None = None,
 ) -> AppliedPolicies:  # fmt: skip
     """Start the webhooks; returns the holder the loop offers each applied revision's policies to."""
     bind, url, failure_policy = parse_address(options.address), options.url, options.failure_policy
@@ -58,8 +77,9 @@ def serve_admission(
     follower = GitSource(source.spec, source.workdir.with_name("admission"), source.credentials)
     applied.follow(InventoryStore(api), follower, unit.name, unit.policies_path, stop, on_error=warn)
     events = EventRecorder(RawApi(api))
+    announce = (lambda verdict: news.send([notice_for(verdict)])) if news is not None else None
     recorder = AdmissionRecorder(log, lambda body, reason, message: events.record(body, reason, message),
-                                 AdmissionMetrics(metrics.registry))  # fmt: skip
+                                 AdmissionMetrics(metrics.registry), announce)  # fmt: skip
     key, _, value = options.namespace_label.partition("=")
     scope = ({"key": key, "operator": "In", "values": [value]},) if key else ()
     settings = WebhookSettings(url=url, namespace=CONTROLLER_NAMESPACE, failure_policy=FailurePolicy(failure_policy),

@@ -101,16 +101,16 @@ def run_forever(
     unit, source, api = build_parts(o)
     metrics = Metrics()
     log = CountedAuditLog(o.audit_log or default_audit_log(), metrics)
+    news = notifications(api, slack, log, metrics)
     applied = None
     if admission is not None:  # before the election: every replica serves admission, not only the leader
-        applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop)
+        applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop, news=news)
     lost = threading.Event()
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
         return
     applier, events = Applier(api), EventRecorder(RawApi(api))
     last_failure: list[tuple[str | None, str | None]] = [(None, None)]
-    news = notifications(api, slack, log, metrics)
 
     def report(result: ReconcileResult) -> None:
         metrics.on_result(result, controller.last_duration)

@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry
 from gitopsguard.admission import Judgement, validate
 from gitopsguard.admission.record import MAX_NAMESPACES, AdmissionMetrics, AdmissionRecorder
 from gitopsguard.audit import AuditLog
+from gitopsguard.commands.admission import notice_for
+from gitopsguard.notify import Notice
 from gitopsguard.policy import DenyLevel, parse_policies
 from tests.admissionreview import BASELINE, MAGTAPE, hack_a_node_pod, request_of
 from tests.unit.policy.workloads import as_deployment, compliant_spec
@@ -88,3 +90,23 @@ def test_a_denied_request_retried_in_a_loop_makes_one_event_and_every_audit_reco
         recorder.record(validate(request_of(hack_a_node_pod("team")), JUDGEMENT, now=NOW, namespace=None))
     assert len(events) == 1
     assert len([r for r in log.records() if r.event == "admission-denied"]) == 50
+
+
+def test_a_denial_and_a_break_glass_switch_are_announced_to_the_namespaces_team_never_a_dry_run() -> None:
+    announced: list[Notice] = []
+    recorder = AdmissionRecorder(None, None, None, lambda verdict: announced.append(notice_for(verdict)))
+    recorder.record(validate(request_of(hack_a_node_pod("team"), username="mallory"), JUDGEMENT, now=NOW,
+                             namespace=None))  # fmt: skip
+    recorder.record(validate(request_of(hack_a_node_pod("team"), dry_run=True), JUDGEMENT, now=NOW, namespace=None))
+    recorder.record(validate(request_of(as_deployment(compliant_spec())), JUDGEMENT, now=NOW, namespace=None))
+    old = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {}}}
+    new = {"apiVersion": "v1", "kind": "Namespace",
+           "metadata": {"name": "team", "labels": {"gitopsguard.io/admission": "disabled"}}}  # fmt: skip
+    recorder.record(validate(request_of(new, operation="UPDATE", old=old, username="oncall"), JUDGEMENT, now=NOW,
+                             namespace=new))  # fmt: skip
+    denied, glass = announced
+    assert (denied.event, denied.namespace) == ("admission-denied", "team")
+    assert denied.what == "mallory was refused CREATE of Pod/team/my-pod."
+    assert "[FAIL] HIGH - Host Namespaces" in denied.why and "Request denied at admission" in denied.text()
+    assert (glass.event, glass.namespace) == ("admission-break-glass", "team")
+    assert glass.what == "oncall turned admission off in namespace team."
