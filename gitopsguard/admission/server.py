@@ -134,9 +134,11 @@ class AdmissionServer(ThreadingHTTPServer):
         try:
             verdict = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except PoolTimeout:
-            return refusal(request.uid, f"{request.subject}: judging took longer than {self.settings.timeout:g}s; "
-                           "denied (fail closed). Simplify the policies, or retry", 504)  # fmt: skip
-        self.observe(verdict, webhook, time.monotonic() - started)
+            future.cancel()  # still queued behind slow ones: never judged at all
+            verdict = Verdict(request, False, reason=f"{request.subject}: judging took longer than "
+                              f"{self.settings.timeout:g}s; denied (fail closed). Simplify the policies, or retry",
+                              code=504)  # fmt: skip
+        self.observe(verdict, webhook, time.monotonic() - started)  # a timeout is a denial like any other
         return response(verdict)
 
     def _own(self, request: AdmissionRequest) -> bool:
