@@ -6,11 +6,11 @@ same policies, exceptions, severities), and an object is denied exactly when the
 finding of an enforcing policy at the deny level that no unexpired exception covers. The validating webhook
 judges the object as the API server would store it; our mutating webhook has already added what the
 policies add (the gate applies its mutated body, the API server applies our patch), so both see the same
-object.
+object. An update is denied only for the findings it brings (see ``_standing_before``).
 
 ``pod_security`` is the seam for namespace Pod Security labels (``pod-security.kubernetes.io/*``): given the
-object, its namespace's labels, the namespace, the user, the operation and the old object, it returns the findings to
-enforce, to warn about and to audit. Enforced ones deny whatever the deny level (as Pod Security Admission
+object, its namespace's labels, the namespace, the user, the operation and the old object, it returns the
+findings to enforce, to warn about and to audit. Enforced ones deny whatever the deny level (as Pod Security Admission
 does); warned ones become warnings; audited ones are recorded.
 """
 
