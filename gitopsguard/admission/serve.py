@@ -67,9 +67,7 @@ def start_admission(
                              settings=server_settings)  # fmt: skip
     server.start()
     recorder.start(stop)
-    if label_system_namespaces:
-        label_exempt(raw)
-    kept = _Keeper(raw, settings, hosts, server, judgement, certificates, learn_identity)
+    kept = _Keeper(raw, settings, hosts, server, judgement, certificates, learn_identity, label_system_namespaces)
     kept.once()
     threading.Thread(target=kept.run, args=(stop,), name="admission-keeper", daemon=True).start()
     return Admission(server, settings, certificates)
@@ -79,9 +77,11 @@ class _Keeper:
     def __init__(
         self, raw: RawApi, settings: WebhookSettings, hosts: list[str], server: AdmissionServer,
         judgement: Callable[[], Judgement | None], certificates: Certificates, learn_identity: bool,
+        label_system_namespaces: bool,
     ) -> None:  # fmt: skip
         self._raw, self._settings, self._hosts, self._server = raw, settings, hosts, server
         self._judgement, self._certificates, self._learn = judgement, certificates, learn_identity
+        self._label = label_system_namespaces
         self._policies: PolicySet | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -99,6 +99,8 @@ class _Keeper:
         self._server.stop()
 
     def once(self) -> None:
+        if self._label:  # every round: gitopsguard-system may be created after we start (by the leader)
+            label_exempt(self._raw)
         certificates = CertificateStore(self._raw, self._settings.namespace).ensure(self._hosts, datetime.now(UTC))
         if certificates != self._certificates:
             self._server.set_tls(certificates.context())
