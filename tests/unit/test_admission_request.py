@@ -86,3 +86,37 @@ def test_warnings_are_printable_and_within_the_api_servers_bounds(lines: list[st
 
 def test_bidi_overrides_and_escape_sequences_are_shown_escaped() -> None:
     assert printable("a\u202eb\x1b[0m\n") == "a\\u202eb\\u001b[0m\\u000a"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=25,
+)
+_SHAPES = st.fixed_dictionaries({
+    "metadata": st.one_of(st.none(), st.fixed_dictionaries({}, optional={"name": _JSON, "namespace": _JSON,
+                                                                         "labels": _JSON, "annotations": _JSON})),
+    "spec": _JSON,
+}, optional={"status": _JSON})  # fmt: skip
+
+
+@given(st.sampled_from(["Pod", "Deployment", "Job", "CronJob", "Namespace", "RoleBinding", "Service"]), _SHAPES)
+@example("Pod", {"metadata": {"labels": "x"}, "spec": {"containers": "x"}})
+@example("Job", {"metadata": {"labels": ["a"]}, "spec": None})
+@example("Deployment", {"metadata": None, "spec": {"template": {"spec": {"containers": [None, 1, "x"]}}}})
+def test_any_object_shape_gets_a_verdict_from_both_webhooks_never_an_exception(kind: str, body: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from gitopsguard.admission import Judgement, mutate_request, response, validate
+    from gitopsguard.policy import DenyLevel, parse_policies
+    from tests.admissionreview import BASELINE, MAGTAPE, TEAM_LABEL, TTL
+
+    judgement = Judgement(parse_policies({"a": BASELINE, "b": MAGTAPE, "c": TEAM_LABEL, "d": TTL}), DenyLevel.LOW)
+    version = {"Pod": "v1", "Namespace": "v1", "Service": "v1", "Deployment": "apps/v1", "Job": "batch/v1",
+               "CronJob": "batch/v1beta1", "RoleBinding": "rbac.authorization.k8s.io/v1"}[kind]  # fmt: skip
+    document = review({"apiVersion": version, "kind": kind, "metadata": {"name": "n", "namespace": "team"}})
+    document["request"]["object"] = {"apiVersion": version, "kind": kind, **body}
+    request = parse_review(json.dumps(document).encode())
+    for verdict in (validate(request, judgement, now=datetime.now(UTC), namespace=None),
+                    mutate_request(request, judgement)):  # fmt: skip
+        json.dumps(response(verdict))
