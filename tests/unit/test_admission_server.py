@@ -185,3 +185,20 @@ def test_the_controllers_own_writes_are_admitted_unjudged_once_its_probe_named_i
     assert verdict(hack_a_node_pod("team"), username="mallory")["allowed"] is False
     verdict(probe, username="mallory", dry_run=True)  # learnt once: a later probe changes nothing
     assert server.me == "system:serviceaccount:gitopsguard-system:gitopsguard"
+
+
+@pytest.mark.parametrize(("username", "groups", "judged"), [
+    ("system:kube-controller-manager", [], False),
+    ("system:serviceaccount:kube-system:replicaset-controller", [], False),
+    ("system:node:worker-1", ["system:nodes"], False),
+    ("system:serviceaccount:team:default", [], True),
+    ("system:kube-controller-manager-not", [], True),
+    ("mallory", ["system:authenticated"], True),
+])  # fmt: skip
+def test_the_control_planes_own_users_are_not_judged_and_no_one_else_is_spared(
+    server: AdmissionServer, username: str, groups: list[str], judged: bool
+) -> None:
+    document = review(hack_a_node_pod("team"), username=username)
+    document["request"]["userInfo"]["groups"] = groups
+    answer = json.loads(_post(server, "/validate", json.dumps(document).encode())[1])["response"]
+    assert answer["allowed"] is not judged
