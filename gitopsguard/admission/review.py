@@ -43,17 +43,21 @@ BREAK_GLASS = "gitopsguard.io/admission"  # a Namespace label; "disabled" turns 
 SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
 
 
-# The control plane's own users: what they write (aggregated ClusterRoles, ReplicaSets' Pods, garbage
-# collection, mirror Pods) follows from objects already judged or from the cluster's own configuration, and a
-# denial would wedge the cluster itself. No tenant can authenticate as them; whoever holds their credentials
-# holds the cluster already. (Kyverno excludes the same by default.)
+# The control plane's own users: what they write (aggregated ClusterRoles, ReplicaSets, garbage collection)
+# follows from objects already judged or from the cluster's own configuration, and a denial would wedge the
+# cluster itself. No tenant can authenticate as them; whoever holds their credentials holds the cluster
+# already. Pods are judged whoever creates them, as Pod Security Admission does: otherwise a policy that
+# matches only Pods would be dodged by wrapping the Pod in a Deployment (its ReplicaSet controller creates
+# the Pod), and a refused Pod only leaves its controller reporting the refusal.
 CONTROL_PLANE_USERS = frozenset({"system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"})
 CONTROL_PLANE_PREFIX = "system:serviceaccount:kube-system:"  # controllers with --use-service-account-credentials
 CONTROL_PLANE_GROUPS = frozenset({"system:nodes"})
 
 
 def control_plane(request: AdmissionRequest) -> bool:
-    """Whether the request comes from the control plane itself (admitted unjudged, see above)."""
+    """Whether the request comes from the control plane itself and is not a Pod (admitted unjudged, see above)."""
+    if request.kind == "Pod" and not request.group:
+        return False
     return (request.username in CONTROL_PLANE_USERS or request.username.startswith(CONTROL_PLANE_PREFIX)
             or bool(CONTROL_PLANE_GROUPS.intersection(request.groups)))  # fmt: skip
 

@@ -187,18 +187,28 @@ def test_the_controllers_own_writes_are_admitted_unjudged_once_its_probe_named_i
     assert server.me == "system:serviceaccount:gitopsguard-system:gitopsguard"
 
 
-@pytest.mark.parametrize(("username", "groups", "judged"), [
-    ("system:kube-controller-manager", [], False),
-    ("system:serviceaccount:kube-system:replicaset-controller", [], False),
-    ("system:node:worker-1", ["system:nodes"], False),
-    ("system:serviceaccount:team:default", [], True),
-    ("system:kube-controller-manager-not", [], True),
-    ("mallory", ["system:authenticated"], True),
+def _privileged_deployment() -> dict[str, Any]:
+    body = hack_a_node_pod("team")
+    template = {"metadata": {"labels": {"app": "a"}}, "spec": body["spec"]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "team"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": template}}  # fmt: skip
+
+
+@pytest.mark.parametrize(("username", "groups", "kind", "judged"), [
+    ("system:kube-controller-manager", [], "Deployment", False),
+    ("system:serviceaccount:kube-system:deployment-controller", [], "Deployment", False),
+    ("system:node:worker-1", ["system:nodes"], "Deployment", False),
+    ("system:serviceaccount:kube-system:replicaset-controller", [], "Pod", True),  # Pods: whoever creates them
+    ("system:kube-controller-manager", [], "Pod", True),
+    ("system:serviceaccount:team:default", [], "Deployment", True),
+    ("system:kube-controller-manager-not", [], "Deployment", True),
+    ("mallory", ["system:authenticated"], "Deployment", True),
 ])  # fmt: skip
-def test_the_control_planes_own_users_are_not_judged_and_no_one_else_is_spared(
-    server: AdmissionServer, username: str, groups: list[str], judged: bool
+def test_the_control_planes_own_users_are_not_judged_except_for_pods_and_no_one_else_is_spared(
+    server: AdmissionServer, username: str, groups: list[str], kind: str, judged: bool
 ) -> None:
-    document = review(hack_a_node_pod("team"), username=username)
+    body = hack_a_node_pod("team") if kind == "Pod" else _privileged_deployment()
+    document = review(body, username=username)
     document["request"]["userInfo"]["groups"] = groups
     answer = json.loads(_post(server, "/validate", json.dumps(document).encode())[1])["response"]
     assert answer["allowed"] is not judged
