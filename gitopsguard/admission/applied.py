@@ -30,11 +30,21 @@ class AppliedPolicies:
         return self._current
 
     def offer(self, policies: PolicySet, revision: str) -> None:
-        """The policies of ``revision``, just applied."""
+        """The policies of ``revision``, just applied (the loop's offer)."""
         with self._lock:
-            current = self._current
-            if current is None or current.revision != revision or current.policies.digest != policies.digest:
-                self._current = Judgement(policies, self._deny_level, revision)
+            self._replace(policies, revision)
+
+    def offer_read(self, policies: PolicySet, revision: str, began: Judgement | None) -> None:
+        """A follower's offer: ``began`` is what ``get`` said when it began reading, so that a slower read of
+        an older revision never replaces what the loop offered meanwhile."""
+        with self._lock:
+            if self._current is began:
+                self._replace(policies, revision)
+
+    def _replace(self, policies: PolicySet, revision: str) -> None:
+        current = self._current
+        if current is None or current.revision != revision or current.policies.digest != policies.digest:
+            self._current = Judgement(policies, self._deny_level, revision)
 
     def follow(
         self, store: InventoryStore, source: GitSource, unit: str, policies_path: str | None, stop: threading.Event,
@@ -56,9 +66,9 @@ class AppliedPolicies:
         return thread
 
     def follow_once(self, store: InventoryStore, source: GitSource, unit: str, policies_path: str | None) -> None:
-        last = store.load(unit).last_applied
         current = self._current
+        last = store.load(unit).last_applied
         if last is None or (current is not None and current.revision == last):
             return
         source.fetch(last_applied=last)  # the branch must still contain it (forward only)
-        self.offer(policies_at(source.checkout_of(last), policies_path), last)
+        self.offer_read(policies_at(source.checkout_of(last), policies_path), last, began=current)

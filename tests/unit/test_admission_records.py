@@ -110,3 +110,17 @@ def test_a_denial_and_a_break_glass_switch_are_announced_to_the_namespaces_team_
     assert "[FAIL] HIGH - Host Namespaces" in denied.why and "Request denied at admission" in denied.text()
     assert (glass.event, glass.namespace) == ("admission-break-glass", "team")
     assert glass.what == "oncall turned admission off in namespace team."
+
+
+def test_a_followers_slow_read_of_an_older_revision_never_replaces_what_the_loop_offered_meanwhile() -> None:
+    from gitopsguard.admission.applied import AppliedPolicies
+    from gitopsguard.policy import PolicySet
+
+    applied = AppliedPolicies(DenyLevel.LOW)
+    began = applied.get()  # the follower starts reading revision "old" (nothing offered yet)
+    applied.offer(JUDGEMENT.policies, "new")  # the loop applies "new" meanwhile
+    applied.offer_read(PolicySet(), "old", began)
+    judgement = applied.get()
+    assert judgement is not None and judgement.revision == "new"
+    applied.offer_read(PolicySet(), "newer", judgement)  # nothing offered meanwhile: taken
+    assert applied.get().revision == "newer"  # type: ignore[union-attr]
