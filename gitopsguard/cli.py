@@ -355,17 +355,52 @@ def verify_range_command(old: str, new: str, repo: Path, review_mode: str, trust
     help="The API server's audit log (JSON lines) to name the user behind each drift; `gitopsguard "
     "dev-cluster up --audit-log` writes one.",
 )
+@click.option(
+    "--admission-address",
+    default="",
+    help="Serve the validating and mutating admission webhooks over HTTPS here (HOST:PORT; off by default). "
+    "Every replica serves; the configurations, certificate Secret and caBundle are kept by gitopsguard.",
+)
+@click.option(
+    "--admission-url",
+    default="",
+    help="The https URL the API server calls the webhooks at (for a cluster that reaches gitopsguard by URL, "
+    "such as the dev cluster on loopback); default: the gitopsguard-webhook Service in gitopsguard-system.",
+)
+@click.option(
+    "--admission-failure-policy",
+    type=click.Choice(["Fail", "Ignore"]),
+    default="Fail",
+    show_default=True,
+    help="What the API server does when the webhooks cannot answer: Fail denies (fail closed), Ignore admits.",
+)
+@click.option(
+    "--admission-namespace-label",
+    default="",
+    help="KEY=VALUE: judge only namespaces carrying this label (a staged roll-out); default: every namespace "
+    "but gitopsguard-system, kube-system and those with break glass (gitopsguard.io/admission=disabled).",
+)
 @reports_errors
 def run_command(
     interval: float, approval_mode: str, slack_channel: str | None, slack_api_url: str,
     team_webhook_hosts: tuple[str, ...], team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool,
-    live_scan: bool, scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, **options: Any,
+    live_scan: bool, scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, admission_address: str,
+    admission_url: str, admission_failure_policy: str, admission_namespace_label: str, **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
+    from gitopsguard.commands.admission import AdmissionOptions
     from gitopsguard.commands.grants import GitHubSettings, github_token
     from gitopsguard.commands.reconcile_once import ReconcileOptions, run_forever
 
     trust, github_repo, github_api_url = options["trust"], options["github_repo"], options["github_api_url"]
+    if admission_url and not admission_address:
+        raise click.UsageError("--admission-url needs --admission-address HOST:PORT (where to serve)")
+    if admission_url and not admission_url.startswith("https://"):
+        raise click.UsageError(f"--admission-url {admission_url}: the API server calls webhooks over https only")
+    if admission_namespace_label and "=" not in admission_namespace_label:
+        raise click.UsageError(f"--admission-namespace-label {admission_namespace_label}: give KEY=VALUE")
+    admission = AdmissionOptions(admission_address, admission_url, admission_failure_policy,
+                                 admission_namespace_label) if admission_address else None  # fmt: skip
     if approval_mode != "off" and trust is None:
         raise click.UsageError(f"--approval-mode {approval_mode} needs --trust FILE (who is who)")
     github = None
@@ -384,7 +419,7 @@ def run_command(
                 trust=trust if approval_mode != "off" else None, github=github,
                 slack=slack_settings(slack_channel, slack_api_url, team_webhook_hosts, team_webhook_allow_private),
                 metrics_address=metrics_address,
-                leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log)  # fmt: skip
+                leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log, admission=admission)  # fmt: skip
 
 
 def slack_settings(

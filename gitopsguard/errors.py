@@ -16,6 +16,7 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     ├── PolicyError                a policy or exception file is invalid (file and line first)
     ├── PolicyBlockedError         a revision has findings at or above the deny level (one line per finding)
     ├── ApplyError                 a revision could not be applied (one line per object at fault)
+    ├── AdmissionError             an AdmissionReview, the webhook's certificates or configurations are unusable
     └── NotifyError                a notice could not be delivered to one destination (that one alone)
 """
 
@@ -74,6 +75,11 @@ class ApplyError(GitOpsGuardError):
     def __init__(self, summary: str, problems: tuple[str, ...] = ()) -> None:
         super().__init__(summary + "".join(f"\n  - {problem}" for problem in problems))
         self.problems = problems
+
+
+class AdmissionError(GitOpsGuardError):
+    """An AdmissionReview could not be read, or the webhook's certificates or configurations could not be kept;
+    the message starts with the request (uid) or the object concerned."""
 
 
 class NotifyError(GitOpsGuardError):

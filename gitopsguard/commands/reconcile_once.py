@@ -25,6 +25,7 @@ from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.collector import Collector
+from gitopsguard.commands.admission import AdmissionOptions, serve_admission
 from gitopsguard.commands.grants import GitHubSettings, github_token, start_keeper
 from gitopsguard.commands.review import ReviewOptions, audit_entries, mark, reviewer_for
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
@@ -104,7 +105,7 @@ def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
     slack: SlackSettings | None = None, metrics_address: str = "", leader_elect: bool = False,
-    apiserver_audit_log: Path | None = None,
+    apiserver_audit_log: Path | None = None, admission: AdmissionOptions | None = None,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
@@ -112,18 +113,23 @@ def run_forever(
     that dies ends the process (``lifeline``)."""
     lifeline.install()
     unit, source, api = build_parts(o)
+    metrics = Metrics()
+    log = CountedAuditLog(o.audit_log or default_audit_log(), metrics)
+    news = notifications(api, slack, log, metrics)
+    applied = None
+    if admission is not None:  # before the election: every replica serves admission, not only the leader
+        applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop, news=news)
     lost = threading.Event()
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
         return
-    metrics = Metrics()
-    log = CountedAuditLog(o.audit_log or default_audit_log(), metrics)
     applier, events = Applier(api), EventRecorder(RawApi(api))
     last_failure: list[tuple[str | None, str | None]] = [(None, None)]
-    news = notifications(api, slack, log, metrics)
 
     def report(result: ReconcileResult) -> None:
         metrics.on_result(result, controller.last_duration)
+        if applied is not None and result.policies is not None and result.revision and not result.error:
+            applied.offer(result.policies, result.revision)  # admission judges by it from the next request
         acted = any(c.action is not Action.UNCHANGED for c in result.changes)
         failure = (result.revision, result.error)
         if result.error and failure == last_failure[0] and not acted:

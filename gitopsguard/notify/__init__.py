@@ -26,3 +26,7 @@ class Notifications:
 
     def on_transitions(self, transitions: list[Transition]) -> None:
         self._send(from_transitions(transitions))
+
+    def send(self, notices: list[Notice]) -> None:
+        """Notices made elsewhere (admission builds its own)."""
+        self._send(notices)

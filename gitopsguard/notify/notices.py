@@ -20,6 +20,7 @@ TITLES = {
     "drift-repaired": "Drift repaired", "brake-engaged": "Mass-prune brake engaged",
     "reconcile-failing": "Reconcile failing", "grant-activated": "Access granted",
     "grant-expired": "Access expired", "grant-denied": "Access request denied",
+    "admission-denied": "Request denied at admission", "admission-break-glass": "Admission switched for a namespace",
 }  # fmt: skip
 
 

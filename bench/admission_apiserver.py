@@ -1,0 +1,173 @@
+"""Issue 16's webhook numbers through the API server: what the webhook adds to a request.
+
+    .venv/bin/python bench/admission_apiserver.py [--kubeconfig PATH] [--clients 100] [--seconds 15]
+
+Needs a running dev cluster (`gitopsguard dev-cluster up`). Dry-run Pod creations (``dryRun=All``) are sent
+by N concurrent clients (asyncio, keep-alive TLS, the admin's token) into a namespace of the bench's own,
+first with no webhook, then with the validating and mutating webhooks registered for that namespace only
+(the server in a process of its own, ``pss-restricted`` and ``magtape`` enforced, as in
+``admission_load.py``). The Pod is compliant, so both runs do the same work apart from the webhook calls.
+The configurations and the namespace are deleted at the end, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_KUBECONFIG = Path.home() / ".local/state/gitopsguard/dev-cluster/kubeconfig"
+
+
+def cluster(kubeconfig: Path) -> tuple[str, int, ssl.SSLContext, str]:
+    """(host, port, TLS context, admin token) from the dev cluster's kubeconfig."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    entry = config["clusters"][0]["cluster"]
+    server = entry["server"].removeprefix("https://")
+    host, _, port = server.rpartition(":")
+    if "certificate-authority-data" in entry:
+        context = ssl.create_default_context(cadata=base64.b64decode(entry["certificate-authority-data"]).decode())
+    else:
+        context = ssl.create_default_context(cafile=entry["certificate-authority"])
+    user = next(u for u in config["users"] if u["name"] == "admin")["user"]
+    return host, int(port), context, user["token"]
+
+
+async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespace: str, clients: int,
+              seconds: float) -> list[float]:  # fmt: skip
+    from tests.unit.policy.workloads import as_pod, compliant_spec
+
+    pod = as_pod(compliant_spec())
+    pod["metadata"] = {**pod["metadata"], "namespace": namespace, "name": None, "generateName": "bench-"}
+    del pod["metadata"]["name"]
+    body = json.dumps(pod).encode()
+    head = (f"POST /api/v1/namespaces/{namespace}/pods?dryRun=All HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+    latencies: list[float] = []
+    end = time.perf_counter() + seconds
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, port, ssl=context)
+        while time.perf_counter() < end:
+            sent = time.perf_counter()
+            writer.write(head + body)
+            status, answer = await response(reader)
+            if status != 201:
+                raise RuntimeError(f"dry run refused: HTTP {status}: {answer[:300]!r}")
+            latencies.append(time.perf_counter() - sent)
+        writer.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies
+
+
+async def response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """(status, body) of one HTTP/1.1 answer; the API server sends larger ones chunked."""
+    status = int((await reader.readline()).split()[1])
+    length, chunked = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+        elif name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if not chunked:
+        return status, await reader.readexactly(length)
+    parts = []
+    while size := int((await reader.readline()).split(b";")[0], 16):
+        parts.append(await reader.readexactly(size))
+        await reader.readline()
+    await reader.readline()
+    return status, b"".join(parts)
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+    return {"n": len(ordered), "avg_ms": statistics.fmean(ordered) * 1000, "p95_ms": pct(0.95), "p99_ms": pct(0.99)}
+
+
+def main() -> None:
+    from gitopsguard.admission.configurations import WebhookSettings, configurations, keep, remove
+    from gitopsguard.cluster import connect
+    from gitopsguard.cluster.rest import RawApi
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kubeconfig", type=Path, default=DEFAULT_KUBECONFIG)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--mutate", action="append", default=[], help="register the mutating webhook for Pods "
+                        "too (--mutate Pod), as when a policy mutates them: a second call per request")  # fmt: skip
+    args = parser.parse_args()
+    host, port, context, token = cluster(args.kubeconfig)
+    raw = RawApi(connect(args.kubeconfig, "dev-admin"))
+    scope = uuid.uuid4().hex[:10]
+    namespace, name = f"bench-adm-{scope}", f"gitopsguard-bench-{scope}"
+    label = "gitopsguard.io/admission-bench"
+    raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace, "labels": {label: scope}}})
+    ca = Path(f"/tmp/gitopsguard-bench-ca-{os.getpid()}.pem")  # noqa: S108  (a public certificate)
+    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "admission_load.py"), "--serve", "0"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "BENCH_CA": str(ca)})  # fmt: skip
+    results: dict[str, Any] = {}
+    try:
+        webhook_port = int(server.stdout.readline())  # type: ignore[union-attr]
+        results["without webhook"] = summary(asyncio.run(run(host, port, context, token, namespace, args.clients,
+                                                             args.seconds)))  # fmt: skip
+        print(f"without webhook: {json.dumps(results['without webhook'])}", flush=True)
+        settings = WebhookSettings(name=name, url=f"https://127.0.0.1:{webhook_port}",
+                                   also_match=({"key": label, "operator": "In", "values": [scope]},))  # fmt: skip
+        # as the controller registers them: the mutating webhook only for kinds a policy mutates (none here)
+        keep(raw, configurations(settings, frozenset({"Pod"}), ca.read_bytes(), frozenset(args.mutate)))
+        probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
+                 "spec": {"hostPID": True, "containers": [{"name": "c", "image": "x"}]}}  # fmt: skip
+        deadline = time.monotonic() + 30
+        while raw.request("POST", f"/api/v1/namespaces/{namespace}/pods", body=probe, query={"dryRun": "All"})[0] < 400:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API server did not start calling the webhook within 30 s")
+            time.sleep(0.2)
+        server.stdin.write("\n")  # type: ignore[union-attr]
+        server.stdin.flush()  # type: ignore[union-attr]
+        before, opened = map(float, server.stdout.readline().split())  # type: ignore[union-attr]
+        results["with webhook"] = summary(asyncio.run(run(host, port, context, token, namespace, args.clients,
+                                                          args.seconds)))  # fmt: skip
+        server.stdin.write("\n")  # type: ignore[union-attr]
+        server.stdin.flush()  # type: ignore[union-attr]
+        used, connections = map(float, server.stdout.readline().split())  # type: ignore[union-attr]
+        results["with webhook"]["webhook_cpu_ms_per_request"] = (used - before) * 1000 / results["with webhook"]["n"]
+        results["with webhook"]["webhook_connections"] = connections - opened
+        print(
+            f"with webhooks ({'validating + mutating' if args.mutate else 'validating'}): "
+            f"{json.dumps(results['with webhook'])}",
+            flush=True,
+        )
+    finally:
+        remove(raw, name)
+        raw.request("DELETE", f"/api/v1/namespaces/{namespace}")
+        server.kill()
+        ca.unlink(missing_ok=True)
+    added = results["with webhook"]["avg_ms"] - results["without webhook"]["avg_ms"]
+    print(f"the webhooks add {added:.1f} ms on average at {args.clients} concurrent clients "
+          f"(target <= 5 ms: {'met' if added <= 5 else 'NOT met'})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The admission decision (pure): a request, the policies of the last applied revision, the deny level and
+the clock in; the verdict and its AdmissionReview response out.
+
+The findings come from the one evaluator the gate, ``check`` and the live scan use (``judge_object``: the
+same policies, exceptions, severities), and an object is denied exactly when the gate would deny it: a
+finding of an enforcing policy at the deny level that no unexpired exception covers. The validating webhook
+judges the object as the API server would store it; our mutating webhook has already added what the
+policies add (the gate applies its mutated body, the API server applies our patch), so both see the same
+object. An update is denied only for the findings it brings (see ``_standing_before``).
+
+``pod_security`` is the seam for namespace Pod Security labels (``pod-security.kubernetes.io/*``): given the
+object, its namespace's labels, the namespace, the user, the operation and the old object, it returns the
+findings to enforce, to warn about and to audit. Enforced ones deny whatever the deny level (as Pod Security Admission
+does); warned ones become warnings; audited ones are recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gitopsguard.admission.patch import Operation, mutations
+from gitopsguard.admission.request import REVIEW_VERSION, AdmissionRequest
+from gitopsguard.admission.text import message_lines, warning_lines
+from gitopsguard.model import KubeObject
+from gitopsguard.policy import DenyLevel, Finding, PolicySet, judge_object
+from gitopsguard.policy.model import Context, PolicyException
+
+PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Finding, ...]]  # enforce, warn, audit
+# (object, namespace labels, namespace, username, operation, old object or None) -> findings; see the module
+# docstring. At merge: gitopsguard.policy.podsecurity.pod_security(obj, labels, namespace=, username=,
+# exemptions=, operation=, old=) returns a verdict whose (enforce, warn, audit) are these three.
+PodSecurity = Callable[[KubeObject, Mapping[str, str], str, str, str, KubeObject | None], PodSecurityFindings]
+JUDGED = frozenset({"CREATE", "UPDATE"})
+BREAK_GLASS = "gitopsguard.io/admission"  # a Namespace label; "disabled" turns admission off inside it
+# What a policy or mutation raises on an object of a shape it did not expect: the API server decodes built-in
+# kinds into their types before admission, but anyone who reaches the port can send any shape. As at the
+# gate (gate.py), such an object is denied with its name, never admitted unjudged.
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
+
+
+# The control plane's own users: what they write (aggregated ClusterRoles, ReplicaSets, garbage collection)
+# follows from objects already judged or from the cluster's own configuration, and a denial would wedge the
+# cluster itself. No tenant can authenticate as them; whoever holds their credentials holds the cluster
+# already. Pods are judged whoever creates them, as Pod Security Admission does: otherwise a policy that
+# matches only Pods would be dodged by wrapping the Pod in a Deployment (its ReplicaSet controller creates
+# the Pod), and a refused Pod only leaves its controller reporting the refusal.
+CONTROL_PLANE_USERS = frozenset({"system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"})
+CONTROL_PLANE_PREFIX = "system:serviceaccount:kube-system:"  # controllers with --use-service-account-credentials
+CONTROL_PLANE_GROUPS = frozenset({"system:nodes"})
+
+
+def control_plane(request: AdmissionRequest) -> bool:
+    """Whether the request comes from the control plane itself and is not a Pod (admitted unjudged, see above)."""
+    if request.kind == "Pod" and not request.group:
+        return False
+    return (request.username in CONTROL_PLANE_USERS or request.username.startswith(CONTROL_PLANE_PREFIX)
+            or bool(CONTROL_PLANE_GROUPS.intersection(request.groups)))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    request: AdmissionRequest
+    allowed: bool
+    denying: tuple[Finding, ...] = ()
+    warning: tuple[Finding, ...] = ()
+    audit: tuple[Finding, ...] = ()  # recorded only (Pod Security audit level)
+    excepted: tuple[tuple[Finding, PolicyException], ...] = ()
+    patch: tuple[Operation, ...] = ()
+    reason: str = ""  # why it was denied when no finding says it (no policies yet, an unreadable object)
+    code: int = 403
+    revision: str = ""  # of the policies it was judged by
+    break_glass: str = ""  # "on" or "off" when this request switches a namespace's break glass
+
+    @property
+    def policies(self) -> frozenset[str]:
+        return frozenset(f.policy for f in (*self.denying, *self.warning))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the webhook judges with: swapped whole when the controller applies a new revision."""
+
+    policies: PolicySet
+    deny_level: DenyLevel
+    revision: str = ""
+
+
+def validate(
+    request: AdmissionRequest, judgement: Judgement | None, *, now: datetime, namespace: KubeObject | None,
+    pod_security: PodSecurity | None = None,
+) -> Verdict:  # fmt: skip
+    """The validating webhook's verdict on one request."""
+    body = _judged(request)
+    if body is None:
+        return Verdict(request, True)
+    if judgement is None:  # fail closed: nothing is admitted unjudged
+        return Verdict(request, False, reason=f"{request.subject}: gitopsguard has not applied a revision yet, so "
+                       "it has no policies to judge by; retry in a minute, or see the controller's log")  # fmt: skip
+    try:
+        standing, excepted = judge_object(body, judgement.policies, Context(namespace), now)
+    except SHAPE_ERRORS as error:
+        return Verdict(request, False, reason=_unjudgeable(request, error), code=400)
+    blocks = judgement.deny_level.blocks
+    denying = [f for f in standing if f.enforced and blocks(f.severity)]
+    warning = [f for f in standing if not (f.enforced and blocks(f.severity))]
+    if denying and request.operation == "UPDATE":  # deny what the update brings, warn about what stood before
+        before = _standing_before(request, judgement, namespace, now)
+        warning = [f for f in denying if _same(f) in before] + warning
+        denying = [f for f in denying if _same(f) not in before]
+    audit: tuple[Finding, ...] = ()
+    if pod_security is not None:
+        labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
+        enforce, warn, audit = pod_security(body, labels, request.namespace, request.username, request.operation,
+                                            request.old)  # fmt: skip
+        denying.extend(enforce)
+        warning.extend(warn)
+    return Verdict(request, not denying, tuple(denying), tuple(warning), audit, excepted,
+                   revision=judgement.revision, break_glass=break_glass_switch(request))  # fmt: skip
+
+
+def _same(finding: Finding) -> tuple[str, str, str, str]:
+    return finding.policy, finding.code, finding.path, finding.message
+
+
+def _standing_before(
+    request: AdmissionRequest, judgement: Judgement, namespace: KubeObject | None, now: datetime
+) -> set[tuple[str, str, str, str]]:
+    """The findings the object had before this update. Controllers and the garbage collector update objects
+    that predate admission (ownerReferences, labels, finalizers): denying what they did not bring would wedge
+    them, so such findings are warned about, as Pod Security Admission lets metadata-only updates through, and
+    left to the live scan. An old object that cannot be judged had none (fail closed)."""
+    old = _namespaced(request.old, request.namespace) if request.old is not None else None
+    if old is None:
+        return set()
+    try:
+        standing, _ = judge_object(old, judgement.policies, Context(namespace), now)
+    except SHAPE_ERRORS:
+        return set()
+    return {_same(f) for f in standing}
+
+
+def break_glass_switch(request: AdmissionRequest) -> str:
+    """ "on" when this request turns a namespace's break glass on, "off" when it turns it off, else ""."""
+    if request.kind != "Namespace" or request.group:
+        return ""
+
+    def disabled(body: KubeObject | None) -> bool:
+        labels = ((body or {}).get("metadata") or {}).get("labels")
+        return isinstance(labels, dict) and labels.get(BREAK_GLASS) == "disabled"
+
+    before, after = disabled(request.old), disabled(request.obj)
+    return "" if before == after else "on" if after else "off"
+
+
+def mutate_request(request: AdmissionRequest, judgement: Judgement | None) -> Verdict:
+    """The mutating webhook's verdict: always allowed (validation denies), with the policies' patch."""
+    body = _judged(request)
+    if body is None or judgement is None:
+        return Verdict(request, True)
+    try:
+        _, patch = mutations(body, judgement.policies.policies)
+    except SHAPE_ERRORS as error:
+        return Verdict(request, False, reason=_unjudgeable(request, error), code=400)
+    return Verdict(request, True, patch=patch)
+
+
+def _unjudgeable(request: AdmissionRequest, error: Exception) -> str:
+    return (f"{request.subject}: the policies cannot judge this object ({type(error).__name__}: "
+            f"{str(error)[:200]}); fix the object's shape")  # fmt: skip
+
+
+def _judged(request: AdmissionRequest) -> KubeObject | None:
+    """The object to judge, namespaced as the request says; None when there is nothing to judge (deletes,
+    connects, subresources such as status, which cannot change what the policies check)."""
+    if request.operation not in JUDGED or request.sub_resource or request.obj is None:
+        return None
+    return _namespaced(request.obj, request.namespace)
+
+
+def _namespaced(body: KubeObject, namespace: str) -> KubeObject:
+    """``body`` in the request's namespace: the API server's, from the URL, whatever the object says."""
+    metadata = body.get("metadata") or {}
+    if namespace and metadata.get("namespace") != namespace:
+        body = {**body, "metadata": {**metadata, "namespace": namespace}}
+    return body
+
+
+def refusal(uid: str, message: str, code: int = 400) -> dict[str, Any]:
+    """An AdmissionReview denying a request that could not be judged at all."""
+    return _review({"uid": uid, "allowed": False, "status": {"code": code, "message": message_lines([message])}})
+
+
+def response(verdict: Verdict) -> dict[str, Any]:
+    """The AdmissionReview answering ``verdict``'s request."""
+    answer: dict[str, Any] = {"uid": verdict.request.uid, "allowed": verdict.allowed}
+    if not verdict.allowed:
+        lines = [verdict.reason] if verdict.reason else [describe(f, "FAIL") for f in verdict.denying]
+        head = f"{verdict.request.subject}: denied by gitopsguard policy"
+        answer["status"] = {"code": verdict.code, "reason": "Forbidden", "message": message_lines([head, *lines])}
+    if verdict.warning:
+        answer["warnings"] = warning_lines([describe(f, "WARN") for f in verdict.warning])
+    if verdict.patch:
+        answer["patchType"] = "JSONPatch"
+        answer["patch"] = base64.b64encode(json.dumps(list(verdict.patch)).encode()).decode()
+    return _review(answer)
+
+
+def describe(finding: Finding, outcome: str) -> str:
+    """One finding in the spirit of MagTape: ``[FAIL] HIGH - <message> (<code>) at <path>: <how to fix>``."""
+    where = f" at {finding.path}" if finding.path else ""
+    fix = f": {finding.fix}" if finding.fix else ""
+    return f"[{outcome}] {finding.severity.value} - {finding.message} ({finding.code}){where}{fix}"
+
+
+def _review(answer: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": REVIEW_VERSION, "kind": "AdmissionReview", "response": answer}

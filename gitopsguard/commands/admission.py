@@ -1,0 +1,93 @@
+"""``gitopsguard run --admission-address``: the admission webhooks beside the loop, on every replica."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import click
+from kubernetes import client
+
+from gitopsguard.admission.applied import AppliedPolicies
+from gitopsguard.admission.configurations import FailurePolicy, WebhookSettings
+from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
+from gitopsguard.admission.review import BREAK_GLASS, PodSecurity, Verdict, describe
+from gitopsguard.admission.serve import start_admission
+from gitopsguard.audit import AuditLog
+from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import AdmissionError
+from gitopsguard.notify import Notice, Notifications
+from gitopsguard.notify.metrics import Metrics
+from gitopsguard.reconcile import Unit
+from gitopsguard.source import GitSource
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """HOST:PORT (":8443" for every interface) as a bind address; AdmissionError when it is not one."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise AdmissionError(f"--admission-address {address}: give HOST:PORT, such as 0.0.0.0:8443 or 127.0.0.1:9443")
+    return host or "0.0.0.0", int(port)  # noqa: S104  (":8443" asks for every interface, as in a Pod)
+
+
+@dataclass(frozen=True)
+class AdmissionOptions:
+    """`gitopsguard run --admission-address`: where to serve, how the API server reaches it, failure policy."""
+
+    address: str
+    url: str = ""
+    failure_policy: str = "Fail"
+    namespace_label: str = ""  # KEY=VALUE: only namespaces with this label are judged (a staged roll-out)
+
+
+def notice_for(verdict: Verdict) -> Notice:
+    """The Slack notice for a denied request or a break-glass switch, to the namespace's team."""
+    request = verdict.request
+    user = request.username or "?"
+    if verdict.break_glass:
+        turned = "off" if verdict.break_glass == "on" else "on"
+        return Notice("admission-break-glass", request.subject, request.name, f"{user} turned admission {turned} "
+                      f"in namespace {request.name}.", f"label {BREAK_GLASS}", "Check that this was intended.",
+                      f"break-glass|{request.subject}|{request.uid}")  # fmt: skip
+    codes = ", ".join(sorted({f"{f.code} ({f.policy})" for f in verdict.denying}))
+    why = "\n".join(describe(f, "FAIL") for f in verdict.denying) or verdict.reason
+    return Notice("admission-denied", request.subject, request.namespace,
+                  f"{user} was refused {request.operation} of {request.subject}.", why,
+                  "Fix the object, or add a PolicyException to the repository.",
+                  f"admission-denied|{request.subject}|{user}|{codes or verdict.reason[:100]}")  # fmt: skip
+
+
+def serve_admission(
+    api: client.ApiClient, unit: Unit, source: GitSource, options: AdmissionOptions, *, log: AuditLog,
+    metrics: Metrics, stop: threading.Event, pod_security: PodSecurity | None = None,
+    news: Notifications | None = None,
+) -> AppliedPolicies:  # fmt: skip
+    """Start the webhooks; returns the holder the loop offers each applied revision's policies to."""
+    bind, url, failure_policy = parse_address(options.address), options.url, options.failure_policy
+    applied = AppliedPolicies(unit.deny_level)
+    said: list[str] = [""]
+
+    def warn(message: str) -> None:
+        if message != said[0]:  # once per distinct problem, not every 10 s
+            said[0] = message
+            click.echo(f"warning: {message}", err=True)
+
+    follower = GitSource(source.spec, source.workdir.with_name("admission"), source.credentials)
+    applied.follow(InventoryStore(api), follower, unit.name, unit.policies_path, stop, on_error=warn)
+    events = EventRecorder(RawApi(api))
+    announce = (lambda verdict: news.send([notice_for(verdict)])) if news is not None else None
+    recorder = AdmissionRecorder(log, lambda body, reason, message: events.record(body, reason, message),
+                                 AdmissionMetrics(metrics.registry), announce)  # fmt: skip
+    key, _, value = options.namespace_label.partition("=")
+    scope = ({"key": key, "operator": "In", "values": [value]},) if key else ()
+    settings = WebhookSettings(url=url, namespace=CONTROLLER_NAMESPACE, failure_policy=FailurePolicy(failure_policy),
+                               also_match=scope)  # fmt: skip
+    # pod_security: the seam for namespace Pod Security labels (admission/review.py), connected at merge
+    admission = start_admission(RawApi(api, timeout=10), bind, settings, applied.get, recorder, stop,
+                                pod_security=pod_security)  # fmt: skip
+    reached = url or f"Service {CONTROLLER_NAMESPACE}/gitopsguard-webhook"
+    click.echo(f"admission webhooks on https://{bind[0]}:{admission.server.server_port} (the API server calls "
+               f"{reached}; failurePolicy {failure_policy})", err=True)  # fmt: skip
+    return applied

@@ -1,0 +1,74 @@
+"""The controller's own account, with exactly the RBAC manifests/ installs, keeps the webhook certificate
+Secret and both configurations named gitopsguard, and cannot change another webhook configuration."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from gitopsguard.admission.certs import SECRET, CertificateStore
+from gitopsguard.admission.configurations import API, WebhookSettings, configurations, keep, label_system_namespaces
+from gitopsguard.cluster import connect
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import AdmissionError
+from tests.integration.conftest import LiveCluster
+from tests.integration.test_controller_account import service_account_token
+from tests.kubectl import kubectl
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def controller(dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path) -> Iterator[RawApi]:
+    for part in ("namespace.yaml", "controller-rbac.yaml", "admission.yaml"):
+        apply = [kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "--server-side", "--force-conflicts"]
+        subprocess.run([*apply, "-f", str(ROOT / "manifests" / part)], check=True, capture_output=True)
+    config = yaml.safe_load(dev_cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "gitopsguard", "user": {"token": service_account_token(admin_api)}}]
+    config["contexts"] = [{"name": "controller", "context": {"cluster": config["clusters"][0]["name"],
+                                                              "user": "gitopsguard"}}]  # fmt: skip
+    config["current-context"] = "controller"
+    path = tmp_path / "controller.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    admin = RawApi(admin_api)
+    try:
+        yield RawApi(connect(path, "controller"))
+    finally:
+        for plural in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
+            admin.request("DELETE", f"{API}/{plural}/gitopsguard")
+        admin.request("DELETE", f"/api/v1/namespaces/gitopsguard-system/secrets/{SECRET}")
+
+
+def test_the_controller_account_keeps_its_certificate_and_configurations_and_no_others(
+    controller: RawApi, admin_api: client.ApiClient
+) -> None:
+    certificates = CertificateStore(controller, "gitopsguard-system").ensure(["127.0.0.1"], datetime.now(UTC))
+    again = CertificateStore(controller, "gitopsguard-system").ensure(["127.0.0.1"], datetime.now(UTC))
+    assert again == certificates  # read back, not made again
+    nowhere = ({"key": "gitopsguard.io/admission-test", "operator": "In", "values": [uuid.uuid4().hex]},)
+    settings = WebhookSettings(url="https://127.0.0.1:1", also_match=nowhere)  # selects no namespace at all
+    assert len(keep(controller, configurations(settings, frozenset({"Pod"}), certificates.bundle))) == 2
+    settings = WebhookSettings(url="https://127.0.0.1:1", also_match=nowhere, timeout_seconds=3)
+    assert len(keep(controller, configurations(settings, frozenset({"Pod"}), certificates.bundle))) == 2  # updated
+    label_system_namespaces(controller)
+
+    foreign = f"foreign-{uuid.uuid4().hex[:8]}"
+    admin = RawApi(admin_api)
+    body = configurations(WebhookSettings(name=foreign, url="https://127.0.0.1:1", also_match=nowhere),
+                          frozenset({"Pod"}), certificates.bundle)[0]  # fmt: skip
+    assert admin.request("POST", f"{API}/validatingwebhookconfigurations", body=body)[0] == 201
+    try:
+        changed = {**body, "webhooks": [{**body["webhooks"][0], "failurePolicy": "Ignore"}]}
+        with pytest.raises(AdmissionError, match="cannot write it"):
+            keep(controller, [changed])
+    finally:
+        admin.request("DELETE", f"{API}/validatingwebhookconfigurations/{foreign}")

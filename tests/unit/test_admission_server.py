@@ -1,0 +1,214 @@
+"""The webhook server over real TLS on loopback: it answers every request, bounds each in size and time,
+denies what it cannot judge in time, and judges with whatever policies were swapped in last."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from gitopsguard.admission.certs import Certificates, issue
+from gitopsguard.admission.request import MAX_REVIEW_BYTES
+from gitopsguard.admission.review import Judgement
+from gitopsguard.admission.server import AdmissionServer, Settings
+from gitopsguard.policy import DenyLevel, PolicySet, parse_policies
+from gitopsguard.policy.model import Enforcement, Hit, LiveAction, Policy, Selector, Severity
+from tests.admissionreview import BASELINE, hack_a_node_pod, review
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+CERTS = issue(["127.0.0.1", "localhost"], NOW)
+
+
+def _slow_policy(seconds: float) -> Policy:
+    def check(body: Any, ctx: Any) -> list[Hit]:
+        time.sleep(seconds)
+        return []
+
+    return Policy("slow", "GG9", Severity.HIGH, "p.yaml:1", Selector(), None, check, None, Enforcement.ENFORCE,
+                  LiveAction.REPORT, timedelta(hours=1))  # fmt: skip
+
+
+@pytest.fixture
+def judgement() -> list[Judgement | None]:
+    return [Judgement(parse_policies({"p.yaml": BASELINE}), DenyLevel.LOW)]
+
+
+@pytest.fixture
+def server(judgement: list[Judgement | None]) -> Iterator[AdmissionServer]:
+    now = datetime.now(UTC)
+    certs = issue(["127.0.0.1"], now)
+    served = AdmissionServer(("127.0.0.1", 0), certs.context(), lambda: judgement[0],
+                             settings=Settings(timeout=1.0, idle=2.0, max_connections=16, workers=2))  # fmt: skip
+    served.certificates = certs  # type: ignore[attr-defined]
+    served.start()
+    yield served
+    served.stop()
+
+
+def _client(server: AdmissionServer, certs: Certificates | None = None) -> http.client.HTTPSConnection:
+    bundle = (certs or server.certificates).bundle  # type: ignore[attr-defined]
+    context = ssl.create_default_context(cadata=bundle.decode())
+    return http.client.HTTPSConnection("127.0.0.1", server.server_port, context=context, timeout=10)
+
+
+def _post(server: AdmissionServer, path: str, body: bytes) -> tuple[int, bytes]:
+    connection = _client(server)
+    connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+    answer = connection.getresponse()
+    data = answer.read()
+    connection.close()
+    return answer.status, data
+
+
+def _review(body: dict[str, Any]) -> bytes:
+    return json.dumps(review(body)).encode()
+
+
+def test_a_hack_a_node_pod_is_denied_over_tls_verified_with_the_ca_bundle(server: AdmissionServer) -> None:
+    status, data = _post(server, "/validate?timeout=5s", _review(hack_a_node_pod("team")))
+    answer = json.loads(data)["response"]
+    assert status == 200 and answer["allowed"] is False
+    assert "Host Namespaces" in answer["status"]["message"]
+
+
+def test_a_client_trusting_another_ca_cannot_talk_to_it(server: AdmissionServer) -> None:
+    with pytest.raises(ssl.SSLError):
+        _client(server, issue(["127.0.0.1"], NOW)).request("GET", "/healthz")
+
+
+@pytest.mark.parametrize(("path", "body", "status"), [
+    ("/validate", b"not json", 400),
+    ("/validate", b'{"apiVersion": "admission.k8s.io/v1", "request": {"uid": "u", "operation": 1}}', 200),
+    ("/elsewhere", b"{}", 404),
+])  # fmt: skip
+def test_bad_requests_are_answered_and_the_server_keeps_serving(
+    server: AdmissionServer, path: str, body: bytes, status: int
+) -> None:
+    got, data = _post(server, path, body)
+    assert got == status
+    if status == 200:  # a review with a uid is denied with a 400 in its status, as the API server expects
+        answer = json.loads(data)["response"]
+        assert answer["allowed"] is False and answer["status"]["code"] == 400
+    assert _post(server, "/validate", _review(hack_a_node_pod("team")))[0] == 200
+
+
+@pytest.mark.parametrize("length", [str(MAX_REVIEW_BYTES + 1), "\u00b2", "-1", "0x10", ""])
+def test_a_body_over_the_bound_or_without_a_plain_length_is_refused_before_it_is_read(
+    server: AdmissionServer, length: str
+) -> None:
+    connection = _client(server)
+    connection.putrequest("POST", "/validate")
+    if length:
+        connection.putheader("Content-Length", length)
+    connection.endheaders()
+    assert connection.getresponse().status == 413
+    assert _post(server, "/validate", _review(hack_a_node_pod("team")))[0] == 200
+
+
+def test_a_slow_evaluation_is_denied_within_the_request_timeout(
+    server: AdmissionServer, judgement: list[Judgement | None]
+) -> None:
+    judgement[0] = Judgement(PolicySet((_slow_policy(3.0),)), DenyLevel.LOW)
+    started = time.monotonic()
+    status, data = _post(server, "/validate", _review(hack_a_node_pod("team")))
+    assert time.monotonic() - started < 2.0
+    answer = json.loads(data)["response"]
+    assert status == 200 and answer["allowed"] is False and answer["status"]["code"] == 504
+    assert "took longer than 1s" in answer["status"]["message"]
+
+
+def test_a_client_trickling_its_body_is_cut_off_and_others_are_served(server: AdmissionServer) -> None:
+    raw = socket.create_connection(("127.0.0.1", server.server_port))
+    context = ssl.create_default_context(cadata=server.certificates.bundle.decode())  # type: ignore[attr-defined]
+    slow = context.wrap_socket(raw, server_hostname="127.0.0.1")
+    slow.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.2):
+            try:
+                slow.sendall(b" ")
+            except OSError:
+                return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    assert _post(server, "/validate", _review(hack_a_node_pod("team")))[0] == 200
+    slow.settimeout(5)
+    started = time.monotonic()
+    assert slow.recv(100) == b""  # closed by the server once its deadline passed
+    stop.set()
+    assert time.monotonic() - started < 3
+
+
+def test_policies_swapped_in_are_used_from_the_next_request(
+    server: AdmissionServer, judgement: list[Judgement | None]
+) -> None:
+    assert json.loads(_post(server, "/validate", _review(hack_a_node_pod("team")))[1])["response"]["allowed"] is False
+    judgement[0] = Judgement(PolicySet(), DenyLevel.LOW)
+    assert json.loads(_post(server, "/validate", _review(hack_a_node_pod("team")))[1])["response"]["allowed"] is True
+    judgement[0] = None
+    answer = json.loads(_post(server, "/validate", _review(hack_a_node_pod("team")))[1])["response"]
+    assert answer["allowed"] is False and "has not applied a revision yet" in answer["status"]["message"]
+
+
+def test_a_rotated_certificate_serves_new_connections(server: AdmissionServer) -> None:
+    rotated = issue(["127.0.0.1"], datetime.now(UTC), server.certificates)  # type: ignore[attr-defined]
+    server.set_tls(rotated.context())
+    connection = _client(server, rotated)
+    connection.request("GET", "/healthz")
+    assert connection.getresponse().status == 200
+    assert connection.sock.getpeercert(binary_form=True) == ssl.PEM_cert_to_DER_cert(rotated.cert.decode())
+
+
+def test_the_controllers_own_writes_are_admitted_unjudged_once_its_probe_named_it(server: AdmissionServer) -> None:
+    """Its writes passed the gate under their own revision; judged again by the applied one they could never
+    be applied (a revision bringing an exception with the object it excepts). Only our probe's nonce teaches."""
+
+    def verdict(body: dict[str, Any], **options: Any) -> dict[str, Any]:
+        return dict(json.loads(_post(server, "/validate", json.dumps(review(body, **options)).encode())[1])["response"])
+
+    probe = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitopsguard-whoami-guess"}}
+    assert verdict(probe, username="mallory", dry_run=True)["allowed"] is True  # judged: no Namespace policy
+    assert verdict(hack_a_node_pod("team"), username="mallory")["allowed"] is False  # a wrong nonce taught nothing
+    probe["metadata"]["name"] = f"gitopsguard-whoami-{server.nonce}"
+    assert verdict(probe, username="system:serviceaccount:gitopsguard-system:gitopsguard", dry_run=True)["allowed"]
+    assert server.me == "system:serviceaccount:gitopsguard-system:gitopsguard"
+    assert verdict(hack_a_node_pod("team"), username=server.me)["allowed"] is True
+    assert verdict(hack_a_node_pod("team"), username="mallory")["allowed"] is False
+    verdict(probe, username="mallory", dry_run=True)  # learnt once: a later probe changes nothing
+    assert server.me == "system:serviceaccount:gitopsguard-system:gitopsguard"
+
+
+def _privileged_deployment() -> dict[str, Any]:
+    body = hack_a_node_pod("team")
+    template = {"metadata": {"labels": {"app": "a"}}, "spec": body["spec"]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "team"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": template}}  # fmt: skip
+
+
+@pytest.mark.parametrize(("username", "groups", "kind", "judged"), [
+    ("system:kube-controller-manager", [], "Deployment", False),
+    ("system:serviceaccount:kube-system:deployment-controller", [], "Deployment", False),
+    ("system:node:worker-1", ["system:nodes"], "Deployment", False),
+    ("system:serviceaccount:kube-system:replicaset-controller", [], "Pod", True),  # Pods: whoever creates them
+    ("system:kube-controller-manager", [], "Pod", True),
+    ("system:serviceaccount:team:default", [], "Deployment", True),
+    ("system:kube-controller-manager-not", [], "Deployment", True),
+    ("mallory", ["system:authenticated"], "Deployment", True),
+])  # fmt: skip
+def test_the_control_planes_own_users_are_not_judged_except_for_pods_and_no_one_else_is_spared(
+    server: AdmissionServer, username: str, groups: list[str], kind: str, judged: bool
+) -> None:
+    body = hack_a_node_pod("team") if kind == "Pod" else _privileged_deployment()
+    document = review(body, username=username)
+    document["request"]["userInfo"]["groups"] = groups
+    answer = json.loads(_post(server, "/validate", json.dumps(document).encode())[1])["response"]
+    assert answer["allowed"] is not judged
