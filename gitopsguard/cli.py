@@ -184,6 +184,13 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
         click.option("--github-repo", default=None, help="github mode: owner/name of the repository."),
         click.option("--github-api-url", default="https://api.github.com", show_default=True,
                      help="github mode: the REST API base URL (GitHub Enterprise: https://HOST/api/v3)."),
+        click.option("--pod-security-exempt-user", "pod_security_exempt_users", multiple=True,
+                     help="Pod Security labels do not apply to this user's requests (repeatable), as in Kubernetes' "
+                     "PodSecurityConfiguration exemptions."),
+        click.option("--pod-security-exempt-runtime-class", "pod_security_exempt_runtime_classes", multiple=True,
+                     help="Pod Security labels do not apply to Pods of this runtime class (repeatable)."),
+        click.option("--pod-security-exempt-namespace", "pod_security_exempt_namespaces", multiple=True,
+                     help="Pod Security labels do not apply in this namespace (repeatable)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)

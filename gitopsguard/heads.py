@@ -95,9 +95,9 @@ def _render_and_gate(
     policies = policies_at(revision.checkout, unit.policies_path)
     if policies.policies:  # policies match on namespaces: judge each object where it will really live
         manifests = tuple(_placed(m, unit.default_namespace, applier) for m in manifests)
-    namespaces = applier.namespaces() if policies.policies else {}
+    namespaces = applier.namespaces()  # their Pod Security labels count with or without repository policies
     evaluation = gate(manifests, policies, deny_level=unit.deny_level, now=now, commit=revision.commit,
-                      namespaces=namespaces)  # fmt: skip
+                      namespaces=namespaces, exemptions=unit.pod_security_exemptions)  # fmt: skip
     return evaluation, policies
 
 

@@ -26,6 +26,7 @@ from gitopsguard.plan.diff import has_changed, resource_version, still_as_applie
 from gitopsguard.plan.prepare import Desired, in_apply_order, placements, prepare, prune_disabled, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy, PrunePlan, plan_prune
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
+from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, Exemptions
 from gitopsguard.render import render
 from gitopsguard.render.settings import DEFAULT as DEFAULT_RENDER
 from gitopsguard.render.settings import RenderSettings
@@ -49,6 +50,7 @@ class Unit:
     policies_path: str | None = "policies"  # the repository's policy folder, read at each revision
     deny_level: DenyLevel = DenyLevel.LOW  # operator configuration, never taken from the repository
     render_settings: RenderSettings = DEFAULT_RENDER  # the bounds of a render, and whether remote bases may load
+    pod_security_exemptions: Exemptions = NO_EXEMPTIONS  # operator configuration, as for Pod Security Admission
 
     @property
     def settings(self) -> str:

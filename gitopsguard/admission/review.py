@@ -31,10 +31,9 @@ from gitopsguard.policy import DenyLevel, Finding, PolicySet, judge_object
 from gitopsguard.policy.model import Context, PolicyException
 
 PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Finding, ...]]  # enforce, warn, audit
-# (object, namespace labels, namespace, username, operation, old object or None) -> findings; see the module
-# docstring. At merge: gitopsguard.policy.podsecurity.pod_security(obj, labels, namespace=, username=,
-# exemptions=, operation=, old=) returns a verdict whose (enforce, warn, audit) are these three.
-PodSecurity = Callable[[KubeObject, Mapping[str, str], str, str, str, KubeObject | None], PodSecurityFindings]
+# (object, namespace labels (None: the namespace could not be read), namespace, username, operation, old object
+# or None) -> findings; admission/podsecurity.py connects it to policy/podsecurity.py's decision.
+PodSecurity = Callable[[KubeObject, Mapping[str, str] | None, str, str, str, KubeObject | None], PodSecurityFindings]
 JUDGED = frozenset({"CREATE", "UPDATE"})
 BREAK_GLASS = "gitopsguard.io/admission"  # a Namespace label; "disabled" turns admission off inside it
 # What a policy or mutation raises on an object of a shape it did not expect: the API server decodes built-in
@@ -114,7 +113,8 @@ def validate(
         denying = [f for f in denying if _same(f) not in before]
     audit: tuple[Finding, ...] = ()
     if pod_security is not None:
-        labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
+        readable = namespace is not None or not request.namespace  # a cluster-scoped object names none
+        labels = (((namespace or {}).get("metadata") or {}).get("labels") or {}) if readable else None
         enforce, warn, audit = pod_security(body, labels, request.namespace, request.username, request.operation,
                                             request.old)  # fmt: skip
         denying.extend(enforce)

@@ -16,6 +16,7 @@ import click
 from kubernetes import client
 
 from gitopsguard import lifeline
+from gitopsguard.admission.podsecurity import pod_security_seam
 from gitopsguard.audit import AuditLog, AuditRecord, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
@@ -39,6 +40,7 @@ from gitopsguard.notify.metrics import Metrics, readiness, serve
 from gitopsguard.notify.slack import Failure, SlackNotifier, SlackSettings, TeamWebhooks
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
+from gitopsguard.policy.podsecurity import Exemptions
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.render.settings import RenderSettings
 from gitopsguard.render.stored import RenderStore
@@ -74,6 +76,13 @@ class ReconcileOptions:
     github_repo: str | None = None
     github_api_url: str = "https://api.github.com"
     break_glass: str = ""
+    pod_security_exempt_users: tuple[str, ...] = ()
+    pod_security_exempt_runtime_classes: tuple[str, ...] = ()
+    pod_security_exempt_namespaces: tuple[str, ...] = ()
+
+    def exemptions(self) -> Exemptions:
+        users, classes = self.pod_security_exempt_users, self.pod_security_exempt_runtime_classes
+        return Exemptions(frozenset(users), frozenset(classes), frozenset(self.pod_security_exempt_namespaces))
 
 
 def run_once(o: ReconcileOptions) -> int:
@@ -118,7 +127,9 @@ def run_forever(
     news = notifications(api, slack, log, metrics)
     applied = None
     if admission is not None:  # before the election: every replica serves admission, not only the leader
-        applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop, news=news)
+        seam = pod_security_seam(unit.pod_security_exemptions, cluster_pod_security(api))
+        applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop, news=news,
+                                  pod_security=seam)  # fmt: skip
     lost = threading.Event()
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
@@ -298,6 +309,17 @@ def broke_glass(log: AuditLog, events: EventRecorder, result: ReconcileResult, r
                "is in the audit log and an Event. The next pass verifies from it again.", err=True)  # fmt: skip
 
 
+def cluster_pod_security(api: client.ApiClient) -> int | None:
+    """The cluster's 1.x release when it has Pod Security Admission of its own (1.23 and later), so that ours
+    evaluates `latest` and newer versions as its does; None on older clusters, where ours is the only one."""
+    try:
+        status, version = RawApi(api, timeout=10).request("GET", "/version")
+        minor = int("".join(c for c in str(version.get("minor") or "") if c.isdigit())[:3] or "0")
+    except (GitOpsGuardError, ValueError):
+        return None
+    return minor if status == 200 and minor >= 23 else None
+
+
 def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]:
     if o.namespace == CONTROLLER_NAMESPACE:
         raise SourceError(f"--namespace {CONTROLLER_NAMESPACE}: the controller's own namespace cannot receive a "
@@ -315,7 +337,7 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
     source = GitSource(SourceSpec(url, o.branch), workdir, credentials, reviewer_for(review, workdir / "review"))
     backups = o.backup_dir or default_audit_log().parent / "backups"
     unit = Unit(name, o.path, o.namespace, o.report_only, backups, o.policies_path or None, DenyLevel(o.deny_level),
-                RenderSettings(allow_remote_bases=o.allow_remote_bases))  # fmt: skip
+                RenderSettings(allow_remote_bases=o.allow_remote_bases), o.exemptions())  # fmt: skip
     return unit, source, connect(o.kubeconfig, o.context)
 
 
