@@ -101,7 +101,8 @@ class ScanStateStore:
             data = {"namespace": namespace, "count": str(len(rows) - left_out), "leftOut": str(left_out)}
             self._store.put(name, Content(data, {"tracked.json.gz": Packed(packed)}, {COMPONENT_LABEL: COMPONENT}))
         except ClusterError as error:
-            raise ClusterError(f"{error} (the live scan's state of namespace {namespace})") from error
+            raise ClusterError(f"{self._store.where(name)}: cannot save the live scan's state of namespace "
+                               f"{namespace} ({error})") from error  # fmt: skip
         return Saved(namespace, len(rows) - left_out, left_out)
 
     def drop_legacy(self) -> None:

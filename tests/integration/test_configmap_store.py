@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from gitopsguard.cluster.configmaps import ConfigMapStore, Content, Packed, Stored, ensure_namespace
+from gitopsguard.cluster.configmaps import (
+    MAX_PARTS,
+    PART_BYTES,
+    ConfigMapStore,
+    Content,
+    Packed,
+    Stored,
+    ensure_namespace,
+)
 from gitopsguard.cluster.inventory import Entry, InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import ClusterError
@@ -116,6 +124,21 @@ def test_a_value_larger_than_one_configmap_is_split_into_parts_and_read_back_who
     assert _parts(admin_api, namespace) == set()  # the replaced parts are removed once the index moved on
     small = ConfigMapStore(RawApi(admin_api), namespace).read("big")
     assert small is not None and small.blob("blob.gz") == b"small"
+
+
+def test_a_value_past_every_part_is_refused_naming_the_configmap_and_writes_nothing(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    raw = Faulty(admin_api)
+    store = ConfigMapStore(raw, namespace)
+    store.put("big", Content({"v": "old"}, {"blob.gz": Packed.of(b"old")}))
+    before = len(raw.sent)
+    huge = Packed.of(os.urandom(MAX_PARTS * PART_BYTES + 1))
+    with pytest.raises(ClusterError, match=f"^ConfigMap/{namespace}/big: .* more than the {MAX_PARTS * PART_BYTES}"):
+        store.put("big", Content({"v": "new"}, {"blob.gz": huge}))
+    assert [method for method, _, _ in raw.sent[before:]] == []
+    stored = ConfigMapStore(RawApi(admin_api), namespace).read("big")
+    assert stored is not None and stored.blob("blob.gz") == b"old"
 
 
 @pytest.mark.parametrize(
