@@ -29,6 +29,7 @@ import gzip
 import hashlib
 import json
 import random
+import re
 import secrets
 import threading
 import time
@@ -50,6 +51,7 @@ PARTS = "gitopsguard.io/parts"  # the index's annotation: which parts hold its b
 PART_OF = "gitopsguard.io/part-of"
 COMPONENT = "app.kubernetes.io/component"
 PART_COMPONENT = "configmap-part"
+TOKEN = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8): a write attempt's parts
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,7 @@ class ConfigMapStore:
         if count > MAX_PARTS:
             raise ClusterError(f"{self.where(name)}: {len(joined)} bytes compressed, more than the "
                                f"{MAX_PARTS * PART_BYTES} a stored value may take; nothing was written")  # fmt: skip
-        names = tuple(f"{name[:200].rstrip('-.')}.{token}.{i}" for i in range(count))
+        names = _part_names(name, token, count)
         for i, part in enumerate(names):
             chunk = base64.b64encode(joined[i * PART_BYTES : (i + 1) * PART_BYTES]).decode("ascii")
             body = {"apiVersion": "v1", "kind": "ConfigMap",
@@ -324,14 +326,16 @@ class ConfigMapStore:
         return Stored(self.namespace, name, content, str(metadata.get("resourceVersion") or ""), parts)
 
     def _read_parts(self, name: str, listing: str) -> tuple[tuple[str, ...], dict[str, Packed]]:
+        """The parts the index names, each checked to be a part of this index: the next write deletes them, so
+        an index edited to name another ConfigMap must not get that one deleted."""
         try:
             index = json.loads(listing)
-            parts, digest = tuple(str(p) for p in index["parts"]), str(index["sha256"])
+            parts, digest, token = tuple(str(p) for p in index["parts"]), str(index["sha256"]), str(index["token"])
             sizes = {str(k): int(v) for k, v in index["sizes"].items()}
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise damaged(self.where(name), f"annotation {PARTS}: {error}") from error
-        if len(parts) > MAX_PARTS:
-            raise damaged(self.where(name), f"{len(parts)} parts, more than {MAX_PARTS}")
+        if len(parts) > MAX_PARTS or not TOKEN.fullmatch(token) or parts != _part_names(name, token, len(parts)):
+            raise damaged(self.where(name), f"annotation {PARTS} names ConfigMaps that are not its parts")
         chunks = []
         for part in parts:
             status, body = self._raw.request("GET", f"{self._collection}/{part}")
@@ -339,15 +343,29 @@ class ConfigMapStore:
                 raise Conflict(part)  # replaced since the index was read (or lost: the next read tells)
             if status != 200:
                 raise ClusterError(f"{self.where(part)}: cannot read part of {name}: {message_of(status, body)}")
-            try:
-                chunks.append(base64.b64decode(str((body.get("binaryData") or {})["part"]), validate=True))
-            except (ValueError, KeyError, TypeError) as error:
-                raise damaged(self.where(part), f"part of {name}: {error}") from error
+            chunks.append(self._chunk(name, part, body))
         return parts, _split(self.where(name), b"".join(chunks), digest, sizes)
+
+    def _chunk(self, name: str, part: str, body: dict[str, Any]) -> bytes:
+        metadata = body.get("metadata") or {}
+        if (metadata.get("labels") or {}).get(COMPONENT) != PART_COMPONENT or (
+            (metadata.get("annotations") or {}).get(PART_OF) != name
+        ):
+            raise damaged(self.where(name), f"{part} is not one of its parts")
+        try:
+            return base64.b64decode(str((body.get("binaryData") or {})["part"]), validate=True)
+        except (ValueError, KeyError, TypeError) as error:
+            raise damaged(self.where(part), f"part of {name}: {error}") from error
+
+
+def _part_names(name: str, token: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{name[:200].rstrip('-.')}.{token}.{i}" for i in range(count))
 
 
 def _split(where: str, joined: bytes, digest: str, sizes: dict[str, int]) -> dict[str, Packed]:
-    if hashlib.sha256(joined).hexdigest() != digest or sum(sizes.values()) != len(joined):
+    if any(size < 0 for size in sizes.values()) or sum(sizes.values()) != len(joined):
+        raise damaged(where, "its parts do not add up to the sizes its index holds")
+    if hashlib.sha256(joined).hexdigest() != digest:
         raise damaged(where, "its parts do not match the digest its index holds")
     blobs, at = {}, 0
     for key in sorted(sizes):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import os
 import threading
@@ -20,6 +21,7 @@ from kubernetes import client
 from gitopsguard.cluster.configmaps import (
     MAX_PARTS,
     PART_BYTES,
+    PARTS,
     ConfigMapStore,
     Content,
     Packed,
@@ -215,7 +217,8 @@ def _hand_write(admin_api: client.ApiClient, namespace: str, name: str, body: di
     assert status == 201, answer
 
 
-LOST_PART = json.dumps({"parts": ["gone.1"], "sha256": "0", "sizes": {"blob.gz": 1}})
+TOKEN = "0123456789abcdef"
+LOST_PART = json.dumps({"token": TOKEN, "parts": [f"edited.{TOKEN}.0"], "sha256": "0", "sizes": {"blob.gz": 1}})
 GARBAGE = {
     "not-compressed": {"binaryData": {"blob.gz": base64.b64encode(b"not gzip at all").decode()}},
     "a-bomb": {"binaryData": {"blob.gz": base64.b64encode(gzip.compress(b"\0" * (65 * 1024 * 1024))).decode()}},
@@ -233,6 +236,32 @@ def test_a_configmap_edited_into_garbage_is_refused_naming_it(
         stored = ConfigMapStore(RawApi(admin_api), namespace).read("edited")
         assert stored is not None
         stored.blob("blob.gz")
+
+
+def test_an_index_edited_to_name_another_values_part_never_gets_it_deleted(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    """Whoever may edit one store's ConfigMap must not make the controller delete another's (the grants state,
+    say): the parts an index names are what its next write removes. The edit is a good one: the other value's
+    first part, with its digest and size, so that only who the part belongs to gives it away."""
+    blob = os.urandom(BIG)
+    store = ConfigMapStore(RawApi(admin_api), namespace)
+    store.put("other", Content({}, {"blob.gz": Packed.of(blob)}))
+    other = store.read("other")
+    assert other is not None
+    (part, *_) = other.parts
+    chunk = base64.b64decode(
+        client.CoreV1Api(admin_api).read_namespaced_config_map(part, namespace).binary_data["part"]
+    )
+    listing = {"token": part.split(".")[1], "parts": [part], "sha256": hashlib.sha256(chunk).hexdigest(),
+               "sizes": {"blob.gz": len(chunk)}}  # fmt: skip
+    _hand_write(admin_api, namespace, "edited", {"metadata": {"annotations": {PARTS: json.dumps(listing)}}})
+    with pytest.raises(ClusterError, match=f"^ConfigMap/{namespace}/edited: cannot be read .*not .*parts"):
+        store.read("edited")
+    with pytest.raises(ClusterError, match=f"^ConfigMap/{namespace}/edited: cannot be read"):
+        store.put("edited", Content({"v": "new"}))
+    again = ConfigMapStore(RawApi(admin_api), namespace).read("other")
+    assert again is not None and again.blob("blob.gz") == blob
 
 
 def test_the_inventory_edited_into_garbage_fails_its_load_naming_it(
