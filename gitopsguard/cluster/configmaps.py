@@ -19,7 +19,8 @@ Why a random token and not a generation number or a content hash: two writers ra
 generation, or to the same content, would share part names, and one could then delete or overwrite parts the
 other's index is about to name. With a token of its own, a writer's parts are removed only by a writer that
 first replaced the index naming them. A crash between the parts and the index leaves unreferenced parts
-behind (labelled ``configmap-part`` and annotated with the ConfigMap they belong to); they are never read.
+behind (labelled ``configmap-part`` and annotated with the ConfigMap they belong to); they are never read, and
+the next write of a value in parts removes those older than ``SWEEP_AFTER``.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gitopsguard.cluster.rest import RawApi, message_of
+from gitopsguard.cluster.rest import RawApi, Request, message_of, parsed
 from gitopsguard.errors import ClusterError
 
 ONE_CONFIGMAP = 960 * 1024  # data and blobs kept in the ConfigMap itself, under the API server's 1 MiB
@@ -48,7 +50,10 @@ MAX_INFLATED = 64 * 1024 * 1024  # a blob once decompressed: the ConfigMap is on
 ATTEMPTS = 32  # writes tried against fresh reads before giving up on a busy ConfigMap
 READS = 5  # reads of the index tried while writers replace its parts
 PARTS = "gitopsguard.io/parts"  # the index's annotation: which parts hold its blobs
-PART_OF = "gitopsguard.io/part-of"
+PART_OF = "gitopsguard.io/part-of"  # annotation: the index a part belongs to
+PART_OF_HASH = "gitopsguard.io/part-of-hash"  # label: the same, hashed to fit a label value
+SWEEP_AFTER = timedelta(hours=1)  # parts no index names are removed once this old: no write takes that long
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 COMPONENT = "app.kubernetes.io/component"
 PART_COMPONENT = "configmap-part"
 TOKEN = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8): a write attempt's parts
@@ -149,8 +154,8 @@ def ensure_namespace(raw: RawApi, name: str) -> bool:
 class ConfigMapStore:
     """Named ConfigMaps in one namespace (created when first written to). Safe to share between threads."""
 
-    def __init__(self, raw: RawApi, namespace: str) -> None:
-        self._raw, self.namespace = raw, namespace
+    def __init__(self, raw: RawApi, namespace: str, *, sweep_after: timedelta = SWEEP_AFTER) -> None:
+        self._raw, self.namespace, self._sweep_after = raw, namespace, sweep_after
         self._collection = f"/api/v1/namespaces/{namespace}/configmaps"
         self._lock = threading.Lock()
         self._seen: dict[str, Stored | None] = {}  # last read or written, by name: the first write's guess
@@ -253,6 +258,8 @@ class ConfigMapStore:
             raise
         if current is not None:
             self._drop_parts(tuple(p for p in current.parts if p not in parts))
+        if parts or (current is not None and current.parts):
+            self._sweep(name, parts)
         return Stored(self.namespace, name, wanted, version, parts)
 
     def _write_parts(self, name: str, token: str, wanted: Content) -> tuple[str, ...]:
@@ -265,7 +272,7 @@ class ConfigMapStore:
         for i, part in enumerate(names):
             chunk = base64.b64encode(joined[i * PART_BYTES : (i + 1) * PART_BYTES]).decode("ascii")
             body = {"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": part, "labels": {COMPONENT: PART_COMPONENT},
+                    "metadata": {"name": part, "labels": {COMPONENT: PART_COMPONENT, PART_OF_HASH: _hash(name)},
                                  "annotations": {PART_OF: name}},
                     "binaryData": {"part": chunk}}  # fmt: skip
             status, answer = self._create(body)
@@ -302,6 +309,31 @@ class ConfigMapStore:
             raise Conflict()
         if status not in (200, 202, 404):
             raise ClusterError(f"{current.where}: cannot remove: {message_of(status, answer)}")
+
+    def _sweep(self, name: str, keep: tuple[str, ...]) -> None:
+        """Remove the parts of ``name`` that no index names, left by writes that died between their parts and
+        their index, once older than the sweep age (a write under way is younger). Best effort; by metadata
+        alone, so the parts' contents are not read."""
+        query = {"labelSelector": f"{COMPONENT}={PART_COMPONENT},{PART_OF_HASH}={_hash(name)}"}
+        try:
+            ((status, _, listed),) = self._raw.send_all([Request("GET", self._collection, query, None,
+                                                                 accept=METADATA_LIST)], 1)  # fmt: skip
+        except ClusterError:
+            return  # the next write sweeps
+        if status != 200:
+            return
+        cutoff = datetime.now(UTC) - self._sweep_after
+        for item in parsed(listed).get("items") or []:
+            metadata = item.get("metadata") or {}
+            part, made = str(metadata.get("name") or ""), str(metadata.get("creationTimestamp") or "")
+            if part in keep or (metadata.get("annotations") or {}).get(PART_OF) != name:
+                continue
+            try:
+                old = datetime.fromisoformat(made.replace("Z", "+00:00")) <= cutoff
+            except ValueError:
+                continue
+            if old:
+                self._drop_parts((part,))
 
     def _drop_parts(self, parts: tuple[str, ...]) -> None:
         """Best effort: a part left behind is never read (no index names it)."""
@@ -356,6 +388,10 @@ class ConfigMapStore:
             return base64.b64decode(str((body.get("binaryData") or {})["part"]), validate=True)
         except (ValueError, KeyError, TypeError) as error:
             raise damaged(self.where(part), f"part of {name}: {error}") from error
+
+
+def _hash(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
 
 
 def _part_names(name: str, token: str, count: int) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -164,6 +164,24 @@ def test_a_write_that_dies_part_way_leaves_the_old_value_readable(
     ConfigMapStore(RawApi(admin_api), namespace).put("big", Content({"v": "new"}, {"blob.gz": Packed.of(new)}))
     again = ConfigMapStore(RawApi(admin_api), namespace).read("big")
     assert again is not None and again.blob("blob.gz") == new
+
+
+def test_parts_a_dead_write_left_behind_are_removed_by_a_later_write_once_old_enough(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    raw = Faulty(admin_api)
+    ConfigMapStore(raw, namespace).put("big", Content({}, {"blob.gz": Packed.of(os.urandom(BIG))}))
+    raw.crash_on, raw.crash_at = ("POST", "/configmaps"), 3
+    with pytest.raises(CrashError):
+        ConfigMapStore(raw, namespace).put("big", Content({}, {"blob.gz": Packed.of(os.urandom(BIG))}))
+    assert len(_parts(admin_api, namespace)) == 5 + 2
+    young = ConfigMapStore(RawApi(admin_api), namespace)  # a write under way may own them: kept
+    young.put("big", Content({"v": "1"}, {"blob.gz": Packed.of(os.urandom(BIG))}))
+    assert len(_parts(admin_api, namespace)) == 5 + 2
+    old = ConfigMapStore(RawApi(admin_api), namespace, sweep_after=timedelta(0))
+    old.put("big", Content({"v": "2"}, {"blob.gz": Packed.of(os.urandom(BIG))}))
+    stored = old.read("big")
+    assert stored is not None and _parts(admin_api, namespace) == set(stored.parts)
 
 
 def test_a_write_that_dies_before_removing_the_old_parts_leaves_the_new_value_readable(
