@@ -21,6 +21,7 @@ from gitopsguard.audit import AuditLog, AuditRecord, records_for
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
+from gitopsguard.cluster.configmaps import ensure_namespace
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
@@ -190,7 +191,7 @@ def run_forever(
 def lead(api: client.ApiClient, unit: str, stop: threading.Event, lost: threading.Event) -> LeaderElector | None:
     """Wait to lead this unit (a Lease in gitopsguard-system), then keep the lease; on losing it, stop."""
     raw = RawApi(api)
-    raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": CONTROLLER_NAMESPACE}})
+    ensure_namespace(raw, CONTROLLER_NAMESPACE)
     elector = LeaderElector(raw, CONTROLLER_NAMESPACE, f"gitopsguard-{unit}")
     click.echo(
         f"waiting to lead unit {unit} as {elector.me} (Lease {CONTROLLER_NAMESPACE}/gitopsguard-{unit})", err=True

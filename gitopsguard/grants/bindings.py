@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from kubernetes import client
 
+from gitopsguard.cluster.configmaps import ensure_namespace
 from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import ClusterError
 from gitopsguard.grants.model import GRANT_LABEL, Grant
@@ -70,7 +71,7 @@ def matches(body: KubeObject, grant: Grant) -> bool:
 def install_rbac(api: client.ApiClient, objects: list[KubeObject]) -> None:
     """Server-side apply the grants account and its RBAC (as `gitopsguard grants rbac` prints them)."""
     raw = RawApi(api)
-    raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "gitopsguard-system"}})
+    ensure_namespace(raw, "gitopsguard-system")
     plurals = {"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles",
                "ClusterRoleBinding": "clusterrolebindings"}  # fmt: skip
     for body in objects:

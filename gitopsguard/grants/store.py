@@ -11,15 +11,16 @@ read)."""
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import json
 import zlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from gitopsguard.cluster.configmaps import COMPONENT, ConfigMapStore, Content, Packed, Stored
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
-from gitopsguard.cluster.rest import RawApi, message_of
+from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import ClusterError
 from gitopsguard.grants.model import Grant, Remembered, State
 
@@ -28,8 +29,8 @@ SETTLED = (State.EXPIRED, State.REVOKED, State.DENIED)
 FORGET_AFTER = timedelta(days=30)
 NEAR_LIMIT = 768 * 1024  # the API server refuses a ConfigMap over 1 MiB: report well before
 BUDGET = 900 * 1024  # the packed grants never take more; the commit, history and metadata fit in the rest
-PACKED = "grants.json.z"  # binaryData key: the entries as JSON, zlib-compressed
-MAX_INFLATED = 64 * 1024 * 1024
+PACKED = "grants.json.gz"  # binaryData key: the entries as JSON, gzip-compressed
+PACKED_BEFORE = "grants.json.z"  # where versions before the one ConfigMap store kept them, zlib-compressed
 MAX_SAVED_REASON = 200  # a decision's reason may quote names from the file; it is for people, not for deciding
 
 
@@ -104,27 +105,28 @@ def _entry(r: dict[str, Any]) -> Entry:
 
 
 class GrantStore:
+    """The state, through the one ConfigMap store (``configmaps.py``): every save is read-modify-write on the
+    ConfigMap's resourceVersion, so saving the last commit read alone never undoes a concurrent save."""
+
     def __init__(self, raw: RawApi, namespace: str = CONTROLLER_NAMESPACE) -> None:
         self._raw, self.namespace = raw, namespace
-        self._path = f"/api/v1/namespaces/{namespace}/configmaps/{STORE_NAME}"
+        self._store = ConfigMapStore(raw, namespace)
 
     def load(self) -> dict[str, Entry]:
         return self.read().entries
 
     def read(self) -> Kept:
-        status, body = self._raw.request("GET", self._path)
-        if status == 404:
+        stored = self._store.read(STORE_NAME)
+        if stored is None:
             return Kept()
-        where = f"ConfigMap/{self.namespace}/{STORE_NAME}"
-        if status != 200:
-            raise ClusterError(f"{where}: cannot read: {message_of(status, body)}")
-        data, binary = body.get("data") or {}, body.get("binaryData") or {}
+        data, blobs = stored.content.data, stored.content.blobs
         try:
-            rows = json.loads(_inflate(binary[PACKED]) if PACKED in binary else data.get("grants") or "{}")
+            packed = blobs.get(PACKED) or blobs.get(PACKED_BEFORE)
+            rows = json.loads(packed.raw().decode() if packed is not None else data.get("grants") or "{}")
             entries = {gid: _entry(r) for gid, r in rows.items()}
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError, zlib.error) as error:
-            raise ClusterError(f"{where}: the remembered grants cannot be read ({type(error).__name__}: {error}); "
-                               "restore it from a backup, or delete it to start afresh (active grants "
+            raise ClusterError(f"{stored.where}: the remembered grants cannot be read ({type(error).__name__}: "
+                               f"{error}); restore it from a backup, or delete it to start afresh (active grants "
                                "are then forgotten and their bindings swept)") from error  # fmt: skip
         return Kept(entries, data.get("commit") or None, data.get("history") or None)
 
@@ -133,40 +135,42 @@ class GrantStore:
         dropped (the longest gone first) when that is what it takes to stay within BUDGET. A save that fails, or
         would not fit, raises, after saving at least the last commit read."""
         packed = fit(entries)
-        where = f"ConfigMap/{self.namespace}/{STORE_NAME}"
+        where = self._store.where(STORE_NAME)
         if packed is None:
             self._save_head(commit, history)
             raise ClusterError(f"{where}: the remembered grants need more than the {BUDGET} bytes the state may "
                                f"take ({len(entries)} grants); not saved, the last commit read is kept, what was "
                                "decided since the last save lives only in memory until then: remove settled "
                                "grant files from access/grants/")  # fmt: skip
-        data = {key: value for key, value in (("commit", commit), ("history", history)) if value}
-        body = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": STORE_NAME, "namespace": self.namespace,
-                             "labels": {"app.kubernetes.io/component": "grants"}},
-                "data": data, "binaryData": {PACKED: packed}}  # fmt: skip
-        self._raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": self.namespace}})
-        status, answer = self._raw.request("PATCH", self._path, body=body, content_type="application/apply-patch+yaml",
-                                           query={"fieldManager": "gitopsguard", "force": "true"})  # fmt: skip
-        if status not in (200, 201):
+        data = _head(commit, history)
+        try:
+            self._store.put(STORE_NAME, Content(data, {PACKED: Packed(packed)}, {COMPONENT: "grants"}))
+        except ClusterError as error:
             self._save_head(commit, history)
-            raise ClusterError(f"{where}: cannot save: {message_of(status, answer)}; the last commit read is kept, "
-                               "what was decided since the last save lives only in memory")  # fmt: skip
+            raise ClusterError(f"{where}: cannot save ({error}); the last commit read is kept, what was decided "
+                               "since the last save lives only in memory") from error  # fmt: skip
         return len(packed) + sum(len(v.encode()) for v in data.values())
 
     def _save_head(self, commit: str | None, history: str | None) -> None:
         """Save only the last commit read (and its history), leaving the grants as last saved: a restarted
         keeper must still refuse a branch rewound or swapped behind what was read. Best effort: the caller
         raises anyway."""
-        data = {key: value for key, value in (("commit", commit), ("history", history)) if value}
-        if not data:
+        head = _head(commit, history)
+        if not head:
             return
-        status, _ = self._raw.request("PATCH", self._path, body={"data": data},
-                                      content_type="application/merge-patch+json",
-                                      query={"fieldManager": "gitopsguard-head"})  # fmt: skip
-        if status == 404:
-            body = {"metadata": {"name": STORE_NAME, "namespace": self.namespace}, "data": data}
-            self._raw.request("POST", self._path.rsplit("/", 1)[0], body=body)
+
+        def with_head(current: Stored | None) -> Content:
+            if current is None:
+                return Content(head, {}, {COMPONENT: "grants"})
+            was = current.content
+            return Content({**was.data, **head}, was.blobs, was.labels)
+
+        with contextlib.suppress(ClusterError):
+            self._store.update(STORE_NAME, with_head)
+
+
+def _head(commit: str | None, history: str | None) -> dict[str, str]:
+    return {key: value for key, value in (("commit", commit), ("history", history)) if value}
 
 
 def _row(e: Entry) -> dict[str, Any]:
@@ -182,8 +186,7 @@ def _row(e: Entry) -> dict[str, Any]:
 def pack(entries: dict[str, Entry]) -> str:
     """The entries as saved: JSON, compressed, base64 (a ConfigMap's binaryData)."""
     rows = {gid: _row(e) for gid, e in sorted(entries.items())}
-    raw = json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.b64encode(zlib.compress(raw, 9)).decode()
+    return Packed.of(json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()).text
 
 
 def fit(entries: dict[str, Entry]) -> str | None:
@@ -203,9 +206,6 @@ def fit(entries: dict[str, Entry]) -> str | None:
 
 
 def _inflate(text: Any) -> str:
-    """The rows saved by ``pack``; bounded, since the ConfigMap is only as trustworthy as who may edit it."""
-    inflater = zlib.decompressobj()
-    raw = inflater.decompress(base64.b64decode(str(text), validate=True), MAX_INFLATED)
-    if inflater.unconsumed_tail:
-        raise ValueError(f"more than {MAX_INFLATED} bytes once decompressed")
-    return raw.decode()
+    """The rows saved by ``pack`` (or, zlib-compressed, by earlier versions); bounded, since the ConfigMap is
+    only as trustworthy as who may edit it."""
+    return Packed(str(text)).raw().decode()

@@ -11,8 +11,6 @@ memory only, so a restart starts their grace period again (later deletion, never
 
 from __future__ import annotations
 
-import base64
-import gzip
 import hashlib
 import json
 import time
@@ -20,8 +18,10 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gitopsguard.cluster.configmaps import COMPONENT as COMPONENT_LABEL
+from gitopsguard.cluster.configmaps import ConfigMapStore, Content, Packed, Stored
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
-from gitopsguard.cluster.rest import RawApi, message_of
+from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import ClusterError
 
 STATE_NAME = "gitopsguard-live-scan"  # before 21.6 the whole cluster's state; now read once, then removed
@@ -61,34 +61,31 @@ def pack(rows: list[list[object]], budget: int = MAX_BYTES) -> tuple[str, int]:
     """The oldest rows that fit, compressed and base64-encoded, and how many rows did not fit."""
     kept = sorted(rows, key=lambda row: (str(row[1]), str(row[0])))[:MAX_TRACKED]
     while True:
-        text = base64.b64encode(gzip.compress(json.dumps(kept, separators=(",", ":")).encode(), mtime=0))
-        if len(text) <= budget or not kept:
-            return text.decode("ascii"), len(rows) - len(kept)
-        kept = kept[: max(0, int(len(kept) * budget / len(text) * 0.9))]
+        packed = Packed.of(json.dumps(kept, separators=(",", ":")).encode())
+        if packed.size <= budget or not kept:
+            return packed.text, len(rows) - len(kept)
+        kept = kept[: max(0, int(len(kept) * budget / packed.size * 0.9))]
 
 
 class ScanStateStore:
+    """Each namespace's state through the one ConfigMap store (``configmaps.py``)."""
+
     def __init__(self, raw: RawApi, namespace: str = CONTROLLER_NAMESPACE) -> None:
         self._raw, self.namespace = raw, namespace
-        self._path = f"/api/v1/namespaces/{namespace}/configmaps"
-        self._namespace_made = False
+        self._store = ConfigMapStore(raw, namespace)
         self.legacy = False  # the old cluster-wide ConfigMap is still there (removed once all is saved anew)
 
     def load(self) -> tuple[dict[str, Tracked], list[str]]:
         """Every namespace's remembered workloads, and the problems met (a damaged ConfigMap is skipped:
         its workloads' grace periods start again, never sooner)."""
         tracked, problems = self._load_legacy()
-        query = {"labelSelector": f"app.kubernetes.io/component={COMPONENT}"}
-        status, listed = self._raw.request("GET", self._path, query=query)
-        if status != 200 and status != 404:
-            raise ClusterError(f"ConfigMaps in {self.namespace}: cannot read the live scan's state: "
-                               f"{message_of(status, listed)}")  # fmt: skip
-        for configmap in listed.get("items") or [] if status == 200 else []:
-            name = str((configmap.get("metadata") or {}).get("name"))
+        found, unreadable = self._store.list(selector=f"{COMPONENT_LABEL}={COMPONENT}")
+        problems += [f"{error} (skipped: its workloads' grace periods start again)" for error in unreadable]
+        for stored in found.values():
             try:
-                tracked |= _unpack(configmap)
-            except (ValueError, TypeError, KeyError, IndexError, OSError, EOFError) as error:
-                problems.append(f"ConfigMap/{self.namespace}/{name}: damaged live-scan state skipped ({error})")
+                tracked |= _unpack(stored)
+            except (ValueError, TypeError, KeyError, IndexError, ClusterError) as error:
+                problems.append(f"{stored.where}: damaged live-scan state skipped ({error})")
         return tracked, problems
 
     def save(self, namespace: str, tracked: Iterable[tuple[str, Tracked]]) -> Saved:
@@ -96,58 +93,38 @@ class ScanStateStore:
         rows: list[list[object]] = [[uid, t.first_seen.isoformat(), t.announced, t.subject.rsplit("/", 1)[-1][:40]]
                                     for uid, t in tracked]  # fmt: skip
         name = state_name(namespace)
-        if not rows:  # nothing left to remember: no ConfigMap left behind per namespace ever flagged
-            status, answer = self._raw.request("DELETE", f"{self._path}/{name}")
-            if status not in (200, 202, 404):
-                raise ClusterError(f"ConfigMap/{self.namespace}/{name}: cannot remove: {message_of(status, answer)}")
-            return Saved(namespace, 0, 0)
-        packed, left_out = pack(rows)
-        body = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": self.namespace,
-                             "labels": {"app.kubernetes.io/component": COMPONENT}},
-                "data": {"namespace": namespace, "count": str(len(rows) - left_out), "leftOut": str(left_out)},
-                "binaryData": {"tracked.json.gz": packed}}  # fmt: skip
-        self._make_namespace()
-        status, answer = self._raw.request("PATCH", f"{self._path}/{name}", body=body,
-                                           query={"fieldManager": "gitopsguard", "force": "true"},
-                                           content_type="application/apply-patch+yaml")  # fmt: skip
-        if status not in (200, 201):
-            raise ClusterError(f"ConfigMap/{self.namespace}/{name}: cannot save the live scan's state of namespace "
-                               f"{namespace}: {message_of(status, answer)}")  # fmt: skip
+        try:
+            if not rows:  # nothing left to remember: no ConfigMap left behind per namespace ever flagged
+                self._store.delete(name)
+                return Saved(namespace, 0, 0)
+            packed, left_out = pack(rows)
+            data = {"namespace": namespace, "count": str(len(rows) - left_out), "leftOut": str(left_out)}
+            self._store.put(name, Content(data, {"tracked.json.gz": Packed(packed)}, {COMPONENT_LABEL: COMPONENT}))
+        except ClusterError as error:
+            raise ClusterError(f"{self._store.where(name)}: cannot save the live scan's state of namespace "
+                               f"{namespace} ({error})") from error  # fmt: skip
         return Saved(namespace, len(rows) - left_out, left_out)
 
     def drop_legacy(self) -> None:
         """Remove the old cluster-wide ConfigMap once every namespace's state is saved on its own."""
-        status, answer = self._raw.request("DELETE", f"{self._path}/{STATE_NAME}")
-        if status not in (200, 202, 404):
-            raise ClusterError(f"ConfigMap/{self.namespace}/{STATE_NAME}: cannot remove: {message_of(status, answer)}")
+        self._store.delete(STATE_NAME)
         self.legacy = False
 
     def _load_legacy(self) -> tuple[dict[str, Tracked], list[str]]:
-        status, body = self._raw.request("GET", f"{self._path}/{STATE_NAME}")
-        if status == 404:
+        stored = self._store.read(STATE_NAME)
+        if stored is None:
             return {}, []
-        if status != 200:
-            raise ClusterError(f"ConfigMap/{self.namespace}/{STATE_NAME}: cannot read: {message_of(status, body)}")
         self.legacy = True
         try:
-            rows = json.loads((body.get("data") or {}).get("tracked") or "{}")
+            rows = json.loads(stored.content.data.get("tracked") or "{}")
             return {uid: Tracked(r[0], datetime.fromisoformat(r[1]), r[2]) for uid, r in rows.items()}, []
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
-            return {}, [f"ConfigMap/{self.namespace}/{STATE_NAME}: damaged live-scan state skipped ({error})"]
-
-    def _make_namespace(self) -> None:
-        if not self._namespace_made:  # 409 when it exists: fine
-            self._raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": self.namespace}})
-            self._namespace_made = True
+            return {}, [f"{stored.where}: damaged live-scan state skipped ({error})"]
 
 
-def _unpack(configmap: dict[str, object]) -> dict[str, Tracked]:
-    data, binary = configmap.get("data"), configmap.get("binaryData")
-    if not isinstance(data, dict) or not isinstance(binary, dict):
-        raise ValueError("no data or binaryData")
-    namespace = str(data.get("namespace") or "")
-    rows = json.loads(gzip.decompress(base64.b64decode(str(binary.get("tracked.json.gz") or ""))) or b"[]")
+def _unpack(stored: Stored) -> dict[str, Tracked]:
+    namespace = str(stored.content.data.get("namespace") or "")
+    rows = stored.json("tracked.json.gz") or []
     found = {}
     for uid, first_seen, announced, name in rows:
         seen = datetime.fromisoformat(str(first_seen))

@@ -140,7 +140,9 @@ class CountingApi(RawApi):
         self.state_writes: list[float] = []
 
     def request(self, method: str, path: str, **options: Any) -> tuple[int, dict[str, Any]]:
-        if method in ("PATCH", "PUT", "POST") and "/configmaps/gitopsguard-live-scan" in path:
+        body = options.get("body")
+        named = path + "/" + str(body.get("metadata", {}).get("name", "")) if isinstance(body, dict) else path
+        if method in ("PATCH", "PUT", "POST") and "/configmaps/gitopsguard-live-scan" in named:  # a POST: in its body
             self.state_writes.append(time.monotonic())
         return super().request(method, path, **options)
 
