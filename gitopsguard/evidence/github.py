@@ -28,7 +28,8 @@ from gitopsguard.evidence.history import History
 from gitopsguard.evidence.identity import Identity
 
 PER_PAGE = 100  # GitHub's maximum
-MAX_PULL_COMMITS = 250  # GitHub lists at most this many commits of a pull request
+MAX_PULL_COMMITS = 250
+GITHUB_ITSELF = "web-flow"  # the committer of what GitHub's web interface makes (and signs) for a user
 MAX_PAGES = 100  # 10,000 items: more is refused rather than read for ever
 _SHA = re.compile(r"[0-9a-f]{40}")
 _NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]*)"')
@@ -97,10 +98,14 @@ class GitHubApi:
             if verified is not True:
                 return (), (f"commit {sha} of #{number} is not signed with a key GitHub verified for its committer, so "
                             "who wrote it is unknown; sign commits (GitHub: require signed commits)")  # fmt: skip
-            for role in ("author", "committer"):
-                who = logins.get(str((item.get(role) or {}).get("login") or ""))
-                if who is not None:
-                    found[who.user] = who
+            names = [str((item.get(role) or {}).get("login") or "") for role in ("author", "committer")]
+            signer = names[0] if names[1] == GITHUB_ITSELF else names[1]  # GitHub signs what its UI makes
+            if signer not in logins:
+                return (), (f"commit {sha} of #{number} was signed by GitHub account {signer[:60]!r}, whom the trust "
+                            "file does not map, so who wrote it is unknown")  # fmt: skip
+            for name in names:
+                if name in logins:
+                    found[logins[name].user] = logins[name]
         return tuple(found[user] for user in sorted(found)), ""
 
     def head_holds(self, history: History, pull: Pull, path: str, blob: str) -> bool:
@@ -116,7 +121,7 @@ class GitHubApi:
     def _blob_on_github(self, head: str, path: str) -> str:
         """The blob id of ``path`` in commit ``head`` as GitHub holds it ("Get repository content"); "" when it
         is absent there or not a regular file."""
-        where = f"/repos/{self._slug}/contents/{quote(path, safe='/')}"
+        where = f"/repos/{self._slug}/contents/{quote(path.encode('utf-8', 'surrogateescape'), safe='/')}"
         found = self._get(f"{self._api}{where}?ref={head}", where, missing_ok=True)[0]
         if not isinstance(found, dict) or found.get("type") != "file":
             return ""

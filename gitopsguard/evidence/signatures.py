@@ -21,6 +21,7 @@ split in halves until the commit that kills git stands alone; it gets no signer,
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -59,6 +60,7 @@ class Signatures:
         self.git = Git(repository, trust, isolated)
         pairs = ((key, s.identity.user) for s in signers for key in s.keys)
         self._keys = sshsig.trusted_keys(pairs) if in_process else None
+        self._all_ssh_keys = frozenset(_blob(key) for s in signers for key in s.keys)  # every key, provable or not
         self._known: dict[str, Identity | None] = {}  # commit -> its trusted signer (commit ids are contents)
 
     def signer(self, commit: str) -> Identity | None:
@@ -93,7 +95,18 @@ class Signatures:
                 found[commit] = None
             elif (user := sshsig.good_signer(commit, raw, self._keys or {})) in self._people:
                 found[commit] = self._people[str(user)]
+            elif self._by_a_stranger(signature):
+                found[commit] = None
         return found
+
+    def _by_a_stranger(self, signature: bytes) -> bool:
+        """Whether a well-formed SSH signature names a key the trust file does not hold at all: git cannot call
+        it good for anyone of ours, so it is decided here (no ssh-keygen per commit for a flood of them)."""
+        try:
+            blob = sshsig.parse_sshsig(sshsig.dearmor(signature)).public_key
+        except ValueError:
+            return False  # odd shapes are left to git, whose verdict stands
+        return blob not in self._all_ssh_keys
 
     def _objects(self, commits: list[str]) -> dict[str, bytes]:
         """Each commit's raw object, read in one ``git cat-file --batch``; names it does not answer with a
@@ -150,3 +163,11 @@ class Signatures:
         if shown.returncode != 0 or done.returncode != 0:
             raise GitOpsGuardError(f"trust configuration: an OpenPGP key does not import: {done.stderr.strip()[:200]}")
         return [line.split(":")[9] for line in shown.stdout.splitlines() if line.startswith("fpr:")]
+
+
+def _blob(key: str) -> bytes:
+    """The key blob of a trust-file key line ("type base64")."""
+    try:
+        return base64.b64decode(key.split()[1], validate=True)
+    except (IndexError, ValueError):
+        return b""

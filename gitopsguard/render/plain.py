@@ -92,8 +92,17 @@ def _expand_lists(document: Any, origin: str, line: int, budget: Budget) -> list
             raise RenderError(f"{origin}:{line}: the items of this {body['kind']} make more than "
                               f"{budget.settings.max_documents} documents in one render (max_documents); "
                               "render smaller paths")  # fmt: skip
-        return [_checked(item, origin, line) for item in items]
+        return [_item(item, origin, line, body["kind"]) for item in items]
     return [body]
+
+
+def _item(document: Any, origin: str, line: int, kind: str) -> dict[str, Any]:
+    """One object of a List: an object, never a List again (kubectl expands one level, and the API server
+    has no path for a List: one inside another stopped a whole pass with a TypeError)."""
+    item = _checked(document, origin, line)
+    if item["kind"].endswith("List") and "items" in item:
+        raise RenderError(f"{origin}:{line}: a {item['kind']} inside a {kind}; list the objects themselves")
+    return item
 
 
 def _checked(document: Any, origin: str, line: int) -> dict[str, Any]:

@@ -107,8 +107,11 @@ class GitSource:
             self._require_forward(repo, last_applied, commit)
         elif last_applied:
             forward = self._is_forward(repo, last_applied, commit)
-        base = last_applied if forward or not last_applied else self._fork_point(repo, last_applied, commit.hexsha)
-        review = self._review(base, commit.hexsha, break_glass, first_sync=not last_applied)
+        # A rewound branch is verified from --trust-from alone: a commit the applied one contains is not
+        # thereby reviewed (a push later reverted, a branch's work in progress).
+        review = self._review(
+            last_applied if forward else None, commit.hexsha, break_glass, first_sync=not last_applied
+        )
         self._git(repo, "checkout", "--force", "--detach", commit.hexsha)
         self._git(repo, "clean", "-ffdx")
         return Revision(commit.hexsha, self._dir, str(commit.summary), str(commit.message), review)
@@ -153,20 +156,6 @@ class GitSource:
             return repo.commit(f"refs/remotes/origin/{self.spec.branch}")
         except (git.BadName, ValueError) as error:
             raise SourceError(f"{self._where()}: branch {self.spec.branch!r} not found") from error
-
-    def _fork_point(self, repo: git.Repo, last_applied: str, new: str) -> str | None:
-        """Where a rewound branch left the applied history: the newest commit of the new head's first-parent
-        chain the applied commit contains (reviewed, since the applied commit was). None when there is none:
-        the rewound head is then judged as a first sync."""
-        try:  # the chain's commits the applied one does not contain; once in its history, the chain stays there
-            outside = repo.git.execute(["git", "rev-list", "--first-parent", new, f"^{last_applied}"],
-                                       start_new_session=True).split()  # fmt: skip
-            if not outside:
-                return new  # rewound to a commit the applied one contains
-            parents = repo.commit(outside[-1]).parents
-            return parents[0].hexsha if parents else None
-        except (git.BadName, ValueError, git.GitCommandError):
-            return None
 
     def _is_forward(self, repo: git.Repo, last_applied: str, new: git.Commit) -> bool:
         if last_applied == new.hexsha:

@@ -165,6 +165,11 @@ def _first_parents(commits: dict[str, Commit], tip: str) -> Iterator[str]:
         at = commits[at].parents[0] if commits[at].parents else ""
 
 
+def merge_bases(git: Git, first: str, second: str) -> list[str]:
+    """Every merge base of two commits (more than one in a criss-cross history)."""
+    return git("merge-base", "--all", first, second).split()
+
+
 def own_changes(git: Git, merge: str) -> frozenset[str]:
     """Paths where the merge's tree differs from what git's own merge of its parents makes: what the person
     who made the merge wrote themselves (an "evil merge", or a conflict resolved in the merge)."""

@@ -58,14 +58,29 @@ def test_allow_rewind_onto_a_rewritten_branch_refuses_its_unreviewed_commits(tmp
         source.fetch(last_applied=applied, allow_rewind=True)
 
 
-def test_allow_rewind_verifies_from_where_the_rewrite_left_the_applied_history(tmp_path: Path) -> None:
-    """The controller's clone holds the applied commit: the rewritten commits since the fork are judged."""
+def test_allow_rewind_is_verified_from_trust_from_and_refuses_the_rewritten_push(tmp_path: Path) -> None:
+    """A rewound branch is verified from the commit the operator names, never from a commit the applied one
+    merely contains (red team round 2: a reverted push, a branch's work in progress)."""
     repo = ReviewRepo(tmp_path)
     repo.change("bob", "web", {"apps/web.yaml": "x: 1\n"})
     applied = repo.merge("carol", "web")
-    source = GitSource(SourceSpec(str(repo.work), "main"), tmp_path / "work", reviewer=repo.reviewer())
-    assert source.fetch(last_applied=None).commit == applied  # what the controller applied, in its clone
+    source = GitSource(SourceSpec(str(repo.work), "main"), tmp_path / "work",
+                       reviewer=repo.reviewer(trust_from=repo.base))  # fmt: skip
+    assert source.fetch(last_applied=None).commit == applied
     rewritten(repo, repo.base)
     with pytest.raises(UnreviewedRevisionError) as refused:
         source.fetch(last_applied=applied, allow_rewind=True)
     assert "policies/pss.yaml" in "\n".join(refused.value.problems)
+
+
+def test_allow_rewind_back_onto_a_reverted_push_is_refused_without_trust_from(tmp_path: Path) -> None:
+    repo = ReviewRepo(tmp_path)
+    pushed = repo.push("alice", {"policies/pss.yaml": WEAK})
+    repo.git("revert", "--no-edit", "-S", "HEAD", person="alice")
+    repo.change("bob", "web", {"apps/web.yaml": "x: 1\n"})
+    applied = repo.merge("carol", "web")
+    source = GitSource(SourceSpec(str(repo.work), "main"), tmp_path / "work", reviewer=repo.reviewer())
+    assert source.fetch(last_applied=repo.base).commit == applied  # the push was reverted: nothing reaches the head
+    repo.git("reset", "-q", "--hard", pushed, person="alice")  # force-push main back onto the pushed commit
+    with pytest.raises(UnreviewedRevisionError, match="--trust-from"):
+        source.fetch(last_applied=applied, allow_rewind=True)
