@@ -147,6 +147,12 @@ def test_a_job_without_ttl_gets_90_seconds_as_a_json_patch() -> None:
     assert _patch(_job(), namespace="team") == [{"op": "add", "path": "/spec/ttlSecondsAfterFinished", "value": 90}]
 
 
+def test_the_gate_applies_a_job_without_ttl_with_90_seconds() -> None:
+    manifests = read_text(yaml.safe_dump_all([_job()]), "job.yaml")
+    (mutated,) = evaluate(manifests, POLICIES, now=NOW, deny_level=DenyLevel.LOW).manifests
+    assert mutated.body["spec"]["ttlSecondsAfterFinished"] == 90
+
+
 @pytest.mark.parametrize("ttl", [0, 5, 86_400])
 def test_a_job_that_sets_its_ttl_keeps_it_even_zero(ttl: int) -> None:
     assert _patch(_job(ttlSecondsAfterFinished=ttl), namespace="team") == []
