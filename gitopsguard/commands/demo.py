@@ -20,6 +20,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.commands.demo_admission import DemoAdmissionParts, demo_kubectl, show_admission
 from gitopsguard.commands.demo_grants import show_grant
 from gitopsguard.commands.demo_review import (
     DemoPeople,
@@ -66,9 +67,9 @@ def run_demo() -> int:
         for announcement in batch:
             heard.put(announcement)
 
+    log = AuditLog(cluster.state.root / "audit.jsonl")
     start_scanner(api, lambda: loop.controller.policies, backup_dir=cluster.state.root / "backups",
-                  namespaces=("shop", "payments"), log=AuditLog(cluster.state.root / "audit.jsonl"), stop=loop.stop,
-                  also=hear)  # fmt: skip
+                  namespaces=("shop", "payments"), log=log, stop=loop.stop, also=hear)  # fmt: skip
     first = loop.first()
     print_result(first)
     if first.error is None:
@@ -77,6 +78,11 @@ def run_demo() -> int:
         show_policy_gate(repo, people, loop.results)
         show_hand_made_removal(api, heard)
         show_grant(api, repo, people, kubeconfig)
+        kubectl = demo_kubectl()
+        if kubectl is None:
+            click.echo("\n(skipped the admission step: no kubectl; `make demo` installs it)")
+        else:
+            show_admission(DemoAdmissionParts(api, loop.controller.unit, loop.source, kubeconfig, kubectl, log))
     click.echo(HINTS.format(repo=repo, env=cluster.env(), gg=sys.argv[0], kubeconfig=kubeconfig, trust=people.trust,
                             carol=people.key("carol")))  # fmt: skip
     if sys.stdin.isatty() and first.error is None:
@@ -91,6 +97,7 @@ class DemoLoop:
     """The controller loop on the demo repository, on a thread of its own, and the results of its passes."""
 
     controller: Controller
+    source: GitSource
     results: queue.Queue[ReconcileResult]
     stop: threading.Event
     thread: threading.Thread
@@ -118,7 +125,7 @@ def start_loop(
     stop = threading.Event()
     thread = threading.Thread(target=controller.run, args=(stop, repo), daemon=True)
     thread.start()
-    return DemoLoop(controller, results, stop, thread)
+    return DemoLoop(controller, source, results, stop, thread)
 
 
 HINTS = """
