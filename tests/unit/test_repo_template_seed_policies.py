@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gitopsguard.admission import Judgement, mutate_request, validate
+from gitopsguard.admission.patch import mutations
 from gitopsguard.errors import PolicyError
 from gitopsguard.model import KubeObject
 from gitopsguard.policy import DenyLevel, evaluate, load_policies, parse_policies
@@ -296,3 +299,27 @@ def test_a_default_copies_the_field_anywhere_in_its_value_and_a_copy_of_nothing_
     policies = parse_policies({"p.yaml": COPYING % "{$copy: spec.missing}"})
     (kept,) = evaluate(named, policies, now=NOW, deny_level=DenyLevel.LOW).manifests
     assert "x" not in kept.body["spec"]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=12)  # fmt: skip
+SPREAD = [p for p in POLICIES.policies if p.name == "spread-pods"]
+
+
+@given(selector=JSON, spec=st.dictionaries(st.sampled_from(["selector", "template", "replicas"]), JSON, max_size=3))
+@example(selector={"matchLabels": {"app": "a"}}, spec={"template": "a string where a map belongs"})
+@example(selector=None, spec={})
+@example(selector={}, spec={"template": {"spec": ["a list where a map belongs"]}})
+def test_spread_pods_on_any_deployment_shape_copies_the_selector_or_changes_nothing(selector: Any, spec: Any) -> None:
+    body: KubeObject = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                        "spec": {**spec, "selector": selector}}  # fmt: skip
+    before = copy.deepcopy(body)
+    mutated, patch = mutations(body, SPREAD)
+    assert body == before  # the request's object is never changed in place
+    if not patch:
+        assert mutated is body
+        return
+    added = mutated["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert selector is not None and added[0]["labelSelector"] == selector
+    assert added[0]["labelSelector"] is not mutated["spec"]["selector"] or not isinstance(selector, (dict, list))
