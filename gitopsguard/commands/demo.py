@@ -7,7 +7,7 @@ import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from gitopsguard.commands.scan import start_scanner
 from gitopsguard.controller import Controller
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import StagedProgress
-from gitopsguard.errors import DevClusterError
+from gitopsguard.errors import DevClusterError, GitOpsGuardError
 from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.scan.scanner import Announcement
@@ -78,11 +78,7 @@ def run_demo() -> int:
         show_policy_gate(repo, people, loop.results)
         show_hand_made_removal(api, heard)
         show_grant(api, repo, people, kubeconfig)
-        kubectl = demo_kubectl()
-        if kubectl is None:
-            click.echo("\n(skipped the admission step: no kubectl; `make demo` installs it)")
-        else:
-            show_admission(DemoAdmissionParts(api, loop.controller.unit, loop.source, kubeconfig, kubectl, log))
+        show_demo_admission(DemoAdmissionParts(api, loop.controller.unit, loop.source, kubeconfig, "", log))
     click.echo(HINTS.format(repo=repo, env=cluster.env(), gg=sys.argv[0], kubeconfig=kubeconfig, trust=people.trust,
                             carol=people.key("carol")))  # fmt: skip
     if sys.stdin.isatty() and first.error is None:
@@ -90,6 +86,19 @@ def run_demo() -> int:
         follow(loop.results, loop.stop)
     loop.close()
     return 0 if first.error is None and info.ready else 1
+
+
+def show_demo_admission(parts: DemoAdmissionParts) -> None:
+    """The admission step, with the kubectl `make demo` installs; a failure of it is reported, and the demo
+    goes on (its webhook configurations are gone either way)."""
+    kubectl = demo_kubectl()
+    if kubectl is None:
+        click.echo("\n(skipped the admission step: no kubectl; `make demo` installs it)")
+        return
+    try:
+        show_admission(replace(parts, kubectl=kubectl))
+    except GitOpsGuardError as error:
+        click.echo(f"... the admission step failed: {error}")
 
 
 @dataclass(frozen=True)
