@@ -68,6 +68,16 @@ def test_a_namespace_labelled_enforce_privileged_is_denied_on_create_and_on_rela
     assert seeded.kubectl("label", "namespace", seeded.namespace, f"{ENFORCE}=baseline", "--overwrite").returncode == 0
 
 
+def test_break_glass_spares_the_namespaces_objects_but_never_lets_it_be_labelled_privileged(seeded: Hook) -> None:
+    # whoever may label the namespace turns admission off inside it first, then tries the downgrade
+    glass = seeded.kubectl("label", "namespace", seeded.namespace, "gitopsguard.io/admission=disabled")
+    assert glass.returncode == 0, glass.stderr
+    relabel = seeded.kubectl("label", "namespace", seeded.namespace, f"{ENFORCE}=privileged", "--overwrite")
+    assert relabel.returncode != 0 and "GG3003" in relabel.stderr, relabel.stderr
+    live = seeded.raw.request("GET", f"/api/v1/namespaces/{seeded.namespace}")[1]["metadata"]["labels"]
+    assert live["gitopsguard.io/admission"] == "disabled" and live.get(ENFORCE) != "privileged"
+
+
 def _job(name: str) -> dict[str, Any]:
     spec = {"restartPolicy": "Never", **compliant_spec()}
     spec["containers"][0]["image"] = "ghcr.io/example/once:1"
