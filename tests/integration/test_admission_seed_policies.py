@@ -27,7 +27,9 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 TEMPLATE = Path(__file__).parents[2] / "repo-template"
 ENFORCE = "pod-security.kubernetes.io/enforce"
-RESOURCES_WARNING = "Warning: [WARN] MED - every container needs CPU and memory requests and limits (GG3004)"
+RESOURCES_WARNING = (
+    "Warning: [WARN] MED - every container needs resources.requests and resources.limits for cpu and memory (GG3004)"
+)
 
 
 @pytest.fixture

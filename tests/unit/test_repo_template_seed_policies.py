@@ -194,7 +194,7 @@ def _resource_findings(body: KubeObject) -> list[Any]:
 def test_a_container_missing_a_cpu_or_memory_request_or_limit_is_warned_never_denied(missing: str, wrap: Any) -> None:
     found = _resource_findings(wrap(_without(compliant_spec(), missing)))
     assert [(f.code, f.enforced, f.message) for f in found] == [
-        ("GG3004", False, "every container needs CPU and memory requests and limits")
+        ("GG3004", False, "every container needs resources.requests and resources.limits for cpu and memory")
     ]
 
 
