@@ -7,7 +7,7 @@ import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.commands.demo_admission import DemoAdmissionParts, demo_kubectl, show_admission
 from gitopsguard.commands.demo_grants import show_grant
 from gitopsguard.commands.demo_review import (
     DemoPeople,
@@ -34,7 +35,7 @@ from gitopsguard.commands.scan import start_scanner
 from gitopsguard.controller import Controller
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import StagedProgress
-from gitopsguard.errors import DevClusterError
+from gitopsguard.errors import DevClusterError, GitOpsGuardError
 from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.scan.scanner import Announcement
@@ -66,9 +67,9 @@ def run_demo() -> int:
         for announcement in batch:
             heard.put(announcement)
 
+    log = AuditLog(cluster.state.root / "audit.jsonl")
     start_scanner(api, lambda: loop.controller.policies, backup_dir=cluster.state.root / "backups",
-                  namespaces=("shop", "payments"), log=AuditLog(cluster.state.root / "audit.jsonl"), stop=loop.stop,
-                  also=hear)  # fmt: skip
+                  namespaces=("shop", "payments"), log=log, stop=loop.stop, also=hear)  # fmt: skip
     first = loop.first()
     print_result(first)
     if first.error is None:
@@ -77,6 +78,7 @@ def run_demo() -> int:
         show_policy_gate(repo, people, loop.results)
         show_hand_made_removal(api, heard)
         show_grant(api, repo, people, kubeconfig)
+        show_demo_admission(DemoAdmissionParts(api, loop.controller.unit, loop.source, kubeconfig, "", log))
     click.echo(HINTS.format(repo=repo, env=cluster.env(), gg=sys.argv[0], kubeconfig=kubeconfig, trust=people.trust,
                             carol=people.key("carol")))  # fmt: skip
     if sys.stdin.isatty() and first.error is None:
@@ -86,11 +88,25 @@ def run_demo() -> int:
     return 0 if first.error is None and info.ready else 1
 
 
+def show_demo_admission(parts: DemoAdmissionParts) -> None:
+    """The admission step, with the kubectl `make demo` installs; a failure of it is reported, and the demo
+    goes on (its webhook configurations are gone either way)."""
+    kubectl = demo_kubectl()
+    if kubectl is None:
+        click.echo("\n(skipped the admission step: no kubectl; `make demo` installs it)")
+        return
+    try:
+        show_admission(replace(parts, kubectl=kubectl))
+    except GitOpsGuardError as error:
+        click.echo(f"... the admission step failed: {error}")
+
+
 @dataclass(frozen=True)
 class DemoLoop:
     """The controller loop on the demo repository, on a thread of its own, and the results of its passes."""
 
     controller: Controller
+    source: GitSource
     results: queue.Queue[ReconcileResult]
     stop: threading.Event
     thread: threading.Thread
@@ -118,7 +134,7 @@ def start_loop(
     stop = threading.Event()
     thread = threading.Thread(target=controller.run, args=(stop, repo), daemon=True)
     thread.start()
-    return DemoLoop(controller, results, stop, thread)
+    return DemoLoop(controller, source, results, stop, thread)
 
 
 HINTS = """

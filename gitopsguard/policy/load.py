@@ -21,6 +21,7 @@ from gitopsguard.policy.model import (
     API_VERSION,
     Check,
     Context,
+    Copy,
     Enforcement,
     Hit,
     LiveAction,
@@ -279,13 +280,32 @@ def _mutation(node: Any, name: str) -> Mutation | None:
             raise PolicyError(
                 f"{at}: each of setDefaults needs `path` (such as spec.ttlSecondsAfterFinished) and `value`"
             )
-        defaults.append((frozenset(item.get("kinds") or []), tuple(item["path"].split(".")), item["value"]))
+        value = _default_value(item["value"], at)
+        defaults.append((frozenset(item.get("kinds") or []), tuple(item["path"].split(".")), value))
     labels, annotations = node.get("addLabels") or {}, node.get("addAnnotations") or {}
     if not isinstance(labels, dict) or not isinstance(annotations, dict):
         raise PolicyError(f"{where}: addLabels and addAnnotations map names to values")
     return Mutation(
         {str(k): str(v) for k, v in labels.items()}, {str(k): str(v) for k, v in annotations.items()}, tuple(defaults)
     )
+
+
+COPY = "$copy"  # in a default's value: {$copy: spec.selector} is a copy of the object's own field
+
+
+def _default_value(node: Any, where: str) -> Any:
+    """A default's value, with each ``{$copy: FIELD.PATH}`` mapping read as a Copy of that field."""
+    if isinstance(node, dict):
+        if COPY not in node:
+            return {k: _default_value(v, where) for k, v in node.items()}
+        path = node[COPY]
+        if len(node) != 1 or not isinstance(path, str) or not all(path.split(".")):
+            raise PolicyError(f"{where}: `{COPY}` stands alone in its mapping and names a field, "
+                              "such as {$copy: spec.selector}")  # fmt: skip
+        return Copy(tuple(path.split(".")))
+    if isinstance(node, list):
+        return [_default_value(v, where) for v in node]
+    return node
 
 
 def _exception(document: Lined, name: str) -> PolicyException:

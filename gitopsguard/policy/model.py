@@ -121,6 +121,15 @@ Check = Callable[[KubeObject, Context], list[Hit]]
 
 
 @dataclass(frozen=True)
+class Copy:
+    """In a default's value: a copy of the object's own field at ``path`` (``{$copy: spec.selector}`` in a
+    policy file), so that a default can refer to the object it completes (a Deployment's spread constraint
+    selects that Deployment's Pods). A default whose copied field is absent is not set."""
+
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Mutation:
     """Applied before validation, in file order: add labels/annotations when absent, set defaults."""
 
