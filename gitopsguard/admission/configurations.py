@@ -115,6 +115,9 @@ def configurations(
     return found
 
 
+NAMESPACE_SUBRESOURCES = ("status", "finalize")
+
+
 def _webhook(
     name: str, kinds: list[str], path: str, settings: WebhookSettings, bundle: str, break_glass: bool
 ) -> dict[str, Any]:
@@ -122,6 +125,9 @@ def _webhook(
     for kind in kinds:
         group, resource = RESOURCES[kind]
         groups.setdefault(group, []).append(resource)
+    if not break_glass:  # the namespaces webhook: labels change through these subresources too (red team)
+        groups = {group: [*names, *(f"namespaces/{sub}" for sub in NAMESPACE_SUBRESOURCES if "namespaces" in names)]
+                  for group, names in groups.items()}  # fmt: skip
     rules = [{"apiGroups": [group], "apiVersions": ["*"], "resources": sorted(resources),
               "operations": ["CREATE", "UPDATE"], "scope": "*"}
              for group, resources in sorted(groups.items())]  # fmt: skip

@@ -141,6 +141,10 @@ def _notable(verdict: Verdict) -> bool:
     return bool(not verdict.allowed or verdict.warning or verdict.audit or verdict.break_glass)
 
 
+RECORD_LINES = 20
+RECORD_LINE = 300
+
+
 def entries_for(verdict: Verdict) -> list[tuple[str, str, str, str, str]]:
     """(event, unit, revision, subject, detail) audit entries for one verdict, each naming the user."""
     request = verdict.request
@@ -152,15 +156,22 @@ def entries_for(verdict: Verdict) -> list[tuple[str, str, str, str, str]]:
             (f"admission-break-glass-{verdict.break_glass}", UNIT, verdict.revision, request.subject, turned)
         )
     if not verdict.allowed:
-        lines = [describe(f, "FAIL") for f in verdict.denying] or [verdict.reason]
+        lines = _bounded([describe(f, "FAIL") for f in verdict.denying] or [verdict.reason])
         entries.append(("admission-denied", UNIT, verdict.revision, request.subject, f"{by}: " + "; ".join(lines)))
     if verdict.warning:
-        lines = [describe(f, "WARN") for f in verdict.warning]
+        lines = _bounded([describe(f, "WARN") for f in verdict.warning])
         entries.append(("admission-warned", UNIT, verdict.revision, request.subject, f"{by}: " + "; ".join(lines)))
     if verdict.audit:
-        lines = [describe(f, "AUDIT") for f in verdict.audit]
+        lines = _bounded([describe(f, "AUDIT") for f in verdict.audit])
         entries.append(("admission-audit", UNIT, verdict.revision, request.subject, f"{by}: " + "; ".join(lines)))
     return entries
+
+
+def _bounded(lines: list[str]) -> list[str]:
+    """At most RECORD_LINES lines of at most RECORD_LINE characters: one request (500 containers x 40 ports)
+    once wrote 3.5 MB into the audit log (red team); the rest are counted."""
+    shown = [line if len(line) <= RECORD_LINE else line[:RECORD_LINE] + "..." for line in lines[:RECORD_LINES]]
+    return shown + ([f"and {len(lines) - RECORD_LINES} more findings"] if len(lines) > RECORD_LINES else [])
 
 
 def event_for(verdict: Verdict) -> tuple[str, str]:

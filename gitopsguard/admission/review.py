@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Find
 # or None) -> findings; admission/podsecurity.py connects it to policy/podsecurity.py's decision.
 PodSecurity = Callable[[KubeObject, Mapping[str, str] | None, str, str, str, KubeObject | None], PodSecurityFindings]
 JUDGED = frozenset({"CREATE", "UPDATE"})
+IMMUTABLE_SPECS = frozenset({("", "Pod"), ("batch", "Job")})  # not mutated on UPDATE (their specs are fixed)
 BREAK_GLASS = "gitopsguard.io/admission"  # a Namespace label; "disabled" turns admission off inside it
 # What a policy or mutation raises on an object of a shape it did not expect: the API server decodes built-in
 # kinds into their types before admission, but anyone who reaches the port can send any shape. As at the
@@ -49,15 +51,29 @@ SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, Rec
 # matches only Pods would be dodged by wrapping the Pod in a Deployment (its ReplicaSet controller creates
 # the Pod), and a refused Pod only leaves its controller reporting the refusal.
 CONTROL_PLANE_USERS = frozenset({"system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"})
-CONTROL_PLANE_PREFIX = "system:serviceaccount:kube-system:"  # controllers with --use-service-account-credentials
+# The controller-manager's own controllers when it runs with --use-service-account-credentials (named: any other
+# account in kube-system is an add-on, a dashboard or a Helm tiller, and is judged like anyone; red team).
+CONTROLLER_ACCOUNTS = frozenset(f"system:serviceaccount:kube-system:{name}" for name in (
+    "attachdetach-controller", "bootstrap-signer", "certificate-controller", "clusterrole-aggregation-controller",
+    "cronjob-controller", "daemon-set-controller", "deployment-controller", "disruption-controller",
+    "endpoint-controller", "endpointslice-controller", "endpointslicemirroring-controller",
+    "ephemeral-volume-controller", "expand-controller", "generic-garbage-collector", "horizontal-pod-autoscaler",
+    "job-controller", "namespace-controller", "node-controller", "persistent-volume-binder", "pod-garbage-collector",
+    "pv-protection-controller", "pvc-protection-controller", "replicaset-controller", "replication-controller",
+    "resourcequota-controller", "root-ca-cert-publisher", "route-controller", "service-account-controller",
+    "service-controller",
+    "statefulset-controller", "token-cleaner", "ttl-after-finished-controller", "ttl-controller"))  # fmt: skip
 CONTROL_PLANE_GROUPS = frozenset({"system:nodes"})
+# Judged whoever makes them: a Pod (its controller would else wrap it) and a Job (a CronJob's controller
+# makes them from a template a Job-only policy never saw).
+ALWAYS_JUDGED = frozenset({("", "Pod"), ("batch", "Job")})
 
 
 def control_plane(request: AdmissionRequest) -> bool:
-    """Whether the request comes from the control plane itself and is not a Pod (admitted unjudged, see above)."""
-    if request.kind == "Pod" and not request.group:
+    """Whether the request comes from the control plane itself and is not a Pod or Job (admitted unjudged)."""
+    if (request.group, request.kind) in ALWAYS_JUDGED:
         return False
-    return (request.username in CONTROL_PLANE_USERS or request.username.startswith(CONTROL_PLANE_PREFIX)
+    return (request.username in CONTROL_PLANE_USERS or request.username in CONTROLLER_ACCOUNTS
             or bool(CONTROL_PLANE_GROUPS.intersection(request.groups)))  # fmt: skip
 
 
@@ -141,7 +157,32 @@ def _standing_before(
         standing, _ = judge_object(old, judgement.policies, Context(namespace), now)
     except SHAPE_ERRORS:
         return set()
-    return {_same(f) for f in standing}
+    new = request.obj or {}
+    # A finding stood before only if what it is about is unchanged: the whole container or volume its path
+    # names (a privileged container given another image is a new finding; red team), else the whole spec.
+    return {_same(f) for f in standing if _substance(old, f.path) == _substance(new, f.path)}
+
+
+def _substance(body: KubeObject, path: str) -> Any:
+    """What a finding at ``path`` is about in ``body``: the value up to the last list element the path names
+    (``spec.template.spec.containers[0]``), or the whole path's value; everything but metadata and status
+    when the path cannot be followed (a wildcard, a shape that changed)."""
+    cut = path[: path.rindex("]") + 1] if "]" in path else path
+    value: Any = body
+    for name, index in _PATH_STEP.findall(cut):
+        if name:
+            value = value.get(name) if isinstance(value, dict) else _MISSING
+        if index:
+            if index == "*" or not isinstance(value, list) or int(index) >= len(value):
+                return {key: item for key, item in body.items() if key not in ("metadata", "status")}
+            value = value[int(index)]
+        if value is _MISSING:
+            return value
+    return value
+
+
+_PATH_STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+|\*)\]")
+_MISSING = object()
 
 
 def break_glass_switch(request: AdmissionRequest) -> str:
@@ -162,6 +203,8 @@ def mutate_request(request: AdmissionRequest, judgement: Judgement | None) -> Ve
     body = _judged(request)
     if body is None or judgement is None:
         return Verdict(request, True)
+    if request.operation == "UPDATE" and (request.group, request.kind) in IMMUTABLE_SPECS:
+        return Verdict(request, True)  # a default added to a Pod made before the policy would make it unchangeable
     try:
         _, patch = mutations(body, judgement.policies.policies)
     except SHAPE_ERRORS as error:
@@ -177,7 +220,10 @@ def _unjudgeable(request: AdmissionRequest, error: Exception) -> str:
 def _judged(request: AdmissionRequest) -> KubeObject | None:
     """The object to judge, namespaced as the request says; None when there is nothing to judge (deletes,
     connects, subresources such as status, which cannot change what the policies check)."""
-    if request.operation not in JUDGED or request.sub_resource or request.obj is None:
+    namespace_label_path = (
+        request.kind == "Namespace" and not request.group and request.sub_resource in ("status", "finalize")
+    )  # a Namespace's labels can change through these: judged like the object
+    if request.operation not in JUDGED or (request.sub_resource and not namespace_label_path) or request.obj is None:
         return None
     return _namespaced(request.obj, request.namespace)
 

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -53,13 +53,33 @@ def hosts_for(settings: WebhookSettings) -> list[str]:
     return [host, *names] if host else names
 
 
+POD_SECURITY_KINDS = frozenset(
+    {
+        "Pod",
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+        "PodTemplate",
+        "Namespace",
+    }
+)
+
+
 def start_admission(
     raw: RawApi, address: tuple[str, int], settings: WebhookSettings, judgement: Callable[[], Judgement | None],
     recorder: AdmissionRecorder, stop: threading.Event, *, pod_security: PodSecurity | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC), server_settings: Settings = DEFAULT,
     label_system_namespaces: bool = True, learn_identity: bool = True,
 ) -> Admission:  # fmt: skip
-    """Serve admission at ``address`` and keep its certificate and configurations until ``stop``."""
+    """Serve admission at ``address`` and keep its certificate and configurations until ``stop``. With the Pod
+    Security seam, Pods and the workload kinds are always sent to us, whatever the policies target: the
+    namespace labels hold without a single repository policy (red team)."""
+    if pod_security is not None:
+        settings = replace(settings, always=settings.always | POD_SECURITY_KINDS)
     hosts = hosts_for(settings)
     certificates = CertificateStore(raw, settings.namespace).ensure(hosts, datetime.now(UTC))
     server = AdmissionServer(address, certificates.context(), judgement, namespaces=namespace_cache(raw),

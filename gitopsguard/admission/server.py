@@ -42,6 +42,7 @@ from gitopsguard.admission.review import (
 from gitopsguard.model import KubeObject
 
 WEBHOOKS = ("validate", "mutate")
+SUPERUSERS = "system:masters"
 WHOAMI = "gitopsguard-whoami-"  # the name of the dry-run Namespace by which the server learns who we are
 
 
@@ -79,6 +80,7 @@ class AdmissionServer(ThreadingHTTPServer):
         # again here, they could never be applied. So they are admitted unjudged, once we know who we are: the
         # user named in a dry-run Namespace create only this process makes (``nonce``, see serve.py).
         self.me: str | None = None
+        self.me_shared = False  # our user name is a superuser's, which other components may share
         self.nonce = secrets.token_hex(8)
         # a connection has one judgement in flight at most: the pool's queue is bounded by max_connections
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="admission-judge")
@@ -134,7 +136,8 @@ class AdmissionServer(ThreadingHTTPServer):
             request = parse_review(data)
         except BadReviewError as error:
             return refusal(error.uid, str(error)) if error.uid else {"error": str(error)}
-        if self._own(request) or control_plane(request):
+        shared_pod = request.kind == "Pod" and not request.group and self.me_shared
+        if (self._own(request) and not shared_pod) or control_plane(request):
             return response(Verdict(request, True))
         try:
             future = self.pool.submit(self._verdict, webhook, request)
@@ -156,6 +159,9 @@ class AdmissionServer(ThreadingHTTPServer):
                  and request.dry_run and request.name == WHOAMI + self.nonce)  # fmt: skip
         if probe and self.me is None and request.username:
             self.me = request.username
+            # a superuser's name is shared (the dev cluster's controller-manager is "admin" too): its Pods
+            # are judged, or a Deployment's Pod would pass as ours (red team)
+            self.me_shared = SUPERUSERS in request.groups
         return probe or (self.me is not None and request.username == self.me)
 
     def _verdict(self, webhook: str, request: Any) -> Verdict:

@@ -52,7 +52,7 @@ def notice_for(verdict: Verdict) -> Notice:
                       f"in namespace {request.name}.", f"label {BREAK_GLASS}", "Check that this was intended.",
                       f"break-glass|{request.subject}|{request.uid}")  # fmt: skip
     codes = ", ".join(sorted({f"{f.code} ({f.policy})" for f in verdict.denying}))
-    why = "\n".join(describe(f, "FAIL") for f in verdict.denying) or verdict.reason
+    why = "\n".join(describe(f, "FAIL") for f in verdict.denying[:20]) or verdict.reason
     return Notice("admission-denied", request.subject, request.namespace,
                   f"{user} was refused {request.operation} of {request.subject}.", why,
                   "Fix the object, or add a PolicyException to the repository.",

@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +29,8 @@ from prometheus_client import CollectorRegistry
 
 from gitopsguard.admission.applied import AppliedPolicies
 from gitopsguard.admission.configurations import WebhookSettings, remove
+from gitopsguard.admission.podsecurity import pod_security_seam
 from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
-from gitopsguard.admission.review import PodSecurityFindings
 from gitopsguard.admission.serve import Admission, start_admission
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster import connect
@@ -39,8 +38,6 @@ from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.errors import DevClusterError
-from gitopsguard.model import KubeObject
-from gitopsguard.policy.podsecurity import pod_security
 from gitopsguard.reconcile import Unit
 from gitopsguard.source import GitSource
 
@@ -145,16 +142,8 @@ def start_demo_admission(
     settings = WebhookSettings(name=name, url=f"https://127.0.0.1:{port}", namespace=CONTROLLER_NAMESPACE,
                                also_match=({"key": SCOPE_LABEL, "operator": "In", "values": [scope]},))  # fmt: skip
     admission = start_admission(RawApi(parts.api, timeout=10), ("127.0.0.1", port), settings, applied.get, recorder,
-                                stop, pod_security=pod_security_labels)  # fmt: skip
+                                stop, pod_security=pod_security_seam())  # fmt: skip
     return admission, applied
-
-
-def pod_security_labels(
-    obj: KubeObject, labels: Mapping[str, str], namespace: str, username: str, operation: str, old: KubeObject | None
-) -> PodSecurityFindings:
-    """The namespace's Pod Security labels, as Kubernetes' Pod Security Admission reads them (no exemptions)."""
-    verdict = pod_security(obj, labels, namespace=namespace, username=username, operation=operation, old=old)
-    return verdict.enforce, verdict.warn, verdict.audit
 
 
 def wait_until_judging(kubeconfig: Path, applied: AppliedPolicies, namespace: str) -> None:

@@ -250,6 +250,8 @@ def _significant_update(new: KubeObject, old: KubeObject) -> bool:
     new_spec, old_spec = dig(new, "spec"), dig(old, "spec")
     if not isinstance(new_spec, dict) or not isinstance(old_spec, dict):
         return True
+    if _seccomp_annotations(new) != _seccomp_annotations(old):  # as Kubernetes' isSignificantPodUpdate: a 1.20
+        return True  # kubelet reads these on a container restart (red team)
     for list_field in ("containers", "initContainers"):
         now, before = new_spec.get(list_field) or [], old_spec.get(list_field) or []
         if not isinstance(now, list) or not isinstance(before, list) or len(now) != len(before):
@@ -262,6 +264,25 @@ def _significant_update(new: KubeObject, old: KubeObject) -> bool:
     old_images = {c["name"]: _image(c) for c in before if isinstance(c, dict) and isinstance(c.get("name"), str)}
     return any(not isinstance(c, dict) or not isinstance(c.get("name"), str) or c["name"] not in old_images
                or old_images[c["name"]] != _image(c) for c in now)  # fmt: skip
+
+
+SECCOMP_POD = "seccomp.security.alpha.kubernetes.io/pod"
+SECCOMP_CONTAINER = "container.seccomp.security.alpha.kubernetes.io/"
+
+
+def _seccomp_annotations(pod: KubeObject) -> object:
+    annotations = dig(pod, "metadata", "annotations")
+    if not isinstance(annotations, dict):
+        return annotations if annotations is None else object()  # an odd shape never equals another
+    return {
+        k: v
+        for k, v in annotations.items()
+        if isinstance(k, str)
+        and (
+            k == "seccomp.security.alpha.kubernetes.io/pod"
+            or k.startswith("container.seccomp.security.alpha.kubernetes.io/")
+        )
+    }
 
 
 def _image(container: Any) -> object:
