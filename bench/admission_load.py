@@ -26,6 +26,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,14 @@ def corpus() -> list[bytes]:
     return [json.dumps(review(b)).encode() for b in bodies]
 
 
-def serve(port: int) -> None:
-    """The server process: prints its port and its CPU seconds on each line read from stdin."""
+def serve(port: int, *, alpn: str = "", idle: float = 10.0) -> None:
+    """The server process: prints its port, then on each line read from stdin its CPU seconds, the connections
+    it accepted, and (JSON) how connections ended and which protocol ALPN chose on them.
+
+    ``alpn`` (``h2,http/1.1``) is the list the server offers, to see what the API server's client takes;
+    ``idle`` the seconds a kept-alive connection may wait for its next request.
+    """
+    from collections import Counter
     from datetime import UTC, datetime
 
     from gitopsguard.admission.certs import issue
@@ -76,13 +83,47 @@ def serve(port: int) -> None:
     certs = issue(["127.0.0.1"], datetime.now(UTC))
     Path(os.environ["BENCH_CA"]).write_bytes(certs.bundle)
     judgement = Judgement(parse_policies({"p.yaml": POLICIES}), DenyLevel.LOW)
-    server = AdmissionServer(("127.0.0.1", port), certs.context(), lambda: judgement,
-                             settings=Settings(timeout=4.0, max_connections=512, workers=4))  # fmt: skip
+    context, seen = certs.context(), Counter[str]()
+    if alpn:
+        context.set_alpn_protocols(alpn.split(","))
+    server = AdmissionServer(("127.0.0.1", port), context, lambda: judgement,
+                             settings=Settings(timeout=4.0, idle=idle, max_connections=512, workers=4))  # fmt: skip
+    server.RequestHandlerClass = _counting_handler(server.RequestHandlerClass, seen)
     server.start()
     print(server.server_port, flush=True)
     for _ in sys.stdin:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        print(f"{usage.ru_utime + usage.ru_stime:.3f} {server.accepted}", flush=True)
+        print(f"{usage.ru_utime + usage.ru_stime:.3f} {server.accepted} {json.dumps(dict(seen))}", flush=True)
+
+
+def _counting_handler(base: Any, seen: Any) -> Any:
+    """The server's handler, counting the protocol ALPN chose on each connection, and how each ended: the
+    client closed it between requests (``peer``), our idle timeout did (``idle``), or we did after a request
+    (``us``)."""
+
+    lock = threading.Lock()  # connections run in threads of their own
+
+    def count(key: str) -> None:
+        with lock:
+            seen[key] += 1
+
+    class Counting(base):  # type: ignore[misc,valid-type]
+        def setup(self) -> None:
+            super().setup()
+            count(f"alpn {self.connection.selected_alpn_protocol()}")
+
+        def handle_one_request(self) -> None:
+            self.raw_requestline = b"-"  # stays when reading the next request line times out
+            try:
+                super().handle_one_request()
+            except OSError:
+                count("ended by reset")
+                raise
+            if self.close_connection:
+                ended = {b"": "peer", b"-": "idle"}.get(self.raw_requestline, "us")
+                count(f"ended by {ended}")
+
+    return Counting
 
 
 class Connection:
@@ -177,9 +218,11 @@ def main() -> None:
     parser.add_argument("--rates", default="100,500,1000")
     parser.add_argument("--clients", default="50,200")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--alpn", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--idle", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve)
+        serve(args.serve, alpn=args.alpn, idle=args.idle)
         return
     ca = Path(f"/tmp/gitopsguard-bench-ca-{os.getpid()}.pem")  # noqa: S108  (a public certificate)
     server = subprocess.Popen([sys.executable, __file__, "--serve", "0"], stdin=subprocess.PIPE,
