@@ -48,7 +48,7 @@ def cluster(kubeconfig: Path) -> tuple[str, int, ssl.SSLContext, str]:
 
 
 async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespace: str, clients: int,
-              seconds: float) -> list[float]:  # fmt: skip
+              seconds: float, interval: float = 0.0) -> list[float]:  # fmt: skip
     from tests.unit.policy.workloads import as_pod, compliant_spec
 
     pod = as_pod(compliant_spec())
@@ -70,6 +70,7 @@ async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespa
             if status != 201:
                 raise RuntimeError(f"dry run refused: HTTP {status}: {answer[:300]!r}")
             latencies.append(time.perf_counter() - sent)
+            await asyncio.sleep(interval)
         writer.close()
 
     await asyncio.gather(*(client() for _ in range(clients)))
@@ -124,6 +125,8 @@ def main() -> None:
                         "too (--mutate Pod), as when a policy mutates them: a second call per request")  # fmt: skip
     parser.add_argument("--alpn", default="", help="the protocols the webhook offers by ALPN (h2,http/1.1): the "
                         "server counts the one chosen on each connection")  # fmt: skip
+    parser.add_argument("--interval", type=float, default=0.0, help="seconds each client waits between its "
+                        "requests (a quiet cluster: the webhook's connections idle between calls)")  # fmt: skip
     parser.add_argument("--idle", type=float, default=10.0, help="seconds the webhook keeps an idle connection")
     args = parser.parse_args()
     host, port, context, token = cluster(args.kubeconfig)
@@ -141,7 +144,7 @@ def main() -> None:
     try:
         webhook_port = int(server.stdout.readline())  # type: ignore[union-attr]
         results["without webhook"] = summary(asyncio.run(run(host, port, context, token, namespace, args.clients,
-                                                             args.seconds)))  # fmt: skip
+                                                             args.seconds, args.interval)))  # fmt: skip
         print(f"without webhook: {json.dumps(results['without webhook'])}", flush=True)
         settings = WebhookSettings(name=name, url=f"https://127.0.0.1:{webhook_port}",
                                    also_match=({"key": label, "operator": "In", "values": [scope]},))  # fmt: skip
@@ -158,7 +161,7 @@ def main() -> None:
         server.stdin.flush()  # type: ignore[union-attr]
         before, opened, seen = state(server.stdout.readline())  # type: ignore[union-attr]
         results["with webhook"] = summary(asyncio.run(run(host, port, context, token, namespace, args.clients,
-                                                          args.seconds)))  # fmt: skip
+                                                          args.seconds, args.interval)))  # fmt: skip
         server.stdin.write("\n")  # type: ignore[union-attr]
         server.stdin.flush()  # type: ignore[union-attr]
         used, connections, ended = state(server.stdout.readline())  # type: ignore[union-attr]

@@ -89,11 +89,26 @@ def serve(port: int, *, alpn: str = "", idle: float = 10.0) -> None:
     server = AdmissionServer(("127.0.0.1", port), context, lambda: judgement,
                              settings=Settings(timeout=4.0, idle=idle, max_connections=512, workers=4))  # fmt: skip
     server.RequestHandlerClass = _counting_handler(server.RequestHandlerClass, seen)
+    context.sslsocket_class = _counting_socket(server.RequestHandlerClass.count)
     server.start()
     print(server.server_port, flush=True)
     for _ in sys.stdin:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         print(f"{usage.ru_utime + usage.ru_stime:.3f} {server.accepted} {json.dumps(dict(seen))}", flush=True)
+
+
+def _counting_socket(count: Any) -> Any:
+    """An SSLSocket class counting the handshakes that fail (the client gave up, or timed out), by error."""
+
+    class Counting(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            try:
+                super().do_handshake(block)
+            except (OSError, ValueError) as error:
+                count(f"handshake failed: {type(error).__name__}")
+                raise
+
+    return Counting
 
 
 def _counting_handler(base: Any, seen: Any) -> Any:
@@ -123,6 +138,7 @@ def _counting_handler(base: Any, seen: Any) -> Any:
                 ended = {b"": "peer", b"-": "idle"}.get(self.raw_requestline, "us")
                 count(f"ended by {ended}")
 
+    Counting.count = staticmethod(count)
     return Counting
 
 
