@@ -127,7 +127,7 @@ def main() -> None:
                         "server counts the one chosen on each connection")  # fmt: skip
     parser.add_argument("--interval", type=float, default=0.0, help="seconds each client waits between its "
                         "requests (a quiet cluster: the webhook's connections idle between calls)")  # fmt: skip
-    parser.add_argument("--idle", type=float, default=10.0, help="seconds the webhook keeps an idle connection")
+    parser.add_argument("--idle", help="seconds the webhook keeps an idle connection (default: the server's)")
     args = parser.parse_args()
     host, port, context, token = cluster(args.kubeconfig)
     raw = RawApi(connect(args.kubeconfig, "dev-admin"))
@@ -137,7 +137,7 @@ def main() -> None:
     raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace, "labels": {label: scope}}})
     ca = Path(f"/tmp/gitopsguard-bench-ca-{os.getpid()}.pem")  # noqa: S108  (a public certificate)
     server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "admission_load.py"), "--serve", "0",
-                               "--alpn", args.alpn, "--idle", str(args.idle)],
+                               "--alpn", args.alpn, *(["--idle", args.idle] if args.idle else [])],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "BENCH_CA": str(ca)})  # fmt: skip
     results: dict[str, Any] = {}

@@ -65,23 +65,24 @@ def corpus() -> list[bytes]:
     return [json.dumps(review(b)).encode() for b in bodies]
 
 
-def serve(port: int, *, alpn: str = "", idle: float = 10.0) -> None:
+def serve(port: int, *, alpn: str = "", idle: float | None = None) -> None:
     """The server process: prints its port, then on each line read from stdin its CPU seconds, the connections
     it accepted, and (JSON) how connections ended and which protocol ALPN chose on them.
 
     ``alpn`` (``h2,http/1.1``) is the list the server offers, to see what the API server's client takes;
-    ``idle`` the seconds a kept-alive connection may wait for its next request.
+    ``idle`` the seconds a kept-alive connection may wait for its next request (None: the server's default).
     """
     from collections import Counter
     from datetime import UTC, datetime
 
     from gitopsguard.admission.certs import issue
     from gitopsguard.admission.review import Judgement
-    from gitopsguard.admission.server import AdmissionServer, Settings
+    from gitopsguard.admission.server import DEFAULT, AdmissionServer, Settings
     from gitopsguard.policy import DenyLevel, parse_policies
 
     certs = issue(["127.0.0.1"], datetime.now(UTC))
     Path(os.environ["BENCH_CA"]).write_bytes(certs.bundle)
+    idle = DEFAULT.idle if idle is None else idle
     judgement = Judgement(parse_policies({"p.yaml": POLICIES}), DenyLevel.LOW)
     context, seen = certs.context(), Counter[str]()
     if alpn:
@@ -235,7 +236,7 @@ def main() -> None:
     parser.add_argument("--clients", default="50,200")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--alpn", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--idle", type=float, default=10.0, help=argparse.SUPPRESS)
+    parser.add_argument("--idle", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
         serve(args.serve, alpn=args.alpn, idle=args.idle)

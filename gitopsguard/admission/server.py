@@ -4,7 +4,8 @@ connection, each request bounded in size and time, and never ended by what a req
 - TLS is set up in the connection's own thread, so a client that never finishes its handshake holds only
   its own thread, never the accept loop; the certificate can be swapped (``set_tls``) without a restart.
 - Connections are capped (``max_connections``); one over the cap is closed at once. Each has one request
-  in flight at most, so that also bounds the judgements waiting for the pool.
+  in flight at most, so that also bounds the judgements waiting for the pool. An idle one is kept longer than
+  the API server's client keeps it (``Settings.idle``), so that the API server is the one to close it.
 - A body is read within ``timeout`` seconds in all (not per read: a client trickling a byte at a time is cut
   off), and at most ``MAX_REVIEW_BYTES``.
 - Judging runs in a pool and is awaited until the request's deadline; a slow evaluation is answered with a
@@ -43,12 +44,18 @@ from gitopsguard.model import KubeObject
 
 WEBHOOKS = ("validate", "mutate")
 WHOAMI = "gitopsguard-whoami-"  # the name of the dry-run Namespace by which the server learns who we are
+# Go's http.Transport closes a connection idle this long (client-go keeps its IdleConnTimeout); the API
+# server's webhook client is one (k8s.io/apiserver/pkg/util/webhook/client.go, over client-go's transport).
+GO_IDLE_CONNECTION_TIMEOUT = 90.0
 
 
 @dataclass(frozen=True)
 class Settings:
     timeout: float = 4.0  # seconds for a whole request; below the configurations' timeoutSeconds (5)
-    idle: float = 10.0  # seconds a kept-alive connection may wait for its next request
+    # seconds a kept-alive connection may wait for its next request: longer than the API server keeps one, so
+    # that it always closes first. Closing first races its reuse (a request written as we close fails, and
+    # failurePolicy Fail denies the user's write), and cost a quiet cluster a TLS handshake per call.
+    idle: float = GO_IDLE_CONNECTION_TIMEOUT + 5.0
     max_connections: int = 256
     workers: int = 8
 
