@@ -89,7 +89,7 @@ def serve(port: int, *, alpn: str = "", idle: float | None = None) -> None:
         context.set_alpn_protocols(alpn.split(","))
     server = AdmissionServer(("127.0.0.1", port), context, lambda: judgement,
                              settings=Settings(timeout=4.0, idle=idle, max_connections=512, workers=4))  # fmt: skip
-    server.RequestHandlerClass = _counting_handler(server.RequestHandlerClass, seen)
+    server.RequestHandlerClass = _counting_handler(server.RequestHandlerClass, seen, idle)
     context.sslsocket_class = _counting_socket(server.RequestHandlerClass.count)
     server.start()
     print(server.server_port, flush=True)
@@ -112,7 +112,7 @@ def _counting_socket(count: Any) -> Any:
     return Counting
 
 
-def _counting_handler(base: Any, seen: Any) -> Any:
+def _counting_handler(base: Any, seen: Any, idle: float) -> Any:
     """The server's handler, counting the protocol ALPN chose on each connection, and how each ended: the
     client closed it between requests (``peer``), our idle timeout did (``idle``), or we did after a request
     (``us``)."""
@@ -129,14 +129,15 @@ def _counting_handler(base: Any, seen: Any) -> Any:
             count(f"alpn {self.connection.selected_alpn_protocol()}")
 
         def handle_one_request(self) -> None:
-            self.raw_requestline = b"-"  # stays when reading the next request line times out
+            self.raw_requestline, started = b"-", time.monotonic()  # "-" stays when no request came
             try:
                 super().handle_one_request()
             except OSError:
                 count("ended by reset")
                 raise
             if self.close_connection:
-                ended = {b"": "peer", b"-": "idle"}.get(self.raw_requestline, "us")
+                waited = time.monotonic() - started >= idle - 0.5
+                ended = {b"": "peer", b"-": "idle" if waited else "peer"}.get(self.raw_requestline, "us")
                 count(f"ended by {ended}")
 
     Counting.count = staticmethod(count)

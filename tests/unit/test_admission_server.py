@@ -232,3 +232,30 @@ def test_a_kept_alive_connection_serves_requests_spaced_by_less_than_the_idle_ti
         time.sleep(server.settings.idle / 2)
     connection.close()
     assert server.accepted == 1
+
+
+def test_a_client_trickling_its_headers_is_cut_off_within_the_request_timeout(server: AdmissionServer) -> None:
+    # each byte comes well within the idle timeout (2 s here, 95 s by default): only a deadline for the
+    # whole request ends it, or a handful of such clients hold every connection slot for as long as they like
+    context = ssl.create_default_context(cadata=server.certificates.bundle.decode())  # type: ignore[attr-defined]
+    slow = context.wrap_socket(socket.create_connection(("127.0.0.1", server.server_port)),
+                               server_hostname="127.0.0.1")  # fmt: skip
+    slow.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.2):
+            try:
+                slow.sendall(b"a")
+            except OSError:
+                return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    slow.settimeout(6)
+    try:
+        assert slow.recv(100) == b""  # closed by the server once the request's deadline passed
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 3
+    assert _post(server, "/validate", _review(hack_a_node_pod("team")))[0] == 200
