@@ -48,7 +48,7 @@ def cluster(kubeconfig: Path) -> tuple[str, int, ssl.SSLContext, str]:
 
 
 async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespace: str, clients: int,
-              seconds: float) -> list[float]:  # fmt: skip
+              seconds: float, interval: float = 0.0) -> list[float]:  # fmt: skip
     from tests.unit.policy.workloads import as_pod, compliant_spec
 
     pod = as_pod(compliant_spec())
@@ -70,6 +70,7 @@ async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespa
             if status != 201:
                 raise RuntimeError(f"dry run refused: HTTP {status}: {answer[:300]!r}")
             latencies.append(time.perf_counter() - sent)
+            await asyncio.sleep(interval)
         writer.close()
 
     await asyncio.gather(*(client() for _ in range(clients)))
@@ -105,6 +106,12 @@ def summary(latencies: list[float]) -> dict[str, float]:
     return {"n": len(ordered), "avg_ms": statistics.fmean(ordered) * 1000, "p95_ms": pct(0.95), "p99_ms": pct(0.99)}
 
 
+def state(line: str) -> tuple[float, float, dict[str, int]]:
+    """(CPU seconds, connections accepted, {how connections ended / ALPN chosen: count}) from the server."""
+    cpu, accepted, seen = line.split(" ", 2)
+    return float(cpu), float(accepted), json.loads(seen)
+
+
 def main() -> None:
     from gitopsguard.admission.configurations import WebhookSettings, configurations, keep, remove
     from gitopsguard.cluster import connect
@@ -116,6 +123,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--mutate", action="append", default=[], help="register the mutating webhook for Pods "
                         "too (--mutate Pod), as when a policy mutates them: a second call per request")  # fmt: skip
+    parser.add_argument("--alpn", default="", help="the protocols the webhook offers by ALPN (h2,http/1.1): the "
+                        "server counts the one chosen on each connection")  # fmt: skip
+    parser.add_argument("--interval", type=float, default=0.0, help="seconds each client waits between its "
+                        "requests (a quiet cluster: the webhook's connections idle between calls)")  # fmt: skip
+    parser.add_argument("--idle", help="seconds the webhook keeps an idle connection (default: the server's)")
     args = parser.parse_args()
     host, port, context, token = cluster(args.kubeconfig)
     raw = RawApi(connect(args.kubeconfig, "dev-admin"))
@@ -124,14 +136,15 @@ def main() -> None:
     label = "gitopsguard.io/admission-bench"
     raw.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace, "labels": {label: scope}}})
     ca = Path(f"/tmp/gitopsguard-bench-ca-{os.getpid()}.pem")  # noqa: S108  (a public certificate)
-    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "admission_load.py"), "--serve", "0"],
+    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "admission_load.py"), "--serve", "0",
+                               "--alpn", args.alpn, *(["--idle", args.idle] if args.idle else [])],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "BENCH_CA": str(ca)})  # fmt: skip
     results: dict[str, Any] = {}
     try:
         webhook_port = int(server.stdout.readline())  # type: ignore[union-attr]
         results["without webhook"] = summary(asyncio.run(run(host, port, context, token, namespace, args.clients,
-                                                             args.seconds)))  # fmt: skip
+                                                             args.seconds, args.interval)))  # fmt: skip
         print(f"without webhook: {json.dumps(results['without webhook'])}", flush=True)
         settings = WebhookSettings(name=name, url=f"https://127.0.0.1:{webhook_port}",
                                    also_match=({"key": label, "operator": "In", "values": [scope]},))  # fmt: skip
@@ -146,14 +159,15 @@ def main() -> None:
             time.sleep(0.2)
         server.stdin.write("\n")  # type: ignore[union-attr]
         server.stdin.flush()  # type: ignore[union-attr]
-        before, opened = map(float, server.stdout.readline().split())  # type: ignore[union-attr]
+        before, opened, seen = state(server.stdout.readline())  # type: ignore[union-attr]
         results["with webhook"] = summary(asyncio.run(run(host, port, context, token, namespace, args.clients,
-                                                          args.seconds)))  # fmt: skip
+                                                          args.seconds, args.interval)))  # fmt: skip
         server.stdin.write("\n")  # type: ignore[union-attr]
         server.stdin.flush()  # type: ignore[union-attr]
-        used, connections = map(float, server.stdout.readline().split())  # type: ignore[union-attr]
+        used, connections, ended = state(server.stdout.readline())  # type: ignore[union-attr]
         results["with webhook"]["webhook_cpu_ms_per_request"] = (used - before) * 1000 / results["with webhook"]["n"]
         results["with webhook"]["webhook_connections"] = connections - opened
+        results["with webhook"]["connections"] = {k: v - seen.get(k, 0) for k, v in ended.items()}
         print(
             f"with webhooks ({'validating + mutating' if args.mutate else 'validating'}): "
             f"{json.dumps(results['with webhook'])}",

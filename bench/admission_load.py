@@ -26,6 +26,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -64,25 +65,83 @@ def corpus() -> list[bytes]:
     return [json.dumps(review(b)).encode() for b in bodies]
 
 
-def serve(port: int) -> None:
-    """The server process: prints its port and its CPU seconds on each line read from stdin."""
+def serve(port: int, *, alpn: str = "", idle: float | None = None) -> None:
+    """The server process: prints its port, then on each line read from stdin its CPU seconds, the connections
+    it accepted, and (JSON) how connections ended and which protocol ALPN chose on them.
+
+    ``alpn`` (``h2,http/1.1``) is the list the server offers, to see what the API server's client takes;
+    ``idle`` the seconds a kept-alive connection may wait for its next request (None: the server's default).
+    """
+    from collections import Counter
     from datetime import UTC, datetime
 
     from gitopsguard.admission.certs import issue
     from gitopsguard.admission.review import Judgement
-    from gitopsguard.admission.server import AdmissionServer, Settings
+    from gitopsguard.admission.server import DEFAULT, AdmissionServer, Settings
     from gitopsguard.policy import DenyLevel, parse_policies
 
     certs = issue(["127.0.0.1"], datetime.now(UTC))
     Path(os.environ["BENCH_CA"]).write_bytes(certs.bundle)
+    idle = DEFAULT.idle if idle is None else idle
     judgement = Judgement(parse_policies({"p.yaml": POLICIES}), DenyLevel.LOW)
-    server = AdmissionServer(("127.0.0.1", port), certs.context(), lambda: judgement,
-                             settings=Settings(timeout=4.0, max_connections=512, workers=4))  # fmt: skip
+    context, seen = certs.context(), Counter[str]()
+    if alpn:
+        context.set_alpn_protocols(alpn.split(","))
+    server = AdmissionServer(("127.0.0.1", port), context, lambda: judgement,
+                             settings=Settings(timeout=4.0, idle=idle, max_connections=512, workers=4))  # fmt: skip
+    server.RequestHandlerClass = _counting_handler(server.RequestHandlerClass, seen, idle)
+    context.sslsocket_class = _counting_socket(server.RequestHandlerClass.count)
     server.start()
     print(server.server_port, flush=True)
     for _ in sys.stdin:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        print(f"{usage.ru_utime + usage.ru_stime:.3f} {server.accepted}", flush=True)
+        print(f"{usage.ru_utime + usage.ru_stime:.3f} {server.accepted} {json.dumps(dict(seen))}", flush=True)
+
+
+def _counting_socket(count: Any) -> Any:
+    """An SSLSocket class counting the handshakes that fail (the client gave up, or timed out), by error."""
+
+    class Counting(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            try:
+                super().do_handshake(block)
+            except (OSError, ValueError) as error:
+                count(f"handshake failed: {type(error).__name__}")
+                raise
+
+    return Counting
+
+
+def _counting_handler(base: Any, seen: Any, idle: float) -> Any:
+    """The server's handler, counting the protocol ALPN chose on each connection, and how each ended: the
+    client closed it between requests (``peer``), our idle timeout did (``idle``), or we did after a request
+    (``us``)."""
+
+    lock = threading.Lock()  # connections run in threads of their own
+
+    def count(key: str) -> None:
+        with lock:
+            seen[key] += 1
+
+    class Counting(base):  # type: ignore[misc,valid-type]
+        def setup(self) -> None:
+            super().setup()
+            count(f"alpn {self.connection.selected_alpn_protocol()}")
+
+        def handle_one_request(self) -> None:
+            self.raw_requestline, started = b"-", time.monotonic()  # "-" stays when no request came
+            try:
+                super().handle_one_request()
+            except OSError:
+                count("ended by reset")
+                raise
+            if self.close_connection:
+                waited = time.monotonic() - started >= idle - 0.5
+                ended = {b"": "peer", b"-": "idle" if waited else "peer"}.get(self.raw_requestline, "us")
+                count(f"ended by {ended}")
+
+    Counting.count = staticmethod(count)
+    return Counting
 
 
 class Connection:
@@ -177,9 +236,11 @@ def main() -> None:
     parser.add_argument("--rates", default="100,500,1000")
     parser.add_argument("--clients", default="50,200")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--alpn", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--idle", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve)
+        serve(args.serve, alpn=args.alpn, idle=args.idle)
         return
     ca = Path(f"/tmp/gitopsguard-bench-ca-{os.getpid()}.pem")  # noqa: S108  (a public certificate)
     server = subprocess.Popen([sys.executable, __file__, "--serve", "0"], stdin=subprocess.PIPE,

@@ -4,9 +4,10 @@ connection, each request bounded in size and time, and never ended by what a req
 - TLS is set up in the connection's own thread, so a client that never finishes its handshake holds only
   its own thread, never the accept loop; the certificate can be swapped (``set_tls``) without a restart.
 - Connections are capped (``max_connections``); one over the cap is closed at once. Each has one request
-  in flight at most, so that also bounds the judgements waiting for the pool.
-- A body is read within ``timeout`` seconds in all (not per read: a client trickling a byte at a time is cut
-  off), and at most ``MAX_REVIEW_BYTES``.
+  in flight at most, so that also bounds the judgements waiting for the pool. An idle one is kept longer than
+  the API server's client keeps it (``Settings.idle``), so that the API server is the one to close it.
+- A request (its line, headers and body) is read within ``timeout`` seconds of its first byte in all (not
+  per read: a client trickling a byte at a time is cut off), and a body at most ``MAX_REVIEW_BYTES``.
 - Judging runs in a pool and is awaited until the request's deadline; a slow evaluation is answered with a
   denial (fail closed) before the API server's own ``timeoutSeconds``, and a full pool is too.
 - What it judges with (``judgement``) is read once per request: the controller swaps it whole.
@@ -14,6 +15,7 @@ connection, each request bounded in size and time, and never ended by what a req
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import socket
@@ -44,12 +46,18 @@ from gitopsguard.model import KubeObject
 WEBHOOKS = ("validate", "mutate")
 SUPERUSERS = "system:masters"
 WHOAMI = "gitopsguard-whoami-"  # the name of the dry-run Namespace by which the server learns who we are
+# Go's http.Transport closes a connection idle this long (client-go keeps its IdleConnTimeout); the API
+# server's webhook client is one (k8s.io/apiserver/pkg/util/webhook/client.go, over client-go's transport).
+GO_IDLE_CONNECTION_TIMEOUT = 90.0
 
 
 @dataclass(frozen=True)
 class Settings:
     timeout: float = 4.0  # seconds for a whole request; below the configurations' timeoutSeconds (5)
-    idle: float = 10.0  # seconds a kept-alive connection may wait for its next request
+    # seconds a kept-alive connection may wait for its next request: longer than the API server keeps one, so
+    # that it always closes first. Closing first races its reuse (a request written as we close fails, and
+    # failurePolicy Fail denies the user's write), and cost a quiet cluster a TLS handshake per call.
+    idle: float = GO_IDLE_CONNECTION_TIMEOUT + 5.0
     max_connections: int = 256
     workers: int = 8
 
@@ -174,9 +182,51 @@ class AdmissionServer(ThreadingHTTPServer):
         return validate(request, judgement, now=self.clock(), namespace=namespace, pod_security=self.pod_security)
 
 
+class _Deadline(io.RawIOBase):
+    """A connection's bytes: each read waits as long as the socket's timeout says while no request has begun,
+    and only until ``deadline`` (monotonic) once one has; past it, TimeoutError."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self.connection = connection
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request did not arrive whole before its deadline")
+            self.connection.settimeout(left)
+        return self.connection.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # the API server keeps its connections alive
     server: AdmissionServer
+    deadline = 0.0  # monotonic, by which the request being read must be answered
+
+    def setup(self) -> None:
+        super().setup()
+        self._reader = _Deadline(self.connection)
+        self._buffered = io.BufferedReader(self._reader)
+        self.rfile = self._buffered
+
+    def handle_one_request(self) -> None:
+        """Wait up to ``idle`` for a request to begin, then read all of it before its deadline."""
+        self._reader.deadline = None
+        self.connection.settimeout(self.server.settings.idle)
+        try:
+            begun = self._buffered.peek(1)
+        except OSError:  # idle too long, or gone
+            begun = b""
+        if not begun:
+            self.close_connection = True
+            return
+        self.deadline = time.monotonic() + self.server.settings.timeout
+        self._reader.deadline = self.deadline
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         if self.path.partition("?")[0] == "/healthz":
@@ -185,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404, b"not found\n", "text/plain")
 
     def do_POST(self) -> None:
-        deadline = time.monotonic() + self.server.settings.timeout
+        deadline = self.deadline
         length = self.headers.get("Content-Length", "")
         if not (length.isascii() and length.isdigit()) or int(length) > MAX_REVIEW_BYTES:  # "²".isdigit() too
             self._answer(413, f"a body of at most {MAX_REVIEW_BYTES} bytes, with its Content-Length\n".encode(),
