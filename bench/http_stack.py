@@ -41,6 +41,7 @@ from bench.httpstacks import STACKS
 from gitopsguard.cluster import connect, rest
 from gitopsguard.cluster.apply import WIDTH, Applier
 from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.rest import JSON, WRITE_ACCEPT
 from gitopsguard.collector import Collector
 from gitopsguard.devcluster import StateLayout
 from gitopsguard.model import Action
@@ -51,6 +52,7 @@ from tests.gitrepo import Upstream
 from tests.kubectl import kubectl
 
 SERVER_CORE, CLIENT_CORE = 0, 1
+JSON_ONLY = "+json"
 WITHIN = 0.10  # issue 18: a library within 10% of today's wall time replaces the stack
 
 
@@ -59,23 +61,63 @@ class Sample:
     stack: str
     usage: Usage
     load: float  # 1-minute load average just before the pass
-    requests: int  # sent over the library's transport (0 for today's, not counted)
+    requests: int  # sent through the seam
+    http: float  # wall seconds the pass spent waiting on the transport (requests and batches)
     versions: str
 
 
+class Timed:
+    """A transport, with the wall time spent in it and the requests sent counted (the rest of the pass is
+    fetching, rendering, discovery and the plan: the same code whatever the stack)."""
+
+    def __init__(self, inner: Any, *, json_only: bool) -> None:
+        self.inner, self.seconds, self.requests = inner, 0.0, 0
+        self._json_only = json_only
+
+    def _accept(self, headers: dict[str, str]) -> dict[str, str]:
+        """Without protobuf.py: JSON answers where RawApi asks for protobuf (JSON stays the fallback either way)."""
+        if self._json_only and headers.get("Accept") == WRITE_ACCEPT:
+            return headers | {"Accept": JSON}
+        return headers
+
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.inner.send(method, target, body, self._accept(headers))
+        finally:
+            self.seconds, self.requests = self.seconds + time.perf_counter() - start, self.requests + 1
+
+    def send_all(self, calls: Any, width: int) -> Any:
+        start = time.perf_counter()
+        try:
+            if self._json_only:
+                calls = [(method, target, body, self._accept(headers)) for method, target, body, headers in calls]
+            return self.inner.send_all(calls, width)
+        finally:
+            self.seconds, self.requests = self.seconds + time.perf_counter() - start, self.requests + len(calls)
+
+    @property
+    def versions(self) -> set[str]:
+        return set(getattr(self.inner, "versions", {"HTTP/1.1 (own)"}))
+
+    def close(self) -> None:
+        if hasattr(self.inner, "close"):
+            self.inner.close()
+
+
 @contextmanager
-def stack_in_use(name: str) -> Iterator[list[Any]]:
-    """RawApi objects made in the block use the stack ``name``; yields the transports made, closed after."""
-    make = STACKS[name]
-    made: list[Any] = []
-    original = rest.transport_for
-    if make is not None:
+def stack_in_use(name: str) -> Iterator[list[Timed]]:
+    """RawApi objects made in the block use the stack ``name`` (a name ending in ``+json``: the writes'
+    answers in JSON, as without protobuf.py); yields the transports made, closed after."""
+    make, original = STACKS[name.removesuffix(JSON_ONLY)], rest.transport_for
+    made: list[Timed] = []
 
-        def transport_for(api: Any, timeout: float) -> Any:
-            made.append(make(api, timeout))
-            return made[-1]
+    def transport_for(api: Any, timeout: float) -> Any:
+        inner = make(api, timeout) if make is not None else original(api, timeout)
+        made.append(Timed(inner, json_only=name.endswith(JSON_ONLY)))
+        return made[-1]
 
-        rest.transport_for = transport_for  # type: ignore[assignment]
+    rest.transport_for = transport_for  # type: ignore[assignment]
     try:
         yield made
     finally:
@@ -104,14 +146,15 @@ def initial_apply(kubeconfig: Path, plane: ControlPlane, name: str, tag: str, wo
                 )
             _check(name, result)  # type: ignore[arg-type]
             requests = sum(t.requests for t in made)
-            versions = ",".join(sorted({v for t in made for v in t.versions})) or "HTTP/1.1 (own)"
+            http = sum(t.seconds for t in made)
+            versions = ",".join(sorted({v for t in made for v in t.versions}))
         finally:
             remove_namespaces(kubeconfig, wait=True)
             forget = ["delete", "configmap", "-n", store.namespace, f"gitopsguard-inventory-{unit.name}"]
             subprocess.run([kubectl(), "--kubeconfig", str(kubeconfig), *forget], capture_output=True, check=False)
-    if STACKS[name] is not None and requests < 4000:  # 2,020 dry runs and 2,020 applies at least
+    if requests < 4000:  # 2,020 dry runs and 2,020 applies at least
         raise SystemExit(f"{name}: only {requests} requests went over it: the pass did not use the stack")
-    return Sample(name, usage, load, requests, versions)
+    return Sample(name, usage, load, requests, http, versions)
 
 
 @contextmanager
@@ -129,7 +172,7 @@ def _check(name: str, result: ReconcileResult) -> None:
 
 
 def report(samples: list[Sample], stacks: list[str]) -> None:
-    print("\nmedians (wall s, client CPU-s, API server + etcd + controller-manager CPU-s):")
+    print("\nmedians (wall s, of it in requests, client CPU-s, API server + etcd + controller-manager CPU-s):")
     medians: dict[str, float] = {}
     for name in stacks:
         mine = [s for s in samples if s.stack == name]
@@ -138,8 +181,10 @@ def report(samples: list[Sample], stacks: list[str]) -> None:
         medians[name] = statistics.median(s.usage.wall for s in mine)
         client = statistics.median(s.usage.cpu["client"] for s in mine)
         server = statistics.median(sum(v for k, v in s.usage.cpu.items() if k != "client") for s in mine)
+        http = statistics.median(s.http for s in mine)
         walls = ", ".join(f"{s.usage.wall:.2f}" for s in mine)
-        print(f"  {name:9} wall {medians[name]:.2f} s ({walls}), client {client:.2f}, control plane {server:.2f}")
+        print(f"  {name:9} wall {medians[name]:.2f} s ({walls}), in requests {http:.2f} s, client {client:.2f}, "
+              f"control plane {server:.2f}")  # fmt: skip
     base = medians.get("today")
     for name, wall in medians.items():
         if base and name != "today":
@@ -154,13 +199,17 @@ def _stop(signum: int, frame: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", type=Path, default=StateLayout.default().kubeconfig)
-    parser.add_argument("--stacks", default="today,httpx-h2,aiohttp", help=f"comma-separated, of {', '.join(STACKS)}")
+    parser.add_argument(
+        "--stacks",
+        default="today,httpx-h2,aiohttp",
+        help=f"comma-separated, of {', '.join(STACKS)}, each optionally with {JSON_ONLY}",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=WIDTH, help="requests in flight per batch")
     parser.add_argument("--no-pin", action="store_true", help="leave the control plane on both cores")
     args = parser.parse_args()
     stacks = [s for s in args.stacks.split(",") if s]
-    unknown = [s for s in stacks if s not in STACKS]
+    unknown = [s for s in stacks if s.removesuffix(JSON_ONLY) not in STACKS]
     if unknown:
         raise SystemExit(f"--stacks: unknown {', '.join(unknown)} (known: {', '.join(STACKS)})")
     signal.signal(signal.SIGTERM, _stop)
@@ -171,11 +220,11 @@ def main() -> None:
     for n in range(args.rounds):
         for name in stacks[n % len(stacks) :] + stacks[: n % len(stacks)]:
             sample = initial_apply(
-                args.kubeconfig, plane, name, f"{run}r{n}s{list(STACKS).index(name)}", args.workers, not args.no_pin
+                args.kubeconfig, plane, name, f"{run}r{n}s{stacks.index(name)}", args.workers, not args.no_pin
             )
             samples.append(sample)
-            print(f"round {n + 1} {name:9} {sample.usage} load {sample.load:.2f} [{sample.versions}"
-                  f"{f', {sample.requests} requests' if sample.requests else ''}]", flush=True)  # fmt: skip
+            print(f"round {n + 1} {name:9} {sample.usage} load {sample.load:.2f} [{sample.versions}, "
+                  f"{sample.requests} requests, {sample.http:.2f} s in them]", flush=True)  # fmt: skip
     report(samples, stacks)
 
 
