@@ -63,6 +63,7 @@ class Sample:
     load: float  # 1-minute load average just before the pass
     requests: int  # sent through the seam
     http: float  # wall seconds the pass spent waiting on the transport (requests and batches)
+    slowest: tuple[tuple[float, int], ...]  # the 3 slowest batches: (seconds, requests)
     versions: str
 
 
@@ -72,6 +73,7 @@ class Timed:
 
     def __init__(self, inner: Any, *, json_only: bool) -> None:
         self.inner, self.seconds, self.requests = inner, 0.0, 0
+        self.batches: list[tuple[float, int]] = []  # (seconds, requests) of each send_all
         self._json_only = json_only
 
     def _accept(self, headers: dict[str, str]) -> dict[str, str]:
@@ -94,7 +96,9 @@ class Timed:
                 calls = [(method, target, body, self._accept(headers)) for method, target, body, headers in calls]
             return self.inner.send_all(calls, width)
         finally:
-            self.seconds, self.requests = self.seconds + time.perf_counter() - start, self.requests + len(calls)
+            took = time.perf_counter() - start
+            self.seconds, self.requests = self.seconds + took, self.requests + len(calls)
+            self.batches.append((took, len(calls)))
 
     @property
     def versions(self) -> set[str]:
@@ -147,6 +151,7 @@ def initial_apply(kubeconfig: Path, plane: ControlPlane, name: str, tag: str, wo
             _check(name, result)  # type: ignore[arg-type]
             requests = sum(t.requests for t in made)
             http = sum(t.seconds for t in made)
+            slowest = tuple(sorted((b for t in made for b in t.batches), reverse=True)[:3])
             versions = ",".join(sorted({v for t in made for v in t.versions}))
         finally:
             remove_namespaces(kubeconfig, wait=True)
@@ -154,7 +159,7 @@ def initial_apply(kubeconfig: Path, plane: ControlPlane, name: str, tag: str, wo
             subprocess.run([kubectl(), "--kubeconfig", str(kubeconfig), *forget], capture_output=True, check=False)
     if requests < 4000:  # 2,020 dry runs and 2,020 applies at least
         raise SystemExit(f"{name}: only {requests} requests went over it: the pass did not use the stack")
-    return Sample(name, usage, load, requests, http, versions)
+    return Sample(name, usage, load, requests, http, slowest, versions)
 
 
 @contextmanager
@@ -224,7 +229,8 @@ def main() -> None:
             )
             samples.append(sample)
             print(f"round {n + 1} {name:9} {sample.usage} load {sample.load:.2f} [{sample.versions}, "
-                  f"{sample.requests} requests, {sample.http:.2f} s in them]", flush=True)  # fmt: skip
+                  f"{sample.requests} requests, {sample.http:.2f} s in them; slowest batches "
+                  f"{', '.join(f'{count} in {t:.2f} s' for t, count in sample.slowest)}]", flush=True)  # fmt: skip
     report(samples, stacks)
 
 
