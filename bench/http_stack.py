@@ -9,8 +9,9 @@ as apply_2000's earlier rounds do; the stacks take turns in a rotated order so a
 does not fall on one of them. The stack is swapped at the seam RawApi builds its transport at
 (`rest.transport_for`), so everything else on the path is the same code. For the timed pass only, every thread
 of etcd, the API server and the controller-manager is pinned to core 0 (`taskset -a -cp 0 PID`), and put back
-on 0,1 after it, even on failure; this process and its children (git) run on core 1 throughout. Prints the
-wall time, the client's CPU and the control plane's per pass, the load average before each, and the medians.
+on 0,1 after it, even on failure; this process and its children (git) run on core 1 throughout (`--no-pin`:
+all on both cores, as apply_2000 measures). Prints the wall time, the client's CPU and the control plane's per
+pass, the load average before each, the time spent in requests and the slowest batches, and the medians.
 If the process is killed hard mid-pass, `bench/affinity.py --restore` puts the control plane back.
 """
 
@@ -211,14 +212,17 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=WIDTH, help="requests in flight per batch")
-    parser.add_argument("--no-pin", action="store_true", help="leave the control plane on both cores")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="control plane and client on both cores (as apply_2000 runs)"
+    )
     args = parser.parse_args()
     stacks = [s for s in args.stacks.split(",") if s]
     unknown = [s for s in stacks if s.removesuffix(JSON_ONLY) not in STACKS]
     if unknown:
         raise SystemExit(f"--stacks: unknown {', '.join(unknown)} (known: {', '.join(STACKS)})")
     signal.signal(signal.SIGTERM, _stop)
-    os.sched_setaffinity(0, {CLIENT_CORE})  # before any thread: they and git inherit it
+    if not args.no_pin:
+        os.sched_setaffinity(0, {CLIENT_CORE})  # before any thread: they and git inherit it
     plane, run = ControlPlane(), f"{int(time.time()) % 100_000:05d}"
     remove_namespaces(args.kubeconfig, wait=True)  # an interrupted earlier run may have left some
     samples: list[Sample] = []
