@@ -33,7 +33,7 @@ def control_plane_pids(layout: StateLayout | None = None) -> dict[str, int]:
 
 def allowed(pid: int) -> set[str]:
     """The Cpus_allowed_list of every thread of ``pid`` (e.g. {"0"} or {"0-1"})."""
-    lists = set()
+    lists: set[str] = set()
     for status in Path(f"/proc/{pid}/task").glob("*/status"):
         try:
             text = status.read_text()

@@ -114,7 +114,7 @@ class Timed:
 def stack_in_use(name: str) -> Iterator[list[Timed]]:
     """RawApi objects made in the block use the stack ``name`` (a name ending in ``+json``: the writes'
     answers in JSON, as without protobuf.py); yields the transports made, closed after."""
-    make, original = STACKS[name.removesuffix(JSON_ONLY)], rest.transport_for
+    make, original = STACKS[name.removesuffix(JSON_ONLY)], rest.transport_for  # type: ignore[attr-defined]
     made: list[Timed] = []
 
     def transport_for(api: Any, timeout: float) -> Any:
@@ -122,11 +122,11 @@ def stack_in_use(name: str) -> Iterator[list[Timed]]:
         made.append(Timed(inner, json_only=name.endswith(JSON_ONLY)))
         return made[-1]
 
-    rest.transport_for = transport_for  # type: ignore[assignment]
+    rest.transport_for = transport_for  # type: ignore[attr-defined]  # the seam: RawApi reads it here
     try:
         yield made
     finally:
-        rest.transport_for = original  # type: ignore[assignment]
+        rest.transport_for = original  # type: ignore[attr-defined]
         for transport in made:
             transport.close()
 

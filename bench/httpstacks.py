@@ -126,10 +126,6 @@ class HttpxTransport(_LoopTransport):
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def connections(self) -> int:
-        """Connections the pool holds now (HTTP/2: expected 1, all streams on it)."""
-        return len(self._client._transport._pool.connections)  # type: ignore[attr-defined]
-
 
 class AiohttpTransport(_LoopTransport):
     def __init__(self, api: client.ApiClient, timeout: float, *, connections: int = 64) -> None:
@@ -153,14 +149,12 @@ class AiohttpTransport(_LoopTransport):
         async with self._session.request(method, url, data=body, headers=headers) as response:
             data = await response.read()
             self.requests += 1
-            self.versions.add(f"HTTP/{response.version.major}.{response.version.minor}")
+            version = response.version
+            self.versions.add(f"HTTP/{version.major}.{version.minor}" if version else "HTTP/?")
             return response.status, response.headers.get("Content-Type", ""), data
 
     async def aclose(self) -> None:
         await self._session.close()
-
-    def connections(self) -> int:
-        return sum(len(idle) for idle in self._session.connector._conns.values())  # type: ignore[union-attr]
 
 
 STACKS: dict[str, Callable[[client.ApiClient, float], Any] | None] = {
