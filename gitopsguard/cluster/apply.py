@@ -110,7 +110,7 @@ class Applier:
         paths = [self.collection_path(v, k, namespace) for v, k in kinds]
         answers = self._raw.send_all([Request("GET", path, query or {}, None) for path in paths], self._workers)
         live: dict[ObjectKey, KubeObject] = {}
-        for (api_version, kind), (status, _, data) in zip(kinds, answers, strict=True):
+        for (api_version, kind), (status, _, data, _) in zip(kinds, answers, strict=True):
             live |= _items(api_version, kind, status, parsed(data), what)
         return live
 
@@ -199,7 +199,7 @@ class Applier:
         """The object a dry run would store, or why it is refused."""
         if isinstance(answer, str):
             return answer
-        status, _, data = answer
+        status, _, data, _ = answer
         stored = parsed(data)
         if status in (200, 201):
             return stored
