@@ -17,7 +17,7 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     │   ├── InvalidError               400/422: the object is refused as written (``causes`` say where)
     │   ├── TooManyRequestsError       429: throttled (API Priority and Fairness); retry after ``delay``
     │   ├── ServerTimeoutError         504 / reason ServerTimeout: the server gave up; retry
-    │   ├── UnavailableError           500/502/503: the server (or what is in front of it) failed; retry
+    │   ├── UnavailableError           502/503: the server (or what is in front of it) is away; retry
     │   └── UnreachableError           no answer at all: refused, reset or silent connection; retry
     ├── SourceError                the Git source could not be fetched, or its history was rewritten
     ├── RenderError                manifests could not be read or built (file and line first)
@@ -106,7 +106,8 @@ class ServerTimeoutError(ClusterError):
 
 
 class UnavailableError(ClusterError):
-    """500, 502 or 503: the API server, an aggregated API or a proxy in front of it failed for now."""
+    """502 or 503: the API server, an aggregated API or a proxy in front of it is away for now. (A 500 is a
+    plain ClusterError: it is what a failing webhook answers, and asking again changes nothing.)"""
 
     retryable = True
 

@@ -275,7 +275,7 @@ def error_for(status: int, payload: dict[str, Any], subject: str, *, retry_after
         return TooManyRequestsError(f"{message}; the server is throttling us", delay=_delay(retry_after, payload))
     if status == 504 or reason in ("ServerTimeout", "Timeout"):
         return ServerTimeoutError(f"{message}; the server gave up in time, the same request may succeed")
-    if status in (500, 502, 503):
+    if status in (502, 503):
         return UnavailableError(f"{message}; the API server is failing for now", delay=_delay(retry_after, payload))
     return ClusterError(f"{message} (HTTP {status})")
 

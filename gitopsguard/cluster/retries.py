@@ -19,9 +19,10 @@ from gitopsguard.cluster.multiplex import Answer
 
 APPLY_PATCH = "application/apply-patch+yaml"
 THROTTLED = 429
-# 500 and 502 too: an aggregated API or a load balancer in front of the server answers those while it
-# restarts. 504: the server's own timeout.
-TRANSIENT = frozenset({THROTTLED, 500, 502, 503, 504})
+# 502 and 503: a load balancer or aggregated API in front of the server while it restarts; 504: the server's
+# own timeout. Not 500: a webhook that failed or timed out under failurePolicy Fail answers 500, and asking
+# again would hold a pass (and the webhook) for the whole budget on an answer that does not change.
+TRANSIENT = frozenset({THROTTLED, 502, 503, 504})
 TRIES = 6  # attempts after the first; with backoff 0.2 s doubling (at most 5 s) about 10 s in all
 
 POLICY = Retry(

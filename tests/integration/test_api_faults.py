@@ -104,3 +104,11 @@ def test_a_create_answered_503_is_not_sent_twice(proxy: FaultProxy, namespace: s
         RawApi(proxy.api()).call("POST", path, f"ConfigMap/{namespace}/once", body=body)
     assert len(failed.hits) == 1
     assert not any(p.startswith(f"POST {path}") for p in proxy.forwarded), "a create is never repeated"
+
+
+def test_a_silent_connection_is_given_up_on_and_the_read_asked_again(proxy: FaultProxy, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    stalled = proxy.add(Fault("stall", lambda method, p: method == "GET" and p == path, times=1, stall=3.0))
+    listed = RawApi(proxy.api(), timeout=1.0).get(path, f"ConfigMaps in {namespace}")
+    assert listed.get("kind") == "ConfigMapList"
+    assert len(stalled.hits) == 1, "the first read went silent for real"

@@ -30,7 +30,7 @@ TABLE = [
     (422, InvalidError, False),
     (429, TooManyRequestsError, True),
     (504, ServerTimeoutError, True),
-    (500, UnavailableError, True),
+    (500, ClusterError, False),
     (502, UnavailableError, True),
     (503, UnavailableError, True),
 ]

@@ -9,7 +9,7 @@ from kubernetes import client
 
 from gitopsguard.cluster.rest import RawApi, Request
 from gitopsguard.cluster.retries import APPLY_PATCH, POLICY, TRIES
-from gitopsguard.errors import TooManyRequestsError, UnavailableError, UnreachableError
+from gitopsguard.errors import ClusterError, TooManyRequestsError, UnavailableError, UnreachableError
 from tests.unit.test_multiplex import Server
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -105,3 +105,10 @@ def test_a_batch_of_applies_is_resent_after_a_dropped_connection() -> None:
     server = failing_first(1, None)
     answers = api(server).send_all([Request("PATCH", f"/{n}", {}, b"{}", APPLY_PATCH) for n in "ab"], 1)
     assert [a.status for a in answers] == [200, 200]
+
+
+def test_a_dry_run_that_a_webhook_failed_with_500_is_not_asked_again() -> None:
+    server = failing_first(1, status(500))
+    with pytest.raises(ClusterError, match="please wait"):
+        api(server).call("POST", "/api/v1/namespaces", query={"dryRun": "All"}, body={})
+    assert server.count == 1
