@@ -23,11 +23,13 @@ THROTTLED = 429
 # own timeout. Not 500: a webhook that failed or timed out under failurePolicy Fail answers 500, and asking
 # again would hold a pass (and the webhook) for the whole budget on an answer that does not change.
 TRANSIENT = frozenset({THROTTLED, 502, 503, 504})
-TRIES = 6  # attempts after the first; with backoff 0.2 s doubling (at most 5 s) about 10 s in all
+# Attempts after the first: backing off from 0.2 s, doubling, at most 5 s each, about 11 s in all; a server
+# asking for more waits (Retry-After, capped at 5 s) holds a request at most 30 s. APF asks for 1 s.
+TRIES = 6
 
 POLICY = Retry(
     total=TRIES, connect=TRIES, read=TRIES, status=TRIES, other=0, redirect=0,
-    backoff_factor=0.2, backoff_jitter=0.2, backoff_max=5.0, retry_after_max=10,
+    backoff_factor=0.2, backoff_jitter=0.2, backoff_max=5.0, retry_after_max=5,
     status_forcelist=TRANSIENT, allowed_methods=None, raise_on_status=False, respect_retry_after_header=True,
 )  # fmt: skip
 

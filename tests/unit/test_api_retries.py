@@ -112,3 +112,10 @@ def test_a_dry_run_that_a_webhook_failed_with_500_is_not_asked_again() -> None:
     with pytest.raises(ClusterError, match="please wait"):
         api(server).call("POST", "/api/v1/namespaces", query={"dryRun": "All"}, body={})
     assert server.count == 1
+
+
+def test_a_server_asking_for_an_hour_is_waited_on_for_a_few_seconds_only() -> None:
+    server = failing_first(1, status(429, "3600"))
+    started = time.monotonic()
+    assert api(server).get("/api/v1/namespaces/a") == {}
+    assert time.monotonic() - started < 6, "Retry-After is capped"
