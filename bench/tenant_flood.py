@@ -212,7 +212,7 @@ def measure(args: argparse.Namespace, raw: RawApi, tmp: Path, prefix: str, tenan
     bodies = [json.dumps(pod(tenant, f"flood-{i}")).encode() for i in range(args.pods)]
     started = time.monotonic()
     answers = raw.send_all([Request("POST", f"/api/v1/namespaces/{tenant}/pods", {}, b) for b in bodies], 16)
-    created = sum(1 for status, _, _ in answers if status == 201)
+    created = sum(1 for answer in answers if answer.status == 201)
     took = time.monotonic() - started
     print(f"created {created} of {args.pods} Pods in {took:.1f} s", file=sys.stderr)
     deadline = time.monotonic() + 60

@@ -10,13 +10,26 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     │   ├── PortInUseError             a loopback port we need is taken
     │   ├── BuildError                 building kube-apiserver / kube-controller-manager failed
     │   └── ComponentStartError        etcd, kube-apiserver or kube-controller-manager did not come up
-    ├── ClusterError               talking to a Kubernetes API server failed
+    ├── ClusterError               talking to a Kubernetes API server failed (``retryable``, ``delay``)
+    │   ├── NotFoundError              404: the object (or its kind) is absent
+    │   ├── ConflictError              409: it exists already, or changed since it was read
+    │   ├── ForbiddenError             401/403: our credentials may not do this (grant the RBAC it names)
+    │   ├── InvalidError               400/422: the object is refused as written (``causes`` say where)
+    │   ├── TooManyRequestsError       429: throttled (API Priority and Fairness); retry after ``delay``
+    │   ├── ServerTimeoutError         504 / reason ServerTimeout: the server gave up; retry
+    │   ├── UnavailableError           502/503: the server (or what is in front of it) is away; retry
+    │   └── UnreachableError           no answer at all: refused, reset or silent connection; retry
     ├── SourceError                the Git source could not be fetched, or its history was rewritten
     ├── RenderError                manifests could not be read or built (file and line first)
+    ├── UnreviewedRevisionError    (source/review.py) a revision lacks the approvals the trust file asks for
     ├── PolicyError                a policy or exception file is invalid (file and line first)
+    │   └── FieldError                 (grants/fields.py) one field of a grants file is wrong (file and line)
     ├── PolicyBlockedError         a revision has findings at or above the deny level (one line per finding)
+    │   └── RevisionBlockedError       (gate.py) the gate refuses a revision, with its findings
     ├── ApplyError                 a revision could not be applied (one line per object at fault)
+    │   └── RolledBackError            (reconcile.py) it failed part-way and what it created was deleted
     ├── AdmissionError             an AdmissionReview, the webhook's certificates or configurations are unusable
+    │   └── BadReviewError             (admission/request.py) an AdmissionReview that cannot be read
     └── NotifyError                a notice could not be delivered to one destination (that one alone)
 """
 
@@ -46,7 +59,63 @@ class ComponentStartError(DevClusterError):
 
 
 class ClusterError(GitOpsGuardError):
-    """A Kubernetes API server could not be reached or answered with an error."""
+    """A Kubernetes API server could not be reached or answered with an error; the message starts with the
+    object (``ConfigMap/gitopsguard-system/x: ...``) or request concerned.
+
+    ``retryable`` says whether the same request may succeed later unchanged (as kopf's TemporaryError against
+    PermanentError); ``delay`` is how long the server asked us to wait first, when it said."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class NotFoundError(ClusterError):
+    """404: the object, its namespace or its kind is absent."""
+
+
+class ConflictError(ClusterError):
+    """409: the object exists already (a create), or changed since it was read (a stale resourceVersion)."""
+
+
+class ForbiddenError(ClusterError):
+    """401 or 403: the credentials are refused, or RBAC does not allow this verb on this object."""
+
+
+class InvalidError(ClusterError):
+    """400 or 422: the request or object is refused as written; ``causes`` are the server's field-level
+    reasons (``details.causes``: ``{"reason", "message", "field"}``), kept as it sent them."""
+
+    def __init__(self, message: str, *, causes: tuple[dict[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.causes = causes
+
+
+class TooManyRequestsError(ClusterError):
+    """429: throttled (API Priority and Fairness, max-in-flight); ``delay`` is the server's Retry-After."""
+
+    retryable = True
+
+
+class ServerTimeoutError(ClusterError):
+    """504, or a Status with reason ServerTimeout: the server did not finish in time; the same request may."""
+
+    retryable = True
+
+
+class UnavailableError(ClusterError):
+    """502 or 503: the API server, an aggregated API or a proxy in front of it is away for now. (A 500 is a
+    plain ClusterError: it is what a failing webhook answers, and asking again changes nothing.)"""
+
+    retryable = True
+
+
+class UnreachableError(ClusterError):
+    """No answer at all: the connection was refused, reset or stayed silent past the timeout."""
+
+    retryable = True
 
 
 class RenderError(GitOpsGuardError):

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from gitopsguard import at_rest
 from gitopsguard.backup import backup
-from gitopsguard.cluster.apply import Applier, Created, KindCache, OwnedSnapshot
+from gitopsguard.cluster.apply import Applier, Created, KindCache, OwnedSnapshot, Refused
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
+from gitopsguard.cluster.rest import Written
 from gitopsguard.errors import ApplyError, GitOpsGuardError
 from gitopsguard.gate import RevisionBlockedError, policies_at
 from gitopsguard.heads import Head, Render, judge
@@ -326,10 +327,10 @@ def _apply_changed(
         else:
             results, made = applier.apply_noting_created(batch, unit.name)
             created += made
-        failures = [r for r in results if isinstance(r, str)]
+        failures = [str(r) for r in results if isinstance(r, Refused)]
         if failures:
             raise ApplyError(f"{len(failures)} objects failed to apply after passing the dry run", tuple(failures))
-        versions |= {d.key: r.resource_version for d, r in zip(batch, results, strict=True) if not isinstance(r, str)}
+        versions |= {d.key: r.resource_version for d, r in zip(batch, results, strict=True) if isinstance(r, Written)}
         changes += [_change(d, live.get(d.key), inventory) for d in batch]
     changed_keys = {c.key for c in changes}
     changes += [Change(d.key, Action.UNCHANGED) for d in desired if d.key not in changed_keys]

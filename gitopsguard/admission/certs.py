@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.errors import AdmissionError
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import AdmissionError, ClusterError, ConflictError, NotFoundError, UnreachableError
 
 SECRET = "gitopsguard-webhook-tls"  # noqa: S105  (a Secret's name, not a password)
 CA_LIFETIME, CA_RENEW = timedelta(days=365), timedelta(days=60)
@@ -154,16 +154,26 @@ class CertificateStore:
     def ensure(self, hosts: Sequence[str], now: datetime) -> Certificates:
         """The current certificates, renewed first when due; AdmissionError when the Secret cannot be used."""
         for _ in range(3):  # a conflict means another replica wrote first: use what it wrote
-            status, secret = self._raw.request("GET", f"{self._path}/{SECRET}")
-            if status not in (200, 404):
-                raise AdmissionError(f"Secret {self._namespace}/{SECRET}: cannot read it: {message_of(status, secret)}")
-            current = _decoded(secret) if status == 200 else None
+            secret = self._read()
+            current = _decoded(secret) if secret is not None else None
             if current is not None and not rotation_due(current, hosts, now):
                 return current
             fresh = issue(hosts, now, current)
-            if self._write(fresh, secret if status == 200 else None):
+            if self._write(fresh, secret):
                 return fresh
         raise AdmissionError(f"Secret {self._namespace}/{SECRET}: kept changing under us; retry")
+
+    def _read(self) -> dict[str, Any] | None:
+        """The Secret, or None when there is none yet."""
+        where = f"Secret {self._namespace}/{SECRET}"
+        try:
+            return self._raw.get(f"{self._path}/{SECRET}", where)
+        except NotFoundError:
+            return None
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            raise AdmissionError(f"{where}: cannot read it: {str(error).removeprefix(where + ': ')}") from error
 
     def _write(self, certificates: Certificates, old: dict[str, Any] | None) -> bool:
         def b64(data: bytes) -> str:
@@ -177,11 +187,15 @@ class CertificateStore:
             metadata["resourceVersion"] = old["metadata"]["resourceVersion"]
         body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": metadata, "data": data}
         method, path = ("PUT", f"{self._path}/{SECRET}") if old is not None else ("POST", self._path)
-        status, answer = self._raw.request(method, path, body=body)
-        if status == 409:
+        where = f"Secret {self._namespace}/{SECRET}"
+        try:
+            self._raw.call(method, path, where, body=body)
+        except ConflictError:
             return False
-        if status not in (200, 201):
-            raise AdmissionError(f"Secret {self._namespace}/{SECRET}: cannot write it: {message_of(status, answer)}")
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            raise AdmissionError(f"{where}: cannot write it: {str(error).removeprefix(where + ': ')}") from error
         return True
 
 

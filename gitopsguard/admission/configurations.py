@@ -24,8 +24,8 @@ from enum import StrEnum
 from typing import Any
 
 from gitopsguard.admission.review import BREAK_GLASS
-from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.errors import AdmissionError
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import AdmissionError, ClusterError, NotFoundError, UnreachableError
 from gitopsguard.policy import PolicySet
 
 API = "/apis/admissionregistration.k8s.io/v1"
@@ -157,35 +157,54 @@ def keep(raw: RawApi, bodies: Iterable[dict[str, Any]]) -> list[str]:
     for body in bodies:
         plural = "validatingwebhookconfigurations" if body["kind"].startswith("Validating") else \
             "mutatingwebhookconfigurations"  # fmt: skip
-        where = f"{API}/{plural}/{body['metadata']['name']}"
-        status, live = raw.request("GET", where)
-        if status == 200 and live.get("webhooks") == body["webhooks"]:
-            continue
-        if status == 200:
-            body = {**body, "metadata": {**body["metadata"], "resourceVersion": live["metadata"]["resourceVersion"]}}
-            status, answer = raw.request("PUT", where, body=body)
-        elif status == 404:
-            status, answer = raw.request("POST", f"{API}/{plural}", body=body)
-        else:
-            answer = live
-        if status not in (200, 201):
-            raise AdmissionError(f"{body['kind']}/{body['metadata']['name']}: cannot write it: "
-                                 f"{message_of(status, answer)}")  # fmt: skip
-        written.append(f"{body['kind']}/{body['metadata']['name']}")
+        where, subject = f"{API}/{plural}/{body['metadata']['name']}", f"{body['kind']}/{body['metadata']['name']}"
+        try:
+            if not _write(raw, where, subject, body):
+                continue
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            raise AdmissionError(f"{subject}: cannot write it: {str(error).removeprefix(subject + ': ')}") from error
+        written.append(subject)
     return written
+
+
+def _write(raw: RawApi, where: str, subject: str, body: dict[str, Any]) -> bool:
+    """Create the configuration, or replace it where it differs; whether anything was written."""
+    try:
+        live = raw.get(where, subject)
+    except NotFoundError:
+        raw.call("POST", where.rsplit("/", 1)[0], subject, body=body)
+        return True
+    if live.get("webhooks") == body["webhooks"]:
+        return False
+    body = {**body, "metadata": {**body["metadata"], "resourceVersion": live["metadata"]["resourceVersion"]}}
+    raw.call("PUT", where, subject, body=body)
+    return True
 
 
 def remove(raw: RawApi, name: str) -> None:
     """Delete both configurations called ``name`` (absent ones are fine)."""
     for plural in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
-        raw.request("DELETE", f"{API}/{plural}/{name}")
+        try:
+            raw.delete(f"{API}/{plural}/{name}")
+        except UnreachableError:
+            raise
+        except ClusterError:  # absent, or not ours to delete: as before, left as it is
+            pass
 
 
 def label_system_namespaces(raw: RawApi) -> None:
     """Give the exempt namespaces the name label API servers before 1.21 do not set (see module doc)."""
     for name in EXEMPT_NAMESPACES:
         patch = {"metadata": {"labels": {NAME_LABEL: name}}}
-        status, answer = raw.request("PATCH", f"/api/v1/namespaces/{name}", body=patch,
-                                     content_type="application/merge-patch+json")  # fmt: skip
-        if status not in (200, 404):
-            raise AdmissionError(f"Namespace/{name}: cannot label it {NAME_LABEL}={name}: {message_of(status, answer)}")
+        try:
+            raw.call("PATCH", f"/api/v1/namespaces/{name}", f"Namespace/{name}", body=patch,
+                     content_type="application/merge-patch+json")  # fmt: skip
+        except NotFoundError:
+            pass  # a namespace this server does not have
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            reason = str(error).removeprefix(f"Namespace/{name}: ")
+            raise AdmissionError(f"Namespace/{name}: cannot label it {NAME_LABEL}={name}: {reason}") from error

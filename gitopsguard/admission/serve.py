@@ -30,7 +30,7 @@ from gitopsguard.admission.record import AdmissionRecorder
 from gitopsguard.admission.review import Judgement, PodSecurity
 from gitopsguard.admission.server import DEFAULT, WHOAMI, AdmissionServer, Settings
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.errors import ClusterError, GitOpsGuardError, UnreachableError
 from gitopsguard.model import KubeObject
 from gitopsguard.policy import PolicySet
 
@@ -140,7 +140,13 @@ class _Keeper:
         labels = {t["key"]: t["values"][0] for t in self._settings.also_match if t.get("operator") == "In"}
         body = {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": WHOAMI + self._server.nonce, "labels": labels}}  # fmt: skip
-        self._raw.request("POST", "/api/v1/namespaces", body=body, query={"dryRun": "All"})
+        try:
+            self._raw.call("POST", "/api/v1/namespaces", f"Namespace/{WHOAMI}{self._server.nonce}", body=body,
+                           query={"dryRun": "All"})  # fmt: skip
+        except UnreachableError:
+            raise
+        except ClusterError:  # our webhook may refuse it (or the server answer otherwise): seen is what counts
+            pass
 
 
 def namespace_cache(raw: RawApi) -> Callable[[str], KubeObject | None]:
@@ -156,10 +162,11 @@ def namespace_cache(raw: RawApi) -> Callable[[str], KubeObject | None]:
         if hit is not None and time.monotonic() - hit[0] < NAMESPACE_TTL:
             return hit[1]
         try:
-            status, body = raw.request("GET", f"/api/v1/namespaces/{name}")
-        except GitOpsGuardError:
+            found: KubeObject | None = raw.get(f"/api/v1/namespaces/{name}", f"Namespace/{name}")
+        except UnreachableError:
             return None
-        found = body if status == 200 else None
+        except ClusterError:
+            found = None
         with lock:
             if len(cache) > 10_000:  # names come from requests: bounded
                 cache.clear()

@@ -16,8 +16,18 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniq
 from kubernetes.dynamic.resource import Resource
 
 from gitopsguard.cluster.multiplex import Answer
-from gitopsguard.cluster.rest import JSON, WRITE_ACCEPT, RawApi, Request, Written, message_of, parsed, written
-from gitopsguard.errors import ApplyError
+from gitopsguard.cluster.rest import (
+    JSON,
+    WRITE_ACCEPT,
+    RawApi,
+    Request,
+    Written,
+    error_for,
+    message_of,
+    parsed,
+    written,
+)
+from gitopsguard.errors import ApplyError, ClusterError
 from gitopsguard.model import KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
 
@@ -26,6 +36,18 @@ FIELD_MANAGER = "gitopsguard"
 # apply of 2,020 objects took about 5% less time and etcd 10-20% less CPU (bench/apply_2000.py).
 WIDTH = 64
 APPLY_PATCH = "application/apply-patch+yaml"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why one object was not stored (or would not be, in a dry run): the typed error, its message starting
+    with the object and the file it came from. ``ApplyError`` when it could not even be sent (unknown kind)."""
+
+    key: ObjectKey
+    error: ClusterError | ApplyError
+
+    def __str__(self) -> str:
+        return str(self.error)
 
 
 @dataclass(frozen=True)
@@ -110,13 +132,13 @@ class Applier:
         paths = [self.collection_path(v, k, namespace) for v, k in kinds]
         answers = self._raw.send_all([Request("GET", path, query or {}, None) for path in paths], self._workers)
         live: dict[ObjectKey, KubeObject] = {}
-        for (api_version, kind), (status, _, data) in zip(kinds, answers, strict=True):
+        for (api_version, kind), (status, _, data, _) in zip(kinds, answers, strict=True):
             live |= _items(api_version, kind, status, parsed(data), what)
         return live
 
     # -- writing ----------------------------------------------------------------------------------------
 
-    def dry_run_each(self, desired: Sequence[Desired]) -> list[str | KubeObject]:
+    def dry_run_each(self, desired: Sequence[Desired]) -> list[Refused | KubeObject]:
         """Per object: what the server would store, or why it refuses it."""
         answers = self._send(desired, dry_run=True, whole={d.key for d in desired})
         return [self._stored(d, answer) for d, answer in zip(desired, answers, strict=True)]
@@ -137,17 +159,19 @@ class Applier:
             self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
             for d, answer in zip(desired, answers, strict=True)
         ]
-        problems = tuple(r for r in results if isinstance(r, str))
+        problems = tuple(str(r) for r in results if isinstance(r, Refused))
         if problems:
             raise ApplyError(f"the server refused {len(problems)} of {len(desired)} objects in a dry run", problems)
         return {d.key: r for d, r in zip(desired, results, strict=True) if isinstance(r, dict)}
 
-    def apply(self, desired: Sequence[Desired]) -> list[str | Written]:
-        """Apply for real; each result is the stored resourceVersion, or a message saying why it failed."""
+    def apply(self, desired: Sequence[Desired]) -> list[Refused | Written]:
+        """Apply for real; each result is the stored resourceVersion, or why it failed."""
         answers = self._send(desired, dry_run=False, whole=())
         return [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
 
-    def apply_noting_created(self, desired: Sequence[Desired], unit: str) -> tuple[list[str | Written], list[Created]]:
+    def apply_noting_created(
+        self, desired: Sequence[Desired], unit: str
+    ) -> tuple[list[Refused | Written], list[Created]]:
         """Apply for real, answered in JSON, and which objects the server created for ``unit`` just now (an
         object that existed before, ours or not, is answered 200, never 201)."""
         answers = self._send(desired, dry_run=False, whole={d.key for d in desired})
@@ -176,37 +200,40 @@ class Applier:
                     raise ApplyError(f"{crd.key} ({crd.origin}): not Established after {timeout:.0f}s")
                 time.sleep(0.2)
 
-    def _send(self, desired: Sequence[Desired], *, dry_run: bool, whole: Container[ObjectKey]) -> list[Answer | str]:
+    def _send(
+        self, desired: Sequence[Desired], *, dry_run: bool, whole: Container[ObjectKey]
+    ) -> list[Answer | Refused]:
         """Each object's raw answer to its apply (or dry run), or why it could not be sent (an unknown
         kind). The stored object comes back as JSON for the keys in ``whole``; for the rest, protobuf."""
-        out: list[Answer | str] = []
+        out: list[Answer | Refused] = []
         slots, requests = [], []
         for d in desired:
             try:
                 path = self._path_of(d)
             except ApplyError as error:
-                out.append(str(error))
+                out.append(Refused(d.key, error))
                 continue
             slots.append(len(out))
-            out.append("")
+            out.append(Refused(d.key, ApplyError("not sent")))  # a placeholder, replaced by its answer below
             accept = JSON if d.key in whole else WRITE_ACCEPT
             requests.append(Request("PATCH", path, _apply_query(dry_run=dry_run), d.payload, APPLY_PATCH, accept))
         for slot, answer in zip(slots, self._raw.send_all(requests, self._workers), strict=True):
             out[slot] = answer
         return out
 
-    def _stored(self, desired: Desired, answer: Answer | str) -> str | KubeObject:
+    def _stored(self, desired: Desired, answer: Answer | Refused) -> Refused | KubeObject:
         """The object a dry run would store, or why it is refused."""
-        if isinstance(answer, str):
+        if isinstance(answer, Refused):
             return answer
-        status, _, data = answer
+        status, _, data, _ = answer
         stored = parsed(data)
         if status in (200, 201):
             return stored
-        return self._refusal(desired, Written(status, message=message_of(status, stored)), dry_run=True)
+        subject = f"{desired.key} ({desired.origin}): dry run refused"
+        return Refused(desired.key, error_for(status, stored, subject, retry_after=answer.retry_after))
 
-    def _outcome(self, desired: Desired, answer: Answer | str, *, dry_run: bool) -> str | Written:
-        if isinstance(answer, str):
+    def _outcome(self, desired: Desired, answer: Answer | Refused, *, dry_run: bool) -> Refused | Written:
+        if isinstance(answer, Refused):
             return answer
         outcome = written(answer, version=not dry_run)
         return outcome if outcome.ok else self._refusal(desired, outcome, dry_run=dry_run)
@@ -216,14 +243,15 @@ class Applier:
         return str(resource.path(name=desired.key.name, namespace=desired.key.namespace or None))
 
     @staticmethod
-    def _refusal(desired: Desired, written: Written, *, dry_run: bool) -> str:
-        return f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused: {written.message}"
+    def _refusal(desired: Desired, written: Written, *, dry_run: bool) -> Refused:
+        subject = f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused"
+        return Refused(desired.key, written.error(subject) or ClusterError(f"{subject}: HTTP {written.status}"))
 
 
-def _created(desired: Desired, answer: Answer | str, unit: str) -> Created | None:
-    if isinstance(answer, str) or answer[0] != 201:
+def _created(desired: Desired, answer: Answer | Refused, unit: str) -> Created | None:
+    if isinstance(answer, Refused) or answer.status != 201:
         return None
-    metadata = parsed(answer[2]).get("metadata") or {}
+    metadata = parsed(answer.body).get("metadata") or {}
     if (metadata.get("labels") or {}).get(UNIT_LABEL) != unit or not metadata.get("uid"):
         return None
     return Created(desired.key, desired.api_version, str(metadata["uid"]))

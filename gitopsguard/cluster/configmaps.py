@@ -316,7 +316,7 @@ class ConfigMapStore:
         alone, so the parts' contents are not read."""
         query = {"labelSelector": f"{COMPONENT}={PART_COMPONENT},{PART_OF_HASH}={_hash(name)}"}
         try:
-            ((status, _, listed),) = self._raw.send_all([Request("GET", self._collection, query, None,
+            ((status, _, listed, _),) = self._raw.send_all([Request("GET", self._collection, query, None,
                                                                  accept=METADATA_LIST)], 1)  # fmt: skip
         except ClusterError:
             return  # the next write sweeps

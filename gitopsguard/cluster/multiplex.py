@@ -14,12 +14,22 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from gitopsguard.cluster import http1
 
 Call = tuple[str, str, bytes | None, dict[str, str]]  # method, target, body, headers
-Answer = tuple[int, str, bytes]  # status, Content-Type, body
+
+
+class Answer(NamedTuple):
+    """One raw answer. ``retry_after`` is the Retry-After header (a 429 or 503 says when to ask again)."""
+
+    status: int
+    content_type: str
+    body: bytes
+    retry_after: str = ""
+
+
 _NOT_YET = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError)
 T = TypeVar("T")
 
@@ -117,7 +127,10 @@ class _Loop:
         raise ConnectionError(str(error) or type(error).__name__) from error
 
     def _finish(self, flight: _Flight, response: http1.Response, upcoming: int | None) -> None:
-        self.answers[flight.index] = (response.status, response.headers.get("content-type", ""), response.body)
+        headers = response.headers
+        self.answers[flight.index] = Answer(
+            response.status, headers.get("content-type", ""), response.body, headers.get("retry-after", "")
+        )
         self._land(flight)
         if not response.keep:
             flight.sock.close()

@@ -4,6 +4,10 @@ The generated and dynamic clients wrap every response in model objects; at thous
 cost as much CPU as the API server spent answering them (bench: 16 s of client CPU for 4,040 applies).
 This sends and parses plain JSON instead over kept-alive connections (``transport``), with the same TLS
 settings, credentials and token refresh. Watches stream through the ApiClient's urllib3 pool.
+
+Here, and only here, an answer becomes an error: the verbs (``call``, ``get``, ``delete``) raise the typed
+``ClusterError`` of ``error_for`` with the object named, so nothing above ``cluster/`` reads a status code.
+Transient failures are asked again as ``retries`` allows, before anyone sees them.
 """
 
 from __future__ import annotations
@@ -17,12 +21,23 @@ from urllib.parse import urlencode
 
 import urllib3
 from kubernetes import client
+from urllib3.util import Retry
 
 from gitopsguard import __version__
-from gitopsguard.cluster import protobuf
+from gitopsguard.cluster import protobuf, retries
 from gitopsguard.cluster.multiplex import Answer, Call
 from gitopsguard.cluster.transport import transport_for
-from gitopsguard.errors import ClusterError
+from gitopsguard.errors import (
+    ClusterError,
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    ServerTimeoutError,
+    TooManyRequestsError,
+    UnavailableError,
+    UnreachableError,
+)
 
 AUTH_TTL = 5.0  # seconds a credential is reused before the configuration is asked again (it may rotate)
 JSON = "application/json"
@@ -39,6 +54,10 @@ class Written:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    def error(self, subject: str) -> ClusterError | None:
+        """The typed error of a failed write (None when it succeeded), its message starting with ``subject``."""
+        return None if self.ok else error_for(self.status, {"message": self.message}, subject)
 
 
 WRITE_ACCEPT = f"{protobuf.CONTENT_TYPE}, {JSON}"  # a write's answer, where only its outcome is read
@@ -57,7 +76,11 @@ class Request:
 
 
 class RawApi:
-    def __init__(self, api: client.ApiClient, timeout: float = 60.0, *, impersonate: str | None = None) -> None:
+    def __init__(
+        self, api: client.ApiClient, timeout: float = 60.0, *, impersonate: str | None = None,
+        retry: Retry = retries.POLICY,
+    ) -> None:  # fmt: skip
+        self._retry = retry  # when and how often a transient failure is asked again (``retries``)
         self._configuration = api.configuration
         self._host = str(api.configuration.host)  # a property that re-reads the proxy environment each call
         self._pool = api.rest_client.pool_manager
@@ -81,13 +104,34 @@ class RawApi:
         except (urllib3.exceptions.HTTPError, ValueError) as error:
             raise ClusterError(f"{self._host}: watch {path} ended: {error}") from error
 
+    def call(
+        self, method: str, path: str, subject: str = "", *, query: dict[str, str] | None = None, body: Any = None,
+        content_type: str = JSON,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The parsed answer of a request that succeeded; else the typed ClusterError of ``error_for``, its
+        message starting with ``subject`` (the object, ``ConfigMap/ns/name``; the method and path if none)."""
+        status, _, data, retry_after = self._send(method, path, query, body, content_type, JSON)
+        payload = parsed(data)
+        if 200 <= status < 300:
+            return payload
+        raise error_for(status, payload, subject or f"{method} {path}", retry_after=retry_after)
+
+    def get(self, path: str, subject: str = "", *, query: dict[str, str] | None = None) -> dict[str, Any]:
+        """One object or list; NotFoundError when absent, or another ClusterError."""
+        return self.call("GET", path, subject, query=query)
+
+    def delete(self, path: str, subject: str = "", *, body: Any = None) -> dict[str, Any]:
+        """Delete one object; NotFoundError when it was already gone, or another ClusterError."""
+        return self.call("DELETE", path, subject, body=body)
+
     def request(
         self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
         content_type: str = JSON,
     ) -> tuple[int, dict[str, Any]]:  # fmt: skip
-        """(status, parsed body). Raises ClusterError only when the server cannot be reached at all."""
-        status, _, data = self._send(method, path, query, body, content_type, JSON)
-        return status, parsed(data)
+        """(status, parsed body), for ``cluster/`` modules only (others use the verbs). Raises ClusterError
+        (UnreachableError) only when the server cannot be reached at all."""
+        answer = self._send(method, path, query, body, content_type, JSON)
+        return answer.status, parsed(answer.body)
 
     def write(
         self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
@@ -110,23 +154,60 @@ class RawApi:
             if pairs not in queries:
                 queries[pairs] = f"?{urlencode(pairs)}" if pairs else ""
             calls.append((r.method, r.path + queries[pairs], r.body, headers[(r.accept, r.content_type)]))
-        try:
-            return self._transport.send_all(calls, width)
-        except ConnectionError as error:
-            raise ClusterError(f"{self._host}: the API server is unreachable ({error})") from error
+        safe = [retries.repeatable(r.method, r.query, r.content_type) for r in requests]
+        retry = self._retry
+        while True:
+            try:
+                return self._again_where_transient(calls, safe, width, self._transport.send_all(calls, width))
+            except ConnectionError as error:
+                # One broken connection fails the batch; sent again whole only when every request is safe.
+                again = retries.after_drop(retry, "BATCH", "", error) if all(safe) else None
+                if again is None:
+                    raise UnreachableError(f"{self._host}: the API server is unreachable ({error})") from error
+                retry = again
+
+    def _again_where_transient(
+        self, calls: list[Call], safe: list[bool], width: int, answers: list[Answer]
+    ) -> list[Answer]:
+        """The batch's answers after asking again, together, for the ones that were throttled or transient
+        (one bounded budget for the batch: its answers come in the same few seconds)."""
+        retry = self._retry
+        pending = [i for i, answer in enumerate(answers) if retries.worth_again(answer, safe[i])]
+        while pending:
+            next_retry = retries.after_answer(retry, "BATCH", "", [answers[i] for i in pending])
+            if next_retry is None:
+                break
+            retry = next_retry
+            for i, answer in zip(pending, self._transport.send_all([calls[i] for i in pending], width), strict=True):
+                answers[i] = answer
+            pending = [i for i in pending if retries.worth_again(answers[i], safe[i])]
+        return answers
 
     def _send(
         self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str, accept: str
-    ) -> tuple[int, str, bytes]:
+    ) -> Answer:
         headers = self._headers(accept)
         data = body if body is None or isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         if data is not None:
             headers["Content-Type"] = content_type
         target = path + (f"?{urlencode(query)}" if query else "")
-        try:
-            return self._transport.send(method, target, data, headers)
-        except ConnectionError as error:
-            raise ClusterError(f"{self._host}: {method} {path}: the API server is unreachable ({error})") from error
+        safe = retries.repeatable(method, query or {}, content_type)
+        retry: Retry | None = self._retry
+        while True:
+            try:
+                answer = self._transport.send(method, target, data, headers)
+            except ConnectionError as error:
+                retry = retries.after_drop(retry, method, path, error) if safe and retry else None
+                if retry is None:
+                    raise UnreachableError(
+                        f"{self._host}: {method} {path}: the API server is unreachable ({error})"
+                    ) from error
+                continue
+            if not retries.worth_again(answer, safe):
+                return answer
+            retry = retries.after_answer(retry, method, path, [answer]) if retry else None
+            if retry is None:
+                return answer
 
     def _headers(self, accept: str) -> dict[str, str]:
         headers = {"Accept": accept, "User-Agent": self._user_agent}
@@ -147,7 +228,7 @@ class RawApi:
 def written(answer: Answer, *, version: bool = True) -> Written:
     """A write's outcome from its answer, in protobuf or JSON; with the stored resourceVersion unless
     ``version`` is False (a dry run's is of no use)."""
-    status, kind, data = answer
+    status, kind, data, _ = answer
     ok = 200 <= status < 300
     if ok and not version:
         return Written(status)
@@ -175,3 +256,41 @@ def parsed(data: bytes) -> dict[str, Any]:
 def message_of(status: int, payload: dict[str, Any]) -> str:
     """The server's own explanation of a failed request (its Status ``message``), else the code."""
     return str(payload.get("message") or f"HTTP {status}")
+
+
+def error_for(status: int, payload: dict[str, Any], subject: str, *, retry_after: str = "") -> ClusterError:
+    """The typed error of a failed answer (its Status ``payload``), the message ``subject: <server's words>``
+    followed by what to do next. The one translation from HTTP to gitopsguard (``errors.py`` has the tree)."""
+    message = f"{subject}: {message_of(status, payload)}"
+    reason = str(payload.get("reason") or "")
+    if status == 404:
+        return NotFoundError(message)
+    if status == 409:
+        return ConflictError(f"{message}; read it again and retry")
+    if status in (401, 403):
+        return ForbiddenError(f"{message}; grant gitopsguard's account this verb on this object (RBAC)")
+    if status in (400, 422):
+        return InvalidError(message, causes=_causes(payload))
+    if status == 429:
+        return TooManyRequestsError(f"{message}; the server is throttling us", delay=_delay(retry_after, payload))
+    if status == 504 or reason in ("ServerTimeout", "Timeout"):
+        return ServerTimeoutError(f"{message}; the server gave up in time, the same request may succeed")
+    if status in (502, 503):
+        return UnavailableError(f"{message}; the API server is failing for now", delay=_delay(retry_after, payload))
+    return ClusterError(f"{message} (HTTP {status})")
+
+
+def _causes(payload: dict[str, Any]) -> tuple[dict[str, str], ...]:
+    causes = (payload.get("details") or {}).get("causes") if isinstance(payload.get("details"), dict) else None
+    if not isinstance(causes, list):
+        return ()
+    return tuple({str(k): str(v) for k, v in cause.items()} for cause in causes if isinstance(cause, dict))
+
+
+def _delay(retry_after: str, payload: dict[str, Any]) -> float | None:
+    """Seconds the server asked us to wait: its Retry-After header, else its Status's retryAfterSeconds."""
+    details = payload.get("details") if isinstance(payload.get("details"), dict) else {}
+    for value in (retry_after.strip(), (details or {}).get("retryAfterSeconds")):
+        if isinstance(value, (int, str)) and str(value).isascii() and str(value).isdigit() and len(str(value)) < 7:
+            return float(value)
+    return None

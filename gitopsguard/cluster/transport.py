@@ -137,7 +137,9 @@ class _Urllib3:
                                           timeout=self._timeout, retries=False)  # fmt: skip
         except urllib3.exceptions.HTTPError as error:
             raise ConnectionError(str(error)) from error
-        return int(response.status), str(response.headers.get("Content-Type") or ""), bytes(response.data)
+        got = response.headers
+        return Answer(int(response.status), str(got.get("Content-Type") or ""), bytes(response.data),
+                      str(got.get("Retry-After") or ""))  # fmt: skip
 
     def send_all(self, calls: Sequence[Call], width: int) -> list[Answer]:
         return in_threads(calls, lambda call: self.send(*call), width)

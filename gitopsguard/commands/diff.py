@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gitopsguard.cluster.apply import Applier, OwnedSnapshot
+from gitopsguard.cluster.apply import Applier, OwnedSnapshot, Refused
 from gitopsguard.cluster.inventory import Inventory, InventoryStore
 from gitopsguard.commands.reconcile_once import ReconcileOptions, build_parts
 from gitopsguard.errors import ApplyError
@@ -33,12 +33,12 @@ def run_diff(o: ReconcileOptions) -> int:
     changes, problems = 0, []
     for d, result in zip(desired, applier.dry_run_each(desired), strict=True):
         current = live.get(d.key) or applier.get(d)
-        if isinstance(result, str):
+        if isinstance(result, Refused):
             if d.key.namespace in new_namespaces:
                 click.echo(f"+ {d.key} would be created in the new namespace {d.key.namespace} (checked on apply)")
                 changes += 1
             else:
-                problems.append(result)
+                problems.append(str(result))
         elif has_changed(result, current):
             click.echo(unified(str(d.key), d.origin, current, result), nl=False)
             changes += 1

@@ -33,7 +33,7 @@ from gitopsguard.commands.review import ReviewOptions, audit_entries, mark, revi
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
 from gitopsguard.controller import Controller
-from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError
+from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action
 from gitopsguard.notify import Notifications
@@ -228,7 +228,8 @@ def reachable(api: client.ApiClient) -> Callable[[], bool]:
     def check() -> bool:
         if time.monotonic() - float(last[0]) > 5:
             try:
-                last[1] = raw.request("GET", "/readyz")[0] == 200
+                raw.call("GET", "/readyz")  # any answer but success is "not ready"
+                last[1] = True
             except GitOpsGuardError:
                 last[1] = False
             last[0] = time.monotonic()
@@ -277,10 +278,14 @@ def mark_denied_objects(applier: Applier, events: EventRecorder, result: Reconci
         return
     for verdict in result.evaluation.blocked:
         try:
-            status, live = applier.raw.request("GET", applier.object_path(verdict.api_version, verdict.key))
+            live = applier.raw.get(applier.object_path(verdict.api_version, verdict.key), str(verdict.key))
+        except UnreachableError:
+            return
+        except ClusterError:  # absent, or not ours to read: nothing to mark
+            continue
         except GitOpsGuardError:
             return
-        if status == 200:
+        if live:
             codes = ", ".join(sorted({f"{f.code} ({f.policy})" for f in result.evaluation.blocking(verdict)}))
             revision = (result.revision or "")[:12]
             events.record(
@@ -314,11 +319,11 @@ def cluster_pod_security(api: client.ApiClient) -> int | None:
     """The cluster's 1.x release when it has Pod Security Admission of its own (1.23 and later), so that ours
     evaluates `latest` and newer versions as its does; None on older clusters, where ours is the only one."""
     try:
-        status, version = RawApi(api, timeout=10).request("GET", "/version")
+        version = RawApi(api, timeout=10).get("/version")
         minor = int("".join(c for c in str(version.get("minor") or "") if c.isdigit())[:3] or "0")
     except (GitOpsGuardError, ValueError):
         return None
-    return minor if status == 200 and minor >= 23 else None
+    return minor if minor >= 23 else None
 
 
 def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]:

@@ -10,8 +10,8 @@ from urllib.parse import quote
 from kubernetes import client
 
 from gitopsguard.cluster.configmaps import ensure_namespace
-from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.errors import ClusterError
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import ClusterError, ConflictError, NotFoundError, UnreachableError
 from gitopsguard.grants.model import GRANT_LABEL, Grant
 from gitopsguard.model import KubeObject
 
@@ -77,11 +77,15 @@ def install_rbac(api: client.ApiClient, objects: list[KubeObject]) -> None:
     for body in objects:
         kind, name = body["kind"], body["metadata"]["name"]
         base = "/api/v1/namespaces/gitopsguard-system" if kind == "ServiceAccount" else _RBAC
-        status, answer = raw.request("PATCH", f"{base}/{plurals[kind]}/{name}", body=body,
-                                     query={"fieldManager": "gitopsguard", "force": "true"},
-                                     content_type="application/apply-patch+yaml")  # fmt: skip
-        if status not in (200, 201):
-            raise ClusterError(f"{kind}/{name}: cannot install the grants account: {message_of(status, answer)}")
+        try:
+            raw.call("PATCH", f"{base}/{plurals[kind]}/{name}", f"{kind}/{name}", body=body,
+                     query={"fieldManager": "gitopsguard", "force": "true"},
+                     content_type="application/apply-patch+yaml")  # fmt: skip
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            reason = str(error).removeprefix(f"{kind}/{name}: ")
+            raise type(error)(f"{kind}/{name}: cannot install the grants account: {reason}") from error
 
 
 class Binder:
@@ -94,32 +98,34 @@ class Binder:
         body = binding_body(grant, expires)
         path = self._path(body["kind"], grant.namespace)
         where = f"{body['kind']}/{f'{grant.namespace}/' if grant.namespace else ''}{binding_name(grant)}"
-        status, answer = self._raw.request("POST", path, body=body)
-        if status == 409:
-            status, answer = self._replace(f"{path}/{quote(binding_name(grant), safe='')}", grant, body)
-        if status in (200, 201):
-            return None
-        return f"{where}: {message_of(status, answer)}"
+        try:
+            try:
+                self._raw.call("POST", path, where, body=body)
+            except ConflictError:
+                self._replace(f"{path}/{quote(binding_name(grant), safe='')}", where, grant, body)
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            return str(error)
+        return None
 
-    def _replace(self, path: str, grant: Grant, body: KubeObject) -> tuple[int, KubeObject]:
+    def _replace(self, path: str, where: str, grant: Grant, body: KubeObject) -> None:
         """Keep a same-named binding that is exactly the grant's; delete anything else and create ours."""
-        status, live = self._raw.request("GET", path)
-        if status == 200 and matches(live, grant):
-            return 200, live
-        if status == 200:
-            uid = (live.get("metadata") or {}).get("uid")
-            status, live = self._raw.request("DELETE", path, body={"preconditions": {"uid": uid}})
-        if status not in (200, 202, 404):
-            return status, live
-        return self._raw.request("POST", path.rsplit("/", 1)[0], body=body)
+        try:
+            live = self._raw.get(path, where)
+            if matches(live, grant):
+                return
+            self._raw.delete(path, where, body={"preconditions": {"uid": (live.get("metadata") or {}).get("uid")}})
+        except NotFoundError:
+            pass  # gone meanwhile: create ours
+        self._raw.call("POST", path.rsplit("/", 1)[0], where, body=body)
 
     def listed(self) -> list[KubeObject]:
         """Every binding carrying the grant label, whoever made it."""
         found = []
         for kind in ("RoleBinding", "ClusterRoleBinding"):
-            status, answer = self._raw.request("GET", self._path(kind, ""), query={"labelSelector": GRANT_LABEL})
-            if status != 200:
-                raise ClusterError(f"listing {kind}s labelled {GRANT_LABEL}: {message_of(status, answer)}")
+            answer = self._raw.get(self._path(kind, ""), f"listing {kind}s labelled {GRANT_LABEL}",
+                                   query={"labelSelector": GRANT_LABEL})  # fmt: skip
             for item in answer.get("items") or []:
                 item["kind"] = kind
                 found.append(item)
@@ -132,17 +138,27 @@ class Binder:
         namespace = str(metadata.get("namespace") or "")
         where = f"{body['kind']}/{f'{namespace}/' if namespace else ''}{metadata.get('name')}"
         path = f"{self._path(str(body['kind']), namespace)}/{quote(str(metadata.get('name')), safe='')}"
-        status, answer = self._raw.request("DELETE", path)
-        if status not in (200, 202, 404):
-            return f"{where}: {message_of(status, answer)}"
-        held = (answer.get("metadata") or {}).get("finalizers") if answer.get("kind") == body["kind"] else None
-        if status == 404 or not held:
+        try:
+            answer = self._raw.delete(path, where)
+        except NotFoundError:
             return None
-        status, answer = self._raw.request("PATCH", path, body={"metadata": {"finalizers": None}},
-                                           content_type="application/merge-patch+json")  # fmt: skip
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            return str(error)
+        held = (answer.get("metadata") or {}).get("finalizers") if answer.get("kind") == body["kind"] else None
+        if not held:
+            return None
         finalizers = ", ".join(map(str, held))
-        if status not in (200, 404):
-            return f"{where}: its deletion is held by finalizers {finalizers}: {message_of(status, answer)}"
+        try:
+            self._raw.call("PATCH", path, where, body={"metadata": {"finalizers": None}},
+                           content_type="application/merge-patch+json")  # fmt: skip
+        except NotFoundError:
+            pass
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            return f"{where}: its deletion is held by finalizers {finalizers}: {str(error).removeprefix(where + ': ')}"
         return (f"{where}: its deletion was held by finalizers {finalizers}; took them off so that the access it "
                 "gives ends (find out who added them)")  # fmt: skip
 

@@ -26,7 +26,7 @@ from typing import Any
 from slack_sdk import WebClient, WebhookClient
 
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.errors import ClusterError, NotifyError
+from gitopsguard.errors import ClusterError, ForbiddenError, NotFoundError, NotifyError, UnreachableError
 from gitopsguard.notify.destination import Destination, Failure, Reporter
 from gitopsguard.notify.lanes import Pace
 from gitopsguard.notify.notices import Notice
@@ -76,13 +76,15 @@ class TeamWebhooks:
         if not _NAMESPACE.fullmatch(namespace):  # it becomes part of a request path
             raise NotifyError(f"{where}: not a valid namespace name; no Secret was looked up")
         try:
-            status, body = self._raw.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{TEAM_SECRET}")
-        except ClusterError as error:
-            raise NotifyError(f"{where}: could not be read ({error}); the team's notice was not sent") from error
-        if status == 404:
+            body = self._raw.get(f"/api/v1/namespaces/{namespace}/secrets/{TEAM_SECRET}", where)
+        except NotFoundError:
             return None
-        if status != 200:
-            raise NotifyError(f"{where}: the API server answered {status}; gitopsguard needs get on this Secret")
+        except ForbiddenError as error:
+            raise NotifyError(f"{where}: the API server refused it; gitopsguard needs get on this Secret") from error
+        except UnreachableError as error:
+            raise NotifyError(f"{where}: could not be read ({error}); the team's notice was not sent") from error
+        except ClusterError as error:
+            raise NotifyError(f"{error}; the team's notice was not sent") from error
         data = body.get("data") if isinstance(body, dict) else None
         encoded = data.get(TEAM_KEY) if isinstance(data, dict) else None
         if encoded is None:

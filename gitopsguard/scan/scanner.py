@@ -25,8 +25,15 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.reports import ReportWriter
-from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.errors import ApplyError, GitOpsGuardError
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import (
+    ApplyError,
+    ClusterError,
+    ConflictError,
+    GitOpsGuardError,
+    NotFoundError,
+    UnreachableError,
+)
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.policy import PolicySet, judge_object
 from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_level
@@ -179,11 +186,13 @@ class Scanner:
             self._children.pop(child.uid, None)
             path = self._applier.object_path(child.api_version, ObjectKey("", child.kind, child.namespace, child.name))
             try:
-                status, body = self._raw.request("GET", path)
-            except GitOpsGuardError as error:
+                body = self._raw.get(path)
+            except UnreachableError as error:
                 self._problem(f"{child.kind}/{child.namespace}/{child.name}: cannot be read to judge again: {error}")
                 continue
-            if status == 200 and str((body.get("metadata") or {}).get("uid")) == child.uid:
+            except ClusterError:  # gone (or not readable): nothing to judge
+                continue
+            if str((body.get("metadata") or {}).get("uid")) == child.uid:
                 self._consider({"apiVersion": child.api_version, "kind": child.kind, **body})
 
     def tick(self) -> None:
@@ -443,13 +452,14 @@ class Scanner:
             self._heard.append(Announcement("delete-failed", key, body, verdict, str(error)))
             return
         path = self._applier.object_path(str(body.get("apiVersion")), key)
-        status, answer = self._raw.request(
-            "DELETE", path, body={"propagationPolicy": "Background", "preconditions": {"uid": uid}}
-        )
-        if status not in (200, 202, 404, 409):
-            self._heard.append(
-                Announcement("delete-failed", key, body, verdict, f"{key}: {message_of(status, answer)}")
-            )
+        try:
+            self._raw.delete(path, str(key), body={"propagationPolicy": "Background", "preconditions": {"uid": uid}})
+        except (NotFoundError, ConflictError):
+            pass  # gone already, or replaced by another object of that name (the uid precondition)
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            self._heard.append(Announcement("delete-failed", key, body, verdict, str(error)))
             return
         note = f"deleted after its grace period; backup: {saved}"
         self._publisher.submit(lambda: self._events.record(body, "DeletedByPolicy", note), droppable=False)

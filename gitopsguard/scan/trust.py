@@ -20,8 +20,8 @@ from typing import Any
 
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
-from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.errors import ApplyError, GitOpsGuardError
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import ApplyError, ClusterError, GitOpsGuardError, NotFoundError, UnreachableError
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL, Desired
 from gitopsguard.plan.unmanaged import WORKLOAD_KINDS
@@ -111,17 +111,25 @@ class Trust:
     def _discover(self) -> None:
         self._discovered_at, started = self._clock(), datetime.now(UTC)
         served: set[tuple[str, str]] = set()
-        status, groups = self._raw.request("GET", "/apis")
-        if status != 200:
-            raise ApplyError(f"/apis: cannot discover the served kinds: {message_of(status, groups)}")
+        try:
+            groups = self._raw.get("/apis", "/apis")
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            reason = str(error).removeprefix("/apis: ")
+            raise ApplyError(f"/apis: cannot discover the served kinds: {reason}") from error
         versions = ["v1"] + [
             str(v.get("groupVersion")) for g in groups.get("groups") or [] for v in g.get("versions") or []
         ]
         for group_version in versions:
             path = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-            status, listed = self._raw.request("GET", path)
-            if status == 200:  # an aggregated API that is down serves nothing now
-                served |= {(group_version, str(r.get("kind"))) for r in listed.get("resources") or []}
+            try:
+                listed = self._raw.get(path, path)
+            except UnreachableError:
+                raise
+            except ClusterError:  # an aggregated API that is down serves nothing now
+                continue
+            served |= {(group_version, str(r.get("kind"))) for r in listed.get("resources") or []}
         self.discoveries += 1
         self._served, self._served_at = frozenset(served), started
 
@@ -175,11 +183,15 @@ class Trust:
         path = self._applier.object_path(
             api_version, ObjectKey("", kind, namespace if resource.namespaced else "", name)
         )
-        status, answer = self._raw.request("GET", path)
-        if status == 404:
+        where = f"{kind}/{namespace}/{name}"
+        try:
+            answer = self._raw.get(path, where)
+        except NotFoundError:
             return None
-        if status != 200:
-            raise ApplyError(f"{kind}/{namespace}/{name}: cannot read it: {message_of(status, answer)}")
+        except UnreachableError:
+            raise
+        except ClusterError as error:
+            raise ApplyError(f"{where}: cannot read it: {str(error).removeprefix(where + ': ')}") from error
         found = str((answer.get("metadata") or {}).get("uid") or "") == uid
         return {"apiVersion": api_version, "kind": kind, **answer} if found else None
 

@@ -99,7 +99,7 @@ def test_a_team_secret_gitopsguard_may_not_read_fails_that_team_alone(
         slack.notify([violation(namespace, "shell"), platform("apps")])
         slack.drain()
     assert any("unit apps" in t for t in fake.texts())
-    why = f"Secret/{namespace}/gitopsguard-slack: the API server answered 403; gitopsguard needs get on this Secret"
+    why = f"Secret/{namespace}/gitopsguard-slack: the API server refused it; gitopsguard needs get on this Secret"
     assert [(f.destination, f.why) for f in failures] == [(f"team/{namespace}", why)]
 
 

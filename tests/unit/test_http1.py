@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client
 
 from gitopsguard.cluster.http1 import ProtocolError, Response, ResponseParser, request
+from gitopsguard.cluster.multiplex import Answer
 from gitopsguard.cluster.transport import Connections
 
 
@@ -80,10 +81,10 @@ def test_a_connection_is_kept_alive_and_replaced_when_the_server_closed_it() -> 
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
     server = Scripted([ok, ok, None, ok])
     pool = connections(server.port)
-    assert pool.send("GET", "/a", None, {}) == (200, "", b"ok")
-    assert pool.send("GET", "/b", None, {}) == (200, "", b"ok")
+    assert pool.send("GET", "/a", None, {}) == Answer(200, "", b"ok")
+    assert pool.send("GET", "/b", None, {}) == Answer(200, "", b"ok")
     assert server.connections == 1
-    assert pool.send("GET", "/c", None, {}) == (200, "", b"ok"), "sent again on a new connection"
+    assert pool.send("GET", "/c", None, {}) == Answer(200, "", b"ok"), "sent again on a new connection"
     assert server.connections == 2 and server.requests[-1].startswith(b"GET /c ")
 
 

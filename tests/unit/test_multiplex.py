@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client
 
 from gitopsguard.cluster.http1 import ResponseParser
+from gitopsguard.cluster.multiplex import Answer
 from gitopsguard.cluster.transport import Connections, in_threads
 
 Script = Callable[[int, bytes], bytes | None]  # (request number over all connections, request) -> answer
@@ -63,7 +64,7 @@ def calls(n: int, method: str = "PATCH") -> list[tuple[str, str, bytes | None, d
 def test_answers_come_back_in_order_over_no_more_connections_than_the_width() -> None:
     server = Server()
     answers = pool(server).send_all(calls(50), width=4)
-    assert answers == [(200, "text/plain", f"/o/{i}".encode()) for i in range(50)]
+    assert answers == [Answer(200, "text/plain", f"/o/{i}".encode()) for i in range(50)]
     assert server.connections == 4
 
 
@@ -80,7 +81,7 @@ def test_a_kept_alive_connection_the_server_dropped_is_replaced_when_repeating_i
     server = Server(lambda n, raw: None if n == 1 else echo(n, raw))  # the 2nd request finds it closed
     connections = pool(server)
     connections.send("GET", "/first", None, {})
-    assert connections.send_all(calls(1), width=1) == [(200, "text/plain", b"/o/0")]
+    assert connections.send_all(calls(1), width=1) == [Answer(200, "text/plain", b"/o/0")]
     assert server.connections == 2 and len(server.requests) == 3
 
 
