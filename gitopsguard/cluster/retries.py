@@ -32,6 +32,9 @@ POLICY = Retry(
     backoff_factor=0.2, backoff_jitter=0.2, backoff_max=5.0, retry_after_max=5,
     status_forcelist=TRANSIENT, allowed_methods=None, raise_on_status=False, respect_retry_after_header=True,
 )  # fmt: skip
+# For the leader lease: a renewal held by retries past the lease's expiry would let two replicas act at once;
+# it is tried again on its own short period instead.
+ONCE = POLICY.new(total=0, connect=0, read=0, status=0)
 
 
 def repeatable(method: str, query: Mapping[str, str], content_type: str) -> bool:

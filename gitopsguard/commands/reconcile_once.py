@@ -18,7 +18,7 @@ from kubernetes import client
 from gitopsguard import lifeline
 from gitopsguard.admission.podsecurity import pod_security_seam
 from gitopsguard.audit import AuditLog, AuditRecord, records_for
-from gitopsguard.cluster import connect
+from gitopsguard.cluster import connect, retries
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.configmaps import ensure_namespace
@@ -190,9 +190,9 @@ def run_forever(
 
 def lead(api: client.ApiClient, unit: str, stop: threading.Event, lost: threading.Event) -> LeaderElector | None:
     """Wait to lead this unit (a Lease in gitopsguard-system), then keep the lease; on losing it, stop."""
-    raw = RawApi(api)
-    ensure_namespace(raw, CONTROLLER_NAMESPACE)
-    elector = LeaderElector(raw, CONTROLLER_NAMESPACE, f"gitopsguard-{unit}")
+    ensure_namespace(RawApi(api), CONTROLLER_NAMESPACE)
+    # no retries and a short timeout: a renewal held past the lease's expiry would let two replicas act
+    elector = LeaderElector(RawApi(api, timeout=5, retry=retries.ONCE), CONTROLLER_NAMESPACE, f"gitopsguard-{unit}")
     click.echo(
         f"waiting to lead unit {unit} as {elector.me} (Lease {CONTROLLER_NAMESPACE}/gitopsguard-{unit})", err=True
     )

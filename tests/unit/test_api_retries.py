@@ -7,6 +7,7 @@ import time
 import pytest
 from kubernetes import client
 
+from gitopsguard.cluster import retries
 from gitopsguard.cluster.rest import RawApi, Request
 from gitopsguard.cluster.retries import APPLY_PATCH, POLICY, TRIES
 from gitopsguard.errors import ClusterError, TooManyRequestsError, UnavailableError, UnreachableError
@@ -119,3 +120,15 @@ def test_a_server_asking_for_an_hour_is_waited_on_for_a_few_seconds_only() -> No
     started = time.monotonic()
     assert api(server).get("/api/v1/namespaces/a") == {}
     assert time.monotonic() - started < 6, "Retry-After is capped"
+
+
+def test_the_leader_lease_is_never_held_by_retries_past_its_expiry() -> None:
+    """A renewal retried for seconds past the lease's expiry would let two replicas act at once."""
+    server = failing_first(3, status(429, "5"))
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{server.port}"
+    lease_api = RawApi(client.ApiClient(configuration), timeout=5, retry=retries.ONCE)
+    started = time.monotonic()
+    code, _ = lease_api.request("GET", "/apis/coordination.k8s.io/v1/namespaces/x/leases/y")
+    assert code == 429 and server.count == 1
+    assert time.monotonic() - started < 1
