@@ -66,18 +66,27 @@ class RawApi:
         self._impersonate = impersonate  # act as this user (the API server checks we may)
         self._auth: tuple[float, dict[str, str]] = (-AUTH_TTL, {})
 
-    def watch(self, path: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Stream a watch: one decoded event per line until the server ends it. Raises ClusterError."""
+    def watch(self, path: str, query: dict[str, str], *, read_timeout: float) -> Iterator[dict[str, Any]]:
+        """Stream a watch: one decoded event per line until the server ends it. A refusal comes as one ERROR
+        event carrying the server's Status (as the server itself reports an expired resourceVersion), so
+        callers read both alike. Raises ClusterError when the connection fails or stays silent for
+        ``read_timeout`` seconds (give the server's ``timeoutSeconds`` plus some slack: a healthy watch is
+        ended by the server before then)."""
         headers = self._headers(JSON)
         url = f"{self._host}{path}?{urlencode({**query, 'watch': 'true'})}"
         try:
             response = self._pool.request("GET", url, headers=headers, preload_content=False, retries=False,
-                                          timeout=urllib3.Timeout(connect=10, read=None))  # fmt: skip
-            if response.status != 200:
-                raise ClusterError(f"{path}: watch refused: HTTP {response.status}")
-            for line in response:
-                if line.strip():
-                    yield json.loads(line)
+                                          timeout=urllib3.Timeout(connect=10, read=read_timeout))  # fmt: skip
+            try:
+                if response.status != 200:
+                    status = parsed(response.read(64 * 1024))
+                    yield {"type": "ERROR", "object": {"code": response.status, **status}}
+                    return
+                for line in response:
+                    if line.strip():
+                        yield json.loads(line)
+            finally:
+                response.close()  # a watch ended early (or stalled) leaves unread data: never reuse it
         except (urllib3.exceptions.HTTPError, ValueError) as error:
             raise ClusterError(f"{self._host}: watch {path} ended: {error}") from error
 
