@@ -39,7 +39,7 @@ MAX_BACKOFF = 30.0  # ... doubling up to this
 QUICK_END = 1.0  # a watch the server ends sooner than this counts as a failure: do not spin
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per object watched: the live scan follows every Pod
 class _Known:
     """What is remembered of an object to compare it with a relist: enough to tell it changed or went."""
 
@@ -147,15 +147,13 @@ class Informer:
         if self._selector:
             query["labelSelector"] = self._selector
         started = time.monotonic()
-        for event in self._raw.watch(path, query, read_timeout=self._read_timeout):
+        # after a failure, what was known is current again once the server accepts the resumed watch: the
+        # events since the version it resumes from follow at once
+        opened = (lambda: self._on_sync(True)) if resumed else (lambda: None)
+        for event in self._raw.watch(path, query, read_timeout=self._read_timeout, on_open=opened):
             if stop.is_set():
                 return True
-            if resumed:  # it answered: what was known is current again once these events are in
-                resumed = False
-                self._on_sync(True)
             self._take(event)
-        if resumed:
-            self._on_sync(True)
         return time.monotonic() - started >= QUICK_END
 
     def _take(self, event: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -66,12 +66,14 @@ class RawApi:
         self._impersonate = impersonate  # act as this user (the API server checks we may)
         self._auth: tuple[float, dict[str, str]] = (-AUTH_TTL, {})
 
-    def watch(self, path: str, query: dict[str, str], *, read_timeout: float) -> Iterator[dict[str, Any]]:
+    def watch(
+        self, path: str, query: dict[str, str], *, read_timeout: float, on_open: Callable[[], None] = lambda: None
+    ) -> Iterator[dict[str, Any]]:
         """Stream a watch: one decoded event per line until the server ends it. A refusal comes as one ERROR
         event carrying the server's Status (as the server itself reports an expired resourceVersion), so
         callers read both alike. Raises ClusterError when the connection fails or stays silent for
         ``read_timeout`` seconds (give the server's ``timeoutSeconds`` plus some slack: a healthy watch is
-        ended by the server before then)."""
+        ended by the server before then). ``on_open`` is called once the server has accepted the watch."""
         headers = self._headers(JSON)
         url = f"{self._host}{path}?{urlencode({**query, 'watch': 'true'})}"
         try:
@@ -82,9 +84,13 @@ class RawApi:
                     status = parsed(response.read(64 * 1024))
                     yield {"type": "ERROR", "object": {"code": response.status, **status}}
                     return
+                on_open()
                 for line in response:
                     if line.strip():
-                        yield json.loads(line)
+                        event = json.loads(line)
+                        if not isinstance(event, dict):
+                            raise ValueError(f"a watch event that is not an object: {line[:100]!r}")
+                        yield event
             finally:
                 response.close()  # a watch ended early (or stalled) leaves unread data: never reuse it
         except (urllib3.exceptions.HTTPError, ValueError) as error:

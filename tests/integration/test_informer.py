@@ -150,6 +150,7 @@ def test_a_silent_watch_is_detected_and_resumed_within_its_timeout(
         eventually(lambda: "during" in replay.snapshot(), timeout=15)
         waited = time.monotonic() - stalled
         assert False in replay.synced, "the silent watch was noticed as a failure"
+        assert replay.synced[-1] is True, "and current again once the resumed watch was accepted"
         assert informer.relists == 1, "resumed from its resourceVersion, not listed again"
         assert waited < 4 + 2.0 + 3, f"resumed {waited:.1f} s after the stall"
     finally:
@@ -169,3 +170,47 @@ def test_bookmarks_advance_the_resource_version_while_nothing_matches(
     core.create_namespaced_config_map(namespace, configmap("unmatched", "someone-else"))
     eventually(lambda: int(informer.resource_version) > listed, timeout=15)
     assert replay.events == [] and informer.relists == 1
+
+
+def test_a_watch_refused_by_rbac_is_retried_after_a_pause_not_taken_for_an_expiry(
+    admin_api: client.ApiClient, stop: threading.Event
+) -> None:
+    """alice may not watch ConfigMaps across the cluster: the refusal (HTTP 403) is a failure to wait out, not
+    a 410 that would send the informer listing again and again, and the informer's thread survives it."""
+    replay = Replay({})
+    applier = Applier(admin_api)
+    informer = Informer(
+        applier, RawApi(admin_api, impersonate="alice"), CONFIGMAPS, on_event=replay.on_event,
+        on_sync=replay.synced.append,
+    )  # fmt: skip
+    informer.seed({}, applier.list_kind(*CONFIGMAPS, query={"limit": "1"})[1])
+    thread = informer.start(stop)
+    eventually(lambda: replay.synced.count(False) >= 3)
+    assert informer.relists == 0, "a refusal is not an expiry"
+    assert thread.is_alive()
+
+
+def test_an_object_deleted_while_away_comes_with_its_uid_when_bodies_are_not_kept(
+    admin_api: client.ApiClient, namespace: str, stop: threading.Event
+) -> None:
+    """The live scan keeps no bodies in the informer (a cluster holds many Pods) and forgets what it judged by
+    uid: a relist's DELETED must carry the uid, namespace and kind of what went."""
+    core, tag, applier = client.CoreV1Api(admin_api), uuid.uuid4().hex[:8], Applier(admin_api)
+    uid = core.create_namespaced_config_map(namespace, configmap("gone", tag)).metadata.uid
+    before = seeded(applier, namespace, tag)
+    core.delete_namespaced_config_map("gone", namespace)
+    deleted: list[KubeObject] = []
+    informer = Informer(
+        applier, RawApi(admin_api), CONFIGMAPS, selector=f"{LABEL}={tag}", keep_objects=False,
+        on_event=lambda change, body: deleted.append(body) if change == "DELETED" else None,
+    )  # fmt: skip
+    informer.seed(before, "1")
+    informer.start(stop)
+    eventually(lambda: len(deleted) == 1)
+    assert deleted[0]["apiVersion"] == "v1" and deleted[0]["kind"] == "ConfigMap"
+    assert {k: deleted[0]["metadata"][k] for k in ("uid", "namespace", "name")} == {
+        "uid": uid,
+        "namespace": namespace,
+        "name": "gone",
+    }
+    assert informer.objects() == {}, "no bodies kept"
