@@ -23,8 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitopsguard.cluster.apply import Applier, keyed
 from gitopsguard.cluster.rest import RawApi
@@ -39,8 +38,7 @@ MAX_BACKOFF = 30.0  # ... doubling up to this
 QUICK_END = 1.0  # a watch the server ends sooner than this counts as a failure: do not spin
 
 
-@dataclass(frozen=True, slots=True)  # one per object watched: the live scan follows every Pod
-class _Known:
+class _Known(NamedTuple):  # one per object watched (the live scan follows every Pod): a tuple is built fastest
     """What is remembered of an object to compare it with a relist: enough to tell it changed or went."""
 
     uid: str

@@ -214,3 +214,31 @@ def test_an_object_deleted_while_away_comes_with_its_uid_when_bodies_are_not_kep
         "name": "gone",
     }
     assert informer.objects() == {}, "no bodies kept"
+
+
+class CallbackBugError(Exception):
+    """Not a GitOpsGuardError: a bug in what the informer feeds, which nothing may survive quietly."""
+
+
+def test_an_informer_whose_thread_dies_ends_the_process_through_the_lifeline(
+    admin_api: client.ApiClient, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitopsguard import lifeline
+
+    exits: list[int] = []
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)  # restored after the test
+    lifeline.install(exit_process=exits.append)
+    core, tag = client.CoreV1Api(admin_api), uuid.uuid4().hex[:8]
+    core.create_namespaced_config_map(namespace, configmap("a", tag))
+
+    def broken(change: str, body: KubeObject) -> None:
+        raise CallbackBugError("a bug")
+
+    informer = Informer(Applier(admin_api), RawApi(admin_api), CONFIGMAPS, selector=f"{LABEL}={tag}", on_event=broken)
+    stop = threading.Event()
+    try:
+        informer.start(stop).join(15)
+        assert exits == [lifeline.EXIT_CODE] and lifeline.DEAD.is_set()
+    finally:
+        stop.set()
+        lifeline.DEAD.clear()
