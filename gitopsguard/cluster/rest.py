@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -89,18 +89,33 @@ class RawApi:
         self._impersonate = impersonate  # act as this user (the API server checks we may)
         self._auth: tuple[float, dict[str, str]] = (-AUTH_TTL, {})
 
-    def watch(self, path: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Stream a watch: one decoded event per line until the server ends it. Raises ClusterError."""
+    def watch(
+        self, path: str, query: dict[str, str], *, read_timeout: float, on_open: Callable[[], None] = lambda: None
+    ) -> Iterator[dict[str, Any]]:
+        """Stream a watch: one decoded event per line until the server ends it. A refusal comes as one ERROR
+        event carrying the server's Status (as the server itself reports an expired resourceVersion), so
+        callers read both alike. Raises ClusterError when the connection fails or stays silent for
+        ``read_timeout`` seconds (give the server's ``timeoutSeconds`` plus some slack: a healthy watch is
+        ended by the server before then). ``on_open`` is called once the server has accepted the watch."""
         headers = self._headers(JSON)
         url = f"{self._host}{path}?{urlencode({**query, 'watch': 'true'})}"
         try:
             response = self._pool.request("GET", url, headers=headers, preload_content=False, retries=False,
-                                          timeout=urllib3.Timeout(connect=10, read=None))  # fmt: skip
-            if response.status != 200:
-                raise ClusterError(f"{path}: watch refused: HTTP {response.status}")
-            for line in response:
-                if line.strip():
-                    yield json.loads(line)
+                                          timeout=urllib3.Timeout(connect=10, read=read_timeout))  # fmt: skip
+            try:
+                if response.status != 200:
+                    status = parsed(response.read(64 * 1024))
+                    yield {"type": "ERROR", "object": {"code": response.status, **status}}
+                    return
+                on_open()
+                for line in response:
+                    if line.strip():
+                        event = json.loads(line)
+                        if not isinstance(event, dict):
+                            raise ValueError(f"a watch event that is not an object: {line[:100]!r}")
+                        yield event
+            finally:
+                response.close()  # a watch ended early (or stalled) leaves unread data: never reuse it
         except (urllib3.exceptions.HTTPError, ValueError) as error:
             raise ClusterError(f"{self._host}: watch {path} ended: {error}") from error
 

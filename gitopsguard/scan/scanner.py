@@ -1,8 +1,8 @@
 """The live scan: watch the workload kinds, evaluate an object only when it or the policies change, and
 report, announce or (after the grace period, backup first) delete what stays non-compliant.
 
-One thread owns all state; watch threads only queue events. Nothing rescans on a timer: a timer only
-looks at deadlines already computed.
+One thread owns all state; the informers' threads (``cluster/informer.py``) only queue events, a relist's
+differences included. Nothing rescans on a timer: a timer only looks at deadlines already computed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 from gitopsguard.backup import backup
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.reports import ReportWriter
 from gitopsguard.cluster.rest import RawApi
@@ -115,7 +116,8 @@ class Scanner:
         self._dirty: set[str] = set()  # namespaces whose report must be rewritten
         self._reports_due: dict[str, tuple[list[tuple[KubeObject, Finding]], datetime]] = {}  # latest per namespace
         self._reports_lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, str, dict[str, Any]]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self._informers: dict[tuple[str, str], Informer] = {}  # per kind, seeded by ``scan_all``'s lists
         self.evaluations = 0  # how many objects were evaluated (the bench checks only changes cost work)
         self.recent: collections.deque[ObjectKey] = collections.deque(maxlen=1000)  # the last ones evaluated
 
@@ -132,7 +134,7 @@ class Scanner:
         self._namespaces = self._applier.namespaces()
         versions = {}
         for api_version, kind in self._kinds():
-            versions[(api_version, kind)] = self._list_kind(api_version, kind)
+            versions[(api_version, kind)] = self._list_kind(api_version, kind, seed=True)
         self._memory.keep_only(self._seen, self._in_scope)
         self.flush()
         return versions
@@ -236,17 +238,15 @@ class Scanner:
     # -- running ---------------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, policies: Callable[[], PolicySet] | None = None) -> None:
-        """Scan, then follow watches until ``stop``; ``policies`` is polled for a newer policy set."""
-        versions = self.scan_all()
-        for (api_version, kind), version in versions.items():
-            args = (api_version, kind, version, stop)
-            threading.Thread(target=self._watch, args=args, name=f"scan-{kind}", daemon=True).start()
+        """Scan, then follow the informers until ``stop``; ``policies`` is polled for a newer policy set."""
+        self.scan_all()
+        for informer in self._informers.values():
+            informer.start(stop)
         while not stop.is_set():
             try:
-                event_type, kind, body = self._queue.get(timeout=0.5)
-                self._dispatch(event_type, kind, body)
+                self.handle(*self._queue.get(timeout=0.5))
                 while not self._queue.empty():
-                    self._dispatch(*self._queue.get_nowait())
+                    self.handle(*self._queue.get_nowait())
             except queue.Empty:
                 pass
             if policies is not None:
@@ -254,30 +254,9 @@ class Scanner:
             self.tick()
             self.flush()
 
-    def _dispatch(self, event_type: str, kind: str, body: KubeObject) -> None:
-        if event_type == "RELIST":
-            self._list_kind(str(body["apiVersion"]), kind)
-        else:
-            self.handle(event_type, body)
-
-    def _watch(self, api_version: str, kind: str, version: str, stop: threading.Event) -> None:
-        path = self._applier.collection_path(api_version, kind)
-        while not stop.is_set():
-            query = {"resourceVersion": version, "allowWatchBookmarks": "true", "timeoutSeconds": "240"}
-            try:
-                for event in self._raw.watch(path, query):
-                    body = event.get("object") or {}
-                    if event.get("type") == "ERROR":  # expired resourceVersion: list again
-                        self._queue.put(("RELIST", kind, {"apiVersion": api_version}))
-                        version = ""
-                        break
-                    version = str((body.get("metadata") or {}).get("resourceVersion") or version)
-                    if event.get("type") != "BOOKMARK":
-                        body.setdefault("apiVersion", api_version)
-                        body.setdefault("kind", kind)
-                        self._queue.put((str(event.get("type")), kind, body))
-            except GitOpsGuardError:
-                stop.wait(1.0)  # the API server went away: try again shortly
+    def _queue_event(self, event_type: str, body: KubeObject) -> None:
+        """From an informer's thread: the owner thread handles it."""
+        self._queue.put((event_type, body))
 
     # -- evaluation ------------------------------------------------------------------------------------
 
@@ -293,8 +272,13 @@ class Scanner:
                 break
         return found
 
-    def _list_kind(self, api_version: str, kind: str) -> str:
+    def _list_kind(self, api_version: str, kind: str, *, seed: bool = False) -> str:
         listed, version = self._applier.list_kind(api_version, kind, what="for the live scan")
+        if seed:  # the kind's informer watches from this list, whose objects are judged below
+            informer = Informer(self._applier, self._raw, (api_version, kind), keep_objects=False,
+                                on_event=self._queue_event, what=f"{kind} (live scan)")  # fmt: skip
+            informer.seed(listed, version)
+            self._informers[(api_version, kind)] = informer
         present = set()
         for item in listed.values():
             present.add(str(item["metadata"].get("uid")))
