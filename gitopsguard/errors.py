@@ -18,7 +18,8 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     │   ├── TooManyRequestsError       429: throttled (API Priority and Fairness); retry after ``delay``
     │   ├── ServerTimeoutError         504 / reason ServerTimeout: the server gave up; retry
     │   ├── UnavailableError           502/503: the server (or what is in front of it) is away; retry
-    │   └── UnreachableError           no answer at all: refused, reset or silent connection; retry
+    │   ├── UnreachableError           no answer at all: refused, reset or silent connection; retry
+    │   └── WatchExpiredError          410 Gone: a watch resumed from a version no longer kept; list again (informer.py)
     ├── SourceError                the Git source could not be fetched, or its history was rewritten
     ├── RenderError                manifests could not be read or built (file and line first)
     ├── UnreviewedRevisionError    (source/review.py) a revision lacks the approvals the trust file asks for
