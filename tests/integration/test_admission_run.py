@@ -66,8 +66,14 @@ def test_run_serves_admission_by_the_applied_revision(
             time.sleep(0.3)
         assert "Host Namespaces" in answers[-1], answers[-3:]
         assert alice.request("POST", pods, body=compliant, query={"dryRun": "All"})[0] == 201
-        # the admin is who the controller runs as here: its own writes are not judged again (they passed the gate)
-        assert raw.request("POST", pods, body=hack_a_node_pod(namespace), query={"dryRun": "All"})[0] == 201
+        # the admin is who the controller runs as here, a superuser the controller-manager shares: its Pods are
+        # judged like anyone's (else a Deployment's Pod would pass as ours); its other writes are not judged again
+        assert raw.request("POST", pods, body=hack_a_node_pod(namespace), query={"dryRun": "All"})[0] == 403
+        template = {"metadata": {"labels": {"app": "own"}}, "spec": hack_a_node_pod(namespace)["spec"]}
+        workload = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "own", "namespace": namespace},
+                    "spec": {"selector": {"matchLabels": {"app": "own"}}, "template": template}}  # fmt: skip
+        assert raw.request("POST", f"/apis/apps/v1/namespaces/{namespace}/deployments", body=workload,
+                           query={"dryRun": "All"})[0] == 201  # fmt: skip
         metrics = get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
     finally:
         process.send_signal(signal.SIGTERM)

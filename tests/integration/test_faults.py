@@ -68,7 +68,8 @@ def test_loop_converges_after_the_api_server_dies_mid_apply(spare: DevCluster, t
         fresh = connect(spare.state.kubeconfig)
         eventually(lambda: owned_count(fresh, "faults", "faults") == 400, timeout=90)
         eventually(lambda: bool(results) and results[-1].error is None, timeout=60)
-        assert any(r.error for r in results), "the outage was seen as a failed pass"
+        # the outage may be ridden through by the requests' own retries (cluster/retries.py) or seen as failed
+        # passes: either way the loop converges (above)
         assert len(InventoryStore(fresh).load("faults").entries) == 400
     finally:
         stop.set()
