@@ -7,12 +7,12 @@ object): a change reverted before the head never reaches the cluster, and one ov
 may still have lines in the head. Every
 commit of the range is listed once with its first-parent diff (``git log --raw --diff-merges=first-parent``);
 the commits a merge brought are those it reaches through its merged branch that no earlier step reached.
+What a merge took beyond git's own merge of its parents is read with ``own_changes`` (one call per merge).
 Paths are git's bytes, decoded with ``surrogateescape`` so that two different names never read as one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from gitopsguard.errors import SourceError
@@ -41,11 +41,10 @@ class Step:
 
 @dataclass(frozen=True)
 class Merged:
-    """What a merge step brought: its commits (newest first along the merged branch's first parents, then
-    the rest), and per answerable path the state the merged branch held ("" mode: the branch never set it)."""
+    """What a merge step brought: the commits it reached through its merged branch that no earlier step had
+    (what its branch held is judged against git's own merge of its parents, ``own_changes``)."""
 
     commits: tuple[Commit, ...]
-    branch_state: dict[str, State]
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def read_range(git: Git, old: str, new: str) -> RangeHistory:
         reached.add(step.commit)
         if len(step.parents) == 2:
             brought = _reach(commits, step.parents[1], reached)
-            merged[step.commit] = Merged(brought, _branch_state(commits, step.parents[1], step.paths))
+            merged[step.commit] = Merged(brought)
     return RangeHistory(steps, merged, commits)
 
 
@@ -141,28 +140,6 @@ def _reach(commits: dict[str, Commit], tip: str, reached: set[str]) -> tuple[Com
         found.append(commits[at])
         todo.extend(reversed(commits[at].parents))
     return tuple(found)
-
-
-def _branch_state(commits: dict[str, Commit], tip: str, paths: tuple[str, ...]) -> dict[str, State]:
-    """Each path's state at ``tip``, read along its first parents within the range; ("", "") for a path no
-    commit there changed (the branch did not bring it)."""
-    states: dict[str, State] = {}
-    wanted = set(paths)
-    for commit in _first_parents(commits, tip):
-        for path in wanted & commits[commit].changed.keys():
-            states[path] = commits[commit].changed[path]
-        wanted -= states.keys()
-        if not wanted:
-            break
-    return {p: states.get(p, ("", "")) for p in paths}
-
-
-def _first_parents(commits: dict[str, Commit], tip: str) -> Iterator[str]:
-    at, seen = tip, 0
-    while at in commits and seen <= len(commits):
-        yield at
-        seen += 1
-        at = commits[at].parents[0] if commits[at].parents else ""
 
 
 def merge_bases(git: Git, first: str, second: str) -> list[str]:
