@@ -2,21 +2,23 @@
 head must be accounted for by review evidence, under the operator's review rules (``rules.py``).
 
 What is checked is what would reach the cluster. Each path whose content at the head differs from the
-applied commit's is answerable to the newest step that changed it (``steps.py``), and that step must be:
+applied commit's is answerable to every step that changed it since it last held the applied content
+(``steps.py``: a later reviewed edit does not review lines an earlier push left), and each such step must be:
 
 - in ``signed-merge`` mode, a merge of one branch signed by a key the trust file maps (the approver), who meets
   every rule for the path and wrote none of it: every commit the merge brought that changed the path is
-  signed by a trusted key (so its author is known), none by the approver. A path the merge changed beyond
-  what git's own merge of its parents makes (an "evil merge", a conflict resolved in the merge) was written
-  by the approver, so it is refused as self-approval;
+  signed by a trusted key (so its author is known), none by the approver. A path the merge took other than
+  git's own merge of its parents makes (an "evil merge", a conflict resolved in the merge, the branch's
+  version taken over main's) was written by the approver, so it is refused as self-approval;
 - in ``github`` mode, the merge commit of a pull request merged into the branch (``merge_commit_sha``),
-  whose head holds the path's content, approved on that head by people the trust file maps, other than its
-  author, who meet every rule for the path;
-- in either mode, a commit pushed straight is refused unless a ``pushes`` rule lets its signer (a bot with
+  whose head holds the path's content, approved on that head by people the trust file maps who wrote none
+  of its commits (each signed with a key GitHub verified), who meet every rule for the path;
+- in either mode, a merge whose parents share several merge bases that disagree on the path (a criss-cross)
+  is refused, and a commit pushed straight is refused unless a ``pushes`` rule lets its signer (a bot with
   its own key) push every path it is answerable for.
 
-A change undone before the head (a revert) never reaches the cluster, so it does not block: reverting an
-unreviewed push and merging the same change through review makes the branch acceptable again.
+A change reverted before the head never reaches the cluster, so it does not block: reverting an unreviewed
+push and merging the same change through review makes the branch acceptable again.
 """
 
 from __future__ import annotations
