@@ -1,20 +1,16 @@
 """Red team round 2 (beyond issue 20, found on the way): a List nested in a List is one object of kind `List`.
 
-``render/plain.py`` expands one level of `List` and hands an item that is itself a `*List` with `items` on
-unchecked (`_checked` returns it as is). The nested objects are then invisible to the policy gate (a `List`
+Before the fix, ``render/plain.py`` expanded one level of `List` and handed an item that is itself a `*List`
+with `items` on unchecked. The nested objects are then invisible to the policy gate (a `List`
 matches no policy) and to ``heads._outside_the_controller`` (its namespace is ""). They are never written:
 the dynamic client's ``ResourceList`` has no URL, so ``Applier._path_of`` raises TypeError (not ApplyError)
 and the pass ends in a traceback instead of a refusal that names the file. One file in a path any approver
 may merge stops the unit's applies.
 
-Run (from /work/wt/redteam20b; never without the kubeconfig, which would start a control plane):
-    GITOPSGUARD_TEST_KUBECONFIG=/root/.local/state/gitopsguard/dev-cluster/kubeconfig \
-    PYTHONPATH=$PWD /work/main/.venv/bin/python -m pytest -q attacks/test_nested_list_on_cluster.py
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -22,12 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from gitopsguard.cli import main
-from tests.integration.conftest import LiveCluster, admin_api, dev_cluster, namespace  # noqa: F401 (fixtures)
+from tests.integration.conftest import LiveCluster
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not os.environ.get("GITOPSGUARD_TEST_KUBECONFIG"), reason="needs the shared dev cluster"),
-]
+pytestmark = pytest.mark.integration
 NESTED = """apiVersion: v1
 kind: List
 items:
@@ -40,8 +33,8 @@ items:
 
 def test_a_list_nested_in_a_list_is_refused_naming_the_file(
     tmp_path: Path,
-    namespace: str,  # noqa: F811
-    dev_cluster: LiveCluster,  # noqa: F811
+    namespace: str,
+    dev_cluster: LiveCluster,
 ) -> None:
     work = tmp_path / "repo"
     (work / "apps").mkdir(parents=True)

@@ -1,32 +1,26 @@
-"""Red team round 2 (issue 20), end to end against the shared dev API server: the take-theirs merge of
-attacks/test_take_theirs_merge.py puts alice's pushed-and-reverted value into the cluster.
+"""Red team round 2 (issue 20), end to end against the real API server: the take-theirs merge of
+tests/unit/source/redteam2/test_take_theirs_merge.py put alice's pushed-and-reverted value into the cluster
+before every merge was compared with git's own merge of its parents; now it is refused.
 
 alice (`**: any` only) pushes a value straight to main: refused, the cluster holds. bob had merged main into
 his branch meanwhile (a routine update). alice reverts on main: accepted (nothing of the push reaches the
-head). alice signs the merge of bob's branch taking the branch's version of the file: applied, "merge signed
-by alice", although nobody but alice ever approved her value.
+head). alice signs the merge of bob's branch taking the branch's version of the file: it was applied, "merge
+signed by alice", although nobody but alice ever approved her value.
 
-Run (from /work/wt/redteam20b; never without the kubeconfig, which would start a control plane):
-    GITOPSGUARD_TEST_KUBECONFIG=/root/.local/state/gitopsguard/dev-cluster/kubeconfig \
-    PYTHONPATH=$PWD /work/main/.venv/bin/python -m pytest -q attacks/test_take_theirs_on_cluster.py
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import LiveCluster, admin_api, dev_cluster, namespace  # noqa: F401 (fixtures)
+from tests.integration.conftest import LiveCluster
 from tests.integration.test_reviewed_revisions import Cli
 from tests.reviewrepo import ReviewRepo
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not os.environ.get("GITOPSGUARD_TEST_KUBECONFIG"), reason="needs the shared dev cluster"),
-]
+pytestmark = pytest.mark.integration
 PAD = "".join(f"# note {n}\n" for n in range(10))
 
 
@@ -37,9 +31,9 @@ def web(value: str) -> dict[str, str]:
 
 def test_a_pushed_value_reaches_the_cluster_through_a_merge_taking_a_colleague_branch_version(
     tmp_path: Path,
-    namespace: str,  # noqa: F811
-    dev_cluster: LiveCluster,  # noqa: F811
-    admin_api: client.ApiClient,  # noqa: F811
+    namespace: str,
+    dev_cluster: LiveCluster,
+    admin_api: client.ApiClient,
 ) -> None:
     cli = Cli(ReviewRepo(tmp_path / "repo"), namespace, dev_cluster, tmp_path)
     repo = cli.repo
