@@ -22,12 +22,9 @@ from gitopsguard.admission.server import Settings
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.rest import RawApi
-from tests.integration import conftest as integration
 from tests.integration.conftest import LiveCluster
 from tests.integration.test_admission import SCOPE_LABEL, Hook, _free_port
 
-# the integration tests' fixtures, under their own names so that pytest finds them here too
-dev_cluster, admin_api, namespace = integration.dev_cluster, integration.admin_api, integration.namespace
 MERGE = "application/merge-patch+json"
 Starter = Callable[..., Any]
 
@@ -46,8 +43,8 @@ def start_hook(
     tmp_path: Path,
 ) -> Iterator[Starter]:
     """``start(judgement, *, always=frozenset(), learn_identity=False, pod_security=None, settings=Settings())``:
-    a webhook on this test's namespace only. ``always`` defaults to what ``gitopsguard run`` passes (nothing:
-    commands/admission.py builds WebhookSettings without it)."""
+    a webhook on this test's namespace only (``start_admission`` adds Pods and workloads to ``always`` when the
+    Pod Security seam is given)."""
     raw = RawApi(admin_api)
     stops: list[tuple[threading.Event, Hook]] = []
 
