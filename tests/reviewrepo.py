@@ -4,13 +4,17 @@ the tests of reviewed revisions (issue 20)."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
+from gitopsguard.evidence.github import GitHubApi
 from gitopsguard.evidence.trust import github_logins, load_trust
 from gitopsguard.source.review import Reviewer, ReviewMode, ReviewSettings
 from gitopsguard.source.rules import load_rules
+from tests.fakegithub import TOKEN, FakeGitHub
 from tests.signedrepo import SignedRepo
 
 PEOPLE = {
@@ -65,3 +69,15 @@ class ReviewRepo(SignedRepo):
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD")
+
+
+@contextmanager
+def github_repo(root: Path) -> Iterator[tuple[ReviewRepo, FakeGitHub, str]]:
+    """A review repository and the GitHub fake serving (its base URL)."""
+    fake = FakeGitHub()
+    with fake.serving() as url:
+        yield ReviewRepo(root), fake, url
+
+
+def github_reviewer(repo: ReviewRepo, url: str, fake: FakeGitHub) -> Reviewer:
+    return repo.reviewer(ReviewMode.GITHUB, forge=GitHubApi(url, fake.slug, TOKEN))

@@ -9,23 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from gitopsguard.evidence.github import GitHubApi
-from gitopsguard.source.review import Reviewer, ReviewMode, UnreviewedRevisionError
-from tests.fakegithub import TOKEN, FakeGitHub, Pull
-from tests.reviewrepo import ReviewRepo
+from gitopsguard.source.review import UnreviewedRevisionError
+from tests.fakegithub import FakeGitHub, Pull
+from tests.reviewrepo import ReviewRepo, github_repo, github_reviewer
 
 DEPLOY = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n"
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[ReviewRepo, FakeGitHub, str]]:
-    fake = FakeGitHub()
-    with fake.serving() as url:
-        yield ReviewRepo(tmp_path), fake, url
+    with github_repo(tmp_path) as found:
+        yield found
 
 
-def reviewer(repo: ReviewRepo, url: str, fake: FakeGitHub) -> Reviewer:
-    return repo.reviewer(ReviewMode.GITHUB, forge=GitHubApi(url, fake.slug, TOKEN))
+reviewer = github_reviewer
 
 
 def pull_request(repo: ReviewRepo, files: dict[str, str], *, author: str = "alice") -> tuple[str, str]:

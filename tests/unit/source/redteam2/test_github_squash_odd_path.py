@@ -22,16 +22,15 @@ import pytest
 from gitopsguard.evidence.github import GitHubApi
 from gitopsguard.source.review import ReviewMode, UnreviewedRevisionError
 from tests.fakegithub import TOKEN, FakeGitHub, Pull
-from tests.reviewrepo import ReviewRepo
+from tests.reviewrepo import ReviewRepo, github_repo
 
 ODD = "apps/caf\udce9.yaml"  # the byte 0xe9 alone: a Latin-1 file name, not UTF-8
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[ReviewRepo, FakeGitHub, str]]:
-    fake = FakeGitHub()
-    with fake.serving() as url:
-        yield ReviewRepo(tmp_path), fake, url
+    with github_repo(tmp_path) as found:
+        yield found
 
 
 def test_a_squash_merge_of_a_non_utf8_file_name_is_refused_naming_the_commit(

@@ -24,14 +24,13 @@ import pytest
 from gitopsguard.evidence.github import GitHubApi
 from gitopsguard.source.review import ReviewMode, UnreviewedRevisionError
 from tests.fakegithub import TOKEN, FakeGitHub, Pull
-from tests.reviewrepo import ReviewRepo
+from tests.reviewrepo import ReviewRepo, github_repo
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[ReviewRepo, FakeGitHub, str]]:
-    fake = FakeGitHub()
-    with fake.serving() as url:
-        yield ReviewRepo(tmp_path), fake, url
+    with github_repo(tmp_path) as found:
+        yield found
 
 
 def _bobs_pull_with_a_commit_by(repo: ReviewRepo, fake: FakeGitHub, login: str) -> str:
