@@ -3,14 +3,12 @@ Secret and both configurations named gitopsguard, and cannot change another webh
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 
 from gitopsguard.admission.certs import SECRET, CertificateStore
@@ -19,26 +17,15 @@ from gitopsguard.cluster import connect
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import AdmissionError
 from tests.integration.conftest import LiveCluster
-from tests.integration.test_controller_account import service_account_token
-from tests.kubectl import kubectl
+from tests.integration.test_controller_account import account_kubeconfig
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture
 def controller(dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path) -> Iterator[RawApi]:
-    for part in ("namespace.yaml", "controller-rbac.yaml", "admission.yaml"):
-        apply = [kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "--server-side", "--force-conflicts"]
-        subprocess.run([*apply, "-f", str(ROOT / "manifests" / part)], check=True, capture_output=True)
-    config = yaml.safe_load(dev_cluster.kubeconfig.read_text())
-    config["users"] = [{"name": "gitopsguard", "user": {"token": service_account_token(admin_api)}}]
-    config["contexts"] = [{"name": "controller", "context": {"cluster": config["clusters"][0]["name"],
-                                                              "user": "gitopsguard"}}]  # fmt: skip
-    config["current-context"] = "controller"
-    path = tmp_path / "controller.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
+    path = account_kubeconfig(dev_cluster, admin_api, tmp_path, ("namespace.yaml", "controller-rbac.yaml",
+                                                                 "admission.yaml"))  # fmt: skip
     admin = RawApi(admin_api)
     try:
         yield RawApi(connect(path, "controller"))

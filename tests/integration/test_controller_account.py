@@ -42,9 +42,12 @@ def service_account_token(api: client.ApiClient) -> str:
     raise AssertionError("no token for ServiceAccount gitopsguard-system/gitopsguard")
 
 
-@pytest.fixture
-def controller_kubeconfig(dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path) -> Iterator[Path]:
-    for part in ("namespace.yaml", "crds/policyreport.yaml", "controller-rbac.yaml", "grants-rbac.yaml"):
+def account_kubeconfig(
+    dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path, parts: tuple[str, ...]
+) -> Path:
+    """Apply these files of manifests/ as shipped; a kubeconfig (context "controller") with the token of the
+    controller's own ServiceAccount."""
+    for part in parts:
         apply = [kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "--server-side", "--force-conflicts"]
         subprocess.run([*apply, "-f", str(ROOT / "manifests" / part)], check=True, capture_output=True)
     config = yaml.safe_load(dev_cluster.kubeconfig.read_text())
@@ -55,7 +58,17 @@ def controller_kubeconfig(dev_cluster: LiveCluster, admin_api: client.ApiClient,
     path = tmp_path / "controller.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
-    yield path
+    return path
+
+
+@pytest.fixture
+def controller_kubeconfig(dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path) -> Iterator[Path]:
+    yield account_kubeconfig(
+        dev_cluster,
+        admin_api,
+        tmp_path,
+        ("namespace.yaml", "crds/policyreport.yaml", "controller-rbac.yaml", "grants-rbac.yaml"),
+    )
     core = client.CoreV1Api(admin_api)
     for name in ("shop", "payments"):
         try:
