@@ -225,7 +225,7 @@ def test_a_workload_subresource_such_as_scale_is_not_checked() -> None:
 def test_a_pod_update_that_changes_no_image_is_not_checked_and_one_that_does_is() -> None:
     relabelled = copy.deepcopy(HACK_A_NODE)
     relabelled["metadata"]["labels"] = {"touched": "yes"}
-    update = {"namespace": "shop", "operation": "UPDATE", "old": HACK_A_NODE}
+    update: dict[str, Any] = {"namespace": "shop", "operation": "UPDATE", "old": HACK_A_NODE}
     assert pod_security(relabelled, labels(enforce=B), **update).allowed
     relabelled["spec"]["containers"][0]["image"] = "alpine:3.20"
     assert not pod_security(relabelled, labels(enforce=B), **update).allowed
@@ -273,13 +273,13 @@ def test_a_namespace_with_an_invalid_label_is_refused_on_create_naming_the_label
 
 def test_a_namespace_update_keeping_the_same_invalid_label_is_admitted_and_a_new_one_is_refused() -> None:
     old = _namespace(enforce="bogus")
-    update = {"namespace": "shop", "operation": "UPDATE", "old": old}
+    update: dict[str, Any] = {"namespace": "shop", "operation": "UPDATE", "old": old}
     assert pod_security(_namespace(enforce="bogus"), {}, **update).allowed
     assert not pod_security(_namespace(enforce="bogus2"), {}, **update).allowed
 
 
 def test_tightening_enforce_warns_about_each_existing_pod_it_would_refuse() -> None:
-    update = {"namespace": "shop", "operation": "UPDATE", "old": _namespace(enforce=P)}
+    update: dict[str, Any] = {"namespace": "shop", "operation": "UPDATE", "old": _namespace(enforce=P)}
     verdict = pod_security(_namespace(enforce=B), {}, existing_pods=[HACK_A_NODE, PLAIN_POD], **update)
     (warning,) = verdict.warn
     assert verdict.allowed and "existing pod 'my-pod' violates" in warning.message
