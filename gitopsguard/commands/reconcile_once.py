@@ -81,6 +81,7 @@ class ReconcileOptions:
     pod_security_exempt_users: tuple[str, ...] = ()
     pod_security_exempt_runtime_classes: tuple[str, ...] = ()
     pod_security_exempt_namespaces: tuple[str, ...] = ()
+    ssh_known_hosts: Path | None = None
 
     def exemptions(self) -> Exemptions:
         users, classes = self.pod_security_exempt_users, self.pod_security_exempt_runtime_classes
@@ -367,6 +368,7 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
     credentials = Credentials(
         token=git_token(),
         ssh_key_file=Path(k) if (k := os.environ.get("GITOPSGUARD_GIT_SSH_KEY")) else None,
+        known_hosts=o.ssh_known_hosts,
     )
     workdir = o.workdir or default_workdir(url, o.branch)
     github = github_token() if o.review_mode == "github" else None
