@@ -99,8 +99,7 @@ class GitSource:
         self._remote, _ = split_login(spec.url)
         self._credentials = self.credentials.for_url(spec.url)
         require_known_hosts(self._remote, display_url(spec.url), self.credentials.known_hosts)  # fail at start
-        if self.credentials.ssh_key_file is not None:
-            ssh_command(self.credentials.ssh_key_file, self.credentials.known_hosts)  # a path ssh cannot read
+        ssh_command(self.credentials.ssh_key_file, self.credentials.known_hosts)  # a path ssh misreads: refused now
 
     def fetch(self, *, last_applied: str | None, allow_rewind: bool = False, break_glass: str = "") -> Revision:
         """The branch's newest commit, checked out; refuses history that does not contain ``last_applied``,

@@ -118,6 +118,8 @@ def test_a_path_ssh_cannot_read_literally_is_refused_naming_it(tmp_path: Path, n
         ssh_command(None, tmp_path / name)
     with pytest.raises(SourceError, match=r"which ssh would read as something else"):
         GitSource(SourceSpec("file:///r"), tmp_path / "gg", Credentials(ssh_key_file=tmp_path / name))
+    with pytest.raises(SourceError, match=r"which ssh would read as something else"):  # at start, even for https
+        GitSource(SourceSpec("https://h/r"), tmp_path / "gg", Credentials(known_hosts=tmp_path / name))
 
 
 @given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
