@@ -12,6 +12,8 @@ sends the current token: the direct transport, urllib3's watches and the kuberne
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import time
 from collections.abc import Mapping
@@ -88,10 +90,14 @@ def read_token(path: Path) -> str | None:
     """The token the file holds, or None when it holds none that could be sent: a token with a line break
     or other control character would add headers of its own to every request."""
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_TOKEN + 1)
+        # non-blocking, regular files only: a FIFO or device in its place must not hang every request
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        data = file.read(MAX_TOKEN + 1)
     token = data.strip()
     if not token or len(data) > MAX_TOKEN or any(byte < 0x21 or byte > 0x7E for byte in token):
         return None

@@ -95,6 +95,17 @@ def read_token_from(content: bytes) -> str | None:
         return read_token(path)
 
 
+def test_a_fifo_or_device_in_place_of_the_token_neither_hangs_nor_is_sent(tmp_path: Path) -> None:
+    tokens = TokenFile(account(tmp_path) / "token")
+    assert tokens.header() == "Bearer first-token"
+    tokens.path.unlink()
+    os.mkfifo(tokens.path)  # nobody writes: a blocking open would wait for ever
+    assert tokens.header() == "Bearer first-token"
+    tokens.path.unlink()
+    tokens.path.symlink_to("/dev/zero")
+    assert tokens.header() == "Bearer first-token"
+
+
 def test_a_token_file_over_the_size_limit_is_no_token(tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_bytes(b"a" * (MAX_TOKEN + 1))
