@@ -158,6 +158,9 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
         click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG."),
         click.option("--context", default=None, help="kubeconfig context to use."),
         click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Where the clone is kept."),
+        click.option("--ssh-known-hosts", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     envvar="GITOPSGUARD_SSH_KNOWN_HOSTS", help="git over ssh: the only host keys accepted (a "
+                     "known_hosts file; ssh URLs need it). Hosts not in it, or with another key, are refused."),
         click.option("--allow-rewind", is_flag=True, help="Follow a force-pushed or rolled-back branch once."),
         click.option("--allow-mass-prune", is_flag=True, help="Release the mass-prune brake."),
         click.option("--allow-remote-bases", is_flag=True, help="Let kustomize load remote bases (https or git "

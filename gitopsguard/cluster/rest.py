@@ -97,11 +97,9 @@ class RawApi:
         callers read both alike. Raises ClusterError when the connection fails or stays silent for
         ``read_timeout`` seconds (give the server's ``timeoutSeconds`` plus some slack: a healthy watch is
         ended by the server before then). ``on_open`` is called once the server has accepted the watch."""
-        headers = self._headers(JSON)
         url = f"{self._host}{path}?{urlencode({**query, 'watch': 'true'})}"
         try:
-            response = self._pool.request("GET", url, headers=headers, preload_content=False, retries=False,
-                                          timeout=urllib3.Timeout(connect=10, read=read_timeout))  # fmt: skip
+            response = self._open_watch(url, read_timeout)
             try:
                 if response.status != 200:
                     status = parsed(response.read(64 * 1024))
@@ -118,6 +116,16 @@ class RawApi:
                 response.close()  # a watch ended early (or stalled) leaves unread data: never reuse it
         except (urllib3.exceptions.HTTPError, ValueError) as error:
             raise ClusterError(f"{self._host}: watch {path} ended: {error}") from error
+
+    def _open_watch(self, url: str, read_timeout: float) -> urllib3.BaseHTTPResponse:
+        timeout = urllib3.Timeout(connect=10, read=read_timeout)
+        response = self._pool.request("GET", url, headers=self._headers(JSON), preload_content=False, retries=False,
+                                      timeout=timeout)  # fmt: skip
+        if response.status == 401 and self._credentials_changed():  # a token rotated since: once more with it
+            response.close()
+            response = self._pool.request("GET", url, headers=self._headers(JSON), preload_content=False,
+                                          retries=False, timeout=timeout)  # fmt: skip
+        return response
 
     def call(
         self, method: str, path: str, subject: str = "", *, query: dict[str, str] | None = None, body: Any = None,
@@ -218,6 +226,9 @@ class RawApi:
                         f"{self._host}: {method} {path}: the API server is unreachable ({error})"
                     ) from error
                 continue
+            if answer.status == 401 and self._credentials_changed():
+                headers |= self._credentials()  # refused with a token rotated since (and revoked): once more
+                continue
             if not retries.worth_again(answer, safe):
                 return answer
             retry = retries.after_answer(retry, method, path, [answer]) if retry else None
@@ -238,6 +249,14 @@ class RawApi:
             headers = {a["key"]: str(a["value"]) for a in self._configuration.auth_settings().values()}
             self._auth = (time.monotonic(), headers)
         return headers
+
+    def _credentials_changed(self) -> bool:
+        """After a 401: whether the configuration now gives other credentials than the ones kept (a token file
+        rewritten within AUTH_TTL, the old token revoked). A 401 means the request was not acted on, so sending
+        it again is safe; unchanged credentials are not sent again."""
+        kept = self._auth[1]
+        self._auth = (-AUTH_TTL, kept)
+        return self._credentials() != kept
 
 
 def written(answer: Answer, *, version: bool = True) -> Written:

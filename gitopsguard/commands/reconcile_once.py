@@ -37,6 +37,7 @@ from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, Unre
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action
 from gitopsguard.notify import Notifications
+from gitopsguard.notify.health import Health
 from gitopsguard.notify.metrics import Metrics, readiness, serve
 from gitopsguard.notify.slack import Failure, SlackNotifier, SlackSettings, TeamWebhooks
 from gitopsguard.plan.prune import BrakePolicy
@@ -80,6 +81,7 @@ class ReconcileOptions:
     pod_security_exempt_users: tuple[str, ...] = ()
     pod_security_exempt_runtime_classes: tuple[str, ...] = ()
     pod_security_exempt_namespaces: tuple[str, ...] = ()
+    ssh_known_hosts: Path | None = None
 
     def exemptions(self) -> Exemptions:
         users, classes = self.pod_security_exempt_users, self.pod_security_exempt_runtime_classes
@@ -122,8 +124,10 @@ def run_forever(
     Everything they report reaches the console, the audit log, Slack and the metrics. A background thread
     that dies ends the process (``lifeline``)."""
     lifeline.install()
+    metrics, health = Metrics(), Health()
+    if metrics_address:  # first: the probes are answered while everything below connects, or waits to lead
+        serve_health(metrics_address, metrics, health)
     unit, source, api = build_parts(o)
-    metrics = Metrics()
     log = CountedAuditLog(o.audit_log or default_audit_log(), metrics)
     news = notifications(api, slack, log, metrics)
     applied = None
@@ -131,7 +135,10 @@ def run_forever(
         seam = pod_security_seam(unit.pod_security_exemptions, cluster_pod_security(api))
         applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop, news=news,
                                   pod_security=seam)  # fmt: skip
+        health.serving_admission(lambda: not stop.is_set())  # a server thread that dies ends the process
     lost = threading.Event()
+    if leader_elect:
+        health.standby(unit.name)
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
         return
@@ -176,11 +183,7 @@ def run_forever(
 
         start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0),
                      github=github, also=granted, watch=metrics.watch_grants)  # fmt: skip
-    if metrics_address:
-        host, _, port = metrics_address.rpartition(":")
-        bind = host or "0.0.0.0"  # noqa: S104  (":9402" asks for every interface, as in a Pod)
-        server = serve((bind, int(port)), metrics, readiness(metrics, interval, reachable(api)))
-        click.echo(f"metrics and health on http://{bind}:{server.server_port}/metrics", err=True)
+    health.leading(unit.name, readiness(metrics, interval, reachable(api)))
     controller.run(stop, local_repository=local)
     if elector is not None and not lost.is_set():
         elector.release()
@@ -188,9 +191,20 @@ def run_forever(
         raise ClusterError(f"unit {unit.name}: lost the leader lease; stopped so that another replica acts alone")
 
 
+def serve_health(address: str, metrics: Metrics, health: Health) -> None:
+    """/metrics, /healthz and /readyz at HOST:PORT (":9402": every interface, as in a Pod), in a thread."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise click.UsageError(f"--metrics-address {address}: give HOST:PORT, such as :9402 or 127.0.0.1:9402")
+    bind = host or "0.0.0.0"  # noqa: S104  (":9402" asks for every interface, as in a Pod)
+    server = serve((bind, int(port)), metrics, health.ready, live=health.live)
+    click.echo(f"metrics and health on http://{bind}:{server.server_port}/metrics", err=True)
+
+
 def lead(api: client.ApiClient, unit: str, stop: threading.Event, lost: threading.Event) -> LeaderElector | None:
     """Wait to lead this unit (a Lease in gitopsguard-system), then keep the lease; on losing it, stop."""
-    ensure_namespace(RawApi(api), CONTROLLER_NAMESPACE)
+    if not _namespace_ready(RawApi(api), stop):
+        return None
     # no retries and a short timeout: a renewal held past the lease's expiry would let two replicas act
     elector = LeaderElector(RawApi(api, timeout=5, retry=retries.ONCE), CONTROLLER_NAMESPACE, f"gitopsguard-{unit}")
     click.echo(
@@ -206,6 +220,24 @@ def lead(api: client.ApiClient, unit: str, stop: threading.Event, lost: threadin
 
     elector.keep(stop, on_loss)
     return elector
+
+
+def _namespace_ready(raw: RawApi, stop: threading.Event) -> bool:
+    """gitopsguard-system exists (made if need be). An API server that is away is waited for, live and not
+    ready, as the lease is; a refusal (RBAC) ends the process with its message."""
+    said = False
+    while not stop.is_set():
+        try:
+            ensure_namespace(raw, CONTROLLER_NAMESPACE)
+            return True
+        except ClusterError as error:
+            if not error.retryable:
+                raise
+            if not said:
+                click.echo(f"waiting for the API server: {error}", err=True)
+                said = True
+            stop.wait(1.0)
+    return False
 
 
 class CountedAuditLog(AuditLog):
@@ -336,6 +368,7 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
     credentials = Credentials(
         token=git_token(),
         ssh_key_file=Path(k) if (k := os.environ.get("GITOPSGUARD_GIT_SSH_KEY")) else None,
+        known_hosts=o.ssh_known_hosts,
     )
     workdir = o.workdir or default_workdir(url, o.branch)
     github = github_token() if o.review_mode == "github" else None

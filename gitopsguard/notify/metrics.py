@@ -86,18 +86,25 @@ class _GrantCounters:
                                   "reading or deciding them raised", value=bad_inputs)  # fmt: skip
 
 
-def serve(address: tuple[str, int], metrics: Metrics, ready: Callable[[], tuple[bool, str]]) -> ThreadingHTTPServer:
-    """Serve /metrics, /healthz and /readyz in a daemon thread; returns the server (``.server_port``)."""
+def process_alive() -> tuple[bool, str]:
+    """Live unless a background thread died (``lifeline``): the process is then on its way out."""
+    return (False, "a background thread died") if lifeline.DEAD.is_set() else (True, "ok")
+
+
+def serve(
+    address: tuple[str, int], metrics: Metrics, ready: Callable[[], tuple[bool, str]],
+    live: Callable[[], tuple[bool, str]] | None = None,
+) -> ThreadingHTTPServer:  # fmt: skip
+    """Serve /metrics, /healthz and /readyz in a daemon thread; returns the server (``.server_port``).
+    ``live`` answers /healthz (default: whether any background thread died)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._answer(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":
-                if lifeline.DEAD.is_set():
-                    self._answer(503, b"a background thread died\n", "text/plain")
-                else:
-                    self._answer(200, b"ok\n", "text/plain")
+                ok, why = (live or process_alive)()
+                self._answer(200 if ok else 503, f"{why}\n".encode(), "text/plain")
             elif self.path == "/readyz":
                 ok, why = ready()
                 self._answer(200 if ok else 503, f"{why}\n".encode(), "text/plain")

@@ -11,16 +11,18 @@ import git
 
 from gitopsguard.errors import SourceError
 from gitopsguard.source.review import OFF_NOTE, Review, Reviewer
+from gitopsguard.source.ssh import require_known_hosts, ssh_command
 from gitopsguard.source.urls import Login, display_url, encoding_errors, forms, redact_urls, split_login
 
 
 @dataclass(frozen=True)
 class Credentials:
     """An https token, an ssh key file, or the login a URL carried. Passed to git through its environment,
-    never in a URL or log."""
+    never in a URL or log. ``known_hosts``: the only host keys git over ssh accepts (``ssh.py``)."""
 
     token: str | None = field(default=None, repr=False)
     ssh_key_file: Path | None = None
+    known_hosts: Path | None = None
     login: Login | None = field(default=None, repr=False)
     scheme: str = ""  # the scheme of the URL the login came from
 
@@ -35,8 +37,9 @@ class Credentials:
         if basic := self._basic():
             env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
                     "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}"}  # fmt: skip
-        if self.ssh_key_file:
-            env["GIT_SSH_COMMAND"] = f"ssh -i '{self.ssh_key_file}' -o IdentitiesOnly=yes -o BatchMode=yes"
+        # always, whatever the URL looks like: any ssh git starts checks host keys strictly
+        env["GIT_SSH_COMMAND"] = ssh_command(self.ssh_key_file, self.known_hosts)
+        env["GIT_SSH_VARIANT"] = "ssh"
         return env
 
     def scrub(self, text: str) -> str:
@@ -95,6 +98,8 @@ class GitSource:
         # git never sees the URL's login: not on its command line, in .git/config, nor in its messages
         self._remote, _ = split_login(spec.url)
         self._credentials = self.credentials.for_url(spec.url)
+        require_known_hosts(self._remote, display_url(spec.url), self.credentials.known_hosts)  # fail at start
+        ssh_command(self.credentials.ssh_key_file, self.credentials.known_hosts)  # a path ssh misreads: refused now
 
     def fetch(self, *, last_applied: str | None, allow_rewind: bool = False, break_glass: str = "") -> Revision:
         """The branch's newest commit, checked out; refuses history that does not contain ``last_applied``,
@@ -182,8 +187,17 @@ class GitSource:
         except git.GitCommandError as error:
             stderr = self._credentials.scrub(str(error.stderr).strip().removeprefix("stderr: ").strip("'"))
             raise SourceError(
-                f"{self._where()}: git {args[0]} failed: {stderr or f'exit status {error.status}'}"
+                f"{self._where()}: git {args[0]} failed: {stderr or f'exit status {error.status}'}{_hint(stderr)}"
             ) from error
 
     def _where(self) -> str:
         return display_url(self.spec.url)
+
+
+def _hint(stderr: str) -> str:
+    if "Host key verification failed" in stderr:
+        return (
+            "\nThe server's host key is not the one --ssh-known-hosts holds for it: check the key your Git "
+            "host publishes; if it changed, update that file (nothing was fetched)"
+        )
+    return ""

@@ -69,7 +69,7 @@ def test_run_tells_slack_once_about_a_blocked_revision_serves_metrics_and_stops_
     assert process.returncode == 0, output
     assert output.count("blocked by policy") == 1, output
     assert TOKEN not in output
-    assert health == (200, "ok\n") and ready == (200, "ready\n")
+    assert health == (200, "ok (leading)\n") and ready == (200, f"leading unit {namespace}: ready\n")
     status, text = metrics
     blocked = f'gitopsguard_reconcile_total{{result="blocked",unit="{namespace}"}}'
     assert status == 200 and blocked in text, text

@@ -40,7 +40,9 @@ def test_remote_bases_are_refused_unless_the_operator_allows_them(tmp_path: Path
 
 
 def test_an_scp_like_address_with_a_password_is_a_remote_never_a_local_path(tmp_path: Path) -> None:
-    _, source, _ = build_parts(options(tmp_path, repo="deploy:s3cret@git.example.com:org/repo.git"))
+    (tmp_path / "known_hosts").write_text("")  # an ssh address needs the operator's host keys
+    repo = "deploy:s3cret@git.example.com:org/repo.git"
+    _, source, _ = build_parts(options(tmp_path, repo=repo, ssh_known_hosts=tmp_path / "known_hosts"))
     assert not source.spec.url.startswith("file:")
 
 
