@@ -26,13 +26,16 @@ demo-down: install
 
 ## The whole suite: unit tests, then integration tests against a real control plane started for the run.
 test: install
+	$(BIN)/python -m gitopsguard.devcluster.tools --for-tests
 	$(BIN)/python -m pytest -ra
 
 ## Unit tests only: no cluster, seconds.
 test-unit: install
+	$(BIN)/python -m gitopsguard.devcluster.tools --for-tests
 	$(BIN)/python -m pytest -ra tests/unit
 
 test-integration: install
+	$(BIN)/python -m gitopsguard.devcluster.tools --for-tests
 	$(BIN)/python -m pytest -ra tests/integration
 
 lint: install

@@ -16,6 +16,8 @@ from gitopsguard.errors import MissingDependencyError
 # a command on PATH, or an absolute path -> the Debian package that provides it
 # what gitopsguard itself runs: git for sources, ssh-keygen and gpg to verify signed grants
 TOOL_COMMANDS: Mapping[str, str] = {"git": "git", "ssh-keygen": "openssh-client", "gpg": "gnupg"}
+# what only the test suite runs: a real sshd on loopback for git over ssh with host keys
+TEST_COMMANDS: Mapping[str, str] = {"/usr/sbin/sshd": "openssh-server"}
 RUNTIME_COMMANDS: Mapping[str, str] = {"etcd": "etcd-server", "openssl": "openssl", **TOOL_COMMANDS}
 FIXED_REFLECT2 = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 BUILD_COMMANDS: Mapping[str, str] = {
