@@ -163,7 +163,13 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
         click.option("--allow-remote-bases", is_flag=True, help="Let kustomize load remote bases (https or git "
                      "URLs); without it a render reads only the commit. Local paths never leave the checkout."),
         click.option("--audit-log", type=click.Path(path_type=Path), default=None,
-                     help="Default: ~/.local/state/gitopsguard/audit.jsonl."),
+                     help="Default: ~/.local/state/gitopsguard/audit.jsonl; - for none (standard output alone, "
+                     "with --audit-anchor)."),
+        click.option("--audit-stdout", is_flag=True, help="Also write every audit record to standard output as "
+                     "one JSON line, for the platform's log pipeline (needs --audit-anchor)."),
+        click.option("--audit-anchor", is_flag=True, help="Anchor the audit chain's head in ConfigMap "
+                     "gitopsguard-system/gitopsguard-audit-anchor: every replica extends one chain, a restart "
+                     "continues it, and `audit verify --anchor cluster` checks any copy against it."),
         click.option("--report-only", is_flag=True, help="Report drift and pending prunes; change nothing."),
         click.option("--backup-dir", type=click.Path(path_type=Path), default=None,
                      help="Workloads are saved here before deletion (default: state dir/backups)."),

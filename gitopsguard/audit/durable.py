@@ -196,3 +196,33 @@ def _groups(tickets: list[_Ticket]) -> list[list[_Ticket]]:
         groups[-1].append(ticket)
         size += weight
     return groups
+
+
+def open_log(path: Path, *, anchor: AnchorStore | None, stdout: bool, count: Callable[[int], None]) -> AuditLog:
+    """The audit log the operator chose: a file (``-``: none), standard output, the anchor in the cluster."""
+    check_choice(path, stdout=stdout, anchored=anchor is not None)
+    file = None if str(path) == "-" else path
+    if anchor is None:
+        return _CountedLog(path, count)
+    return AnchoredLog(file, anchor, echo=stdout_sink if stdout or file is None else None, count=count)
+
+
+def check_choice(path: Path | None, *, stdout: bool, anchored: bool) -> None:
+    """Refuse, before anything is done, records on standard output without the anchor: each process would
+    start a chain of its own there."""
+    if not anchored and (stdout or str(path) == "-"):
+        raise GitOpsGuardError(
+            f"--audit-log {path or '(default)'}{' --audit-stdout' if stdout else ''}: records on standard output "
+            "form one chain with the other replicas' only through the anchor in the cluster; add --audit-anchor"
+        )
+
+
+class _CountedLog(AuditLog):
+    def __init__(self, path: Path, count: Callable[[int], None]) -> None:
+        super().__init__(path)
+        self._count = count
+
+    def append(self, entries: Iterable[Entry]) -> list[AuditRecord]:
+        written = super().append(entries)
+        self._count(len(written))
+        return written

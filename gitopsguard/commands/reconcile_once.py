@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,9 @@ from kubernetes import client
 
 from gitopsguard import lifeline
 from gitopsguard.admission.podsecurity import pod_security_seam
-from gitopsguard.audit import AuditLog, AuditRecord, records_for
+from gitopsguard.audit import AuditLog, records_for
+from gitopsguard.audit.anchor import AnchorStore
+from gitopsguard.audit.durable import check_choice, open_log
 from gitopsguard.cluster import connect, retries
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
@@ -66,6 +68,8 @@ class ReconcileOptions:
     allow_rewind: bool
     allow_mass_prune: bool
     audit_log: Path | None = None
+    audit_stdout: bool = False  # every record also to standard output as a JSON line (needs audit_anchor)
+    audit_anchor: bool = False  # chain onto the head anchored in gitopsguard-system, with the other replicas
     report_only: bool = False
     backup_dir: Path | None = None
     deny_level: str = "LOW"
@@ -80,6 +84,9 @@ class ReconcileOptions:
     pod_security_exempt_users: tuple[str, ...] = ()
     pod_security_exempt_runtime_classes: tuple[str, ...] = ()
     pod_security_exempt_namespaces: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_choice(self.audit_log, stdout=self.audit_stdout, anchored=self.audit_anchor)
 
     def exemptions(self) -> Exemptions:
         users, classes = self.pod_security_exempt_users, self.pod_security_exempt_runtime_classes
@@ -100,7 +107,7 @@ def run_once(o: ReconcileOptions) -> int:
         )  # fmt: skip
         print_result(result)
         events = EventRecorder(RawApi(api))
-        log = AuditLog(o.audit_log or default_audit_log())
+        log = audit_log(o, api)
         if o.break_glass:
             broke_glass(log, events, result, o.break_glass)
         record(log, result)
@@ -124,7 +131,7 @@ def run_forever(
     lifeline.install()
     unit, source, api = build_parts(o)
     metrics = Metrics()
-    log = CountedAuditLog(o.audit_log or default_audit_log(), metrics)
+    log = audit_log(o, api, metrics.audit.inc)
     news = notifications(api, slack, log, metrics)
     applied = None
     if admission is not None:  # before the election: every replica serves admission, not only the leader
@@ -208,17 +215,10 @@ def lead(api: client.ApiClient, unit: str, stop: threading.Event, lost: threadin
     return elector
 
 
-class CountedAuditLog(AuditLog):
-    """The audit log, counting what it writes for the metrics."""
-
-    def __init__(self, path: Path, metrics: Metrics) -> None:
-        super().__init__(path)
-        self._metrics = metrics
-
-    def append(self, entries: Iterable[tuple[str, str, str, str, str]]) -> list[AuditRecord]:
-        written = super().append(entries)
-        self._metrics.audit.inc(len(written))
-        return written
+def audit_log(o: ReconcileOptions, api: client.ApiClient, count: Callable[[int], None] = lambda _: None) -> AuditLog:
+    """The audit log as the operator chose it: a file, standard output, the anchor in the cluster."""
+    anchor = AnchorStore(RawApi(api, timeout=10)) if o.audit_anchor else None
+    return open_log(o.audit_log or default_audit_log(), anchor=anchor, stdout=o.audit_stdout, count=count)
 
 
 def reachable(api: client.ApiClient) -> Callable[[], bool]:

@@ -197,3 +197,43 @@ def test_a_fresh_anchor_continues_the_chain_its_log_file_already_holds(
     records = records_in(tmp_path / "audit.jsonl")
     assert [r.event for r in records][3:] == ["audit-anchored", "admission-denied"]
     assert log.verify().ok and verify_copies([tmp_path / "audit.jsonl"], anchor=log.anchor.read()).ok
+
+
+def test_two_controllers_in_turn_print_one_chain_on_standard_output_that_verifies_against_the_anchor(
+    dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    from tests.gitrepo import Upstream
+
+    upstream = Upstream(tmp_path / "repo")
+    upstream.write("apps/a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: v}\n")
+    upstream.commit()
+
+    def leader(workdir: str) -> str:  # each run is a new process as far as the chain is concerned
+        result = CliRunner().invoke(main, [
+            "reconcile", "--repo", upstream.url, "--path", "apps", "--unit", namespace, "--namespace", namespace,
+            "--kubeconfig", str(dev_cluster.kubeconfig), "--workdir", str(tmp_path / workdir),
+            "--audit-log", "-", "--audit-anchor",
+        ])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    try:
+        (tmp_path / "pod-1.log").write_text(leader("one"))
+        upstream.write("apps/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {k: v}\n")
+        upstream.commit()
+        (tmp_path / "pod-2.log").write_text(leader("two"))
+        assert f"ConfigMap/{namespace}/b" in (tmp_path / "pod-2.log").read_text()
+        logs = [str(tmp_path / "pod-1.log"), str(tmp_path / "pod-2.log")]
+        kube = ["--kubeconfig", str(dev_cluster.kubeconfig)]
+        verified = CliRunner().invoke(main, ["audit", "verify", *logs, "--anchor", "cluster", *kube])
+        assert verified.exit_code == 0 and "intact" in verified.output, verified.output
+        alone = CliRunner().invoke(main, ["audit", "verify", logs[0], "--anchor", "cluster", *kube])
+        assert alone.exit_code == 1, alone.output  # the first leader's output lacks the second's records
+    finally:
+        RawApi(admin_api).request("DELETE", f"/api/v1/namespaces/gitopsguard-system/configmaps/{ANCHOR_NAME}")
+
+
+def test_standard_output_alone_without_the_anchor_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["reconcile", "--repo", str(tmp_path), "--path", "apps", "--audit-log", "-",
+                                       "--kubeconfig", str(tmp_path / "none")])  # fmt: skip
+    assert result.exit_code == 2 and "add --audit-anchor" in result.output
