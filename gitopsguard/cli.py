@@ -172,7 +172,14 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
                      "continues it, and `audit verify --anchor cluster` checks any copy against it."),
         click.option("--report-only", is_flag=True, help="Report drift and pending prunes; change nothing."),
         click.option("--backup-dir", type=click.Path(path_type=Path), default=None,
-                     help="Workloads are saved here before deletion (default: state dir/backups)."),
+                     help="Workloads are saved here before deletion (default: state dir/backups); a "
+                     "PersistentVolumeClaim keeps them past the Pod."),
+        click.option("--backup-git-url", default="", help="Back up workloads before deletion as commits to this "
+                     "Git repository instead (one commit each), with a write credential of its own in "
+                     "$GITOPSGUARD_BACKUP_GIT_TOKEN(_FILE) or $GITOPSGUARD_BACKUP_GIT_SSH_KEY; never the source's "
+                     "branch or credential."),
+        click.option("--backup-git-branch", default="gitopsguard-backups", show_default=True,
+                     help="The branch of --backup-git-url the backups are committed to."),
         click.option("--deny-level", type=click.Choice([d.value for d in DenyLevel]), default="LOW",
                      show_default=True, help="Which severities block a revision: LOW blocks HIGH, MED blocks MED "
                      "and HIGH, HIGH blocks all, OFF blocks none."),

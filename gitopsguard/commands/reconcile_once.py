@@ -20,6 +20,8 @@ from gitopsguard.admission.podsecurity import pod_security_seam
 from gitopsguard.audit import AuditLog, records_for
 from gitopsguard.audit.anchor import AnchorStore
 from gitopsguard.audit.durable import check_choice, open_log
+from gitopsguard.backup import storage
+from gitopsguard.backup.gitrepo import GitBackups, GitBackupSpec, refuse_source
 from gitopsguard.cluster import connect, retries
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
@@ -70,6 +72,8 @@ class ReconcileOptions:
     audit_log: Path | None = None
     audit_stdout: bool = False  # every record also to standard output as a JSON line (needs audit_anchor)
     audit_anchor: bool = False  # chain onto the head anchored in gitopsguard-system, with the other replicas
+    backup_git_url: str = ""  # back up to this repository (its own credential) instead of backup_dir
+    backup_git_branch: str = "gitopsguard-backups"
     report_only: bool = False
     backup_dir: Path | None = None
     deny_level: str = "LOW"
@@ -170,7 +174,7 @@ def run_forever(
         f"reconciling {o.path} of {display_url(o.repo)} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True
     )
     if live_scan and unit.policies_path:
-        backups = (unit.backup_dir or default_audit_log().parent / "backups") / SCAN_UNIT
+        backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
                       stop=stop, also=news.on_announcements, observe=metrics.on_findings)  # fmt: skip
     if trust is not None:
@@ -341,10 +345,21 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
     github = github_token() if o.review_mode == "github" else None
     review = ReviewOptions(o.review_mode, o.trust, o.trust_from, o.branch, o.github_repo, o.github_api_url, github)
     source = GitSource(SourceSpec(url, o.branch), workdir, credentials, reviewer_for(review, workdir / "review"))
-    backups = o.backup_dir or default_audit_log().parent / "backups"
+    backups = backups_for(o, source) or o.backup_dir or default_audit_log().parent / "backups"
     unit = Unit(name, o.path, o.namespace, o.report_only, backups, o.policies_path or None, DenyLevel(o.deny_level),
                 RenderSettings(allow_remote_bases=o.allow_remote_bases), o.exemptions())  # fmt: skip
     return unit, source, connect(o.kubeconfig, o.context)
+
+
+def backups_for(o: ReconcileOptions, source: GitSource) -> GitBackups | None:
+    """The backup repository, when one is configured: never the source's branch, nor with its credential."""
+    if not o.backup_git_url:
+        return None
+    key = os.environ.get("GITOPSGUARD_BACKUP_GIT_SSH_KEY")
+    credentials = Credentials(secret("GITOPSGUARD_BACKUP_GIT_TOKEN", "backup git token"), Path(key) if key else None)
+    spec = GitBackupSpec(o.backup_git_url, o.backup_git_branch, credentials)
+    refuse_source(spec, source.spec.url, source.spec.branch, source.credentials)
+    return GitBackups(spec, source.workdir / "backup-repository")
 
 
 def git_token() -> str | None:

@@ -1,0 +1,70 @@
+"""Backups that outlive the Pod, on the real API server: the live scan's deletion is one commit in a backup
+repository (a bare repository as the remote), whose file restores the Deployment with `kubectl apply`, and
+whose notice says where the backup is and how to restore it; a backup that cannot be pushed deletes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from gitopsguard.backup.gitrepo import GitBackups, GitBackupSpec
+from gitopsguard.notify.notices import from_announcements
+from gitopsguard.policy import parse_policies
+from gitopsguard.source import Credentials
+from tests.gitrepo import git
+from tests.integration.conftest import LiveCluster
+from tests.integration.test_live_scan import POLICIES, Scan, deployment, scan, wait_for
+from tests.kubectl import kubectl
+
+pytestmark = pytest.mark.integration
+__all__ = ["scan"]  # the live scan's fixture, used here with a backup repository
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    bare = tmp_path / "backups.git"
+    bare.mkdir()
+    git(bare, "init", "--quiet", "--bare", "-b", "main")
+    return bare
+
+
+def test_a_live_scan_deletion_is_one_backup_commit_whose_file_restores_the_deployment(
+    scan: Scan, remote: Path, dev_cluster: LiveCluster, tmp_path: Path
+) -> None:
+    scan.backups = GitBackups(GitBackupSpec(f"file://{remote}", "backups"), tmp_path / "clone").under("live-scan")  # type: ignore[assignment]
+    scan.create(deployment("stray", {}))
+    scan.start(parse_policies({"policies/p.yaml": POLICIES}))
+    wait_for(lambda: not scan.exists("stray"))
+    assert scan.heard_once("stray", "deleted") == ["violation", "deleted"]
+
+    (commit,) = git(remote, "log", "--format=%H", "backups").splitlines()
+    message = git(remote, "log", "-1", "--format=%B", commit)
+    assert f"Deployment/{scan.namespace}/stray" in message and "GG3001" in message and "grace period" in message
+    (path,) = git(remote, "show", "--name-only", "--format=", commit).splitlines()
+
+    (deleted,) = [a for a in scan.heard if a.event == "deleted"]
+    ((notice,),) = [from_announcements([deleted])]
+    assert commit[:12] in notice.action and path in notice.action and "kubectl apply -f" in notice.action
+    assert "pull request" in notice.action
+
+    clone = tmp_path / "restore"  # what the notice says to do
+    git(tmp_path, "clone", "--quiet", str(remote), str(clone))
+    git(clone, "checkout", "--quiet", commit)
+    subprocess.run([kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "-f", str(clone / path)],
+                   check=True, capture_output=True)  # fmt: skip
+    restored = client.AppsV1Api(scan.api).read_namespaced_deployment("stray", scan.namespace)
+    assert restored.spec.template.spec.containers[0].image == "example/x:1"
+
+
+def test_a_backup_that_cannot_be_pushed_deletes_nothing(scan: Scan, tmp_path: Path) -> None:
+    spec = GitBackupSpec("https://127.0.0.1:9/backups.git", "backups", Credentials(token="tok-XYZ987"))
+    scan.backups = GitBackups(spec, tmp_path / "clone")  # type: ignore[assignment]
+    scan.create(deployment("stray", {}))
+    scan.start(parse_policies({"policies/p.yaml": POLICIES}))
+    failures = scan.heard_once("stray", "delete-failed")
+    assert "deleted" not in failures and scan.exists("stray")
+    detail = next(d for e, d in scan.events("Deployment", "stray") if e == "delete-failed")
+    assert "kept, not deleted" in detail and "tok-XYZ987" not in detail
