@@ -237,3 +237,32 @@ def test_standard_output_alone_without_the_anchor_is_refused(tmp_path: Path) -> 
     result = CliRunner().invoke(main, ["reconcile", "--repo", str(tmp_path), "--path", "apps", "--audit-log", "-",
                                        "--kubeconfig", str(tmp_path / "none")])  # fmt: skip
     assert result.exit_code == 2 and "add --audit-anchor" in result.output
+
+
+def test_an_append_cut_off_by_a_crash_in_the_file_is_set_aside_and_anchored(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    log = anchored(admin_api, namespace, tmp_path / "audit.jsonl")
+    log.append([entry(1)])
+    with (tmp_path / "audit.jsonl").open("ab") as handle:
+        handle.write(b'{"seq": 3, "time": "2026-')  # the process died in the middle of its write
+    log.append([entry(2)])
+    assert [r.event for r in log.records()] == ["audit-anchored", "admission-denied", "audit-cut-off",
+                                                "admission-denied"]  # fmt: skip
+    assert log.verify().ok and verify_copies([tmp_path / "audit.jsonl"], anchor=log.anchor.read()).ok
+
+
+def test_an_anchor_edited_by_hand_stops_recording_with_a_message_and_writes_nothing(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    from gitopsguard.errors import GitOpsGuardError
+
+    log = anchored(admin_api, namespace, tmp_path / "audit.jsonl")
+    log.append([entry(1)])
+    before = (tmp_path / "audit.jsonl").read_bytes()
+    client.CoreV1Api(admin_api).patch_namespaced_config_map(
+        "audit-anchor", namespace, {"data": {"head": "7:" + "a" * 64}}
+    )
+    with pytest.raises(GitOpsGuardError, match=r"ConfigMap/.*/audit-anchor: cannot anchor the audit log .*head is not"):
+        anchored(admin_api, namespace, tmp_path / "audit.jsonl").append([entry(2)])
+    assert (tmp_path / "audit.jsonl").read_bytes() == before

@@ -139,3 +139,18 @@ def test_a_hostile_name_and_message_stay_one_safe_file_and_text(remote: Path, tm
     message = subprocess.run(["git", "-C", str(remote), "log", "-1", "--format=%B", "gitopsguard-backups"],
                              capture_output=True, check=True).stdout  # fmt: skip
     assert b"\x00" not in message and b"\x1b" not in message
+
+
+def test_reconcile_refuses_a_backup_on_the_source_branch_before_doing_anything(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gitopsguard.cli import main
+
+    source = tmp_path / "config.git"
+    source.mkdir()
+    git(source, "init", "--quiet", "--bare", "-b", "main")
+    result = CliRunner().invoke(main, [
+        "reconcile", "--repo", str(source), "--path", "apps", "--workdir", str(tmp_path / "w"),
+        "--kubeconfig", str(tmp_path / "absent"), "--backup-git-url", f"file://{source}", "--backup-git-branch", "main",
+    ])  # fmt: skip
+    assert result.exit_code == 2 and "this is the source repository's branch" in result.output
