@@ -88,6 +88,10 @@ class AnchoredLog(AuditLog):
                 self._commit(tickets)
             finally:
                 with self._turn:
+                    failed = GitOpsGuardError(f"{self.path}: the audit append under way failed unexpectedly")
+                    for other in tickets:  # a commit that ended in an unexpected error still answers every caller
+                        if not other.done:
+                            other.error, other.done = failed, True
                     self._busy = False
                     self._turn.notify_all()
         if ticket.error is not None:
@@ -112,12 +116,19 @@ class AnchoredLog(AuditLog):
             before, after = self._advance([*cut, *entries], reached)
             carried = self._carried(before, reached)
             out = b"".join(encode(record) for record in (*carried, *after.batch))
-            if handle is not None:
-                handle.write(prefix + out)
-                handle.flush()
-                os.fsync(handle.fileno())
-        if self._echo is not None:
-            self._echo(out)
+            try:
+                if handle is not None:
+                    handle.write(prefix + out)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                if self._echo is not None:
+                    self._echo(out)
+            except (OSError, ValueError) as error:
+                # Anchored but maybe not written: as another writer, the next append carries these records out.
+                self.writer = writer_id()
+                raise GitOpsGuardError(f"{self.path}: cannot write the audit records anchored as {after.head.text()} "
+                                       f"({error}); the next append writes them out. Free space or fix the "
+                                       "volume, or standard output") from error  # fmt: skip
         self._count(len(after.batch))
         return list(after.batch[len(after.batch) - len(entries) :])  # the cut-off and seed records come first
 

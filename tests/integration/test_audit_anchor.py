@@ -266,3 +266,25 @@ def test_an_anchor_edited_by_hand_stops_recording_with_a_message_and_writes_noth
     with pytest.raises(GitOpsGuardError, match=r"ConfigMap/.*/audit-anchor: cannot anchor the audit log .*head is not"):
         anchored(admin_api, namespace, tmp_path / "audit.jsonl").append([entry(2)])
     assert (tmp_path / "audit.jsonl").read_bytes() == before
+
+
+def test_records_anchored_but_not_written_out_are_written_by_the_next_append(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    from gitopsguard.errors import GitOpsGuardError
+
+    printed: list[bytes] = []
+    broken = [True]
+
+    def stdout(lines: bytes) -> None:  # standard output closed once (a full pipe, a log agent restarting)
+        if broken.pop() if broken else False:
+            raise OSError("Broken pipe")
+        printed.append(lines)
+
+    log = anchored(admin_api, namespace, None, echo=stdout)
+    with pytest.raises(GitOpsGuardError, match="the next append writes them out"):
+        log.append([entry(1)])
+    log.append([entry(2)])
+    (tmp_path / "stdout.log").write_bytes(b"".join(printed))
+    result = verify_copies([tmp_path / "stdout.log"], anchor=log.anchor.read())
+    assert result.ok and result.records == 3, result.problems
