@@ -68,3 +68,42 @@ def test_a_backup_that_cannot_be_pushed_deletes_nothing(scan: Scan, tmp_path: Pa
     assert "deleted" not in failures and scan.exists("stray")
     detail = next(d for e, d in scan.events("Deployment", "stray") if e == "delete-failed")
     assert "kept, not deleted" in detail and "tok-XYZ987" not in detail
+
+
+def test_an_unmanaged_workload_swept_by_a_pass_is_one_commit_under_its_unit_and_restores(
+    admin_api: client.ApiClient, namespace: str, remote: Path, dev_cluster: LiveCluster, tmp_path: Path
+) -> None:
+    import time
+
+    from gitopsguard.cluster.apply import Applier
+    from gitopsguard.cluster.inventory import InventoryStore
+    from gitopsguard.model import Action
+    from gitopsguard.reconcile import Unit, reconcile
+    from gitopsguard.source import GitSource, SourceSpec
+    from tests.gitrepo import Upstream
+
+    upstream = Upstream(tmp_path / "source")
+    upstream.write("apps/ns.yaml", f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n  annotations: "
+                   "{gitopsguard.io/unmanaged: delete, gitopsguard.io/unmanaged-grace: 1s}\n")  # fmt: skip
+    upstream.commit()
+    stray = deployment("stray", {})
+    client.AppsV1Api(admin_api).create_namespaced_deployment(namespace, stray)
+    store = GitBackups(GitBackupSpec(f"file://{remote}", "backups"), tmp_path / "clone")
+    unit = Unit(namespace, "apps", default_namespace=namespace, backup_dir=store)
+    source = GitSource(SourceSpec(upstream.url), tmp_path / "gg")
+    reconcile(unit, source, Applier(admin_api), InventoryStore(admin_api))  # first seen
+    time.sleep(1.5)
+    swept = reconcile(unit, source, Applier(admin_api), InventoryStore(admin_api))
+    change = next(c for c in swept.changes if str(c.key) == f"Deployment/{namespace}/stray")
+    assert change.action is Action.DELETED, change.detail
+    (commit,) = git(remote, "log", "--format=%H", "backups").splitlines()
+    (path,) = git(remote, "show", "--name-only", "--format=", commit).splitlines()
+    assert path.startswith(f"{namespace}/{namespace}/Deployment-stray-") and commit[:12] in change.detail
+    assert "unmanaged" in git(remote, "log", "-1", "--format=%B", commit)
+    wait_for(lambda: not [d for d in client.AppsV1Api(admin_api).list_namespaced_deployment(namespace).items
+                          if d.metadata.name == "stray" and not d.metadata.deletion_timestamp])  # fmt: skip
+    restored = tmp_path / "restore"
+    git(tmp_path, "clone", "--quiet", "--branch", "backups", str(remote), str(restored))
+    subprocess.run([kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "-f", str(restored / path)],
+                   check=True, capture_output=True)  # fmt: skip
+    assert client.AppsV1Api(admin_api).read_namespaced_deployment("stray", namespace).metadata.name == "stray"
