@@ -78,7 +78,7 @@ def load_saved(path: Path) -> Head:
         ) from error
     try:
         raw = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or nested past the parser): the SEQ:HASH form, or refused
         return Head.parse(text, str(path))
     if not isinstance(raw, dict) or type(raw.get("seq")) is not int or not isinstance(raw.get("hash"), str):
         raise GitOpsGuardError(f"{path}: not a saved anchor (expected the JSON `gitopsguard audit anchor` prints)")
