@@ -618,11 +618,19 @@ def audit_show(log: AuditLog, unit: str | None, event: str | None, subject: str 
 @click.option("--anchor", "anchor_from", default=None, metavar="cluster|FILE", help="Check the copies against the "
               "chain's head: `cluster` reads ConfigMap gitopsguard-system/gitopsguard-audit-anchor (a copy must end "
               "exactly there), FILE is an anchor saved by `audit anchor` (a copy must reach it).")  # fmt: skip
+@click.option(
+    "--since",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With COPIES or --anchor: "
+    "the first record the copies must hold (a log pipeline keeps a window; earlier ones are not asked for).",
+)
 @click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="With --anchor cluster.")
 @click.option("--context", default=None, help="With --anchor cluster: the kubeconfig context.")
 @click.pass_obj
 @reports_errors
-def audit_verify(log: AuditLog, copies: tuple[Path, ...], head: str | None, anchor_from: str | None,
+def audit_verify(log: AuditLog, copies: tuple[Path, ...], head: str | None, anchor_from: str | None, since: int,
                  kubeconfig: Path | None, context: str | None) -> None:  # fmt: skip
     """Check the hash chain of the log, or of COPIES taken together (files, or each replica's standard output as
     the log pipeline kept it) against the anchor. Exit 0 intact, 1 tampered."""
@@ -641,7 +649,7 @@ def audit_verify(log: AuditLog, copies: tuple[Path, ...], head: str | None, anch
 
     anchor, saved = _anchor_for(anchor_from, kubeconfig, context)
     paths = copies or (log.path,)
-    result = verify_copies(paths, anchor=anchor, saved=saved or expected)
+    result = verify_copies(paths, anchor=anchor, saved=saved or expected, since=since)
     for problem in result.problems:
         click.echo(problem)
     against = f" against the anchor at record {anchor.head.seq}" if anchor else ""

@@ -74,3 +74,12 @@ def test_removing_any_records_from_a_copy_is_detected_against_the_anchor(removed
         path = Path(folder) / "copy"
         path.write_bytes(b"".join(encode(r) for i, r in enumerate(records) if i not in removed))
         assert not verify_copies([path], anchor=anchor_of(records)).ok
+
+
+def test_a_window_of_the_log_verifies_from_since_and_a_gap_inside_it_does_not(tmp_path: Path) -> None:
+    records = chain(6)
+    (tmp_path / "window").write_bytes(b"".join(encode(r) for r in records[3:]))  # retention kept 4-6
+    assert not verify_copies([tmp_path / "window"], anchor=anchor_of(records)).ok
+    assert verify_copies([tmp_path / "window"], anchor=anchor_of(records), since=4).ok
+    (tmp_path / "gap").write_bytes(b"".join(encode(r) for r in (records[2], records[4], records[5])))
+    assert not verify_copies([tmp_path / "gap"], anchor=anchor_of(records), since=3).ok
