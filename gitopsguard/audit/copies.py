@@ -1,11 +1,11 @@
 """Checking copies of the audit log against the anchor: any mix of files (the volume's file, each replica's
 standard output as the log pipeline kept it) read as one set of records.
 
-A copy is read as records, whatever surrounds them: a line counts from its first ``{`` (so a container
-runtime's or ``kubectl logs --timestamps`` prefix does not matter) and lines that are not records are
-skipped (standard output holds other lines too). A record counts by its content: its hash must match its
-fields, so a log pipeline that re-serialises the JSON changes nothing. The same record twice is one record;
-two different records with one number is tampering.
+A copy is read as records, whatever surrounds them: a line counts from its first ``{`` after a container
+runtime's or ``kubectl logs --timestamps`` prefix (or inside docker's json-file ``log`` field), and lines
+that are not records are skipped (standard output holds other lines too). A record counts by its content:
+its hash must match its fields, so a log pipeline that re-serialises the JSON changes nothing. The same
+record twice is one record; two different records with one number is tampering.
 
 Then the records must form one chain from record 1 (or from ``since``) and reach the anchor: a copy that
 ends before the anchored head was cut (or lacks a replica's output), one whose record at the head differs
@@ -16,6 +16,7 @@ against the live anchor, records past its head were never anchored by gitopsguar
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from gitopsguard.audit.log import Verification
 from gitopsguard.audit.record import GENESIS, AuditRecord, digest
 
 _FIELDS = ("seq", "time", "event", "unit", "revision", "subject", "detail", "prev", "hash")
+# what may stand before a record on its line: `kubectl logs --timestamps`, or a CRI log line (time, stream, tag)
+_PREFIX = re.compile(rb"(?:\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:?\d\d) )?(?:(?:stdout|stderr) [FP] )?")
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,16 @@ def _records(copies: Iterable[Path]) -> Iterator[Found]:
 
 
 def _record(text: bytes) -> AuditRecord | None:
+    """The record a line holds, whole or after a log prefix; None for any other line. Text before the ``{`` must
+    be a prefix the platform adds, so that a record quoted inside another line (a tenant's text in an error
+    message) is not read as one."""
     start = text.find(b"{")
-    if start < 0:
+    if start < 0 or not _PREFIX.fullmatch(text[:start]):
         return None
     try:
         raw = json.loads(text[start:].decode("utf-8"))
+        if isinstance(raw, dict) and isinstance(raw.get("log"), str) and "seq" not in raw:  # docker's json-file
+            raw = json.loads(raw["log"])
     except (ValueError, RecursionError):
         return None
     if not isinstance(raw, dict) or set(raw) != set(_FIELDS) or type(raw["seq"]) is not int:

@@ -4,6 +4,7 @@ re-serialised their lines; whatever is removed, forged or rewritten shows."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import example, given
@@ -83,3 +84,15 @@ def test_a_window_of_the_log_verifies_from_since_and_a_gap_inside_it_does_not(tm
     assert verify_copies([tmp_path / "window"], anchor=anchor_of(records), since=4).ok
     (tmp_path / "gap").write_bytes(b"".join(encode(r) for r in (records[2], records[4], records[5])))
     assert not verify_copies([tmp_path / "gap"], anchor=anchor_of(records), since=3).ok
+
+
+def test_a_record_quoted_inside_another_line_is_not_read_as_one(tmp_path: Path) -> None:
+    records = chain(3)
+    forged = encode(replace(records[1], detail="forged")).decode().strip()
+    cri = [f"2026-12-05T12:00:00.1Z stdout F {encode(r).decode()}" for r in records]
+    docker = [json.dumps({"log": encode(r).decode(), "stream": "stdout"}) + "\n" for r in records]
+    quoted = f"ConfigMap/shop/x failed: the server said {forged}\n"  # a tenant's text in an error message
+    (tmp_path / "cri").write_text("".join(cri) + quoted)
+    (tmp_path / "docker").write_text("".join(docker))
+    assert verify_copies([tmp_path / "cri"], anchor=anchor_of(records)).ok
+    assert verify_copies([tmp_path / "docker"], anchor=anchor_of(records)).ok
