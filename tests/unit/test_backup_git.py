@@ -154,3 +154,16 @@ def test_reconcile_refuses_a_backup_on_the_source_branch_before_doing_anything(t
         "--kubeconfig", str(tmp_path / "absent"), "--backup-git-url", f"file://{source}", "--backup-git-branch", "main",
     ])  # fmt: skip
     assert result.exit_code == 2 and "this is the source repository's branch" in result.output
+
+
+def test_reconcile_refuses_a_backup_token_that_is_the_source_token_before_doing_anything(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gitopsguard.cli import main
+
+    result = CliRunner().invoke(main, [
+        "reconcile", "--repo", "https://git.example.com/config.git", "--path", "apps", "--workdir", str(tmp_path),
+        "--kubeconfig", str(tmp_path / "absent"), "--backup-git-url", "https://git.example.com/backups.git",
+    ], env={"GITOPSGUARD_GIT_TOKEN": "same-s3cret", "GITOPSGUARD_BACKUP_GIT_TOKEN": "same-s3cret"})  # fmt: skip
+    assert result.exit_code == 2 and "its credential is the source repository's" in result.output
+    assert "same-s3cret" not in result.output
