@@ -72,6 +72,10 @@ class AnchoredLog(AuditLog):
         self._queued: list[_Ticket] = []
         self._busy = False
 
+    @property
+    def shown(self) -> str:
+        return str(self.file) if self.file is not None else "standard output"
+
     def append(self, entries: Iterable[Entry]) -> list[AuditRecord]:
         """Anchor and write the entries (with any queued by other threads meanwhile); the records written."""
         ticket = _Ticket(list(entries))
@@ -88,7 +92,7 @@ class AnchoredLog(AuditLog):
                 self._commit(tickets)
             finally:
                 with self._turn:
-                    failed = GitOpsGuardError(f"{self.path}: the audit append under way failed unexpectedly")
+                    failed = GitOpsGuardError(f"{self.shown}: the audit append under way failed unexpectedly")
                     for other in tickets:  # a commit that ended in an unexpected error still answers every caller
                         if not other.done:
                             other.error, other.done = failed, True
@@ -126,7 +130,7 @@ class AnchoredLog(AuditLog):
             except (OSError, ValueError) as error:
                 # Anchored but maybe not written: as another writer, the next append carries these records out.
                 self.writer = writer_id()
-                raise GitOpsGuardError(f"{self.path}: cannot write the audit records anchored as {after.head.text()} "
+                raise GitOpsGuardError(f"{self.shown}: cannot write the audit records anchored as {after.head.text()} "
                                        f"({error}); the next append writes them out. Free space or fix the "
                                        "volume, or standard output") from error  # fmt: skip
         self._count(len(after.batch))
