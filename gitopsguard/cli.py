@@ -166,10 +166,23 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
         click.option("--allow-remote-bases", is_flag=True, help="Let kustomize load remote bases (https or git "
                      "URLs); without it a render reads only the commit. Local paths never leave the checkout."),
         click.option("--audit-log", type=click.Path(path_type=Path), default=None,
-                     help="Default: ~/.local/state/gitopsguard/audit.jsonl."),
+                     help="Default: ~/.local/state/gitopsguard/audit.jsonl; - for none (standard output alone, "
+                     "with --audit-anchor)."),
+        click.option("--audit-stdout", is_flag=True, help="Also write every audit record to standard output as "
+                     "one JSON line, for the platform's log pipeline (needs --audit-anchor)."),
+        click.option("--audit-anchor", is_flag=True, help="Anchor the audit chain's head in ConfigMap "
+                     "gitopsguard-system/gitopsguard-audit-anchor: every replica extends one chain, a restart "
+                     "continues it, and `audit verify --anchor cluster` checks any copy against it."),
         click.option("--report-only", is_flag=True, help="Report drift and pending prunes; change nothing."),
         click.option("--backup-dir", type=click.Path(path_type=Path), default=None,
-                     help="Workloads are saved here before deletion (default: state dir/backups)."),
+                     help="Workloads are saved here before deletion (default: state dir/backups); a "
+                     "PersistentVolumeClaim keeps them past the Pod."),
+        click.option("--backup-git-url", default="", help="Back up workloads before deletion as commits to this "
+                     "Git repository instead (one commit each), with a write credential of its own in "
+                     "$GITOPSGUARD_BACKUP_GIT_TOKEN(_FILE) or $GITOPSGUARD_BACKUP_GIT_SSH_KEY; never the source's "
+                     "branch or credential."),
+        click.option("--backup-git-branch", default="gitopsguard-backups", show_default=True,
+                     help="The branch of --backup-git-url the backups are committed to."),
         click.option("--deny-level", type=click.Choice([d.value for d in DenyLevel]), default="LOW",
                      show_default=True, help="Which severities block a revision: LOW blocks HIGH, MED blocks MED "
                      "and HIGH, HIGH blocks all, OFF blocks none."),
@@ -603,21 +616,85 @@ def audit_show(log: AuditLog, unit: str | None, event: str | None, subject: str 
 
 
 @audit.command("verify")
+@click.argument("copies", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--head", default=None, help="SEQ:HASH of the last record you saved elsewhere (catches truncation).")
+@click.option("--anchor", "anchor_from", default=None, metavar="cluster|FILE", help="Check the copies against the "
+              "chain's head: `cluster` reads ConfigMap gitopsguard-system/gitopsguard-audit-anchor (a copy must end "
+              "exactly there), FILE is an anchor saved by `audit anchor` (a copy must reach it).")  # fmt: skip
+@click.option(
+    "--since",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With COPIES or --anchor: "
+    "the first record the copies must hold (a log pipeline keeps a window; earlier ones are not asked for).",
+)
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="With --anchor cluster.")
+@click.option("--context", default=None, help="With --anchor cluster: the kubeconfig context.")
 @click.pass_obj
 @reports_errors
-def audit_verify(log: AuditLog, head: str | None) -> None:
-    """Check the hash chain. Exit 0 intact, 1 tampered."""
+def audit_verify(log: AuditLog, copies: tuple[Path, ...], head: str | None, anchor_from: str | None, since: int,
+                 kubeconfig: Path | None, context: str | None) -> None:  # fmt: skip
+    """Check the hash chain of the log, or of COPIES taken together (files, or each replica's standard output as
+    the log pipeline kept it) against the anchor. Exit 0 intact, 1 tampered."""
+    from gitopsguard.audit.anchor import Head
+
     expected = None
     if head:
-        seq, _, digest = head.partition(":")
-        if not seq.isdigit() or len(digest) != 64:
-            raise click.BadParameter("expected SEQ:HASH as printed by a previous `audit verify`", param_hint="--head")
-        expected = (int(seq), digest)
-    result = log.verify(expected)
+        try:
+            expected = Head.parse(head, "--head")
+        except GitOpsGuardError as error:
+            raise click.BadParameter("expected SEQ:HASH as printed by a previous `audit verify`",
+                                     param_hint="--head") from error  # fmt: skip
+    if anchor_from is None and not copies:
+        _verify_one(log, expected)
+    from gitopsguard.audit.copies import verify_copies
+
+    anchor, saved = _anchor_for(anchor_from, kubeconfig, context)
+    paths = copies or (log.path,)
+    result = verify_copies(paths, anchor=anchor, saved=saved or expected, since=since)
+    for problem in result.problems:
+        click.echo(problem)
+    against = f" against the anchor at record {anchor.head.seq}" if anchor else ""
+    against = f" against the saved anchor at record {saved.seq}" if saved else against
+    click.echo(f"{', '.join(map(str, paths))}: {result.records} records{against}, "
+               f"{'intact' if result.ok else 'TAMPERED'}")  # fmt: skip
+    sys.exit(0 if result.ok else 1)
+
+
+def _verify_one(log: AuditLog, expected: Any) -> None:
+    result = log.verify((expected.seq, expected.hash) if expected else None)
     for problem in result.problems:
         click.echo(problem)
     last = list(log.records())[-1:] if result.ok else []
     head_text = f"; head {last[0].seq}:{last[0].hash}" if last else ""
     click.echo(f"{log.path}: {result.records} records, {'intact' if result.ok else 'TAMPERED'}{head_text}")
     sys.exit(0 if result.ok else 1)
+
+
+def _anchor_for(anchor_from: str | None, kubeconfig: Path | None, context: str | None) -> tuple[Any, Any]:
+    """(the cluster's anchor, a saved anchor's head): at most one of them."""
+    from gitopsguard.audit.anchor import AnchorStore, load_saved
+
+    if anchor_from is None:
+        return None, None
+    if anchor_from != "cluster":
+        return None, load_saved(Path(anchor_from))
+    from gitopsguard.cluster import connect
+    from gitopsguard.cluster.rest import RawApi
+
+    store = AnchorStore(RawApi(connect(kubeconfig, context)))
+    anchor = store.read()
+    if anchor is None:
+        raise GitOpsGuardError(f"{store.where}: no anchor in this cluster; was the controller run with --audit-anchor?")
+    return anchor, None
+
+
+@audit.command("anchor")
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG.")
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@reports_errors
+def audit_anchor(kubeconfig: Path | None, context: str | None) -> None:
+    """Print the chain's head as anchored in the cluster, to save elsewhere (`audit verify --anchor FILE`)."""
+    anchor, _ = _anchor_for("cluster", kubeconfig, context)
+    click.echo(anchor.saved(), nl=False)

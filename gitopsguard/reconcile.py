@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gitopsguard import at_rest
-from gitopsguard.backup import backup
+from gitopsguard.backup import Backups, storage
 from gitopsguard.cluster.apply import Applier, Created, KindCache, OwnedSnapshot, Refused
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.cluster.rest import Written
@@ -38,6 +38,7 @@ from gitopsguard.source.review import Review, UnreviewedRevisionError
 
 DEFAULT_BRAKE = BrakePolicy()
 DRIFT = "drift repaired"  # how a change repairing drift begins its detail
+UNMANAGED_DELETED = "unmanaged past its grace period; backup: "  # how an unmanaged workload's deletion begins
 RenderCache = dict[str, tuple[Manifest, ...]]  # commit -> its rendered manifests (never mutated downstream)
 
 
@@ -47,7 +48,7 @@ class Unit:
     path: str
     default_namespace: str = "default"
     report_only: bool = False  # find and report drift and pending prunes; write nothing to workloads
-    backup_dir: Path | None = None  # where unmanaged workloads are backed up before deletion
+    backup_dir: Path | Backups | None = None  # where unmanaged workloads are backed up before deletion
     policies_path: str | None = "policies"  # the repository's policy folder, read at each revision
     deny_level: DenyLevel = DenyLevel.LOW  # operator configuration, never taken from the repository
     render_settings: RenderSettings = DEFAULT_RENDER  # the bounds of a render, and whether remote bases may load
@@ -418,10 +419,12 @@ def _act_on_stray(unit: Unit, verdict: stray.Verdict, applier: Applier, now: dat
         why = "report-only" if unit.report_only else "no backup directory is configured"
         return Change(verdict.key, Action.SKIPPED, f"unmanaged: not in Git; due for deletion since {when}, held: {why}")
     try:
-        saved = backup(unit.backup_dir / unit.name, verdict.key, verdict.body, now)
+        why = "unmanaged: not in Git past its grace period"
+        saved = storage(unit.backup_dir).under(unit.name).save(verdict.key, verdict.body, now, reason=why)
     except GitOpsGuardError as error:  # this workload alone is held: the unit's pass goes on
         return Change(verdict.key, Action.FAILED, str(error))
     failure = applier.delete(verdict.key, _WORKLOAD_VERSIONS[verdict.key.kind])
     if failure:
         return Change(verdict.key, Action.FAILED, failure)
-    return Change(verdict.key, Action.DELETED, f"unmanaged past its grace period; backup: {saved}")
+    detail = f"{UNMANAGED_DELETED}{saved}; restore: {saved.restore}"
+    return Change(verdict.key, Action.DELETED, detail)

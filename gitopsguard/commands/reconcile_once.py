@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,11 @@ from kubernetes import client
 
 from gitopsguard import lifeline
 from gitopsguard.admission.podsecurity import pod_security_seam
-from gitopsguard.audit import AuditLog, AuditRecord, records_for
+from gitopsguard.audit import AuditLog, records_for
+from gitopsguard.audit.anchor import AnchorStore
+from gitopsguard.audit.durable import check_choice, open_log
+from gitopsguard.backup import storage
+from gitopsguard.backup.gitrepo import GitBackups, GitBackupSpec, refuse_source
 from gitopsguard.cluster import connect, retries
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
@@ -67,6 +71,10 @@ class ReconcileOptions:
     allow_rewind: bool
     allow_mass_prune: bool
     audit_log: Path | None = None
+    audit_stdout: bool = False  # every record also to standard output as a JSON line (needs audit_anchor)
+    audit_anchor: bool = False  # chain onto the head anchored in gitopsguard-system, with the other replicas
+    backup_git_url: str = ""  # back up to this repository (its own credential) instead of backup_dir
+    backup_git_branch: str = "gitopsguard-backups"
     report_only: bool = False
     backup_dir: Path | None = None
     deny_level: str = "LOW"
@@ -82,6 +90,9 @@ class ReconcileOptions:
     pod_security_exempt_runtime_classes: tuple[str, ...] = ()
     pod_security_exempt_namespaces: tuple[str, ...] = ()
     ssh_known_hosts: Path | None = None
+
+    def __post_init__(self) -> None:
+        check_choice(self.audit_log, stdout=self.audit_stdout, anchored=self.audit_anchor)
 
     def exemptions(self) -> Exemptions:
         users, classes = self.pod_security_exempt_users, self.pod_security_exempt_runtime_classes
@@ -102,7 +113,7 @@ def run_once(o: ReconcileOptions) -> int:
         )  # fmt: skip
         print_result(result)
         events = EventRecorder(RawApi(api))
-        log = AuditLog(o.audit_log or default_audit_log())
+        log = audit_log(o, api)
         if o.break_glass:
             broke_glass(log, events, result, o.break_glass)
         record(log, result)
@@ -128,7 +139,7 @@ def run_forever(
     if metrics_address:  # first: the probes are answered while everything below connects, or waits to lead
         serve_health(metrics_address, metrics, health)
     unit, source, api = build_parts(o)
-    log = CountedAuditLog(o.audit_log or default_audit_log(), metrics)
+    log = audit_log(o, api, metrics.audit.inc)
     news = notifications(api, slack, log, metrics)
     applied = None
     if admission is not None:  # before the election: every replica serves admission, not only the leader
@@ -170,7 +181,7 @@ def run_forever(
         f"reconciling {o.path} of {display_url(o.repo)} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True
     )
     if live_scan and unit.policies_path:
-        backups = (unit.backup_dir or default_audit_log().parent / "backups") / SCAN_UNIT
+        backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
                       stop=stop, also=news.on_announcements, observe=metrics.on_findings)  # fmt: skip
     if trust is not None:
@@ -240,17 +251,10 @@ def _namespace_ready(raw: RawApi, stop: threading.Event) -> bool:
     return False
 
 
-class CountedAuditLog(AuditLog):
-    """The audit log, counting what it writes for the metrics."""
-
-    def __init__(self, path: Path, metrics: Metrics) -> None:
-        super().__init__(path)
-        self._metrics = metrics
-
-    def append(self, entries: Iterable[tuple[str, str, str, str, str]]) -> list[AuditRecord]:
-        written = super().append(entries)
-        self._metrics.audit.inc(len(written))
-        return written
+def audit_log(o: ReconcileOptions, api: client.ApiClient, count: Callable[[int], None] = lambda _: None) -> AuditLog:
+    """The audit log as the operator chose it: a file, standard output, the anchor in the cluster."""
+    anchor = AnchorStore(RawApi(api, timeout=10)) if o.audit_anchor else None
+    return open_log(o.audit_log or default_audit_log(), anchor=anchor, stdout=o.audit_stdout, count=count)
 
 
 def reachable(api: client.ApiClient) -> Callable[[], bool]:
@@ -374,10 +378,21 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
     github = github_token() if o.review_mode == "github" else None
     review = ReviewOptions(o.review_mode, o.trust, o.trust_from, o.branch, o.github_repo, o.github_api_url, github)
     source = GitSource(SourceSpec(url, o.branch), workdir, credentials, reviewer_for(review, workdir / "review"))
-    backups = o.backup_dir or default_audit_log().parent / "backups"
+    backups = backups_for(o, source) or o.backup_dir or default_audit_log().parent / "backups"
     unit = Unit(name, o.path, o.namespace, o.report_only, backups, o.policies_path or None, DenyLevel(o.deny_level),
                 RenderSettings(allow_remote_bases=o.allow_remote_bases), o.exemptions())  # fmt: skip
     return unit, source, connect(o.kubeconfig, o.context)
+
+
+def backups_for(o: ReconcileOptions, source: GitSource) -> GitBackups | None:
+    """The backup repository, when one is configured: never the source's branch, nor with its credential."""
+    if not o.backup_git_url:
+        return None
+    key = os.environ.get("GITOPSGUARD_BACKUP_GIT_SSH_KEY")
+    credentials = Credentials(secret("GITOPSGUARD_BACKUP_GIT_TOKEN", "backup git token"), Path(key) if key else None)
+    spec = GitBackupSpec(o.backup_git_url, o.backup_git_branch, credentials)
+    refuse_source(spec, source.spec.url, source.spec.branch, source.credentials)
+    return GitBackups(spec, source.workdir / "backup-repository")
 
 
 def git_token() -> str | None:

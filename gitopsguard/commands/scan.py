@@ -13,6 +13,7 @@ import click
 from kubernetes import client
 
 from gitopsguard.audit import AuditLog
+from gitopsguard.backup import Backups
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.policy import PolicySet
@@ -54,7 +55,7 @@ def announcer(log: AuditLog) -> Callable[[list[Announcement]], None]:
 
 
 def start_scanner(
-    api: client.ApiClient, policies: Callable[[], PolicySet | None], *, backup_dir: Path,
+    api: client.ApiClient, policies: Callable[[], PolicySet | None], *, backup_dir: Path | Backups,
     namespaces: Sequence[str], log: AuditLog, stop: threading.Event,
     also: Callable[[list[Announcement]], None] = lambda _: None,
     observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
@@ -82,7 +83,7 @@ def start_scanner(
 
 
 def scan_once(
-    api: client.ApiClient, policies: PolicySet, *, backup_dir: Path, namespaces: Sequence[str], log: AuditLog
+    api: client.ApiClient, policies: PolicySet, *, backup_dir: Path | Backups, namespaces: Sequence[str], log: AuditLog
 ) -> int:
     """One scan: evaluate every workload, act on deadlines already due. Exit 1 when anything is non-compliant."""
     scanner = Scanner(Applier(api), RawApi(api), policies, backup_dir=backup_dir,

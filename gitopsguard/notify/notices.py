@@ -7,10 +7,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gitopsguard.backup import Saved
+from gitopsguard.backup.saved import adoption
 from gitopsguard.grants.keeper import Transition
+from gitopsguard.model import Action
 from gitopsguard.notify.mrkdwn import notice_text
 from gitopsguard.policy.live import Outcome
-from gitopsguard.reconcile import ReconcileResult
+from gitopsguard.reconcile import UNMANAGED_DELETED, ReconcileResult
 from gitopsguard.scan.scanner import Announcement
 
 TITLES = {
@@ -75,6 +78,12 @@ def from_result(result: ReconcileResult) -> list[Notice]:
                               result.brake, "If intended, put [gitopsguard: allow-mass-prune] in a commit message.",
                               f"brake|{result.unit}|{result.revision}"))  # fmt: skip
     for change in result.changes:
+        if change.action is Action.DELETED and change.detail.startswith(UNMANAGED_DELETED):
+            where, _, restore = change.detail.removeprefix(UNMANAGED_DELETED).partition("; restore: ")
+            notices.append(Notice("deleted", str(change.key), change.key.namespace,
+                                  f"Deleted: not in Git past its grace period (unit {result.unit}).", where,
+                                  f"Restore it: {restore}; {adoption('the file')}.",
+                                  f"unmanaged-deleted|{change.key}|{result.revision}"))  # fmt: skip
         if change.detail.startswith("drift repaired"):
             notices.append(Notice("drift-repaired", str(change.key), change.key.namespace,
                                   f"Restored to commit {revision}.", change.detail.removeprefix("drift repaired: "),
@@ -104,10 +113,16 @@ def from_announcements(announcements: Iterable[Announcement]) -> list[Notice]:
                                   f"violation|{a.key}|{a.verdict.digest}"))  # fmt: skip
         elif a.event == "deleted":
             done = f"Deleted after its grace period ({a.detail})."
-            notices.append(Notice("deleted", str(a.key), a.key.namespace, done,
-                                  codes, "Re-create it from the backup after fixing it, through Git.",
+            notices.append(Notice("deleted", str(a.key), a.key.namespace, done, codes, restoring(a.backup),
                                   f"deleted|{a.key}|{a.verdict.digest}"))  # fmt: skip
     return notices
+
+
+def restoring(saved: Saved | None) -> str:
+    """What a deletion notice asks: restore from the backup (where it is, the command), or adopt it into Git."""
+    if saved is None:
+        return "Re-create it from the backup after fixing it, through Git."
+    return f"Backup: {saved.where}. Restore it: {saved.restore}; {saved.adopt}."
 
 
 def from_transitions(transitions: Iterable[Transition]) -> list[Notice]:

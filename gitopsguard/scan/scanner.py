@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitopsguard.backup import backup
+from gitopsguard.backup import Backups, Saved, storage
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.informer import Informer
@@ -64,6 +64,7 @@ class Announcement:
     body: KubeObject
     verdict: LiveVerdict
     detail: str = ""
+    backup: Saved | None = None  # where a deleted workload was saved, and how to restore it
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def fingerprint(body: KubeObject) -> str:
 
 class Scanner:
     def __init__(
-        self, applier: Applier, raw: RawApi, policies: PolicySet, *, backup_dir: Path,
+        self, applier: Applier, raw: RawApi, policies: PolicySet, *, backup_dir: Path | Backups,
         namespaces: frozenset[str] | None = None,
         announce: Callable[[list[Announcement]], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -431,7 +432,9 @@ class Scanner:
         if not self._still_unmanaged(uid, body, verdict):
             return
         try:
-            saved = backup(self._backup_dir, key, body, self._clock())
+            findings = sorted({f"{f.code} {f.severity.value} ({f.policy}): {f.message}" for f in verdict.findings})
+            reason = "non-compliant past its grace period (live scan)"
+            saved = storage(self._backup_dir).save(key, body, self._clock(), reason=reason, findings=findings)
         except GitOpsGuardError as error:  # no backup, no deletion
             self._heard.append(Announcement("delete-failed", key, body, verdict, str(error)))
             return
@@ -447,7 +450,7 @@ class Scanner:
             return
         note = f"deleted after its grace period; backup: {saved}"
         self._publisher.submit(lambda: self._events.record(body, "DeletedByPolicy", note), droppable=False)
-        self._heard.append(Announcement("deleted", key, body, verdict, f"backup: {saved}"))
+        self._heard.append(Announcement("deleted", key, body, verdict, f"backup: {saved}", saved))
         self._seen[uid] = replace(self._seen[uid], verdict=replace(verdict, outcome=Outcome.TERMINATING))
 
     def _still_unmanaged(self, uid: str, body: KubeObject, verdict: LiveVerdict) -> bool:

@@ -46,9 +46,7 @@ def backup_path(directory: Path, key: ObjectKey, now: datetime, attempt: int = 0
 def backup(directory: Path, key: ObjectKey, body: KubeObject, now: datetime) -> Path:
     """Write a re-applicable manifest (server fields dropped), fsynced; the path written. A file already there
     (an earlier backup in the same second, or anything planted) is never overwritten nor followed."""
-    clean = {k: v for k, v in body.items() if k != "status"}
-    clean["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
-    text = yaml.safe_dump(clean, sort_keys=False).encode()
+    text = manifest_text(body)
     path = backup_path(directory, key, now)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +62,18 @@ def backup(directory: Path, key: ObjectKey, body: KubeObject, now: datetime) -> 
             f"{path}: cannot back up {key} before deleting it ({error.strerror or error}); it is kept, not deleted: "
             "free space or fix the permissions of the backup directory"
         ) from error
+
+
+def manifest_text(body: KubeObject) -> bytes:
+    """The object as a manifest ``kubectl apply -f`` takes again: status and server fields dropped."""
+    clean = {k: v for k, v in body.items() if k != "status"}
+    clean["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
+    return yaml.safe_dump(clean, sort_keys=False).encode()
+
+
+def write_new(path: Path, text: bytes) -> None:
+    """Create ``path`` with ``text``, fsynced; never over an existing file, never through a link."""
+    _write_new(path, text)
 
 
 def _write_new(path: Path, text: bytes) -> None:
