@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,10 @@ class Scan:
         self.stop = threading.Event()
         self.scanner: Scanner | None = None
 
-    def start(self, policies: PolicySet) -> Scanner:
+    def start(self, policies: PolicySet, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Scanner:
         self.stop = threading.Event()
         scanner = Scanner(Applier(self.api), RawApi(self.api), policies, backup_dir=self.backups,
-                          namespaces=frozenset({self.namespace}), announce=self.heard.extend)  # fmt: skip
+                          namespaces=frozenset({self.namespace}), announce=self.heard.extend, clock=clock)  # fmt: skip
         threading.Thread(target=scanner.run, args=(self.stop,), daemon=True).start()
         self.scanner = scanner
         return scanner
@@ -173,19 +174,21 @@ def test_only_changed_objects_are_evaluated_again(scan: Scan) -> None:
 
 
 def test_when_an_exception_expires_the_workloads_it_covered_are_judged_again_at_that_instant(scan: Scan) -> None:
-    from datetime import UTC, datetime, timedelta
-
+    # The scanner's clock, moved past the expiry by the test: a loaded machine cannot outrun a wall-clock expiry.
+    ahead = [timedelta(0)]
     scan.create(deployment("excused", {}))
-    expires = (datetime.now(UTC) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     exception = (
         "apiVersion: gitopsguard.io/v1alpha1\nkind: PolicyException\nmetadata: {name: migration}\n"
         f"spec:\n  policies: [team-label]\n  match: {{names: [excused]}}\n  reason: moving teams\n"
         f"  expires: '{expires}'\n"
     )
-    scanner = scan.start(parse_policies({"p.yaml": POLICIES.replace("delete", "notify"), "e.yaml": exception}))
+    policies = parse_policies({"p.yaml": POLICIES.replace("delete", "notify"), "e.yaml": exception})
+    scanner = scan.start(policies, clock=lambda: datetime.now(UTC) + ahead[0])
     wait_for(lambda: scanner.evaluations >= 1)
     time.sleep(1)
     assert scan.events("Deployment", "excused") == []  # covered: nothing to say
+    ahead[0] = timedelta(hours=2)
     wait_for(lambda: [e for e, _ in scan.events("Deployment", "excused")] == ["violation"], timeout=10)
 
 
