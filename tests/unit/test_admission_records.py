@@ -124,3 +124,27 @@ def test_a_followers_slow_read_of_an_older_revision_never_replaces_what_the_loop
     assert judgement is not None and judgement.revision == "new"
     applied.offer_read(PolicySet(), "newer", judgement)  # nothing offered meanwhile: taken
     assert applied.get().revision == "newer"  # type: ignore[union-attr]
+
+
+class CountingLog(AuditLog):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.appends = 0
+
+    def append(self, entries: Any) -> Any:
+        self.appends += 1
+        return super().append(entries)
+
+
+def test_a_burst_of_denials_is_written_in_one_append_not_one_per_request(tmp_path: Path) -> None:
+    # An anchored log pays one conditional ConfigMap write per append: one per request would drop records.
+    log = CountingLog(tmp_path / "audit.jsonl")
+    recorder = AdmissionRecorder(log, None, AdmissionMetrics(CollectorRegistry()))
+    for user in ("a", "b", "c"):
+        verdict = validate(request_of(hack_a_node_pod("team"), username=user), JUDGEMENT, now=NOW, namespace=None)
+        recorder.observe(verdict, "validate", 0.001)
+    first, _ = recorder._queue.get_nowait()
+    recorder.record(first, *recorder._waiting())
+    assert log.appends == 1
+    denied = [r.detail.split(" ")[1] for r in log.records() if r.event == "admission-denied"]
+    assert denied == ["a", "b", "c"] and recorder._queue.empty()
