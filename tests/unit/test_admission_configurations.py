@@ -29,7 +29,7 @@ ANY = BASELINE.replace("pod-security", "anything").replace("  match: {kinds: [Po
     ({"a": ANY}, set(EVERY_KIND), set()),
 ])  # fmt: skip
 def test_the_kinds_are_those_the_policies_target(texts: dict[str, str], kinds: set[str], uncovered: set[str]) -> None:
-    assert kinds_for(parse_policies(texts)) == (kinds, uncovered)
+    assert kinds_for(parse_policies(texts)) == (frozenset(kinds), frozenset(uncovered))
 
 
 def test_a_policy_for_every_kind_does_not_send_secrets_unless_one_names_them() -> None:

@@ -175,7 +175,7 @@ def test_the_controllers_own_writes_are_admitted_unjudged_once_its_probe_named_i
     def verdict(body: dict[str, Any], **options: Any) -> dict[str, Any]:
         return dict(json.loads(_post(server, "/validate", json.dumps(review(body, **options)).encode())[1])["response"])
 
-    probe = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitopsguard-whoami-guess"}}
+    probe: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitopsguard-whoami-guess"}}
     assert verdict(probe, username="mallory", dry_run=True)["allowed"] is True  # judged: no Namespace policy
     assert verdict(hack_a_node_pod("team"), username="mallory")["allowed"] is False  # a wrong nonce taught nothing
     probe["metadata"]["name"] = f"gitopsguard-whoami-{server.nonce}"

@@ -10,7 +10,7 @@ import pytest
 from gitopsguard.cli import slack_settings
 from gitopsguard.commands.reconcile_once import ReconcileOptions, build_parts
 from gitopsguard.errors import NotifyError
-from gitopsguard.notify.outbound import check_url
+from gitopsguard.notify.outbound import Resolver, check_url
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -44,7 +44,7 @@ def test_an_scp_like_address_with_a_password_is_a_remote_never_a_local_path(tmp_
     assert not source.spec.url.startswith("file:")
 
 
-def resolve_to(address: str) -> object:
+def resolve_to(address: str) -> Resolver:
     return lambda host, port: [address]
 
 
