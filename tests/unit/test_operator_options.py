@@ -22,13 +22,12 @@ current-context: x
 """
 
 
-def options(tmp_path: Path, **more: object) -> ReconcileOptions:
+def options(tmp_path: Path, *, repo: str | None = None, allow_remote_bases: bool = False) -> ReconcileOptions:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
-    settings: dict[str, object] = {"repo": str(tmp_path), **more}
-    return ReconcileOptions(branch="main", path="apps", unit=None, namespace="default",
+    return ReconcileOptions(repo=repo or str(tmp_path), branch="main", path="apps", unit=None, namespace="default",
                             kubeconfig=kubeconfig, context=None, workdir=tmp_path / "work", allow_rewind=False,
-                            allow_mass_prune=False, **settings)  # type: ignore[arg-type]  # fmt: skip
+                            allow_mass_prune=False, allow_remote_bases=allow_remote_bases)  # fmt: skip
 
 
 def test_remote_bases_are_refused_unless_the_operator_allows_them(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_a_keeper_remembering_grants_but_no_last_commit_activates_nothing_new_th
     now = datetime.now(UTC)
     old = Entry(Remembered(State.DENIED, now), "old", "User bob", "ClusterRole view", "", "access/grants/old.yaml")
     binder = MemoryBinder()
-    keeper = GrantKeeper(binder, MemoryStore(Kept({"old": old})))  # type: ignore[arg-type]
+    keeper = GrantKeeper(binder, MemoryStore(Kept({"old": old})))
     sync(repo, keeper)
     assert binder.subjects() == set() and any("last commit read" in p for p in keeper.problems)
     sync(repo, keeper)
@@ -88,7 +88,7 @@ def test_repeated_unreviewed_edits_of_one_file_do_not_grow_what_is_remembered(tm
     (a denied request is decided afresh whenever it comes back), so they are not kept while the path exists."""
     repo = SignedRepo(tmp_path, "shop")
     binder = MemoryBinder()
-    keeper = GrantKeeper(binder, MemoryStore())  # type: ignore[arg-type]
+    keeper = GrantKeeper(binder, MemoryStore())
     for edit in range(20):
         repo.write(ALICE, "---\n".join(grant(f"g{edit}-{d}", "shop") for d in range(MAX_GRANTS_PER_FILE)))
         repo.commit("alice", f"edit {edit}", signed=False)
