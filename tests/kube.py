@@ -21,28 +21,30 @@ class HasMetadata(Protocol):
     def metadata(self) -> client.V1ObjectMeta | None: ...
 
 
-def meta(obj: HasMetadata) -> client.V1ObjectMeta:
-    """``obj.metadata``; a test fails when the server sent none."""
+def meta(obj: HasMetadata | None) -> client.V1ObjectMeta:
+    """``obj.metadata``; a test fails when there is no object (a read that found none) or it came without."""
+    assert obj is not None, "no such object"
     assert obj.metadata is not None, f"{type(obj).__name__} came without metadata"
     return obj.metadata
 
 
-def name_of(obj: HasMetadata) -> str:
+def name_of(obj: HasMetadata | None) -> str:
     """``obj.metadata.name``; a test fails when the object has none."""
     name = meta(obj).name
     assert name is not None, f"{type(obj).__name__} came without metadata.name"
     return name
 
 
-def labels_of(obj: HasMetadata) -> dict[str, str]:
+def labels_of(obj: HasMetadata | None) -> dict[str, str]:
     """``obj.metadata.labels``; a test fails when the object has none (the server omits an empty map)."""
     labels = meta(obj).labels
     assert labels is not None, f"{type(obj).__name__}/{meta(obj).name} has no labels"
     return labels
 
 
-def data_of(configmap: client.V1ConfigMap) -> dict[str, str]:
-    """A ConfigMap's ``data``; a test fails when it has none."""
+def data_of(configmap: client.V1ConfigMap | None) -> dict[str, str]:
+    """A ConfigMap's ``data``; a test fails when there is no ConfigMap or it has no data."""
+    assert configmap is not None, "no such ConfigMap"
     assert configmap.data is not None, f"ConfigMap/{meta(configmap).name} has no data"
     return configmap.data
 
@@ -60,3 +62,8 @@ def as_model(kind: type[Model], body: Mapping[str, Any]) -> Model:
     ``validate_call``); doing that validation here is the same step, made visible to the type checker.
     """
     return kind.model_validate(body)
+
+
+def close(api: client.ApiClient) -> None:
+    """Close a client's connection pool."""
+    api.close()  # type: ignore[no-untyped-call]  # the client's own method is unannotated in its package
