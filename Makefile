@@ -41,7 +41,7 @@ test-integration: install
 lint: install
 	$(BIN)/ruff check gitopsguard tests
 	$(BIN)/ruff format --check gitopsguard tests
-	$(BIN)/mypy gitopsguard
+	$(BIN)/mypy gitopsguard tests
 	$(BIN)/hadolint Dockerfile
 
 clean:

@@ -28,7 +28,7 @@ Answer = tuple[int, Any, dict[str, str]]  # status, JSON body, headers
 def paged(base: str, path: str, items: list[Any]) -> Answer:
     """One page of ``items`` as the query asks for, with GitHub's Link header."""
     query = parse_qs(urlsplit(path).query)
-    per_page = min(max(int((query.get("per_page") or [DEFAULT_PER_PAGE])[0]), 1), MAX_PER_PAGE)
+    per_page = min(max(int((query.get("per_page") or [str(DEFAULT_PER_PAGE)])[0]), 1), MAX_PER_PAGE)
     page = max(int((query.get("page") or ["1"])[0]), 1)
     last = max(1, -(-len(items) // per_page))
     url = f"{base}{urlsplit(path).path}?per_page={per_page}&page="
@@ -148,7 +148,8 @@ class FakeGitHub:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                base = f"http://127.0.0.1:{self.server.server_address[1]}"
+                assert isinstance(self.server, ThreadingHTTPServer)
+                base = f"http://127.0.0.1:{self.server.server_port}"
                 self._send(*fake.answer(self.path, self.headers.get("Authorization"), base))
 
             def do_POST(self) -> None:

@@ -7,12 +7,14 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypedDict
 
 import yaml
+from typing_extensions import Unpack
 
 from gitopsguard.evidence.github import GitHubApi
 from gitopsguard.evidence.trust import github_logins, load_trust
-from gitopsguard.source.review import Reviewer, ReviewMode, ReviewSettings
+from gitopsguard.source.review import Forge, Reviewer, ReviewMode, ReviewSettings
 from gitopsguard.source.rules import load_rules
 from tests.fakegithub import TOKEN, FakeGitHub
 from tests.signedrepo import SignedRepo
@@ -34,6 +36,14 @@ RULES = {
 }
 
 
+class ReviewOptions(TypedDict, total=False):
+    """The keywords of ReviewSettings that a test may set; the rest come from the repository."""
+
+    branch: str
+    trust_from: str | None
+    forge: Forge | None
+
+
 class ReviewRepo(SignedRepo):
     """SignedRepo with more people (and mallory, whom the trust file does not know) and review rules."""
 
@@ -47,12 +57,11 @@ class ReviewRepo(SignedRepo):
         self.trust.write_text(yaml.safe_dump({"administrators": ["carol"], "signers": signers, **RULES}))
         self.base = self.git("rev-parse", "HEAD")
 
-    def reviewer(self, mode: ReviewMode = ReviewMode.SIGNED_MERGE, **settings: object) -> Reviewer:
+    def reviewer(self, mode: ReviewMode = ReviewMode.SIGNED_MERGE, **settings: Unpack[ReviewOptions]) -> Reviewer:
         signers = load_trust(self.trust)
         rules = load_rules(self.trust, {s.identity.user: s.identity for s in signers})
         logins = tuple(github_logins(signers).items())
-        return Reviewer(ReviewSettings(mode, rules, signers, self.root / "review-state", logins=logins,
-                                       **settings))  # type: ignore[arg-type]  # fmt: skip
+        return Reviewer(ReviewSettings(mode, rules, signers, self.root / "review-state", logins=logins, **settings))
 
     def change(self, person: str, branch: str, files: dict[str, str], *, signed: bool = True) -> None:
         """``person`` writes ``files`` on a new branch from main and commits them."""

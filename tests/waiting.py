@@ -8,6 +8,8 @@ from collections.abc import Callable
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.kube import data_of
+
 CONFIGMAP = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: "{value}"\n'
 
 
@@ -22,7 +24,7 @@ def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
 def value_of(core: client.CoreV1Api, name: str, namespace: str) -> str | None:
     """``data.value`` of a ConfigMap made from ``CONFIGMAP``; None when it does not exist."""
     try:
-        return str(core.read_namespaced_config_map(name, namespace).data["value"])
+        return str(data_of(core.read_namespaced_config_map(name, namespace))["value"])
     except ApiException as error:
         if error.status == 404:
             return None

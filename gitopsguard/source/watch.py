@@ -29,6 +29,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 # What changes a file; opens and closes without a write are reads (git's own, ours among them).
 _WRITES = frozenset((EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED))
@@ -67,7 +68,7 @@ def _is_ref(path: Path, gitdir: Path) -> bool:
     return relative in ("HEAD", "packed-refs") or relative.startswith("refs/heads/")
 
 
-def watch_commits(repository: Path, on_commit: Callable[[], None]) -> Observer:  # type: ignore[valid-type]
+def watch_commits(repository: Path, on_commit: Callable[[], None]) -> BaseObserver:
     """A started observer that calls ``on_commit`` when the repository's refs change (stop and join it)."""
     gitdir = _gitdir(repository)
 

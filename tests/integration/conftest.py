@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from gitopsguard.cluster import connect
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.progress import SilentProgress, StagedProgress
+from tests.kube import close
 from tests.sigterm import sigterm_as_interrupt
 
 TEST_LABEL = "gitopsguard.io/test-namespace"
@@ -72,7 +73,7 @@ def spare(dev_cluster: LiveCluster, tmp_path_factory: pytest.TempPathFactory) ->
 def admin_api(dev_cluster: LiveCluster) -> Iterator[client.ApiClient]:
     api = dev_cluster.api()
     yield api
-    api.close()
+    close(api)
 
 
 @pytest.fixture

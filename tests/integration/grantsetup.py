@@ -19,6 +19,7 @@ from gitopsguard.grants.load import load_escalation_policies
 from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
 from gitopsguard.grants.store import GrantStore
+from tests.kube import as_model
 from tests.signedrepo import SignedRepo
 
 
@@ -56,7 +57,8 @@ def allowed(api: client.ApiClient, user: str, verb: str, resource: str, namespac
         attributes["namespace"] = namespace
     review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
               "spec": {"user": user, "resourceAttributes": attributes}}  # fmt: skip
-    answer = client.AuthorizationV1Api(api).create_subject_access_review(review)
+    answer = client.AuthorizationV1Api(api).create_subject_access_review(as_model(client.V1SubjectAccessReview, review))
+    assert answer.status is not None, "the SubjectAccessReview came back without a status"
     return bool(answer.status.allowed)
 
 

@@ -119,7 +119,7 @@ def test_a_job_without_ttl_gets_90_seconds_which_a_1_20_api_server_then_drops(se
 
 
 def test_a_pod_without_requests_and_limits_is_admitted_with_a_warning_and_audited(seeded: Hook) -> None:
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "greedy"},
+    pod: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "greedy"},
            "spec": {"containers": [{"name": "c", "image": "ghcr.io/example/c:1"}]}}  # fmt: skip
     result = seeded.kubectl("create", "-f", "-", stdin=json.dumps(pod))
     assert result.returncode == 0, result.stderr
@@ -136,9 +136,10 @@ def test_a_deployment_without_spread_constraints_is_stored_with_one_selecting_it
     spec = compliant_spec()
     spec["containers"][0]["image"] = "ghcr.io/example/web:1"
     selector = {"matchLabels": {"app": "web", "team": "a"}}
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-                  "spec": {"replicas": 0, "selector": selector,
-                           "template": {"metadata": {"labels": selector["matchLabels"]}, "spec": spec}}}  # fmt: skip
+    deployment: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                                  "spec": {"replicas": 0, "selector": selector,
+                                           "template": {"metadata": {"labels": selector["matchLabels"]},
+                                                        "spec": spec}}}  # fmt: skip
     status, stored = seeded.create(deployment, dry_run=False)
     assert status == 201, stored
     assert stored["spec"]["template"]["spec"]["topologySpreadConstraints"] == [

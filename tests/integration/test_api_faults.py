@@ -18,6 +18,7 @@ from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.faultproxy import Fault, FaultProxy, fault_proxy
 from tests.gitrepo import Upstream
+from tests.kube import meta
 
 pytestmark = pytest.mark.integration
 COUNT = 12
@@ -65,7 +66,7 @@ def assert_converged(result: ReconcileResult, admin_api: client.ApiClient, names
     created = {str(c.key) for c in result.changes if c.action is Action.CREATED}
     assert created == {f"ConfigMap/{namespace}/cm-{i}" for i in range(COUNT)}
     live = client.CoreV1Api(admin_api).list_namespaced_config_map(namespace).items
-    assert {cm.metadata.name for cm in live} >= {f"cm-{i}" for i in range(COUNT)}
+    assert {meta(cm).name for cm in live} >= {f"cm-{i}" for i in range(COUNT)}
 
 
 def test_a_throttled_dry_run_is_retried_and_never_reported_as_refused(

@@ -12,6 +12,7 @@ from kubernetes import client
 
 from gitopsguard.audit import AuditLog
 from tests.integration.conftest import LiveCluster
+from tests.kube import as_model
 
 pytestmark = pytest.mark.integration
 CAPABILITY = "NET_ADMIN\u2028"
@@ -30,8 +31,13 @@ def test_a_capability_with_a_line_separator_is_recorded_and_the_log_stays_intact
     metadata = {"name": "tenant", "labels": {"team": "t"}}
     spec = {"replicas": 0, "selector": {"matchLabels": {"app": "tenant"}}, "template": template}
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
-    created = client.AppsV1Api(admin_api).create_namespaced_deployment(namespace, deployment)
-    kept = created.spec.template.spec.containers[0].security_context.capabilities.add
+    created = client.AppsV1Api(admin_api).create_namespaced_deployment(
+        namespace, as_model(client.V1Deployment, deployment)
+    )
+    assert created.spec is not None and created.spec.template.spec is not None
+    security = created.spec.template.spec.containers[0].security_context
+    assert security is not None and security.capabilities is not None
+    kept = security.capabilities.add
     assert kept == [CAPABILITY], "the API server accepts and keeps it"
     log = tmp_path / "audit.jsonl"
     scan = ["scan", "--pack", "pss-baseline", "--namespace", namespace, "--kubeconfig", str(dev_cluster.kubeconfig),

@@ -17,6 +17,7 @@ from gitopsguard.source import Credentials
 from tests.gitrepo import git
 from tests.integration.conftest import LiveCluster
 from tests.integration.test_live_scan import POLICIES, Scan, deployment, scan, wait_for
+from tests.kube import as_model, meta, name_of
 from tests.kubectl import kubectl
 
 pytestmark = pytest.mark.integration
@@ -56,6 +57,7 @@ def test_a_live_scan_deletion_is_one_backup_commit_whose_file_restores_the_deplo
     subprocess.run([kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "-f", str(clone / path)],
                    check=True, capture_output=True)  # fmt: skip
     restored = client.AppsV1Api(scan.api).read_namespaced_deployment("stray", scan.namespace)
+    assert restored.spec is not None and restored.spec.template.spec is not None
     assert restored.spec.template.spec.containers[0].image == "example/x:1"
 
 
@@ -87,7 +89,7 @@ def test_an_unmanaged_workload_swept_by_a_pass_is_one_commit_under_its_unit_and_
                    "{gitopsguard.io/unmanaged: delete, gitopsguard.io/unmanaged-grace: 1s}\n")  # fmt: skip
     upstream.commit()
     stray = deployment("stray", {})
-    client.AppsV1Api(admin_api).create_namespaced_deployment(namespace, stray)
+    client.AppsV1Api(admin_api).create_namespaced_deployment(namespace, as_model(client.V1Deployment, stray))
     store = GitBackups(GitBackupSpec(f"file://{remote}", "backups"), tmp_path / "clone")
     unit = Unit(namespace, "apps", default_namespace=namespace, backup_dir=store)
     source = GitSource(SourceSpec(upstream.url), tmp_path / "gg")
@@ -101,9 +103,9 @@ def test_an_unmanaged_workload_swept_by_a_pass_is_one_commit_under_its_unit_and_
     assert path.startswith(f"{namespace}/{namespace}/Deployment-stray-") and commit[:12] in change.detail
     assert "unmanaged" in git(remote, "log", "-1", "--format=%B", commit)
     wait_for(lambda: not [d for d in client.AppsV1Api(admin_api).list_namespaced_deployment(namespace).items
-                          if d.metadata.name == "stray" and not d.metadata.deletion_timestamp])  # fmt: skip
+                          if name_of(d) == "stray" and not meta(d).deletion_timestamp])  # fmt: skip
     restored = tmp_path / "restore"
     git(tmp_path, "clone", "--quiet", "--branch", "backups", str(remote), str(restored))
     subprocess.run([kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "-f", str(restored / path)],
                    check=True, capture_output=True)  # fmt: skip
-    assert client.AppsV1Api(admin_api).read_namespaced_deployment("stray", namespace).metadata.name == "stray"
+    assert name_of(client.AppsV1Api(admin_api).read_namespaced_deployment("stray", namespace)) == "stray"

@@ -34,6 +34,7 @@ from gitopsguard.errors import ClusterError
 from gitopsguard.grants.store import GrantStore
 from gitopsguard.model import ObjectKey
 from gitopsguard.scan.state import ScanStateStore, Tracked
+from tests.kube import binary_data_of, name_of
 
 pytestmark = pytest.mark.integration
 BIG = 3 * 1024 * 1024  # incompressible: four parts
@@ -107,7 +108,7 @@ def test_two_controllers_incrementing_one_configmap_lose_no_update(admin_api: cl
 
 def _parts(admin_api: client.ApiClient, namespace: str) -> set[str]:
     listed = client.CoreV1Api(admin_api).list_namespaced_config_map(namespace).items
-    return {c.metadata.name for c in listed if c.metadata.name.startswith("big.")}
+    return {name_of(c) for c in listed if name_of(c).startswith("big.")}
 
 
 def test_a_value_larger_than_one_configmap_is_split_into_parts_and_read_back_whole(
@@ -269,7 +270,7 @@ def test_an_index_edited_to_name_another_values_part_never_gets_it_deleted(
     assert other is not None
     (part, *_) = other.parts
     chunk = base64.b64decode(
-        client.CoreV1Api(admin_api).read_namespaced_config_map(part, namespace).binary_data["part"]
+        binary_data_of(client.CoreV1Api(admin_api).read_namespaced_config_map(part, namespace))["part"]
     )
     listing = {"token": part.split(".")[1], "parts": [part], "sha256": hashlib.sha256(chunk).hexdigest(),
                "sizes": {"blob.gz": len(chunk)}}  # fmt: skip

@@ -23,6 +23,7 @@ from gitopsguard.cli import main
 from gitopsguard.cluster import connect
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster
+from tests.kube import as_model, labels_of, meta
 from tests.kubectl import kubectl
 
 pytestmark = pytest.mark.integration
@@ -35,6 +36,7 @@ def service_account_token(api: client.ApiClient) -> str:
     while time.monotonic() < deadline:
         account = core.read_namespaced_service_account("gitopsguard", "gitopsguard-system")
         for ref in account.secrets or []:
+            assert ref.name is not None, "a ServiceAccount's secret reference without a name"
             secret = core.read_namespaced_secret(ref.name, "gitopsguard-system")
             if secret.data and secret.data.get("token"):
                 return base64.b64decode(secret.data["token"]).decode()
@@ -78,7 +80,7 @@ def controller_kubeconfig(dev_cluster: LiveCluster, admin_api: client.ApiClient,
                 raise
     deadline = time.monotonic() + 60  # gone for good before later tests use the template's namespaces
     while time.monotonic() < deadline and any(
-        n.metadata.name in ("shop", "payments") for n in core.list_namespace().items
+        meta(n).name in ("shop", "payments") for n in core.list_namespace().items
     ):
         time.sleep(0.5)
 
@@ -95,7 +97,7 @@ def test_the_controller_account_reconciles_the_template_with_exactly_its_own_per
         "--audit-log", str(tmp_path / "audit.jsonl"),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert client.AppsV1Api(admin_api).read_namespaced_deployment("shop", "shop").metadata.labels["team"] == "shop"
+    assert labels_of(client.AppsV1Api(admin_api).read_namespaced_deployment("shop", "shop"))["team"] == "shop"
 
     own = connect(controller_kubeconfig)
     with pytest.raises(ApiException) as secrets:
@@ -107,7 +109,7 @@ def test_the_controller_account_reconciles_the_template_with_exactly_its_own_per
         "roleRef": admin_role,
     }
     with pytest.raises(ApiException) as escalation:
-        client.RbacAuthorizationV1Api(own).create_cluster_role_binding(binding)
+        client.RbacAuthorizationV1Api(own).create_cluster_role_binding(as_model(client.V1ClusterRoleBinding, binding))
     assert secrets.value.status == 403 and escalation.value.status == 403
 
 

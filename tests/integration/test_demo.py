@@ -27,6 +27,7 @@ from gitopsguard.commands.demo import DemoLoop, demo_repository, show_policy_gat
 from gitopsguard.commands.demo_admission import DemoAdmissionParts, show_admission
 from gitopsguard.commands.demo_review import DemoPeople, demo_people, show_review
 from tests.integration.conftest import LiveCluster
+from tests.kube import meta
 from tests.kubectl import kubectl
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,7 @@ def _gone(api: client.ApiClient, timeout: float = 90.0) -> None:
     """Wait until the template's namespaces are gone (an earlier test's may still be terminating)."""
     core, deadline = client.CoreV1Api(api), time.monotonic() + timeout
     while time.monotonic() < deadline:
-        names = {n.metadata.name for n in core.list_namespace().items}
+        names = {meta(n).name for n in core.list_namespace().items}
         if not names & set(DEMO_NAMESPACES):
             return
         time.sleep(0.5)
@@ -102,7 +103,7 @@ def test_the_demo_policy_gate_still_refuses_a_privileged_pod_carol_merged_and_he
     head = demo.people.git(demo.repo, "carol", "rev-parse", "HEAD").strip()
     assert InventoryStore(admin_api).load(demo.unit).last_applied == head
     pods = client.CoreV1Api(admin_api).list_namespaced_pod("shop").items
-    assert "debug-shell" not in {p.metadata.name for p in pods}
+    assert "debug-shell" not in {meta(p).name for p in pods}
 
 
 def _admission_parts(demo: Demo, api: client.ApiClient, cluster: LiveCluster, log: Path) -> DemoAdmissionParts:

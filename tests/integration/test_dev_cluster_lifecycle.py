@@ -25,6 +25,7 @@ from gitopsguard.devcluster.cluster import ComponentState
 from gitopsguard.devcluster.process import is_our_process
 from gitopsguard.devcluster.progress import SilentProgress
 from tests.integration.conftest import LiveCluster
+from tests.kube import meta
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +76,7 @@ def test_killed_etcd_is_detected_and_restarted_with_its_data(spare: DevCluster) 
     assert result.exit_code == 0, result.output
     assert "Recovered" in result.output and "etcd" in result.output
     assert spare.status().all_running and spare.status().ready
-    assert core.read_namespaced_config_map("survivor", "default").metadata.name == "survivor"
+    assert meta(core.read_namespaced_config_map("survivor", "default")).name == "survivor"
 
 
 def test_stale_pid_files_after_a_crash_are_recovered_without_touching_the_pid_owner(spare: DevCluster) -> None:

@@ -24,6 +24,7 @@ from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster
+from tests.kube import meta, name_of
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,9 @@ def namespaces(admin_api: client.ApiClient, namespace: str) -> Iterator[list[str
 
 def phase(api: client.ApiClient, name: str) -> str | None:
     try:
-        return str(client.CoreV1Api(api).read_namespace(name).status.phase)
+        status = client.CoreV1Api(api).read_namespace(name).status
+        assert status is not None, f"Namespace/{name} came without a status"
+        return str(status.phase)
     except ApiException as error:
         if error.status == 404:
             return None
@@ -114,7 +117,7 @@ def test_a_delete_with_a_uid_precondition_leaves_a_replaced_object_alone(
     """What the rollback deletes is the object the server created for us, not one recreated under its name."""
     core = client.CoreV1Api(admin_api)
     body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="replaced"))
-    first = core.create_namespaced_config_map(namespace, body).metadata.uid
+    first = meta(core.create_namespaced_config_map(namespace, body)).uid
     core.delete_namespaced_config_map("replaced", namespace)
     core.create_namespaced_config_map(namespace, body)
     failure = Applier(admin_api).delete(ObjectKey("", "ConfigMap", namespace, "replaced"), "v1", uid=first)
@@ -160,8 +163,9 @@ def test_the_rollback_leaves_alone_what_was_replaced_relabelled_or_marked_since_
     core = client.CoreV1Api(admin_api)
 
     def made(name: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> Created:
-        meta = client.V1ObjectMeta(name=name, labels=labels, annotations=annotations)
-        uid = core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=meta)).metadata.uid
+        metadata = client.V1ObjectMeta(name=name, labels=labels, annotations=annotations)
+        uid = meta(core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=metadata))).uid
+        assert uid is not None, f"ConfigMap/{namespace}/{name} came without a uid"
         return Created(ObjectKey("", "ConfigMap", namespace, name), "v1", uid)
 
     ours = {UNIT_LABEL: namespace}
@@ -172,5 +176,5 @@ def test_the_rollback_leaves_alone_what_was_replaced_relabelled_or_marked_since_
     changes = {c.key.name: c for c in roll_back(namespace, created, Applier(admin_api))}
     assert changes["kept-as-made"].action is Action.DELETED
     assert {n for n, c in changes.items() if c.action is Action.SKIPPED} == {"relabelled", "marked", "replaced"}
-    left = {c.metadata.name for c in core.list_namespaced_config_map(namespace).items}
+    left = {name_of(c) for c in core.list_namespaced_config_map(namespace).items}
     assert {"relabelled", "marked", "replaced"} <= left and "kept-as-made" not in left

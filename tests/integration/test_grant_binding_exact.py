@@ -17,6 +17,7 @@ from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.load import load_grants
 from gitopsguard.grants.model import GRANT_LABEL, Grant
 from tests.integration.grantsetup import Clock, keeper_for, settles, signed, sync
+from tests.kube import meta
 from tests.signedrepo import SignedRepo, grant
 
 pytestmark = pytest.mark.integration
@@ -75,12 +76,13 @@ def only_the_grants_binding_remains(api: client.ApiClient, g: Grant) -> None:
     """Exactly one binding of that name anywhere, and it is the RoleBinding the grant makes."""
     rbac = client.RbacAuthorizationV1Api(api)
     name = binding_name(g)
-    everywhere = [b for b in rbac.list_role_binding_for_all_namespaces().items if b.metadata.name == name]
-    clusterwide = [b for b in rbac.list_cluster_role_binding().items if b.metadata.name == name]
+    everywhere = [b for b in rbac.list_role_binding_for_all_namespaces().items if meta(b).name == name]
+    clusterwide = [b for b in rbac.list_cluster_role_binding().items if meta(b).name == name]
     assert clusterwide == []
-    assert [b.metadata.namespace for b in everywhere] == [g.namespace]
+    assert [meta(b).namespace for b in everywhere] == [g.namespace]
     (kept,) = everywhere
     assert (kept.role_ref.kind, kept.role_ref.name) == ("ClusterRole", "view")
+    assert kept.subjects is not None, "the binding has no subjects"
     assert [(s.kind, s.name) for s in kept.subjects] == [("User", "alice")]
 
 

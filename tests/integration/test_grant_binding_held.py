@@ -15,6 +15,7 @@ from gitopsguard.grants.bindings import binding_name
 from gitopsguard.grants.load import load_grants
 from gitopsguard.grants.model import GRANT_LABEL
 from tests.integration.grantsetup import Clock, keeper_for, settles, signed, sync
+from tests.kube import as_model, meta
 from tests.signedrepo import SignedRepo, grant
 
 pytestmark = pytest.mark.integration
@@ -68,12 +69,12 @@ def test_any_labelled_binding_the_sweep_deletes_is_gone_finalizers_or_not(
     rbac = client.RbacAuthorizationV1Api(admin_api)
     for name, finalizers in (("stray-held", [HOLD, "example.com/another"]), ("stray-plain", None)):
         held.append(name)
-        rbac.create_namespaced_role_binding(namespace, {
+        rbac.create_namespaced_role_binding(namespace, as_model(client.V1RoleBinding, {
             "metadata": {"name": name, "labels": {GRANT_LABEL: "forged"}, "finalizers": finalizers},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
-            "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]})  # fmt: skip
+            "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]}))  # fmt: skip
     keeper = keeper_for(admin_api, namespace, clock)
     sync(repo, keeper)
-    left = [b.metadata.name for b in rbac.list_namespaced_role_binding(namespace).items]
+    left = [meta(b).name for b in rbac.list_namespaced_role_binding(namespace).items]
     assert "stray-held" not in left and "stray-plain" not in left
     assert not settles(admin_api, "mallory", "list", "pods", namespace)

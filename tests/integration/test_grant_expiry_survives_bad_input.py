@@ -64,7 +64,7 @@ def binding_gone(api: client.ApiClient, keeper: GrantKeeper, namespace: str) -> 
     try:
         client.RbacAuthorizationV1Api(api).read_namespaced_role_binding(binding_name(g), namespace)
     except ApiException as error:
-        return error.status == 404
+        return bool(error.status == 404)
     return False
 
 

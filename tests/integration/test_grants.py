@@ -22,6 +22,7 @@ from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
 from gitopsguard.grants.store import GrantStore
 from tests.integration.conftest import LiveCluster
+from tests.kube import as_model, close
 from tests.signedrepo import SignedRepo, grant
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def alice_can_list_pods(cluster: LiveCluster, namespace: str) -> bool:
         assert error.status == 403
         return False
     finally:
-        api.close()
+        close(api)
     return True
 
 
@@ -110,7 +111,7 @@ def test_a_labelled_binding_no_active_grant_backs_is_swept(
              "metadata": {"name": "hand-made", "labels": {GRANT_LABEL: "forged"}},
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
              "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}  # fmt: skip
-    rbac.create_namespaced_role_binding(namespace, stray)
+    rbac.create_namespaced_role_binding(namespace, as_model(client.V1RoleBinding, stray))
     events = sync(repo, keeper)
     assert "unbound: no active grant backs it" in events
     with pytest.raises(ApiException):

@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster.incluster import DIR_VARIABLE
 from tests.integration.conftest import LiveCluster
+from tests.kube import meta
 
 pytestmark = pytest.mark.integration
 
@@ -75,9 +76,11 @@ def bound_token(core: client.CoreV1Api, namespace: str, account: str, secret: st
     request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
         audiences=[], expiration_seconds=600,
         bound_object_ref=client.V1BoundObjectReference(api_version="v1", kind="Secret", name=secret,
-                                                       uid=created.metadata.uid),
+                                                       uid=meta(created).uid),
     ))  # fmt: skip
-    return str(core.create_namespaced_service_account_token(account, namespace, request).status.token)
+    status = core.create_namespaced_service_account_token(account, namespace, request).status
+    assert status is not None, f"ServiceAccount {namespace}/{account}: TokenRequest answered without a status"
+    return str(status.token)
 
 
 def reader_account(api: client.ApiClient, namespace: str) -> None:
@@ -133,7 +136,7 @@ def refused(dev_cluster: LiveCluster, token: str, namespace: str) -> bool:
     try:
         client.CoreV1Api(client.ApiClient(configuration)).list_namespaced_config_map(namespace)
     except ApiException as error:
-        return error.status == 401
+        return bool(error.status == 401)
     return False
 
 

@@ -14,6 +14,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import KubeObject, ObjectKey
+from tests.kube import data_of, meta, name_of
 from tests.stallproxy import StallProxy
 from tests.waiting import eventually
 
@@ -58,7 +59,7 @@ def configmap(name: str, tag: str, value: str = "1") -> client.V1ConfigMap:
 
 def on_server(core: client.CoreV1Api, namespace: str, tag: str) -> dict[str, str]:
     listed = core.list_namespaced_config_map(namespace, label_selector=f"{LABEL}={tag}")
-    return {item.metadata.name: item.data["v"] for item in listed.items}
+    return {name_of(item): data_of(item)["v"] for item in listed.items}
 
 
 def seeded(applier: Applier, namespace: str, tag: str) -> dict[ObjectKey, KubeObject]:
@@ -99,8 +100,11 @@ class BurstDuringList(Applier):
         super().__init__(api)
         self._core, self._namespace, self._tag, self.bursts = client.CoreV1Api(api), namespace, tag, 0
 
-    def list_kind(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        answer = super().list_kind(*args, **kwargs)
+    def list_kind(
+        self, api_version: str, kind: str, *, namespace: str | None = None, query: dict[str, str] | None = None,
+        what: str = "",
+    ) -> tuple[dict[ObjectKey, KubeObject], str]:  # fmt: skip
+        answer = super().list_kind(api_version, kind, namespace=namespace, query=query, what=what)
         if self.bursts == 0:
             self.bursts += 1
             for number in range(20):
@@ -196,7 +200,7 @@ def test_an_object_deleted_while_away_comes_with_its_uid_when_bodies_are_not_kep
     """The live scan keeps no bodies in the informer (a cluster holds many Pods) and forgets what it judged by
     uid: a relist's DELETED must carry the uid, namespace and kind of what went."""
     core, tag, applier = client.CoreV1Api(admin_api), uuid.uuid4().hex[:8], Applier(admin_api)
-    uid = core.create_namespaced_config_map(namespace, configmap("gone", tag)).metadata.uid
+    uid = meta(core.create_namespaced_config_map(namespace, configmap("gone", tag))).uid
     before = seeded(applier, namespace, tag)
     core.delete_namespaced_config_map("gone", namespace)
     deleted: list[KubeObject] = []

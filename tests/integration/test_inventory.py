@@ -10,6 +10,7 @@ from kubernetes import client
 
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.model import ObjectKey
+from tests.kube import binary_data_of
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def test_twenty_thousand_entries_fit_and_round_trip(admin_api: client.ApiClient,
     stored = client.CoreV1Api(admin_api).read_namespaced_config_map(
         f"gitopsguard-inventory-{namespace}", "gitopsguard-system"
     )
-    assert len(stored.binary_data["entries.json.gz"]) < 600 * 1024
+    assert len(binary_data_of(stored)["entries.json.gz"]) < 600 * 1024
 
 
 def test_the_first_save_creates_the_controller_namespace_and_a_missing_inventory_reads_empty(

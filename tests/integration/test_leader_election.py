@@ -28,6 +28,7 @@ def holder(api: client.ApiClient, unit: str) -> str:
         lease = client.CoordinationV1Api(api).read_namespaced_lease(f"gitopsguard-{unit}", "gitopsguard-system")
     except ApiException:
         return ""
+    assert lease.spec is not None, f"Lease/gitopsguard-system/gitopsguard-{unit} came without a spec"
     return str(lease.spec.holder_identity or "")
 
 

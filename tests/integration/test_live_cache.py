@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.model import ObjectKey
+from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.plan.prepare import UNIT_LABEL
 from gitopsguard.reconcile import Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
@@ -73,7 +73,7 @@ class CountingApplier(Applier):
         super().__init__(api)
         self.listed: list[tuple[str, str]] = []
 
-    def list_owned(self, kinds, unit):  # type: ignore[no-untyped-def]
+    def list_owned(self, kinds: Iterable[tuple[str, str]], unit: str) -> dict[ObjectKey, KubeObject]:
         self.listed += list(kinds)
         return super().list_owned(kinds, unit)
 

@@ -21,6 +21,7 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import ObjectKey
 from gitopsguard.policy import PolicySet, parse_policies
 from gitopsguard.scan.scanner import Announcement, Scanner
+from tests.kube import as_model
 from tests.policies import team_label_policy
 
 pytestmark = pytest.mark.integration
@@ -68,7 +69,7 @@ class Scan:
         return [e for e, _ in self.events("Deployment", name)]
 
     def create(self, body: dict[str, Any]) -> None:
-        client.AppsV1Api(self.api).create_namespaced_deployment(self.namespace, body)
+        client.AppsV1Api(self.api).create_namespaced_deployment(self.namespace, as_model(client.V1Deployment, body))
 
     def exists(self, name: str) -> bool:
         try:
@@ -114,15 +115,21 @@ def test_a_hand_made_workload_is_announced_once_then_backed_up_and_deleted_after
     assert event == "violation" and "fix it with a pull request" in why
     assert scan.events("Deployment", "fine") == []
 
-    def reasons() -> set[tuple[str, str]]:
+    def reasons() -> set[tuple[str | None, str | None]]:
         events = client.CoreV1Api(scan.api).list_namespaced_event(scan.namespace).items
         return {(e.involved_object.name, e.reason) for e in events}
 
     wanted = {("stray", "PolicyViolation"), ("stray", "DeletedByPolicy"), ("from-git", "PolicyViolation")}
     wait_for(lambda: wanted <= reasons())
 
-    wait_for(lambda: _report(scan) is not None and _report(scan)["summary"]["fail"] == 1)  # type: ignore[index]
-    (result,) = _report(scan)["results"]  # type: ignore[index]
+    def one_failure_reported() -> bool:
+        report = _report(scan)
+        return report is not None and bool(report["summary"]["fail"] == 1)
+
+    wait_for(one_failure_reported)
+    report = _report(scan)
+    assert report is not None, "the PolicyReport is gone"
+    (result,) = report["results"]
     assert result["resources"][0]["name"] == "from-git" and result["rule"] == "GG3001" and result["result"] == "fail"
     assert scanner.problems == []
 

@@ -41,15 +41,17 @@ class Running:
         assert not self.thread.is_alive(), "the loop stops when asked"
 
 
+Start = Callable[[Upstream, list[ReconcileResult]], Running]
+
+
 @pytest.fixture
-def start(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Callable[..., Running]]:
+def start(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Start]:
     started: list[Running] = []
 
-    def run(upstream: Upstream, results: list[ReconcileResult], **options: object) -> Running:
+    def run(upstream: Upstream, results: list[ReconcileResult]) -> Running:
         controller = Controller(
             Unit(namespace, "apps", namespace), GitSource(SourceSpec(upstream.url), tmp_path / "gg"),
             Applier(admin_api), InventoryStore(admin_api), RawApi(admin_api), interval=60, on_result=results.append,
-            **options,  # type: ignore[arg-type]
         )  # fmt: skip
         started.append(Running(controller, upstream))
         return started[-1]
@@ -87,7 +89,7 @@ def test_a_loop_that_fails_1100_passes_in_a_row_keeps_running(
 
 
 def test_a_loop_at_rest_over_a_local_repository_runs_no_passes(
-    start: Callable[..., Running], admin_api: client.ApiClient, namespace: str, tmp_path: Path
+    start: Start, admin_api: client.ApiClient, namespace: str, tmp_path: Path
 ) -> None:
     """Before: the loop's own fetch read the repository, the read woke the loop, and it never rested."""
     upstream = Upstream(tmp_path / "git")
@@ -119,7 +121,7 @@ HUGE_INT = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  va
 
 
 def test_drift_is_repaired_while_the_head_fails_to_render_with_an_unexpected_error(
-    start: Callable[..., Running], admin_api: client.ApiClient, namespace: str, tmp_path: Path,
+    start: Start, admin_api: client.ApiClient, namespace: str, tmp_path: Path,
     dev_cluster: LiveCluster,
 ) -> None:  # fmt: skip
     """Before: the 5,000-digit integer escaped render as ValueError, the pass ended as an "internal error",
@@ -199,7 +201,7 @@ def slow_head(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event
 
 
 def test_drift_is_repaired_within_two_seconds_while_a_new_head_is_still_rendering(
-    start: Callable[..., Running], admin_api: client.ApiClient, namespace: str, tmp_path: Path,
+    start: Start, admin_api: client.ApiClient, namespace: str, tmp_path: Path,
     dev_cluster: LiveCluster, slow_head: tuple[threading.Event, threading.Event],
 ) -> None:  # fmt: skip
     """Before: the loop rendered the new head itself, so a tenant's edit waited for the render to end."""
@@ -300,7 +302,7 @@ def test_without_the_lifeline_a_dead_head_worker_stops_the_loop_with_an_error(
 
 
 def test_a_restarted_loop_repairs_drift_while_its_first_head_is_still_rendering(
-    start: Callable[..., Running], admin_api: client.ApiClient, namespace: str, tmp_path: Path,
+    start: Start, admin_api: client.ApiClient, namespace: str, tmp_path: Path,
     dev_cluster: LiveCluster, slow_head: tuple[threading.Event, threading.Event],
 ) -> None:  # fmt: skip
     """A new process knows no head yet: until its worker has judged one, it holds the last applied commit."""

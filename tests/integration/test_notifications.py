@@ -30,6 +30,7 @@ from tests.fakeslack import TOKEN, FakeSlack
 from tests.gitrepo import Upstream
 from tests.integration.test_live_scan import POLICIES, deployment, wait_for
 from tests.integration.test_policy_gate import POD, POLICY
+from tests.kube import as_model
 from tests.signedrepo import SignedRepo, grant
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,9 @@ def test_slack_hears_each_event_of_the_scenario_exactly_once(
             news.on_result(result)
 
         # 2. A hand-made Deployment: announced with its deletion time, then deleted after 2 s.
-        client.AppsV1Api(admin_api).create_namespaced_deployment(namespace, deployment("stray", {}))
+        client.AppsV1Api(admin_api).create_namespaced_deployment(
+            namespace, as_model(client.V1Deployment, deployment("stray", {}))
+        )
         stop = threading.Event()
         scanner = Scanner(Applier(admin_api), RawApi(admin_api), parse_policies({"p.yaml": POLICIES}),
                           backup_dir=tmp_path / "backups", namespaces=frozenset({namespace}),

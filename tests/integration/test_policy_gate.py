@@ -19,6 +19,7 @@ from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster
+from tests.kube import meta, name_of
 
 pytestmark = pytest.mark.integration
 
@@ -65,10 +66,10 @@ class Gate:
 
     def configmap_labels(self, name: str) -> dict[str, str]:
         body = client.CoreV1Api(self.api).read_namespaced_config_map(name, self.namespace)
-        return dict(body.metadata.labels or {})
+        return dict(meta(body).labels or {})
 
     def pods(self) -> list[str]:
-        return sorted(p.metadata.name for p in client.CoreV1Api(self.api).list_namespaced_pod(self.namespace).items)
+        return sorted(name_of(p) for p in client.CoreV1Api(self.api).list_namespaced_pod(self.namespace).items)
 
 
 @pytest.fixture

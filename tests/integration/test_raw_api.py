@@ -6,16 +6,27 @@ from __future__ import annotations
 import ssl
 import time
 import uuid
+from typing import TypedDict
 
 import pytest
 from kubernetes import client
 
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.transport import Connections
+from tests.kube import as_model
 
 pytestmark = pytest.mark.integration
 
-APPLY = {"content_type": "application/apply-patch+yaml", "query": {"fieldManager": "gitopsguard", "force": "true"}}
+
+class WriteOptions(TypedDict):
+    content_type: str
+    query: dict[str, str]
+
+
+APPLY: WriteOptions = {
+    "content_type": "application/apply-patch+yaml",
+    "query": {"fieldManager": "gitopsguard", "force": "true"},
+}
 
 
 def deployment(namespace: str, **spec: object) -> dict[str, object]:
@@ -33,7 +44,7 @@ def test_a_write_answered_in_protobuf_reports_the_stored_resource_version(admin_
     path = f"/api/v1/namespaces/{namespace}/configmaps/settings"
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": namespace},
             "data": {"a": "1"}}  # fmt: skip
-    written = raw.write("PATCH", path, body=body, **APPLY)  # type: ignore[arg-type]
+    written = raw.write("PATCH", path, body=body, **APPLY)
     assert written.ok and written.status == 201
     _, stored = raw.request("GET", path)
     assert written.resource_version == stored["metadata"]["resourceVersion"]
@@ -43,7 +54,7 @@ def test_a_refused_write_reports_the_servers_own_message(admin_api: client.ApiCl
     raw = RawApi(admin_api)
     path = f"/apis/apps/v1/namespaces/{namespace}/deployments/web"
     bad = deployment(namespace, replicas=-1)
-    query = {**APPLY["query"], "dryRun": "All"}  # type: ignore[dict-item]
+    query = {**APPLY["query"], "dryRun": "All"}
     written = raw.write("PATCH", path, body=bad, content_type="application/apply-patch+yaml", query=query)
     status, answer = raw.request("PATCH", path, body=bad, content_type="application/apply-patch+yaml", query=query)
     assert (written.status, written.ok) == (status, False) == (422, False)
@@ -53,18 +64,18 @@ def test_a_refused_write_reports_the_servers_own_message(admin_api: client.ApiCl
 def test_a_custom_resource_write_falls_back_to_json(admin_api: client.ApiClient, namespace: str) -> None:
     group = f"t{uuid.uuid4().hex[:8]}.example.com"
     crds = client.ApiextensionsV1Api(admin_api)
-    crds.create_custom_resource_definition({
+    crds.create_custom_resource_definition(as_model(client.V1CustomResourceDefinition, {
         "metadata": {"name": f"gadgets.{group}"},
         "spec": {"group": group, "scope": "Namespaced", "names": {"plural": "gadgets", "kind": "Gadget"},
                  "versions": [{"name": "v1", "served": True, "storage": True,
                                "schema": {"openAPIV3Schema": {"type": "object",
                                                               "x-kubernetes-preserve-unknown-fields": True}}}]},
-    })  # fmt: skip
+    }))  # fmt: skip
     try:
         raw, path = RawApi(admin_api), f"/apis/{group}/v1/namespaces/{namespace}/gadgets/g1"
         body = {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g1"}, "spec": {"size": 3}}
         deadline = time.monotonic() + 30
-        while (written := raw.write("PATCH", path, body=body, **APPLY)).status == 404:  # type: ignore[arg-type]
+        while (written := raw.write("PATCH", path, body=body, **APPLY)).status == 404:
             assert time.monotonic() < deadline, written
             time.sleep(0.2)
         assert written.ok, written

@@ -17,6 +17,7 @@ from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.policy.evaluate import evaluate
 from gitopsguard.policy.load import load_policies
 from gitopsguard.policy.model import DenyLevel
+from tests.kube import as_model
 
 pytestmark = pytest.mark.integration
 POLICY = """\
@@ -48,8 +49,9 @@ def test_an_aggregating_cluster_role_with_no_rules_gains_power_on_the_server_and
     admin_api: client.ApiClient, collector: dict[str, Any], tmp_path: Any
 ) -> None:
     rbac = client.RbacAuthorizationV1Api(admin_api)
-    rbac.create_cluster_role(collector)
-    deadline, rules = time.monotonic() + 15, []
+    rbac.create_cluster_role(as_model(client.V1ClusterRole, collector))
+    deadline = time.monotonic() + 15
+    rules: list[client.V1PolicyRule] = []
     while time.monotonic() < deadline and not rules:
         time.sleep(0.3)
         rules = rbac.read_cluster_role(collector["metadata"]["name"]).rules or []

@@ -15,6 +15,7 @@ from gitopsguard.cli import main
 from gitopsguard.cluster import server_info
 from gitopsguard.devcluster.ports import free_port
 from tests.integration.conftest import LiveCluster, bind_user
+from tests.kube import meta
 
 pytestmark = pytest.mark.integration
 
@@ -82,14 +83,12 @@ def test_controller_manager_turns_a_deployment_into_a_pending_pod(admin_api: cli
     core = client.CoreV1Api(admin_api)
     eventually(lambda: len(core.list_namespaced_pod(namespace, label_selector="app=web").items) == 1)
     (pod,) = core.list_namespaced_pod(namespace, label_selector="app=web").items
-    assert pod.status.phase == "Pending"  # no scheduler or kubelet, by design
+    assert pod.status is not None and pod.status.phase == "Pending"  # no scheduler or kubelet, by design
 
 
 def test_new_namespace_gets_a_default_service_account(admin_api: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(admin_api)
-    eventually(
-        lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(namespace).items)
-    )
+    eventually(lambda: any(meta(sa).name == "default" for sa in core.list_namespaced_service_account(namespace).items))
 
 
 def test_cluster_info_command_prints_version_and_readiness(dev_cluster: LiveCluster) -> None:

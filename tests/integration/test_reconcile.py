@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +18,13 @@ from gitopsguard.cli import main
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.errors import ApplyError
-from gitopsguard.model import Action
-from gitopsguard.plan.prepare import prepare
+from gitopsguard.model import Action, KubeObject, Manifest, ObjectKey
+from gitopsguard.plan.prepare import Desired, prepare
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream, git
 from tests.integration.conftest import LiveCluster, bind_user
+from tests.kube import data_of, labels_of, meta
 
 pytestmark = pytest.mark.integration
 
@@ -78,11 +79,11 @@ def test_first_pass_creates_and_second_pass_writes_nothing(h: Harness) -> None:
     first = h.run()
     assert first.error is None
     assert set(actions(first).values()) == {"created"}
-    version = h.configmap("a").metadata.resource_version  # type: ignore[union-attr]
+    version = meta(h.configmap("a")).resource_version
     second = h.run()
     assert set(actions(second).values()) == {"unchanged"}
-    assert h.configmap("a").metadata.resource_version == version  # type: ignore[union-attr]
-    assert h.configmap("a").metadata.labels["gitopsguard.io/unit"] == h.namespace  # type: ignore[union-attr]
+    assert meta(h.configmap("a")).resource_version == version
+    assert labels_of(h.configmap("a"))["gitopsguard.io/unit"] == h.namespace
 
 
 def test_only_the_changed_object_is_applied(h: Harness) -> None:
@@ -94,7 +95,7 @@ def test_only_the_changed_object_is_applied(h: Harness) -> None:
     result = h.run()
     assert actions(result) == {f"ConfigMap/{h.namespace}/a": "unchanged", f"ConfigMap/{h.namespace}/b": "configured",
                                f"ConfigMap/{h.namespace}/c": "unchanged"}  # fmt: skip
-    assert h.configmap("b").data == {"value": "2"}  # type: ignore[union-attr]
+    assert data_of(h.configmap("b")) == {"value": "2"}
 
 
 def test_object_removed_from_git_is_pruned(h: Harness) -> None:
@@ -201,7 +202,9 @@ def test_object_the_server_rejects_applies_nothing_of_the_revision(h: Harness) -
     assert f"Deployment/{fresh}/bad (apps/bad.yaml:1): dry run refused" in result.error
     assert h.configmap("new") is None
     namespace = client.CoreV1Api(h.api).read_namespace(fresh) if _exists(h.api, fresh) else None
-    assert namespace is None or namespace.status.phase == "Terminating", "the new namespace is rolled back"
+    assert namespace is None or (namespace.status is not None and namespace.status.phase == "Terminating"), (
+        "the new namespace is rolled back"
+    )
 
 
 def _exists(api: client.ApiClient, namespace: str) -> bool:
@@ -287,7 +290,7 @@ def test_object_moved_to_another_unit_is_adopted_not_deleted(h: Harness) -> None
     h.configmaps("a", "b", "c", "d", "moving")
     h.upstream.commit()
     h.run()
-    uid = h.configmap("moving").metadata.uid  # type: ignore[union-attr]
+    uid = meta(h.configmap("moving")).uid
     other = Upstream(h.workdir.parent / "other-git")
     other.write("apps/moving.yaml", CONFIGMAP.format(name="moving", value="1"))
     other.commit()
@@ -299,8 +302,8 @@ def test_object_moved_to_another_unit_is_adopted_not_deleted(h: Harness) -> None
     h.upstream.commit()
     h.run()
     moved = h.configmap("moving")
-    assert moved is not None and moved.metadata.uid == uid
-    assert moved.metadata.labels["gitopsguard.io/unit"] == other_unit.name
+    assert moved is not None and meta(moved).uid == uid
+    assert labels_of(moved)["gitopsguard.io/unit"] == other_unit.name
     assert Action.DELETED.value not in actions(h.run()).values()
 
 
@@ -354,10 +357,10 @@ def test_no_op_pass_writes_nothing_not_even_the_inventory(h: Harness) -> None:
     h.run()
     h.run()  # settles resourceVersions the server bumped after the first write, if any
     inventory_cm = ("gitopsguard-inventory-" + h.namespace, "gitopsguard-system")
-    before = client.CoreV1Api(h.api).read_namespaced_config_map(*inventory_cm).metadata.resource_version
+    before = meta(client.CoreV1Api(h.api).read_namespaced_config_map(*inventory_cm)).resource_version
     result = h.run()
     assert set(actions(result).values()) == {"unchanged"}
-    after = client.CoreV1Api(h.api).read_namespaced_config_map(*inventory_cm).metadata.resource_version
+    after = meta(client.CoreV1Api(h.api).read_namespaced_config_map(*inventory_cm)).resource_version
     assert after == before
 
 
@@ -366,7 +369,7 @@ class CountingApplier(Applier):
         super().__init__(api)
         self.dry_runs: list[str] = []
 
-    def dry_run(self, desired, compare):  # type: ignore[no-untyped-def]
+    def dry_run(self, desired: Sequence[Desired], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
         self.dry_runs += [str(d.key) for d in desired]
         return super().dry_run(desired, compare)
 
@@ -391,7 +394,7 @@ def test_status_written_by_a_controller_is_not_drift_and_costs_no_dry_run(h: Har
     apps, inventory = client.AppsV1Api(h.api), InventoryStore(h.api)
     versions = {k: e.resource_version for k, e in inventory.load(h.namespace).entries.items()}
     deadline = time.monotonic() + 30  # the controller-manager writes status and a revision annotation
-    while apps.read_namespaced_deployment("web", h.namespace).metadata.resource_version in versions.values():
+    while meta(apps.read_namespaced_deployment("web", h.namespace)).resource_version in versions.values():
         assert time.monotonic() < deadline, "the controller-manager never updated the Deployment"
         time.sleep(0.2)
     applier = CountingApplier(h.api)
@@ -417,9 +420,11 @@ def test_a_pass_over_the_applied_commit_prepares_only_the_objects_that_moved(
     client.CoreV1Api(h.api).patch_namespaced_config_map("a", h.namespace, {"metadata": {"annotations": {"x": "1"}}})
     prepared: list[str] = []
 
-    def counted(manifests, **how):  # type: ignore[no-untyped-def]
+    def counted(
+        manifests: tuple[Manifest, ...], *, unit: str, default_namespace: str, namespaced: Callable[[Manifest], bool]
+    ) -> list[Desired]:
         prepared.extend(str(m.key) for m in manifests)
-        return prepare(manifests, **how)
+        return prepare(manifests, unit=unit, default_namespace=default_namespace, namespaced=namespaced)
 
     monkeypatch.setattr("gitopsguard.at_rest.prepare", counted)
     monkeypatch.setattr("gitopsguard.reconcile.prepare", counted)
@@ -453,7 +458,7 @@ def test_pass_over_the_same_commit_repairs_an_edited_object(h: Harness) -> None:
     result = h.run()
     assert actions(result)[f"ConfigMap/{h.namespace}/a"] == "configured"
     assert actions(result)[f"ConfigMap/{h.namespace}/b"] == "unchanged"
-    assert h.configmap("a").data == {"value": "1"}  # type: ignore[union-attr]
+    assert data_of(h.configmap("a")) == {"value": "1"}
 
 
 def test_pass_over_the_same_commit_recreates_a_deleted_object(h: Harness) -> None:
@@ -490,7 +495,7 @@ def test_diff_shows_changes_masks_secrets_previews_prunes_and_writes_nothing(
     assert "hunter2" not in changed.output and "aHVudGVyMg==" not in changed.output
     assert "'*** (new value)'" in changed.output
     assert f"- ConfigMap/{h.namespace}/e would be deleted" in changed.output
-    assert h.configmap("a").data == {"value": "1"}  # type: ignore[union-attr]
+    assert data_of(h.configmap("a")) == {"value": "1"}
     assert h.configmap("e") is not None
 
 
@@ -507,11 +512,11 @@ def test_report_only_unit_reports_drift_and_pending_prunes_and_changes_nothing(h
     details = {str(c.key): c.detail for c in report.changes if c.action is Action.SKIPPED}
     assert details[f"ConfigMap/{h.namespace}/a"].startswith("report-only: would be configured; drift repaired")
     assert details[f"ConfigMap/{h.namespace}/e"] == "report-only: would be deleted"
-    assert h.configmap("a").data == {"value": "edited"}  # type: ignore[union-attr]
+    assert data_of(h.configmap("a")) == {"value": "edited"}
     assert h.configmap("e") is not None
     repaired = h.run()  # the same unit, no longer report-only, repairs what was reported
     assert actions(repaired)[f"ConfigMap/{h.namespace}/a"] == "configured"
-    assert h.configmap("a").data == {"value": "1"} and h.configmap("e") is None  # type: ignore[union-attr]
+    assert data_of(h.configmap("a")) == {"value": "1"} and h.configmap("e") is None
 
 
 def test_unmanaged_workloads_are_reported_then_backed_up_and_deleted_after_the_grace(h: Harness) -> None:
@@ -531,7 +536,7 @@ def test_unmanaged_workloads_are_reported_then_backed_up_and_deleted_after_the_g
     # A fresh namespace gets its default ServiceAccount from the controller-manager a moment later;
     # until then the API server refuses pods. This pod mounts no token, and we wait for the account.
     deadline = time.monotonic() + 30
-    while not any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(h.namespace).items):
+    while not any(meta(sa).name == "default" for sa in core.list_namespaced_service_account(h.namespace).items):
         assert time.monotonic() < deadline, "the default ServiceAccount never appeared"
         time.sleep(0.1)
     container = client.V1Container(name="c", image="busybox")
@@ -551,7 +556,7 @@ def test_unmanaged_workloads_are_reported_then_backed_up_and_deleted_after_the_g
     assert yaml.safe_load(saved.read_text())["spec"]["containers"][0]["image"] == "busybox"
     assert "resourceVersion" not in saved.read_text()
     eventually_gone = [
-        p.metadata.name for p in core.list_namespaced_pod(h.namespace).items if not p.metadata.deletion_timestamp
+        meta(p).name for p in core.list_namespaced_pod(h.namespace).items if not meta(p).deletion_timestamp
     ]
     assert "stray" not in eventually_gone
     assert h.configmap("a") is not None

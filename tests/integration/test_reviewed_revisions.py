@@ -23,6 +23,7 @@ from gitopsguard.cli import main
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from tests.fakeslack import TOKEN, FakeSlack
 from tests.integration.conftest import LiveCluster
+from tests.kube import data_of
 from tests.reviewrepo import ReviewRepo
 
 pytestmark = pytest.mark.integration
@@ -48,7 +49,7 @@ class Cli:
     def value(self, api: client.ApiClient) -> str:
         """The ConfigMap's value; "" while it does not exist."""
         try:
-            return str(client.CoreV1Api(api).read_namespaced_config_map("web", self.namespace).data["value"])
+            return str(data_of(client.CoreV1Api(api).read_namespaced_config_map("web", self.namespace))["value"])
         except ApiException as error:
             if error.status == 404:
                 return ""
@@ -86,7 +87,7 @@ def test_a_straight_push_is_refused_and_the_same_change_applies_after_a_signed_m
     assert ("revision-unreviewed", f"commit {pushed} (pushed straight, signed by alice): apps/web.yaml: pushed "
             "without review; needs a merge approved by any approver") in cli.events()  # fmt: skip
     events = client.CoreV1Api(admin_api).list_namespaced_event(CONTROLLER_NAMESPACE).items
-    assert any(e.reason == "UnreviewedRevision" and pushed[:12] in e.message
+    assert any(e.reason == "UnreviewedRevision" and e.message is not None and pushed[:12] in e.message
                and e.involved_object.name == f"gitopsguard-inventory-{cli.namespace}" for e in events)  # fmt: skip
 
     cli.repo.git("revert", "--no-edit", "-S", "HEAD", person="alice")

@@ -18,6 +18,7 @@ from gitopsguard.policy.model import PolicySet, Selector
 from gitopsguard.scan.scanner import Scanner
 from tests.integration import test_scan_trust
 from tests.integration.test_scan_trust import Tenant, deployment, wait_for
+from tests.kube import as_model
 from tests.policies import no_plain_passwords_policy
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,7 @@ def test_a_live_scan_over_a_deployment_too_large_for_a_cel_rule_keeps_running_an
     tenant: Tenant,
 ) -> None:
     apps = client.AppsV1Api(tenant.alice)
-    apps.create_namespaced_deployment(tenant.namespace, many_env("many-env", 10_000))
+    apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, many_env("many-env", 10_000)))
     scanner = Scanner(Applier(tenant.admin), RawApi(tenant.admin), parse_policies({"p.yaml": POLICIES}),
                       backup_dir=tenant.backups, namespaces=frozenset({tenant.namespace}),
                       announce=tenant.heard.extend)  # fmt: skip
@@ -51,10 +52,10 @@ def test_a_live_scan_over_a_deployment_too_large_for_a_cel_rule_keeps_running_an
     assert (finding.code, finding.severity.value) == ("GG3002", "HIGH")
     assert "CEL expression failed on this object" in finding.message and "budget" in finding.message
     # the scan goes on: a Deployment made afterwards that breaks the rule is still found
-    apps.create_namespaced_deployment(tenant.namespace, many_env("later", 1))
+    apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, many_env("later", 1)))
     leaked = deployment("leaked", {})
     leaked["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "DB_PASSWORD", "value": "x"}]
-    apps.create_namespaced_deployment(tenant.namespace, leaked)
+    apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, leaked))
     wait_for(lambda: bool(tenant.heard_of("Deployment", "leaked")))
     assert scanning.is_alive() and tenant.heard_of("Deployment", "later") == []
     # and the namespace's PolicyReport holds it (a finding without a field path once made the write fail)
@@ -81,14 +82,14 @@ def test_anything_an_evaluation_raises_is_reported_for_that_object_and_the_scan_
     policies = parse_policies({"p.yaml": POLICIES})
     poisoned = PolicySet((replace(policies.policies[0], match=PoisonedSelector(kinds=frozenset({"Deployment"}))),))
     apps = client.AppsV1Api(tenant.alice)
-    apps.create_namespaced_deployment(tenant.namespace, deployment("poison", {}))
+    apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, deployment("poison", {})))
     scanner = Scanner(Applier(tenant.admin), RawApi(tenant.admin), poisoned, backup_dir=tenant.backups,
                       namespaces=frozenset({tenant.namespace}), announce=tenant.heard.extend)  # fmt: skip
     scanning = threading.Thread(target=scanner.run, args=(tenant.stop,), daemon=True)
     scanning.start()
     leaked = deployment("leaked", {})
     leaked["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "DB_PASSWORD", "value": "x"}]
-    apps.create_namespaced_deployment(tenant.namespace, leaked)
+    apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, leaked))
     wait_for(lambda: bool(tenant.heard_of("Deployment", "leaked")) or not scanning.is_alive())
     assert scanning.is_alive()
     (problem,) = [p for p in scanner.problems if "poison" in p]

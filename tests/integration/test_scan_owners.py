@@ -17,6 +17,7 @@ from gitopsguard.policy import parse_policies
 from gitopsguard.scan.scanner import Scanner
 from tests.integration import test_scan_trust
 from tests.integration.test_scan_trust import Tenant, wait_for
+from tests.kube import as_model, name_of
 
 pytestmark = pytest.mark.integration
 tenant = test_scan_trust.tenant  # alice with edit rights in a namespace of her own
@@ -70,7 +71,9 @@ def with_kind(created: Any, api_version: str, kind: str) -> Any:
 
 def test_a_privileged_pod_claiming_the_tenants_own_deployment_as_controller_is_deleted(tenant: Tenant) -> None:
     apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
-    decoy = apps.create_namespaced_deployment(tenant.namespace, controller("Deployment", "decoy", template("decoy")))
+    decoy = apps.create_namespaced_deployment(
+        tenant.namespace, as_model(client.V1Deployment, controller("Deployment", "decoy", template("decoy")))
+    )
     core.create_namespaced_pod(tenant.namespace, owned_pod("hidden-priv", with_kind(decoy, "apps/v1", "Deployment")))
     scanning(tenant)
     wait_for(lambda: not tenant.exists("Pod", "hidden-priv"))
@@ -93,7 +96,9 @@ def test_a_privileged_pod_under_a_real_controller_with_a_compliant_template_is_j
 ) -> None:
     # a DaemonSet keeps a Pod that matches its selector and is on no node: the Pod keeps its owner
     apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
-    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "agent", template("agent")))
+    ds = apps.create_namespaced_daemon_set(
+        tenant.namespace, as_model(client.V1DaemonSet, controller("DaemonSet", "agent", template("agent")))
+    )
     core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
     scanning(tenant)
     wait_for(lambda: not tenant.exists("Pod", "riding"))
@@ -104,19 +109,21 @@ def test_a_privileged_pod_under_a_real_controller_with_a_compliant_template_is_j
 def test_pods_a_non_compliant_deployment_makes_are_judged_through_it_not_one_by_one(tenant: Tenant) -> None:
     apps = client.AppsV1Api(tenant.alice)
     loud = controller("Deployment", "loud", template("loud", PRIVILEGED), replicas=2)
-    apps.create_namespaced_deployment(tenant.namespace, loud)
+    apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, loud))
     core = client.CoreV1Api(tenant.admin)
     wait_for(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 2)
     scanner = scanning(tenant)
     wait_for(lambda: bool(tenant.heard_of("Deployment", "loud")))
-    pods = {p.metadata.name for p in core.list_namespaced_pod(tenant.namespace).items}
+    pods = {name_of(p) for p in core.list_namespaced_pod(tenant.namespace).items}
     assert [a for a in tenant.heard if a.key.kind in ("Pod", "ReplicaSet")] == []
     assert len(pods) == 2 and scanner.evaluations >= 1
 
 
 def test_a_child_judged_through_its_controller_is_judged_again_under_new_policies(tenant: Tenant) -> None:
     apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
-    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "agent", template("agent")))
+    ds = apps.create_namespaced_daemon_set(
+        tenant.namespace, as_model(client.V1DaemonSet, controller("DaemonSet", "agent", template("agent")))
+    )
     core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
     lenient = BASELINE + "  match: {kinds: [Deployment]}\n"  # no policy looks at Pods yet
     scanner = Scanner(Applier(tenant.admin), RawApi(tenant.admin), parse_policies({"p.yaml": lenient}),
@@ -155,7 +162,9 @@ spec:
 """
     apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
     agent = host_template("log-agent", "/var/log", ["NET_RAW"])
-    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "log-agent", agent))
+    ds = apps.create_namespaced_daemon_set(
+        tenant.namespace, as_model(client.V1DaemonSet, controller("DaemonSet", "log-agent", agent))
+    )
     pod = owned_pod("node-root", with_kind(ds, "apps/v1", "DaemonSet"), "log-agent", None)
     pod["spec"] = {**host_template("log-agent", "/", ["SYS_ADMIN", "SYS_PTRACE"])["spec"],
                    "automountServiceAccountToken": False}  # fmt: skip
@@ -174,7 +183,9 @@ spec:
 def test_a_privileged_pod_behind_a_daemonset_a_pod_only_policy_never_judges_is_deleted(tenant: Tenant) -> None:
     apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
     loud = host_template("loud", "/", [], privileged=True)
-    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "loud", loud))
+    ds = apps.create_namespaced_daemon_set(
+        tenant.namespace, as_model(client.V1DaemonSet, controller("DaemonSet", "loud", loud))
+    )
     pod = owned_pod("priv-root", with_kind(ds, "apps/v1", "DaemonSet"), "loud", None)
     pod["spec"] = {**loud["spec"], "automountServiceAccountToken": False}
     core.create_namespaced_pod(tenant.namespace, pod)
@@ -188,7 +199,9 @@ def test_a_pod_excused_by_its_daemonsets_template_is_judged_again_when_the_daemo
 ) -> None:
     apps, core = client.AppsV1Api(tenant.alice), client.CoreV1Api(tenant.alice)
     loud = template("agent", PRIVILEGED)
-    ds = apps.create_namespaced_daemon_set(tenant.namespace, controller("DaemonSet", "agent", loud))
+    ds = apps.create_namespaced_daemon_set(
+        tenant.namespace, as_model(client.V1DaemonSet, controller("DaemonSet", "agent", loud))
+    )
     core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
     lenient = BASELINE.replace("gracePeriod: 1s", "gracePeriod: 1h")  # the DaemonSet stays while it is fixed
     scanner = scanning_under(tenant, {"p.yaml": lenient})

@@ -23,6 +23,7 @@ from gitopsguard.model import ObjectKey
 from gitopsguard.policy import parse_policies
 from gitopsguard.scan.scanner import Announcement, Scanner
 from tests.integration.conftest import LiveCluster, bind_user
+from tests.kube import as_model, close, meta
 from tests.policies import team_label_policy
 
 pytestmark = pytest.mark.integration
@@ -92,11 +93,11 @@ class Tenant:
 @pytest.fixture
 def tenant(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Tenant]:
     core = client.CoreV1Api(admin_api)
-    wait_for(lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(namespace).items))
+    wait_for(lambda: any(meta(sa).name == "default" for sa in core.list_namespaced_service_account(namespace).items))
     t = Tenant(dev_cluster, admin_api, namespace, tmp_path / "backups")
     yield t
     t.stop.set()
-    t.alice.close()
+    close(t.alice)
     try:  # the inventory a test saved for its unit (named after its namespace)
         core.delete_namespaced_config_map(f"gitopsguard-inventory-{namespace}", "gitopsguard-system")
     except ApiException as error:
@@ -106,7 +107,8 @@ def tenant(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str
 
 def test_a_workload_labelled_with_a_unit_that_does_not_exist_is_deleted_after_its_grace(tenant: Tenant) -> None:
     client.AppsV1Api(tenant.alice).create_namespaced_deployment(
-        tenant.namespace, deployment("disguised", {"gitopsguard.io/unit": "no-such-unit"})
+        tenant.namespace,
+        as_model(client.V1Deployment, deployment("disguised", {"gitopsguard.io/unit": "no-such-unit"})),
     )
     tenant.scan()
     wait_for(lambda: not tenant.exists("Deployment", "disguised"))
@@ -122,8 +124,9 @@ def test_a_workload_labelled_with_a_real_unit_that_does_not_list_it_is_deleted_b
     listed = ObjectKey("apps", "Deployment", tenant.namespace, "from-git")
     InventoryStore(tenant.admin).save(unit, Inventory({listed: Entry("apps/v1", "1", "d")}, "abc"))
     apps = client.AppsV1Api(tenant.alice)
-    apps.create_namespaced_deployment(tenant.namespace, deployment("from-git", {"gitopsguard.io/unit": unit}))
-    apps.create_namespaced_deployment(tenant.namespace, deployment("copied-label", {"gitopsguard.io/unit": unit}))
+    for name in ("from-git", "copied-label"):
+        made = as_model(client.V1Deployment, deployment(name, {"gitopsguard.io/unit": unit}))
+        apps.create_namespaced_deployment(tenant.namespace, made)
     tenant.scan()
     wait_for(lambda: not tenant.exists("Deployment", "copied-label"))
     time.sleep(2)  # well past the grace period: the one the unit's inventory lists is held
@@ -136,7 +139,9 @@ def test_a_pod_claiming_a_controller_that_does_not_exist_is_reported_and_deleted
     # an apiVersion the garbage collector cannot resolve, so that it does not remove the pod first
     forged = [{"apiVersion": "example.com/v1", "kind": "ReplicaSet", "name": "web", "uid": str(uuid.uuid4()),
                "controller": True}]  # fmt: skip
-    client.CoreV1Api(tenant.alice).create_namespaced_pod(tenant.namespace, pod("ghost-child", forged))
+    client.CoreV1Api(tenant.alice).create_namespaced_pod(
+        tenant.namespace, as_model(client.V1Pod, pod("ghost-child", forged))
+    )
     tenant.scan()
     wait_for(lambda: not tenant.exists("Pod", "ghost-child"))
     assert tenant.events_once_deleted("Pod", "ghost-child") == ["violation", "deleted"]
@@ -147,8 +152,11 @@ def test_an_owner_counts_only_when_it_exists_with_the_referenced_uid(tenant: Ten
 
     apps = client.AppsV1Api(tenant.alice)
     made = deployment("web", {"team": "a"})  # a ReplicaSet of its own: Pods name ReplicaSets, not Deployments
-    real = apps.create_namespaced_replica_set(tenant.namespace, {**made, "kind": "ReplicaSet"})
-    uid = real.metadata.uid
+    real = apps.create_namespaced_replica_set(
+        tenant.namespace, as_model(client.V1ReplicaSet, {**made, "kind": "ReplicaSet"})
+    )
+    uid = meta(real).uid
+    assert uid is not None
     trust = Trust(Applier(tenant.admin), RawApi(tenant.admin), InventoryStore(tenant.admin))
 
     def standing(api_version: str, kind: str, name: str, owner_uid: str) -> tuple[str, str]:
@@ -186,7 +194,7 @@ def test_forged_owners_of_many_unknown_kinds_cost_one_discovery_not_one_each(ten
     for i in range(30):
         forged = [{"apiVersion": f"forged{i}.example.com/v1", "kind": "ReplicaSet", "name": "web",
                    "uid": str(uuid.uuid4()), "controller": True}]  # fmt: skip
-        core.create_namespaced_pod(tenant.namespace, pod(f"forged-{i}", forged))
+        core.create_namespaced_pod(tenant.namespace, as_model(client.V1Pod, pod(f"forged-{i}", forged)))
     time.sleep(6)  # created well before the scan: a discovery made now settles every forged kind
     applier = CountingApplier(tenant.admin)
     scanner = Scanner(applier, RawApi(tenant.admin), parse_policies({"p.yaml": POLICIES.replace("1s", "1h")}),

@@ -29,6 +29,7 @@ from gitopsguard.source import GitSource, SourceSpec
 from tests.flood import flood, make_namespace
 from tests.gitrepo import Upstream
 from tests.integration.conftest import TEST_LABEL, LiveCluster, bind_user
+from tests.kube import as_model, binary_data_of, close, data_of, meta, name_of
 from tests.policies import team_label_policy
 
 pytestmark = pytest.mark.integration
@@ -68,17 +69,17 @@ class Tenant:
 
     def live_pods(self) -> set[str]:
         pods = client.CoreV1Api(self.api).list_namespaced_pod(self.namespace).items
-        return {p.metadata.name for p in pods if not p.metadata.deletion_timestamp}
+        return {name_of(p) for p in pods if not meta(p).deletion_timestamp}
 
     def setting(self) -> str:
-        return str(client.CoreV1Api(self.api).read_namespaced_config_map("settings", self.namespace).data["value"])
+        return str(data_of(client.CoreV1Api(self.api).read_namespaced_config_map("settings", self.namespace))["value"])
 
 
 @pytest.fixture
 def tenant(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Tenant]:
     core = client.CoreV1Api(admin_api)
     deadline = time.monotonic() + 30  # pods are refused until the controller-manager makes the default account
-    while not any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(namespace).items):
+    while not any(meta(sa).name == "default" for sa in core.list_namespaced_service_account(namespace).items):
         assert time.monotonic() < deadline, "the default ServiceAccount never appeared"
         time.sleep(0.1)
     yield Tenant(Upstream(tmp_path / "git"), namespace, admin_api, tmp_path / "gg")
@@ -198,7 +199,7 @@ def flooded(dev_cluster: LiveCluster) -> Iterator[Flooded]:
         for namespace in (flooded_ns, quiet_ns):
             raw.request("DELETE", f"/api/v1/namespaces/{namespace}")
             raw.request("DELETE", f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-live-scan-{namespace}")
-        api.close()
+        close(api)
 
 
 def test_the_live_scan_state_is_not_rewritten_in_a_hot_loop(flooded: Flooded) -> None:
@@ -299,7 +300,7 @@ def test_the_inventorys_unmanaged_sightings_stay_within_their_budget_and_keep_th
         stored = client.CoreV1Api(admin_api).read_namespaced_config_map(
             f"gitopsguard-inventory-{namespace}", "gitopsguard-system"
         )
-        assert len(stored.binary_data["unmanaged.json.gz"]) <= UNMANAGED_BYTES
+        assert len(binary_data_of(stored)["unmanaged.json.gz"]) <= UNMANAGED_BYTES
         assert 0 < len(loaded) < len(seen)
         newest_kept = max(loaded.values())
         assert all(t > newest_kept for k, t in seen.items() if k not in loaded)  # the newest were left out
@@ -378,15 +379,15 @@ def test_a_hand_made_pod_with_a_forged_unit_label_or_owner_is_unmanaged_and_dele
     )
     tenant.upstream.commit()
     core = client.CoreV1Api(tenant.api)
-    forged = [{"apiVersion": "example.com/v1", "kind": "ReplicaSet", "name": "web", "uid": str(uuid.uuid4()),
-               "controller": True}]  # fmt: skip
+    forged = [as_model(client.V1OwnerReference, {"apiVersion": "example.com/v1", "kind": "ReplicaSet", "name": "web",
+                                                  "uid": str(uuid.uuid4()), "controller": True})]  # fmt: skip
     for name, labels, owners in (("disguised", {"gitopsguard.io/unit": "no-such-unit"}, None),
                                  ("own-unit", {"gitopsguard.io/unit": tenant.namespace}, None),
                                  ("forged-owner", None, forged)):  # fmt: skip
         spec = client.V1PodSpec(containers=[client.V1Container(name="c", image="x")],
                                 automount_service_account_token=False)  # fmt: skip
-        meta = client.V1ObjectMeta(name=name, labels=labels, owner_references=owners)
-        core.create_namespaced_pod(tenant.namespace, client.V1Pod(metadata=meta, spec=spec))
+        metadata = client.V1ObjectMeta(name=name, labels=labels, owner_references=owners)
+        core.create_namespaced_pod(tenant.namespace, client.V1Pod(metadata=metadata, spec=spec))
     tenant.run(tmp_path / "backups")  # first seen
     time.sleep(1.2)
     result = tenant.run(tmp_path / "backups")

@@ -18,6 +18,7 @@ from gitopsguard.scan.trust import managed_check
 from tests.integration import test_scan_trust
 from tests.integration.test_scan_owners import controller, owned_pod, template, with_kind
 from tests.integration.test_scan_trust import Tenant, wait_for
+from tests.kube import as_model
 
 pytestmark = pytest.mark.integration
 tenant = test_scan_trust.tenant  # alice with edit rights in a namespace of her own
@@ -44,7 +45,9 @@ def test_a_pod_naming_a_configmap_as_controller_is_tracked_as_unmanaged(tenant: 
 
 def test_a_pod_naming_the_tenants_own_deployment_as_controller_is_tracked_as_unmanaged(tenant: Tenant) -> None:
     apps = client.AppsV1Api(tenant.alice)
-    decoy = apps.create_namespaced_deployment(tenant.namespace, controller("Deployment", "decoy", template("decoy")))
+    decoy = apps.create_namespaced_deployment(
+        tenant.namespace, as_model(client.V1Deployment, controller("Deployment", "decoy", template("decoy")))
+    )
     pod = owned_pod("handmade", with_kind(decoy, "apps/v1", "Deployment"), security=None)
     client.CoreV1Api(tenant.alice).create_namespaced_pod(tenant.namespace, pod)
     assert {("Pod", "handmade"), ("Deployment", "decoy")} <= candidates(tenant)
@@ -52,7 +55,9 @@ def test_a_pod_naming_the_tenants_own_deployment_as_controller_is_tracked_as_unm
 
 def test_a_replicaset_the_tenant_made_is_tracked_itself_not_hidden_behind_its_pods(tenant: Tenant) -> None:
     apps = client.AppsV1Api(tenant.alice)
-    apps.create_namespaced_replica_set(tenant.namespace, controller("ReplicaSet", "bare", template("bare"), 1))
+    apps.create_namespaced_replica_set(
+        tenant.namespace, as_model(client.V1ReplicaSet, controller("ReplicaSet", "bare", template("bare"), 1))
+    )
     core = client.CoreV1Api(tenant.admin)
     wait_for(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 1)
     assert candidates(tenant) == {("ReplicaSet", "bare")}  # its Pod goes with it (background propagation)
@@ -60,7 +65,7 @@ def test_a_replicaset_the_tenant_made_is_tracked_itself_not_hidden_behind_its_po
 
 def test_what_a_git_managed_deployment_makes_is_never_tracked(tenant: Tenant) -> None:
     body: dict[str, Any] = controller("Deployment", "from-git", template("from-git"), 2)
-    client.AppsV1Api(tenant.alice).create_namespaced_deployment(tenant.namespace, body)
+    client.AppsV1Api(tenant.alice).create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, body))
     core = client.CoreV1Api(tenant.admin)
     wait_for(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 2)
     key = ObjectKey("apps", "Deployment", tenant.namespace, "from-git")

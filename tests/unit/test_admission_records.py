@@ -123,7 +123,8 @@ def test_a_followers_slow_read_of_an_older_revision_never_replaces_what_the_loop
     judgement = applied.get()
     assert judgement is not None and judgement.revision == "new"
     applied.offer_read(PolicySet(), "newer", judgement)  # nothing offered meanwhile: taken
-    assert applied.get().revision == "newer"  # type: ignore[union-attr]
+    newer = applied.get()
+    assert newer is not None and newer.revision == "newer"
 
 
 class CountingLog(AuditLog):

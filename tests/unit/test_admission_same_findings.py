@@ -53,8 +53,8 @@ def _key(finding: dict[str, Any] | Any) -> tuple[str, str, str, str]:
 def test_check_gate_live_scan_and_admission_agree_on_one_corpus(tmp_path: Path, deny_level: str) -> None:
     corpus = _corpus()
     (tmp_path / "policies").mkdir()
-    for name, text in TEXTS.items():
-        (tmp_path / "policies" / name).write_text(text)
+    for file, text in TEXTS.items():
+        (tmp_path / "policies" / file).write_text(text)
     (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(copy.deepcopy(corpus)))
     arguments = ["check", str(tmp_path / "objects.yaml"), "--policies", str(tmp_path / "policies"),
                  "--deny-level", deny_level, "--format", "json"]  # fmt: skip

@@ -41,25 +41,31 @@ def judgement() -> list[Judgement | None]:
     return [Judgement(parse_policies({"p.yaml": BASELINE}), DenyLevel.LOW)]
 
 
+class CertifiedServer(AdmissionServer):
+    """The server, with the certificates it serves, for the clients to trust."""
+
+    certificates: Certificates
+
+
 @pytest.fixture
-def server(judgement: list[Judgement | None]) -> Iterator[AdmissionServer]:
+def server(judgement: list[Judgement | None]) -> Iterator[CertifiedServer]:
     now = datetime.now(UTC)
     certs = issue(["127.0.0.1"], now)
-    served = AdmissionServer(("127.0.0.1", 0), certs.context(), lambda: judgement[0],
+    served = CertifiedServer(("127.0.0.1", 0), certs.context(), lambda: judgement[0],
                              settings=Settings(timeout=1.0, idle=2.0, max_connections=16, workers=2))  # fmt: skip
-    served.certificates = certs  # type: ignore[attr-defined]
+    served.certificates = certs
     served.start()
     yield served
     served.stop()
 
 
-def _client(server: AdmissionServer, certs: Certificates | None = None) -> http.client.HTTPSConnection:
-    bundle = (certs or server.certificates).bundle  # type: ignore[attr-defined]
+def _client(server: CertifiedServer, certs: Certificates | None = None) -> http.client.HTTPSConnection:
+    bundle = (certs or server.certificates).bundle
     context = ssl.create_default_context(cadata=bundle.decode())
     return http.client.HTTPSConnection("127.0.0.1", server.server_port, context=context, timeout=10)
 
 
-def _post(server: AdmissionServer, path: str, body: bytes) -> tuple[int, bytes]:
+def _post(server: CertifiedServer, path: str, body: bytes) -> tuple[int, bytes]:
     connection = _client(server)
     connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
     answer = connection.getresponse()
@@ -72,14 +78,14 @@ def _review(body: dict[str, Any]) -> bytes:
     return json.dumps(review(body)).encode()
 
 
-def test_a_hack_a_node_pod_is_denied_over_tls_verified_with_the_ca_bundle(server: AdmissionServer) -> None:
+def test_a_hack_a_node_pod_is_denied_over_tls_verified_with_the_ca_bundle(server: CertifiedServer) -> None:
     status, data = _post(server, "/validate?timeout=5s", _review(hack_a_node_pod("team")))
     answer = json.loads(data)["response"]
     assert status == 200 and answer["allowed"] is False
     assert "Host Namespaces" in answer["status"]["message"]
 
 
-def test_a_client_trusting_another_ca_cannot_talk_to_it(server: AdmissionServer) -> None:
+def test_a_client_trusting_another_ca_cannot_talk_to_it(server: CertifiedServer) -> None:
     with pytest.raises(ssl.SSLError):
         _client(server, issue(["127.0.0.1"], NOW)).request("GET", "/healthz")
 
@@ -90,7 +96,7 @@ def test_a_client_trusting_another_ca_cannot_talk_to_it(server: AdmissionServer)
     ("/elsewhere", b"{}", 404),
 ])  # fmt: skip
 def test_bad_requests_are_answered_and_the_server_keeps_serving(
-    server: AdmissionServer, path: str, body: bytes, status: int
+    server: CertifiedServer, path: str, body: bytes, status: int
 ) -> None:
     got, data = _post(server, path, body)
     assert got == status
@@ -102,7 +108,7 @@ def test_bad_requests_are_answered_and_the_server_keeps_serving(
 
 @pytest.mark.parametrize("length", [str(MAX_REVIEW_BYTES + 1), "\u00b2", "-1", "0x10", ""])
 def test_a_body_over_the_bound_or_without_a_plain_length_is_refused_before_it_is_read(
-    server: AdmissionServer, length: str
+    server: CertifiedServer, length: str
 ) -> None:
     connection = _client(server)
     connection.putrequest("POST", "/validate")
@@ -114,7 +120,7 @@ def test_a_body_over_the_bound_or_without_a_plain_length_is_refused_before_it_is
 
 
 def test_a_slow_evaluation_is_denied_within_the_request_timeout(
-    server: AdmissionServer, judgement: list[Judgement | None]
+    server: CertifiedServer, judgement: list[Judgement | None]
 ) -> None:
     judgement[0] = Judgement(PolicySet((_slow_policy(3.0),)), DenyLevel.LOW)
     started = time.monotonic()
@@ -125,9 +131,9 @@ def test_a_slow_evaluation_is_denied_within_the_request_timeout(
     assert "took longer than 1s" in answer["status"]["message"]
 
 
-def test_a_client_trickling_its_body_is_cut_off_and_others_are_served(server: AdmissionServer) -> None:
+def test_a_client_trickling_its_body_is_cut_off_and_others_are_served(server: CertifiedServer) -> None:
     raw = socket.create_connection(("127.0.0.1", server.server_port))
-    context = ssl.create_default_context(cadata=server.certificates.bundle.decode())  # type: ignore[attr-defined]
+    context = ssl.create_default_context(cadata=server.certificates.bundle.decode())
     slow = context.wrap_socket(raw, server_hostname="127.0.0.1")
     slow.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
     stop = threading.Event()
@@ -149,7 +155,7 @@ def test_a_client_trickling_its_body_is_cut_off_and_others_are_served(server: Ad
 
 
 def test_policies_swapped_in_are_used_from_the_next_request(
-    server: AdmissionServer, judgement: list[Judgement | None]
+    server: CertifiedServer, judgement: list[Judgement | None]
 ) -> None:
     assert json.loads(_post(server, "/validate", _review(hack_a_node_pod("team")))[1])["response"]["allowed"] is False
     judgement[0] = Judgement(PolicySet(), DenyLevel.LOW)
@@ -159,8 +165,8 @@ def test_policies_swapped_in_are_used_from_the_next_request(
     assert answer["allowed"] is False and "has not applied a revision yet" in answer["status"]["message"]
 
 
-def test_a_rotated_certificate_serves_new_connections(server: AdmissionServer) -> None:
-    rotated = issue(["127.0.0.1"], datetime.now(UTC), server.certificates)  # type: ignore[attr-defined]
+def test_a_rotated_certificate_serves_new_connections(server: CertifiedServer) -> None:
+    rotated = issue(["127.0.0.1"], datetime.now(UTC), server.certificates)
     server.set_tls(rotated.context())
     connection = _client(server, rotated)
     connection.request("GET", "/healthz")
@@ -168,14 +174,14 @@ def test_a_rotated_certificate_serves_new_connections(server: AdmissionServer) -
     assert connection.sock.getpeercert(binary_form=True) == ssl.PEM_cert_to_DER_cert(rotated.cert.decode())
 
 
-def test_the_controllers_own_writes_are_admitted_unjudged_once_its_probe_named_it(server: AdmissionServer) -> None:
+def test_the_controllers_own_writes_are_admitted_unjudged_once_its_probe_named_it(server: CertifiedServer) -> None:
     """Its writes passed the gate under their own revision; judged again by the applied one they could never
     be applied (a revision bringing an exception with the object it excepts). Only our probe's nonce teaches."""
 
     def verdict(body: dict[str, Any], **options: Any) -> dict[str, Any]:
         return dict(json.loads(_post(server, "/validate", json.dumps(review(body, **options)).encode())[1])["response"])
 
-    probe = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitopsguard-whoami-guess"}}
+    probe: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitopsguard-whoami-guess"}}
     assert verdict(probe, username="mallory", dry_run=True)["allowed"] is True  # judged: no Namespace policy
     assert verdict(hack_a_node_pod("team"), username="mallory")["allowed"] is False  # a wrong nonce taught nothing
     probe["metadata"]["name"] = f"gitopsguard-whoami-{server.nonce}"
@@ -205,7 +211,7 @@ def _privileged_deployment() -> dict[str, Any]:
     ("mallory", ["system:authenticated"], "Deployment", True),
 ])  # fmt: skip
 def test_the_control_planes_own_users_are_not_judged_except_for_pods_and_no_one_else_is_spared(
-    server: AdmissionServer, username: str, groups: list[str], kind: str, judged: bool
+    server: CertifiedServer, username: str, groups: list[str], kind: str, judged: bool
 ) -> None:
     body = hack_a_node_pod("team") if kind == "Pod" else _privileged_deployment()
     document = review(body, username=username)
@@ -222,7 +228,7 @@ def test_an_idle_api_server_connection_is_left_for_the_api_server_to_close() -> 
 
 
 def test_a_kept_alive_connection_serves_requests_spaced_by_less_than_the_idle_timeout(
-    server: AdmissionServer,
+    server: CertifiedServer,
 ) -> None:
     connection = _client(server)
     for _ in range(3):
@@ -234,10 +240,10 @@ def test_a_kept_alive_connection_serves_requests_spaced_by_less_than_the_idle_ti
     assert server.accepted == 1
 
 
-def test_a_client_trickling_its_headers_is_cut_off_within_the_request_timeout(server: AdmissionServer) -> None:
+def test_a_client_trickling_its_headers_is_cut_off_within_the_request_timeout(server: CertifiedServer) -> None:
     # each byte comes well within the idle timeout (2 s here, 95 s by default): only a deadline for the
     # whole request ends it, or a handful of such clients hold every connection slot for as long as they like
-    context = ssl.create_default_context(cadata=server.certificates.bundle.decode())  # type: ignore[attr-defined]
+    context = ssl.create_default_context(cadata=server.certificates.bundle.decode())
     slow = context.wrap_socket(socket.create_connection(("127.0.0.1", server.server_port)),
                                server_hostname="127.0.0.1")  # fmt: skip
     slow.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nX-Slow: ")

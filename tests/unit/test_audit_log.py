@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +19,9 @@ def filled(tmp_path: Path, count: int = 4) -> AuditLog:
     return log
 
 
-def rewrite(log: AuditLog, edit: object) -> None:
+def rewrite(log: AuditLog, edit: Callable[[list[str]], list[str]]) -> None:
     lines = log.path.read_text().splitlines()
-    lines = edit(lines)  # type: ignore[operator]
+    lines = edit(lines)
     log.path.write_text("\n".join(lines) + "\n")
 
 

@@ -86,6 +86,7 @@ def test_a_high_and_a_low_surrogate_side_by_side_read_back_as_their_character(tm
 def test_invalid_utf8_and_odd_types_in_fields_are_recorded_readably(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.jsonl")
     odd: list[object] = [b"caps \xff\xfe NET_ADMIN", None, 10**400, ["a", {"b": 1}], 1.5]
+    # values of types the signature does not allow, on purpose: the log must record them readably all the same
     log.append([("policy-finding", "live-scan", "", "Pod/t/p", value) for value in odd])  # type: ignore[misc]
     assert log.verify().ok
     details = [r.detail for r in log.records()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from gitopsguard.source.watch import watch_commits, watched
@@ -72,7 +73,7 @@ def test_git_bookkeeping_files_do_not_wake_the_loop(tmp_path: Path) -> None:
     gitdir = upstream.work / ".git"
     assert not woken_by(upstream.work, lambda: git(upstream.work, "fetch", "-q", "origin"))  # writes FETCH_HEAD
     for name in ("FETCH_HEAD", "ORIG_HEAD", "index.lock", "refs/heads/main.lock", "logs/HEAD"):
-        assert not woken_by(upstream.work, lambda name=name: (gitdir / name).write_text("x\n")), name
+        assert not woken_by(upstream.work, partial((gitdir / name).write_text, "x\n")), name
 
 
 def test_every_kind_of_ref_change_wakes_the_loop(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from gitopsguard.errors import GitOpsGuardError
 
 
 def every_subclass(base: type) -> set[type]:
-    found = set(base.__subclasses__())
+    found: set[type] = set(base.__subclasses__())
     for sub in list(found):
         found |= every_subclass(sub)
     return found

@@ -14,7 +14,7 @@ from tests.gitrepo import git
 
 
 class Upstream(gitrepo.Upstream):
-    def commit(self, name: str, text: str) -> str:  # type: ignore[override]
+    def commit_file(self, name: str, text: str) -> str:
         self.write(name, text)
         return super().commit(f"change {name}")
 
@@ -25,7 +25,7 @@ def upstream(tmp_path: Path) -> Upstream:
 
 
 def test_first_fetch_clones_and_checks_out_the_branch_head(upstream: Upstream, tmp_path: Path) -> None:
-    head = upstream.commit("a.yaml", "one")
+    head = upstream.commit_file("a.yaml", "one")
     revision = GitSource(SourceSpec(upstream.url), tmp_path / "gg").fetch(last_applied=None)
     assert revision.commit == head
     assert (revision.checkout / "a.yaml").read_text() == "one"
@@ -33,31 +33,31 @@ def test_first_fetch_clones_and_checks_out_the_branch_head(upstream: Upstream, t
 
 
 def test_later_fetch_moves_forward_and_removes_deleted_files(upstream: Upstream, tmp_path: Path) -> None:
-    first = upstream.commit("a.yaml", "one")
+    first = upstream.commit_file("a.yaml", "one")
     source = GitSource(SourceSpec(upstream.url), tmp_path / "gg")
     source.fetch(last_applied=None)
     (upstream.work / "a.yaml").unlink()
-    second = upstream.commit("b.yaml", "two")
+    second = upstream.commit_file("b.yaml", "two")
     revision = source.fetch(last_applied=first)
     assert revision.commit == second
     assert not (revision.checkout / "a.yaml").exists()
 
 
 def test_force_push_that_rewrites_applied_history_is_refused(upstream: Upstream, tmp_path: Path) -> None:
-    upstream.commit("a.yaml", "one")
-    applied = upstream.commit("a.yaml", "two")
+    upstream.commit_file("a.yaml", "one")
+    applied = upstream.commit_file("a.yaml", "two")
     source = GitSource(SourceSpec(upstream.url), tmp_path / "gg")
     source.fetch(last_applied=None)
     git(upstream.work, "reset", "-q", "--hard", "HEAD~1")
-    rewritten = upstream.commit("c.yaml", "rewritten")
+    rewritten = upstream.commit_file("c.yaml", "rewritten")
     with pytest.raises(SourceError, match=r"does not contain the applied commit.*--allow-rewind"):
         source.fetch(last_applied=applied)
     assert source.fetch(last_applied=applied, allow_rewind=True).commit == rewritten
 
 
 def test_rollback_to_an_older_commit_is_refused(upstream: Upstream, tmp_path: Path) -> None:
-    older = upstream.commit("a.yaml", "one")
-    applied = upstream.commit("a.yaml", "two")
+    older = upstream.commit_file("a.yaml", "one")
+    applied = upstream.commit_file("a.yaml", "two")
     source = GitSource(SourceSpec(upstream.url), tmp_path / "gg")
     source.fetch(last_applied=None)
     git(upstream.work, "push", "-q", "--force", "origin", f"{older}:main")
@@ -66,7 +66,7 @@ def test_rollback_to_an_older_commit_is_refused(upstream: Upstream, tmp_path: Pa
 
 
 def test_unreachable_remote_fails_clearly_and_keeps_the_last_checkout(upstream: Upstream, tmp_path: Path) -> None:
-    upstream.commit("a.yaml", "one")
+    upstream.commit_file("a.yaml", "one")
     source = GitSource(SourceSpec(upstream.url), tmp_path / "gg")
     revision = source.fetch(last_applied=None)
     upstream.bare.rename(upstream.bare.with_name("gone.git"))
@@ -76,7 +76,7 @@ def test_unreachable_remote_fails_clearly_and_keeps_the_last_checkout(upstream: 
 
 
 def test_missing_branch_is_named(upstream: Upstream, tmp_path: Path) -> None:
-    upstream.commit("a.yaml", "one")
+    upstream.commit_file("a.yaml", "one")
     with pytest.raises(SourceError, match=r"git fetch failed.*release"):
         GitSource(SourceSpec(upstream.url, branch="release"), tmp_path / "gg").fetch(last_applied=None)
 

@@ -3,6 +3,7 @@ escapes the pass (and, in the loop, stops the last applied commit from being hel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ UNEXPECTED = (ValueError, TypeError, KeyError, AttributeError, RecursionError, O
               UnicodeError, AssertionError, ZeroDivisionError, OSError, RuntimeError, LookupError)  # fmt: skip
 
 
-def failing_render(error: BaseException):  # type: ignore[no-untyped-def]
+def failing_render(error: BaseException) -> Callable[[Path, str, str], tuple[Manifest, ...]]:
     def render(checkout: Path, path: str, commit: str) -> tuple[Manifest, ...]:
         raise error
 

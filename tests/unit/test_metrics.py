@@ -57,11 +57,15 @@ def test_the_sample_grafana_dashboard_only_queries_metrics_gitopsguard_exports()
 def test_drift_repairs_and_prunes_become_events_with_their_reasons() -> None:
     from typing import Any
 
+    from gitopsguard.cluster.events import EventRecorder
     from gitopsguard.commands.reconcile_once import mark_changes
 
     recorded: list[tuple[str, str, str]] = []
 
-    class Recorder:
+    class Recorder(EventRecorder):
+        def __init__(self) -> None:  # no super().__init__(): there is no API server to hold
+            pass
+
         def record(self, body: dict[str, Any], reason: str, message: str, *, warning: bool = True) -> None:
             recorded.append((body["metadata"]["name"], reason, message))
 
@@ -69,6 +73,6 @@ def test_drift_repairs_and_prunes_become_events_with_their_reasons() -> None:
     changes = (Change(ObjectKey("", "ConfigMap", "shop", "a"), Action.CONFIGURED, drift),
                Change(ObjectKey("apps", "Deployment", "shop", "b"), Action.DELETED),
                Change(ObjectKey("", "ConfigMap", "shop", "c"), Action.UNCHANGED))  # fmt: skip
-    mark_changes(Recorder(), ReconcileResult("apps", "abcdef1234567890", changes))  # type: ignore[arg-type]
+    mark_changes(Recorder(), ReconcileResult("apps", "abcdef1234567890", changes))
     assert recorded == [("a", "DriftRepaired", drift),
                         ("b", "Pruned", "left Git at abcdef123456")]  # fmt: skip

@@ -17,7 +17,7 @@ from gitopsguard.notify.slack import SlackNotifier, SlackSettings
 from gitopsguard.plan.diff import who_changed
 from gitopsguard.policy.live import Outcome, Standing, judge
 from gitopsguard.policy.model import Finding, LiveAction, Severity
-from gitopsguard.policy.packs.pss import capabilities_baseline
+from gitopsguard.policy.packs.pss_controls import capabilities_baseline
 from gitopsguard.policy.pods import view
 from gitopsguard.reconcile import DRIFT, ReconcileResult
 from gitopsguard.scan.scanner import Announcement
@@ -58,7 +58,7 @@ def test_a_capability_and_an_owner_name_in_a_live_scan_notice_are_escaped() -> N
     finding = Finding("caps", "GG1104", "Capabilities", "baseline", Severity.HIGH, message, path, fix, True)
     policy = type("P", (), {"live": LiveAction.DELETE, "grace": timedelta(0)})()
     standing = Standing(owner_kind="Thing", owner_name=HOSTILE)  # the owner as the scan verified it
-    verdict = judge(body, (finding,), {"caps": policy}, None, datetime.now(UTC), standing)  # type: ignore[dict-item]
+    verdict = judge(body, (finding,), {"caps": policy}, None, datetime.now(UTC), standing)
     assert verdict.outcome is Outcome.HELD and HOSTILE in verdict.reason
     key = ObjectKey("", "Pod", "shop", "p")
     texts = delivered(from_announcements([Announcement("violation", key, body, verdict, verdict.reason)]))

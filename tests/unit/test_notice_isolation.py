@@ -120,6 +120,7 @@ def test_a_bug_in_a_delivery_thread_ends_the_process_through_the_lifeline() -> N
         fake = FakeSlack()
         with fake.serving() as url:
             slack = SlackNotifier(SlackSettings(token=TOKEN, channel="#ops", base_url=f"{url}/api/", min_interval=0))
+            # a key of no allowed type, on purpose: the notifier thread must die loudly on it
             slack.notify([Notice("deleted", None, "", "w", "y", "a", "k")])  # type: ignore[arg-type]
             assert died.wait(5)
     finally:

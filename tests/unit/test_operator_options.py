@@ -10,7 +10,7 @@ import pytest
 from gitopsguard.cli import slack_settings
 from gitopsguard.commands.reconcile_once import ReconcileOptions, build_parts
 from gitopsguard.errors import NotifyError
-from gitopsguard.notify.outbound import check_url
+from gitopsguard.notify.outbound import Resolver, check_url
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -22,13 +22,15 @@ current-context: x
 """
 
 
-def options(tmp_path: Path, **more: object) -> ReconcileOptions:
+def options(
+    tmp_path: Path, *, repo: str | None = None, allow_remote_bases: bool = False, ssh_known_hosts: Path | None = None
+) -> ReconcileOptions:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
-    settings: dict[str, object] = {"repo": str(tmp_path), **more}
-    return ReconcileOptions(branch="main", path="apps", unit=None, namespace="default",
+    return ReconcileOptions(repo=repo or str(tmp_path), branch="main", path="apps", unit=None, namespace="default",
                             kubeconfig=kubeconfig, context=None, workdir=tmp_path / "work", allow_rewind=False,
-                            allow_mass_prune=False, **settings)  # type: ignore[arg-type]  # fmt: skip
+                            allow_mass_prune=False, allow_remote_bases=allow_remote_bases,
+                            ssh_known_hosts=ssh_known_hosts)  # fmt: skip
 
 
 def test_remote_bases_are_refused_unless_the_operator_allows_them(tmp_path: Path) -> None:
@@ -46,7 +48,7 @@ def test_an_scp_like_address_with_a_password_is_a_remote_never_a_local_path(tmp_
     assert not source.spec.url.startswith("file:")
 
 
-def resolve_to(address: str) -> object:
+def resolve_to(address: str) -> Resolver:
     return lambda host, port: [address]
 
 

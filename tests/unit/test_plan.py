@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.plan.diff import has_changed, still_as_applied, who_changed
 from gitopsguard.plan.prepare import UNIT_LABEL, in_apply_order, prepare
@@ -65,7 +67,8 @@ def test_server_managed_metadata_is_not_drift_but_data_is() -> None:
 
 
 def test_who_changed_names_the_latest_writer_of_desired_state_that_is_not_us() -> None:
-    spec, status = {"f:spec": {"f:replicas": {}}}, {"f:status": {}, "f:metadata": {"f:annotations": {}}}
+    spec: dict[str, Any] = {"f:spec": {"f:replicas": {}}}
+    status: dict[str, Any] = {"f:status": {}, "f:metadata": {"f:annotations": {}}}
     live = {"metadata": {"managedFields": [
         {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:08:00Z", "fieldsV1": spec},
         {"manager": "kubectl-edit", "operation": "Update", "time": "2026-11-24T00:05:00Z", "fieldsV1": spec},
@@ -79,7 +82,7 @@ def test_who_changed_names_the_latest_writer_of_desired_state_that_is_not_us() -
 def test_who_changed_never_blames_a_writer_our_later_apply_overwrote() -> None:
     """An Apply under our name after kubectl-patch's write overwrote it: the drift came from a write that
     left no manager of its own (the scale subresource), or from someone applying under our name."""
-    spec = {"f:spec": {"f:replicas": {}}}
+    spec: dict[str, Any] = {"f:spec": {"f:replicas": {}}}
     live = {"metadata": {"managedFields": [
         {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:10:00Z", "fieldsV1": spec},
         {"manager": "kubectl-patch", "operation": "Update", "time": "2026-11-24T00:09:00Z", "fieldsV1": spec},
@@ -90,16 +93,16 @@ def test_who_changed_never_blames_a_writer_our_later_apply_overwrote() -> None:
 def test_an_update_under_our_field_manager_name_is_someone_elses_write() -> None:
     """We only ever apply: a tenant's ``kubectl patch --field-manager gitopsguard`` is named as what it is,
     and it is a write since our apply (so the object is not taken as still as applied)."""
-    spec = {"f:spec": {"f:replicas": {}}}
+    spec: dict[str, Any] = {"f:spec": {"f:replicas": {}}}
     forged = {"manager": "gitopsguard", "operation": "Update", "time": "2026-11-24T00:10:00Z", "fieldsV1": spec}
     live = applied_live()
-    live["metadata"]["managedFields"].append(forged)  # type: ignore[index]
+    live["metadata"]["managedFields"].append(forged)
     assert who_changed(live) == "gitopsguard (Update) at 2026-11-24T00:10:00Z"
     assert not still_as_applied(live, DESIRED)
 
 
 def test_who_changed_does_not_blame_a_status_writer_when_no_manager_was_recorded() -> None:
-    status_only = {"f:status": {}, "f:metadata": {"f:annotations": {}}}
+    status_only: dict[str, Any] = {"f:status": {}, "f:metadata": {"f:annotations": {}}}
     live = {"metadata": {"managedFields": [{"manager": "kube-controller-manager", "fieldsV1": status_only}]}}
     assert "left no field manager" in who_changed(live)
     assert "left no field manager" in who_changed({"metadata": {}})
@@ -110,9 +113,9 @@ DESIRED = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "
            "spec": {"replicas": 2, "paused": False, "template": {"spec": {"containers": CONTAINERS}}}}  # fmt: skip
 
 
-def applied_live(**changes: object) -> dict[str, object]:
+def applied_live(**changes: object) -> dict[str, Any]:
     """DESIRED as the server stores it: defaults added, status and bookkeeping written by a controller."""
-    live = {"apiVersion": "apps/v1", "kind": "Deployment",
+    live: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "labels": {"app": "web"}, "resourceVersion": "9",
                          "annotations": {"deployment.kubernetes.io/revision": "1"}, "managedFields": [
                 {"manager": "gitopsguard", "operation": "Apply", "time": "2026-11-24T00:10:00Z",
@@ -124,10 +127,10 @@ def applied_live(**changes: object) -> dict[str, object]:
             "status": {"replicas": 2, "readyReplicas": 1}}  # fmt: skip
     for path, value in changes.items():
         *parents, leaf = path.split("__")
-        target = live
+        target: Any = live
         for part in parents:
-            target = target[part] if not part.isdigit() else target[int(part)]  # type: ignore[index]
-        target[leaf] = value  # type: ignore[index]
+            target = target[part] if not part.isdigit() else target[int(part)]
+        target[leaf] = value
     return live
 
 
@@ -142,7 +145,7 @@ def test_quantities_in_resource_lists_compare_by_value_and_nowhere_else() -> Non
         spec={"resources": {"limits": {"cpu": "500m", "memory": "1073741824"}}, "env": [{"value": "1k"}]}
     )
     assert still_as_applied(live, desired)
-    live["spec"]["resources"]["limits"]["cpu"] = "600m"  # type: ignore[index]
+    live["spec"]["resources"]["limits"]["cpu"] = "600m"
     assert not still_as_applied(live, desired)
     assert not still_as_applied(applied_live(spec={"resources": {"limits": {"cpu": "0.5", "memory": "1Gi"}},
                                                   "env": [{"value": "1000"}]}), desired)  # fmt: skip
@@ -158,7 +161,7 @@ def test_a_changed_value_an_extra_list_item_or_a_lost_field_is_not_as_applied() 
 
 def test_another_writer_of_desired_state_after_our_apply_is_for_the_dry_run_to_judge() -> None:
     live = applied_live()
-    live["metadata"]["managedFields"].append(  # type: ignore[index]
+    live["metadata"]["managedFields"].append(
         {"manager": "kubectl-edit", "operation": "Update", "time": "2026-11-24T00:10:00Z",
          "fieldsV1": {"f:spec": {"f:template": {}}}})  # fmt: skip
     assert not still_as_applied(live, DESIRED)
@@ -203,7 +206,7 @@ def test_empty_render_never_prunes_even_when_released() -> None:
 def test_secret_values_never_appear_in_a_diff_and_changed_keys_are_marked() -> None:
     from gitopsguard.plan.show import unified
 
-    live = {
+    live: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": "db"},
@@ -243,7 +246,7 @@ def test_unmanaged_workloads_get_a_deadline_from_first_sight_and_owned_or_labell
 
     now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     stray, owned, ours = (key("Pod", n) for n in ("stray", "owned", "ours"))
-    live = {
+    live: dict[ObjectKey, dict[str, Any]] = {
         stray: {"metadata": {"name": "stray"}},
         owned: {"metadata": {"name": "owned", "ownerReferences": [{"kind": "ReplicaSet"}]}},
         ours: {"metadata": {"name": "ours", "labels": {UNIT_LABEL: "dev"}}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import threading
@@ -62,14 +63,12 @@ def test_unreadable_pid_file_reads_as_none(tmp_path: Path) -> None:
 def test_heartbeat_reports_while_long_work_runs() -> None:
     lines: list[str] = []
 
-    class Collect:
-        def write(self, text: str) -> None:
+    class Collect(io.StringIO):
+        def write(self, text: str) -> int:
             lines.append(text)
+            return len(text)
 
-        def flush(self) -> None:
-            pass
-
-    progress = StagedProgress(stream=Collect())  # type: ignore[arg-type]
+    progress = StagedProgress(stream=Collect())
     done = threading.Event()
     with heartbeat(progress, lambda: "still building", every=0.05):
         done.wait(0.3)

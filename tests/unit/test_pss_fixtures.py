@@ -19,7 +19,12 @@ DATA = Path(__file__).parent.parent / "data" / "pss"
 
 def _rows() -> list[tuple[str, str, str, str, str]]:
     lines = (DATA / "index.tsv").read_text().splitlines()
-    return [tuple(line.split("\t")) for line in lines if line and not line.startswith("#")]  # type: ignore[misc]
+    rows = []
+    for line in lines:
+        if line and not line.startswith("#"):
+            level, version, verdict, fixture, file = line.split("\t")
+            rows.append((level, version, verdict, fixture, file))
+    return rows
 
 
 ROWS = _rows()

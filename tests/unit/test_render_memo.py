@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest
 from gitopsguard.render import render
+from gitopsguard.render.bounds import Budget
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.plain import read_text
 from gitopsguard.render.yamlload import documents
@@ -90,7 +93,12 @@ def test_a_file_seen_first_is_parsed_in_one_go(monkeypatch: pytest.MonkeyPatch) 
     from gitopsguard.render import plain
 
     calls: list[str] = []
-    monkeypatch.setattr(plain, "documents", lambda text, *budget: calls.append(text) or documents(text, *budget))
+
+    def counted(text: str, *budget: Budget | None) -> Iterator[tuple[int, Any]]:
+        calls.append(text)
+        return documents(text, *budget)
+
+    monkeypatch.setattr(plain, "documents", counted)
     memo = DocumentMemo()
     rendered(configmaps(20), memo)
     assert calls == [configmaps(20)]

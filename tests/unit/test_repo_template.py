@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,7 +17,7 @@ TEMPLATE = Path(__file__).parents[2] / "repo-template"
 SERVED_BY_1_20 = {("v1", "Namespace"), ("v1", "ConfigMap"), ("v1", "Service"), ("apps/v1", "Deployment")}
 
 
-def render(overlay: str) -> list[dict[str, object]]:
+def render(overlay: str) -> list[dict[str, Any]]:
     out = subprocess.run(
         [kubectl(), "kustomize", str(TEMPLATE / "clusters" / overlay)], capture_output=True, text=True, check=True
     ).stdout
@@ -26,12 +27,10 @@ def render(overlay: str) -> list[dict[str, object]]:
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
 def test_each_cluster_overlay_has_two_namespaces_each_with_deployment_service_and_configmap(overlay: str) -> None:
     objects = render(overlay)
-    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}  # type: ignore[index]
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
     assert len(namespaces) >= 2
     kinds_per_namespace = Counter(
-        (o["metadata"].get("namespace"), o["kind"])  # type: ignore[attr-defined]
-        for o in objects
-        if o["kind"] != "Namespace"
+        (o["metadata"].get("namespace"), o["kind"]) for o in objects if o["kind"] != "Namespace"
     )
     for namespace in namespaces:
         for kind in ("Deployment", "Service", "ConfigMap"):
@@ -45,7 +44,7 @@ def test_template_uses_only_api_versions_a_1_20_server_serves(overlay: str) -> N
 
 def test_overlays_differ_in_replicas() -> None:
     def replicas(overlay: str) -> set[int]:
-        return {o["spec"]["replicas"] for o in render(overlay) if o["kind"] == "Deployment"}  # type: ignore[index]
+        return {o["spec"]["replicas"] for o in render(overlay) if o["kind"] == "Deployment"}
 
     assert replicas("dev") == {1}
     assert replicas("prod") == {3}
@@ -55,7 +54,7 @@ def test_every_service_port_names_its_protocol() -> None:
     # Kubernetes 1.20 rejects server-side apply of a Service port without `protocol`.
     for obj in render("dev"):
         if obj["kind"] == "Service":
-            assert all("protocol" in port for port in obj["spec"]["ports"])  # type: ignore[index]
+            assert all("protocol" in port for port in obj["spec"]["ports"])
 
 
 def test_the_template_ships_policies_and_an_exception_and_its_overlays_pass_them() -> None:
@@ -122,5 +121,5 @@ def test_the_pods_of_the_template_workloads_carry_the_labels_hand_made_workloads
     workloads = [o for o in render(overlay) if o["kind"] == "Deployment"]
     assert workloads
     for workload in workloads:
-        labels = workload["spec"]["template"]["metadata"]["labels"]  # type: ignore[index]
+        labels = workload["spec"]["template"]["metadata"]["labels"]
         assert required <= set(labels), f"{workload['metadata']}: its Pods lack {required - set(labels)}"

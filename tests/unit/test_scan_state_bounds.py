@@ -53,7 +53,7 @@ def test_every_namespace_has_a_valid_state_name_of_its_own(namespace: str) -> No
 
 
 def _failure(name: str, message: str) -> tuple[dict[str, object], Finding]:
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "uid": "u"}}
+    body: dict[str, object] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "uid": "u"}}
     return body, Finding("team-label", "GG3001", "", "", Severity.HIGH, message, "metadata.labels", "", True)
 
 

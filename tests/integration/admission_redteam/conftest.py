@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import pytest
 from kubernetes import client
@@ -26,7 +26,20 @@ from tests.integration.conftest import LiveCluster
 from tests.integration.test_admission import SCOPE_LABEL, Hook, _free_port
 
 MERGE = "application/merge-patch+json"
-Starter = Callable[..., Any]
+
+
+class Starter(Protocol):
+    """The ``start_hook`` fixture: a webhook on this test's namespace only."""
+
+    def __call__(
+        self,
+        judgement: Judgement | None,
+        *,
+        always: frozenset[str] = frozenset(),
+        learn_identity: bool = False,
+        pod_security: PodSecurity | None = None,
+        settings: Settings | None = None,
+    ) -> Hook: ...
 
 
 def label(raw: RawApi, name: str, labels: dict[str, str | None]) -> None:

@@ -23,7 +23,7 @@ from gitopsguard.admission.review import BREAK_GLASS, Judgement
 from gitopsguard.policy import DenyLevel, PolicySet
 from tests.waiting import eventually
 
-from .conftest import MERGE
+from .conftest import MERGE, Starter
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
     pytest.param("/finalize", id="finalize"),
 ])  # fmt: skip
 def test_turning_break_glass_on_is_audited_whichever_endpoint_sets_the_label(
-    start_hook, namespace: str, subresource: str
+    start_hook: Starter, namespace: str, subresource: str
 ) -> None:  # fmt: skip
     hook = start_hook(Judgement(PolicySet(()), DenyLevel.LOW, "abc123"))
     path = f"/api/v1/namespaces/{namespace}"

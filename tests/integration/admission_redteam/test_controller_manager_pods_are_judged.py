@@ -26,7 +26,7 @@ from tests.admissionreview import hack_a_node_pod
 from tests.integration.conftest import bind_user
 from tests.waiting import eventually
 
-from .conftest import label
+from .conftest import Starter, label
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def deployment(namespace: str) -> dict[str, object]:
     pytest.param(False, id="control-without-the-probe"),
 ])  # fmt: skip
 def test_a_privileged_pod_made_by_the_replicaset_controller_is_refused_in_an_enforce_baseline_namespace(
-    start_hook, namespace: str, learn_identity: bool
+    start_hook: Starter, namespace: str, learn_identity: bool
 ) -> None:  # fmt: skip
     hook = start_hook(Judgement(PolicySet(()), DenyLevel.LOW, "abc123"), pod_security=pod_security_seam(),
                       always=frozenset({"Pod", "Deployment", "Namespace"}), learn_identity=learn_identity)  # fmt: skip

@@ -22,13 +22,13 @@ from tests.integration.conftest import bind_user
 from tests.integration.test_admission import Hook
 from tests.waiting import eventually
 
-from .conftest import label
+from .conftest import Starter, label
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def hook(start_hook, namespace: str) -> Hook:  # type: ignore[no-untyped-def]
+def hook(start_hook: Starter, namespace: str) -> Hook:
     started: Hook = start_hook(Judgement(PolicySet(()), DenyLevel.LOW, "abc123"), pod_security=pod_security_seam(),
                                always=frozenset({"Pod", "Namespace"}))  # fmt: skip
     label(started.raw, namespace, {"pod-security.kubernetes.io/enforce": "baseline"})

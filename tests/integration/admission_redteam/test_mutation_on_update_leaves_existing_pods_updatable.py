@@ -24,7 +24,7 @@ from gitopsguard.policy import DenyLevel, parse_policies
 from tests.integration.conftest import bind_user
 from tests.waiting import eventually
 
-from .conftest import MERGE
+from .conftest import MERGE, Starter
 
 pytestmark = pytest.mark.integration
 NO_TOKEN = """apiVersion: gitopsguard.io/v1alpha1
@@ -43,18 +43,18 @@ def plain_pod(namespace: str, name: str) -> dict[str, object]:
 
 
 def test_a_pod_made_before_a_mutating_policy_can_still_be_labelled(
-    start_hook, admin_api: client.ApiClient, namespace: str
+    start_hook: Starter, admin_api: client.ApiClient, namespace: str
 ) -> None:  # fmt: skip
     admin_pods = f"/api/v1/namespaces/{namespace}/pods"
     raw_admin = RawApi(admin_api)
     # the older Pod: made before the policy was merged (the webhook is not registered for this namespace yet)
     made: list[tuple[int, dict[str, Any]]] = []
-    eventually(
-        lambda: (
-            made.append(raw_admin.request("POST", admin_pods, body=plain_pod(namespace, "older"))) or made[-1][0] != 500
-        ),
-        timeout=20,
-    )  # fmt: skip  (500 until the namespace's token exists)
+
+    def created() -> bool:  # 500 until the namespace's token exists
+        made.append(raw_admin.request("POST", admin_pods, body=plain_pod(namespace, "older")))
+        return made[-1][0] != 500
+
+    eventually(created, timeout=20)
     status, answer = made[-1]
     assert status == 201 and answer["spec"].get("automountServiceAccountToken") is None, answer.get("message")
     hook = start_hook(Judgement(parse_policies({"policies/no-token.yaml": NO_TOKEN}), DenyLevel.LOW, "abc123"))

@@ -25,6 +25,8 @@ from tests.admissionreview import BASELINE, hack_a_node_pod
 from tests.integration.conftest import bind_user
 from tests.waiting import eventually
 
+from .conftest import Starter
+
 pytestmark = pytest.mark.integration
 BOUND = 256 * 1024  # bytes one request may add to the audit log: generous against a 8 KiB answer
 
@@ -43,7 +45,7 @@ def many_findings(namespace: str, containers: int = 500, ports: int = 40) -> dic
             "spec": {"containers": spec}}  # fmt: skip
 
 
-def test_one_denied_dry_run_adds_a_bounded_record_to_the_audit_log(start_hook, namespace: str) -> None:
+def test_one_denied_dry_run_adds_a_bounded_record_to_the_audit_log(start_hook: Starter, namespace: str) -> None:
     hook = start_hook(Judgement(parse_policies({"policies/pss.yaml": BASELINE}), DenyLevel.LOW, "abc123"))
     bind_user(hook.cluster.api(), namespace, "alice-edit", "ClusterRole", "edit")
     alice = RawApi(hook.cluster.api("dev-alice"), timeout=30)

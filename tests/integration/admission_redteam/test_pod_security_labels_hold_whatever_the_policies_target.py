@@ -24,7 +24,7 @@ from tests.integration.conftest import bind_user
 from tests.integration.test_admission import DEADLINE, OVERRIDES
 from tests.waiting import eventually
 
-from .conftest import label
+from .conftest import Starter, label
 
 pytestmark = pytest.mark.integration
 POD_SPEC = {"restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}
@@ -36,7 +36,7 @@ JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "probe"}, "
     pytest.param(frozenset({"Pod"}), id="control-with-always-pod"),  # what the shipped tests register
 ])  # fmt: skip
 def test_the_hack_a_node_pod_is_refused_by_enforce_baseline_when_the_policies_are_about_jobs_only(
-    start_hook, namespace: str, always: frozenset[str]
+    start_hook: Starter, namespace: str, always: frozenset[str]
 ) -> None:  # fmt: skip
     policies = parse_policies({"policies/deadline.yaml": DEADLINE})  # a repository with one Job mutation
     hook = start_hook(Judgement(policies, DenyLevel.LOW, "abc123"), pod_security=pod_security_seam(), always=always)
@@ -47,7 +47,7 @@ def test_the_hack_a_node_pod_is_refused_by_enforce_baseline_when_the_policies_ar
         job = {**JOB, "metadata": {"name": f"probe-{uuid.uuid4().hex[:5]}", "namespace": namespace}}
         status, answer = hook.raw.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", body=job,
                                           query={"dryRun": "All"})  # fmt: skip
-        return status == 201 and answer["spec"].get("activeDeadlineSeconds") == 600
+        return status == 201 and bool(answer["spec"].get("activeDeadlineSeconds") == 600)
 
     eventually(webhook_loaded, timeout=20)
     # the namespace really is enforce=baseline, and the webhook really does Pod Security for what it is sent

@@ -26,7 +26,7 @@ from tests.admissionreview import hack_a_node_pod
 from tests.integration.conftest import bind_user
 from tests.waiting import eventually
 
-from .conftest import MERGE, label
+from .conftest import MERGE, Starter, label
 
 pytestmark = pytest.mark.integration
 UNCONFINED = {"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}
@@ -39,7 +39,7 @@ def plain_pod(namespace: str, name: str, annotations: dict[str, str] | None = No
 
 
 @pytest.fixture
-def alice(start_hook, namespace: str) -> RawApi:  # type: ignore[no-untyped-def]
+def alice(start_hook: Starter, namespace: str) -> RawApi:
     hook = start_hook(Judgement(PolicySet(()), DenyLevel.LOW, "abc123"), pod_security=pod_security_seam(),
                       always=frozenset({"Pod", "Namespace"}))  # fmt: skip
     label(hook.raw, namespace, {"pod-security.kubernetes.io/enforce": "baseline",

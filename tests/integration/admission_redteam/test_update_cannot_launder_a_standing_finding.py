@@ -25,6 +25,8 @@ from tests.admissionreview import BASELINE
 from tests.integration.conftest import bind_user
 from tests.waiting import eventually
 
+from .conftest import Starter
+
 pytestmark = pytest.mark.integration
 DEPLOYMENTS = "/apis/apps/v1/namespaces/{}/deployments"
 
@@ -39,7 +41,7 @@ def legacy_agent(namespace: str, image: str = "registry.example/log-agent:1", ho
 
 
 def test_swapping_the_image_of_a_standing_privileged_container_and_mounting_the_root_is_refused(
-    start_hook, admin_api: client.ApiClient, namespace: str
+    start_hook: Starter, admin_api: client.ApiClient, namespace: str
 ) -> None:  # fmt: skip
     deployments = DEPLOYMENTS.format(namespace)
     status, answer = RawApi(admin_api).request("POST", deployments, body=legacy_agent(namespace))  # before admission

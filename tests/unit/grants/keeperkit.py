@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gitopsguard.grants.bindings import binding_body
+from gitopsguard.grants.bindings import Binder, binding_body
 from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.model import Grant
 from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
-from gitopsguard.grants.store import Entry, Kept
+from gitopsguard.grants.store import Entry, GrantStore, Kept
 from gitopsguard.model import KubeObject
 from tests.signedrepo import SignedRepo
 
 
-class MemoryBinder:
-    def __init__(self) -> None:
+class MemoryBinder(Binder):
+    """The keeper's binder without a cluster: it keeps the bodies it is given (no API client: every method
+    the keeper calls is overridden here)."""
+
+    def __init__(self) -> None:  # no super().__init__(): there is no API server to hold
         self.bindings: dict[str, KubeObject] = {}
 
     def bind(self, grant: Grant, expires: datetime) -> str | None:
@@ -36,7 +39,9 @@ class MemoryBinder:
                 for s in b["subjects"]}  # fmt: skip
 
 
-class MemoryStore:
+class MemoryStore(GrantStore):
+    """The keeper's store in memory (every method the keeper calls is overridden here)."""
+
     namespace = "memory"
 
     def __init__(self, kept: Kept | None = None) -> None:
@@ -52,7 +57,7 @@ class MemoryStore:
 
 def keeper() -> tuple[GrantKeeper, MemoryBinder]:
     binder = MemoryBinder()
-    return GrantKeeper(binder, MemoryStore()), binder  # type: ignore[arg-type]
+    return GrantKeeper(binder, MemoryStore()), binder
 
 
 def sync(repo: SignedRepo, keeper: GrantKeeper) -> list[str]:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitopsguard.grants.keeper import GrantKeeper, read_grant_files
-from gitopsguard.grants.load import MAX_GRANT_BYTES, MAX_GRANTS, MAX_GRANTS_PER_FILE
+from gitopsguard.grants.load import MAX_GRANT_BYTES, MAX_GRANTS, MAX_GRANTS_PER_FILE, FileText
 from gitopsguard.grants.model import Remembered, State
 from gitopsguard.grants.store import BUDGET, Entry, Kept, _inflate, fit
 from tests.signedrepo import SignedRepo, grant
@@ -31,7 +31,7 @@ def test_a_keeper_remembering_grants_but_no_last_commit_activates_nothing_new_th
     now = datetime.now(UTC)
     old = Entry(Remembered(State.DENIED, now), "old", "User bob", "ClusterRole view", "", "access/grants/old.yaml")
     binder = MemoryBinder()
-    keeper = GrantKeeper(binder, MemoryStore(Kept({"old": old})))  # type: ignore[arg-type]
+    keeper = GrantKeeper(binder, MemoryStore(Kept({"old": old})))
     sync(repo, keeper)
     assert binder.subjects() == set() and any("last commit read" in p for p in keeper.problems)
     sync(repo, keeper)
@@ -45,8 +45,10 @@ def test_a_file_of_more_documents_than_one_request_holds_is_denied_as_one_entry(
 
 
 def test_files_past_the_repository_budget_are_denied_whole_and_the_rest_read() -> None:
-    files = [(f"access/grants/f{n:04d}.yaml", "---\n".join(grant(f"g{n}-{d}", "shop") for d in range(10)))
-             for n in range(MAX_GRANTS // 10 + 3)]  # fmt: skip
+    files: list[FileText] = [
+        (f"access/grants/f{n:04d}.yaml", "---\n".join(grant(f"g{n}-{d}", "shop") for d in range(10)))
+        for n in range(MAX_GRANTS // 10 + 3)
+    ]
     grants, broken = read_grant_files(files, lambda _: "f" * 40)
     assert len(grants) == MAX_GRANTS and [where for where, _ in broken] == [name for name, _ in files[-3:]]
 
@@ -86,7 +88,7 @@ def test_repeated_unreviewed_edits_of_one_file_do_not_grow_what_is_remembered(tm
     (a denied request is decided afresh whenever it comes back), so they are not kept while the path exists."""
     repo = SignedRepo(tmp_path, "shop")
     binder = MemoryBinder()
-    keeper = GrantKeeper(binder, MemoryStore())  # type: ignore[arg-type]
+    keeper = GrantKeeper(binder, MemoryStore())
     for edit in range(20):
         repo.write(ALICE, "---\n".join(grant(f"g{edit}-{d}", "shop") for d in range(MAX_GRANTS_PER_FILE)))
         repo.commit("alice", f"edit {edit}", signed=False)

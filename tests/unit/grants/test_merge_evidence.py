@@ -4,6 +4,7 @@ chain since), the request is a commit that merge brought, and a revoked or expir
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -150,8 +151,10 @@ def forged_change_and_change_back_after_the_merge(repo: SignedRepo) -> None:
     (forged_signed_merge_of_a_request_already_on_the_branch, "was already on the branch"),
     (forged_change_and_change_back_after_the_merge, "pushed straight"),
 ])  # fmt: skip
-def test_only_the_signed_merge_that_brought_this_exact_blob_counts(repo: SignedRepo, forge: object, why: str) -> None:
-    forge(repo)  # type: ignore[operator]
+def test_only_the_signed_merge_that_brought_this_exact_blob_counts(
+    repo: SignedRepo, forge: Callable[[SignedRepo], None], why: str
+) -> None:
+    forge(repo)
     d = decided(repo)
     assert d.state is State.DENIED and why in d.reason, d
 

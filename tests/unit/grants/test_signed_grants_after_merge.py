@@ -5,6 +5,7 @@ another trusted person, an unrelated push) neither adds nor removes an approver:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def unrelated_push(repo: SignedRepo, person: str, signed: bool) -> None:
 @pytest.mark.parametrize("person,signed", [("mallory", True), ("alice", False), ("carol", True)])
 @pytest.mark.parametrize("change", [remerge_the_request, unrelated_push])
 def test_later_commits_that_leave_the_grant_file_alone_are_refused_as_a_way_to_revoke_it(
-    tmp_path: Path, change: object, person: str, signed: bool
+    tmp_path: Path, change: Callable[[SignedRepo, str, bool], None], person: str, signed: bool
 ) -> None:
     repo = SignedRepo(tmp_path, "shop")
     repo.request("alice", "ask", ALICE, grant("alice-debug", "shop", "2h"))
@@ -41,7 +42,7 @@ def test_later_commits_that_leave_the_grant_file_alone_are_refused_as_a_way_to_r
     sync(repo, keeper_)
     before = binder.subjects()
     assert before, "the grant must be active first"
-    change(repo, person, signed)  # type: ignore[operator]
+    change(repo, person, signed)
     said = sync(repo, keeper_)
     assert binder.subjects() == before, said
     assert {e.memory.state for e in keeper_.entries.values()} == {State.ACTIVE}

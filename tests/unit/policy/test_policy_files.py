@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gitopsguard.errors import PolicyError
+from gitopsguard.model import Manifest
 from gitopsguard.policy import DenyLevel, evaluate, parse_policies
 from gitopsguard.render.plain import read_text
 
@@ -15,7 +16,7 @@ HEADER = "apiVersion: gitopsguard.io/v1alpha1\nkind: Policy\nmetadata: {name: p}
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-def _objects(text: str):  # type: ignore[no-untyped-def]
+def _objects(text: str) -> list[Manifest]:
     return read_text(text, "apps/x.yaml")
 
 

@@ -30,7 +30,7 @@ def _ephemeral(spec: Spec, **security: Any) -> None:
 
 
 # (case id, control name, level, how to break a compliant spec, annotations)
-VIOLATIONS: list[tuple[str, str, str, Callable[[Spec], None], dict[str, str] | None]] = [
+VIOLATIONS: list[tuple[str, str, str, Callable[[Spec], object], dict[str, str] | None]] = [
     ("hostprocess", "HostProcess", "baseline",
      lambda s: s["securityContext"].update(windowsOptions={"hostProcess": True}), None),
     ("host-network", "Host Namespaces", "baseline", lambda s: s.update(hostNetwork=True), None),

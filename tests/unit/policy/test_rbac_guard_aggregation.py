@@ -72,9 +72,9 @@ def test_every_cluster_role_with_an_aggregation_rule_is_refused_unless_allowed(s
 
 def test_aggregation_to_labels_the_policy_names_is_allowed_and_nothing_else() -> None:
     check = BUILTINS["rbac-guard"]({"allowAggregationLabels": ["example.com/aggregate-to-monitoring"]})
-    allowed = [{"matchLabels": {"example.com/aggregate-to-monitoring": "true"}}]
+    allowed: list[dict[str, Any]] = [{"matchLabels": {"example.com/aggregate-to-monitoring": "true"}}]
     assert check(_aggregating(allowed), Context()) == []
-    for selectors in (
+    refused: tuple[list[dict[str, Any]], ...] = (
         [{"matchLabels": {ADMIN: "true"}}],
         [*allowed, {"matchLabels": {ADMIN: "true"}}],  # one allowed selector does not excuse another
         [{"matchLabels": {"example.com/aggregate-to-monitoring": "true", ADMIN: "true"}}],
@@ -82,7 +82,8 @@ def test_aggregation_to_labels_the_policy_names_is_allowed_and_nothing_else() ->
           "matchExpressions": [{"key": ADMIN, "operator": "Exists"}]}],
         [{}],
         [],
-    ):  # fmt: skip
+    )  # fmt: skip
+    for selectors in refused:
         assert [h.code for h in check(_aggregating(selectors), Context())] == ["GG2003"], selectors
 
 

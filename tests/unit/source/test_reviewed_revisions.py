@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typing_extensions import Unpack
 
 from gitopsguard.errors import SourceError
 from gitopsguard.source.review import UnreviewedRevisionError
-from tests.reviewrepo import ReviewRepo
+from tests.reviewrepo import ReviewOptions, ReviewRepo
 
 DEPLOY = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {replicas: '2'}\n"
 EXCEPTION = "apiVersion: gitopsguard.io/v1alpha1\nkind: PolicyException\nmetadata: {name: mine}\n"
@@ -20,7 +21,7 @@ def repo(tmp_path: Path) -> ReviewRepo:
     return ReviewRepo(tmp_path)
 
 
-def refusal(repo: ReviewRepo, old: str | None, new: str, **settings: object) -> UnreviewedRevisionError:
+def refusal(repo: ReviewRepo, old: str | None, new: str, **settings: Unpack[ReviewOptions]) -> UnreviewedRevisionError:
     with pytest.raises(UnreviewedRevisionError) as refused:
         repo.reviewer(**settings).verify(repo.work, old, new)
     return refused.value
