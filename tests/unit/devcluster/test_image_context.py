@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gitopsguard.devcluster import image_context
@@ -140,6 +140,8 @@ def write_tree(root: Path, tree: dict[str, bytes]) -> bool:
 
 
 @given(first=files, second=files)
+@example(first={"a": b"b"}, second={"ab": b""})  # a name and its content run together without framing
+@example(first={"a": b""}, second={"a/": b""})
 def test_different_trees_never_share_a_hash(tmp_path_factory: pytest.TempPathFactory, first: dict[str, bytes],
                                             second: dict[str, bytes]) -> None:  # fmt: skip
     base = tmp_path_factory.mktemp("trees")
