@@ -13,18 +13,19 @@ in /var/lib/containers or /var/tmp.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitopsguard.devcluster.progress import Progress, heartbeat
-from gitopsguard.devcluster.system import IMAGE_COMMANDS, ensure_packages
+from gitopsguard.devcluster.system import DEBIAN_KEYRING, IMAGE_COMMANDS, ensure_packages
 from gitopsguard.errors import ImageBuildError
 
 BASE_SUITE = "bookworm"
@@ -117,17 +118,63 @@ def cached_base(cache: ImageCache) -> BaseImage | None:
 def ensure_base(cache: ImageCache, progress: Progress, *, confirm: Callable[[str], bool]) -> BaseImage:
     """The cached base, made first (about two minutes) unless a valid one is cached."""
     ensure_packages(IMAGE_COMMANDS, progress, confirm=confirm)
-    found = cached_base(cache)
-    if found is not None:
-        progress.stage(f"using the cached Debian {BASE_SUITE} base image {cache.base_archive}")
-        return found
-    why = "the cached one is incomplete or from another build" if cache.base_manifest.exists() else "none cached"
-    progress.stage(f"making the Debian {BASE_SUITE} base image once ({why}; about two minutes)")
-    return build_base(cache, progress)
+    with building(cache, "base", progress):
+        found = cached_base(cache)
+        if found is not None:
+            progress.stage(f"using the cached Debian {BASE_SUITE} base image {cache.base_archive}")
+            return found
+        why = "the cached one is incomplete or from another build" if cache.base_manifest.exists() else "none cached"
+        progress.stage(f"making the Debian {BASE_SUITE} base image once ({why}; about two minutes)")
+        return build_base(cache, progress)
+
+
+@contextlib.contextmanager
+def building(cache: ImageCache, name: str, progress: Progress) -> Iterator[None]:
+    """Hold the lock of one cache entry: a second build of it waits and then finds the first one's result.
+
+    Staging directories that a killed build left behind (their process is gone) are removed first.
+    """
+    locks = cache.root / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / f"{name}.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress.stage(f"{name}: another build of it is running; waiting for it to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        sweep_leftovers(cache.root)
+        yield
+
+
+def sweep_leftovers(root: Path) -> None:
+    """Remove ``.staging-*`` and ``.retired-*`` directories whose process (the number before the last) is gone."""
+    for leftover in [*root.glob("*/.staging-*"), *root.glob("*/.retired-*")]:
+        pid = leftover.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise ImageBuildError(
+            f"{what}: debootstrap and buildah's vfs storage with chroot isolation need root; "
+            "run it as root (as CI does), for example: sudo gitopsguard dev-cluster image"
+        )
 
 
 def build_base(cache: ImageCache, progress: Progress) -> BaseImage:
     """debootstrap a root, make it a one-layer image, and move the verified archive into the cache."""
+    require_root(f"the Debian {BASE_SUITE} base image")
     staging = cache.base_dir.with_name(f".staging-{os.getpid()}-{time.monotonic_ns()}")
     staging.mkdir(parents=True)
     try:
@@ -153,8 +200,10 @@ def build_base(cache: ImageCache, progress: Progress) -> BaseImage:
 
 
 def _debootstrap(root: Path, log: Path, progress: Progress) -> None:
-    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", "--components=main",
-            BASE_SUITE, str(root), BASE_MIRROR]  # fmt: skip
+    # The mirror is plain http: the Release file's signature, checked against Debian's keyring, is what makes
+    # its packages trustworthy. Naming the keyring makes debootstrap fail without it instead of only warning.
+    argv = ["debootstrap", "--variant=minbase", f"--keyring={DEBIAN_KEYRING}", f"--include={','.join(BASE_PACKAGES)}",
+            "--components=main", BASE_SUITE, str(root), BASE_MIRROR]  # fmt: skip
     run_logged(argv, log, progress, f"debootstrap of Debian {BASE_SUITE} from {BASE_MIRROR}")
 
 

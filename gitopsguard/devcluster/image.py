@@ -24,7 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitopsguard.devcluster.base_image import BaseImage, Buildah, ImageCache, ensure_base, move_into_place
+from gitopsguard.devcluster.base_image import (
+    BaseImage,
+    Buildah,
+    ImageCache,
+    building,
+    ensure_base,
+    move_into_place,
+    require_root,
+)
 from gitopsguard.devcluster.image_context import stage_context
 from gitopsguard.devcluster.progress import Progress
 from gitopsguard.devcluster.system import interactive_confirm
@@ -86,25 +94,35 @@ def build(spec: ImageSpec, cache: ImageCache, progress: Progress, *, confirm: Ca
     _check_dockerfile(spec)
     base = ensure_base(cache, progress, confirm=confirm)
     final = cache.built_dir(spec.cache_name)
-    staging = final.with_name(f".staging-{spec.cache_name}-{os.getpid()}-{time.monotonic_ns()}")
-    try:
-        context_digest = stage_context(spec.context, staging / "context", spec.dockerfile)
-        build_id = image_build_id(spec, base, context_digest)
-        if cached_image_valid(final, build_id):
-            progress.stage(f"{spec.short_name}: unchanged since the last build; using {final / ARCHIVE_NAME}")
-            return BuiltImage(spec.reference, final / ARCHIVE_NAME, build_id, reused=True)
-        progress.stage(f"{spec.short_name}: building from {spec.context / spec.dockerfile} on the Debian base")
-        _build_and_push(spec, base, cache, staging, progress)
-        archive = staging / ARCHIVE_NAME
-        shutil.rmtree(staging / "context")
-        manifest = {"build": build_id, "reference": spec.reference, "context_sha256": context_digest,
-                    "base_sha256": base.sha256, "archive": {"size": archive.stat().st_size}}  # fmt: skip
-        (staging / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        move_into_place(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with building(cache, spec.cache_name, progress):
+        staging = final.with_name(f".staging-{spec.cache_name}-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            context_digest = stage_context(spec.context, staging / "context", spec.dockerfile)
+            build_id = image_build_id(spec, base, context_digest)
+            if cached_image_valid(final, build_id):
+                progress.stage(f"{spec.short_name}: unchanged since the last build; using {final / ARCHIVE_NAME}")
+                return BuiltImage(spec.reference, final / ARCHIVE_NAME, build_id, reused=True)
+            _build_into(staging, spec, base, cache, progress)
+            fields = {"build": build_id, "reference": spec.reference, "context_sha256": context_digest}
+            _write_manifest(staging, {**fields, "base_sha256": base.sha256})
+            move_into_place(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     progress.stage(f"{spec.short_name}: built {final / ARCHIVE_NAME}")
     return BuiltImage(spec.reference, final / ARCHIVE_NAME, build_id, reused=False)
+
+
+def _write_manifest(staging: Path, fields: dict[str, str]) -> None:
+    """Written last: only a complete, checked archive gets a manifest, and only a manifest makes it reusable."""
+    manifest = {**fields, "archive": {"size": (staging / ARCHIVE_NAME).stat().st_size}}
+    (staging / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _build_into(staging: Path, spec: ImageSpec, base: BaseImage, cache: ImageCache, progress: Progress) -> None:
+    require_root(spec.short_name)
+    progress.stage(f"{spec.short_name}: building from {spec.context / spec.dockerfile} on the Debian base")
+    _build_and_push(spec, base, cache, staging, progress)
+    shutil.rmtree(staging / "context")
 
 
 def image_build_id(spec: ImageSpec, base: BaseImage, context_digest: str) -> str:
@@ -136,6 +154,7 @@ def _check_dockerfile(spec: ImageSpec) -> None:
 def _build_and_push(spec: ImageSpec, base: BaseImage, cache: ImageCache, staging: Path, progress: Progress) -> None:
     buildah = Buildah(cache)
     log = cache.log_dir / f"{spec.cache_name}.log"
+    log.unlink(missing_ok=True)  # one build per log
     context = staging / "context"
     bud = ["bud", "--isolation", "chroot", "--pull-never", "--layers=false", "--build-arg",
            f"BASE=oci-archive:{base.archive}", "-f", str(context / spec.dockerfile), "-t", spec.reference]  # fmt: skip

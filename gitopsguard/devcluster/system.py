@@ -29,7 +29,12 @@ BUILD_COMMANDS: Mapping[str, str] = {
 }
 # building gitopsguard's image without a registry or a Docker engine: buildah (vfs storage, chroot
 # isolation) from a base that debootstrap makes out of Debian's packages
-IMAGE_COMMANDS: Mapping[str, str] = {"buildah": "buildah", "debootstrap": "debootstrap"}
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+IMAGE_COMMANDS: Mapping[str, str] = {
+    "buildah": "buildah",
+    "debootstrap": "debootstrap",
+    str(DEBIAN_KEYRING): "debian-archive-keyring",
+}
 
 
 def missing_packages(commands: Mapping[str, str], which: Callable[[str], str | None] = shutil.which) -> list[str]:

@@ -131,6 +131,7 @@ def test_the_image_runs_gitopsguard_as_65532_with_home_on_tmp(gitopsguard_root: 
     )
     assert (entry.returncode, entry.stdout.strip()) == (0, "gitopsguard, version 0.1.0"), entry.stderr
     assert in_image(gitopsguard_root, "id -u; id -g").split() == ["65532", "65532"]
+    assert not (root / "run" / "secrets").exists()  # the build's CA bundle was a secret mount, in no layer
 
 
 def test_git_ssh_gpg_and_kubectl_run_on_a_read_only_root(gitopsguard_root: tuple[Path, dict[str, Any]]) -> None:

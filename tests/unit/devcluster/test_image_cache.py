@@ -10,7 +10,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -67,7 +70,7 @@ def test_a_cached_base_is_used_only_with_its_manifest_build_id_and_size(tmp_path
 
 
 def test_a_failed_debootstrap_leaves_nothing_in_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tools(tmp_path, monkeypatch, debootstrap='mkdir -p "$5/usr/bin"; echo "E: Couldn\'t download packages"; exit 1')
+    tools(tmp_path, monkeypatch, debootstrap='mkdir -p "$6/usr/bin"; echo "E: Couldn\'t download packages"; exit 1')
     cache = ImageCache(tmp_path / "images")
     with pytest.raises(ImageBuildError, match=r"(?s)^debootstrap of Debian bookworm.*exited 1.*download packages"):
         build_base(cache, SilentProgress())
@@ -76,7 +79,7 @@ def test_a_failed_debootstrap_leaves_nothing_in_the_cache(tmp_path: Path, monkey
 
 
 def test_a_root_without_the_packages_is_refused_and_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = tools(tmp_path, monkeypatch, debootstrap='mkdir -p "$5/var/lib/dpkg"; touch "$5/var/lib/dpkg/status"')
+    calls = tools(tmp_path, monkeypatch, debootstrap='mkdir -p "$6/var/lib/dpkg"; touch "$6/var/lib/dpkg/status"')
     cache = ImageCache(tmp_path / "images")
     with pytest.raises(ImageBuildError, match=r"debootstrap finished but ca-certificates, git, gnupg"):
         build_base(cache, SilentProgress())
@@ -86,7 +89,7 @@ def test_a_root_without_the_packages_is_refused_and_not_cached(tmp_path: Path, m
 
 def test_a_failed_buildah_step_leaves_no_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     status = "\n".join(f"Package: {p}\nStatus: install ok installed\nVersion: 1\n" for p in base_image.BASE_PACKAGES)
-    debootstrap = f'mkdir -p "$5/var/lib/dpkg" "$5/dev" "$5/etc"; printf "{status}" > "$5/var/lib/dpkg/status"'
+    debootstrap = f'mkdir -p "$6/var/lib/dpkg" "$6/dev" "$6/etc"; printf "{status}" > "$6/var/lib/dpkg/status"'
     buildah = 'case "$*" in *" from "*) echo working-container;; *" add "*) echo "no space left"; exit 125;; esac'
     tools(tmp_path, monkeypatch, debootstrap=debootstrap, buildah=buildah)
     cache = ImageCache(tmp_path / "images")
@@ -184,3 +187,63 @@ def test_a_missing_dockerfile_says_where_to_build_from(tmp_path: Path) -> None:
     with pytest.raises(ImageBuildError, match=r"nowhere/Dockerfile: no Dockerfile here; build from a gitopsguard"):
         build(ImageSpec(REFERENCE, tmp_path / "nowhere"), ImageCache(tmp_path / "c"), SilentProgress(),
               confirm=lambda _: False)  # fmt: skip
+
+
+def test_debootstrap_checks_the_release_signature_with_debians_keyring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mirror is plain http; without a named keyring debootstrap only warns when it cannot check signatures.
+    calls = tools(tmp_path, monkeypatch, debootstrap="exit 1")
+    with pytest.raises(ImageBuildError):
+        build_base(ImageCache(tmp_path / "images"), SilentProgress())
+    assert "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg" in calls.read_text().split()
+
+
+def test_making_the_base_without_root_says_to_run_it_as_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(ImageBuildError, match=r"^the Debian bookworm base image: .*need root; run it as root"):
+        build_base(ImageCache(tmp_path / "images"), SilentProgress())
+
+
+def test_what_a_killed_build_left_behind_is_swept_and_a_running_one_is_not(tmp_path: Path) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead, alive = finished.pid, os.getpid()
+    left = [tmp_path / "base" / f".staging-{dead}-1", tmp_path / "built" / f".staging-web_dev-{dead}-2",
+            tmp_path / "built" / f".retired-{dead}-3"]  # fmt: skip
+    running = [tmp_path / "base" / f".staging-{alive}-4", tmp_path / "built" / f".staging-x-{alive}-5"]
+    for directory in [*left, *running]:
+        directory.mkdir(parents=True)
+    base_image.sweep_leftovers(tmp_path)
+    assert [d.exists() for d in left] == [False, False, False]
+    assert [d.exists() for d in running] == [True, True]
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def stage(self, message: str) -> None:
+        self.lines.append(message)
+
+    def detail(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_a_second_build_of_one_entry_waits_for_the_first(tmp_path: Path) -> None:
+    cache, second, inside = ImageCache(tmp_path / "images"), Recorded(), threading.Event()
+
+    def build_again() -> None:
+        with base_image.building(cache, "web_dev", second):
+            inside.set()
+
+    with base_image.building(cache, "web_dev", SilentProgress()):
+        waiting = threading.Thread(target=build_again)
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while not second.lines and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert second.lines == ["web_dev: another build of it is running; waiting for it to finish"]
+        assert not inside.wait(0.2)
+    assert inside.wait(5)
+    waiting.join()
