@@ -11,20 +11,22 @@ FROM ${BASE}
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git=1:2.39.* openssh-client=1:9.2* gnupg=2.2.* \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
-WORKDIR /opt/gitopsguard
-COPY pyproject.toml README.md ./
-COPY gitopsguard ./gitopsguard
-# The optional secret `build-ca` is a CA bundle for pip, for builders behind a TLS-inspecting proxy; a secret
-# mount keeps it out of every layer. uid 65532 gets a passwd entry because ssh refuses to run for a user it
-# cannot look up; the controller runs with HOME=/tmp on a read-only root.
+# Built from a copy in /tmp that the same step removes, so no build tree or second copy of the code is left
+# beside the venv. The optional secret `build-ca` is a CA bundle for pip, for builders behind a TLS-inspecting
+# proxy; a secret mount keeps it out of every layer. uid 65532 gets a passwd entry because ssh refuses to run
+# for a user it cannot look up; the controller runs with HOME=/tmp on a read-only root.
+COPY pyproject.toml README.md /tmp/gitopsguard-src/
+COPY gitopsguard /tmp/gitopsguard-src/gitopsguard
 RUN --mount=type=secret,id=build-ca \
     if [ -s /run/secrets/build-ca ]; then export PIP_CERT=/run/secrets/build-ca; fi \
  && python3 -m venv /opt/gitopsguard/venv \
- && /opt/gitopsguard/venv/bin/pip install --no-cache-dir . \
+ && /opt/gitopsguard/venv/bin/pip install --no-cache-dir /tmp/gitopsguard-src \
+ && rm -rf /tmp/gitopsguard-src \
  && useradd --uid 65532 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin gitopsguard
 
+WORKDIR /opt/gitopsguard
 ENV PATH=/opt/gitopsguard/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1

@@ -131,7 +131,36 @@ def test_the_image_runs_gitopsguard_as_65532_with_home_on_tmp(gitopsguard_root: 
     )
     assert (entry.returncode, entry.stdout.strip()) == (0, "gitopsguard, version 0.1.0"), entry.stderr
     assert in_image(gitopsguard_root, "id -u; id -g").split() == ["65532", "65532"]
-    assert not (root / "run" / "secrets").exists()  # the build's CA bundle was a secret mount, in no layer
+    assert [p.name for p in (root / "opt" / "gitopsguard").iterdir()] == ["venv"]  # no build tree, no copy of the code
+
+
+def layer_names(archive: Path) -> Iterator[str]:
+    """Every path in every layer of the archive (what a whiteout hides in the unpacked root is still here)."""
+    with tarfile.open(archive) as outer:
+
+        def blob(digest: str) -> tarfile.ExFileObject:
+            member = outer.extractfile("blobs/sha256/" + digest.removeprefix("sha256:"))
+            assert member is not None
+            return member
+
+        index = json.loads(blob_named(outer, "index.json"))
+        manifest = json.loads(blob(index["manifests"][0]["digest"]).read())
+        for layer in manifest["layers"]:
+            with tarfile.open(fileobj=blob(layer["digest"]), mode="r|*") as tar:
+                yield from (member.name for member in tar)
+
+
+def blob_named(tar: tarfile.TarFile, name: str) -> bytes:
+    member = tar.extractfile(name)
+    assert member is not None
+    return member.read()
+
+
+def test_the_build_ca_bundle_and_the_source_tree_are_in_no_layer() -> None:
+    names = set(layer_names(built(gitopsguard_image()).archive))
+    assert "opt/gitopsguard/venv/bin/gitopsguard" in names  # the listing does reach the image's own layer
+    assert not [name for name in names if name.endswith("build-ca")]  # a secret mount, never written
+    assert not [name for name in names if name.startswith("opt/gitopsguard/build/")]
 
 
 def test_git_ssh_gpg_and_kubectl_run_on_a_read_only_root(gitopsguard_root: tuple[Path, dict[str, Any]]) -> None:
