@@ -35,6 +35,7 @@ from gitopsguard.devcluster.progress import StagedProgress
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1800),  # a cold build (base and image) took 7 min 19 s on a busy 2-core machine
     pytest.mark.skipif(os.geteuid() != 0, reason="buildah with vfs storage and chroot need root (CI runs as root)"),
 ]
 CACHE = ImageCache.default()
