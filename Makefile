@@ -42,7 +42,7 @@ lint: install
 	$(BIN)/ruff check gitopsguard tests
 	$(BIN)/ruff format --check gitopsguard tests
 	$(BIN)/mypy gitopsguard tests
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile images/demo-web/Dockerfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -109,6 +109,22 @@ def dev_cluster_env(cluster: DevCluster) -> None:
     click.echo(cluster.env())
 
 
+@dev_cluster.command("image")
+@click.argument("which", type=click.Choice(["gitopsguard", "demo-web"]), default="gitopsguard")
+@click.option("--image-cache", type=click.Path(path_type=Path), default=None,
+              help="Where the base, the archives and buildah's storage go (~/.cache/gitopsguard/images).")  # fmt: skip
+@reports_errors
+def dev_cluster_image(which: str, image_cache: Path | None) -> None:
+    """Build gitopsguard's image (or the demo's web image) with buildah and print its OCI archive's path."""
+    from gitopsguard.devcluster.base_image import ImageCache
+    from gitopsguard.devcluster.image import build_image, demo_web_image, gitopsguard_image
+    from gitopsguard.devcluster.progress import StagedProgress
+
+    spec = gitopsguard_image() if which == "gitopsguard" else demo_web_image()
+    cache = ImageCache(image_cache) if image_cache else ImageCache.default()
+    click.echo(build_image(spec, cache, StagedProgress()))
+
+
 def _format_status(status: ClusterStatus, version: str | None) -> str:
     if not status.exists:
         return "No dev cluster. Start one with: gitopsguard dev-cluster up"

@@ -9,6 +9,7 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     │   ├── MissingDependencyError     a system package or binary is absent
     │   ├── PortInUseError             a loopback port we need is taken
     │   ├── BuildError                 building kube-apiserver / kube-controller-manager failed
+    │   ├── ImageBuildError            building the Debian base or an image with buildah failed
     │   └── ComponentStartError        etcd, kube-apiserver or kube-controller-manager did not come up
     ├── ClusterError               talking to a Kubernetes API server failed (``retryable``, ``delay``)
     │   ├── NotFoundError              404: the object (or its kind) is absent
@@ -53,6 +54,10 @@ class PortInUseError(DevClusterError):
 
 class BuildError(DevClusterError):
     """Building the Kubernetes control-plane binaries failed."""
+
+
+class ImageBuildError(DevClusterError):
+    """debootstrap or buildah failed while making the Debian base or an image; nothing was cached."""
 
 
 class ComponentStartError(DevClusterError):

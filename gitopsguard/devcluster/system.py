@@ -29,6 +29,14 @@ BUILD_COMMANDS: Mapping[str, str] = {
     "tar": "tar",
     str(FIXED_REFLECT2 / "go_above_118.go"): "golang-github-modern-go-reflect2-dev",
 }
+# building gitopsguard's image without a registry or a Docker engine: buildah (vfs storage, chroot
+# isolation) from a base that debootstrap makes out of Debian's packages
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+IMAGE_COMMANDS: Mapping[str, str] = {
+    "buildah": "buildah",
+    "debootstrap": "debootstrap",
+    str(DEBIAN_KEYRING): "debian-archive-keyring",
+}
 
 
 def missing_packages(commands: Mapping[str, str], which: Callable[[str], str | None] = shutil.which) -> list[str]:
