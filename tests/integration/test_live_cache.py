@@ -15,8 +15,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.model import ObjectKey
-from gitopsguard.plan.prepare import UNIT_LABEL
+from gitopsguard.model import UNIT_LABEL, ObjectKey
 from gitopsguard.reconcile import Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
