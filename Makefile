@@ -39,6 +39,7 @@ lint: install
 	$(BIN)/ruff check gitopsguard tests
 	$(BIN)/ruff format --check gitopsguard tests
 	$(BIN)/mypy gitopsguard
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint Dockerfile
 
 clean:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from gitopsguard.documents.yamlload import documents
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest
 from gitopsguard.render import render
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.plain import read_text
-from gitopsguard.render.yamlload import documents
 
 
 def configmaps(count: int, changed: int | None = None) -> str:
