@@ -172,9 +172,9 @@ class Applier:
             self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
             for d, answer in zip(desired, answers, strict=True)
         ]
-        problems = tuple(str(r) for r in results if isinstance(r, Refused))
-        if problems:
-            raise ApplyError(f"the server refused {len(problems)} of {len(desired)} objects in a dry run", problems)
+        refused = [r for r in results if isinstance(r, Refused)]
+        if refused:
+            raise refusal(f"the server refused {len(refused)} of {len(desired)} objects in a dry run", refused)
         return {d.key: r for d, r in zip(desired, results, strict=True) if isinstance(r, dict)}
 
     def apply(self, desired: Sequence[Prepared]) -> list[Refused | Written]:
@@ -249,16 +249,26 @@ class Applier:
         if isinstance(answer, Refused):
             return answer
         outcome = written(answer, version=not dry_run)
-        return outcome if outcome.ok else self._refusal(desired, outcome, dry_run=dry_run)
+        return outcome if outcome.ok else self._refusal(desired, outcome, answer.retry_after, dry_run=dry_run)
 
     def _path_of(self, desired: Prepared) -> str:
         resource = self.resource(desired.api_version, desired.key.kind, f"{desired.key} ({desired.origin})")
         return str(resource.path(name=desired.key.name, namespace=desired.key.namespace or None))
 
     @staticmethod
-    def _refusal(desired: Prepared, written: Written, *, dry_run: bool) -> Refused:
+    def _refusal(desired: Prepared, written: Written, retry_after: str, *, dry_run: bool) -> Refused:
+        """The typed error of a failed write, keeping the server's Retry-After (how long the loop then waits)."""
         subject = f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused"
-        return Refused(desired.key, written.error(subject) or ClusterError(f"{subject}: HTTP {written.status}"))
+        payload = {"message": written.message}
+        return Refused(desired.key, error_for(written.status, payload, subject, retry_after=retry_after))
+
+
+def refusal(summary: str, refused: Sequence[Refused]) -> ApplyError:
+    """One ApplyError for these refusals: retryable only when each of them is (throttled, the server away; an
+    invalid object in the batch will not pass by waiting), then after the longest wait the server asked for."""
+    delays = [r.error.delay for r in refused if r.error.delay is not None]
+    return ApplyError(summary, tuple(str(r) for r in refused), retryable=bool(refused) and all(
+        r.error.retryable for r in refused), delay=max(delays, default=None))  # fmt: skip
 
 
 def _created(desired: Prepared, answer: Answer | Refused, unit: str) -> Created | None:
@@ -273,7 +283,9 @@ def _created(desired: Prepared, answer: Answer | Refused, unit: str) -> Created 
 def _items(api_version: str, kind: str, status: int, listed: KubeObject, what: str) -> dict[ObjectKey, KubeObject]:
     """The objects of a list answer by key; ApplyError naming the kind when the server refused the list."""
     if status != 200:
-        raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
+        typed = error_for(status, listed, f"listing {kind} {what}")
+        raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}", retryable=typed.retryable,
+                         delay=typed.delay) from typed  # fmt: skip
     return {keyed(item, api_version, kind): item for item in listed.get("items") or []}
 
 
