@@ -47,8 +47,6 @@ from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
 from gitopsguard.source.watch import watch_commits
 
-DRY_RUN = {"dryRun": "All"}
-
 
 class Controller:
     def __init__(
@@ -147,13 +145,11 @@ class Controller:
         return self._trail.writer((key.group, resource, key.namespace, key.name), wait=wait)
 
     def _introduce(self) -> None:
-        """Let the audit trail learn which user the API server knows us as: from the audit line of a dry-run
-        delete of a ConfigMap named with a nonce (absent; refused or not, the request is audited)."""
+        """Let the audit trail learn which user the API server knows us as (``AuditTrail.learn_identity``)."""
         if self._trail is None:
             return
-        path = "/api/v1/namespaces/default/configmaps/{}"
         with contextlib.suppress(GitOpsGuardError):  # unreachable: asked again at the next drift
-            self._trail.learn_identity(lambda name: self._raw.request("DELETE", path.format(name), query=DRY_RUN))
+            self._trail.learn_identity(self._raw)
 
     def wake(self) -> None:
         """Fetch now, and pass now."""

@@ -45,10 +45,8 @@ def test_reads_failures_dry_runs_status_updates_and_our_own_writes_name_no_write
 
 def knowing_itself(trail: AuditTrail, user: str = "controller") -> AuditTrail:
     """The trail after the audit line of its identity probe came in."""
-    probe: list[str] = []
-    trail.learn_identity(probe.append)
-    trail.feed(line(verb="delete", user={"username": user}, requestURI=f"/x/{probe[0]}?dryRun=All",
-                    objectRef={"resource": "configmaps", "namespace": "default", "name": probe[0]},
+    trail.feed(line(verb="delete", user={"username": user}, requestURI=f"/x/{trail.probe}?dryRun=All",
+                    objectRef={"resource": "configmaps", "namespace": "default", "name": trail.probe},
                     responseStatus={"code": 404}))  # fmt: skip
     assert trail.me == user
     return trail
@@ -76,10 +74,8 @@ def test_no_writer_is_named_until_the_trail_knows_who_it_is() -> None:
     trail = AuditTrail(Path("/nonexistent"))
     trail.feed(line(user={"username": "alice"}))
     assert trail.writer(("apps", "deployments", "shop", "web")) is None
-    probe: list[str] = []
-    trail.learn_identity(probe.append)
     trail.feed(line(user={"username": "mallory"}, objectRef={"resource": "configmaps", "name": "not-the-probe"},
-                    requestURI=f"/x/not-the-probe?{probe[0]}"))  # fmt: skip
+                    requestURI=f"/x/not-the-probe?{trail.probe}"))  # fmt: skip
     assert trail.me is None, "only the audit line of the probe object itself teaches who we are"
 
 
