@@ -61,6 +61,7 @@ def test_an_error_that_passes_is_tried_again_after_a_jittered_backoff(kind: type
 
 
 @given(delay=st.floats(allow_nan=True, allow_infinity=True), failures=st.integers(min_value=1, max_value=50))
+@example(delay=2.0, failures=3)  # the server asked for 2 s: exactly that
 @example(delay=0.0, failures=1)
 @example(delay=-5.0, failures=1)
 @example(delay=1e308, failures=1)
