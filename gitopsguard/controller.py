@@ -115,7 +115,7 @@ class Controller:
                              stored=self._stored, head=head)  # fmt: skip
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(self.unit.name, None, (), error=str(error), failure=error.with_traceback(None))
-        except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry
+        except Exception as error:  # a bug must not stop a controller silently: report it, retry at the interval
             return ReconcileResult(self.unit.name, None, (), error=f"internal error: {error!r}")
 
     def _attributed(self, result: ReconcileResult) -> ReconcileResult:
