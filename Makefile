@@ -42,6 +42,7 @@ lint: install
 	$(BIN)/ruff check gitopsguard tests
 	$(BIN)/ruff format --check gitopsguard tests
 	$(BIN)/mypy gitopsguard tests
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint Dockerfile images/demo-web/Dockerfile
 
 clean:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail, Writer
 from gitopsguard.cluster.inventory import InventoryStore
@@ -46,17 +47,6 @@ from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
 from gitopsguard.source.watch import watch_commits
 
-DRY_RUN = {"dryRun": "All"}
-
-
-def retry_delay(failures: int, interval: float) -> float:
-    """Seconds to wait after ``failures`` failed passes in a row: 1, 2, 4, ... up to the interval. The
-    exponent is capped first, so the thousandth failure in a row waits as long as the sixth (2.0 ** 1024
-    overflowed and ended the process, grant expiry with it)."""
-    if failures <= 0:
-        return interval
-    return min(float(2 ** min(failures - 1, 30)), interval)
-
 
 class Controller:
     def __init__(
@@ -74,8 +64,9 @@ class Controller:
         self._stored = RenderStore(source.workdir / "renders", unit.render_settings)
         # The worker renders new heads with a store of its own (same folder): a store's memo serves one thread.
         worker_store = RenderStore(source.workdir / "renders", unit.render_settings)
+        self._backoff = lambda failures: jittered(failures, interval)
         self._heads = HeadWorker(unit, source, applier, store, renderer(worker_store), on_ready=self._wake.set,
-                                 delay=lambda failures: retry_delay(failures, interval))  # fmt: skip
+                                 delay=self._backoff)  # fmt: skip
         self.last_duration = 0.0  # seconds the last pass took (for metrics)
         self.policies: PolicySet | None = None  # the policies of the last applied revision (for the live scan)
 
@@ -103,10 +94,11 @@ class Controller:
                     self._on_result(result)
                     for kind in result.kinds:
                         self._live.track(kind, stop)
-                    failures = failures + 1 if result.error else 0
+                    failures = failures + 1 if worth_retrying(result.failure) else 0
                     collector.between_passes(busy=self._wake.is_set())
-                    # After a failure (remote or API server unreachable, bad commit), retry with backoff.
-                    self._wake.wait(retry_delay(failures, self._interval))
+                    # Throttled or the API server away: try again soon. Refused (an invalid object, RBAC, a bad
+                    # commit): reported once, then wait for a change (an event, a new head) or the interval.
+                    self._wake.wait(next_wait(result.failure, failures, self._backoff))
         finally:
             self._heads.fetch_now()  # let the worker see ``stop`` now rather than after its wait
             if observer:
@@ -122,8 +114,8 @@ class Controller:
                              renders=self._renders, want_policies=self.policies is None, live=self._live,
                              stored=self._stored, head=head)  # fmt: skip
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
-            return ReconcileResult(self.unit.name, None, (), error=str(error))
-        except Exception as error:  # a bug must not stop a controller silently: report it, back off, retry
+            return ReconcileResult(self.unit.name, None, (), error=str(error), failure=error.with_traceback(None))
+        except Exception as error:  # a bug must not stop a controller silently: report it, retry at the interval
             return ReconcileResult(self.unit.name, None, (), error=f"internal error: {error!r}")
 
     def _attributed(self, result: ReconcileResult) -> ReconcileResult:
@@ -153,13 +145,11 @@ class Controller:
         return self._trail.writer((key.group, resource, key.namespace, key.name), wait=wait)
 
     def _introduce(self) -> None:
-        """Let the audit trail learn which user the API server knows us as: from the audit line of a dry-run
-        delete of a ConfigMap named with a nonce (absent; refused or not, the request is audited)."""
+        """Let the audit trail learn which user the API server knows us as (``AuditTrail.learn_identity``)."""
         if self._trail is None:
             return
-        path = "/api/v1/namespaces/default/configmaps/{}"
         with contextlib.suppress(GitOpsGuardError):  # unreachable: asked again at the next drift
-            self._trail.learn_identity(lambda name: self._raw.request("DELETE", path.format(name), query=DRY_RUN))
+            self._trail.learn_identity(self._raw)
 
     def wake(self) -> None:
         """Fetch now, and pass now."""

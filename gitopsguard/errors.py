@@ -1,8 +1,10 @@
 """The one exception hierarchy of gitopsguard.
 
 Library errors (subprocess, kubernetes, git, OS) are translated into these once, at the edge where they
-happen, chaining the original with ``raise ... from e``. Every message starts with the thing it concerns
-(a file, an object, a component) and, where there is one, says what to do next::
+happen, chaining the original with ``raise ... from e``. Each says whether it is worth retrying (``retryable``,
+and ``delay`` when the server said how long to wait): the loops' backoff goes by that alone (``backoff.py``).
+Every message starts with the thing it concerns (a file, an object, a component) and, where there is one, says
+what to do next::
 
     GitOpsGuardError
     ├── DevClusterError            the local development control plane
@@ -11,7 +13,7 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
     │   ├── BuildError                 building kube-apiserver / kube-controller-manager failed
     │   ├── ImageBuildError            building the Debian base or an image with buildah failed
     │   └── ComponentStartError        etcd, kube-apiserver or kube-controller-manager did not come up
-    ├── ClusterError               talking to a Kubernetes API server failed (``retryable``, ``delay``)
+    ├── ClusterError               talking to a Kubernetes API server failed
     │   ├── NotFoundError              404: the object (or its kind) is absent
     │   ├── ConflictError              409: it exists already, or changed since it was read
     │   ├── ForbiddenError             401/403: our credentials may not do this (grant the RBAC it names)
@@ -37,7 +39,14 @@ happen, chaining the original with ``raise ... from e``. Every message starts wi
 
 
 class GitOpsGuardError(Exception):
-    """Base of every error gitopsguard raises on purpose; the message is meant for the user."""
+    """Base of every error gitopsguard raises on purpose; the message is meant for the user.
+
+    ``retryable`` says whether the same step may succeed later unchanged (kopf's TemporaryError against
+    PermanentError): a loop then tries again soon, after ``delay`` seconds when the server said how long, else
+    with a jittered backoff (``backoff.py``). Any other error waits for a change, or the loop's interval."""
+
+    retryable = False
+    delay: float | None = None
 
 
 class DevClusterError(GitOpsGuardError):
@@ -70,8 +79,6 @@ class ClusterError(GitOpsGuardError):
 
     ``retryable`` says whether the same request may succeed later unchanged (as kopf's TemporaryError against
     PermanentError); ``delay`` is how long the server asked us to wait first, when it said."""
-
-    retryable = False
 
     def __init__(self, message: str, *, delay: float | None = None) -> None:
         super().__init__(message)
@@ -145,11 +152,14 @@ class SourceError(GitOpsGuardError):
 
 
 class ApplyError(GitOpsGuardError):
-    """A revision could not be applied; ``problems`` holds one message per object at fault."""
+    """A revision could not be applied; ``problems`` holds one message per object at fault. ``retryable`` when
+    every object failed only for a reason that passes (throttled, the server away), as ``cluster.apply`` says."""
 
-    def __init__(self, summary: str, problems: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, summary: str, problems: tuple[str, ...] = (), *, retryable: bool = False, delay: float | None = None
+    ) -> None:
         super().__init__(summary + "".join(f"\n  - {problem}" for problem in problems))
-        self.problems = problems
+        self.problems, self.retryable, self.delay = problems, retryable, delay
 
 
 class AdmissionError(GitOpsGuardError):

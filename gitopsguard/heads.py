@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitopsguard.backoff import next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
-from gitopsguard.errors import ApplyError, ClusterError, GitOpsGuardError, RenderError, SourceError
+from gitopsguard.errors import ApplyError, GitOpsGuardError, RenderError, SourceError
 from gitopsguard.gate import gate, policies_at
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.policy import Evaluation, PolicySet
@@ -128,6 +129,16 @@ def _placed(manifest: Manifest, default_namespace: str, applier: Applier) -> Man
     return Manifest(ObjectKey.of(body), body, manifest.origin)
 
 
+def _worth_retrying(head: Head) -> bool:
+    """A head refused for a reason that passes (the API server throttling or away while it was judged) is
+    judged again soon; so is a fetch that failed, since git's exit status cannot tell a remote that is away
+    from one that refuses us, and a refused fetch tried again with backoff costs a few fetches, never a write.
+    A head the gate or the renderer refused waits for the next commit or the interval."""
+    if head.refusal is None:
+        return False
+    return worth_retrying(head.refusal) or (head.revision is None and isinstance(head.refusal, SourceError))
+
+
 class HeadWorker:
     """Fetches and judges the branch head on its own thread, when asked and on a timer, and hands each new
     head to the loop (``latest``, and ``on_ready`` to wake it)."""
@@ -137,7 +148,7 @@ class HeadWorker:
         on_ready: Callable[[], None], delay: Callable[[int], float],
     ) -> None:  # fmt: skip
         self._unit, self._source, self._applier, self._store, self._render = unit, source, applier, store, render
-        self._on_ready, self._delay = on_ready, delay  # delay: seconds to wait after n failed fetches in a row
+        self._on_ready, self._delay = on_ready, delay  # delay(n): seconds to wait after n failures in a row
         self._due = threading.Event()
         self._lock = threading.Lock()
         self._latest: Head | None = None
@@ -173,9 +184,11 @@ class HeadWorker:
                 with self._lock:
                     self._latest = head
                 self._on_ready()
-            unreachable = isinstance(head.refusal, SourceError | ClusterError)
-            failures = failures + 1 if unreachable else 0
-            self._due.wait(self._delay(failures))
+            failures = failures + 1 if _worth_retrying(head) else 0
+            if worth_retrying(head.refusal):  # as long as the server asked, if it did
+                self._due.wait(next_wait(head.refusal, failures, self._delay))
+            else:  # the interval; after failed fetches, the backoff
+                self._due.wait(self._delay(failures))
 
     def _next(self) -> Head:
         """The head as it is now: the same object when the branch has not moved and it was judged cleanly."""

@@ -10,6 +10,10 @@ from enum import StrEnum
 from typing import Any
 
 KubeObject = dict[str, Any]
+# The label on every object a unit applies: how prune, the live cache and the scan know what a unit owns.
+UNIT_LABEL = "gitopsguard.io/unit"
+# The apiVersion of gitopsguard's own files: policies, policy exceptions, grants and escalation policies.
+API_VERSION = "gitopsguard.io/v1alpha1"
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

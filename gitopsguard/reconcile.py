@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gitopsguard import at_rest
 from gitopsguard.backup import Backups, storage
-from gitopsguard.cluster.apply import Applier, Created, KindCache, OwnedSnapshot, Refused
+from gitopsguard.cluster.apply import Applier, Created, KindCache, OwnedSnapshot, Refused, refusal
 from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.cluster.rest import Written
 from gitopsguard.errors import ApplyError, GitOpsGuardError
@@ -72,6 +72,7 @@ class ReconcileResult:
     revision: str | None
     changes: tuple[Change, ...]
     error: str | None = None
+    failure: GitOpsGuardError | None = None  # the typed error behind ``error``: whether the loop retries soon
     brake: str | None = None
     kinds: frozenset[tuple[str, str]] = frozenset()  # (apiVersion, kind) of what the unit owns: what to watch
     evaluation: Evaluation | None = None  # the policy verdict on a revision this pass rendered
@@ -171,6 +172,7 @@ def reconcile(
         blocked = error.evaluation if isinstance(error, RevisionBlockedError) else None
         undone = error.undone if isinstance(error, RolledBackError) else ()
         return ReconcileResult(unit.name, commit, (*undone, *repaired), error=str(error),
+                               failure=error.with_traceback(None),  # the pass's frames are not kept alive
                                kinds=_kinds(inventory.entries), evaluation=blocked, unreviewed=unreviewed)  # fmt: skip
 
 
@@ -249,7 +251,7 @@ class RolledBackError(ApplyError):
     changes (each deletion, or why an object was left alone), for the audit log and notices."""
 
     def __init__(self, error: ApplyError, undone: tuple[Change, ...]) -> None:
-        super().__init__(str(error))
+        super().__init__(str(error), retryable=error.retryable, delay=error.delay)
         self.problems, self.undone = error.problems, undone
 
 
@@ -328,9 +330,9 @@ def _apply_changed(
         else:
             results, made = applier.apply_noting_created(batch, unit.name)
             created += made
-        failures = [str(r) for r in results if isinstance(r, Refused)]
+        failures = [r for r in results if isinstance(r, Refused)]
         if failures:
-            raise ApplyError(f"{len(failures)} objects failed to apply after passing the dry run", tuple(failures))
+            raise refusal(f"{len(failures)} objects failed to apply after passing the dry run", failures)
         versions |= {d.key: r.resource_version for d, r in zip(batch, results, strict=True) if isinstance(r, Written)}
         changes += [_change(d, live.get(d.key), inventory) for d in batch]
     changed_keys = {c.key for c in changes}

@@ -28,14 +28,27 @@ from gitopsguard.cluster.rest import (
     written,
 )
 from gitopsguard.errors import ApplyError, ClusterError
-from gitopsguard.model import KubeObject, Manifest, ObjectKey
-from gitopsguard.plan.prepare import UNIT_LABEL, Desired
+from gitopsguard.model import UNIT_LABEL, KubeObject, Manifest, ObjectKey
 
 FIELD_MANAGER = "gitopsguard"
 # Requests in flight per batch. etcd commits concurrent writes together: at 64 rather than 16 the initial
 # apply of 2,020 objects took about 5% less time and etcd 10-20% less CPU (bench/apply_2000.py).
 WIDTH = 64
 APPLY_PATCH = "application/apply-patch+yaml"
+
+
+class Prepared(Protocol):
+    """One object as the plan prepared it for sending (``plan.prepare.Desired``): what this edge reads of it.
+    A Protocol, so that the API edge depends on no pipeline stage (the import contract ``api-edge``)."""
+
+    @property
+    def key(self) -> ObjectKey: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -138,12 +151,12 @@ class Applier:
 
     # -- writing ----------------------------------------------------------------------------------------
 
-    def dry_run_each(self, desired: Sequence[Desired]) -> list[Refused | KubeObject]:
+    def dry_run_each(self, desired: Sequence[Prepared]) -> list[Refused | KubeObject]:
         """Per object: what the server would store, or why it refuses it."""
         answers = self._send(desired, dry_run=True, whole={d.key for d in desired})
         return [self._stored(d, answer) for d, answer in zip(desired, answers, strict=True)]
 
-    def get(self, desired: Desired) -> KubeObject | None:
+    def get(self, desired: Prepared) -> KubeObject | None:
         """The live object (whoever owns it), or None."""
         resource = self.resource(desired.api_version, desired.key.kind, str(desired.key))
         status, body = self._raw.request(
@@ -151,7 +164,7 @@ class Applier:
         )
         return body if status == 200 else None
 
-    def dry_run(self, desired: Sequence[Desired], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
+    def dry_run(self, desired: Sequence[Prepared], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
         """What the server would store for each object in ``compare`` (the others are only checked, which
         costs the server less); ApplyError listing every object it refuses."""
         answers = self._send(desired, dry_run=True, whole=compare)
@@ -159,18 +172,18 @@ class Applier:
             self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
             for d, answer in zip(desired, answers, strict=True)
         ]
-        problems = tuple(str(r) for r in results if isinstance(r, Refused))
-        if problems:
-            raise ApplyError(f"the server refused {len(problems)} of {len(desired)} objects in a dry run", problems)
+        refused = [r for r in results if isinstance(r, Refused)]
+        if refused:
+            raise refusal(f"the server refused {len(refused)} of {len(desired)} objects in a dry run", refused)
         return {d.key: r for d, r in zip(desired, results, strict=True) if isinstance(r, dict)}
 
-    def apply(self, desired: Sequence[Desired]) -> list[Refused | Written]:
+    def apply(self, desired: Sequence[Prepared]) -> list[Refused | Written]:
         """Apply for real; each result is the stored resourceVersion, or why it failed."""
         answers = self._send(desired, dry_run=False, whole=())
         return [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
 
     def apply_noting_created(
-        self, desired: Sequence[Desired], unit: str
+        self, desired: Sequence[Prepared], unit: str
     ) -> tuple[list[Refused | Written], list[Created]]:
         """Apply for real, answered in JSON, and which objects the server created for ``unit`` just now (an
         object that existed before, ours or not, is answered 200, never 201)."""
@@ -191,7 +204,7 @@ class Applier:
             return None
         return f"{key}: delete failed: {message_of(status, answer)}"
 
-    def wait_established(self, crds: Iterable[Desired], timeout: float = 30.0) -> None:
+    def wait_established(self, crds: Iterable[Prepared], timeout: float = 30.0) -> None:
         resource = self.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "CRDs")
         for crd in crds:
             deadline = time.monotonic() + timeout
@@ -201,7 +214,7 @@ class Applier:
                 time.sleep(0.2)
 
     def _send(
-        self, desired: Sequence[Desired], *, dry_run: bool, whole: Container[ObjectKey]
+        self, desired: Sequence[Prepared], *, dry_run: bool, whole: Container[ObjectKey]
     ) -> list[Answer | Refused]:
         """Each object's raw answer to its apply (or dry run), or why it could not be sent (an unknown
         kind). The stored object comes back as JSON for the keys in ``whole``; for the rest, protobuf."""
@@ -221,7 +234,7 @@ class Applier:
             out[slot] = answer
         return out
 
-    def _stored(self, desired: Desired, answer: Answer | Refused) -> Refused | KubeObject:
+    def _stored(self, desired: Prepared, answer: Answer | Refused) -> Refused | KubeObject:
         """The object a dry run would store, or why it is refused."""
         if isinstance(answer, Refused):
             return answer
@@ -232,23 +245,33 @@ class Applier:
         subject = f"{desired.key} ({desired.origin}): dry run refused"
         return Refused(desired.key, error_for(status, stored, subject, retry_after=answer.retry_after))
 
-    def _outcome(self, desired: Desired, answer: Answer | Refused, *, dry_run: bool) -> Refused | Written:
+    def _outcome(self, desired: Prepared, answer: Answer | Refused, *, dry_run: bool) -> Refused | Written:
         if isinstance(answer, Refused):
             return answer
         outcome = written(answer, version=not dry_run)
-        return outcome if outcome.ok else self._refusal(desired, outcome, dry_run=dry_run)
+        return outcome if outcome.ok else self._refusal(desired, outcome, answer.retry_after, dry_run=dry_run)
 
-    def _path_of(self, desired: Desired) -> str:
+    def _path_of(self, desired: Prepared) -> str:
         resource = self.resource(desired.api_version, desired.key.kind, f"{desired.key} ({desired.origin})")
         return str(resource.path(name=desired.key.name, namespace=desired.key.namespace or None))
 
     @staticmethod
-    def _refusal(desired: Desired, written: Written, *, dry_run: bool) -> Refused:
+    def _refusal(desired: Prepared, written: Written, retry_after: str, *, dry_run: bool) -> Refused:
+        """The typed error of a failed write, keeping the server's Retry-After (how long the loop then waits)."""
         subject = f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused"
-        return Refused(desired.key, written.error(subject) or ClusterError(f"{subject}: HTTP {written.status}"))
+        payload = {"message": written.message}
+        return Refused(desired.key, error_for(written.status, payload, subject, retry_after=retry_after))
 
 
-def _created(desired: Desired, answer: Answer | Refused, unit: str) -> Created | None:
+def refusal(summary: str, refused: Sequence[Refused]) -> ApplyError:
+    """One ApplyError for these refusals: retryable only when each of them is (throttled, the server away; an
+    invalid object in the batch will not pass by waiting), then after the longest wait the server asked for."""
+    delays = [r.error.delay for r in refused if r.error.delay is not None]
+    return ApplyError(summary, tuple(str(r) for r in refused), retryable=bool(refused) and all(
+        r.error.retryable for r in refused), delay=max(delays, default=None))  # fmt: skip
+
+
+def _created(desired: Prepared, answer: Answer | Refused, unit: str) -> Created | None:
     if isinstance(answer, Refused) or answer.status != 201:
         return None
     metadata = parsed(answer.body).get("metadata") or {}
@@ -260,7 +283,9 @@ def _created(desired: Desired, answer: Answer | Refused, unit: str) -> Created |
 def _items(api_version: str, kind: str, status: int, listed: KubeObject, what: str) -> dict[ObjectKey, KubeObject]:
     """The objects of a list answer by key; ApplyError naming the kind when the server refused the list."""
     if status != 200:
-        raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}")
+        typed = error_for(status, listed, f"listing {kind} {what}")
+        raise ApplyError(f"listing {kind} {what}: {message_of(status, listed)}", retryable=typed.retryable,
+                         delay=typed.delay) from typed  # fmt: skip
     return {keyed(item, api_version, kind): item for item in listed.get("items") or []}
 
 

@@ -16,20 +16,24 @@ ours and its User-Agent says gitopsguard, so a person sharing the controller's a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import ForbiddenError, NotFoundError
 
 ObjectRef = tuple[str, str, str, str]  # apiGroup, resource (plural), namespace, name
 WRITES = frozenset(("create", "update", "patch", "delete"))
 OUR_AGENT = "gitopsguard/"
 PROBE_PREFIX = "gitopsguard-whoami-"
+DRY_RUN = {"dryRun": "All"}
 HISTORY = 4  # writers kept per object: ours (the repair) lands right after the drift it repairs
 
 
@@ -96,16 +100,20 @@ class AuditTrail:
         self.path, self._keep = path, keep
         self._writers: OrderedDict[ObjectRef, tuple[Writer, ...]] = OrderedDict()
         self._lock = threading.Lock()
-        self._probe = PROBE_PREFIX + secrets.token_hex(12)
+        self.probe = PROBE_PREFIX + secrets.token_hex(12)  # the name of the object the probe asks about
         self.me: str | None = None  # the user the API server authenticates the controller as, once learned
 
-    def learn_identity(self, send: Callable[[str], object]) -> None:
-        """Send the probe: ``send(name)`` makes one audited request on an object of that name (a dry-run
-        delete of a ConfigMap that does not exist will do); its audit line tells us who we are."""
-        send(self._probe)
+    def learn_identity(self, raw: RawApi) -> None:
+        """Send the probe: a dry-run delete of ``ConfigMap/default/<probe>``, which does not exist; its audit
+        line tells us who we are. Answered NotFound, or Forbidden where we may not delete ConfigMaps there, it
+        was audited all the same. Raises the ClusterError of a probe that may not have reached the server
+        (unreachable, throttled): then nothing is learned, and the caller asks again later."""
+        subject = f"ConfigMap/default/{self.probe}"
+        with contextlib.suppress(NotFoundError, ForbiddenError):
+            raw.call("DELETE", f"/api/v1/namespaces/default/configmaps/{self.probe}", subject, query=DRY_RUN)
 
     def feed(self, line: str) -> None:
-        if self.me is None and (user := probe_identity(line, self._probe)):
+        if self.me is None and (user := probe_identity(line, self.probe)):
             self.me = user
             return
         parsed = parse(line)

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.informer import Informer, Kind
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.model import KubeObject, ObjectKey
-from gitopsguard.plan.prepare import UNIT_LABEL
+from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
 
 
 class LiveCache:

@@ -13,16 +13,36 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.model import KubeObject
-from gitopsguard.policy import Finding
 
 REPORT_NAME = "gitopsguard"
 _SEVERITY = {"HIGH": "high", "MED": "medium", "LOW": "low"}
 
 
 PART_BYTES = 512 * 1024  # JSON of one PolicyReport's results; etcd refuses objects past 1.5 MiB
+
+
+class Finding(Protocol):
+    """What a report shows of one finding (``policy.Finding``). A Protocol, so that the API edge depends on
+    no pipeline stage (the import contract ``api-edge``)."""
+
+    @property
+    def policy(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def control(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def severity(self) -> str: ...  # HIGH, MED or LOW (policy.Severity is a str enum)
+    @property
+    def message(self) -> str: ...
+    @property
+    def path(self) -> str: ...
 
 
 def results_of(namespace: str, failures: Sequence[tuple[KubeObject, Finding]], now: datetime) -> list[KubeObject]:
@@ -32,7 +52,7 @@ def results_of(namespace: str, failures: Sequence[tuple[KubeObject, Finding]], n
         metadata = body.get("metadata") or {}
         results.append({
             "policy": finding.policy, "rule": finding.code, "result": "fail", "source": "gitopsguard",
-            "severity": _SEVERITY[finding.severity.value], "message": finding.message[:1000],
+            "severity": _SEVERITY[str(finding.severity)], "message": finding.message[:1000],
             "category": " / ".join(x for x in (finding.control, finding.level) if x) or finding.policy,
             "scored": True, "timestamp": {"seconds": int(now.timestamp()), "nanos": 0},
             "properties": _properties(finding),

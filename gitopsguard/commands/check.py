@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from gitopsguard.documents.files import read_bounded
 from gitopsguard.errors import PolicyError, RenderError
 from gitopsguard.model import Manifest
 from gitopsguard.policy import (
@@ -40,7 +41,6 @@ from gitopsguard.policy import (
 from gitopsguard.policy.packs import BUILTINS, BadParametersError
 from gitopsguard.policy.podsecurity_revision import LABELS_HINT, enforced_by_labels, with_pod_security
 from gitopsguard.render import render
-from gitopsguard.render.files import read_bounded
 from gitopsguard.render.plain import read_text
 
 SCHEMA = "gitopsguard.io/check/v1"

@@ -30,6 +30,7 @@ from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.secrets import SecretData
 from gitopsguard.collector import Collector
 from gitopsguard.commands.admission import AdmissionOptions, serve_admission
 from gitopsguard.commands.grants import GitHubSettings, github_token, start_keeper
@@ -287,7 +288,7 @@ def notifications(api: client.ApiClient, slack: SlackSettings | None, log: Audit
     def dropped(destination: str, count: int) -> None:
         metrics.notify_dropped.labels(destination).inc(count)
 
-    teams = TeamWebhooks(RawApi(api, timeout=10))  # a slow API server delays that team's thread only
+    teams = TeamWebhooks(SecretData(RawApi(api, timeout=10)))  # a slow API server delays that team's thread only
     notifier = SlackNotifier(slack, team_webhook=teams, on_failure=failed, on_drop=dropped)
     return Notifications(notifier.notify)
 

@@ -11,8 +11,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from gitopsguard.documents.lines import Lined
 from gitopsguard.errors import PolicyError
-from gitopsguard.policy.yamllines import Lined
 
 MAX_DURATION = timedelta(days=90)  # no temporary access lasts longer, whatever a policy says
 MAX_NAME = 253  # a Kubernetes name, user or group is no longer

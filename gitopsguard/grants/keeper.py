@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.errors import GitOpsGuardError, PolicyError, SourceError
 from gitopsguard.grants.bindings import Binder, binding_name, matches
 from gitopsguard.grants.decide import decide
@@ -319,13 +320,18 @@ class GrantKeeper:
                                  daemon=True)  # fmt: skip
         timer.start()
         try:
-            next_sync = 0.0
+            next_sync, failures = 0.0, 0
             while not stop.is_set():
                 clock = self._clock().timestamp()
                 if clock >= next_sync:
-                    tell(self._attempt(self.tend))
-                    tell(self._attempt(sync))
-                    next_sync = clock + interval
+                    passing: list[GitOpsGuardError] = []
+                    tell(self._attempt(self.tend, passing))
+                    tell(self._attempt(sync, passing))
+                    # A round the API server throttled (or was away for) is read again as soon as it says;
+                    # one that failed for good waits the interval, as a round that went well does.
+                    failures = failures + 1 if passing else 0
+                    wait = next_wait(passing[-1] if passing else None, failures, lambda n: jittered(n, interval))
+                    next_sync = clock + wait
                 stop.wait(max(0.05, min(next_sync - self._clock().timestamp(), 1.0)))
         finally:
             halt.set()
@@ -340,13 +346,18 @@ class GrantKeeper:
             until = expiry.timestamp() - self._clock().timestamp() if expiry else 1.0
             halt.wait(max(0.05, min(until, 0.2 if expiry else 1.0)))
 
-    def _attempt(self, step: Callable[[], list[Transition]]) -> list[Transition]:
-        """One step of a round; when it fails as a whole it is reported and counted, and tried next round."""
+    def _attempt(
+        self, step: Callable[[], list[Transition]], passing: list[GitOpsGuardError] | None = None
+    ) -> list[Transition]:
+        """One step of a round; when it fails as a whole it is reported and counted, and tried next round (soon,
+        when its error says it passes: then it is added to ``passing``)."""
         name = getattr(step, "__name__", "step")
         try:
             transitions = step()
         except GitOpsGuardError as error:
             self.failures += 1
+            if worth_retrying(error) and passing is not None:
+                passing.append(error.with_traceback(None))
             if str(error) != self._failing.get(name):  # the same failure every round is said once, and counted
                 self.problems.append(str(error))
             self._failing[name] = str(error)

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from gitopsguard.documents.lines import Lined, read_documents
 from gitopsguard.errors import GitOpsGuardError, PolicyError
 from gitopsguard.grants import fields as f
 from gitopsguard.grants.fields import MAX_DURATION, duration
 from gitopsguard.grants.model import EscalationPolicy, Grant, People, RoleRule
-from gitopsguard.policy.load import read_documents
-from gitopsguard.policy.model import API_VERSION
-from gitopsguard.policy.yamllines import Lined
+from gitopsguard.model import API_VERSION
 
 __all__ = ["GRANT_DIR", "MAX_DURATION", "POLICY_DIR", "duration", "load_escalation_policies", "load_grants"]
 

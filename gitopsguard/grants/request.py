@@ -16,7 +16,7 @@ import yaml
 
 from gitopsguard.errors import SourceError
 from gitopsguard.grants.load import GRANT_DIR, duration
-from gitopsguard.policy.model import API_VERSION
+from gitopsguard.model import API_VERSION
 
 
 @dataclass(frozen=True)

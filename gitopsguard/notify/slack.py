@@ -19,21 +19,29 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient, WebhookClient
 
-from gitopsguard.cluster.rest import RawApi
-from gitopsguard.errors import ClusterError, ForbiddenError, NotFoundError, NotifyError, UnreachableError
+from gitopsguard.errors import ClusterError, ForbiddenError, NotifyError, UnreachableError
 from gitopsguard.notify.destination import Destination, Failure, Reporter
 from gitopsguard.notify.lanes import Pace
 from gitopsguard.notify.notices import Notice
 from gitopsguard.notify.outbound import OutboundPolicy, Resolver, check_url, post, system_resolver, tls_context
 from gitopsguard.notify.retry import RetryPolicy, sdk_handlers, send_with_retries
 
-__all__ = ["Failure", "OutboundPolicy", "Pace", "RetryPolicy", "SlackNotifier", "SlackSettings", "TeamWebhooks"]
+__all__ = [
+    "Failure",
+    "OutboundPolicy",
+    "Pace",
+    "RetryPolicy",
+    "SecretReader",
+    "SlackNotifier",
+    "SlackSettings",
+    "TeamWebhooks",
+]
 
 TEAM_SECRET, TEAM_KEY = "gitopsguard-slack", "webhook-url"
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # fullmatch: "$" would let "ns\n" through
@@ -54,13 +62,22 @@ class SlackSettings:
     team_idle: float = 300.0  # seconds after which an idle team destination ends its thread
 
 
+class SecretReader(Protocol):
+    """The seam through which the notifier reads a team's Secret without an API client of its own (the import
+    contract ``notify-consumes``); the composition root passes ``cluster.secrets.SecretData``."""
+
+    def __call__(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The Secret's ``data`` (base64 values), None when there is no such Secret; ClusterError otherwise."""
+        ...
+
+
 class TeamWebhooks:
     """A namespace's own webhook, from ``Secret/<namespace>/gitopsguard-slack`` (key ``webhook-url``),
     looked up at most once a minute per namespace. Raises NotifyError naming the Secret when it cannot be
     read or does not hold text; None when the namespace has none."""
 
-    def __init__(self, raw: RawApi, ttl: float = 60.0) -> None:
-        self._raw, self._ttl = raw, ttl
+    def __init__(self, secrets: SecretReader, ttl: float = 60.0) -> None:
+        self._secrets, self._ttl = secrets, ttl
         self._cache: dict[str, tuple[float, str | None]] = {}
 
     def __call__(self, namespace: str) -> str | None:
@@ -76,17 +93,14 @@ class TeamWebhooks:
         if not _NAMESPACE.fullmatch(namespace):  # it becomes part of a request path
             raise NotifyError(f"{where}: not a valid namespace name; no Secret was looked up")
         try:
-            body = self._raw.get(f"/api/v1/namespaces/{namespace}/secrets/{TEAM_SECRET}", where)
-        except NotFoundError:
-            return None
+            data = self._secrets(namespace, TEAM_SECRET)
         except ForbiddenError as error:
             raise NotifyError(f"{where}: the API server refused it; gitopsguard needs get on this Secret") from error
         except UnreachableError as error:
             raise NotifyError(f"{where}: could not be read ({error}); the team's notice was not sent") from error
         except ClusterError as error:
             raise NotifyError(f"{error}; the team's notice was not sent") from error
-        data = body.get("data") if isinstance(body, dict) else None
-        encoded = data.get(TEAM_KEY) if isinstance(data, dict) else None
+        encoded = data.get(TEAM_KEY) if data is not None else None
         if encoded is None:
             return None
         try:

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from gitopsguard.model import KubeObject, Manifest, ObjectKey
+from gitopsguard.model import UNIT_LABEL, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.diff import digest
 
-UNIT_LABEL = "gitopsguard.io/unit"
 PRUNE_MARKER = "gitopsguard.io/prune"
 FIRST_KINDS = frozenset({("apiextensions.k8s.io", "CustomResourceDefinition"), ("", "Namespace")})
 

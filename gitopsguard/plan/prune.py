@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gitopsguard.model import KubeObject, ObjectKey
-from gitopsguard.plan.prepare import UNIT_LABEL, prune_disabled
+from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
+from gitopsguard.plan.prepare import prune_disabled
 
 GUARDED_KINDS = frozenset(
     {("", "Namespace"), ("apiextensions.k8s.io", "CustomResourceDefinition"), ("", "PersistentVolumeClaim")}

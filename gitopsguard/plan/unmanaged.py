@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gitopsguard.model import KubeObject, ObjectKey, parse_duration
-from gitopsguard.plan.prepare import UNIT_LABEL, Desired
+from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey, parse_duration
+from gitopsguard.plan.prepare import Desired
 
 MODE = "gitopsguard.io/unmanaged"
 GRACE = "gitopsguard.io/unmanaged-grace"

@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
+from gitopsguard.documents.bounds import Budget
+from gitopsguard.documents.files import read_bounded, resolved, shown, yaml_files
+from gitopsguard.documents.limits import LIMITS, ReadLimits
+from gitopsguard.documents.lines import Lined, read_documents
 from gitopsguard.errors import PolicyError
-from gitopsguard.model import parse_duration
+from gitopsguard.model import API_VERSION, parse_duration
 from gitopsguard.policy import cel
 from gitopsguard.policy.model import (
-    API_VERSION,
     Check,
     Context,
     Copy,
@@ -33,16 +34,12 @@ from gitopsguard.policy.model import (
     Severity,
 )
 from gitopsguard.policy.packs import BUILTINS, BadParametersError
-from gitopsguard.policy.yamllines import Lined, documents
-from gitopsguard.render.bounds import Budget, LimitError
-from gitopsguard.render.files import read_bounded, resolved, shown, yaml_files
-from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 DEFAULT_GRACE = timedelta(hours=1)
 _E = TypeVar("_E")
 
 
-def load_policies(directory: Path, root: Path | None = None, *, settings: RenderSettings = DEFAULT) -> PolicySet:
+def load_policies(directory: Path, root: Path | None = None, *, settings: ReadLimits = LIMITS) -> PolicySet:
     """Every policy and exception below ``directory``; names in errors are relative to ``root``. The files
     are read within the same bounds as a render (no symlinks, sizes, folder depth, YAML nodes)."""
     if not directory.is_dir():
@@ -101,25 +98,6 @@ def pack_policy(name: str) -> Policy:
         LiveAction.REPORT,
         DEFAULT_GRACE,
     )
-
-
-def read_documents(name: str, text: str, budget: Budget | None = None) -> list[tuple[int, Lined]]:
-    """The mapping documents of one file, with their lines, within ``budget`` (the default bounds when none
-    is given: aliases, nodes, depth); PolicyError naming file and line otherwise."""
-    try:
-        found = [(line, doc) for line, doc in documents(text, budget) if doc is not None]
-    except LimitError as error:
-        mark = error.problem_mark
-        raise PolicyError(f"{name}:{mark.line + 1 if mark else 1}: {error.problem}") from error
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        raise PolicyError(f"{name}:{mark.line + 1 if mark else 1}: not valid YAML: {error.problem}") from error
-    except yaml.YAMLError as error:
-        raise PolicyError(f"{name}: not valid YAML: {error}") from error
-    for line, document in found:
-        if not isinstance(document, Lined):
-            raise PolicyError(f"{name}:{line}: a document here must be a mapping")
-    return found
 
 
 def _require(node: Lined, key: str, kind: type[_E], where: str) -> _E:

@@ -10,8 +10,6 @@ from typing import Any
 
 from gitopsguard.model import KubeObject
 
-API_VERSION = "gitopsguard.io/v1alpha1"
-
 
 class Severity(StrEnum):
     LOW = "LOW"

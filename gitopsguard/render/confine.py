@@ -29,8 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from gitopsguard.documents.files import resolved, shown
 from gitopsguard.errors import RenderError
-from gitopsguard.render.files import resolved, shown
 from gitopsguard.render.kustomization import (
     read_inline_plugin_configurations,
     read_kustomization,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from gitopsguard.documents.files import read_bounded_bytes, shown
 from gitopsguard.errors import RenderError
-from gitopsguard.render.files import read_bounded_bytes, shown
 from gitopsguard.render.settings import RenderSettings
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

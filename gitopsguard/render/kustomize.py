@@ -20,13 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from gitopsguard.documents.bounds import Budget
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest
-from gitopsguard.render.bounds import Budget
 from gitopsguard.render.confine import KUSTOMIZATION_FILES, kustomization_file, require_confined
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.plain import read_text
-from gitopsguard.render.settings import RenderSettings
+from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 __all__ = [
     "KUSTOMIZATION_FILES",
@@ -60,11 +60,12 @@ def kustomize_arguments(directory: Path) -> list[str]:
 
 
 def build(
-    directory: Path, root: Path, memo: DocumentMemo | None = None, budget: Budget | None = None
-) -> list[Manifest]:
-    """``kustomize build directory``, its objects labelled with the kustomization they came from."""
-    budget = budget or Budget()
-    settings = budget.settings
+    directory: Path, root: Path, memo: DocumentMemo | None = None, budget: Budget | None = None, *,
+    settings: RenderSettings = DEFAULT,
+) -> list[Manifest]:  # fmt: skip
+    """``kustomize build directory``, its objects labelled with the kustomization they came from; kustomize's
+    bounds from ``settings``, its output's from ``budget`` (made from ``settings`` when none is given)."""
+    budget = budget or Budget(settings)
     relative = directory.relative_to(root).as_posix() or "."
     kustomization = kustomization_file(directory)
     where = f"{relative}/{kustomization.name}" if kustomization else relative

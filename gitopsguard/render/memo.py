@@ -12,16 +12,10 @@ whole, which is faster than one document at a time, and remembered by document a
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
-from itertools import pairwise
 
+from gitopsguard.documents.chunks import Chunk
 from gitopsguard.model import Manifest
-
-_MARKER = re.compile(r"^---(?=[ \t\r]|$)", re.MULTILINE)
-_WHOLE_ONLY = re.compile(r"^(?:%|\.\.\.(?=[ \t\r]|$))", re.MULTILINE)
-
-Chunk = tuple[int, str]  # the line the chunk starts on (0-based), its text
 
 
 class DocumentMemo:
@@ -65,19 +59,6 @@ class DocumentMemo:
         """A render ended: keep what it used, forget the rest."""
         self._last, self._now = self._now, {}
         self._known = {origin for origin, _ in self._last}
-
-
-def chunks(text: str) -> list[Chunk] | None:
-    """The text cut before each ``---`` line, with the line each piece starts on; None when it must be
-    parsed whole."""
-    if _WHOLE_ONLY.search(text):
-        return None
-    cuts = [0, *(m.start() for m in _MARKER.finditer(text) if m.start() > 0), len(text)]
-    pieces, line = [], 0
-    for begin, end in pairwise(cuts):
-        pieces.append((line, text[begin:end]))
-        line += text.count("\n", begin, end)
-    return pieces
 
 
 def _moved(origin: str, lines: int) -> str:

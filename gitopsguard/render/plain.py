@@ -8,13 +8,14 @@ from typing import Any
 
 import yaml
 
+from gitopsguard.documents.bounds import Budget, LimitError
+from gitopsguard.documents.chunks import chunks
+from gitopsguard.documents.files import read_bounded, yaml_files
+from gitopsguard.documents.yamlload import documents
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
-from gitopsguard.render.bounds import Budget, LimitError
-from gitopsguard.render.files import read_bounded, yaml_files
-from gitopsguard.render.memo import DocumentMemo, chunks
+from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.settings import DEFAULT
-from gitopsguard.render.yamlload import documents
 
 
 def read_directory(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitopsguard.documents.bounds import Budget
+from gitopsguard.documents.files import resolved
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.render import kustomize, plain
-from gitopsguard.render.bounds import Budget
-from gitopsguard.render.files import resolved
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.settings import DEFAULT, RenderSettings
 
@@ -32,7 +32,7 @@ def render(root: Path, path: str, memo: DocumentMemo | None = None, *, settings:
         raise RenderError(f"{path}: no such directory in the repository")
     budget = Budget(settings)  # one allowance for the whole render
     if kustomize.kustomization_file(directory) is not None:
-        manifests = kustomize.build(directory, checkout, memo, budget)
+        manifests = kustomize.build(directory, checkout, memo, budget, settings=settings)
     else:
         manifests = plain.read_directory(directory, checkout, memo, budget)
     _require_unique(manifests)

@@ -22,8 +22,8 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import ApplyError, ClusterError, GitOpsGuardError, NotFoundError, UnreachableError
-from gitopsguard.model import KubeObject, ObjectKey
-from gitopsguard.plan.prepare import UNIT_LABEL, Desired
+from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
+from gitopsguard.plan.prepare import Desired
 from gitopsguard.plan.unmanaged import WORKLOAD_KINDS
 from gitopsguard.policy.live import Standing
 

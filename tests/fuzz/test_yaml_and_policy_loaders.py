@@ -1,4 +1,4 @@
-"""Fuzz the loaders a commit's YAML goes through: documents (render/yamlload.py), the line-keeping loader
+"""Fuzz the loaders a commit's YAML goes through: documents (documents/yamlload.py), the line-keeping loader
 of policies, and Policy/PolicyException files (policy/load.py). Each answers hostile text with its typed
 error only, and never builds more than its budget of nodes, however the text uses aliases."""
 
@@ -10,12 +10,12 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from gitopsguard.documents.bounds import Budget
+from gitopsguard.documents.lines import documents as lined_documents
+from gitopsguard.documents.yamlload import documents, parse_bounded
 from gitopsguard.errors import PolicyError
 from gitopsguard.policy import parse_policies
-from gitopsguard.policy.yamllines import documents as lined_documents
-from gitopsguard.render.bounds import Budget
 from gitopsguard.render.settings import RenderSettings
-from gitopsguard.render.yamlload import documents, parse_bounded
 
 SMALL = RenderSettings(max_nodes=2_000, max_depth=30, max_documents=50)
 TOKENS = ["&a ", "&b ", "*a", "*b", "[", "]", "{", "}", ": ", ", ", "- ", "\n", "  ", "---\n", "...\n", "x", "7",

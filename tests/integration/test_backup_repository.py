@@ -16,9 +16,10 @@ from gitopsguard.policy import parse_policies
 from gitopsguard.source import Credentials
 from tests.gitrepo import git
 from tests.integration.conftest import LiveCluster
-from tests.integration.test_live_scan import POLICIES, Scan, deployment, scan, wait_for
+from tests.integration.test_live_scan import POLICIES, Scan, deployment, scan
 from tests.kube import as_model, meta, name_of
 from tests.kubectl import kubectl
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 __all__ = ["scan"]  # the live scan's fixture, used here with a backup repository
@@ -38,7 +39,7 @@ def test_a_live_scan_deletion_is_one_backup_commit_whose_file_restores_the_deplo
     scan.backups = GitBackups(GitBackupSpec(f"file://{remote}", "backups"), tmp_path / "clone").under("live-scan")  # type: ignore[assignment]
     scan.create(deployment("stray", {}))
     scan.start(parse_policies({"policies/p.yaml": POLICIES}))
-    wait_for(lambda: not scan.exists("stray"))
+    eventually(lambda: not scan.exists("stray"), timeout=20, every=0.1)
     assert scan.heard_once("stray", "deleted") == ["violation", "deleted"]
 
     (commit,) = git(remote, "log", "--format=%H", "backups").splitlines()
@@ -102,8 +103,13 @@ def test_an_unmanaged_workload_swept_by_a_pass_is_one_commit_under_its_unit_and_
     (path,) = git(remote, "show", "--name-only", "--format=", commit).splitlines()
     assert path.startswith(f"{namespace}/{namespace}/Deployment-stray-") and commit[:12] in change.detail
     assert "unmanaged" in git(remote, "log", "-1", "--format=%B", commit)
-    wait_for(lambda: not [d for d in client.AppsV1Api(admin_api).list_namespaced_deployment(namespace).items
-                          if name_of(d) == "stray" and not meta(d).deletion_timestamp])  # fmt: skip
+    apps = client.AppsV1Api(admin_api)
+
+    def stray_gone() -> bool:
+        live = apps.list_namespaced_deployment(namespace).items
+        return not [d for d in live if name_of(d) == "stray" and not meta(d).deletion_timestamp]
+
+    eventually(stray_gone, timeout=20, every=0.1)
     restored = tmp_path / "restore"
     git(tmp_path, "clone", "--quiet", "--branch", "backups", str(remote), str(restored))
     subprocess.run([kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "-f", str(restored / path)],

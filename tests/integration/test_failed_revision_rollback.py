@@ -157,7 +157,7 @@ def test_the_rollback_leaves_alone_what_was_replaced_relabelled_or_marked_since_
     """The rule holds for each object at the moment of deletion, not only at creation: same uid, still
     labelled for this unit, not marked ``gitopsguard.io/prune: disabled``."""
     from gitopsguard.cluster.apply import Created
-    from gitopsguard.plan.prepare import UNIT_LABEL
+    from gitopsguard.model import UNIT_LABEL
     from gitopsguard.reconcile import roll_back
 
     core = client.CoreV1Api(admin_api)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +37,6 @@ def many_configmaps(upstream: Upstream, count: int) -> None:
 def owned_count(api: client.ApiClient, namespace: str, unit: str) -> int:
     items = client.CoreV1Api(api).list_namespaced_config_map(namespace, label_selector=f"gitopsguard.io/unit={unit}")
     return len(items.items)
-
-
-def eventually(check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_loop_converges_after_the_api_server_dies_mid_apply(spare: DevCluster, tmp_path: Path) -> None:

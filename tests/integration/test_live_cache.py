@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,14 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.model import KubeObject, ObjectKey
-from gitopsguard.plan.prepare import UNIT_LABEL
+from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
 from gitopsguard.reconcile import Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 CONFIGMAPS = ("v1", "ConfigMap")
-
-
-def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from gitopsguard.policy import PolicySet, parse_policies
 from gitopsguard.scan.scanner import Announcement, Scanner
 from tests.kube import as_model
 from tests.policies import team_label_policy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 CRD = Path(__file__).parents[2] / "manifests" / "crds" / "policyreport.yaml"
@@ -35,13 +36,6 @@ def deployment(name: str, labels: dict[str, str], finalizers: list[str] | None =
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "labels": labels, "finalizers": finalizers or []},
             "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}}, "template": pod}}  # fmt: skip
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 class Scan:
@@ -65,7 +59,7 @@ class Scan:
     def heard_once(self, name: str, event: str) -> list[str]:
         """The events heard for Deployment ``name`` once ``event`` is among them. A round announces at its end,
         so the object can be gone a moment before its "deleted" is heard."""
-        wait_for(lambda: event in [e for e, _ in self.events("Deployment", name)])
+        eventually(lambda: event in [e for e, _ in self.events("Deployment", name)], timeout=20, every=0.1)
         return [e for e, _ in self.events("Deployment", name)]
 
     def create(self, body: dict[str, Any]) -> None:
@@ -103,7 +97,7 @@ def test_a_hand_made_workload_is_announced_once_then_backed_up_and_deleted_after
     InventoryStore(scan.api).save(scan.namespace, Inventory({listed: Entry("apps/v1", "1", "d")}, "abc"))
     scanner = scan.start(parse_policies({"policies/p.yaml": POLICIES}))
 
-    wait_for(lambda: not scan.exists("stray"))
+    eventually(lambda: not scan.exists("stray"), timeout=20, every=0.1)
     assert scan.heard_once("stray", "deleted") == ["violation", "deleted"]
     (backup,) = (scan.backups / scan.namespace).glob("Deployment-stray-*.yaml")
     saved = yaml.safe_load(backup.read_text())
@@ -120,13 +114,13 @@ def test_a_hand_made_workload_is_announced_once_then_backed_up_and_deleted_after
         return {(e.involved_object.name, e.reason) for e in events}
 
     wanted = {("stray", "PolicyViolation"), ("stray", "DeletedByPolicy"), ("from-git", "PolicyViolation")}
-    wait_for(lambda: wanted <= reasons())
+    eventually(lambda: wanted <= reasons(), timeout=20, every=0.1)
 
     def one_failure_reported() -> bool:
         report = _report(scan)
         return report is not None and bool(report["summary"]["fail"] == 1)
 
-    wait_for(one_failure_reported)
+    eventually(one_failure_reported, timeout=20, every=0.1)
     report = _report(scan)
     assert report is not None, "the PolicyReport is gone"
     (result,) = report["results"]
@@ -145,7 +139,7 @@ def test_a_terminating_workload_is_neither_deleted_again_nor_announced(scan: Sca
     scan.create(deployment("leaving", {}, finalizers=["example.com/hold"]))
     client.AppsV1Api(scan.api).delete_namespaced_deployment("leaving", scan.namespace)
     scanner = scan.start(parse_policies({"p.yaml": POLICIES.replace("2s", "0s")}))
-    wait_for(lambda: scanner.evaluations >= 1)
+    eventually(lambda: scanner.evaluations >= 1, timeout=20, every=0.1)
     time.sleep(1.5)
     assert scan.events("Deployment", "leaving") == []
     client.AppsV1Api(scan.api).patch_namespaced_deployment(
@@ -157,13 +151,13 @@ def test_a_restart_neither_announces_again_nor_restarts_the_grace_period(scan: S
     scan.create(deployment("stray", {}))
     policies = parse_policies({"p.yaml": POLICIES.replace("2s", "4s")})
     scan.start(policies)
-    wait_for(lambda: scan.events("Deployment", "stray") == [("violation", "")])
+    eventually(lambda: scan.events("Deployment", "stray") == [("violation", "")], timeout=20, every=0.1)
     started = time.monotonic()
     time.sleep(1)
     scan.stop.set()
     scan.heard.clear()
     scan.start(policies)  # a new process: it remembers from the state ConfigMap
-    wait_for(lambda: not scan.exists("stray"))
+    eventually(lambda: not scan.exists("stray"), timeout=20, every=0.1)
     assert scan.heard_once("stray", "deleted") == ["deleted"]
     assert time.monotonic() - started < 6  # about 4 s after it was first seen, not 4 s after the restart
 
@@ -172,10 +166,10 @@ def test_only_changed_objects_are_evaluated_again(scan: Scan) -> None:
     for index in range(5):
         scan.create(deployment(f"d{index}", {"team": "a"}))
     scanner = scan.start(parse_policies({"p.yaml": POLICIES}))
-    wait_for(lambda: scanner.evaluations == 5)
+    eventually(lambda: scanner.evaluations == 5, timeout=20, every=0.1)
     time.sleep(1)
     client.AppsV1Api(scan.api).patch_namespaced_deployment("d3", scan.namespace, {"metadata": {"labels": {"x": "1"}}})
-    wait_for(lambda: scanner.evaluations == 6)
+    eventually(lambda: scanner.evaluations == 6, timeout=20, every=0.1)
     time.sleep(1.5)
     assert scanner.evaluations == 6
 
@@ -192,11 +186,11 @@ def test_when_an_exception_expires_the_workloads_it_covered_are_judged_again_at_
     )
     policies = parse_policies({"p.yaml": POLICIES.replace("delete", "notify"), "e.yaml": exception})
     scanner = scan.start(policies, clock=lambda: datetime.now(UTC) + ahead[0])
-    wait_for(lambda: scanner.evaluations >= 1)
+    eventually(lambda: scanner.evaluations >= 1, timeout=20, every=0.1)
     time.sleep(1)
     assert scan.events("Deployment", "excused") == []  # covered: nothing to say
     ahead[0] = timedelta(hours=2)
-    wait_for(lambda: [e for e, _ in scan.events("Deployment", "excused")] == ["violation"], timeout=10)
+    eventually(lambda: [e for e, _ in scan.events("Deployment", "excused")] == ["violation"], timeout=10, every=0.1)
 
 
 def test_new_policies_are_applied_from_memory_and_the_same_policy_files_cost_nothing(scan: Scan) -> None:

@@ -16,6 +16,7 @@ from prometheus_client import generate_latest
 
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.secrets import SecretData
 from gitopsguard.commands.reconcile_once import notifications
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action, Change, ObjectKey
@@ -94,8 +95,9 @@ def test_a_team_secret_gitopsguard_may_not_read_fails_that_team_alone(
     fake = FakeSlack()
     with fake.serving() as url:
         alice = dev_cluster.api("dev-alice")  # no rights on Secrets: the API server answers 403
+        teams = TeamWebhooks(SecretData(RawApi(alice)))
         slack = SlackNotifier(SlackSettings(token=TOKEN, channel="#ops", base_url=f"{url}/api/", min_interval=0),
-                              team_webhook=TeamWebhooks(RawApi(alice)), on_failure=failures.append)  # fmt: skip
+                              team_webhook=teams, on_failure=failures.append)  # fmt: skip
         slack.notify([violation(namespace, "shell"), platform("apps")])
         slack.drain()
     assert any("unit apps" in t for t in fake.texts())
@@ -111,7 +113,9 @@ def test_a_team_webhook_in_a_real_secret_gets_its_copy_when_the_operator_allows_
         team_secret(admin_api, namespace, f"{team_url}{WEBHOOK_PATH}\n".encode())
         settings = SlackSettings(token=TOKEN, channel="#ops", base_url=f"{url}/api/", min_interval=0,
                                  outbound=trusting(tls))  # fmt: skip
-        slack = SlackNotifier(settings, team_webhook=TeamWebhooks(RawApi(admin_api)), on_failure=failures.append)
+        slack = SlackNotifier(
+            settings, team_webhook=TeamWebhooks(SecretData(RawApi(admin_api))), on_failure=failures.append
+        )
         slack.notify([violation(namespace, "shell")])
         slack.drain()
     assert failures == [] and len(fake.texts(WEBHOOK_PATH)) == 1 and len(fake.texts()) == 1
@@ -123,7 +127,7 @@ def test_the_same_team_secret_is_refused_without_the_operators_allowance(
     fake, tls, failures = FakeSlack(), shared_tls(), list[Failure]()
     with fake.serving(tls) as team_url:
         team_secret(admin_api, namespace, f"{team_url}{WEBHOOK_PATH}".encode())
-        slack = SlackNotifier(SlackSettings(min_interval=0), team_webhook=TeamWebhooks(RawApi(admin_api)),
+        slack = SlackNotifier(SlackSettings(min_interval=0), team_webhook=TeamWebhooks(SecretData(RawApi(admin_api))),
                               on_failure=failures.append)  # fmt: skip
         slack.notify([violation(namespace, "shell")])
         slack.drain()

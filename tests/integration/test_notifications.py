@@ -28,10 +28,11 @@ from gitopsguard.scan.scanner import Scanner
 from gitopsguard.source import GitSource, SourceSpec
 from tests.fakeslack import TOKEN, FakeSlack
 from tests.gitrepo import Upstream
-from tests.integration.test_live_scan import POLICIES, deployment, wait_for
+from tests.integration.test_live_scan import POLICIES, deployment
 from tests.integration.test_policy_gate import POD, POLICY
 from tests.kube import as_model
 from tests.signedrepo import SignedRepo, grant
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def test_slack_hears_each_event_of_the_scenario_exactly_once(
                           announce=news.on_announcements)  # fmt: skip
         threading.Thread(target=scanner.run, args=(stop,), daemon=True).start()
         try:
-            wait_for(lambda: any("Workload deleted by policy" in t for t in fake.texts()), timeout=30)
+            eventually(lambda: any("Workload deleted by policy" in t for t in fake.texts()), timeout=30, every=0.1)
         finally:
             stop.set()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,15 +14,9 @@ from gitopsguard.cluster import server_info
 from gitopsguard.devcluster.ports import free_port
 from tests.integration.conftest import LiveCluster, bind_user
 from tests.kube import meta
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.25)
 
 
 def test_server_reports_version_1_20_2_and_ready(admin_api: client.ApiClient) -> None:
@@ -53,7 +45,7 @@ def test_ordinary_user_is_forbidden_until_a_rolebinding_allows_it(
         alice.list_namespaced_config_map(namespace)
     assert denied.value.status == 403
     bind_user(admin_api, namespace, "alice-view", "ClusterRole", "view")
-    eventually(lambda: _can_list(alice, namespace), timeout=10)
+    eventually(lambda: _can_list(alice, namespace), timeout=10, every=0.25)
 
 
 def _can_list(core: client.CoreV1Api, namespace: str) -> bool:
@@ -81,14 +73,20 @@ def test_controller_manager_turns_a_deployment_into_a_pending_pod(admin_api: cli
     )
     client.AppsV1Api(admin_api).create_namespaced_deployment(namespace, deployment)
     core = client.CoreV1Api(admin_api)
-    eventually(lambda: len(core.list_namespaced_pod(namespace, label_selector="app=web").items) == 1)
+    eventually(
+        lambda: len(core.list_namespaced_pod(namespace, label_selector="app=web").items) == 1, timeout=60, every=0.25
+    )
     (pod,) = core.list_namespaced_pod(namespace, label_selector="app=web").items
     assert pod.status is not None and pod.status.phase == "Pending"  # no scheduler or kubelet, by design
 
 
 def test_new_namespace_gets_a_default_service_account(admin_api: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(admin_api)
-    eventually(lambda: any(meta(sa).name == "default" for sa in core.list_namespaced_service_account(namespace).items))
+    eventually(
+        lambda: any(meta(sa).name == "default" for sa in core.list_namespaced_service_account(namespace).items),
+        timeout=60,
+        every=0.25,
+    )
 
 
 def test_cluster_info_command_prints_version_and_readiness(dev_cluster: LiveCluster) -> None:

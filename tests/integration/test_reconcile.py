@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.audit import AuditLog
 from gitopsguard.cli import main
-from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.apply import Applier, Prepared
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.errors import ApplyError
 from gitopsguard.model import Action, KubeObject, Manifest, ObjectKey
@@ -369,7 +369,7 @@ class CountingApplier(Applier):
         super().__init__(api)
         self.dry_runs: list[str] = []
 
-    def dry_run(self, desired: Sequence[Desired], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
+    def dry_run(self, desired: Sequence[Prepared], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
         self.dry_runs += [str(d.key) for d in desired]
         return super().dry_run(desired, compare)
 

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from tests.fakeslack import TOKEN, FakeSlack
 from tests.integration.conftest import LiveCluster
 from tests.kube import data_of
 from tests.reviewrepo import ReviewRepo
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -151,15 +151,15 @@ def test_the_run_loop_refuses_a_straight_push_tells_slack_once_and_applies_the_r
             stderr=subprocess.STDOUT, text=True)  # fmt: skip
         output = ""
         try:
-            eventually(lambda: cli.value(admin_api) == "1")
+            eventually(lambda: cli.value(admin_api) == "1", timeout=30, every=0.2)
             cli.repo.push("alice", configmap("2"))
-            eventually(lambda: any("Unreviewed revision refused" in t for t in fake.texts()))
+            eventually(lambda: any("Unreviewed revision refused" in t for t in fake.texts()), timeout=30, every=0.2)
             time.sleep(3)  # more passes over the same refused head: Slack hears once
             assert cli.value(admin_api) == "1"
             cli.repo.git("revert", "--no-edit", "-S", "HEAD", person="alice")
             cli.repo.change("alice", "again", configmap("2"))
             cli.repo.merge("carol", "again")
-            eventually(lambda: cli.value(admin_api) == "2")
+            eventually(lambda: cli.value(admin_api) == "2", timeout=30, every=0.2)
         except AssertionError:
             process.send_signal(signal.SIGTERM)
             raise AssertionError(process.communicate(timeout=20)[0]) from None
@@ -168,10 +168,3 @@ def test_the_run_loop_refuses_a_straight_push_tells_slack_once_and_applies_the_r
                 process.send_signal(signal.SIGTERM)
                 output, _ = process.communicate(timeout=20)
     assert sum("Unreviewed revision refused" in t for t in fake.texts()) == 1, output
-
-
-def eventually(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)

@@ -17,9 +17,10 @@ from gitopsguard.policy import parse_policies
 from gitopsguard.policy.model import PolicySet, Selector
 from gitopsguard.scan.scanner import Scanner
 from tests.integration import test_scan_trust
-from tests.integration.test_scan_trust import Tenant, deployment, wait_for
+from tests.integration.test_scan_trust import Tenant, deployment
 from tests.kube import as_model
 from tests.policies import no_plain_passwords_policy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 tenant = test_scan_trust.tenant  # alice with edit rights in a namespace of her own
@@ -45,7 +46,9 @@ def test_a_live_scan_over_a_deployment_too_large_for_a_cel_rule_keeps_running_an
                       announce=tenant.heard.extend)  # fmt: skip
     scanning = threading.Thread(target=scanner.run, args=(tenant.stop,), daemon=True)
     scanning.start()
-    wait_for(lambda: bool(tenant.heard_of("Deployment", "many-env")) or not scanning.is_alive())
+    eventually(
+        lambda: bool(tenant.heard_of("Deployment", "many-env")) or not scanning.is_alive(), timeout=20, every=0.1
+    )
     assert scanning.is_alive()
     ((verdict,),) = [[a.verdict for a in tenant.heard if a.key.name == "many-env" and a.event == "violation"]]
     (finding,) = verdict.findings
@@ -56,7 +59,7 @@ def test_a_live_scan_over_a_deployment_too_large_for_a_cel_rule_keeps_running_an
     leaked = deployment("leaked", {})
     leaked["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "DB_PASSWORD", "value": "x"}]
     apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, leaked))
-    wait_for(lambda: bool(tenant.heard_of("Deployment", "leaked")))
+    eventually(lambda: bool(tenant.heard_of("Deployment", "leaked")), timeout=20, every=0.1)
     assert scanning.is_alive() and tenant.heard_of("Deployment", "later") == []
     # and the namespace's PolicyReport holds it (a finding without a field path once made the write fail)
     assert scanner.drain() and [p for p in scanner.problems if "PolicyReport" in p] == []
@@ -90,7 +93,7 @@ def test_anything_an_evaluation_raises_is_reported_for_that_object_and_the_scan_
     leaked = deployment("leaked", {})
     leaked["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "DB_PASSWORD", "value": "x"}]
     apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, leaked))
-    wait_for(lambda: bool(tenant.heard_of("Deployment", "leaked")) or not scanning.is_alive())
+    eventually(lambda: bool(tenant.heard_of("Deployment", "leaked")) or not scanning.is_alive(), timeout=20, every=0.1)
     assert scanning.is_alive()
     (problem,) = [p for p in scanner.problems if "poison" in p]
     assert problem.startswith(f"Deployment/{tenant.namespace}/poison: cannot be evaluated (RecursionError")

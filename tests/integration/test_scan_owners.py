@@ -16,8 +16,9 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.policy import parse_policies
 from gitopsguard.scan.scanner import Scanner
 from tests.integration import test_scan_trust
-from tests.integration.test_scan_trust import Tenant, wait_for
+from tests.integration.test_scan_trust import Tenant
 from tests.kube import as_model, name_of
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 tenant = test_scan_trust.tenant  # alice with edit rights in a namespace of her own
@@ -76,7 +77,7 @@ def test_a_privileged_pod_claiming_the_tenants_own_deployment_as_controller_is_d
     )
     core.create_namespaced_pod(tenant.namespace, owned_pod("hidden-priv", with_kind(decoy, "apps/v1", "Deployment")))
     scanning(tenant)
-    wait_for(lambda: not tenant.exists("Pod", "hidden-priv"))
+    eventually(lambda: not tenant.exists("Pod", "hidden-priv"), timeout=20, every=0.1)
     assert tenant.events_once_deleted("Pod", "hidden-priv") == ["violation", "deleted"]
 
 
@@ -87,7 +88,7 @@ def test_a_privileged_pod_claiming_a_configmap_as_controller_is_deleted_not_held
     core = client.CoreV1Api(tenant.alice)
     core.create_namespaced_pod(tenant.namespace, owned_pod("held-priv", with_kind(anchor, "v1", "ConfigMap")))
     scanning(tenant)
-    wait_for(lambda: not tenant.exists("Pod", "held-priv"))
+    eventually(lambda: not tenant.exists("Pod", "held-priv"), timeout=20, every=0.1)
     assert tenant.events_once_deleted("Pod", "held-priv") == ["violation", "deleted"]
 
 
@@ -101,7 +102,7 @@ def test_a_privileged_pod_under_a_real_controller_with_a_compliant_template_is_j
     )
     core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
     scanning(tenant)
-    wait_for(lambda: not tenant.exists("Pod", "riding"))
+    eventually(lambda: not tenant.exists("Pod", "riding"), timeout=20, every=0.1)
     assert tenant.events_once_deleted("Pod", "riding") == ["violation", "deleted"]
     assert tenant.heard_of("DaemonSet", "agent") == []
 
@@ -111,9 +112,9 @@ def test_pods_a_non_compliant_deployment_makes_are_judged_through_it_not_one_by_
     loud = controller("Deployment", "loud", template("loud", PRIVILEGED), replicas=2)
     apps.create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, loud))
     core = client.CoreV1Api(tenant.admin)
-    wait_for(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 2)
+    eventually(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 2, timeout=20, every=0.1)
     scanner = scanning(tenant)
-    wait_for(lambda: bool(tenant.heard_of("Deployment", "loud")))
+    eventually(lambda: bool(tenant.heard_of("Deployment", "loud")), timeout=20, every=0.1)
     pods = {name_of(p) for p in core.list_namespaced_pod(tenant.namespace).items}
     assert [a for a in tenant.heard if a.key.kind in ("Pod", "ReplicaSet")] == []
     assert len(pods) == 2 and scanner.evaluations >= 1
@@ -174,7 +175,7 @@ spec:
     own["spec"] = {**agent["spec"], "automountServiceAccountToken": False}
     core.create_namespaced_pod(tenant.namespace, own)
     scanning_under(tenant, {"p.yaml": BASELINE, "e.yaml": exception})
-    wait_for(lambda: not tenant.exists("Pod", "node-root"))
+    eventually(lambda: not tenant.exists("Pod", "node-root"), timeout=20, every=0.1)
     assert tenant.events_once_deleted("Pod", "node-root") == ["violation", "deleted"]
     assert tenant.heard_of("DaemonSet", "log-agent") == []
     assert tenant.exists("Pod", "agent-pod") and tenant.heard_of("Pod", "agent-pod") == []
@@ -190,7 +191,7 @@ def test_a_privileged_pod_behind_a_daemonset_a_pod_only_policy_never_judges_is_d
     pod["spec"] = {**loud["spec"], "automountServiceAccountToken": False}
     core.create_namespaced_pod(tenant.namespace, pod)
     scanning_under(tenant, {"p.yaml": BASELINE + "  match: {kinds: [Pod]}\n"})
-    wait_for(lambda: not tenant.exists("Pod", "priv-root"))
+    eventually(lambda: not tenant.exists("Pod", "priv-root"), timeout=20, every=0.1)
     assert tenant.events_once_deleted("Pod", "priv-root") == ["violation", "deleted"]
 
 
@@ -205,9 +206,9 @@ def test_a_pod_excused_by_its_daemonsets_template_is_judged_again_when_the_daemo
     core.create_namespaced_pod(tenant.namespace, owned_pod("riding", with_kind(ds, "apps/v1", "DaemonSet"), "agent"))
     lenient = BASELINE.replace("gracePeriod: 1s", "gracePeriod: 1h")  # the DaemonSet stays while it is fixed
     scanner = scanning_under(tenant, {"p.yaml": lenient})
-    wait_for(lambda: bool(tenant.heard_of("DaemonSet", "agent")))
+    eventually(lambda: bool(tenant.heard_of("DaemonSet", "agent")), timeout=20, every=0.1)
     assert tenant.heard_of("Pod", "riding") == [] and scanner.evaluations >= 1  # excused: its controller's finding
     fixed = template("agent", {"privileged": False})  # a strategic merge keeps fields a patch leaves out
     apps.patch_namespaced_daemon_set("agent", tenant.namespace, {"spec": {"template": fixed}})
-    wait_for(lambda: bool(tenant.heard_of("Pod", "riding")))
+    eventually(lambda: bool(tenant.heard_of("Pod", "riding")), timeout=20, every=0.1)
     assert [e for e, _ in tenant.heard_of("Pod", "riding")][:1] == ["violation"]

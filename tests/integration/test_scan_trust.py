@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from gitopsguard.scan.scanner import Announcement, Scanner
 from tests.integration.conftest import LiveCluster, bind_user
 from tests.kube import as_model, close, meta
 from tests.policies import team_label_policy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +44,6 @@ def pod(name: str, owners: list[dict[str, Any]]) -> dict[str, Any]:
                      "automountServiceAccountToken": False}}  # fmt: skip
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 class Tenant:
     """Alice, with edit rights in her namespace, and a scanner watching it."""
 
@@ -57,7 +51,7 @@ class Tenant:
         self.admin, self.namespace, self.backups = admin, namespace, backups
         bind_user(admin, namespace, "alice-edit", "ClusterRole", "edit")
         self.alice = cluster.api("dev-alice")
-        wait_for(self._can_write)
+        eventually(self._can_write, timeout=20, every=0.1)
         self.heard: list[Announcement] = []
         self.stop = threading.Event()
 
@@ -81,7 +75,7 @@ class Tenant:
     def events_once_deleted(self, kind: str, name: str) -> list[str]:
         """The events heard of a workload, once its deletion has been announced: a round announces at its
         end, so the object can be gone a moment before "deleted" is heard."""
-        wait_for(lambda: any(event == "deleted" for event, _ in self.heard_of(kind, name)))
+        eventually(lambda: any(event == "deleted" for event, _ in self.heard_of(kind, name)), timeout=20, every=0.1)
         return [event for event, _ in self.heard_of(kind, name)]
 
     def exists(self, kind: str, name: str) -> bool:
@@ -93,7 +87,11 @@ class Tenant:
 @pytest.fixture
 def tenant(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Tenant]:
     core = client.CoreV1Api(admin_api)
-    wait_for(lambda: any(meta(sa).name == "default" for sa in core.list_namespaced_service_account(namespace).items))
+    eventually(
+        lambda: any(meta(sa).name == "default" for sa in core.list_namespaced_service_account(namespace).items),
+        timeout=20,
+        every=0.1,
+    )
     t = Tenant(dev_cluster, admin_api, namespace, tmp_path / "backups")
     yield t
     t.stop.set()
@@ -111,7 +109,7 @@ def test_a_workload_labelled_with_a_unit_that_does_not_exist_is_deleted_after_it
         as_model(client.V1Deployment, deployment("disguised", {"gitopsguard.io/unit": "no-such-unit"})),
     )
     tenant.scan()
-    wait_for(lambda: not tenant.exists("Deployment", "disguised"))
+    eventually(lambda: not tenant.exists("Deployment", "disguised"), timeout=20, every=0.1)
     assert tenant.events_once_deleted("Deployment", "disguised") == ["violation", "deleted"]
     ((_, why),) = [h for h in tenant.heard_of("Deployment", "disguised") if h[0] == "violation"]
     assert "no-such-unit" in why and "does not list it" in why
@@ -128,7 +126,7 @@ def test_a_workload_labelled_with_a_real_unit_that_does_not_list_it_is_deleted_b
         made = as_model(client.V1Deployment, deployment(name, {"gitopsguard.io/unit": unit}))
         apps.create_namespaced_deployment(tenant.namespace, made)
     tenant.scan()
-    wait_for(lambda: not tenant.exists("Deployment", "copied-label"))
+    eventually(lambda: not tenant.exists("Deployment", "copied-label"), timeout=20, every=0.1)
     time.sleep(2)  # well past the grace period: the one the unit's inventory lists is held
     assert tenant.exists("Deployment", "from-git")
     ((event, why),) = tenant.heard_of("Deployment", "from-git")
@@ -143,7 +141,7 @@ def test_a_pod_claiming_a_controller_that_does_not_exist_is_reported_and_deleted
         tenant.namespace, as_model(client.V1Pod, pod("ghost-child", forged))
     )
     tenant.scan()
-    wait_for(lambda: not tenant.exists("Pod", "ghost-child"))
+    eventually(lambda: not tenant.exists("Pod", "ghost-child"), timeout=20, every=0.1)
     assert tenant.events_once_deleted("Pod", "ghost-child") == ["violation", "deleted"]
 
 

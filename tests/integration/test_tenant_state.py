@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from tests.gitrepo import Upstream
 from tests.integration.conftest import TEST_LABEL, LiveCluster, bind_user
 from tests.kube import as_model, binary_data_of, close, data_of, meta, name_of
 from tests.policies import team_label_policy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -168,13 +169,6 @@ class Flooded:
         return scanner, heard, stop
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def flooded(dev_cluster: LiveCluster) -> Iterator[Flooded]:
     api = dev_cluster.api()
@@ -191,7 +185,7 @@ def flooded(dev_cluster: LiveCluster) -> Iterator[Flooded]:
         scanner = Scanner(Applier(api), raw, parse_policies({"p.yaml": LIVE_POLICY}), backup_dir=Path("/nonexistent"),
                           namespaces=frozenset({flooded_ns, quiet_ns}), announce=heard.extend)  # fmt: skip
         threading.Thread(target=scanner.run, args=(stop,), daemon=True).start()
-        _wait(lambda: len([a for a in list(heard) if a.event == "violation"]) >= FLOOD + 1, timeout=120)
+        eventually(lambda: len([a for a in list(heard) if a.event == "violation"]) >= FLOOD + 1, timeout=120, every=0.2)
         time.sleep(3)  # a few rounds of the loop after the first scan
         yield Flooded(api, flooded_ns, quiet_ns, heard, raw, scanner, stop)
         stop.set()
@@ -212,7 +206,7 @@ def test_a_flooded_namespace_cannot_stop_another_namespaces_first_sightings_from
     flooded.stop.set()
     scanner, heard, stop = flooded.restart()  # a new process: what was saved is all it knows
     try:
-        _wait(lambda: scanner.evaluations >= FLOOD + 1, timeout=120)
+        eventually(lambda: scanner.evaluations >= FLOOD + 1, timeout=120, every=0.2)
         time.sleep(1)
         again = [a for a in list(heard) if a.event == "violation"]
         assert [a.key.name for a in again if a.key.namespace == flooded.quiet] == []  # not announced twice
@@ -241,7 +235,9 @@ def test_a_refused_state_write_is_reported_once_and_waits_before_the_next_try(
 ) -> None:
     bind_user(admin_api, namespace, "alice-view", "ClusterRole", "view")  # she may read the state, not write it
     alice = CountingApi(admin_api, impersonate="alice")
-    _wait(lambda: alice.request("GET", f"/api/v1/namespaces/{namespace}/configmaps")[0] == 200, timeout=10)
+    eventually(
+        lambda: alice.request("GET", f"/api/v1/namespaces/{namespace}/configmaps")[0] == 200, timeout=10, every=0.2
+    )
     problems: list[str] = []
     clock = [1000.0]
     memory = ScanMemory(ScanStateStore(alice, namespace=namespace), problems.append, clock=lambda: clock[0])
@@ -330,7 +326,7 @@ def test_the_live_scan_backs_up_and_deletes_a_workload_with_a_240_character_name
     (name,) = flood(RawApi(tenant.api), tenant.namespace, 1, length=240)
     _, stop = _live_scan(tenant.api, {tenant.namespace}, tmp_path / "backups")
     try:
-        _wait(lambda: name not in tenant.live_pods(), timeout=20)
+        eventually(lambda: name not in tenant.live_pods(), timeout=20, every=0.2)
     finally:
         stop.set()
     (saved,) = (tmp_path / "backups" / tenant.namespace).glob("Pod-*.yaml")
@@ -351,7 +347,7 @@ def test_a_failed_live_scan_backup_holds_that_workload_alone_and_is_announced_on
         (gone,) = flood(raw, other, 1, length=30)
         heard, stop = _live_scan(tenant.api, {tenant.namespace, other}, backups)
         try:
-            _wait(lambda: any(a.event == "deleted" for a in list(heard)), timeout=20)
+            eventually(lambda: any(a.event == "deleted" for a in list(heard)), timeout=20, every=0.2)
             time.sleep(2)  # four more rounds of the loop: no retry, no second announcement
         finally:
             stop.set()
@@ -404,10 +400,14 @@ def test_a_namespace_with_nothing_left_to_remember_keeps_no_state_configmap(tena
     state = f"/api/v1/namespaces/gitopsguard-system/configmaps/gitopsguard-live-scan-{tenant.namespace}"
     _, stop = _live_scan(tenant.api, {tenant.namespace}, tmp_path / "backups")
     try:
-        _wait(lambda: RawApi(tenant.api).request("GET", state)[0] == 200, timeout=20)  # first sighting saved
+        eventually(
+            lambda: RawApi(tenant.api).request("GET", state)[0] == 200, timeout=20, every=0.2
+        )  # first sighting saved
         client.CoreV1Api(tenant.api).patch_namespaced_pod(
             name, tenant.namespace, {"metadata": {"labels": {"team": "a"}}}
         )
-        _wait(lambda: RawApi(tenant.api).request("GET", state)[0] == 404, timeout=20)  # compliant: nothing kept
+        eventually(
+            lambda: RawApi(tenant.api).request("GET", state)[0] == 404, timeout=20, every=0.2
+        )  # compliant: nothing kept
     finally:
         stop.set()

@@ -17,8 +17,9 @@ from gitopsguard.plan.prepare import Desired
 from gitopsguard.scan.trust import managed_check
 from tests.integration import test_scan_trust
 from tests.integration.test_scan_owners import controller, owned_pod, template, with_kind
-from tests.integration.test_scan_trust import Tenant, wait_for
+from tests.integration.test_scan_trust import Tenant
 from tests.kube import as_model
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 tenant = test_scan_trust.tenant  # alice with edit rights in a namespace of her own
@@ -59,7 +60,7 @@ def test_a_replicaset_the_tenant_made_is_tracked_itself_not_hidden_behind_its_po
         tenant.namespace, as_model(client.V1ReplicaSet, controller("ReplicaSet", "bare", template("bare"), 1))
     )
     core = client.CoreV1Api(tenant.admin)
-    wait_for(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 1)
+    eventually(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 1, timeout=20, every=0.1)
     assert candidates(tenant) == {("ReplicaSet", "bare")}  # its Pod goes with it (background propagation)
 
 
@@ -67,6 +68,6 @@ def test_what_a_git_managed_deployment_makes_is_never_tracked(tenant: Tenant) ->
     body: dict[str, Any] = controller("Deployment", "from-git", template("from-git"), 2)
     client.AppsV1Api(tenant.alice).create_namespaced_deployment(tenant.namespace, as_model(client.V1Deployment, body))
     core = client.CoreV1Api(tenant.admin)
-    wait_for(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 2)
+    eventually(lambda: len(core.list_namespaced_pod(tenant.namespace).items) == 2, timeout=20, every=0.1)
     key = ObjectKey("apps", "Deployment", tenant.namespace, "from-git")
     assert candidates(tenant, [Desired(key, body, "apps/x.yaml:1", "apps/v1", 2)]) == set()

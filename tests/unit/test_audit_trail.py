@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gitopsguard.cluster.audittrail import AuditTrail, Writer, parse
+from tests.waiting import eventually
 
 
 def line(**changes: object) -> str:
@@ -45,10 +45,8 @@ def test_reads_failures_dry_runs_status_updates_and_our_own_writes_name_no_write
 
 def knowing_itself(trail: AuditTrail, user: str = "controller") -> AuditTrail:
     """The trail after the audit line of its identity probe came in."""
-    probe: list[str] = []
-    trail.learn_identity(probe.append)
-    trail.feed(line(verb="delete", user={"username": user}, requestURI=f"/x/{probe[0]}?dryRun=All",
-                    objectRef={"resource": "configmaps", "namespace": "default", "name": probe[0]},
+    trail.feed(line(verb="delete", user={"username": user}, requestURI=f"/x/{trail.probe}?dryRun=All",
+                    objectRef={"resource": "configmaps", "namespace": "default", "name": trail.probe},
                     responseStatus={"code": 404}))  # fmt: skip
     assert trail.me == user
     return trail
@@ -76,18 +74,9 @@ def test_no_writer_is_named_until_the_trail_knows_who_it_is() -> None:
     trail = AuditTrail(Path("/nonexistent"))
     trail.feed(line(user={"username": "alice"}))
     assert trail.writer(("apps", "deployments", "shop", "web")) is None
-    probe: list[str] = []
-    trail.learn_identity(probe.append)
     trail.feed(line(user={"username": "mallory"}, objectRef={"resource": "configmaps", "name": "not-the-probe"},
-                    requestURI=f"/x/not-the-probe?{probe[0]}"))  # fmt: skip
+                    requestURI=f"/x/not-the-probe?{trail.probe}"))  # fmt: skip
     assert trail.me is None, "only the audit line of the probe object itself teaches who we are"
-
-
-def eventually(check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 5
-    while not check():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 def test_following_reads_new_lines_whole_and_survives_rotation(tmp_path: Path) -> None:
@@ -106,10 +95,10 @@ def test_following_reads_new_lines_whole_and_survives_rotation(tmp_path: Path) -
             assert trail.writer(ref) is None, "only whole lines count; older lines are not this run's"
             handle.write(text[40:])
         eventually(lambda: trail.writer(ref) == Writer("bob", "patch", "2026-11-24T05:10:00.123456Z",
-                                                       "kubectl/v1.31.0 (linux)"))  # fmt: skip
+                                                       "kubectl/v1.31.0 (linux)"), timeout=5, every=0.02)  # fmt: skip
         log.rename(tmp_path / "audit-2026.log")  # rotated: the server starts a new file
         log.write_text(line(user={"username": "carol"}, verb="delete"))
-        eventually(lambda: (trail.writer(ref) or Writer("", "", "", "")).user == "carol")
+        eventually(lambda: (trail.writer(ref) or Writer("", "", "", "")).user == "carol", timeout=5, every=0.02)
     finally:
         stop.set()
         thread.join(5)

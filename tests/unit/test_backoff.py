@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gitopsguard.controller import retry_delay
+from gitopsguard.backoff import retry_delay
 
 
 @given(failures=st.integers(min_value=0, max_value=10**12), interval=st.floats(min_value=0.001, max_value=1e6))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitopsguard.model import Manifest, ObjectKey
+from gitopsguard.model import UNIT_LABEL, Manifest, ObjectKey
 from gitopsguard.plan.diff import has_changed, still_as_applied, who_changed
-from gitopsguard.plan.prepare import UNIT_LABEL, in_apply_order, prepare
+from gitopsguard.plan.prepare import in_apply_order, prepare
 from gitopsguard.plan.prune import BrakePolicy, plan_prune
 
 

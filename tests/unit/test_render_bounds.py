@@ -15,11 +15,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gitopsguard.documents.yamlload import documents
 from gitopsguard.errors import PolicyError, RenderError
 from gitopsguard.policy import load_policies
 from gitopsguard.render import render
 from gitopsguard.render.settings import RenderSettings
-from gitopsguard.render.yamlload import documents
 
 REPO_ROOT = Path(__file__).parents[2]
 
@@ -258,7 +258,7 @@ def test_a_document_with_more_nodes_than_the_cap_is_refused_with_its_line(tmp_pa
 def test_the_bounded_loader_for_grants_and_trust_refuses_big_files_symlinks_and_aliases_naming_the_file(
     tmp_path: Path,
 ) -> None:
-    from gitopsguard.render.yamlload import load_bounded
+    from gitopsguard.documents.yamlload import load_bounded
 
     grant = write(tmp_path, "access/grants/g.yaml", "kind: Grant\nwhen: 2026-01-01\n")
     assert load_bounded(grant, PolicyError, shown="access/grants/g.yaml") == [

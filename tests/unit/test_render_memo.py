@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from gitopsguard.documents.bounds import Budget
+from gitopsguard.documents.yamlload import documents
 from gitopsguard.errors import RenderError
 from gitopsguard.model import Manifest
 from gitopsguard.render import render
-from gitopsguard.render.bounds import Budget
 from gitopsguard.render.memo import DocumentMemo
 from gitopsguard.render.plain import read_text
-from gitopsguard.render.yamlload import documents
 
 
 def configmaps(count: int, changed: int | None = None) -> str:

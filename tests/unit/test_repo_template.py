@@ -52,9 +52,9 @@ def test_overlays_differ_in_replicas() -> None:
 
 def test_every_service_port_names_its_protocol() -> None:
     # Kubernetes 1.20 rejects server-side apply of a Service port without `protocol`.
-    for obj in render("dev"):
-        if obj["kind"] == "Service":
-            assert all("protocol" in port for port in obj["spec"]["ports"])
+    services = [obj for obj in render("dev") if obj["kind"] == "Service"]
+    assert services, "the template's dev overlay has Services to check"
+    assert all("protocol" in port for s in services for port in s["spec"]["ports"])
 
 
 def test_the_template_ships_policies_and_an_exception_and_its_overlays_pass_them() -> None:

@@ -23,6 +23,10 @@ spans = st.timedeltas(min_value=timedelta(seconds=1), max_value=MAX_DURATION)
        state=st.none() | st.sampled_from(list(State)), seen=anytime, expires=st.none() | anytime)  # fmt: skip
 @example(now=datetime(2026, 1, 1, tzinfo=UTC), approved_at=datetime(9999, 12, 30, tzinfo=UTC), duration=MAX_DURATION,
          most=MAX_DURATION, state=None, seen=datetime(2026, 1, 1, tzinfo=UTC), expires=None)  # fmt: skip
+# an approved grant that becomes ACTIVE: the example that always reaches the assertion on its window below
+@example(now=datetime(2026, 1, 1, 12, tzinfo=UTC), approved_at=datetime(2026, 1, 1, 11, 59, tzinfo=UTC),
+         duration=timedelta(hours=1), most=MAX_DURATION, state=None, seen=datetime(2026, 1, 1, tzinfo=UTC),
+         expires=None)  # fmt: skip
 def test_decide_never_raises_and_never_exceeds_the_policy(
     now: datetime, approved_at: datetime | None, duration: timedelta, most: timedelta, state: State | None,
     seen: datetime, expires: datetime | None,

@@ -28,8 +28,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import BaseResolver
 
-from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.render.bounds import (
+from gitopsguard.documents.bounds import (
     Budget,
     LimitError,
     construct_int,
@@ -38,8 +37,9 @@ from gitopsguard.render.bounds import (
     require_composable,
     yaml_errors_only,
 )
-from gitopsguard.render.files import read_bounded
-from gitopsguard.render.settings import DEFAULT, RenderSettings
+from gitopsguard.documents.files import read_bounded
+from gitopsguard.documents.limits import LIMITS, ReadLimits
+from gitopsguard.errors import GitOpsGuardError
 
 try:
     from yaml._yaml import CParser
@@ -77,9 +77,7 @@ class _Unusual(Exception):  # noqa: N818  (not an error: the signal to take the 
     pass
 
 
-def documents(
-    text: str, budget: Budget | None = None, *, settings: RenderSettings = DEFAULT
-) -> Iterator[tuple[int, Any]]:
+def documents(text: str, budget: Budget | None = None, *, settings: ReadLimits = LIMITS) -> Iterator[tuple[int, Any]]:
     """(line the document starts on, its value) for each document; raises yaml.YAMLError like safe_load, and
     LimitError past the bounds of ``budget`` (a new one of ``settings`` when none is given)."""
     return yaml_errors_only(_documents(text, budget or Budget(settings)))
@@ -230,7 +228,7 @@ def parse_bounded(
 
 
 def load_bounded(
-    path: Path, error: type[GitOpsGuardError], *, shown: str | None = None, settings: RenderSettings = DEFAULT
+    path: Path, error: type[GitOpsGuardError], *, shown: str | None = None, settings: ReadLimits = LIMITS
 ) -> list[tuple[int, Any]]:
     """The one bounded way to read a YAML file that a commit or an operator wrote (grant files, escalation
     policies, the trust configuration): (line, value) for each document, values as kubectl reads them.

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gitopsguard.documents.limits import LIMITS, ReadLimits
 from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.render.settings import DEFAULT, RenderSettings
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def yaml_files(
-    directory: Path, root: Path, error: type[GitOpsGuardError], *, settings: RenderSettings = DEFAULT,
+    directory: Path, root: Path, error: type[GitOpsGuardError], *, settings: ReadLimits = LIMITS,
     skip_hidden: bool = True,
 ) -> list[Path]:  # fmt: skip
     """The .yaml/.yml files below ``directory`` in path order, their sizes within the render's bounds. Raises
@@ -68,7 +68,7 @@ def _entries(folder: Path, root: Path, error: type[GitOpsGuardError]) -> list[os
         raise error(f"{shown(folder, root)}: cannot list the folder: {e.strerror}") from e
 
 
-def _require_sizes(files: list[Path], root: Path, error: type[GitOpsGuardError], settings: RenderSettings) -> None:
+def _require_sizes(files: list[Path], root: Path, error: type[GitOpsGuardError], settings: ReadLimits) -> None:
     total = 0
     for path in files:
         size = _size(path, root, error)
@@ -89,7 +89,7 @@ def _size(path: Path, root: Path, error: type[GitOpsGuardError]) -> int:
 
 
 def read_bounded(
-    path: Path, root: Path, error: type[GitOpsGuardError], settings: RenderSettings = DEFAULT, *,
+    path: Path, root: Path, error: type[GitOpsGuardError], settings: ReadLimits = LIMITS, *,
     shown: str | None = None,
 ) -> str:  # fmt: skip
     """The text of one file, refused (naming it) when it is a symlink or bigger than ``max_file_bytes``; at
@@ -98,7 +98,7 @@ def read_bounded(
 
 
 def read_bounded_bytes(
-    path: Path, root: Path, error: type[GitOpsGuardError], settings: RenderSettings = DEFAULT, *,
+    path: Path, root: Path, error: type[GitOpsGuardError], settings: ReadLimits = LIMITS, *,
     shown: str | None = None,
 ) -> bytes:  # fmt: skip
     """The bytes of one file, within the same bounds as ``read_bounded``."""

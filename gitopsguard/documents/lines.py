@@ -1,4 +1,5 @@
-"""YAML documents whose mappings remember the line of each key, so policy errors can name it."""
+"""YAML documents whose mappings remember the line of each key, so errors in policy, exception, grant and
+escalation-policy files can name it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ from typing import Any
 
 import yaml
 
-from gitopsguard.render.bounds import Budget, construct_int, guard_scalars, require_composable, yaml_errors_only
-from gitopsguard.render.yamlload import each_document
+from gitopsguard.documents.bounds import (
+    Budget,
+    LimitError,
+    construct_int,
+    guard_scalars,
+    require_composable,
+    yaml_errors_only,
+)
+from gitopsguard.documents.yamlload import each_document
+from gitopsguard.errors import PolicyError
 
 # libyaml's parser when there is one: it refuses nesting past 1,000 levels itself, where the pure-Python
 # parser would recurse until Python's own limit (a RecursionError, not a YAML error).
@@ -45,3 +54,22 @@ def documents(text: str, budget: Budget | None = None) -> Iterator[tuple[int, An
     budget = budget or Budget()
     require_composable(text, budget)
     return yaml_errors_only(each_document(_Loader(text), budget))
+
+
+def read_documents(name: str, text: str, budget: Budget | None = None) -> list[tuple[int, Lined]]:
+    """The mapping documents of one file, with their lines, within ``budget`` (the default bounds when none
+    is given: aliases, nodes, depth); PolicyError naming file and line otherwise."""
+    try:
+        found = [(line, doc) for line, doc in documents(text, budget) if doc is not None]
+    except LimitError as error:
+        mark = error.problem_mark
+        raise PolicyError(f"{name}:{mark.line + 1 if mark else 1}: {error.problem}") from error
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise PolicyError(f"{name}:{mark.line + 1 if mark else 1}: not valid YAML: {error.problem}") from error
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{name}: not valid YAML: {error}") from error
+    for line, document in found:
+        if not isinstance(document, Lined):
+            raise PolicyError(f"{name}:{line}: a document here must be a mapping")
+    return found

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
-from gitopsguard.render.memo import chunks
-from gitopsguard.render.settings import DEFAULT, RenderSettings
+from gitopsguard.documents.chunks import chunks
+from gitopsguard.documents.limits import LIMITS, ReadLimits
 
 try:
     from yaml._yaml import CParser
@@ -40,7 +40,7 @@ class Budget:
     """What one render (or one loader call) may still parse: YAML nodes, with aliases counted as the nodes
     they repeat, and documents; and how deep any document may nest. Shared by every text of a render."""
 
-    def __init__(self, settings: RenderSettings = DEFAULT) -> None:
+    def __init__(self, settings: ReadLimits = LIMITS) -> None:
         self.settings = settings
         self.nodes = settings.max_nodes
         self.documents = settings.max_documents
