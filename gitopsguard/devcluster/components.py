@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from gitopsguard.devcluster.node_config import SERVICE_CIDR
 from gitopsguard.devcluster.paths import CacheLayout, StateLayout
 from gitopsguard.devcluster.ports import LOOPBACK
 from gitopsguard.devcluster.process import ComponentSpec
@@ -28,12 +29,21 @@ _DISABLED_CONTROLLERS = (
 
 @dataclass(frozen=True)
 class Ports:
+    """Where the cluster listens. With a node, the API server listens on the node's bridge address (Pods must
+    reach it through the ``kubernetes`` Service) and kube-scheduler's health port is set; else both are off."""
+
     etcd_client: int
     etcd_peer: int
     apiserver: int
+    apiserver_host: str = LOOPBACK
+    scheduler: int = 0
+
+    @property
+    def has_node(self) -> bool:
+        return self.apiserver_host != LOOPBACK
 
     def server_url(self) -> str:
-        return f"https://{LOOPBACK}:{self.apiserver}"
+        return f"https://{self.apiserver_host}:{self.apiserver}"
 
 
 def component_spec(name: str, cache: CacheLayout, state: StateLayout, ports: Ports) -> ComponentSpec:
@@ -60,18 +70,26 @@ def _etcd(state: StateLayout, ports: Ports) -> ComponentSpec:
 
 
 def _apiserver(cache: CacheLayout, state: StateLayout, ports: Ports) -> ComponentSpec:
-    pki = state.pki_dir
+    pki, host = state.pki_dir, ports.apiserver_host
     return ComponentSpec(APISERVER, (
         str(cache.binary(APISERVER)),
         "--etcd-servers", f"http://{LOOPBACK}:{ports.etcd_client}",
-        "--bind-address", LOOPBACK, "--secure-port", str(ports.apiserver), "--advertise-address", LOOPBACK,
-        "--cert-dir", str(pki), "--token-auth-file", str(state.tokens_file),
-        "--authorization-mode", "RBAC",
+        "--bind-address", host, "--secure-port", str(ports.apiserver), "--advertise-address", host,
+        "--cert-dir", str(pki), "--token-auth-file", str(state.tokens_file), *_node_flags(ports),
         "--service-account-key-file", str(pki / "sa.pub"),
         "--service-account-signing-key-file", str(pki / "sa.key"),
         "--service-account-issuer", "https://kubernetes.default.svc",
-        "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged=true", *_audit_flags(state),
+        "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true", *_audit_flags(state),
     ))  # fmt: skip
+
+
+def _node_flags(ports: Ports) -> tuple[str, ...]:
+    """With a node: the Node authorizer and NodeRestriction confine the kubelet's identity to its own Node and
+    Pods, and the API server dials a Service's endpoints itself (webhooks behind Services, no ClusterIP)."""
+    if not ports.has_node:
+        return ("--authorization-mode", "RBAC")
+    return ("--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
+            "--enable-aggregator-routing=true")  # fmt: skip
 
 
 def _audit_flags(state: StateLayout) -> tuple[str, ...]:
