@@ -160,10 +160,10 @@ class DevCluster:
         ensure_packages({**RUNTIME_COMMANDS, **(NODE_COMMANDS if with_node else {})}, self.progress,
                         confirm=self._confirm)  # fmt: skip
         ports = _pick_ports(apiserver_port, with_node)
-        self.progress.stage(f"creating dev cluster state in {self.state.root}")
-        self.state.root.mkdir(parents=True, exist_ok=True)
         if with_node:
             node.claim_machine(self.state)
+        self.progress.stage(f"creating dev cluster state in {self.state.root}")
+        self.state.root.mkdir(parents=True, exist_ok=True)
         pki.write_tokens_file(self.state.tokens_file, pki.new_users() + _component_users(hostname))
         if audit_log:  # the API server audits when it finds the policy (also after a restart)
             self.state.audit_policy.write_text(comp.AUDIT_POLICY)

@@ -44,13 +44,19 @@ def component_users(hostname: str) -> tuple[tuple[str, str, tuple[str, ...]], ..
     )
 
 
-def claim_machine(state: StateLayout, claim: Path = MACHINE_CLAIM) -> None:
-    """Refuse a second node on this machine; take over a claim whose cluster is gone."""
+def node_owner(claim: Path = MACHINE_CLAIM) -> Path | None:
+    """The state directory of the dev cluster that holds this machine's node, if that cluster still exists."""
     try:
         owner = Path(claim.read_text().strip())
     except OSError:
-        owner = None
-    if owner is not None and owner != state.root and owner.exists():
+        return None
+    return owner if owner.exists() else None
+
+
+def claim_machine(state: StateLayout, claim: Path = MACHINE_CLAIM) -> None:
+    """Refuse a second node on this machine; take over a claim whose cluster is gone."""
+    owner = node_owner(claim)
+    if owner is not None and owner != state.root:
         raise DevClusterError(
             f"{claim}: this machine's node belongs to the dev cluster in {owner}; one machine runs one node. "
             f"Take that one down (`gitopsguard dev-cluster --state-dir {owner} down`) or start this one "

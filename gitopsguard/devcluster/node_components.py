@@ -67,7 +67,7 @@ def node_spec(name: str, cache: CacheLayout, state: StateLayout, scheduler_port:
         "--kubeconfig", str(node.kubeconfig(KUBELET)), "--hostname-override", hostname,
         "--container-runtime=remote", f"--container-runtime-endpoint=unix://{node.containerd_socket}",
         "--root-dir", str(node.kubelet_root), "--cert-dir", str(node.root / "kubelet-pki"),
-        "--pod-infra-container-image", PAUSE_IMAGE,
+        "--pod-infra-container-image", PAUSE_IMAGE, "--volume-plugin-dir", str(node.root / "volume-plugins"),
     ))  # fmt: skip
 
 

@@ -137,7 +137,6 @@ def kubelet_config(node: NodeLayout) -> str:
         "clusterDomain": "cluster.local",
         "maxPods": 60,
         "staticPodPath": "",
-        "volumePluginDir": str(node.root / "volume-plugins"),
     }
     return yaml.safe_dump(config, sort_keys=False)
 

@@ -90,15 +90,23 @@ def _pids_with_argument(argument: str, binary_prefix: str) -> list[int]:
     return found
 
 
-def mounts_under(*roots: Path) -> list[Path]:
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+def mounts_under(*roots: Path, mountinfo: Path = MOUNTINFO) -> list[Path]:
     """Mount points at or under any of ``roots``, deepest first."""
     points = []
     with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            point = Path(_unescape(line.split()[4]))
+        # Only "\n" ends a line and only " " separates fields: splitlines() and split() would also cut at
+        # \x1c-\x1f, \x85 or \u2028, which the kernel leaves unescaped in a path.
+        for line in mountinfo.read_bytes().decode(errors="surrogateescape").split("\n"):  # no newline translation
+            fields = line.split(" ")
+            if len(fields) < 5:
+                continue
+            point = Path(_unescape(fields[4]))
             if any(point == root or root in point.parents for root in roots):
                 points.append(point)
-    return sorted(set(points), key=lambda path: len(path.parts), reverse=True)
+    return sorted(set(points), key=lambda path: (-len(path.parts), str(path)))
 
 
 def _unescape(field: str) -> str:

@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster import connect
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
+from gitopsguard.devcluster.node import node_owner
 from gitopsguard.devcluster.progress import SilentProgress, StagedProgress
 from tests.sigterm import sigterm_as_interrupt
 
@@ -53,10 +54,31 @@ def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     with sigterm_as_interrupt():  # a killed session still stops its control planes (this one and spares)
         try:
             with capture.global_and_fixture_disabled():  # a cold build takes minutes: let its progress show
-                result = cluster.up(audit_log=True)
+                result = cluster.up(audit_log=True, node=_can_run_node())
             yield LiveCluster(result.kubeconfig, cluster)
         finally:
             cluster.down()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The node lifecycle test brings up a node of its own, and a machine runs one node: run it before
+    anything starts the session's cluster (which takes the node for the rest of the session)."""
+    items.sort(key=lambda item: item.path.name != "test_node_lifecycle.py")
+
+
+def _can_run_node() -> bool:
+    """A node needs root and a machine whose node nobody else holds; without one, node tests skip."""
+    return os.geteuid() == 0 and node_owner() is None
+
+
+@pytest.fixture(scope="session")
+def node(dev_cluster: LiveCluster) -> str:
+    """The name of the session cluster's node (a real kubelet and containerd); skips when it has none."""
+    status = DevCluster(StateLayout(dev_cluster.kubeconfig.parent), CacheLayout.default(), SilentProgress()).status()
+    if status.node is None:
+        pytest.skip("this dev cluster runs no node (started with --no-node, or not as root)")
+    assert status.node_ready, f"the dev cluster's node {status.node} is not Ready; see `gitopsguard dev-cluster status`"
+    return status.node
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,148 @@
+"""Pods on the dev cluster's real node: scheduled without ``nodeName``, Ready, reaching Services and the API
+server, reached by the API server through a Service, and unable to reach what only loopback may.
+
+The image is a static test program (``node_probe.c``) compiled here and imported by hand: no registry exists.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from gitopsguard.devcluster import StateLayout
+from gitopsguard.devcluster.node import import_image
+from gitopsguard.devcluster.node_config import BRIDGE_IP
+from gitopsguard.devcluster.node_net import GUARD_CHAINS
+from gitopsguard.devcluster.oci_image import write_single_binary_image
+from tests.integration.conftest import LiveCluster
+
+pytestmark = pytest.mark.integration
+
+PROBE_IMAGE = "localhost/gitopsguard-test/node-probe:1"
+PROBE_SOURCE = Path(__file__).with_name("node_probe.c")
+
+
+@pytest.fixture(scope="session")
+def probe_image(node: str, dev_cluster: LiveCluster, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """node_probe, compiled statically and imported into the node's containerd as a one-file image."""
+    work = tmp_path_factory.mktemp("node-probe")
+    binary = work / "node_probe"
+    subprocess.run(["gcc", "-Os", "-Wall", "-Werror", "-static", "-o", str(binary), str(PROBE_SOURCE)], check=True)
+    archive = work / "node-probe.tar"
+    write_single_binary_image(binary, PROBE_IMAGE, archive)
+    import_image(archive, StateLayout(dev_cluster.kubeconfig.parent))
+    return PROBE_IMAGE
+
+
+def container(name: str, *args: str, ready_port: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": name,
+        "image": PROBE_IMAGE,
+        "imagePullPolicy": "Never",
+        "args": list(args),
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 65534},
+    }
+    if ready_port is not None:
+        body["readinessProbe"] = {"tcpSocket": {"port": ready_port}, "periodSeconds": 1}
+    return body
+
+
+def pod(
+    name: str, containers: list[dict[str, Any]], *, init: list[dict[str, Any]] | None = None, restart: str = "Always"
+) -> dict[str, Any]:
+    spec = {"containers": containers, "initContainers": init or [], "restartPolicy": restart,
+            "terminationGracePeriodSeconds": 0}  # fmt: skip
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}}, "spec": spec}
+
+
+def wait_pod(core: client.CoreV1Api, namespace: str, name: str, done: str, timeout: float = 120) -> client.V1Pod:
+    """Wait until the Pod is Ready (``done="Ready"``) or has finished (``done="Succeeded"``/``"Failed"``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = core.read_namespaced_pod(name, namespace)
+        conditions = {c.type: c.status for c in current.status.conditions or []}
+        if (conditions.get("Ready") == "True" and done == "Ready") or current.status.phase == done:
+            return current
+        if current.status.phase in {"Succeeded", "Failed"} and done == "Ready":
+            pytest.fail(f"Pod {name} ended {current.status.phase} instead of Ready: {current.status}")
+        assert time.monotonic() < deadline, f"Pod {namespace}/{name} not {done} after {timeout}s: {current.status}"
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def core(admin_api: client.ApiClient) -> Iterator[client.CoreV1Api]:
+    yield client.CoreV1Api(admin_api)
+
+
+@pytest.fixture
+def web(core: client.CoreV1Api, namespace: str, probe_image: str) -> str:
+    """A Pod serving HTTP on 8080 behind the Service ``web`` (port 80); returns the Service's ClusterIP."""
+    core.create_namespaced_pod(namespace, pod("web", [container("serve", "serve", "8080", ready_port=8080)]))
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+        },
+    }
+    created = core.create_namespaced_service(namespace, service)
+    wait_pod(core, namespace, "web", "Ready")
+    return str(created.spec.cluster_ip)
+
+
+def test_pod_is_scheduled_onto_the_node_and_becomes_ready(
+    core: client.CoreV1Api, namespace: str, node: str, web: str
+) -> None:
+    placed = core.read_namespaced_pod("web", namespace)
+    assert placed.spec.node_name == node  # kube-scheduler placed it: the manifest names no node
+    assert placed.status.pod_ip.startswith("10.244.0.")
+
+
+def test_pod_reaches_a_service_and_the_api_server_through_the_kubernetes_service(
+    core: client.CoreV1Api, namespace: str, web: str
+) -> None:
+    # Init containers run in order and the Pod is Ready only after both succeeded.
+    init = [container("api", "tcp", "10.96.0.1", "443"), container("web", "get", web, "80")]
+    core.create_namespaced_pod(
+        namespace, pod("client", [container("idle", "serve", "8081", ready_port=8081)], init=init)
+    )
+    wait_pod(core, namespace, "client", "Ready")
+    logs = core.read_namespaced_pod_log("client", namespace, container="web")  # the API server asks the kubelet
+    assert f"reached {web}:80" in logs
+
+
+def test_api_server_reaches_a_pod_through_its_service(admin_api: client.ApiClient, namespace: str, web: str) -> None:
+    answer = client.CoreV1Api(admin_api).connect_get_namespaced_service_proxy("web:http", namespace)
+    assert answer.startswith("node_probe web")
+
+
+def test_pod_cannot_reach_the_kubelet_or_etcd_which_listen_on_loopback_only(
+    core: client.CoreV1Api, namespace: str, probe_image: str, dev_cluster: LiveCluster
+) -> None:
+    etcd = json.loads(StateLayout(dev_cluster.kubeconfig.parent).state_file.read_text())["ports"]["etcd_client"]
+    probes = [container(f"p{port}", "closed", BRIDGE_IP, str(port)) for port in (10250, 10248, 10256, etcd)]
+    probes.append(container("loopback", "closed", "127.0.0.1", "10250"))  # the Pod's own loopback, not the node's
+    core.create_namespaced_pod(namespace, pod("attacker", probes, restart="Never"))
+    finished = wait_pod(core, namespace, "attacker", "Succeeded")
+    assert finished.status.phase == "Succeeded", [
+        core.read_namespaced_pod_log("attacker", namespace, container=c["name"]) for c in probes
+    ]
+
+
+def test_guard_chains_are_in_place_before_pods_use_service_ips(node: str) -> None:
+    # Without them a Service IP kube-proxy has not programmed leaves by the default route, and route_localnet
+    # (which kube-proxy turns on) lets packets for 127.0.0.1 in from other interfaces.
+    for parent, chain in zip(("INPUT", "FORWARD", "OUTPUT"), GUARD_CHAINS, strict=True):
+        rules = subprocess.run(["iptables", "-w", "-S", parent], capture_output=True, text=True, check=True).stdout
+        assert f"-A {parent} -j {chain}" in rules
+    guard = subprocess.run(["iptables", "-w", "-S", GUARD_CHAINS[0]], capture_output=True, text=True, check=True)
+    assert "! -i lo" in guard.stdout and "-d 127.0.0.0/8" in guard.stdout and "-j DROP" in guard.stdout
