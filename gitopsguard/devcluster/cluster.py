@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from gitopsguard.devcluster import components as comp
-from gitopsguard.devcluster import node, node_teardown, pki, process
+from gitopsguard.devcluster import node, node_net, node_teardown, pki, process
 from gitopsguard.devcluster import node_components as nc
 from gitopsguard.devcluster.build import ensure_binaries
 from gitopsguard.devcluster.kubeconfig import write_kubeconfig
@@ -251,6 +251,8 @@ class DevCluster:
                 node.write_node_files(self.state, self.cache, hostname, ports.server_url(), users)
         elif name == nc.CONTAINERD:
             node.ensure_pause_image(self.state)
+        elif name == nc.KUBE_PROXY:
+            node_net.ensure_guards()  # back in front of the jumps kube-proxy has just prepended
 
     def _wait_ready(self, name: str, check: Callable[[], bool], child: subprocess.Popen[bytes] | None) -> None:
         deadline = time.monotonic() + self._ready_timeout

@@ -51,7 +51,7 @@ def component_spec(name: str, cache: CacheLayout, state: StateLayout, ports: Por
         return _etcd(state, ports)
     if name == APISERVER:
         return _apiserver(cache, state, ports)
-    return _controller_manager(cache, state)
+    return _controller_manager(cache, state, ports.has_node)
 
 
 def _etcd(state: StateLayout, ports: Ports) -> ComponentSpec:
@@ -115,14 +115,17 @@ rules:
 """
 
 
-def _controller_manager(cache: CacheLayout, state: StateLayout) -> ComponentSpec:
+def _controller_manager(cache: CacheLayout, state: StateLayout, has_node: bool) -> ComponentSpec:
+    # With a node, the node-lifecycle controller runs: the API server's TaintNodesByCondition admission taints
+    # every new Node not-ready, and only that controller lifts the taint once the kubelet reports Ready.
+    disabled = tuple(name for name in _DISABLED_CONTROLLERS if not (has_node and name == "nodelifecycle"))
     return ComponentSpec(CONTROLLER_MANAGER, (
         str(cache.binary(CONTROLLER_MANAGER)),
         "--kubeconfig", str(state.kubeconfig), "--leader-elect=false",
         "--service-account-private-key-file", str(state.pki_dir / "sa.key"),
         "--root-ca-file", str(state.apiserver_cert),
         "--bind-address", LOOPBACK, "--secure-port", "0", "--port", "0",
-        "--controllers", ",".join(("*", *(f"-{name}" for name in _DISABLED_CONTROLLERS))),
+        "--controllers", ",".join(("*", *(f"-{name}" for name in disabled))),
     ))  # fmt: skip
 
 

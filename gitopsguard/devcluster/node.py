@@ -87,18 +87,34 @@ def write_node_files(
     node = state.node
     for directory in (node.cni_conf_dir, node.cni_ipam_dir, node.kubelet_root, node.images_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    node.containerd_config.write_text(containerd_config(node))
-    (node.cni_conf_dir / "10-gitopsguard-dev.conflist").write_text(cni_conflist(node))
-    node.kubelet_config.write_text(kubelet_config(node))
-    node.kube_proxy_config.write_text(kube_proxy_config(node, hostname))
+    _write_if_changed(node.containerd_config, containerd_config(node))
+    _write_if_changed(node.cni_conf_dir / "10-gitopsguard-dev.conflist", cni_conflist(node))
+    _write_if_changed(node.kubelet_config, kubelet_config(node))
+    _write_if_changed(node.kube_proxy_config, kube_proxy_config(node, hostname))
     ca = state.apiserver_cert.read_bytes()
     by_name = {user.name: user for user in users}
     for component, user_name, _ in component_users(hostname):
         user = by_name[user_name]
-        write_private(node.kubeconfig(component), render_kubeconfig(server, ca, (user,), user.context))
+        kubeconfig = render_kubeconfig(server, ca, (user,), user.context)
+        if _read(node.kubeconfig(component)) != kubeconfig:
+            write_private(node.kubeconfig(component), kubeconfig)
     archive = nc.image_archive(state, "pause")
     if not archive.exists():
         write_single_binary_image(cache.binary(PAUSE_BINARY), PAUSE_IMAGE, archive)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """kube-proxy exits when its configuration file changes at all, even to the same content: on a repair of
+    a running node, rewrite nothing that is already right."""
+    if _read(path) != text:
+        path.write_text(text)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
 
 
 def ensure_pause_image(state: StateLayout) -> None:

@@ -114,11 +114,18 @@ def containerd_ready(state: StateLayout) -> bool:
     return state.node.containerd_socket.exists() and ctr(state, "version", timeout=5).returncode == 0
 
 
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+
+
 def node_ready(body: str) -> bool:
-    """Whether a Node object (JSON) has the condition Ready=True."""
+    """Whether a Node object (JSON) is Ready=True and no longer carries the not-ready taint that admission puts
+    on every new Node (until the node-lifecycle controller lifts it, nothing is scheduled there)."""
     try:
-        conditions = json.loads(body)["status"]["conditions"]
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        node = json.loads(body)
+        conditions = node["status"]["conditions"]
+        taints = node["spec"].get("taints") or []
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        return ready and not any(taint.get("key") == NOT_READY_TAINT for taint in taints)
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
 

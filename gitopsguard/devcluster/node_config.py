@@ -53,6 +53,7 @@ def containerd_config(node: NodeLayout) -> str:
         f"  sandbox_image = {_toml(PAUSE_IMAGE)}",
         "  restrict_oom_score_adj = true",
         "  disable_apparmor = true",
+        "  netns_mounts_under_state_dir = true",  # Pods' network namespaces under our state, not /run/netns
         f"  stream_server_address = {_toml(LOOPBACK)}",
         '  stream_server_port = "0"',
         f"[{cri}.containerd]",

@@ -89,15 +89,26 @@ def remove_bridge() -> None:
 
 
 def ensure_guards() -> None:
-    """Create (or refill) the guard chains and hang each first in its built-in chain."""
+    """Create (or refill) the guard chains and hang each first in its built-in chain.
+
+    Called again once kube-proxy has synced: it prepends its own jumps (KUBE-FORWARD accepts some traffic
+    outright), and it only ever checks that they exist, so ours, put back in front, stay in front."""
     for table, parent, chain, rules in _GUARDS:
         if not _iptables(table, "-n", "-L", chain, check=False):
             _iptables(table, "-N", chain)
         _iptables(table, "-F", chain)
         for rule in rules:
             _iptables(table, "-A", chain, *rule)
-        if not _iptables(table, "-C", parent, "-j", chain, check=False):
+        if first_rule(table, parent) != f"-A {parent} -j {chain}":
+            while _iptables(table, "-D", parent, "-j", chain, check=False):
+                pass
             _iptables(table, "-I", parent, "1", "-j", chain)
+
+
+def first_rule(table: str, chain: str) -> str | None:
+    listing = subprocess.run(["iptables", "-w", "-t", table, "-S", chain], capture_output=True, text=True, check=False)
+    rules = [line for line in listing.stdout.splitlines() if line.startswith("-A ")]
+    return rules[0] if rules else None
 
 
 def remove_guards() -> None:
@@ -115,11 +126,6 @@ def _remove_chain(table: str, chain: str, parents: Sequence[str]) -> None:
     if _iptables(table, "-n", "-L", chain, check=False):
         _iptables(table, "-F", chain)
         _iptables(table, "-X", chain, check=False)
-
-
-def existing_chains(table: str) -> set[str]:
-    listing = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True, check=False)
-    return {line.split()[1] for line in listing.stdout.splitlines() if line.startswith("-N ")}
 
 
 def _iptables(table: str, *args: str, check: bool = True) -> bool:

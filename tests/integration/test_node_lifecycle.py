@@ -60,7 +60,7 @@ def run_pause_pod(cluster: DevCluster) -> None:
     core = client.CoreV1Api(connect(cluster.state.kubeconfig))
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"}, "spec": {
         "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
-        "terminationGracePeriodSeconds": 0}}  # fmt: skip
+        "terminationGracePeriodSeconds": 0, "automountServiceAccountToken": False}}  # fmt: skip
     core.create_namespaced_pod("default", body)
     deadline = time.monotonic() + 90
     while not any(c.type == "Ready" and c.status == "True" for c in core.read_namespaced_pod_status(

@@ -52,6 +52,7 @@ def test_containerd_config_has_the_settings_this_machine_needs() -> None:
     cri = parsed_containerd(node)["plugins"][CRI]  # type: ignore[index]
     assert cri["restrict_oom_score_adj"] is True  # no CAP_SYS_RESOURCE: runc fails every sandbox without it
     assert cri["disable_apparmor"] is True
+    assert cri["netns_mounts_under_state_dir"] is True  # Pod network namespaces under the state, unmounted by down
     assert cri["sandbox_image"] == PAUSE_IMAGE
     assert cri["stream_server_address"] == "127.0.0.1"
     assert cri["containerd"]["snapshotter"] == "overlayfs"
