@@ -34,9 +34,9 @@ _GUARDS: tuple[tuple[str, str, str, tuple[tuple[str, ...], ...]], ...] = (
     ("filter", "OUTPUT", "GITOPSGUARD-NODE-OUT", (("-d", SERVICE_CIDR, "-j", "REJECT"),)),
 )  # fmt: skip
 GUARD_CHAINS = tuple(chain for _, _, chain, _ in _GUARDS)
-# kube-proxy's `--cleanup` removes its own chains; these are the kubelet's, made even with
-# makeIPTablesUtilChains=false (its canary), and removed by `down` when nothing else is left in them.
-KUBELET_CHAINS = ("KUBE-KUBELET-CANARY",)
+# `kube-proxy --cleanup` removes its service chains but leaves these (seen on 1.20.2 with iptables-nft): its
+# canaries and the two marking chains. Only one node runs on a machine, so they are this node's.
+LEFTOVER_CHAINS = ("KUBE-PROXY-CANARY", "KUBE-KUBELET-CANARY", "KUBE-MARK-DROP", "KUBE-MARK-MASQ")
 
 
 def save_sysctls(path: Path) -> None:
@@ -114,7 +114,7 @@ def first_rule(table: str, chain: str) -> str | None:
 def remove_guards() -> None:
     for table, parent, chain, _ in _GUARDS:
         _remove_chain(table, chain, (parent,))
-    for chain in KUBELET_CHAINS:
+    for chain in LEFTOVER_CHAINS:
         for table in ("mangle", "nat", "filter"):
             _remove_chain(table, chain, ())
 
