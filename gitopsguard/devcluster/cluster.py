@@ -216,7 +216,7 @@ class DevCluster:
             comp.CONTROLLER_MANAGER: lambda: comp.controller_manager_ready(self.state, ports, token),
             nc.SCHEDULER: lambda: nc.scheduler_healthy(ports.scheduler),
             nc.CONTAINERD: lambda: nc.containerd_ready(self.state),
-            nc.KUBE_PROXY: nc.kube_proxy_healthy,
+            nc.KUBE_PROXY: lambda: nc.kube_proxy_healthy() and node_net.kube_proxy_synced(),
             nc.KUBELET: lambda: nc.kubelet_healthy() and self._node_ready(ports, hostname),
         }
         if ports.has_node:

@@ -105,6 +105,20 @@ def ensure_guards() -> None:
             _iptables(table, "-I", parent, "1", "-j", chain)
 
 
+# The jumps kube-proxy (iptables mode) hangs from the built-in chains once it has written its rules.
+KUBE_PROXY_JUMPS = (("INPUT", "KUBE-EXTERNAL-SERVICES"), ("FORWARD", "KUBE-FORWARD"), ("FORWARD", "KUBE-SERVICES"),
+                    ("OUTPUT", "KUBE-SERVICES"))  # fmt: skip
+
+
+def kube_proxy_synced() -> bool:
+    """Whether kube-proxy has written its rules: its health port answers 200 before its first sync."""
+    listing = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True, check=False).stdout
+    return all(
+        any(line.startswith(f"-A {parent} ") and line.endswith(f"-j {chain}") for line in listing.splitlines())
+        for parent, chain in KUBE_PROXY_JUMPS
+    )
+
+
 def first_rule(table: str, chain: str) -> str | None:
     listing = subprocess.run(["iptables", "-w", "-t", table, "-S", chain], capture_output=True, text=True, check=False)
     rules = [line for line in listing.stdout.splitlines() if line.startswith("-A ")]

@@ -68,11 +68,19 @@ def _pod_pids() -> set[int]:
     return pids
 
 
-def kill_shims(containerd_socket: Path) -> None:
-    """containerd's shims outlive containerd; stop the ones serving this node's containerd."""
-    for pid in _pids_with_argument(str(containerd_socket), binary_prefix="containerd-shim"):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+def kill_shims(containerd_socket: Path, timeout: float = 10.0) -> None:
+    """containerd's shims outlive containerd; stop the ones serving this node's containerd (a killed process
+    that is only a zombie now has no command line, so it no longer matches)."""
+    deadline = time.monotonic() + timeout
+    while (pids := shim_pids(containerd_socket)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def shim_pids(containerd_socket: Path) -> list[int]:
+    return _pids_with_argument(str(containerd_socket), binary_prefix="containerd-shim")
 
 
 def _pids_with_argument(argument: str, binary_prefix: str) -> list[int]:

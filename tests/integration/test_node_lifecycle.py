@@ -8,7 +8,9 @@ careless volume would, takes the cluster down once, and each test checks one thi
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from kubernetes import client
 
 from gitopsguard.cli import main
@@ -46,6 +48,8 @@ class Downed:
     shims: list[int]
     sentinel: Path
     status_output: str
+    after_kubelet_died: str  # `status` once the kubelet was killed
+    repaired: tuple[str, ...]  # what `up` restarted then
 
 
 def iptables_chains() -> set[str]:
@@ -69,6 +73,23 @@ def run_pause_pod(cluster: DevCluster) -> None:
         time.sleep(0.5)
 
 
+def cli(cluster: DevCluster, *args: str) -> Result:
+    return CliRunner().invoke(main, ["dev-cluster", "--state-dir", str(cluster.state.root), *args])
+
+
+def kill_kubelet_and_repair(cluster: DevCluster) -> tuple[str, tuple[str, ...]]:
+    # No node-lifecycle controller would notice for 40 s: the Node object still says Ready.
+    pid = cluster.status().components[-1].pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    while is_our_process(pid, "kubelet"):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    died = cli(cluster, "status").output
+    return died, cluster.up().started
+
+
 @pytest.fixture(scope="module")
 def downed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Downed]:
     if os.geteuid() != 0:
@@ -80,9 +101,10 @@ def downed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Downed]:
     try:
         cluster.up(node=True)
         run_pause_pod(cluster)
-        status = CliRunner().invoke(main, ["dev-cluster", "--state-dir", str(cluster.state.root), "status"])
+        status = cli(cluster, "status")
+        died, repaired = kill_kubelet_and_repair(cluster)
         pids = {c.name: c.pid for c in cluster.status().components if c.pid is not None}
-        shims = teardown._pids_with_argument(str(cluster.state.node.containerd_socket), "containerd-shim")
+        shims = teardown.shim_pids(cluster.state.node.containerd_socket)
         sentinel = tmp_path_factory.mktemp("outside") / "keep-me"
         sentinel.write_text("a host file shown in the state directory through a bind mount")
         mount_point = cluster.state.node.root / "left-behind-volume"
@@ -90,7 +112,7 @@ def downed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Downed]:
         subprocess.run(["mount", "--bind", str(sentinel.parent), str(mount_point)], check=True)
     finally:
         cluster.down()
-    yield Downed(cluster, before, pids, shims, sentinel, status.output)
+    yield Downed(cluster, before, pids, shims, sentinel, status.output, died, repaired)
 
 
 def test_status_shows_each_part_of_the_node(downed: Downed) -> None:
@@ -103,7 +125,7 @@ def test_down_stops_every_node_process_and_containerds_shims(downed: Downed) -> 
     assert {"kubelet", "containerd", "kube-proxy", "kube-scheduler"} <= set(downed.pids)
     assert downed.shims, "a running Pod has a shim"
     assert [name for name, pid in downed.pids.items() if is_our_process(pid, name)] == []
-    assert [pid for pid in downed.shims if Path(f"/proc/{pid}").exists()] == []
+    assert teardown.shim_pids(downed.cluster.state.node.containerd_socket) == []
 
 
 def test_down_unmounts_everything_and_removes_the_state_directory(downed: Downed) -> None:
@@ -130,3 +152,9 @@ def test_down_puts_back_the_sysctls_the_node_changed(downed: Downed) -> None:
 
 def test_down_releases_the_machines_node(downed: Downed) -> None:
     assert not MACHINE_CLAIM.exists() or node_owner() != downed.cluster.state.root
+
+
+def test_killed_kubelet_is_reported_by_status_and_restarted_by_up(downed: Downed) -> None:
+    assert "kubelet                  stopped" in downed.after_kubelet_died or "stale pid" in downed.after_kubelet_died
+    assert "NOT ready" in downed.after_kubelet_died.split("node ", 1)[1]
+    assert downed.repaired == ("kubelet",)
