@@ -58,8 +58,8 @@ def node_spec(name: str, cache: CacheLayout, state: StateLayout, scheduler_port:
             "--address", LOOPBACK, "--port", str(scheduler_port), "--secure-port", "0",
         ))  # fmt: skip
     if name == CONTAINERD:
-        return ComponentSpec(CONTAINERD, (_system_binary(CONTAINERD, "containerd"), "--config",
-                                          str(node.containerd_config)))  # fmt: skip
+        argv = (_system_binary(CONTAINERD, "containerd"), "--config", str(node.containerd_config))
+        return ComponentSpec(CONTAINERD, argv, NO_PULLS)
     if name == KUBE_PROXY:
         return ComponentSpec(KUBE_PROXY, (str(cache.binary(KUBE_PROXY)), "--config", str(node.kube_proxy_config)))
     return ComponentSpec(KUBELET, (
@@ -69,6 +69,13 @@ def node_spec(name: str, cache: CacheLayout, state: StateLayout, scheduler_port:
         "--root-dir", str(node.kubelet_root), "--cert-dir", str(node.root / "kubelet-pki"),
         "--pod-infra-container-image", PAUSE_IMAGE, "--volume-plugin-dir", str(node.root / "volume-plugins"),
     ))  # fmt: skip
+
+
+# No registry is reachable, and an image pull must not even try to leave the machine: every registry request
+# of containerd goes to a proxy on a loopback port where nothing listens, and fails at once (no DNS either).
+DEAD_PROXY = f"http://{LOOPBACK}:9"
+NO_PULLS = (("HTTPS_PROXY", DEAD_PROXY), ("HTTP_PROXY", DEAD_PROXY), ("https_proxy", DEAD_PROXY),
+            ("http_proxy", DEAD_PROXY), ("NO_PROXY", ""), ("no_proxy", ""))  # fmt: skip
 
 
 def _system_binary(command: str, package: str) -> str:

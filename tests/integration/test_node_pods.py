@@ -146,3 +146,21 @@ def test_guard_chains_are_in_place_before_pods_use_service_ips(node: str) -> Non
         assert first_rule("filter", parent) == f"-A {parent} -j {chain}"
     guard = subprocess.run(["iptables", "-w", "-S", GUARD_CHAINS[0]], capture_output=True, text=True, check=True)
     assert "! -i lo" in guard.stdout and "-d 127.0.0.0/8" in guard.stdout and "-j DROP" in guard.stdout
+
+
+def test_image_pull_fails_at_once_without_leaving_the_machine(
+    core: client.CoreV1Api, namespace: str, probe_image: str
+) -> None:
+    # A manifest naming a registry image: containerd's registry requests go to a dead loopback proxy.
+    pulled = container("pulled", "serve", "8080")
+    pulled.update(image="registry.example/never/there:1", imagePullPolicy="Always")
+    core.create_namespaced_pod(namespace, pod("puller", [pulled]))
+    deadline = time.monotonic() + 60
+    while True:
+        statuses = core.read_namespaced_pod("puller", namespace).status.container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        if waiting is not None and waiting.reason in {"ErrImagePull", "ImagePullBackOff"} and waiting.message:
+            break
+        assert time.monotonic() < deadline, f"no pull error after 60 s: {statuses}"
+        time.sleep(0.5)
+    assert "proxyconnect tcp: dial tcp 127.0.0.1:9" in waiting.message, waiting.message
