@@ -120,6 +120,8 @@ class DevCluster:
     def down(self) -> tuple[str, ...]:
         """Stop every component this cluster started, put the machine back as the node found it (mounts,
         bridge, iptables, cgroups, sysctls), then remove the whole state directory."""
+        if not self.state.state_file.exists():
+            return ()  # not a dev cluster's directory (a mistyped --state-dir): touch nothing in it
         stopped = []
         ports = self._load_ports()
         for status in reversed(self.status().components):
