@@ -153,6 +153,8 @@ def teardown(state: StateLayout, cache: CacheLayout) -> None:
     node_teardown.kill_pod_processes()  # cgroups whose last process died only now can be removed now
     node_teardown.remove_pod_logs()
     node_teardown.remove_cni_results(CNI_NETWORK)
+    node_teardown.remove_cni_results("cni-loopback")  # containerd's own loopback network
+    node_teardown.remove_shim_sockets()
     _kube_proxy_cleanup(cache)
     node_net.remove_guards()
     node_net.remove_bridge()

@@ -63,6 +63,7 @@ def containerd_config(node: NodeLayout) -> str:
         '  runtime_type = "io.containerd.runc.v2"',
         f"[{cri}.containerd.runtimes.runc.options]",
         "  SystemdCgroup = false",
+        f"  Root = {_toml(node.root / 'runc')}",  # runc's container state, else under /run/containerd/runc
         f"[{cri}.cni]",
         f"  bin_dir = {_toml(CNI_BIN_DIR)}",
         f"  conf_dir = {_toml(node.cni_conf_dir)}",

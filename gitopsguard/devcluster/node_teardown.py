@@ -157,6 +157,17 @@ def remove_pod_logs() -> None:
                     entry.unlink(missing_ok=True)
 
 
+SHIM_SOCKETS = Path("/run/containerd/s")
+
+
+def remove_shim_sockets(directory: Path = SHIM_SOCKETS) -> None:
+    """The shims' sockets (``/run/containerd/s/<hash>``, a fixed path): a killed shim leaves its socket."""
+    with contextlib.suppress(OSError):
+        for entry in directory.iterdir():
+            if entry.is_socket():
+                entry.unlink(missing_ok=True)
+
+
 def remove_cni_results(network: str, cache: Path = Path("/var/lib/cni/results")) -> None:
     """libcni's cache of each attachment's result (``<network>-<container>-<interface>``), kept per machine."""
     with contextlib.suppress(OSError):

@@ -146,6 +146,13 @@ def test_down_removes_the_bridge_pod_cgroups_and_the_iptables_chains_it_made(dow
     assert not any(chain.endswith(GUARD_CHAINS) for chain in iptables_chains())
 
 
+def test_down_leaves_no_runtime_files_at_the_machines_fixed_paths(downed: Downed) -> None:
+    assert [p for p in teardown.SHIM_SOCKETS.glob("*") if p.is_socket()] == []
+    assert list(Path("/var/lib/cni/results").glob("gitopsguard-dev-*")) == []
+    assert list(Path("/var/lib/cni/results").glob("cni-loopback-*")) == []
+    assert [p for d in teardown.POD_LOG_DIRS for p in d.glob("*")] == []
+
+
 def test_down_puts_back_the_sysctls_the_node_changed(downed: Downed) -> None:
     assert {name: read_sysctl(name) for name in CHANGED_SYSCTLS} == downed.before.sysctls
 

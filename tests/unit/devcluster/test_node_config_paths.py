@@ -56,7 +56,7 @@ def test_containerd_config_has_the_settings_this_machine_needs() -> None:
     assert cri["sandbox_image"] == PAUSE_IMAGE
     assert cri["stream_server_address"] == "127.0.0.1"
     assert cri["containerd"]["snapshotter"] == "overlayfs"
-    assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
+    assert cri["containerd"]["runtimes"]["runc"]["options"] == {"SystemdCgroup": False, "Root": str(node.root / "runc")}
     assert cri["cni"] == {"bin_dir": CNI_BIN_DIR, "conf_dir": str(node.cni_conf_dir)}
 
 
