@@ -136,7 +136,8 @@ def import_image(archive: Path, state: StateLayout | None = None) -> None:
             f"{archive}: the dev cluster in {state.root} runs no node (containerd is not answering on "
             f"{state.node.containerd_socket}); start it with `gitopsguard dev-cluster up`"
         )
-    result = nc.ctr(state, "images", "import", "--no-unpack=false", "--all-platforms", str(archive))
+    # An absolute path: a relative one starting with "-" would be read as an option.
+    result = nc.ctr(state, "images", "import", "--all-platforms", str(archive.resolve()))
     if result.returncode != 0:
         raise DevClusterError(
             f"{archive}: importing into the node's containerd failed (exit {result.returncode}): "

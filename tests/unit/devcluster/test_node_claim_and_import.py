@@ -1,4 +1,4 @@
-"""One machine runs one node: a second dev cluster cannot take the node of a live one, only a dead one's."""
+"""One machine runs one node (a second dev cluster cannot take a live one's), and images go only to a running node."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitopsguard.devcluster.node import claim_machine, release_machine
+from gitopsguard.devcluster.node import claim_machine, import_image, release_machine
 from gitopsguard.devcluster.paths import StateLayout
 from gitopsguard.errors import DevClusterError
 
@@ -38,3 +38,15 @@ def test_release_leaves_another_clusters_claim_alone(tmp_path: Path) -> None:
     assert claim.exists()
     release_machine(owner, claim)
     assert not claim.exists()
+
+
+def test_import_into_a_cluster_without_a_node_says_how_to_start_one(tmp_path: Path) -> None:
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(b"not read")
+    with pytest.raises(DevClusterError, match=r"image\.tar: the dev cluster in .* runs no node .*dev-cluster up"):
+        import_image(archive, StateLayout(tmp_path / "no-cluster"))
+
+
+def test_import_of_a_missing_archive_names_it(tmp_path: Path) -> None:
+    with pytest.raises(DevClusterError, match=r"missing\.tar: no such image archive"):
+        import_image(tmp_path / "missing.tar", StateLayout(tmp_path / "no-cluster"))
