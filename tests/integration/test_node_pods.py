@@ -164,3 +164,32 @@ def test_image_pull_fails_at_once_without_leaving_the_machine(
         assert time.monotonic() < deadline, f"no pull error after 60 s: {statuses}"
         time.sleep(0.5)
     assert "proxyconnect tcp: dial tcp 127.0.0.1:9" in waiting.message, waiting.message
+
+
+def test_api_server_dials_a_services_endpoint_itself_not_its_cluster_ip(
+    admin_api: client.ApiClient, namespace: str, web: str
+) -> None:
+    # --enable-aggregator-routing: for aggregated APIs and webhooks behind a Service, the API server resolves
+    # the Service to a Pod IP itself instead of relying on a ClusterIP route. web speaks plain HTTP, so the
+    # APIService stays unavailable, and its condition names the address that was dialled.
+    registration = client.ApiregistrationV1Api(admin_api)
+    name = f"v1.{namespace}.node-probe.example"
+    body = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": name}, "spec": {
+        "group": f"{namespace}.node-probe.example", "version": "v1", "groupPriorityMinimum": 100,
+        "versionPriority": 10, "insecureSkipTLSVerify": True,
+        "service": {"name": "web", "namespace": namespace, "port": 80}}}  # fmt: skip
+    registration.create_api_service(body)
+    try:
+        pod_ip = client.CoreV1Api(admin_api).read_namespaced_pod("web", namespace).status.pod_ip
+        deadline = time.monotonic() + 60
+        while True:
+            conditions = registration.read_api_service_status(name).status.conditions or []
+            message = next((c.message or "" for c in conditions if c.type == "Available"), "")
+            if "https://" in message:
+                break
+            assert time.monotonic() < deadline, f"APIService {name} never tried its Service: {conditions}"
+            time.sleep(0.5)
+        assert f"https://{pod_ip}:8080/" in message, message
+        assert web not in message
+    finally:
+        registration.delete_api_service(name)  # an unavailable API group would break discovery for others
