@@ -88,8 +88,13 @@ def _node_flags(ports: Ports) -> tuple[str, ...]:
     Pods, and the API server dials a Service's endpoints itself (webhooks behind Services, no ClusterIP)."""
     if not ports.has_node:
         return ("--authorization-mode", "RBAC")
-    return ("--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
+    return ("--authorization-mode", "Node,RBAC", "--enable-admission-plugins", NODE_ADMISSION,
             "--enable-aggregator-routing=true")  # fmt: skip
+
+
+# PodTolerationRestriction: a namespace's ``scheduler.alpha.kubernetes.io/defaultTolerations`` annotation is
+# added to its Pods, so a tainted node can be opened to chosen namespaces only (the test harness does).
+NODE_ADMISSION = "NodeRestriction,PodTolerationRestriction"
 
 
 def _audit_flags(state: StateLayout) -> tuple[str, ...]:
