@@ -53,7 +53,7 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Where built Kubernetes binaries are cached.")
 @click.pass_context
 def dev_cluster(ctx: click.Context, state_dir: Path | None, cache_dir: Path | None) -> None:
-    """A real local control plane: etcd, kube-apiserver and kube-controller-manager 1.20.2 on loopback."""
+    """A real local cluster: etcd, kube-apiserver, kube-controller-manager 1.20.2 and a node (as root)."""
     from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
     from gitopsguard.devcluster.progress import StagedProgress
 
