@@ -34,7 +34,12 @@ def test_node_is_ready_only_when_ready_and_schedulable(body: str, ready: bool) -
     assert node_ready(body) is ready
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)))  # fmt: skip
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+)
+
+
+@given(JSON)
 def test_any_answer_from_the_server_is_judged_without_crashing(value: object) -> None:
     assert node_ready(json.dumps(value)) in {True, False}
