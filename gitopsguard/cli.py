@@ -53,7 +53,7 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Where built Kubernetes binaries are cached.")
 @click.pass_context
 def dev_cluster(ctx: click.Context, state_dir: Path | None, cache_dir: Path | None) -> None:
-    """A real local control plane: etcd, kube-apiserver and kube-controller-manager 1.20.2 on loopback."""
+    """A real local cluster: etcd, kube-apiserver, kube-controller-manager 1.20.2 and a node (as root)."""
     from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
     from gitopsguard.devcluster.progress import StagedProgress
 
@@ -66,11 +66,13 @@ def dev_cluster(ctx: click.Context, state_dir: Path | None, cache_dir: Path | No
 @click.option("--port", type=int, default=None, help="kube-apiserver port (default: a free one).")
 @click.option("--audit-log", is_flag=True, help="A new cluster's API server keeps an audit log of writes "
               "(logs/audit.log in its state dir); `run --apiserver-audit-log` reads it to name users.")  # fmt: skip
+@click.option("--node/--no-node", default=True, show_default=True, help="A new cluster also runs a node "
+              "(containerd, kubelet, kube-proxy, kube-scheduler) so Pods run; root only, one a machine.")  # fmt: skip
 @click.pass_obj
 @reports_errors
-def dev_cluster_up(cluster: DevCluster, port: int | None, audit_log: bool) -> None:
+def dev_cluster_up(cluster: DevCluster, port: int | None, audit_log: bool, node: bool) -> None:
     """Start the cluster (building the binaries once), or restart whatever part of it has stopped."""
-    result = cluster.up(apiserver_port=port, audit_log=audit_log)
+    result = cluster.up(apiserver_port=port, audit_log=audit_log, node=node)
     if result.already_up:
         click.echo(f"The dev cluster is already up at {result.server}; nothing was started.", err=True)
     elif result.recovered:
@@ -98,7 +100,7 @@ def dev_cluster_status(cluster: DevCluster) -> None:
     """Show each component and whether the API server is ready. Exits 1 unless all is up."""
     status = cluster.status()
     click.echo(_format_status(status, cluster.server_version() if status.ready else None))
-    sys.exit(0 if status.all_running and status.ready else 1)
+    sys.exit(0 if status.all_running and status.ready and (status.node is None or status.node_ready) else 1)
 
 
 @dev_cluster.command("env")
@@ -133,7 +135,9 @@ def _format_status(status: ClusterStatus, version: str | None) -> str:
     lines.append(
         f"API server {server}: {'ready' if status.ready else 'NOT ready'}" + (f", {version}" if version else "")
     )
-    if not (status.all_running and status.ready):
+    if status.node is not None:
+        lines.append(f"node {status.node}: {'Ready' if status.node_ready else 'NOT ready'}")
+    if not (status.all_running and status.ready and (status.node is None or status.node_ready)):
         lines.append("Repair it with: gitopsguard dev-cluster up")
     lines.append(f"kubeconfig: {status.kubeconfig}")
     return "\n".join(lines)

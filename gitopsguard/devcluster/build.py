@@ -1,4 +1,4 @@
-"""Building kube-apiserver and kube-controller-manager, and keeping them in the cache atomically.
+"""Building the Kubernetes binaries (control plane and node) and the pause program, and caching them atomically.
 
 The cache is valid only when ``MANIFEST.json`` is present and every binary it lists has the recorded size.
 Binaries are verified in a staging directory first and the directory is renamed into place last, so a
@@ -15,24 +15,31 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitopsguard.devcluster import k8s_source
-from gitopsguard.devcluster.paths import CONTROL_PLANE_BINARIES, KUBERNETES_VERSION, CacheLayout
+from gitopsguard.devcluster.paths import CONTROL_PLANE_BINARIES, KUBERNETES_VERSION, PAUSE_BINARY, CacheLayout
 from gitopsguard.devcluster.progress import Progress, heartbeat
 from gitopsguard.devcluster.system import BUILD_COMMANDS, FIXED_REFLECT2, ensure_packages
 from gitopsguard.errors import BuildError
 
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-# Names what went into the binaries; a cache built any other way is rebuilt.
+# Names what went into the binaries; a cache built any other way is rebuilt. A cache from before the node
+# (no kubelet, kube-scheduler, kube-proxy or pause in its manifest) is rebuilt too: every name is checked.
+# The id itself is unchanged on purpose: the binaries it names are built the same way, and a newer cache
+# stays valid for checkouts that need only the control plane (one machine, one shared cache).
 BUILD_ID = f"kubernetes-{KUBERNETES_VERSION}+reflect2-1.0.2"
+CACHED_FILES = (*CONTROL_PLANE_BINARIES, PAUSE_BINARY)
+# pause.c prints this for `-v`; upstream's Makefile passes v$(TAG)-$(REV) the same way.
+PAUSE_VERSION = "v3.4-gitopsguard"
 
 
 def cached_binaries_valid(cache: CacheLayout) -> bool:
     try:
         manifest = json.loads(cache.manifest.read_text())
         return manifest.get("build") == BUILD_ID and all(
-            cache.binary(name).stat().st_size == manifest["binaries"][name]["size"] for name in CONTROL_PLANE_BINARIES
+            cache.binary(name).stat().st_size == manifest["binaries"][name]["size"] for name in CACHED_FILES
         )
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -58,11 +65,12 @@ def build_into_cache(tree: Path, cache: CacheLayout, progress: Progress) -> None
     output_dir = tree / "_output" / "local" / "bin" / "linux" / _goarch()
     _use_fixed_reflect2(tree, progress)
     _run_make(tree, cache.work_dir, progress)
+    _compile_pause(tree, output_dir)
     staging = _stage_binaries(output_dir, cache)
     if cache.bin_dir.exists():
         shutil.rmtree(cache.bin_dir)
     os.replace(staging, cache.bin_dir)
-    progress.stage(f"cached {', '.join(CONTROL_PLANE_BINARIES)} in {cache.bin_dir}")
+    progress.stage(f"cached {', '.join(CACHED_FILES)} in {cache.bin_dir}")
 
 
 def _use_fixed_reflect2(tree: Path, progress: Progress, fixed: Path = FIXED_REFLECT2) -> None:
@@ -119,6 +127,7 @@ def _stage_binaries(output_dir: Path, cache: CacheLayout) -> Path:
     staging.mkdir(parents=True)
     try:
         entries = {name: _stage_one(output_dir / name, staging / name) for name in CONTROL_PLANE_BINARIES}
+        entries[PAUSE_BINARY] = _stage_one(output_dir / PAUSE_BINARY, staging / PAUSE_BINARY, _PAUSE)
         manifest = {"kubernetes": KUBERNETES_VERSION, "build": BUILD_ID, "binaries": entries}
         (staging / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     except BaseException:
@@ -127,18 +136,49 @@ def _stage_binaries(output_dir: Path, cache: CacheLayout) -> Path:
     return staging
 
 
-def _stage_one(built: Path, staged: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class _VersionCheck:
+    """How a built program says what it is: ``flag`` makes it print a line containing ``expected``."""
+
+    flag: str
+    expected: str
+
+
+_KUBERNETES = _VersionCheck("--version", f"Kubernetes v{KUBERNETES_VERSION}")
+_PAUSE = _VersionCheck("-v", f"pause.c {PAUSE_VERSION}")
+
+
+def _stage_one(built: Path, staged: Path, check: _VersionCheck = _KUBERNETES) -> dict[str, object]:
     if not built.is_file():
         raise BuildError(f"{built}: make succeeded but did not produce this binary; nothing was cached")
     shutil.copy2(built, staged)
-    version = subprocess.run([str(staged), "--version"], capture_output=True, text=True, check=False)
-    if version.returncode != 0 or f"v{KUBERNETES_VERSION}" not in version.stdout:
+    version = subprocess.run([str(staged), check.flag], capture_output=True, text=True, check=False)
+    if version.returncode != 0 or check.expected not in version.stdout:
         raise BuildError(
-            f"{built}: `--version` printed {version.stdout.strip()!r} (exit {version.returncode}), "
-            f"expected Kubernetes v{KUBERNETES_VERSION}; nothing was cached"
+            f"{built}: `{check.flag}` printed {version.stdout.strip()!r} (exit {version.returncode}), "
+            f"expected {check.expected}; nothing was cached"
         )
     digest = hashlib.sha256(staged.read_bytes()).hexdigest()
     return {"size": staged.stat().st_size, "sha256": digest, "version": version.stdout.strip()}
+
+
+def _compile_pause(tree: Path, output_dir: Path) -> None:
+    """``gcc -static`` of the tree's pause.c, with upstream's flags: the sandbox image then needs no libc."""
+    source = tree / "build" / "pause" / "linux" / "pause.c"
+    if not source.is_file():
+        raise BuildError(f"{source}: not in the Kubernetes tree; nothing was cached (is the download complete?)")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    command = ["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION={PAUSE_VERSION}",
+               "-o", str(output_dir / PAUSE_BINARY), str(source)]  # fmt: skip
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise BuildError(f"{source}: cannot run gcc ({error.strerror}); install Debian's gcc and libc6-dev") from error
+    if result.returncode != 0:
+        raise BuildError(
+            f"{source}: `gcc -static` failed (exit {result.returncode}); nothing was cached. "
+            f"Install Debian's libc6-dev if static libc is missing:\n{result.stderr.strip()[-2000:]}"
+        )
 
 
 def _last_line(path: Path) -> str:

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from gitopsguard.devcluster.node_config import SERVICE_CIDR
 from gitopsguard.devcluster.paths import CacheLayout, StateLayout
 from gitopsguard.devcluster.ports import LOOPBACK
 from gitopsguard.devcluster.process import ComponentSpec
@@ -28,12 +29,21 @@ _DISABLED_CONTROLLERS = (
 
 @dataclass(frozen=True)
 class Ports:
+    """Where the cluster listens. With a node, the API server listens on the node's bridge address (Pods must
+    reach it through the ``kubernetes`` Service) and kube-scheduler's health port is set; else both are off."""
+
     etcd_client: int
     etcd_peer: int
     apiserver: int
+    apiserver_host: str = LOOPBACK
+    scheduler: int = 0
+
+    @property
+    def has_node(self) -> bool:
+        return self.apiserver_host != LOOPBACK
 
     def server_url(self) -> str:
-        return f"https://{LOOPBACK}:{self.apiserver}"
+        return f"https://{self.apiserver_host}:{self.apiserver}"
 
 
 def component_spec(name: str, cache: CacheLayout, state: StateLayout, ports: Ports) -> ComponentSpec:
@@ -41,7 +51,7 @@ def component_spec(name: str, cache: CacheLayout, state: StateLayout, ports: Por
         return _etcd(state, ports)
     if name == APISERVER:
         return _apiserver(cache, state, ports)
-    return _controller_manager(cache, state)
+    return _controller_manager(cache, state, ports.has_node)
 
 
 def _etcd(state: StateLayout, ports: Ports) -> ComponentSpec:
@@ -60,18 +70,31 @@ def _etcd(state: StateLayout, ports: Ports) -> ComponentSpec:
 
 
 def _apiserver(cache: CacheLayout, state: StateLayout, ports: Ports) -> ComponentSpec:
-    pki = state.pki_dir
+    pki, host = state.pki_dir, ports.apiserver_host
     return ComponentSpec(APISERVER, (
         str(cache.binary(APISERVER)),
         "--etcd-servers", f"http://{LOOPBACK}:{ports.etcd_client}",
-        "--bind-address", LOOPBACK, "--secure-port", str(ports.apiserver), "--advertise-address", LOOPBACK,
-        "--cert-dir", str(pki), "--token-auth-file", str(state.tokens_file),
-        "--authorization-mode", "RBAC",
+        "--bind-address", host, "--secure-port", str(ports.apiserver), "--advertise-address", host,
+        "--cert-dir", str(pki), "--token-auth-file", str(state.tokens_file), *_node_flags(ports),
         "--service-account-key-file", str(pki / "sa.pub"),
         "--service-account-signing-key-file", str(pki / "sa.key"),
         "--service-account-issuer", "https://kubernetes.default.svc",
-        "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged=true", *_audit_flags(state),
+        "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true", *_audit_flags(state),
     ))  # fmt: skip
+
+
+def _node_flags(ports: Ports) -> tuple[str, ...]:
+    """With a node: the Node authorizer and NodeRestriction confine the kubelet's identity to its own Node and
+    Pods, and the API server dials a Service's endpoints itself (webhooks behind Services, no ClusterIP)."""
+    if not ports.has_node:
+        return ("--authorization-mode", "RBAC")
+    return ("--authorization-mode", "Node,RBAC", "--enable-admission-plugins", NODE_ADMISSION,
+            "--enable-aggregator-routing=true")  # fmt: skip
+
+
+# PodTolerationRestriction: a namespace's ``scheduler.alpha.kubernetes.io/defaultTolerations`` annotation is
+# added to its Pods, so a tainted node can be opened to chosen namespaces only (the test harness does).
+NODE_ADMISSION = "NodeRestriction,PodTolerationRestriction"
 
 
 def _audit_flags(state: StateLayout) -> tuple[str, ...]:
@@ -97,14 +120,17 @@ rules:
 """
 
 
-def _controller_manager(cache: CacheLayout, state: StateLayout) -> ComponentSpec:
+def _controller_manager(cache: CacheLayout, state: StateLayout, has_node: bool) -> ComponentSpec:
+    # With a node, the node-lifecycle controller runs: the API server's TaintNodesByCondition admission taints
+    # every new Node not-ready, and only that controller lifts the taint once the kubelet reports Ready.
+    disabled = tuple(name for name in _DISABLED_CONTROLLERS if not (has_node and name == "nodelifecycle"))
     return ComponentSpec(CONTROLLER_MANAGER, (
         str(cache.binary(CONTROLLER_MANAGER)),
         "--kubeconfig", str(state.kubeconfig), "--leader-elect=false",
         "--service-account-private-key-file", str(state.pki_dir / "sa.key"),
         "--root-ca-file", str(state.apiserver_cert),
         "--bind-address", LOOPBACK, "--secure-port", "0", "--port", "0",
-        "--controllers", ",".join(("*", *(f"-{name}" for name in _DISABLED_CONTROLLERS))),
+        "--controllers", ",".join(("*", *(f"-{name}" for name in disabled))),
     ))  # fmt: skip
 
 

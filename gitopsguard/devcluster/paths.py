@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KUBERNETES_VERSION = "1.20.2"
-CONTROL_PLANE_BINARIES = ("kube-apiserver", "kube-controller-manager")
+# Built together in one `make WHAT="..."` (the code generators run once for all of them) and cached as one set.
+CONTROL_PLANE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
+# The Pod sandbox's process, compiled from build/pause/linux/pause.c of the same tree, cached beside them.
+PAUSE_BINARY = "pause"
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -100,8 +103,71 @@ class StateLayout:
         """The API server's audit log (JSON lines): who wrote what, for ``gitopsguard run --audit-log``."""
         return self.log_dir / "audit.log"
 
+    @property
+    def node(self) -> NodeLayout:
+        return NodeLayout(self.root / "node")
+
     def pid_file(self, component: str) -> Path:
         return self.run_dir / f"{component}.pid"
 
     def log_file(self, component: str) -> Path:
         return self.log_dir / f"{component}.log"
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """The node's own state, under the cluster's: containerd, the kubelet, CNI and their configuration.
+
+    The kubelet and containerd also use a few fixed paths of the machine (``/var/log/pods``,
+    ``/var/log/containers``, ``/run/containerd/s``, ``/run/netns``): that is why one machine runs one node.
+    """
+
+    root: Path
+
+    @property
+    def containerd_config(self) -> Path:
+        return self.root / "containerd.toml"
+
+    @property
+    def containerd_root(self) -> Path:
+        return self.root / "containerd" / "root"
+
+    @property
+    def containerd_state(self) -> Path:
+        return self.root / "containerd" / "state"
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.root / "containerd" / "containerd.sock"
+
+    @property
+    def cni_conf_dir(self) -> Path:
+        return self.root / "cni" / "net.d"
+
+    @property
+    def cni_ipam_dir(self) -> Path:
+        return self.root / "cni" / "ipam"
+
+    @property
+    def kubelet_root(self) -> Path:
+        return self.root / "kubelet"
+
+    @property
+    def kubelet_config(self) -> Path:
+        return self.root / "kubelet.yaml"
+
+    @property
+    def kube_proxy_config(self) -> Path:
+        return self.root / "kube-proxy.yaml"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def saved_sysctls(self) -> Path:
+        """The machine's sysctls as they were before the node changed them; ``down`` puts them back."""
+        return self.root / "sysctls.json"
+
+    def kubeconfig(self, component: str) -> Path:
+        return self.root / f"{component}.kubeconfig"

@@ -20,6 +20,7 @@ from pathlib import Path
 class ComponentSpec:
     name: str
     argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()  # set on top of ours
 
     @property
     def binary_name(self) -> str:
@@ -38,7 +39,12 @@ def start(spec: ComponentSpec, pid_file: Path, log_file: Path) -> subprocess.Pop
         log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {' '.join(spec.argv)}\n".encode())
         log.flush()
         child = subprocess.Popen(
-            list(spec.argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            list(spec.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **dict(spec.env)} if spec.env else None,
         )
     partial = pid_file.with_name(pid_file.name + ".partial")
     partial.write_text(f"{child.pid}\n")

@@ -19,6 +19,20 @@ TOOL_COMMANDS: Mapping[str, str] = {"git": "git", "ssh-keygen": "openssh-client"
 # what only the test suite runs: a real sshd on loopback for git over ssh with host keys
 TEST_COMMANDS: Mapping[str, str] = {"/usr/sbin/sshd": "openssh-server"}
 RUNTIME_COMMANDS: Mapping[str, str] = {"etcd": "etcd-server", "openssl": "openssl", **TOOL_COMMANDS}
+# what the node runs: containerd and runc for containers, the CNI plugins for the Pods' bridge, iptables and
+# conntrack for kube-proxy, socat for port-forward, ip for the bridge
+NODE_COMMANDS: Mapping[str, str] = {
+    "containerd": "containerd",
+    "ctr": "containerd",
+    "runc": "runc",
+    "/usr/lib/cni/bridge": "containernetworking-plugins",
+    "/usr/lib/cni/host-local": "containernetworking-plugins",
+    "iptables": "iptables",
+    "conntrack": "conntrack",
+    "socat": "socat",
+    "ip": "iproute2",
+    "umount": "mount",
+}
 FIXED_REFLECT2 = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 BUILD_COMMANDS: Mapping[str, str] = {
     "go": "golang-go",
@@ -27,6 +41,8 @@ BUILD_COMMANDS: Mapping[str, str] = {
     "rsync": "rsync",
     "jq": "jq",
     "tar": "tar",
+    "gcc": "gcc",  # the pause program, static: the Pod sandbox image has nothing else in it
+    "/usr/include/stdio.h": "libc6-dev",
     str(FIXED_REFLECT2 / "go_above_118.go"): "golang-github-modern-go-reflect2-dev",
 }
 # building gitopsguard's image without a registry or a Docker engine: buildah (vfs storage, chroot

@@ -7,6 +7,8 @@ once if the cache is cold, and takes it down at the end.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 import uuid
@@ -20,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.cluster import connect
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
+from gitopsguard.devcluster.node import node_owner
 from gitopsguard.devcluster.progress import SilentProgress, StagedProgress
 from tests.kube import close
 from tests.sigterm import sigterm_as_interrupt
@@ -45,6 +48,7 @@ class LiveCluster:
 def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
     reuse = os.environ.get("GITOPSGUARD_TEST_KUBECONFIG")
     if reuse:
+        _reserve_node(LiveCluster(Path(reuse), None))
         yield LiveCluster(Path(reuse), None)
         return
     cluster = DevCluster(
@@ -54,10 +58,65 @@ def dev_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     with sigterm_as_interrupt():  # a killed session still stops its control planes (this one and spares)
         try:
             with capture.global_and_fixture_disabled():  # a cold build takes minutes: let its progress show
-                result = cluster.up(audit_log=True)
+                result = cluster.up(audit_log=True, node=_can_run_node())
+            _reserve_node(LiveCluster(result.kubeconfig, cluster))
             yield LiveCluster(result.kubeconfig, cluster)
         finally:
             cluster.down()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The node lifecycle test brings up a node of its own, and a machine runs one node: run it before
+    anything starts the session's cluster (which takes the node for the rest of the session)."""
+    items.sort(key=lambda item: item.path.name != "test_node_lifecycle.py")
+
+
+# Most tests were written for a cluster where Pods stay Pending (and are deleted at once). On a node they
+# would run, and a deleted Pod would wait out its grace period: the suite taints the node, and only Pods in
+# namespaces from `node_namespace` (annotated with a default toleration) are scheduled there.
+NODE_OPT_IN_TAINT = "gitopsguard.io/tests-opt-in"
+DEFAULT_TOLERATIONS = "scheduler.alpha.kubernetes.io/defaultTolerations"
+
+
+def _reserve_node(cluster: LiveCluster) -> None:
+    status = DevCluster(StateLayout(cluster.kubeconfig.parent), CacheLayout.default(), SilentProgress()).status()
+    if status.node is None:
+        return
+    api = cluster.api()
+    core = client.CoreV1Api(api)
+    taints = core.read_node(status.node).spec.taints or []
+    if not any(taint.key == NODE_OPT_IN_TAINT for taint in taints):
+        mine = {"key": NODE_OPT_IN_TAINT, "value": "true", "effect": "NoSchedule"}
+        core.patch_node(status.node, {"spec": {"taints": [*(api.sanitize_for_serialization(t) for t in taints), mine]}})
+    api.close()
+
+
+def _can_run_node() -> bool:
+    """A node needs root and a machine whose node nobody else holds; without one, node tests skip."""
+    return os.geteuid() == 0 and node_owner() is None
+
+
+@pytest.fixture(scope="session")
+def node(dev_cluster: LiveCluster) -> str:
+    """The name of the session cluster's node (a real kubelet and containerd); skips when it has none."""
+    status = DevCluster(StateLayout(dev_cluster.kubeconfig.parent), CacheLayout.default(), SilentProgress()).status()
+    if status.node is None:
+        pytest.skip("this dev cluster runs no node (started with --no-node, or not as root)")
+    assert status.node_ready, f"the dev cluster's node {status.node} is not Ready; see `gitopsguard dev-cluster status`"
+    return status.node
+
+
+@pytest.fixture
+def node_namespace(node: str, admin_api: client.ApiClient) -> Iterator[str]:
+    """Like ``namespace``, but its Pods tolerate the suite's taint and so run on the node."""
+    core = client.CoreV1Api(admin_api)
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    toleration = json.dumps([{"key": NODE_OPT_IN_TAINT, "operator": "Exists", "effect": "NoSchedule"}])
+    meta = client.V1ObjectMeta(name=name, labels={TEST_LABEL: "true"}, annotations={DEFAULT_TOLERATIONS: toleration})
+    core.create_namespace(client.V1Namespace(metadata=meta))
+    yield name
+    with contextlib.suppress(ApiException):
+        core.delete_namespace(name)
 
 
 @pytest.fixture(scope="module")

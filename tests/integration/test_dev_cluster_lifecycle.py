@@ -136,7 +136,7 @@ def test_component_that_exits_during_a_fresh_start_is_reported_and_nothing_is_le
 
     cluster = DevCluster(StateLayout(tmp_path / "state"), cache, SilentProgress())
     result = CliRunner().invoke(
-        main, ["dev-cluster", "--state-dir", str(cluster.state.root), "--cache-dir", str(cache.root), "up"]
+        main, ["dev-cluster", "--state-dir", str(cluster.state.root), "--cache-dir", str(cache.root), "up", "--no-node"]
     )
     assert result.exit_code == 2
     assert "kube-apiserver exited with code 3 while starting" in result.output

@@ -27,7 +27,18 @@ def make_tree(tmp_path: Path, recipe: str) -> Path:
     tree = tmp_path / "kubernetes-1.20.2"
     tree.mkdir()
     (tree / "Makefile").write_text(textwrap.dedent(recipe).replace("    ", "\t"))
+    pause = tree / "build" / "pause" / "linux" / "pause.c"
+    pause.parent.mkdir(parents=True)
+    pause.write_text(PAUSE_C)
     return tree
+
+
+# What matters of build/pause/linux/pause.c: it prints its VERSION for -v (the build checks it).
+PAUSE_C = """#include <stdio.h>
+#define STRINGIFY(x) #x
+#define VERSION_STRING(x) STRINGIFY(x)
+int main(int argc, char **argv) { if (argc > 1) printf("pause.c %s\\n", VERSION_STRING(VERSION)); return 0; }
+"""
 
 
 def succeeding_recipe(version: str = "v1.20.2") -> str:
@@ -67,7 +78,8 @@ def test_successful_build_is_cached_with_a_manifest(tmp_path: Path) -> None:
     build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
     assert cached_binaries_valid(cache)
     manifest = json.loads(cache.manifest.read_text())
-    assert set(manifest["binaries"]) == set(CONTROL_PLANE_BINARIES)
+    assert set(manifest["binaries"]) == {*CONTROL_PLANE_BINARIES, "pause"}
+    assert manifest["binaries"]["pause"]["version"] == "pause.c v3.4-gitopsguard"
     assert manifest["binaries"]["kube-apiserver"]["version"] == "Kubernetes v1.20.2"
 
 
@@ -124,3 +136,29 @@ def test_vendored_reflect2_is_replaced_by_the_fixed_release(tmp_path: Path) -> N
     (fixed / "go.mod").write_text("module github.com/modern-go/reflect2")
     _use_fixed_reflect2(tree, SilentProgress(), fixed)
     assert sorted(p.name for p in vendored.iterdir()) == ["LICENSE", "go_above_118.go"]
+
+
+def test_cache_from_before_the_node_is_not_valid(tmp_path: Path) -> None:
+    # A cache made when only kube-apiserver and kube-controller-manager were built: `up` must rebuild it.
+    cache = CacheLayout(tmp_path / "cache")
+    build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
+    manifest = json.loads(cache.manifest.read_text())
+    manifest["binaries"] = {name: manifest["binaries"][name] for name in ("kube-apiserver", "kube-controller-manager")}
+    cache.manifest.write_text(json.dumps(manifest))
+    assert not cached_binaries_valid(cache)
+
+
+def test_node_binaries_and_pause_are_built_in_the_same_cache(tmp_path: Path) -> None:
+    cache = CacheLayout(tmp_path / "cache")
+    build_into_cache(make_tree(tmp_path, succeeding_recipe()), cache, SilentProgress())
+    for name in ("kubelet", "kube-scheduler", "kube-proxy", "pause"):
+        assert cache.binary(name).is_file()
+
+
+def test_pause_that_does_not_compile_leaves_no_cache(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path, succeeding_recipe())
+    (tree / "build" / "pause" / "linux" / "pause.c").write_text("int main( {")
+    cache = CacheLayout(tmp_path / "cache")
+    with pytest.raises(BuildError, match=r"pause\.c: `gcc -static` failed"):
+        build_into_cache(tree, cache, SilentProgress())
+    assert not cache.bin_dir.exists()
