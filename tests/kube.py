@@ -67,3 +67,14 @@ def as_model(kind: type[Model], body: Mapping[str, Any]) -> Model:
 def close(api: client.ApiClient) -> None:
     """Close a client's connection pool."""
     api.close()  # type: ignore[no-untyped-call]  # the client's own method is unannotated in its package
+
+
+def pod_status(pod: client.V1Pod) -> client.V1PodStatus:
+    """A Pod's status, failing the test (with the Pod named) when the server sent none."""
+    assert pod.status is not None, f"Pod {name_of(pod)} has no status"
+    return pod.status
+
+
+def pod_spec(pod: client.V1Pod) -> client.V1PodSpec:
+    assert pod.spec is not None, f"Pod {name_of(pod)} has no spec"
+    return pod.spec

@@ -84,11 +84,14 @@ def _reserve_node(cluster: LiveCluster) -> None:
         return
     api = cluster.api()
     core = client.CoreV1Api(api)
-    taints = core.read_node(status.node).spec.taints or []
+    spec = core.read_node(status.node).spec
+    taints = (spec.taints if spec is not None else None) or []
     if not any(taint.key == NODE_OPT_IN_TAINT for taint in taints):
+        # sanitize_for_serialization is unannotated in the client's package; it keeps every field (timeAdded)
+        kept = [api.sanitize_for_serialization(t) for t in taints]  # type: ignore[no-untyped-call]
         mine = {"key": NODE_OPT_IN_TAINT, "value": "true", "effect": "NoSchedule"}
-        core.patch_node(status.node, {"spec": {"taints": [*(api.sanitize_for_serialization(t) for t in taints), mine]}})
-    api.close()
+        core.patch_node(status.node, {"spec": {"taints": [*kept, mine]}})
+    close(api)
 
 
 def _can_run_node() -> bool:

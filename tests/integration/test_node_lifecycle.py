@@ -30,6 +30,7 @@ from gitopsguard.devcluster.node_config import BRIDGE, PAUSE_IMAGE
 from gitopsguard.devcluster.node_net import CHANGED_SYSCTLS, GUARD_CHAINS, read_sysctl
 from gitopsguard.devcluster.process import is_our_process
 from gitopsguard.devcluster.progress import SilentProgress
+from tests.kube import as_model, pod_status
 
 pytestmark = pytest.mark.integration
 
@@ -65,10 +66,10 @@ def run_pause_pod(cluster: DevCluster) -> None:
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"}, "spec": {
         "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
         "terminationGracePeriodSeconds": 0, "automountServiceAccountToken": False}}  # fmt: skip
-    core.create_namespaced_pod("default", body)
+    core.create_namespaced_pod("default", as_model(client.V1Pod, body))
     deadline = time.monotonic() + 90
-    while not any(c.type == "Ready" and c.status == "True" for c in core.read_namespaced_pod_status(
-            "sleeper", "default").status.conditions or []):  # fmt: skip
+    while not any(c.type == "Ready" and c.status == "True" for c in pod_status(core.read_namespaced_pod_status(
+            "sleeper", "default")).conditions or []):  # fmt: skip
         assert time.monotonic() < deadline, "the pause Pod did not become Ready"
         time.sleep(0.5)
 

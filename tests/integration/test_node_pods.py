@@ -22,6 +22,7 @@ from gitopsguard.devcluster.node_config import BRIDGE_IP
 from gitopsguard.devcluster.node_net import GUARD_CHAINS, first_rule
 from gitopsguard.devcluster.oci_image import write_single_binary_image
 from tests.integration.conftest import LiveCluster
+from tests.kube import as_model, pod_spec, pod_status
 
 pytestmark = pytest.mark.integration
 
@@ -68,12 +69,13 @@ def wait_pod(core: client.CoreV1Api, node_namespace: str, name: str, done: str, 
     deadline = time.monotonic() + timeout
     while True:
         current = core.read_namespaced_pod(name, node_namespace)
-        conditions = {c.type: c.status for c in current.status.conditions or []}
-        if (conditions.get("Ready") == "True" and done == "Ready") or current.status.phase == done:
+        status = pod_status(current)
+        conditions = {c.type: c.status for c in status.conditions or []}
+        if (conditions.get("Ready") == "True" and done == "Ready") or status.phase == done:
             return current
-        if current.status.phase in {"Succeeded", "Failed"} and done == "Ready":
-            pytest.fail(f"Pod {name} ended {current.status.phase} instead of Ready: {current.status}")
-        assert time.monotonic() < deadline, f"Pod {node_namespace}/{name} not {done} after {timeout}s: {current.status}"
+        if status.phase in {"Succeeded", "Failed"} and done == "Ready":
+            pytest.fail(f"Pod {name} ended {status.phase} instead of Ready: {status}")
+        assert time.monotonic() < deadline, f"Pod {node_namespace}/{name} not {done} after {timeout}s: {status}"
         time.sleep(0.5)
 
 
@@ -85,8 +87,10 @@ def core(admin_api: client.ApiClient) -> Iterator[client.CoreV1Api]:
 @pytest.fixture
 def web(core: client.CoreV1Api, node_namespace: str, probe_image: str) -> str:
     """A Pod serving HTTP on 8080 behind the Service ``web`` (port 80); returns the Service's ClusterIP."""
-    core.create_namespaced_pod(node_namespace, pod("web", [container("serve", "serve", "8080", ready_port=8080)]))
-    service = {
+    core.create_namespaced_pod(
+        node_namespace, as_model(client.V1Pod, pod("web", [container("serve", "serve", "8080", ready_port=8080)]))
+    )
+    service: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "web"},
@@ -95,8 +99,9 @@ def web(core: client.CoreV1Api, node_namespace: str, probe_image: str) -> str:
             "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
         },
     }
-    created = core.create_namespaced_service(node_namespace, service)
+    created = core.create_namespaced_service(node_namespace, as_model(client.V1Service, service))
     wait_pod(core, node_namespace, "web", "Ready")
+    assert created.spec is not None
     return str(created.spec.cluster_ip)
 
 
@@ -104,8 +109,8 @@ def test_pod_is_scheduled_onto_the_node_and_becomes_ready(
     core: client.CoreV1Api, node_namespace: str, node: str, web: str
 ) -> None:
     placed = core.read_namespaced_pod("web", node_namespace)
-    assert placed.spec.node_name == node  # kube-scheduler placed it: the manifest names no node
-    assert placed.status.pod_ip.startswith("10.244.0.")
+    assert pod_spec(placed).node_name == node  # kube-scheduler placed it: the manifest names no node
+    assert str(pod_status(placed).pod_ip).startswith("10.244.0.")
 
 
 def test_pod_reaches_a_service_and_the_api_server_through_the_kubernetes_service(
@@ -114,7 +119,8 @@ def test_pod_reaches_a_service_and_the_api_server_through_the_kubernetes_service
     # Init containers run in order and the Pod is Ready only after both succeeded.
     init = [container("api", "tcp", "10.96.0.1", "443"), container("web", "get", web, "80")]
     core.create_namespaced_pod(
-        node_namespace, pod("client", [container("idle", "serve", "8081", ready_port=8081)], init=init)
+        node_namespace,
+        as_model(client.V1Pod, pod("client", [container("idle", "serve", "8081", ready_port=8081)], init=init)),
     )
     wait_pod(core, node_namespace, "client", "Ready")
     logs = core.read_namespaced_pod_log("client", node_namespace, container="web")  # the API server asks the kubelet
@@ -133,9 +139,9 @@ def test_pod_cannot_reach_the_kubelet_or_etcd_which_listen_on_loopback_only(
 ) -> None:
     etcd = json.loads(StateLayout(dev_cluster.kubeconfig.parent).state_file.read_text())["ports"]["etcd_client"]
     probes = [container(f"p{port}", "closed", BRIDGE_IP, str(port)) for port in (10250, 10248, 10256, etcd)]
-    core.create_namespaced_pod(node_namespace, pod("attacker", probes, restart="Never"))
+    core.create_namespaced_pod(node_namespace, as_model(client.V1Pod, pod("attacker", probes, restart="Never")))
     finished = wait_pod(core, node_namespace, "attacker", "Succeeded")
-    assert finished.status.phase == "Succeeded", [
+    assert pod_status(finished).phase == "Succeeded", [
         core.read_namespaced_pod_log("attacker", node_namespace, container=c["name"]) for c in probes
     ]
 
@@ -156,11 +162,12 @@ def test_image_pull_fails_at_once_without_leaving_the_machine(
     # A manifest naming a registry image: containerd's registry requests go to a dead loopback proxy.
     pulled = container("pulled", "serve", "8080")
     pulled.update(image="registry.example/never/there:1", imagePullPolicy="Always")
-    core.create_namespaced_pod(node_namespace, pod("puller", [pulled]))
+    core.create_namespaced_pod(node_namespace, as_model(client.V1Pod, pod("puller", [pulled])))
     deadline = time.monotonic() + 60
     while True:
-        statuses = core.read_namespaced_pod("puller", node_namespace).status.container_statuses or []
-        waiting = statuses[0].state.waiting if statuses else None
+        statuses = pod_status(core.read_namespaced_pod("puller", node_namespace)).container_statuses or []
+        state = statuses[0].state if statuses else None
+        waiting = state.waiting if state is not None else None
         if waiting is not None and waiting.reason in {"ErrImagePull", "ImagePullBackOff"} and waiting.message:
             break
         assert time.monotonic() < deadline, f"no pull error after 60 s: {statuses}"
@@ -176,16 +183,18 @@ def test_api_server_dials_a_services_endpoint_itself_not_its_cluster_ip(
     # APIService stays unavailable, and its condition names the address that was dialled.
     registration = client.ApiregistrationV1Api(admin_api)
     name = f"v1.{node_namespace}.node-probe.example"
-    body = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": name}, "spec": {
+    body: dict[str, Any] = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                            "metadata": {"name": name}, "spec": {
         "group": f"{node_namespace}.node-probe.example", "version": "v1", "groupPriorityMinimum": 100,
         "versionPriority": 10, "insecureSkipTLSVerify": True,
         "service": {"name": "web", "namespace": node_namespace, "port": 80}}}  # fmt: skip
-    registration.create_api_service(body)
+    registration.create_api_service(as_model(client.V1APIService, body))
     try:
-        pod_ip = client.CoreV1Api(admin_api).read_namespaced_pod("web", node_namespace).status.pod_ip
+        pod_ip = pod_status(client.CoreV1Api(admin_api).read_namespaced_pod("web", node_namespace)).pod_ip
         deadline = time.monotonic() + 60
         while True:
-            conditions = registration.read_api_service_status(name).status.conditions or []
+            status = registration.read_api_service_status(name).status
+            conditions = (status.conditions if status is not None else None) or []
             message = next((c.message or "" for c in conditions if c.type == "Available"), "")
             if "https://" in message:
                 break
@@ -201,11 +210,13 @@ def test_pods_of_ordinary_test_namespaces_stay_off_the_node(
     core: client.CoreV1Api, namespace: str, node: str, probe_image: str
 ) -> None:
     # The suite's other tests expect Pods that never run and vanish at once when deleted.
-    core.create_namespaced_pod(namespace, pod("bystander", [container("serve", "serve", "8080")]))
+    core.create_namespaced_pod(
+        namespace, as_model(client.V1Pod, pod("bystander", [container("serve", "serve", "8080")]))
+    )
     deadline = time.monotonic() + 30
-    while not (conditions := core.read_namespaced_pod("bystander", namespace).status.conditions):
+    while not (conditions := pod_status(core.read_namespaced_pod("bystander", namespace)).conditions):
         assert time.monotonic() < deadline, "the scheduler never looked at the Pod"
         time.sleep(0.5)
     (scheduled,) = [c for c in conditions if c.type == "PodScheduled"]
     assert (scheduled.status, scheduled.reason) == ("False", "Unschedulable")
-    assert "gitopsguard.io/tests-opt-in" in scheduled.message
+    assert "gitopsguard.io/tests-opt-in" in str(scheduled.message)

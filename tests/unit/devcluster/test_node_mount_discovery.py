@@ -31,7 +31,7 @@ def test_mounts_are_found_deepest_first_and_a_sibling_with_the_same_prefix_is_no
     assert Path("/srv/state/node2") not in mounts_under(Path("/srv/state/node"), mountinfo=info)
 
 
-@given(st.text(alphabet=st.characters(exclude_characters="/\0", exclude_categories=("Cs",)), min_size=1, max_size=20))
+@given(st.text(alphabet=st.characters(exclude_characters="/\0", exclude_categories=["Cs"]), min_size=1, max_size=20))
 @example("my volume")
 @example("back\\040slash")  # a name that looks like an escape must not be unescaped twice
 def test_mount_point_with_any_name_is_found_under_its_root(name: str) -> None:
