@@ -50,6 +50,14 @@ class Refused:
         return str(self.error)
 
 
+class RefusedError(ApplyError):
+    """The server refused some objects of a dry run; ``refused`` holds each one's typed error."""
+
+    def __init__(self, summary: str, refused: Sequence[Refused]) -> None:
+        super().__init__(summary, tuple(str(r) for r in refused))
+        self.summary, self.refused = summary, tuple(refused)
+
+
 @dataclass(frozen=True)
 class Created:
     """An object the API server answered 201 Created for, labelled as the applying unit's: the one kind of
@@ -153,15 +161,15 @@ class Applier:
 
     def dry_run(self, desired: Sequence[Desired], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
         """What the server would store for each object in ``compare`` (the others are only checked, which
-        costs the server less); ApplyError listing every object it refuses."""
+        costs the server less); RefusedError listing every object it refuses."""
         answers = self._send(desired, dry_run=True, whole=compare)
         results = [
             self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
             for d, answer in zip(desired, answers, strict=True)
         ]
-        problems = tuple(str(r) for r in results if isinstance(r, Refused))
-        if problems:
-            raise ApplyError(f"the server refused {len(problems)} of {len(desired)} objects in a dry run", problems)
+        refused = [r for r in results if isinstance(r, Refused)]
+        if refused:
+            raise RefusedError(f"the server refused {len(refused)} of {len(desired)} objects in a dry run", refused)
         return {d.key: r for d, r in zip(desired, results, strict=True) if isinstance(r, dict)}
 
     def apply(self, desired: Sequence[Desired]) -> list[Refused | Written]:
@@ -179,9 +187,10 @@ class Applier:
         created = [c for d, answer in zip(desired, answers, strict=True) if (c := _created(d, answer, unit))]
         return outcomes, created
 
-    def delete(self, key: ObjectKey, api_version: str, *, uid: str | None = None) -> str | None:
+    def delete(self, key: ObjectKey, api_version: str, *, uid: str | None = None) -> ClusterError | None:
         """Delete one object (background propagation), only if its uid is still ``uid`` when one is given;
-        None when done or already gone, else why not."""
+        None when done or already gone, else the typed error saying why not (returned: one refused delete
+        does not stop the others)."""
         path = self.resource(api_version, key.kind, str(key)).path(name=key.name, namespace=key.namespace or None)
         body: dict[str, object] = {"propagationPolicy": "Background"}
         if uid is not None:
@@ -189,7 +198,7 @@ class Applier:
         status, answer = self._raw.request("DELETE", path, body=body)
         if status in (200, 202, 404):
             return None
-        return f"{key}: delete failed: {message_of(status, answer)}"
+        return error_for(status, answer, f"{key}: delete failed")
 
     def wait_established(self, crds: Iterable[Desired], timeout: float = 30.0) -> None:
         resource = self.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "CRDs")

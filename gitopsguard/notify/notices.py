@@ -75,9 +75,9 @@ def from_result(result: ReconcileResult) -> list[Notice]:
                               result.brake, "If intended, put [gitopsguard: allow-mass-prune] in a commit message.",
                               f"brake|{result.unit}|{result.revision}"))  # fmt: skip
     for change in result.changes:
-        if change.detail.startswith("drift repaired"):
+        if change.repaired_drift:
             notices.append(Notice("drift-repaired", str(change.key), change.key.namespace,
-                                  f"Restored to commit {revision}.", change.detail.removeprefix("drift repaired: "),
+                                  f"Restored to commit {revision}.", str(change.drift),
                                   "Change it in Git instead: edits outside Git are reverted.",
                                   f"drift|{change.key}|{change.detail}"))  # fmt: skip
     return notices
