@@ -107,7 +107,7 @@ class Failure:
     def of(cls, error: GitOpsGuardError) -> Failure:
         causes = tuple(
             Cause(str(c.get("reason") or ""), str(c.get("message") or ""), str(c.get("field") or ""))
-            for c in getattr(error, "causes", ())
+            for c in getattr(error, "causes", None) or ()
             if isinstance(c, Mapping)
         )
         return cls(type(error).__name__, str(error), causes, bool(getattr(error, "retryable", False)))

@@ -164,3 +164,5 @@ def test_hostile_causes_of_odd_types_are_kept_as_text_or_left_out() -> None:
     odd: Any = ({"reason": 7, "message": None, "field": ["a"]}, "not a mapping", None)
     failure = Failure.of(InvalidError("x", causes=odd))
     assert [(c.reason, c.message, c.field) for c in failure.causes] == [("7", "", "['a']")]
+    none: Any = None
+    assert Failure.of(InvalidError("x", causes=none)).causes == ()
