@@ -58,7 +58,7 @@ def main() -> None:
         stop = threading.Event()
         thread = threading.Thread(target=controller.run, args=(stop,), daemon=True)
         thread.start()
-        while not passes:
+        while not any(getattr(p, "changes", ()) for p in passes):  # the first passes may only hold (no head yet)
             time.sleep(0.2)
         time.sleep(5)  # let the passes caused by our own writes settle
         latencies, raw = [], RawApi(api)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from gitopsguard.cluster.apply import OwnedSnapshot
 from gitopsguard.cluster.inventory import Inventory
 from gitopsguard.errors import ApplyError
-from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey
+from gitopsguard.model import Action, Change, KubeObject, Manifest, ObjectKey, Reason
 from gitopsguard.plan.diff import resource_version, still_as_applied
 from gitopsguard.plan.prepare import Desired, placed_key, placements, prepare, split_first
 
@@ -62,4 +62,5 @@ def only_status_moved(
 
 def unchanged(inventory: Inventory) -> tuple[Change, ...]:
     """Every object the unit owns, unchanged."""
-    return tuple(Change(key, Action.UNCHANGED) for key in sorted(inventory.entries))
+    entries = inventory.entries
+    return tuple(Change(key, entries[key].api_version, Action.UNCHANGED, Reason.IN_SYNC) for key in sorted(entries))

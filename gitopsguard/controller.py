@@ -33,16 +33,7 @@ from gitopsguard.heads import Head, HeadWorker
 from gitopsguard.model import Change
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import PolicySet
-from gitopsguard.reconcile import (
-    DEFAULT_BRAKE,
-    DRIFT,
-    ReconcileResult,
-    RenderCache,
-    Unit,
-    hold,
-    reconcile,
-    renderer,
-)
+from gitopsguard.reconcile import DEFAULT_BRAKE, Reconciler, ReconcileResult, RenderCache, Unit, renderer
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource
 from gitopsguard.source.watch import watch_commits
@@ -54,9 +45,9 @@ class Controller:
         interval: float = 30.0, on_result: Callable[[ReconcileResult], None] = lambda _: None,
         brake: BrakePolicy = DEFAULT_BRAKE, trail: AuditTrail | None = None,
     ) -> None:  # fmt: skip
-        self.unit, self._source, self._applier, self._store, self._raw = unit, source, applier, store, raw
+        self.unit, self._applier, self._raw = unit, applier, raw
         self._trail = trail  # the API server's audit log, to name the user behind a drift
-        self._interval, self._on_result, self._brake = interval, on_result, brake
+        self._interval, self._on_result = interval, on_result
         self._wake = threading.Event()
         self._live = LiveCache(applier, raw, unit.name, on_change=self._wake.set)  # any change wakes a pass
         self._renders: RenderCache = {}
@@ -67,6 +58,8 @@ class Controller:
         self._backoff = lambda failures: jittered(failures, interval)
         self._heads = HeadWorker(unit, source, applier, store, renderer(worker_store), on_ready=self._wake.set,
                                  delay=self._backoff)  # fmt: skip
+        self._reconciler = Reconciler(source, applier, store, brake=brake, renders=self._renders, live=self._live,
+                                      stored=self._stored)  # fmt: skip
         self.last_duration = 0.0  # seconds the last pass took (for metrics)
         self.policies: PolicySet | None = None  # the policies of the last applied revision (for the live scan)
 
@@ -108,11 +101,8 @@ class Controller:
     def _pass(self, head: Head | None) -> ReconcileResult:
         try:
             if head is None:  # the first head is still being fetched and judged: hold the last applied commit
-                return hold(self.unit, self._source, self._applier, self._store, renders=self._renders,
-                            stored=self._stored)  # fmt: skip
-            return reconcile(self.unit, self._source, self._applier, self._store, brake=self._brake,
-                             renders=self._renders, want_policies=self.policies is None, live=self._live,
-                             stored=self._stored, head=head)  # fmt: skip
+                return self._reconciler.hold(self.unit)
+            return self._reconciler.reconcile(self.unit, head=head, want_policies=self.policies is None)
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(self.unit.name, None, (), error=str(error), failure=error.with_traceback(None))
         except Exception as error:  # a bug must not stop a controller silently: report it, retry at the interval
@@ -120,25 +110,26 @@ class Controller:
 
     def _attributed(self, result: ReconcileResult) -> ReconcileResult:
         """The result, with the user behind each repaired drift where the audit log names one."""
-        if self._trail is None or not any(c.detail.startswith(DRIFT) for c in result.changes):
+        if self._trail is None or not any(c.repaired_drift for c in result.changes):
             return result
         if self._trail.me is None:  # the first probe was lost (server unreachable, log rotated): ask again
             self._introduce()
-        versions = {(api_version.rpartition("/")[0], kind): api_version for api_version, kind in result.kinds}
         deadline = time.monotonic() + 1.0  # the audit line may land just after the repair
 
         def named(change: Change) -> Change:
-            writer = self._writer_of(change, versions, deadline) if change.detail.startswith(DRIFT) else None
-            return replace(change, detail=f"{change.detail}; by {writer}") if writer else change
+            if not change.repaired_drift or change.drift is None:
+                return change
+            writer = self._writer_of(change, deadline)
+            return replace(change, drift=replace(change.drift, user=str(writer))) if writer else change
 
         return replace(result, changes=tuple(named(c) for c in result.changes))
 
-    def _writer_of(self, change: Change, versions: dict[tuple[str, str], str], deadline: float) -> Writer | None:
-        key, api_version = change.key, versions.get((change.key.group, change.key.kind))
-        if self._trail is None or api_version is None:
+    def _writer_of(self, change: Change, deadline: float) -> Writer | None:
+        key = change.key
+        if self._trail is None:
             return None
         try:
-            resource = self._applier.resource(api_version, key.kind, str(key)).name
+            resource = self._applier.resource(change.api_version, key.kind, str(key)).name
         except GitOpsGuardError:  # the kind went away meanwhile: nothing to look up
             return None
         wait = max(0.0, deadline - time.monotonic())

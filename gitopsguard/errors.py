@@ -31,7 +31,9 @@ what to do next::
     ├── PolicyBlockedError         a revision has findings at or above the deny level (one line per finding)
     │   └── RevisionBlockedError       (gate.py) the gate refuses a revision, with its findings
     ├── ApplyError                 a revision could not be applied (one line per object at fault)
-    │   └── RolledBackError            (reconcile.py) it failed part-way and what it created was deleted
+    │   ├── RefusedError               (cluster/apply.py) the server refused objects of a dry run (each typed)
+    │   ├── RefusedObjectsError        (sync/refused.py) ... as FAILED changes (reason, apiVersion, causes)
+    │   └── RolledBackError            (sync/rollback.py) it failed part-way and what it created was deleted
     ├── AdmissionError             an AdmissionReview, the webhook's certificates or configurations are unusable
     │   └── BadReviewError             (admission/request.py) an AdmissionReview that cannot be read
     └── NotifyError                a notice could not be delivered to one destination (that one alone)

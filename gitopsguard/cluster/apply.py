@@ -63,6 +63,15 @@ class Refused:
         return str(self.error)
 
 
+class RefusedError(ApplyError):
+    """The server refused some objects of a dry run; ``refused`` holds each one's typed error."""
+
+    def __init__(self, summary: str, refused: Sequence[Refused]) -> None:
+        retryable, delay = _worth_waiting(refused)
+        super().__init__(summary, tuple(str(r) for r in refused), retryable=retryable, delay=delay)
+        self.summary, self.refused = summary, tuple(refused)
+
+
 @dataclass(frozen=True)
 class Created:
     """An object the API server answered 201 Created for, labelled as the applying unit's: the one kind of
@@ -166,7 +175,7 @@ class Applier:
 
     def dry_run(self, desired: Sequence[Prepared], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
         """What the server would store for each object in ``compare`` (the others are only checked, which
-        costs the server less); ApplyError listing every object it refuses."""
+        costs the server less); RefusedError listing every object it refuses."""
         answers = self._send(desired, dry_run=True, whole=compare)
         results = [
             self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
@@ -174,7 +183,7 @@ class Applier:
         ]
         refused = [r for r in results if isinstance(r, Refused)]
         if refused:
-            raise refusal(f"the server refused {len(refused)} of {len(desired)} objects in a dry run", refused)
+            raise RefusedError(f"the server refused {len(refused)} of {len(desired)} objects in a dry run", refused)
         return {d.key: r for d, r in zip(desired, results, strict=True) if isinstance(r, dict)}
 
     def apply(self, desired: Sequence[Prepared]) -> list[Refused | Written]:
@@ -192,9 +201,10 @@ class Applier:
         created = [c for d, answer in zip(desired, answers, strict=True) if (c := _created(d, answer, unit))]
         return outcomes, created
 
-    def delete(self, key: ObjectKey, api_version: str, *, uid: str | None = None) -> str | None:
+    def delete(self, key: ObjectKey, api_version: str, *, uid: str | None = None) -> ClusterError | None:
         """Delete one object (background propagation), only if its uid is still ``uid`` when one is given;
-        None when done or already gone, else why not."""
+        None when done or already gone, else the typed error saying why not (returned: one refused delete
+        does not stop the others)."""
         path = self.resource(api_version, key.kind, str(key)).path(name=key.name, namespace=key.namespace or None)
         body: dict[str, object] = {"propagationPolicy": "Background"}
         if uid is not None:
@@ -202,7 +212,7 @@ class Applier:
         status, answer = self._raw.request("DELETE", path, body=body)
         if status in (200, 202, 404):
             return None
-        return f"{key}: delete failed: {message_of(status, answer)}"
+        return error_for(status, answer, f"{key}: delete failed")
 
     def wait_established(self, crds: Iterable[Prepared], timeout: float = 30.0) -> None:
         resource = self.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "CRDs")
@@ -263,12 +273,16 @@ class Applier:
         return Refused(desired.key, error_for(written.status, payload, subject, retry_after=retry_after))
 
 
-def refusal(summary: str, refused: Sequence[Refused]) -> ApplyError:
-    """One ApplyError for these refusals: retryable only when each of them is (throttled, the server away; an
-    invalid object in the batch will not pass by waiting), then after the longest wait the server asked for."""
+def refusal(summary: str, refused: Sequence[Refused]) -> RefusedError:
+    """One error for these refusals, retryable as ``_worth_waiting`` says."""
+    return RefusedError(summary, refused)
+
+
+def _worth_waiting(refused: Sequence[Refused]) -> tuple[bool, float | None]:
+    """Retryable only when each refusal is (throttled, the server away; an invalid object in the batch will not
+    pass by waiting), then after the longest wait the server asked for."""
     delays = [r.error.delay for r in refused if r.error.delay is not None]
-    return ApplyError(summary, tuple(str(r) for r in refused), retryable=bool(refused) and all(
-        r.error.retryable for r in refused), delay=max(delays, default=None))  # fmt: skip
+    return bool(refused) and all(r.error.retryable for r in refused), max(delays, default=None)
 
 
 def _created(desired: Prepared, answer: Answer | Refused, unit: str) -> Created | None:

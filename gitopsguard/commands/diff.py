@@ -13,8 +13,8 @@ from gitopsguard.plan.diff import has_changed
 from gitopsguard.plan.prepare import Desired, prepare, split_first
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy
 from gitopsguard.plan.show import unified
-from gitopsguard.reconcile import plan_pruning
 from gitopsguard.render import render
+from gitopsguard.sync import plan_pruning
 
 
 def run_diff(o: ReconcileOptions) -> int:

@@ -40,7 +40,7 @@ from gitopsguard.commands.secrets import secret
 from gitopsguard.controller import Controller
 from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
 from gitopsguard.grants.keeper import Transition
-from gitopsguard.model import Action
+from gitopsguard.model import Action, Reason
 from gitopsguard.notify import Notifications
 from gitopsguard.notify.health import Health
 from gitopsguard.notify.metrics import Metrics, readiness, serve
@@ -48,7 +48,7 @@ from gitopsguard.notify.slack import Failure, SlackNotifier, SlackSettings, Team
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import DenyLevel
 from gitopsguard.policy.podsecurity import Exemptions
-from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
+from gitopsguard.reconcile import Reconciler, ReconcileResult, Unit
 from gitopsguard.render.settings import RenderSettings
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import Credentials, GitSource, SourceSpec, display_url
@@ -106,12 +106,12 @@ def run_once(o: ReconcileOptions) -> int:
     # One pass, then the process ends: no cycle collection in the pass, nor one over all it left before
     # its result is printed.
     with Collector().passes():
-        result = reconcile(
-            unit, source, applier, InventoryStore(api),
-            brake=BrakePolicy(released=o.allow_mass_prune), allow_rewind=o.allow_rewind,
+        reconciler = Reconciler(
+            source, applier, InventoryStore(api), brake=BrakePolicy(released=o.allow_mass_prune),
+            allow_rewind=o.allow_rewind, break_glass=o.break_glass,
             stored=RenderStore(source.workdir / "renders", unit.render_settings),  # a cron run renders each commit once
-            break_glass=o.break_glass,
         )  # fmt: skip
+        result = reconciler.reconcile(unit)
         print_result(result)
         events = EventRecorder(RawApi(api))
         log = audit_log(o, api)
@@ -293,20 +293,26 @@ def notifications(api: client.ApiClient, slack: SlackSettings | None, log: Audit
     return Notifications(notifier.notify)
 
 
+_EVENTS = {  # reason -> (Event reason, warning); the Event's message is the change's own words
+    Reason.DRIFTED: ("DriftRepaired", False),
+    Reason.PRUNED: ("Pruned", False),
+    Reason.UNMANAGED_DELETED: ("DeletedUnmanaged", True),
+    Reason.ROLLED_BACK: ("RolledBack", False),
+}
+
+
 def mark_changes(events: EventRecorder, result: ReconcileResult) -> None:
-    """`DriftRepaired` and `Pruned` Events on the objects concerned (a pruned one by reference)."""
+    """`DriftRepaired`, `Pruned`, `DeletedUnmanaged` and `RolledBack` Events on the objects concerned, by
+    reference (a deleted object is gone; the Event names it by its apiVersion, kind and name)."""
     for change in result.changes:
-        if change.detail.startswith("drift repaired") or change.action is Action.DELETED:
-            key = change.key
-            # a reference only: the version is not known here, and the object may be gone
-            body = {"apiVersion": f"{key.group}/v1" if key.group else "v1", "kind": key.kind,
-                    "metadata": {"name": key.name, "namespace": key.namespace or "default"}}  # fmt: skip
-            if change.action is Action.DELETED and "unmanaged" in change.detail:
-                events.record(body, "DeletedUnmanaged", change.detail)
-            elif change.action is Action.DELETED:
-                events.record(body, "Pruned", f"left Git at {(result.revision or '')[:12]}", warning=False)
-            else:
-                events.record(body, "DriftRepaired", change.detail, warning=False)
+        event = _EVENTS.get(change.reason)
+        if event is None or change.action is Action.SKIPPED or change.action is Action.FAILED:
+            continue
+        key = change.key
+        body = {"apiVersion": change.api_version, "kind": key.kind,
+                "metadata": {"name": key.name, "namespace": key.namespace or "default"}}  # fmt: skip
+        why = f"left Git at {(result.revision or '')[:12]}" if change.reason is Reason.PRUNED else change.detail
+        events.record(body, event[0], why, warning=event[1])
 
 
 def mark_denied_objects(applier: Applier, events: EventRecorder, result: ReconcileResult) -> None:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from gitopsguard.backup import Saved
 from gitopsguard.backup.saved import adoption
 from gitopsguard.grants.keeper import Transition
-from gitopsguard.model import Action
+from gitopsguard.model import Action, Reason
 from gitopsguard.notify.mrkdwn import notice_text
 from gitopsguard.policy.live import Outcome
-from gitopsguard.reconcile import UNMANAGED_DELETED, ReconcileResult
+from gitopsguard.reconcile import ReconcileResult
 from gitopsguard.scan.scanner import Announcement
 
 TITLES = {
@@ -78,15 +78,14 @@ def from_result(result: ReconcileResult) -> list[Notice]:
                               result.brake, "If intended, put [gitopsguard: allow-mass-prune] in a commit message.",
                               f"brake|{result.unit}|{result.revision}"))  # fmt: skip
     for change in result.changes:
-        if change.action is Action.DELETED and change.detail.startswith(UNMANAGED_DELETED):
-            where, _, restore = change.detail.removeprefix(UNMANAGED_DELETED).partition("; restore: ")
+        if change.action is Action.DELETED and change.reason is Reason.UNMANAGED_DELETED:
             notices.append(Notice("deleted", str(change.key), change.key.namespace,
-                                  f"Deleted: not in Git past its grace period (unit {result.unit}).", where,
-                                  f"Restore it: {restore}; {adoption('the file')}.",
+                                  f"Deleted: not in Git past its grace period (unit {result.unit}).", change.backup,
+                                  f"Restore it: {change.restore}; {adoption('the file')}.",
                                   f"unmanaged-deleted|{change.key}|{result.revision}"))  # fmt: skip
-        if change.detail.startswith("drift repaired"):
+        if change.repaired_drift:
             notices.append(Notice("drift-repaired", str(change.key), change.key.namespace,
-                                  f"Restored to commit {revision}.", change.detail.removeprefix("drift repaired: "),
+                                  f"Restored to commit {revision}.", str(change.drift),
                                   "Change it in Git instead: edits outside Git are reverted.",
                                   f"drift|{change.key}|{change.detail}"))  # fmt: skip
     return notices

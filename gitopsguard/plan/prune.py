@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
+from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey, Reason
 from gitopsguard.plan.prepare import prune_disabled
 
 GUARDED_KINDS = frozenset(
@@ -23,7 +23,7 @@ class BrakePolicy:
 @dataclass(frozen=True)
 class PrunePlan:
     delete: tuple[ObjectKey, ...]
-    keep: tuple[tuple[ObjectKey, str], ...]  # (object, why it is not deleted)
+    keep: tuple[tuple[ObjectKey, Reason], ...]  # (object, why it is not deleted: NOT_OURS, PRUNE_DISABLED)
     brake: str | None  # why the brake engaged; then nothing is deleted
 
     @property
@@ -46,9 +46,9 @@ def plan_prune(
         if body is None:
             continue  # already gone
         if (body.get("metadata", {}).get("labels") or {}).get(UNIT_LABEL) != unit:
-            keep.append((key, "no longer carries this unit's label (adopted elsewhere or edited); not ours to delete"))
+            keep.append((key, Reason.NOT_OURS))  # adopted elsewhere or edited
         elif prune_disabled(body):
-            keep.append((key, "marked gitopsguard.io/prune: disabled"))
+            keep.append((key, Reason.PRUNE_DISABLED))
         else:
             delete.append(key)
     return PrunePlan(tuple(delete), tuple(keep), _brake(delete, inventory, desired, policy))

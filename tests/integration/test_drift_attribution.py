@@ -22,7 +22,7 @@ from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.controller import Controller
-from gitopsguard.reconcile import DRIFT, ReconcileResult, Unit
+from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster, bind_user
@@ -82,7 +82,7 @@ def patched(api: client.CoreV1Api, namespace: str, data: dict[str, str], field_m
 
 
 def repairs(results: list[ReconcileResult]) -> list[str]:
-    return [c.detail for r in results for c in r.changes if c.detail.startswith(DRIFT)]
+    return [c.detail for r in results for c in r.changes if c.repaired_drift]
 
 
 def test_an_edit_posing_as_gitopsguard_is_repaired_and_attributed_to_the_tenant_who_made_it(

@@ -19,6 +19,7 @@ from gitopsguard.audit import AuditLog
 from gitopsguard.cli import main
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.errors import ConflictError
 from gitopsguard.model import Action, ObjectKey
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
@@ -121,7 +122,7 @@ def test_a_delete_with_a_uid_precondition_leaves_a_replaced_object_alone(
     core.delete_namespaced_config_map("replaced", namespace)
     core.create_namespaced_config_map(namespace, body)
     failure = Applier(admin_api).delete(ObjectKey("", "ConfigMap", namespace, "replaced"), "v1", uid=first)
-    assert failure is not None and failure.startswith(f"ConfigMap/{namespace}/replaced: ")
+    assert isinstance(failure, ConflictError) and str(failure).startswith(f"ConfigMap/{namespace}/replaced: ")
     assert core.read_namespaced_config_map("replaced", namespace) is not None
 
 
@@ -158,7 +159,7 @@ def test_the_rollback_leaves_alone_what_was_replaced_relabelled_or_marked_since_
     labelled for this unit, not marked ``gitopsguard.io/prune: disabled``."""
     from gitopsguard.cluster.apply import Created
     from gitopsguard.model import UNIT_LABEL
-    from gitopsguard.reconcile import roll_back
+    from gitopsguard.sync import roll_back
 
     core = client.CoreV1Api(admin_api)
 

@@ -19,11 +19,11 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.secrets import SecretData
 from gitopsguard.commands.reconcile_once import notifications
 from gitopsguard.grants.keeper import Transition
-from gitopsguard.model import Action, Change, ObjectKey
+from gitopsguard.model import Action, Change, Drift, ObjectKey, Reason
 from gitopsguard.notify.metrics import Metrics
 from gitopsguard.notify.notices import Notice
 from gitopsguard.notify.slack import Failure, SlackNotifier, SlackSettings, TeamWebhooks
-from gitopsguard.reconcile import DRIFT, ReconcileResult
+from gitopsguard.reconcile import ReconcileResult
 from tests.fakeslack import TOKEN, WEBHOOK_PATH, FakeSlack, shared_tls, trusting
 from tests.integration.conftest import LiveCluster
 
@@ -42,7 +42,8 @@ def violation(namespace: str, name: str) -> Notice:
 
 
 def drift(namespace: str) -> ReconcileResult:
-    change = Change(ObjectKey("apps", "Deployment", namespace, "web"), Action.CONFIGURED, f"{DRIFT}: it was changed")
+    key, drift = ObjectKey("apps", "Deployment", namespace, "web"), Drift(deleted=False, writer="kubectl")
+    change = Change(key, "apps/v1", Action.CONFIGURED, Reason.DRIFTED, drift=drift)
     return ReconcileResult("apps", "a" * 40, (change,))
 
 

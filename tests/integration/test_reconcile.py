@@ -427,7 +427,7 @@ def test_a_pass_over_the_applied_commit_prepares_only_the_objects_that_moved(
         return prepare(manifests, unit=unit, default_namespace=default_namespace, namespaced=namespaced)
 
     monkeypatch.setattr("gitopsguard.at_rest.prepare", counted)
-    monkeypatch.setattr("gitopsguard.reconcile.prepare", counted)
+    monkeypatch.setattr("gitopsguard.sync.apply.prepare", counted)
     result = h.run()  # "a" moved (another writer added an annotation Git does not set); "b" did not
     assert set(actions(result).values()) == {"unchanged"}
     assert prepared == ["ConfigMap/a"]  # as rendered: the unit's default namespace is filled in later

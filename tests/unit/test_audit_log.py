@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitopsguard.audit import AuditLog, records_for
-from gitopsguard.model import Action, Change, ObjectKey
+from gitopsguard.model import Action, Change, ObjectKey, Reason
 
 
 def filled(tmp_path: Path, count: int = 4) -> AuditLog:
@@ -82,7 +82,11 @@ def test_garbage_line_is_reported_with_its_line_number(tmp_path: Path) -> None:
 
 def test_unchanged_objects_are_not_recorded() -> None:
     key = ObjectKey("", "ConfigMap", "shop", "a")
-    changes = [Change(key, Action.UNCHANGED), Change(key, Action.CONFIGURED), Change(key, Action.SKIPPED, "brake")]
+    changes = [
+        Change(key, "v1", Action.UNCHANGED, Reason.IN_SYNC),
+        Change(key, "v1", Action.CONFIGURED, Reason.APPLIED),
+        Change(key, "v1", Action.SKIPPED, Reason.BRAKE, note="it would delete 3 of 4 objects"),
+    ]
     entries = records_for("dev", "abc", changes)
     assert [e[0] for e in entries] == ["configured", "skipped"]
     assert json.dumps(entries)

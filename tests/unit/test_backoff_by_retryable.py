@@ -31,8 +31,8 @@ from gitopsguard.errors import (
 )
 from gitopsguard.heads import Head, _worth_retrying
 from gitopsguard.model import ObjectKey
-from gitopsguard.reconcile import RolledBackError
 from gitopsguard.source import Revision
+from gitopsguard.sync import RolledBackError
 
 INTERVAL = 30.0
 PERMANENT = [GitOpsGuardError, ClusterError, NotFoundError, ConflictError, ForbiddenError, InvalidError, RenderError,

@@ -7,16 +7,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gitopsguard.backup import DirectoryBackups
-from gitopsguard.model import Action, Change, ObjectKey
+from gitopsguard.model import Action, Change, ObjectKey, Reason
 from gitopsguard.notify.notices import from_result
 from gitopsguard.reconcile import ReconcileResult
 
 
 def test_the_notice_of_an_unmanaged_deletion_says_where_the_backup_is_and_how_to_restore_it() -> None:
     key = ObjectKey("", "Pod", "shop", "stray")
-    detail = ("unmanaged past its grace period; backup: /var/lib/gitopsguard/backups/apps/shop/Pod-stray-x.yaml; "
-              "restore: kubectl apply -f /var/lib/gitopsguard/backups/apps/shop/Pod-stray-x.yaml")  # fmt: skip
-    (notice,) = from_result(ReconcileResult("apps", "a" * 40, (Change(key, Action.DELETED, detail),)))
+    where = "/var/lib/gitopsguard/backups/apps/shop/Pod-stray-x.yaml"
+    change = Change(
+        key, "v1", Action.DELETED, Reason.UNMANAGED_DELETED, backup=where, restore=f"kubectl apply -f {where}"
+    )
+    assert change.detail == f"unmanaged past its grace period; backup: {where}; restore: kubectl apply -f {where}"
+    (notice,) = from_result(ReconcileResult("apps", "a" * 40, (change,)))
     assert notice.event == "deleted" and notice.why == "/var/lib/gitopsguard/backups/apps/shop/Pod-stray-x.yaml"
     assert "Restore it: kubectl apply -f /var/lib/gitopsguard/backups/apps/shop/Pod-stray-x.yaml" in notice.action
     assert "pull request" in notice.action

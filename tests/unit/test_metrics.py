@@ -7,7 +7,7 @@ import time
 from prometheus_client import generate_latest
 
 from gitopsguard.grants.keeper import Transition
-from gitopsguard.model import Action, Change, ObjectKey
+from gitopsguard.model import Action, Change, Drift, ObjectKey, Reason
 from gitopsguard.notify.metrics import Metrics, readiness
 from gitopsguard.reconcile import ReconcileResult
 
@@ -15,7 +15,8 @@ from gitopsguard.reconcile import ReconcileResult
 def test_passes_objects_findings_and_grants_are_counted() -> None:
     metrics = Metrics()
     key = ObjectKey("", "ConfigMap", "shop", "a")
-    metrics.on_result(ReconcileResult("apps", "c1", (Change(key, Action.CREATED), Change(key, Action.UNCHANGED))), 0.2)
+    changes = (Change(key, "v1", Action.CREATED, Reason.APPLIED), Change(key, "v1", Action.UNCHANGED, Reason.IN_SYNC))
+    metrics.on_result(ReconcileResult("apps", "c1", changes), 0.2)
     metrics.on_result(ReconcileResult("apps", "c2", (), error="boom"), 0.1)
     metrics.on_findings([("magtape", "LOW", "shop"), ("magtape", "LOW", "shop"), ("pss", "HIGH", "pay")])
     metrics.on_transitions([Transition("g1 (access/grants/g1.yaml)", "activated", ""),
@@ -69,10 +70,10 @@ def test_drift_repairs_and_prunes_become_events_with_their_reasons() -> None:
         def record(self, body: dict[str, Any], reason: str, message: str, *, warning: bool = True) -> None:
             recorded.append((body["metadata"]["name"], reason, message))
 
-    drift = "drift repaired: it was changed by x"
-    changes = (Change(ObjectKey("", "ConfigMap", "shop", "a"), Action.CONFIGURED, drift),
-               Change(ObjectKey("apps", "Deployment", "shop", "b"), Action.DELETED),
-               Change(ObjectKey("", "ConfigMap", "shop", "c"), Action.UNCHANGED))  # fmt: skip
+    drift = Drift(deleted=False, writer="x")
+    changes = (Change(ObjectKey("", "ConfigMap", "shop", "a"), "v1", Action.CONFIGURED, Reason.DRIFTED, drift=drift),
+               Change(ObjectKey("apps", "Deployment", "shop", "b"), "apps/v1", Action.DELETED, Reason.PRUNED),
+               Change(ObjectKey("", "ConfigMap", "shop", "c"), "v1", Action.UNCHANGED, Reason.IN_SYNC))  # fmt: skip
     mark_changes(Recorder(), ReconcileResult("apps", "abcdef1234567890", changes))
-    assert recorded == [("a", "DriftRepaired", drift),
+    assert recorded == [("a", "DriftRepaired", "drift repaired: it was changed by x"),
                         ("b", "Pruned", "left Git at abcdef123456")]  # fmt: skip

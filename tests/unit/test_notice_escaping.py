@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gitopsguard.model import Action, Change, ObjectKey
+from gitopsguard.model import Action, Change, Drift, ObjectKey, Reason
 from gitopsguard.notify.mrkdwn import FIELD_LIMIT, escape
 from gitopsguard.notify.notices import TITLES, Notice, from_announcements, from_result
 from gitopsguard.notify.slack import SlackNotifier, SlackSettings
@@ -19,7 +19,7 @@ from gitopsguard.policy.live import Outcome, Standing, judge
 from gitopsguard.policy.model import Finding, LiveAction, Severity
 from gitopsguard.policy.packs.pss_controls import capabilities_baseline
 from gitopsguard.policy.pods import view
-from gitopsguard.reconcile import DRIFT, ReconcileResult
+from gitopsguard.reconcile import ReconcileResult
 from gitopsguard.scan.scanner import Announcement
 from tests.fakeslack import TOKEN, FakeSlack
 
@@ -40,7 +40,8 @@ def test_a_field_manager_name_in_a_drift_notice_is_escaped() -> None:
     live = {"metadata": {"managedFields": [{"manager": HOSTILE, "operation": "Update", "time": "2026-01-01T00:00:00Z",
                                             "fieldsV1": {"f:spec": {}}}]}}  # fmt: skip
     key = ObjectKey("apps", "Deployment", "shop", "web")
-    change = Change(key, Action.CONFIGURED, f"{DRIFT}: it was changed by {who_changed(live)}")
+    drift = Drift(deleted=False, writer=who_changed(live))
+    change = Change(key, "apps/v1", Action.CONFIGURED, Reason.DRIFTED, drift=drift)
     texts = delivered(from_result(ReconcileResult("apps", "a" * 40, (change,))))
     assert len(texts) == 1 and "&lt;!channel&gt;" in texts[0]
     assert not any(m in texts[0] for m in MARKUP)
