@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.controlplane import ControlPlane
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.rest import WRITE_ACCEPT, RawApi, Request
-from gitopsguard.cluster.transport import in_threads
 from gitopsguard.devcluster import StateLayout
 
 
@@ -82,8 +81,9 @@ def client_cost(raw: RawApi, plane: ControlPlane, namespace: str, count: int, ro
     ]  # fmt: skip
     modes = {
         "one thread, 16 connections": lambda: [a[0] for a in raw.send_all(requests, 16)],
-        "16 threads": lambda: in_threads(requests, lambda r: raw.write(r.method, r.path, query=r.query, body=r.body,
-                                                                       content_type=r.content_type).status, 16),
+        "16 threads": lambda: list(ThreadPoolExecutor(16).map(
+            lambda r: raw.write(r.method, r.path, query=r.query, body=r.body, content_type=r.content_type).status,
+            requests)),
     }  # fmt: skip
     spent: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(rounds):

@@ -15,7 +15,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
 from kubernetes.dynamic.resource import Resource
 
-from gitopsguard.cluster.multiplex import Answer
+from gitopsguard.cluster.http import Answer
 from gitopsguard.cluster.rest import (
     JSON,
     WRITE_ACCEPT,

@@ -15,7 +15,7 @@ from urllib3 import HTTPResponse
 from urllib3.exceptions import MaxRetryError, ProtocolError
 from urllib3.util import Retry
 
-from gitopsguard.cluster.multiplex import Answer
+from gitopsguard.cluster.http import Answer
 
 APPLY_PATCH = "application/apply-patch+yaml"
 THROTTLED = 429

@@ -3,7 +3,6 @@ exactly what a JSON client would have been told."""
 
 from __future__ import annotations
 
-import ssl
 import time
 import uuid
 
@@ -11,7 +10,6 @@ import pytest
 from kubernetes import client
 
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.cluster.transport import Connections
 
 pytestmark = pytest.mark.integration
 
@@ -71,16 +69,3 @@ def test_a_custom_resource_write_falls_back_to_json(admin_api: client.ApiClient,
         assert written.resource_version == raw.request("GET", path)[1]["metadata"]["resourceVersion"]
     finally:
         crds.delete_custom_resource_definition(f"gadgets.{group}")
-
-
-def test_connections_opened_after_the_first_answer_resume_its_tls_session(admin_api: client.ApiClient) -> None:
-    connections = Connections(admin_api.configuration, 10)
-    first = connections.open()
-    assert isinstance(first, ssl.SSLSocket) and not first.session_reused
-    connections.give_back(first)  # never used: no ticket read yet, so nothing to resume
-    headers = {"Authorization": admin_api.configuration.auth_settings()["BearerToken"]["value"]}
-    answers = connections.send_all([("GET", "/version", None, headers)] * 4, 4)  # opens three more
-    assert [answer.status for answer in answers] == [200] * 4
-    later = connections.open()
-    assert isinstance(later, ssl.SSLSocket) and later.session_reused
-    later.close()
