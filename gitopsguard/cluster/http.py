@@ -81,7 +81,11 @@ class EventLoop:
         self.loop = asyncio.new_event_loop()
         self.pid = os.getpid()
         self.thread = threading.Thread(target=self._serve, name="http-loop", daemon=True)
+        running = threading.Event()
+        self.loop.call_soon(running.set)  # the loop's first act: callers may submit from then on
         self.thread.start()
+        if not running.wait(30):
+            raise ClusterError("the HTTP event loop did not start within 30 s; restart gitopsguard")
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
