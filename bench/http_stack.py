@@ -1,22 +1,20 @@
-"""Issue 18: the writes' answers in protobuf (`cluster/protobuf.py`) or in JSON, over the HTTP stack in use
-(aiohttp, `cluster/http.py`), on the 2,020-object initial apply with the control plane on one core and the
-client on the other.
+"""Issue 18: the 2,020-object initial apply over the HTTP stack in use (aiohttp, `cluster/http.py`), with the
+control plane on one core and the client on the other, as a real controller in a Pod of its own sees it.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/http_stack.py [--answers protobuf,json] [--rounds 3] [--no-pin]
+    PYTHONPATH=$PWD .venv/bin/python bench/http_stack.py [--rounds 3] [--no-pin]
 
-Each round runs one `gitopsguard reconcile` pass of apply_2000's 2,020 objects per variant, under namespace
-names of its own, as apply_2000's earlier rounds do; the variants take turns in a rotated order so a drift of
-the shared machine does not fall on one of them. `json` asks for JSON where RawApi asks for protobuf (the
-Applier's writes and dry runs whose answer is only checked), by swapping `WRITE_ACCEPT` in `rest` and `apply`;
-everything else on the path is the same code. For the timed pass only, every thread of etcd, the API server
-and the controller-manager is pinned to core 0 (`taskset -a -cp 0 PID`), and put back on 0,1 after it, even on
+Each round runs one `gitopsguard reconcile` pass of apply_2000's 2,020 objects, under namespace names of its
+own, as apply_2000's earlier rounds do. For the timed pass only, every thread of etcd, the API server and the
+controller-manager is pinned to core 0 (`taskset -a -cp 0 PID`), and put back on 0,1 after it, even on
 failure; this process and its children (git) run on core 1 throughout (`--no-pin`: all on both cores, as
 apply_2000 measures). Prints the wall time, the client's CPU and the control plane's per pass, the load
 average before each, the time spent in requests and the slowest batches, and the medians. If the process is
 killed hard mid-pass, `bench/affinity.py --restore` puts the control plane back.
 
-(Until 2026-12-05 this compared the hand-written HTTP/1.1 stack with httpx over HTTP/2 and aiohttp, through
-`bench/httpstacks.py`; that measurement chose aiohttp, and both are in git history.)
+The comparisons this decided (the hand-written HTTP/1.1 stack against httpx over HTTP/2 and aiohttp; then
+the writes' answers in protobuf against JSON) ran through earlier versions of this file, in git history
+(`bench/httpstacks.py` until 5be1623, the `--answers` switch in 5be1623); the numbers are in bench/README.md.
+To compare another stack, subclass `Http` as `Timed` does and swap it in at `rest.Http`.
 """
 
 from __future__ import annotations
@@ -42,11 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.affinity import control_plane_pids, pinned
 from bench.apply_2000 import objects, remove_namespaces
 from bench.controlplane import ControlPlane, Usage
-from gitopsguard.cluster import apply, connect, rest
+from gitopsguard.cluster import connect, rest
 from gitopsguard.cluster.apply import WIDTH, Applier
 from gitopsguard.cluster.http import Answer, Call, Http
 from gitopsguard.cluster.inventory import InventoryStore
-from gitopsguard.cluster.rest import JSON, WRITE_ACCEPT
 from gitopsguard.collector import Collector
 from gitopsguard.devcluster import StateLayout
 from gitopsguard.model import Action
@@ -57,8 +54,7 @@ from tests.gitrepo import Upstream
 from tests.kubectl import kubectl
 
 SERVER_CORE, CLIENT_CORE = 0, 1
-ANSWERS = ("protobuf", "json")
-WITHIN = 0.10  # issue 18: JSON answers within 10% of protobuf's wall time retire protobuf.py
+STACK = "aiohttp"
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ class Sample:
 
 class Timed(Http):
     """The HTTP stack in use, with the wall time spent in it and the requests sent counted (the rest of the
-    pass is fetching, rendering, discovery and the plan: the same code whatever the answers' encoding)."""
+    pass is fetching, rendering, discovery and the plan: the same code whatever the stack)."""
 
     made: ClassVar[list[Timed]] = []
 
@@ -101,27 +97,21 @@ class Timed(Http):
 
 
 @contextmanager
-def answers_in(encoding: str) -> Iterator[list[Timed]]:
-    """RawApi objects made in the block are timed; with ``json``, writes are answered in JSON (as without
-    protobuf.py; JSON stays the fallback either way). Yields the Http objects made."""
-    accept = JSON if encoding == "json" else WRITE_ACCEPT
-    seams = ((rest, "Http", Timed), (rest, "WRITE_ACCEPT", accept), (apply, "WRITE_ACCEPT", accept))
-    saved = [(module, name, getattr(module, name)) for module, name, _ in seams]
-    Timed.made = []
-    for module, name, value in seams:
-        setattr(module, name, value)  # where RawApi and the Applier read them
+def timed() -> Iterator[list[Timed]]:
+    """RawApi objects made in the block are timed; yields the Http objects made."""
+    saved, Timed.made = rest.Http, []  # type: ignore[attr-defined]
+    setattr(rest, "Http", Timed)  # noqa: B010 (where RawApi reads it)
     try:
         yield Timed.made
     finally:
-        for module, name, value in saved:
-            setattr(module, name, value)
+        setattr(rest, "Http", saved)  # noqa: B010
 
 
 def initial_apply(kubeconfig: Path, plane: ControlPlane, name: str, tag: str, workers: int, pin: bool) -> Sample:
-    """One reconcile pass applying the 2,020 objects into a fresh unit with the writes answered in ``name``,
-    timed with the control plane pinned; removes its namespaces (and waits) before returning."""
+    """One reconcile pass applying the 2,020 objects into a fresh unit, timed with the control plane pinned;
+    removes its namespaces (and waits) before returning."""
     api = connect(kubeconfig)
-    with tempfile.TemporaryDirectory() as tmp, answers_in(name) as made:
+    with tempfile.TemporaryDirectory() as tmp, timed() as made:
         root = Path(tmp)
         upstream = Upstream(root / "git")
         upstream.write("apps/all.yaml", yaml.safe_dump_all(objects(f"bench-hs-{tag}")))
@@ -176,11 +166,6 @@ def report(samples: list[Sample], variants: list[str]) -> None:
         walls = ", ".join(f"{s.usage.wall:.2f}" for s in mine)
         print(f"  {name:9} wall {medians[name]:.2f} s ({walls}), in requests {http:.2f} s, client {client:.2f}, "
               f"control plane {server:.2f}")  # fmt: skip
-    base = medians.get("protobuf")
-    for name, wall in medians.items():
-        if base and name != "protobuf":
-            verdict = "within 10%: protobuf.py may go" if wall <= base * (1 + WITHIN) else "not within 10%"
-            print(f"  {name}: {wall / base:.2f}x protobuf's wall time ({verdict})")
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -190,17 +175,13 @@ def _stop(signum: int, frame: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", type=Path, default=StateLayout.default().kubeconfig)
-    parser.add_argument("--answers", default=",".join(ANSWERS), help=f"comma-separated, of {', '.join(ANSWERS)}")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=WIDTH, help="requests in flight per batch")
     parser.add_argument(
         "--no-pin", action="store_true", help="control plane and client on both cores (as apply_2000 runs)"
     )
     args = parser.parse_args()
-    stacks = [s for s in args.answers.split(",") if s]
-    unknown = [s for s in stacks if s not in ANSWERS]
-    if unknown:
-        raise SystemExit(f"--answers: unknown {', '.join(unknown)} (known: {', '.join(ANSWERS)})")
+    stacks = [STACK]
     signal.signal(signal.SIGTERM, _stop)
     if not args.no_pin:
         os.sched_setaffinity(0, {CLIENT_CORE})  # before any thread: they and git inherit it

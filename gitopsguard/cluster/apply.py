@@ -18,7 +18,6 @@ from kubernetes.dynamic.resource import Resource
 from gitopsguard.cluster.http import Answer
 from gitopsguard.cluster.rest import (
     JSON,
-    WRITE_ACCEPT,
     RawApi,
     Request,
     Written,
@@ -61,8 +60,7 @@ class Created:
 
 
 class Applier:
-    """Discovery through the dynamic client; per-object requests in batches (``RawApi.send_all``), answered
-    in JSON where the stored object is needed and in protobuf where only the outcome is."""
+    """Discovery through the dynamic client; per-object requests in batches (``RawApi.send_all``)."""
 
     def __init__(self, api: client.ApiClient, *, workers: int = WIDTH) -> None:
         self._dyn = DynamicClient(api)
@@ -140,7 +138,7 @@ class Applier:
 
     def dry_run_each(self, desired: Sequence[Desired]) -> list[Refused | KubeObject]:
         """Per object: what the server would store, or why it refuses it."""
-        answers = self._send(desired, dry_run=True, whole={d.key for d in desired})
+        answers = self._send(desired, dry_run=True)
         return [self._stored(d, answer) for d, answer in zip(desired, answers, strict=True)]
 
     def get(self, desired: Desired) -> KubeObject | None:
@@ -152,9 +150,9 @@ class Applier:
         return body if status == 200 else None
 
     def dry_run(self, desired: Sequence[Desired], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
-        """What the server would store for each object in ``compare`` (the others are only checked, which
-        costs the server less); ApplyError listing every object it refuses."""
-        answers = self._send(desired, dry_run=True, whole=compare)
+        """What the server would store for each object in ``compare`` (the others are only checked);
+        ApplyError listing every object it refuses."""
+        answers = self._send(desired, dry_run=True)
         results = [
             self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
             for d, answer in zip(desired, answers, strict=True)
@@ -166,15 +164,15 @@ class Applier:
 
     def apply(self, desired: Sequence[Desired]) -> list[Refused | Written]:
         """Apply for real; each result is the stored resourceVersion, or why it failed."""
-        answers = self._send(desired, dry_run=False, whole=())
+        answers = self._send(desired, dry_run=False)
         return [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
 
     def apply_noting_created(
         self, desired: Sequence[Desired], unit: str
     ) -> tuple[list[Refused | Written], list[Created]]:
-        """Apply for real, answered in JSON, and which objects the server created for ``unit`` just now (an
-        object that existed before, ours or not, is answered 200, never 201)."""
-        answers = self._send(desired, dry_run=False, whole={d.key for d in desired})
+        """Apply for real, and which objects the server created for ``unit`` just now (an object that existed
+        before, ours or not, is answered 200, never 201)."""
+        answers = self._send(desired, dry_run=False)
         outcomes = [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
         created = [c for d, answer in zip(desired, answers, strict=True) if (c := _created(d, answer, unit))]
         return outcomes, created
@@ -200,11 +198,9 @@ class Applier:
                     raise ApplyError(f"{crd.key} ({crd.origin}): not Established after {timeout:.0f}s")
                 time.sleep(0.2)
 
-    def _send(
-        self, desired: Sequence[Desired], *, dry_run: bool, whole: Container[ObjectKey]
-    ) -> list[Answer | Refused]:
-        """Each object's raw answer to its apply (or dry run), or why it could not be sent (an unknown
-        kind). The stored object comes back as JSON for the keys in ``whole``; for the rest, protobuf."""
+    def _send(self, desired: Sequence[Desired], *, dry_run: bool) -> list[Answer | Refused]:
+        """Each object's raw answer (JSON) to its apply (or dry run), or why it could not be sent (an unknown
+        kind)."""
         out: list[Answer | Refused] = []
         slots, requests = [], []
         for d in desired:
@@ -215,8 +211,7 @@ class Applier:
                 continue
             slots.append(len(out))
             out.append(Refused(d.key, ApplyError("not sent")))  # a placeholder, replaced by its answer below
-            accept = JSON if d.key in whole else WRITE_ACCEPT
-            requests.append(Request("PATCH", path, _apply_query(dry_run=dry_run), d.payload, APPLY_PATCH, accept))
+            requests.append(Request("PATCH", path, _apply_query(dry_run=dry_run), d.payload, APPLY_PATCH, JSON))
         for slot, answer in zip(slots, self._raw.send_all(requests, self._workers), strict=True):
             out[slot] = answer
         return out

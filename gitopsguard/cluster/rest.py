@@ -24,7 +24,7 @@ from kubernetes import client
 from urllib3.util import Retry
 
 from gitopsguard import __version__
-from gitopsguard.cluster import protobuf, retries
+from gitopsguard.cluster import retries
 from gitopsguard.cluster.http import Answer, Call, Http
 from gitopsguard.errors import (
     ClusterError,
@@ -56,9 +56,6 @@ class Written:
     def error(self, subject: str) -> ClusterError | None:
         """The typed error of a failed write (None when it succeeded), its message starting with ``subject``."""
         return None if self.ok else error_for(self.status, {"message": self.message}, subject)
-
-
-WRITE_ACCEPT = f"{protobuf.CONTENT_TYPE}, {JSON}"  # a write's answer, where only its outcome is read
 
 
 @dataclass(frozen=True)
@@ -145,9 +142,8 @@ class RawApi:
         self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
         content_type: str = JSON,
     ) -> Written:  # fmt: skip
-        """A write whose stored object we do not need back: the server answers in protobuf where the kind
-        has one, and only the resourceVersion is read from it (a few bytes, not the whole object)."""
-        return written(self._send(method, path, query, body, content_type, WRITE_ACCEPT))
+        """A write whose stored object we do not need back: its outcome and the stored resourceVersion."""
+        return written(self._send(method, path, query, body, content_type, JSON))
 
     def send_all(self, requests: Sequence[Request], width: int) -> list[Answer]:
         """Many requests, ``width`` at a time, their raw answers in order (decode with ``parsed`` or
@@ -231,19 +227,12 @@ class RawApi:
 
 
 def written(answer: Answer, *, version: bool = True) -> Written:
-    """A write's outcome from its answer, in protobuf or JSON; with the stored resourceVersion unless
-    ``version`` is False (a dry run's is of no use)."""
-    status, kind, data, _ = answer
+    """A write's outcome from its (JSON) answer; with the stored resourceVersion unless ``version`` is False
+    (a dry run's is of no use, and its answer is then not parsed at all)."""
+    status, _, data, _ = answer
     ok = 200 <= status < 300
     if ok and not version:
         return Written(status)
-    try:
-        if kind.startswith(protobuf.CONTENT_TYPE):
-            if ok:
-                return Written(status, protobuf.resource_version(data))
-            return Written(status, message=protobuf.status_message(data) or f"HTTP {status}")
-    except protobuf.ProtobufError as error:
-        return Written(status if not ok else 502, message=f"unreadable protobuf answer ({error})")
     payload = parsed(data)
     if ok:
         return Written(status, str((payload.get("metadata") or {}).get("resourceVersion") or ""))

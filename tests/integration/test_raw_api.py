@@ -1,5 +1,5 @@
-"""RawApi against the real API server: writes answered in protobuf (or JSON, for custom resources) say
-exactly what a JSON client would have been told."""
+"""RawApi's writes against the real API server: the outcome and stored resourceVersion read from the answer
+are what a read of the object says, for built-in kinds and custom resources alike."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def deployment(namespace: str, **spec: object) -> dict[str, object]:
             "spec": {"selector": {"matchLabels": labels}, "template": template, **spec}}  # fmt: skip
 
 
-def test_a_write_answered_in_protobuf_reports_the_stored_resource_version(admin_api: client.ApiClient,
+def test_a_write_reports_the_stored_resource_version(admin_api: client.ApiClient,
                                                                            namespace: str) -> None:  # fmt: skip
     # a ConfigMap, which no controller writes after us (a Deployment's status is written by the
     # controller-manager at once, so its version can move between our write and our read)
@@ -48,7 +48,7 @@ def test_a_refused_write_reports_the_servers_own_message(admin_api: client.ApiCl
     assert written.message == answer["message"] and "spec.replicas" in written.message
 
 
-def test_a_custom_resource_write_falls_back_to_json(admin_api: client.ApiClient, namespace: str) -> None:
+def test_a_custom_resource_write_reports_its_resource_version(admin_api: client.ApiClient, namespace: str) -> None:
     group = f"t{uuid.uuid4().hex[:8]}.example.com"
     crds = client.ApiextensionsV1Api(admin_api)
     crds.create_custom_resource_definition({
