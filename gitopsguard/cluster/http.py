@@ -106,16 +106,20 @@ class EventLoop:
             work.close()
             raise ClusterError("the HTTP event loop is not running; restart gitopsguard")
         future = asyncio.run_coroutine_threadsafe(work, self.loop)
-        while True:
-            try:
-                return future.result(timeout=LIVENESS)
-            except TimeoutError:
-                if future.done():
-                    raise  # the work's own TimeoutError
-                if not self.alive:
-                    future.cancel()
-                    raise ClusterError("the HTTP event loop stopped while a request was under way; restart "
-                                       "gitopsguard") from None  # fmt: skip
+        try:
+            while True:
+                try:
+                    return future.result(timeout=LIVENESS)
+                except TimeoutError:
+                    if future.done():
+                        raise  # the work's own TimeoutError
+                    if not self.alive:
+                        raise ClusterError("the HTTP event loop stopped while a request was under way; restart "
+                                           "gitopsguard") from None  # fmt: skip
+        finally:
+            # A caller that stops waiting (interrupted, SIGTERM, the loop dead) stops the work too: the rest of
+            # a batch is not sent behind its back.
+            future.cancel()
 
     def soon(self, work: Coroutine[Any, Any, object]) -> None:
         """Start ``work`` without waiting for it (from any thread, the loop's own included)."""

@@ -4,6 +4,7 @@ nothing more, connections stay bounded, and a silent server is given up on."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from kubernetes import client
 
 from gitopsguard.cluster.rest import RawApi, Request
-from gitopsguard.cluster.retries import POLICY
+from gitopsguard.cluster.retries import APPLY_PATCH, POLICY
 from gitopsguard.errors import ClusterError, UnreachableError
 from tests.httpserver import Server, echo
 
@@ -91,6 +92,33 @@ def test_a_batch_that_fails_sends_nothing_more_after_the_failure() -> None:
     time.sleep(0.5)
     assert server.count == seen, "requests of a failed batch went out after it failed"
     assert seen < 12
+
+
+def test_a_caller_interrupted_mid_batch_stops_the_batch() -> None:
+    """SIGTERM reaches the controller while it waits on a batch of applies: once the caller is gone, the
+    event loop sends nothing more of that batch on its own."""
+
+    def slowly(number: int, raw: bytes) -> bytes | None:
+        time.sleep(0.1)
+        return echo(number, raw)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    server = Server(slowly)
+    applies = [Request("PATCH", f"/o/{i}", {}, b"{}", APPLY_PATCH) for i in range(100)]
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(KeyboardInterrupt):
+            raw_api(server).send_all(applies, 1)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    time.sleep(0.3)  # an answer under way may still land
+    seen = server.count
+    time.sleep(0.5)
+    assert server.count == seen < 20, "the batch went on after its caller was interrupted"
 
 
 def test_a_batch_is_answered_in_order_over_no_more_connections_than_the_pool_holds() -> None:
