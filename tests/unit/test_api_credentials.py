@@ -88,6 +88,21 @@ def test_a_server_whose_certificate_another_ca_signed_is_refused(tmp_path: Path)
     assert server.count == 0
 
 
+def test_the_kubeconfigs_tls_server_name_is_the_name_checked(tmp_path: Path) -> None:
+    """``tls-server-name``: the server is reached at an address its certificate does not name (a tunnel,
+    a load balancer); the name given is sent and checked instead, and nothing else is accepted."""
+    ca = Authority()
+    server = tls_server(tmp_path, ca.issue("apiserver", hosts=("kubernetes.default.svc",)))
+    api = connect(kubeconfig(tmp_path / "kubeconfig", server.url, ca.pem, {"token": "t"}))
+    with pytest.raises(UnreachableError):
+        RawApi(api, timeout=2, retry=FAST).get("/version")
+    api.configuration.tls_server_name = "kubernetes.default.svc"
+    assert RawApi(api, timeout=2, retry=FAST).get("/version") == {"major": "1"}
+    api.configuration.tls_server_name = "node-1.example"
+    with pytest.raises(UnreachableError):
+        RawApi(api, timeout=2, retry=FAST).get("/version")
+
+
 def test_a_rotated_token_is_sent_from_the_next_call_on() -> None:
     """A bound service account token rotates under a running controller (and a refresh hook renews an
     expiring one): the configuration is asked at every call, never once at construction."""
