@@ -1,5 +1,5 @@
 """Client CPU the retry layer adds to a batch: ``RawApi.send_all`` (safety per request, a scan of the answers
-for transient ones) against the bare transport's ``send_all``, for 2,020 server-side apply requests answered
+for transient ones) against the bare ``http.Http.send_all``, for 2,020 server-side apply requests answered
 200 by a loopback server in another process (so that its CPU is not counted).
 
     .venv/bin/python bench/retry_overhead.py [--count 2020] [--rounds 5]
@@ -54,8 +54,8 @@ def main() -> None:
         requests = [Request("PATCH", f"/o/{i}", {"fieldManager": "gitopsguard", "force": "true", "dryRun": "All"},
                             b"{}", "application/apply-patch+yaml") for i in range(args.count)]  # fmt: skip
         calls = [(r.method, r.path + "?fieldManager=gitopsguard&force=true&dryRun=All", r.body, {}) for r in requests]
-        bare = raw._transport  # the layer below the retries, for comparison
-        for name, run in (("transport.send_all", lambda: bare.send_all(calls, 64)),
+        bare = raw._http  # the layer below the retries, for comparison
+        for name, run in (("http.send_all", lambda: bare.send_all(calls, 64)),
                           ("RawApi.send_all (with retries)", lambda: raw.send_all(requests, 64))):  # fmt: skip
             run()  # warm: connections opened
             cpu = []

@@ -15,10 +15,9 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
 from kubernetes.dynamic.resource import Resource
 
-from gitopsguard.cluster.multiplex import Answer
+from gitopsguard.cluster.http import Answer
 from gitopsguard.cluster.rest import (
     JSON,
-    WRITE_ACCEPT,
     RawApi,
     Request,
     Written,
@@ -83,8 +82,7 @@ class Created:
 
 
 class Applier:
-    """Discovery through the dynamic client; per-object requests in batches (``RawApi.send_all``), answered
-    in JSON where the stored object is needed and in protobuf where only the outcome is."""
+    """Discovery through the dynamic client; per-object requests in batches (``RawApi.send_all``)."""
 
     def __init__(self, api: client.ApiClient, *, workers: int = WIDTH) -> None:
         self._dyn = DynamicClient(api)
@@ -162,7 +160,7 @@ class Applier:
 
     def dry_run_each(self, desired: Sequence[Prepared]) -> list[Refused | KubeObject]:
         """Per object: what the server would store, or why it refuses it."""
-        answers = self._send(desired, dry_run=True, whole={d.key for d in desired})
+        answers = self._send(desired, dry_run=True)
         return [self._stored(d, answer) for d, answer in zip(desired, answers, strict=True)]
 
     def get(self, desired: Prepared) -> KubeObject | None:
@@ -174,9 +172,9 @@ class Applier:
         return body if status == 200 else None
 
     def dry_run(self, desired: Sequence[Prepared], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
-        """What the server would store for each object in ``compare`` (the others are only checked, which
-        costs the server less); RefusedError listing every object it refuses."""
-        answers = self._send(desired, dry_run=True, whole=compare)
+        """What the server would store for each object in ``compare`` (the others are only checked);
+        RefusedError listing every object it refuses."""
+        answers = self._send(desired, dry_run=True)
         results = [
             self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
             for d, answer in zip(desired, answers, strict=True)
@@ -188,15 +186,15 @@ class Applier:
 
     def apply(self, desired: Sequence[Prepared]) -> list[Refused | Written]:
         """Apply for real; each result is the stored resourceVersion, or why it failed."""
-        answers = self._send(desired, dry_run=False, whole=())
+        answers = self._send(desired, dry_run=False)
         return [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
 
     def apply_noting_created(
         self, desired: Sequence[Prepared], unit: str
     ) -> tuple[list[Refused | Written], list[Created]]:
-        """Apply for real, answered in JSON, and which objects the server created for ``unit`` just now (an
-        object that existed before, ours or not, is answered 200, never 201)."""
-        answers = self._send(desired, dry_run=False, whole={d.key for d in desired})
+        """Apply for real, and which objects the server created for ``unit`` just now (an object that existed
+        before, ours or not, is answered 200, never 201)."""
+        answers = self._send(desired, dry_run=False)
         outcomes = [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
         created = [c for d, answer in zip(desired, answers, strict=True) if (c := _created(d, answer, unit))]
         return outcomes, created
@@ -223,11 +221,9 @@ class Applier:
                     raise ApplyError(f"{crd.key} ({crd.origin}): not Established after {timeout:.0f}s")
                 time.sleep(0.2)
 
-    def _send(
-        self, desired: Sequence[Prepared], *, dry_run: bool, whole: Container[ObjectKey]
-    ) -> list[Answer | Refused]:
-        """Each object's raw answer to its apply (or dry run), or why it could not be sent (an unknown
-        kind). The stored object comes back as JSON for the keys in ``whole``; for the rest, protobuf."""
+    def _send(self, desired: Sequence[Prepared], *, dry_run: bool) -> list[Answer | Refused]:
+        """Each object's raw answer (JSON) to its apply (or dry run), or why it could not be sent (an unknown
+        kind)."""
         out: list[Answer | Refused] = []
         slots, requests = [], []
         for d in desired:
@@ -238,8 +234,7 @@ class Applier:
                 continue
             slots.append(len(out))
             out.append(Refused(d.key, ApplyError("not sent")))  # a placeholder, replaced by its answer below
-            accept = JSON if d.key in whole else WRITE_ACCEPT
-            requests.append(Request("PATCH", path, _apply_query(dry_run=dry_run), d.payload, APPLY_PATCH, accept))
+            requests.append(Request("PATCH", path, _apply_query(dry_run=dry_run), d.payload, APPLY_PATCH, JSON))
         for slot, answer in zip(slots, self._raw.send_all(requests, self._workers), strict=True):
             out[slot] = answer
         return out

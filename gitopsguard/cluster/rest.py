@@ -2,8 +2,10 @@
 
 The generated and dynamic clients wrap every response in model objects; at thousands of requests that
 cost as much CPU as the API server spent answering them (bench: 16 s of client CPU for 4,040 applies).
-This sends and parses plain JSON instead over kept-alive connections (``transport``), with the same TLS
-settings, credentials and token refresh. Watches stream through the ApiClient's urllib3 pool.
+This sends and parses plain JSON instead, requests and watches alike, over aiohttp's kept-alive
+connections (``http``) with the kubeconfig's TLS settings; the Authorization header is asked of the
+configuration at every call, so a token that rotates (a bound service account token, an exec plugin's) is
+picked up as it changes.
 
 Here, and only here, an answer becomes an error: the verbs (``call``, ``get``, ``delete``) raise the typed
 ``ClusterError`` of ``error_for`` with the object named, so nothing above ``cluster/`` reads a status code.
@@ -13,20 +15,17 @@ Transient failures are asked again as ``retries`` allows, before anyone sees the
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import urllib3
 from kubernetes import client
 from urllib3.util import Retry
 
 from gitopsguard import __version__
-from gitopsguard.cluster import protobuf, retries
-from gitopsguard.cluster.multiplex import Answer, Call
-from gitopsguard.cluster.transport import transport_for
+from gitopsguard.cluster import retries
+from gitopsguard.cluster.http import Answer, Call, Http
 from gitopsguard.errors import (
     ClusterError,
     ConflictError,
@@ -39,7 +38,6 @@ from gitopsguard.errors import (
     UnreachableError,
 )
 
-AUTH_TTL = 5.0  # seconds a credential is reused before the configuration is asked again (it may rotate)
 JSON = "application/json"
 
 
@@ -58,9 +56,6 @@ class Written:
     def error(self, subject: str) -> ClusterError | None:
         """The typed error of a failed write (None when it succeeded), its message starting with ``subject``."""
         return None if self.ok else error_for(self.status, {"message": self.message}, subject)
-
-
-WRITE_ACCEPT = f"{protobuf.CONTENT_TYPE}, {JSON}"  # a write's answer, where only its outcome is read
 
 
 @dataclass(frozen=True)
@@ -82,50 +77,37 @@ class RawApi:
     ) -> None:  # fmt: skip
         self._retry = retry  # when and how often a transient failure is asked again (``retries``)
         self._configuration = api.configuration
-        self._host = str(api.configuration.host)  # a property that re-reads the proxy environment each call
-        self._pool = api.rest_client.pool_manager
-        self._transport = transport_for(api, timeout)
+        self._http = Http(api.configuration, timeout)
+        self._host = self._http.base
         self._user_agent = f"gitopsguard/{__version__}"  # how the API server's audit log tells our writes apart
         self._impersonate = impersonate  # act as this user (the API server checks we may)
-        self._auth: tuple[float, dict[str, str]] = (-AUTH_TTL, {})
 
     def watch(
         self, path: str, query: dict[str, str], *, read_timeout: float, on_open: Callable[[], None] = lambda: None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Stream a watch: one decoded event per line until the server ends it. A refusal comes as one ERROR
         event carrying the server's Status (as the server itself reports an expired resourceVersion), so
         callers read both alike. Raises ClusterError when the connection fails or stays silent for
         ``read_timeout`` seconds (give the server's ``timeoutSeconds`` plus some slack: a healthy watch is
         ended by the server before then). ``on_open`` is called once the server has accepted the watch."""
-        url = f"{self._host}{path}?{urlencode({**query, 'watch': 'true'})}"
+        target = f"{path}?{urlencode({**query, 'watch': 'true'})}"
         try:
-            response = self._open_watch(url, read_timeout)
+            stream = self._http.stream(target, self._headers(JSON), read_timeout)
             try:
-                if response.status != 200:
-                    status = parsed(response.read(64 * 1024))
-                    yield {"type": "ERROR", "object": {"code": response.status, **status}}
+                if stream.status != 200:
+                    yield {"type": "ERROR", "object": {"code": stream.status, **parsed(stream.head(64 * 1024))}}
                     return
                 on_open()
-                for line in response:
+                for line in stream.lines():
                     if line.strip():
                         event = json.loads(line)
                         if not isinstance(event, dict):
                             raise ValueError(f"a watch event that is not an object: {line[:100]!r}")
                         yield event
             finally:
-                response.close()  # a watch ended early (or stalled) leaves unread data: never reuse it
-        except (urllib3.exceptions.HTTPError, ValueError) as error:
+                stream.close()  # a watch ended early (or stalled) leaves unread data: never reused
+        except (ConnectionError, ValueError) as error:
             raise ClusterError(f"{self._host}: watch {path} ended: {error}") from error
-
-    def _open_watch(self, url: str, read_timeout: float) -> urllib3.BaseHTTPResponse:
-        timeout = urllib3.Timeout(connect=10, read=read_timeout)
-        response = self._pool.request("GET", url, headers=self._headers(JSON), preload_content=False, retries=False,
-                                      timeout=timeout)  # fmt: skip
-        if response.status == 401 and self._credentials_changed():  # a token rotated since: once more with it
-            response.close()
-            response = self._pool.request("GET", url, headers=self._headers(JSON), preload_content=False,
-                                          retries=False, timeout=timeout)  # fmt: skip
-        return response
 
     def call(
         self, method: str, path: str, subject: str = "", *, query: dict[str, str] | None = None, body: Any = None,
@@ -160,9 +142,8 @@ class RawApi:
         self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
         content_type: str = JSON,
     ) -> Written:  # fmt: skip
-        """A write whose stored object we do not need back: the server answers in protobuf where the kind
-        has one, and only the resourceVersion is read from it (a few bytes, not the whole object)."""
-        return written(self._send(method, path, query, body, content_type, WRITE_ACCEPT))
+        """A write whose stored object we do not need back: its outcome and the stored resourceVersion."""
+        return written(self._send(method, path, query, body, content_type, JSON))
 
     def send_all(self, requests: Sequence[Request], width: int) -> list[Answer]:
         """Many requests, ``width`` at a time, their raw answers in order (decode with ``parsed`` or
@@ -181,7 +162,7 @@ class RawApi:
         retry = self._retry
         while True:
             try:
-                return self._again_where_transient(calls, safe, width, self._transport.send_all(calls, width))
+                return self._again_where_transient(calls, safe, width, self._http.send_all(calls, width))
             except ConnectionError as error:
                 # One broken connection fails the batch; sent again whole only when every request is safe.
                 again = retries.after_drop(retry, "BATCH", "", error) if all(safe) else None
@@ -201,7 +182,7 @@ class RawApi:
             if next_retry is None:
                 break
             retry = next_retry
-            for i, answer in zip(pending, self._transport.send_all([calls[i] for i in pending], width), strict=True):
+            for i, answer in zip(pending, self._http.send_all([calls[i] for i in pending], width), strict=True):
                 answers[i] = answer
             pending = [i for i in pending if retries.worth_again(answers[i], safe[i])]
         return answers
@@ -218,16 +199,13 @@ class RawApi:
         retry: Retry | None = self._retry
         while True:
             try:
-                answer = self._transport.send(method, target, data, headers)
+                answer = self._http.send(method, target, data, headers)
             except ConnectionError as error:
                 retry = retries.after_drop(retry, method, path, error) if safe and retry else None
                 if retry is None:
                     raise UnreachableError(
                         f"{self._host}: {method} {path}: the API server is unreachable ({error})"
                     ) from error
-                continue
-            if answer.status == 401 and self._credentials_changed():
-                headers |= self._credentials()  # refused with a token rotated since (and revoked): once more
                 continue
             if not retries.worth_again(answer, safe):
                 return answer
@@ -242,37 +220,19 @@ class RawApi:
         return headers | self._credentials()
 
     def _credentials(self) -> dict[str, str]:
-        """The auth headers, asked of the configuration (which refreshes expiring tokens) every few seconds:
-        asking costs as much CPU as sending the request."""
-        fetched, headers = self._auth
-        if time.monotonic() - fetched > AUTH_TTL:
-            headers = {a["key"]: str(a["value"]) for a in self._configuration.auth_settings().values()}
-            self._auth = (time.monotonic(), headers)
-        return headers
-
-    def _credentials_changed(self) -> bool:
-        """After a 401: whether the configuration now gives other credentials than the ones kept (a token file
-        rewritten within AUTH_TTL, the old token revoked). A 401 means the request was not acted on, so sending
-        it again is safe; unchanged credentials are not sent again."""
-        kept = self._auth[1]
-        self._auth = (-AUTH_TTL, kept)
-        return self._credentials() != kept
+        """The Authorization header, asked of the configuration at every call: its refresh hook renews an
+        expiring token, and a bound service account token rotates under us (never kept here)."""
+        value = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        return {"Authorization": str(value)} if value else {}
 
 
 def written(answer: Answer, *, version: bool = True) -> Written:
-    """A write's outcome from its answer, in protobuf or JSON; with the stored resourceVersion unless
-    ``version`` is False (a dry run's is of no use)."""
-    status, kind, data, _ = answer
+    """A write's outcome from its (JSON) answer; with the stored resourceVersion unless ``version`` is False
+    (a dry run's is of no use, and its answer is then not parsed at all)."""
+    status, _, data, _ = answer
     ok = 200 <= status < 300
     if ok and not version:
         return Written(status)
-    try:
-        if kind.startswith(protobuf.CONTENT_TYPE):
-            if ok:
-                return Written(status, protobuf.resource_version(data))
-            return Written(status, message=protobuf.status_message(data) or f"HTTP {status}")
-    except protobuf.ProtobufError as error:
-        return Written(status if not ok else 502, message=f"unreadable protobuf answer ({error})")
     payload = parsed(data)
     if ok:
         return Written(status, str((payload.get("metadata") or {}).get("resourceVersion") or ""))

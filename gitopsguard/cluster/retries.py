@@ -5,6 +5,13 @@ same object). A create, update or delete that may have reached the server is nev
 after a 429: API Priority and Fairness refuses a request before any handler sees it. The wait is the
 server's Retry-After where it gave one (capped), else exponential backoff with jitter; the number of
 tries is bounded, and then the last answer (or the connection error) stands.
+
+``Retry`` serves as the policy object only (how many tries are left, how long to wait): the requests go
+through aiohttp (``http.py``), and ``rest.RawApi`` asks this module before sending again. Below it,
+aiohttp repeats a request once, at once, where a kept-alive connection turns out closed before any byte of
+the answer came, for GET, HEAD, OPTIONS, TRACE, PUT and DELETE only (RFC 9112 section 9.3.1.1; the
+hand-written stack did the same for every method but POST): never a create, and an update or delete that
+had been acted on meets a Conflict (its resourceVersion) or NotFound the second time, which callers handle.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from urllib3 import HTTPResponse
 from urllib3.exceptions import MaxRetryError, ProtocolError
 from urllib3.util import Retry
 
-from gitopsguard.cluster.multiplex import Answer
+from gitopsguard.cluster.http import Answer
 
 APPLY_PATCH = "application/apply-patch+yaml"
 THROTTLED = 429

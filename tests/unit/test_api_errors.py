@@ -18,7 +18,7 @@ from gitopsguard.errors import (
     TooManyRequestsError,
     UnavailableError,
 )
-from tests.unit.test_multiplex import Server
+from tests.httpserver import Server
 
 SUBJECT = "ConfigMap/gitopsguard-system/x"
 TABLE = [

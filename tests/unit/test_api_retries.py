@@ -11,7 +11,7 @@ from gitopsguard.cluster import retries
 from gitopsguard.cluster.rest import RawApi, Request
 from gitopsguard.cluster.retries import APPLY_PATCH, POLICY, TRIES
 from gitopsguard.errors import ClusterError, TooManyRequestsError, UnavailableError, UnreachableError
-from tests.unit.test_multiplex import Server
+from tests.httpserver import Server
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 FAST = POLICY.new(backoff_factor=0.001, backoff_jitter=0.0)

@@ -54,7 +54,8 @@ def test_events_follow_the_reason_and_never_the_words_in_a_name() -> None:
     unmanaged = ObjectKey("apps", "Deployment", "shop", "unmanaged")  # a tenant's name, not a reason
     events = marked(
         Change(unmanaged, "apps/v1", Action.DELETED, Reason.PRUNED),
-        Change(KEY, "batch/v1beta1", Action.DELETED, Reason.UNMANAGED_DELETED, backup="/b/x.yaml"),
+        Change(KEY, "batch/v1beta1", Action.DELETED, Reason.UNMANAGED_DELETED, backup="/b/x.yaml",
+               restore="kubectl apply -f /b/x.yaml"),
         Change(KEY, "batch/v1beta1", Action.SKIPPED, Reason.REPORT_ONLY, would=Action.CONFIGURED,
                drift=Drift(deleted=True)),
         Change(KEY, "batch/v1beta1", Action.FAILED, Reason.DELETE_FAILED, error=Failure("ClusterError", "no")),
@@ -63,7 +64,7 @@ def test_events_follow_the_reason_and_never_the_words_in_a_name() -> None:
         ("unmanaged", "Pruned", False),
         ("nightly", "DeletedUnmanaged", True),
     ]
-    assert events[1][2] == "unmanaged past its grace period; backup: /b/x.yaml"
+    assert events[1][2] == "unmanaged past its grace period; backup: /b/x.yaml; restore: kubectl apply -f /b/x.yaml"
 
 
 text = st.text(max_size=80)
@@ -108,7 +109,12 @@ def test_every_reason_has_words_and_they_are_the_ones_audit_records_carried_befo
         Reason.UNMANAGED: detail(Reason.UNMANAGED, deadline=WHEN),
         Reason.UNMANAGED_UNTRACKED: detail(Reason.UNMANAGED_UNTRACKED, note="unmanaged: not in Git; not tracked"),
         Reason.UNMANAGED_HELD: detail(Reason.UNMANAGED_HELD, deadline=WHEN),
-        Reason.UNMANAGED_DELETED: detail(Reason.UNMANAGED_DELETED, Action.DELETED, backup="/b/nightly.yaml"),
+        Reason.UNMANAGED_DELETED: detail(
+            Reason.UNMANAGED_DELETED,
+            Action.DELETED,
+            backup="/b/nightly.yaml",
+            restore="kubectl apply -f /b/nightly.yaml",
+        ),
         Reason.BACKUP_FAILED: detail(Reason.BACKUP_FAILED, Action.FAILED, error=Failure("GitOpsGuardError", "/b: x")),
         Reason.ROLLED_BACK: detail(Reason.ROLLED_BACK, Action.DELETED),
         Reason.ROLLBACK_LEFT_ALONE: detail(Reason.ROLLBACK_LEFT_ALONE),
@@ -132,7 +138,8 @@ def test_every_reason_has_words_and_they_are_the_ones_audit_records_carried_befo
         Reason.UNMANAGED_UNTRACKED: "unmanaged: not in Git; not tracked",
         Reason.UNMANAGED_HELD: "unmanaged: not in Git; due for deletion since 2026-12-05 12:00:00Z, held: no backup "
         "directory is configured",
-        Reason.UNMANAGED_DELETED: "unmanaged past its grace period; backup: /b/nightly.yaml",
+        Reason.UNMANAGED_DELETED: "unmanaged past its grace period; backup: /b/nightly.yaml; "
+        "restore: kubectl apply -f /b/nightly.yaml",
         Reason.BACKUP_FAILED: "/b: x",
         Reason.ROLLED_BACK: "rolled back: created by this pass, whose revision then failed",
         Reason.ROLLBACK_LEFT_ALONE: "rollback: no longer the object this pass created, or no longer ours; left alone",
