@@ -9,6 +9,7 @@ import time
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import quote
 
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
@@ -113,8 +114,7 @@ class Applier:
 
     def object_path(self, api_version: str, key: ObjectKey) -> str:
         """The URL path of one object."""
-        resource = self.resource(api_version, key.kind, str(key))
-        return str(resource.path(name=key.name, namespace=key.namespace or None))
+        return one_object_path(self.resource(api_version, key.kind, str(key)), key, str(key))
 
     def namespaced(self, manifest: Manifest) -> bool:
         resource = self.resource(str(manifest.body["apiVersion"]), manifest.key.kind, manifest.origin)
@@ -165,10 +165,7 @@ class Applier:
 
     def get(self, desired: Prepared) -> KubeObject | None:
         """The live object (whoever owns it), or None."""
-        resource = self.resource(desired.api_version, desired.key.kind, str(desired.key))
-        status, body = self._raw.request(
-            "GET", resource.path(name=desired.key.name, namespace=desired.key.namespace or None)
-        )
+        status, body = self._raw.request("GET", self.object_path(desired.api_version, desired.key))
         return body if status == 200 else None
 
     def dry_run(self, desired: Sequence[Prepared], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
@@ -203,7 +200,7 @@ class Applier:
         """Delete one object (background propagation), only if its uid is still ``uid`` when one is given;
         None when done or already gone, else the typed error saying why not (returned: one refused delete
         does not stop the others)."""
-        path = self.resource(api_version, key.kind, str(key)).path(name=key.name, namespace=key.namespace or None)
+        path = self.object_path(api_version, key)  # never the collection's: a DELETE there empties it
         body: dict[str, object] = {"propagationPolicy": "Background"}
         if uid is not None:
             body["preconditions"] = {"uid": uid}
@@ -216,7 +213,7 @@ class Applier:
         resource = self.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "CRDs")
         for crd in crds:
             deadline = time.monotonic() + timeout
-            while not _established(self._raw.request("GET", resource.path(name=crd.key.name))[1]):
+            while not _established(self._raw.request("GET", one_object_path(resource, crd.key, str(crd.key)))[1]):
                 if time.monotonic() > deadline:
                     raise ApplyError(f"{crd.key} ({crd.origin}): not Established after {timeout:.0f}s")
                 time.sleep(0.2)
@@ -257,8 +254,8 @@ class Applier:
         return outcome if outcome.ok else self._refusal(desired, outcome, answer.retry_after, dry_run=dry_run)
 
     def _path_of(self, desired: Prepared) -> str:
-        resource = self.resource(desired.api_version, desired.key.kind, f"{desired.key} ({desired.origin})")
-        return str(resource.path(name=desired.key.name, namespace=desired.key.namespace or None))
+        where = f"{desired.key} ({desired.origin})"
+        return one_object_path(self.resource(desired.api_version, desired.key.kind, where), desired.key, where)
 
     @staticmethod
     def _refusal(desired: Prepared, written: Written, retry_after: str, *, dry_run: bool) -> Refused:
@@ -266,6 +263,17 @@ class Applier:
         subject = f"{desired.key} ({desired.origin}): {'dry run' if dry_run else 'apply'} refused"
         payload = {"message": written.message}
         return Refused(desired.key, error_for(written.status, payload, subject, retry_after=retry_after))
+
+
+def one_object_path(resource: Resource, key: ObjectKey, where: str) -> str:
+    """The path of exactly one object. Names come from Git: the client builds the collection's path for an
+    empty name (a DELETE there deletes every object of the kind), and "/", "?", "#", "." or ".." would address
+    another path; so each name is one percent-quoted path segment, and an empty, "." or ".." one is refused."""
+    for part, field in ((key.name, "metadata.name"), (key.namespace, "metadata.namespace")):
+        if part in (".", "..") or (field == "metadata.name" and not part):
+            raise ApplyError(f"{where}: {field} {part!r} is not a name; give the object a valid name in Git")
+    namespace = quote(key.namespace, safe="") if key.namespace else None
+    return str(resource.path(name=quote(key.name, safe=""), namespace=namespace))
 
 
 def refusal(summary: str, refused: Sequence[Refused]) -> RefusedError:
