@@ -71,12 +71,12 @@ def _properties(finding: Finding) -> dict[str, str]:
 def split(results: list[KubeObject], budget: int = PART_BYTES) -> list[list[KubeObject]]:
     """Results cut into parts whose JSON stays within ``budget`` (pure; at least one part)."""
     parts: list[list[KubeObject]] = [[]]
-    size = 0
+    size = 1  # "[" and "]", and a comma between results: a part of n results is 1 + sum(result + 1) long
     for result in results:
         length = len(json.dumps(result, separators=(",", ":"))) + 1
         if parts[-1] and size + length > budget:
             parts.append([])
-            size = 0
+            size = 1
         parts[-1].append(result)
         size += length
     return parts

@@ -209,7 +209,13 @@ def serve_health(address: str, metrics: Metrics, health: Health) -> None:
     if not port.isdigit() or not 0 <= int(port) < 65536:
         raise click.UsageError(f"--metrics-address {address}: give HOST:PORT, such as :9402 or 127.0.0.1:9402")
     bind = host or "0.0.0.0"  # noqa: S104  (":9402" asks for every interface, as in a Pod)
-    server = serve((bind, int(port)), metrics, health.ready, live=health.live)
+    try:
+        server = serve((bind, int(port)), metrics, health.ready, live=health.live)
+    except OSError as error:
+        raise click.UsageError(
+            f"--metrics-address {address}: cannot listen there ({error.strerror or error}); "
+            "stop what holds the port (`ss -ltnp`) or choose another address"
+        ) from error
     click.echo(f"metrics and health on http://{bind}:{server.server_port}/metrics", err=True)
 
 

@@ -65,7 +65,8 @@ def test_the_shipped_placeholder_trust_file_makes_the_controller_refuse_to_start
     config = one(objects, "ConfigMap", "gitopsguard-config")["data"]
     args = [re.sub(r"\$\((\w+)\)", lambda m: str(config[m.group(1)]), a) for a in parts["container"]["args"]]
     places = {"--trust": trust, "--workdir": tmp_path / "work", "--audit-log": tmp_path / "audit.jsonl",
-              "--backup-dir": tmp_path / "backups"}  # fmt: skip
+              "--backup-dir": tmp_path / "backups", "--metrics-address": "127.0.0.1:0",
+              "--admission-address": "127.0.0.1:0"}  # a port another process holds must not decide  # fmt: skip
     args = [f"{a.split('=')[0]}={places[a.split('=')[0]]}" if a.split("=")[0] in places else a for a in args]
     monkeypatch.setattr(lifeline, "install", lambda *_: None)  # the test process is not the controller's
     monkeypatch.setattr(signal, "signal", lambda *_: None)

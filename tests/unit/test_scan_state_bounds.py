@@ -63,6 +63,7 @@ def _failure(name: str, message: str) -> tuple[dict[str, object], Finding]:
     budget=st.integers(1000, 50_000),
 )
 @example(names=["p" * 253] * 200, message="x" * 2000, budget=1000)
+@example(names=["0"] * 10 + ["\x1f\x07", "000000"], message="00000", budget=1039)  # a part one byte over
 def test_policy_report_parts_each_fit_their_budget_and_together_hold_every_finding(
     names: list[str], message: str, budget: int
 ) -> None:
