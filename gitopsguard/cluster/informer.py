@@ -19,6 +19,7 @@ Only ``GitOpsGuardError`` is survived: any other exception ends the thread, and 
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -96,6 +97,7 @@ class Informer:
     def run(self, stop: threading.Event) -> None:
         failures = 0
         while not stop.is_set():
+            error: GitOpsGuardError | None = None
             try:
                 if not self._version:
                     self._relist()
@@ -103,11 +105,11 @@ class Informer:
             except WatchExpiredError:
                 self._version = ""  # list again: the server keeps no older history to wait for
                 failures += 1  # a short pause the first time; expired again and again waits longer
-            except GitOpsGuardError:
-                failures += 1
+            except GitOpsGuardError as failed:
+                failures, error = failures + 1, failed
                 self._on_sync(False)
             if failures:
-                stop.wait(backoff(failures))
+                stop.wait(wait_after(error, failures))
 
     # -- listing -------------------------------------------------------------------------------------
 
@@ -174,6 +176,16 @@ class Informer:
                 self._known[key] = self._remembered(body)
         self._version = version or self._version
         self._on_event(change, body)
+
+
+def wait_after(error: GitOpsGuardError | None, failures: int) -> float:
+    """The server's own delay when it gave one for a failure worth retrying (Retry-After on a throttled list
+    or watch), within ``MAX_BACKOFF``; else ``backoff``. A refusal that waiting cannot cure (RBAC) still
+    backs off, doubling: a role granted later is picked up without a restart."""
+    delay = error.delay if error is not None and error.retryable else None
+    if delay is not None and math.isfinite(delay):
+        return min(max(delay, FIRST_BACKOFF / 5), MAX_BACKOFF)
+    return backoff(failures)
 
 
 def backoff(failures: int) -> float:
