@@ -23,7 +23,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import NODE_OPT_IN_TAINT, LiveCluster, bind_user
-from tests.kube import close
+from tests.kube import as_model, close
 
 pytestmark = pytest.mark.integration
 
@@ -63,5 +63,5 @@ def test_a_tenants_pod_that_would_reach_the_nodes_loopback_is_refused(
     alice: client.CoreV1Api, namespace: str, spec: dict[str, object]
 ) -> None:
     with pytest.raises(ApiException) as refused:
-        alice.create_namespaced_pod(namespace, host_pod("escape", **spec))
+        alice.create_namespaced_pod(namespace, as_model(client.V1Pod, host_pod("escape", **spec)))
     assert refused.value.status in (400, 403, 422)  # today: 201 Created
