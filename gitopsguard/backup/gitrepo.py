@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from gitopsguard.backup.files import backup_path, manifest_text, write_new
 from gitopsguard.backup.saved import Saved, adoption
@@ -63,15 +64,34 @@ def same_repository(one: str, other: str) -> bool:
     return _normal(one) == _normal(other)
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git+ssh": 22, "git": 9418}
+_SCP_LIKE = re.compile(r"^(?:[^/@\s]+@)?([\w.-]+):(?!//)(.*)$")
+
+
 def _normal(url: str) -> str:
+    """One spelling per repository: a local path as its resolved file URL; a network one as host, port (unless
+    the scheme's default) and path, whatever the scheme (https, ssh, scp-like ``git@host:path``), the login,
+    a trailing ``/`` or ``.git``, or the case of the path (forges ignore it; refusing too much is the safe side)."""
     bare, _ = split_login(url)
-    if "://" not in bare and not re.match(r"^[^/@\s]+@[\w.-]+:", bare):
+    scp = _SCP_LIKE.match(bare) if "://" not in bare else None
+    if scp:
+        return f"net://{scp.group(1).lower()}/{_path(scp.group(2))}"
+    if "://" not in bare:
         bare = Path(bare).resolve().as_uri()  # a local path, as the source's is made a file:// URL
-    scheme, _, rest = bare.partition("://")
-    host, _, path = rest.partition("/")
+    parts = urlsplit(bare)
+    scheme = parts.scheme.lower()
     if scheme == "file":
-        path = str(Path("/" + path).resolve()).lstrip("/")
-    return f"{scheme.lower()}://{host.lower()}/{path.rstrip('/').removesuffix('.git')}"
+        return "file://" + str(Path("/" + parts.path.lstrip("/")).resolve())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    shown_port = f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else ""
+    return f"net://{(parts.hostname or '').lower()}{shown_port}/{_path(parts.path)}"
+
+
+def _path(path: str) -> str:
+    return path.strip("/").removesuffix(".git").lower()
 
 
 def _secrets(credentials: Credentials) -> set[str]:
@@ -94,10 +114,17 @@ class _Checkout:
         self.credentials = spec.credentials.for_url(spec.url)
 
     def git(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(self.directory), "GIT_CONFIG_NOSYSTEM": "1",
-               **_IDENTITY, **self.credentials.environment()}  # fmt: skip
+        """git in the clone, configured by nothing the backup branch can write: HOME is an empty folder beside
+        the clone (the clone's files are the branch's, and a ``.gitconfig`` there would be git's global
+        configuration: hooks, fsmonitor, any command), no global or system configuration, no hooks."""
+        home = self.directory.with_name(self.directory.name + ".home")
+        home.mkdir(parents=True, exist_ok=True)
+        env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(home), "XDG_CONFIG_HOME": str(home),
+               "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", **_IDENTITY,
+               **self.credentials.environment()}  # fmt: skip
+        locked = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.ext.allow=never"]
         try:
-            return subprocess.run(["git", "-C", str(self.directory), *args], input=stdin, env=env, text=True,
+            return subprocess.run(["git", *locked, "-C", str(self.directory), *args], input=stdin, env=env, text=True,
                                   capture_output=True, timeout=TIMEOUT, check=False)  # fmt: skip
         except (OSError, subprocess.TimeoutExpired) as error:
             raise self.failed(f"git {args[0]}", str(error)) from error
@@ -176,10 +203,11 @@ class GitBackups:
         could lead the write out of it)."""
         top, path = self._checkout.directory, self._checkout.directory / relative
         for folder in reversed(path.relative_to(top).parents[:-1]):
-            if (top / folder).is_symlink():
-                raise self._checkout.failed("writing the file", f"{folder} is a symbolic link in the backup branch")
-        path.parent.mkdir(parents=True, exist_ok=True)
+            here = top / folder
+            if here.is_symlink() or (here.exists() and not here.is_dir()):
+                raise self._checkout.failed("writing the file", f"{folder} is not a folder in the backup branch")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             write_new(path, text)
         except OSError as error:
             raise self._checkout.failed("writing the file", str(error)) from error

@@ -124,7 +124,7 @@ def test_a_link_planted_in_the_backup_branch_is_never_written_through(remote: Pa
     git(planted, "add", "shop")
     git(planted, "commit", "--quiet", "-m", "plant")
     git(planted, "push", "--quiet", "origin", "HEAD:refs/heads/gitopsguard-backups")
-    with pytest.raises(GitOpsGuardError, match="shop is a symbolic link"):
+    with pytest.raises(GitOpsGuardError, match="shop is not a folder"):
         backups(remote, tmp_path / "w").save(key("web"), deployment("web"), NOW, reason="test")
     assert list(outside.iterdir()) == []
 

@@ -1,4 +1,5 @@
-"""Attack: a misconfigured (or socially engineered) backup URL. gitopsguard promises to refuse at start a backup
+"""Red team (2026-12-05), held: a misconfigured (or socially engineered) backup URL. gitopsguard promises to refuse
+at start a backup
 that is the source repository's branch (docs/audit-and-backups.md: "gitopsguard refuses at start a backup that
 is the source repository's branch"), because the controller would then commit deleted workloads into the branch
 it applies, and whoever can push backups could change what is applied. The check compares URLs as text after a
@@ -17,7 +18,6 @@ from gitopsguard.source import Credentials
 SOURCE = "https://git.example.com/org/config.git"
 
 
-@pytest.mark.xfail(strict=True, reason="refuse_source compares URL spellings, not repositories")
 @pytest.mark.parametrize(
     "backup_url",
     [

@@ -1,4 +1,5 @@
-"""Attack: someone who can push to the backup branch (a hostile backup remote). docs/audit-and-backups.md: they
+"""Red team (2026-12-05), held: someone who can push to the backup branch (a hostile backup remote). docs/audit-and-
+backups.md: they
 "can add files there, not make gitopsguard write outside its clone: a folder that is a symbolic link in the
 branch refuses the backup". A *file* where the namespace's folder goes is not refused: ``GitBackups._commit``
 calls ``mkdir`` outside its ``try``, so a raw FileExistsError (not a GitOpsGuardError) leaves ``save``. The
@@ -25,7 +26,6 @@ from tests.gitrepo import git
 NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
 
 
-@pytest.mark.xfail(strict=True, reason="mkdir of the namespace folder is outside the try: a raw OSError escapes")
 def test_a_file_planted_where_the_namespace_folder_goes_refuses_the_backup_with_a_message(tmp_path: Path) -> None:
     remote = tmp_path / "backups.git"
     remote.mkdir()

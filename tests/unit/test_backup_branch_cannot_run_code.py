@@ -1,4 +1,5 @@
-"""Attack: someone who can push to the backup branch (a hostile backup remote, or whoever holds its write
+"""Red team (2026-12-05), held: someone who can push to the backup branch (a hostile backup remote, or whoever holds
+its write
 credential). ``backup/gitrepo.py`` runs git with ``HOME`` set to the backup clone itself, and checks the
 branch out there: the branch's ``.gitconfig`` file becomes git's global configuration for every later git
 command. ``core.hooksPath = hooks`` plus an executable ``hooks/post-commit`` in the branch (``--no-verify``
@@ -15,8 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from gitopsguard.backup.gitrepo import GitBackups, GitBackupSpec
 from gitopsguard.model import ObjectKey
 from tests.gitrepo import git
@@ -24,7 +23,6 @@ from tests.gitrepo import git
 NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
 
 
-@pytest.mark.xfail(strict=True, reason="HOME is the backup clone: the branch's .gitconfig is git's global config")
 def test_a_gitconfig_in_the_backup_branch_runs_nothing_in_the_controller(tmp_path: Path) -> None:
     remote = tmp_path / "backups.git"
     remote.mkdir()
@@ -37,7 +35,8 @@ def test_a_gitconfig_in_the_backup_branch_runs_nothing_in_the_controller(tmp_pat
     hook.write_text(f"#!/bin/sh\nid > '{pwned}'\n")  # anything: read /etc/gitopsguard/git/token, kubectl ...
     hook.chmod(0o755)
     git(planted, "add", ".gitconfig", "hooks")
-    git(planted, "commit", "--quiet", "-m", "a harmless-looking commit")
+    git(planted, "-c", "core.hooksPath=/dev/null", "commit", "--quiet", "-m", "a harmless-looking commit")  # not ours
+    assert not pwned.exists()
     git(planted, "push", "--quiet", "origin", "HEAD:refs/heads/gitopsguard-backups")
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}}
     backups = GitBackups(GitBackupSpec(f"file://{remote}", "gitopsguard-backups"), tmp_path / "w").under("live-scan")
