@@ -18,7 +18,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +76,11 @@ def write_overlay(directory: Path, settings: InstallSettings) -> Path:
     return directory
 
 
-def _patch(group: str, version: str, kind: str, name: str, operations: list[dict[str, object]]) -> dict[str, object]:
+def _patch(
+    group: str, version: str, kind: str, name: str, operations: Sequence[Mapping[str, object]]
+) -> dict[str, object]:
     target = {"group": group, "version": version, "kind": kind, "name": name}
-    return {"target": target, "patch": yaml.safe_dump(operations)}
+    return {"target": target, "patch": yaml.safe_dump([dict(o) for o in operations])}
 
 
 @dataclass(frozen=True)

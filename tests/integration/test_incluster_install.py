@@ -37,6 +37,7 @@ from gitopsguard.devcluster.progress import StagedProgress
 from tests.admissionreview import BASELINE, hack_a_node_pod
 from tests.incluster import NAMESPACE, GitDaemon, InstallSettings, git_daemon, write_overlay
 from tests.integration.conftest import NODE_OPT_IN_TAINT, LiveCluster
+from tests.kube import close, meta, name_of
 from tests.kubectl import kubectl
 from tests.reviewrepo import ReviewRepo
 from tests.waiting import eventually
@@ -76,12 +77,12 @@ class Install:
 
     def pods(self) -> list[client.V1Pod]:
         found = self.core.list_namespaced_pod(NAMESPACE, label_selector=SELECTOR).items
-        return [p for p in found if p.metadata.deletion_timestamp is None]
+        return [p for p in found if meta(p).deletion_timestamp is None]
 
     def holder(self) -> str:
         """The Pod that holds the unit's Lease (its identity is ``<pod name>_<n>``)."""
         spec = self.coordination.read_namespaced_lease(LEASE, NAMESPACE).spec
-        return str(spec.holder_identity or "").rpartition("_")[0]
+        return str(spec.holder_identity or "" if spec else "").rpartition("_")[0]
 
     def log_of(self, pod: str) -> str:
         return str(self.core.read_namespaced_pod_log(pod, NAMESPACE, container="gitopsguard"))
@@ -119,7 +120,7 @@ def installed(
         finally:
             _show_logs(install)
             _uninstall(install, RawApi(api))
-            api.close()
+            close(api)
 
 
 def _settings(daemon: GitDaemon, repo: ReviewRepo, first: str) -> InstallSettings:
@@ -127,10 +128,17 @@ def _settings(daemon: GitDaemon, repo: ReviewRepo, first: str) -> InstallSetting
 
 
 def _show_logs(install: Install) -> None:
-    """The Pods' output on stderr, which pytest shows for a failed test."""
+    """The Pods' output and the namespace's Events on stderr, which pytest shows for a failed test."""
+    for event in install.core.list_namespaced_event(NAMESPACE).items:
+        print(f"event {event.involved_object.name}: {event.reason}: {event.message}", file=sys.stderr)
     for pod in install.pods():
+        name = name_of(pod)
         with contextlib.suppress(ApiException):
-            print(f"==== {pod.metadata.name}\n{install.log_of(pod.metadata.name)[-20000:]}", file=sys.stderr)
+            print(f"==== {name}\n{install.log_of(name)[-20000:]}", file=sys.stderr)
+        if restarts(pod):
+            with contextlib.suppress(ApiException):
+                before = install.core.read_namespaced_pod_log(name, NAMESPACE, container="gitopsguard", previous=True)
+                print(f"==== {name} before its restart\n{before}", file=sys.stderr)
 
 
 def _kubectl(install: Install, *args: str) -> str:
@@ -162,7 +170,7 @@ def configmap_value(core: client.CoreV1Api) -> str | None:
 
 def running(install: Install) -> bool:
     pods = install.pods()
-    return len(pods) == 2 and all(p.status.phase == "Running" for p in pods)
+    return len(pods) == 2 and all(p.status is not None and p.status.phase == "Running" for p in pods)
 
 
 def probe(install: Install, pod: str, path: str) -> tuple[int, str]:
@@ -175,19 +183,20 @@ def probe(install: Install, pod: str, path: str) -> tuple[int, str]:
 
 
 def restarts(pod: client.V1Pod) -> int:
-    return sum(s.restart_count for s in pod.status.container_statuses or [])
+    statuses = (pod.status.container_statuses if pod.status else None) or []
+    return sum(int(s.restart_count) for s in statuses)
 
 
 def test_two_controller_pods_run_one_leads_and_the_standby_is_live_and_never_restarted(installed: Install) -> None:
     eventually(lambda: running(installed), timeout=180, every=1)
     eventually(lambda: configmap_value(installed.core) == "one", timeout=120, every=1)  # the leader applied it
     leader = installed.holder()
-    names = {p.metadata.name for p in installed.pods()}
+    names = {name_of(p) for p in installed.pods()}
     assert leader in names, (leader, names)
     (standby,) = names - {leader}
     # a liveness period and more (3 failures x 10 s): a standby blocked before its health server would restart
     time.sleep(35)
-    pods = {p.metadata.name: p for p in installed.pods()}
+    pods = {name_of(p): p for p in installed.pods()}
     assert set(pods) == names and [restarts(p) for p in pods.values()] == [0, 0], [
         (n, restarts(p)) for n, p in pods.items()
     ]
@@ -205,14 +214,16 @@ def test_a_killed_leader_is_replaced_within_the_lease_duration_and_the_new_leade
 ) -> None:
     eventually(lambda: running(installed) and configmap_value(installed.core) == "one", timeout=180, every=1)
     leader = installed.holder()
-    lease = installed.coordination.read_namespaced_lease(LEASE, NAMESPACE).spec
+    spec = installed.coordination.read_namespaced_lease(LEASE, NAMESPACE).spec
+    assert spec is not None and spec.lease_duration_seconds is not None
+    duration = int(spec.lease_duration_seconds)
     installed.logs[leader] = installed.log_of(leader)  # its stdout goes with the Pod: keep the audit records
     killed = time.monotonic()
     # a crash, not a polite exit: no grace period, so the Lease is not released and must expire
     installed.core.delete_namespaced_pod(leader, NAMESPACE, grace_period_seconds=0)
-    eventually(lambda: installed.holder() not in {"", leader}, timeout=lease.lease_duration_seconds + 10, every=0.5)
+    eventually(lambda: installed.holder() not in {"", leader}, timeout=duration + 10, every=0.5)
     took = time.monotonic() - killed
-    assert took <= lease.lease_duration_seconds + 3, f"handed over after {took:.1f} s"  # + one retry period
+    assert took <= duration + 3, f"handed over after {took:.1f} s"  # + one retry period
     installed.push({"clusters/dev/hello.yaml": manifest("two")}, "after-handover")
     eventually(lambda: configmap_value(installed.core) == "two", timeout=120, every=1)
 
@@ -238,7 +249,7 @@ def test_the_audit_chain_of_every_pod_verifies_against_the_anchor_and_a_cut_copy
 
 def _copies(install: Install, tmp_path: Path) -> list[Path]:
     """Every Pod's standard output, those gone too: the copy a log pipeline keeps."""
-    logs = dict(install.logs) | {p.metadata.name: install.log_of(p.metadata.name) for p in install.pods()}
+    logs = dict(install.logs) | {name_of(p): install.log_of(name_of(p)) for p in install.pods()}
     paths = []
     for name, text in logs.items():
         path = tmp_path / f"{name}.log"
@@ -263,7 +274,7 @@ def test_the_webhook_reached_through_its_service_denies_the_hack_a_node_pod(inst
 
 def test_the_controller_pods_account_cannot_read_secrets_outside_its_namespace(installed: Install) -> None:
     eventually(lambda: running(installed), timeout=180, every=1)
-    pod = installed.pods()[0].metadata.name
+    pod = name_of(installed.pods()[0])
     denied = _exec(installed, pod, "get", "secrets", "-n", "default")
     assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied
     own = _exec(installed, pod, "get", "secret", SECRET, "-n", NAMESPACE, "-o", "name")  # the one it keeps
