@@ -95,8 +95,10 @@ def measure(core: client.CoreV1Api, kubeconfig: Path, applied: float, count: int
         ready = next(c.last_transition_time for c in pod.status.conditions if c.type == "Ready").timestamp()
         print(f"{pod.metadata.name}: apply -k -> created {created - applied:.1f} s; created -> started "
               f"{started - created:.1f} s; created -> Ready {ready - created:.1f} s")  # fmt: skip
-    leader = wait_pass(core, pods, time.monotonic() + 1800)
-    print(f"leader {leader}: first pass over {count} objects logged at {time.time() - applied:.0f} s after apply -k")
+    leader, summary = wait_pass(core, pods, time.monotonic() + 1800)
+    print(f"leader {leader}: {summary!r} ({count} objects) seen {time.time() - applied:.0f} s after apply -k")
+    now = core.list_namespaced_pod(NAMESPACE, label_selector=SELECTOR).items
+    print("restarts:", {p.metadata.name: p.status.container_statuses[0].restart_count for p in now})
     time.sleep(20)  # the live cache and the scan settle after the pass
     for pod in pods:
         print(
@@ -115,12 +117,15 @@ def wait_ready(core: client.CoreV1Api, deadline: float) -> list[client.V1Pod]:
     raise SystemExit("the controller Pods were not both Ready in time")
 
 
-def wait_pass(core: client.CoreV1Api, pods: list[client.V1Pod], deadline: float) -> str:
+def wait_pass(core: client.CoreV1Api, pods: list[client.V1Pod], deadline: float) -> tuple[str, str]:
+    """(the leader, its pass's summary line "unit clusters-dev at COMMIT: N created") once a pass created objects."""
     while time.monotonic() < deadline:
         for pod in pods:
             log = core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE, container="gitopsguard")
-            if "unit clusters-dev at " in log and " created" in log:
-                return str(pod.metadata.name)
+            summaries = (line for line in log.splitlines() if line.startswith("unit clusters-dev at "))
+            lines = [line for line in summaries if "created" in line]
+            if lines:
+                return str(pod.metadata.name), lines[0]
         time.sleep(2)
     raise SystemExit("no pass applied the objects in time")
 
