@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -37,8 +38,9 @@ from gitopsguard.devcluster.progress import StagedProgress
 from tests.admissionreview import BASELINE, hack_a_node_pod
 from tests.incluster import NAMESPACE, GitDaemon, InstallSettings, git_daemon, write_overlay
 from tests.integration.conftest import NODE_OPT_IN_TAINT, LiveCluster
-from tests.kube import close, meta, name_of
+from tests.kube import as_model, close, meta, name_of
 from tests.kubectl import kubectl
+from tests.policies import team_label_policy
 from tests.reviewrepo import ReviewRepo
 from tests.waiting import eventually
 
@@ -62,16 +64,18 @@ def manifest(value: str) -> str:
 class Install:
     repo: ReviewRepo
     served: Path  # the bare repository git daemon serves
+    backups: Path  # the backup repository (bare), also served
     overlay: Path
     kubeconfig: Path
     core: client.CoreV1Api
     coordination: client.CoordinationV1Api
     logs: dict[str, str]  # the stdout of Pods already gone, kept before they went (the log pipeline's job)
 
-    def push(self, files: dict[str, str], branch: str) -> str:
-        """alice changes ``files`` on a branch; bob merges it with a signed merge (the trust file's rules)."""
+    def push(self, files: dict[str, str], branch: str, merger: str = "bob") -> str:
+        """alice changes ``files`` on a branch; ``merger`` merges it with a signed merge (the trust file's rules:
+        policies/ need carol, a security reviewer)."""
         self.repo.change("alice", branch, files)
-        head = self.repo.merge("bob", branch)
+        head = self.repo.merge(merger, branch)
         self.repo.git("push", "-q", str(self.served), "main")
         return head
 
@@ -109,11 +113,12 @@ def installed(
     served = root / "served"
     served.mkdir()
     subprocess.run(["git", "clone", "-q", "--bare", str(repo.work), str(served / "cluster.git")], check=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(served / "backups.git")], check=True)
     api = dev_cluster.api()
     with git_daemon(served) as daemon:
         overlay = write_overlay(root / "overlay", _settings(daemon, repo, first))
-        install = Install(repo, served / "cluster.git", overlay, dev_cluster.kubeconfig, client.CoreV1Api(api),
-                          client.CoordinationV1Api(api), {})  # fmt: skip
+        install = Install(repo, served / "cluster.git", served / "backups.git", overlay, dev_cluster.kubeconfig,
+                          client.CoreV1Api(api), client.CoordinationV1Api(api), {})  # fmt: skip
         try:
             _kubectl(install, "apply", "--server-side", "-k", str(overlay))
             yield install
@@ -124,7 +129,9 @@ def installed(
 
 
 def _settings(daemon: GitDaemon, repo: ReviewRepo, first: str) -> InstallSettings:
-    return InstallSettings(daemon.url("cluster.git"), "clusters/dev", repo.trust, first, NODE_OPT_IN_TAINT)
+    # backups of deleted workloads as commits to a repository of their own, pushed over git daemon
+    backups = (f"--backup-git-url={daemon.url('backups.git')}",)
+    return InstallSettings(daemon.url("cluster.git"), "clusters/dev", repo.trust, first, NODE_OPT_IN_TAINT, backups)
 
 
 def _show_logs(install: Install) -> None:
@@ -286,3 +293,46 @@ def _exec(install: Install, pod: str, *kubectl_args: str) -> subprocess.Complete
     argv = [kubectl(), "--kubeconfig", str(install.kubeconfig), "-n", NAMESPACE, "exec", pod, "-c", "gitopsguard",
             "--", "kubectl", *kubectl_args]  # fmt: skip
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def stray() -> dict[str, object]:
+    """A hand-made Deployment (no Pods: 0 replicas) without the ``team`` label the team-label policy asks for."""
+    pod = {"metadata": {"labels": {"app": "stray"}}, "spec": {"containers": [{"name": "c", "image": "example/x:1"}]}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "stray", "namespace": APPS},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "stray"}}, "template": pod}}  # fmt: skip
+
+
+def test_a_hand_made_non_compliant_deployment_is_deleted_after_its_grace_with_a_backup_commit_that_restores_it(
+    installed: Install, tmp_path: Path
+) -> None:
+    # last in the file: the policy it adds judges every later Deployment and Pod
+    eventually(lambda: configmap_value(installed.core) is not None, timeout=180, every=1)
+    apps = client.AppsV1Api(installed.core.api_client)
+    apps.create_namespaced_deployment(
+        APPS, as_model(client.V1Deployment, stray())
+    )  # compliant when made: no policy asks for a team yet
+    installed.push({"policies/team.yaml": team_label_policy("2s")}, "team-label", merger="carol")
+    eventually(lambda: not _deployment_exists(apps), timeout=180, every=1)
+    clone = tmp_path / "backups"
+    subprocess.run(["git", "clone", "-q", "-b", "gitopsguard-backups", str(installed.backups), str(clone)], check=True)
+    (saved,) = clone.glob(f"live-scan/{APPS}/Deployment-stray-*.yaml")
+    message = subprocess.run(["git", "-C", str(clone), "log", "-1", "--format=%B"], capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+    assert f"Deployment/{APPS}/stray" in message and "GG3001" in message, message
+    # restore as the notice says, after fixing what the finding names (else it is deleted again)
+    restored = yaml.safe_load(saved.read_text())
+    restored["metadata"].setdefault("labels", {})["team"] = "shop"
+    fixed = tmp_path / "restored.yaml"
+    fixed.write_text(yaml.safe_dump(restored))
+    _kubectl(installed, "apply", "-f", str(fixed))
+    assert _deployment_exists(apps)
+
+
+def _deployment_exists(apps: client.AppsV1Api) -> bool:
+    try:
+        apps.read_namespaced_deployment("stray", APPS)
+        return True
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
