@@ -161,16 +161,18 @@ def memory(kubeconfig: Path, pod: client.V1Pod) -> str:
 
 
 def run_kubectl(kubeconfig: Path, *args: str) -> None:
-    subprocess.run([kubectl(), "--kubeconfig", str(kubeconfig), *args], check=True, capture_output=True)
+    done = subprocess.run([kubectl(), "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
 
 
 def uninstall(kubeconfig: Path, overlay: Path, raw: RawApi) -> None:
-    with contextlib.suppress(subprocess.CalledProcessError):
+    with contextlib.suppress(SystemExit):
         run_kubectl(kubeconfig, "-n", NAMESPACE, "delete", "deployment", "gitopsguard", "--wait=true")
     remove(raw, "gitopsguard")
-    with contextlib.suppress(subprocess.CalledProcessError):
+    with contextlib.suppress(SystemExit):
         run_kubectl(kubeconfig, "delete", "-k", str(overlay), "--wait=false")
-    with contextlib.suppress(subprocess.CalledProcessError):
+    with contextlib.suppress(SystemExit):
         run_kubectl(kubeconfig, "delete", "namespace", "-l", "gitopsguard.io/bench=yes", "--wait=false")
 
 
