@@ -472,7 +472,9 @@ def slack_settings(
     from gitopsguard.commands.secrets import secret
     from gitopsguard.notify.slack import OutboundPolicy, SlackSettings
 
-    token = secret("GITOPSGUARD_SLACK_TOKEN", "Slack token")
+    # The bot token only serves a channel: without one it is not read, so the shipped Deployment (its token file
+    # from an optional Secret) starts with Slack off; with a channel a missing token file still stops the start.
+    token = secret("GITOPSGUARD_SLACK_TOKEN", "Slack token") if channel else None
     webhook = secret("GITOPSGUARD_SLACK_WEBHOOK", "Slack webhook")
     if channel and not token:
         raise click.UsageError("--slack-channel needs a bot token in $GITOPSGUARD_SLACK_TOKEN(_FILE)")

@@ -25,7 +25,7 @@ from typing import Any
 
 from gitopsguard.admission.review import BREAK_GLASS
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.errors import AdmissionError, ClusterError, NotFoundError, UnreachableError
+from gitopsguard.errors import AdmissionError, ClusterError, ConflictError, NotFoundError, UnreachableError
 from gitopsguard.policy import PolicySet
 
 API = "/apis/admissionregistration.k8s.io/v1"
@@ -151,6 +151,9 @@ def _webhook(
     return hook
 
 
+WRITE_ATTEMPTS = 3  # another replica's write between our read and write is a conflict; read again and retry
+
+
 def keep(raw: RawApi, bodies: Iterable[dict[str, Any]]) -> list[str]:
     """Create each configuration, or replace it where it differs; the names of those written."""
     written = []
@@ -159,7 +162,7 @@ def keep(raw: RawApi, bodies: Iterable[dict[str, Any]]) -> list[str]:
             "mutatingwebhookconfigurations"  # fmt: skip
         where, subject = f"{API}/{plural}/{body['metadata']['name']}", f"{body['kind']}/{body['metadata']['name']}"
         try:
-            if not _write(raw, where, subject, body):
+            if not _write_again_on_conflict(raw, where, subject, body):
                 continue
         except UnreachableError:
             raise
@@ -167,6 +170,18 @@ def keep(raw: RawApi, bodies: Iterable[dict[str, Any]]) -> list[str]:
             raise AdmissionError(f"{subject}: cannot write it: {str(error).removeprefix(subject + ': ')}") from error
         written.append(subject)
     return written
+
+
+def _write_again_on_conflict(raw: RawApi, where: str, subject: str, body: dict[str, Any]) -> bool:
+    """``_write``, read again after a conflict: every replica keeps the configurations, and two starting at once
+    both found none and both created it (the second exited with "already exists" and was restarted, and meanwhile
+    the API server's calls to it were refused)."""
+    for _ in range(WRITE_ATTEMPTS - 1):
+        try:
+            return _write(raw, where, subject, body)
+        except ConflictError:
+            continue
+    return _write(raw, where, subject, body)
 
 
 def _write(raw: RawApi, where: str, subject: str, body: dict[str, Any]) -> bool:

@@ -73,7 +73,7 @@ def start_admission(
     raw: RawApi, address: tuple[str, int], settings: WebhookSettings, judgement: Callable[[], Judgement | None],
     recorder: AdmissionRecorder, stop: threading.Event, *, pod_security: PodSecurity | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC), server_settings: Settings = DEFAULT,
-    label_system_namespaces: bool = True, learn_identity: bool = True,
+    label_system_namespaces: bool = True, learn_identity: bool = True, me: str | None = None,
 ) -> Admission:  # fmt: skip
     """Serve admission at ``address`` and keep its certificate and configurations until ``stop``. With the Pod
     Security seam, Pods and the workload kinds are always sent to us, whatever the policies target: the
@@ -85,6 +85,9 @@ def start_admission(
     server = AdmissionServer(address, certificates.context(), judgement, namespaces=namespace_cache(raw),
                              observe=recorder.observe, clock=clock, pod_security=pod_security,
                              settings=server_settings)  # fmt: skip
+    # Known up front in a Pod (the service account's name): the probe below goes through the Service and may
+    # reach another replica, which cannot tell it from anyone's, so a replica could never learn who it is.
+    server.me = me
     server.start()
     recorder.start(stop)
     kept = _Keeper(raw, settings, hosts, server, judgement, certificates, learn_identity, label_system_namespaces)

@@ -12,7 +12,10 @@ sends the current token: the direct transport, urllib3's watches and the kuberne
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import stat
 import threading
 import time
@@ -30,6 +33,7 @@ DIR_VARIABLE = "GITOPSGUARD_SERVICE_ACCOUNT_DIR"  # another place for the token 
 HOST_VARIABLES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
 MAX_TOKEN = 64 * 1024  # bound tokens are about 1 KiB; a larger file is not a token
 REREAD_SECONDS = 60.0  # read again at least this often, even when the file looks unchanged
+ACCOUNT_USER = re.compile(r"system:serviceaccount:[a-z0-9][a-z0-9.-]{0,252}:[a-z0-9][a-z0-9.-]{0,252}")
 
 
 def in_a_pod(environ: Mapping[str, str]) -> bool:
@@ -124,3 +128,25 @@ def incluster_configuration(environ: Mapping[str, str]) -> client.Configuration:
     configuration.api_key_prefix.clear()  # the header carries its scheme
     configuration.refresh_api_key_hook = tokens.refresh  # type: ignore[assignment]  # typed as None in the client
     return configuration
+
+
+def token_user(configuration: client.Configuration) -> str | None:
+    """The user name the API server knows this client by, when the client sends a Pod's service-account token
+    (``system:serviceaccount:NAMESPACE:NAME``, the token's subject); None for any other client or token.
+
+    Replicas of one Deployment share this name; the admission webhook admits its own controller's writes by it
+    (``admission/server.py``), where a probe each process sends through the Service would reach another replica.
+    The token is the one the kubelet mounted for us: its subject is read, not verified (the API server does)."""
+    tokens = getattr(configuration.refresh_api_key_hook, "__self__", None)
+    if not isinstance(tokens, TokenFile):
+        return None
+    token = read_token(tokens.path)
+    parts = token.split(".") if token else []
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) and ACCOUNT_USER.fullmatch(subject) else None

@@ -15,6 +15,7 @@ from gitopsguard.admission.review import BREAK_GLASS, PodSecurity, Verdict, desc
 from gitopsguard.admission.serve import start_admission
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.incluster import token_user
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import AdmissionError
@@ -86,7 +87,7 @@ def serve_admission(
                                also_match=scope)  # fmt: skip
     # pod_security: the seam for namespace Pod Security labels (admission/review.py), connected at merge
     admission = start_admission(RawApi(api, timeout=10), bind, settings, applied.get, recorder, stop,
-                                pod_security=pod_security)  # fmt: skip
+                                pod_security=pod_security, me=token_user(api.configuration))  # fmt: skip
     reached = url or f"Service {CONTROLLER_NAMESPACE}/gitopsguard-webhook"
     click.echo(f"admission webhooks on https://{bind[0]}:{admission.server.server_port} (the API server calls "
                f"{reached}; failurePolicy {failure_policy})", err=True)  # fmt: skip
