@@ -155,6 +155,7 @@ class AnchoredLog(AuditLog):
         ours = {record.seq for record in done.ours}
         batch = done.anchor.batch
         if handle is not None:
+            reached = reached if _on_chain(reached, done.anchor) else None  # a forged last record proves nothing
             lacking = [r for r in batch if r.seq in ours or reached is None or r.seq > reached.seq]
             handle.write(prefix + b"".join(encode(record) for record in lacking))
             handle.flush()
@@ -299,6 +300,14 @@ def _last_record(handle: BinaryIO) -> AuditRecord | None:
     for raw in handle:
         last = _decoded(raw.removesuffix(b"\n")) or last
     return last
+
+
+def _on_chain(reached: Head | None, anchor: Anchor) -> bool:
+    """Whether the file's last record can be one of the anchored chain: not past the head, and the batch's
+    record of that number when the batch holds it."""
+    if reached is None or reached.seq > anchor.head.seq:
+        return False
+    return all(record.hash == reached.hash for record in anchor.batch if record.seq == reached.seq)
 
 
 def _seed_entry(reached: Head | None) -> Entry:

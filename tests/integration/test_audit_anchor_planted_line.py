@@ -13,7 +13,7 @@ from kubernetes import client
 from gitopsguard.audit.anchor import AnchorStore
 from gitopsguard.audit.copies import verify_copies
 from gitopsguard.audit.durable import AnchoredLog
-from gitopsguard.audit.record import AuditRecord, decode
+from gitopsguard.audit.record import AuditRecord, decode, encode
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import GitOpsGuardError
 
@@ -56,3 +56,19 @@ def verify_records(path: Path) -> list[AuditRecord]:
         except GitOpsGuardError:
             continue
     return found
+
+
+def test_a_forged_record_numbered_past_the_anchor_does_not_keep_carried_records_out_of_the_file(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    from gitopsguard.audit.log import _record
+
+    path = tmp_path / "audit.jsonl"
+    store = AnchorStore(RawApi(admin_api), namespace, "audit-anchor")
+    AnchoredLog(path, store).append([entry(1)])
+    # another replica anchors record 3 and dies before writing it out
+    store.advance("crashed-pod/1/dead", lambda a: (_record(a.head.seq + 1, a.head.hash, *entry(2)),))  # type: ignore[union-attr]
+    with path.open("ab") as handle:  # the file holder claims the file already reaches record 9
+        handle.write(encode(_record(9, "f" * 64, *entry(9))))
+    AnchoredLog(path, AnchorStore(RawApi(admin_api), namespace, "audit-anchor")).append([entry(3)])
+    assert "Namespace/shop-2" in [r.subject for r in verify_records(path)], "the carried record reached the file"
