@@ -6,9 +6,12 @@ kubelet's ``pkg/kubelet/kuberuntime/logs``.)"""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gitopsguard.audit import copies
 from gitopsguard.audit.anchor import GENESIS_HEAD, Head
@@ -71,3 +74,16 @@ def test_a_printed_line_joined_past_the_cap_is_dropped_whole_and_the_next_line_c
     (tmp_path / "pod.log").write_bytes(b"".join([*huge, small]))
     result = verify_copies([tmp_path / "pod.log"])
     assert result.records == 1 and "records 1-1 are in none of these copies" in result.problems[0], result
+
+
+@given(size=st.integers(min_value=300, max_value=2 * CRI_LINE), splits=st.integers(min_value=1, max_value=3))
+@example(size=CRI_LINE, splits=1)  # the attack: the record starts exactly at the runtime's 16 KiB split
+def test_a_record_planted_at_any_split_of_a_printed_line_never_counts(size: int, splits: int) -> None:
+    (forged,) = _chain(GENESIS_HEAD, [("deleted", "dev", "abc", "Deployment/shop/payments", "approved")])
+    printed = b"x" * (splits * size - 1) + b" " + encode(forged).removesuffix(b"\n")  # the record opens a part
+    parts = [printed[i : i + size] for i in range(0, len(printed), size)]
+    lines = [b"2026-12-05T12:00:00.1Z stdout " + (b"P " if i < len(parts) - 1 else b"F ") + part + b"\n"
+             for i, part in enumerate(parts)]  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "pod.log").write_bytes(b"".join(lines))
+        assert verify_copies([Path(folder) / "pod.log"]).records == 0
