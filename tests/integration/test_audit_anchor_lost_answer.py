@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from gitopsguard.audit.anchor import AnchorStore
+from gitopsguard.audit.anchor import ATTEMPTS, AnchorStore
 from gitopsguard.audit.copies import verify_copies
 from gitopsguard.audit.durable import AnchoredLog
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.errors import UnreachableError
+from gitopsguard.errors import GitOpsGuardError, UnreachableError
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +56,17 @@ def test_an_anchor_write_whose_answer_was_lost_neither_loses_nor_doubles_records
     assert anchor is not None and anchor.head.seq == 4  # the seed, then 1, 2, 3: each anchored once
     (tmp_path / "stdout.log").write_bytes(b"".join(printed))
     assert verify_copies([tmp_path / "stdout.log"], anchor=anchor).ok
+
+
+def test_the_anchor_remembers_only_its_last_attempts_and_refuses_an_edited_list(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    store = AnchorStore(RawApi(admin_api), namespace, "audit-anchor")
+    log = AnchoredLog(None, store, echo=lambda _: None)
+    for i in range(ATTEMPTS + 3):
+        log.append([entry(i)])
+    anchor = store.read()
+    assert anchor is not None and len(anchor.attempts) == ATTEMPTS and anchor.attempts[-1][1] == anchor.head.seq
+    client.CoreV1Api(admin_api).patch_namespaced_config_map("audit-anchor", namespace, {"data": {"attempts": "x:1"}})
+    with pytest.raises(GitOpsGuardError, match=r"ConfigMap/.*/audit-anchor: .*data.attempts is not a list of ID:SEQ"):
+        AnchoredLog(None, AnchorStore(RawApi(admin_api), namespace, "audit-anchor")).append([entry(99)])
