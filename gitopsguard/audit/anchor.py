@@ -5,10 +5,13 @@ Every append, on any replica, moves the head with a write conditioned on the Con
 again onto the winner's. So all replicas extend one chain, and a new leader or a restarted process continues
 from the anchor, not from whatever file it finds.
 
-The anchor holds the head (``SEQ:HASH``), who wrote it, and the records of that last append (gzip, in
-``binaryData``): records are anchored first and written out (file, standard output) after, so a crash between
-the two leaves them in the anchor, from where the next append by another process writes them out too and
-``audit verify`` reads them.
+The anchor holds the head (``SEQ:HASH``), who wrote it, and the records not yet known written out (gzip, in
+``binaryData``): records are anchored first and written out (file, standard output) after, so a crash or a
+failed write-out leaves them in the anchor, from where the next append writes them out too and ``audit
+verify`` reads them. A writer lets records go from the batch only once it has written out every one.
+
+It also names the last ATTEMPTS writes (a random id each, and the head each reached): a writer whose write's
+answer was lost finds there whether the write was applied, instead of anchoring the same entries twice.
 
 Only the controller's account (and cluster administrators) may write ``gitopsguard-system``; someone who holds
 a copy of the log but not this ConfigMap can edit, cut or rewrite the copy (recomputing every hash), and the
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,8 @@ from gitopsguard.errors import ClusterError, GitOpsGuardError
 
 ANCHOR_NAME = "gitopsguard-audit-anchor"
 _HEAD = re.compile(r"(\d{1,18}):([0-9a-f]{64})")
+_ATTEMPT = re.compile(r"([0-9a-f]{16}):(\d{1,18})")
+ATTEMPTS = 64  # writes the anchor remembers: a writer re-reads it within seconds of losing an answer
 _LABELS = {"app.kubernetes.io/name": "gitopsguard", "app.kubernetes.io/component": "audit-anchor"}
 
 
@@ -62,6 +67,12 @@ class Anchor:
     head: Head
     writer: str
     batch: tuple[AuditRecord, ...] = ()
+    attempts: tuple[tuple[str, int], ...] = ()  # (attempt id, the head's seq it anchored), oldest first
+
+    def landed(self, attempts: Collection[str]) -> tuple[str, int] | None:
+        """Which of ``attempts`` was applied, with the head's seq it reached; None when none was (as far as the
+        last ATTEMPTS writes tell)."""
+        return next(((attempt, seq) for attempt, seq in self.attempts if attempt in attempts), None)
 
     def saved(self) -> str:
         """The anchor as a file keeps it (``audit anchor > FILE``; ``audit verify --anchor FILE``)."""
@@ -100,16 +111,19 @@ class AnchorStore:
         return self._parse(self._store.read(self.name))
 
     def advance(
-        self, writer: str, build: Callable[[Anchor | None], tuple[AuditRecord, ...]]
+        self, writer: str, build: Callable[[Anchor | None], tuple[AuditRecord, ...]], attempt: str = ""
     ) -> tuple[Anchor | None, Anchor]:
-        """Anchor the records ``build`` makes onto the current anchor (None: there is none); on a conflict they
-        are built again onto the fresh one. (the anchor before, the anchor now)."""
+        """Anchor the batch ``build`` makes onto the current anchor (None: there is none); on a conflict it is
+        built again onto the fresh one. ``attempt`` (16 hex digits) is remembered with the head it reached.
+        (the anchor before, the anchor now)."""
         built: list[tuple[Anchor | None, Anchor]] = []
 
         def change(current: Stored | None) -> Content:
             before = self._parse(current)
             records = build(before)
-            after = Anchor(Head(records[-1].seq, records[-1].hash), writer, records)
+            head = Head(records[-1].seq, records[-1].hash)
+            attempts = (*(before.attempts if before else ()), *([(attempt, head.seq)] if attempt else []))
+            after = Anchor(head, writer, records, attempts[-ATTEMPTS:])
             built.append((before, after))
             return _content(after)
 
@@ -131,12 +145,19 @@ class AnchorStore:
             raise damaged(self.where, str(error)) from error
         if batch and Head(batch[-1].seq, batch[-1].hash) != head:
             raise damaged(self.where, "its head is not the last record it holds")
-        return Anchor(head, str(data.get("writer", "")), batch)
+        attempts = tuple(_ATTEMPT.fullmatch(item) for item in str(data.get("attempts", "")).split())
+        if not all(attempts):
+            raise damaged(self.where, "data.attempts is not a list of ID:SEQ")
+        return Anchor(
+            head, str(data.get("writer", "")), batch, tuple((m.group(1), int(m.group(2))) for m in attempts if m)
+        )
 
 
 def _content(anchor: Anchor) -> Content:
     lines = b"".join(encode(record) for record in anchor.batch)
-    return Content({"head": anchor.head.text(), "writer": anchor.writer}, {"batch": Packed.of(lines)}, _LABELS)
+    attempts = " ".join(f"{attempt}:{seq}" for attempt, seq in anchor.attempts)
+    data = {"head": anchor.head.text(), "writer": anchor.writer, "attempts": attempts}
+    return Content(data, {"batch": Packed.of(lines)}, _LABELS)
 
 
 def anchor_error(where: str, error: ClusterError) -> GitOpsGuardError:

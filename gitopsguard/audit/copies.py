@@ -28,7 +28,11 @@ from gitopsguard.audit.record import GENESIS, AuditRecord, digest
 
 _FIELDS = ("seq", "time", "event", "unit", "revision", "subject", "detail", "prev", "hash")
 # what may stand before a record on its line: `kubectl logs --timestamps`, or a CRI log line (time, stream, tag)
-_PREFIX = re.compile(rb"(?:\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:?\d\d) )?(?:(?:stdout|stderr) [FP] )?")
+_STAMP = rb"\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:?\d\d)"
+_PREFIX = re.compile(rb"(?:" + _STAMP + rb" )?(?:(?:stdout|stderr) F )?")
+# a CRI log line: a line printed longer than 16 KiB is split into `P` parts, its last part tagged `F`
+_CRI = re.compile(_STAMP + rb" (stdout|stderr) ([FP]) ")
+MAX_JOINED = 16 * 1024 * 1024  # a printed line longer than this, joined from its parts, is not read as a record
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,29 @@ def verify_copies(
 
 def _records(copies: Iterable[Path]) -> Iterator[Found]:
     for path in copies:
-        for number, text, _ in read_lines(path):
+        for number, text in _printed_lines(path):
             record = _record(text)
             if record is not None:
                 yield Found(record, f"{path}:{number}")
+
+
+def _printed_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Each line as it was printed: a CRI log line's ``P`` parts joined (per stream) with the ``F`` part that
+    ends them, the runtime's prefix taken off. Parts never ended (the copy stops), or joined past MAX_JOINED,
+    yield nothing: the text at a split is never read as a line of its own."""
+    parts: dict[bytes, list[bytes] | None] = {}  # None: this stream's line is past MAX_JOINED, dropped
+    for number, text, _ in read_lines(path):
+        cri = _CRI.match(text)
+        if cri is None:
+            yield number, text
+            continue
+        stream, content = cri.group(1), text[cri.end() :]
+        kept = parts.pop(stream, [])
+        joined = None if kept is None or sum(map(len, kept)) + len(content) > MAX_JOINED else [*kept, content]
+        if cri.group(2) == b"P":
+            parts[stream] = joined
+        elif joined is not None:
+            yield number, b"".join(joined)
 
 
 def _record(text: bytes) -> AuditRecord | None:
