@@ -103,11 +103,26 @@ def container_script(secrets: Path, passwd: Path, hold: Path) -> str:
     mounts = ["mount -o remount,bind,ro /", f"mount --bind -o ro {passwd} /etc/passwd",
               f"mount --bind {secrets} {SECRETS}", f"mount -o remount,bind,ro {SECRETS}",
               *python_reachable(hold)]  # fmt: skip
-    for path in writable_mounts():  # an empty tmpfs at each writable mount, as the kubelet gives emptyDirs
-        parent = path if Path(path).is_dir() else path.parent
+    parents = [path if Path(path).is_dir() else path.parent for path in writable_mounts()]
+    keep, put_back = kept_visible([Path(sys.prefix), Path(__file__).parents[2]], parents)
+    mounts += keep
+    for path, parent in zip(writable_mounts(), parents, strict=True):  # an empty tmpfs at each, as emptyDirs
         mounts.append(f"mount -t tmpfs -o mode=0755 tmpfs {parent}")
         mounts += [f"mkdir -p {path}", f"chown {UID}:{UID} {path}"] if parent != path else [f"chmod 1777 {path}"]
-    return " && ".join(mounts)
+    return " && ".join([*mounts, *put_back])
+
+
+def kept_visible(paths: list[Path], covered: list[PurePosixPath]) -> tuple[list[str], list[str]]:
+    """Mounts that keep this Python's environment and the checkout visible when they lie under a folder the
+    sandbox covers with a tmpfs (a CI checkout under /tmp): held on a tmpfs at /mnt first, bound back after."""
+    under = [p for p in paths if any(PurePosixPath(p).is_relative_to(c) for c in covered)]
+    if not under:
+        return [], []
+    keep, put_back = ["mount -t tmpfs -o mode=0755 tmpfs /mnt"], []
+    for index, path in enumerate(under):
+        keep += [f"mkdir -p /mnt/keep{index}", f"mount --bind {path} /mnt/keep{index}"]
+        put_back += [f"mkdir -p {path}", f"mount --bind /mnt/keep{index} {path}"]
+    return keep, put_back
 
 
 def environment(python_path: str) -> list[str]:
