@@ -27,7 +27,8 @@ demo-down: install
 ## The whole suite: unit tests, then integration tests against a real control plane started for the run.
 test: install
 	$(BIN)/python -m gitopsguard.devcluster.tools --for-tests
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra -m "not incluster"
+	$(BIN)/python -m pytest -ra -m incluster tests/integration
 
 ## Unit tests only: no cluster, seconds.
 test-unit: install
@@ -36,7 +37,8 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/python -m gitopsguard.devcluster.tools --for-tests
-	$(BIN)/python -m pytest -ra tests/integration
+	$(BIN)/python -m pytest -ra -m "not incluster" tests/integration
+	$(BIN)/python -m pytest -ra -m incluster tests/integration
 
 lint: install
 	$(BIN)/ruff check gitopsguard tests

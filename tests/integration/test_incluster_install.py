@@ -46,6 +46,7 @@ from tests.waiting import eventually
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.incluster,  # cluster-wide changes: its own session and cluster (make test runs it second)
     pytest.mark.slow,
     pytest.mark.timeout(1800),  # a cold image build is minutes on a busy 2-core machine
     pytest.mark.skipif(os.geteuid() != 0, reason="buildah (the image) and the node need root (CI runs as root)"),
