@@ -176,10 +176,12 @@ class Http:
         return Stream(self._loop, self._loop.run(_guarded(opening)))
 
     def _url(self, method: str, target: str) -> URL:
-        if not _TARGET.fullmatch(target) or _DOT_SEGMENT.search(target.partition("?")[0] + "?"):
+        # yarl drops an empty query ("configmaps/?" went out as "configmaps/", the collection): refused too
+        if (not _TARGET.fullmatch(target) or _DOT_SEGMENT.search(target.partition("?")[0] + "?")
+                or target.endswith("?")):  # fmt: skip
             raise ClusterError(f"{method} {target[:200]!r}: not sent: a request target is encoded ASCII without "
-                               "spaces, control characters, '#' or '.' and '..' segments; check the object's name "
-                               "and namespace")  # fmt: skip
+                               "spaces, control characters, '#', '.' and '..' segments or an empty query; check "
+                               "the object's name and namespace")  # fmt: skip
         return URL(self.base + target, encoded=True)
 
     async def _one(self, method: str, url: URL, body: bytes | None, headers: dict[str, str]) -> Answer:

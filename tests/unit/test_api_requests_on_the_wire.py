@@ -40,6 +40,7 @@ def raw_api(server: Server, timeout: float = 5) -> RawApi:
 @example("é")
 @example("a\x00b")
 @example("#")
+@example("?")  # yarl dropped the empty query: a GET of the collection went out
 @example("..")
 @example("../secrets/x")
 def test_a_hostile_object_name_never_forges_a_request_line_or_header(name: str) -> None:
@@ -59,7 +60,7 @@ def test_a_hostile_object_name_never_forges_a_request_line_or_header(name: str) 
     assert not any(line.lower().startswith(b"x-injected") for line in head)
 
 
-@pytest.mark.parametrize("name", ["#", "..", "../secrets/x", ".", "a b", "a\r\nX-Injected: 1", "é"])
+@pytest.mark.parametrize("name", ["#", "..", "../secrets/x", ".", "a b", "a\r\nX-Injected: 1", "é", "?"])
 def test_a_name_that_would_change_the_request_is_refused_before_anything_is_sent(name: str) -> None:
     """``DELETE .../configmaps/#`` would go out as a DELETE of the whole collection, ``..`` would name another
     resource, a space or a line break would end the request line: none of them is sent."""
@@ -88,9 +89,11 @@ def test_a_batch_that_fails_sends_nothing_more_after_the_failure() -> None:
     creates = [Request("POST", f"/api/v1/namespaces/ns/configmaps/c{i}", {}, b"{}") for i in range(40)]
     with pytest.raises(UnreachableError):
         raw_api(server).send_all(creates, 4)
+    time.sleep(0.5)  # requests already on the wire when the batch failed may still arrive; none may start
     seen = server.count
     time.sleep(0.5)
     assert server.count == seen, "requests of a failed batch went out after it failed"
+    assert seen < len(creates), "every request of the batch went out: it went on past its failure"
     assert seen < 12
 
 
