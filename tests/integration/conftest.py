@@ -78,6 +78,12 @@ NODE_OPT_IN_TAINT = "gitopsguard.io/tests-opt-in"
 DEFAULT_TOLERATIONS = "scheduler.alpha.kubernetes.io/defaultTolerations"
 
 
+def has_node(cluster: LiveCluster) -> bool:
+    """Whether this dev cluster runs a node (a kubelet and containerd)."""
+    status = DevCluster(StateLayout(cluster.kubeconfig.parent), CacheLayout.default(), SilentProgress()).status()
+    return status.node is not None
+
+
 def _reserve_node(cluster: LiveCluster) -> None:
     status = DevCluster(StateLayout(cluster.kubeconfig.parent), CacheLayout.default(), SilentProgress()).status()
     if status.node is None:
