@@ -13,6 +13,13 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def bare_remote(path: Path) -> Path:
+    """An empty bare repository at ``path`` (branch main), to push to."""
+    path.mkdir(parents=True)
+    git(path, "init", "--quiet", "--bare", "-b", "main")
+    return path
+
+
 class Upstream:
     def __init__(self, root: Path) -> None:
         self.bare, self.work = root / "remote.git", root / "work"

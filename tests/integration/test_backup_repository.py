@@ -14,7 +14,7 @@ from gitopsguard.backup.gitrepo import GitBackups, GitBackupSpec
 from gitopsguard.notify.notices import from_announcements
 from gitopsguard.policy import parse_policies
 from gitopsguard.source import Credentials
-from tests.gitrepo import git
+from tests.gitrepo import bare_remote, git
 from tests.integration.conftest import LiveCluster
 from tests.integration.test_live_scan import POLICIES, Scan, deployment, scan
 from tests.kube import as_model, meta, name_of
@@ -27,10 +27,7 @@ __all__ = ["scan"]  # the live scan's fixture, used here with a backup repositor
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "backups.git"
-    bare.mkdir()
-    git(bare, "init", "--quiet", "--bare", "-b", "main")
-    return bare
+    return bare_remote(tmp_path / "backups.git")
 
 
 def test_a_live_scan_deletion_is_one_backup_commit_whose_file_restores_the_deployment(

@@ -17,7 +17,7 @@ from gitopsguard.backup.gitrepo import GitBackups, GitBackupSpec, refuse_source
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.model import ObjectKey
 from gitopsguard.source import Credentials
-from tests.gitrepo import git
+from tests.gitrepo import bare_remote, git
 
 NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
 
@@ -35,10 +35,7 @@ def key(name: str) -> ObjectKey:
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "backups.git"
-    bare.mkdir()
-    git(bare, "init", "--quiet", "--bare", "-b", "main")
-    return bare
+    return bare_remote(tmp_path / "backups.git")
 
 
 def backups(remote: Path, workdir: Path, branch: str = "gitopsguard-backups") -> GitBackups:
