@@ -60,6 +60,9 @@ class UnitDefaults:
     interval: timedelta = timedelta(minutes=5)
 
 
+DEFAULTS = UnitDefaults()
+
+
 @dataclass(frozen=True)
 class UnitSpec:
     """One Unit as gitopsguard serves it. ``service_account_name`` None: the operator's default account;
@@ -91,7 +94,7 @@ def is_unit(body: Mapping[str, Any]) -> bool:
     return group == GROUP and str(body.get("kind") or "").lower() in ("unit", "units")
 
 
-def parse_unit(manifest: Manifest, defaults: UnitDefaults = UnitDefaults(), *, namespace: str = "") -> UnitSpec:
+def parse_unit(manifest: Manifest, defaults: UnitDefaults = DEFAULTS, *, namespace: str = "") -> UnitSpec:
     """The spec of a Unit body; ``namespace`` stands for a missing ``metadata.namespace`` (the apply's default).
     UnitError naming the origin, the Unit and the field otherwise."""
     body = manifest.body
