@@ -65,9 +65,11 @@ class PassOutcome:
 
 
 def status_of(outcome: PassOutcome, previous: Mapping[str, Any] | None, now: datetime) -> dict[str, Any]:
-    """The Unit's new ``status``: ``previous`` (the live one, or None) moved on by ``outcome`` at ``now``."""
+    """The Unit's new ``status``: ``previous`` (the live one, or None) moved on by ``outcome`` at ``now``, as a
+    JSON merge patch of ``/status``: a field that is None is removed. No field is ever an empty string: the
+    1.20 API server reads "" in a custom resource as null and refuses it (verified on the dev cluster)."""
     previous = previous if isinstance(previous, Mapping) else {}
-    status = {k: previous[k] for k in _KEPT if k in previous}
+    status: dict[str, Any] = {k: previous[k] for k in _KEPT if previous.get(k) not in (None, "")}
     status["observedGeneration"] = outcome.generation
     if outcome.revision and outcome.phase not in (Phase.WAITING, Phase.SUSPENDED):
         status["lastAttemptedRevision"] = outcome.revision
@@ -76,10 +78,10 @@ def status_of(outcome: PassOutcome, previous: Mapping[str, Any] | None, now: dat
     if outcome.objects is not None:
         status["objects"] = outcome.objects
     if outcome.phase in (Phase.FAILED, Phase.UNHEALTHY):
-        status["lastError"] = _bounded(outcome.message)
+        status["lastError"] = _bounded(outcome.message) or f"{outcome.phase.value} (no message)"
     elif outcome.phase is Phase.SUCCEEDED:
-        status["lastError"] = ""
-    if outcome.handled is not None:
+        status["lastError"] = None
+    if outcome.handled:
         status["lastHandledReconcileAt"] = outcome.handled[:256]
     stamped = {c.get("type"): c for c in previous.get("conditions") or () if isinstance(c, Mapping)}
     status["conditions"] = [
@@ -146,9 +148,9 @@ def _stamped(kind: str, status: str, reason: str, message: str, generation: int,
              before: Mapping[str, Any] | None, now: datetime) -> dict[str, Any]:  # fmt: skip
     kept = before is not None and before.get("status") == status and isinstance(before.get("lastTransitionTime"), str)
     return {
-        "type": kind, "status": status, "reason": reason, "message": message, "observedGeneration": generation,
+        "type": kind, "status": status, "reason": reason, "observedGeneration": generation,
         "lastTransitionTime": before["lastTransitionTime"] if kept and before else f"{now:%Y-%m-%dT%H:%M:%SZ}",
-    }  # fmt: skip
+    } | ({"message": message} if message else {})  # fmt: skip
 
 
 def _bounded(text: str) -> str:

@@ -25,7 +25,7 @@ def test_a_successful_pass_is_ready_with_its_revision_and_object_count() -> None
                                   "Reconciling": ("False", "ReconciliationSucceeded"),
                                   "Stalled": ("False", "ReconciliationSucceeded")}  # fmt: skip
     assert status["lastAppliedRevision"] == status["lastAttemptedRevision"] == "abc123"
-    assert status["objects"] == 4 and status["observedGeneration"] == 3 and status["lastError"] == ""
+    assert status["objects"] == 4 and status["observedGeneration"] == 3 and status["lastError"] is None
     assert status["lastHandledReconcileAt"] == "2026-12-05T12:00:00Z"
     assert all(c["observedGeneration"] == 3 and c["lastTransitionTime"] == "2026-12-05T12:00:00Z"
                for c in status["conditions"])  # fmt: skip
@@ -89,7 +89,7 @@ def test_deletions_held_by_the_brake_are_ready_but_say_so() -> None:
 
 def test_a_huge_error_is_cut_to_a_bounded_message() -> None:
     status = status_of(PassOutcome(Phase.FAILED, 1, "x", message="e" * 100_000), None, T0)
-    assert len(status["lastError"]) <= 4096 and all(len(c["message"]) <= 4096 for c in status["conditions"])
+    assert len(status["lastError"]) <= 4096 and all(len(c.get("message", "")) <= 4096 for c in status["conditions"])
 
 
 def test_a_hostile_previous_status_is_read_as_no_status() -> None:
@@ -106,3 +106,13 @@ def test_a_dependency_counts_as_ready_only_for_its_current_generation() -> None:
     assert readiness_of(None, 1).reason == "NotReconciled"
     failed = readiness_of(status_of(PassOutcome(Phase.FAILED, 1, "y", message="boom"), status, T1), 1)
     assert (failed.ready, failed.reason, failed.message) == (False, "ReconciliationFailed", "boom")
+
+
+def test_no_status_field_is_an_empty_string_which_the_api_server_would_refuse() -> None:
+    """kube-apiserver 1.20 reads "" in a custom resource as null and refuses the write (seen on the dev cluster)."""
+    previous = {"lastError": "", "lastAppliedRevision": "", "conditions": []}
+    for outcome in (PassOutcome(Phase.SUCCEEDED, 1, "x", handled=""), PassOutcome(Phase.FAILED, 1, "y"),
+                    PassOutcome(Phase.WAITING, 1), PassOutcome(Phase.SUSPENDED, 1)):  # fmt: skip
+        status = status_of(outcome, previous, T0)
+        assert "" not in status.values(), status
+        assert all("" not in condition.values() for condition in status["conditions"]), status
