@@ -14,13 +14,26 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gitopsguard.audit import printable
 from gitopsguard.cluster.units import LiveUnit, UnitStore
-from gitopsguard.errors import UnitError
+from gitopsguard.errors import (
+    GitOpsGuardError,
+    PolicyBlockedError,
+    PolicyError,
+    RenderError,
+    SourceError,
+    UnitError,
+)
+from gitopsguard.model import Action, Reason
+from gitopsguard.units import PassOutcome, Phase
+from gitopsguard.units import Reason as Condition
+
+if TYPE_CHECKING:
+    from gitopsguard.reconcile import ReconcileResult
 
 _STATUS_CHARS = 80  # a table row stays one line; `kubectl describe` shows the whole message
 
@@ -123,3 +136,30 @@ def print_served(subject: str, served: Served) -> int:
     click.echo(f"{subject}: Ready {served.ready}" + (f" ({served.reason})" if served.reason else "")
                + (f": {printable(served.message)}" if served.message else ""))  # fmt: skip
     return 0 if served.ready == "True" else 1
+
+
+# What a pass's typed failure means for the Unit's conditions, most specific first.
+_FAILURES: tuple[tuple[type[GitOpsGuardError], Condition], ...] = (
+    (PolicyBlockedError, Condition.POLICY_DENIED),
+    (RenderError, Condition.BUILD_FAILED),
+    (PolicyError, Condition.BUILD_FAILED),  # the revision's policies/ do not load: it cannot be judged
+    (SourceError, Condition.ARTIFACT_FAILED),
+    (UnitError, Condition.INVALID_SPEC),
+)
+_OWNED = frozenset({Reason.IN_SYNC, Reason.APPLIED, Reason.DRIFTED})
+
+
+def outcome_of(result: ReconcileResult, generation: int, handled: str | None = None) -> PassOutcome:
+    """A recipe's pass (``reconcile.ReconcileResult``) in the terms of a Unit's status; ``handled`` is the
+    reconcile request the pass served. The one translation between the recipe and ``units/`` (which may not
+    import it)."""
+    if result.error is None:
+        owned = sum(1 for c in result.changes if c.reason in _OWNED and c.action is not Action.FAILED)
+        return PassOutcome(Phase.SUCCEEDED, generation, result.revision, objects=owned,
+                           brake=result.brake or "", handled=handled)  # fmt: skip
+    failure = result.failure
+    reason = Condition.UNREVIEWED if result.unreviewed is not None else next(
+        (condition for kind, condition in _FAILURES if isinstance(failure, kind)), Condition.FAILED)  # fmt: skip
+    return PassOutcome(Phase.FAILED, generation, result.revision, failure=reason,
+                       retryable=bool(failure is not None and failure.retryable), message=result.error,
+                       handled=handled)  # fmt: skip
