@@ -14,13 +14,17 @@ folder only. Against them:
 - a Unit object in the cluster that the root did not apply (without the root's unit label, or not in the
   root's inventory) is ignored and reported (``vouched``): whoever can create Unit objects through the API
   cannot start a reconcile with them. The label alone is not enough, as anyone who can write the object
-  can write its labels; the inventory is the root's own record, kept in gitopsguard-system.
+  can write its labels; the inventory is the root's own record, kept in gitopsguard-system;
+- a Unit the root applied is served with the spec the root's render gives it, never the live object's
+  (``as_served``): whoever can patch the object between two passes of the root cannot point it at another
+  folder or account. The live object adds only its generation and a suspension (``suspend unit``), which
+  can only make the Unit do less.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gitopsguard.errors import UnitError
@@ -99,6 +103,16 @@ def vouched(root: Root, live: Iterable[Mapping[str, Any]], inventory: Collection
         ignored.append(f"{key}: ignored: the root path {root.path} did not apply this Unit (it {why}); declare it "
                        "in the root path, or delete it")  # fmt: skip
     return Vouched(tuple(served), tuple(ignored))
+
+
+def as_served(rendered: UnitSpec, live: Mapping[str, Any]) -> UnitSpec:
+    """The Unit to serve: the root's ``rendered`` spec, suspended when either it or the live object says so,
+    with the live object's generation (what its status reports on)."""
+    spec = live.get("spec") if isinstance(live.get("spec"), Mapping) else {}
+    generation = (live.get("metadata") or {}).get("generation")
+    if type(generation) is not int or generation < 0:
+        generation = rendered.generation
+    return replace(rendered, suspend=rendered.suspend or (spec or {}).get("suspend") is True, generation=generation)
 
 
 def _overlaps(root: Root, specs: Sequence[UnitSpec]) -> dict[UnitRef, str]:

@@ -6,6 +6,7 @@ The repository is real files rendered by the real renderer (plain YAML, read rec
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from gitopsguard.model import UNIT_LABEL, Manifest, ObjectKey
 from gitopsguard.render import render
 from gitopsguard.units import UnitRef, unit_id
-from gitopsguard.units.root import Root, minted_units, units_of_root, vouched
+from gitopsguard.units.root import Root, as_served, minted_units, units_of_root, vouched
 
 ROOT = Root("clusters/prod", "clusters-prod")
 UNIT = """apiVersion: gitopsguard.io/v1alpha1
@@ -130,3 +131,23 @@ def test_a_unit_in_the_inventory_that_lost_the_roots_label_is_ignored() -> None:
     """The label moved to another value: no longer the root's (as prune treats an object that lost it)."""
     relabelled = live_unit("apps", "team-a", {UNIT_LABEL: unit_id("team-a", "apps")})
     assert vouched(ROOT, [relabelled], {ObjectKey.of(relabelled)}).served == ()
+
+
+def test_a_live_unit_edited_between_passes_is_served_with_the_roots_spec(repo: Path) -> None:
+    """Someone who may patch Units points team A's at the platform's folder and account: Git's spec is served."""
+    rendered = next(u for u in units_of_root(ROOT, render(repo, ROOT.path).manifests).units if u.ref.name == "apps")
+    edited = {**live_unit("apps", "team-a", {UNIT_LABEL: ROOT.unit}),
+              "spec": {"path": "platform/infra", "serviceAccountName": "cluster-admin", "prune": False}}  # fmt: skip
+    edited["metadata"]["generation"] = 7  # type: ignore[index]
+    served = as_served(rendered, edited)
+    assert (served.path, served.service_account_name, served.prune) == ("teams/a", "team-a-deployer", True)
+    assert served.generation == 7 and not served.suspend
+
+
+def test_a_suspension_from_either_side_holds_and_a_live_resume_cannot_lift_gits() -> None:
+    rendered = units_of_root(ROOT, [Manifest(ObjectKey("gitopsguard.io", "Unit", "team-a", "apps"), {
+        "apiVersion": "gitopsguard.io/v1alpha1", "kind": "Unit", "metadata": {"name": "apps", "namespace": "team-a"},
+        "spec": {"path": "teams/a", "suspend": True}}, "clusters/prod/a.yaml:1")]).units[0]  # fmt: skip
+    assert as_served(rendered, {"spec": {"suspend": False}}).suspend  # Git says suspended: it stays so
+    assert as_served(replace(rendered, suspend=False), {"spec": {"suspend": True}}).suspend  # `suspend unit`
+    assert not as_served(replace(rendered, suspend=False), {"spec": {"suspend": "true"}}).suspend  # no bool: no
