@@ -7,14 +7,17 @@ The repository is real files rendered by the real renderer (plain YAML, read rec
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gitopsguard.model import UNIT_LABEL, Manifest, ObjectKey
 from gitopsguard.render import render
-from gitopsguard.units import UnitRef, unit_id
-from gitopsguard.units.root import Root, as_served, minted_units, units_of_root, vouched
+from gitopsguard.units import UnitRef, UnitSpec, unit_id
+from gitopsguard.units.root import Root, as_served, minted_units, overlapping, units_of_root, vouched
 
 ROOT = Root("clusters/prod", "clusters-prod")
 UNIT = """apiVersion: gitopsguard.io/v1alpha1
@@ -151,3 +154,31 @@ def test_a_suspension_from_either_side_holds_and_a_live_resume_cannot_lift_gits(
     assert as_served(rendered, {"spec": {"suspend": False}}).suspend  # Git says suspended: it stays so
     assert as_served(replace(rendered, suspend=False), {"spec": {"suspend": True}}).suspend  # `suspend unit`
     assert not as_served(replace(rendered, suspend=False), {"spec": {"suspend": "true"}}).suspend  # no bool: no
+
+
+def spec_at(name: str, path: str) -> UnitSpec:
+    return UnitSpec(UnitRef("team", name), f"clusters/prod/{name}.yaml:1", path, timedelta(minutes=5))
+
+
+def test_two_units_over_the_same_folder_are_both_refused() -> None:
+    found = units_of_root(ROOT, [])  # nothing rendered: nothing refused
+    assert found.units == () and found.refused == ()
+    refused = overlapping(ROOT, [spec_at("a", "teams/x"), spec_at("b", "teams/x"), spec_at("c", "teams/y")])
+    assert set(refused) == {UnitRef("team", "a"), UnitRef("team", "b")}
+
+
+folders = st.lists(st.sampled_from(["a", "b", "a/b", "a/c", "b/a", "a/b/c", ".", "clusters", "clusters/prod/x", "ab"]),
+                   max_size=6)  # fmt: skip
+
+
+@given(folders)
+def test_a_unit_is_refused_exactly_when_its_folder_holds_or_lies_in_another_or_the_roots(paths: list[str]) -> None:
+    specs = [spec_at(f"u{i}", path) for i, path in enumerate(paths)]
+
+    def nested(one: str, two: str) -> bool:  # the definition, pair by pair
+        a, b = PurePosixPath(one), PurePosixPath(two)
+        return one == "." or two == "." or a == b or a in b.parents or b in a.parents
+
+    expected = {s.ref for s in specs if nested(s.path, ROOT.path) or any(
+        nested(s.path, o.path) for o in specs if o.ref != s.ref)}  # fmt: skip
+    assert set(overlapping(ROOT, specs)) == expected
