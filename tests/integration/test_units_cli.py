@@ -99,7 +99,7 @@ def test_suspend_and_resume_set_the_spec_and_leave_an_event(
     assert store.get(namespace, unit).body["spec"]["suspend"] is True
     assert gitopsguard(dev_cluster, "resume", "unit", unit, "-n", namespace).exit_code == 0
     assert store.get(namespace, unit).body["spec"]["suspend"] is False
-    reasons = [e.reason for e in client.CoreV1Api(admin_api).list_namespaced_event(namespace).items]
+    reasons = [str(e.reason) for e in client.CoreV1Api(admin_api).list_namespaced_event(namespace).items]
     assert sorted(reasons) == ["Resumed", "Suspended"]
 
 

@@ -16,7 +16,7 @@ def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def when(status: dict[str, Any], kind: str) -> str:
-    return next(c["lastTransitionTime"] for c in status["conditions"] if c["type"] == kind)
+    return str(next(c["lastTransitionTime"] for c in status["conditions"] if c["type"] == kind))
 
 
 def test_a_successful_pass_is_ready_with_its_revision_and_object_count() -> None:
@@ -93,8 +93,9 @@ def test_a_huge_error_is_cut_to_a_bounded_message() -> None:
 
 
 def test_a_hostile_previous_status_is_read_as_no_status() -> None:
-    for previous in ({"conditions": "Ready"}, {"conditions": [None, 3, {"type": "Ready", "status": ["True"]}]}, []):
-        status = status_of(PassOutcome(Phase.SUCCEEDED, 1, "x"), previous, T0)  # type: ignore[arg-type]
+    hostile: list[Any] = [{"conditions": "Ready"}, {"conditions": [None, 3, {"type": "Ready", "status": ["True"]}]}, []]
+    for previous in hostile:
+        status = status_of(PassOutcome(Phase.SUCCEEDED, 1, "x"), previous, T0)
         assert conditions(status)["Ready"] == ("True", "ReconciliationSucceeded")
 
 

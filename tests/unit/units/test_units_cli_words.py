@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_the_reconcile_help_names_both_forms() -> None:
     assert "--repo" in shown and "reconcile unit NAME -n NS" in shown
 
 
-def live(name: str, status: dict[str, object], created: str = "2026-12-05T10:00:00Z") -> LiveUnit:
+def live(name: str, status: Mapping[str, object], created: str = "2026-12-05T10:00:00Z") -> LiveUnit:
     metadata = {"name": name, "namespace": "team-a", "creationTimestamp": created}
     return LiveUnit.of({"metadata": metadata, "spec": {"path": "teams/a"}, "status": status})
 
