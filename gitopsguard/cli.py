@@ -233,13 +233,67 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
     return command
 
 
-@main.command("reconcile")
+def unit_options(command: Callable[P, R]) -> Callable[P, R]:
+    """The options of the commands that act on one Unit object: its name, namespace and the cluster."""
+    for option in reversed(
+        [
+            click.argument("name"),
+            click.option("-n", "--namespace", required=True, help="The Unit's namespace."),
+            click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG."),
+            click.option("--context", default=None, help="kubeconfig context to use."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def unit_store(kubeconfig: Path | None, context: str | None) -> Any:
+    from gitopsguard.cluster import connect
+    from gitopsguard.cluster.rest import RawApi
+    from gitopsguard.cluster.units import UnitStore
+
+    return UnitStore(RawApi(connect(kubeconfig, context)))
+
+
+@click.command("unit")
+@unit_options
+@click.option("--timeout", default="2m", show_default=True, help="How long to wait for the controller: 90s, 2m.")
+@reports_errors
+def reconcile_unit_command(name: str, namespace: str, kubeconfig: Path | None, context: str | None,
+                           timeout: str) -> None:  # fmt: skip
+    """Ask the running controller to reconcile Unit NAME now, and wait for the result. Exit 0 Ready, 1 not
+    Ready, 2 not served within --timeout (or another error)."""
+    from gitopsguard.commands.units import print_served, reconcile_unit
+    from gitopsguard.model import parse_duration
+
+    wait = parse_duration(timeout)
+    if wait is None or not wait.total_seconds():
+        raise click.BadParameter(f"{timeout!r} is not a duration like 90s or 2m", param_hint="--timeout")
+    served = reconcile_unit(unit_store(kubeconfig, context), namespace, name, wait)
+    sys.exit(print_served(f"Unit/{namespace}/{name}", served))
+
+
+class _ReconcileOrUnit(click.Command):
+    """`reconcile --repo ... --path ...` (one pass, here) and `reconcile unit NAME` (a request to the running
+    controller) share a name, as `flux reconcile` does; the second is told apart by its first word, which no
+    option of the first can be."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:  # fmt: skip
+        if args[:1] == ["unit"]:
+            return reconcile_unit_command.make_context(f"{info_name} unit", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@main.command("reconcile", cls=_ReconcileOrUnit)
 @reconcile_options
 @click.option("--break-glass", default="", metavar="REASON", help="Apply the head without review, this pass "
               "only (audited and announced); later passes verify from it again.")  # fmt: skip
 @reports_errors
 def reconcile_command(**options: Any) -> None:
-    """Make the cluster match one path of the repository, once. Exit 0 done, 1 brake engaged, 2 error."""
+    """Make the cluster match one path of the repository, once. Exit 0 done, 1 brake engaged, 2 error.
+
+    `gitopsguard reconcile unit NAME -n NS` instead asks the running controller to reconcile a Unit now."""
     from gitopsguard.commands.reconcile_once import ReconcileOptions, run_once
 
     sys.exit(run_once(ReconcileOptions(**options)))
@@ -720,3 +774,61 @@ def audit_anchor(kubeconfig: Path | None, context: str | None) -> None:
     """Print the chain's head as anchored in the cluster, to save elsewhere (`audit verify --anchor FILE`)."""
     anchor, _ = _anchor_for("cluster", kubeconfig, context)
     click.echo(anchor.saved(), nl=False)
+
+
+@main.group("get")
+def get_group() -> None:
+    """Show gitopsguard's objects in the cluster."""
+
+
+@get_group.command("units")
+@click.option("-n", "--namespace", default=None, help="Only this namespace (default: default).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Units of every namespace.")
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG.")
+@click.option("--context", default=None, help="kubeconfig context to use.")
+@reports_errors
+def get_units_command(namespace: str | None, all_namespaces: bool, kubeconfig: Path | None,
+                      context: str | None) -> None:  # fmt: skip
+    """Each Unit: Ready, its status message, the applied revision, objects, suspended and age."""
+    from datetime import UTC, datetime
+
+    from gitopsguard.commands.units import table
+
+    if namespace and all_namespaces:
+        raise click.UsageError("give -n NAMESPACE or -A, not both")
+    namespace = None if all_namespaces else namespace or "default"
+    units = unit_store(kubeconfig, context).list(namespace)
+    if not units:
+        click.echo(f"No Units found{f' in namespace {namespace}' if namespace else ''}.")
+        return
+    click.echo(table(units, datetime.now(UTC), all_namespaces=all_namespaces))
+
+
+@main.group("suspend")
+def suspend_group() -> None:
+    """Stop reconciling something until it is resumed."""
+
+
+@suspend_group.command("unit")
+@unit_options
+@reports_errors
+def suspend_unit_command(name: str, namespace: str, kubeconfig: Path | None, context: str | None) -> None:
+    """Suspend Unit NAME: the controller changes nothing of it until `gitopsguard resume unit`."""
+    from gitopsguard.commands.units import set_suspended
+
+    click.echo(set_suspended(unit_store(kubeconfig, context), namespace, name, True))
+
+
+@main.group("resume")
+def resume_group() -> None:
+    """Reconcile again what was suspended."""
+
+
+@resume_group.command("unit")
+@unit_options
+@reports_errors
+def resume_unit_command(name: str, namespace: str, kubeconfig: Path | None, context: str | None) -> None:
+    """Resume Unit NAME: the controller reconciles it again."""
+    from gitopsguard.commands.units import set_suspended
+
+    click.echo(set_suspended(unit_store(kubeconfig, context), namespace, name, False))

@@ -34,6 +34,8 @@ what to do next::
     │   ├── RefusedError               (cluster/apply.py) the server refused objects of a dry run (each typed)
     │   ├── RefusedObjectsError        (sync/refused.py) ... as FAILED changes (reason, apiVersion, causes)
     │   └── RolledBackError            (sync/rollback.py) it failed part-way and what it created was deleted
+    ├── UnitError                  (units/) a Unit's spec is invalid, its dependencies cannot be ordered, or it
+    │                              is not under the root path's control (file and line, or the Unit, first)
     ├── AdmissionError             an AdmissionReview, the webhook's certificates or configurations are unusable
     │   └── BadReviewError             (admission/request.py) an AdmissionReview that cannot be read
     └── NotifyError                a notice could not be delivered to one destination (that one alone)
@@ -162,6 +164,11 @@ class ApplyError(GitOpsGuardError):
     ) -> None:
         super().__init__(summary + "".join(f"\n  - {problem}" for problem in problems))
         self.problems, self.retryable, self.delay = problems, retryable, delay
+
+
+class UnitError(GitOpsGuardError):
+    """A Unit cannot be served as written: its spec is invalid, its dependencies cannot be ordered, or it was
+    not declared under the root path. The message starts with the file and line, or ``Unit/NS/NAME``."""
 
 
 class AdmissionError(GitOpsGuardError):

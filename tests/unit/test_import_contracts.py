@@ -33,6 +33,7 @@ FORBIDDEN = [
     ("documents/lines.py", "import gitopsguard.render.render", "documents-neutral"),
     ("scan/scanner.py", "import gitopsguard.controller", "composition"),
     ("controller.py", "import gitopsguard.commands.status", "composition-order"),
+    ("units/order.py", "import gitopsguard.cluster.units", "units-pure"),
 ]
 
 
