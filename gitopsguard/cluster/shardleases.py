@@ -41,6 +41,10 @@ from gitopsguard.model import KubeObject
 SHARD_PREFIX = "gitopsguard-shard-"
 REPLICA_PREFIX = "gitopsguard-replica-"
 ROLE_LABEL = "gitopsguard.io/shard-lease"  # "shard" or "replica", for people: rounds go by name
+# The shard count each Lease was written under. Replicas that disagree on it map units to shards differently,
+# so two of them could hold different shards serving the same unit: one never takes a shard while a live
+# Lease carries another count (a change of --shards waits until the replicas of the old count are gone).
+COUNT_LABEL = "gitopsguard.io/shards"
 
 
 def steady() -> float:
@@ -148,6 +152,7 @@ class _Observed:
     free: set[int] = field(default_factory=set)
     stale: set[int] = field(default_factory=set)  # the server says ours, but no term of ours is running
     replicas: int = 1
+    foreign: set[str] = field(default_factory=set)  # live holders that count the shards otherwise
     next_expiry: float = math.inf  # the soonest another holder's lease runs out, as observed
 
 
@@ -173,13 +178,14 @@ class ShardLeases:
         self._electors = [self._elector(shard_lease(shard), "shard") for shard in range(shards)]
         self._member = self._elector(replica_lease(self.me), "replica")
         self._others: dict[str, LeaderElector] = {}  # observers of the other replicas' membership Leases
-        self._rounds = 0
+        self._announced = False
+        self.foreign: frozenset[str] = frozenset()  # live replicas with another shard count: we take nothing
 
     def _elector(self, name: str, role: str) -> LeaderElector:
         t = self.timing
         return LeaderElector(
             self._raw, self._namespace, name, me=self.me, lease_seconds=t.lease_seconds, retry_seconds=t.retry_seconds,
-            renew_deadline=t.renew_deadline, clock=self.clock, labels={ROLE_LABEL: role},
+            renew_deadline=t.renew_deadline, clock=self.clock, labels={ROLE_LABEL: role, COUNT_LABEL: str(self.shards)},
         )  # fmt: skip
 
     # The guard, for the passes (any thread).
@@ -238,14 +244,17 @@ class ShardLeases:
         except ClusterError:
             return self.timing.retry_seconds  # nothing renewed: our terms run out at their deadlines
         leases = {str((item.get("metadata") or {}).get("name")): item for item in listed.get("items") or []}
-        self._write(self._member.attempt, leases.get(replica_lease(self.me)))
+        announced = self._announced  # our membership was stored in an earlier round, before this list
+        self._announced = self._write(self._member.attempt, leases.get(replica_lease(self.me))) or announced
         observed = self._observe(leases)
         plan = plan_shards(ShardView(self.shards, self.held(), frozenset(observed.free), observed.replicas), self.me)
         self._renew_or_release(plan, leases, observed.stale - set(plan.acquire))
-        # The first round only announces us: replicas starting together would otherwise each take everything.
-        for shard in plan.acquire if self._rounds else ():
+        self.foreign = frozenset(observed.foreign)
+        # We take shards only once our membership was stored before the list we decide on: of two replicas
+        # starting together, the later one's list then shows the earlier one (each does not take everything,
+        # and one of another shard count is seen before either takes a shard).
+        for shard in plan.acquire if announced and not self.foreign else ():
             self._acquire(shard, leases.get(shard_lease(shard)))
-        self._rounds += 1
         until_expiry = observed.next_expiry - self.clock()  # wake right as a lease runs out, not a retry later
         return min(self.timing.retry_seconds, max(until_expiry + 0.02, 0.02))
 
@@ -266,24 +275,33 @@ class ShardLeases:
                 observed.free.add(shard)
             elif holder != self.me:
                 observed.next_expiry = min(observed.next_expiry, elector.expires_at)
-        observed.replicas = 1 + self._live_others(leases)
+                if not self._counts_alike(leases.get(shard_lease(shard))):
+                    observed.foreign.add(holder)
+        self._observe_others(leases, observed)
         return observed
 
-    def _live_others(self, leases: dict[str, KubeObject]) -> int:
-        """Other replicas whose membership Lease we saw renewed within its duration; long-dead ones are
-        deleted (on the resourceVersion read, so a replica that renews meanwhile keeps its Lease)."""
-        names = {n for n in leases if n.startswith(REPLICA_PREFIX) and n != replica_lease(self.me)}
+    def _counts_alike(self, lease: KubeObject | None) -> bool:
+        labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
+        return bool(labels.get(COUNT_LABEL) == str(self.shards))
+
+    def _observe_others(self, leases: dict[str, KubeObject], observed: _Observed) -> None:
+        """Count the other replicas whose membership Lease we saw renewed within its duration, and note live
+        holders of any of our Leases (shards beyond our count included) with another count. Long-dead
+        memberships are deleted (on the resourceVersion read: a replica that renews meanwhile keeps its own)."""
+        ours = {shard_lease(shard) for shard in range(self.shards)} | {replica_lease(self.me)}
+        names = {n for n in leases if n.startswith((REPLICA_PREFIX, SHARD_PREFIX)) and n not in ours}
         self._others = {n: self._others.get(n) or self._elector(n, "replica") for n in names}
-        alive = 0
         for name, observer in self._others.items():
-            if observer.observe(leases[name]) not in ("", self.me):
-                alive += 1
-            elif self.clock() > observer.expires_at + self.timing.lease_seconds:
+            holder = observer.observe(leases[name])
+            if holder not in ("", self.me) and not self._counts_alike(leases[name]):
+                observed.foreign.add(holder)
+            elif holder not in ("", self.me):
+                observed.replicas += name.startswith(REPLICA_PREFIX)
+            elif name.startswith(REPLICA_PREFIX) and self.clock() > observer.expires_at + self.timing.lease_seconds:
                 version = (leases[name].get("metadata") or {}).get("resourceVersion")
                 options = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"resourceVersion": version}}
                 with contextlib.suppress(ClusterError):
                     self._raw.request("DELETE", f"{self._path}/{name}", body=options)
-        return alive
 
     def _renew_or_release(self, plan: ShardPlan, leases: dict[str, KubeObject], stale: set[int]) -> None:
         """Renew what we hold; give back what the plan releases once no pass runs under it, and what the

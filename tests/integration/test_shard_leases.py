@@ -43,22 +43,24 @@ class Replicas:
         self.cluster, self.namespace, self.folder = cluster, namespace, folder
         self.all: dict[str, Replica] = {}
 
-    def start(self, name: str) -> Replica:
+    def start(self, name: str, shards: int = SHARDS) -> Replica:
         log = self.folder / f"{name}.jsonl"
         process = subprocess.Popen([
             sys.executable, "-m", "tests.shardreplica", "--kubeconfig", str(self.cluster.kubeconfig),
-            "--namespace", self.namespace, "--log", str(log), "--name", name, "--shards", str(SHARDS),
+            "--namespace", self.namespace, "--log", str(log), "--name", name, "--shards", str(shards),
             "--lease", str(LEASE), "--deadline", str(DEADLINE), "--retry", str(RETRY),
         ], env=dict(os.environ))  # fmt: skip
         self.all[name] = Replica(name, log, process)
         return self.all[name]
 
-    def stop(self) -> None:
-        for replica in self.all.values():
+    def stop(self, *names: str) -> None:
+        """SIGTERM (a clean stop: shards given back) to these replicas, or all; wait for them to end."""
+        chosen = [self.all[name] for name in names] if names else list(self.all.values())
+        for replica in chosen:
             if replica.process.poll() is None:
                 replica.process.send_signal(signal.SIGCONT)
                 replica.process.send_signal(signal.SIGTERM)
-        for replica in self.all.values():
+        for replica in chosen:
             replica.process.wait(timeout=20)
 
     def acts(self) -> list[tuple[str, int, int, float]]:
@@ -78,13 +80,13 @@ def replicas(dev_cluster: LiveCluster, namespace: str, tmp_path: Path) -> Iterat
     started.stop()
 
 
-def holders(api: client.ApiClient, namespace: str) -> dict[int, tuple[str, str]]:
+def holders(api: client.ApiClient, namespace: str, shards: int = SHARDS) -> dict[int, tuple[str, str]]:
     """shard -> (holder, resourceVersion) of every shard Lease, read in one list."""
     listed = RawApi(api).get(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases")
     by_name = {item["metadata"]["name"]: item for item in listed["items"]}
     return {
         shard: (str(by_name[name]["spec"].get("holderIdentity") or ""), by_name[name]["metadata"]["resourceVersion"])
-        for shard in range(SHARDS)
+        for shard in range(shards)
         if (name := shard_lease(shard)) in by_name
     }
 
@@ -203,3 +205,23 @@ def assert_acts_agree_with_samples(
                 continue
             intruders = [(name, at) for name, at in by_shard[shard] if name != holder and t1 < at < t2]
             assert not intruders, f"shard {shard} held by {holder!r} from {t1} to {t2}, yet acted on by {intruders}"
+
+
+def test_a_replica_counting_the_shards_otherwise_takes_none_while_one_of_the_old_count_lives(
+    replicas: Replicas, admin_api: client.ApiClient, namespace: str
+) -> None:
+    # With 32 shards instead of 16 a unit's shard differs: the newcomer would find shards 16-31 free and act
+    # on units the old replica serves. It waits until the old count's replicas are gone.
+    replicas.start("old")
+    eventually(lambda: balanced(admin_api, namespace, {"old"}), 30, every=0.2)
+    replicas.start("new", shards=32)
+    time.sleep(3 * RETRY + 2)
+    assert held_by(admin_api, namespace, {"old"}) == {"old": SHARDS}
+    assert not [act for act in replicas.acts() if act[0] == "new"]
+    replicas.stop("old")
+    eventually(lambda: [h for h, _ in holders(admin_api, namespace, 32).values()] == ["new"] * 32, 10, every=0.1)
+    replicas.stop()
+    acts = replicas.acts()
+    last_old = max(at for name, *_, at in acts if name == "old")
+    first_new = min(at for name, *_, at in acts if name == "new")
+    assert last_old < first_new
