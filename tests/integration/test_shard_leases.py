@@ -8,121 +8,33 @@ SIGKILL, a SIGSTOP longer than the lease, a replica joining."""
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
-from gitopsguard.cluster.rest import RawApi
-from gitopsguard.cluster.shardleases import shard_lease, steady
+from gitopsguard.cluster.shardleases import ShardTiming, steady
 from tests.integration.conftest import LiveCluster
+from tests.shardreplica import Replicas, balanced, held_by, holders, overlaps
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 SHARDS, LEASE, DEADLINE, RETRY = 16, 4, 2.5, 0.5
 
 
-@dataclass
-class Replica:
-    name: str
-    log: Path
-    process: subprocess.Popen[bytes]
-
-
-class Replicas:
-    def __init__(self, cluster: LiveCluster, namespace: str, folder: Path) -> None:
-        self.cluster, self.namespace, self.folder = cluster, namespace, folder
-        self.all: dict[str, Replica] = {}
-
-    def start(self, name: str, shards: int = SHARDS) -> Replica:
-        log = self.folder / f"{name}.jsonl"
-        process = subprocess.Popen([
-            sys.executable, "-m", "tests.shardreplica", "--kubeconfig", str(self.cluster.kubeconfig),
-            "--namespace", self.namespace, "--log", str(log), "--name", name, "--shards", str(shards),
-            "--lease", str(LEASE), "--deadline", str(DEADLINE), "--retry", str(RETRY),
-        ], env=dict(os.environ))  # fmt: skip
-        self.all[name] = Replica(name, log, process)
-        return self.all[name]
-
-    def stop(self, *names: str) -> None:
-        """SIGTERM (a clean stop: shards given back) to these replicas, or all; wait for them to end."""
-        chosen = [self.all[name] for name in names] if names else list(self.all.values())
-        for replica in chosen:
-            if replica.process.poll() is None:
-                replica.process.send_signal(signal.SIGCONT)
-                replica.process.send_signal(signal.SIGTERM)
-        for replica in chosen:
-            replica.process.wait(timeout=20)
-
-    def acts(self) -> list[tuple[str, int, int, float]]:
-        """(replica, shard, term, clock time of the check) of every act logged."""
-        found = []
-        for replica in self.all.values():
-            for line in replica.log.read_text().splitlines() if replica.log.exists() else []:
-                act = json.loads(line)
-                found.append((replica.name, int(act["shard"]), int(act["term"]), float(act["at"])))
-        return found
-
-
 @pytest.fixture
 def replicas(dev_cluster: LiveCluster, namespace: str, tmp_path: Path) -> Iterator[Replicas]:
-    started = Replicas(dev_cluster, namespace, tmp_path)
+    started = Replicas(dev_cluster.kubeconfig, namespace, tmp_path, ShardTiming(LEASE, DEADLINE, RETRY))
     yield started
     started.stop()
 
 
-def holders(api: client.ApiClient, namespace: str, shards: int = SHARDS) -> dict[int, tuple[str, str]]:
-    """shard -> (holder, resourceVersion) of every shard Lease, read in one list."""
-    listed = RawApi(api).get(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases")
-    by_name = {item["metadata"]["name"]: item for item in listed["items"]}
-    return {
-        shard: (str(by_name[name]["spec"].get("holderIdentity") or ""), by_name[name]["metadata"]["resourceVersion"])
-        for shard in range(shards)
-        if (name := shard_lease(shard)) in by_name
-    }
-
-
-def held_by(api: client.ApiClient, namespace: str, names: set[str]) -> dict[str, int]:
-    """How many shards each of ``names`` holds; {} unless every shard is held by one of them."""
-    seen = holders(api, namespace)
-    if len(seen) != SHARDS or any(holder not in names for holder, _ in seen.values()):
-        return {}
-    return {name: sum(holder == name for holder, _ in seen.values()) for name in names}
-
-
-def balanced(api: client.ApiClient, namespace: str, names: set[str]) -> bool:
-    """Every shard held, by one of ``names``, each holding some and at most its share (16 over 3: 6, 6, 4 is as
-    settled as 6, 5, 5: nobody is over its share, so nobody gives one back)."""
-    counts = held_by(api, namespace, names)
-    share = -(-SHARDS // len(names))
-    return bool(counts) and all(1 <= n <= share for n in counts.values())
-
-
-def intervals(acts: list[tuple[str, int, int, float]]) -> dict[int, list[tuple[float, float, str, int]]]:
-    """shard -> (first, last, replica, term) of every tenure that acted on it."""
-    spans: dict[tuple[str, int, int], list[float]] = defaultdict(list)
-    for name, shard, term, at in acts:
-        spans[(name, shard, term)].append(at)
-    found: dict[int, list[tuple[float, float, str, int]]] = defaultdict(list)
-    for (name, shard, term), times in spans.items():
-        found[shard].append((min(times), max(times), name, term))
-    return found
-
-
 def assert_no_overlap(acts: list[tuple[str, int, int, float]]) -> None:
-    for shard, spans in intervals(acts).items():
-        spans.sort()
-        for before, after in itertools.pairwise(spans):
-            assert before[1] < after[0], f"shard {shard} acted on by {before[2:]} and {after[2:]} at once"
+    assert not overlaps(acts)
 
 
 def test_three_replicas_hold_every_shard_once_and_a_killed_one_s_shards_move_within_the_lease(
@@ -137,7 +49,9 @@ def test_three_replicas_hold_every_shard_once_and_a_killed_one_s_shards_move_wit
     killed = time.monotonic()
     eventually(lambda: bool(held_by(admin_api, namespace, {"a", "b"})), LEASE + 10, every=0.05)
     takeover = time.monotonic() - killed
-    assert takeover <= LEASE + 1.0, takeover  # within the lease, plus a round on a loaded 2-core machine
+    # a lease runs out 4 s after its last renewal as others saw it; then a round takes it (measured 3.5-4.6 s
+    # at load 1-10 on the shared 2-core machine)
+    assert takeover <= LEASE + 1.5, takeover
     eventually(lambda: balanced(admin_api, namespace, {"a", "b"}), 10, every=0.2)
     replicas.stop()
     acts = replicas.acts()
