@@ -3,12 +3,16 @@ shards, leases of 4 s renewed every 0.5 s and given up 2.5 s after the last rene
 
 Every replica logs each act with the clock time its ownership check was made; ``assert_no_overlap`` proves
 from those logs that no shard was acted on by two replicas (or two tenures) at once, whatever happened: a
-SIGKILL, a SIGSTOP longer than the lease, a replica joining."""
+SIGKILL, a SIGSTOP longer than the lease, a replica cut off from the API server, a replica joining, one
+counting the shards otherwise."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import signal
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -17,9 +21,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from gitopsguard.cluster.shardleases import ShardTiming, steady
+from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api, steady
+from tests.faultproxy import Fault, fault_proxy
 from tests.integration.conftest import LiveCluster
-from tests.shardreplica import Replicas, balanced, held_by, holders, overlaps
+from tests.shardreplica import Replicas, act, balanced, held_by, holders, overlaps
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -139,3 +144,41 @@ def test_a_replica_counting_the_shards_otherwise_takes_none_while_one_of_the_old
     last_old = max(at for name, *_, at in acts if name == "old")
     first_new = min(at for name, *_, at in acts if name == "new")
     assert last_old < first_new
+
+
+def test_a_replica_cut_off_from_the_api_server_stops_acting_before_its_shards_are_taken(
+    replicas: Replicas, admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    # Alive and checking, but every request it sends is reset: its renewals fail, so its claims must run out
+    # (renew deadline, its own clock) before the others may take its shards (lease - retry after they saw
+    # its last renewal).
+    replicas.start("a")
+    replicas.start("b")
+    timing, stop = ShardTiming(LEASE, DEADLINE, RETRY), threading.Event()
+    log = os.open(tmp_path / "cut.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with fault_proxy(admin_api, tmp_path) as proxy:
+        cut = ShardLeases(shard_api(proxy.api(), timing), SHARDS, me="cut", namespace=namespace, timing=timing)
+        rounds = cut.start(stop)
+
+        def acting() -> None:
+            while not stop.wait(0.05):
+                act(cut, log)
+
+        actor = threading.Thread(target=acting)
+        actor.start()
+        try:
+            eventually(lambda: balanced(admin_api, namespace, {"a", "b", "cut"}), 30, every=0.2)
+            cut_at = steady()
+            proxy.add(Fault("reset", lambda method, path: True, times=10**9))
+            eventually(lambda: bool(held_by(admin_api, namespace, {"a", "b"})), LEASE + 10, every=0.05)
+            time.sleep(1)
+        finally:
+            stop.set()
+            rounds.join()
+            actor.join()
+            os.close(log)
+    replicas.stop()
+    mine = [json.loads(line) for line in (tmp_path / "cut.jsonl").read_text().splitlines()]
+    acts = replicas.acts() + [("cut", int(a["shard"]), int(a["term"]), float(a["at"])) for a in mine]
+    assert mine and max(float(a["at"]) for a in mine) < cut_at + DEADLINE + 0.2
+    assert_no_overlap(acts)
