@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api, steady
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, replica_lease, shard_api, steady
 from tests.faultproxy import Fault, fault_proxy
 from tests.integration.conftest import LiveCluster
 from tests.shardreplica import Replicas, act, balanced, held_by, holders, overlaps
@@ -182,3 +183,25 @@ def test_a_replica_cut_off_from_the_api_server_stops_acting_before_its_shards_ar
     acts = replicas.acts() + [("cut", int(a["shard"]), int(a["term"]), float(a["at"])) for a in mine]
     assert mine and max(float(a["at"]) for a in mine) < cut_at + DEADLINE + 0.2
     assert_no_overlap(acts)
+
+
+def test_a_dead_replica_s_membership_lease_is_removed_and_a_live_one_s_kept(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    # Replicas come and go (every restart is a new identity): the dead ones' Leases must not pile up.
+    timing = ShardTiming(lease_seconds=2, renew_deadline=1.0, retry_seconds=0.25)
+    raw = shard_api(admin_api, timing)
+    ShardLeases(raw, 4, me="dead", namespace=namespace, timing=timing).round()  # announced, then never again
+    live = ShardLeases(raw, 4, me="live", namespace=namespace, timing=timing)
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+
+    def names() -> set[str]:
+        return {item["metadata"]["name"] for item in RawApi(admin_api).get(path)["items"]}
+
+    assert replica_lease("dead") in names()
+    end = time.monotonic() + 8  # seen unchanged: expired after 2 s, removed a lease duration later
+    while replica_lease("dead") in names() and time.monotonic() < end:
+        live.round()
+        time.sleep(0.25)
+    assert replica_lease("dead") not in names() and replica_lease("live") in names()
+    assert live.held() == frozenset(range(4))  # the dead one held nothing; the live one took its share: all

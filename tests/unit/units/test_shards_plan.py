@@ -3,10 +3,11 @@ long, and replicas that agree on who is alive end with every shard held by exact
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitopsguard.cluster.shardleases import ShardView, fair_share, plan_shards
+from gitopsguard.cluster.shardleases import ShardTiming, ShardView, fair_share, plan_shards
 
 
 def test_the_fair_share_is_the_shards_over_the_replicas_rounded_up() -> None:
@@ -63,3 +64,19 @@ def test_replicas_that_agree_on_who_is_alive_settle_with_every_shard_held_once_w
     share = fair_share(shards, replicas)
     assert all(sum(h == name for h in holder.values()) <= share for name in names)
     assert simulate(shards, names, holder, list(range(replicas))) == holder  # settled: another round changes nothing
+
+
+@pytest.mark.parametrize(
+    ("lease", "deadline", "retry"),
+    [(15, 14.0, 2.0), (15, 13.0, 2.0), (4, 2.5, 3.0), (4, 2.5, 0.0), (1, 0.5, 0.5)],
+)
+def test_timings_where_a_claim_could_outlive_what_others_wait_are_refused(
+    lease: int, deadline: float, retry: float
+) -> None:
+    # others take over lease - retry after they saw the last renewal; our claim runs renew deadline past it
+    with pytest.raises(ValueError, match="need 0 < retry < renew deadline < lease - retry"):
+        ShardTiming(lease, deadline, retry)
+
+
+def test_client_go_s_timing_leaves_three_seconds_between_the_last_claim_and_the_first_takeover() -> None:
+    assert ShardTiming().spare == 3.0 and ShardTiming(4, 2.5, 0.5).spare == 1.0
