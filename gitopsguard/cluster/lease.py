@@ -2,7 +2,11 @@
 
 As client-go does it, expiry is judged by when *we* last saw the record change (our monotonic clock),
 never by comparing the holder's timestamps with ours, so clock skew between replicas does not matter.
-Writes carry the resourceVersion read, so two candidates cannot both win a takeover.
+Writes carry the resourceVersion read, so two candidates cannot both win a takeover. The holder counts its
+lease from when its last renewal was *sent* (``renewed_at``), and a renewal counts only when the server stored
+a change (the renewTime moves on even if our wall clock is stuck; a write of the same body stores nothing and
+renews nothing in the eyes of others). ``observe`` and ``attempt`` take a Lease already read, so that shard
+Leases (``shardleases.py``) are judged from one list.
 """
 
 from __future__ import annotations
