@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -57,3 +58,19 @@ def test_units_spread_evenly_over_the_shards() -> None:
 def test_a_shard_count_that_is_no_whole_number_in_range_is_refused(shards: object) -> None:
     with pytest.raises(ValueError, match="give a whole number from 1 to 1024"):
         check_shards(shards)
+
+
+def chi_square_bound(freedom: int, z: float = 4.75) -> float:
+    """The chi-square value a uniform spread exceeds with probability about 1e-6 (Wilson-Hilferty)."""
+    return freedom * (1 - 2 / (9 * freedom) + z * math.sqrt(2 / (9 * freedom))) ** 3
+
+
+@given(namespace=st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True), shards=st.integers(2, 64))
+@example(namespace="team-a", shards=16)
+def test_units_of_any_one_namespace_spread_evenly_over_any_shard_count(namespace: str, shards: int) -> None:
+    # one team's 2,000 units must not pile onto a few shards, whatever the team is called and N is
+    counts = [0] * shards
+    for app in range(2_000):
+        counts[shard_of(f"{namespace}.app-{app}", shards)] += 1
+    expected = 2_000 / shards
+    assert sum((n - expected) ** 2 / expected for n in counts) < chi_square_bound(shards - 1), counts
