@@ -8,6 +8,7 @@ counting the shards otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -205,3 +206,36 @@ def test_a_dead_replica_s_membership_lease_is_removed_and_a_live_one_s_kept(
         time.sleep(0.25)
     assert replica_lease("dead") not in names() and replica_lease("live") in names()
     assert live.held() == frozenset(range(4))  # the dead one held nothing; the live one took its share: all
+
+
+def starts_a_pass(leases: ShardLeases, shard: int) -> bool:
+    with leases.acting(shard) as claim:
+        return claim is not None
+
+
+def test_a_shard_over_the_share_is_given_back_only_after_the_passes_under_it_end(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    # Scale-up, rounds by hand: a pass that began before the newcomer arrived runs to its end (its checks
+    # hold), no new pass starts on a shard being given back, and the newcomer gets it once the pass is over.
+    timing = ShardTiming(LEASE, DEADLINE, RETRY)
+    raw = shard_api(admin_api, timing)
+    old = ShardLeases(raw, 4, me="old", namespace=namespace, timing=timing)
+    new = ShardLeases(raw, 4, me="new", namespace=namespace, timing=timing)
+    old.round()
+    old.round()
+    assert old.held() == frozenset(range(4))
+    with contextlib.ExitStack() as passes:
+        claims = [passes.enter_context(old.acting(shard)) for shard in range(4)]
+        new.round()
+        new.round()
+        old.round()  # sees the newcomer: two shards are over its share now, but passes run under them
+        new.round()
+        assert new.held() == frozenset() and old.held() == frozenset(range(4))
+        assert all(claim is not None and old.holds(claim) for claim in claims)
+        draining = {shard for shard in range(4) if not starts_a_pass(old, shard)}
+        assert len(draining) == 2
+    old.round()  # the passes ended: given back
+    new.round()
+    assert new.held() == draining and old.held() == frozenset(range(4)) - draining
+    assert not any(old.holds(claim) for claim in claims if claim is not None and claim.shard in draining)
