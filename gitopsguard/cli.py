@@ -227,6 +227,12 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
                      help="Pod Security labels do not apply to Pods of this runtime class (repeatable)."),
         click.option("--pod-security-exempt-namespace", "pod_security_exempt_namespaces", multiple=True,
                      help="Pod Security labels do not apply in this namespace (repeatable)."),
+        click.option("--service-account", default="", metavar="NAMESPACE/NAME", help="Apply, dry-run and prune "
+                     "this unit as this service account (impersonated): the API server confines the unit to what "
+                     "the account may do. Default: --default-service-account."),
+        click.option("--default-service-account", default="", metavar="NAMESPACE/NAME", help="The account for "
+                     "units that name none; without either, a unit acts as gitopsguard's own account (a platform "
+                     "unit)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)

@@ -40,6 +40,11 @@ class LeaderElector:
         self._seen_at = 0.0
         self._expires_at = 0.0  # monotonic time the current holder's lease runs out, as observed
 
+    @property
+    def observed(self) -> tuple[str, str] | None:
+        """(holder, renewTime) as last read; None before the first read of an existing Lease."""
+        return self._seen
+
     def try_acquire_or_renew(self) -> bool:
         """One attempt; True when we hold the lease afterwards."""
         status, lease = self._raw.request("GET", self._path)

@@ -27,6 +27,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.configmaps import ensure_namespace
 from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
@@ -37,6 +38,7 @@ from gitopsguard.commands.grants import GitHubSettings, github_token, start_keep
 from gitopsguard.commands.review import ReviewOptions, audit_entries, mark, reviewer_for
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
+from gitopsguard.commands.unit_lease import holding_unit
 from gitopsguard.controller import Controller
 from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
 from gitopsguard.grants.keeper import Transition
@@ -91,9 +93,15 @@ class ReconcileOptions:
     pod_security_exempt_runtime_classes: tuple[str, ...] = ()
     pod_security_exempt_namespaces: tuple[str, ...] = ()
     ssh_known_hosts: Path | None = None
+    service_account: str = ""  # NAMESPACE/NAME the unit's writes are sent as (impersonated)
+    default_service_account: str = ""  # the operator's account for units that name none
 
     def __post_init__(self) -> None:
         check_choice(self.audit_log, stdout=self.audit_stdout, anchored=self.audit_anchor)
+
+    def acting_as(self) -> ServiceAccount | None:
+        """The service account this unit's apply, dry run and prune act as; None: gitopsguard's own."""
+        return account_for(self.service_account, self.default_service_account, where="--service-account")
 
     def exemptions(self) -> Exemptions:
         users, classes = self.pod_security_exempt_users, self.pod_security_exempt_runtime_classes
@@ -102,10 +110,10 @@ class ReconcileOptions:
 
 def run_once(o: ReconcileOptions) -> int:
     unit, source, api = build_parts(o)
-    applier = Applier(api)
+    applier = Applier(api, acting_as=o.acting_as())
     # One pass, then the process ends: no cycle collection in the pass, nor one over all it left before
-    # its result is printed.
-    with Collector().passes():
+    # its result is printed. The unit's Lease is held for it: never a pass beside a controller's.
+    with holding_unit(api, unit.name), Collector().passes():
         reconciler = Reconciler(
             source, applier, InventoryStore(api), brake=BrakePolicy(released=o.allow_mass_prune),
             allow_rewind=o.allow_rewind, break_glass=o.break_glass,
@@ -154,7 +162,7 @@ def run_forever(
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
         return
-    applier, events = Applier(api), EventRecorder(RawApi(api))
+    applier, events = Applier(api, acting_as=o.acting_as()), EventRecorder(RawApi(api))
     last_failure: list[tuple[str | None, str | None]] = [(None, None)]
 
     def report(result: ReconcileResult) -> None:
