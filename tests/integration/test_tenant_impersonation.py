@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitopsguard.cli import main
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.impersonation import ServiceAccount
 from gitopsguard.cluster.inventory import InventoryStore
@@ -210,3 +212,28 @@ def test_without_the_right_to_impersonate_the_pass_fails_typed_naming_the_rbac(
         RawApi(alice).impersonating(tenant.account).get(f"/api/v1/namespaces/{tenant.namespace}/configmaps", "cms")
     assert isinstance(refused.value, ForbiddenError)
     assert str(refused.value).startswith("cms: ")
+
+
+def test_reconcile_with_a_service_account_applies_as_that_account(
+    tenant: Tenant, dev_cluster: LiveCluster, tmp_path: Path
+) -> None:
+    """The command-line seam: `reconcile --service-account NS/NAME` is confined as the tenant's unit is, and
+    a name that could forge a header is refused before anything is sent."""
+    tenant.configmap("mine", tenant.namespace)
+    tenant.configmap("theirs", tenant.other)
+    tenant.upstream.commit()
+
+    def once(account: str) -> Result:
+        return CliRunner().invoke(main, [
+            "reconcile", "--repo", str(tenant.upstream.bare), "--path", "apps", "--unit", tenant.namespace,
+            "--namespace", tenant.namespace, "--kubeconfig", str(dev_cluster.kubeconfig), "--workdir",
+            str(tmp_path / "cli"), "--audit-log", str(tmp_path / "audit.jsonl"), "--policies-path", "",
+            "--default-service-account", account,
+        ])  # fmt: skip
+
+    forged = once(f"{tenant.namespace}/deployer\r\nImpersonate-Group: system:masters")
+    assert forged.exit_code == 2 and "not a Kubernetes name" in forged.output
+    confined = once(f"{tenant.namespace}/deployer")
+    assert confined.exit_code == 2, confined.output
+    assert f"ConfigMap/{tenant.other}/theirs" in confined.output and "forbidden" in confined.output
+    assert not tenant.exists("mine", tenant.namespace) and not tenant.exists("theirs", tenant.other)
