@@ -42,6 +42,7 @@ from gitopsguard.commands.unit_lease import holding_unit
 from gitopsguard.controller import Controller
 from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
 from gitopsguard.grants.keeper import Transition
+from gitopsguard.grants.model import DEFAULT_KEEPER
 from gitopsguard.model import Action, Reason
 from gitopsguard.notify import Notifications
 from gitopsguard.notify.health import Health
@@ -138,6 +139,7 @@ def run_forever(
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
     slack: SlackSettings | None = None, metrics_address: str = "", leader_elect: bool = False,
     apiserver_audit_log: Path | None = None, admission: AdmissionOptions | None = None,
+    grants_keeper: str = DEFAULT_KEEPER,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
@@ -202,7 +204,7 @@ def run_forever(
             metrics.on_transitions(transitions)
 
         start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0),
-                     github=github, also=granted, watch=metrics.watch_grants)  # fmt: skip
+                     github=github, also=granted, watch=metrics.watch_grants, keeper_name=grants_keeper)  # fmt: skip
     health.leading(unit.name, readiness(metrics, interval, reachable(api)))
     controller.run(stop, local_repository=local)
     if elector is not None and not lost.is_set():
