@@ -6,15 +6,17 @@ import socket
 from datetime import UTC, datetime
 
 from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.model import KubeObject
+from gitopsguard.model import UNIT_LABEL, KubeObject
 
 COMPONENT = "gitopsguard"
 
 
 class EventRecorder:
-    def __init__(self, raw: RawApi) -> None:
+    def __init__(self, raw: RawApi, *, unit: str = "") -> None:
         self._raw = raw
         self._instance = socket.gethostname()
+        # whose Events these are (`kubectl get events -l gitopsguard.io/unit=UNIT`), when they are one unit's
+        self._labels = {UNIT_LABEL: unit} if unit else {}
 
     def record(self, body: KubeObject, reason: str, message: str, *, warning: bool = True) -> str | None:
         """Create one Event about ``body``; None when done, else why not (never raises for a refusal)."""
@@ -23,7 +25,8 @@ class EventRecorder:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": namespace},
+            "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": namespace,
+                         **({"labels": self._labels} if self._labels else {})},
             "involvedObject": {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
                                "name": metadata.get("name"), "namespace": metadata.get("namespace"),
                                "uid": metadata.get("uid"), "resourceVersion": metadata.get("resourceVersion")},
