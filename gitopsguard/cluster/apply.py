@@ -28,7 +28,7 @@ from gitopsguard.cluster.rest import (
     parsed,
     written,
 )
-from gitopsguard.errors import ApplyError, ClusterError
+from gitopsguard.errors import ApplyError, ClusterError, ImpersonationRefusedError
 from gitopsguard.model import UNIT_LABEL, KubeObject, Manifest, ObjectKey
 
 FIELD_MANAGER = "gitopsguard"
@@ -96,6 +96,16 @@ class Applier:
         self.raw = self._raw  # for edges that read single objects (Events on them, for instance)
         self._workers = workers
         self._resources: dict[tuple[str, str], Resource] = {}
+
+    def confirm_acting_as(self, unit: str) -> None:
+        """Whether the server lets us act as the unit's account at all, asked once before a pass:
+        ImpersonationRefusedError naming the unit and the RBAC missing (rather than one refusal per object)."""
+        if self.acting_as is not None:
+            # discovery: any authenticated account may read it, so only the impersonation itself is judged
+            status, answer = self._writes.request("GET", "/api")
+            subject = f"unit {unit}: acting as service account {self.acting_as}"
+            if isinstance(error := error_for(status, answer, subject), ImpersonationRefusedError):
+                raise error
 
     # -- kinds ------------------------------------------------------------------------------------------
 

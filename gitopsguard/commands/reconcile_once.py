@@ -110,8 +110,10 @@ class ReconcileOptions:
 
 
 def run_once(o: ReconcileOptions) -> int:
+    acting_as = o.acting_as()  # a name that is not an account's is refused before anything is sent
     unit, source, api = build_parts(o)
-    applier = Applier(api, acting_as=o.acting_as())
+    applier = Applier(api, acting_as=acting_as)
+    applier.confirm_acting_as(unit.name)
     # One pass, then the process ends: no cycle collection in the pass, nor one over all it left before
     # its result is printed. The unit's Lease is held for it: never a pass beside a controller's.
     with holding_unit(api, unit.name), Collector().passes():
@@ -146,6 +148,7 @@ def run_forever(
     Everything they report reaches the console, the audit log, Slack and the metrics. A background thread
     that dies ends the process (``lifeline``)."""
     lifeline.install()
+    acting_as = o.acting_as()  # a name that is not an account's is refused before anything starts
     metrics, health = Metrics(), Health()
     if metrics_address:  # first: the probes are answered while everything below connects, or waits to lead
         serve_health(metrics_address, metrics, health)
@@ -164,7 +167,8 @@ def run_forever(
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
         return
-    applier, events = Applier(api, acting_as=o.acting_as()), EventRecorder(RawApi(api))
+    applier, events = Applier(api, acting_as=acting_as), EventRecorder(RawApi(api))
+    applier.confirm_acting_as(unit.name)  # a controller that may not act as the unit's account says so at once
     last_failure: list[tuple[str | None, str | None]] = [(None, None)]
 
     def report(result: ReconcileResult) -> None:

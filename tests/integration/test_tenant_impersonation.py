@@ -237,3 +237,21 @@ def test_reconcile_with_a_service_account_applies_as_that_account(
     assert confined.exit_code == 2, confined.output
     assert f"ConfigMap/{tenant.other}/theirs" in confined.output and "forbidden" in confined.output
     assert not tenant.exists("mine", tenant.namespace) and not tenant.exists("theirs", tenant.other)
+
+
+def test_a_controller_that_may_not_act_as_the_account_is_refused_once_naming_the_unit_and_the_rbac(
+    tenant: Tenant, dev_cluster: LiveCluster, tmp_path: Path
+) -> None:
+    """Run with credentials that may not impersonate (alice's): one error before the pass, not one per object."""
+    tenant.configmap("mine", tenant.namespace)
+    tenant.upstream.commit()
+    result = CliRunner().invoke(main, [
+        "reconcile", "--repo", str(tenant.upstream.bare), "--path", "apps", "--unit", "team-a",
+        "--namespace", tenant.namespace, "--kubeconfig", str(dev_cluster.kubeconfig), "--context", "dev-alice",
+        "--workdir", str(tmp_path / "cli"), "--audit-log", str(tmp_path / "audit.jsonl"), "--policies-path", "",
+        "--service-account", f"{tenant.namespace}/deployer",
+    ])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"unit team-a: acting as service account {tenant.namespace}/deployer: " in result.output
+    assert "cannot impersonate" in result.output and "gitopsguard-impersonate-tenants" in result.output
+    assert not tenant.exists("mine", tenant.namespace)
