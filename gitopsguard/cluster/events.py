@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ from gitopsguard.cluster.rest import RawApi, message_of
 from gitopsguard.model import UNIT_LABEL, KubeObject
 
 COMPONENT = "gitopsguard"
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 class EventRecorder:
@@ -16,7 +18,8 @@ class EventRecorder:
         self._raw = raw
         self._instance = socket.gethostname()
         # whose Events these are (`kubectl get events -l gitopsguard.io/unit=UNIT`), when they are one unit's
-        self._labels = {UNIT_LABEL: unit} if unit else {}
+        # and its name can be a label value (otherwise unlabelled: an Event refused for its label is lost)
+        self._labels = {UNIT_LABEL: unit} if _LABEL_VALUE.fullmatch(unit) else {}
 
     def record(self, body: KubeObject, reason: str, message: str, *, warning: bool = True) -> str | None:
         """Create one Event about ``body``; None when done, else why not (never raises for a refusal)."""

@@ -124,7 +124,7 @@ def run_once(o: ReconcileOptions) -> int:
         )  # fmt: skip
         result = reconciler.reconcile(unit)
         print_result(result)
-        events = EventRecorder(RawApi(api))
+        events = EventRecorder(RawApi(api), unit=unit.name)
         log = audit_log(o, api)
         if o.break_glass:
             broke_glass(log, events, result, o.break_glass)
@@ -167,7 +167,7 @@ def run_forever(
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
         return
-    applier, events = Applier(api, acting_as=acting_as), EventRecorder(RawApi(api))
+    applier, events = Applier(api, acting_as=acting_as), EventRecorder(RawApi(api), unit=unit.name)
     applier.confirm_acting_as(unit.name)  # a controller that may not act as the unit's account says so at once
     last_failure: list[tuple[str | None, str | None]] = [(None, None)]
 

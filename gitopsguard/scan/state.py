@@ -71,12 +71,9 @@ def state_name(namespace: str, scan: str = "") -> str:
 
 
 def scan_id(unit: str) -> str:
-    """A unit's id as its scan state carries it (a label value and part of a name); ClusterError otherwise."""
-    if not _UNIT.fullmatch(unit):
-        raise ClusterError(f"unit {unit[:80]!r}: not a unit id the live scan can keep state under (a label "
-                           "value: lowercase letters, digits, '-' and '.', at most 63); give the unit another "
-                           "name")  # fmt: skip
-    return unit
+    """A unit's id as its scan state carries it (a label value and part of a name): the unit's name when it
+    can be, else a stable hash of it (as ``unit_id`` does for long Unit names)."""
+    return unit if _UNIT.fullmatch(unit) else f"u{hashlib.sha256(unit.encode()).hexdigest()[:32]}"
 
 
 def pack(rows: list[list[object]], budget: int = MAX_BYTES) -> tuple[str, int]:
