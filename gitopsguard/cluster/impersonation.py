@@ -72,11 +72,18 @@ def refused_impersonation(status: int, message: str) -> bool:
 
 
 def account_for(named: str, default: str, *, namespace: str = "", where: str) -> ServiceAccount | None:
-    """The account a unit acts as: the one it names (``NAMESPACE/NAME``; a bare ``NAME`` is in ``namespace``, a
-    Unit's own, when given), else the operator's ``default`` (``NAMESPACE/NAME``), else None: the controller's
-    own account (a platform unit). IdentityError starting with ``where`` for a name that is not an account's."""
+    """The account a unit acts as: the one it names, else the operator's ``default``, else None (the
+    controller's own account: a platform unit). For a Unit (``namespace``: its own) both are resolved in that
+    namespace, as Flux does: a Unit names a bare ``NAME`` and never reaches another namespace's account; an
+    operator's default may still be ``NAMESPACE/NAME``. Without ``namespace`` (the single unit of `run`) both
+    are ``NAMESPACE/NAME``. IdentityError starting with ``where`` for anything else."""
+    if namespace and "/" in named:
+        raise IdentityError(f"{where}: serviceAccountName {named[:100]!r} names another namespace; a Unit acts "
+                            "only as an account of its own namespace: give a bare NAME")  # fmt: skip
     if named:
-        if namespace and "/" not in named:
-            return ServiceAccount.parse(f"{namespace}/{named}", where)
-        return ServiceAccount.parse(named, where)
-    return ServiceAccount.parse(default, f"{where} (the default service account)") if default else None
+        return ServiceAccount.parse(f"{namespace}/{named}" if namespace else named, where)
+    if not default:
+        return None
+    if namespace and "/" not in default:
+        return ServiceAccount.parse(f"{namespace}/{default}", f"{where} (the default service account)")
+    return ServiceAccount.parse(default, f"{where} (the default service account)")

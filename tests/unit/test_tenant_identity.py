@@ -58,7 +58,15 @@ def test_a_unit_naming_no_account_takes_the_operator_default_and_none_means_our_
     assert account_for("", "platform/applier", where="x") == ServiceAccount("platform", "applier")
     assert account_for("team-a/deployer", "platform/applier", where="x") == ServiceAccount("team-a", "deployer")
     assert account_for("deployer", "", namespace="team-b", where="x") == ServiceAccount("team-b", "deployer")
+    assert account_for("", "applier", namespace="team-b", where="x") == ServiceAccount("team-b", "applier")
     assert account_for("", "", where="x") is None
+
+
+@pytest.mark.parametrize("named", ["kube-system/namespace-controller", "team-a/deployer", "/deployer", "a/b/c"])
+def test_a_unit_naming_an_account_of_another_namespace_is_refused(named: str) -> None:
+    """A team writes its Unit: its serviceAccountName is resolved in the Unit's own namespace, never another."""
+    with pytest.raises(IdentityError, match=r"^Unit team-b/web: serviceAccountName .* names another namespace"):
+        account_for(named, "platform/applier", namespace="team-b", where="Unit team-b/web")
 
 
 def test_an_impersonating_api_sends_the_account_over_the_same_connections_and_the_plain_one_does_not() -> None:
