@@ -37,11 +37,12 @@ def holding_unit(api: client.ApiClient, unit: str, *, patience: float = PATIENCE
     elector = LeaderElector(raw, CONTROLLER_NAMESPACE, lease_name(unit), me=f"{identity()}-reconcile")
     _take(elector, unit, patience)
     stop, lost = threading.Event(), threading.Event()
-    elector.keep(stop, lost.set)
+    renewing = elector.keep(stop, lost.set)
     try:
         yield elector
     finally:
         stop.set()
+        renewing.join(10)  # a renewal under way would otherwise take the lease back just after its release
         if not lost.is_set():
             elector.release()
     if lost.is_set():
