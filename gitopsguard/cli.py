@@ -227,6 +227,12 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
                      help="Pod Security labels do not apply to Pods of this runtime class (repeatable)."),
         click.option("--pod-security-exempt-namespace", "pod_security_exempt_namespaces", multiple=True,
                      help="Pod Security labels do not apply in this namespace (repeatable)."),
+        click.option("--service-account", default="", metavar="NAMESPACE/NAME", help="Apply, dry-run and prune "
+                     "this unit as this service account (impersonated): the API server confines the unit to what "
+                     "the account may do. Default: --default-service-account."),
+        click.option("--default-service-account", default="", metavar="NAMESPACE/NAME", help="The account for "
+                     "units that name none; without either, a unit acts as gitopsguard's own account (a platform "
+                     "unit)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -400,6 +406,13 @@ def verify_range_command(old: str, new: str, repo: Path, review_mode: str, trust
     "(signed-merge) or from the pull request on GitHub (github).",
 )
 @click.option(
+    "--grants-keeper",
+    default="gitopsguard-grants",
+    show_default=True,
+    help="This process's grant keeper: it marks the bindings it makes with this name, sweeps only those, and "
+    "keeps its state in the ConfigMap of this name. Give each `run` that keeps grants a name of its own.",
+)
+@click.option(
     "--slack-channel",
     default=None,
     help="Post news to this channel (token in $GITOPSGUARD_SLACK_TOKEN "
@@ -482,7 +495,8 @@ def run_command(
     interval: float, approval_mode: str, slack_channel: str | None, slack_api_url: str,
     team_webhook_hosts: tuple[str, ...], team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool,
     live_scan: bool, scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, admission_address: str,
-    admission_url: str, admission_failure_policy: str, admission_namespace_label: str, **options: Any,
+    admission_url: str, admission_failure_policy: str, admission_namespace_label: str, grants_keeper: str,
+    **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
     from gitopsguard.commands.admission import AdmissionOptions
@@ -516,7 +530,8 @@ def run_command(
                 trust=trust if approval_mode != "off" else None, github=github,
                 slack=slack_settings(slack_channel, slack_api_url, team_webhook_hosts, team_webhook_allow_private),
                 metrics_address=metrics_address,
-                leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log, admission=admission)  # fmt: skip
+                leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log, admission=admission,
+                grants_keeper=grants_keeper)  # fmt: skip
 
 
 def slack_settings(

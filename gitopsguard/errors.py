@@ -17,12 +17,15 @@ what to do next::
     │   ├── NotFoundError              404: the object (or its kind) is absent
     │   ├── ConflictError              409: it exists already, or changed since it was read
     │   ├── ForbiddenError             401/403: our credentials may not do this (grant the RBAC it names)
+    │   │   └── ImpersonationRefusedError  403: we may not act as a unit's service account (cluster/impersonation.py)
     │   ├── InvalidError               400/422: the object is refused as written (``causes`` say where)
     │   ├── TooManyRequestsError       429: throttled (API Priority and Fairness); retry after ``delay``
     │   ├── ServerTimeoutError         504 / reason ServerTimeout: the server gave up; retry
     │   ├── UnavailableError           502/503: the server (or what is in front of it) is away; retry
     │   ├── UnreachableError           no answer at all: refused, reset or silent connection; retry
     │   └── WatchExpiredError          410 Gone: a watch resumed from a version no longer kept; list again (informer.py)
+    ├── IdentityError              an account to act as is not a service account's name (cluster/impersonation.py)
+    ├── LeaseHeldError             another holder has the unit's Lease: a one-off pass does not run beside it
     ├── SourceError                the Git source could not be fetched, or its history was rewritten
     ├── RenderError                manifests could not be read or built (file and line first)
     ├── UnreviewedRevisionError    (source/review.py) a revision lacks the approvals the trust file asks for
@@ -101,6 +104,10 @@ class ForbiddenError(ClusterError):
     """401 or 403: the credentials are refused, or RBAC does not allow this verb on this object."""
 
 
+class ImpersonationRefusedError(ForbiddenError):
+    """403 on impersonation: gitopsguard's own account may not act as the unit's service account."""
+
+
 class InvalidError(ClusterError):
     """400 or 422: the request or object is refused as written; ``causes`` are the server's field-level
     reasons (``details.causes``: ``{"reason", "message", "field"}``), kept as it sent them."""
@@ -133,6 +140,15 @@ class UnreachableError(ClusterError):
     """No answer at all: the connection was refused, reset or stayed silent past the timeout."""
 
     retryable = True
+
+
+class IdentityError(GitOpsGuardError):
+    """An account to act as (an option, a Unit's serviceAccountName) is not a service account's name; refused
+    before it goes into a header."""
+
+
+class LeaseHeldError(GitOpsGuardError):
+    """Another holder has the unit's Lease (a running controller): a one-off pass does not run beside it."""
 
 
 class RenderError(GitOpsGuardError):

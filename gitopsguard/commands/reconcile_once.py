@@ -27,6 +27,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.configmaps import ensure_namespace
 from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
@@ -37,9 +38,11 @@ from gitopsguard.commands.grants import GitHubSettings, github_token, start_keep
 from gitopsguard.commands.review import ReviewOptions, audit_entries, mark, reviewer_for
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
+from gitopsguard.commands.unit_lease import holding_unit
 from gitopsguard.controller import Controller
 from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
 from gitopsguard.grants.keeper import Transition
+from gitopsguard.grants.model import DEFAULT_KEEPER
 from gitopsguard.model import Action, Reason
 from gitopsguard.notify import Notifications
 from gitopsguard.notify.health import Health
@@ -91,9 +94,15 @@ class ReconcileOptions:
     pod_security_exempt_runtime_classes: tuple[str, ...] = ()
     pod_security_exempt_namespaces: tuple[str, ...] = ()
     ssh_known_hosts: Path | None = None
+    service_account: str = ""  # NAMESPACE/NAME the unit's writes are sent as (impersonated)
+    default_service_account: str = ""  # the operator's account for units that name none
 
     def __post_init__(self) -> None:
         check_choice(self.audit_log, stdout=self.audit_stdout, anchored=self.audit_anchor)
+
+    def acting_as(self) -> ServiceAccount | None:
+        """The service account this unit's apply, dry run and prune act as; None: gitopsguard's own."""
+        return account_for(self.service_account, self.default_service_account, where="--service-account")
 
     def exemptions(self) -> Exemptions:
         users, classes = self.pod_security_exempt_users, self.pod_security_exempt_runtime_classes
@@ -101,11 +110,13 @@ class ReconcileOptions:
 
 
 def run_once(o: ReconcileOptions) -> int:
+    acting_as = o.acting_as()  # a name that is not an account's is refused before anything is sent
     unit, source, api = build_parts(o)
-    applier = Applier(api)
+    applier = Applier(api, acting_as=acting_as)
+    applier.confirm_acting_as(unit.name)
     # One pass, then the process ends: no cycle collection in the pass, nor one over all it left before
-    # its result is printed.
-    with Collector().passes():
+    # its result is printed. The unit's Lease is held for it: never a pass beside a controller's.
+    with holding_unit(api, unit.name), Collector().passes():
         reconciler = Reconciler(
             source, applier, InventoryStore(api), brake=BrakePolicy(released=o.allow_mass_prune),
             allow_rewind=o.allow_rewind, break_glass=o.break_glass,
@@ -113,7 +124,7 @@ def run_once(o: ReconcileOptions) -> int:
         )  # fmt: skip
         result = reconciler.reconcile(unit)
         print_result(result)
-        events = EventRecorder(RawApi(api))
+        events = EventRecorder(RawApi(api), unit=unit.name)
         log = audit_log(o, api)
         if o.break_glass:
             broke_glass(log, events, result, o.break_glass)
@@ -130,12 +141,14 @@ def run_forever(
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
     slack: SlackSettings | None = None, metrics_address: str = "", leader_elect: bool = False,
     apiserver_audit_log: Path | None = None, admission: AdmissionOptions | None = None,
+    grants_keeper: str = DEFAULT_KEEPER,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
     Everything they report reaches the console, the audit log, Slack and the metrics. A background thread
     that dies ends the process (``lifeline``)."""
     lifeline.install()
+    acting_as = o.acting_as()  # a name that is not an account's is refused before anything starts
     metrics, health = Metrics(), Health()
     if metrics_address:  # first: the probes are answered while everything below connects, or waits to lead
         serve_health(metrics_address, metrics, health)
@@ -154,7 +167,8 @@ def run_forever(
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
         return
-    applier, events = Applier(api), EventRecorder(RawApi(api))
+    applier, events = Applier(api, acting_as=acting_as), EventRecorder(RawApi(api), unit=unit.name)
+    applier.confirm_acting_as(unit.name)  # a controller that may not act as the unit's account says so at once
     last_failure: list[tuple[str | None, str | None]] = [(None, None)]
 
     def report(result: ReconcileResult) -> None:
@@ -184,7 +198,7 @@ def run_forever(
     if live_scan and unit.policies_path:
         backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
-                      stop=stop, also=news.on_announcements, observe=metrics.on_findings)  # fmt: skip
+                      stop=stop, also=news.on_announcements, observe=metrics.on_findings, unit=unit.name)  # fmt: skip
     if trust is not None:
         workdir = (o.workdir or default_workdir(source.spec.url, source.spec.branch)).with_name("grants")
         grants_source = GitSource(source.spec, workdir, source.credentials)
@@ -194,7 +208,7 @@ def run_forever(
             metrics.on_transitions(transitions)
 
         start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0),
-                     github=github, also=granted, watch=metrics.watch_grants)  # fmt: skip
+                     github=github, also=granted, watch=metrics.watch_grants, keeper_name=grants_keeper)  # fmt: skip
     health.leading(unit.name, readiness(metrics, interval, reachable(api)))
     controller.run(stop, local_repository=local)
     if elector is not None and not lost.is_set():
