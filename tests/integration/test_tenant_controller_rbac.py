@@ -18,6 +18,7 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import ForbiddenError, ImpersonationRefusedError
 from tests.integration.conftest import LiveCluster
 from tests.integration.test_controller_account import account_kubeconfig
+from tests.kube import as_model
 from tests.kubectl import kubectl
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def controller(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace:
     core.create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(
         name="deployer")))  # fmt: skip
     client.RbacAuthorizationV1Api(admin_api).create_namespaced_role_binding(
-        namespace, shipped_tenant_binding(namespace)
+        namespace, as_model(client.V1RoleBinding, shipped_tenant_binding(namespace))
     )
     return config
 

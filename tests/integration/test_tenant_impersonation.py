@@ -28,6 +28,7 @@ from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.integration.conftest import TEST_LABEL, LiveCluster
+from tests.kube import as_model
 
 pytestmark = pytest.mark.integration
 RBAC = "rbac.authorization.k8s.io"
@@ -158,11 +159,11 @@ def test_the_platform_unit_is_not_confined(tenant: Tenant, platform: str) -> Non
     rbac = client.RbacAuthorizationV1Api(tenant.api)
     if platform == "a cluster-admin account":
         client.CoreV1Api(tenant.api).create_namespaced_service_account(
-            tenant.namespace, {"metadata": {"name": "admin"}}
+            tenant.namespace, as_model(client.V1ServiceAccount, {"metadata": {"name": "admin"}})
         )
-        rbac.create_cluster_role_binding({
+        rbac.create_cluster_role_binding(as_model(client.V1ClusterRoleBinding, {
             "metadata": {"name": admin}, "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "admin", "namespace": tenant.namespace}]})  # fmt: skip
+            "subjects": [{"kind": "ServiceAccount", "name": "admin", "namespace": tenant.namespace}]}))  # fmt: skip
         tenant.account = ServiceAccount(tenant.namespace, "admin")
     try:
         result = eventually_applied(tenant)

@@ -20,6 +20,7 @@ from gitopsguard.grants.model import GRANT_LABEL, KEEPER_LABEL, Grant
 from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.store import GrantStore
 from tests.integration.grantsetup import Clock, sync
+from tests.kube import as_model, meta
 from tests.signedrepo import SignedRepo, grant
 
 pytestmark = pytest.mark.integration
@@ -70,8 +71,8 @@ def test_two_keepers_never_sweep_each_others_bindings(
     assert binding_exists(admin_api, namespace, name_b)
     sync(repo_b, keeper_b)
     assert binding_exists(admin_api, namespace, name_a)
-    labels = client.RbacAuthorizationV1Api(admin_api).read_namespaced_role_binding(name_b, namespace).metadata.labels
-    assert labels[KEEPER_LABEL] == TEAM_B
+    labels = meta(client.RbacAuthorizationV1Api(admin_api).read_namespaced_role_binding(name_b, namespace)).labels
+    assert (labels or {})[KEEPER_LABEL] == TEAM_B
 
     clock.offset = timedelta(minutes=20)  # A's grant (10 m) is over, B's (1 h) is not
     keeper_a.tend()
@@ -86,11 +87,11 @@ def test_a_binding_someone_else_labelled_as_a_grant_is_never_deleted(
 ) -> None:
     repo_a, _ = two
     rbac = client.RbacAuthorizationV1Api(admin_api)
-    rbac.create_namespaced_role_binding(namespace, {
+    rbac.create_namespaced_role_binding(namespace, as_model(client.V1RoleBinding, {
         "metadata": {"name": "oncall-by-hand", "labels": {GRANT_LABEL: "by-hand"}},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"kind": "User", "name": "dave", "apiGroup": "rbac.authorization.k8s.io"}],
-    })  # fmt: skip
+    }))  # fmt: skip
     keeper = GrantKeeper(Binder(admin_api), GrantStore(RawApi(admin_api), namespace), clock=Clock())
     sync(repo_a, keeper)
     sync(repo_a, keeper)

@@ -52,6 +52,7 @@ def test_a_units_scan_that_finds_nothing_keeps_its_hands_off_another_units_first
     uid = meta(client.AppsV1Api(admin_api).create_namespaced_deployment(namespace, body)).uid
     scan_once(admin_api, namespace, parse_policies({"policies/p.yaml": team_label_policy("1h")}), platform, tmp_path)
     remembered, _ = ScanStateStore(RawApi(admin_api), scan=platform).load()
+    assert uid is not None
     first_seen = remembered[uid].first_seen
 
     scan_once(admin_api, namespace, parse_policies({}), team, tmp_path)  # no policy: stray is fine by it

@@ -22,6 +22,7 @@ from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster
+from tests.kube import as_model
 
 pytestmark = pytest.mark.integration
 
@@ -68,9 +69,8 @@ def configmap_exists(api: client.ApiClient, namespace: str) -> bool:
 
 
 def holder(api: client.ApiClient, lease: str) -> str:
-    return str(
-        client.CoordinationV1Api(api).read_namespaced_lease(lease, CONTROLLER_NAMESPACE).spec.holder_identity or ""
-    )
+    spec = client.CoordinationV1Api(api).read_namespaced_lease(lease, CONTROLLER_NAMESPACE).spec
+    return str((spec.holder_identity if spec else None) or "")
 
 
 def test_a_one_off_pass_beside_a_controller_holding_the_unit_is_refused_and_names_the_holder(
@@ -95,11 +95,11 @@ def test_a_lease_whose_holder_stopped_renewing_is_waited_out_then_the_pass_runs_
     dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, lease: str, repo: Upstream, tmp_path: Path
 ) -> None:
     stale = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    client.CoordinationV1Api(admin_api).create_namespaced_lease(CONTROLLER_NAMESPACE, {
+    client.CoordinationV1Api(admin_api).create_namespaced_lease(CONTROLLER_NAMESPACE, as_model(client.V1Lease, {
         "metadata": {"name": lease},
         "spec": {"holderIdentity": "crashed-replica", "leaseDurationSeconds": 3, "acquireTime": stale,
                  "renewTime": stale},
-    })  # fmt: skip
+    }))  # fmt: skip
     result = one_off(dev_cluster, repo, namespace, tmp_path)
     assert result.exit_code == 0, result.output
     assert configmap_exists(admin_api, namespace)
