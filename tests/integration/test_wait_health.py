@@ -98,6 +98,37 @@ def test_a_deployment_of_zero_replicas_is_healthy_once_its_controller_has_rolled
     assert waited.objects[0].health.reason == "0 of 0 replicas available"
 
 
+def stateful_set(name: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name}
+    pod = {"containers": [{"name": "c", "image": PROBE_IMAGE, "imagePullPolicy": "Never", "args": ["serve", "8080"]}]}
+    template = {"metadata": {"labels": labels}, "spec": pod}
+    spec = {"replicas": replicas, "serviceName": name, "selector": {"matchLabels": labels}, "template": template}
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def test_a_stateful_set_whose_pods_never_run_is_not_healthy_and_one_of_zero_replicas_is(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    apps = client.AppsV1Api(admin_api)
+    for name, replicas in (("db", 1), ("spare", 0)):
+        apps.create_namespaced_stateful_set(namespace, as_model(client.V1StatefulSet, stateful_set(name, replicas)))
+    db, spare = (ObjectKey("apps", "StatefulSet", namespace, n) for n in ("db", "spare"))
+    waited = wait_healthy(Applier(admin_api), [(db, "apps/v1"), (spare, "apps/v1")], (), in_(5), interval=0.5)
+    assert waited.ending is Ending.TIMED_OUT
+    assert [o.health.reason for o in waited.objects] == ["0 of 1 replicas ready", "0 of 0 replicas ready"]
+    assert waited.message == f"1 of 2 objects not healthy after 5s: StatefulSet/{namespace}/db: 0 of 1 replicas ready"
+
+
+def test_a_job_whose_pod_never_runs_is_not_healthy_with_its_counts(admin_api: client.ApiClient, namespace: str) -> None:
+    pod = {"restartPolicy": "Never", "containers": [{"name": "c", "image": PROBE_IMAGE, "imagePullPolicy": "Never"}]}
+    body = {"metadata": {"name": "once"}, "spec": {"template": {"spec": pod}}}
+    client.BatchV1Api(admin_api).create_namespaced_job(namespace, as_model(client.V1Job, body))
+    key = ObjectKey("batch", "Job", namespace, "once")
+    waited = wait_healthy(Applier(admin_api), [(key, "batch/v1")], (), in_(4), interval=0.5)
+    assert waited.ending is Ending.TIMED_OUT
+    assert waited.message.endswith(f"Job/{namespace}/once: not complete: 0 of 1 succeeded, 1 active, 0 failed")
+
+
 def test_a_daemonset_on_a_cluster_without_nodes_is_current(
     dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str
 ) -> None:
