@@ -32,6 +32,7 @@ from gitopsguard.model import KubeObject
 MAX_COUNT = 2**31  # replicas and scheduled numbers are int32 in every workload's schema
 MAX_GENERATION = 2**63
 MAX_SAID_CHARS = 200  # a condition's message, an expression: as much as a person reads in one line
+MAX_CEL_DEPTH = 100  # nesting handed to CEL; Git's documents are bounded alike (documents/limits.py max_depth)
 
 
 class State(StrEnum):
@@ -233,6 +234,9 @@ def _checked(check: HealthCheck, body: Mapping[str, Any]) -> Health:
     its status) is waited for, as Flux does; any other error is Failed, naming the Unit's file and the
     expression: waiting would not change a type error or an expression too costly to evaluate."""
     shown = f"{check.where}: {_said(check.predicate.source)}"
+    if _deeper_than(body, MAX_CEL_DEPTH):
+        return Health(State.UNKNOWN, f"{shown}: not evaluated: the object is nested deeper than {MAX_CEL_DEPTH} "
+                                     "levels")  # fmt: skip
     try:
         holds = check.predicate.holds(dict(body), None)
     except ValueError as error:
@@ -244,6 +248,20 @@ def _checked(check: HealthCheck, body: Mapping[str, Any]) -> Health:
     if not holds:
         return Health(State.IN_PROGRESS, f"{shown}: is false")
     return Health(State.CURRENT, f"{shown}: holds")
+
+
+def _deeper_than(body: object, limit: int) -> bool:
+    """Whether mappings and lists nest deeper than ``limit``, found without recursion. The CEL runtime converts
+    an object recursively and crashes the process (SIGSEGV, measured from about 7,000 levels) where Python
+    would raise; the API server stores custom resources nested up to 10,000 deep."""
+    stack: list[tuple[object, int]] = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping | list):
+            if depth >= limit:
+                return True
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, Mapping) else value))
+    return False
 
 
 def _first(*rules: tuple[bool, str]) -> Health | None:

@@ -13,8 +13,9 @@ costs nothing but time. The result names every object not healthy and why, the o
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -141,6 +142,11 @@ def _health(applier: Applier, target: Subject, checks: Sequence[HealthCheck]) ->
         return Health(State.UNKNOWN, "not found: it was deleted after it was applied, or not created yet")
     except (ClusterError, ApplyError) as error:
         return Health(State.UNKNOWN, f"could not be read: {str(error).removeprefix(f'{key}: ')}")
+    except RecursionError:  # json's, out of cluster/rest.py: the server stores what Python cannot parse
+        return Health(State.UNKNOWN, f"could not be read: nested deeper than this client parses (about "
+                                     f"{sys.getrecursionlimit()} levels)")  # fmt: skip
+    if not isinstance(body.get("metadata"), Mapping) or ObjectKey.of(body) != key:  # rest.parsed's fallback
+        return Health(State.UNKNOWN, "could not be read: the server's answer is not this object")
     return health_of(body, checks)
 
 

@@ -5,7 +5,6 @@ runtime's iteration budget."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -62,12 +61,11 @@ def test_an_expression_that_cannot_be_evaluated_is_failed_naming_the_file_and_ex
     assert words in health.reason and health.reason.endswith("fix the expression")
 
 
-def test_an_expression_over_a_huge_status_is_stopped_by_the_iteration_budget_quickly() -> None:
+def test_an_expression_over_a_huge_status_is_stopped_by_the_iteration_budget() -> None:
+    # the object's size is the tenant's choice; the runtime's iteration budget, not the size, bounds the work
     status = {"items": list(range(5000)), "conditions": []}
-    started = time.perf_counter()
     health = health_of(certificate(status), [check("self.status.items.map(a, self.status.items.map(b, a)).size() > 0")])
     assert health.state is State.FAILED and "budget" in health.reason
-    assert time.perf_counter() - started < 5  # the budget, not the object's size, bounds the work
 
 
 def test_a_check_applies_to_its_group_and_kind_at_any_version() -> None:
@@ -109,3 +107,22 @@ def test_an_expression_sees_self_and_nothing_else() -> None:
         compile_expression("object.status.ready", over_self=True)
     with pytest.raises(CelCompileError, match="undeclared reference to 'self"):
         compile_expression("self.status.ready")  # the policies' expressions keep Kubernetes' names
+
+
+def test_an_object_nested_past_what_the_cel_runtime_survives_is_not_evaluated() -> None:
+    # before the guard: the C++ runtime's conversion recursed until SIGSEGV (from about 7,000 levels), killing
+    # the process; the API server stores a custom resource nested 1,500 deep (seen on the dev cluster)
+    deep: list[Any] = []
+    for _ in range(20_000):
+        deep = [deep]
+    health = health_of(certificate({"conditions": [{"type": "Ready", "status": "True"}], "x": deep}), [check(READY)])
+    assert health.state is State.UNKNOWN
+    assert health.reason == f"{WHERE}: {READY}: not evaluated: the object is nested deeper than 100 levels"
+
+
+def test_an_object_within_the_depth_bound_is_evaluated() -> None:
+    deep: list[Any] = []
+    for _ in range(90):
+        deep = [deep]
+    body = certificate({"conditions": [{"type": "Ready", "status": "True"}], "x": deep})
+    assert health_of(body, [check(READY)]).state is State.CURRENT
