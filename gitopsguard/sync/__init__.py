@@ -16,10 +16,10 @@ from gitopsguard.sync.prune import Pruned, plan_pruning, prune
 from gitopsguard.sync.refused import RefusedObjectsError
 from gitopsguard.sync.rollback import RolledBackError, roll_back
 from gitopsguard.sync.unmanaged import Holding, Swept, sweep
-from gitopsguard.sync.wait import Ending, ObjectHealth, Waited, compile_checks, wait_healthy, waited_for
+from gitopsguard.sync.wait import Ending, ObjectHealth, Waited, compile_checks, wait_for_unit, wait_healthy, waited_for
 
 __all__ = [
     "Applied", "Ending", "Holding", "ObjectHealth", "Pruned", "RefusedObjectsError", "RolledBackError", "Swept",
     "Target", "Versions", "Waited", "apply_changed", "apply_revision", "compile_checks", "plan_pruning", "prune",
-    "roll_back", "sweep", "wait_healthy", "waited_for",
+    "roll_back", "sweep", "wait_for_unit", "wait_healthy", "waited_for",
 ]  # fmt: skip

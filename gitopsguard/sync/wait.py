@@ -101,6 +101,17 @@ def waited_for(changes: Iterable[Change]) -> tuple[Subject, ...]:
     return tuple(dict.fromkeys((c.key, c.api_version) for c in changes if c.action in kept))
 
 
+def wait_for_unit(
+    unit: UnitSpec, changes: Iterable[Change], applier: Applier, deadline: float, *,
+    sleep: Callable[[float], bool | None] = time.sleep,
+) -> Waited | None:  # fmt: skip
+    """A Unit's wait after its pass applied ``changes``, in one call for the loop: None when its spec does not
+    ask to wait; HealthCheckError when a check does not compile (before anything is read)."""
+    if not unit.wait.enabled:
+        return None
+    return wait_healthy(applier, waited_for(changes), compile_checks(unit), deadline, sleep=sleep)
+
+
 def wait_healthy(
     applier: Applier, objects: Sequence[Subject], checks: Sequence[HealthCheck], deadline: float, *,
     interval: float = POLL_INTERVAL, clock: Callable[[], float] = time.monotonic,

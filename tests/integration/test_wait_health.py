@@ -19,9 +19,9 @@ from kubernetes import client
 
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.rest import RawApi, Request
-from gitopsguard.model import ObjectKey
+from gitopsguard.model import Action, Change, ObjectKey, Reason
 from gitopsguard.plan.health import State
-from gitopsguard.sync.wait import Ending, compile_checks, wait_healthy
+from gitopsguard.sync.wait import Ending, compile_checks, wait_for_unit, wait_healthy
 from gitopsguard.units.identity import UnitRef
 from gitopsguard.units.spec import CelCheck, UnitSpec, WaitSpec
 from tests.integration.conftest import LiveCluster, has_node
@@ -283,3 +283,15 @@ def test_an_object_nested_past_what_the_client_parses_is_unknown_and_the_wait_go
     assert [o.health.state for o in waited.objects] == [State.UNKNOWN, State.CURRENT]
     assert waited.message.startswith(f"1 of 2 objects not healthy after 1s: Gadget/{namespace}/deep: could not be "
                                      "read: nested deeper than this client parses")  # fmt: skip
+
+
+def test_a_unit_waits_for_what_its_pass_applied_by_its_own_checks(admin_api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(admin_api)
+    for name, ready in (("flag", "yes"), ("pruned", "no")):
+        body = {"metadata": {"name": name}, "data": {"ready": ready}}
+        core.create_namespaced_config_map(namespace, as_model(client.V1ConfigMap, body))
+    flag, pruned = (ObjectKey("", "ConfigMap", namespace, name) for name in ("flag", "pruned"))
+    changes = [Change(flag, "v1", Action.CREATED, Reason.APPLIED), Change(pruned, "v1", Action.DELETED, Reason.PRUNED)]
+    waited = wait_for_unit(unit(("v1", "ConfigMap", "self.data.ready == 'yes'")), changes, Applier(admin_api), in_(10))
+    assert waited is not None and waited.healthy  # the pruned one is not waited for
+    assert [str(o.key) for o in waited.objects] == [f"ConfigMap/{namespace}/flag"]

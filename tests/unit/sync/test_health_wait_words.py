@@ -4,13 +4,15 @@ the field), what a pass's health is of, and the words of a wait that did not end
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import pytest
 
+from gitopsguard.cluster.apply import Applier
 from gitopsguard.errors import HealthCheckError, UnitError
 from gitopsguard.model import Action, Change, Failure, ObjectKey, Reason
 from gitopsguard.plan.health import Health, State
-from gitopsguard.sync.wait import MAX_NAMED, Ending, ObjectHealth, Waited, compile_checks, waited_for
+from gitopsguard.sync.wait import MAX_NAMED, Ending, ObjectHealth, Waited, compile_checks, wait_for_unit, waited_for
 from gitopsguard.units.identity import UnitRef
 from gitopsguard.units.spec import CelCheck, UnitSpec, WaitSpec
 
@@ -84,3 +86,15 @@ def test_many_objects_not_healthy_are_counted_past_the_first_few() -> None:
 
 def test_a_healthy_wait_has_no_message() -> None:
     assert Waited(Ending.HEALTHY, (_object("a", State.CURRENT, "ok"),), 1).message == ""
+
+
+def test_a_unit_that_does_not_ask_to_wait_reads_nothing() -> None:
+    quiet = UnitSpec(ref=UnitRef("shop", "app"), origin="u.yaml:1", path="apps", interval=timedelta(minutes=5))
+    nothing = cast(Applier, object())  # any read would raise AttributeError
+    assert wait_for_unit(quiet, [Change(WEB, "apps/v1", Action.CREATED, Reason.APPLIED)], nothing, 0.0) is None
+
+
+def test_a_unit_whose_check_does_not_compile_is_refused_before_anything_is_read() -> None:
+    nothing = cast(Applier, object())
+    with pytest.raises(HealthCheckError, match=r"spec\.wait\.cel\[0\]\.expression: not valid CEL"):
+        wait_for_unit(unit("self.("), [Change(WEB, "apps/v1", Action.CREATED, Reason.APPLIED)], nothing, 0.0)
