@@ -6,8 +6,9 @@
 Pure: --objects live bodies (a quarter each of rolled-out Deployments, StatefulSets, ConfigMaps and custom
 resources judged by one CEL check, the shape of 1,000 Units of 4 objects) judged by health_of, median of
 --rounds. Cluster (skipped with --cluster-objects 0): that many ConfigMaps created in a namespace of its own
-(deleted after), then one wait_healthy over them, all Current in its first round: the cost of reading each
-object once, which is what every round costs per object not yet Current.
+(deleted after), then --rounds times a wait_healthy over them, all Current in its first round (the cost of
+reading each object once, what every round costs per object not yet Current), alternately with one read in
+flight and with wait.READERS, so that both see the same load; medians.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gitopsguard.devcluster import StateLayout
 from gitopsguard.model import ObjectKey
 from gitopsguard.plan.health import HealthCheck, health_of
 from gitopsguard.policy.cel import compile_expression
-from gitopsguard.sync.wait import wait_healthy
+from gitopsguard.sync import wait
 
 READY = "self.status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')"
 
@@ -65,7 +66,7 @@ def pure(count: int, rounds: int) -> None:
     print(f"health_of over {count} objects: median {median * 1000:.1f} ms ({median / count * 1e6:.1f} us each)")
 
 
-def on_cluster(kubeconfig: Path, count: int) -> None:
+def on_cluster(kubeconfig: Path, count: int, rounds: int) -> None:
     api = connect(kubeconfig)
     applier = Applier(api)
     namespace = f"bench-wait-{uuid.uuid4().hex[:8]}"
@@ -76,15 +77,29 @@ def on_cluster(kubeconfig: Path, count: int) -> None:
         if any(answer.status != 201 for answer in applier.raw.send_all(made, 64)):
             raise SystemExit(f"namespace {namespace}: the ConfigMaps could not all be created")
         targets = [(ObjectKey("", "ConfigMap", namespace, f"c{i}"), "v1") for i in range(count)]
-        started, cpu = time.perf_counter(), time.process_time()
-        waited = wait_healthy(applier, targets, (), time.monotonic() + 60)
-        took, cpu = time.perf_counter() - started, time.process_time() - cpu
-        if not waited.healthy:
-            raise SystemExit(waited.message)
-        print(f"wait_healthy over {count} ConfigMaps, all Current in one round: {took:.2f} s "
-              f"({took / count * 1000:.2f} ms each), client CPU {cpu:.2f} s")  # fmt: skip
+        times: dict[int, list[float]] = {1: [], wait.READERS: []}
+        for _ in range(rounds):  # one after another, then side by side, alternately: the same load for both
+            for readers in times:
+                times[readers].append(_one_wait(applier, targets, readers))
+        for readers, took in times.items():
+            median = statistics.median(took)
+            print(f"wait_healthy over {count} ConfigMaps, all Current in one round, {readers} reads in flight: "
+                  f"median {median:.2f} s ({median / count * 1000:.2f} ms each)")  # fmt: skip
     finally:
         applier.raw.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
+def _one_wait(applier: Applier, targets: list[tuple[ObjectKey, str]], readers: int) -> float:
+    kept, wait.READERS = wait.READERS, readers
+    try:
+        started = time.perf_counter()
+        waited = wait.wait_healthy(applier, targets, (), time.monotonic() + 60)
+        took = time.perf_counter() - started
+    finally:
+        wait.READERS = kept
+    if not waited.healthy:
+        raise SystemExit(waited.message)
+    return took
 
 
 def main() -> None:
@@ -96,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     pure(args.objects, args.rounds)
     if args.cluster_objects:
-        on_cluster(args.kubeconfig, args.cluster_objects)
+        on_cluster(args.kubeconfig, args.cluster_objects, args.rounds)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +28,7 @@ from gitopsguard.policy.cel import CelCompileError, compile_expression
 from gitopsguard.units.spec import UnitSpec
 
 POLL_INTERVAL = 2.0  # seconds between rounds: Flux's kustomize-controller polls its health checks as often
+READERS = 16  # reads in flight in one round: 200 objects read one after another took 0.41-0.50 s
 MAX_NAMED = 5  # objects named in the message; the others are counted (a condition is read in `kubectl get`)
 Subject = tuple[ObjectKey, str]  # an object and the apiVersion it was applied at
 
@@ -123,8 +125,8 @@ def wait_healthy(
     started, latest = clock(), {key: ObjectHealth(key, v, _NOT_READ) for key, v in objects}
     pending = list(dict.fromkeys(objects))
     while True:
-        for target in pending:
-            latest[target[0]] = ObjectHealth(target[0], target[1], _health(applier, target, checks))
+        for target, health in zip(pending, _round(applier, pending, checks), strict=True):
+            latest[target[0]] = ObjectHealth(target[0], target[1], health)
         pending = [t for t in pending if not latest[t[0]].health.current]
         ending = _ending(pending, latest, clock() >= deadline)
         if ending is None and sleep(max(0.0, min(interval, deadline - clock()))):
@@ -145,10 +147,29 @@ def _ending(pending: Sequence[Subject], latest: dict[ObjectKey, ObjectHealth], l
     return Ending.TIMED_OUT if late else None
 
 
-def _health(applier: Applier, target: Subject, checks: Sequence[HealthCheck]) -> Health:
+def _round(applier: Applier, pending: Sequence[Subject], checks: Sequence[HealthCheck]) -> list[Health]:
+    """One round's reads, ``READERS`` in flight (the HTTP client's one event loop serves the threads' requests
+    side by side); the paths are found first, in this thread (discovery's cache is not meant for threads)."""
+    paths = [_path(applier, target, checks) for target in pending]
+    if len(pending) < 2:
+        return [_health(applier, target, path, checks) for target, path in zip(pending, paths, strict=True)]
+    with ThreadPoolExecutor(min(READERS, len(pending)), thread_name_prefix="gitopsguard-wait") as pool:
+        return list(pool.map(lambda target, path: _health(applier, target, path, checks), pending, paths))
+
+
+def _path(applier: Applier, target: Subject, checks: Sequence[HealthCheck]) -> str | Health:
+    try:
+        return applier.object_path(_read_as(target, checks), target[0])
+    except (ClusterError, ApplyError) as error:  # a kind the server no longer serves, discovery failing
+        return Health(State.UNKNOWN, f"could not be read: {str(error).removeprefix(f'{target[0]}: ')}")
+
+
+def _health(applier: Applier, target: Subject, path: str | Health, checks: Sequence[HealthCheck]) -> Health:
+    if isinstance(path, Health):
+        return path
     key = target[0]
     try:
-        body = applier.raw.get(applier.object_path(_read_as(target, checks), key), str(key))
+        body = applier.raw.get(path, str(key))
     except NotFoundError:
         return Health(State.UNKNOWN, "not found: it was deleted after it was applied, or not created yet")
     except (ClusterError, ApplyError) as error:
