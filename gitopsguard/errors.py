@@ -38,7 +38,8 @@ what to do next::
     │   ├── RefusedObjectsError        (sync/refused.py) ... as FAILED changes (reason, apiVersion, causes)
     │   └── RolledBackError            (sync/rollback.py) it failed part-way and what it created was deleted
     ├── UnitError                  (units/) a Unit's spec is invalid, its dependencies cannot be ordered, or it
-    │                              is not under the root path's control (file and line, or the Unit, first)
+    │   │                          is not under the root path's control (file and line, or the Unit, first)
+    │   └── HealthCheckError           (sync/wait.py) a check of its spec.wait.cel is not valid CEL
     ├── AdmissionError             an AdmissionReview, the webhook's certificates or configurations are unusable
     │   └── BadReviewError             (admission/request.py) an AdmissionReview that cannot be read
     └── NotifyError                a notice could not be delivered to one destination (that one alone)
@@ -185,6 +186,13 @@ class ApplyError(GitOpsGuardError):
 class UnitError(GitOpsGuardError):
     """A Unit cannot be served as written: its spec is invalid, its dependencies cannot be ordered, or it was
     not declared under the root path. The message starts with the file and line, or ``Unit/NS/NAME``."""
+
+
+class HealthCheckError(UnitError):
+    """A Unit's ``spec.wait.cel`` holds an expression that does not compile: the Unit cannot be waited for as
+    written. The message starts with the Unit's file and line, the Unit and the field, then the compiler's
+    words; nothing was waited for. (An expression that compiles but fails on an object is no error: that
+    object's health is Failed, with the same words.)"""
 
 
 class AdmissionError(GitOpsGuardError):
