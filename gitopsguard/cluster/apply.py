@@ -23,6 +23,7 @@ from gitopsguard.cluster.rest import (
     RawApi,
     Request,
     Written,
+    answer_object,
     error_for,
     message_of,
     parsed,
@@ -168,7 +169,8 @@ class Applier:
         answers = self._raw.send_all([Request("GET", path, query or {}, None) for path in paths], self._workers)
         live: dict[ObjectKey, KubeObject] = {}
         for (api_version, kind), (status, _, data, _) in zip(kinds, answers, strict=True):
-            live |= _items(api_version, kind, status, parsed(data), what)
+            listed = answer_object(data, f"listing {kind} {what}") if status == 200 else parsed(data)
+            live |= _items(api_version, kind, status, listed, what)
         return live
 
     # -- writing ----------------------------------------------------------------------------------------
@@ -256,11 +258,13 @@ class Applier:
         if isinstance(answer, Refused):
             return answer
         status, _, data, _ = answer
-        stored = parsed(data)
-        if status in (200, 201):
-            return stored
         subject = f"{desired.key} ({desired.origin}): dry run refused"
-        return Refused(desired.key, error_for(status, stored, subject, retry_after=answer.retry_after))
+        if status in (200, 201):
+            try:
+                return answer_object(data, subject)
+            except ClusterError as error:
+                return Refused(desired.key, error)
+        return Refused(desired.key, error_for(status, parsed(data), subject, retry_after=answer.retry_after))
 
     def _outcome(self, desired: Prepared, answer: Answer | Refused, *, dry_run: bool) -> Refused | Written:
         if isinstance(answer, Refused):

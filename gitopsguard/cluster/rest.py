@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +117,7 @@ class RawApi:
                         yield event
             finally:
                 stream.close()  # a watch ended early (or stalled) leaves unread data: never reused
-        except (ConnectionError, ValueError) as error:
+        except (ConnectionError, ValueError, RecursionError) as error:  # RecursionError: as in answer_object
             raise ClusterError(f"{self._host}: watch {path} ended: {error}") from error
 
     def call(
@@ -126,10 +127,9 @@ class RawApi:
         """The parsed answer of a request that succeeded; else the typed ClusterError of ``error_for``, its
         message starting with ``subject`` (the object, ``ConfigMap/ns/name``; the method and path if none)."""
         status, _, data, retry_after = self._send(method, path, query, body, content_type, JSON)
-        payload = parsed(data)
         if 200 <= status < 300:
-            return payload
-        raise error_for(status, payload, subject or f"{method} {path}", retry_after=retry_after)
+            return answer_object(data, subject or f"{method} {path}")
+        raise error_for(status, parsed(data), subject or f"{method} {path}", retry_after=retry_after)
 
     def get(self, path: str, subject: str = "", *, query: dict[str, str] | None = None) -> dict[str, Any]:
         """One object or list; NotFoundError when absent, or another ClusterError."""
@@ -146,6 +146,8 @@ class RawApi:
         """(status, parsed body), for ``cluster/`` modules only (others use the verbs). Raises ClusterError
         (UnreachableError) only when the server cannot be reached at all."""
         answer = self._send(method, path, query, body, content_type, JSON)
+        if 200 <= answer.status < 300:
+            return answer.status, answer_object(answer.body, f"{method} {path}")
         return answer.status, parsed(answer.body)
 
     def write(
@@ -250,11 +252,34 @@ def written(answer: Answer, *, version: bool = True) -> Written:
 
 
 def parsed(data: bytes) -> dict[str, Any]:
+    """A failed answer's Status, for its message and reason; never raises (an answer that is not JSON gives its
+    first bytes as the message). A successful answer is read with ``answer_object``, which refuses what this
+    would make up."""
     try:
         payload = json.loads(data) if data else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = {"message": data[:300].decode(errors="replace")}
     return payload if isinstance(payload, dict) else {}
+
+
+def answer_object(data: bytes, subject: str) -> dict[str, Any]:
+    """The object (or list) a successful answer carries; ClusterError naming ``subject`` when it carries none.
+    Whoever may write a custom resource can nest it about 1,000 levels deep: the API server stores and serves
+    it, and Python's json raises RecursionError on it. Such an answer must neither crash a reader nor pass for
+    an empty object or list (a list read as empty would say the objects are gone)."""
+    try:
+        payload = json.loads(data) if data else {}
+    except RecursionError as error:
+        raise ClusterError(
+            f"{subject}: the answer is nested deeper than this client reads (about "
+            f"{sys.getrecursionlimit()} levels); find the object and remove or flatten it"
+        ) from error
+    except ValueError as error:
+        raise ClusterError(f"{subject}: the answer is not JSON ({error}); is the server a Kubernetes API "
+                           "server?") from error  # fmt: skip
+    if not isinstance(payload, dict):
+        raise ClusterError(f"{subject}: the answer is JSON but not an object; is the server a Kubernetes API server?")
+    return payload
 
 
 def message_of(status: int, payload: dict[str, Any]) -> str:

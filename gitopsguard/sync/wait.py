@@ -13,7 +13,6 @@ costs nothing but time. The result names every object not healthy and why, the o
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -174,10 +173,7 @@ def _health(applier: Applier, target: Subject, path: str | Health, checks: Seque
         return Health(State.UNKNOWN, "not found: it was deleted after it was applied, or not created yet")
     except (ClusterError, ApplyError) as error:
         return Health(State.UNKNOWN, f"could not be read: {str(error).removeprefix(f'{key}: ')}")
-    except RecursionError:  # json's, out of cluster/rest.py: the server stores what Python cannot parse
-        return Health(State.UNKNOWN, f"could not be read: nested deeper than this client parses (about "
-                                     f"{sys.getrecursionlimit()} levels)")  # fmt: skip
-    if not isinstance(body.get("metadata"), Mapping) or ObjectKey.of(body) != key:  # rest.parsed's fallback
+    if not isinstance(body.get("metadata"), Mapping) or ObjectKey.of(body) != key:  # a proxy's answer, say
         return Health(State.UNKNOWN, "could not be read: the server's answer is not this object")
     return health_of(body, checks)
 
