@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +23,8 @@ from gitopsguard.admission.server import Settings
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.devcluster import StateLayout
+from gitopsguard.devcluster.pki import WEBHOOK_CLIENT_CA
 from tests.integration.conftest import LiveCluster
 from tests.integration.test_admission import SCOPE_LABEL, Hook, _free_port
 
@@ -42,6 +45,13 @@ class Starter(Protocol):
     ) -> Hook: ...
 
 
+def client_ca(cluster: LiveCluster) -> str:
+    """The CA of the client certificate the dev cluster's API server shows webhooks; "" for a cluster made
+    before it had one (it calls webhooks unauthenticated until it is made anew: `dev-cluster down`, `up`)."""
+    path = StateLayout(cluster.kubeconfig.parent).pki_dir / WEBHOOK_CLIENT_CA
+    return path.read_text() if path.exists() else ""
+
+
 def label(raw: RawApi, name: str, labels: dict[str, str | None]) -> None:
     status, answer = raw.request("PATCH", f"/api/v1/namespaces/{name}", body={"metadata": {"labels": labels}},
                                  content_type=MERGE)  # fmt: skip
@@ -59,6 +69,11 @@ def start_hook(
     a webhook on this test's namespace only (``start_admission`` adds Pods and workloads to ``always`` when the
     Pod Security seam is given)."""
     raw = RawApi(admin_api)
+    ca = client_ca(dev_cluster)
+
+    def authenticated(settings: Settings) -> Settings:  # as an operator runs it: only the API server may call
+        return replace(settings, client_ca=settings.client_ca or ca)
+
     stops: list[tuple[threading.Event, Hook]] = []
 
     def start(judgement: Judgement | None, *, always: frozenset[str] = frozenset(), learn_identity: bool = False,
@@ -79,7 +94,7 @@ def start_hook(
         stops.append((stop, hook))
         hook.admission = start_admission(raw, ("127.0.0.1", port), webhook, lambda: hook.judgement[0], recorder,
                                          stop, label_system_namespaces=False, learn_identity=learn_identity,
-                                         server_settings=settings or Settings(timeout=4.0),
+                                         server_settings=authenticated(settings or Settings(timeout=4.0)),
                                          pod_security=pod_security)  # fmt: skip
         return hook
 
