@@ -23,10 +23,8 @@ from gitopsguard.admission.server import Settings
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.devcluster import StateLayout
-from gitopsguard.devcluster.pki import WEBHOOK_CLIENT_CA
 from tests.integration.conftest import LiveCluster
-from tests.integration.test_admission import SCOPE_LABEL, Hook, _free_port
+from tests.integration.test_admission import SCOPE_LABEL, Hook, _free_port, client_ca
 
 MERGE = "application/merge-patch+json"
 
@@ -43,13 +41,6 @@ class Starter(Protocol):
         pod_security: PodSecurity | None = None,
         settings: Settings | None = None,
     ) -> Hook: ...
-
-
-def client_ca(cluster: LiveCluster) -> str:
-    """The CA of the client certificate the dev cluster's API server shows webhooks; "" for a cluster made
-    before it had one (it calls webhooks unauthenticated until it is made anew: `dev-cluster down`, `up`)."""
-    path = StateLayout(cluster.kubeconfig.parent).pki_dir / WEBHOOK_CLIENT_CA
-    return path.read_text() if path.exists() else ""
 
 
 def label(raw: RawApi, name: str, labels: dict[str, str | None]) -> None:
