@@ -67,8 +67,9 @@ async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespa
     latencies: list[float] = []
     end = time.perf_counter() + seconds
 
-    async def client() -> None:
+    async def client(offset: float) -> None:
         reader, writer = await asyncio.open_connection(host, port, ssl=context)
+        await asyncio.sleep(offset)  # paced clients start spread over one interval, not as one burst a second
         while time.perf_counter() < end:
             sent = time.perf_counter()
             writer.write(head + body)
@@ -79,7 +80,7 @@ async def run(host: str, port: int, context: ssl.SSLContext, token: str, namespa
             await asyncio.sleep(interval)
         writer.close()
 
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(interval * i / clients) for i in range(clients)))
     return latencies
 
 
