@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -91,6 +92,15 @@ def client_ca(cluster: LiveCluster) -> str:
     before it had one (it calls webhooks unauthenticated until it is made anew: `dev-cluster down`, `up`)."""
     path = StateLayout(cluster.kubeconfig.parent).pki_dir / WEBHOOK_CLIENT_CA
     return path.read_text() if path.exists() else ""
+
+
+def as_api_server(cluster: LiveCluster, tls: ssl.SSLContext) -> ssl.SSLContext:
+    """``tls`` showing the client certificate the dev cluster's API server shows webhooks, when it has one:
+    a test speaking to the webhook directly, as the API server would."""
+    pki = StateLayout(cluster.kubeconfig.parent).pki_dir
+    if (pki / "webhook-client.crt").exists():
+        tls.load_cert_chain(pki / "webhook-client.crt", pki / "webhook-client.key")
+    return tls
 
 
 def _free_port() -> int:
