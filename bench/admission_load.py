@@ -87,8 +87,11 @@ def serve(port: int, *, alpn: str = "", idle: float | None = None) -> None:
     context, seen = certs.context(), Counter[str]()
     if alpn:
         context.set_alpn_protocols(alpn.split(","))
+    # BENCH_CLIENT_CA: the webhook asks for the API server's client certificate (--admission-client-ca)
+    client_ca = Path(os.environ["BENCH_CLIENT_CA"]).read_text() if os.environ.get("BENCH_CLIENT_CA") else ""
     server = AdmissionServer(("127.0.0.1", port), context, lambda: judgement,
-                             settings=Settings(timeout=4.0, idle=idle, max_connections=512, workers=4))  # fmt: skip
+                             settings=Settings(timeout=4.0, idle=idle, max_connections=512, workers=4,
+                                               client_ca=client_ca))  # fmt: skip
     server.RequestHandlerClass = _counting_handler(server.RequestHandlerClass, seen, idle)
     context.sslsocket_class = _counting_socket(server.RequestHandlerClass.count)
     server.start()

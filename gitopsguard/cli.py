@@ -490,15 +490,30 @@ def verify_range_command(old: str, new: str, repo: Path, review_mode: str, trust
     help="KEY=VALUE: judge only namespaces carrying this label (a staged roll-out); default: every namespace "
     "but gitopsguard-system, kube-system and those with break glass (gitopsguard.io/admission=disabled).",
 )
+@click.option(
+    "--admission-client-ca",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="PEM CA that signed the API server's client certificate for webhooks (its --admission-control-config-"
+    "file): the webhooks then serve only a client showing a certificate it signed. Without it, anyone who reaches "
+    "the port can post reviews (see docs/threat-model.md).",
+)
+@click.option(
+    "--admission-client-name",
+    "admission_client_names",
+    multiple=True,
+    help="With --admission-client-ca: the client certificate's CN or a DNS SAN must be this (repeatable).",
+)
 @reports_errors
 def run_command(
     interval: float, approval_mode: str, slack_channel: str | None, slack_api_url: str,
     team_webhook_hosts: tuple[str, ...], team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool,
     live_scan: bool, scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, admission_address: str,
     admission_url: str, admission_failure_policy: str, admission_namespace_label: str, grants_keeper: str,
-    **options: Any,
+    admission_client_ca: Path | None, admission_client_names: tuple[str, ...], **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
+    from gitopsguard.admission.peers import read_client_ca
     from gitopsguard.commands.admission import AdmissionOptions
     from gitopsguard.commands.grants import GitHubSettings, github_token
     from gitopsguard.commands.reconcile_once import ReconcileOptions, run_forever
@@ -510,8 +525,14 @@ def run_command(
         raise click.UsageError(f"--admission-url {admission_url}: the API server calls webhooks over https only")
     if admission_namespace_label and "=" not in admission_namespace_label:
         raise click.UsageError(f"--admission-namespace-label {admission_namespace_label}: give KEY=VALUE")
+    if admission_client_names and admission_client_ca is None:
+        raise click.UsageError("--admission-client-name needs --admission-client-ca FILE (who signed the name)")
+    if admission_client_ca is not None and not admission_address:
+        raise click.UsageError("--admission-client-ca needs --admission-address HOST:PORT (where to serve)")
+    client_ca = read_client_ca(admission_client_ca) if admission_client_ca is not None else ""
     admission = AdmissionOptions(admission_address, admission_url, admission_failure_policy,
-                                 admission_namespace_label) if admission_address else None  # fmt: skip
+                                 admission_namespace_label, client_ca,
+                                 admission_client_names) if admission_address else None  # fmt: skip
     if approval_mode != "off" and trust is None:
         raise click.UsageError(f"--approval-mode {approval_mode} needs --trust FILE (who is who)")
     github = None

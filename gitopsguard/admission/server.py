@@ -3,7 +3,10 @@ connection, each request bounded in size and time, and never ended by what a req
 
 - TLS is set up in the connection's own thread, so a client that never finishes its handshake holds only
   its own thread, never the accept loop; the certificate can be swapped (``set_tls``) without a restart.
-- Connections are capped (``max_connections``); one over the cap is closed at once. Each has one request
+- Only a peer that finished its handshake holds a slot, and with a client CA (``Settings.client_ca``) only
+  one that showed a certificate it signed (the API server): handshakes are deadlined and counted apart
+  (peers.py), so strangers can neither hold slots nor leave records.
+- Slots are capped (``max_connections``); a connection over the cap is closed at once. Each has one request
   in flight at most, so that also bounds the judgements waiting for the pool. An idle one is kept longer than
   the API server's client keeps it (``Settings.idle``), so that the API server is the one to close it.
 - A request (its line, headers and body) is read within ``timeout`` seconds of its first byte in all (not
@@ -30,6 +33,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from gitopsguard.admission.peers import Handshakes, peer_allowed, require_client_certificates
 from gitopsguard.admission.request import MAX_REVIEW_BYTES, AdmissionRequest, BadReviewError, parse_review
 from gitopsguard.admission.review import (
     Judgement,
@@ -60,6 +64,10 @@ class Settings:
     idle: float = GO_IDLE_CONNECTION_TIMEOUT + 5.0
     max_connections: int = 256
     workers: int = 8
+    handshake: float = 2.0  # seconds a new connection has to finish TLS (a real one takes milliseconds)
+    max_handshakes: int = 256  # connections in their handshake at once; a new one cuts the oldest
+    client_ca: str = ""  # PEM: when set, a client must show a certificate this CA signed (the API server's)
+    client_names: frozenset[str] = frozenset()  # when set too: its CN or a DNS SAN must be one of these
 
 
 DEFAULT = Settings()
@@ -80,7 +88,9 @@ class AdmissionServer(ThreadingHTTPServer):
         settings: Settings = DEFAULT,
     ) -> None:  # fmt: skip
         super().__init__(address, _Handler)
-        self._tls, self.judgement, self.namespaces, self.observe = tls, judgement, namespaces, observe
+        self._tls = require_client_certificates(tls, settings.client_ca)
+        self.handshakes = Handshakes(settings.max_handshakes, settings.handshake)
+        self.judgement, self.namespaces, self.observe = judgement, namespaces, observe
         self.clock, self.pod_security, self.settings = clock, pod_security, settings
         self._slots = threading.BoundedSemaphore(settings.max_connections)
         # The controller's own writes passed the gate under the revision they belong to, which may be newer
@@ -95,7 +105,7 @@ class AdmissionServer(ThreadingHTTPServer):
 
     def set_tls(self, tls: ssl.SSLContext) -> None:
         """Serve new connections with this certificate (a rotation); open ones keep theirs."""
-        self._tls = tls
+        self._tls = require_client_certificates(tls, self.settings.client_ca)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="admission", daemon=True)
@@ -110,32 +120,40 @@ class AdmissionServer(ThreadingHTTPServer):
     accepted = 0  # connections accepted so far (counted in the accept thread alone)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """In the accept thread: wrap (no I/O yet) and count the handshake in, then hand it to its thread."""
         self.accepted += 1
-        if not self._slots.acquire(blocking=False):  # over the cap: refuse this one, keep serving the rest
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        try:
-            request.settimeout(self.settings.timeout)
             # headers and body go out in separate writes: without this, Nagle's algorithm holds the body until
             # the client's delayed ACK (40 ms on Linux), on every answer
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection = self._tls.wrap_socket(request, server_side=True)
-        except (OSError, ValueError):  # gone already, or a failed or slow handshake: this connection only
+            connection = self._tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError):  # gone already
+            self.shutdown_request(request)
             return
-        connection.settimeout(self.settings.idle)
+        self.handshakes.begin(connection)
+        super().process_request(connection, client_address)
+
+    def service_actions(self) -> None:
+        self.handshakes.reap()  # serve_forever's loop, every poll_interval (0.5 s)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Handshake within its deadline, check the peer, take a slot, serve (the caller closes)."""
         try:
-            self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
+            request.settimeout(self.settings.handshake)
+            request.do_handshake()
+        except (OSError, ValueError):  # failed, cut, slow, or no valid client certificate: this connection only
+            return
         finally:
-            connection.close()
+            self.handshakes.end(request)
+        if not peer_allowed(request, self.settings.client_ca, self.settings.client_names):
+            return
+        if not self._slots.acquire(blocking=False):  # over the cap: refuse this one, keep serving the rest
+            return
+        try:
+            request.settimeout(self.settings.idle)
+            self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
+        finally:
+            self._slots.release()
 
     def judge(self, webhook: str, data: bytes, deadline: float) -> dict[str, Any]:
         """The AdmissionReview answering ``data``, within ``deadline`` (monotonic)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import click
 from kubernetes import client
@@ -13,6 +13,7 @@ from gitopsguard.admission.configurations import FailurePolicy, WebhookSettings
 from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
 from gitopsguard.admission.review import BREAK_GLASS, PodSecurity, Verdict, describe
 from gitopsguard.admission.serve import start_admission
+from gitopsguard.admission.server import DEFAULT
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.incluster import token_user
@@ -41,6 +42,16 @@ class AdmissionOptions:
     url: str = ""
     failure_policy: str = "Fail"
     namespace_label: str = ""  # KEY=VALUE: only namespaces with this label are judged (a staged roll-out)
+    client_ca: str = ""  # PEM: serve only clients with a certificate it signed (the API server)
+    client_names: tuple[str, ...] = ()  # ... whose CN or a DNS SAN is one of these, when given
+
+
+def _who_may_call(options: AdmissionOptions) -> str:
+    if not options.client_ca:
+        return ("no --admission-client-ca: anyone who reaches the port can post reviews, recorded under the user "
+                "they name")  # fmt: skip
+    names = f" named {', '.join(options.client_names)}" if options.client_names else ""
+    return f"only clients with a certificate from the --admission-client-ca{names}"
 
 
 def notice_for(verdict: Verdict) -> Notice:
@@ -86,9 +97,11 @@ def serve_admission(
     settings = WebhookSettings(url=url, namespace=CONTROLLER_NAMESPACE, failure_policy=FailurePolicy(failure_policy),
                                also_match=scope)  # fmt: skip
     # pod_security: the seam for namespace Pod Security labels (admission/review.py), connected at merge
+    served = replace(DEFAULT, client_ca=options.client_ca, client_names=frozenset(options.client_names))
     admission = start_admission(RawApi(api, timeout=10), bind, settings, applied.get, recorder, stop,
-                                pod_security=pod_security, me=token_user(api.configuration))  # fmt: skip
+                                pod_security=pod_security, me=token_user(api.configuration),
+                                server_settings=served)  # fmt: skip
     reached = url or f"Service {CONTROLLER_NAMESPACE}/gitopsguard-webhook"
     click.echo(f"admission webhooks on https://{bind[0]}:{admission.server.server_port} (the API server calls "
-               f"{reached}; failurePolicy {failure_policy})", err=True)  # fmt: skip
+               f"{reached}; failurePolicy {failure_policy}; {_who_may_call(options)})", err=True)  # fmt: skip
     return applied

@@ -170,6 +170,7 @@ class DevCluster:
         if audit_log:  # the API server audits when it finds the policy (also after a restart)
             self.state.audit_policy.write_text(comp.AUDIT_POLICY)
         pki.ensure_service_account_keys(self.state.pki_dir)
+        pki.ensure_webhook_client(self.state.pki_dir)
         self._save_ports(ports, hostname)
         children: list[subprocess.Popen[bytes]] = []
         try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from gitopsguard.devcluster.node_config import SERVICE_CIDR
 from gitopsguard.devcluster.paths import CacheLayout, StateLayout
+from gitopsguard.devcluster.pki import ADMISSION_CONFIG
 from gitopsguard.devcluster.ports import LOOPBACK
 from gitopsguard.devcluster.process import ComponentSpec
 from gitopsguard.errors import MissingDependencyError
@@ -80,6 +81,7 @@ def _apiserver(cache: CacheLayout, state: StateLayout, ports: Ports) -> Componen
         "--service-account-signing-key-file", str(pki / "sa.key"),
         "--service-account-issuer", "https://kubernetes.default.svc",
         "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true", *_audit_flags(state),
+        *_webhook_client_flags(state),
     ))  # fmt: skip
 
 
@@ -102,6 +104,13 @@ def _audit_flags(state: StateLayout) -> tuple[str, ...]:
         return ()
     return ("--audit-policy-file", str(state.audit_policy), "--audit-log-path", str(state.audit_log),
             "--audit-log-maxsize", "100", "--audit-log-maxbackup", "1")  # fmt: skip
+
+
+def _webhook_client_flags(state: StateLayout) -> tuple[str, ...]:
+    """The client certificate the API server shows webhooks (pki.ensure_webhook_client), when the cluster has
+    one: a cluster made before it had none, and keeps working without it until it is made anew."""
+    config = state.pki_dir / ADMISSION_CONFIG
+    return ("--admission-control-config-file", str(config)) if config.exists() else ()
 
 
 AUDIT_POLICY = """\

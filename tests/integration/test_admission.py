@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -31,6 +32,8 @@ from gitopsguard.admission.server import Settings
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.devcluster import StateLayout
+from gitopsguard.devcluster.pki import WEBHOOK_CLIENT_CA
 from gitopsguard.policy import DenyLevel, PolicySet, parse_policies
 from gitopsguard.policy.model import Enforcement, Hit, LiveAction, Policy, Selector, Severity
 from tests.admissionreview import BASELINE, MAGTAPE, TEAM_LABEL, TTL, exception, hack_a_node_pod
@@ -84,6 +87,22 @@ class Hook:
         return [r for r in self.audit.records() if r.event == event] if self.audit.path.exists() else []
 
 
+def client_ca(cluster: LiveCluster) -> str:
+    """The CA of the client certificate the dev cluster's API server shows webhooks; "" for a cluster made
+    before it had one (it calls webhooks unauthenticated until it is made anew: `dev-cluster down`, `up`)."""
+    path = StateLayout(cluster.kubeconfig.parent).pki_dir / WEBHOOK_CLIENT_CA
+    return path.read_text() if path.exists() else ""
+
+
+def as_api_server(cluster: LiveCluster, tls: ssl.SSLContext) -> ssl.SSLContext:
+    """``tls`` showing the client certificate the dev cluster's API server shows webhooks, when it has one:
+    a test speaking to the webhook directly, as the API server would."""
+    pki = StateLayout(cluster.kubeconfig.parent).pki_dir
+    if (pki / "webhook-client.crt").exists():
+        tls.load_cert_chain(pki / "webhook-client.crt", pki / "webhook-client.key")
+    return tls
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -110,7 +129,8 @@ def hook(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, 
         hook.admission = start_admission(raw, ("127.0.0.1", port), settings, lambda: hook.judgement[0], recorder, stop,
                                          clock=lambda: hook.clock[0], label_system_namespaces=False,
                                          learn_identity=False,  # these tests write as the admin themselves
-                                         server_settings=Settings(timeout=4.0))  # fmt: skip
+                                         server_settings=Settings(timeout=4.0,
+                                                                  client_ca=client_ca(dev_cluster)))  # fmt: skip
         eventually(lambda: _denied(hook), timeout=20)  # the API server has loaded the configurations
         yield hook
     finally:

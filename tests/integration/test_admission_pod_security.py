@@ -27,7 +27,7 @@ from gitopsguard.policy import DenyLevel, PolicySet
 from gitopsguard.policy.podsecurity import Exemptions
 from tests.admissionreview import hack_a_node_pod
 from tests.integration.conftest import LiveCluster, bind_user
-from tests.integration.test_admission import OVERRIDES, SCOPE_LABEL, Hook, _free_port
+from tests.integration.test_admission import OVERRIDES, SCOPE_LABEL, Hook, _free_port, client_ca
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,8 @@ def hook(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, 
     try:
         hook.admission = start_admission(raw, ("127.0.0.1", port), settings, lambda: hook.judgement[0], recorder, stop,
                                          label_system_namespaces=False, learn_identity=False,
-                                         server_settings=Settings(timeout=4.0), pod_security=seam)  # fmt: skip
+                                         server_settings=Settings(timeout=4.0, client_ca=client_ca(hook.cluster)),
+                                         pod_security=seam)  # fmt: skip
         probe = hack_a_node_pod(namespace, name="probe")
         eventually(lambda: hook.create(probe)[0] >= 400, timeout=20)  # the API server has loaded the configurations
         yield hook

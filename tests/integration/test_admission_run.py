@@ -5,8 +5,10 @@ namespace (``--admission-namespace-label``) and deleted in teardown: the dev clu
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -19,6 +21,8 @@ from kubernetes import client
 from gitopsguard.admission.certs import SECRET
 from gitopsguard.admission.configurations import remove
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.devcluster import StateLayout
+from gitopsguard.devcluster.pki import WEBHOOK_CLIENT_CA, WEBHOOK_CLIENT_NAME
 from tests.admissionreview import BASELINE, hack_a_node_pod
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster, bind_user
@@ -28,6 +32,20 @@ from tests.unit.policy.workloads import as_pod, compliant_spec
 pytestmark = pytest.mark.integration
 LABEL = "gitopsguard.io/admission-test"
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
+
+
+def _stranger_is_answered(port: int) -> bool:
+    """Whether a client without a certificate gets an HTTP answer from the webhook."""
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=tls, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status > 0
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
 
 
 def test_run_serves_admission_by_the_applied_revision(
@@ -44,13 +62,15 @@ def test_run_serves_admission_by_the_applied_revision(
     upstream.write("apps/settings.yaml", CONFIGMAP)
     upstream.commit()
     port, metrics_port = free_port(), free_port()
+    client_ca = StateLayout(dev_cluster.kubeconfig.parent).pki_dir / WEBHOOK_CLIENT_CA
+    authenticated = ["--admission-client-ca", str(client_ca), "--admission-client-name", WEBHOOK_CLIENT_NAME]
     process = subprocess.Popen([
         sys.executable, "-m", "gitopsguard", "run", "--repo", str(upstream.bare), "--path", "apps",
         "--unit", namespace, "--namespace", namespace, "--kubeconfig", str(dev_cluster.kubeconfig),
         "--workdir", str(tmp_path / "gg"), "--audit-log", str(tmp_path / "audit.jsonl"), "--interval", "2",
         "--no-live-scan", "--metrics-address", f"127.0.0.1:{metrics_port}",
         "--admission-address", f"127.0.0.1:{port}", "--admission-url", f"https://127.0.0.1:{port}",
-        "--admission-namespace-label", f"{LABEL}={scope}",
+        "--admission-namespace-label", f"{LABEL}={scope}", *(authenticated if client_ca.exists() else []),
     ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     pods = f"/api/v1/namespaces/{namespace}/pods"
     compliant = as_pod(compliant_spec())
@@ -75,6 +95,7 @@ def test_run_serves_admission_by_the_applied_revision(
         assert raw.request("POST", f"/apis/apps/v1/namespaces/{namespace}/deployments", body=workload,
                            query={"dryRun": "All"})[0] == 201  # fmt: skip
         metrics = get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
+        stranger = _stranger_is_answered(port)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
@@ -84,4 +105,7 @@ def test_run_serves_admission_by_the_applied_revision(
     assert refused_first or len(answers) == 1, answers[:3]  # fail closed until the first revision, if seen
     assert f'gitopsguard_admission_denied_total{{namespace="{namespace}",policy="pod-security"}}' in metrics, output
     assert "admission webhooks on https://127.0.0.1:" in output
+    if client_ca.exists():  # the API server's client certificate alone is served (and the start line says so)
+        assert "only clients with a certificate from the --admission-client-ca" in output, output
+        assert not stranger
     assert process.returncode == 0, output

@@ -20,7 +20,7 @@ import pytest
 from gitopsguard.admission.review import Judgement
 from gitopsguard.policy import DenyLevel, load_policies
 from tests.admissionreview import review
-from tests.integration.test_admission import SCOPE_LABEL, Hook, hook  # noqa: F401  (hook: the fixture)
+from tests.integration.test_admission import SCOPE_LABEL, Hook, as_api_server, hook  # noqa: F401  (hook: the fixture)
 from tests.unit.policy.workloads import compliant_spec
 from tests.waiting import eventually
 
@@ -91,7 +91,7 @@ def _mutate_over_tls(webhooks: Hook, body: dict[str, Any]) -> list[dict[str, Any
     """The JSON Patch the running webhook answers for ``body``, asked as the API server asks (TLS, the caBundle)."""
     admission = webhooks.admission
     assert admission is not None
-    tls = ssl.create_default_context(cadata=admission.certificates.bundle.decode())
+    tls = as_api_server(webhooks.cluster, ssl.create_default_context(cadata=admission.certificates.bundle.decode()))
     connection = http.client.HTTPSConnection("127.0.0.1", admission.server.server_port, context=tls, timeout=10)
     try:
         payload = json.dumps(review(body, namespace=webhooks.namespace, username="alice"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +24,7 @@ from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.rest import RawApi
 from tests.integration.conftest import LiveCluster
-from tests.integration.test_admission import SCOPE_LABEL, Hook, _free_port
+from tests.integration.test_admission import SCOPE_LABEL, Hook, _free_port, client_ca
 
 MERGE = "application/merge-patch+json"
 
@@ -59,6 +60,11 @@ def start_hook(
     a webhook on this test's namespace only (``start_admission`` adds Pods and workloads to ``always`` when the
     Pod Security seam is given)."""
     raw = RawApi(admin_api)
+    ca = client_ca(dev_cluster)
+
+    def authenticated(settings: Settings) -> Settings:  # as an operator runs it: only the API server may call
+        return replace(settings, client_ca=settings.client_ca or ca)
+
     stops: list[tuple[threading.Event, Hook]] = []
 
     def start(judgement: Judgement | None, *, always: frozenset[str] = frozenset(), learn_identity: bool = False,
@@ -79,7 +85,7 @@ def start_hook(
         stops.append((stop, hook))
         hook.admission = start_admission(raw, ("127.0.0.1", port), webhook, lambda: hook.judgement[0], recorder,
                                          stop, label_system_namespaces=False, learn_identity=learn_identity,
-                                         server_settings=settings or Settings(timeout=4.0),
+                                         server_settings=authenticated(settings or Settings(timeout=4.0)),
                                          pod_security=pod_security)  # fmt: skip
         return hook
 
