@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -39,6 +40,7 @@ from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
 from gitopsguard.controller import Controller
 from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
+from gitopsguard.fleet import Fleet
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action, Reason
 from gitopsguard.notify import Notifications
@@ -53,6 +55,7 @@ from gitopsguard.render.settings import RenderSettings
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import Credentials, GitSource, SourceSpec, display_url
 from gitopsguard.source.review import OFF_NOTE
+from gitopsguard.units.spec import UnitDefaults
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -91,6 +94,8 @@ class ReconcileOptions:
     pod_security_exempt_runtime_classes: tuple[str, ...] = ()
     pod_security_exempt_namespaces: tuple[str, ...] = ()
     ssh_known_hosts: Path | None = None
+    root: bool = False  # `run --root`: ``path`` is the root unit, and the Units it declares are served too
+    unit_interval: timedelta = timedelta(minutes=5)  # `run --root`: the interval of a Unit whose spec names none
 
     def __post_init__(self) -> None:
         check_choice(self.audit_log, stdout=self.audit_stdout, anchored=self.audit_anchor)
@@ -175,12 +180,17 @@ def run_forever(
             news.on_result(result)
 
     local = Path(o.repo) if Path(o.repo).is_dir() else None
-    controller = Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval,
-                            on_result=report, brake=BrakePolicy(released=o.allow_mass_prune),
-                            trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)  # fmt: skip
-    click.echo(
-        f"reconciling {o.path} of {display_url(o.repo)} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True
-    )
+    brake = BrakePolicy(released=o.allow_mass_prune)
+    controller: Controller | Fleet = (
+        Fleet(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
+              brake=brake, defaults=UnitDefaults(o.unit_interval), on_note=lambda note: click.echo(note, err=True))
+        if o.root else
+        Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
+                   brake=brake, trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)
+    )  # fmt: skip
+    served = " and the Units it declares" if o.root else ""
+    click.echo(f"reconciling {o.path} of {display_url(o.repo)} ({o.branch}) as unit {unit.name}{served}; Ctrl-C "
+               "stops", err=True)  # fmt: skip
     if live_scan and unit.policies_path:
         backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,

@@ -1,0 +1,288 @@
+"""The loop that serves Units: ``run --repo URL --root PATH``, as ``flux bootstrap`` starts Flux.
+
+Each round, as a recipe:
+
+1. fetch the branch once (review and forward-only checks, against the root unit's applied commit);
+2. reconcile the root path as the root unit, as the controller itself (its render may hold Units);
+3. read the Units the root applied (``units/root.py``: only the root's render declares them, only live objects
+   the root's inventory names are served, each with the root's spec plus a suspension);
+4. in ``apply_order``, for each Unit: refused (cycle, missing dependency, overlap, unreadable) -> Stalled;
+   suspended -> Suspended; a dependency not Ready -> DependencyNotReady; else, when due (its interval, a new
+   commit, a new generation, a reconcile request), one pass with its own ``reconcile.Unit`` and inventory
+   (keyed by ``unit_id``), as its account (``accounts``), on the fetched revision, refused whole when its
+   folder declares a Unit (``minted_units``);
+5. write each Unit's status (only when it changed) and an Event when its Ready condition moved.
+
+One thread does all of it, in order: the checkout is the round's, and a dependent reads its dependency's
+status as this round wrote it. Units are watched (one informer, the root's label), so a reconcile request, a
+suspension or a resume wakes a round at once rather than at the next poll: ``gitopsguard reconcile unit``
+waits on that. The events our own status writes cause end after one quiet round (nothing is due).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitopsguard.backoff import jittered, next_wait, worth_retrying
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.informer import Informer
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
+from gitopsguard.collector import Collector
+from gitopsguard.commands.units import outcome_of
+from gitopsguard.errors import GitOpsGuardError, UnitError
+from gitopsguard.fleet_status import Served, StatusWriter
+from gitopsguard.heads import Head, judge
+from gitopsguard.model import UNIT_LABEL, Manifest
+from gitopsguard.plan.prune import BrakePolicy
+from gitopsguard.policy import PolicySet
+from gitopsguard.reconcile import DEFAULT_BRAKE, Reconciler, ReconcileResult, Unit, renderer
+from gitopsguard.render.stored import RenderStore
+from gitopsguard.source import GitSource, Revision
+from gitopsguard.source.watch import watch_commits
+from gitopsguard.units import PassOutcome, Phase, Readiness, UnitRef, UnitSpec, apply_order, blocked, readiness_of
+from gitopsguard.units import Reason as Condition
+from gitopsguard.units.root import Root, as_served, minted_units, units_of_root, vouched
+from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
+
+AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
+
+
+@dataclass
+class _Schedule:
+    """When each Unit was last passed in this process, on which commit, and when it is due again."""
+
+    due: dict[UnitRef, float] = field(default_factory=dict)
+    commit: dict[UnitRef, str] = field(default_factory=dict)
+
+    def is_due(self, ref: UnitRef, live: LiveUnit, commit: str, now: float) -> bool:
+        handled = live.status.get("lastHandledReconcileAt")
+        return (
+            ref not in self.due or now >= self.due[ref] or self.commit.get(ref) != commit
+            or live.status.get("observedGeneration") != live.generation
+            or (live.requested_at is not None and live.requested_at != handled)
+        )  # fmt: skip
+
+    def passed(self, ref: UnitRef, commit: str, after: float) -> None:
+        self.due[ref], self.commit[ref] = after, commit
+
+
+class Fleet:
+    """The root unit and the Units it declares, reconciled until ``stop``. ``account_of`` gives a Unit's
+    applier (its service account); the root unit always uses ``applier``, the controller's own."""
+
+    def __init__(
+        self, root: Unit, source: GitSource, applier: Applier, store: InventoryStore, raw: RawApi, *,
+        interval: float = 30.0, on_result: Callable[[ReconcileResult], None] = lambda _: None,
+        brake: BrakePolicy = DEFAULT_BRAKE, defaults: UnitDefaults = DEFAULTS, account_of: AccountOf | None = None,
+        on_note: Callable[[str], None] = lambda _: None,
+    ) -> None:  # fmt: skip
+        self.unit, self._source, self._applier, self._raw = root, source, applier, raw
+        self._root = Root(normal_path(root.path), root.name)
+        self._interval, self._on_result, self._defaults, self._on_note = interval, on_result, defaults, on_note
+        self._account_of = account_of or (lambda _: applier)
+        self._stored = RenderStore(source.workdir / "renders", root.render_settings)
+        self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
+        self._store, self._units = store, UnitStore(raw)
+        self._status = StatusWriter(self._units)
+        self._wake, self._fetch_now = threading.Event(), threading.Event()
+        self._schedule = _Schedule()
+        self._revision: Revision | None = None  # the round's fetched revision, and its checkout
+        self._root_due, self._watching, self._noted = 0.0, False, set[str]()
+        self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
+        self.last_duration = 0.0  # seconds the last round took (for metrics)
+        self.policies: PolicySet | None = None  # the root's policies, of its last applied revision (live scan)
+
+    def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
+        """Serve rounds until ``stop`` is set."""
+        observer = watch_commits(local_repository, self.wake) if local_repository else None
+        failures, collector = 0, Collector()
+        try:
+            with collector.passes():
+                while not stop.is_set():
+                    self._wake.clear()
+                    started = time.monotonic()
+                    failure, wait = self._round(stop)
+                    self.last_duration = time.monotonic() - started
+                    failures = failures + 1 if worth_retrying(failure) else 0
+                    collector.between_passes(busy=self._wake.is_set())
+                    backoff = next_wait(failure, failures, lambda n: jittered(n, self._interval))
+                    self._wake.wait(min(wait, backoff) if failure is not None else wait)
+        finally:
+            if observer:
+                observer.stop()
+                observer.join()
+
+    def wake(self) -> None:
+        """Fetch now, and serve a round now."""
+        self._fetch_now.set()
+        self._wake.set()
+
+    def _round(self, stop: threading.Event) -> tuple[GitOpsGuardError | None, float]:
+        """One round; the failure that ended it early (None when it ran through) and the seconds to the next."""
+        try:
+            units = self._units.list()
+            self._watch_units(stop)
+            if self._asked_for(units):  # `reconcile unit` serves the branch as it is now, as a commit would
+                self._fetch_now.set()
+            if self._pass_root():
+                units = self._units.list()  # the root may have applied new specs (new generations)
+            return None, self._serve(units)
+        except GitOpsGuardError as error:  # the Units could not be listed, or a status written: said, retried
+            self._note(f"units of the root path {self._root.path}: {error}")
+            return error.with_traceback(None), self._interval
+        except Exception as error:  # a bug must not stop the controller silently: report it, go on at the interval
+            self._note(f"units of the root path {self._root.path}: internal error: {error!r}")
+            return None, self._interval
+
+    # -- the root ----------------------------------------------------------------------------------
+
+    def _asked_for(self, units: tuple[LiveUnit, ...]) -> bool:
+        """Whether a Unit of the root's label carries a reconcile request not seen before. Each request value
+        fetches once: whoever copies the label onto a Unit of their own cannot make every round fetch."""
+        asked = {(u.namespace, u.name, u.requested_at) for u in units if u.requested_at is not None
+                 and u.requested_at != u.status.get("lastHandledReconcileAt")
+                 and _label(u.body) == self.unit.name}  # fmt: skip
+        new = asked - self._asked
+        self._asked = asked
+        return bool(new)
+
+    def _pass_root(self) -> bool:
+        """When due (its interval, a local commit, a reconcile request): fetch once, and reconcile the root
+        path with the fetched revision, as the controller itself. Whether it passed."""
+        if not (self._fetch_now.is_set() or time.monotonic() >= self._root_due or self._revision is None):
+            return False
+        self._fetch_now.clear()
+        inventory = self._store.load(self.unit.name)
+        try:
+            revision = self._source.fetch(last_applied=inventory.last_applied,
+                                          allow_rewind=self._reconciler.allow_rewind,
+                                          break_glass=self._reconciler.break_glass)  # fmt: skip
+            head = judge(self.unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+            self._revision = revision
+        except GitOpsGuardError as error:  # unreachable, rewound, unreviewed: the root holds, Units keep theirs
+            head = Head(None, refusal=error.with_traceback(None))
+        result = self._reconciler.reconcile(self.unit, head=head, want_policies=self.policies is None)
+        if result.policies is not None and not result.error:
+            self.policies = result.policies
+        self._on_result(result)
+        self._root_due = time.monotonic() + self._interval
+        return True
+
+    def _root_specs(self) -> tuple[tuple[UnitSpec, ...], Mapping[UnitRef, str], frozenset[Any]]:
+        """The Units of the root's last applied commit, the refused ones with why, and the root's inventory."""
+        inventory = self._store.load(self.unit.name)
+        commit = inventory.last_applied
+        if commit is None:
+            return (), {}, frozenset()
+        manifests = self._root_render(commit)
+        declared = units_of_root(self._root, manifests, self._defaults, namespace=self.unit.default_namespace)
+        return declared.units, declared.refused_units, frozenset(inventory.entries)
+
+    def _root_render(self, commit: str) -> tuple[Manifest, ...]:
+        checkout = self._revision.checkout if self._revision and self._revision.commit == commit else None
+        return renderer(self._stored)(checkout or self._source.checkout_of(commit), self.unit.path, commit)
+
+    # -- the Units ---------------------------------------------------------------------------------
+
+    def _serve(self, live_units: tuple[LiveUnit, ...]) -> float:
+        """Every Unit the root vouches for, in order; the seconds until the next one is due."""
+        specs, refused, inventory = self._root_specs()
+        found = vouched(self._root, [u.body for u in live_units], inventory)
+        for why in found.ignored:
+            self._note(why)
+        live = {UnitRef(u.namespace, u.name): u for u in live_units}
+        served = {UnitRef(*_where(body)) for body in found.served}
+        specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
+        order = apply_order(specs)
+        for ref, why in {**refused, **order.refused}.items():
+            if ref in served:
+                self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
+                                   failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
+        ready = {ref: readiness_of(u.status, u.generation) for ref, u in live.items() if ref in served}
+        by_ref = {s.ref: s for s in specs}
+        for ref in order.order:
+            ready[ref] = self._serve_one(by_ref[ref], live[ref], ready)
+        return self._next_due()
+
+    def _serve_one(self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]) -> Readiness:
+        if spec.suspend:
+            return self._status.write(live, PassOutcome(Phase.SUSPENDED, spec.generation)).readiness
+        waiting = blocked([spec], ready).get(spec.ref)
+        if waiting is not None:
+            return self._status.write(live, PassOutcome(Phase.WAITING, spec.generation, message=waiting)).readiness
+        commit = self._revision.commit if self._revision else ""
+        if not self._schedule.is_due(spec.ref, live, commit, time.monotonic()):
+            return ready.get(spec.ref) or readiness_of(live.status, live.generation)
+        result = self._pass(spec)
+        self._on_result(result)
+        wait = spec.interval.total_seconds()
+        if result.failure is not None and result.failure.retryable:
+            wait = min(wait, jittered(1, self._interval))
+        self._schedule.passed(spec.ref, commit, time.monotonic() + wait)
+        written: Served = self._status.write(live, outcome_of(result, spec.generation), result=result)
+        return written.readiness
+
+    def _pass(self, spec: UnitSpec) -> ReconcileResult:
+        """One pass over a Unit, on the round's revision, as its account."""
+        unit = unit_of(spec, self.unit)
+        if self._revision is None:  # nothing fetched yet in this process: repair drift from its last commit
+            head = Head(None, refusal=UnitError(f"{spec.ref}: the repository was not fetched yet; trying again"))
+        else:
+            head = judge(unit, self._revision, self._applier, renderer(self._stored), datetime.now(UTC))
+            minted = minted_units(spec, head.manifests) if head.refusal is None else ()
+            if minted:  # the folder's whole revision is refused: nothing of it is applied
+                head = Head(self._revision, refusal=UnitError("; ".join(minted[:3])
+                            + (f" ({len(minted) - 3} more)" if len(minted) > 3 else "")))  # fmt: skip
+        reconciler = replace(self._reconciler, applier=self._account_of(spec))
+        try:
+            return reconciler.reconcile(unit, head=head)
+        except GitOpsGuardError as error:  # the inventory itself could not be read or saved
+            return ReconcileResult(unit.name, None, (), error=str(error), failure=error.with_traceback(None))
+        except Exception as error:  # a bug in one Unit's pass must not stop the others
+            return ReconcileResult(unit.name, None, (), error=f"internal error: {error!r}")
+
+    def _next_due(self) -> float:
+        soonest = min([self._root_due, *self._schedule.due.values()], default=self._root_due)
+        return max(0.5, min(self._interval, soonest - time.monotonic()))
+
+    def _watch_units(self, stop: threading.Event) -> None:
+        """One informer on the Units the root applied (its label): any change wakes a round. Started once the
+        Units can be listed (the CRD comes with ``manifests/``)."""
+        if self._watching:
+            return
+        self._watching = True
+        informer = Informer(self._applier, self._raw, (API_VERSION, "Unit"), keep_objects=False, what="Units",
+                            selector=f"{UNIT_LABEL}={self.unit.name}",
+                            on_event=lambda _change, _body: self._wake.set())  # fmt: skip
+        informer.start(stop)
+
+    def _note(self, message: str) -> None:
+        if message not in self._noted:  # said once per process, not every round
+            self._noted.add(message)
+            self._on_note(message)
+
+
+def unit_of(spec: UnitSpec, root: Unit) -> Unit:
+    """The recipe's unit for a Unit: its id, folder, default namespace (targetNamespace, else its own),
+    reportOnly and prune. The policies are the root's (the platform's, for every Unit: a team's own
+    ``policiesPath`` alone would let the team write its own exceptions); the rest is the operator's."""
+    return replace(root, name=spec.id, path=spec.path, default_namespace=spec.target_namespace or spec.ref.namespace,
+                   report_only=spec.report_only or root.report_only, prune=spec.prune)  # fmt: skip
+
+
+def _label(body: Mapping[str, Any]) -> object:
+    labels = (body.get("metadata") or {}).get("labels")
+    return labels.get(UNIT_LABEL) if isinstance(labels, Mapping) else None
+
+
+def _where(body: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = body.get("metadata") or {}
+    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")

@@ -1,0 +1,209 @@
+"""The controller serves Units (``run --root``, ``fleet.py``) on the real API server, from a real repository.
+
+The root path declares two Units of the test's namespace: ``infra`` (folder ``infra``) and ``apps`` (folder
+``apps``, after ``infra``). The loop runs in-process, on a thread, as ``run --root`` runs it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from kubernetes import client
+
+from gitopsguard.cli import main
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.units import LiveUnit, UnitStore
+from gitopsguard.errors import NotFoundError
+from gitopsguard.fleet import Fleet
+from gitopsguard.model import UNIT_LABEL
+from gitopsguard.reconcile import ReconcileResult, Unit
+from gitopsguard.source import GitSource, SourceSpec
+from tests.gitrepo import Upstream
+from tests.integration.conftest import LiveCluster
+from tests.integration.test_units_crd import install_unit_crd, make_unit
+from tests.waiting import CONFIGMAP, eventually, value_of
+
+pytestmark = pytest.mark.integration
+
+UNIT = """\
+apiVersion: gitopsguard.io/v1alpha1
+kind: Unit
+metadata: {{name: {name}, namespace: {namespace}}}
+spec: {spec}
+---
+"""
+
+
+@dataclass
+class Running:
+    upstream: Upstream
+    namespace: str
+    fleet: Fleet
+    results: list[ReconcileResult]
+    notes: list[str]
+    units: UnitStore
+
+    def unit(self, name: str) -> LiveUnit:
+        return self.units.get(self.namespace, name)
+
+    def ready(self, name: str) -> dict[str, Any]:
+        try:
+            conditions = self.unit(name).status.get("conditions") or []
+        except NotFoundError:  # the root has not applied it yet
+            return {}
+        return next((c for c in conditions if c.get("type") == "Ready"), {})
+
+    def declare(self, **units: str) -> None:
+        """The root path's Units: name -> the spec, as flow YAML."""
+        text = "".join(UNIT.format(name=n, namespace=self.namespace, spec=s) for n, s in units.items())
+        self.upstream.write("root/units.yaml", text)
+
+
+def gitopsguard(cluster: LiveCluster, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--kubeconfig", str(cluster.kubeconfig)])
+
+
+@pytest.fixture
+def running(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Running]:
+    raw = RawApi(admin_api)
+    install_unit_crd(raw)
+    upstream = Upstream(tmp_path / "git")
+    results: list[ReconcileResult] = []
+    notes: list[str] = []
+    fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
+                  GitSource(SourceSpec(upstream.url), tmp_path / "gg"), Applier(admin_api), InventoryStore(admin_api),
+                  raw, interval=60, on_result=results.append, on_note=notes.append)  # fmt: skip
+    state = Running(upstream, namespace, fleet, results, notes, UnitStore(raw))
+    state.declare(infra="{path: infra}", apps="{path: apps, dependsOn: [{name: infra}]}")
+    upstream.write("infra/cm.yaml", configmap("infra", namespace, "1"))
+    upstream.write("apps/cm.yaml", configmap("apps", namespace, "1"))
+    upstream.commit()
+    stop = threading.Event()
+    # no watch on the repository: each test wakes the loop after a commit, or shows that something else does
+    thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
+    thread.start()
+    yield state
+    stop.set()
+    fleet.wake()
+    thread.join(20)
+    assert not thread.is_alive(), "the loop stops when asked"
+
+
+def configmap(name: str, namespace: str, value: str) -> str:
+    return CONFIGMAP.format(name=name, value=value).replace(f"name: {name}", f"name: {name}\n  namespace: {namespace}")
+
+
+def commit(running: Running, files: dict[str, str], message: str = "change") -> str:
+    for path, text in files.items():
+        running.upstream.write(path, text)
+    sha = running.upstream.commit(message)
+    running.fleet.wake()
+    return sha
+
+
+def test_depends_on_orders_apply_and_a_failing_dependency_holds_its_dependents(
+    running: Running, admin_api: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    order = [r.unit for r in running.results if r.unit in (f"{namespace}.infra", f"{namespace}.apps")]
+    assert order[:2] == [f"{namespace}.infra", f"{namespace}.apps"], order
+    assert value_of(core, "infra", namespace) == "1" and value_of(core, "apps", namespace) == "1"
+    # infra breaks: it is Stalled with its reason, and apps waits, naming it, without applying its own commit
+    commit(running, {"infra/cm.yaml": "kind: [unclosed\n", "apps/cm.yaml": configmap("apps", namespace, "2")})
+    eventually(lambda: running.ready("apps").get("reason") == "DependencyNotReady", 60, every=0.5)
+    infra = running.ready("infra")
+    assert (infra["status"], infra["reason"]) == ("False", "BuildFailed"), infra
+    apps = running.ready("apps")
+    assert apps["status"] == "False" and f"waiting for Unit/{namespace}/infra: not Ready: BuildFailed" in apps[
+        "message"], apps  # fmt: skip
+    assert value_of(core, "apps", namespace) == "1", "a held dependent applies nothing"
+    # infra fixed: both pass, in order
+    commit(running, {"infra/cm.yaml": configmap("infra", namespace, "3")})
+    eventually(lambda: value_of(core, "apps", namespace) == "2", 60, every=0.5)
+    eventually(lambda: running.ready("apps").get("status") == "True", 30, every=0.5)
+    assert running.unit("apps").status.get("objects") == 1
+
+
+def test_a_suspended_unit_changes_nothing_until_resumed(
+    running: Running, admin_api: client.ApiClient, namespace: str, dev_cluster: LiveCluster
+) -> None:
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    assert gitopsguard(dev_cluster, "suspend", "unit", "apps", "-n", namespace).exit_code == 0
+    eventually(lambda: running.ready("apps").get("reason") == "Suspended", 30, every=0.5)
+    sha = commit(running, {"apps/cm.yaml": configmap("apps", namespace, "2")})
+    eventually(lambda: running.unit("infra").status.get("lastAppliedRevision") == sha, 30, every=0.5)
+    assert value_of(core, "apps", namespace) == "1", "a suspended Unit changes nothing"
+    assert running.ready("apps")["reason"] == "Suspended"
+    assert gitopsguard(dev_cluster, "resume", "unit", "apps", "-n", namespace).exit_code == 0
+    eventually(lambda: value_of(core, "apps", namespace) == "2", 30, every=0.5)
+
+
+def test_reconcile_unit_is_served_by_the_running_controller(
+    running: Running, admin_api: client.ApiClient, namespace: str, dev_cluster: LiveCluster
+) -> None:
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    running.upstream.write("apps/cm.yaml", configmap("apps", namespace, "2"))
+    sha = running.upstream.commit()  # no wake: the request itself must fetch (the loop's interval is 60 s)
+    served = gitopsguard(dev_cluster, "reconcile", "unit", "apps", "-n", namespace, "--timeout", "45s")
+    assert served.exit_code == 0, served.output
+    assert f"Unit/{namespace}/apps: Ready True" in served.output
+    unit = running.unit("apps")
+    assert unit.status["lastHandledReconcileAt"] == unit.requested_at
+    assert unit.status["lastAppliedRevision"] == sha and value_of(core, "apps", namespace) == "2"
+
+
+def test_a_unit_a_team_mints_in_its_own_folder_is_refused_and_nothing_of_that_revision_is_applied(
+    running: Running, admin_api: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    minted = UNIT.format(name="mine", namespace=namespace, spec="{path: stolen}")
+    commit(running, {"apps/cm.yaml": configmap("apps", namespace, "2"), "apps/unit.yaml": minted,
+                     "stolen/cm.yaml": configmap("stolen", namespace, "x")})  # fmt: skip
+    eventually(lambda: running.ready("apps").get("reason") == "InvalidSpec", 60, every=0.5)
+    ready = running.ready("apps")
+    assert "a Unit may be declared in the root path only" in ready["message"], ready
+    assert value_of(core, "apps", namespace) == "1", "nothing of the refused revision is applied"
+    assert [u.name for u in running.units.list(namespace)] == ["apps", "infra"]
+    assert value_of(core, "stolen", namespace) is None
+
+
+def test_a_unit_created_by_hand_through_the_api_is_ignored(
+    running: Running, admin_api: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    raw = RawApi(admin_api)
+    made = make_unit(raw, namespace, "byhand", {"path": "stolen"})
+    # even with the root's label copied onto it: the root's inventory does not name it
+    raw.call("PATCH", f"/apis/gitopsguard.io/v1alpha1/namespaces/{namespace}/units/byhand", "Unit",
+             body={"metadata": {"labels": {UNIT_LABEL: f"{namespace}-root"}}},
+             content_type="application/merge-patch+json")  # fmt: skip
+    commit(running, {"stolen/cm.yaml": configmap("stolen", namespace, "x")})
+    eventually(lambda: any(f"Unit/{namespace}/byhand: ignored" in n for n in running.notes), 30, every=0.5)
+    assert value_of(core, "stolen", namespace) is None
+    assert not running.unit("byhand").status, "no status is written on a Unit the root did not apply"
+    assert made["metadata"]["name"] == "byhand"
+
+
+def test_a_dependency_cycle_is_stalled_naming_it_and_the_others_go_on(
+    running: Running, admin_api: client.ApiClient, namespace: str
+) -> None:
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    running.declare(infra="{path: infra, dependsOn: [{name: apps}]}", apps="{path: apps, dependsOn: [{name: infra}]}",
+                    other="{path: other}")  # fmt: skip
+    commit(running, {"other/cm.yaml": configmap("other", namespace, "1")})
+    eventually(lambda: running.ready("apps").get("reason") == "InvalidSpec", 60, every=0.5)
+    stalled = next(c for c in running.unit("apps").status["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] == "True" and "dependsOn forms a cycle" in stalled["message"], stalled
+    eventually(lambda: value_of(client.CoreV1Api(admin_api), "other", namespace) == "1", 30, every=0.5)
