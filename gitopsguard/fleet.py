@@ -103,6 +103,8 @@ class Fleet:
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Serve rounds until ``stop`` is set."""
         observer = watch_commits(local_repository, self.wake) if local_repository else None
+        # a stop ends the wait between rounds at once, not at the next interval (SIGTERM, a lost lease)
+        threading.Thread(target=self._wake_on, args=(stop,), name="units-stop", daemon=True).start()
         failures, collector = 0, Collector()
         try:
             with collector.passes():
@@ -119,6 +121,10 @@ class Fleet:
             if observer:
                 observer.stop()
                 observer.join()
+
+    def _wake_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        self._wake.set()
 
     def wake(self) -> None:
         """Fetch now, and serve a round now."""

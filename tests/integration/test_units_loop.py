@@ -5,6 +5,9 @@ The root path declares two Units of the test's namespace: ``infra`` (folder ``in
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster
+from tests.integration.test_controller_account import account_kubeconfig
 from tests.integration.test_units_crd import install_unit_crd, make_unit
 from tests.waiting import CONFIGMAP, eventually, value_of
 
@@ -207,3 +211,47 @@ def test_a_dependency_cycle_is_stalled_naming_it_and_the_others_go_on(
     stalled = next(c for c in running.unit("apps").status["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] == "True" and "dependsOn forms a cycle" in stalled["message"], stalled
     eventually(lambda: value_of(client.CoreV1Api(admin_api), "other", namespace) == "1", 30, every=0.5)
+
+
+def test_run_root_as_the_controllers_own_account_serves_the_units(
+    dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """`gitopsguard run --root` as a process, with the token of the account manifests/ installs: its RBAC is
+    enough to apply the Units, serve them and write their status."""
+    kubeconfig = account_kubeconfig(dev_cluster, admin_api, tmp_path,
+                                    ("namespace.yaml", "crds/unit.yaml", "controller-rbac.yaml"))  # fmt: skip
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("root/units.yaml", "".join(UNIT.format(name=n, namespace=namespace, spec=s) for n, s in (
+        ("infra", "{path: infra}"), ("apps", "{path: apps, dependsOn: [{name: infra}]}"))))  # fmt: skip
+    upstream.write("infra/cm.yaml", configmap("infra", namespace, "1"))
+    upstream.write("apps/cm.yaml", configmap("apps", namespace, "1"))
+    upstream.commit()
+    process = subprocess.Popen([
+        sys.executable, "-m", "gitopsguard", "run", "--repo", str(upstream.bare), "--root", "root",
+        "--unit", f"{namespace}-root", "--kubeconfig", str(kubeconfig), "--workdir", str(tmp_path / "gg"),
+        "--audit-log", str(tmp_path / "audit.jsonl"), "--interval", "60", "--leader-elect", "--no-live-scan",
+        "--metrics-address", "", "--policies-path", "",
+    ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    units = UnitStore(RawApi(admin_api))
+    try:
+        eventually(lambda: _ready_of(units, namespace, "apps") == "True", 60, every=0.5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output = process.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, output
+    assert f"as unit {namespace}-root and the Units it declares" in output, output
+    assert output.index(f"ConfigMap/{namespace}/infra created") < output.index(f"ConfigMap/{namespace}/apps created")
+    events = client.CoreV1Api(admin_api).list_namespaced_event(namespace, field_selector="involvedObject.kind=Unit")
+    assert {"ReconciliationSucceeded"} <= {e.reason for e in events.items}
+
+
+def _ready_of(units: UnitStore, namespace: str, name: str) -> str | None:
+    try:
+        conditions = units.get(namespace, name).status.get("conditions") or []
+    except NotFoundError:
+        return None
+    return next((str(c.get("status")) for c in conditions if c.get("type") == "Ready"), None)
