@@ -404,6 +404,15 @@ def verify_range_command(old: str, new: str, repo: Path, review_mode: str, trust
     help="Serve Units: reconcile this directory of the repository as the "
     "root unit, then each Unit it declares (docs/units.md), as `flux bootstrap` does. Excludes --path.",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(0, 1024),
+    default=0,
+    show_default=True,
+    help="With --root: spread the "
+    "Units over the replicas by N shard Leases (gitopsguard-system/gitopsguard-shard-<k>), the same N on "
+    "every replica; 0: one replica serves all (with --leader-elect, the leader).",
+)
 @click.option("--default-unit-interval", default="5m", show_default=True, help="The interval of a Unit whose spec "
               "names none (a duration like 5m).")  # fmt: skip
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between fetches; changes to owned "
@@ -500,7 +509,7 @@ def run_command(
     team_webhook_hosts: tuple[str, ...], team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool,
     live_scan: bool, scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, admission_address: str,
     admission_url: str, admission_failure_policy: str, admission_namespace_label: str, root: str | None,
-    default_unit_interval: str, **options: Any,
+    default_unit_interval: str, shards: int, **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM.
 
@@ -519,6 +528,9 @@ def run_command(
                                  param_hint="--default-unit-interval")  # fmt: skip
     if root:
         options |= {"path": root, "root": True, "unit_interval": unit_interval}
+    if shards and (not root or leader_elect):
+        raise click.UsageError("--shards N spreads the Units of --root over replicas: give --root, and not "
+                               "--leader-elect (the shard Leases decide who acts)")  # fmt: skip
 
     trust, github_repo, github_api_url = options["trust"], options["github_repo"], options["github_api_url"]
     if admission_url and not admission_address:
@@ -547,7 +559,8 @@ def run_command(
                 trust=trust if approval_mode != "off" else None, github=github,
                 slack=slack_settings(slack_channel, slack_api_url, team_webhook_hosts, team_webhook_allow_private),
                 metrics_address=metrics_address,
-                leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log, admission=admission)  # fmt: skip
+                leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log, admission=admission,
+                shards=shards)  # fmt: skip
 
 
 def slack_settings(

@@ -21,9 +21,10 @@ waits on that. The events our own status writes cause end after one quiet round 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.shardleases import ShardLeases
 from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
 from gitopsguard.collector import Collector
 from gitopsguard.commands.units import outcome_of
@@ -47,9 +49,20 @@ from gitopsguard.reconcile import DEFAULT_BRAKE, Reconciler, ReconcileResult, Un
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource, Revision
 from gitopsguard.source.watch import watch_commits
-from gitopsguard.units import PassOutcome, Phase, Readiness, UnitRef, UnitSpec, apply_order, blocked, readiness_of
+from gitopsguard.units import (
+    PassOutcome,
+    Phase,
+    Readiness,
+    UnitRef,
+    UnitSpec,
+    apply_order,
+    blocked,
+    readiness_of,
+    unit_id,
+)
 from gitopsguard.units import Reason as Condition
 from gitopsguard.units.root import Root, as_served, minted_units, units_of_root, vouched
+from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
 AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
@@ -82,12 +95,13 @@ class Fleet:
         self, root: Unit, source: GitSource, applier: Applier, store: InventoryStore, raw: RawApi, *,
         interval: float = 30.0, on_result: Callable[[ReconcileResult], None] = lambda _: None,
         brake: BrakePolicy = DEFAULT_BRAKE, defaults: UnitDefaults = DEFAULTS, account_of: AccountOf | None = None,
-        on_note: Callable[[str], None] = lambda _: None,
+        on_note: Callable[[str], None] = lambda _: None, leases: ShardLeases | None = None,
     ) -> None:  # fmt: skip
         self.unit, self._source, self._applier, self._raw = root, source, applier, raw
         self._root = Root(normal_path(root.path), root.name)
         self._interval, self._on_result, self._defaults, self._on_note = interval, on_result, defaults, on_note
         self._account_of = account_of or (lambda _: applier)
+        self._leases = leases  # None: this replica serves every Unit (alone, or as the leader)
         self._stored = RenderStore(source.workdir / "renders", root.render_settings)
         self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
         self._store, self._units = store, UnitStore(raw)
@@ -95,6 +109,8 @@ class Fleet:
         self._wake, self._fetch_now = threading.Event(), threading.Event()
         self._schedule = _Schedule()
         self._revision: Revision | None = None  # the round's fetched revision, and its checkout
+        self._root_head: Head | None = None  # the root path judged at the last fetch
+        self._root_pending = False  # that head is not passed yet (the root's shard was not ours)
         self._root_due, self._watching, self._noted = 0.0, False, set[str]()
         self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
         self.last_duration = 0.0  # seconds the last round took (for metrics)
@@ -105,6 +121,10 @@ class Fleet:
         observer = watch_commits(local_repository, self.wake) if local_repository else None
         # a stop ends the wait between rounds at once, not at the next interval (SIGTERM, a lost lease)
         threading.Thread(target=self._wake_on, args=(stop,), name="units-stop", daemon=True).start()
+        if self._leases is not None:
+            threading.Thread(
+                target=self._follow_shards, args=(self._leases, stop), name="units-shards", daemon=True
+            ).start()
         failures, collector = 0, Collector()
         try:
             with collector.passes():
@@ -125,6 +145,16 @@ class Fleet:
     def _wake_on(self, stop: threading.Event) -> None:
         stop.wait()
         self._wake.set()
+
+    def _follow_shards(self, leases: ShardLeases, stop: threading.Event) -> None:
+        """A round as soon as the shards this replica holds change: the Units of a shard it took (from a replica
+        that died) are served now, not at the next interval. Reads the leases' memory only."""
+        held: frozenset[int] = frozenset()
+        while not stop.wait(leases.timing.retry_seconds / 2):
+            now = leases.held()
+            if now - held:
+                self._wake.set()
+            held = now
 
     def wake(self) -> None:
         """Fetch now, and serve a round now."""
@@ -161,26 +191,51 @@ class Fleet:
         return bool(new)
 
     def _pass_root(self) -> bool:
-        """When due (its interval, a local commit, a reconcile request): fetch once, and reconcile the root
-        path with the fetched revision, as the controller itself. Whether it passed."""
+        """When due (its interval, a local commit, a reconcile request): fetch once; then reconcile the root path
+        with the fetched revision, as the controller itself, on the replica that holds the root's shard (also
+        when that shard came to it after the fetch). Whether the root's Units may have moved."""
+        fetched = self._fetch_if_due()
+        with self._acting(self.unit.name) as still:  # every replica fetches; the root's shard holder applies
+            if still is None or self._root_head is None or not (fetched or self._root_pending):
+                return fetched
+            self._root_pending = False
+            result = self._reconciler.reconcile(self.unit, head=self._root_head, want_policies=self.policies is None)
+        if result.policies is not None and not result.error:
+            self.policies = result.policies
+        self._on_result(result)
+        return True
+
+    def _fetch_if_due(self) -> bool:
         if not (self._fetch_now.is_set() or time.monotonic() >= self._root_due or self._revision is None):
             return False
         self._fetch_now.clear()
+        self._root_due = time.monotonic() + self._interval
         inventory = self._store.load(self.unit.name)
         try:
             revision = self._source.fetch(last_applied=inventory.last_applied,
                                           allow_rewind=self._reconciler.allow_rewind,
                                           break_glass=self._reconciler.break_glass)  # fmt: skip
-            head = judge(self.unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+            self._root_head = judge(self.unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
             self._revision = revision
         except GitOpsGuardError as error:  # unreachable, rewound, unreviewed: the root holds, Units keep theirs
-            head = Head(None, refusal=error.with_traceback(None))
-        result = self._reconciler.reconcile(self.unit, head=head, want_policies=self.policies is None)
-        if result.policies is not None and not result.error:
-            self.policies = result.policies
-        self._on_result(result)
-        self._root_due = time.monotonic() + self._interval
+            self._root_head = Head(None, refusal=error.with_traceback(None))
+        self._root_pending = True
         return True
+
+    @contextlib.contextmanager
+    def _acting(self, unit: str) -> Iterator[Callable[[], bool] | None]:
+        """While this replica may act on ``unit`` (its shard's Lease is ours: ``cluster/shardleases.py``), a
+        check to make again before each write; None when the unit is not ours now."""
+        leases = self._leases
+        if leases is None:
+            yield lambda: True
+            return
+        with leases.acting(shard_of(unit, leases.shards)) as claim:
+            if claim is None or not leases.holds(claim):
+                yield None
+                return
+            held = claim
+            yield lambda: leases.holds(held)
 
     def _root_specs(self) -> tuple[tuple[UnitSpec, ...], Mapping[UnitRef, str], frozenset[Any]]:
         """The Units of the root's last applied commit, the refused ones with why, and the root's inventory."""
@@ -209,9 +264,10 @@ class Fleet:
         specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
         order = apply_order(specs)
         for ref, why in {**refused, **order.refused}.items():
-            if ref in served:
-                self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
-                                   failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
+            with self._acting(unit_id(ref.namespace, ref.name)) as still:
+                if ref in served and still is not None and still():
+                    self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
+                                       failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
         ready = {ref: readiness_of(u.status, u.generation) for ref, u in live.items() if ref in served}
         by_ref = {s.ref: s for s in specs}
         for ref in order.order:
@@ -219,25 +275,41 @@ class Fleet:
         return self._next_due()
 
     def _serve_one(self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]) -> Readiness:
-        if spec.suspend:
-            return self._status.write(live, PassOutcome(Phase.SUSPENDED, spec.generation)).readiness
-        waiting = blocked([spec], ready).get(spec.ref)
-        if waiting is not None:
-            return self._status.write(live, PassOutcome(Phase.WAITING, spec.generation, message=waiting)).readiness
-        commit = self._revision.commit if self._revision else ""
-        if not self._schedule.is_due(spec.ref, live, commit, time.monotonic()):
-            return ready.get(spec.ref) or readiness_of(live.status, live.generation)
-        result = self._pass(spec)
-        self._on_result(result)
-        wait = spec.interval.total_seconds()
-        if result.failure is not None and result.failure.retryable:
-            wait = min(wait, jittered(1, self._interval))
-        self._schedule.passed(spec.ref, commit, time.monotonic() + wait)
-        written: Served = self._status.write(live, outcome_of(result, spec.generation), result=result)
+        """The Unit's turn: on the replica that holds its shard, suspended, waiting, or a pass when due."""
+        as_is = readiness_of(live.status, live.generation)
+        with self._acting(spec.id) as still:
+            if still is None:  # another replica's: its status, as that one wrote it, is what dependents read
+                return as_is
+            if spec.suspend:
+                return self._write(still, live, PassOutcome(Phase.SUSPENDED, spec.generation)) or as_is
+            waiting = blocked([spec], ready).get(spec.ref)
+            if waiting is not None:
+                return self._write(still, live, PassOutcome(Phase.WAITING, spec.generation, message=waiting)) or as_is
+            commit = self._revision.commit if self._revision else ""
+            if not self._schedule.is_due(spec.ref, live, commit, time.monotonic()):
+                return ready.get(spec.ref) or as_is
+            result = self._pass(spec, still)
+            if result is None:  # the shard went while its folder was rendered: its new holder passes it
+                return as_is
+            self._on_result(result)
+            wait = spec.interval.total_seconds()
+            if result.failure is not None and result.failure.retryable:
+                wait = min(wait, jittered(1, self._interval))
+            self._schedule.passed(spec.ref, commit, time.monotonic() + wait)
+            return self._write(still, live, outcome_of(result, spec.generation), result) or as_is
+
+    def _write(
+        self, still: Callable[[], bool], live: LiveUnit, outcome: PassOutcome, result: ReconcileResult | None = None
+    ) -> Readiness | None:
+        """The status, written while the Unit is still ours; its readiness after (None when it was not)."""
+        if not still():
+            return None
+        written: Served = self._status.write(live, outcome, result=result)
         return written.readiness
 
-    def _pass(self, spec: UnitSpec) -> ReconcileResult:
-        """One pass over a Unit, on the round's revision, as its account."""
+    def _pass(self, spec: UnitSpec, still: Callable[[], bool]) -> ReconcileResult | None:
+        """One pass over a Unit, on the round's revision, as its account; None when the Unit stopped being
+        ours before the pass began to write."""
         unit = unit_of(spec, self.unit)
         if self._revision is None:  # nothing fetched yet in this process: repair drift from its last commit
             head = Head(None, refusal=UnitError(f"{spec.ref}: the repository was not fetched yet; trying again"))
@@ -248,6 +320,8 @@ class Fleet:
                 head = Head(self._revision, refusal=UnitError("; ".join(minted[:3])
                             + (f" ({len(minted) - 3} more)" if len(minted) > 3 else "")))  # fmt: skip
         reconciler = replace(self._reconciler, applier=self._account_of(spec))
+        if not still():
+            return None
         try:
             return reconciler.reconcile(unit, head=head)
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved

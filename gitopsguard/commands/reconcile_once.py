@@ -32,6 +32,7 @@ from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.secrets import SecretData
+from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api
 from gitopsguard.collector import Collector
 from gitopsguard.commands.admission import AdmissionOptions, serve_admission
 from gitopsguard.commands.grants import GitHubSettings, github_token, start_keeper
@@ -134,7 +135,7 @@ def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
     slack: SlackSettings | None = None, metrics_address: str = "", leader_elect: bool = False,
-    apiserver_audit_log: Path | None = None, admission: AdmissionOptions | None = None,
+    apiserver_audit_log: Path | None = None, admission: AdmissionOptions | None = None, shards: int = 0,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
@@ -154,6 +155,13 @@ def run_forever(
                                   pod_security=seam)  # fmt: skip
         health.serving_admission(lambda: not stop.is_set())  # a server thread that dies ends the process
     lost = threading.Event()
+    leases = None
+    if shards:  # `run --root --shards N`: this replica serves the Units of the shards it holds, and no other
+        if not _namespace_ready(RawApi(api), stop):
+            return
+        leases = ShardLeases(shard_api(api, ShardTiming()), shards)
+        leases.start(stop)
+        click.echo(f"serving the Units of the shards it holds, of {shards}, as {leases.me}", err=True)
     if leader_elect:
         health.standby(unit.name)
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
@@ -183,7 +191,8 @@ def run_forever(
     brake = BrakePolicy(released=o.allow_mass_prune)
     controller: Controller | Fleet = (
         Fleet(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
-              brake=brake, defaults=UnitDefaults(o.unit_interval), on_note=lambda note: click.echo(note, err=True))
+              brake=brake, defaults=UnitDefaults(o.unit_interval), on_note=lambda note: click.echo(note, err=True),
+              leases=leases)
         if o.root else
         Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
                    brake=brake, trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)
@@ -207,6 +216,8 @@ def run_forever(
                      github=github, also=granted, watch=metrics.watch_grants)  # fmt: skip
     health.leading(unit.name, readiness(metrics, interval, reachable(api)))
     controller.run(stop, local_repository=local)
+    if leases is not None:
+        leases.release_all()  # after the passes: the others take the shards at once, not after the lease
     if elector is not None and not lost.is_set():
         elector.release()
     if lost.is_set():

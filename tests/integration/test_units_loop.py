@@ -22,6 +22,7 @@ from gitopsguard.cli import main
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api
 from gitopsguard.cluster.units import LiveUnit, UnitStore
 from gitopsguard.errors import NotFoundError
 from gitopsguard.fleet import Fleet
@@ -255,3 +256,52 @@ def _ready_of(units: UnitStore, namespace: str, name: str) -> str | None:
     except NotFoundError:
         return None
     return next((str(c.get("status")) for c in conditions if c.get("type") == "Ready"), None)
+
+
+def test_replicas_split_the_units_by_shard_and_a_stopped_ones_units_move_to_the_other(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """Two replicas, 8 shard Leases (in the test's namespace, short leases): every Unit is applied by one of
+    them only; a replica that stops without giving its shards back loses its Units to the other, whose next
+    round serves them (a reconcile request to each is answered)."""
+    raw = RawApi(admin_api)
+    install_unit_crd(raw)
+    upstream = Upstream(tmp_path / "git")
+    names = [f"u{i}" for i in range(6)]
+    upstream.write("root/units.yaml", "".join(UNIT.format(name=n, namespace=namespace, spec=f"{{path: {n}}}")
+                                             for n in names))  # fmt: skip
+    for name in names:
+        upstream.write(f"{name}/cm.yaml", configmap(name, namespace, "1"))
+    upstream.commit()
+    timing = ShardTiming(lease_seconds=4, renew_deadline=2.5, retry_seconds=0.5)
+    replicas: list[tuple[Fleet, list[ReconcileResult], threading.Event]] = []
+    for me in ("a", "b"):
+        leases = ShardLeases(shard_api(admin_api, timing), 8, me=me, namespace=namespace, timing=timing)
+        results: list[ReconcileResult] = []
+        fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
+                      GitSource(SourceSpec(upstream.url), tmp_path / f"gg-{me}"), Applier(admin_api),
+                      InventoryStore(admin_api), raw, interval=60, on_result=results.append, leases=leases)  # fmt: skip
+        stop = threading.Event()
+        leases.start(stop)
+        threading.Thread(target=fleet.run, args=(stop,), daemon=True).start()
+        replicas.append((fleet, results, stop))
+    units = UnitStore(raw)
+    try:
+        eventually(lambda: all(_ready_of(units, namespace, n) == "True" for n in names), 90, every=0.5)
+        applied = [{r.unit for r in results if any(c.action.value == "created" for c in r.changes)}
+                   for _, results, _ in replicas]  # fmt: skip
+        assert not applied[0] & applied[1], f"applied by both replicas: {applied[0] & applied[1]}"
+        assert applied[0] | applied[1] >= {f"{namespace}.{n}" for n in names}
+        assert applied[0] and applied[1], "8 shards over two replicas: each holds some"
+        replicas[0][2].set()  # replica a stops, keeping its Leases until they run out
+        moved = [n for n in names if f"{namespace}.{n}" in applied[0]]
+        for name in moved:
+            units.request_reconcile(namespace, name, f"moved-{name}")
+        replicas[1][0].wake()
+        eventually(lambda: all(units.get(namespace, n).status.get("lastHandledReconcileAt") == f"moved-{n}"
+                               for n in moved), 30, every=0.5)  # fmt: skip
+        served_by_b = {r.unit for r in replicas[1][1]}
+        assert {f"{namespace}.{n}" for n in moved} <= served_by_b
+    finally:
+        for _, _, stop in replicas:
+            stop.set()
