@@ -305,3 +305,22 @@ def test_replicas_split_the_units_by_shard_and_a_stopped_ones_units_move_to_the_
     finally:
         for _, _, stop in replicas:
             stop.set()
+
+
+def test_a_unit_with_prune_false_leaves_what_left_git_and_one_with_prune_deletes_it(
+    running: Running, admin_api: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    running.declare(infra="{path: infra}", apps="{path: apps, prune: false}")
+    generation = running.unit("apps").generation
+    commit(running, {})
+    eventually(lambda: running.unit("apps").status.get("observedGeneration") == generation + 1, 30, every=0.5)
+    running.upstream.write("apps/other.yaml", configmap("other", namespace, "1"))  # a folder is never empty
+    running.upstream.remove("apps/cm.yaml")
+    running.upstream.remove("infra/cm.yaml")
+    running.upstream.write("infra/other.yaml", configmap("infra-other", namespace, "1"))
+    commit(running, {}, "one of one objects goes: [gitopsguard: allow-mass-prune]")
+    eventually(lambda: value_of(core, "infra", namespace) is None, 30, every=0.5)
+    eventually(lambda: value_of(core, "other", namespace) == "1", 30, every=0.5)
+    assert value_of(core, "apps", namespace) == "1", "prune: false leaves it"
