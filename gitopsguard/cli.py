@@ -228,6 +228,12 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
                      help="Pod Security labels do not apply to Pods of this runtime class (repeatable)."),
         click.option("--pod-security-exempt-namespace", "pod_security_exempt_namespaces", multiple=True,
                      help="Pod Security labels do not apply in this namespace (repeatable)."),
+        click.option("--service-account", default="", metavar="NAMESPACE/NAME", help="Apply, dry-run and prune "
+                     "this unit as this service account (impersonated): the API server confines the unit to what "
+                     "the account may do. Default: --default-service-account."),
+        click.option("--default-service-account", default="", metavar="NAMESPACE/NAME", help="The account for "
+                     "units that name none; without either, a unit acts as gitopsguard's own account (a platform "
+                     "unit)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -426,6 +432,13 @@ def verify_range_command(old: str, new: str, repo: Path, review_mode: str, trust
     "(signed-merge) or from the pull request on GitHub (github).",
 )
 @click.option(
+    "--grants-keeper",
+    default="gitopsguard-grants",
+    show_default=True,
+    help="This process's grant keeper: it marks the bindings it makes with this name, sweeps only those, and "
+    "keeps its state in the ConfigMap of this name. Give each `run` that keeps grants a name of its own.",
+)
+@click.option(
     "--slack-channel",
     default=None,
     help="Post news to this channel (token in $GITOPSGUARD_SLACK_TOKEN "
@@ -508,8 +521,8 @@ def run_command(
     interval: float, approval_mode: str, slack_channel: str | None, slack_api_url: str,
     team_webhook_hosts: tuple[str, ...], team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool,
     live_scan: bool, scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, admission_address: str,
-    admission_url: str, admission_failure_policy: str, admission_namespace_label: str, root: str | None,
-    default_unit_interval: str, shards: int, **options: Any,
+    admission_url: str, admission_failure_policy: str, admission_namespace_label: str, grants_keeper: str,
+    root: str | None, default_unit_interval: str, shards: int, **options: Any,
 ) -> None:  # fmt: skip
     """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM.
 
@@ -526,6 +539,10 @@ def run_command(
     if unit_interval is None or not INTERVAL_RANGE[0] <= unit_interval <= INTERVAL_RANGE[1]:
         raise click.BadParameter(f"{default_unit_interval!r} is not a duration like 5m, from 10s to 7d",
                                  param_hint="--default-unit-interval")  # fmt: skip
+    if root and options.get("service_account"):
+        raise click.UsageError("--service-account is for one unit (--path); with --root the root unit acts as "
+                               "gitopsguard itself, and each Unit as its serviceAccountName or "
+                               "--default-service-account")  # fmt: skip
     if root:
         options |= {"path": root, "root": True, "unit_interval": unit_interval}
     if shards and (not root or leader_elect):
@@ -560,7 +577,7 @@ def run_command(
                 slack=slack_settings(slack_channel, slack_api_url, team_webhook_hosts, team_webhook_allow_private),
                 metrics_address=metrics_address,
                 leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log, admission=admission,
-                shards=shards)  # fmt: skip
+                grants_keeper=grants_keeper, shards=shards)  # fmt: skip
 
 
 def slack_settings(

@@ -17,12 +17,15 @@ what to do next::
     │   ├── NotFoundError              404: the object (or its kind) is absent
     │   ├── ConflictError              409: it exists already, or changed since it was read
     │   ├── ForbiddenError             401/403: our credentials may not do this (grant the RBAC it names)
+    │   │   └── ImpersonationRefusedError  403: we may not act as a unit's service account (cluster/impersonation.py)
     │   ├── InvalidError               400/422: the object is refused as written (``causes`` say where)
     │   ├── TooManyRequestsError       429: throttled (API Priority and Fairness); retry after ``delay``
     │   ├── ServerTimeoutError         504 / reason ServerTimeout: the server gave up; retry
     │   ├── UnavailableError           502/503: the server (or what is in front of it) is away; retry
     │   ├── UnreachableError           no answer at all: refused, reset or silent connection; retry
     │   └── WatchExpiredError          410 Gone: a watch resumed from a version no longer kept; list again (informer.py)
+    ├── IdentityError              an account to act as is not a service account's name (cluster/impersonation.py)
+    ├── LeaseHeldError             another holder has the unit's Lease: a one-off pass does not run beside it
     ├── SourceError                the Git source could not be fetched, or its history was rewritten
     ├── RenderError                manifests could not be read or built (file and line first)
     ├── UnreviewedRevisionError    (source/review.py) a revision lacks the approvals the trust file asks for
@@ -35,7 +38,8 @@ what to do next::
     │   ├── RefusedObjectsError        (sync/refused.py) ... as FAILED changes (reason, apiVersion, causes)
     │   └── RolledBackError            (sync/rollback.py) it failed part-way and what it created was deleted
     ├── UnitError                  (units/) a Unit's spec is invalid, its dependencies cannot be ordered, or it
-    │                              is not under the root path's control (file and line, or the Unit, first)
+    │   │                          is not under the root path's control (file and line, or the Unit, first)
+    │   └── HealthCheckError           (sync/wait.py) a check of its spec.wait.cel is not valid CEL
     ├── AdmissionError             an AdmissionReview, the webhook's certificates or configurations are unusable
     │   └── BadReviewError             (admission/request.py) an AdmissionReview that cannot be read
     └── NotifyError                a notice could not be delivered to one destination (that one alone)
@@ -101,6 +105,10 @@ class ForbiddenError(ClusterError):
     """401 or 403: the credentials are refused, or RBAC does not allow this verb on this object."""
 
 
+class ImpersonationRefusedError(ForbiddenError):
+    """403 on impersonation: gitopsguard's own account may not act as the unit's service account."""
+
+
 class InvalidError(ClusterError):
     """400 or 422: the request or object is refused as written; ``causes`` are the server's field-level
     reasons (``details.causes``: ``{"reason", "message", "field"}``), kept as it sent them."""
@@ -133,6 +141,15 @@ class UnreachableError(ClusterError):
     """No answer at all: the connection was refused, reset or stayed silent past the timeout."""
 
     retryable = True
+
+
+class IdentityError(GitOpsGuardError):
+    """An account to act as (an option, a Unit's serviceAccountName) is not a service account's name; refused
+    before it goes into a header."""
+
+
+class LeaseHeldError(GitOpsGuardError):
+    """Another holder has the unit's Lease (a running controller): a one-off pass does not run beside it."""
 
 
 class RenderError(GitOpsGuardError):
@@ -169,6 +186,13 @@ class ApplyError(GitOpsGuardError):
 class UnitError(GitOpsGuardError):
     """A Unit cannot be served as written: its spec is invalid, its dependencies cannot be ordered, or it was
     not declared under the root path. The message starts with the file and line, or ``Unit/NS/NAME``."""
+
+
+class HealthCheckError(UnitError):
+    """A Unit's ``spec.wait.cel`` holds an expression that does not compile: the Unit cannot be waited for as
+    written. The message starts with the Unit's file and line, the Unit and the field, then the compiler's
+    words; nothing was waited for. (An expression that compiles but fails on an object is no error: that
+    object's health is Failed, with the same words.)"""
 
 
 class AdmissionError(GitOpsGuardError):

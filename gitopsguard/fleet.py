@@ -30,8 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client
+
 from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
@@ -319,11 +322,12 @@ class Fleet:
             if minted:  # the folder's whole revision is refused: nothing of it is applied
                 head = Head(self._revision, refusal=UnitError("; ".join(minted[:3])
                             + (f" ({len(minted) - 3} more)" if len(minted) > 3 else "")))  # fmt: skip
-        reconciler = replace(self._reconciler, applier=self._account_of(spec))
         if not still():
             return None
         try:
-            return reconciler.reconcile(unit, head=head)
+            applier = self._account_of(spec)  # IdentityError: the Unit names no account it may act as
+            applier.confirm_acting_as(unit.name)  # ImpersonationRefusedError: we may not act as it
+            return replace(self._reconciler, applier=applier).reconcile(unit, head=head)
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(unit.name, None, (), error=str(error), failure=error.with_traceback(None))
         except Exception as error:  # a bug in one Unit's pass must not stop the others
@@ -348,6 +352,24 @@ class Fleet:
         if message not in self._noted:  # said once per process, not every round
             self._noted.add(message)
             self._on_note(message)
+
+
+def accounts(api: client.ApiClient, own: Applier, default: str = "") -> AccountOf:
+    """Each Unit's applier: as its ``serviceAccountName``, else the operator's ``default`` account (both in the
+    Unit's own namespace: ``cluster/impersonation.account_for``), else ``own`` (the controller's). One applier
+    per account, kept: each learns the server's kinds once."""
+    kept: dict[ServiceAccount, Applier] = {}
+
+    def account_of(spec: UnitSpec) -> Applier:
+        account = account_for(spec.service_account_name or "", default, namespace=spec.ref.namespace,
+                              where=f"{spec.origin}: {spec.ref}")  # fmt: skip
+        if account is None:
+            return own
+        if account not in kept:
+            kept[account] = Applier(api, acting_as=account)
+        return kept[account]
+
+    return account_of
 
 
 def unit_of(spec: UnitSpec, root: Unit) -> Unit:

@@ -17,6 +17,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniq
 from kubernetes.dynamic.resource import Resource
 
 from gitopsguard.cluster.http import Answer
+from gitopsguard.cluster.impersonation import ServiceAccount
 from gitopsguard.cluster.rest import (
     JSON,
     RawApi,
@@ -27,7 +28,7 @@ from gitopsguard.cluster.rest import (
     parsed,
     written,
 )
-from gitopsguard.errors import ApplyError, ClusterError
+from gitopsguard.errors import ApplyError, ClusterError, ImpersonationRefusedError
 from gitopsguard.model import UNIT_LABEL, KubeObject, Manifest, ObjectKey
 
 FIELD_MANAGER = "gitopsguard"
@@ -85,12 +86,26 @@ class Created:
 class Applier:
     """Discovery through the dynamic client; per-object requests in batches (``RawApi.send_all``)."""
 
-    def __init__(self, api: client.ApiClient, *, workers: int = WIDTH) -> None:
+    def __init__(self, api: client.ApiClient, *, workers: int = WIDTH, acting_as: ServiceAccount | None = None) -> None:
         self._dyn = DynamicClient(api)
         self._raw = RawApi(api)
+        # Writes (dry runs, applies, deletes) as the unit's account when it has one: the API server then
+        # confines them to what that account may do. Reads stay ours: they change nothing.
+        self.acting_as = acting_as
+        self._writes = self._raw.impersonating(acting_as) if acting_as else self._raw
         self.raw = self._raw  # for edges that read single objects (Events on them, for instance)
         self._workers = workers
         self._resources: dict[tuple[str, str], Resource] = {}
+
+    def confirm_acting_as(self, unit: str) -> None:
+        """Whether the server lets us act as the unit's account at all, asked once before a pass:
+        ImpersonationRefusedError naming the unit and the RBAC missing (rather than one refusal per object)."""
+        if self.acting_as is not None:
+            # discovery: any authenticated account may read it, so only the impersonation itself is judged
+            status, answer = self._writes.request("GET", "/api")
+            subject = f"unit {unit}: acting as service account {self.acting_as}"
+            if isinstance(error := error_for(status, answer, subject), ImpersonationRefusedError):
+                raise error
 
     # -- kinds ------------------------------------------------------------------------------------------
 
@@ -204,7 +219,7 @@ class Applier:
         body: dict[str, object] = {"propagationPolicy": "Background"}
         if uid is not None:
             body["preconditions"] = {"uid": uid}
-        status, answer = self._raw.request("DELETE", path, body=body)
+        status, answer = self._writes.request("DELETE", path, body=body)
         if status in (200, 202, 404):
             return None
         return error_for(status, answer, f"{key}: delete failed")
@@ -232,7 +247,7 @@ class Applier:
             slots.append(len(out))
             out.append(Refused(d.key, ApplyError("not sent")))  # a placeholder, replaced by its answer below
             requests.append(Request("PATCH", path, _apply_query(dry_run=dry_run), d.payload, APPLY_PATCH, JSON))
-        for slot, answer in zip(slots, self._raw.send_all(requests, self._workers), strict=True):
+        for slot, answer in zip(slots, self._writes.send_all(requests, self._workers), strict=True):
             out[slot] = answer
         return out
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import UTC, datetime
 
 from gitopsguard.cluster.rest import RawApi, message_of
-from gitopsguard.model import KubeObject
+from gitopsguard.model import UNIT_LABEL, KubeObject
 
 COMPONENT = "gitopsguard"
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 class EventRecorder:
-    def __init__(self, raw: RawApi) -> None:
+    def __init__(self, raw: RawApi, *, unit: str = "") -> None:
         self._raw = raw
         self._instance = socket.gethostname()
+        # whose Events these are (`kubectl get events -l gitopsguard.io/unit=UNIT`), when they are one unit's
+        # and its name can be a label value (otherwise unlabelled: an Event refused for its label is lost)
+        self._labels = {UNIT_LABEL: unit} if _LABEL_VALUE.fullmatch(unit) else {}
 
     def record(self, body: KubeObject, reason: str, message: str, *, warning: bool = True) -> str | None:
         """Create one Event about ``body``; None when done, else why not (never raises for a refusal)."""
@@ -23,7 +28,8 @@ class EventRecorder:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": namespace},
+            "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": namespace,
+                         **({"labels": self._labels} if self._labels else {})},
             "involvedObject": {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
                                "name": metadata.get("name"), "namespace": metadata.get("namespace"),
                                "uid": metadata.get("uid"), "resourceVersion": metadata.get("resourceVersion")},

@@ -51,6 +51,11 @@ class LeaderElector:
         # after it was sent, so counting our lease from here never outlasts theirs
         self.renewed_at = -math.inf
 
+    @property
+    def observed(self) -> tuple[str, str] | None:
+        """(holder, renewTime) as last read; None before the first read of an existing Lease."""
+        return self._seen
+
     def try_acquire_or_renew(self) -> bool:
         """One attempt; True when we hold the lease afterwards."""
         status, lease = self._raw.request("GET", self._path)

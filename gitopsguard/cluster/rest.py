@@ -14,6 +14,7 @@ Transient failures are asked again as ``retries`` allows, before anyone sees the
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -26,10 +27,12 @@ from urllib3.util import Retry
 from gitopsguard import __version__
 from gitopsguard.cluster import retries
 from gitopsguard.cluster.http import Answer, Call, Http
+from gitopsguard.cluster.impersonation import RBAC_HINT, ServiceAccount, refused_impersonation
 from gitopsguard.errors import (
     ClusterError,
     ConflictError,
     ForbiddenError,
+    ImpersonationRefusedError,
     InvalidError,
     NotFoundError,
     ServerTimeoutError,
@@ -81,6 +84,13 @@ class RawApi:
         self._host = self._http.base
         self._user_agent = f"gitopsguard/{__version__}"  # how the API server's audit log tells our writes apart
         self._impersonate = impersonate  # act as this user (the API server checks we may)
+        self._acting_as: dict[str, str] = {}  # a unit's service account (``impersonating``)
+
+    def impersonating(self, account: ServiceAccount) -> RawApi:
+        """The same connections and settings, every request sent as ``account`` (``impersonation.py``)."""
+        twin = copy.copy(self)  # shares the Http, so its connection pool: a unit's identity costs no sockets
+        twin._impersonate, twin._acting_as = None, account.headers()
+        return twin
 
     def watch(
         self, path: str, query: dict[str, str], *, read_timeout: float, on_open: Callable[[], None] = lambda: None
@@ -217,7 +227,7 @@ class RawApi:
         headers = {"Accept": accept, "User-Agent": self._user_agent}
         if self._impersonate:
             headers["Impersonate-User"] = self._impersonate
-        return headers | self._credentials()
+        return headers | self._acting_as | self._credentials()
 
     def _credentials(self) -> dict[str, str]:
         """The Authorization header, asked of the configuration at every call: its refresh hook renews an
@@ -261,6 +271,9 @@ def error_for(status: int, payload: dict[str, Any], subject: str, *, retry_after
         return NotFoundError(message)
     if status == 409:
         return ConflictError(f"{message}; read it again and retry")
+    if refused_impersonation(status, message):
+        return ImpersonationRefusedError(f"{message}; gitopsguard's own account may not act as this unit's service "
+                                         f"account: {RBAC_HINT}")  # fmt: skip
     if status in (401, 403):
         return ForbiddenError(f"{message}; grant gitopsguard's account this verb on this object (RBAC)")
     if status in (400, 422):

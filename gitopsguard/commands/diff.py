@@ -20,7 +20,8 @@ from gitopsguard.sync import plan_pruning
 def run_diff(o: ReconcileOptions) -> int:
     """Print the diff; exit 0 when nothing would change, 1 when something would, 2 on errors."""
     unit, source, api = build_parts(o)
-    applier, inventory = Applier(api), InventoryStore(api).load(unit.name)
+    applier, inventory = Applier(api, acting_as=o.acting_as()), InventoryStore(api).load(unit.name)
+    applier.confirm_acting_as(unit.name)
     revision = source.fetch(last_applied=inventory.last_applied, allow_rewind=o.allow_rewind)
     manifests = render(revision.checkout, unit.path, settings=unit.render_settings).manifests
     new_kinds = _crd_kinds(manifests)

@@ -23,6 +23,7 @@ from gitopsguard.grants.bindings import Binder
 from gitopsguard.grants.github import GitHubApprovals
 from gitopsguard.grants.keeper import GrantKeeper, Transition
 from gitopsguard.grants.load import load_escalation_policies
+from gitopsguard.grants.model import DEFAULT_KEEPER
 from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, TrustedSigner, github_logins, load_trust
 from gitopsguard.grants.store import STORE_NAME, GrantStore
@@ -122,12 +123,14 @@ def start_keeper(
     api: client.ApiClient, source: GitSource, trust: Path, state_dir: Path, log: AuditLog, stop: threading.Event,
     interval: float = 30.0, github: GitHubSettings | None = None,
     also: Callable[[list[Transition]], None] = lambda _: None,
-    watch: Callable[[Callable[[], tuple[int, int]]], None] = lambda _: None,
+    watch: Callable[[Callable[[], tuple[int, int]]], None] = lambda _: None, keeper_name: str = DEFAULT_KEEPER,
 ) -> threading.Thread:  # fmt: skip
-    """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode."""
+    """Keep grants in a thread of its own, from a clone of its own: signed-merge mode, or github mode. A keeper
+    named other than the cluster's (``keeper_name``) marks, sweeps and remembers only its own bindings."""
     signers = load_trust(trust)  # fail now, at startup, on a bad trust file
     events = EventRecorder(RawApi(api))
-    keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
+    binder = Binder(api, keeper=keeper_name)
+    keeper = GrantKeeper(binder, GrantStore(RawApi(api), name=binder.keeper))
     watch(keeper.counts)  # its failed rounds and bad inputs, for the metrics
     sync = repository_sync(keeper, source, signers, state_dir, github)
 

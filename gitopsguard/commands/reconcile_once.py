@@ -28,6 +28,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.audittrail import AuditTrail
 from gitopsguard.cluster.configmaps import ensure_namespace
 from gitopsguard.cluster.events import EventRecorder
+from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
@@ -39,10 +40,12 @@ from gitopsguard.commands.grants import GitHubSettings, github_token, start_keep
 from gitopsguard.commands.review import ReviewOptions, audit_entries, mark, reviewer_for
 from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
 from gitopsguard.commands.secrets import secret
+from gitopsguard.commands.unit_lease import holding_unit
 from gitopsguard.controller import Controller
 from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
-from gitopsguard.fleet import Fleet
+from gitopsguard.fleet import Fleet, accounts
 from gitopsguard.grants.keeper import Transition
+from gitopsguard.grants.model import DEFAULT_KEEPER
 from gitopsguard.model import Action, Reason
 from gitopsguard.notify import Notifications
 from gitopsguard.notify.health import Health
@@ -95,11 +98,17 @@ class ReconcileOptions:
     pod_security_exempt_runtime_classes: tuple[str, ...] = ()
     pod_security_exempt_namespaces: tuple[str, ...] = ()
     ssh_known_hosts: Path | None = None
+    service_account: str = ""  # NAMESPACE/NAME the unit's writes are sent as (impersonated)
+    default_service_account: str = ""  # the operator's account for units that name none
     root: bool = False  # `run --root`: ``path`` is the root unit, and the Units it declares are served too
     unit_interval: timedelta = timedelta(minutes=5)  # `run --root`: the interval of a Unit whose spec names none
 
     def __post_init__(self) -> None:
         check_choice(self.audit_log, stdout=self.audit_stdout, anchored=self.audit_anchor)
+
+    def acting_as(self) -> ServiceAccount | None:
+        """The service account this unit's apply, dry run and prune act as; None: gitopsguard's own."""
+        return account_for(self.service_account, self.default_service_account, where="--service-account")
 
     def exemptions(self) -> Exemptions:
         users, classes = self.pod_security_exempt_users, self.pod_security_exempt_runtime_classes
@@ -107,11 +116,13 @@ class ReconcileOptions:
 
 
 def run_once(o: ReconcileOptions) -> int:
+    acting_as = o.acting_as()  # a name that is not an account's is refused before anything is sent
     unit, source, api = build_parts(o)
-    applier = Applier(api)
+    applier = Applier(api, acting_as=acting_as)
+    applier.confirm_acting_as(unit.name)
     # One pass, then the process ends: no cycle collection in the pass, nor one over all it left before
-    # its result is printed.
-    with Collector().passes():
+    # its result is printed. The unit's Lease is held for it: never a pass beside a controller's.
+    with holding_unit(api, unit.name), Collector().passes():
         reconciler = Reconciler(
             source, applier, InventoryStore(api), brake=BrakePolicy(released=o.allow_mass_prune),
             allow_rewind=o.allow_rewind, break_glass=o.break_glass,
@@ -119,7 +130,7 @@ def run_once(o: ReconcileOptions) -> int:
         )  # fmt: skip
         result = reconciler.reconcile(unit)
         print_result(result)
-        events = EventRecorder(RawApi(api))
+        events = EventRecorder(RawApi(api), unit=unit.name)
         log = audit_log(o, api)
         if o.break_glass:
             broke_glass(log, events, result, o.break_glass)
@@ -135,13 +146,16 @@ def run_forever(
     o: ReconcileOptions, interval: float, stop: threading.Event, *, live_scan: bool = True,
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
     slack: SlackSettings | None = None, metrics_address: str = "", leader_elect: bool = False,
-    apiserver_audit_log: Path | None = None, admission: AdmissionOptions | None = None, shards: int = 0,
+    apiserver_audit_log: Path | None = None, admission: AdmissionOptions | None = None,
+    grants_keeper: str = DEFAULT_KEEPER, shards: int = 0,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
     Everything they report reaches the console, the audit log, Slack and the metrics. A background thread
     that dies ends the process (``lifeline``)."""
     lifeline.install()
+    # a name that is not an account's is refused before anything starts; a root unit acts as gitopsguard itself
+    acting_as = None if o.root else o.acting_as()
     metrics, health = Metrics(), Health()
     if metrics_address:  # first: the probes are answered while everything below connects, or waits to lead
         serve_health(metrics_address, metrics, health)
@@ -167,18 +181,23 @@ def run_forever(
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
     if leader_elect and elector is None:
         return
-    applier, events = Applier(api), EventRecorder(RawApi(api))
-    last_failure: list[tuple[str | None, str | None]] = [(None, None)]
+    applier, events = Applier(api, acting_as=acting_as), EventRecorder(RawApi(api), unit=unit.name)
+    applier.confirm_acting_as(unit.name)  # a controller that may not act as the unit's account says so at once
+    last_failure: dict[str, tuple[str | None, str | None]] = {}  # per unit (run --root reports many)
+    recorders = {unit.name: events}
 
     def report(result: ReconcileResult) -> None:
+        events = recorders.get(result.unit) or recorders.setdefault(
+            result.unit, EventRecorder(RawApi(api), unit=result.unit)
+        )
         metrics.on_result(result, controller.last_duration)
         if applied is not None and result.policies is not None and result.revision and not result.error:
             applied.offer(result.policies, result.revision)  # admission judges by it from the next request
         acted = any(c.action is not Action.UNCHANGED for c in result.changes)
         failure = (result.revision, result.error)
-        if result.error and failure == last_failure[0] and not acted:
+        if result.error and failure == last_failure.get(result.unit) and not acted:
             return  # the same commit failing the same way again (retries, wake-ups): said once already
-        last_failure[0] = failure if result.error else (None, None)
+        last_failure[result.unit] = failure if result.error else (None, None)
         if result.error or result.brake or acted:
             print_result(result)
             record(log, result)
@@ -192,7 +211,7 @@ def run_forever(
     controller: Controller | Fleet = (
         Fleet(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
               brake=brake, defaults=UnitDefaults(o.unit_interval), on_note=lambda note: click.echo(note, err=True),
-              leases=leases)
+              leases=leases, account_of=accounts(api, applier, o.default_service_account))
         if o.root else
         Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
                    brake=brake, trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)
@@ -203,7 +222,7 @@ def run_forever(
     if live_scan and unit.policies_path:
         backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
-                      stop=stop, also=news.on_announcements, observe=metrics.on_findings)  # fmt: skip
+                      stop=stop, also=news.on_announcements, observe=metrics.on_findings, unit=unit.name)  # fmt: skip
     if trust is not None:
         workdir = (o.workdir or default_workdir(source.spec.url, source.spec.branch)).with_name("grants")
         grants_source = GitSource(source.spec, workdir, source.credentials)
@@ -213,7 +232,7 @@ def run_forever(
             metrics.on_transitions(transitions)
 
         start_keeper(api, grants_source, trust, workdir / "state", log, stop, interval=min(interval, 30.0),
-                     github=github, also=granted, watch=metrics.watch_grants)  # fmt: skip
+                     github=github, also=granted, watch=metrics.watch_grants, keeper_name=grants_keeper)  # fmt: skip
     health.leading(unit.name, readiness(metrics, interval, reachable(api)))
     controller.run(stop, local_repository=local)
     if leases is not None:

@@ -58,9 +58,10 @@ def start_scanner(
     api: client.ApiClient, policies: Callable[[], PolicySet | None], *, backup_dir: Path | Backups,
     namespaces: Sequence[str], log: AuditLog, stop: threading.Event,
     also: Callable[[list[Announcement]], None] = lambda _: None,
-    observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
+    observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None, unit: str = "",
 ) -> threading.Thread:  # fmt: skip
-    """Run the live scan in a thread once ``policies`` gives a policy set (the first applied revision's)."""
+    """Run the live scan in a thread once ``policies`` gives a policy set (the first applied revision's), as
+    ``unit``'s scan: its state and Events are that unit's own."""
 
     def scan() -> None:
         while (current := policies()) is None:
@@ -74,7 +75,8 @@ def start_scanner(
 
         scanner = Scanner(Applier(api), RawApi(api), current, backup_dir=backup_dir,
                           namespaces=frozenset(namespaces) or None, announce=announce, observe=observe,
-                          warn=lambda problem: click.echo(f"live scan: warning: {problem}", err=True))  # fmt: skip
+                          warn=lambda problem: click.echo(f"live scan: warning: {problem}", err=True),
+                          unit=unit)  # fmt: skip
         scanner.run(stop, policies=lambda: policies() or current)
 
     thread = threading.Thread(target=scan, name="live-scan", daemon=True)

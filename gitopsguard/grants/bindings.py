@@ -4,6 +4,7 @@ anything else, even if a policy file or this code were wrong."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from urllib.parse import quote
 
@@ -11,23 +12,42 @@ from kubernetes import client
 
 from gitopsguard.cluster.configmaps import ensure_namespace
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.errors import ClusterError, ConflictError, NotFoundError, UnreachableError
-from gitopsguard.grants.model import GRANT_LABEL, Grant
+from gitopsguard.errors import ClusterError, ConflictError, IdentityError, NotFoundError, UnreachableError
+from gitopsguard.grants.model import DEFAULT_KEEPER, GRANT_LABEL, KEEPER_LABEL, Grant
 from gitopsguard.model import KubeObject
 
 GRANTS_ACCOUNT = "system:serviceaccount:gitopsguard-system:gitopsguard-grants"
 _RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
 
-def binding_name(grant: Grant) -> str:
-    return f"gitopsguard-grant-{grant.name}-{grant.content[:8]}"[:253]
+_KEEPER_ID = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DEFAULT_PREFIX = "gitopsguard-grant-"
 
 
-def binding_body(grant: Grant, expires: datetime) -> KubeObject:
+def keeper_id(text: str, where: str) -> str:
+    """A keeper's identity: a DNS label (its mark is a label value, its state a ConfigMap name), never one whose
+    binding names could be the cluster keeper's. IdentityError starting with ``where`` otherwise."""
+    if not _KEEPER_ID.fullmatch(text) or (text != DEFAULT_KEEPER and text.startswith(_DEFAULT_PREFIX[:-1])):
+        raise IdentityError(f"{where}: {text[:80]!r} is not a keeper name: give a DNS label (lowercase letters, "
+                            f"digits, '-'; at most 63) not starting with {_DEFAULT_PREFIX[:-1]!r}")  # fmt: skip
+    return text
+
+
+def name_prefix(keeper: str) -> str:
+    """What the names of this keeper's bindings start with (the cluster keeper's are as they always were)."""
+    return _DEFAULT_PREFIX if keeper == DEFAULT_KEEPER else f"{keeper}."
+
+
+def binding_name(grant: Grant, keeper: str = DEFAULT_KEEPER) -> str:
+    return f"{name_prefix(keeper)}{grant.name}-{grant.content[:8]}"[:253]
+
+
+def binding_body(grant: Grant, expires: datetime, keeper: str = DEFAULT_KEEPER) -> KubeObject:
     kind = "RoleBinding" if grant.namespace else "ClusterRoleBinding"
     metadata: KubeObject = {
-        "name": binding_name(grant),
-        "labels": {GRANT_LABEL: grant.content[:12], "app.kubernetes.io/managed-by": "gitopsguard"},
+        "name": binding_name(grant, keeper),
+        "labels": {GRANT_LABEL: grant.content[:12], KEEPER_LABEL: keeper,
+                   "app.kubernetes.io/managed-by": "gitopsguard"},
         "annotations": {"gitopsguard.io/grant-file": grant.path,
                         "gitopsguard.io/expires": f"{expires:%Y-%m-%dT%H:%M:%SZ}",
                         "gitopsguard.io/reason": grant.reason[:500]},
@@ -57,15 +77,28 @@ def identity(body: KubeObject) -> tuple[object, ...]:
     subjects = subjects if isinstance(subjects, list) else []
     return (
         body.get("kind"), _optional(metadata, "namespace"), metadata.get("name"), labels.get(GRANT_LABEL),
+        labels.get(KEEPER_LABEL),
         (ref.get("apiGroup"), ref.get("kind"), ref.get("name")),
         tuple((s.get("kind"), s.get("name"), _optional(s, "apiGroup"), _optional(s, "namespace"))
               if isinstance(s, dict) else (repr(s),) for s in subjects),
     )  # fmt: skip
 
 
-def matches(body: KubeObject, grant: Grant) -> bool:
-    """Whether ``body`` is exactly the binding ``grant`` makes (its expiry annotation aside)."""
-    return identity(body) == identity(binding_body(grant, datetime.min))
+def matches(body: KubeObject, grant: Grant, keeper: str = DEFAULT_KEEPER) -> bool:
+    """Whether ``body`` is exactly the binding ``grant`` makes under ``keeper`` (its expiry annotation aside)."""
+    return identity(body) == identity(binding_body(grant, datetime.min, keeper))
+
+
+def sweepable(body: KubeObject, keeper: str) -> bool:
+    """Whether ``keeper`` may delete this labelled binding: it carries the keeper's mark, or no mark and a name
+    only this keeper makes (made before the mark existed, or a forgery of one of ours). A binding another keeper
+    marked, or one someone else labelled under another name, is never this keeper's to delete."""
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    labels = (metadata or {}).get("labels")
+    mark = labels.get(KEEPER_LABEL) if isinstance(labels, dict) else None
+    if mark is not None:
+        return bool(mark == keeper)
+    return str((metadata or {}).get("name") or "").startswith(name_prefix(keeper))
 
 
 def install_rbac(api: client.ApiClient, objects: list[KubeObject]) -> None:
@@ -89,20 +122,24 @@ def install_rbac(api: client.ApiClient, objects: list[KubeObject]) -> None:
 
 
 class Binder:
-    def __init__(self, api: client.ApiClient, account: str = GRANTS_ACCOUNT) -> None:
+    keeper = DEFAULT_KEEPER  # whose bindings these are (``KEEPER_LABEL``)
+
+    def __init__(self, api: client.ApiClient, account: str = GRANTS_ACCOUNT, *, keeper: str = DEFAULT_KEEPER) -> None:
         self._raw = RawApi(api, impersonate=account)
+        self.keeper = keeper_id(keeper, "grants keeper")
 
     def bind(self, grant: Grant, expires: datetime) -> str | None:
         """Create the grant's binding; None when it is in place, else why not. A binding already under its
         name (409) counts only when it is exactly the grant's; otherwise it is replaced."""
-        body = binding_body(grant, expires)
+        body = binding_body(grant, expires, self.keeper)
+        name = binding_name(grant, self.keeper)
         path = self._path(body["kind"], grant.namespace)
-        where = f"{body['kind']}/{f'{grant.namespace}/' if grant.namespace else ''}{binding_name(grant)}"
+        where = f"{body['kind']}/{f'{grant.namespace}/' if grant.namespace else ''}{name}"
         try:
             try:
                 self._raw.call("POST", path, where, body=body)
             except ConflictError:
-                self._replace(f"{path}/{quote(binding_name(grant), safe='')}", where, grant, body)
+                self._replace(f"{path}/{quote(name, safe='')}", where, grant, body)
         except UnreachableError:
             raise
         except ClusterError as error:
@@ -113,7 +150,7 @@ class Binder:
         """Keep a same-named binding that is exactly the grant's; delete anything else and create ours."""
         try:
             live = self._raw.get(path, where)
-            if matches(live, grant):
+            if matches(live, grant, self.keeper):
                 return
             self._raw.delete(path, where, body={"preconditions": {"uid": (live.get("metadata") or {}).get("uid")}})
         except NotFoundError:
@@ -121,14 +158,15 @@ class Binder:
         self._raw.call("POST", path.rsplit("/", 1)[0], where, body=body)
 
     def listed(self) -> list[KubeObject]:
-        """Every binding carrying the grant label, whoever made it."""
+        """Every binding carrying the grant label that this keeper may sweep (``sweepable``)."""
         found = []
         for kind in ("RoleBinding", "ClusterRoleBinding"):
             answer = self._raw.get(self._path(kind, ""), f"listing {kind}s labelled {GRANT_LABEL}",
                                    query={"labelSelector": GRANT_LABEL})  # fmt: skip
             for item in answer.get("items") or []:
                 item["kind"] = kind
-                found.append(item)
+                if sweepable(item, self.keeper):
+                    found.append(item)
         return found
 
     def unbind(self, body: KubeObject) -> str | None:

@@ -39,7 +39,6 @@ from gitopsguard.grants.model import DEFAULT_WINDOW, Approval, Decision, Escalat
 from gitopsguard.grants.store import (
     FORGET_AFTER,
     NEAR_LIMIT,
-    STORE_NAME,
     Entry,
     GrantStore,
     forget_settled,
@@ -189,7 +188,7 @@ class GrantKeeper:
         on, and the commit read now is remembered for the next round."""
         if commit is None or self.commit is not None or not self.entries:
             return False
-        self.problems.append(f"ConfigMap {self._store.namespace}/{STORE_NAME}: grants are remembered but not the "
+        self.problems.append(f"ConfigMap {self._store.namespace}/{self._store.name}: grants are remembered but not the "
                              "last commit read; nothing new is decided this round (the branch is trusted as it is "
                              "now from the next round on)")  # fmt: skip
         return True
@@ -198,7 +197,7 @@ class GrantKeeper:
         """Save what is remembered; say so when the state ConfigMap nears the API server's 1 MiB limit."""
         size = self._store.save(self.entries, self.commit, self.history)
         if size > NEAR_LIMIT:
-            self.problems.append(f"ConfigMap {self._store.namespace}/{STORE_NAME}: {size} bytes of the 1 MiB a "
+            self.problems.append(f"ConfigMap {self._store.namespace}/{self._store.name}: {size} bytes of the 1 MiB a "
                                  f"ConfigMap may hold ({len(self.entries)} grants remembered); remove old grant "
                                  "files from access/grants/ (a settled grant is forgotten "
                                  f"{FORGET_AFTER.days} days after its file is gone)")  # fmt: skip
@@ -293,7 +292,7 @@ class GrantKeeper:
                 continue
             self.entries[gid] = replace(entry, memory=replace(entry.memory, state=State.EXPIRED))
             when = f"{expires:%Y-%m-%dT%H:%M:%SZ}" if expires else "?"
-            binding = (entry.grant.namespace, binding_name(entry.grant)) if entry.grant else None
+            binding = (entry.grant.namespace, binding_name(entry.grant, self._binder.keeper)) if entry.grant else None
             detail = f"at {when}, by the controller clock"
             transitions.append(Transition(f"{entry.name} ({entry.path})", "expired", detail, binding))
         return transitions
@@ -383,13 +382,13 @@ class GrantKeeper:
         binding = None
         if decision.state is State.ACTIVE:
             detail = f"approved by {decision.approver}; until {decision.expires:%Y-%m-%dT%H:%M:%SZ}"
-            binding = (grant.namespace, binding_name(grant))
+            binding = (grant.namespace, binding_name(grant, self._binder.keeper))
         return [*out, Transition(who, event, detail, binding)]
 
     def _bind_and_sweep(self) -> list[Transition]:
         """Keep a labelled binding only when it is exactly what an active grant makes (kind, namespace, name,
         subjects, roleRef); delete every other one, then make each active grant's binding that is missing."""
-        wanted = {binding_name(g): g for g in self._active.values()}
+        wanted = {binding_name(g, self._binder.keeper): g for g in self._active.values()}
         try:
             present = self._binder.listed()
         except GitOpsGuardError as error:
@@ -400,7 +399,7 @@ class GrantKeeper:
         for body in present:
             name = str((body.get("metadata") or {}).get("name"))
             grant = wanted.get(name)
-            if grant is not None and matches(body, grant):
+            if grant is not None and matches(body, grant, self._binder.keeper):
                 kept.add(name)
             else:
                 strays.append(body)

@@ -9,6 +9,10 @@ from enum import StrEnum
 from gitopsguard.evidence.identity import Identity as Identity
 
 GRANT_LABEL = "gitopsguard.io/grant"
+# Which keeper made a binding: each keeper sweeps only its own (and, unmarked, only names it makes), so two
+# keepers (two `run` processes with grants) never delete each other's access.
+KEEPER_LABEL = "gitopsguard.io/grant-keeper"
+DEFAULT_KEEPER = "gitopsguard-grants"  # the cluster's keeper; also the name of its state ConfigMap
 FUTURE_TOLERANCE = timedelta(minutes=5)  # an approval time later than this is refused
 DEFAULT_WINDOW = timedelta(hours=24)  # a grant first seen longer than this after approval is not activated
 

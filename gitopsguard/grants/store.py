@@ -108,15 +108,17 @@ class GrantStore:
     """The state, through the one ConfigMap store (``configmaps.py``): every save is read-modify-write on the
     ConfigMap's resourceVersion, so saving the last commit read alone never undoes a concurrent save."""
 
-    def __init__(self, raw: RawApi, namespace: str = CONTROLLER_NAMESPACE) -> None:
-        self._raw, self.namespace = raw, namespace
+    name = STORE_NAME  # the ConfigMap; a keeper of its own (``Binder.keeper``) keeps its state under its name
+
+    def __init__(self, raw: RawApi, namespace: str = CONTROLLER_NAMESPACE, *, name: str = STORE_NAME) -> None:
+        self._raw, self.namespace, self.name = raw, namespace, name
         self._store = ConfigMapStore(raw, namespace)
 
     def load(self) -> dict[str, Entry]:
         return self.read().entries
 
     def read(self) -> Kept:
-        stored = self._store.read(STORE_NAME)
+        stored = self._store.read(self.name)
         if stored is None:
             return Kept()
         data, blobs = stored.content.data, stored.content.blobs
@@ -135,7 +137,7 @@ class GrantStore:
         dropped (the longest gone first) when that is what it takes to stay within BUDGET. A save that fails, or
         would not fit, raises, after saving at least the last commit read."""
         packed = fit(entries)
-        where = self._store.where(STORE_NAME)
+        where = self._store.where(self.name)
         if packed is None:
             self._save_head(commit, history)
             raise ClusterError(f"{where}: the remembered grants need more than the {BUDGET} bytes the state may "
@@ -144,7 +146,7 @@ class GrantStore:
                                "grant files from access/grants/")  # fmt: skip
         data = _head(commit, history)
         try:
-            self._store.put(STORE_NAME, Content(data, {PACKED: Packed(packed)}, {COMPONENT: "grants"}))
+            self._store.put(self.name, Content(data, {PACKED: Packed(packed)}, {COMPONENT: "grants"}))
         except ClusterError as error:
             self._save_head(commit, history)
             raise ClusterError(f"{where}: cannot save ({error}); the last commit read is kept, what was decided "
@@ -166,7 +168,7 @@ class GrantStore:
             return Content({**was.data, **head}, was.blobs, was.labels)
 
         with contextlib.suppress(ClusterError):
-            self._store.update(STORE_NAME, with_head)
+            self._store.update(self.name, with_head)
 
 
 def _head(commit: str | None, history: str | None) -> dict[str, str]:

@@ -95,7 +95,7 @@ class Scanner:
         announce: Callable[[list[Announcement]], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
-        inventories: InventoryStore | None = None, warn: Callable[[str], None] = lambda _: None,
+        inventories: InventoryStore | None = None, warn: Callable[[str], None] = lambda _: None, unit: str = "",
     ) -> None:  # fmt: skip
         self._applier, self._raw, self._policies, self._backup_dir = applier, raw, policies, backup_dir
         self._only, self._announce, self._clock, self._observe = namespaces, announce, clock, observe
@@ -105,13 +105,14 @@ class Scanner:
         self._trust_wait = TRUST_REFRESH  # before the next reading for unconfirmed claims
         self.problems: list[str] = []  # failures to write events, reports or state, for the caller to show
         self._warn = warn  # shows each new problem as it happens (``gitopsguard run`` prints it)
-        self._memory = ScanMemory(ScanStateStore(raw), self._problem, owns_all=namespaces is None)
+        # ``unit``: whose scan this is; its state and Events are its own, beside other units' scans
+        self._memory = ScanMemory(ScanStateStore(raw, scan=unit), self._problem, owns_all=namespaces is None)
         self._seen: dict[str, _Seen] = {}
         self._children: dict[str, tuple[str, str]] = {}  # uid -> (kind, policies + body digest) of those judged
         self._excused = Excused()  # children whose findings their controller answers for, by controller uid
         # through their controllers
         self._namespaces: dict[str, KubeObject] = {}
-        self._events, self._reports = EventRecorder(raw), ReportWriter(raw)
+        self._events, self._reports = EventRecorder(raw, unit=unit), ReportWriter(raw)
         self._publisher = Publisher(self._problem)
         self._heard: list[Announcement] = []  # announcements of this round, delivered together by flush()
         self._dirty: set[str] = set()  # namespaces whose report must be rewritten

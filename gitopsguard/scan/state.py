@@ -7,12 +7,19 @@ controller's namespace, gzip-compressed and bounded: one namespace's volume can 
 write too large nor push anything past the API server's limits. Past ``MAX_TRACKED`` workloads (or the byte
 budget) a namespace keeps its oldest sightings and reports how many were left out: those are remembered in
 memory only, so a restart starts their grace period again (later deletion, never earlier).
+
+Each unit's live scan keeps a state of its own (``ScanStateStore(scan=UNIT)``): ConfigMaps named
+``gitopsguard-live-scan.UNIT.NAMESPACE`` and labelled ``gitopsguard.io/live-scan: UNIT``, so two units scanning
+the same namespace under different policies never overwrite, or delete, each other's first sightings (a grace
+period restarted by another unit's save). The scan of no unit (`gitopsguard scan`) keeps the names it always had.
+A namespace name has no dot, so the last dot-separated part of a name is always its namespace.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
@@ -26,6 +33,10 @@ from gitopsguard.errors import ClusterError
 
 STATE_NAME = "gitopsguard-live-scan"  # before 21.6 the whole cluster's state; now read once, then removed
 COMPONENT = "live-scan-state"
+SCAN_LABEL = "gitopsguard.io/live-scan"  # the unit whose live scan a state ConfigMap belongs to
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a DNS label
+# a unit id: a label value (at most 63) made of DNS labels joined by dots, so it fits in a ConfigMap's name
+_UNIT = re.compile(r"(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 MAX_TRACKED = 10_000  # workloads remembered per namespace
 MAX_BYTES = 512 * 1024  # compressed, per namespace: well inside a ConfigMap's 1 MiB
 
@@ -50,11 +61,19 @@ class Saved:
     left_out: int
 
 
-def state_name(namespace: str) -> str:
-    """The ConfigMap of one namespace (namespace names are DNS labels; anything else is hashed)."""
-    if namespace and len(namespace) <= 63 and namespace.replace("-", "").isalnum() and namespace.islower():
-        return f"{STATE_NAME}-{namespace}"
-    return f"{STATE_NAME}-x{hashlib.sha256(namespace.encode()).hexdigest()[:32]}"
+def state_name(namespace: str, scan: str = "") -> str:
+    """The ConfigMap of one namespace (namespace names are DNS labels; anything else is hashed), for the live
+    scan of unit ``scan`` (none: the scan of no unit)."""
+    # ASCII DNS labels only ("ß" is lower-case and alphanumeric to Python); anything else is hashed
+    plain = _NAMESPACE.fullmatch(namespace)
+    part = namespace if plain else f"x{hashlib.sha256(namespace.encode()).hexdigest()[:32]}"
+    return f"{STATE_NAME}.{scan_id(scan)}.{part}" if scan else f"{STATE_NAME}-{part}"
+
+
+def scan_id(unit: str) -> str:
+    """A unit's id as its scan state carries it (a label value and part of a name): the unit's name when it
+    can be, else a stable hash of it (as ``unit_id`` does for long Unit names)."""
+    return unit if _UNIT.fullmatch(unit) else f"u{hashlib.sha256(unit.encode()).hexdigest()[:32]}"
 
 
 def pack(rows: list[list[object]], budget: int = MAX_BYTES) -> tuple[str, int]:
@@ -70,16 +89,20 @@ def pack(rows: list[list[object]], budget: int = MAX_BYTES) -> tuple[str, int]:
 class ScanStateStore:
     """Each namespace's state through the one ConfigMap store (``configmaps.py``)."""
 
-    def __init__(self, raw: RawApi, namespace: str = CONTROLLER_NAMESPACE) -> None:
-        self._raw, self.namespace = raw, namespace
+    def __init__(self, raw: RawApi, namespace: str = CONTROLLER_NAMESPACE, *, scan: str = "") -> None:
+        self._raw, self.namespace, self.scan = raw, namespace, scan_id(scan) if scan else ""
         self._store = ConfigMapStore(raw, namespace)
         self.legacy = False  # the old cluster-wide ConfigMap is still there (removed once all is saved anew)
+        # only this scan's ConfigMaps: a unit's are labelled with it, the scan of no unit's carry no such label
+        mine = f"{SCAN_LABEL}={self.scan}" if self.scan else f"!{SCAN_LABEL}"
+        self._selector = f"{COMPONENT_LABEL}={COMPONENT},{mine}"
+        self._labels = {COMPONENT_LABEL: COMPONENT, **({SCAN_LABEL: self.scan} if self.scan else {})}
 
     def load(self) -> tuple[dict[str, Tracked], list[str]]:
         """Every namespace's remembered workloads, and the problems met (a damaged ConfigMap is skipped:
         its workloads' grace periods start again, never sooner)."""
-        tracked, problems = self._load_legacy()
-        found, unreadable = self._store.list(selector=f"{COMPONENT_LABEL}={COMPONENT}")
+        tracked, problems = self._load_legacy() if not self.scan else ({}, [])
+        found, unreadable = self._store.list(selector=self._selector)
         problems += [f"{error} (skipped: its workloads' grace periods start again)" for error in unreadable]
         for stored in found.values():
             try:
@@ -92,14 +115,14 @@ class ScanStateStore:
         """Replace one namespace's state. Raises ClusterError when the API server refuses it."""
         rows: list[list[object]] = [[uid, t.first_seen.isoformat(), t.announced, t.subject.rsplit("/", 1)[-1][:40]]
                                     for uid, t in tracked]  # fmt: skip
-        name = state_name(namespace)
+        name = state_name(namespace, self.scan)
         try:
             if not rows:  # nothing left to remember: no ConfigMap left behind per namespace ever flagged
                 self._store.delete(name)
                 return Saved(namespace, 0, 0)
             packed, left_out = pack(rows)
             data = {"namespace": namespace, "count": str(len(rows) - left_out), "leftOut": str(left_out)}
-            self._store.put(name, Content(data, {"tracked.json.gz": Packed(packed)}, {COMPONENT_LABEL: COMPONENT}))
+            self._store.put(name, Content(data, {"tracked.json.gz": Packed(packed)}, dict(self._labels)))
         except ClusterError as error:
             raise ClusterError(f"{self._store.where(name)}: cannot save the live scan's state of namespace "
                                f"{namespace} ({error})") from error  # fmt: skip

@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitopsguard.grants.bindings import binding_name
 from gitopsguard.grants.load import load_grants
-from gitopsguard.grants.model import GRANT_LABEL
+from gitopsguard.grants.model import DEFAULT_KEEPER, GRANT_LABEL, KEEPER_LABEL
 from tests.integration.grantsetup import Clock, keeper_for, settles, signed, sync
 from tests.kube import as_model, meta
 from tests.signedrepo import SignedRepo, grant
@@ -70,7 +70,8 @@ def test_any_labelled_binding_the_sweep_deletes_is_gone_finalizers_or_not(
     for name, finalizers in (("stray-held", [HOLD, "example.com/another"]), ("stray-plain", None)):
         held.append(name)
         rbac.create_namespaced_role_binding(namespace, as_model(client.V1RoleBinding, {
-            "metadata": {"name": name, "labels": {GRANT_LABEL: "forged"}, "finalizers": finalizers},
+            "metadata": {"name": name, "labels": {GRANT_LABEL: "forged", KEEPER_LABEL: DEFAULT_KEEPER},
+                         "finalizers": finalizers},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
             "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]}))  # fmt: skip
     keeper = keeper_for(admin_api, namespace, clock)

@@ -17,7 +17,7 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.grants.bindings import Binder, binding_name, install_rbac
 from gitopsguard.grants.keeper import GrantKeeper
 from gitopsguard.grants.load import load_escalation_policies, load_grants
-from gitopsguard.grants.model import GRANT_LABEL
+from gitopsguard.grants.model import DEFAULT_KEEPER, GRANT_LABEL, KEEPER_LABEL
 from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
 from gitopsguard.grants.store import GrantStore
@@ -102,13 +102,13 @@ def test_the_grants_account_cannot_bind_a_role_no_policy_names(
     assert missing.value.status == 404
 
 
-def test_a_labelled_binding_no_active_grant_backs_is_swept(
+def test_a_binding_marked_as_the_keepers_that_no_active_grant_backs_is_swept(
     setup: tuple[SignedRepo, GrantKeeper, Clock], admin_api: client.ApiClient, namespace: str
 ) -> None:
     repo, keeper, _ = setup
     rbac = client.RbacAuthorizationV1Api(admin_api)
     stray = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-             "metadata": {"name": "hand-made", "labels": {GRANT_LABEL: "forged"}},
+             "metadata": {"name": "hand-made", "labels": {GRANT_LABEL: "forged", KEEPER_LABEL: DEFAULT_KEEPER}},
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
              "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}  # fmt: skip
     rbac.create_namespaced_role_binding(namespace, as_model(client.V1RoleBinding, stray))
