@@ -52,6 +52,7 @@ from gitopsguard.reconcile import DEFAULT_BRAKE, Reconciler, ReconcileResult, Un
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource, Revision
 from gitopsguard.source.watch import watch_commits
+from gitopsguard.sync.wait import wait_for_unit
 from gitopsguard.units import (
     PassOutcome,
     Phase,
@@ -105,6 +106,7 @@ class Fleet:
         self._interval, self._on_result, self._defaults, self._on_note = interval, on_result, defaults, on_note
         self._account_of = account_of or (lambda _: applier)
         self._leases = leases  # None: this replica serves every Unit (alone, or as the leader)
+        self._stop = threading.Event()  # run's: a health wait ends with it
         self._stored = RenderStore(source.workdir / "renders", root.render_settings)
         self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
         self._store, self._units = store, UnitStore(raw)
@@ -121,6 +123,7 @@ class Fleet:
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Serve rounds until ``stop`` is set."""
+        self._stop = stop
         observer = watch_commits(local_repository, self.wake) if local_repository else None
         # a stop ends the wait between rounds at once, not at the next interval (SIGTERM, a lost lease)
         threading.Thread(target=self._wake_on, args=(stop,), name="units-stop", daemon=True).start()
@@ -291,15 +294,33 @@ class Fleet:
             commit = self._revision.commit if self._revision else ""
             if not self._schedule.is_due(spec.ref, live, commit, time.monotonic()):
                 return ready.get(spec.ref) or as_is
-            result = self._pass(spec, still)
-            if result is None:  # the shard went while its folder was rendered: its new holder passes it
+            passed = self._pass(spec, still)
+            if passed is None:  # the shard went while its folder was rendered: its new holder passes it
                 return as_is
+            result, applier = passed
             self._on_result(result)
             wait = spec.interval.total_seconds()
             if result.failure is not None and result.failure.retryable:
                 wait = min(wait, jittered(1, self._interval))
+            outcome = self._healthy(spec, result, applier)
             self._schedule.passed(spec.ref, commit, time.monotonic() + wait)
-            return self._write(still, live, outcome_of(result, spec.generation), result) or as_is
+            return self._write(still, live, outcome, result) or as_is
+
+    def _healthy(self, spec: UnitSpec, result: ReconcileResult, applier: Applier) -> PassOutcome:
+        """The pass as the Unit's status tells it; after a pass that applied, with ``wait``, once what it
+        applied is healthy or its timeout (else its interval) ran out (``sync/wait.py``, as its account). The
+        round waits with it: its dependents would wait anyway (a pool per level of the order would not)."""
+        outcome = outcome_of(result, spec.generation)
+        if result.error is not None or not spec.wait.enabled:
+            return outcome
+        deadline = time.monotonic() + (spec.timeout or spec.interval).total_seconds()
+        try:
+            waited = wait_for_unit(spec, result.changes, applier, deadline, sleep=self._stop.wait)
+        except UnitError as error:  # a CEL check that does not compile: nothing was waited for
+            return replace(outcome, phase=Phase.FAILED, failure=Condition.INVALID_SPEC, message=str(error))
+        if waited is None or waited.healthy:
+            return outcome
+        return replace(outcome, phase=Phase.UNHEALTHY, message=waited.message)
 
     def _write(
         self, still: Callable[[], bool], live: LiveUnit, outcome: PassOutcome, result: ReconcileResult | None = None
@@ -310,9 +331,9 @@ class Fleet:
         written: Served = self._status.write(live, outcome, result=result)
         return written.readiness
 
-    def _pass(self, spec: UnitSpec, still: Callable[[], bool]) -> ReconcileResult | None:
-        """One pass over a Unit, on the round's revision, as its account; None when the Unit stopped being
-        ours before the pass began to write."""
+    def _pass(self, spec: UnitSpec, still: Callable[[], bool]) -> tuple[ReconcileResult, Applier] | None:
+        """One pass over a Unit, on the round's revision, as its account (and that account's applier); None
+        when the Unit stopped being ours before the pass began to write."""
         unit = unit_of(spec, self.unit)
         if self._revision is None:  # nothing fetched yet in this process: repair drift from its last commit
             head = Head(None, refusal=UnitError(f"{spec.ref}: the repository was not fetched yet; trying again"))
@@ -324,14 +345,15 @@ class Fleet:
                             + (f" ({len(minted) - 3} more)" if len(minted) > 3 else "")))  # fmt: skip
         if not still():
             return None
+        applier = self._applier
         try:
             applier = self._account_of(spec)  # IdentityError: the Unit names no account it may act as
             applier.confirm_acting_as(unit.name)  # ImpersonationRefusedError: we may not act as it
-            return replace(self._reconciler, applier=applier).reconcile(unit, head=head)
+            return replace(self._reconciler, applier=applier).reconcile(unit, head=head), applier
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
-            return ReconcileResult(unit.name, None, (), error=str(error), failure=error.with_traceback(None))
+            return ReconcileResult(unit.name, None, (), error=str(error), failure=error.with_traceback(None)), applier
         except Exception as error:  # a bug in one Unit's pass must not stop the others
-            return ReconcileResult(unit.name, None, (), error=f"internal error: {error!r}")
+            return ReconcileResult(unit.name, None, (), error=f"internal error: {error!r}"), applier
 
     def _next_due(self) -> float:
         soonest = min([self._root_due, *self._schedule.due.values()], default=self._root_due)

@@ -25,13 +25,14 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api
 from gitopsguard.cluster.units import LiveUnit, UnitStore
 from gitopsguard.errors import NotFoundError
-from gitopsguard.fleet import Fleet
+from gitopsguard.fleet import Fleet, accounts
 from gitopsguard.model import UNIT_LABEL
 from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster
 from tests.integration.test_controller_account import account_kubeconfig
+from tests.integration.test_tenant_impersonation import bind, make_namespace
 from tests.integration.test_units_crd import install_unit_crd, make_unit
 from tests.waiting import CONFIGMAP, eventually, value_of
 
@@ -82,9 +83,11 @@ def running(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iter
     upstream = Upstream(tmp_path / "git")
     results: list[ReconcileResult] = []
     notes: list[str] = []
+    own = Applier(admin_api)
     fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
-                  GitSource(SourceSpec(upstream.url), tmp_path / "gg"), Applier(admin_api), InventoryStore(admin_api),
-                  raw, interval=60, on_result=results.append, on_note=notes.append)  # fmt: skip
+                  GitSource(SourceSpec(upstream.url), tmp_path / "gg"), own, InventoryStore(admin_api),
+                  raw, interval=60, on_result=results.append, on_note=notes.append,
+                  account_of=accounts(admin_api, own))  # fmt: skip
     state = Running(upstream, namespace, fleet, results, notes, UnitStore(raw))
     state.declare(infra="{path: infra}", apps="{path: apps, dependsOn: [{name: infra}]}")
     upstream.write("infra/cm.yaml", configmap("infra", namespace, "1"))
@@ -324,3 +327,63 @@ def test_a_unit_with_prune_false_leaves_what_left_git_and_one_with_prune_deletes
     eventually(lambda: value_of(core, "infra", namespace) is None, 30, every=0.5)
     eventually(lambda: value_of(core, "other", namespace) == "1", 30, every=0.5)
     assert value_of(core, "apps", namespace) == "1", "prune: false leaves it"
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {namespace}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec: {{containers: [{{name: web, image: "registry.invalid/web:1"}}]}}
+"""
+
+
+def test_a_unit_that_waits_for_a_deployment_that_never_becomes_available_is_not_ready_and_holds_its_dependents(
+    running: Running, namespace: str
+) -> None:
+    """No Pod of this Deployment ever runs (an image nobody serves; on a cluster without a node, not even
+    scheduled): the wait runs out at the Unit's timeout and names the Deployment."""
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    running.declare(infra="{path: infra, wait: {enabled: true}, timeout: 3s}", apps="{path: apps, dependsOn: "
+                    "[{name: infra}]}")  # fmt: skip
+    commit(running, {"infra/web.yaml": DEPLOYMENT.format(namespace=namespace)})
+    eventually(lambda: running.ready("infra").get("reason") == "HealthCheckFailed", 60, every=0.5)
+    infra = running.ready("infra")
+    assert infra["status"] == "False" and f"Deployment/{namespace}/web" in infra["message"], infra
+    assert "not healthy after 3s" in infra["message"], infra
+    eventually(lambda: running.ready("apps").get("reason") == "DependencyNotReady", 30, every=0.5)
+    assert "HealthCheckFailed" in running.ready("apps")["message"]
+
+
+def test_a_tenant_unit_is_confined_by_its_account_while_the_platform_unit_is_not(
+    running: Running, admin_api: client.ApiClient, namespace: str
+) -> None:
+    """apps acts as ServiceAccount deployer, with `edit` in its own namespace only; infra as gitopsguard. Both
+    folders write a ConfigMap into another namespace: the tenant's revision is refused whole, with the server's
+    refusal, and the platform's is applied."""
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    core.create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(
+        name="deployer")))  # fmt: skip
+    bind(admin_api, namespace, "deployer-edit", client.RbacV1Subject(kind="ServiceAccount", name="deployer",
+                                                                     namespace=namespace))  # fmt: skip
+    other = make_namespace(admin_api)
+    try:
+        running.declare(infra="{path: infra}", apps="{path: apps, serviceAccountName: deployer, dependsOn: "
+                        "[{name: infra}]}")  # fmt: skip
+        commit(running, {"infra/theirs.yaml": configmap("platform", other, "1"),
+                         "apps/theirs.yaml": configmap("tenant", other, "1"),
+                         "apps/cm.yaml": configmap("apps", namespace, "2")})  # fmt: skip
+        eventually(lambda: running.ready("apps").get("status") == "False", 60, every=0.5)
+        apps = running.ready("apps")
+        assert f"ConfigMap/{other}/tenant" in apps["message"] and "forbidden" in apps["message"], apps
+        assert f"system:serviceaccount:{namespace}:deployer" in apps["message"], apps
+        assert value_of(core, "tenant", other) is None and value_of(core, "apps", namespace) == "1"
+        assert value_of(core, "platform", other) == "1", "the platform Unit acts as gitopsguard"
+        assert running.ready("infra")["status"] == "True"
+    finally:
+        core.delete_namespace(other)
