@@ -37,6 +37,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.livecache import SharedLiveCache
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.shardleases import ShardLeases
 from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
@@ -79,10 +80,10 @@ class _Schedule:
     due: dict[UnitRef, float] = field(default_factory=dict)
     commit: dict[UnitRef, str] = field(default_factory=dict)
 
-    def is_due(self, ref: UnitRef, live: LiveUnit, commit: str, now: float) -> bool:
+    def is_due(self, ref: UnitRef, live: LiveUnit, commit: str, now: float, *, moved: bool) -> bool:
         handled = live.status.get("lastHandledReconcileAt")
         return (
-            ref not in self.due or now >= self.due[ref] or self.commit.get(ref) != commit
+            moved or ref not in self.due or now >= self.due[ref] or self.commit.get(ref) != commit
             or live.status.get("observedGeneration") != live.generation
             or (live.requested_at is not None and live.requested_at != handled)
         )  # fmt: skip
@@ -107,6 +108,11 @@ class Fleet:
         self._account_of = account_of or (lambda _: applier)
         self._leases = leases  # None: this replica serves every Unit (alone, or as the leader)
         self._stop = threading.Event()  # run's: a health wait ends with it
+        # one informer per kind for all the Units (the unit label routes each event): an edit to a Unit's
+        # object makes that Unit's next pass due at once, and passes read their objects from here
+        self._cache = SharedLiveCache(applier, raw, on_change=self._moved)
+        self._moved_units: set[str] = set()
+        self._moved_lock = threading.Lock()
         self._stored = RenderStore(source.workdir / "renders", root.render_settings)
         self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
         self._store, self._units = store, UnitStore(raw)
@@ -162,6 +168,28 @@ class Fleet:
                 self._wake.set()
             held = now
 
+    def _moved(self, unit: str) -> None:
+        with self._moved_lock:
+            self._moved_units.add(unit)
+        self._wake.set()
+
+    def _take_moved(self, unit: str) -> bool:
+        """Whether an object of ``unit`` moved since its last pass began (and forget it: the pass starts now)."""
+        with self._moved_lock:
+            if unit not in self._moved_units:
+                return False
+            self._moved_units.discard(unit)
+            return True
+
+    def _track(self, result: ReconcileResult) -> None:
+        for kind in result.kinds:
+            self._cache.track(kind, self._stop)
+
+    def watched_kinds(self) -> set[tuple[str, str]]:
+        """The kinds this loop watches, each once: the Units, and every kind a Unit owns (for tests and
+        metrics)."""
+        return self._cache.kinds() | ({(API_VERSION, "Unit")} if self._watching else set())
+
     def wake(self) -> None:
         """Fetch now, and serve a round now."""
         self._fetch_now.set()
@@ -202,10 +230,13 @@ class Fleet:
         when that shard came to it after the fetch). Whether the root's Units may have moved."""
         fetched = self._fetch_if_due()
         with self._acting(self.unit.name) as still:  # every replica fetches; the root's shard holder applies
-            if still is None or self._root_head is None or not (fetched or self._root_pending):
+            moved = self._take_moved(self.unit.name)
+            if still is None or self._root_head is None or not (fetched or self._root_pending or moved):
                 return fetched
             self._root_pending = False
-            result = self._reconciler.reconcile(self.unit, head=self._root_head, want_policies=self.policies is None)
+            reconciler = replace(self._reconciler, live=self._cache.view(self.unit.name))
+            result = reconciler.reconcile(self.unit, head=self._root_head, want_policies=self.policies is None)
+        self._track(result)
         if result.policies is not None and not result.error:
             self.policies = result.policies
         self._on_result(result)
@@ -292,12 +323,14 @@ class Fleet:
             if waiting is not None:
                 return self._write(still, live, PassOutcome(Phase.WAITING, spec.generation, message=waiting)) or as_is
             commit = self._revision.commit if self._revision else ""
-            if not self._schedule.is_due(spec.ref, live, commit, time.monotonic()):
+            moved = self._take_moved(spec.id)
+            if not self._schedule.is_due(spec.ref, live, commit, time.monotonic(), moved=moved):
                 return ready.get(spec.ref) or as_is
             passed = self._pass(spec, still)
             if passed is None:  # the shard went while its folder was rendered: its new holder passes it
                 return as_is
             result, applier = passed
+            self._track(result)
             self._on_result(result)
             wait = spec.interval.total_seconds()
             if result.failure is not None and result.failure.retryable:
@@ -349,7 +382,8 @@ class Fleet:
         try:
             applier = self._account_of(spec)  # IdentityError: the Unit names no account it may act as
             applier.confirm_acting_as(unit.name)  # ImpersonationRefusedError: we may not act as it
-            return replace(self._reconciler, applier=applier).reconcile(unit, head=head), applier
+            reconciler = replace(self._reconciler, applier=applier, live=self._cache.view(unit.name))
+            return reconciler.reconcile(unit, head=head), applier
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(unit.name, None, (), error=str(error), failure=error.with_traceback(None)), applier
         except Exception as error:  # a bug in one Unit's pass must not stop the others

@@ -387,3 +387,19 @@ def test_a_tenant_unit_is_confined_by_its_account_while_the_platform_unit_is_not
         assert running.ready("infra")["status"] == "True"
     finally:
         core.delete_namespace(other)
+
+
+def test_an_edit_to_a_units_object_is_repaired_at_once_through_the_one_shared_watch(
+    running: Running, admin_api: client.ApiClient, namespace: str
+) -> None:
+    """The loop's interval is 60 s: a repair within 15 s came from the watch. Both Units own ConfigMaps, and
+    the kind is watched once for both (one informer per kind, the unit label routing each event)."""
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    eventually(lambda: running.fleet.watched_kinds() == {("v1", "ConfigMap"), ("gitopsguard.io/v1alpha1", "Unit")})
+    core.patch_namespaced_config_map("apps", namespace, {"data": {"value": "edited"}})
+    eventually(lambda: value_of(core, "apps", namespace) == "1", 15, every=0.2)
+    core.delete_namespaced_config_map("infra", namespace)
+    eventually(lambda: value_of(core, "infra", namespace) == "1", 15, every=0.2)
+    repaired = [r.unit for r in running.results if any(c.repaired_drift for c in r.changes)]
+    assert repaired == [f"{namespace}.apps", f"{namespace}.infra"], repaired
