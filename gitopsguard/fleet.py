@@ -66,7 +66,7 @@ from gitopsguard.units import (
     unit_id,
 )
 from gitopsguard.units import Reason as Condition
-from gitopsguard.units.root import Root, as_served, minted_units, units_of_root, vouched
+from gitopsguard.units.root import Root, RootUnits, as_served, minted_units, units_of_root, vouched
 from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
@@ -122,6 +122,7 @@ class Fleet:
         self._revision: Revision | None = None  # the round's fetched revision, and its checkout
         self._root_head: Head | None = None  # the root path judged at the last fetch
         self._root_pending = False  # that head is not passed yet (the root's shard was not ours)
+        self._declared: tuple[str, RootUnits] | None = None  # the Units of the root's applied commit
         self._root_due, self._watching, self._noted = 0.0, False, set[str]()
         self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
         self.last_duration = 0.0  # seconds the last round took (for metrics)
@@ -280,8 +281,11 @@ class Fleet:
         commit = inventory.last_applied
         if commit is None:
             return (), {}, frozenset()
-        manifests = self._root_render(commit)
-        declared = units_of_root(self._root, manifests, self._defaults, namespace=self.unit.default_namespace)
+        if self._declared is None or self._declared[0] != commit:  # rendered and read once per applied commit
+            manifests = self._root_render(commit)
+            declared = units_of_root(self._root, manifests, self._defaults, namespace=self.unit.default_namespace)
+            self._declared = (commit, declared)
+        declared = self._declared[1]
         return declared.units, declared.refused_units, frozenset(inventory.entries)
 
     def _root_render(self, commit: str) -> tuple[Manifest, ...]:
