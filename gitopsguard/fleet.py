@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.informer import Informer
-from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.livecache import SharedLiveCache
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.shardleases import ShardLeases
@@ -303,8 +303,9 @@ class Fleet:
         live = {UnitRef(u.namespace, u.name): u for u in live_units}
         served = {UnitRef(*_where(body)) for body in found.served}
         specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
-        order = apply_order(specs)
-        for ref, why in {**refused, **order.refused}.items():
+        inside = refused_targets(specs)
+        order = apply_order(tuple(s for s in specs if s.ref not in inside))
+        for ref, why in {**refused, **inside, **order.refused}.items():
             with self._acting(unit_id(ref.namespace, ref.name)) as still:
                 if ref in served and still is not None and still():
                     self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
@@ -430,6 +431,18 @@ def accounts(api: client.ApiClient, own: Applier, default: str = "") -> AccountO
         return kept[account]
 
     return account_of
+
+
+def refused_targets(specs: Iterable[UnitSpec]) -> dict[UnitRef, str]:
+    """Units whose objects would land in the controller's own namespace by default (``targetNamespace``, else
+    their own): refused, as ``run --namespace`` is. Its inventories, state, Leases and trust file live there,
+    and a folder's objects that name no namespace would be written among them, as the Unit's account."""
+    return {
+        s.ref: f"{s.origin}: {s.ref}: spec.targetNamespace {CONTROLLER_NAMESPACE} (or a Unit in it): the "
+        "controller's own namespace cannot receive a Unit's objects (its state lives there); choose another"
+        for s in specs
+        if (s.target_namespace or s.ref.namespace) == CONTROLLER_NAMESPACE
+    }
 
 
 def unit_of(spec: UnitSpec, root: Unit) -> Unit:
