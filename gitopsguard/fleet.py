@@ -112,6 +112,7 @@ class Fleet:
         # object makes that Unit's next pass due at once, and passes read their objects from here
         self._cache = SharedLiveCache(applier, raw, on_change=self._moved)
         self._moved_units: set[str] = set()
+        self._ours: frozenset[str] = frozenset({root.name})  # the root and the ids of the Units it declares
         self._moved_lock = threading.Lock()
         self._stored = RenderStore(source.workdir / "renders", root.render_settings)
         self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
@@ -119,6 +120,7 @@ class Fleet:
         self._status = StatusWriter(self._units)
         self._wake, self._fetch_now = threading.Event(), threading.Event()
         self._schedule = _Schedule()
+        self._servable: set[UnitRef] = set()  # the Units the last round could pass (ours, not held back)
         self._revision: Revision | None = None  # the round's fetched revision, and its checkout
         self._root_head: Head | None = None  # the root path judged at the last fetch
         self._root_pending = False  # that head is not passed yet (the root's shard was not ours)
@@ -126,6 +128,7 @@ class Fleet:
         self._root_due, self._watching, self._noted = 0.0, False, set[str]()
         self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
         self.last_duration = 0.0  # seconds the last round took (for metrics)
+        self.rounds = 0  # rounds served (for metrics and tests)
         self.policies: PolicySet | None = None  # the root's policies, of its last applied revision (live scan)
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
@@ -145,6 +148,7 @@ class Fleet:
                     self._wake.clear()
                     started = time.monotonic()
                     failure, wait = self._round(stop)
+                    self.rounds += 1
                     self.last_duration = time.monotonic() - started
                     failures = failures + 1 if worth_retrying(failure) else 0
                     collector.between_passes(busy=self._wake.is_set())
@@ -170,7 +174,11 @@ class Fleet:
             held = now
 
     def _moved(self, unit: str) -> None:
+        """An object labelled ``unit`` changed. The watch sees every unit label in the cluster (other
+        controllers' too): only ours wake a round."""
         with self._moved_lock:
+            if unit not in self._ours:
+                return
             self._moved_units.add(unit)
         self._wake.set()
 
@@ -312,13 +320,19 @@ class Fleet:
                                        failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
         ready = {ref: readiness_of(u.status, u.generation) for ref, u in live.items() if ref in served}
         by_ref = {s.ref: s for s in specs}
+        with self._moved_lock:
+            self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
         for ref in order.order:
             ready[ref] = self._serve_one(by_ref[ref], live[ref], ready)
-        return self._next_due()
+        # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
+        # came would otherwise make every round come at once (a change to them wakes the loop anyway)
+        scheduled = [self._schedule.due[r] for r in order.order if r in self._schedule.due and r in self._servable]
+        return self._next_due(scheduled)
 
     def _serve_one(self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]) -> Readiness:
         """The Unit's turn: on the replica that holds its shard, suspended, waiting, or a pass when due."""
         as_is = readiness_of(live.status, live.generation)
+        self._servable.discard(spec.ref)
         with self._acting(spec.id) as still:
             if still is None:  # another replica's: its status, as that one wrote it, is what dependents read
                 return as_is
@@ -328,6 +342,7 @@ class Fleet:
             if waiting is not None:
                 return self._write(still, live, PassOutcome(Phase.WAITING, spec.generation, message=waiting)) or as_is
             commit = self._revision.commit if self._revision else ""
+            self._servable.add(spec.ref)
             moved = self._take_moved(spec.id)
             if not self._schedule.is_due(spec.ref, live, commit, time.monotonic(), moved=moved):
                 return ready.get(spec.ref) or as_is
@@ -394,8 +409,8 @@ class Fleet:
         except Exception as error:  # a bug in one Unit's pass must not stop the others
             return ReconcileResult(unit.name, None, (), error=f"internal error: {error!r}"), applier
 
-    def _next_due(self) -> float:
-        soonest = min([self._root_due, *self._schedule.due.values()], default=self._root_due)
+    def _next_due(self, scheduled: list[float]) -> float:
+        soonest = min([self._root_due, *scheduled])
         return max(0.5, min(self._interval, soonest - time.monotonic()))
 
     def _watch_units(self, stop: threading.Event) -> None:

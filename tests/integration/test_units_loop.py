@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -403,3 +404,20 @@ def test_an_edit_to_a_units_object_is_repaired_at_once_through_the_one_shared_wa
     eventually(lambda: value_of(core, "infra", namespace) == "1", 15, every=0.2)
     repaired = [r.unit for r in running.results if any(c.repaired_drift for c in r.changes)]
     assert repaired == [f"{namespace}.apps", f"{namespace}.infra"], repaired
+
+
+def test_a_suspended_unit_whose_interval_ran_out_does_not_make_the_loop_spin(
+    running: Running, dev_cluster: LiveCluster, namespace: str
+) -> None:
+    """apps passes every 10 s, then is suspended: past its due time the loop has nothing to pass, and waits for
+    its own interval (60 s) or an event, rather than coming round again at once."""
+    eventually(lambda: running.ready("apps").get("status") == "True", 60, every=0.5)
+    running.declare(infra="{path: infra}", apps="{path: apps, interval: 10s}")
+    commit(running, {})
+    eventually(lambda: running.unit("apps").status.get("observedGeneration") == 2, 60, every=0.5)
+    assert gitopsguard(dev_cluster, "suspend", "unit", "apps", "-n", namespace).exit_code == 0
+    eventually(lambda: running.ready("apps").get("reason") == "Suspended", 30, every=0.5)
+    time.sleep(12)  # apps' 10 s ran out
+    rounds = running.fleet.rounds
+    time.sleep(3)
+    assert running.fleet.rounds - rounds <= 1, f"{running.fleet.rounds - rounds} rounds in 3 s with nothing due"
