@@ -86,7 +86,13 @@ def main() -> None:
             took = time.monotonic() - started
             print(f"{args.units} Units of 4 ConfigMaps: all Ready {took:.1f} s after start")
             print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (this process)")
-            time.sleep(3)  # the events of our own writes end in quiet rounds
+            quiet = fleet.rounds  # the events of our own writes end in quiet passes: wait for 5 s without a round
+            while True:
+                time.sleep(5)
+                if fleet.rounds == quiet:
+                    break
+                quiet = fleet.rounds
+            print(f"settled {time.monotonic() - started:.1f} s after start (no round for 5 s)")
             before, cpu = versions(api, namespace), time.process_time()
             duration = fleet.last_duration
             fleet.wake()  # fetch: the same commit, nothing moved

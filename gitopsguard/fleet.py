@@ -22,6 +22,7 @@ waits on that. The events our own status writes cause end after one quiet round 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -48,7 +49,7 @@ from gitopsguard.fleet_status import Served, StatusWriter
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
 from gitopsguard.plan.prune import BrakePolicy
-from gitopsguard.policy import PolicySet
+from gitopsguard.policy import Evaluation, PolicySet
 from gitopsguard.reconcile import DEFAULT_BRAKE, Reconciler, ReconcileResult, Unit, renderer
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource, Revision
@@ -71,6 +72,17 @@ from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
 AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
+
+
+@dataclass(frozen=True)
+class _Deferred(Head):
+    """A Unit's head at a commit it was passed at before: rendered and judged only if the pass needs its
+    objects (something moved), so a pass that finds the Unit at rest renders nothing."""
+
+    judging: Callable[[], Head] = lambda: Head(None)
+
+    def accepted(self) -> tuple[Evaluation, PolicySet, tuple[Manifest, ...]]:
+        return self.judging().accepted()
 
 
 @dataclass
@@ -388,14 +400,15 @@ class Fleet:
         """One pass over a Unit, on the round's revision, as its account (and that account's applier); None
         when the Unit stopped being ours before the pass began to write."""
         unit = unit_of(spec, self.unit)
-        if self._revision is None:  # nothing fetched yet in this process: repair drift from its last commit
+        revision = self._revision
+        head: Head
+        if revision is None:  # nothing fetched yet in this process: repair drift from its last commit
             head = Head(None, refusal=UnitError(f"{spec.ref}: the repository was not fetched yet; trying again"))
+        elif self._schedule.commit.get(spec.ref) == revision.commit:
+            # passed at this commit already: most likely at rest, which needs no render; judged if it is not
+            head = _Deferred(revision, judging=functools.cache(lambda: self._judged(unit, spec, revision)))
         else:
-            head = judge(unit, self._revision, self._applier, renderer(self._stored), datetime.now(UTC))
-            minted = minted_units(spec, head.manifests) if head.refusal is None else ()
-            if minted:  # the folder's whole revision is refused: nothing of it is applied
-                head = Head(self._revision, refusal=UnitError("; ".join(minted[:3])
-                            + (f" ({len(minted) - 3} more)" if len(minted) > 3 else "")))  # fmt: skip
+            head = self._judged(unit, spec, revision)
         if not still():
             return None
         applier = self._applier
@@ -408,6 +421,15 @@ class Fleet:
             return ReconcileResult(unit.name, None, (), error=str(error), failure=error.with_traceback(None)), applier
         except Exception as error:  # a bug in one Unit's pass must not stop the others
             return ReconcileResult(unit.name, None, (), error=f"internal error: {error!r}"), applier
+
+    def _judged(self, unit: Unit, spec: UnitSpec, revision: Revision) -> Head:
+        """The Unit's folder at ``revision``, rendered and gated; refused whole when it declares a Unit."""
+        head = judge(unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+        minted = minted_units(spec, head.manifests) if head.refusal is None else ()
+        if not minted:
+            return head
+        more = f" ({len(minted) - 3} more)" if len(minted) > 3 else ""
+        return Head(revision, refusal=UnitError("; ".join(minted[:3]) + more))
 
     def _next_due(self, scheduled: list[float]) -> float:
         soonest = min([self._root_due, *scheduled])
