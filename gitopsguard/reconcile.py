@@ -56,6 +56,7 @@ class Unit:
     deny_level: DenyLevel = DenyLevel.LOW  # operator configuration, never taken from the repository
     render_settings: RenderSettings = DEFAULT_RENDER  # the bounds of a render, and whether remote bases may load
     pod_security_exemptions: Exemptions = NO_EXEMPTIONS  # operator configuration, as for Pod Security Admission
+    prune: bool = True  # False (a Unit's spec.prune): what left Git is left in the cluster, no longer owned
 
     @property
     def settings(self) -> str:
@@ -142,7 +143,7 @@ class Reconciler:
             brake = replace(self.brake, released=True) if RELEASE_MARKER in revision.message else self.brake
             listed = owned if self.live is None else OwnedSnapshot(self.applier, unit.name)
             pruned = prune(unit.name, inventory, applied.desired, self.applier, listed, brake,
-                           report_only=unit.report_only)  # fmt: skip
+                           report_only=unit.report_only) if unit.prune else Pruned(())  # fmt: skip
             # 7. Workloads Git does not describe, in namespaces that opted in: report, or back up and delete.
             holding = Holding(unit.name, unit.report_only, unit.backup_dir)
             swept = sweep(holding, applied.desired, inventory.unmanaged, self.applier, now)

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -32,6 +33,7 @@ from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.secrets import SecretData
+from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api
 from gitopsguard.collector import Collector
 from gitopsguard.commands.admission import AdmissionOptions, serve_admission
 from gitopsguard.commands.grants import GitHubSettings, github_token, start_keeper
@@ -41,6 +43,7 @@ from gitopsguard.commands.secrets import secret
 from gitopsguard.commands.unit_lease import holding_unit
 from gitopsguard.controller import Controller
 from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
+from gitopsguard.fleet import Fleet, accounts
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.grants.model import DEFAULT_KEEPER
 from gitopsguard.model import Action, Reason
@@ -56,6 +59,7 @@ from gitopsguard.render.settings import RenderSettings
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import Credentials, GitSource, SourceSpec, display_url
 from gitopsguard.source.review import OFF_NOTE
+from gitopsguard.units.spec import UnitDefaults
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -96,6 +100,8 @@ class ReconcileOptions:
     ssh_known_hosts: Path | None = None
     service_account: str = ""  # NAMESPACE/NAME the unit's writes are sent as (impersonated)
     default_service_account: str = ""  # the operator's account for units that name none
+    root: bool = False  # `run --root`: ``path`` is the root unit, and the Units it declares are served too
+    unit_interval: timedelta = timedelta(minutes=5)  # `run --root`: the interval of a Unit whose spec names none
 
     def __post_init__(self) -> None:
         check_choice(self.audit_log, stdout=self.audit_stdout, anchored=self.audit_anchor)
@@ -141,14 +147,15 @@ def run_forever(
     scan_namespaces: Sequence[str] = (), trust: Path | None = None, github: GitHubSettings | None = None,
     slack: SlackSettings | None = None, metrics_address: str = "", leader_elect: bool = False,
     apiserver_audit_log: Path | None = None, admission: AdmissionOptions | None = None,
-    grants_keeper: str = DEFAULT_KEEPER,
+    grants_keeper: str = DEFAULT_KEEPER, shards: int = 0,
 ) -> None:  # fmt: skip
     """Reconcile continuously until ``stop``; passes in which nothing happened print nothing. The live scan
     runs beside it under the policies of the last applied revision, and the grant keeper when configured.
     Everything they report reaches the console, the audit log, Slack and the metrics. A background thread
     that dies ends the process (``lifeline``)."""
     lifeline.install()
-    acting_as = o.acting_as()  # a name that is not an account's is refused before anything starts
+    # a name that is not an account's is refused before anything starts; a root unit acts as gitopsguard itself
+    acting_as = None if o.root else o.acting_as()
     metrics, health = Metrics(), Health()
     if metrics_address:  # first: the probes are answered while everything below connects, or waits to lead
         serve_health(metrics_address, metrics, health)
@@ -162,6 +169,13 @@ def run_forever(
                                   pod_security=seam)  # fmt: skip
         health.serving_admission(lambda: not stop.is_set())  # a server thread that dies ends the process
     lost = threading.Event()
+    leases = None
+    if shards:  # `run --root --shards N`: this replica serves the Units of the shards it holds, and no other
+        if not _namespace_ready(RawApi(api), stop):
+            return
+        leases = ShardLeases(shard_api(api, ShardTiming()), shards)
+        leases.start(stop)
+        click.echo(f"serving the Units of the shards it holds, of {shards}, as {leases.me}", err=True)
     if leader_elect:
         health.standby(unit.name)
     elector = lead(api, unit.name, stop, lost) if leader_elect else None
@@ -169,17 +183,21 @@ def run_forever(
         return
     applier, events = Applier(api, acting_as=acting_as), EventRecorder(RawApi(api), unit=unit.name)
     applier.confirm_acting_as(unit.name)  # a controller that may not act as the unit's account says so at once
-    last_failure: list[tuple[str | None, str | None]] = [(None, None)]
+    last_failure: dict[str, tuple[str | None, str | None]] = {}  # per unit (run --root reports many)
+    recorders = {unit.name: events}
 
     def report(result: ReconcileResult) -> None:
+        events = recorders.get(result.unit) or recorders.setdefault(
+            result.unit, EventRecorder(RawApi(api), unit=result.unit)
+        )
         metrics.on_result(result, controller.last_duration)
         if applied is not None and result.policies is not None and result.revision and not result.error:
             applied.offer(result.policies, result.revision)  # admission judges by it from the next request
         acted = any(c.action is not Action.UNCHANGED for c in result.changes)
         failure = (result.revision, result.error)
-        if result.error and failure == last_failure[0] and not acted:
+        if result.error and failure == last_failure.get(result.unit) and not acted:
             return  # the same commit failing the same way again (retries, wake-ups): said once already
-        last_failure[0] = failure if result.error else (None, None)
+        last_failure[result.unit] = failure if result.error else (None, None)
         if result.error or result.brake or acted:
             print_result(result)
             record(log, result)
@@ -189,12 +207,18 @@ def run_forever(
             news.on_result(result)
 
     local = Path(o.repo) if Path(o.repo).is_dir() else None
-    controller = Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval,
-                            on_result=report, brake=BrakePolicy(released=o.allow_mass_prune),
-                            trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)  # fmt: skip
-    click.echo(
-        f"reconciling {o.path} of {display_url(o.repo)} ({o.branch}) as unit {unit.name}; Ctrl-C stops", err=True
-    )
+    brake = BrakePolicy(released=o.allow_mass_prune)
+    controller: Controller | Fleet = (
+        Fleet(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
+              brake=brake, defaults=UnitDefaults(o.unit_interval), on_note=lambda note: click.echo(note, err=True),
+              leases=leases, account_of=accounts(api, applier, o.default_service_account))
+        if o.root else
+        Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
+                   brake=brake, trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)
+    )  # fmt: skip
+    served = " and the Units it declares" if o.root else ""
+    click.echo(f"reconciling {o.path} of {display_url(o.repo)} ({o.branch}) as unit {unit.name}{served}; Ctrl-C "
+               "stops", err=True)  # fmt: skip
     if live_scan and unit.policies_path:
         backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
         start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
@@ -211,6 +235,8 @@ def run_forever(
                      github=github, also=granted, watch=metrics.watch_grants, keeper_name=grants_keeper)  # fmt: skip
     health.leading(unit.name, readiness(metrics, interval, reachable(api)))
     controller.run(stop, local_repository=local)
+    if leases is not None:
+        leases.release_all()  # after the passes: the others take the shards at once, not after the lease
     if elector is not None and not lost.is_set():
         elector.release()
     if lost.is_set():
