@@ -66,8 +66,11 @@ class Health:
             role, unit, loop, admission = self._role, self._unit, self._loop, self._admission
         if role is Role.LEADING:
             ok, why = loop()
-            return ok, f"leading unit {unit}: {why}"
-        waiting = f"standby for unit {unit}, waiting for its lease" if role is Role.STANDBY else "starting"
+            doing = f"leading unit {unit}: {why}"
+        else:
+            ok, doing = False, f"standby for unit {unit}, waiting for its lease" if role is Role.STANDBY else "starting"
+        # Serving admission makes any replica ready, the leader too: the webhook's Service sends only to ready
+        # replicas, and a failing loop is no reason to refuse the cluster's writes (the metrics report it).
         if admission is not None and admission():
-            return True, f"{waiting}; serving admission"
-        return False, waiting
+            return True, f"{doing}; serving admission"
+        return ok, doing

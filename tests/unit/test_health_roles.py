@@ -67,3 +67,24 @@ def test_a_dead_thread_fails_both_probes_whatever_the_role(
     lifeline.DEAD.set()
     assert probe(port, "/healthz") == (503, "a background thread died\n")
     assert probe(port, "/readyz") == (503, "a background thread died\n")
+
+
+def test_a_leader_that_serves_admission_is_ready_before_its_loop_works(served: tuple[Health, int]) -> None:
+    # The webhook's Service sends only to ready replicas (manifests/admission.yaml publishes no not-ready
+    # address): a leader left out of it before its first pass would leave a one-replica install's webhook,
+    # failurePolicy Fail, with nowhere to go.
+    health, port = served
+    health.serving_admission(lambda: True)
+    health.leading("apps", lambda: (False, "no reconcile attempt recently"))
+    assert probe(port, "/readyz") == (200, "leading unit apps: no reconcile attempt recently; serving admission\n")
+
+
+def test_a_starting_replica_is_ready_once_it_serves_admission_and_not_after_it_stops(
+    served: tuple[Health, int],
+) -> None:
+    health, port = served
+    serving = [True]
+    health.serving_admission(lambda: serving[0])
+    assert probe(port, "/readyz") == (200, "starting; serving admission\n")
+    serving[0] = False
+    assert probe(port, "/readyz") == (503, "starting\n")
