@@ -88,3 +88,29 @@ def test_a_starting_replica_is_ready_once_it_serves_admission_and_not_after_it_s
     assert probe(port, "/readyz") == (200, "starting; serving admission\n")
     serving[0] = False
     assert probe(port, "/readyz") == (503, "starting\n")
+
+
+def test_a_standby_that_serves_admission_is_not_ready_until_it_judges_by_an_applied_revision(
+    served: tuple[Health, int],
+) -> None:
+    # Before it has read an applied revision's policies a replica denies every request: in the Service beside
+    # a leader that admits, it would refuse the writes that reach it (seen on the node: 126 of 636 refused).
+    health, port = served
+    judging = [False]
+    health.serving_admission(lambda: True, judging=lambda: judging[0])
+    health.standby("apps")
+    assert probe(port, "/readyz") == (
+        503,
+        "standby for unit apps, waiting for its lease; serving admission, not judging yet (no applied revision's "
+        "policies read)\n",
+    )
+    judging[0] = True
+    assert probe(port, "/readyz")[0] == 200
+
+
+def test_the_leader_that_serves_admission_is_ready_before_it_judges(served: tuple[Health, int]) -> None:
+    # its own first apply goes through its webhook: out of the Service, nothing would ever be applied
+    health, port = served
+    health.serving_admission(lambda: True, judging=lambda: False)
+    health.leading("apps", lambda: (False, "no reconcile attempt recently"))
+    assert probe(port, "/readyz")[0] == 200
