@@ -47,6 +47,7 @@ class InstallSettings:
     trust_from: str
     toleration_key: str = ""  # a node taint the namespace's Pods tolerate (the test suite's); "": none
     extra_args: tuple[str, ...] = ()
+    config: tuple[tuple[str, str], ...] = ()  # more gitopsguard-config entries, e.g. GITOPSGUARD_APPROVAL_MODE
 
 
 def write_overlay(directory: Path, settings: InstallSettings) -> Path:
@@ -64,6 +65,7 @@ def write_overlay(directory: Path, settings: InstallSettings) -> Path:
         _patch("", "v1", "ConfigMap", "gitopsguard-config", [
             {"op": "replace", "path": "/data/GITOPSGUARD_REPO", "value": settings.repo_url},
             {"op": "replace", "path": "/data/GITOPSGUARD_PATH", "value": settings.path},
+            *({"op": "add", "path": f"/data/{key}", "value": value} for key, value in settings.config),
         ]),
     ]  # fmt: skip
     if settings.toleration_key:
