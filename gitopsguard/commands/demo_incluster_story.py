@@ -228,7 +228,8 @@ def show_handover(demo: DemoInstall) -> None:
     if until(lambda: holder(demo) not in {"", leader}, 60, 0.5) is None:
         click.echo("... no other Pod took the Lease within 60 s; see kubectl get lease -n gitopsguard-system.")
         return
-    click.echo(f"... {holder(demo)} took over {time.monotonic() - killed:.1f} s later (the Lease had to expire).")
+    click.echo(f"... {holder(demo)} took the Lease over {time.monotonic() - killed:.1f} s later (at most its "
+               "duration, 15 s, after the last renewal).")  # fmt: skip
     overlay = demo.repo / "clusters" / "dev" / "kustomization.yaml"
     new = "info" if log_level(demo) != "info" else "debug"
 
