@@ -29,7 +29,15 @@ from gitopsguard.commands.demo_review import DemoPeople, demo_people
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.base_image import ImageCache
 from gitopsguard.devcluster.image import build, demo_web_image, gitopsguard_image
-from gitopsguard.devcluster.install import NAMESPACE, InstallSettings, start_git_daemon, stop_git_daemon, write_overlay
+from gitopsguard.devcluster.install import (
+    NAMESPACE,
+    GitDaemon,
+    InstallSettings,
+    is_git_daemon,
+    start_git_daemon,
+    stop_git_daemon,
+    write_overlay,
+)
 from gitopsguard.devcluster.node import import_image
 from gitopsguard.devcluster.progress import Progress, StagedProgress
 from gitopsguard.errors import DevClusterError
@@ -88,8 +96,11 @@ def install_demo(progress: Progress) -> DemoInstall:
                                config=(("GITOPSGUARD_APPROVAL_MODE", "signed-merge"),))  # fmt: skip
     overlay = write_overlay(state.root / "demo-install", settings)
     demo = DemoInstall(state, kubeconfig, connect(kubeconfig), repo, people, kubectl, overlay)
+    before = _served_url(demo.api)
     progress.stage(f"kubectl apply --server-side -k {overlay} (manifests/ with the demo's repository and image)")
     _kubectl(demo, "apply", "--server-side", "-k", str(overlay))
+    if before not in (None, url):  # an earlier demo's Pods read the old address from their environment
+        _kubectl(demo, "-n", NAMESPACE, "rollout", "restart", "deployment/gitopsguard")
     progress.stage("waiting for two gitopsguard Pods to run, one of them leading")
     _wait(lambda: _running(demo), 180, "two gitopsguard Pods running", demo)
     return demo
@@ -108,13 +119,33 @@ def _require_node(cluster: DevCluster) -> None:
 
 
 def _serve(state: StateLayout, repo: Path) -> str:
-    """The demo repository over git:// on the bridge (read-only), by a git daemon that outlives this command."""
+    """The demo repository over git:// on the bridge (read-only), by a git daemon that outlives this command;
+    an earlier demo's, while it runs (the installed Pods know its port)."""
     pid_file = state.root / PID_FILE
-    if pid_file.is_file():  # an earlier demo's: its port is in the overlay it wrote, but a new one is simplest
-        stop_git_daemon(int(pid_file.read_text()))
+    pid, port = _read_pid_file(pid_file)
+    if is_git_daemon(pid):
+        return GitDaemon(repo.parent, port, pid).url(repo.name)
     daemon = start_git_daemon(repo.parent, log=state.log_dir / "git-daemon.log", detached=True, push=False)
-    pid_file.write_text(f"{daemon.pid}\n")
+    pid_file.write_text(f"{daemon.pid} {daemon.port}\n")
     return daemon.url(repo.name)
+
+
+def _read_pid_file(path: Path) -> tuple[int, int]:
+    """``pid port`` of the demo's git daemon; (0, 0) when absent or not two numbers."""
+    try:
+        pid, port = (int(field) for field in path.read_text().split())
+    except (OSError, ValueError):
+        return 0, 0
+    return (pid, port) if pid > 1 and 0 < port < 65536 else (0, 0)
+
+
+def _served_url(demo_api: client.ApiClient) -> str | None:
+    """The repository the installed controller was configured with, if it is installed."""
+    try:
+        configmap = client.CoreV1Api(demo_api).read_namespaced_config_map("gitopsguard-config", NAMESPACE)
+    except client.ApiException:
+        return None
+    return (configmap.data or {}).get("GITOPSGUARD_REPO")
 
 
 def stop_demo(progress: Progress | None = None) -> tuple[str, ...]:
@@ -122,7 +153,7 @@ def stop_demo(progress: Progress | None = None) -> tuple[str, ...]:
     state = StateLayout.default()
     pid_file = state.root / PID_FILE
     if pid_file.is_file():
-        stop_git_daemon(int(pid_file.read_text()))
+        stop_git_daemon(_read_pid_file(pid_file)[0])
     return DevCluster(state, CacheLayout.default(), progress or StagedProgress()).down()
 
 

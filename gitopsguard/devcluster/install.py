@@ -128,13 +128,18 @@ def start_git_daemon(base: Path, *, log: Path | None = None, detached: bool = Fa
     return GitDaemon(base, port, process.pid)
 
 
-def stop_git_daemon(pid: int) -> None:
-    """End the git daemon ``pid`` if it is still one (a recycled pid is left alone), and reap it if ours."""
+def is_git_daemon(pid: int) -> bool:
+    """Whether process ``pid`` is a ``git daemon`` (a pid read from a file may have been recycled, or edited)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return
-    if b"daemon" not in cmdline or not cmdline[0].endswith(b"git"):
+        return False
+    return b"daemon" in cmdline and cmdline[0].endswith(b"git")
+
+
+def stop_git_daemon(pid: int) -> None:
+    """End the git daemon ``pid`` if it is still one (a recycled pid is left alone), and reap it if ours."""
+    if pid <= 1 or not is_git_daemon(pid):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10

@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from gitopsguard.commands.demo_incluster import PID_FILE, _read_pid_file
 from gitopsguard.devcluster.install import stop_git_daemon
 
 
@@ -51,3 +54,17 @@ def test_a_pid_that_is_not_a_git_daemon_is_left_alone() -> None:
 
 def test_a_pid_of_no_process_is_nothing_to_do() -> None:
     stop_git_daemon(2**22 + 12345)  # above the kernel's pid_max: never a process
+
+
+@pytest.mark.parametrize("text", ["", "1 9418", "abc", "12 0", "12 70000", "12", "12 9418 7", "-5 9418", "١٢ 9418x"])
+def test_a_pid_file_that_is_not_a_pid_and_a_port_names_nothing(tmp_path: Path, text: str) -> None:
+    path = tmp_path / PID_FILE
+    path.write_text(text)
+    assert _read_pid_file(path) == (0, 0)
+
+
+def test_the_pid_file_of_a_running_demo_names_its_daemon(tmp_path: Path) -> None:
+    path = tmp_path / PID_FILE
+    path.write_text("4242 9418\n")
+    assert _read_pid_file(path) == (4242, 9418)
+    assert _read_pid_file(tmp_path / "absent") == (0, 0)
