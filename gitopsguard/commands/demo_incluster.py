@@ -89,7 +89,8 @@ def install_demo(progress: Progress) -> DemoInstall:
         import_image(built.archive, state)
     people = demo_people(state.root / "demo-keys")
     repo = demo_repository(state.root / "demo-repo", people, local_images=True)
-    trust_from = people.git(repo, "carol", "rev-parse", "HEAD").strip()
+    # the first commit, carol's: the same on every run, so a second `make demo` changes no Pod template
+    trust_from = people.git(repo, "carol", "rev-list", "--max-parents=0", "HEAD").split()[0]
     url = _serve(state, repo)
     # signed-merge approval: the grant keeper runs, and takes grants carol merged with a signed merge
     settings = InstallSettings(url, "clusters/dev", people.trust, trust_from, extra_args=(INTERVAL,),
@@ -102,6 +103,8 @@ def install_demo(progress: Progress) -> DemoInstall:
     if before not in (None, url):  # an earlier demo's Pods read the old address from their environment
         _kubectl(demo, "-n", NAMESPACE, "rollout", "restart", "deployment/gitopsguard")
     progress.stage("waiting for two gitopsguard Pods to run, one of them leading")
+    # the rollout first: a replica on its way out still answers admission requests, refusing them as it stops
+    _kubectl(demo, "-n", NAMESPACE, "rollout", "status", "deployment/gitopsguard", "--timeout=180s")
     _wait(lambda: _running(demo), 180, "two gitopsguard Pods running", demo)
     return demo
 

@@ -55,12 +55,13 @@ def log_level(demo: DemoInstall) -> str:
 
 
 def logs_say(demo: DemoInstall, text: str) -> str:
-    """The first line of the controller Pods' output that contains ``text``, or ""."""
+    """The last line of the controller Pods' output that contains ``text`` (a Pod's own order), or ""."""
+    found = ""
     for pod in demo.pods():
         for line in demo.log_of(_name(pod)).splitlines():
             if text in line:
-                return line
-    return ""
+                found = line
+    return found
 
 
 def _name(pod: client.V1Pod) -> str:
