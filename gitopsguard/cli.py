@@ -159,12 +159,26 @@ def cluster_info(kubeconfig: Path | None, context: str | None) -> None:
 
 
 @main.command("demo")
+@click.option("--local", is_flag=True, help="The controller as a local process on a cluster without a node, "
+              "instead of installed as Pods on the node (needs root).")  # fmt: skip
+@click.option("--down", is_flag=True, help="Stop the demo (its git daemon) and take its cluster down.")
 @reports_errors
-def demo() -> None:
-    """Start the local dev cluster, apply repo-template/'s dev overlay from a Git copy, and show the result."""
-    from gitopsguard.commands.demo import run_demo
+def demo(local: bool, down: bool) -> None:
+    """Install gitopsguard as Pods on the local dev cluster's node (kubectl apply -k manifests/), applying
+    repo-template/'s dev overlay from a Git copy, and show what it does."""
+    if down:
+        from gitopsguard.commands.demo_incluster import stop_demo
 
-    sys.exit(run_demo())
+        stopped = stop_demo()
+        click.echo(f"Stopped {', '.join(stopped)}." if stopped else "No demo cluster was running.", err=True)
+        return
+    if local:
+        from gitopsguard.commands.demo import run_demo
+
+        sys.exit(run_demo())
+    from gitopsguard.commands.demo_incluster_story import run_incluster_demo
+
+    sys.exit(run_incluster_demo())
 
 
 def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:

@@ -167,7 +167,10 @@ def run_forever(
         seam = pod_security_seam(unit.pod_security_exemptions, cluster_pod_security(api))
         applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop, news=news,
                                   pod_security=seam)  # fmt: skip
-        health.serving_admission(lambda: not stop.is_set())  # a server thread that dies ends the process
+        # a server thread that dies ends the process; a replica not judging yet would deny every request
+        health.serving_admission(
+            lambda: not stop.is_set(), judging=lambda: applied is not None and applied.get() is not None
+        )
     lost = threading.Event()
     leases = None
     if shards:  # `run --root --shards N`: this replica serves the Units of the shards it holds, and no other
