@@ -31,7 +31,7 @@ from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.lease import LeaderElector
-from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.rest import RawApi, Request
 from gitopsguard.cluster.secrets import SecretData
 from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api
 from gitopsguard.collector import Collector
@@ -314,8 +314,8 @@ def reachable(api: client.ApiClient) -> Callable[[], bool]:
     def check() -> bool:
         if time.monotonic() - float(last[0]) > 5:
             try:
-                raw.call("GET", "/readyz")  # any answer but success is "not ready"
-                last[1] = True
+                # its answer is text ("ok"), not an object: read the status alone; anything but 200 is "not ready"
+                last[1] = raw.send_all([Request("GET", "/readyz", {}, None)], 1)[0].status == 200
             except GitOpsGuardError:
                 last[1] = False
             last[0] = time.monotonic()
