@@ -36,4 +36,3 @@ def test_the_one_off_reconcile_command_imports_none_of_the_run_loops_servers() -
     modules = imported_by("import gitopsguard.cli\nfrom gitopsguard.commands.reconcile_once import run_once")
     assert "gitopsguard.commands.reconcile_once" in modules
     assert sorted(set(LOOP_ONLY) & modules) == []
-
