@@ -231,9 +231,23 @@ class Stream:
     def lines(self) -> Iterator[bytes]:
         """The body's lines, as they arrive, until the server ends it; ConnectionError as ``Http.send``
         (a line over ``MAX_EVENT`` bytes included)."""
-        content = self._response.content
-        while line := self._loop.run(_guarded(content.readline(max_line_length=MAX_EVENT))):
-            yield line
+        # Read as the network delivers, not a line at a time: each read is a round trip to the event loop's
+        # thread, which cost 2.5 times the client CPU of the stack it replaced when a flood of events came in
+        # (510 against 200 us an event; bench/watch_events.py).
+        content, parts, size = self._response.content, [], 0
+        while data := self._loop.run(_guarded(content.readany())):
+            start = 0
+            while (end := data.find(b"\n", start)) >= 0:
+                parts.append(data[start : end + 1])
+                yield b"".join(parts)
+                parts, size, start = [], 0, end + 1
+            if start < len(data):
+                parts.append(data[start:])
+                size += len(data) - start
+                if size > MAX_EVENT:
+                    raise ConnectionError(f"a watch event over {MAX_EVENT} bytes")
+        if parts:
+            yield b"".join(parts)
 
     def close(self) -> None:
         self._loop.soon(_close_response(self._response))
