@@ -206,11 +206,10 @@ class Reconciler:
             self.store.save(unit.name, report)
             return ReconcileResult(unit.name, commit, changes, kinds=_kinds(inventory.entries) | _kinds(entries),
                                    evaluation=evaluation, policies=policies)  # fmt: skip
-        brake_note = f"mass-prune brake: {pruned.brake}" if pruned.brake else ""
         new = commit != inventory.last_applied
         reviewed = (revision.review.summary() if revision.review else "") if new else inventory.reviewed
-        after = Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, swept.seen,
-                          swept.scans, unit.settings, reviewed)  # fmt: skip
+        after = Inventory(entries, commit, commit, "", done or inventory.last_changes, swept.seen,
+                          swept.scans, unit.settings, reviewed, pruned.brake or "")  # fmt: skip
         if done or _versions_apart(after) != _versions_apart(inventory):  # status updates alone write nothing
             self.store.save(unit.name, after)
         return ReconcileResult(unit.name, commit, changes, brake=pruned.brake, kinds=_kinds(entries),
