@@ -42,7 +42,9 @@ from gitopsguard.errors import DevClusterError
 
 SELECTOR = "app.kubernetes.io/name=gitopsguard,app.kubernetes.io/component=controller"
 PID_FILE = "demo-git-daemon.pid"
-INTERVAL = "--interval=5"  # seconds between fetches: the demo's commits show within seconds, not the default 30
+# seconds between fetches: the demo's commits show within seconds, not the default 30; each is one git:// fetch
+INTERVAL = "--interval=2"
+READINESS_PERIOD = 1  # seconds; the shipped 5 s made the rollout, and so the install, wait up to 5 s per replica
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def install_demo(progress: Progress) -> DemoInstall:
     url = _serve(state, repo)
     # signed-merge approval: the grant keeper runs, and takes grants carol merged with a signed merge
     settings = InstallSettings(url, "clusters/dev", people.trust, trust_from, extra_args=(INTERVAL,),
-                               config=(("GITOPSGUARD_APPROVAL_MODE", "signed-merge"),))  # fmt: skip
+                               config=(("GITOPSGUARD_APPROVAL_MODE", "signed-merge"),),
+                               readiness_period=READINESS_PERIOD)  # fmt: skip
     overlay = write_overlay(state.root / "demo-install", settings)
     demo = DemoInstall(state, kubeconfig, connect(kubeconfig), repo, people, kubectl, overlay)
     before = _served_url(demo.api)

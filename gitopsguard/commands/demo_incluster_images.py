@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gitopsguard.devcluster import StateLayout
@@ -56,11 +57,17 @@ class NodeImages:
         try:
             built = self._images(self._progress)
             self._wait_for_containerd()
-            for name, archive in built:
-                self._progress.stage(f"importing {name} into the node's containerd")
-                import_image(archive, self._state)
+            # side by side: each import is mostly one core decompressing its layers
+            with ThreadPoolExecutor(max_workers=len(built) or 1, thread_name_prefix="demo-import") as imports:
+                list(imports.map(self._import, built))  # list(): the first failure is raised here
         except Exception as error:  # any failure, a bug too, must reach `wait`: no Pod runs without its image
             self._error = error
+
+    def _import(self, image: tuple[str, Path]) -> None:
+        name, archive = image
+        self._progress.stage(f"importing {name} into the node's containerd")
+        import_image(archive, self._state)
+        self._progress.detail(f"{name} imported")
 
     def _wait_for_containerd(self) -> None:
         deadline = time.monotonic() + CONTAINERD_WITHIN
