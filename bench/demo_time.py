@@ -1,13 +1,17 @@
 """Time `make demo` warm: the Kubernetes binaries and both images cached, no cluster running.
 
-    GITOPSGUARD_DEV_CLUSTER_DIR=/tmp/demo-bench PYTHONPATH=$PWD .venv/bin/python bench/demo_time.py [--runs 3]
+    GITOPSGUARD_DEV_CLUSTER_DIR=/tmp/demo-bench PYTHONPATH=$PWD .venv/bin/python bench/demo_time.py [--runs 3] \
+        [--output DIR]
 
 Each run is ``gitopsguard demo`` from nothing running (what `make demo` runs after its venv exists), then
 ``gitopsguard demo --down`` (`make demo-down`). It prints, per run: the seconds until gitopsguard was installed
-(two controller Pods running: cluster and node up, images checked and imported, ``kubectl apply -k``), the
-whole demo's seconds (the story included: its waits for a Lease to expire and a 15 s grant are most of it), and
-the teardown's. Needs root and a machine whose node nobody else holds; use a state directory of its own
-(GITOPSGUARD_DEV_CLUSTER_DIR) so that no other dev cluster is touched. A cold image build is measured by
+(cluster and node up, images checked and imported, ``kubectl apply -k``, the rollout complete), the whole
+demo's seconds (the story included: its waits are the story's own, a 5 s grace, a 10 s grant, a Lease changing
+hands), and the teardown's. ``--output DIR`` keeps each run's output (the demo's progress lines say where the
+install's time goes) as ``DIR/run-N.txt``. Where other sessions build images into the shared cache, give the runs
+a copy of their own (GITOPSGUARD_CACHE_DIR): a rebuilt image makes a run cold. Needs root and a machine whose
+node nobody else holds; use a state directory of its own (GITOPSGUARD_DEV_CLUSTER_DIR) so that no other dev
+cluster is touched. A cold image build is measured by
 ``bench/image_build.py --cold``; a cold Kubernetes build is not repeated here (about half an hour).
 """
 
@@ -20,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 INSTALLED = re.compile(r"gitopsguard is installed: two Pods running, (\d+) s after the start")
 
@@ -33,7 +38,9 @@ def run(argv: list[str]) -> tuple[float, str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
+    parser.add_argument("--output", type=Path, help="keep each run's output here")
+    arguments = parser.parse_args()
+    runs, keep = arguments.runs, arguments.output
     if not os.environ.get("GITOPSGUARD_DEV_CLUSTER_DIR"):
         sys.exit("set GITOPSGUARD_DEV_CLUSTER_DIR to a directory of its own: the runs take that cluster down")
     gg = [sys.executable, "-m", "gitopsguard"]
@@ -41,6 +48,9 @@ def main() -> None:
     for number in range(1, runs + 1):
         seconds, output, code = run([*gg, "demo"])
         found = INSTALLED.search(output)
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / f"run-{number}.txt").write_text(output)
         down, _, _ = run([*gg, "demo", "--down"])
         print(f"run {number}: demo {seconds:.0f} s (exit {code}), installed after "
               f"{found.group(1) if found else '?'} s; down {down:.0f} s", flush=True)  # fmt: skip

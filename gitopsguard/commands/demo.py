@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import shutil
 import sys
 import threading
@@ -43,6 +44,7 @@ from gitopsguard.source import GitSource, SourceSpec
 from gitopsguard.source.review import Reviewer
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template"
+DEMO_GRACE = "5s"  # hand-made workloads: the template's hour is no demo, and the story waits it out
 
 
 def run_demo() -> int:
@@ -255,14 +257,24 @@ def demo_repository(path: Path, people: DemoPeople, *, local_images: bool = Fals
     for key, value in (("user.name", "alice"), ("user.email", "alice@example.com"), ("gpg.format", "ssh"),
                        ("user.signingkey", str(people.key("alice"))), ("commit.gpgsign", "true")):  # fmt: skip
         people.git(path, "alice", "config", key, value)
-    signed_commit(people, path, "carol", "Start from repo-template (hand-made workloads removed after 10 s)")
+    signed_commit(people, path, "carol", f"Start from repo-template (hand-made workloads removed after {DEMO_GRACE})")
     return path
 
 
 def _set_short_grace(path: Path) -> None:
     """The demo waits seconds, not the template's hour, before hand-made workloads are removed."""
     policy = path / "policies" / "hand-made-workloads.yaml"
-    policy.write_text(policy.read_text().replace("gracePeriod: 1h", "gracePeriod: 10s"))
+    # the template's hour, or an earlier demo's grace (10 s before the 5 s one)
+    policy.write_text(re.sub(r"gracePeriod: \S+", f"gracePeriod: {DEMO_GRACE}", policy.read_text(), count=1))
+
+
+def grace_of(repo: Path) -> str:
+    """The grace period of hand-made workloads in a demo repository (an earlier demo's may differ)."""
+    try:
+        found = re.search(r"gracePeriod: (\S+)", (repo / "policies" / "hand-made-workloads.yaml").read_text())
+    except OSError:
+        return "?"
+    return found.group(1) if found else "?"
 
 
 LOCAL_IMAGES = """images:  # the demo: its web image, built and imported into the node (repo-template/ keeps real ones)
@@ -282,7 +294,7 @@ def _use_local_images(path: Path) -> None:
 
 
 def _short_grace(path: Path, people: DemoPeople) -> None:
-    """A demo repository from before policies/ and access/ existed, or the 10 s grace: bring them in by review."""
+    """A demo repository from before policies/ and access/ existed, or the demo's grace: bring them in by review."""
 
     def edit() -> None:
         for folder in ("policies", "access"):
@@ -291,6 +303,8 @@ def _short_grace(path: Path, people: DemoPeople) -> None:
         _set_short_grace(path)
 
     policy = path / "policies" / "hand-made-workloads.yaml"
-    if policy.is_file() and "gracePeriod: 10s" in policy.read_text():
+    if policy.is_file() and f"gracePeriod: {DEMO_GRACE}" in policy.read_text():
         return
-    reviewed_change(people, path, f"demo-grace-{int(time.time())}", edit, "Demo: remove hand-made workloads after 10 s")
+    reviewed_change(
+        people, path, f"demo-grace-{int(time.time())}", edit, f"Demo: remove hand-made workloads after {DEMO_GRACE}"
+    )

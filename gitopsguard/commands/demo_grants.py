@@ -21,6 +21,7 @@ from gitopsguard.grants.rbac import grants_rbac
 from gitopsguard.grants.signed import SignedMergeVerifier, load_trust
 from gitopsguard.grants.store import GrantStore
 
+GRANT_SECONDS = 10  # long enough to show alice's access working, short enough to watch it end
 GRANT = """\
 apiVersion: gitopsguard.io/v1alpha1
 kind: Grant
@@ -30,7 +31,7 @@ spec:
   subject: {kind: User, name: alice}
   role: {kind: ClusterRole, name: view}
   namespace: shop
-  duration: 15s
+  duration: {duration}
   reason: "demo: look at the shop pods"
 """
 
@@ -40,7 +41,9 @@ def show_grant(api: client.ApiClient, repo: Path, people: DemoPeople, kubeconfig
     keeper = GrantKeeper(Binder(api), GrantStore(RawApi(api)))
     # access/policies/ is in force as carol (an administrator) signed it: the demo repository's first commit
     verifier = SignedMergeVerifier(repo, load_trust(people.trust), people.keys / "verify")
-    click.echo("\nalice asks for `view` on namespace shop for 15 s (a commit signed with her SSH key) ...")
+    click.echo(
+        f"\nalice asks for `view` on namespace shop for {GRANT_SECONDS} s (a commit signed with her SSH key) ..."
+    )
     click.echo(f"    before: alice can list pods in shop? {_alice_can_list(kubeconfig)}")
     request_grant(repo, people)
     click.echo("carol, a security reviewer, merged it with a signed merge commit.")
@@ -63,9 +66,10 @@ def request_grant(repo: Path, people: DemoPeople) -> str:
     def edit() -> None:
         for old in grants.glob("alice-demo*.yaml"):  # an earlier demo's request, long expired
             old.unlink()
-        (grants / f"{branch}.yaml").write_text(GRANT.replace("{name: alice-demo}", f"{{name: {branch}}}"))
+        grant = GRANT.replace("{name: alice-demo}", f"{{name: {branch}}}").replace("{duration}", f"{GRANT_SECONDS}s")
+        (grants / f"{branch}.yaml").write_text(grant)
 
-    reviewed_change(people, repo, branch, edit, "Request view on shop for 15s")
+    reviewed_change(people, repo, branch, edit, f"Request view on shop for {GRANT_SECONDS}s")
     return branch
 
 

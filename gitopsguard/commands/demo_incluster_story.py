@@ -16,9 +16,9 @@ import click
 from kubernetes import client
 
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.commands.demo import DEBUG_POD
+from gitopsguard.commands.demo import DEBUG_POD, grace_of
 from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, prepare_sandbox
-from gitopsguard.commands.demo_grants import _alice_can_list, request_grant
+from gitopsguard.commands.demo_grants import GRANT_SECONDS, _alice_can_list, request_grant
 from gitopsguard.commands.demo_incluster import DemoInstall, echo_step
 from gitopsguard.commands.demo_review import _LOG_LEVEL, reviewed_change, signed_commit
 from gitopsguard.devcluster.install import NAMESPACE
@@ -193,7 +193,7 @@ def show_hand_made(demo: DemoInstall) -> None:
         click.echo("... refused at admission, before it existed (the live scan deletes only what predates a "
                    f"policy, after its grace and a backup):\n    {message[:600]}")  # fmt: skip
         return
-    click.echo("... admitted; the live scan backs it up and deletes it after its 10 s grace.")
+    click.echo(f"... admitted; the live scan backs it up and deletes it after its grace ({grace_of(demo.repo)}).")
     gone = until(lambda: not _exists(demo, "hand-made"), 60)
     said = logs_say(demo, "Deployment/shop/hand-made")
     click.echo(f"... removed {gone:.0f} s later. The leader said:\n    {said or '-'}" if gone is not None else
@@ -209,7 +209,7 @@ def _exists(demo: DemoInstall, name: str) -> bool:
 
 
 def show_grant(demo: DemoInstall) -> None:
-    echo_step("alice asks for `view` on namespace shop for 15 s (a commit signed with her key) ...")
+    echo_step(f"alice asks for `view` on namespace shop for {GRANT_SECONDS} s (a commit signed with her key) ...")
     click.echo(f"    before: alice can list pods in shop? {_alice_can_list(demo.kubeconfig)}")
     request_grant(demo.repo, demo.people)
     click.echo("carol, a security reviewer, merged it; the leader's grant keeper binds it ...")

@@ -48,6 +48,7 @@ class InstallSettings:
     toleration_key: str = ""  # a node taint the namespace's Pods tolerate (the test suite's); "": none
     extra_args: tuple[str, ...] = ()
     config: tuple[tuple[str, str], ...] = ()  # more gitopsguard-config entries, e.g. GITOPSGUARD_APPROVAL_MODE
+    readiness_period: int = 0  # seconds between readiness probes; 0: as shipped (the demo's rollout waits on them)
 
 
 def write_overlay(directory: Path, settings: InstallSettings) -> Path:
@@ -55,11 +56,14 @@ def write_overlay(directory: Path, settings: InstallSettings) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "trust.yaml").write_bytes(settings.trust_file.read_bytes())
     args = [f"--trust-from={settings.trust_from}", *settings.extra_args]
-    deployment_patch = [
+    deployment_patch: list[Mapping[str, object]] = [
         {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": IMAGE},
         {"op": "add", "path": "/spec/template/spec/containers/0/imagePullPolicy", "value": "Never"},
         *({"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": arg} for arg in args),
     ]
+    if settings.readiness_period:
+        deployment_patch.append({"op": "replace", "value": settings.readiness_period,
+                                 "path": "/spec/template/spec/containers/0/readinessProbe/periodSeconds"})  # fmt: skip
     patches = [
         _patch("apps", "v1", "Deployment", "gitopsguard", deployment_patch),
         _patch("", "v1", "ConfigMap", "gitopsguard-config", [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitopsguard.commands.demo import demo_repository
+from gitopsguard.commands.demo import DEMO_GRACE, _short_grace, demo_repository
 from gitopsguard.commands.demo_grants import request_grant
 from gitopsguard.commands.demo_review import DemoPeople, demo_people, reviewed_change, signed_commit
 from gitopsguard.evidence.signatures import Signatures
@@ -44,7 +44,7 @@ def test_the_demo_repository_starts_with_a_commit_carol_signed_and_holds_no_priv
 ) -> None:
     root = people.git(repo, "carol", "rev-list", "--max-parents=0", "HEAD").split()
     assert len(root) == 1 and signer(people, repo, root[0], tmp_path) == "carol"
-    assert "gracePeriod: 10s" in (repo / "policies" / "hand-made-workloads.yaml").read_text()
+    assert f"gracePeriod: {DEMO_GRACE}" in (repo / "policies" / "hand-made-workloads.yaml").read_text()
     found = subprocess.run(["git", "grep", "-l", "-e", "PRIVATE KEY", "HEAD"], cwd=repo, capture_output=True, text=True)
     assert (found.returncode, found.stdout) == (1, "")  # 1: nothing found
     assert not people.keys.resolve().is_relative_to(repo.resolve())
@@ -83,11 +83,11 @@ def test_a_change_to_policies_merged_by_carol_is_accepted_and_pushed_by_carol_is
     policy = repo / "policies" / "hand-made-workloads.yaml"
 
     def shorter() -> None:
-        policy.write_text(policy.read_text().replace("gracePeriod: 10s", "gracePeriod: 5s"))
+        policy.write_text(policy.read_text().replace(f"gracePeriod: {DEMO_GRACE}", "gracePeriod: 3s"))
 
-    merged = reviewed_change(people, repo, "alice-grace", shorter, "Grace 5 s")
+    merged = reviewed_change(people, repo, "alice-grace", shorter, "Grace 3 s")
     assert people.reviewer(start, tmp_path / "a").verify(repo, None, merged).approved
-    policy.write_text(policy.read_text().replace("gracePeriod: 5s", "gracePeriod: 1s"))
+    policy.write_text(policy.read_text().replace("gracePeriod: 3s", "gracePeriod: 1s"))
     pushed = signed_commit(people, repo, "carol", "Grace 1 s")
     with pytest.raises(UnreviewedRevisionError) as refused:
         people.reviewer(start, tmp_path / "b").verify(repo, merged, pushed)
@@ -121,3 +121,19 @@ def test_the_demo_grant_is_active_through_carols_merge_under_the_policy_her_firs
         .summary()
         .endswith(f"{head[:12]} merge signed by carol")
     )  # the loop accepts the same merge
+
+
+def test_an_earlier_demos_repository_with_another_grace_is_brought_to_the_demos_grace_by_carols_merge(
+    people: DemoPeople, repo: Path, tmp_path: Path
+) -> None:
+    policy = repo / "policies" / "hand-made-workloads.yaml"
+
+    def earlier() -> None:
+        policy.write_text(policy.read_text().replace(f"gracePeriod: {DEMO_GRACE}", "gracePeriod: 10s"))
+
+    reviewed_change(people, repo, "earlier-grace", earlier, "The grace of an earlier demo")
+    before = people.git(repo, "carol", "rev-parse", "HEAD").strip()
+    _short_grace(repo, people)
+    head = people.git(repo, "carol", "rev-parse", "HEAD").strip()
+    assert f"gracePeriod: {DEMO_GRACE}" in policy.read_text()
+    assert head != before and signer(people, repo, head, tmp_path) == "carol"

@@ -72,3 +72,12 @@ def test_the_overlay_keeps_every_other_shipped_object_as_it_is(tmp_path: Path) -
     assert {k: v for k, v in ours.items() if k not in changed | secrets} == {
         k: v for k, v in shipped.items() if k not in changed | secrets
     }
+
+
+def test_the_overlay_changes_the_readiness_period_when_asked_and_nothing_else_of_the_probes(tmp_path: Path) -> None:
+    ours = render(write_overlay(tmp_path / "o", settings(tmp_path, readiness_period=1)))
+    shipped = render(MANIFESTS)
+    container = ours[("Deployment", "gitopsguard")]["spec"]["template"]["spec"]["containers"][0]
+    original = shipped[("Deployment", "gitopsguard")]["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"] == {**original["readinessProbe"], "periodSeconds": 1}
+    assert container["livenessProbe"] == original["livenessProbe"]
