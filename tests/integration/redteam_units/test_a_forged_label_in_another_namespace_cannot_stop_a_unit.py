@@ -41,8 +41,11 @@ def create(raw: RawApi, group: str, namespace: str, body: bytes) -> None:
     assert answer.status == 201, answer
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="a Unit lists what it owns by label across the cluster: another namespace's "
-                   "unreadable object, labelled with its id, fails every pass")  # fmt: skip
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="a Unit lists what it owns by label across the cluster: another namespace's unreadable object fails it",
+)
 def test_an_unreadable_object_labelled_with_a_units_id_in_another_namespace_does_not_stop_its_passes(
     running: Running,
     admin_api: client.ApiClient,
