@@ -45,7 +45,7 @@ from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
 from gitopsguard.collector import Collector
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
-from gitopsguard.fleet_status import Served, StatusWriter
+from gitopsguard.fleet_status import Served, StatusWriter, answering
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
 from gitopsguard.plan.prune import BrakePolicy
@@ -230,8 +230,10 @@ class Fleet:
             self._watch_units(stop)
             if self._asked_for(units):  # `reconcile unit` serves the branch as it is now, as a commit would
                 self._fetch_now.set()
-            if self._pass_root():
-                units = self._units.list()  # the root may have applied new specs (new generations)
+            if self._pass_root():  # the root may have applied new specs (new generations): list again, but a
+                # request that came since the first list was not fetched for: the next round answers it
+                seen = {(u.namespace, u.name): u.requested_at for u in units}
+                units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._units.list())
             return None, self._serve(units)
         except GitOpsGuardError as error:  # the Units could not be listed, or a status written: said, retried
             self._note(f"units of the root path {self._root.path}: {error}")
