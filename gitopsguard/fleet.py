@@ -45,7 +45,7 @@ from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
 from gitopsguard.collector import Collector
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
-from gitopsguard.fleet_status import Served, StatusWriter
+from gitopsguard.fleet_status import Served, StatusWriter, answering
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
 from gitopsguard.plan.prune import BrakePolicy
@@ -72,6 +72,11 @@ from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
 AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
+# Events wake a round at once, but whoever may label an object may wake it (a tenant patching a ConfigMap that
+# carries any Unit's id, as fast as it can: tests/integration/redteam_units/). A round lists every Unit (0.5
+# CPU-seconds at 1,000), so the loop rests this long after each round whatever woke it; what came meanwhile
+# is served by the next round (its Units stay due), within a second still.
+ROUND_REST = 0.5
 
 
 @dataclass(frozen=True)
@@ -161,11 +166,13 @@ class Fleet:
                     started = time.monotonic()
                     failure, wait = self._round(stop)
                     self.rounds += 1
-                    self.last_duration = time.monotonic() - started
+                    ended = time.monotonic()
+                    self.last_duration = ended - started
                     failures = failures + 1 if worth_retrying(failure) else 0
                     collector.between_passes(busy=self._wake.is_set())
                     backoff = next_wait(failure, failures, lambda n: jittered(n, self._interval))
                     self._wake.wait(min(wait, backoff) if failure is not None else wait)
+                    stop.wait(max(0.0, ended + ROUND_REST - time.monotonic()))
         finally:
             if observer:
                 observer.stop()
@@ -223,8 +230,10 @@ class Fleet:
             self._watch_units(stop)
             if self._asked_for(units):  # `reconcile unit` serves the branch as it is now, as a commit would
                 self._fetch_now.set()
-            if self._pass_root():
-                units = self._units.list()  # the root may have applied new specs (new generations)
+            if self._pass_root():  # the root may have applied new specs (new generations): list again, but a
+                # request that came since the first list was not fetched for: the next round answers it
+                seen = {(u.namespace, u.name): u.requested_at for u in units}
+                units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._units.list())
             return None, self._serve(units)
         except GitOpsGuardError as error:  # the Units could not be listed, or a status written: said, retried
             self._note(f"units of the root path {self._root.path}: {error}")

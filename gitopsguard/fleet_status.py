@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gitopsguard.cluster.units import LiveUnit, UnitStore
+from gitopsguard.cluster.units import REQUESTED_AT, LiveUnit, UnitStore
 from gitopsguard.errors import ConflictError, NotFoundError
 from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult
@@ -38,8 +38,9 @@ class StatusWriter:
         a race (the Unit moved meanwhile) is computed again once from the Unit as it is now."""
         try:
             return self._write(live, outcome, result)
-        except ConflictError:
-            return self._write(self._units.get(live.namespace, live.name), outcome, result)
+        except ConflictError:  # a request that came meanwhile is not this pass's to answer
+            return self._write(answering(self._units.get(live.namespace, live.name), live.requested_at), outcome,
+                               result)  # fmt: skip
         except NotFoundError:  # deleted meanwhile: the root's next pass says whether it is still declared
             return Served(live, Readiness(False, "NotFound", f"{live.subject} was deleted"))
 
@@ -67,6 +68,19 @@ class StatusWriter:
             message = f"{message} ({changed} objects changed)"
         self._units.record_event(after, str(ready.get("reason") or "Reconciled"), message,
                                  warning=ready.get("status") == "False")  # fmt: skip
+
+
+def answering(live: LiveUnit, request: str | None) -> LiveUnit:
+    """``live`` holding ``request`` (the reconcile request the round saw before it fetched, or none) instead of
+    a later one: a request answered by a pass on a revision fetched before it came would report that old
+    revision as the one it asked for. The later request stays on the object; the next round fetches for it."""
+    if live.requested_at == request:
+        return live
+    metadata = live.body.get("metadata") or {}
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != REQUESTED_AT}
+    if request is not None:
+        annotations[REQUESTED_AT] = request
+    return replace(live, body={**live.body, "metadata": {**metadata, "annotations": annotations}})
 
 
 def _unchanged(before: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:

@@ -441,7 +441,7 @@ def build_parts(o: ReconcileOptions) -> tuple[Unit, GitSource, client.ApiClient]
     if o.namespace == CONTROLLER_NAMESPACE:
         raise SourceError(f"--namespace {CONTROLLER_NAMESPACE}: the controller's own namespace cannot receive a "
                           "unit's objects (its configuration and state live there); use another")  # fmt: skip
-    name = o.unit or unit_name_for(o.path)
+    name = checked_unit_name(o.unit, f"--unit {o.unit}") if o.unit else unit_name_for(o.path)
     # scp-like addresses (user@host:path, also with a password before the @) are remote, never local paths
     url = o.repo if "://" in o.repo or re.match(r"^[^/@\s]+@[\w.-]+:", o.repo) else Path(o.repo).resolve().as_uri()
     credentials = Credentials(
@@ -513,6 +513,19 @@ def unit_name_for(path: str) -> str:
     name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
     if not _DNS_LABEL.match(name):
         raise SourceError(f"{path}: cannot derive a unit name from this path; give one with --unit")
+    return checked_unit_name(name, f"{path}: the unit name derived from this path")
+
+
+# the Units loop's Leases in gitopsguard-system (cluster/shardleases.py): a unit leads Lease gitopsguard-UNIT
+_LOOP_LEASES = ("shard-", "replica-")
+
+
+def checked_unit_name(name: str, where: str) -> str:
+    """``name``, unless its Lease would be one of the Units loop's (a unit leading shard 0 holds that shard's
+    Units; a unit named like a replica's membership is counted as a replica): SourceError naming ``where``."""
+    if name.startswith(_LOOP_LEASES):
+        raise SourceError(f"{where}: {name}: its Lease {CONTROLLER_NAMESPACE}/gitopsguard-{name} would be one of the "
+                          "Units loop's shard Leases; give the unit another name with --unit")  # fmt: skip
     return name
 
 

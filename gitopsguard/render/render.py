@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def render(root: Path, path: str, memo: DocumentMemo | None = None, *, settings:
     directory = resolved(root / path, path, RenderError)
     if not directory.is_relative_to(checkout):
         raise RenderError(f"{path}: the path leaves the repository")
+    if directory != Path(os.path.normpath(checkout / path)):
+        # the folder must be the one its path names: Units' folders are kept apart by their paths
+        # (units/root.overlapping), and a symlink would hand one Unit another's files (or the root path's)
+        raise RenderError(
+            f"{path.rstrip('/')}: is a symlink, or lies under one; a folder to render must be a "
+            "folder of the commit itself: replace the symlink with the folder, or name its target"
+        )
     if not directory.is_dir():
         raise RenderError(f"{path}: no such directory in the repository")
     budget = Budget(settings)  # one allowance for the whole render

@@ -59,7 +59,9 @@ def blocked(units: Iterable[UnitSpec], ready: Mapping[UnitRef, Readiness]) -> di
             if state is None:
                 waiting[unit.ref] = f"waiting for {dependency}: it has no status yet (not reconciled)"
             elif not state.ready:
-                why = f"{state.reason}: {state.message}" if state.message else state.reason or "unknown"
+                # another namespace's message names its objects and what the server said of them: the reason only
+                told = state.message and dependency.namespace == unit.ref.namespace
+                why = f"{state.reason}: {state.message}" if told else state.reason or "unknown"
                 waiting[unit.ref] = f"waiting for {dependency}: not Ready: {why}"
             else:
                 continue
