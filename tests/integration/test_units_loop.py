@@ -238,8 +238,12 @@ def test_run_root_as_the_controllers_own_account_serves_the_units(
         "--metrics-address", "", "--policies-path", "",
     ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     units = UnitStore(RawApi(admin_api))
+    ready = False
     try:
         eventually(lambda: _ready_of(units, namespace, "apps") == "True", 60, every=0.5)
+        ready = True
+    except AssertionError:
+        pass  # told below, with what the controller printed
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -247,6 +251,7 @@ def test_run_root_as_the_controllers_own_account_serves_the_units(
         except subprocess.TimeoutExpired:
             process.kill()
             raise
+    assert ready, f"Unit apps was not Ready within 60 s; the controller printed:\n{output}"
     assert process.returncode == 0, output
     assert f"as unit {namespace}-root and the Units it declares" in output, output
     assert output.index(f"ConfigMap/{namespace}/infra created") < output.index(f"ConfigMap/{namespace}/apps created")
@@ -402,8 +407,11 @@ def test_an_edit_to_a_units_object_is_repaired_at_once_through_the_one_shared_wa
     eventually(lambda: value_of(core, "apps", namespace) == "1", 15, every=0.2)
     core.delete_namespaced_config_map("infra", namespace)
     eventually(lambda: value_of(core, "infra", namespace) == "1", 15, every=0.2)
-    repaired = [r.unit for r in running.results if any(c.repaired_drift for c in r.changes)]
-    assert repaired == [f"{namespace}.apps", f"{namespace}.infra"], repaired
+
+    def repaired() -> list[str]:  # a pass's result is recorded after its writes: wait for it, not only for them
+        return [r.unit for r in list(running.results) if any(c.repaired_drift for c in r.changes)]
+
+    eventually(lambda: repaired() == [f"{namespace}.apps", f"{namespace}.infra"], 10, every=0.2)
 
 
 def test_a_suspended_unit_whose_interval_ran_out_does_not_make_the_loop_spin(
