@@ -4,7 +4,7 @@
         [--interval 60] [--kubeconfig K] [--apiserver-audit-log FILE] [--keep DIR] [--no-live-scan] [--self-test]
 
 Needs a running dev cluster. Commits one repository: ``root/`` holds the Namespaces (``--namespaces``, shared by
-the Units, labelled ``gitopsguard.io/bench=units-1000``) and one file per Unit; each Unit's folder
+the Units, labelled ``gitopsguard.io/bench-units-1000``) and one file per Unit; each Unit's folder
 ``units/u-NNNN/`` holds ``--objects`` objects (ConfigMaps, a ServiceAccount, a Service: no Pods, the shared
 dev cluster has no node). Installs the Unit CRD from ``manifests/crds/`` and starts ``gitopsguard run --repo
 ... --root root`` as a child process, with every Unit's interval and the fetch interval at ``--interval``
@@ -23,8 +23,9 @@ seconds. Measures:
 Removes its Namespaces and the inventories of its units afterwards, and those an interrupted run left.
 ``--self-test`` checks the harness without gitopsguard's Units loop: the bench applies the root itself, and
 a stand-in controller (this file, ``--stand-in``) writes every Unit Ready, then makes ``--stand-in-writes``
-status writes inside the no-op window, which the count must find. ``PYTHONPATH`` chooses the gitopsguard the
-child runs.
+status writes inside the no-op window, which the count must find. ``--gitopsguard DIR`` runs the controller
+from another checkout (default: this bench's own). ``--profile`` runs it under cProfile (``controller.prof``
+in ``--keep DIR``).
 """
 
 from __future__ import annotations
@@ -58,12 +59,15 @@ from tests.gitrepo import Upstream
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "manifests" / "crds" / "unit.yaml"
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/units.gitopsguard.io"
-BENCH_LABEL, BENCH_VALUE = "gitopsguard.io/bench", "units-1000"  # this bench's own: other benches run meanwhile
+# A label of its own: other benches remove every `gitopsguard.io/bench` Namespace when they start (seen to take
+# this bench's away in the middle of a run on the shared cluster)
+BENCH_LABEL, BENCH_VALUE = "gitopsguard.io/bench-units-1000", "yes"
 PREFIX = "u1k-"  # every name of a run starts with PREFIX + its token: how its objects are found in the audit log
 INVENTORIES = "/api/v1/namespaces/gitopsguard-system/configmaps"
 UNITS = "/apis/gitopsguard.io/v1alpha1/units"  # of every namespace: the run's are picked by label or prefix
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+OURS = " by gitopsguard/"  # the User-Agent gitopsguard's RawApi sends (the stand-in's too)
 WRITES = frozenset(("create", "update", "patch", "delete", "deletecollection"))
 KINDS = ("ConfigMap", "ServiceAccount", "Service", "ConfigMap")  # a Unit's objects, in turn
 
@@ -194,10 +198,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, every: floa
 class Child:
     """A controller process: its log in a file, its peak RSS and CPU from /proc, its rusage when it ends."""
 
-    def __init__(self, command: list[str], log: Path) -> None:
+    def __init__(self, command: list[str], log: Path, checkout: Path) -> None:
+        self.folder = log.parent
         self._log = log.open("w")
         self.started = time.monotonic()
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        env = {**os.environ, "PYTHONPATH": str(checkout)}  # `-m` puts the working directory first as well
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=checkout)
         self.max_rss_mib = 0.0
 
     def alive(self) -> bool:
@@ -205,11 +211,17 @@ class Child:
 
     def vm_hwm_mib(self) -> float:
         """Peak RSS so far, from /proc (0 once the process is gone)."""
+        return self._status("VmHWM") / 1024
+
+    def threads(self) -> int:
+        return self._status("Threads")
+
+    def _status(self, field: str) -> int:
         try:
             lines = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
         except OSError:
-            return 0.0
-        return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmHWM:")), 0.0)
+            return 0
+        return next((int(line.split()[1]) for line in lines if line.startswith(f"{field}:")), 0)
 
     def cpu_seconds(self) -> tuple[float, float]:
         """(its own utime+stime, its waited-for children's cutime+cstime), in seconds."""
@@ -338,10 +350,11 @@ class Numbers:
     peak_rss_mib: float
     noop_cpu: float  # the controller's own
     noop_children_cpu: float  # its subprocesses' (git, kustomize), once waited for
-    noop_writes: tuple[str, ...]
+    noop_writes: tuple[str, ...]  # the controller's (User-Agent gitopsguard/)
     counted_by: str
     window: float
     load: float
+    others: tuple[str, ...] = ()  # writes on the run's objects by other clients meanwhile (the controller-manager)
 
 
 def controller_command(o: argparse.Namespace, layout: Layout, upstream: Upstream, folder: Path) -> list[str]:
@@ -352,8 +365,10 @@ def controller_command(o: argparse.Namespace, layout: Layout, upstream: Upstream
     scan = ["--no-live-scan"]
     if o.live_scan:  # of the run's namespaces only: the shared cluster holds other engineers' workloads
         scan = [a for ns in layout.all_namespaces() for a in ("--scan-namespace", ns)]
-    profile = ["-m", "cProfile", "-o", str(folder / "controller.prof")] if o.profile else []
-    return [sys.executable, *profile, "-m", "gitopsguard", "run", "--repo", upstream.url, "--root", "root",
+    profile = ["-m", "cProfile", "-o", str(folder / "controller.prof")] if o.profile else ["-m"]
+    if o.sample:
+        profile = [str(ROOT / "bench" / "thread_cpu.py"), str(folder / "cpu.txt")]
+    return [sys.executable, *profile, "gitopsguard", "run", "--repo", upstream.url, "--root", "root",
             "--unit", layout.root_unit, "--kubeconfig", str(o.kubeconfig), "--workdir", str(folder / "gg"),
             "--audit-log", str(folder / "audit.jsonl"), "--metrics-address", "", "--interval", str(layout.interval),
             "--default-unit-interval", f"{layout.interval}s", *scan, *o.controller_arg]  # fmt: skip
@@ -373,29 +388,33 @@ def time_to_ready(raw: RawApi, layout: Layout, child: Child, timeout: float, log
                              f"{'running' if child.alive() else 'ended'}); its log ends:\n{tail}")  # fmt: skip
         if now - said >= 5:
             said = now
-            print(f"  {now:5.1f} s: {listed} Units listed, {ready} Ready, RSS peak {child.vm_hwm_mib():.0f} MiB",
-                  flush=True)  # fmt: skip
+            print(f"  {now:5.1f} s: {listed} Units listed, {ready} Ready, RSS peak {child.vm_hwm_mib():.0f} MiB, "
+                  f"{child.threads()} threads", flush=True)  # fmt: skip
         time.sleep(0.5)
 
 
-def noop_window(raw: RawApi, layout: Layout, child: Child, audit_log: Path | None, self_test: bool) -> Numbers:
+def noop_window(raw: RawApi, layout: Layout, child: Child, audit_log: Path | None, o: argparse.Namespace) -> Numbers:
     """One full interval with nothing changed: the controller's CPU and its writes."""
     audit = AuditWindow(audit_log) if audit_log else None
     before = versions(raw, layout) if audit is None else {}
+    window = child.folder / "cpu.txt.window"  # bench/thread_cpu.py charges what it samples meanwhile apart
     start, cpu = time.monotonic(), child.cpu_seconds()
-    if self_test:
+    window.touch()
+    if o.self_test:
         child.process.send_signal(signal.SIGUSR1)
     time.sleep(layout.interval)
     own, children = (after - was for after, was in zip(child.cpu_seconds(), cpu, strict=True))
+    window.unlink()
     window = time.monotonic() - start
     if audit is not None:
-        writes = tuple(w for line in audit.lines() if (w := write_of_run(line, layout.prefix)))
+        found = [w for line in audit.lines() if (w := write_of_run(line, layout.prefix))]
+        writes, others = tuple(w for w in found if OURS in w), tuple(w for w in found if OURS not in w)
         counted_by = f"the API server's audit log ({audit.path})"
     else:
         after = versions(raw, layout)
-        writes = tuple(f"changed {k}" for k, v in after.items() if before.get(k) != v)
-        counted_by = "resourceVersions before and after (objects written, not writes)"
-    return Numbers(0.0, 0.0, own, children, writes, counted_by, window, 0.0)
+        writes, others = tuple(f"changed {k}" for k, v in after.items() if before.get(k) != v), ()
+        counted_by = "resourceVersions before and after (objects written, by anyone; not writes)"
+    return Numbers(0.0, 0.0, own, children, writes, counted_by, window, 0.0, others)
 
 
 def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) -> Numbers:
@@ -403,19 +422,19 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
     if o.self_test:
         apply_root(raw, layout)
     load, log = os.getloadavg()[0], folder / "controller.log"
-    child = Child(controller_command(o, layout, upstream, folder), log)
+    child = Child(controller_command(o, layout, upstream, folder), log, o.gitopsguard)
     try:
         ready = time_to_ready(raw, layout, child, o.timeout, log)
         print(f"all {layout.units} Units Ready {ready:.1f} s after start; no-op window in {o.settle:.0f} s", flush=True)
         time.sleep(o.settle)
-        numbers = noop_window(raw, layout, child, o.apiserver_audit_log, o.self_test)
+        numbers = noop_window(raw, layout, child, o.apiserver_audit_log, o)
         peak = child.vm_hwm_mib()
     finally:
         code = child.stop()
     if code not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
         print(f"note: the controller ended with exit code {code} (log: {log})")
     return Numbers(ready, max(peak, child.max_rss_mib), numbers.noop_cpu, numbers.noop_children_cpu,
-                   numbers.noop_writes, numbers.counted_by, numbers.window, load)  # fmt: skip
+                   numbers.noop_writes, numbers.counted_by, numbers.window, load, numbers.others)  # fmt: skip
 
 
 def report(layout: Layout, n: Numbers, o: argparse.Namespace) -> None:
@@ -432,6 +451,8 @@ def report(layout: Layout, n: Numbers, o: argparse.Namespace) -> None:
           f"(target 0: {verdict(not n.noop_writes)}), counted from {n.counted_by}")  # fmt: skip
     for write in n.noop_writes[:10]:
         print(f"    {write}")
+    if n.others:
+        print(f"  not counted: {len(n.others)} writes on the run's objects by other clients, e.g. {n.others[0]}")
 
 
 def options() -> argparse.Namespace:
@@ -449,7 +470,11 @@ def options() -> argparse.Namespace:
     parser.add_argument("--keep", type=Path, default=None, help="keep the repository and the controller's log here")
     parser.add_argument("--live-scan", action=argparse.BooleanOptionalAction, default=True,
                         help="the controller's live scan, of the run's namespaces only")  # fmt: skip
+    parser.add_argument("--gitopsguard", type=Path, default=ROOT, help="the checkout whose gitopsguard the "
+                        "controller runs (default: this bench's)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="run the controller under cProfile (slower)")
+    parser.add_argument("--sample", action="store_true", help="run the controller under bench/thread_cpu.py: its "
+                        "CPU by thread and function, in the no-op window apart (cpu.txt in --keep DIR)")  # fmt: skip
     parser.add_argument("--controller-arg", action="append", default=[], help="one more option for `run`")
     parser.add_argument("--self-test", action="store_true", help="measure a stand-in, not gitopsguard")
     parser.add_argument("--stand-in", action="store_true", help=argparse.SUPPRESS)
@@ -485,6 +510,8 @@ def main() -> None:
         if o.self_test and len(numbers.noop_writes) != o.stand_in_writes:
             raise SystemExit(f"self-test: the stand-in made {o.stand_in_writes} writes in the window; "
                              f"{len(numbers.noop_writes)} counted")  # fmt: skip
+        if o.self_test:
+            print(f"self-test passed: the {o.stand_in_writes} writes the stand-in made in the window were counted")
 
 
 if __name__ == "__main__":
