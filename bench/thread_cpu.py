@@ -24,6 +24,7 @@ import runpy
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from types import FrameType
@@ -77,7 +78,20 @@ class Sampler:
             lines += [f"  thread {n}: {t / tick:.2f} s" for n, t in threads.most_common(12)]
             lines += [f"  incl {t / tick:7.2f} s  {f}" for f, t in functions.most_common(40)]
             lines += [f"  self {t / tick:7.2f} s  {f}" for f, t in innermost.most_common(25)]
-        self.out.write_text("\n".join(lines) + "\n")
+        self.out.write_text("\n".join(lines + _memory()) + "\n")
+
+
+def _memory() -> list[str]:
+    """Under PYTHONTRACEMALLOC: what holds the memory Python allocated, by file and by line, at exit."""
+    if not tracemalloc.is_tracing():
+        return []
+    now, peak = tracemalloc.get_traced_memory()
+    snapshot = tracemalloc.take_snapshot()
+    lines = [f"== memory traced: {now / 2**20:.1f} MiB held at exit, peak {peak / 2**20:.1f} MiB"]
+    for by in ("filename", "lineno"):
+        top = snapshot.statistics(by)[:25]
+        lines += [f"  {s.size / 2**20:7.2f} MiB {s.count:8d} blocks  {s.traceback}" for s in top]
+    return lines
 
 
 def _ticks(native: int | None) -> int:

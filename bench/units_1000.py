@@ -198,11 +198,11 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, every: floa
 class Child:
     """A controller process: its log in a file, its peak RSS and CPU from /proc, its rusage when it ends."""
 
-    def __init__(self, command: list[str], log: Path, checkout: Path) -> None:
+    def __init__(self, command: list[str], log: Path, checkout: Path, extra: dict[str, str]) -> None:
         self.folder = log.parent
         self._log = log.open("w")
         self.started = time.monotonic()
-        env = {**os.environ, "PYTHONPATH": str(checkout)}  # `-m` puts the working directory first as well
+        env = {**os.environ, "PYTHONPATH": str(checkout), **extra}  # `-m` puts the working directory first too
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=checkout)
         self.max_rss_mib = 0.0
 
@@ -422,7 +422,8 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
     if o.self_test:
         apply_root(raw, layout)
     load, log = os.getloadavg()[0], folder / "controller.log"
-    child = Child(controller_command(o, layout, upstream, folder), log, o.gitopsguard)
+    extra = {"PYTHONTRACEMALLOC": "1"} if o.tracemalloc else {}  # bench/thread_cpu.py reports it at exit
+    child = Child(controller_command(o, layout, upstream, folder), log, o.gitopsguard, extra)
     try:
         ready = time_to_ready(raw, layout, child, o.timeout, log)
         print(f"all {layout.units} Units Ready {ready:.1f} s after start; no-op window in {o.settle:.0f} s", flush=True)
@@ -475,6 +476,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="run the controller under cProfile (slower)")
     parser.add_argument("--sample", action="store_true", help="run the controller under bench/thread_cpu.py: its "
                         "CPU by thread and function, in the no-op window apart (cpu.txt in --keep DIR)")  # fmt: skip
+    parser.add_argument("--tracemalloc", action="store_true", help="with --sample: what holds the controller's "
+                        "memory at exit, by file and line (slower; RSS higher)")  # fmt: skip
     parser.add_argument("--controller-arg", action="append", default=[], help="one more option for `run`")
     parser.add_argument("--self-test", action="store_true", help="measure a stand-in, not gitopsguard")
     parser.add_argument("--stand-in", action="store_true", help=argparse.SUPPRESS)
