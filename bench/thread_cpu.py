@@ -91,6 +91,10 @@ def _memory() -> list[str]:
     for by in ("filename", "lineno"):
         top = snapshot.statistics(by)[:25]
         lines += [f"  {s.size / 2**20:7.2f} MiB {s.count:8d} blocks  {s.traceback}" for s in top]
+    if tracemalloc.get_traceback_limit() > 1:  # where the largest holders were allocated from, our frames
+        for stat in snapshot.statistics("traceback")[:12]:
+            ours = [f"{f.filename.rsplit(OURS, 1)[-1]}:{f.lineno}" for f in stat.traceback if OURS in f.filename]
+            lines.append(f"  {stat.size / 2**20:7.2f} MiB {stat.count:8d} blocks from {' <- '.join(ours[:6])}")
     return lines
 
 

@@ -39,8 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -268,8 +269,15 @@ class AuditWindow:
 
 
 def write_of_run(line: bytes, prefix: str) -> str | None:
-    """``verb resource/namespace/name`` when this audit line records a successful write (no dry run) on an
-    object of the run (in its namespaces, or named after it); else None."""
+    """``verb resource namespace/name by agent`` when this audit line records a successful write (no dry run)
+    on an object of the run (in its namespaces, or named after it); else None."""
+    found = audited(line, prefix)
+    return found[1] if found and not found[0] else None
+
+
+def audited(line: bytes, prefix: str) -> tuple[bool, str] | None:
+    """(whether a dry run, ``verb resource namespace/name by agent``) when this audit line records a write
+    that succeeded, on an object of the run; else None."""
     if prefix.encode() not in line:  # cheap: most lines are other engineers'
         return None
     try:
@@ -279,13 +287,12 @@ def write_of_run(line: bytes, prefix: str) -> str | None:
     ref, code = event.get("objectRef") or {}, (event.get("responseStatus") or {}).get("code", 0)
     if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITES or not 200 <= code < 300:
         return None
-    if "dryRun=" in str(event.get("requestURI")):
-        return None
     namespace, name = str(ref.get("namespace") or ""), str(ref.get("name") or "")
     if not (namespace.startswith(prefix) or prefix in name):
         return None
     resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-    return f"{event['verb']} {resource} {namespace}/{name} by {str(event.get('userAgent', '')).split(' ')[0]}"
+    agent = str(event.get("userAgent", "")).split(" ")[0]
+    return "dryRun=" in str(event.get("requestURI")), f"{event['verb']} {resource} {namespace}/{name} by {agent}"
 
 
 def versions(raw: RawApi, layout: Layout) -> dict[str, str]:
@@ -355,6 +362,7 @@ class Numbers:
     window: float
     load: float
     others: tuple[str, ...] = ()  # writes on the run's objects by other clients meanwhile (the controller-manager)
+    dry_runs: dict[str, int] = field(default_factory=dict)  # the controller's, by resource: no write, but load
 
 
 def controller_command(o: argparse.Namespace, layout: Layout, upstream: Upstream, folder: Path) -> list[str]:
@@ -407,14 +415,17 @@ def noop_window(raw: RawApi, layout: Layout, child: Child, audit_log: Path | Non
     window.unlink()
     window = time.monotonic() - start
     if audit is not None:
-        found = [w for line in audit.lines() if (w := write_of_run(line, layout.prefix))]
-        writes, others = tuple(w for w in found if OURS in w), tuple(w for w in found if OURS not in w)
+        found = [a for line in audit.lines() if (a := audited(line, layout.prefix))]
+        writes = tuple(w for dry, w in found if OURS in w and not dry)
+        others = tuple(w for dry, w in found if OURS not in w and not dry)
+        dry_runs = Counter(w.split(" ")[1] for dry, w in found if OURS in w and dry)
         counted_by = f"the API server's audit log ({audit.path})"
     else:
         after = versions(raw, layout)
         writes, others = tuple(f"changed {k}" for k, v in after.items() if before.get(k) != v), ()
+        dry_runs = Counter[str]()
         counted_by = "resourceVersions before and after (objects written, by anyone; not writes)"
-    return Numbers(0.0, 0.0, own, children, writes, counted_by, window, 0.0, others)
+    return Numbers(0.0, 0.0, own, children, writes, counted_by, window, 0.0, others, dict(dry_runs))
 
 
 def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) -> Numbers:
@@ -422,7 +433,7 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
     if o.self_test:
         apply_root(raw, layout)
     load, log = os.getloadavg()[0], folder / "controller.log"
-    extra = {"PYTHONTRACEMALLOC": "1"} if o.tracemalloc else {}  # bench/thread_cpu.py reports it at exit
+    extra = {"PYTHONTRACEMALLOC": "25"} if o.tracemalloc else {}  # bench/thread_cpu.py reports it at exit
     child = Child(controller_command(o, layout, upstream, folder), log, o.gitopsguard, extra)
     try:
         ready = time_to_ready(raw, layout, child, o.timeout, log)
@@ -435,7 +446,8 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
     if code not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
         print(f"note: the controller ended with exit code {code} (log: {log})")
     return Numbers(ready, max(peak, child.max_rss_mib), numbers.noop_cpu, numbers.noop_children_cpu,
-                   numbers.noop_writes, numbers.counted_by, numbers.window, load, numbers.others)  # fmt: skip
+                   numbers.noop_writes, numbers.counted_by, numbers.window, load, numbers.others,
+                   numbers.dry_runs)  # fmt: skip
 
 
 def report(layout: Layout, n: Numbers, o: argparse.Namespace) -> None:
@@ -452,6 +464,9 @@ def report(layout: Layout, n: Numbers, o: argparse.Namespace) -> None:
           f"(target 0: {verdict(not n.noop_writes)}), counted from {n.counted_by}")  # fmt: skip
     for write in n.noop_writes[:10]:
         print(f"    {write}")
+    if n.dry_runs:
+        print(f"  dry runs by the controller in the window: {sum(n.dry_runs.values())} "
+              f"({', '.join(f'{r} {c}' for r, c in sorted(n.dry_runs.items()))})")  # fmt: skip
     if n.others:
         print(f"  not counted: {len(n.others)} writes on the run's objects by other clients, e.g. {n.others[0]}")
 
