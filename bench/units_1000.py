@@ -205,7 +205,7 @@ class Child:
         self.started = time.monotonic()
         env = {**os.environ, "PYTHONPATH": str(checkout), **extra}  # `-m` puts the working directory first too
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=checkout)
-        self.max_rss_mib = 0.0
+        self.max_rss_mib, self.stop_seconds = 0.0, 0.0
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -230,13 +230,15 @@ class Child:
         tick = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after 30 s; its exit code. ``max_rss_mib`` from wait4, its own rusage."""
+    def stop(self, grace: float) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds (as the kubelet does); its exit code. ``max_rss_mib``
+        from wait4 (its own rusage), ``stop_seconds`` from SIGTERM to its end."""
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while self.alive() and time.monotonic() < deadline:
+            asked = time.monotonic()
+            while self.alive() and time.monotonic() < asked + grace:
                 time.sleep(0.1)
+            self.stop_seconds = time.monotonic() - asked
             if self.alive():
                 self.process.kill()
         if self.process.returncode is None:
@@ -433,7 +435,7 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
     if o.self_test:
         apply_root(raw, layout)
     load, log = os.getloadavg()[0], folder / "controller.log"
-    extra = {"PYTHONTRACEMALLOC": "25"} if o.tracemalloc else {}  # bench/thread_cpu.py reports it at exit
+    extra = {"PYTHONTRACEMALLOC": "10"} if o.tracemalloc else {}  # bench/thread_cpu.py reports it at exit
     child = Child(controller_command(o, layout, upstream, folder), log, o.gitopsguard, extra)
     try:
         ready = time_to_ready(raw, layout, child, o.timeout, log)
@@ -442,9 +444,9 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
         numbers = noop_window(raw, layout, child, o.apiserver_audit_log, o)
         peak = child.vm_hwm_mib()
     finally:
-        code = child.stop()
-    if code not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
-        print(f"note: the controller ended with exit code {code} (log: {log})")
+        code = child.stop(o.stop_grace)
+    print(f"the controller ended {child.stop_seconds:.1f} s after SIGTERM, exit code {code}"
+          + (f" (killed after {o.stop_grace:.0f} s)" if code == -signal.SIGKILL else ""), flush=True)  # fmt: skip
     return Numbers(ready, max(peak, child.max_rss_mib), numbers.noop_cpu, numbers.noop_children_cpu,
                    numbers.noop_writes, numbers.counted_by, numbers.window, load, numbers.others,
                    numbers.dry_runs)  # fmt: skip
@@ -493,6 +495,8 @@ def options() -> argparse.Namespace:
                         "CPU by thread and function, in the no-op window apart (cpu.txt in --keep DIR)")  # fmt: skip
     parser.add_argument("--tracemalloc", action="store_true", help="with --sample: what holds the controller's "
                         "memory at exit, by file and line (slower; RSS higher)")  # fmt: skip
+    parser.add_argument("--stop-grace", type=float, default=30.0, help="seconds from SIGTERM to SIGKILL (the "
+                        "default is Kubernetes' terminationGracePeriodSeconds)")  # fmt: skip
     parser.add_argument("--controller-arg", action="append", default=[], help="one more option for `run`")
     parser.add_argument("--self-test", action="store_true", help="measure a stand-in, not gitopsguard")
     parser.add_argument("--stand-in", action="store_true", help=argparse.SUPPRESS)
