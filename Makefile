@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-down test test-unit test-integration lint clean
+.PHONY: install demo demo-local demo-down test test-unit test-integration lint clean
 
 $(STAMP): pyproject.toml
 	@echo "==> installing gitopsguard and its test tools into $(VENV)"
@@ -16,13 +16,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start the local control plane (building Kubernetes once) and run gitopsguard's demo against it.
+## Start the local cluster with a node (building Kubernetes once), build gitopsguard's image, install it as Pods
+## with `kubectl apply -k` over manifests/ (two replicas, leader election, admission) and drive it through the
+## demo's story. Needs root (the node); `make demo-local` runs the controller as a local process instead.
 demo: install
 	$(BIN)/gitopsguard demo
 
-## Stop the demo's control plane and remove its state.
+demo-local: install
+	$(BIN)/gitopsguard demo --local
+
+## Stop the demo (its git daemon), its Pods, node and control plane, and remove its state.
 demo-down: install
-	$(BIN)/gitopsguard dev-cluster down
+	$(BIN)/gitopsguard demo --down
 
 ## The whole suite: unit tests, then integration tests against a real control plane started for the run.
 test: install

@@ -5,7 +5,8 @@ memory in the Pod (from its cgroup), with N managed objects.
 
 Needs root (the image is built with buildah and imported into the node) and a dev cluster with a node that no
 gitopsguard is installed in (`gitopsguard dev-cluster up` as root). Installs with `kubectl apply -k` over
-manifests/ exactly as tests/integration/test_incluster_install.py does (tests/incluster.py), from a repository
+manifests/ exactly as tests/integration/test_incluster_install.py does (gitopsguard/devcluster/install.py), from
+a repository
 holding ``--objects`` objects (0, or bench/apply_2000.py's 2,020: 20 Namespaces, 1,000 ConfigMaps, 500
 Deployments with 0 replicas so that no Pod floods the node, 500 Services). Prints, per Pod: created ->
 container started -> Ready (the leader is Ready after its first pass, the standby once it serves admission),
@@ -36,9 +37,9 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.devcluster import StateLayout
 from gitopsguard.devcluster.base_image import ImageCache
 from gitopsguard.devcluster.image import build, gitopsguard_image
+from gitopsguard.devcluster.install import NAMESPACE, InstallSettings, git_daemon, write_overlay
 from gitopsguard.devcluster.node import import_image
 from gitopsguard.devcluster.progress import StagedProgress
-from tests.incluster import NAMESPACE, InstallSettings, git_daemon, write_overlay
 from tests.kubectl import kubectl
 from tests.reviewrepo import ReviewRepo
 

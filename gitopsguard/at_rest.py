@@ -27,7 +27,8 @@ class Standing:
 def standing(inventory: Inventory, commit: str, settings: str, owned: OwnedSnapshot) -> Standing | None:
     """What moved, when the commit is the applied one with the unit's settings as they are
     (``Unit.settings``) and the last pass over it ended cleanly (no error, no brake); else None."""
-    at_rest = (commit, settings) == (inventory.last_applied, inventory.applied_as) and not inventory.last_error
+    clean = not inventory.last_error and not inventory.brake
+    at_rest = (commit, settings) == (inventory.last_applied, inventory.applied_as) and clean
     if not at_rest or not inventory.entries or inventory.scans_unmanaged:
         return None
     live = owned.of((e.api_version, k.kind) for k, e in inventory.entries.items())

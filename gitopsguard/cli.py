@@ -159,12 +159,26 @@ def cluster_info(kubeconfig: Path | None, context: str | None) -> None:
 
 
 @main.command("demo")
+@click.option("--local", is_flag=True, help="The controller as a local process on a cluster without a node, "
+              "instead of installed as Pods on the node (needs root).")  # fmt: skip
+@click.option("--down", is_flag=True, help="Stop the demo (its git daemon) and take its cluster down.")
 @reports_errors
-def demo() -> None:
-    """Start the local dev cluster, apply repo-template/'s dev overlay from a Git copy, and show the result."""
-    from gitopsguard.commands.demo import run_demo
+def demo(local: bool, down: bool) -> None:
+    """Install gitopsguard as Pods on the local dev cluster's node (kubectl apply -k manifests/), applying
+    repo-template/'s dev overlay from a Git copy, and show what it does."""
+    if down:
+        from gitopsguard.commands.demo_incluster import stop_demo
 
-    sys.exit(run_demo())
+        stopped = stop_demo()
+        click.echo(f"Stopped {', '.join(stopped)}." if stopped else "No demo cluster was running.", err=True)
+        return
+    if local:
+        from gitopsguard.commands.demo import run_demo
+
+        sys.exit(run_demo())
+    from gitopsguard.commands.demo_incluster_story import run_incluster_demo
+
+    sys.exit(run_incluster_demo())
 
 
 def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
@@ -172,7 +186,8 @@ def reconcile_options(command: Callable[P, R]) -> Callable[P, R]:
     options = [
         click.option("--repo", required=True, help="Git URL (https, ssh, file) or a local repository path."),
         click.option("--branch", default="main", show_default=True),
-        click.option("--path", "path", required=True, help="Directory in the repository to apply, e.g. clusters/dev."),
+        click.option("--path", "path", default=None, help="Directory in the repository to apply, e.g. clusters/dev "
+                     "(required, except for `run --root`)."),
         click.option("--unit", default=None, help="Name of this unit (default: derived from --path)."),
         click.option("--namespace", default="default", show_default=True, help="For namespaced objects without one."),
         click.option("--kubeconfig", type=click.Path(path_type=Path), default=None, help="Default: $KUBECONFIG."),
@@ -302,7 +317,13 @@ def reconcile_command(**options: Any) -> None:
     `gitopsguard reconcile unit NAME -n NS` instead asks the running controller to reconcile a Unit now."""
     from gitopsguard.commands.reconcile_once import ReconcileOptions, run_once
 
+    _need_path(options)
     sys.exit(run_once(ReconcileOptions(**options)))
+
+
+def _need_path(options: dict[str, Any]) -> None:
+    if not options.get("path"):
+        raise click.UsageError("give --path DIR: the directory of the repository to apply")
 
 
 @main.command("check")
@@ -354,6 +375,7 @@ def diff_command(**options: Any) -> None:
     from gitopsguard.commands.diff import run_diff
     from gitopsguard.commands.reconcile_once import ReconcileOptions
 
+    _need_path(options)
     sys.exit(run_diff(ReconcileOptions(**options)))
 
 
@@ -395,6 +417,24 @@ def verify_range_command(old: str, new: str, repo: Path, review_mode: str, trust
 
 @main.command("run")
 @reconcile_options
+@click.option(
+    "--root",
+    "root",
+    default=None,
+    help="Serve Units: reconcile this directory of the repository as the "
+    "root unit, then each Unit it declares (docs/units.md), as `flux bootstrap` does. Excludes --path.",
+)
+@click.option(
+    "--shards",
+    type=click.IntRange(0, 1024),
+    default=0,
+    show_default=True,
+    help="With --root: spread the "
+    "Units over the replicas by N shard Leases (gitopsguard-system/gitopsguard-shard-<k>), the same N on "
+    "every replica; 0: one replica serves all (with --leader-elect, the leader).",
+)
+@click.option("--default-unit-interval", default="5m", show_default=True, help="The interval of a Unit whose spec "
+              "names none (a duration like 5m).")  # fmt: skip
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between fetches; changes to owned "
               "objects and to a local repository wake it at once.")  # fmt: skip
 @click.option(
@@ -510,13 +550,34 @@ def run_command(
     team_webhook_hosts: tuple[str, ...], team_webhook_allow_private: bool, metrics_address: str, leader_elect: bool,
     live_scan: bool, scan_namespaces: tuple[str, ...], apiserver_audit_log: Path | None, admission_address: str,
     admission_url: str, admission_failure_policy: str, admission_namespace_label: str, grants_keeper: str,
-    admission_client_ca: Path | None, admission_client_names: tuple[str, ...], **options: Any,
+    admission_client_ca: Path | None, admission_client_names: tuple[str, ...], root: str | None,
+    default_unit_interval: str, shards: int, **options: Any,
 ) -> None:  # fmt: skip
-    """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM."""
+    """Reconcile continuously: new commits, and drift repaired within seconds. Stop with Ctrl-C or SIGTERM.
+
+    With --root PATH instead of --path: PATH is the root unit, and every Unit it declares is reconciled too."""
     from gitopsguard.admission.peers import read_client_ca
     from gitopsguard.commands.admission import AdmissionOptions
     from gitopsguard.commands.grants import GitHubSettings, github_token
     from gitopsguard.commands.reconcile_once import ReconcileOptions, run_forever
+    from gitopsguard.model import parse_duration
+    from gitopsguard.units.spec import INTERVAL_RANGE
+
+    if bool(root) == bool(options.get("path")):
+        raise click.UsageError("give either --path DIR (one unit) or --root DIR (the root of Units), not both")
+    unit_interval = parse_duration(default_unit_interval)
+    if unit_interval is None or not INTERVAL_RANGE[0] <= unit_interval <= INTERVAL_RANGE[1]:
+        raise click.BadParameter(f"{default_unit_interval!r} is not a duration like 5m, from 10s to 7d",
+                                 param_hint="--default-unit-interval")  # fmt: skip
+    if root and options.get("service_account"):
+        raise click.UsageError("--service-account is for one unit (--path); with --root the root unit acts as "
+                               "gitopsguard itself, and each Unit as its serviceAccountName or "
+                               "--default-service-account")  # fmt: skip
+    if root:
+        options |= {"path": root, "root": True, "unit_interval": unit_interval}
+    if shards and (not root or leader_elect):
+        raise click.UsageError("--shards N spreads the Units of --root over replicas: give --root, and not "
+                               "--leader-elect (the shard Leases decide who acts)")  # fmt: skip
 
     trust, github_repo, github_api_url = options["trust"], options["github_repo"], options["github_api_url"]
     if admission_url and not admission_address:
@@ -552,7 +613,7 @@ def run_command(
                 slack=slack_settings(slack_channel, slack_api_url, team_webhook_hosts, team_webhook_allow_private),
                 metrics_address=metrics_address,
                 leader_elect=leader_elect, apiserver_audit_log=apiserver_audit_log, admission=admission,
-                grants_keeper=grants_keeper)  # fmt: skip
+                grants_keeper=grants_keeper, shards=shards)  # fmt: skip
 
 
 def slack_settings(

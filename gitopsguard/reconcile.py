@@ -56,6 +56,7 @@ class Unit:
     deny_level: DenyLevel = DenyLevel.LOW  # operator configuration, never taken from the repository
     render_settings: RenderSettings = DEFAULT_RENDER  # the bounds of a render, and whether remote bases may load
     pod_security_exemptions: Exemptions = NO_EXEMPTIONS  # operator configuration, as for Pod Security Admission
+    prune: bool = True  # False (a Unit's spec.prune): what left Git is left in the cluster, no longer owned
 
     @property
     def settings(self) -> str:
@@ -142,7 +143,7 @@ class Reconciler:
             brake = replace(self.brake, released=True) if RELEASE_MARKER in revision.message else self.brake
             listed = owned if self.live is None else OwnedSnapshot(self.applier, unit.name)
             pruned = prune(unit.name, inventory, applied.desired, self.applier, listed, brake,
-                           report_only=unit.report_only)  # fmt: skip
+                           report_only=unit.report_only) if unit.prune else Pruned(())  # fmt: skip
             # 7. Workloads Git does not describe, in namespaces that opted in: report, or back up and delete.
             holding = Holding(unit.name, unit.report_only, unit.backup_dir)
             swept = sweep(holding, applied.desired, inventory.unmanaged, self.applier, now)
@@ -205,11 +206,10 @@ class Reconciler:
             self.store.save(unit.name, report)
             return ReconcileResult(unit.name, commit, changes, kinds=_kinds(inventory.entries) | _kinds(entries),
                                    evaluation=evaluation, policies=policies)  # fmt: skip
-        brake_note = f"mass-prune brake: {pruned.brake}" if pruned.brake else ""
         new = commit != inventory.last_applied
         reviewed = (revision.review.summary() if revision.review else "") if new else inventory.reviewed
-        after = Inventory(entries, commit, commit, brake_note, done or inventory.last_changes, swept.seen,
-                          swept.scans, unit.settings, reviewed)  # fmt: skip
+        after = Inventory(entries, commit, commit, "", done or inventory.last_changes, swept.seen,
+                          swept.scans, unit.settings, reviewed, pruned.brake or "")  # fmt: skip
         if done or _versions_apart(after) != _versions_apart(inventory):  # status updates alone write nothing
             self.store.save(unit.name, after)
         return ReconcileResult(unit.name, commit, changes, brake=pruned.brake, kinds=_kinds(entries),

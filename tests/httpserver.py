@@ -19,6 +19,12 @@ def echo(_: int, raw: bytes) -> bytes | None:
     return b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(target), target)
 
 
+def json_echo(_: int, raw: bytes) -> bytes | None:
+    """200 with a JSON object naming the request's target, as a Kubernetes API server answers a read."""
+    body = b'{"target": "%s"}' % raw.split(b" ")[1].replace(b"\\", b"").replace(b'"', b"")
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
 class Server:
     """Answers each request with ``script``'s bytes; None hangs up without answering, b"" says nothing and
     keeps the connection open (a server gone silent)."""

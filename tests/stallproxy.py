@@ -1,7 +1,8 @@
-"""A TCP proxy on loopback in front of the real API server that can stall its open connections.
+"""A TCP proxy on this machine in front of the real API server that can stall its open connections.
 
-TLS passes through untouched (the API server's certificate names 127.0.0.1, whatever the port). ``stall()``
-stops forwarding the server's bytes on every connection open at that moment, without closing anything: to
+TLS passes through untouched: the proxy listens on the API server's own address (127.0.0.1, or the node's
+bridge address 10.244.0.1 on a dev cluster with a node), which its certificate names, whatever the port.
+``stall()`` stops forwarding the server's bytes on every connection open at that moment, without closing anything: to
 the client the stream just goes silent, as behind a dead peer or a wedged middlebox. Connections opened
 afterwards flow normally.
 """
@@ -20,7 +21,9 @@ class StallProxy:
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
         self._target = (parts.hostname or "127.0.0.1", parts.port or 443)
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        # the certificate of a dev cluster with a node names its bridge address, not 127.0.0.1: a proxy on
+        # 127.0.0.1 failed every TLS handshake there, so the watch never started (issue 17's skipped test)
+        self._listener = socket.create_server((self._target[0], 0))
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._open: list[tuple[socket.socket, socket.socket, threading.Event]] = []
@@ -30,7 +33,7 @@ class StallProxy:
     def api(self, api: client.ApiClient) -> client.ApiClient:
         """A client like ``api`` that goes through this proxy."""
         configuration = copy.copy(api.configuration)
-        configuration.host = f"https://127.0.0.1:{self.port}"
+        configuration.host = f"https://{self._target[0]}:{self.port}"
         return client.ApiClient(configuration)
 
     def stall(self) -> None:

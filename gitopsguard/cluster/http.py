@@ -28,6 +28,7 @@ is sent.
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import os
 import re
 import ssl
@@ -61,6 +62,14 @@ LIVENESS = 1.0  # seconds between checks, while waiting for an answer, that the 
 IDENTITY = {"Accept-Encoding": "identity"}
 # A path and query already encoded: printable ASCII without space, and without "#", which would end the path
 # there (a DELETE of ".../configmaps/#" would go out as one of ".../configmaps/", the whole collection)
+# Bytes a TLS connection reads from its socket at a time. asyncio gives every TLS connection a read buffer of
+# 256 KiB, zero-filled (so resident) as it connects: 16 MiB for a batch's 64 connections, the larger part of the
+# peak RSS issue 18 added (bench/README.md). A TLS record carries at most 16 KiB, so 32 KiB still takes two
+# records a read; reading 20 answers of 4 MiB used the same CPU with 16, 32, 64 and 256 KiB (noise: 0.18-0.27 s).
+# asyncio offers no per-connection setting; its class attribute is the setting, and this module is the
+# process's only user of asyncio (and of its TLS).
+READ_BUFFER = 32 * 1024
+asyncio.sslproto.SSLProtocol.max_size = READ_BUFFER
 _TARGET = re.compile(r"/[\x21\x22\x24-\x7e]*")
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:[/?]|$)")  # "/./" or "/../": not a name; a path a server would resolve
 
@@ -164,8 +173,9 @@ class Http:
     def send_all(self, calls: Sequence[Call], width: int) -> list[Answer]:
         """Many requests, at most ``width`` at a time, answers in order; ConnectionError as ``send``, and
         then none of the batch is sent any more."""
-        urls = [self._url(method, target) for method, target, _, _ in calls]
-        return self._loop.run(_guarded(self._batch(calls, urls, max(1, width))))
+        for method, target, _, _ in calls:
+            _check(method, target)  # every target before anything is sent; each URL is made as it is sent
+        return self._loop.run(_guarded(self._batch(calls, max(1, width))))
 
     def stream(self, target: str, headers: dict[str, str], read_timeout: float) -> Stream:
         """A GET whose answer is read as it comes (a watch): open once the status and headers are in.
@@ -176,12 +186,7 @@ class Http:
         return Stream(self._loop, self._loop.run(_guarded(opening)))
 
     def _url(self, method: str, target: str) -> URL:
-        # yarl drops an empty query ("configmaps/?" went out as "configmaps/", the collection): refused too
-        if (not _TARGET.fullmatch(target) or _DOT_SEGMENT.search(target.partition("?")[0] + "?")
-                or target.endswith("?")):  # fmt: skip
-            raise ClusterError(f"{method} {target[:200]!r}: not sent: a request target is encoded ASCII without "
-                               "spaces, control characters, '#', '.' and '..' segments or an empty query; check "
-                               "the object's name and namespace")  # fmt: skip
+        _check(method, target)
         return URL(self.base + target, encoded=True)
 
     async def _one(self, method: str, url: URL, body: bytes | None, headers: dict[str, str]) -> Answer:
@@ -191,13 +196,14 @@ class Http:
             got = response.headers
             return Answer(response.status, got.get("Content-Type", ""), data, got.get("Retry-After", ""))
 
-    async def _batch(self, calls: Sequence[Call], urls: list[URL], width: int) -> list[Answer]:
+    async def _batch(self, calls: Sequence[Call], width: int) -> list[Answer]:
         answers: list[Answer | None] = [None] * len(calls)
         upcoming = iter(range(len(calls)))
 
         async def worker() -> None:
             for i in upcoming:  # one iterator shared by the workers: each takes the next call
-                answers[i] = await self._one(calls[i][0], urls[i], calls[i][2], calls[i][3])
+                method, target, body, headers = calls[i]
+                answers[i] = await self._one(method, URL(self.base + target, encoded=True), body, headers)
 
         try:
             async with asyncio.TaskGroup() as group:  # one failure cancels the rest: nothing more goes out
@@ -223,12 +229,36 @@ class Stream:
     def lines(self) -> Iterator[bytes]:
         """The body's lines, as they arrive, until the server ends it; ConnectionError as ``Http.send``
         (a line over ``MAX_EVENT`` bytes included)."""
-        content = self._response.content
-        while line := self._loop.run(_guarded(content.readline(max_line_length=MAX_EVENT))):
-            yield line
+        # Read what has arrived, not a line: each read is a round trip to the event loop's thread, and a burst
+        # of events then costs one. (An event still costs the client 2.3 times the CPU of the stack this
+        # replaced, about 440 against 190 us; bench/watch_events.py.)
+        content, parts, size = self._response.content, [], 0
+        while data := self._loop.run(_guarded(content.readany())):
+            start = 0
+            while (end := data.find(b"\n", start)) >= 0:
+                parts.append(data[start : end + 1])
+                yield b"".join(parts)
+                parts, size, start = [], 0, end + 1
+            if start < len(data):
+                parts.append(data[start:])
+                size += len(data) - start
+                if size > MAX_EVENT:
+                    raise ConnectionError(f"a watch event over {MAX_EVENT} bytes")
+        if parts:
+            yield b"".join(parts)
 
     def close(self) -> None:
         self._loop.soon(_close_response(self._response))
+
+
+def _check(method: str, target: str) -> None:
+    """ClusterError unless ``target`` goes out as written. yarl drops an empty query ("configmaps/?" went out as
+    "configmaps/", the collection): refused too."""
+    if (not _TARGET.fullmatch(target) or _DOT_SEGMENT.search(target.partition("?")[0] + "?")
+            or target.endswith("?")):  # fmt: skip
+        raise ClusterError(f"{method} {target[:200]!r}: not sent: a request target is encoded ASCII without "
+                           "spaces, control characters, '#', '.' and '..' segments or an empty query; check "
+                           "the object's name and namespace")  # fmt: skip
 
 
 def tls_context(configuration: Configuration) -> ssl.SSLContext:

@@ -9,6 +9,7 @@ past it the newest sightings are left out (their grace starts again: later delet
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from gitopsguard.model import ObjectKey
 
 CONTROLLER_NAMESPACE = "gitopsguard-system"
 UNMANAGED_BYTES = 192 * 1024  # compressed unmanaged sightings, whatever tenants create
+_OLD_BRAKE = "mass-prune brake: "  # how inventories saved before the ``brake`` key kept it in ``lastError``
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Inventory:
     scans_unmanaged: bool = False  # the applied revision opts a namespace in: every pass must look
     applied_as: str = ""  # the unit's settings the last applied commit was applied with (Unit.settings)
     reviewed: str = ""  # who approved what brought the last applied commit (source/review.py's summary)
+    brake: str = ""  # why the mass-prune brake held the last pass's deletions back ("" when it did not)
 
 
 class InventoryStore:
@@ -85,10 +88,21 @@ def _parsed(stored: Stored) -> Inventory:
         seen = {ObjectKey(*row[:4]): datetime.fromisoformat(row[4]) for row in listed}
     except (ValueError, TypeError, KeyError, IndexError) as error:
         raise damaged(stored.where, f"{type(error).__name__}: {error}") from error
-    return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None,
-                     data.get("lastError", ""), data.get("lastChanges", ""), seen,
-                     data.get("scansUnmanaged") == "true", data.get("appliedAs", ""),
-                     data.get("reviewed", ""))  # fmt: skip
+    last_error, brake = _error_and_brake(data)
+    return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None, last_error,
+                     data.get("lastChanges", ""), seen, data.get("scansUnmanaged") == "true",
+                     data.get("appliedAs", ""), data.get("reviewed", ""), brake)  # fmt: skip
+
+
+def _error_and_brake(data: Mapping[str, str]) -> tuple[str, str]:
+    """The last error and the brake's reason. An inventory saved before ``brake`` had a key of its own kept the
+    brake in ``lastError`` as "mass-prune brake: <why>"; read once so, it is saved apart by the next pass."""
+    error = data.get("lastError", "")
+    if "brake" in data:
+        return error, data["brake"]
+    if error.startswith(_OLD_BRAKE):
+        return "", error.removeprefix(_OLD_BRAKE)
+    return error, ""
 
 
 def _content(unit: str, inventory: Inventory) -> Content:
@@ -104,7 +118,8 @@ def _content(unit: str, inventory: Inventory) -> Content:
          "lastChanges": inventory.last_changes[:20000],
          "unmanagedCount": str(kept),
          "scansUnmanaged": "true" if inventory.scans_unmanaged else "false",
-         "appliedAs": inventory.applied_as, "reviewed": inventory.reviewed[:4000]},
+         "appliedAs": inventory.applied_as, "reviewed": inventory.reviewed[:4000],
+         "brake": inventory.brake[:4000]},
         {"entries.json.gz": entries, "unmanaged.json.gz": unmanaged},
         {"app.kubernetes.io/component": "inventory"},
     )  # fmt: skip

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.apply import Applier, KindCache, keyed
 from gitopsguard.cluster.informer import Informer, Kind
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
@@ -56,3 +56,85 @@ class LiveCache:
         # once, so that the next pass lists this kind itself.
         if synced or was:
             self._on_change()
+
+
+class SharedLiveCache:
+    """What many units own, kept current with one informer per kind however many units own objects of it
+    (the Units loop, ``fleet.py``): the kind is watched once for every object carrying a unit label, and each
+    object is filed under its label's value. ``view(unit)`` is one unit's ``KindCache``; every event names its
+    unit to ``on_change``, so that only that unit's next pass is due. The label decides the filing, as the
+    per-unit selector does for ``LiveCache``: anyone who may label an object can file it under a unit, so this
+    is a view to skip work with, never the ground for a delete (prune lists afresh, ``reconcile.py``)."""
+
+    def __init__(self, applier: Applier, raw: RawApi, on_change: Callable[[str], None]) -> None:
+        self._applier, self._raw, self._on_change = applier, raw, on_change
+        self._filed: dict[Kind, dict[str, dict[ObjectKey, KubeObject]]] = {}  # kind -> unit -> objects
+        self._unit_of: dict[Kind, dict[ObjectKey, str]] = {}
+        self._informers: dict[Kind, Informer] = {}
+        self._synced: set[Kind] = set()
+        self._lock = threading.Lock()
+
+    def track(self, kind: Kind, stop: threading.Event) -> None:
+        """Keep this kind current from now on (once per kind, for every unit)."""
+        with self._lock:
+            if kind in self._informers:
+                return
+            self._filed[kind], self._unit_of[kind] = {}, {}
+            informer = Informer(
+                self._applier, self._raw, kind, selector=UNIT_LABEL, what="owned", keep_objects=False,
+                on_event=lambda change, body: self._take(kind, change, body),
+                on_sync=lambda synced: self._sync(kind, synced),
+            )  # fmt: skip
+            self._informers[kind] = informer
+        informer.start(stop)
+
+    def kinds(self) -> set[Kind]:
+        """The kinds watched."""
+        with self._lock:
+            return set(self._informers)
+
+    def view(self, unit: str) -> KindCache:
+        """One unit's owned objects, as ``LiveCache.objects`` gives them."""
+        return _UnitView(self, unit)
+
+    def objects(self, unit: str, kind: Kind) -> dict[ObjectKey, KubeObject] | None:
+        """A copy of ``unit``'s objects of this kind, or None while the kind is not (or no longer) in sync."""
+        with self._lock:
+            if kind not in self._synced:
+                return None
+            return dict(self._filed[kind].get(unit, {}))
+
+    def _take(self, kind: Kind, change: str, body: KubeObject) -> None:
+        key = keyed(body, *kind)
+        labels = (body.get("metadata") or {}).get("labels")
+        unit = labels.get(UNIT_LABEL) if isinstance(labels, dict) else None
+        with self._lock:
+            before = self._unit_of[kind].pop(key, None)
+            if before is not None:
+                self._filed[kind].get(before, {}).pop(key, None)
+            if change != "DELETED" and isinstance(unit, str):
+                self._unit_of[kind][key] = unit
+                self._filed[kind].setdefault(unit, {})[key] = body
+        for moved in {before, unit if isinstance(unit, str) else None} - {None}:
+            self._on_change(str(moved))
+
+    def _sync(self, kind: Kind, synced: bool) -> None:
+        with self._lock:
+            was = kind in self._synced
+            if synced:
+                self._synced.add(kind)
+            else:
+                self._synced.discard(kind)
+            units = list(self._filed[kind]) if synced or was else []
+        # as LiveCache: after a list a change may have come as no event, after a failure the units list it
+        # themselves; either way each unit owning objects of the kind compares once
+        for unit in units:
+            self._on_change(unit)
+
+
+class _UnitView:
+    def __init__(self, shared: SharedLiveCache, unit: str) -> None:
+        self._shared, self._unit = shared, unit
+
+    def objects(self, kind: Kind) -> dict[ObjectKey, KubeObject] | None:
+        return self._shared.objects(self._unit, kind)

@@ -239,15 +239,18 @@ def follow(results: queue.Queue[ReconcileResult], stop: threading.Event | None =
             print_result(result)
 
 
-def demo_repository(path: Path, people: DemoPeople) -> Path:
+def demo_repository(path: Path, people: DemoPeople, *, local_images: bool = False) -> Path:
     """A Git repository holding repo-template/ as its first commit, signed by carol; kept (with your commits)
-    across demos. Its own git configuration makes you alice, signing every commit with her key."""
+    across demos. Its own git configuration makes you alice, signing every commit with her key. ``local_images``:
+    its workloads run the demo's web image, built here (a node can pull nothing)."""
     if (path / ".git").is_dir():
         return path
     if not TEMPLATE.is_dir():
         raise DevClusterError(f"{TEMPLATE}: not found; run the demo from a source checkout (`make demo`)")
     shutil.copytree(TEMPLATE, path)
     _set_short_grace(path)
+    if local_images:
+        _use_local_images(path)
     people.git(path, "carol", "init", "-q", "-b", "main")
     for key, value in (("user.name", "alice"), ("user.email", "alice@example.com"), ("gpg.format", "ssh"),
                        ("user.signingkey", str(people.key("alice"))), ("commit.gpgsign", "true")):  # fmt: skip
@@ -260,6 +263,22 @@ def _set_short_grace(path: Path) -> None:
     """The demo waits seconds, not the template's hour, before hand-made workloads are removed."""
     policy = path / "policies" / "hand-made-workloads.yaml"
     policy.write_text(policy.read_text().replace("gracePeriod: 1h", "gracePeriod: 10s"))
+
+
+LOCAL_IMAGES = """images:  # the demo: its web image, built and imported into the node (repo-template/ keeps real ones)
+  - {name: ghcr.io/example/shop-web, newName: gitopsguard-demo-web, newTag: dev}
+  - {name: ghcr.io/example/payments-api, newName: gitopsguard-demo-web, newTag: dev}
+"""
+
+
+def _use_local_images(path: Path) -> None:
+    """clusters/dev runs the demo's local web image, and policies/images.yaml admits that one image besides
+    the template's registry."""
+    overlay = path / "clusters" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + LOCAL_IMAGES)
+    policy = path / "policies" / "images.yaml"
+    allowed = "c.image.startsWith('ghcr.io/example/')"
+    policy.write_text(policy.read_text().replace(allowed, f"({allowed} || c.image == 'gitopsguard-demo-web:dev')"))
 
 
 def _short_grace(path: Path, people: DemoPeople) -> None:

@@ -23,16 +23,18 @@ def show_status(kubeconfig: Path | None, context: str | None, unit: str | None) 
         return 0 if unit is None else 1
     healthy = True
     for name, inventory in units.items():
-        state = _state(inventory)
+        state = unit_state(inventory)
         healthy &= state == "ready"
         click.echo(describe(name, inventory, state))
     return 0 if healthy else 1
 
 
-def _state(inventory: Inventory) -> str:
-    if inventory.last_error.startswith("mass-prune brake"):
-        return "ready, deletions held by the mass-prune brake"
-    return "FAILING" if inventory.last_error else "ready"
+def unit_state(inventory: Inventory) -> str:
+    """FAILING when the last pass failed; else ready, saying so when the brake held deletions back. Told by the
+    inventory's fields, never by an error's words (a file in Git may be named to begin like the brake's)."""
+    if inventory.last_error:
+        return "FAILING"
+    return "ready, deletions held by the mass-prune brake" if inventory.brake else "ready"
 
 
 def describe(name: str, inventory: Inventory, state: str) -> str:
@@ -43,6 +45,8 @@ def describe(name: str, inventory: Inventory, state: str) -> str:
         f"  objects owned:  {len(inventory.entries)}",
         f"  reviewed:       {inventory.reviewed or '- (review mode off, or nothing applied since it was turned on)'}",
     ]
+    if inventory.brake:
+        lines.append(f"  deletions held: mass-prune brake: {inventory.brake}")
     if inventory.last_error:
         lines.append("  last error:\n" + textwrap.indent(inventory.last_error, "    "))
     if inventory.last_changes:

@@ -35,15 +35,17 @@ class Health:
         self._unit = ""
         self._loop: Check = lambda: (False, "the loop has not started")
         self._admission: Callable[[], bool] | None = None
+        self._judging: Callable[[], bool] = lambda: True
 
     @property
     def role(self) -> Role:
         return self._role
 
-    def serving_admission(self, serving: Callable[[], bool]) -> None:
-        """Admission is served here; ``serving`` says whether it still is (its server thread runs)."""
+    def serving_admission(self, serving: Callable[[], bool], judging: Callable[[], bool] = lambda: True) -> None:
+        """Admission is served here; ``serving`` says whether it still is (its server thread runs), ``judging``
+        whether it has read the policies of an applied revision (before that it denies every request)."""
         with self._lock:
-            self._admission = serving
+            self._admission, self._judging = serving, judging
 
     def standby(self, unit: str) -> None:
         with self._lock:
@@ -63,11 +65,17 @@ class Health:
         if not alive:
             return False, why
         with self._lock:
-            role, unit, loop, admission = self._role, self._unit, self._loop, self._admission
+            role, unit, loop, admission, judging = self._role, self._unit, self._loop, self._admission, self._judging
         if role is Role.LEADING:
             ok, why = loop()
-            return ok, f"leading unit {unit}: {why}"
-        waiting = f"standby for unit {unit}, waiting for its lease" if role is Role.STANDBY else "starting"
-        if admission is not None and admission():
-            return True, f"{waiting}; serving admission"
-        return False, waiting
+            doing = f"leading unit {unit}: {why}"
+        else:
+            ok, doing = False, f"standby for unit {unit}, waiting for its lease" if role is Role.STANDBY else "starting"
+        if admission is None or not admission():
+            return ok, doing
+        # The webhook's Service sends only to ready replicas. The leader takes admission requests as soon as it
+        # serves them, whatever its loop does: its own first apply goes through its webhook. Another replica
+        # only once it judges by an applied revision: before that it would deny what the leader admits.
+        if role is Role.LEADING or judging():
+            return True, f"{doing}; serving admission"
+        return False, f"{doing}; serving admission, not judging yet (no applied revision's policies read)"

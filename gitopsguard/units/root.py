@@ -24,12 +24,12 @@ folder only. Against them:
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitopsguard.errors import UnitError
 from gitopsguard.model import UNIT_LABEL, Manifest, ObjectKey
-from gitopsguard.units.identity import UnitRef
+from gitopsguard.units.identity import UnitRef, is_dns_label, is_dns_subdomain
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, UnitSpec, is_unit, normal_path, parse_unit
 
 
@@ -47,6 +47,7 @@ class RootUnits:
 
     units: tuple[UnitSpec, ...]
     refused: tuple[str, ...] = ()
+    refused_units: Mapping[UnitRef, str] = field(default_factory=dict)  # the refused whose name could be read
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def units_of_root(
     path or another Unit's path, is refused with the reason; the others are served."""
     specs: list[UnitSpec] = []
     refused: list[str] = []
+    by_ref: dict[UnitRef, str] = {}
     for manifest in manifests:
         if not is_unit(manifest.body):
             continue
@@ -71,9 +73,23 @@ def units_of_root(
             specs.append(parse_unit(manifest, defaults, namespace=namespace))
         except UnitError as error:
             refused.append(str(error))
+            ref = _ref_if_readable(manifest.body, namespace)
+            if ref is not None:
+                by_ref.setdefault(ref, str(error))
     overlaps = overlapping(root, specs)
     refused += overlaps.values()
-    return RootUnits(tuple(s for s in specs if s.ref not in overlaps), tuple(refused))
+    by_ref |= overlaps
+    return RootUnits(tuple(s for s in specs if s.ref not in overlaps), tuple(refused), by_ref)
+
+
+def _ref_if_readable(body: Mapping[str, Any], namespace: str) -> UnitRef | None:
+    """Which Unit a body that did not read names, when its name and namespace are valid (so that its status
+    can say why it is refused)."""
+    metadata = body.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    name, ns = metadata.get("name"), metadata.get("namespace") or namespace
+    return UnitRef(str(ns), str(name)) if is_dns_label(ns) and is_dns_subdomain(name) else None
 
 
 def minted_units(unit: UnitSpec, manifests: Iterable[Manifest]) -> tuple[str, ...]:

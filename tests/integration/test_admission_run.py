@@ -20,6 +20,8 @@ from kubernetes import client
 
 from gitopsguard.admission.certs import SECRET
 from gitopsguard.admission.configurations import remove
+from gitopsguard.cluster.configmaps import ensure_namespace
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.devcluster import StateLayout
 from gitopsguard.devcluster.pki import WEBHOOK_CLIENT_CA, WEBHOOK_CLIENT_NAME
@@ -52,6 +54,10 @@ def test_run_serves_admission_by_the_applied_revision(
     dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, tmp_path: Path
 ) -> None:
     raw = RawApi(admin_api)
+    # the webhooks' certificate is a Secret there (as `kubectl apply -k manifests/` makes it); a fresh cluster,
+    # or one whose in-cluster test deleted it, has none. Left in place afterwards: the cluster is shared, and
+    # another test may be using it by then
+    ensure_namespace(raw, CONTROLLER_NAMESPACE)
     bind_user(admin_api, namespace, "alice-edit", "ClusterRole", "edit")
     alice = RawApi(dev_cluster.api("dev-alice"))  # the controller writes as the admin: its own writes pass
     scope = uuid.uuid4().hex[:12]
@@ -100,7 +106,7 @@ def test_run_serves_admission_by_the_applied_revision(
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
         remove(raw, "gitopsguard")
-        raw.request("DELETE", f"/api/v1/namespaces/gitopsguard-system/secrets/{SECRET}")
+        raw.request("DELETE", f"/api/v1/namespaces/{CONTROLLER_NAMESPACE}/secrets/{SECRET}")
     refused_first = [a for a in answers if "has not applied a revision yet" in a]
     assert refused_first or len(answers) == 1, answers[:3]  # fail closed until the first revision, if seen
     assert f'gitopsguard_admission_denied_total{{namespace="{namespace}",policy="pod-security"}}' in metrics, output

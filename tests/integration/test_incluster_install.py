@@ -5,9 +5,10 @@ the webhook, reached through its Service, denies the hack-a-node Pod; the Pod's 
 outside its namespace.
 
 One install serves the file (module fixture; the image is built once and cached, then imported into the node).
-Its repository is served by ``git daemon`` on the bridge (``tests/incluster.py`` says why). The overlay changes
-only the image, the repository, the trust file, the commit to trust from and the namespace's toleration of the
-suite's node taint: everything else runs as shipped (PSS restricted, read-only root, non-root, probes, RBAC).
+Its repository is served by ``git daemon`` on the bridge (``gitopsguard/devcluster/install.py`` says why). The
+overlay changes only the image, the repository, the trust file, the commit to trust from and the namespace's
+toleration of the suite's node taint: everything else runs as shipped (PSS restricted, read-only root, non-root,
+probes, RBAC).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,15 +35,16 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.devcluster import StateLayout
 from gitopsguard.devcluster.base_image import ImageCache
 from gitopsguard.devcluster.image import build, gitopsguard_image
+from gitopsguard.devcluster.install import NAMESPACE, GitDaemon, InstallSettings, git_daemon, write_overlay
 from gitopsguard.devcluster.node import import_image
 from gitopsguard.devcluster.progress import StagedProgress
 from tests.admissionreview import BASELINE, hack_a_node_pod
-from tests.incluster import NAMESPACE, GitDaemon, InstallSettings, git_daemon, write_overlay
 from tests.integration.conftest import NODE_OPT_IN_TAINT, LiveCluster
 from tests.kube import as_model, close, meta, name_of
 from tests.kubectl import kubectl
 from tests.policies import team_label_policy
 from tests.reviewrepo import ReviewRepo
+from tests.unit.policy.workloads import as_pod, compliant_spec
 from tests.waiting import eventually
 
 pytestmark = [
@@ -289,6 +292,52 @@ def test_the_webhook_reached_through_its_service_denies_the_hack_a_node_pod(inst
     status, answer = raw.request("POST", f"/api/v1/namespaces/{APPS}/pods", body=hack_a_node_pod(APPS),
                                  query={"dryRun": "All"})  # fmt: skip
     assert status == 403 and "Host Namespaces" in json.dumps(answer), answer
+
+
+def test_writes_the_webhook_covers_are_not_refused_while_a_replica_starts(installed: Install) -> None:
+    # The webhook fails closed (failurePolicy Fail): a Service that sent requests to a starting Pod before its
+    # admission server listened (publishNotReadyAddresses) refused them. A third replica starts while compliant
+    # Pods are dry-run created, several at a time: the API server keeps its connections to a webhook alive, so
+    # only concurrent requests make it dial again and pick an endpoint. Every answer must be the webhook's.
+    eventually(lambda: running(installed) and configmap_value(installed.core) is not None, timeout=180, every=1)
+    apps = client.AppsV1Api(installed.core.api_client)
+    pod = as_pod(compliant_spec())  # owned, as a Deployment's Pods are
+    pod["metadata"] = {"name": "fine", "namespace": APPS, "ownerReferences": pod["metadata"]["ownerReferences"]}
+    assert _dry_run_create(installed, pod)[0] == 201
+    apps.patch_namespaced_deployment_scale("gitopsguard", NAMESPACE, {"spec": {"replicas": 3}})
+    answers: list[tuple[int, str]] = []
+    try:
+        deadline, ready_since = time.monotonic() + 120, None
+        with ThreadPoolExecutor(WRITERS) as writers:
+            while time.monotonic() < deadline and (ready_since is None or time.monotonic() < ready_since + 5):
+                answers += writers.map(lambda _: _dry_run_create(installed, pod), range(WRITERS))
+                if ready_since is None and _ready_replicas(apps) == 3:
+                    ready_since = time.monotonic()
+        assert ready_since is not None, "the third replica was not ready within 120 s"
+    finally:
+        installed.logs.update({name_of(p): installed.log_of(name_of(p)) for p in installed.pods()})
+        apps.patch_namespaced_deployment_scale("gitopsguard", NAMESPACE, {"spec": {"replicas": 2}})
+        eventually(lambda: len(installed.pods()) == 2, timeout=60, every=1)
+    refused = [a for a in answers if a[0] != 201]
+    assert not refused and len(answers) > 100, (len(answers), len(refused), refused[:3])
+
+
+WRITERS = 12
+
+
+def _dry_run_create(install: Install, pod: dict[str, object]) -> tuple[int, str]:
+    api = client.ApiClient(install.core.api_client.configuration)
+    try:
+        status, answer = RawApi(api).request("POST", f"/api/v1/namespaces/{APPS}/pods", body=pod,
+                                             query={"dryRun": "All"})  # fmt: skip
+    finally:
+        close(api)
+    return status, json.dumps(answer)[:300]
+
+
+def _ready_replicas(apps: client.AppsV1Api) -> int:
+    status = apps.read_namespaced_deployment("gitopsguard", NAMESPACE).status
+    return int((status.ready_replicas if status else 0) or 0)
 
 
 def test_the_controller_pods_account_cannot_read_secrets_outside_its_namespace(installed: Install) -> None:

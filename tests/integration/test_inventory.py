@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes import client
 
-from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
+from gitopsguard.cluster.configmaps import ConfigMapStore, Content
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, Entry, Inventory, InventoryStore
+from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import ObjectKey
 from tests.kube import binary_data_of
 
@@ -53,3 +55,29 @@ def test_the_first_save_creates_the_controller_namespace_and_a_missing_inventory
         assert list(store.units()) == ["apps"]
     finally:
         client.CoreV1Api(admin_api).delete_namespace(home)
+
+
+def test_the_brake_and_the_last_error_round_trip_apart(admin_api: client.ApiClient, namespace: str) -> None:
+    store = InventoryStore(admin_api)
+    store.save(namespace, Inventory({}, "abc", "abc", "mass-prune brake: a.yaml:1: not valid YAML", brake=""))
+    assert (store.load(namespace).last_error, store.load(namespace).brake) == (
+        "mass-prune brake: a.yaml:1: not valid YAML",
+        "",
+    )
+    store.save(namespace, Inventory({}, "abc", "abc", "", brake="would delete 3 of 4 owned objects"))
+    assert (store.load(namespace).last_error, store.load(namespace).brake) == ("", "would delete 3 of 4 owned objects")
+
+
+def test_an_inventory_saved_before_the_brake_had_a_key_reads_its_brake_from_the_last_error(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    """Inventories saved by earlier versions kept the brake in ``lastError``; they still read as held, not failed."""
+    old = {"unit": namespace, "lastApplied": "abc", "lastAttempted": "abc", "count": "0",
+           "lastError": "mass-prune brake: would delete 3 of 4 owned objects", "lastChanges": ""}  # fmt: skip
+    ConfigMapStore(RawApi(admin_api), CONTROLLER_NAMESPACE).put(f"gitopsguard-inventory-{namespace}", Content(old))
+    loaded = InventoryStore(admin_api).load(namespace)
+    assert (loaded.last_error, loaded.brake) == ("", "would delete 3 of 4 owned objects")
+    failed = {**old, "lastError": "apps/c.yaml:3: not valid YAML"}
+    ConfigMapStore(RawApi(admin_api), CONTROLLER_NAMESPACE).put(f"gitopsguard-inventory-{namespace}", Content(failed))
+    loaded = InventoryStore(admin_api).load(namespace)
+    assert (loaded.last_error, loaded.brake) == ("apps/c.yaml:3: not valid YAML", "")

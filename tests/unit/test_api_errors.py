@@ -114,3 +114,20 @@ def test_a_verb_without_a_subject_names_its_method_and_path() -> None:
     server = answering(403, b'{"message":"forbidden"}')
     with pytest.raises(ForbiddenError, match=r"^DELETE /api/v1/namespaces/a: forbidden; grant"):
         raw_api(server).delete("/api/v1/namespaces/a")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"ok", "is not JSON"),
+        (b"[1, 2]", "not an object"),
+        (b'{"items": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested deeper than this client reads"),
+    ],
+)
+def test_a_successful_answer_that_is_not_one_json_object_is_an_error_naming_the_object(body: bytes, words: str) -> None:
+    # before: {} (or the first bytes as a "message"), so a list read as empty; a deep one raised RecursionError
+    server = answering(200, body)
+    with pytest.raises(ClusterError, match=f"^{SUBJECT}: the answer .*{words}"):
+        raw_api(server).get("/api/v1/namespaces/gitopsguard-system/configmaps/x", SUBJECT)
+    with pytest.raises(ClusterError, match=words):
+        raw_api(server).request("GET", "/api/v1/namespaces/gitopsguard-system/configmaps")

@@ -70,6 +70,16 @@ def test_a_name_that_would_change_the_request_is_refused_before_anything_is_sent
     assert server.count == 0
 
 
+def test_a_batch_with_one_hostile_name_sends_none_of_its_requests() -> None:
+    """Every target of a batch is checked before the first request goes out (each URL is made only as it is
+    sent): a revision with one such name writes nothing at all."""
+    server = Server(lambda _, __: OK)
+    batch = [Request("DELETE", f"/api/v1/namespaces/ns/configmaps/{name}", {}, None) for name in ("a", "b", "#")]
+    with pytest.raises(ClusterError, match=r"not sent: a request target is encoded ASCII"):
+        raw_api(server).send_all(batch, 1)
+    assert server.count == 0
+
+
 def test_a_redirect_is_not_followed_and_the_token_never_leaves_for_another_host() -> None:
     """Something in front of the API server (a compromised proxy or aggregated API) answers 307 to a host
     it controls: we do not go there, so our bearer token is never sent to it."""

@@ -4,11 +4,14 @@ ClusterError, and watches never take the connections requests need."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from kubernetes import client
 
 from gitopsguard.cluster import http
@@ -46,6 +49,25 @@ def test_events_split_across_chunks_arrive_whole_and_in_order() -> None:
     server = Server(lambda _, __: STREAMING + b"".join(chunk(p) for p in pieces) + b"0\r\n\r\n")
     assert watching(server) == ["a", "b", "c"]
     assert b"watch=true" in server.requests[0].split(b"\r\n")[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.text("abc", min_size=1, max_size=5), st.integers(0, 70_000)), min_size=1, max_size=6),
+    st.lists(st.integers(1, 200_000), max_size=8),
+)
+@example([("a", 0), ("b", 0)], [1])  # a chunk of one byte, then the rest
+@example([("a", 65_536), ("b", 0)], [65_600])  # a chunk ending just past an event's line break
+def test_events_arrive_whole_and_in_order_however_the_stream_is_cut(
+    events: list[tuple[str, int]], cuts: list[int]
+) -> None:
+    """The stream is read in pieces as the network delivers them (many events a read, or an event over many
+    reads); every event comes out whole, once, in order, wherever the pieces end."""
+    lines = b"".join(event(name, padding) for name, padding in events)
+    edges = sorted({0, len(lines), *(c % len(lines) for c in cuts)})
+    pieces = b"".join(chunk(lines[a:b]) for a, b in itertools.pairwise(edges))
+    server = Server(lambda _, __: STREAMING + pieces + b"0\r\n\r\n")
+    assert watching(server) == [name for name, _ in events]
 
 
 def test_a_refused_watch_is_one_error_event_carrying_the_servers_status() -> None:

@@ -67,3 +67,50 @@ def test_a_dead_thread_fails_both_probes_whatever_the_role(
     lifeline.DEAD.set()
     assert probe(port, "/healthz") == (503, "a background thread died\n")
     assert probe(port, "/readyz") == (503, "a background thread died\n")
+
+
+def test_a_leader_that_serves_admission_is_ready_before_its_loop_works(served: tuple[Health, int]) -> None:
+    # The webhook's Service sends only to ready replicas (manifests/admission.yaml publishes no not-ready
+    # address): a leader left out of it before its first pass would leave a one-replica install's webhook,
+    # failurePolicy Fail, with nowhere to go.
+    health, port = served
+    health.serving_admission(lambda: True)
+    health.leading("apps", lambda: (False, "no reconcile attempt recently"))
+    assert probe(port, "/readyz") == (200, "leading unit apps: no reconcile attempt recently; serving admission\n")
+
+
+def test_a_starting_replica_is_ready_once_it_serves_admission_and_not_after_it_stops(
+    served: tuple[Health, int],
+) -> None:
+    health, port = served
+    serving = [True]
+    health.serving_admission(lambda: serving[0])
+    assert probe(port, "/readyz") == (200, "starting; serving admission\n")
+    serving[0] = False
+    assert probe(port, "/readyz") == (503, "starting\n")
+
+
+def test_a_standby_that_serves_admission_is_not_ready_until_it_judges_by_an_applied_revision(
+    served: tuple[Health, int],
+) -> None:
+    # Before it has read an applied revision's policies a replica denies every request: in the Service beside
+    # a leader that admits, it would refuse the writes that reach it (seen on the node: 126 of 636 refused).
+    health, port = served
+    judging = [False]
+    health.serving_admission(lambda: True, judging=lambda: judging[0])
+    health.standby("apps")
+    assert probe(port, "/readyz") == (
+        503,
+        "standby for unit apps, waiting for its lease; serving admission, not judging yet (no applied revision's "
+        "policies read)\n",
+    )
+    judging[0] = True
+    assert probe(port, "/readyz")[0] == 200
+
+
+def test_the_leader_that_serves_admission_is_ready_before_it_judges(served: tuple[Health, int]) -> None:
+    # its own first apply goes through its webhook: out of the Service, nothing would ever be applied
+    health, port = served
+    health.serving_admission(lambda: True, judging=lambda: False)
+    health.leading("apps", lambda: (False, "no reconcile attempt recently"))
+    assert probe(port, "/readyz")[0] == 200

@@ -13,7 +13,7 @@ from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.rest import RawApi, Request, error_for
 from gitopsguard.cluster.retries import POLICY
 from gitopsguard.errors import ForbiddenError, IdentityError, ImpersonationRefusedError
-from tests.httpserver import Server
+from tests.httpserver import Server, json_echo
 
 
 def raw_api(server: Server) -> RawApi:
@@ -70,7 +70,7 @@ def test_a_unit_naming_an_account_of_another_namespace_is_refused(named: str) ->
 
 
 def test_an_impersonating_api_sends_the_account_over_the_same_connections_and_the_plain_one_does_not() -> None:
-    server = Server()
+    server = Server(json_echo)
     plain = raw_api(server)
     tenant = plain.impersonating(ServiceAccount("team-a", "deployer"))
     plain.get("/o/plain")

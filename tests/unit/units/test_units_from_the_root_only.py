@@ -182,3 +182,14 @@ def test_a_unit_is_refused_exactly_when_its_folder_holds_or_lies_in_another_or_t
     expected = {s.ref for s in specs if nested(s.path, ROOT.path) or any(
         nested(s.path, o.path) for o in specs if o.ref != s.ref)}  # fmt: skip
     assert set(overlapping(ROOT, specs)) == expected
+
+
+def test_each_refused_unit_whose_name_reads_is_named_so_its_status_can_say_why(repo: Path) -> None:
+    write(repo, "clusters/prod/over.yaml", unit_file("over", "team-a", "teams"))  # holds teams/a: both refused
+    write(repo, "clusters/prod/bad.yaml", UNIT.format(name="bad", namespace="team-b", path="../x", account="d"))
+    write(repo, "clusters/prod/nameless.yaml", UNIT.format(name="No_Name", namespace="b", path="x", account="d"))
+    found = units_of_root(ROOT, render(repo, ROOT.path).manifests)
+    assert set(found.refused_units) == {UnitRef("team-a", "over"), UnitRef("team-a", "apps"), UnitRef("team-b", "bad")}
+    assert "overlaps" in found.refused_units[UnitRef("team-a", "apps")]
+    assert "spec.path" in found.refused_units[UnitRef("team-b", "bad")]
+    assert len(found.refused) == 4, found.refused  # the nameless one is refused all the same, by its file

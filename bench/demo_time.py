@@ -1,0 +1,58 @@
+"""Time `make demo` warm: the Kubernetes binaries and both images cached, no cluster running.
+
+    GITOPSGUARD_DEV_CLUSTER_DIR=/tmp/demo-bench PYTHONPATH=$PWD .venv/bin/python bench/demo_time.py [--runs 3]
+
+Each run is ``gitopsguard demo`` from nothing running (what `make demo` runs after its venv exists), then
+``gitopsguard demo --down`` (`make demo-down`). It prints, per run: the seconds until gitopsguard was installed
+(two controller Pods running: cluster and node up, images checked and imported, ``kubectl apply -k``), the
+whole demo's seconds (the story included: its waits for a Lease to expire and a 15 s grant are most of it), and
+the teardown's. Needs root and a machine whose node nobody else holds; use a state directory of its own
+(GITOPSGUARD_DEV_CLUSTER_DIR) so that no other dev cluster is touched. A cold image build is measured by
+``bench/image_build.py --cold``; a cold Kubernetes build is not repeated here (about half an hour).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+INSTALLED = re.compile(r"gitopsguard is installed: two Pods running, (\d+) s after the start")
+
+
+def run(argv: list[str]) -> tuple[float, str, int]:
+    started = time.monotonic()
+    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return time.monotonic() - started, done.stdout + done.stderr, done.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+    if not os.environ.get("GITOPSGUARD_DEV_CLUSTER_DIR"):
+        sys.exit("set GITOPSGUARD_DEV_CLUSTER_DIR to a directory of its own: the runs take that cluster down")
+    gg = [sys.executable, "-m", "gitopsguard"]
+    totals, installs = [], []
+    for number in range(1, runs + 1):
+        seconds, output, code = run([*gg, "demo"])
+        found = INSTALLED.search(output)
+        down, _, _ = run([*gg, "demo", "--down"])
+        print(f"run {number}: demo {seconds:.0f} s (exit {code}), installed after "
+              f"{found.group(1) if found else '?'} s; down {down:.0f} s", flush=True)  # fmt: skip
+        if code != 0 or found is None:
+            print(output[-4000:], file=sys.stderr)
+            continue
+        totals.append(seconds)
+        installs.append(float(found.group(1)))
+    if totals:
+        print(f"median of {len(totals)}: demo {statistics.median(totals):.0f} s, installed after "
+              f"{statistics.median(installs):.0f} s; load average now {os.getloadavg()[0]:.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

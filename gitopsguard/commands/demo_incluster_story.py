@@ -1,0 +1,283 @@
+"""The demo's story, told by the in-cluster controller (``demo_incluster.py`` installs it): what the local demo
+showed (apply, drift repair, review, the policy gate, the hack-a-node Pod refused at ``kubectl run``, a
+hand-made workload refused, a temporary grant), plus a leader handover. Every step watches the cluster and the
+controller Pods' output, as a user would; none waits longer than a minute, and a step that does not happen says
+so and the story goes on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from kubernetes import client
+
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.commands.demo import DEBUG_POD
+from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, prepare_sandbox
+from gitopsguard.commands.demo_grants import _alice_can_list, request_grant
+from gitopsguard.commands.demo_incluster import DemoInstall, echo_step
+from gitopsguard.commands.demo_review import _LOG_LEVEL, reviewed_change, signed_commit
+from gitopsguard.devcluster.install import NAMESPACE
+from gitopsguard.errors import ClusterError, ForbiddenError, GitOpsGuardError
+
+LEASE = "gitopsguard-clusters-dev"
+
+
+def until(condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.5) -> float | None:
+    """Seconds until ``condition`` held, or None if it did not within ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() < started + timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(every)
+    return None
+
+
+def holder(demo: DemoInstall) -> str:
+    """The Pod that holds the unit's Lease (its identity is ``<pod name>_<n>``)."""
+    try:
+        spec = client.CoordinationV1Api(demo.api).read_namespaced_lease(LEASE, NAMESPACE).spec
+    except client.ApiException:
+        return ""
+    return str(spec.holder_identity or "" if spec else "").rpartition("_")[0]
+
+
+def log_level(demo: DemoInstall) -> str:
+    try:
+        configmap = demo.core.read_namespaced_config_map("shop-settings", "shop")
+    except client.ApiException:
+        return "?"
+    return str((configmap.data or {}).get("LOG_LEVEL", "?"))
+
+
+def logs_say(demo: DemoInstall, text: str) -> str:
+    """The last line of the controller Pods' output that contains ``text`` (a Pod's own order), or "". The
+    audit records on the same output (JSON lines) say it too, for machines: the text a person reads is shown."""
+    found = ""
+    for pod in demo.pods():
+        for line in demo.log_of(_name(pod)).splitlines():
+            if text in line and not line.startswith('{"seq"'):
+                found = line
+    return found
+
+
+def _name(pod: client.V1Pod) -> str:
+    return str(pod.metadata.name if pod.metadata else "")
+
+
+def show_first_apply(demo: DemoInstall) -> bool:
+    echo_step("The leader applies clusters/dev of the demo repository; its Pods run on the node ...")
+    apps = client.AppsV1Api(demo.api)
+
+    def shop_ready() -> bool:
+        try:
+            status = apps.read_namespaced_deployment("shop", "shop").status
+        except client.ApiException:
+            return False
+        return bool(status and status.ready_replicas)
+
+    took = until(shop_ready, 120)
+    if took is None:
+        click.echo("... Deployment/shop/shop not ready within 120 s; see the controller's output:")
+        click.echo(demo.log_of(holder(demo))[-3000:] if holder(demo) else "(no Pod holds the Lease)")
+        return False
+    click.echo(f"... {holder(demo) or 'the leader'} applied it; Deployment/shop/shop ready after {took:.1f} s. On "
+               "the node:")  # fmt: skip
+    for namespace in (NAMESPACE, "shop", "payments"):
+        for pod in demo.core.list_namespaced_pod(namespace).items:
+            phase = pod.status.phase if pod.status else "?"
+            image = pod.spec.containers[0].image if pod.spec else "?"
+            click.echo(f"    {namespace}/{_name(pod)}: {phase} ({image})")
+    return True
+
+
+def show_drift_repair(demo: DemoInstall) -> None:
+    apps = client.AppsV1Api(demo.api)
+    echo_step("Editing Deployment/shop/shop outside Git: replicas 1 -> 5 ...")
+    apps.patch_namespaced_deployment("shop", "shop", {"spec": {"replicas": 5}}, field_manager="demo-edit")
+    took = until(lambda: apps.read_namespaced_deployment("shop", "shop").spec.replicas == 1, 30, 0.05)
+    click.echo(f"... the leader reverted it to 1 replica in {took:.2f} s." if took is not None else
+               "... NOT reverted within 30 s; see the controller's output (kubectl logs).")  # fmt: skip
+
+
+def show_review(demo: DemoInstall) -> None:
+    overlay = demo.repo / "clusters" / "dev" / "kustomization.yaml"
+    old = log_level(demo)
+    new = "trace" if old != "trace" else "debug"
+
+    def edit() -> None:
+        overlay.write_text(_LOG_LEVEL.sub(lambda m: m.group(1) + new, overlay.read_text(), count=1))
+
+    echo_step(f"alice pushes a change straight to main, unreviewed: LOG_LEVEL {old} -> {new} in clusters/dev ...")
+    edit()
+    pushed = signed_commit(demo.people, demo.repo, "alice", f"Log at {new} level in dev")
+    refusal = f"revision {pushed[:12]} is refused"
+    until(lambda: bool(logs_say(demo, refusal)), 30)
+    said = logs_say(demo, refusal)
+    click.echo(f"... refused; the cluster keeps LOG_LEVEL={log_level(demo)}. The leader said:\n    {said or '-'}")
+    demo.people.git(demo.repo, "alice", "revert", "--no-edit", "-S", "HEAD")
+    click.echo("alice reverts it and makes the same change on a branch; carol merges it (signed) ...")
+    reviewed_change(demo.people, demo.repo, f"alice-log-{new}-{int(time.time())}", edit, f"Log at {new} level in dev")
+    took = until(lambda: log_level(demo) == new, 60)
+    click.echo(f"... applied in {took:.1f} s: LOG_LEVEL={new}." if took is not None else
+               "... the merge was not applied within 60 s; see the controller's output.")  # fmt: skip
+
+
+def show_policy_gate(demo: DemoInstall) -> None:
+    echo_step("alice adds a privileged debug Pod to clusters/dev and carol merges it (policies/pod-security.yaml "
+              "forbids it) ...")  # fmt: skip
+    overlay = demo.repo / "clusters" / "dev" / "kustomization.yaml"
+
+    def edit() -> None:
+        (demo.repo / "clusters" / "dev" / "debug-pod.yaml").write_text(DEBUG_POD)
+        overlay.write_text(overlay.read_text().replace("resources:\n", "resources:\n  - debug-pod.yaml\n", 1))
+
+    reviewed_change(demo.people, demo.repo, f"alice-debug-{int(time.time())}", edit, "Add a privileged debug shell")
+    said = ""
+    if until(lambda: bool(logs_say(demo, "blocked by policy")), 60) is not None:
+        said = logs_say(demo, "blocked by policy")
+    exists = any(_name(p) == "debug-shell" for p in demo.core.list_namespaced_pod("shop").items)
+    click.echo(f"... refused, nothing of it applied (Pod debug-shell exists: {exists}). The leader said:\n"
+               f"    {said or '- (not within 60 s)'}")  # fmt: skip
+    demo.people.git(demo.repo, "carol", "revert", "--no-edit", "-S", "-m", "1", "HEAD")
+    click.echo("carol reverted the merge; gitopsguard is back on a good revision.")
+
+
+def show_hack_a_node(demo: DemoInstall) -> None:
+    """alice, who may edit namespace sandbox, runs the hack-a-node Pod; the webhook, reached through its
+    Service, refuses it."""
+    prepare_sandbox(RawApi(demo.api), SANDBOX)
+    echo_step(f"alice may edit namespace {SANDBOX}; the webhooks of both gitopsguard Pods (Service "
+              f"{NAMESPACE}/gitopsguard-webhook) judge every namespace's Pods ...")  # fmt: skip
+    until(lambda: _alice_refused(demo), 60, 1)
+    overrides = json.dumps(HACK_A_NODE, separators=(",", ":"))
+    args = ["-n", SANDBOX, "run", "my-pod", "--image", "alpine", "--restart=Never", f"--overrides={overrides}"]
+    click.echo(f"alice: kubectl {' '.join(args[:-1])} --overrides='{overrides}'")
+    done = subprocess.run([demo.kubectl, "--kubeconfig", str(demo.kubeconfig), "--context", "dev-alice", *args],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    verdict = "refused; nothing was created" if done.returncode else "ADMITTED (it should not have been)"
+    click.echo(f"... {verdict}. kubectl printed:\n    " + (done.stderr or done.stdout).strip().replace("\n", "\n    "))
+
+
+def _alice_refused(demo: DemoInstall) -> bool:
+    from gitopsguard.cluster import connect
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "my-pod", "namespace": SANDBOX}, **HACK_A_NODE}
+    api = connect(demo.kubeconfig, "dev-alice")
+    try:
+        RawApi(api).call("POST", f"/api/v1/namespaces/{SANDBOX}/pods", "Pod/my-pod", body=pod,
+                         query={"dryRun": "All"})  # fmt: skip
+    except ForbiddenError as refused:
+        return "denied by gitopsguard policy" in str(refused)
+    except ClusterError:
+        return False
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # the client's own method, unannotated
+    return False
+
+
+def show_hand_made(demo: DemoInstall) -> None:
+    echo_step("Creating Deployment/shop/hand-made by hand, outside Git and without a team label ...")
+    labels = {"app": "hand-made"}
+    pod = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "ghcr.io/example/w:1"}]}}
+    body: Any = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hand-made", "labels": labels},
+                 "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": pod}}  # fmt: skip
+    try:
+        client.AppsV1Api(demo.api).create_namespaced_deployment("shop", body)
+    except client.ApiException as refused:
+        message = json.loads(refused.body or "{}").get("message", str(refused))
+        click.echo("... refused at admission, before it existed (the live scan deletes only what predates a "
+                   f"policy, after its grace and a backup):\n    {message[:600]}")  # fmt: skip
+        return
+    click.echo("... admitted; the live scan backs it up and deletes it after its 10 s grace.")
+    gone = until(lambda: not _exists(demo, "hand-made"), 60)
+    said = logs_say(demo, "Deployment/shop/hand-made")
+    click.echo(f"... removed {gone:.0f} s later. The leader said:\n    {said or '-'}" if gone is not None else
+               "... not removed within 60 s; see the controller's output.")  # fmt: skip
+
+
+def _exists(demo: DemoInstall, name: str) -> bool:
+    try:
+        client.AppsV1Api(demo.api).read_namespaced_deployment(name, "shop")
+    except client.ApiException:
+        return False
+    return True
+
+
+def show_grant(demo: DemoInstall) -> None:
+    echo_step("alice asks for `view` on namespace shop for 15 s (a commit signed with her key) ...")
+    click.echo(f"    before: alice can list pods in shop? {_alice_can_list(demo.kubeconfig)}")
+    request_grant(demo.repo, demo.people)
+    click.echo("carol, a security reviewer, merged it; the leader's grant keeper binds it ...")
+    took = until(lambda: _alice_can_list(demo.kubeconfig) == "yes", 60, 1)
+    click.echo(f"    now ({took:.0f} s later): alice can list pods in shop? yes" if took is not None else
+               f"    not granted within 60 s: {_alice_can_list(demo.kubeconfig)}")  # fmt: skip
+    if took is not None:
+        gone = until(lambda: _alice_can_list(demo.kubeconfig) != "yes", 60, 1)
+        click.echo(f"    after expiry: alice can list pods in shop? {_alice_can_list(demo.kubeconfig)}"
+                   + ("" if gone is not None else " (still, 60 s later)"))  # fmt: skip
+
+
+def show_handover(demo: DemoInstall) -> None:
+    leader = holder(demo)
+    echo_step(f"Killing the leader Pod {leader} (no grace period: a crash, the Lease is not released) ...")
+    killed = time.monotonic()
+    demo.core.delete_namespaced_pod(leader, NAMESPACE, grace_period_seconds=0)
+    if until(lambda: holder(demo) not in {"", leader}, 60, 0.5) is None:
+        click.echo("... no other Pod took the Lease within 60 s; see kubectl get lease -n gitopsguard-system.")
+        return
+    click.echo(f"... {holder(demo)} took the Lease over {time.monotonic() - killed:.1f} s later (at most its "
+               "duration, 15 s, after the last renewal).")  # fmt: skip
+    overlay = demo.repo / "clusters" / "dev" / "kustomization.yaml"
+    new = "info" if log_level(demo) != "info" else "debug"
+
+    def edit() -> None:
+        overlay.write_text(_LOG_LEVEL.sub(lambda m: m.group(1) + new, overlay.read_text(), count=1))
+
+    reviewed_change(demo.people, demo.repo, f"after-handover-{int(time.time())}", edit, f"Log at {new} level")
+    took = until(lambda: log_level(demo) == new, 60)
+    click.echo(f"carol merged LOG_LEVEL -> {new}; the new leader applied it in {took:.1f} s." if took is not None
+               else f"carol merged LOG_LEVEL -> {new}; NOT applied within 60 s.")  # fmt: skip
+
+
+def tell(demo: DemoInstall) -> bool:
+    """The whole story; False when the first apply did not happen (nothing after it can be shown)."""
+    if not show_first_apply(demo):
+        return False
+    for step in (show_drift_repair, show_review, show_policy_gate, show_hack_a_node, show_hand_made, show_grant,
+                 show_handover):  # fmt: skip
+        try:
+            step(demo)
+        except (GitOpsGuardError, client.ApiException, subprocess.SubprocessError) as error:
+            click.echo(f"... this step failed: {error}; the demo goes on.")
+    return True
+
+
+HINTS = """
+gitopsguard runs as two Pods in {namespace}; the demo repository {repo} is served to them by git daemon.
+  Try:  export KUBECONFIG={kubeconfig}
+        kubectl get pods -A -o wide; kubectl logs -n {namespace} -l app.kubernetes.io/name=gitopsguard -f
+        kubectl scale deployment shop -n shop --replicas=5      # reverted within a second
+        cd {repo} && git checkout -b my-change && $EDITOR clusters/dev/kustomization.yaml && git commit -am 'my change'
+        git checkout main && git -c user.signingkey={carol} merge --no-ff --no-edit -S my-change  # carol: applied
+  Stop it all: make demo-down
+"""
+
+
+def run_incluster_demo() -> int:
+    """`make demo`: install gitopsguard as Pods on the dev cluster's node and tell the story."""
+    from gitopsguard.commands.demo_incluster import install_demo
+    from gitopsguard.devcluster.progress import StagedProgress
+
+    started = time.monotonic()
+    demo = install_demo(StagedProgress())
+    click.echo(f"\ngitopsguard is installed: two Pods running, {time.monotonic() - started:.0f} s after the start.")
+    told = tell(demo)
+    click.echo(HINTS.format(namespace=NAMESPACE, repo=demo.repo, kubeconfig=demo.kubeconfig,
+                            carol=demo.people.key("carol")))  # fmt: skip
+    click.echo(f"The demo took {time.monotonic() - started:.0f} s.")
+    return 0 if told else 1

@@ -1,0 +1,500 @@
+"""The loop that serves Units: ``run --repo URL --root PATH``, as ``flux bootstrap`` starts Flux.
+
+Each round, as a recipe:
+
+1. fetch the branch once (review and forward-only checks, against the root unit's applied commit);
+2. reconcile the root path as the root unit, as the controller itself (its render may hold Units);
+3. read the Units the root applied (``units/root.py``: only the root's render declares them, only live objects
+   the root's inventory names are served, each with the root's spec plus a suspension);
+4. in ``apply_order``, for each Unit: refused (cycle, missing dependency, overlap, unreadable) -> Stalled;
+   suspended -> Suspended; a dependency not Ready -> DependencyNotReady; else, when due (its interval, a new
+   commit, a new generation, a reconcile request), one pass with its own ``reconcile.Unit`` and inventory
+   (keyed by ``unit_id``), as its account (``accounts``), on the fetched revision, refused whole when its
+   folder declares a Unit (``minted_units``);
+5. write each Unit's status (only when it changed) and an Event when its Ready condition moved.
+
+One thread does all of it, in order: the checkout is the round's, and a dependent reads its dependency's
+status as this round wrote it. Units are watched (one informer, the root's label), so a reconcile request, a
+suspension or a resume wakes a round at once rather than at the next poll: ``gitopsguard reconcile unit``
+waits on that. The events our own status writes cause end after one quiet round (nothing is due).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from gitopsguard.backoff import jittered, next_wait, worth_retrying
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.impersonation import ServiceAccount, account_for
+from gitopsguard.cluster.informer import Informer
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from gitopsguard.cluster.livecache import SharedLiveCache
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.shardleases import ShardLeases
+from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
+from gitopsguard.collector import Collector
+from gitopsguard.commands.units import outcome_of
+from gitopsguard.errors import GitOpsGuardError, UnitError
+from gitopsguard.fleet_status import Served, StatusWriter
+from gitopsguard.heads import Head, judge
+from gitopsguard.model import UNIT_LABEL, Manifest
+from gitopsguard.plan.prune import BrakePolicy
+from gitopsguard.policy import Evaluation, PolicySet
+from gitopsguard.reconcile import DEFAULT_BRAKE, Reconciler, ReconcileResult, Unit, renderer
+from gitopsguard.render.stored import RenderStore
+from gitopsguard.source import GitSource, Revision
+from gitopsguard.source.watch import watch_commits
+from gitopsguard.sync.wait import wait_for_unit
+from gitopsguard.units import (
+    PassOutcome,
+    Phase,
+    Readiness,
+    UnitRef,
+    UnitSpec,
+    apply_order,
+    blocked,
+    readiness_of,
+    unit_id,
+)
+from gitopsguard.units import Reason as Condition
+from gitopsguard.units.root import Root, RootUnits, as_served, minted_units, units_of_root, vouched
+from gitopsguard.units.shards import shard_of
+from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
+
+AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
+
+
+@dataclass(frozen=True)
+class _Deferred(Head):
+    """A Unit's head at a commit it was passed at before: rendered and judged only if the pass needs its
+    objects (something moved), so a pass that finds the Unit at rest renders nothing."""
+
+    judging: Callable[[], Head] = lambda: Head(None)
+
+    def accepted(self) -> tuple[Evaluation, PolicySet, tuple[Manifest, ...]]:
+        return self.judging().accepted()
+
+
+@dataclass
+class _Schedule:
+    """When each Unit was last passed in this process, on which commit, and when it is due again."""
+
+    due: dict[UnitRef, float] = field(default_factory=dict)
+    commit: dict[UnitRef, str] = field(default_factory=dict)
+
+    def is_due(self, ref: UnitRef, live: LiveUnit, commit: str, now: float, *, moved: bool) -> bool:
+        handled = live.status.get("lastHandledReconcileAt")
+        return (
+            moved or ref not in self.due or now >= self.due[ref] or self.commit.get(ref) != commit
+            or live.status.get("observedGeneration") != live.generation
+            or (live.requested_at is not None and live.requested_at != handled)
+        )  # fmt: skip
+
+    def passed(self, ref: UnitRef, commit: str, after: float) -> None:
+        self.due[ref], self.commit[ref] = after, commit
+
+
+class Fleet:
+    """The root unit and the Units it declares, reconciled until ``stop``. ``account_of`` gives a Unit's
+    applier (its service account); the root unit always uses ``applier``, the controller's own."""
+
+    def __init__(
+        self, root: Unit, source: GitSource, applier: Applier, store: InventoryStore, raw: RawApi, *,
+        interval: float = 30.0, on_result: Callable[[ReconcileResult], None] = lambda _: None,
+        brake: BrakePolicy = DEFAULT_BRAKE, defaults: UnitDefaults = DEFAULTS, account_of: AccountOf | None = None,
+        on_note: Callable[[str], None] = lambda _: None, leases: ShardLeases | None = None,
+    ) -> None:  # fmt: skip
+        self.unit, self._source, self._applier, self._raw = root, source, applier, raw
+        self._root = Root(normal_path(root.path), root.name)
+        self._interval, self._on_result, self._defaults, self._on_note = interval, on_result, defaults, on_note
+        self._account_of = account_of or (lambda _: applier)
+        self._leases = leases  # None: this replica serves every Unit (alone, or as the leader)
+        self._stop = threading.Event()  # run's: a health wait ends with it
+        # one informer per kind for all the Units (the unit label routes each event): an edit to a Unit's
+        # object makes that Unit's next pass due at once, and passes read their objects from here
+        self._cache = SharedLiveCache(applier, raw, on_change=self._moved)
+        self._moved_units: set[str] = set()
+        self._ours: frozenset[str] = frozenset({root.name})  # the root and the ids of the Units it declares
+        self._moved_lock = threading.Lock()
+        self._stored = RenderStore(source.workdir / "renders", root.render_settings)
+        self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
+        self._store, self._units = store, UnitStore(raw)
+        self._status = StatusWriter(self._units)
+        self._wake, self._fetch_now = threading.Event(), threading.Event()
+        self._schedule = _Schedule()
+        self._servable: set[UnitRef] = set()  # the Units the last round could pass (ours, not held back)
+        self._revision: Revision | None = None  # the round's fetched revision, and its checkout
+        self._root_head: Head | None = None  # the root path judged at the last fetch
+        self._root_pending = False  # that head is not passed yet (the root's shard was not ours)
+        self._declared: tuple[str, RootUnits] | None = None  # the Units of the root's applied commit
+        self._root_due, self._watching, self._noted = 0.0, False, set[str]()
+        self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
+        self.last_duration = 0.0  # seconds the last round took (for metrics)
+        self.rounds = 0  # rounds served (for metrics and tests)
+        self.policies: PolicySet | None = None  # the root's policies, of its last applied revision (live scan)
+
+    def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
+        """Serve rounds until ``stop`` is set."""
+        self._stop = stop
+        observer = watch_commits(local_repository, self.wake) if local_repository else None
+        # a stop ends the wait between rounds at once, not at the next interval (SIGTERM, a lost lease)
+        threading.Thread(target=self._wake_on, args=(stop,), name="units-stop", daemon=True).start()
+        if self._leases is not None:
+            threading.Thread(
+                target=self._follow_shards, args=(self._leases, stop), name="units-shards", daemon=True
+            ).start()
+        failures, collector = 0, Collector()
+        try:
+            with collector.passes():
+                while not stop.is_set():
+                    self._wake.clear()
+                    started = time.monotonic()
+                    failure, wait = self._round(stop)
+                    self.rounds += 1
+                    self.last_duration = time.monotonic() - started
+                    failures = failures + 1 if worth_retrying(failure) else 0
+                    collector.between_passes(busy=self._wake.is_set())
+                    backoff = next_wait(failure, failures, lambda n: jittered(n, self._interval))
+                    self._wake.wait(min(wait, backoff) if failure is not None else wait)
+        finally:
+            if observer:
+                observer.stop()
+                observer.join()
+
+    def _wake_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        self._wake.set()
+
+    def _follow_shards(self, leases: ShardLeases, stop: threading.Event) -> None:
+        """A round as soon as the shards this replica holds change: the Units of a shard it took (from a replica
+        that died) are served now, not at the next interval. Reads the leases' memory only."""
+        held: frozenset[int] = frozenset()
+        while not stop.wait(leases.timing.retry_seconds / 2):
+            now = leases.held()
+            if now - held:
+                self._wake.set()
+            held = now
+
+    def _moved(self, unit: str) -> None:
+        """An object labelled ``unit`` changed. The watch sees every unit label in the cluster (other
+        controllers' too): only ours wake a round."""
+        with self._moved_lock:
+            if unit not in self._ours:
+                return
+            self._moved_units.add(unit)
+        self._wake.set()
+
+    def _take_moved(self, unit: str) -> bool:
+        """Whether an object of ``unit`` moved since its last pass began (and forget it: the pass starts now)."""
+        with self._moved_lock:
+            if unit not in self._moved_units:
+                return False
+            self._moved_units.discard(unit)
+            return True
+
+    def _track(self, result: ReconcileResult) -> None:
+        for kind in result.kinds:
+            self._cache.track(kind, self._stop)
+
+    def watched_kinds(self) -> set[tuple[str, str]]:
+        """The kinds this loop watches, each once: the Units, and every kind a Unit owns (for tests and
+        metrics)."""
+        return self._cache.kinds() | ({(API_VERSION, "Unit")} if self._watching else set())
+
+    def wake(self) -> None:
+        """Fetch now, and serve a round now."""
+        self._fetch_now.set()
+        self._wake.set()
+
+    def _round(self, stop: threading.Event) -> tuple[GitOpsGuardError | None, float]:
+        """One round; the failure that ended it early (None when it ran through) and the seconds to the next."""
+        try:
+            units = self._units.list()
+            self._watch_units(stop)
+            if self._asked_for(units):  # `reconcile unit` serves the branch as it is now, as a commit would
+                self._fetch_now.set()
+            if self._pass_root():
+                units = self._units.list()  # the root may have applied new specs (new generations)
+            return None, self._serve(units)
+        except GitOpsGuardError as error:  # the Units could not be listed, or a status written: said, retried
+            self._note(f"units of the root path {self._root.path}: {error}")
+            return error.with_traceback(None), self._interval
+        except Exception as error:  # a bug must not stop the controller silently: report it, go on at the interval
+            self._note(f"units of the root path {self._root.path}: internal error: {error!r}")
+            return None, self._interval
+
+    # -- the root ----------------------------------------------------------------------------------
+
+    def _asked_for(self, units: tuple[LiveUnit, ...]) -> bool:
+        """Whether a Unit of the root's label carries a reconcile request not seen before. Each request value
+        fetches once: whoever copies the label onto a Unit of their own cannot make every round fetch."""
+        asked = {(u.namespace, u.name, u.requested_at) for u in units if u.requested_at is not None
+                 and u.requested_at != u.status.get("lastHandledReconcileAt")
+                 and _label(u.body) == self.unit.name}  # fmt: skip
+        new = asked - self._asked
+        self._asked = asked
+        return bool(new)
+
+    def _pass_root(self) -> bool:
+        """When due (its interval, a local commit, a reconcile request): fetch once; then reconcile the root path
+        with the fetched revision, as the controller itself, on the replica that holds the root's shard (also
+        when that shard came to it after the fetch). Whether the root's Units may have moved."""
+        fetched = self._fetch_if_due()
+        with self._acting(self.unit.name) as still:  # every replica fetches; the root's shard holder applies
+            moved = self._take_moved(self.unit.name)
+            if still is None or self._root_head is None or not (fetched or self._root_pending or moved):
+                return fetched
+            self._root_pending = False
+            reconciler = replace(self._reconciler, live=self._cache.view(self.unit.name))
+            result = reconciler.reconcile(self.unit, head=self._root_head, want_policies=self.policies is None)
+        self._track(result)
+        if result.policies is not None and not result.error:
+            self.policies = result.policies
+        self._on_result(result)
+        return True
+
+    def _fetch_if_due(self) -> bool:
+        if not (self._fetch_now.is_set() or time.monotonic() >= self._root_due or self._revision is None):
+            return False
+        self._fetch_now.clear()
+        self._root_due = time.monotonic() + self._interval
+        inventory = self._store.load(self.unit.name)
+        try:
+            revision = self._source.fetch(last_applied=inventory.last_applied,
+                                          allow_rewind=self._reconciler.allow_rewind,
+                                          break_glass=self._reconciler.break_glass)  # fmt: skip
+            self._root_head = judge(self.unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+            self._revision = revision
+        except GitOpsGuardError as error:  # unreachable, rewound, unreviewed: the root holds, Units keep theirs
+            self._root_head = Head(None, refusal=error.with_traceback(None))
+        self._root_pending = True
+        return True
+
+    @contextlib.contextmanager
+    def _acting(self, unit: str) -> Iterator[Callable[[], bool] | None]:
+        """While this replica may act on ``unit`` (its shard's Lease is ours: ``cluster/shardleases.py``), a
+        check to make again before each write; None when the unit is not ours now."""
+        leases = self._leases
+        if leases is None:
+            yield lambda: True
+            return
+        with leases.acting(shard_of(unit, leases.shards)) as claim:
+            if claim is None or not leases.holds(claim):
+                yield None
+                return
+            held = claim
+            yield lambda: leases.holds(held)
+
+    def _root_specs(self) -> tuple[tuple[UnitSpec, ...], Mapping[UnitRef, str], frozenset[Any]]:
+        """The Units of the root's last applied commit, the refused ones with why, and the root's inventory."""
+        inventory = self._store.load(self.unit.name)
+        commit = inventory.last_applied
+        if commit is None:
+            return (), {}, frozenset()
+        if self._declared is None or self._declared[0] != commit:  # rendered and read once per applied commit
+            manifests = self._root_render(commit)
+            declared = units_of_root(self._root, manifests, self._defaults, namespace=self.unit.default_namespace)
+            self._declared = (commit, declared)
+        declared = self._declared[1]
+        return declared.units, declared.refused_units, frozenset(inventory.entries)
+
+    def _root_render(self, commit: str) -> tuple[Manifest, ...]:
+        checkout = self._revision.checkout if self._revision and self._revision.commit == commit else None
+        return renderer(self._stored)(checkout or self._source.checkout_of(commit), self.unit.path, commit)
+
+    # -- the Units ---------------------------------------------------------------------------------
+
+    def _serve(self, live_units: tuple[LiveUnit, ...]) -> float:
+        """Every Unit the root vouches for, in order; the seconds until the next one is due."""
+        specs, refused, inventory = self._root_specs()
+        found = vouched(self._root, [u.body for u in live_units], inventory)
+        for why in found.ignored:
+            self._note(why)
+        live = {UnitRef(u.namespace, u.name): u for u in live_units}
+        served = {UnitRef(*_where(body)) for body in found.served}
+        specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
+        inside = refused_targets(specs)
+        order = apply_order(tuple(s for s in specs if s.ref not in inside))
+        for ref, why in {**refused, **inside, **order.refused}.items():
+            with self._acting(unit_id(ref.namespace, ref.name)) as still:
+                if ref in served and still is not None and still():
+                    self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
+                                       failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
+        ready = {ref: readiness_of(u.status, u.generation) for ref, u in live.items() if ref in served}
+        by_ref = {s.ref: s for s in specs}
+        with self._moved_lock:
+            self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
+        for ref in order.order:
+            ready[ref] = self._serve_one(by_ref[ref], live[ref], ready)
+        # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
+        # came would otherwise make every round come at once (a change to them wakes the loop anyway)
+        scheduled = [self._schedule.due[r] for r in order.order if r in self._schedule.due and r in self._servable]
+        return self._next_due(scheduled)
+
+    def _serve_one(self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]) -> Readiness:
+        """The Unit's turn: on the replica that holds its shard, suspended, waiting, or a pass when due."""
+        as_is = readiness_of(live.status, live.generation)
+        self._servable.discard(spec.ref)
+        with self._acting(spec.id) as still:
+            if still is None:  # another replica's: its status, as that one wrote it, is what dependents read
+                return as_is
+            if spec.suspend:
+                return self._write(still, live, PassOutcome(Phase.SUSPENDED, spec.generation)) or as_is
+            waiting = blocked([spec], ready).get(spec.ref)
+            if waiting is not None:
+                return self._write(still, live, PassOutcome(Phase.WAITING, spec.generation, message=waiting)) or as_is
+            commit = self._revision.commit if self._revision else ""
+            self._servable.add(spec.ref)
+            moved = self._take_moved(spec.id)
+            if not self._schedule.is_due(spec.ref, live, commit, time.monotonic(), moved=moved):
+                return ready.get(spec.ref) or as_is
+            passed = self._pass(spec, still)
+            if passed is None:  # the shard went while its folder was rendered: its new holder passes it
+                return as_is
+            result, applier = passed
+            self._track(result)
+            self._on_result(result)
+            wait = spec.interval.total_seconds()
+            if result.failure is not None and result.failure.retryable:
+                wait = min(wait, jittered(1, self._interval))
+            outcome = self._healthy(spec, result, applier)
+            self._schedule.passed(spec.ref, commit, time.monotonic() + wait)
+            return self._write(still, live, outcome, result) or as_is
+
+    def _healthy(self, spec: UnitSpec, result: ReconcileResult, applier: Applier) -> PassOutcome:
+        """The pass as the Unit's status tells it; after a pass that applied, with ``wait``, once what it
+        applied is healthy or its timeout (else its interval) ran out (``sync/wait.py``, as its account). The
+        round waits with it: its dependents would wait anyway (a pool per level of the order would not)."""
+        outcome = outcome_of(result, spec.generation)
+        if result.error is not None or not spec.wait.enabled:
+            return outcome
+        deadline = time.monotonic() + (spec.timeout or spec.interval).total_seconds()
+        try:
+            waited = wait_for_unit(spec, result.changes, applier, deadline, sleep=self._stop.wait)
+        except UnitError as error:  # a CEL check that does not compile: nothing was waited for
+            return replace(outcome, phase=Phase.FAILED, failure=Condition.INVALID_SPEC, message=str(error))
+        if waited is None or waited.healthy:
+            return outcome
+        return replace(outcome, phase=Phase.UNHEALTHY, message=waited.message)
+
+    def _write(
+        self, still: Callable[[], bool], live: LiveUnit, outcome: PassOutcome, result: ReconcileResult | None = None
+    ) -> Readiness | None:
+        """The status, written while the Unit is still ours; its readiness after (None when it was not)."""
+        if not still():
+            return None
+        written: Served = self._status.write(live, outcome, result=result)
+        return written.readiness
+
+    def _pass(self, spec: UnitSpec, still: Callable[[], bool]) -> tuple[ReconcileResult, Applier] | None:
+        """One pass over a Unit, on the round's revision, as its account (and that account's applier); None
+        when the Unit stopped being ours before the pass began to write."""
+        unit = unit_of(spec, self.unit)
+        revision = self._revision
+        head: Head
+        if revision is None:  # nothing fetched yet in this process: repair drift from its last commit
+            head = Head(None, refusal=UnitError(f"{spec.ref}: the repository was not fetched yet; trying again"))
+        elif self._schedule.commit.get(spec.ref) == revision.commit:
+            # passed at this commit already: most likely at rest, which needs no render; judged if it is not
+            head = _Deferred(revision, judging=functools.cache(lambda: self._judged(unit, spec, revision)))
+        else:
+            head = self._judged(unit, spec, revision)
+        if not still():
+            return None
+        applier = self._applier
+        try:
+            applier = self._account_of(spec)  # IdentityError: the Unit names no account it may act as
+            applier.confirm_acting_as(unit.name)  # ImpersonationRefusedError: we may not act as it
+            reconciler = replace(self._reconciler, applier=applier, live=self._cache.view(unit.name))
+            return reconciler.reconcile(unit, head=head), applier
+        except GitOpsGuardError as error:  # the inventory itself could not be read or saved
+            return ReconcileResult(unit.name, None, (), error=str(error), failure=error.with_traceback(None)), applier
+        except Exception as error:  # a bug in one Unit's pass must not stop the others
+            return ReconcileResult(unit.name, None, (), error=f"internal error: {error!r}"), applier
+
+    def _judged(self, unit: Unit, spec: UnitSpec, revision: Revision) -> Head:
+        """The Unit's folder at ``revision``, rendered and gated; refused whole when it declares a Unit."""
+        head = judge(unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+        minted = minted_units(spec, head.manifests) if head.refusal is None else ()
+        if not minted:
+            return head
+        more = f" ({len(minted) - 3} more)" if len(minted) > 3 else ""
+        return Head(revision, refusal=UnitError("; ".join(minted[:3]) + more))
+
+    def _next_due(self, scheduled: list[float]) -> float:
+        soonest = min([self._root_due, *scheduled])
+        return max(0.5, min(self._interval, soonest - time.monotonic()))
+
+    def _watch_units(self, stop: threading.Event) -> None:
+        """One informer on the Units the root applied (its label): any change wakes a round. Started once the
+        Units can be listed (the CRD comes with ``manifests/``)."""
+        if self._watching:
+            return
+        self._watching = True
+        informer = Informer(self._applier, self._raw, (API_VERSION, "Unit"), keep_objects=False, what="Units",
+                            selector=f"{UNIT_LABEL}={self.unit.name}",
+                            on_event=lambda _change, _body: self._wake.set())  # fmt: skip
+        informer.start(stop)
+
+    def _note(self, message: str) -> None:
+        if message not in self._noted:  # said once per process, not every round
+            self._noted.add(message)
+            self._on_note(message)
+
+
+def accounts(api: client.ApiClient, own: Applier, default: str = "") -> AccountOf:
+    """Each Unit's applier: as its ``serviceAccountName``, else the operator's ``default`` account (both in the
+    Unit's own namespace: ``cluster/impersonation.account_for``), else ``own`` (the controller's). One applier
+    per account, kept: each learns the server's kinds once."""
+    kept: dict[ServiceAccount, Applier] = {}
+
+    def account_of(spec: UnitSpec) -> Applier:
+        account = account_for(spec.service_account_name or "", default, namespace=spec.ref.namespace,
+                              where=f"{spec.origin}: {spec.ref}")  # fmt: skip
+        if account is None:
+            return own
+        if account not in kept:
+            kept[account] = Applier(api, acting_as=account)
+        return kept[account]
+
+    return account_of
+
+
+def refused_targets(specs: Iterable[UnitSpec]) -> dict[UnitRef, str]:
+    """Units whose objects would land in the controller's own namespace by default (``targetNamespace``, else
+    their own): refused, as ``run --namespace`` is. Its inventories, state, Leases and trust file live there,
+    and a folder's objects that name no namespace would be written among them, as the Unit's account."""
+    return {
+        s.ref: f"{s.origin}: {s.ref}: spec.targetNamespace {CONTROLLER_NAMESPACE} (or a Unit in it): the "
+        "controller's own namespace cannot receive a Unit's objects (its state lives there); choose another"
+        for s in specs
+        if (s.target_namespace or s.ref.namespace) == CONTROLLER_NAMESPACE
+    }
+
+
+def unit_of(spec: UnitSpec, root: Unit) -> Unit:
+    """The recipe's unit for a Unit: its id, folder, default namespace (targetNamespace, else its own),
+    reportOnly and prune. The policies are the root's (the platform's, for every Unit: a team's own
+    ``policiesPath`` alone would let the team write its own exceptions); the rest is the operator's."""
+    return replace(root, name=spec.id, path=spec.path, default_namespace=spec.target_namespace or spec.ref.namespace,
+                   report_only=spec.report_only or root.report_only, prune=spec.prune)  # fmt: skip
+
+
+def _label(body: Mapping[str, Any]) -> object:
+    labels = (body.get("metadata") or {}).get("labels")
+    return labels.get(UNIT_LABEL) if isinstance(labels, Mapping) else None
+
+
+def _where(body: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = body.get("metadata") or {}
+    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
