@@ -80,8 +80,13 @@ class Layout:
     units: int = 1000
     objects: int = 4
     namespaces: int = 10
-    interval: int = 60  # seconds
+    interval: int = 60  # seconds: the fetch interval, and the no-op window's length
+    unit_interval: int = 0  # seconds: every Unit's (0: ``interval``)
     token: str = "0"  # noqa: S105 (a name, not a secret)
+
+    @property
+    def every_unit(self) -> int:
+        return self.unit_interval or self.interval
 
     @property
     def prefix(self) -> str:
@@ -111,7 +116,7 @@ def repository_files(layout: Layout) -> dict[str, str]:
         name, namespace = f"u-{n:04d}", layout.namespace(n)
         unit = {"apiVersion": "gitopsguard.io/v1alpha1", "kind": "Unit",
                 "metadata": {"name": name, "namespace": namespace},
-                "spec": {"path": f"units/{name}", "interval": f"{layout.interval}s"}}  # fmt: skip
+                "spec": {"path": f"units/{name}", "interval": f"{layout.every_unit}s"}}  # fmt: skip
         files[f"root/units/{name}.yaml"] = yaml.safe_dump(unit)
         files[f"units/{name}/objects.yaml"] = yaml.safe_dump_all(unit_objects(name, namespace, layout.objects))
     return files
@@ -458,7 +463,8 @@ def report(layout: Layout, n: Numbers, o: argparse.Namespace) -> None:
 
     what = "stand-in controller (self-test)" if o.self_test else "gitopsguard run --root"
     print(f"{layout.units} Units x {layout.objects} objects in {layout.namespaces} namespaces, interval "
-          f"{layout.interval} s, {what}, load {n.load:.2f} at start:")  # fmt: skip
+          f"{layout.interval} s (Units: {layout.every_unit} s), {what}, load {n.load:.2f} "
+          "at start:")  # fmt: skip
     print(f"  all Ready: {n.ready_seconds:.1f} s after start (target <= 60 s: {verdict(n.ready_seconds <= 60)})")
     print(f"  peak RSS: {n.peak_rss_mib:.0f} MiB (target <= 175 MiB: {verdict(n.peak_rss_mib <= 175)})")
     print(f"  no-op cycle ({n.window:.1f} s): {n.noop_cpu:.2f} CPU-s (+{n.noop_children_cpu:.2f} in subprocesses; "
@@ -479,6 +485,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--objects", type=int, default=4)
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--interval", type=int, default=60, help="seconds: every Unit's, and the fetch interval")
+    parser.add_argument("--unit-interval", type=int, default=0, help="seconds: every Unit's interval, when it "
+                        "should differ (longer: the window sees fetches and watches, no pass)")  # fmt: skip
     parser.add_argument("--settle", type=float, default=10.0, help="seconds from all Ready to the no-op window")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up when not all Ready by then")
     parser.add_argument("--kubeconfig", type=Path, default=StateLayout.default().kubeconfig)
@@ -513,7 +521,7 @@ def options() -> argparse.Namespace:
 
 def main() -> None:
     o = options()
-    layout = Layout(o.units, o.objects, o.namespaces, o.interval, o.token or secrets.token_hex(3))
+    layout = Layout(o.units, o.objects, o.namespaces, o.interval, o.unit_interval, o.token or secrets.token_hex(3))
     raw = RawApi(connect(o.kubeconfig))
     if o.stand_in:
         stand_in(raw, layout, o.stand_in_writes)
