@@ -411,14 +411,14 @@ def noop_window(raw: RawApi, layout: Layout, child: Child, audit_log: Path | Non
     """One full interval with nothing changed: the controller's CPU and its writes."""
     audit = AuditWindow(audit_log) if audit_log else None
     before = versions(raw, layout) if audit is None else {}
-    window = child.folder / "cpu.txt.window"  # bench/thread_cpu.py charges what it samples meanwhile apart
+    marker = child.folder / "cpu.txt.window"  # bench/thread_cpu.py charges what it samples meanwhile apart
     start, cpu = time.monotonic(), child.cpu_seconds()
-    window.touch()
+    marker.touch()
     if o.self_test:
         child.process.send_signal(signal.SIGUSR1)
     time.sleep(layout.interval)
     own, children = (after - was for after, was in zip(child.cpu_seconds(), cpu, strict=True))
-    window.unlink()
+    marker.unlink()
     window = time.monotonic() - start
     if audit is not None:
         found = [a for line in audit.lines() if (a := audited(line, layout.prefix))]
