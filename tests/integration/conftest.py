@@ -24,7 +24,7 @@ from gitopsguard.cluster import connect
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.node import node_owner
 from gitopsguard.devcluster.progress import SilentProgress, StagedProgress
-from tests.kube import close
+from tests.kube import as_model, close
 from tests.sigterm import sigterm_as_interrupt
 
 TEST_LABEL = "gitopsguard.io/test-namespace"
@@ -169,3 +169,20 @@ def bind_user(api: client.ApiClient, namespace: str, name: str, role_kind: str, 
             subjects=[client.RbacV1Subject(kind="User", name=user, api_group="rbac.authorization.k8s.io")],
         ),
     )
+
+
+@pytest.fixture
+def gadgets(admin_api: client.ApiClient) -> Iterator[str]:
+    """A CRD of our own (kind Gadget, plural gadgets) with a status subresource and any fields, as a
+    controller's custom resources have: its group, unique to the test."""
+    group = f"t{uuid.uuid4().hex[:8]}.example.com"
+    crds = client.ApiextensionsV1Api(admin_api)
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    crds.create_custom_resource_definition(as_model(client.V1CustomResourceDefinition, {
+        "metadata": {"name": f"gadgets.{group}"},
+        "spec": {"group": group, "scope": "Namespaced", "names": {"plural": "gadgets", "kind": "Gadget"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema,
+                               "subresources": {"status": {}}}]},
+    }))  # fmt: skip
+    yield group
+    crds.delete_custom_resource_definition(f"gadgets.{group}")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
@@ -16,25 +14,10 @@ from kubernetes import client
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.rest import RawApi, Request
 from gitopsguard.errors import ApplyError, ClusterError
-from tests.kube import as_model
 
 pytestmark = pytest.mark.integration
 
 DEEP = "[" * 1500 + "]" * 1500
-
-
-@pytest.fixture
-def gadgets(admin_api: client.ApiClient) -> Iterator[str]:
-    group = f"t{uuid.uuid4().hex[:8]}.example.com"
-    crds = client.ApiextensionsV1Api(admin_api)
-    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-    crds.create_custom_resource_definition(as_model(client.V1CustomResourceDefinition, {
-        "metadata": {"name": f"gadgets.{group}"},
-        "spec": {"group": group, "scope": "Namespaced", "names": {"plural": "gadgets", "kind": "Gadget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}]},
-    }))  # fmt: skip
-    yield group
-    crds.delete_custom_resource_definition(f"gadgets.{group}")
 
 
 def create(raw: RawApi, group: str, namespace: str, name: str, spec: str) -> None:

@@ -9,8 +9,6 @@ out and a Job that completes need the node (``node_namespace`` skips without one
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -157,22 +155,6 @@ def test_a_cel_check_on_a_configmap_waits_until_it_holds(admin_api: client.ApiCl
                                   "self.data.ready == 'yes': is false")  # fmt: skip
     core.patch_namespaced_config_map("flag", namespace, {"data": {"ready": "yes"}})
     assert wait_healthy(Applier(admin_api), target, checks, in_(10), interval=0.5).healthy
-
-
-@pytest.fixture
-def gadgets(admin_api: client.ApiClient) -> Iterator[str]:
-    """A CRD of our own with a status subresource, as a controller's custom resources have: its group."""
-    group = f"t{uuid.uuid4().hex[:8]}.example.com"
-    crds = client.ApiextensionsV1Api(admin_api)
-    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-    crds.create_custom_resource_definition(as_model(client.V1CustomResourceDefinition, {
-        "metadata": {"name": f"gadgets.{group}"},
-        "spec": {"group": group, "scope": "Namespaced", "names": {"plural": "gadgets", "kind": "Gadget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema,
-                               "subresources": {"status": {}}}]},
-    }))  # fmt: skip
-    yield group
-    crds.delete_custom_resource_definition(f"gadgets.{group}")
 
 
 def _create_gadget(raw: RawApi, group: str, namespace: str) -> str:

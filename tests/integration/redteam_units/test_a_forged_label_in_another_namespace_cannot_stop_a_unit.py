@@ -22,7 +22,7 @@ from gitopsguard.cluster.rest import RawApi, Request
 from gitopsguard.model import UNIT_LABEL
 from tests.integration.conftest import bind_user
 from tests.integration.redteam_units.conftest import Alice
-from tests.integration.test_deep_objects import DEEP, gadgets  # noqa: F401  (the Gadget CRD, as a fixture)
+from tests.integration.test_deep_objects import DEEP
 from tests.integration.test_units_loop import Running, commit, configmap
 from tests.waiting import eventually, value_of
 
@@ -51,7 +51,7 @@ def test_an_unreadable_object_labelled_with_a_units_id_in_another_namespace_does
     admin_api: client.ApiClient,
     namespace: str,
     alice: Alice,
-    gadgets: str,  # noqa: F811
+    gadgets: str,
 ) -> None:
     core = client.CoreV1Api(admin_api)
     rbac = client.RbacAuthorizationV1Api(admin_api)
