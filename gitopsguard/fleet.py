@@ -234,7 +234,7 @@ class Fleet:
                 # request that came since the first list was not fetched for: the next round answers it
                 seen = {(u.namespace, u.name): u.requested_at for u in units}
                 units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._units.list())
-            return None, self._serve(units)
+            return None, self._serve(units, stop)
         except GitOpsGuardError as error:  # the Units could not be listed, or a status written: said, retried
             self._note(f"units of the root path {self._root.path}: {error}")
             return error.with_traceback(None), self._interval
@@ -323,8 +323,10 @@ class Fleet:
 
     # -- the Units ---------------------------------------------------------------------------------
 
-    def _serve(self, live_units: tuple[LiveUnit, ...]) -> float:
-        """Every Unit the root vouches for, in order; the seconds until the next one is due."""
+    def _serve(self, live_units: tuple[LiveUnit, ...], stop: threading.Event) -> float:
+        """Every Unit the root vouches for, in order, until a stop is asked for (SIGTERM: the kubelet kills a
+        Pod at the end of its grace period, and a round over 1,000 Units takes longer); the seconds until the
+        next one is due."""
         specs, refused, inventory = self._root_specs()
         found = vouched(self._root, [u.body for u in live_units], inventory)
         for why in found.ignored:
@@ -344,6 +346,8 @@ class Fleet:
         with self._moved_lock:
             self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
         for ref in order.order:
+            if stop.is_set():
+                break
             ready[ref] = self._serve_one(by_ref[ref], live[ref], ready)
         # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
         # came would otherwise make every round come at once (a change to them wakes the loop anyway)

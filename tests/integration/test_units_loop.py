@@ -429,3 +429,34 @@ def test_a_suspended_unit_whose_interval_ran_out_does_not_make_the_loop_spin(
     rounds = running.fleet.rounds
     time.sleep(3)
     assert running.fleet.rounds - rounds <= 1, f"{running.fleet.rounds - rounds} rounds in 3 s with nothing due"
+
+
+def test_a_stop_asked_for_mid_round_ends_the_round_before_the_units_left_in_it(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """SIGTERM during a round over many Units: the kubelet kills the Pod at the end of its grace period (30 s by
+    default), and a round over 1,000 Units takes longer, so the loop stops between two Units, not after all."""
+    raw = RawApi(admin_api)
+    install_unit_crd(raw)
+    upstream = Upstream(tmp_path / "git")
+    names = [f"u{n:02d}" for n in range(40)]
+    upstream.write("root/units.yaml", "".join(UNIT.format(name=n, namespace=namespace, spec=f"{{path: {n}}}")
+                                              for n in names))  # fmt: skip
+    for name in names:
+        upstream.write(f"{name}/cm.yaml", configmap(name, namespace, "1"))
+    upstream.commit()
+    results: list[ReconcileResult] = []
+    own = Applier(admin_api)
+    fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
+                  GitSource(SourceSpec(upstream.url), tmp_path / "gg"), own, InventoryStore(admin_api),
+                  raw, interval=60, on_result=results.append, account_of=accounts(admin_api, own))  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
+    thread.start()
+    eventually(lambda: any(r.unit == f"{namespace}.u00" for r in list(results)), 60, every=0.05)
+    stop.set()
+    fleet.wake()
+    thread.join(20)
+    assert not thread.is_alive(), "the loop stops when asked"
+    served = {r.unit for r in results} - {f"{namespace}-root"}
+    assert 1 <= len(served) < len(names), f"{len(served)} of {len(names)} Units served after the stop"
