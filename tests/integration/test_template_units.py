@@ -191,9 +191,13 @@ def _all_ready(served: Served) -> bool:
 
 
 def test_the_templates_units_are_ready_and_each_team_unit_writes_as_its_own_account(
-    served: Served, admin_api: client.ApiClient
+    served: Served, admin_api: client.ApiClient, dev_cluster: LiveCluster
 ) -> None:
     eventually(lambda: _all_ready(served), 120, every=0.5)
+    listed = subprocess.run([kubectl(), "--kubeconfig", str(dev_cluster.kubeconfig), "get", "units", "-A"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    rows = {tuple(line.split()[:3]) for line in listed.splitlines()}
+    assert {(served.name(n), served.name(n), "True") for n in ("platform", "shop", "payments")} <= rows, listed
     apps = client.AppsV1Api(admin_api)
     for team in ("shop", "payments"):
         namespace = served.name(team)
