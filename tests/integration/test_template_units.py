@@ -250,3 +250,53 @@ def test_a_team_unit_writing_into_the_other_teams_namespace_is_refused_and_nothi
     settings = core.read_namespaced_config_map(f"{shop}-settings", shop)
     assert (settings.data or {})["LOG_LEVEL"] == "debug", "nothing of the refused revision is applied"
     assert served.ready(payments, payments).get("status") == "True", "the other team goes on"
+
+
+ESCALATION = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: more, namespace: {namespace}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}}
+subjects:
+  - {{kind: ServiceAccount, name: {namespace}-deployer, namespace: {namespace}}}
+"""
+MINTED = """\
+apiVersion: gitopsguard.io/v1alpha1
+kind: Unit
+metadata: {{name: mine, namespace: {namespace}}}
+spec: {{path: {platform}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("attack", "refusal"),
+    [
+        (ESCALATION, 'forbidden: User "system:serviceaccount:{ns}:{ns}-deployer"'),
+        (MINTED, "a Unit may be declared in the root path only"),
+    ],
+    ids=["grants-itself-admin", "mints-a-unit-acting-as-gitopsguard"],
+)
+def test_a_team_folder_that_widens_its_own_rights_is_refused_and_nothing_of_it_is_applied(
+    served: Served, admin_api: client.ApiClient, attack: str, refusal: str
+) -> None:
+    """payments' leads approve apps/<payments>/ alone. Through it they try to bind `admin` to their account in
+    their own namespace (the gate lets a binding to `admin` pass: the API server refuses their account, which
+    the message names: gitopsguard would be refused too, lacking `admin`'s Secrets), or to
+    declare a Unit without an account (gitopsguard's own) over platform/: the revision is refused whole."""
+    eventually(lambda: _all_ready(served), 120, every=0.5)
+    payments = served.name("payments")
+    overlay = f"apps/{payments}/dev"
+    kustomization = (served.upstream.work / overlay / "kustomization.yaml").read_text()
+    served.upstream.write(f"{overlay}/more.yaml", attack.format(namespace=payments, platform=served.name("platform")))
+    served.upstream.write(f"{overlay}/kustomization.yaml", kustomization.replace(
+        "  - ../base\n", "  - ../base\n  - more.yaml\n").replace("value: debug", "value: warn"))  # fmt: skip
+    served.upstream.commit("payments widens its rights")
+    served.fleet.wake()
+    eventually(lambda: served.ready(payments, payments).get("status") == "False", 60, every=0.5)
+    assert refusal.format(ns=payments) in served.ready(payments, payments)["message"]
+    core = client.CoreV1Api(admin_api)
+    settings = core.read_namespaced_config_map(f"{payments}-settings", payments)
+    assert (settings.data or {})["LOG_LEVEL"] == "debug", "nothing of the refused revision is applied"
+    bindings = client.RbacAuthorizationV1Api(admin_api).list_namespaced_role_binding(payments).items
+    assert "more" not in {b.metadata.name for b in bindings}
+    assert [u.name for u in served.units.list(payments)] == [payments]
