@@ -14,8 +14,9 @@ import re
 import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +37,7 @@ from tests.gitrepo import Upstream
 from tests.integration.conftest import LiveCluster
 from tests.integration.test_controller_account import account_kubeconfig
 from tests.integration.test_units_crd import install_unit_crd
+from tests.kube import close, meta
 from tests.kubectl import kubectl
 from tests.waiting import eventually
 
@@ -137,12 +139,15 @@ def _delete_all(admin_api: client.ApiClient, prefix: str) -> None:
     """The namespaces, the Units' inventories, and what operator/units-rbac.yaml installed."""
     core, rbac = client.CoreV1Api(admin_api), client.RbacAuthorizationV1Api(admin_api)
     stored = core.list_namespaced_config_map(CONTROLLER_NAMESPACE).items
-    inventories = [m.metadata.name for m in stored if m.metadata.name.startswith(f"gitopsguard-inventory-{prefix}-")]
-    deletes = [*(lambda n=n: core.delete_namespace(f"{prefix}-{n}") for n in ("shop", "payments", "platform")),
-               *(lambda n=n: core.delete_namespaced_config_map(n, CONTROLLER_NAMESPACE) for n in inventories),
-               lambda: rbac.delete_cluster_role_binding("gitopsguard-units-rbac"),
-               lambda: rbac.delete_cluster_role("gitopsguard-units-rbac"),
-               lambda: rbac.delete_cluster_role("gitopsguard-tenant")]  # fmt: skip
+    names = [str(meta(m).name) for m in stored]
+    inventories = [n for n in names if n.startswith(f"gitopsguard-inventory-{prefix}-")]
+    deletes: list[Callable[[], object]] = [
+        *(partial(core.delete_namespace, f"{prefix}-{n}") for n in ("shop", "payments", "platform")),
+        *(partial(core.delete_namespaced_config_map, n, CONTROLLER_NAMESPACE) for n in inventories),
+        partial(rbac.delete_cluster_role_binding, "gitopsguard-units-rbac"),
+        partial(rbac.delete_cluster_role, "gitopsguard-units-rbac"),
+        partial(rbac.delete_cluster_role, "gitopsguard-tenant"),
+    ]
     for delete in deletes:
         try:
             delete()
@@ -180,7 +185,7 @@ def served(dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path
         thread.join(20)
         audit.close()
         with contextlib.suppress(Exception):
-            api.close()
+            close(api)
         _delete_all(admin_api, prefix)
     assert not thread.is_alive(), "the loop stops when asked"
 
@@ -202,7 +207,8 @@ def test_the_templates_units_are_ready_and_each_team_unit_writes_as_its_own_acco
     for team in ("shop", "payments"):
         namespace = served.name(team)
         deployment = apps.read_namespaced_deployment(namespace, namespace)
-        assert deployment.spec.replicas == 1 and (deployment.metadata.labels or {})["team"] == namespace
+        assert deployment.spec is not None and deployment.spec.replicas == 1
+        assert (meta(deployment).labels or {})["team"] == namespace
     account = {team: f"system:serviceaccount:{served.name(team)}:{served.name(team)}-deployer"
                for team in ("shop", "payments")}  # fmt: skip
 
@@ -298,5 +304,5 @@ def test_a_team_folder_that_widens_its_own_rights_is_refused_and_nothing_of_it_i
     settings = core.read_namespaced_config_map(f"{payments}-settings", payments)
     assert (settings.data or {})["LOG_LEVEL"] == "debug", "nothing of the refused revision is applied"
     bindings = client.RbacAuthorizationV1Api(admin_api).list_namespaced_role_binding(payments).items
-    assert "more" not in {b.metadata.name for b in bindings}
+    assert "more" not in {meta(b).name for b in bindings}
     assert [u.name for u in served.units.list(payments)] == [payments]

@@ -79,6 +79,7 @@ def test_the_platform_folder_gives_each_team_account_and_gitopsguard_the_right_t
     bodies = {(m.key.kind, m.key.namespace, m.key.name): m.body for m in manifests}
     for team in TEAMS:
         account = units[UnitRef(team, team)].service_account_name
+        assert account is not None
         assert ("ServiceAccount", team, account) in bodies
         own = bodies[("RoleBinding", team, account)]
         assert own["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
