@@ -109,6 +109,18 @@ def configmap(name: str, namespace: str, value: str) -> str:
     return CONFIGMAP.format(name=name, value=value).replace(f"name: {name}", f"name: {name}\n  namespace: {namespace}")
 
 
+def units_of_one_configmap(raw: RawApi, namespace: str, tmp_path: Path, names: list[str]) -> tuple[Upstream, list[str]]:
+    """A committed repository whose root path declares one Unit per name, each applying one ConfigMap."""
+    install_unit_crd(raw)
+    upstream = Upstream(tmp_path / "git")
+    upstream.write("root/units.yaml", "".join(UNIT.format(name=n, namespace=namespace, spec=f"{{path: {n}}}")
+                                              for n in names))  # fmt: skip
+    for name in names:
+        upstream.write(f"{name}/cm.yaml", configmap(name, namespace, "1"))
+    upstream.commit()
+    return upstream, names
+
+
 def commit(running: Running, files: dict[str, str], message: str = "change") -> str:
     for path, text in files.items():
         running.upstream.write(path, text)
@@ -274,14 +286,7 @@ def test_replicas_split_the_units_by_shard_and_a_stopped_ones_units_move_to_the_
     them only; a replica that stops without giving its shards back loses its Units to the other, whose next
     round serves them (a reconcile request to each is answered)."""
     raw = RawApi(admin_api)
-    install_unit_crd(raw)
-    upstream = Upstream(tmp_path / "git")
-    names = [f"u{i}" for i in range(6)]
-    upstream.write("root/units.yaml", "".join(UNIT.format(name=n, namespace=namespace, spec=f"{{path: {n}}}")
-                                             for n in names))  # fmt: skip
-    for name in names:
-        upstream.write(f"{name}/cm.yaml", configmap(name, namespace, "1"))
-    upstream.commit()
+    upstream, names = units_of_one_configmap(raw, namespace, tmp_path, [f"u{i}" for i in range(6)])
     timing = ShardTiming(lease_seconds=4, renew_deadline=2.5, retry_seconds=0.5)
     replicas: list[tuple[Fleet, list[ReconcileResult], threading.Event]] = []
     for me in ("a", "b"):
@@ -437,14 +442,7 @@ def test_a_stop_asked_for_mid_round_ends_the_round_before_the_units_left_in_it(
     """SIGTERM during a round over many Units: the kubelet kills the Pod at the end of its grace period (30 s by
     default), and a round over 1,000 Units takes longer, so the loop stops between two Units, not after all."""
     raw = RawApi(admin_api)
-    install_unit_crd(raw)
-    upstream = Upstream(tmp_path / "git")
-    names = [f"u{n:02d}" for n in range(40)]
-    upstream.write("root/units.yaml", "".join(UNIT.format(name=n, namespace=namespace, spec=f"{{path: {n}}}")
-                                              for n in names))  # fmt: skip
-    for name in names:
-        upstream.write(f"{name}/cm.yaml", configmap(name, namespace, "1"))
-    upstream.commit()
+    upstream, names = units_of_one_configmap(raw, namespace, tmp_path, [f"u{n:02d}" for n in range(40)])
     results: list[ReconcileResult] = []
     own = Applier(admin_api)
     fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
