@@ -67,6 +67,7 @@ from gitopsguard.units import (
     unit_id,
 )
 from gitopsguard.units import Reason as Condition
+from gitopsguard.units.policies_path import misplaced_policies
 from gitopsguard.units.root import Root, RootUnits, as_served, minted_units, units_of_root, vouched
 from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
@@ -334,7 +335,7 @@ class Fleet:
         live = {UnitRef(u.namespace, u.name): u for u in live_units}
         served = {UnitRef(*_where(body)) for body in found.served}
         specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
-        inside = refused_targets(specs)
+        inside = refused_targets(specs) | misplaced_policies(self._root.path, self.unit.policies_path, specs)
         order = apply_order(tuple(s for s in specs if s.ref not in inside))
         for ref, why in {**refused, **inside, **order.refused}.items():
             with self._acting(unit_id(ref.namespace, ref.name)) as still:
@@ -497,10 +498,11 @@ def refused_targets(specs: Iterable[UnitSpec]) -> dict[UnitRef, str]:
 
 def unit_of(spec: UnitSpec, root: Unit) -> Unit:
     """The recipe's unit for a Unit: its id, folder, default namespace (targetNamespace, else its own),
-    reportOnly and prune. The policies are the root's (the platform's, for every Unit: a team's own
-    ``policiesPath`` alone would let the team write its own exceptions); the rest is the operator's."""
+    reportOnly and prune. Its policies are the root's (the platform's) plus its own ``policiesPath``, which
+    may only restrict (``policy/compose.py``); the rest is the operator's."""
     return replace(root, name=spec.id, path=spec.path, default_namespace=spec.target_namespace or spec.ref.namespace,
-                   report_only=spec.report_only or root.report_only, prune=spec.prune)  # fmt: skip
+                   report_only=spec.report_only or root.report_only, prune=spec.prune,
+                   own_policies_path=spec.policies_path)  # fmt: skip
 
 
 def _label(body: Mapping[str, Any]) -> object:

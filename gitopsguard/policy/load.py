@@ -7,6 +7,7 @@ a CEL expression that does not compile, an exception without a reason or an expi
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +53,24 @@ def load_policies(directory: Path, root: Path | None = None, *, settings: ReadLi
     files = yaml_files(directory.resolve(), base, PolicyError, settings=settings, skip_hidden=False)
     texts = {shown(p, base): read_bounded(p, base, PolicyError, settings) for p in files}
     return parse_policies(texts, Budget(settings))
+
+
+def load_own_policies(checkout: Path, path: str, *, settings: ReadLimits = LIMITS) -> PolicySet:
+    """A Unit's own policies, at ``path`` in the checkout: none when nothing is there (a team without
+    policies yet). Every step of the path must be a plain folder: a symbolic link anywhere on it (the team's
+    folder itself included) would make the Unit judged by files its team does not own, so it is refused."""
+    node = checkout
+    for step in path.split("/"):
+        node = node / step
+        if node.is_symlink():
+            raise PolicyError(f"{shown(node, checkout)}: is a symlink, on the way to a Unit's policiesPath "
+                              f"{path}; policies are read only from folders in the commit: replace it")  # fmt: skip
+        if not os.path.lexists(node):
+            return PolicySet()
+        if not node.is_dir():
+            raise PolicyError(f"{shown(node, checkout)}: is not a folder, on the way to a Unit's policiesPath "
+                              f"{path}; make it a folder of policy files, or change the policiesPath")  # fmt: skip
+    return load_policies(node, root=checkout, settings=settings)
 
 
 def parse_policies(texts: Mapping[str, str], budget: Budget | None = None) -> PolicySet:
