@@ -40,9 +40,12 @@ DEFAULT_GRACE = timedelta(hours=1)
 _E = TypeVar("_E")
 
 
-def load_policies(directory: Path, root: Path | None = None, *, settings: ReadLimits = LIMITS) -> PolicySet:
+def load_policies(
+    directory: Path, root: Path | None = None, *, settings: ReadLimits = LIMITS, units: bool = False
+) -> PolicySet:
     """Every policy and exception below ``directory``; names in errors are relative to ``root``. The files
-    are read within the same bounds as a render (no symlinks, sizes, folder depth, YAML nodes)."""
+    are read within the same bounds as a render (no symlinks, sizes, folder depth, YAML nodes). ``units``:
+    a Unit's own folder (``parse_policies``)."""
     if not directory.is_dir():
         raise PolicyError(f"{directory}: no such policy directory")
     name = shown(directory, root or directory.parent)
@@ -52,7 +55,7 @@ def load_policies(directory: Path, root: Path | None = None, *, settings: ReadLi
                           "policies are read only from files in the commit")  # fmt: skip
     files = yaml_files(directory.resolve(), base, PolicyError, settings=settings, skip_hidden=False)
     texts = {shown(p, base): read_bounded(p, base, PolicyError, settings) for p in files}
-    return parse_policies(texts, Budget(settings))
+    return parse_policies(texts, Budget(settings), units=units)
 
 
 def load_own_policies(checkout: Path, path: str, *, settings: ReadLimits = LIMITS) -> PolicySet:
@@ -70,11 +73,13 @@ def load_own_policies(checkout: Path, path: str, *, settings: ReadLimits = LIMIT
         if not node.is_dir():
             raise PolicyError(f"{shown(node, checkout)}: is not a folder, on the way to a Unit's policiesPath "
                               f"{path}; make it a folder of policy files, or change the policiesPath")  # fmt: skip
-    return load_policies(node, root=checkout, settings=settings)
+    return load_policies(node, root=checkout, settings=settings, units=True)
 
 
-def parse_policies(texts: Mapping[str, str], budget: Budget | None = None) -> PolicySet:
-    """The policy set in the given files (name -> text); raises PolicyError at the first fault."""
+def parse_policies(texts: Mapping[str, str], budget: Budget | None = None, *, units: bool = False) -> PolicySet:
+    """The policy set in the given files (name -> text); raises PolicyError at the first fault. ``units``: the
+    files are a Unit's own, whose exceptions ``compose.restricting`` refuses whatever they name (so that one
+    naming a platform policy is refused as an exception, not as naming an unknown policy)."""
     policies: list[Policy] = []
     exceptions: list[PolicyException] = []
     budget = budget or Budget()
@@ -92,7 +97,7 @@ def parse_policies(texts: Mapping[str, str], budget: Budget | None = None) -> Po
                 raise PolicyError(f"{where}: kind {kind!r} is not Policy or PolicyException")
     _unique((p.name, p.origin) for p in policies)
     known = {p.name for p in policies}
-    for exception in exceptions:
+    for exception in () if units else exceptions:
         unknown = sorted(exception.policies - known)
         if unknown:
             raise PolicyError(f"{exception.origin}: exception names unknown policies: {', '.join(unknown)}")

@@ -45,7 +45,7 @@ spec:
 
 
 def _own(text: str, name: str = "apps/shop/policies/own.yaml") -> PolicySet:
-    return parse_policies({name: API + text})
+    return parse_policies({name: API + text}, units=True)
 
 
 def _denied(manifests: list[Manifest], policies: PolicySet) -> set[str]:
@@ -71,6 +71,8 @@ def test_a_units_own_check_denies_what_the_platform_alone_lets_through() -> None
 @pytest.mark.parametrize(("text", "line", "says"), [
     (OWN_CHECK + "---\n" + API + "kind: PolicyException\nmetadata: {name: mine}\nspec:\n  policies: [replicas]\n"
      "  match: {names: [web]}\n  reason: r\n  expires: 2027-01-01T00:00:00Z\n", 11, "PolicyException mine"),
+    ("kind: PolicyException\nmetadata: {name: theirs}\nspec:\n  policies: [no-latest]\n  match: {names: [web]}\n"
+     "  reason: r\n  expires: 2027-01-01T00:00:00Z\n", 1, "PolicyException theirs"),
     ("kind: Policy\nmetadata: {name: tag-legacy}\nspec:\n  mutate: {addLabels: {legacy: 'yes'}}\n", 1,
      "mutates objects"),
     ("kind: Policy\nmetadata: {name: no-latest}\nspec:\n  enforcement: audit\n  builtin: {name: magtape}\n", 1,
@@ -107,7 +109,7 @@ def test_every_loosening_is_counted_and_the_first_by_file_and_line_is_named() ->
         "  builtin: {name: magtape}\n",
     }  # fmt: skip
     with pytest.raises(PolicyError) as error:
-        restricting(ROOT, parse_policies(files), unit="shop.shop")
+        restricting(ROOT, parse_policies(files, units=True), unit="shop.shop")
     assert str(error.value).startswith("apps/shop/policies/a.yaml:1: ")
     assert "(1 more in the Unit's policies)" in str(error.value)
 
@@ -176,7 +178,7 @@ _OBJECTS = [_deployment("web", image="web:latest"), _deployment("old", image="we
 )
 def test_whatever_a_unit_adds_what_the_platform_denies_stays_denied(documents: list[str], level: DenyLevel) -> None:
     try:
-        own = parse_policies({f"apps/shop/policies/{i}.yaml": API + d for i, d in enumerate(documents)})
+        own = parse_policies({f"apps/shop/policies/{i}.yaml": API + d for i, d in enumerate(documents)}, units=True)
         combined = restricting(ROOT, own, unit="shop.shop")
     except PolicyError:
         return  # refused: the Unit's revision is refused whole, its last applied commit stays
