@@ -235,7 +235,8 @@ def run_forever(
                "stops", err=True)  # fmt: skip
     if live_scan and unit.policies_path:
         backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
-        start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
+        governing = controller.governance if isinstance(controller, Fleet) else lambda: controller.policies
+        start_scanner(api, governing, backup_dir=backups, namespaces=scan_namespaces, log=log,
                       stop=stop, also=news.on_announcements, observe=metrics.on_findings, unit=unit.name)  # fmt: skip
     if trust is not None:
         workdir = (o.workdir or default_workdir(source.spec.url, source.spec.branch)).with_name("grants")

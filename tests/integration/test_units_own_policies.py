@@ -104,10 +104,19 @@ def running(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iter
     assert not thread.is_alive(), "the loop stops when asked"
 
 
+def governing(running: Running, namespace: str) -> list[str]:
+    """The names of the policies the live scan of ``run --root`` judges ``namespace`` by."""
+    found = running.fleet.governance()
+    return [p.name for p in found.for_namespace(namespace).policies] if found else []
+
+
 def test_a_unit_is_refused_by_its_own_added_policy_while_a_unit_without_it_is_applied(
     running: Running, admin_api: client.ApiClient, namespace: str
 ) -> None:
     core = client.CoreV1Api(admin_api)
+    # the live scan judges strict's target namespace by its policies too, and others by the platform's alone
+    assert governing(running, namespace) == ["owner-label", f"{namespace}.strict/version-key"]
+    assert governing(running, "default") == ["owner-label"]
     commit(running, {"strict/cm.yaml": configmap("strict", namespace, "2", version=False),
                      "loose/cm.yaml": configmap("loose", namespace, "2", version=False)})  # fmt: skip
     eventually(lambda: running.ready("strict").get("reason") == "PolicyDenied", 60, every=0.5)
@@ -128,11 +137,13 @@ def test_a_units_policies_are_read_from_the_revision_its_manifests_come_from(
     running.upstream.remove("strict-policies/version.yaml")
     commit(running, {"strict/cm.yaml": configmap("strict", namespace, "2", version=False)})
     eventually(lambda: value_of(core, "strict", namespace) == "2", 60, every=0.5)
+    eventually(lambda: governing(running, namespace) == ["owner-label"], 10, every=0.2)
     tier = VERSION_KEY.replace("version-key", "tier-key").replace("'version'", "'tier'")
     sha = commit(running, {"strict-policies/tier.yaml": tier, "strict/cm.yaml": configmap("strict", namespace, "3")})
     eventually(lambda: running.unit("strict").status.get("lastAttemptedRevision") == sha, 60, every=0.5)
     assert running.ready("strict")["reason"] == "PolicyDenied"
     assert value_of(core, "strict", namespace) == "2"
+    assert governing(running, namespace) == ["owner-label"], "a refused revision's policies govern nothing"
 
 
 @pytest.mark.parametrize(("file", "text", "says"), [
