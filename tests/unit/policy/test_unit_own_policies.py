@@ -215,3 +215,29 @@ def test_the_live_scan_takes_the_platforms_part_as_applied_now_not_as_a_unit_las
     shop = restricting(older_root, _own(OWN_CHECK), unit="shop.shop")
     names = [p.name for p in governance(ROOT, [("shop.shop", "shop", shop)]).for_namespace("shop").policies]
     assert names == ["no-latest", "team-label", "shop.shop/replicas"]
+
+
+@pytest.mark.parametrize("text", [
+    # a second key wins in YAML: a reviewer reading the first name sees a new policy
+    "kind: Policy\nmetadata: {name: mine}\nspec:\n  builtin: {name: magtape}\nmetadata: {name: no-latest}\n",
+    # a merge key brings a mutation from an anchor the eye skips
+    "kind: Policy\nmetadata: {name: mine}\nspec:\n  builtin: {name: magtape}\n"
+    "  <<: {mutate: {addLabels: {legacy: 'yes'}}}\n",
+    # an alias brings the mutation of a labels map written for something else
+    "kind: Policy\nmetadata: {name: mine, labels: &l {legacy: 'yes'}}\nspec:\n  builtin: {name: magtape}\n"
+    "  mutate: {addLabels: *l}\n",
+    # a kind spelled with a tag is still an exception
+    "kind: !!str PolicyException\nmetadata: {name: e}\nspec:\n  policies: [team-label]\n  match: {names: [web]}\n"
+    "  reason: r\n  expires: 2027-01-01T00:00:00Z\n",
+])  # fmt: skip
+def test_yaml_tricks_are_judged_by_what_the_file_loads_as(text: str) -> None:
+    with pytest.raises(PolicyError, match="can only add restrictions"):
+        restricting(ROOT, _own(text), unit="shop.shop")
+
+
+@pytest.mark.parametrize("name", ["No-Latest", "no-latest ", "no\u2010latest", "shop.shop/no-latest", "no-latest/x"])
+def test_a_name_that_only_looks_like_a_platform_policy_adds_a_policy_of_its_own(name: str) -> None:
+    text = f'kind: Policy\nmetadata: {{name: "{name}"}}\nspec:\n  enforcement: audit\n  builtin: {{name: magtape}}\n'
+    combined = restricting(ROOT, _own(text), unit="shop.shop")
+    assert [p.name for p in own_part(combined)] == [f"shop.shop/{name}"]
+    assert combined.policies[: len(ROOT.policies)] == ROOT.policies  # the platform's, untouched
