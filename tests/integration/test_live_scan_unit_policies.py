@@ -61,11 +61,13 @@ def test_a_units_own_policy_judges_workloads_in_its_namespace_and_nowhere_else(
         scanner.scan_all()
         assert sorted(found) == [("a.apps/team-label", "HIGH", namespace)]
         assert scanner.non_compliant == 1
+        evaluated = scanner.evaluations
         # the Unit applies a revision without its own policies: its namespace is the platform's alone again
         found.clear()
         scanner.set_policies(governance(PLATFORM, [("a.apps", namespace, restricting(PLATFORM, PolicySet(),
                                                                                      unit="a.apps"))]))  # fmt: skip
         assert found == [] and scanner.non_compliant == 0
+        assert scanner.evaluations == evaluated + 1, "only the workloads of the namespace whose policies changed"
     finally:
         assert scanner.drain()
         ConfigMapStore(RawApi(admin_api), CONTROLLER_NAMESPACE).delete(state_name(namespace, SCAN))
