@@ -83,18 +83,20 @@ def parse_policies(texts: Mapping[str, str], budget: Budget | None = None, *, un
     policies: list[Policy] = []
     exceptions: list[PolicyException] = []
     budget = budget or Budget()
-    for name, text in sorted(texts.items()):
-        for line, document in read_documents(name, text, budget):
-            where = f"{name}:{line}"
-            kind = _require(document, "kind", str, where)
-            if document.get("apiVersion") != API_VERSION:
-                raise PolicyError(f"{where}: apiVersion must be {API_VERSION}")
-            if kind == "Policy":
-                policies.append(_policy(document, name))
-            elif kind == "PolicyException":
-                exceptions.append(_exception(document, name))
-            else:
-                raise PolicyError(f"{where}: kind {kind!r} is not Policy or PolicyException")
+    documents = [(f"{name}:{line}", name, document) for name, text in sorted(texts.items())
+                 for line, document in read_documents(name, text, budget)]  # fmt: skip
+    if units:
+        _within_unit_bounds(documents)
+    for where, name, document in documents:
+        kind = _require(document, "kind", str, where)
+        if document.get("apiVersion") != API_VERSION:
+            raise PolicyError(f"{where}: apiVersion must be {API_VERSION}")
+        if kind == "Policy":
+            policies.append(_policy(document, name))
+        elif kind == "PolicyException":
+            exceptions.append(_exception(document, name))
+        else:
+            raise PolicyError(f"{where}: kind {kind!r} is not Policy or PolicyException")
     _unique((p.name, p.origin) for p in policies)
     known = {p.name for p in policies}
     for exception in () if units else exceptions:
@@ -103,6 +105,31 @@ def parse_policies(texts: Mapping[str, str], budget: Budget | None = None, *, un
             raise PolicyError(f"{exception.origin}: exception names unknown policies: {', '.join(unknown)}")
     digest = hashlib.sha256("\0".join(f"{n}\0{t}" for n, t in sorted(texts.items())).encode()).hexdigest()[:16]
     return PolicySet(tuple(policies), tuple(exceptions), digest)
+
+
+# A Unit's own folder is its team's to write, and is loaded (CEL compiled: 20,000 expressions took 13 s) and run
+# in the round every Unit waits on: bounded well above what a team's rules need.
+MAX_UNIT_POLICIES = 100
+MAX_UNIT_VALIDATIONS = 200
+MAX_UNIT_EXPRESSION_CHARS = 100_000  # all of a Unit's expressions together (one may hold 100,000: CEL's limit)
+
+
+def _within_unit_bounds(documents: list[tuple[str, str, Lined]]) -> None:
+    policies = validations = characters = 0
+    for where, _, document in documents:
+        spec = document.get("spec")
+        listed = spec.get("validations") if isinstance(spec, dict) else None
+        expressions = [v.get("expression") for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
+        policies += document.get("kind") == "Policy"
+        validations += len(expressions)
+        characters += sum(len(e) for e in expressions if isinstance(e, str))
+        counted = ((policies, MAX_UNIT_POLICIES, "policies"), (validations, MAX_UNIT_VALIDATIONS, "validations"),
+                   (characters, MAX_UNIT_EXPRESSION_CHARS, "characters of CEL expressions"))  # fmt: skip
+        for count, bound, what in counted:
+            if count > bound:
+                raise PolicyError(f"{where}: a Unit's own policies may hold at most {bound} {what} together (this "
+                                  "document passes it): they are loaded and run in the round every Unit waits on; "
+                                  "merge rules, or ask the platform to add them to its own policies")  # fmt: skip
 
 
 def pack_policy(name: str) -> Policy:
