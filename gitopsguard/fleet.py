@@ -53,7 +53,7 @@ from gitopsguard.policy import Evaluation, PolicySet
 from gitopsguard.policy.compose import Governance
 from gitopsguard.reconcile import DEFAULT_BRAKE, Reconciler, ReconcileResult, Unit, renderer
 from gitopsguard.render.stored import RenderStore
-from gitopsguard.scan.governed import Governed
+from gitopsguard.scan.governed import Governed, applied_policies
 from gitopsguard.source import GitSource, Revision
 from gitopsguard.source.watch import watch_commits
 from gitopsguard.sync.wait import wait_for_unit
@@ -381,8 +381,11 @@ class Fleet:
                 return as_is
             result, applier = passed
             self._track(result)
-            self._governed.passed(spec.id, spec.target_namespace or spec.ref.namespace, result.policies,
-                                  failed=result.error is not None)  # fmt: skip
+            policies = result.policies
+            if result.error is not None and self._governed.wants(spec.id):  # restarted: the applied commit's
+                policies = applied_policies(self._store, self._source, unit_of(spec, self.unit))
+            self._governed.passed(spec.id, spec.target_namespace or spec.ref.namespace, policies,
+                                  failed=policies is None)  # fmt: skip
             self._on_result(result)
             wait = spec.interval.total_seconds()
             if result.failure is not None and result.failure.retryable:

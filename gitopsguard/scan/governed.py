@@ -11,8 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.gate import policies_at
 from gitopsguard.policy import PolicySet
 from gitopsguard.policy.compose import Governance, governance, own_part
+from gitopsguard.reconcile import Unit
+from gitopsguard.source import GitSource
 
 
 class Governed:
@@ -61,3 +66,16 @@ class Governed:
             made = governance(root, added)
             self._made = (root, self._version, made)
             return made
+
+
+def applied_policies(store: InventoryStore, source: GitSource, unit: Unit) -> PolicySet | None:
+    """``unit``'s policies as its last applied commit holds them: for a loop that restarted and whose first pass
+    of the Unit was refused, so that the live scan keeps judging its namespace by them (None when it applied
+    nothing yet, or that commit cannot be read now: the next pass tries again)."""
+    try:
+        last = store.load(unit.name).last_applied
+        if last is None:
+            return None
+        return policies_at(source.checkout_of(last), unit.policies_path, own=unit.own_policies_path, unit=unit.name)
+    except GitOpsGuardError:
+        return None

@@ -9,7 +9,7 @@ want an ``owner`` label on every ConfigMap not labelled ``legacy: "yes"``; stric
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -72,36 +72,58 @@ def units(namespace: str, strict_policies: str = "strict-policies") -> str:
     )
 
 
-@pytest.fixture
-def running(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Running]:
-    """Both Units applied at the first commit (each ConfigMap has its owner label and a version)."""
+def start(
+    admin_api: client.ApiClient, namespace: str, upstream: Upstream, workdir: Path
+) -> tuple[Running, Callable[[], None]]:
+    """The Units loop on a thread, as ``run --root --policies-path policies`` runs it; and how to stop it."""
     raw = RawApi(admin_api)
-    install_unit_crd(raw)
-    upstream = Upstream(tmp_path / "git")
     results: list[ReconcileResult] = []
     notes: list[str] = []
     own = Applier(admin_api)
     fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path="policies"),
-                  GitSource(SourceSpec(upstream.url), tmp_path / "gg"), own, InventoryStore(admin_api),
+                  GitSource(SourceSpec(upstream.url), workdir), own, InventoryStore(admin_api),
                   raw, interval=60, on_result=results.append, on_note=notes.append,
                   account_of=accounts(admin_api, own))  # fmt: skip
-    state = Running(upstream, namespace, fleet, results, notes, UnitStore(raw))
+    stop = threading.Event()
+    thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
+    thread.start()
+
+    def stopped() -> None:
+        stop.set()
+        fleet.wake()
+        thread.join(20)
+        assert not thread.is_alive(), "the loop stops when asked"
+
+    return Running(upstream, namespace, fleet, results, notes, UnitStore(raw)), stopped
+
+
+def repository(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Upstream:
+    """The first commit: each ConfigMap has its owner label and a version."""
+    install_unit_crd(RawApi(admin_api))
+    upstream = Upstream(tmp_path / "git")
     upstream.write("root/units.yaml", units(namespace))
     upstream.write("policies/owner.yaml", OWNER_LABEL)
     upstream.write("strict-policies/version.yaml", VERSION_KEY)
     upstream.write("strict/cm.yaml", configmap("strict", namespace, "1"))
     upstream.write("loose/cm.yaml", configmap("loose", namespace, "1"))
     upstream.commit()
-    stop = threading.Event()
-    thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
-    thread.start()
+    return upstream
+
+
+def both_ready(state: Running) -> None:
     eventually(lambda: state.ready("strict").get("status") == "True" == state.ready("loose").get("status"), 60,
                every=0.5)  # fmt: skip
-    yield state
-    stop.set()
-    fleet.wake()
-    thread.join(20)
-    assert not thread.is_alive(), "the loop stops when asked"
+
+
+@pytest.fixture
+def running(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Running]:
+    """Both Units applied at the first commit."""
+    state, stop = start(admin_api, namespace, repository(admin_api, namespace, tmp_path), tmp_path / "gg")
+    try:
+        both_ready(state)
+        yield state
+    finally:
+        stop()
 
 
 def governing(running: Running, namespace: str) -> list[str]:
@@ -177,3 +199,25 @@ def test_a_policies_path_in_another_units_folder_is_refused_and_the_unit_applies
         "strict")["message"]  # fmt: skip
     assert value_of(core, "strict", namespace) == "1"
     assert running.ready("loose")["status"] == "True"
+
+
+def test_after_a_restart_a_unit_whose_head_is_refused_keeps_governing_its_namespace_by_its_applied_policies(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    first, stop = start(admin_api, namespace, repository(admin_api, namespace, tmp_path), tmp_path / "gg")
+    try:
+        both_ready(first)
+        assert governing(first, namespace) == ["owner-label", f"{namespace}.strict/version-key"]
+    finally:
+        stop()
+    # while no controller runs, strict's head becomes one its own policy refuses; then a new process starts
+    first.upstream.write("strict/cm.yaml", configmap("strict", namespace, "2", version=False))
+    sha = first.upstream.commit()
+    again, stop = start(admin_api, namespace, first.upstream, tmp_path / "restarted")
+    try:
+        eventually(lambda: again.unit("strict").status.get("lastAttemptedRevision") == sha, 60, every=0.5)
+        assert again.ready("strict")["reason"] == "PolicyDenied"
+        eventually(lambda: governing(again, namespace) == ["owner-label", f"{namespace}.strict/version-key"], 10,
+                   every=0.2)  # fmt: skip
+    finally:
+        stop()
