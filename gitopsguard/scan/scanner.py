@@ -147,8 +147,10 @@ class Scanner:
     def set_policies(self, policies: PolicySet | Governance) -> None:
         """New policies: evaluate again, from memory (no new listing), every known workload whose namespace's
         policies changed."""
+        if policies is self._governance or (policies is self._governance.root and not self._governance.by_namespace):
+            return  # the very set in force (polled every half second)
         governance = _governance(policies)
-        if governance is self._governance or (governance.digest and governance.digest == self._governance.digest):
+        if governance.digest and governance.digest == self._governance.digest:
             return  # the same policy files (a new commit that left policies/ alone): nothing to redo
         self._governance = governance
         for uid, seen in list(self._seen.items()):

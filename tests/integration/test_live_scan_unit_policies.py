@@ -71,3 +71,26 @@ def test_a_units_own_policy_judges_workloads_in_its_namespace_and_nowhere_else(
     finally:
         assert scanner.drain()
         ConfigMapStore(RawApi(admin_api), CONTROLLER_NAMESPACE).delete(state_name(namespace, SCAN))
+
+
+def test_the_policy_set_in_force_polled_again_judges_nothing_again(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """The scan polls its policies every half second; a set without a digest (no policy folder at a revision)
+    is the same set when it is the same object."""
+    client.AppsV1Api(admin_api).create_namespaced_deployment(
+        namespace, as_model(client.V1Deployment, deployment("stray", {})))  # fmt: skip
+    undigested = PolicySet(parse_policies({"p.yaml": team_label_policy("1h")}).policies)
+    scanner = Scanner(Applier(admin_api), RawApi(admin_api), undigested, backup_dir=tmp_path,
+                      namespaces=frozenset({namespace}), unit=SCAN)  # fmt: skip
+    try:
+        scanner.scan_all()
+        evaluated = scanner.evaluations
+        for _ in range(3):
+            scanner.set_policies(undigested)
+        assert scanner.evaluations == evaluated
+        scanner.set_policies(PolicySet(undigested.policies))  # another set, even with the same policies
+        assert scanner.evaluations == evaluated + 1
+    finally:
+        assert scanner.drain()
+        ConfigMapStore(RawApi(admin_api), CONTROLLER_NAMESPACE).delete(state_name(namespace, SCAN))
