@@ -50,8 +50,10 @@ from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import Evaluation, PolicySet
+from gitopsguard.policy.compose import Governance
 from gitopsguard.reconcile import DEFAULT_BRAKE, Reconciler, ReconcileResult, Unit, renderer
 from gitopsguard.render.stored import RenderStore
+from gitopsguard.scan.governed import Governed, applied_policies
 from gitopsguard.source import GitSource, Revision
 from gitopsguard.source.watch import watch_commits
 from gitopsguard.sync.wait import wait_for_unit
@@ -67,6 +69,7 @@ from gitopsguard.units import (
     unit_id,
 )
 from gitopsguard.units import Reason as Condition
+from gitopsguard.units.policies_path import misplaced_policies
 from gitopsguard.units.root import Root, RootUnits, as_served, minted_units, units_of_root, vouched
 from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
@@ -147,6 +150,7 @@ class Fleet:
         self.last_duration = 0.0  # seconds the last round took (for metrics)
         self.rounds = 0  # rounds served (for metrics and tests)
         self.policies: PolicySet | None = None  # the root's policies, of its last applied revision (live scan)
+        self._governed = Governed()  # each Unit's own policies, where they govern (live scan)
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Serve rounds until ``stop`` is set."""
@@ -334,7 +338,8 @@ class Fleet:
         live = {UnitRef(u.namespace, u.name): u for u in live_units}
         served = {UnitRef(*_where(body)) for body in found.served}
         specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
-        inside = refused_targets(specs)
+        self._governed.keep_only(s.id for s in specs)
+        inside = refused_targets(specs) | misplaced_policies(self._root.path, self.unit.policies_path, specs)
         order = apply_order(tuple(s for s in specs if s.ref not in inside))
         for ref, why in {**refused, **inside, **order.refused}.items():
             with self._acting(unit_id(ref.namespace, ref.name)) as still:
@@ -376,6 +381,11 @@ class Fleet:
                 return as_is
             result, applier = passed
             self._track(result)
+            policies = result.policies
+            if result.error is not None and self._governed.wants(spec.id):  # restarted: the applied commit's
+                policies = applied_policies(self._store, self._source, unit_of(spec, self.unit))
+            self._governed.passed(spec.id, spec.target_namespace or spec.ref.namespace, policies,
+                                  failed=policies is None)  # fmt: skip
             self._on_result(result)
             wait = spec.interval.total_seconds()
             if result.failure is not None and result.failure.retryable:
@@ -429,7 +439,7 @@ class Fleet:
             applier = self._account_of(spec)  # IdentityError: the Unit names no account it may act as
             applier.confirm_acting_as(unit.name)  # ImpersonationRefusedError: we may not act as it
             reconciler = replace(self._reconciler, applier=applier, live=self._cache.view(unit.name))
-            return reconciler.reconcile(unit, head=head), applier
+            return reconciler.reconcile(unit, head=head, want_policies=self._governed.wants(unit.name)), applier
         except GitOpsGuardError as error:  # the inventory itself could not be read or saved
             return ReconcileResult(unit.name, None, (), error=str(error), failure=error.with_traceback(None)), applier
         except Exception as error:  # a bug in one Unit's pass must not stop the others
@@ -443,6 +453,11 @@ class Fleet:
             return head
         more = f" ({len(minted) - 3} more)" if len(minted) > 3 else ""
         return Head(revision, refusal=UnitError("; ".join(minted[:3]) + more))
+
+    def governance(self) -> Governance | None:
+        """What the live scan judges each namespace by: the root's policies, and each Unit's own in its target
+        namespace (None until the root applied a revision)."""
+        return self._governed.governance(self.policies)
 
     def _next_due(self, scheduled: list[float]) -> float:
         soonest = min([self._root_due, *scheduled])
@@ -497,10 +512,11 @@ def refused_targets(specs: Iterable[UnitSpec]) -> dict[UnitRef, str]:
 
 def unit_of(spec: UnitSpec, root: Unit) -> Unit:
     """The recipe's unit for a Unit: its id, folder, default namespace (targetNamespace, else its own),
-    reportOnly and prune. The policies are the root's (the platform's, for every Unit: a team's own
-    ``policiesPath`` alone would let the team write its own exceptions); the rest is the operator's."""
+    reportOnly and prune. Its policies are the root's (the platform's) plus its own ``policiesPath``, which
+    may only restrict (``policy/compose.py``); the rest is the operator's."""
     return replace(root, name=spec.id, path=spec.path, default_namespace=spec.target_namespace or spec.ref.namespace,
-                   report_only=spec.report_only or root.report_only, prune=spec.prune)  # fmt: skip
+                   report_only=spec.report_only or root.report_only, prune=spec.prune,
+                   own_policies_path=spec.policies_path)  # fmt: skip
 
 
 def _label(body: Mapping[str, Any]) -> object:

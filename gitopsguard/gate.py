@@ -14,6 +14,8 @@ from pathlib import Path
 from gitopsguard.errors import PolicyBlockedError, PolicyError
 from gitopsguard.model import KubeObject, Manifest
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate, load_policies
+from gitopsguard.policy.compose import restricting
+from gitopsguard.policy.load import load_own_policies
 from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, Exemptions
 from gitopsguard.policy.podsecurity_revision import LABELS_HINT, enforced_by_labels, with_pod_security
 
@@ -32,11 +34,13 @@ class RevisionBlockedError(PolicyBlockedError):
 _SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
 
 
-def policies_at(checkout: Path, path: str | None) -> PolicySet:
-    """The policy set in the checkout (none when the unit has no policy folder)."""
-    if path is None or not (checkout / path).is_dir():
-        return PolicySet()
-    return load_policies(checkout / path, root=checkout)
+def policies_at(checkout: Path, path: str | None, *, own: str | None = None, unit: str = "") -> PolicySet:
+    """The policy set in the checkout (none when the unit has no policy folder); with ``own``, a Unit's own
+    policiesPath, those added to it, which may only restrict (``policy/compose.py``)."""
+    root = load_policies(checkout / path, root=checkout) if path is not None and (checkout / path).is_dir() else None
+    if own is None:
+        return root or PolicySet()
+    return restricting(root or PolicySet(), load_own_policies(checkout, own), unit=unit)
 
 
 def gate(

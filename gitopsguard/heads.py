@@ -93,7 +93,7 @@ def _render_and_gate(
 ) -> tuple[Evaluation, PolicySet]:
     manifests = render(revision.checkout, unit.path, revision.commit)
     _outside_the_controller(manifests)
-    policies = policies_at(revision.checkout, unit.policies_path)
+    policies = policies_at(revision.checkout, unit.policies_path, own=unit.own_policies_path, unit=unit.name)
     if policies.policies:  # policies match on namespaces: judge each object where it will really live
         manifests = tuple(_placed(m, unit.default_namespace, applier) for m in manifests)
     namespaces = applier.namespaces()  # their Pod Security labels count with or without repository policies

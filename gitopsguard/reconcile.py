@@ -57,12 +57,13 @@ class Unit:
     render_settings: RenderSettings = DEFAULT_RENDER  # the bounds of a render, and whether remote bases may load
     pod_security_exemptions: Exemptions = NO_EXEMPTIONS  # operator configuration, as for Pod Security Admission
     prune: bool = True  # False (a Unit's spec.prune): what left Git is left in the cluster, no longer owned
+    own_policies_path: str | None = None  # a Unit's spec.policiesPath: adds to policies_path's, never loosens
 
     @property
     def settings(self) -> str:
         """What decides the objects a commit becomes: another path or namespace at the same commit is
         another revision to apply, not one at rest."""
-        policies = self.policies_path or ""
+        policies = (self.policies_path or "") + (f"+{self.own_policies_path}" if self.own_policies_path else "")
         remote = " remote-bases" if self.render_settings.allow_remote_bases else ""
         return (
             f"path={self.path} namespace={self.default_namespace} policies={policies} "
@@ -171,7 +172,7 @@ class Reconciler:
     def _policies(self, unit: Unit, revision: Revision, head: Head | None) -> PolicySet | None:
         if head is not None:  # the worker read them with the head; the checkout is the worker's to change
             return head.policies
-        return policies_at(revision.checkout, unit.policies_path)
+        return policies_at(revision.checkout, unit.policies_path, own=unit.own_policies_path, unit=unit.name)
 
     def _rendered_and_judged(
         self, unit: Unit, revision: Revision, inventory: Inventory, head: Head | None, now: datetime

@@ -205,8 +205,11 @@ def run_forever(
             result.unit, EventRecorder(RawApi(api), unit=result.unit)
         )
         metrics.on_result(result, controller.last_duration)
-        if applied is not None and result.policies is not None and result.revision and not result.error:
-            applied.offer(result.policies, result.revision)  # admission judges by it from the next request
+        # admission judges by the root's policies from the next request: a Unit's add its own (docs/units.md),
+        # which must never judge another team's requests
+        offered = result.policies if result.unit == unit.name and not result.error else None
+        if applied is not None and offered is not None and result.revision:
+            applied.offer(offered, result.revision)
         acted = any(c.action is not Action.UNCHANGED for c in result.changes)
         failure = (result.revision, result.error)
         if result.error and failure == last_failure.get(result.unit) and not acted:
@@ -235,7 +238,8 @@ def run_forever(
                "stops", err=True)  # fmt: skip
     if live_scan and unit.policies_path:
         backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
-        start_scanner(api, lambda: controller.policies, backup_dir=backups, namespaces=scan_namespaces, log=log,
+        governing = controller.governance if isinstance(controller, Fleet) else lambda: controller.policies
+        start_scanner(api, governing, backup_dir=backups, namespaces=scan_namespaces, log=log,
                       stop=stop, also=news.on_announcements, observe=metrics.on_findings, unit=unit.name)  # fmt: skip
     if trust is not None:
         workdir = (o.workdir or default_workdir(source.spec.url, source.spec.branch)).with_name("grants")

@@ -17,6 +17,7 @@ from gitopsguard.backup import Backups
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.policy import PolicySet
+from gitopsguard.policy.compose import Governance
 from gitopsguard.policy.live import Outcome
 from gitopsguard.scan.scanner import Announcement, Scanner
 
@@ -55,7 +56,7 @@ def announcer(log: AuditLog) -> Callable[[list[Announcement]], None]:
 
 
 def start_scanner(
-    api: client.ApiClient, policies: Callable[[], PolicySet | None], *, backup_dir: Path | Backups,
+    api: client.ApiClient, policies: Callable[[], PolicySet | Governance | None], *, backup_dir: Path | Backups,
     namespaces: Sequence[str], log: AuditLog, stop: threading.Event,
     also: Callable[[list[Announcement]], None] = lambda _: None,
     observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None, unit: str = "",

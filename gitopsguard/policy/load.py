@@ -7,6 +7,7 @@ a CEL expression that does not compile, an exception without a reason or an expi
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,9 +40,12 @@ DEFAULT_GRACE = timedelta(hours=1)
 _E = TypeVar("_E")
 
 
-def load_policies(directory: Path, root: Path | None = None, *, settings: ReadLimits = LIMITS) -> PolicySet:
+def load_policies(
+    directory: Path, root: Path | None = None, *, settings: ReadLimits = LIMITS, units: bool = False
+) -> PolicySet:
     """Every policy and exception below ``directory``; names in errors are relative to ``root``. The files
-    are read within the same bounds as a render (no symlinks, sizes, folder depth, YAML nodes)."""
+    are read within the same bounds as a render (no symlinks, sizes, folder depth, YAML nodes). ``units``:
+    a Unit's own folder (``parse_policies``)."""
     if not directory.is_dir():
         raise PolicyError(f"{directory}: no such policy directory")
     name = shown(directory, root or directory.parent)
@@ -51,34 +55,81 @@ def load_policies(directory: Path, root: Path | None = None, *, settings: ReadLi
                           "policies are read only from files in the commit")  # fmt: skip
     files = yaml_files(directory.resolve(), base, PolicyError, settings=settings, skip_hidden=False)
     texts = {shown(p, base): read_bounded(p, base, PolicyError, settings) for p in files}
-    return parse_policies(texts, Budget(settings))
+    return parse_policies(texts, Budget(settings), units=units)
 
 
-def parse_policies(texts: Mapping[str, str], budget: Budget | None = None) -> PolicySet:
-    """The policy set in the given files (name -> text); raises PolicyError at the first fault."""
+def load_own_policies(checkout: Path, path: str, *, settings: ReadLimits = LIMITS) -> PolicySet:
+    """A Unit's own policies, at ``path`` in the checkout: none when nothing is there (a team without
+    policies yet). Every step of the path must be a plain folder: a symbolic link anywhere on it (the team's
+    folder itself included) would make the Unit judged by files its team does not own, so it is refused."""
+    node = checkout
+    for step in path.split("/"):
+        node = node / step
+        if node.is_symlink():
+            raise PolicyError(f"{shown(node, checkout)}: is a symlink, on the way to a Unit's policiesPath "
+                              f"{path}; policies are read only from folders in the commit: replace it")  # fmt: skip
+        if not os.path.lexists(node):
+            return PolicySet()
+        if not node.is_dir():
+            raise PolicyError(f"{shown(node, checkout)}: is not a folder, on the way to a Unit's policiesPath "
+                              f"{path}; make it a folder of policy files, or change the policiesPath")  # fmt: skip
+    return load_policies(node, root=checkout, settings=settings, units=True)
+
+
+def parse_policies(texts: Mapping[str, str], budget: Budget | None = None, *, units: bool = False) -> PolicySet:
+    """The policy set in the given files (name -> text); raises PolicyError at the first fault. ``units``: the
+    files are a Unit's own, whose exceptions ``compose.restricting`` refuses whatever they name (so that one
+    naming a platform policy is refused as an exception, not as naming an unknown policy)."""
     policies: list[Policy] = []
     exceptions: list[PolicyException] = []
     budget = budget or Budget()
-    for name, text in sorted(texts.items()):
-        for line, document in read_documents(name, text, budget):
-            where = f"{name}:{line}"
-            kind = _require(document, "kind", str, where)
-            if document.get("apiVersion") != API_VERSION:
-                raise PolicyError(f"{where}: apiVersion must be {API_VERSION}")
-            if kind == "Policy":
-                policies.append(_policy(document, name))
-            elif kind == "PolicyException":
-                exceptions.append(_exception(document, name))
-            else:
-                raise PolicyError(f"{where}: kind {kind!r} is not Policy or PolicyException")
+    documents = [(f"{name}:{line}", name, document) for name, text in sorted(texts.items())
+                 for line, document in read_documents(name, text, budget)]  # fmt: skip
+    if units:
+        _within_unit_bounds(documents)
+    for where, name, document in documents:
+        kind = _require(document, "kind", str, where)
+        if document.get("apiVersion") != API_VERSION:
+            raise PolicyError(f"{where}: apiVersion must be {API_VERSION}")
+        if kind == "Policy":
+            policies.append(_policy(document, name))
+        elif kind == "PolicyException":
+            exceptions.append(_exception(document, name))
+        else:
+            raise PolicyError(f"{where}: kind {kind!r} is not Policy or PolicyException")
     _unique((p.name, p.origin) for p in policies)
     known = {p.name for p in policies}
-    for exception in exceptions:
+    for exception in () if units else exceptions:
         unknown = sorted(exception.policies - known)
         if unknown:
             raise PolicyError(f"{exception.origin}: exception names unknown policies: {', '.join(unknown)}")
     digest = hashlib.sha256("\0".join(f"{n}\0{t}" for n, t in sorted(texts.items())).encode()).hexdigest()[:16]
     return PolicySet(tuple(policies), tuple(exceptions), digest)
+
+
+# A Unit's own folder is its team's to write, and is loaded (CEL compiled: 20,000 expressions took 13 s) and run
+# in the round every Unit waits on: bounded well above what a team's rules need.
+MAX_UNIT_POLICIES = 100
+MAX_UNIT_VALIDATIONS = 200
+MAX_UNIT_EXPRESSION_CHARS = 100_000  # all of a Unit's expressions together (one may hold 100,000: CEL's limit)
+
+
+def _within_unit_bounds(documents: list[tuple[str, str, Lined]]) -> None:
+    policies = validations = characters = 0
+    for where, _, document in documents:
+        spec = document.get("spec")
+        listed = spec.get("validations") if isinstance(spec, dict) else None
+        expressions = [v.get("expression") for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
+        policies += document.get("kind") == "Policy"
+        validations += len(expressions)
+        characters += sum(len(e) for e in expressions if isinstance(e, str))
+        counted = ((policies, MAX_UNIT_POLICIES, "policies"), (validations, MAX_UNIT_VALIDATIONS, "validations"),
+                   (characters, MAX_UNIT_EXPRESSION_CHARS, "characters of CEL expressions"))  # fmt: skip
+        for count, bound, what in counted:
+            if count > bound:
+                raise PolicyError(f"{where}: a Unit's own policies may hold at most {bound} {what} together (this "
+                                  "document passes it): they are loaded and run in the round every Unit waits on; "
+                                  "merge rules, or ask the platform to add them to its own policies")  # fmt: skip
 
 
 def pack_policy(name: str) -> Policy:

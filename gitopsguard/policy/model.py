@@ -149,6 +149,7 @@ class Policy:
     enforcement: Enforcement
     live: LiveAction
     grace: timedelta
+    owner: str = ""  # the Unit whose own policies (``spec.policiesPath``) it came from; "": the platform's
 
     def applies_to(self, body: KubeObject) -> bool:
         return self.match.matches(body) and not (self.exclude is not None and self.exclude.matches(body))

@@ -37,6 +37,7 @@ from gitopsguard.errors import (
 )
 from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.policy import PolicySet, judge_object
+from gitopsguard.policy.compose import Governance
 from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_level
 from gitopsguard.policy.model import Context, Finding, PolicyException
 from gitopsguard.scan.excused import ChildKey, Excused
@@ -90,14 +91,16 @@ def fingerprint(body: KubeObject) -> str:
 
 class Scanner:
     def __init__(
-        self, applier: Applier, raw: RawApi, policies: PolicySet, *, backup_dir: Path | Backups,
+        self, applier: Applier, raw: RawApi, policies: PolicySet | Governance, *, backup_dir: Path | Backups,
         namespaces: frozenset[str] | None = None,
         announce: Callable[[list[Announcement]], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         observe: Callable[[list[tuple[str, str, str]]], None] = lambda _: None,
         inventories: InventoryStore | None = None, warn: Callable[[str], None] = lambda _: None, unit: str = "",
     ) -> None:  # fmt: skip
-        self._applier, self._raw, self._policies, self._backup_dir = applier, raw, policies, backup_dir
+        self._applier, self._raw, self._backup_dir = applier, raw, backup_dir
+        # which policies govern which namespace: the platform's everywhere, a Unit's own in its namespace
+        self._governance = _governance(policies)
         self._only, self._announce, self._clock, self._observe = namespaces, announce, clock, observe
         self._trust = Trust(applier, raw, inventories or InventoryStore(raw))
         self._unsettled: set[str] = set()  # uids whose claims could not be confirmed yet: checked again later
@@ -141,12 +144,18 @@ class Scanner:
         self.flush()
         return versions
 
-    def set_policies(self, policies: PolicySet) -> None:
-        """New policies: evaluate every known workload again, from memory (no new listing)."""
-        if policies is self._policies or (policies.digest and policies.digest == self._policies.digest):
+    def set_policies(self, policies: PolicySet | Governance) -> None:
+        """New policies: evaluate again, from memory (no new listing), every known workload whose namespace's
+        policies changed."""
+        if policies is self._governance or (policies is self._governance.root and not self._governance.by_namespace):
+            return  # the very set in force (polled every half second)
+        governance = _governance(policies)
+        if governance.digest and governance.digest == self._governance.digest:
             return  # the same policy files (a new commit that left policies/ alone): nothing to redo
-        self._policies = policies
+        self._governance = governance
         for uid, seen in list(self._seen.items()):
+            if seen.policies and seen.policies == self._policies_of(seen.key.namespace).digest:
+                continue  # its namespace's policies are the same files as before
             if seen.standing.strays_from:  # whether its controller's template has its findings may change too
                 self._consider(seen.body)
             else:
@@ -211,8 +220,8 @@ class Scanner:
         for uid, seen in list(self._seen.items()):
             deadline = seen.verdict.deadline
             if seen.verdict.outcome is Outcome.SCHEDULED and deadline is not None and deadline <= now:
-                first = self._first_seen(uid)
-                verdict = judge(seen.body, seen.verdict.findings, self._by_name(), first, now, seen.standing)
+                first, by_name = self._first_seen(uid), self._by_name(seen.key.namespace)
+                verdict = judge(seen.body, seen.verdict.findings, by_name, first, now, seen.standing)
                 self._seen[uid] = replace(seen, verdict=verdict)
                 self._act(uid, seen.key, seen.body, verdict)
 
@@ -239,7 +248,7 @@ class Scanner:
 
     # -- running ---------------------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, policies: Callable[[], PolicySet] | None = None) -> None:
+    def run(self, stop: threading.Event, policies: Callable[[], PolicySet | Governance] | None = None) -> None:
         """Scan, then follow the informers until ``stop``; ``policies`` is polled for a newer policy set."""
         self.scan_all()
         for informer in self._informers.values():
@@ -294,17 +303,17 @@ class Scanner:
         namespace, uid = str(metadata.get("namespace") or ""), str(metadata.get("uid") or "")
         if not namespace or not self._in_scope(namespace):
             return
-        seen = self._seen.get(uid)
-        if seen is not None and seen.policies == self._policies.digest and seen.fingerprint == fingerprint(body):
+        seen, digest = self._seen.get(uid), self._policies_of(namespace).digest
+        if seen is not None and seen.policies == digest and seen.fingerprint == fingerprint(body):
             return  # nothing a policy can see changed since it was evaluated (status updates are not looked at)
         kind = str(body.get("kind") or "")
-        if self._children.get(uid) == (kind, self._policies.digest + _digest(body)):
+        if self._children.get(uid) == (kind, digest + _digest(body)):
             return  # judged through its controller, and nothing a policy can see changed since
         standing = self._standing(body)
         if not top_level(standing):  # judged through its (verified) controller instead
             if seen is not None:
                 self.handle("DELETED", {"metadata": {"uid": uid}})
-            self._children[uid] = (kind, self._policies.digest + _digest(body))
+            self._children[uid] = (kind, digest + _digest(body))
             return
         self._children.pop(uid, None)
         metadata.pop("managedFields", None)  # kept in memory for every workload, read by nothing here
@@ -320,15 +329,15 @@ class Scanner:
         the same value (``scan/template.py``); else without the controller (a top-level workload), or held when
         the controller cannot be read now."""
         key, now = ObjectKey.of(body), self._clock()
-        ctx = Context(self._namespaces.get(key.namespace))
+        ctx, policies = Context(self._namespaces.get(key.namespace)), self._policies_of(key.namespace)
         try:
-            own, _ = judge_object(body, self._policies, ctx, now)
+            own, _ = judge_object(body, policies, ctx, now)
             if not own:
                 return standing
             owner = self._trust.controller(body)
             # what an exception covers on the controller covers the same value in its children: an excepted
             # DaemonSet's Pods are not deleted over and over; a value the template does not hold is not covered
-            owners = _all_findings(judge_object(owner, self._policies, ctx, now)) if owner else ()
+            owners = _all_findings(judge_object(owner, policies, ctx, now)) if owner else ()
         except GitOpsGuardError as error:
             why = f"its controller {standing.owner_kind}/{standing.owner_name} could not be read ({error})"
             return Standing(unit=standing.unit, claims=standing.claims, unverified=f"{why}: held until it can be")
@@ -373,8 +382,12 @@ class Scanner:
     def _in_scope(self, namespace: str) -> bool:
         return namespace in self._only if self._only is not None else namespace not in SYSTEM_NAMESPACES
 
-    def _by_name(self) -> dict[str, Any]:
-        return {p.name: p for p in self._policies.policies}
+    def _policies_of(self, namespace: str) -> PolicySet:
+        """The policies that govern ``namespace``: the platform's, and its Units' own (``policy/compose.py``)."""
+        return self._governance.for_namespace(namespace)
+
+    def _by_name(self, namespace: str) -> dict[str, Any]:
+        return {p.name: p for p in self._policies_of(namespace).policies}
 
     def _first_seen(self, uid: str) -> datetime | None:
         tracked = self._memory.get(uid)
@@ -385,18 +398,18 @@ class Scanner:
         self.recent.append(ObjectKey.of(body))
         now = self._clock()
         key = ObjectKey.of(body)
-        namespace = self._namespaces.get(key.namespace)
+        namespace, policies = self._namespaces.get(key.namespace), self._policies_of(key.namespace)
         try:
-            failing, excepted = judge_object(body, self._policies, Context(namespace), now)
+            failing, excepted = judge_object(body, policies, Context(namespace), now)
         except Exception as error:  # evaluation is pure; one object must never end the scan of all the others
             self._problem(f"{key}: cannot be evaluated ({type(error).__name__}: {str(error)[:200]}); "
                           "its last verdict stands; report this with the policies in force")  # fmt: skip
             return
         first = self._first_seen(uid) if failing else None
-        verdict = judge(body, failing, self._by_name(), first, now, standing)
+        verdict = judge(body, failing, self._by_name(key.namespace), first, now, standing)
         before = self._seen.get(uid)
         until = self._exception_expiry(excepted)
-        self._seen[uid] = _Seen(key, body, verdict, self._policies.digest, fingerprint(body), standing, until)
+        self._seen[uid] = _Seen(key, body, verdict, policies.digest, fingerprint(body), standing, until)
         if standing.claims or standing.unverified:
             if uid not in self._unsettled:
                 self._trust_wait = TRUST_REFRESH  # a new claim: look again soon
@@ -497,6 +510,10 @@ class Scanner:
         with self._reports_lock:
             failures, now = self._reports_due.pop(namespace)
         return self._reports.write(namespace, failures, now)
+
+
+def _governance(policies: PolicySet | Governance) -> Governance:
+    return policies if isinstance(policies, Governance) else Governance(policies, digest=policies.digest)
 
 
 def _digest(body: KubeObject) -> str:
