@@ -45,6 +45,7 @@ from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
 from gitopsguard.collector import Collector
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
+from gitopsguard.fleet_retire import Retirer
 from gitopsguard.fleet_status import Served, StatusWriter, answering
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
@@ -135,6 +136,8 @@ class Fleet:
         self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
         self._store, self._units = store, UnitStore(raw)
         self._status = StatusWriter(self._units)
+        self._retirer = Retirer(self._root, raw, applier, store, account_of=self._account_of, on_result=on_result,
+                                on_note=self._note, brake=brake)  # Units that leave the root path  # fmt: skip
         self._wake, self._fetch_now = threading.Event(), threading.Event()
         self._schedule = _Schedule()
         self._servable: set[UnitRef] = set()  # the Units the last round could pass (ours, not held back)
@@ -334,6 +337,7 @@ class Fleet:
         live = {UnitRef(u.namespace, u.name): u for u in live_units}
         served = {UnitRef(*_where(body)) for body in found.served}
         specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
+        self._retirer.round(self._declared, inventory, live_units, specs, self._revision, acting=self._acting)
         inside = refused_targets(specs)
         order = apply_order(tuple(s for s in specs if s.ref not in inside))
         for ref, why in {**refused, **inside, **order.refused}.items():
