@@ -137,7 +137,7 @@ class Fleet:
         self._store, self._units = store, UnitStore(raw)
         self._status = StatusWriter(self._units)
         self._retirer = Retirer(self._root, raw, applier, store, account_of=self._account_of, on_result=on_result,
-                                on_note=self._note, brake=brake)  # Units that leave the root path  # fmt: skip
+                                on_note=self._note, brake=brake, report_only=root.report_only)  # fmt: skip
         self._wake, self._fetch_now = threading.Event(), threading.Event()
         self._schedule = _Schedule()
         self._servable: set[UnitRef] = set()  # the Units the last round could pass (ours, not held back)

@@ -109,11 +109,11 @@ class Retirer:
     def __init__(
         self, root: Root, raw: RawApi, applier: Applier, store: InventoryStore, *,
         account_of: Callable[[UnitSpec], Applier], on_result: Callable[[ReconcileResult], None],
-        on_note: Callable[[str], None], brake: BrakePolicy,
+        on_note: Callable[[str], None], brake: BrakePolicy, report_only: bool = False,
     ) -> None:  # fmt: skip
         self.root, self.raw, self.applier, self.store = root, raw, applier, store
         self.account_of, self.on_result, self.on_note, self.brake = account_of, on_result, on_note, brake
-        self.records = Records(raw, root.unit)
+        self.records, self.report_only = Records(raw, root.unit), report_only  # the operator's, for every Unit
         self._said: set[str] = set()  # brake messages already recorded by this process
 
     def round(
@@ -133,7 +133,7 @@ class Retirer:
         served: Sequence[UnitSpec], revision: Revision | None, acting: Acting,
     ) -> None:  # fmt: skip
         records = self.records.get()
-        if changes := recorded(records, served):
+        if changes := recorded(records, served, report_only=self.report_only):
             self.records.change(changes)
             records |= changes
         facts = declared_of(declared)

@@ -43,6 +43,7 @@ class Served:
     account: str | None  # spec.serviceAccountName; None: the operator's default account
     prune: bool
     suspend: bool
+    report_only: bool
     origin: str  # where the root declared it (file:line), for messages
 
     @property
@@ -51,41 +52,47 @@ class Served:
 
     @property
     def orphans(self) -> bool:
-        """Whether retiring leaves its objects in place (``prune: false``, or suspended, as Flux does)."""
-        return not self.prune or self.suspend
+        """Whether retiring leaves its objects in place: ``prune: false`` or suspended, as Flux does; and
+        ``reportOnly``, whose team asked that nothing be written."""
+        return not self.prune or self.suspend or self.report_only
 
     def spec(self) -> UnitSpec:
         """A spec with this record's identity and account (what ``fleet.accounts`` reads)."""
         return UnitSpec(self.ref, self.origin, self.path, DEFAULTS.interval, service_account_name=self.account,
-                        suspend=self.suspend, prune=self.prune)  # fmt: skip
+                        suspend=self.suspend, report_only=self.report_only, prune=self.prune)  # fmt: skip
 
     def row(self) -> list[object]:
-        return [self.ref.namespace, self.ref.name, self.path, self.account, self.prune, self.suspend, self.origin]
+        return [self.ref.namespace, self.ref.name, self.path, self.account, self.prune, self.suspend,
+                self.report_only, self.origin]  # fmt: skip
 
     @classmethod
     def of_row(cls, row: Any) -> Served:
         """A stored row, checked as strictly as a spec (ValueError otherwise): the ConfigMap is only as trusted
         as whoever may edit it."""
-        if not isinstance(row, list) or len(row) != 7:
-            raise ValueError(f"a record must be a list of 7 values, not {ascii(row)[:80]}")
-        namespace, name, path, account, prune, suspend, origin = row
+        if not isinstance(row, list) or len(row) != 8:
+            raise ValueError(f"a record must be a list of 8 values, not {ascii(row)[:80]}")
+        namespace, name, path, account, prune, suspend, report_only, origin = row
         if not is_dns_label(namespace) or not is_dns_subdomain(name) or not isinstance(path, str):
             raise ValueError(f"a record names no Unit: {ascii(row)[:80]}")
         if account is not None and not is_dns_subdomain(account):
             raise ValueError(f"Unit/{namespace}/{name}: account {ascii(account)[:80]} is not a name")
-        if type(prune) is not bool or type(suspend) is not bool or not isinstance(origin, str):
-            raise ValueError(f"Unit/{namespace}/{name}: prune and suspend must be booleans, origin a text")
-        return cls(UnitRef(namespace, name), path, account, prune, suspend, origin)
+        if any(type(flag) is not bool for flag in (prune, suspend, report_only)) or not isinstance(origin, str):
+            raise ValueError(f"Unit/{namespace}/{name}: prune, suspend and reportOnly must be booleans, origin a text")
+        return cls(UnitRef(namespace, name), path, account, prune, suspend, report_only, origin)
 
 
-def served_of(spec: UnitSpec) -> Served:
-    """The record of a Unit as served (the root's spec, suspended when either it or the live object says so)."""
-    return Served(spec.ref, spec.path, spec.service_account_name, spec.prune, spec.suspend, spec.origin)
+def served_of(spec: UnitSpec, *, report_only: bool = False) -> Served:
+    """The record of a Unit as served (the root's spec, suspended when either it or the live object says so);
+    ``report_only``: the operator's, for every Unit."""
+    return Served(spec.ref, spec.path, spec.service_account_name, spec.prune, spec.suspend,
+                  spec.report_only or report_only, spec.origin)  # fmt: skip
 
 
-def recorded(records: Mapping[UnitRef, Served], served: Iterable[UnitSpec]) -> dict[UnitRef, Served]:
+def recorded(
+    records: Mapping[UnitRef, Served], served: Iterable[UnitSpec], *, report_only: bool = False
+) -> dict[UnitRef, Served]:
     """The records that ``served`` adds or changes (empty when all are as recorded)."""
-    return {s.ref: r for s in served if records.get(s.ref) != (r := served_of(s))}
+    return {s.ref: r for s in served if records.get(s.ref) != (r := served_of(s, report_only=report_only))}
 
 
 @dataclass(frozen=True)

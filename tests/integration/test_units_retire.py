@@ -103,6 +103,13 @@ class Repo:
             return False
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
+    def fleet_rounds(self, loop: Loop, rounds: int) -> None:
+        """Wait until ``loop`` served ``rounds`` more rounds."""
+        until = loop.fleet.rounds + rounds
+        for _ in range(rounds):
+            loop.fleet.wake()
+            eventually(lambda: loop.fleet.rounds >= until or not loop.thread.is_alive(), 30, every=0.2)
+
     def attempted(self, name: str) -> str:
         return str(UnitStore(RawApi(self.api)).get(self.namespace, name).status.get("lastAttemptedRevision"))
 
@@ -209,6 +216,18 @@ def test_a_unit_deleted_by_hand_while_its_file_is_in_git_prunes_nothing(repo: Re
     eventually(lambda: repo.ready("d"), 60, every=0.5)
     assert repo.value("d") == "1" and repo.inventory("d") and repo.recorded() == "4"
     assert not [c for r in loop.results for c in r.changes if c.action is Action.DELETED and c.key.kind != "Unit"]
+
+
+def test_a_root_revision_that_is_refused_retires_nothing(repo: Repo) -> None:
+    loop = repo.start()
+    all_ready(repo)
+    repo.declare(**{n: f"{{path: {n}}}" for n in NAMES if n != "d"})
+    repo.upstream.write("root/broken.yaml", "kind: [unclosed\n")
+    sha = repo.commit("d leaves, and the root does not render")
+    eventually(lambda: any(r.error for r in loop.results if r.unit == f"{repo.namespace}-root" and r.revision == sha),
+               60, every=0.5)  # fmt: skip
+    repo.fleet_rounds(loop, 2)
+    assert repo.unit_exists("d") and repo.value("d") == "1" and repo.inventory("d") and repo.recorded() == "4"
 
 
 def test_a_commit_removing_every_unit_trips_the_brake_deletes_nothing_and_the_units_come_back(repo: Repo) -> None:
