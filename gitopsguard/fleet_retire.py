@@ -220,6 +220,9 @@ class Retirer:
                 again = again or refused.retryable
         if not again:
             self._forget(unit)
+            deleted = sum(c.action is Action.DELETED for c in changes)
+            left = "its objects are left in place" if unit.orphans else f"{deleted} of {plan.owned} objects deleted"
+            self.on_note(f"{unit.ref}: left the root path {self.root.path} at {commit[:12]}: retired ({left})")
         if changes:
             self.on_result(ReconcileResult(unit.id, commit, tuple(changes)))
 

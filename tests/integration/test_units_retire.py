@@ -191,7 +191,7 @@ def test_a_unit_removed_from_the_root_path_with_prune_deletes_its_objects_and_it
 
 
 def test_a_unit_removed_with_prune_false_or_suspended_leaves_its_objects_orphaned(repo: Repo) -> None:
-    repo.start()
+    loop = repo.start()
     all_ready(repo)
     UnitStore(RawApi(repo.api)).set_suspend(repo.namespace, "c", True)  # `gitopsguard suspend unit c`
     repo.declare(a="{path: a}", b="{path: b}", c="{path: c}", d="{path: d, prune: false}")
@@ -202,6 +202,8 @@ def test_a_unit_removed_with_prune_false_or_suspended_leaves_its_objects_orphane
     eventually(lambda: not repo.inventory("c") and not repo.inventory("d") and repo.recorded() == "2", 60, every=0.5)
     assert not repo.unit_exists("c") and not repo.unit_exists("d")
     assert (repo.value("c"), repo.value("d")) == ("1", "1"), "orphaned, as Flux leaves them"
+    said = [n for n in loop.notes if "retired (its objects are left in place)" in n]
+    assert [n.split(":")[0] for n in said] == [f"Unit/{repo.namespace}/c", f"Unit/{repo.namespace}/d"], loop.notes
 
 
 def test_a_unit_deleted_by_hand_while_its_file_is_in_git_prunes_nothing(repo: Repo) -> None:
