@@ -114,7 +114,7 @@ class Retirer:
         self.root, self.raw, self.applier, self.store = root, raw, applier, store
         self.account_of, self.on_result, self.on_note, self.brake = account_of, on_result, on_note, brake
         self.records, self.report_only = Records(raw, root.unit), report_only  # the operator's, for every Unit
-        self._said: set[str] = set()  # brake messages already recorded by this process
+        self._held: tuple[str, frozenset[UnitRef], bool] | None = None  # held last: (commit, Units, released)
 
     def round(
         self, declared: tuple[str, RootUnits] | None, root_owns: frozenset[ObjectKey], live: Sequence[LiveUnit],
@@ -150,16 +150,21 @@ class Retirer:
         self, units: Sequence[Served], records: Mapping[UnitRef, Served], facts: Declared, revision: Revision | None,
         acting: Acting,
     ) -> None:  # fmt: skip
-        """Plan every retiring Unit (reads), judge them together, then retire those whose shard is ours."""
+        """Plan every retiring Unit (reads), judge them together, then retire those whose shard is ours. Once
+        held, the same retirements are not read again until a commit or a restart may release them."""
+        commit = facts.commit or ""
+        released = self.brake.released or (revision is not None and revision.commit == commit
+                                           and RELEASE_MARKER in revision.message)  # fmt: skip
+        judged = (commit, frozenset(u.ref for u in units), released)
+        if judged == self._held:
+            return
         planned = [p for u in units if (p := self._plan(u)) is not None]
         if len(planned) < len(units):
             return  # an inventory could not be read: what it would delete is unknown, so nothing is judged
-        commit = facts.commit or ""
         owned = sum(len(i.entries) for i in self._inventories(records).values())
-        released = self.brake.released or (revision is not None and revision.commit == commit
-                                           and RELEASE_MARKER in revision.message)  # fmt: skip
         held = retirement_brake([p for p, _ in planned], owned, replace(self.brake, released=released),
                                 root_path=self.root.path)  # fmt: skip
+        self._held = judged if held is not None else None
         if held is not None:
             self._hold(held, planned, commit)
             return
@@ -187,10 +192,7 @@ class Retirer:
         return {name: inventory for name, inventory in self.store.units().items() if name in ids}
 
     def _hold(self, why: str, planned: Sequence[tuple[RetirePlan, Found]], commit: str) -> None:
-        """Nothing deleted: said once (a note, and one audited result under the root's name, as a brake is)."""
-        if why in self._said:
-            return
-        self._said.add(why)
+        """Nothing deleted: said (a note, and one audited result under the root's name, as a brake is)."""
         self.on_note(
             f"mass-prune brake: {why}: nothing was deleted; if intended, put {RELEASE_MARKER} in a commit "
             "message of the root path (or start with --allow-mass-prune), else restore the Units' files"
