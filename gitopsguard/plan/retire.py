@@ -125,7 +125,7 @@ class Retiring:
 
 def gone(records: Mapping[UnitRef, Served], declared: Declared) -> tuple[Served, ...]:
     """The recorded Units the root's applied commit does not declare (cheap: no request needed)."""
-    return tuple(s for ref, s in sorted(records.items()) if ref not in declared.refs)
+    return tuple(sorted((s for ref, s in records.items() if ref not in declared.refs), key=lambda s: s.ref))
 
 
 def retiring(
