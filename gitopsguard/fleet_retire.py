@@ -75,14 +75,17 @@ class Records:
     def change(self, put: Mapping[UnitRef, Served], drop: Sequence[UnitRef] = ()) -> None:
         """Add or replace ``put``, remove ``drop``, merged into what is stored now (other replicas write too)."""
 
+        merged: dict[UnitRef, Served] = {}
+
         def changed(current: Stored | None) -> Content:
-            records = {**_parsed(current), **put}
+            merged.clear()
+            merged.update({**_parsed(current), **put})
             for ref in drop:
-                records.pop(ref, None)
-            self._known = records
-            return _content(self._root, records)
+                merged.pop(ref, None)
+            return _content(self._root, merged)
 
         self._store.update(self.name, changed)
+        self._known = merged  # only once stored: a failed write is tried again by the next round
 
 
 def _parsed(stored: Stored | None) -> dict[UnitRef, Served]:
