@@ -195,8 +195,9 @@ def test_a_unit_removed_with_prune_false_or_suspended_leaves_its_objects_orphane
     all_ready(repo)
     UnitStore(RawApi(repo.api)).set_suspend(repo.namespace, "c", True)  # `gitopsguard suspend unit c`
     repo.declare(a="{path: a}", b="{path: b}", c="{path: c}", d="{path: d, prune: false}")
-    repo.commit("d without prune")
-    eventually(lambda: repo.reason("c") == "Suspended", 60, every=0.5)  # the round that saw it recorded both
+    sha = repo.commit("d without prune")
+    # the round that served d at that commit and c suspended recorded both
+    eventually(lambda: repo.attempted("d") == sha and repo.reason("c") == "Suspended", 60, every=0.5)
     repo.declare(a="{path: a}", b="{path: b}")
     repo.commit("c and d leave")
     eventually(lambda: not repo.inventory("c") and not repo.inventory("d") and repo.recorded() == "2", 60, every=0.5)
