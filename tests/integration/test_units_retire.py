@@ -20,6 +20,7 @@ from kubernetes import client
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api
 from gitopsguard.cluster.units import UnitStore
 from gitopsguard.errors import ClusterError, NotFoundError
 from gitopsguard.fleet import AccountOf, Fleet, accounts
@@ -27,10 +28,11 @@ from gitopsguard.model import Action, ObjectKey, Reason
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
+from gitopsguard.units.shards import shard_of
 from tests.gitrepo import Upstream
 from tests.integration.test_tenant_impersonation import bind, make_namespace
 from tests.integration.test_units_crd import install_unit_crd
-from tests.integration.test_units_loop import UNIT, configmap
+from tests.integration.test_units_loop import UNIT, configmap, units_of_one_configmap
 from tests.waiting import eventually, value_of
 
 pytestmark = pytest.mark.integration
@@ -323,3 +325,54 @@ def test_a_crash_mid_retirement_resumes_at_the_next_start(repo: Repo) -> None:
     eventually(lambda: not repo.inventory("d") and repo.recorded() == "3", 30, every=0.5)
     assert [repo.value(n) for n in ("a", "b", "c")] == ["1"] * 3
     assert sorted(c.key.name for r in second.results for c in r.changes if c.action is Action.DELETED) == left
+
+
+def test_with_shards_only_the_holder_of_the_units_shard_deletes_what_it_applied(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """Two replicas, 8 shard Leases (in the test's namespace), their rounds run by hand, one after the other:
+    the replica holding the root's shard applies the commit that removes a Unit whose shard the other holds;
+    it records and judges, but deletes nothing; the other's next round retires the Unit."""
+    raw = RawApi(admin_api)
+    upstream, names = units_of_one_configmap(raw, namespace, tmp_path, [f"u{i}" for i in range(6)])
+    timing = ShardTiming(lease_seconds=30, renew_deadline=20, retry_seconds=0.5)
+    stop = threading.Event()
+    replicas: list[tuple[Fleet, ShardLeases]] = []
+    for me in ("a", "b"):
+        leases = ShardLeases(shard_api(admin_api, timing), 8, me=me, namespace=namespace, timing=timing)
+        replicas.append((Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
+                               GitSource(SourceSpec(upstream.url), tmp_path / f"gg-{me}"), Applier(admin_api),
+                               InventoryStore(admin_api), raw, interval=60, leases=leases), leases))  # fmt: skip
+        leases.start(stop)
+    repo = Repo(upstream, namespace, admin_api, tmp_path)
+
+    def served_by(fleet: Fleet) -> None:
+        fleet.wake()
+        fleet._round(stop)  # one round, when the test says
+
+    try:
+        eventually(lambda: len(replicas[0][1].held()) + len(replicas[1][1].held()) == 8, 30, every=0.2)
+        root = next(r for r in replicas if shard_of(f"{namespace}-root", 8) in r[1].held())
+        other = next(r for r in replicas if r is not root)
+        leaving = next(n for n in names if shard_of(f"{namespace}.{n}", 8) in other[1].held())
+
+        def all_served() -> bool:
+            for fleet, _ in (root, other):
+                served_by(fleet)
+            return all(repo.ready(n) for n in names)
+
+        eventually(all_served, 90, every=0.2)
+        upstream.write("root/units.yaml", "".join(UNIT.format(name=n, namespace=namespace, spec=f"{{path: {n}}}")
+                                                  for n in names if n != leaving))  # fmt: skip
+        upstream.commit(f"{leaving} leaves")
+        served_by(root[0])
+        assert not repo.unit_exists(leaving), "the root's holder applied the commit"
+        assert repo.value(leaving) == "1" and repo.inventory(leaving), "not its shard: it deletes nothing"
+        served_by(other[0])
+        assert repo.value(leaving) is None and not repo.inventory(leaving) and repo.recorded() == "5"
+        assert all(repo.value(n) == "1" for n in names if n != leaving)
+    finally:
+        stop.set()
+        for name in names:
+            InventoryStore(admin_api).delete(f"{namespace}.{name}")
+        InventoryStore(admin_api).delete(f"{namespace}-root")
