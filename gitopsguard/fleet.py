@@ -45,6 +45,7 @@ from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
 from gitopsguard.collector import Collector
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
+from gitopsguard.fleet_retire import Retirer
 from gitopsguard.fleet_status import Served, StatusWriter, answering
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
@@ -138,6 +139,8 @@ class Fleet:
         self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
         self._store, self._units = store, UnitStore(raw)
         self._status = StatusWriter(self._units)
+        self._retirer = Retirer(self._root, raw, applier, store, account_of=self._account_of, on_result=on_result,
+                                on_note=self._note, brake=brake, report_only=root.report_only)  # fmt: skip
         self._wake, self._fetch_now = threading.Event(), threading.Event()
         self._schedule = _Schedule()
         self._servable: set[UnitRef] = set()  # the Units the last round could pass (ours, not held back)
@@ -339,6 +342,7 @@ class Fleet:
         served = {UnitRef(*_where(body)) for body in found.served}
         specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
         self._governed.keep_only(s.id for s in specs)
+        self._retirer.round(self._declared, inventory, live_units, specs, self._revision, acting=self._acting)
         inside = refused_targets(specs) | misplaced_policies(self._root.path, self.unit.policies_path, specs)
         order = apply_order(tuple(s for s in specs if s.ref not in inside))
         for ref, why in {**refused, **inside, **order.refused}.items():

@@ -77,6 +77,10 @@ class InventoryStore:
         """Replace the unit's ConfigMap; create it (and the namespace) the first time."""
         self._store.put(_name(unit), _content(unit, inventory))
 
+    def delete(self, unit: str) -> None:
+        """Remove the unit's ConfigMap (a retired Unit's, ``fleet_retire.py``); nothing when it is absent."""
+        self._store.delete(_name(unit))
+
 
 def _parsed(stored: Stored) -> Inventory:
     data = stored.content.data
