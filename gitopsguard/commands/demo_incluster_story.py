@@ -23,10 +23,12 @@ from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, prepare_sa
 from gitopsguard.commands.demo_grants import GRANT_SECONDS, _alice_can_list, request_grant
 from gitopsguard.commands.demo_incluster import DemoInstall, echo_step
 from gitopsguard.commands.demo_incluster_units import (
+    READY_MESSAGE,
     ROOT,
     TEAM_FOLDER,
     kubectl,
     ready_of,
+    reviewed_undo,
     show_confinement,
     show_reconcile_request,
     show_suspend,
@@ -34,10 +36,11 @@ from gitopsguard.commands.demo_incluster_units import (
     until,
 )
 from gitopsguard.commands.demo_review import _LOG_LEVEL, reviewed_change, signed_commit
+from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.devcluster.install import NAMESPACE
 from gitopsguard.errors import ClusterError, ForbiddenError, GitOpsGuardError
 
-LEASE = "gitopsguard-" + ROOT.replace("/", "-")  # the root unit's leader Lease: its holder serves every Unit
+LEASE = f"gitopsguard-{unit_name_for(ROOT)}"  # the root unit's leader Lease: its holder serves every Unit
 
 
 def holder(demo: DemoInstall) -> str:
@@ -110,6 +113,7 @@ def show_policy_gate(demo: DemoInstall) -> None:
               "policies/pod-security.yaml forbids it) ...")  # fmt: skip
     folder = demo.repo / TEAM_FOLDER
     overlay = folder / "kustomization.yaml"
+    undo = reviewed_undo(demo, folder / "debug-pod.yaml", overlay)
 
     def edit() -> None:
         (folder / "debug-pod.yaml").write_text(DEBUG_POD)
@@ -121,10 +125,9 @@ def show_policy_gate(demo: DemoInstall) -> None:
     click.echo(f"... refused, nothing of it applied (Pod debug-shell exists: {exists}); Unit shop says why:"
                if refused is not None else "... Unit shop did not report it within 60 s:")  # fmt: skip
     kubectl(demo, "get", "units", "-n", "shop")
-    demo.people.git(demo.repo, "carol", "revert", "--no-edit", "-S", "-m", "1", "HEAD")
-    back = until(lambda: ready_of(demo, "shop", "shop").get("status") == "True", 60)
-    click.echo(f"carol reverted the merge; Unit shop Ready again {back:.1f} s later." if back is not None else
-               "carol reverted the merge; Unit shop NOT Ready again within 60 s.")  # fmt: skip
+    kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", READY_MESSAGE)
+    click.echo("")
+    undo()
 
 
 def show_hack_a_node(demo: DemoInstall) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -66,7 +67,7 @@ def shell(demo: DemoInstall, argv: list[str], shown: str) -> int:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
     click.echo(f"  $ {shown}")
     for line in (done.stdout + done.stderr).rstrip().splitlines():
-        click.echo(f"    {line}")
+        click.echo(f"    {line}".rstrip())  # kubectl pads a column to its widest cell, a long message's too
     return done.returncode
 
 
@@ -108,12 +109,21 @@ def revision_of(demo: DemoInstall, namespace: str, name: str) -> str:
 
 
 def show_reconcile_request(demo: DemoInstall, merged: str) -> None:
-    """After a merge: ``reconcile unit`` asks the running controller (an annotation) and waits for its answer."""
+    """After a merge: ``reconcile unit`` asks the running controller (an annotation) and waits for its answer.
+    Every Unit's revision moves to the new commit (each is reconciled on it); only shop's objects changed,
+    which the Units' Events say."""
     click.echo("  No waiting for the next fetch: ask the running controller to reconcile Unit shop now.")
     gitopsguard(demo, "reconcile", "unit", "shop", "-n", "shop", "--timeout", "60s")
+    until(lambda: all(merged in revision_of(demo, namespace, name) for namespace, name in UNITS), 10)
     kubectl(demo, "get", "units", "-A")
-    moved = [name for namespace, name in UNITS if merged[:12] in revision_of(demo, namespace, name)]
-    click.echo(f"  Units on the merge {merged[:12]}: {', '.join(moved) or 'none yet'}.")
+    click.echo(f"  Every Unit is on the merge now; what each did with it, from the Units' Events ({merged[:12]}):")
+    events = [demo.kubectl, "get", "events", "-A", "--field-selector", "involvedObject.kind=Unit", "-o",
+              "custom-columns=NAMESPACE:.metadata.namespace,UNIT:.involvedObject.name,MESSAGE:.message"]  # fmt: skip
+    done = subprocess.run([*events, "--kubeconfig", str(demo.kubeconfig)], capture_output=True, text=True, timeout=60)
+    click.echo(f"  $ kubectl {' '.join(events[1:-1])} '{events[-1]}' | grep -e MESSAGE -e {merged}")
+    for line in done.stdout.splitlines():
+        if "MESSAGE" in line or merged in line:
+            click.echo(f"    {line}".rstrip())
 
 
 def show_confinement(demo: DemoInstall) -> None:
@@ -123,6 +133,7 @@ def show_confinement(demo: DemoInstall) -> None:
               "it ...")  # fmt: skip
     folder = demo.repo / TEAM_FOLDER
     kustomization = folder / "kustomization.yaml"
+    undo = reviewed_undo(demo, folder / "written-by-shop.yaml", kustomization)
 
     def edit() -> None:
         (folder / "written-by-shop.yaml").write_text(STOLEN)
@@ -134,12 +145,32 @@ def show_confinement(demo: DemoInstall) -> None:
     click.echo("... refused by the API server: shop's account may write in namespace shop only (nothing of the "
                "revision applied):" if refused is not None else "... Unit shop did not fail within 60 s:")  # fmt: skip
     kubectl(demo, "get", "units", "-A")
+    kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", READY_MESSAGE)
     exists = _configmap_exists(demo, "payments", "written-by-shop")
-    click.echo(f"  ConfigMap payments/written-by-shop exists: {exists}.")
-    demo.people.git(demo.repo, "carol", "revert", "--no-edit", "-S", "-m", "1", "HEAD")
-    back = until(lambda: ready_of(demo, "shop", "shop").get("status") == "True", 60)
-    click.echo(f"carol reverted the merge; Unit shop Ready again {back:.1f} s later." if back is not None else
-               "carol reverted the merge; Unit shop NOT Ready again within 60 s.")  # fmt: skip
+    click.echo(f"\n  ConfigMap payments/written-by-shop exists: {exists}.")
+    undo()
+
+
+READY_MESSAGE = "jsonpath={.status.conditions[?(@.type=='Ready')].message}"
+
+
+def reviewed_undo(demo: DemoInstall, added: Path, edited: Path) -> Callable[[], None]:
+    """Undoes a change that added the file ``added`` and edited ``edited``, by review like any change: the
+    root unit applied the merge (its own folder did not change), so a revert pushed straight would be an
+    unreviewed commit on top of an applied one, and refused for every Unit."""
+    original = edited.read_text()
+
+    def edit() -> None:
+        added.unlink(missing_ok=True)
+        edited.write_text(original)
+
+    def undo() -> None:
+        reviewed_change(demo.people, demo.repo, f"undo-{added.stem}-{int(time.time())}", edit, f"Undo {added.name}")
+        back = until(lambda: ready_of(demo, "shop", "shop").get("status") == "True", 60)
+        click.echo(f"alice undoes it, carol merges; Unit shop Ready again {back:.1f} s later." if back is not None
+                   else "alice undoes it, carol merges; Unit shop NOT Ready again within 60 s.")  # fmt: skip
+
+    return undo
 
 
 def _configmap_exists(demo: DemoInstall, namespace: str, name: str) -> bool:
@@ -156,9 +187,9 @@ def show_suspend(demo: DemoInstall) -> None:
     echo_step("An incident in shop: suspend its Unit, then scale Deployment/shop/shop by hand to 3 ...")
     gitopsguard(demo, "suspend", "unit", "shop", "-n", "shop")
     apps.patch_namespaced_deployment("shop", "shop", {"spec": {"replicas": 3}}, field_manager="demo-edit")
-    time.sleep(3)  # three of the controller's fetch intervals: long enough to see it leave the drift alone
+    time.sleep(2)  # unsuspended, drift is put back within about a second (the drift step shows it)
     replicas = apps.read_namespaced_deployment("shop", "shop").spec.replicas
-    click.echo(f"  3 s later: Deployment/shop/shop has {replicas} replicas (suspended: left alone).")
+    click.echo(f"  2 s later: Deployment/shop/shop has {replicas} replicas (suspended: left alone).")
     kubectl(demo, "get", "units", "-n", "shop")
     gitopsguard(demo, "resume", "unit", "shop", "-n", "shop")
     took = until(lambda: apps.read_namespaced_deployment("shop", "shop").spec.replicas == 1, 60, 0.1)
