@@ -6,6 +6,7 @@ of kubectl or gitopsguard's CLI, as a user would type them."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -63,7 +64,9 @@ def all_ready(demo: DemoInstall) -> bool:
 def shell(demo: DemoInstall, argv: list[str], shown: str) -> int:
     """Run ``argv`` (kubectl or gitopsguard, with the demo's kubeconfig in the environment), print ``$ shown``
     and its output indented, as a terminal would; its exit code."""
-    env = {"KUBECONFIG": str(demo.kubeconfig), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    # the caller's environment, HOME above all: without it kubectl keeps its discovery cache in ./.kube, which
+    # is the source checkout `make demo` runs from
+    env = {**os.environ, "KUBECONFIG": str(demo.kubeconfig)}
     done = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
     click.echo(f"  $ {shown}")
     for line in (done.stdout + done.stderr).rstrip().splitlines():

@@ -5,14 +5,16 @@ watches the Lease the controller started with ``--root clusters/dev-units`` real
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from gitopsguard.commands.demo import TEMPLATE
-from gitopsguard.commands.demo_incluster import OPERATOR_RBAC, ROOT, _require_units_layout
+from gitopsguard.commands.demo_incluster import OPERATOR_RBAC, ROOT, DemoInstall, _require_units_layout
 from gitopsguard.commands.demo_incluster_story import LEASE
 from gitopsguard.commands.demo_incluster_units import ROOT as STORY_ROOT
-from gitopsguard.commands.demo_incluster_units import TEAM_FOLDER, UNITS
+from gitopsguard.commands.demo_incluster_units import TEAM_FOLDER, UNITS, shell
 from gitopsguard.errors import DevClusterError
 
 
@@ -35,3 +37,15 @@ def test_the_template_holds_what_the_demo_installs_and_shows() -> None:
     declared = "".join(p.read_text() for p in (TEMPLATE / ROOT).glob("*.yaml"))
     for namespace, name in UNITS:
         assert f"name: {name}\n  namespace: {namespace}\n" in declared, name
+
+
+def test_the_storys_commands_keep_the_callers_home_and_write_nothing_where_they_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kubectl without HOME kept its discovery cache in ./.kube: the source checkout `make demo` runs from."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    demo = cast(DemoInstall, SimpleNamespace(kubeconfig=tmp_path / "kubeconfig"))
+    assert shell(demo, ["sh", "-c", 'echo "home=$HOME config=$KUBECONFIG"'], "env") == 0
+    assert f"home={tmp_path / 'home'} config={tmp_path / 'kubeconfig'}" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
