@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Start the local cluster with a node (building Kubernetes once), build gitopsguard's image, install it as Pods
-## with `kubectl apply -k` over manifests/ (two replicas, leader election, admission) and drive it through the
-## demo's story. Needs root (the node); `make demo-local` runs the controller as a local process instead.
+## with `kubectl apply -k` over manifests/ (two replicas, leader election, admission), serving repo-template/'s
+## Units (run --root clusters/dev-units), and drive it through the demo's story (kubectl get units, reconcile,
+## suspend and resume a Unit, a team confined to its namespace, ...). Needs root (the node); `make demo-local`
+## runs the controller as a local process instead.
 demo: install
 	$(BIN)/gitopsguard demo
 

@@ -6,8 +6,9 @@
 Each run is ``gitopsguard demo`` from nothing running (what `make demo` runs after its venv exists), then
 ``gitopsguard demo --down`` (`make demo-down`). It prints, per run: the seconds until gitopsguard was installed
 (cluster and node up, images checked and imported, ``kubectl apply -k``, the rollout complete), the whole
-demo's seconds (the story included: its waits are the story's own, a 5 s grace, a 10 s grant, a Lease changing
-hands), and the teardown's. ``--output DIR`` keeps each run's output (the demo's progress lines say where the
+demo's seconds (the story included, over the Units layout since issue 19: its waits are the story's own, the
+three Units Ready, a 2 s look at a suspended Unit, a 5 s grace, a 10 s grant, a Lease changing hands), and the
+teardown's. ``--output DIR`` keeps each run's output (the demo's progress lines say where the
 install's time goes) as ``DIR/run-N.txt``. Where other sessions build images into the shared cache, give the runs
 a copy of their own (GITOPSGUARD_CACHE_DIR): a rebuilt image makes a run cold. Needs root and a machine whose
 node nobody else holds; use a state directory of its own (GITOPSGUARD_DEV_CLUSTER_DIR) so that no other dev

@@ -284,10 +284,10 @@ LOCAL_IMAGES = """images:  # the demo: its web image, built and imported into th
 
 
 def _use_local_images(path: Path) -> None:
-    """clusters/dev runs the demo's local web image, and policies/images.yaml admits that one image besides
-    the template's registry."""
-    overlay = path / "clusters" / "dev" / "kustomization.yaml"
-    overlay.write_text(overlay.read_text() + LOCAL_IMAGES)
+    """clusters/dev and the teams' folders of the Units layout (apps/*/dev) run the demo's local web image, and
+    policies/images.yaml admits that one image besides the template's registry."""
+    for overlay in (path / "clusters" / "dev", path / "apps" / "shop" / "dev", path / "apps" / "payments" / "dev"):
+        (overlay / "kustomization.yaml").write_text((overlay / "kustomization.yaml").read_text() + LOCAL_IMAGES)
     policy = path / "policies" / "images.yaml"
     allowed = "c.image.startsWith('ghcr.io/example/')"
     policy.write_text(policy.read_text().replace(allowed, f"({allowed} || c.image == 'gitopsguard-demo-web:dev')"))

@@ -4,8 +4,11 @@ cluster's node, and driven through the demo's story.
 The recipe: the dev cluster with its node; gitopsguard's image and the demo's web image built with buildah
 (cached while their sources are unchanged) and imported into the node; the demo repository (repo-template/,
 its workloads pointed at the local web image) served to the Pods by ``git daemon`` on the node's bridge;
-``kubectl apply --server-side -k`` over an overlay of ``manifests/`` (``devcluster/install.py``): two replicas,
-leader election, probes, admission, all as shipped. Then the story (``demo_incluster_story.py``).
+``kubectl apply --server-side -k`` over an overlay of ``manifests/`` (``devcluster/install.py``) that serves the
+Units layout as an operator would: ``run --root clusters/dev-units`` instead of ``--path``, and the operator's
+``operator/units-rbac.yaml`` beside the manifests (the Unit CRD and the impersonation ClusterRole ship in
+``manifests/``; the platform Unit binds that role in each team's namespace). Two replicas, leader election,
+probes, admission, all as shipped. Then the story (``demo_incluster_story.py``).
 
 The git daemon outlives this command, so the controller keeps following the demo repository; ``gitopsguard
 demo --down`` (`make demo-down`) stops it and takes the cluster down.
@@ -23,7 +26,7 @@ import click
 from kubernetes import client
 
 from gitopsguard.cluster import connect
-from gitopsguard.commands.demo import demo_repository
+from gitopsguard.commands.demo import TEMPLATE, demo_repository
 from gitopsguard.commands.demo_admission import demo_kubectl
 from gitopsguard.commands.demo_incluster_images import NodeImages
 from gitopsguard.commands.demo_review import DemoPeople, demo_people
@@ -45,6 +48,8 @@ PID_FILE = "demo-git-daemon.pid"
 # seconds between fetches: the demo's commits show within seconds, not the default 30; each is one git:// fetch
 INTERVAL = "--interval=2"
 READINESS_PERIOD = 1  # seconds; the shipped 5 s made the rollout, and so the install, wait up to 5 s per replica
+ROOT = "clusters/dev-units"  # the repository's root of Units (`run --root`)
+OPERATOR_RBAC = TEMPLATE / "operator" / "units-rbac.yaml"  # what the Units layout needs beside manifests/
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,14 @@ def install_demo(progress: Progress) -> DemoInstall:
     images.wait()
     people = demo_people(state.root / "demo-keys")
     repo = demo_repository(state.root / "demo-repo", people, local_images=True)
+    _require_units_layout(repo)
     # the first commit, carol's: the same on every run, so a second `make demo` changes no Pod template
     trust_from = people.git(repo, "carol", "rev-list", "--max-parents=0", "HEAD").split()[0]
     url = _serve(state, repo)
     # signed-merge approval: the grant keeper runs, and takes grants carol merged with a signed merge
-    settings = InstallSettings(url, "clusters/dev", people.trust, trust_from, extra_args=(INTERVAL,),
+    settings = InstallSettings(url, ROOT, people.trust, trust_from, extra_args=(INTERVAL,),
                                config=(("GITOPSGUARD_APPROVAL_MODE", "signed-merge"),),
-                               readiness_period=READINESS_PERIOD)  # fmt: skip
+                               readiness_period=READINESS_PERIOD, root=True, resources=(OPERATOR_RBAC,))  # fmt: skip
     overlay = write_overlay(state.root / "demo-install", settings)
     demo = DemoInstall(state, kubeconfig, connect(kubeconfig), repo, people, kubectl, overlay)
     before = _served_url(demo.api)
@@ -129,6 +135,13 @@ def _require_node(cluster: DevCluster, *, ready: bool = True) -> None:
     if ready and not status.node_ready:
         raise DevClusterError(f"{cluster.state.root}: the node {status.node} is not Ready; see "
                               "`gitopsguard dev-cluster status`, or make demo-down and make demo again")  # fmt: skip
+
+
+def _require_units_layout(repo: Path) -> None:
+    """A demo repository kept from a demo before the Units layout has no root of Units to serve."""
+    if not (repo / ROOT).is_dir():
+        raise DevClusterError(f"{repo}: no {ROOT}/ (a demo repository from before the Units layout); make "
+                              "demo-down removes it with the cluster, then make demo starts afresh")  # fmt: skip
 
 
 def _serve(state: StateLayout, repo: Path) -> str:

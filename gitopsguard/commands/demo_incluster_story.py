@@ -1,15 +1,17 @@
-"""The demo's story, told by the in-cluster controller (``demo_incluster.py`` installs it): what the local demo
-showed (apply, drift repair, review, the policy gate, the hack-a-node Pod refused at ``kubectl run``, a
-hand-made workload refused, a temporary grant), plus a leader handover. Every step watches the cluster and the
-controller Pods' output, as a user would; none waits longer than a minute, and a step that does not happen says
-so and the story goes on."""
+"""The demo's story, told by the in-cluster controller (``demo_incluster.py`` installs it) serving the Units
+layout (``run --root clusters/dev-units``): the three Units Ready in ``kubectl get units``, drift repair, review
+(a straight push refused, a team's reviewed commit applied by its Unit and ``reconcile unit`` answered by the
+controller), a team's file outside its namespace refused (``demo_incluster_units.py``), the policy gate on a
+team's Unit, ``suspend unit`` / ``resume unit``, the hack-a-node Pod refused at ``kubectl run``, a hand-made
+workload refused, a temporary grant, and a leader handover. Every step watches the cluster and the controller
+Pods' output, as a user would; none waits longer than a minute or two, and a step that does not happen says so
+and the story goes on."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -20,21 +22,25 @@ from gitopsguard.commands.demo import DEBUG_POD, grace_of
 from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, prepare_sandbox
 from gitopsguard.commands.demo_grants import GRANT_SECONDS, _alice_can_list, request_grant
 from gitopsguard.commands.demo_incluster import DemoInstall, echo_step
+from gitopsguard.commands.demo_incluster_units import (
+    READY_MESSAGE,
+    ROOT,
+    TEAM_FOLDER,
+    kubectl,
+    ready_of,
+    reviewed_undo,
+    show_confinement,
+    show_reconcile_request,
+    show_suspend,
+    show_units_ready,
+    until,
+)
 from gitopsguard.commands.demo_review import _LOG_LEVEL, reviewed_change, signed_commit
+from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.devcluster.install import NAMESPACE
 from gitopsguard.errors import ClusterError, ForbiddenError, GitOpsGuardError
 
-LEASE = "gitopsguard-clusters-dev"
-
-
-def until(condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.5) -> float | None:
-    """Seconds until ``condition`` held, or None if it did not within ``timeout``."""
-    started = time.monotonic()
-    while time.monotonic() < started + timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(every)
-    return None
+LEASE = f"gitopsguard-{unit_name_for(ROOT)}"  # the root unit's leader Lease: its holder serves every Unit
 
 
 def holder(demo: DemoInstall) -> str:
@@ -69,32 +75,6 @@ def _name(pod: client.V1Pod) -> str:
     return str(pod.metadata.name if pod.metadata else "")
 
 
-def show_first_apply(demo: DemoInstall) -> bool:
-    echo_step("The leader applies clusters/dev of the demo repository; its Pods run on the node ...")
-    apps = client.AppsV1Api(demo.api)
-
-    def shop_ready() -> bool:
-        try:
-            status = apps.read_namespaced_deployment("shop", "shop").status
-        except client.ApiException:
-            return False
-        return bool(status and status.ready_replicas)
-
-    took = until(shop_ready, 120)
-    if took is None:
-        click.echo("... Deployment/shop/shop not ready within 120 s; see the controller's output:")
-        click.echo(demo.log_of(holder(demo))[-3000:] if holder(demo) else "(no Pod holds the Lease)")
-        return False
-    click.echo(f"... {holder(demo) or 'the leader'} applied it; Deployment/shop/shop ready after {took:.1f} s. On "
-               "the node:")  # fmt: skip
-    for namespace in (NAMESPACE, "shop", "payments"):
-        for pod in demo.core.list_namespaced_pod(namespace).items:
-            phase = pod.status.phase if pod.status else "?"
-            image = pod.spec.containers[0].image if pod.spec else "?"
-            click.echo(f"    {namespace}/{_name(pod)}: {phase} ({image})")
-    return True
-
-
 def show_drift_repair(demo: DemoInstall) -> None:
     apps = client.AppsV1Api(demo.api)
     echo_step("Editing Deployment/shop/shop outside Git: replicas 1 -> 5 ...")
@@ -105,14 +85,15 @@ def show_drift_repair(demo: DemoInstall) -> None:
 
 
 def show_review(demo: DemoInstall) -> None:
-    overlay = demo.repo / "clusters" / "dev" / "kustomization.yaml"
+    overlay = demo.repo / TEAM_FOLDER / "kustomization.yaml"
     old = log_level(demo)
     new = "trace" if old != "trace" else "debug"
 
     def edit() -> None:
         overlay.write_text(_LOG_LEVEL.sub(lambda m: m.group(1) + new, overlay.read_text(), count=1))
 
-    echo_step(f"alice pushes a change straight to main, unreviewed: LOG_LEVEL {old} -> {new} in clusters/dev ...")
+    echo_step(f"alice pushes a change straight to main, unreviewed: LOG_LEVEL {old} -> {new} in {TEAM_FOLDER} "
+              "(team shop's folder) ...")  # fmt: skip
     edit()
     pushed = signed_commit(demo.people, demo.repo, "alice", f"Log at {new} level in dev")
     refusal = f"revision {pushed[:12]} is refused"
@@ -121,30 +102,32 @@ def show_review(demo: DemoInstall) -> None:
     click.echo(f"... refused; the cluster keeps LOG_LEVEL={log_level(demo)}. The leader said:\n    {said or '-'}")
     demo.people.git(demo.repo, "alice", "revert", "--no-edit", "-S", "HEAD")
     click.echo("alice reverts it and makes the same change on a branch; carol merges it (signed) ...")
-    reviewed_change(demo.people, demo.repo, f"alice-log-{new}-{int(time.time())}", edit, f"Log at {new} level in dev")
-    took = until(lambda: log_level(demo) == new, 60)
-    click.echo(f"... applied in {took:.1f} s: LOG_LEVEL={new}." if took is not None else
-               "... the merge was not applied within 60 s; see the controller's output.")  # fmt: skip
+    merged = reviewed_change(demo.people, demo.repo, f"alice-log-{new}-{int(time.time())}", edit,
+                             f"Log at {new} level in dev")  # fmt: skip
+    show_reconcile_request(demo, merged)
+    click.echo(f"  ConfigMap shop/shop-settings: LOG_LEVEL={log_level(demo)}.")
 
 
 def show_policy_gate(demo: DemoInstall) -> None:
-    echo_step("alice adds a privileged debug Pod to clusters/dev and carol merges it (policies/pod-security.yaml "
-              "forbids it) ...")  # fmt: skip
-    overlay = demo.repo / "clusters" / "dev" / "kustomization.yaml"
+    echo_step(f"alice adds a privileged debug Pod to {TEAM_FOLDER} and carol merges it (the platform's "
+              "policies/pod-security.yaml forbids it) ...")  # fmt: skip
+    folder = demo.repo / TEAM_FOLDER
+    overlay = folder / "kustomization.yaml"
+    undo = reviewed_undo(demo, folder / "debug-pod.yaml", overlay)
 
     def edit() -> None:
-        (demo.repo / "clusters" / "dev" / "debug-pod.yaml").write_text(DEBUG_POD)
-        overlay.write_text(overlay.read_text().replace("resources:\n", "resources:\n  - debug-pod.yaml\n", 1))
+        (folder / "debug-pod.yaml").write_text(DEBUG_POD)
+        overlay.write_text(overlay.read_text().replace("  - ../base\n", "  - ../base\n  - debug-pod.yaml\n", 1))
 
     reviewed_change(demo.people, demo.repo, f"alice-debug-{int(time.time())}", edit, "Add a privileged debug shell")
-    said = ""
-    if until(lambda: bool(logs_say(demo, "blocked by policy")), 60) is not None:
-        said = logs_say(demo, "blocked by policy")
+    refused = until(lambda: ready_of(demo, "shop", "shop").get("reason") == "PolicyDenied", 60)
     exists = any(_name(p) == "debug-shell" for p in demo.core.list_namespaced_pod("shop").items)
-    click.echo(f"... refused, nothing of it applied (Pod debug-shell exists: {exists}). The leader said:\n"
-               f"    {said or '- (not within 60 s)'}")  # fmt: skip
-    demo.people.git(demo.repo, "carol", "revert", "--no-edit", "-S", "-m", "1", "HEAD")
-    click.echo("carol reverted the merge; gitopsguard is back on a good revision.")
+    click.echo(f"... refused, nothing of it applied (Pod debug-shell exists: {exists}); Unit shop says why:"
+               if refused is not None else "... Unit shop did not report it within 60 s:")  # fmt: skip
+    kubectl(demo, "get", "units", "-n", "shop")
+    kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", READY_MESSAGE)
+    click.echo("")
+    undo()
 
 
 def show_hack_a_node(demo: DemoInstall) -> None:
@@ -232,7 +215,7 @@ def show_handover(demo: DemoInstall) -> None:
         return
     click.echo(f"... {holder(demo)} took the Lease over {time.monotonic() - killed:.1f} s later (at most its "
                "duration, 15 s, after the last renewal).")  # fmt: skip
-    overlay = demo.repo / "clusters" / "dev" / "kustomization.yaml"
+    overlay = demo.repo / TEAM_FOLDER / "kustomization.yaml"
     new = "info" if log_level(demo) != "info" else "debug"
 
     def edit() -> None:
@@ -246,10 +229,10 @@ def show_handover(demo: DemoInstall) -> None:
 
 def tell(demo: DemoInstall) -> bool:
     """The whole story; False when the first apply did not happen (nothing after it can be shown)."""
-    if not show_first_apply(demo):
+    if not show_units_ready(demo):
         return False
-    for step in (show_drift_repair, show_review, show_policy_gate, show_hack_a_node, show_hand_made, show_grant,
-                 show_handover):  # fmt: skip
+    for step in (show_drift_repair, show_review, show_confinement, show_policy_gate, show_suspend, show_hack_a_node,
+                 show_hand_made, show_grant, show_handover):  # fmt: skip
         try:
             step(demo)
         except (GitOpsGuardError, client.ApiException, subprocess.SubprocessError) as error:
@@ -261,8 +244,9 @@ HINTS = """
 gitopsguard runs as two Pods in {namespace}; the demo repository {repo} is served to them by git daemon.
   Try:  export KUBECONFIG={kubeconfig}
         kubectl get pods -A -o wide; kubectl logs -n {namespace} -l app.kubernetes.io/name=gitopsguard -f
-        kubectl scale deployment shop -n shop --replicas=5      # reverted within a second
-        cd {repo} && git checkout -b my-change && $EDITOR clusters/dev/kustomization.yaml && git commit -am 'my change'
+        kubectl get units -A; gitopsguard reconcile unit shop -n shop; gitopsguard suspend unit shop -n shop
+        kubectl scale deployment shop -n shop --replicas=5      # reverted within a second (unless suspended)
+        cd {repo} && git checkout -b my-change && $EDITOR apps/shop/dev/kustomization.yaml && git commit -am 'mine'
         git checkout main && git -c user.signingkey={carol} merge --no-ff --no-edit -S my-change  # carol: applied
   Stop it all: make demo-down
 """

@@ -3,9 +3,11 @@
 ``write_overlay`` writes a kustomize overlay over the shipped ``manifests/`` that changes only what a local
 install must: the image (``gitopsguard:dev``, imported into the node by hand, so ``imagePullPolicy: Never``),
 the repository (served by ``git daemon`` on the node's bridge), the trust file Secret, the commit to trust
-from, extra arguments, and (for the test suite) the namespace annotation that lets its Pods past the suite's
-node taint. Everything else (PSS restricted security contexts, read-only root, probes, RBAC, two replicas with
-leader election) is as shipped. `make demo` and ``tests/integration/test_incluster_install.py`` share it.
+from, extra arguments, for a root of Units ``--root`` in place of ``--path`` and the operator's files beside
+the manifests (``operator/units-rbac.yaml``), and (for the test suite) the namespace annotation that lets
+its Pods past the suite's node taint. Everything else (PSS restricted security contexts, read-only root,
+probes, RBAC, two replicas with leader election) is as shipped. `make demo` and
+``tests/integration/test_incluster_install.py`` share it.
 
 Why ``git daemon`` on the bridge: a Pod reaches the machine's bridge address (10.244.0.1) and nothing outside,
 no registry or Git host is reachable, and a hostPath repository is refused by PSS restricted. git:// needs no
@@ -49,18 +51,23 @@ class InstallSettings:
     extra_args: tuple[str, ...] = ()
     config: tuple[tuple[str, str], ...] = ()  # more gitopsguard-config entries, e.g. GITOPSGUARD_APPROVAL_MODE
     readiness_period: int = 0  # seconds between readiness probes; 0: as shipped (the demo's rollout waits on them)
+    root: bool = False  # ``path`` is a root of Units: `run --root` instead of the shipped `run --path`
+    resources: tuple[Path, ...] = ()  # more manifests installed beside manifests/ (operator/units-rbac.yaml)
 
 
 def write_overlay(directory: Path, settings: InstallSettings) -> Path:
     """A kustomization in ``directory`` over the shipped manifests; ``kubectl apply -k directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "trust.yaml").write_bytes(settings.trust_file.read_bytes())
+    extra = _copy_resources(directory, settings.resources)
     args = [f"--trust-from={settings.trust_from}", *settings.extra_args]
     deployment_patch: list[Mapping[str, object]] = [
         {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": IMAGE},
         {"op": "add", "path": "/spec/template/spec/containers/0/imagePullPolicy", "value": "Never"},
         *({"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": arg} for arg in args),
     ]
+    if settings.root:
+        deployment_patch += _root_instead_of_path()
     if settings.readiness_period:
         deployment_patch.append({"op": "replace", "value": settings.readiness_period,
                                  "path": "/spec/template/spec/containers/0/readinessProbe/periodSeconds"})  # fmt: skip
@@ -80,7 +87,7 @@ def write_overlay(directory: Path, settings: InstallSettings) -> Path:
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [os.path.relpath(MANIFESTS, directory)],  # kustomize refuses an absolute root
+        "resources": [os.path.relpath(MANIFESTS, directory), *extra],  # kustomize refuses an absolute root
         "secretGenerator": [
             {"name": "gitopsguard-trust", "namespace": NAMESPACE, "behavior": "replace", "files": ["trust.yaml"]}
         ],
@@ -88,6 +95,33 @@ def write_overlay(directory: Path, settings: InstallSettings) -> Path:
     }
     (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
     return directory
+
+
+PATH_ARG = "--path=$(GITOPSGUARD_PATH)"
+
+
+def _root_instead_of_path() -> list[Mapping[str, object]]:
+    """The shipped ``--path=$(GITOPSGUARD_PATH)`` argument made ``--root=...``, by its index; the patch tests the
+    value first, so a manifests/ that moved the argument fails the apply rather than patching another one."""
+    shipped = yaml.safe_load_all((MANIFESTS / "controller.yaml").read_text())
+    deployment = next(d for d in shipped if d and d.get("kind") == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    if PATH_ARG not in args:
+        raise DevClusterError(f"{MANIFESTS / 'controller.yaml'}: the controller's arguments hold no {PATH_ARG} "
+                              "to serve a root of Units with; update devcluster/install.py to match")  # fmt: skip
+    where = f"/spec/template/spec/containers/0/args/{args.index(PATH_ARG)}"
+    return [{"op": "test", "path": where, "value": PATH_ARG},
+            {"op": "replace", "path": where, "value": "--root=$(GITOPSGUARD_PATH)"}]  # fmt: skip
+
+
+def _copy_resources(directory: Path, resources: Sequence[Path]) -> list[str]:
+    """Each file into ``directory`` (kustomize loads nothing outside an overlay's folder), by its own name."""
+    names = [source.name for source in resources]
+    if len(set(names)) != len(names) or {"kustomization.yaml", "trust.yaml"} & set(names):
+        raise DevClusterError(f"{directory}: resources {names} clash by file name; give each its own name")
+    for source in resources:
+        (directory / source.name).write_bytes(source.read_bytes())
+    return names
 
 
 def _patch(

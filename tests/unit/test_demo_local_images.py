@@ -20,8 +20,8 @@ from tests.kubectl import kubectl
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 
 
-def render(root: Path) -> list[dict[str, Any]]:
-    out = subprocess.run([kubectl(), "kustomize", str(root / "clusters" / "dev")], capture_output=True, text=True,
+def render(root: Path, folder: str = "clusters/dev") -> list[dict[str, Any]]:
+    out = subprocess.run([kubectl(), "kustomize", str(root / folder)], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
@@ -58,3 +58,11 @@ def test_the_demo_policy_still_refuses_an_image_from_another_registry_or_a_looka
 
 def test_repo_template_keeps_its_realistic_images() -> None:
     assert images(render(TEMPLATE)) == {"ghcr.io/example/shop-web:1.4.2", "ghcr.io/example/payments-api:2.0.1"}
+
+
+def test_the_team_folders_of_the_units_layout_run_the_local_web_image_too(tmp_path: Path) -> None:
+    """The in-cluster demo serves clusters/dev-units, whose teams' Units apply apps/*/dev."""
+    repo = demo_repository(tmp_path / "demo-repo", demo_people(tmp_path / "keys"), local_images=True)
+    for folder in ("apps/shop/dev", "apps/payments/dev"):
+        assert images(render(repo, folder)) == {"gitopsguard-demo-web:dev"}, folder
+        assert images(render(TEMPLATE, folder)) != {"gitopsguard-demo-web:dev"}, folder

@@ -10,9 +10,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from gitopsguard.devcluster.install import DEFAULT_TOLERATIONS, IMAGE, MANIFESTS, InstallSettings, write_overlay
+from gitopsguard.errors import DevClusterError
 from tests.kubectl import kubectl
 
 COMMIT = "a" * 40
@@ -81,3 +83,34 @@ def test_the_overlay_changes_the_readiness_period_when_asked_and_nothing_else_of
     original = shipped[("Deployment", "gitopsguard")]["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"] == {**original["readinessProbe"], "periodSeconds": 1}
     assert container["livenessProbe"] == original["livenessProbe"]
+
+
+UNITS_RBAC = Path(__file__).parents[2] / "repo-template" / "operator" / "units-rbac.yaml"
+
+
+def test_the_overlay_serves_a_root_of_units_with_root_in_place_of_path_and_no_other_argument_changed(
+    tmp_path: Path,
+) -> None:
+    ours = render(write_overlay(tmp_path / "o", settings(tmp_path, root=True)))
+    shipped = render(MANIFESTS)
+    args = ours[("Deployment", "gitopsguard")]["spec"]["template"]["spec"]["containers"][0]["args"]
+    original = shipped[("Deployment", "gitopsguard")]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--path=$(GITOPSGUARD_PATH)" not in args
+    assert args[:-1] == [a.replace("--path=", "--root=") for a in original]  # the last: --trust-from
+    assert ours[("ConfigMap", "gitopsguard-config")]["data"]["GITOPSGUARD_PATH"] == "clusters/dev"
+
+
+def test_the_overlay_installs_the_given_resources_beside_the_shipped_manifests(tmp_path: Path) -> None:
+    ours = render(write_overlay(tmp_path / "o", settings(tmp_path, resources=(UNITS_RBAC,))))
+    shipped = render(MANIFESTS)
+    added = {key for key in ours if key not in shipped and key[0] != "Secret"}
+    assert added == {("ClusterRole", "gitopsguard-tenant"), ("ClusterRole", "gitopsguard-units-rbac"),
+                     ("ClusterRoleBinding", "gitopsguard-units-rbac")}  # fmt: skip
+
+
+def test_a_resource_named_like_the_overlays_own_files_is_refused(tmp_path: Path) -> None:
+    hostile = tmp_path / "elsewhere" / "kustomization.yaml"
+    hostile.parent.mkdir()
+    hostile.write_text("resources: [/etc]\n")
+    with pytest.raises(DevClusterError, match="clash by file name"):
+        write_overlay(tmp_path / "o", settings(tmp_path, resources=(hostile,)))

@@ -1,0 +1,200 @@
+"""The Units steps of the in-cluster demo's story (``demo_incluster_story.py`` tells them in order): the three
+Units of ``clusters/dev-units`` Ready in ``kubectl get units``, a team's reviewed commit applied by its Unit and
+``gitopsguard reconcile unit`` answered by the running controller, a team's file outside its namespace refused
+by the API server (its Unit says so), and ``suspend unit`` / ``resume unit``. Every step shows the real output
+of kubectl or gitopsguard's CLI, as a user would type them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+from kubernetes import client
+
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.cluster.units import UnitStore
+from gitopsguard.commands.demo_incluster import DemoInstall, echo_step
+from gitopsguard.commands.demo_review import reviewed_change
+from gitopsguard.errors import GitOpsGuardError
+
+ROOT = "clusters/dev-units"  # the root path the demo's controller serves (`run --root`)
+UNITS = (("platform", "platform"), ("shop", "shop"), ("payments", "payments"))  # (namespace, name)
+TEAM_FOLDER = "apps/shop/dev"  # Unit shop/shop's path, applied as ServiceAccount shop/shop-deployer
+STOLEN = """\
+# shop's folder writing into namespace payments: shop's account may not, so the API server refuses it
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: written-by-shop
+  namespace: payments
+data:
+  owner: shop
+"""
+
+
+def until(condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.5) -> float | None:
+    """Seconds until ``condition`` held, or None if it did not within ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() < started + timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(every)
+    return None
+
+
+def ready_of(demo: DemoInstall, namespace: str, name: str) -> Mapping[str, Any]:
+    """The Unit's Ready condition as the controller wrote it; {} when it has none (or no Unit yet)."""
+    try:
+        conditions = UnitStore(RawApi(demo.api)).get(namespace, name).status.get("conditions") or []
+    except GitOpsGuardError:
+        return {}
+    return next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == "Ready"), {})
+
+
+def all_ready(demo: DemoInstall) -> bool:
+    return all(ready_of(demo, namespace, name).get("status") == "True" for namespace, name in UNITS)
+
+
+def shell(demo: DemoInstall, argv: list[str], shown: str) -> int:
+    """Run ``argv`` (kubectl or gitopsguard, with the demo's kubeconfig in the environment), print ``$ shown``
+    and its output indented, as a terminal would; its exit code."""
+    # the caller's environment, HOME above all: without it kubectl keeps its discovery cache in ./.kube, which
+    # is the source checkout `make demo` runs from
+    env = {**os.environ, "KUBECONFIG": str(demo.kubeconfig)}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
+    click.echo(f"  $ {shown}")
+    for line in (done.stdout + done.stderr).rstrip().splitlines():
+        click.echo(f"    {line}".rstrip())  # kubectl pads a column to its widest cell, a long message's too
+    return done.returncode
+
+
+def kubectl(demo: DemoInstall, *args: str) -> int:
+    return shell(demo, [demo.kubectl, *args], "kubectl " + " ".join(args))
+
+
+def gitopsguard(demo: DemoInstall, *args: str) -> int:
+    """gitopsguard's own CLI, as installed beside the demo (the same Python)."""
+    return shell(demo, [sys.executable, "-m", "gitopsguard", *args], "gitopsguard " + " ".join(args))
+
+
+def show_units_ready(demo: DemoInstall) -> bool:
+    """The root path applied the Namespaces and the three Units, the platform Unit the teams' accounts, and each
+    team's Unit its folder as that account."""
+    echo_step(f"The leader applies {ROOT}: the Namespaces and Units platform, shop and payments; each Unit then "
+              "applies its folder (shop and payments as their own ServiceAccounts, after platform) ...")  # fmt: skip
+    took = until(lambda: all_ready(demo), 180)
+    if took is None:
+        click.echo("... the three Units were not all Ready within 180 s:")
+        kubectl(demo, "get", "units", "-A")
+        return False
+    click.echo(f"... all three Ready {took:.1f} s after the rollout:")
+    kubectl(demo, "get", "units", "-A")
+    click.echo("  On the node:")
+    for namespace in ("gitopsguard-system", "shop", "payments"):
+        for pod in demo.core.list_namespaced_pod(namespace).items:
+            phase = pod.status.phase if pod.status else "?"
+            image = pod.spec.containers[0].image if pod.spec else "?"
+            click.echo(f"    {namespace}/{pod.metadata.name if pod.metadata else '?'}: {phase} ({image})")
+    return True
+
+
+def revision_of(demo: DemoInstall, namespace: str, name: str) -> str:
+    try:
+        return str(UnitStore(RawApi(demo.api)).get(namespace, name).status.get("lastAppliedRevision") or "")
+    except GitOpsGuardError:
+        return ""
+
+
+def show_reconcile_request(demo: DemoInstall, merged: str) -> None:
+    """After a merge: ``reconcile unit`` asks the running controller (an annotation) and waits for its answer.
+    Every Unit's revision moves to the new commit (each is reconciled on it); only shop's objects changed,
+    which the Units' Events say."""
+    click.echo("  No waiting for the next fetch: ask the running controller to reconcile Unit shop now.")
+    gitopsguard(demo, "reconcile", "unit", "shop", "-n", "shop", "--timeout", "60s")
+    until(lambda: all(merged in revision_of(demo, namespace, name) for namespace, name in UNITS), 10)
+    kubectl(demo, "get", "units", "-A")
+    click.echo(f"  Every Unit is on the merge now; what each did with it, from the Units' Events ({merged[:12]}):")
+    events = [demo.kubectl, "get", "events", "-A", "--field-selector", "involvedObject.kind=Unit", "-o",
+              "custom-columns=NAMESPACE:.metadata.namespace,UNIT:.involvedObject.name,MESSAGE:.message"]  # fmt: skip
+    done = subprocess.run([*events, "--kubeconfig", str(demo.kubeconfig)], capture_output=True, text=True, timeout=60)
+    click.echo(f"  $ kubectl {' '.join(events[1:-1])} '{events[-1]}' | grep -e MESSAGE -e {merged}")
+    for line in done.stdout.splitlines():
+        if "MESSAGE" in line or merged in line:
+            click.echo(f"    {line}".rstrip())
+
+
+def show_confinement(demo: DemoInstall) -> None:
+    """A reviewed commit in shop's folder that writes into namespace payments: the API server refuses it to
+    shop's account, nothing of that revision is applied, and Unit shop says why."""
+    echo_step(f"alice adds to {TEAM_FOLDER} (team shop's folder) a ConfigMap in namespace payments; carol merges "
+              "it ...")  # fmt: skip
+    folder = demo.repo / TEAM_FOLDER
+    kustomization = folder / "kustomization.yaml"
+    undo = reviewed_undo(demo, folder / "written-by-shop.yaml", kustomization)
+
+    def edit() -> None:
+        (folder / "written-by-shop.yaml").write_text(STOLEN)
+        kustomization.write_text(kustomization.read_text().replace("  - ../base\n", "  - ../base\n  - "
+                                                                   "written-by-shop.yaml\n", 1))  # fmt: skip
+
+    reviewed_change(demo.people, demo.repo, f"alice-payments-{int(time.time())}", edit, "Write into payments")
+    refused = until(lambda: ready_of(demo, "shop", "shop").get("status") == "False", 60)
+    click.echo("... refused by the API server: shop's account may write in namespace shop only (nothing of the "
+               "revision applied):" if refused is not None else "... Unit shop did not fail within 60 s:")  # fmt: skip
+    kubectl(demo, "get", "units", "-A")
+    kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", READY_MESSAGE)
+    exists = _configmap_exists(demo, "payments", "written-by-shop")
+    click.echo(f"\n  ConfigMap payments/written-by-shop exists: {exists}.")
+    undo()
+
+
+READY_MESSAGE = "jsonpath={.status.conditions[?(@.type=='Ready')].message}"
+
+
+def reviewed_undo(demo: DemoInstall, added: Path, edited: Path) -> Callable[[], None]:
+    """Undoes a change that added the file ``added`` and edited ``edited``, by review like any change: the
+    root unit applied the merge (its own folder did not change), so a revert pushed straight would be an
+    unreviewed commit on top of an applied one, and refused for every Unit."""
+    original = edited.read_text()
+
+    def edit() -> None:
+        added.unlink(missing_ok=True)
+        edited.write_text(original)
+
+    def undo() -> None:
+        reviewed_change(demo.people, demo.repo, f"undo-{added.stem}-{int(time.time())}", edit, f"Undo {added.name}")
+        back = until(lambda: ready_of(demo, "shop", "shop").get("status") == "True", 60)
+        click.echo(f"alice undoes it, carol merges; Unit shop Ready again {back:.1f} s later." if back is not None
+                   else "alice undoes it, carol merges; Unit shop NOT Ready again within 60 s.")  # fmt: skip
+
+    return undo
+
+
+def _configmap_exists(demo: DemoInstall, namespace: str, name: str) -> bool:
+    try:
+        demo.core.read_namespaced_config_map(name, namespace)
+    except client.ApiException:
+        return False
+    return True
+
+
+def show_suspend(demo: DemoInstall) -> None:
+    """A suspended Unit changes nothing (its drift stays) until resumed; then it is repaired at once."""
+    apps = client.AppsV1Api(demo.api)
+    echo_step("An incident in shop: suspend its Unit, then scale Deployment/shop/shop by hand to 3 ...")
+    gitopsguard(demo, "suspend", "unit", "shop", "-n", "shop")
+    apps.patch_namespaced_deployment("shop", "shop", {"spec": {"replicas": 3}}, field_manager="demo-edit")
+    time.sleep(2)  # unsuspended, drift is put back within about a second (the drift step shows it)
+    replicas = apps.read_namespaced_deployment("shop", "shop").spec.replicas
+    click.echo(f"  2 s later: Deployment/shop/shop has {replicas} replicas (suspended: left alone).")
+    kubectl(demo, "get", "units", "-n", "shop")
+    gitopsguard(demo, "resume", "unit", "shop", "-n", "shop")
+    took = until(lambda: apps.read_namespaced_deployment("shop", "shop").spec.replicas == 1, 60, 0.1)
+    click.echo(f"... resumed: back to 1 replica {took:.1f} s later." if took is not None else
+               "... resumed, but NOT back to 1 replica within 60 s.")  # fmt: skip
