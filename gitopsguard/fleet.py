@@ -37,11 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client
-
 from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
-from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.livecache import SharedLiveCache
@@ -53,7 +50,8 @@ from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
 from gitopsguard.fleet_pool import DEFAULT_WORKERS, WorkerDiedError, Workers, serve_round
 from gitopsguard.fleet_status import Served, StatusWriter, answering
-from gitopsguard.fleet_turns import Busy, Pending, Schedule, Waits, healthy
+from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, healthy
+from gitopsguard.fleet_turns import accounts as accounts  # where the CLI and the tests have found it
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
 from gitopsguard.plan.prune import BrakePolicy
@@ -78,7 +76,6 @@ from gitopsguard.units.root import Root, RootUnits, as_served, minted_units, uni
 from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
-AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
 # Events wake a round at once, but whoever may label an object may wake it (a tenant patching a ConfigMap that
 # carries any Unit's id, as fast as it can: tests/integration/redteam_units/). A round lists every Unit (0.5
 # CPU-seconds at 1,000), so the loop rests this long after each round whatever woke it; what came meanwhile
@@ -491,26 +488,6 @@ class Fleet:
             if message not in self._noted:  # said once per process, not every round
                 self._noted.add(message)
                 self._on_note(message)
-
-
-def accounts(api: client.ApiClient, own: Applier, default: str = "") -> AccountOf:
-    """Each Unit's applier: as its ``serviceAccountName``, else the operator's ``default`` account (both in the
-    Unit's own namespace: ``cluster/impersonation.account_for``), else ``own`` (the controller's). One applier
-    per account, kept: each learns the server's kinds once."""
-    kept: dict[ServiceAccount, Applier] = {}
-    lock = threading.Lock()  # workers ask at once: one applier (and one discovery) per account all the same
-
-    def account_of(spec: UnitSpec) -> Applier:
-        account = account_for(spec.service_account_name or "", default, namespace=spec.ref.namespace,
-                              where=f"{spec.origin}: {spec.ref}")  # fmt: skip
-        if account is None:
-            return own
-        with lock:
-            if account not in kept:
-                kept[account] = Applier(api, acting_as=account)
-            return kept[account]
-
-    return account_of
 
 
 def refused_targets(specs: Iterable[UnitSpec]) -> dict[UnitRef, str]:

@@ -1,7 +1,8 @@
 """What the Units loop (``fleet.py``) keeps between the turns of its workers (``fleet_pool.py``), safe to share
-between threads: when each Unit is due, which Units are busy (a turn or a health wait under way), and the
-health waits themselves, which run on threads of their own so that a Unit that waits holds no worker and no
-round: its status is written when the wait ends, and a round is woken then for the Units that depend on it.
+between threads: when each Unit is due, which Units are busy (a turn or a health wait under way), each
+account's applier, and the health waits themselves, which run on threads of their own so that a Unit that
+waits holds no worker and no round: its status is written when the wait ends, and a round is woken then for
+the Units that depend on it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from kubernetes import client
+
 from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.units import LiveUnit
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import UnitError
@@ -19,6 +23,7 @@ from gitopsguard.sync.wait import wait_for_unit
 from gitopsguard.units import PassOutcome, Phase, UnitRef, UnitSpec
 from gitopsguard.units import Reason as Condition
 
+AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
 JOIN_SECONDS = 10.0  # a stop ends every wait at once; a status still being written gets this long
 
 
@@ -139,3 +144,23 @@ class Waits:
             threads = list(self._threads)
         for thread in threads:
             thread.join(seconds / max(1, len(threads)))
+
+
+def accounts(api: client.ApiClient, own: Applier, default: str = "") -> AccountOf:
+    """Each Unit's applier: as its ``serviceAccountName``, else the operator's ``default`` account (both in the
+    Unit's own namespace: ``cluster/impersonation.account_for``), else ``own`` (the controller's). One applier
+    per account, kept: each learns the server's kinds once."""
+    kept: dict[ServiceAccount, Applier] = {}
+    lock = threading.Lock()  # workers ask at once: one applier (and one discovery) per account all the same
+
+    def account_of(spec: UnitSpec) -> Applier:
+        account = account_for(spec.service_account_name or "", default, namespace=spec.ref.namespace,
+                              where=f"{spec.origin}: {spec.ref}")  # fmt: skip
+        if account is None:
+            return own
+        with lock:
+            if account not in kept:
+                kept[account] = Applier(api, acting_as=account)
+            return kept[account]
+
+    return account_of
