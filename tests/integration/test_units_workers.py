@@ -21,7 +21,7 @@ from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.units import UnitStore
 from gitopsguard.fleet import Fleet, accounts
-from gitopsguard.reconcile import Unit
+from gitopsguard.reconcile import ReconcileResult, Unit
 from gitopsguard.source import GitSource, SourceSpec
 from gitopsguard.units import readiness_of
 from tests.gitrepo import Upstream
@@ -41,7 +41,17 @@ class Timed:
     def __init__(self) -> None:
         self.turns: dict[str, list[tuple[float, float]]] = {}
         self.running, self.most = 0, 0
+        self.reporting, self.most_reporting = 0, 0
         self._lock = threading.Lock()
+
+    def report(self, result: ReconcileResult) -> None:
+        """The CLI's ``on_result`` appends to one hash-chained audit log: it must be called one at a time."""
+        with self._lock:
+            self.reporting += 1
+            self.most_reporting = max(self.most_reporting, self.reporting)
+        time.sleep(0.05)
+        with self._lock:
+            self.reporting -= 1
 
     def wrap(self, fleet: Fleet) -> None:
         serve_one = fleet._serve_one
@@ -73,10 +83,11 @@ def _serving(admin_api: client.ApiClient, namespace: str, tmp_path: Path, worker
         upstream.write(f"{name}/cm.yaml", configmap(name, namespace, "1"))
     upstream.commit()
     own = Applier(admin_api)
+    timed, stop = Timed(), threading.Event()
     fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
                   GitSource(SourceSpec(upstream.url), tmp_path / "gg"), own, InventoryStore(admin_api), raw,
-                  interval=60, account_of=accounts(admin_api, own), workers=workers)  # fmt: skip
-    timed, stop = Timed(), threading.Event()
+                  interval=60, account_of=accounts(admin_api, own), workers=workers,
+                  on_result=timed.report)  # fmt: skip
     timed.wrap(fleet)
     thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
     thread.start()
@@ -114,6 +125,10 @@ def test_a_dependents_turn_starts_only_after_each_of_its_dependencies_turns_ende
 
 def test_independent_units_are_passed_side_by_side_on_the_workers(four: Timed) -> None:
     assert 2 <= four.most <= 4, f"{four.most} turns at once with 4 workers"
+
+
+def test_results_are_reported_one_at_a_time_while_units_pass_side_by_side(four: Timed) -> None:
+    assert four.most >= 2 and four.most_reporting == 1
 
 
 def test_one_worker_passes_the_units_one_at_a_time_in_apply_order(one: Timed) -> None:
