@@ -301,6 +301,18 @@ def audited(line: bytes, prefix: str) -> tuple[bool, str] | None:
     return "dryRun=" in str(event.get("requestURI")), f"{event['verb']} {resource} {namespace}/{name} by {agent}"
 
 
+def requests_of_run(lines: Iterator[bytes], prefix: str) -> dict[str, int]:
+    """The controller's audited requests on the run's objects (writes and dry runs: the dev cluster's audit
+    policy leaves reads and Events out), counted by verb and resource."""
+    counted = Counter[str]()
+    for line in lines:
+        found = audited(line, prefix)
+        if found is not None and OURS in found[1]:
+            verb, resource = found[1].split(" ")[:2]
+            counted[f"{verb} {resource}{' (dry run)' if found[0] else ''}"] += 1
+    return dict(counted)
+
+
 def versions(raw: RawApi, layout: Layout) -> dict[str, str]:
     """Every object of the run with its resourceVersion (the fallback count, without an audit log)."""
     found: dict[str, str] = {}
@@ -369,6 +381,8 @@ class Numbers:
     load: float
     others: tuple[str, ...] = ()  # writes on the run's objects by other clients meanwhile (the controller-manager)
     dry_runs: dict[str, int] = field(default_factory=dict)  # the controller's, by resource: no write, but load
+    ready_cpu: float = 0.0  # the controller's CPU-seconds (its subprocesses' included) from its start to all Ready
+    ready_requests: dict[str, int] = field(default_factory=dict)  # its audited requests until then, by kind
 
 
 def controller_command(o: argparse.Namespace, layout: Layout, upstream: Upstream, folder: Path) -> list[str]:
@@ -440,9 +454,12 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
         apply_root(raw, layout)
     load, log = os.getloadavg()[0], folder / "controller.log"
     extra = {"PYTHONTRACEMALLOC": "10"} if o.tracemalloc else {}  # bench/thread_cpu.py reports it at exit
+    ramp = AuditWindow(o.apiserver_audit_log) if o.apiserver_audit_log else None
     child = Child(controller_command(o, layout, upstream, folder), log, o.gitopsguard, extra)
     try:
         ready = time_to_ready(raw, layout, child, o.timeout, log)
+        ready_cpu = sum(child.cpu_seconds())
+        ready_requests = requests_of_run(ramp.lines(), layout.prefix) if ramp else {}
         print(f"all {layout.units} Units Ready {ready:.1f} s after start; no-op window in {o.settle:.0f} s", flush=True)
         time.sleep(o.settle)
         numbers = noop_window(raw, layout, child, o.apiserver_audit_log, o)
@@ -453,7 +470,7 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
           + (f" (killed after {o.stop_grace:.0f} s)" if code == -signal.SIGKILL else ""), flush=True)  # fmt: skip
     return Numbers(ready, max(peak, child.max_rss_mib), numbers.noop_cpu, numbers.noop_children_cpu,
                    numbers.noop_writes, numbers.counted_by, numbers.window, load, numbers.others,
-                   numbers.dry_runs)  # fmt: skip
+                   numbers.dry_runs, ready_cpu, ready_requests)  # fmt: skip
 
 
 def report(layout: Layout, n: Numbers, o: argparse.Namespace) -> None:
@@ -465,6 +482,13 @@ def report(layout: Layout, n: Numbers, o: argparse.Namespace) -> None:
           f"{layout.interval} s (Units: {layout.every_unit} s), {what}, load {n.load:.2f} "
           "at start:")  # fmt: skip
     print(f"  all Ready: {n.ready_seconds:.1f} s after start (target <= 60 s: {verdict(n.ready_seconds <= 60)})")
+    print(f"  until all Ready: {n.ready_cpu:.1f} CPU-s of the controller (subprocesses included)")
+    if n.ready_requests:
+        per_unit = sum(n.ready_requests.values()) / layout.units
+        print(
+            f"    its audited requests (writes and dry runs): {per_unit:.1f} a Unit; "
+            + ", ".join(f"{c} {w}" for w, c in sorted(n.ready_requests.items(), key=lambda i: -i[1]))
+        )
     print(f"  peak RSS: {n.peak_rss_mib:.0f} MiB (target <= 175 MiB: {verdict(n.peak_rss_mib <= 175)})")
     print(f"  no-op cycle ({n.window:.1f} s): {n.noop_cpu:.2f} CPU-s (+{n.noop_children_cpu:.2f} in subprocesses; "
           f"target < 1: {verdict(n.noop_cpu + n.noop_children_cpu < 1)}), {len(n.noop_writes)} writes "

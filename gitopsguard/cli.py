@@ -14,6 +14,7 @@ import click
 
 from gitopsguard import __version__
 from gitopsguard.errors import GitOpsGuardError
+from gitopsguard.fleet_pool import DEFAULT_WORKERS as DEFAULT_UNIT_WORKERS
 from gitopsguard.policy.model import DenyLevel
 from gitopsguard.policy.packs import PACKS
 from gitopsguard.source.review import ReviewMode
@@ -435,6 +436,9 @@ def verify_range_command(old: str, new: str, repo: Path, review_mode: str, trust
 )
 @click.option("--default-unit-interval", default="5m", show_default=True, help="The interval of a Unit whose spec "
               "names none (a duration like 5m).")  # fmt: skip
+@click.option("--unit-workers", type=click.IntRange(1, 64), default=DEFAULT_UNIT_WORKERS, show_default=True,
+              help="With --root: how many independent Units are passed at once (a Unit still starts only after "
+              "the Units it depends on); 1 passes them one at a time, in order.")  # fmt: skip
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between fetches; changes to owned "
               "objects and to a local repository wake it at once.")  # fmt: skip
 @click.option(

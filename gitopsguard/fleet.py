@@ -13,29 +13,32 @@ Each round, as a recipe:
    folder declares a Unit (``minted_units``);
 5. write each Unit's status (only when it changed) and an Event when its Ready condition moved.
 
-One thread does all of it, in order: the checkout is the round's, and a dependent reads its dependency's
-status as this round wrote it. Units are watched (one informer, the root's label), so a reconcile request, a
-suspension or a resume wakes a round at once rather than at the next poll: ``gitopsguard reconcile unit``
-waits on that. The events our own status writes cause end after one quiet round (nothing is due).
+Step 4 runs on a bounded pool of workers (``fleet_pool.py``, ``run --unit-workers``): a Unit starts once every
+Unit it depends on has ended its turn in this round, and reads their status as this round wrote it; with one
+worker the turns come in ``apply_order``, one at a time. A Unit's health wait runs on a thread of its own
+(``fleet_turns.py``): it holds no worker and no round, its dependents are left for the round its end wakes,
+and no Unit is passed while its earlier turn or wait is under way. The checkout is the round's: the next
+round fetches only after every turn of this one ended. Units are watched (one informer, the root's label), so
+a reconcile request, a suspension or a resume wakes a round at once rather than at the next poll:
+``gitopsguard reconcile unit`` waits on that. The events our own status writes cause end after one quiet
+round (nothing is due).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client
-
 from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
-from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.livecache import SharedLiveCache
@@ -45,8 +48,11 @@ from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
 from gitopsguard.collector import Collector
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
+from gitopsguard.fleet_pool import DEFAULT_WORKERS, WorkerDiedError, Workers, serve_round
 from gitopsguard.fleet_retire import Retirer
 from gitopsguard.fleet_status import Served, StatusWriter, answering
+from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, healthy
+from gitopsguard.fleet_turns import accounts as accounts  # where the CLI and the tests have found it
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
 from gitopsguard.plan.prune import BrakePolicy
@@ -57,7 +63,6 @@ from gitopsguard.render.stored import RenderStore
 from gitopsguard.scan.governed import Governed, applied_policies
 from gitopsguard.source import GitSource, Revision
 from gitopsguard.source.watch import watch_commits
-from gitopsguard.sync.wait import wait_for_unit
 from gitopsguard.units import (
     PassOutcome,
     Phase,
@@ -75,7 +80,6 @@ from gitopsguard.units.root import Root, RootUnits, as_served, minted_units, uni
 from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
-AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
 # Events wake a round at once, but whoever may label an object may wake it (a tenant patching a ConfigMap that
 # carries any Unit's id, as fast as it can: tests/integration/redteam_units/). A round lists every Unit (0.5
 # CPU-seconds at 1,000), so the loop rests this long after each round whatever woke it; what came meanwhile
@@ -94,25 +98,6 @@ class _Deferred(Head):
         return self.judging().accepted()
 
 
-@dataclass
-class _Schedule:
-    """When each Unit was last passed in this process, on which commit, and when it is due again."""
-
-    due: dict[UnitRef, float] = field(default_factory=dict)
-    commit: dict[UnitRef, str] = field(default_factory=dict)
-
-    def is_due(self, ref: UnitRef, live: LiveUnit, commit: str, now: float, *, moved: bool) -> bool:
-        handled = live.status.get("lastHandledReconcileAt")
-        return (
-            moved or ref not in self.due or now >= self.due[ref] or self.commit.get(ref) != commit
-            or live.status.get("observedGeneration") != live.generation
-            or (live.requested_at is not None and live.requested_at != handled)
-        )  # fmt: skip
-
-    def passed(self, ref: UnitRef, commit: str, after: float) -> None:
-        self.due[ref], self.commit[ref] = after, commit
-
-
 class Fleet:
     """The root unit and the Units it declares, reconciled until ``stop``. ``account_of`` gives a Unit's
     applier (its service account); the root unit always uses ``applier``, the controller's own."""
@@ -122,10 +107,12 @@ class Fleet:
         interval: float = 30.0, on_result: Callable[[ReconcileResult], None] = lambda _: None,
         brake: BrakePolicy = DEFAULT_BRAKE, defaults: UnitDefaults = DEFAULTS, account_of: AccountOf | None = None,
         on_note: Callable[[str], None] = lambda _: None, leases: ShardLeases | None = None,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:  # fmt: skip
         self.unit, self._source, self._applier, self._raw = root, source, applier, raw
         self._root = Root(normal_path(root.path), root.name)
-        self._interval, self._on_result, self._defaults, self._on_note = interval, on_result, defaults, on_note
+        self._interval, self._defaults, self._on_note = interval, defaults, on_note
+        self._reported, self._said = on_result, threading.Lock()  # results and notes are told one at a time
         self._account_of = account_of or (lambda _: applier)
         self._leases = leases  # None: this replica serves every Unit (alone, or as the leader)
         self._stop = threading.Event()  # run's: a health wait ends with it
@@ -139,11 +126,11 @@ class Fleet:
         self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
         self._store, self._units = store, UnitStore(raw)
         self._status = StatusWriter(self._units)
-        self._retirer = Retirer(self._root, raw, applier, store, account_of=self._account_of, on_result=on_result,
+        self._retirer = Retirer(self._root, raw, applier, store, account_of=self._account_of, on_result=self._on_result,
                                 on_note=self._note, brake=brake, report_only=root.report_only)  # fmt: skip
         self._wake, self._fetch_now = threading.Event(), threading.Event()
-        self._schedule = _Schedule()
-        self._servable: set[UnitRef] = set()  # the Units the last round could pass (ours, not held back)
+        self._schedule = Schedule()  # also the Units the last round could pass (ours, not held back)
+        self._workers, self._busy, self._waits = Workers(workers), Busy(), Waits()
         self._revision: Revision | None = None  # the round's fetched revision, and its checkout
         self._root_head: Head | None = None  # the root path judged at the last fetch
         self._root_pending = False  # that head is not passed yet (the root's shard was not ours)
@@ -181,6 +168,8 @@ class Fleet:
                     self._wake.wait(min(wait, backoff) if failure is not None else wait)
                     stop.wait(max(0.0, ended + ROUND_REST - time.monotonic()))
         finally:
+            self._waits.join()  # the stop ended them: their statuses are written before the process ends
+            self._workers.close()
             if observer:
                 observer.stop()
                 observer.join()
@@ -216,6 +205,10 @@ class Fleet:
             self._moved_units.discard(unit)
             return True
 
+    def _on_result(self, result: ReconcileResult) -> None:
+        with self._said:
+            self._reported(result)
+
     def _track(self, result: ReconcileResult) -> None:
         for kind in result.kinds:
             self._cache.track(kind, self._stop)
@@ -242,6 +235,8 @@ class Fleet:
                 seen = {(u.namespace, u.name): u.requested_at for u in units}
                 units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._units.list())
             return None, self._serve(units, stop)
+        except WorkerDiedError:  # a bug killed a worker (the lifeline ends the process): never serve on without it
+            raise
         except GitOpsGuardError as error:  # the Units could not be listed, or a status written: said, retried
             self._note(f"units of the root path {self._root.path}: {error}")
             return error.with_traceback(None), self._interval
@@ -354,35 +349,62 @@ class Fleet:
         by_ref = {s.ref: s for s in specs}
         with self._moved_lock:
             self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
-        for ref in order.order:
-            if stop.is_set():
-                break
-            ready[ref] = self._serve_one(by_ref[ref], live[ref], ready)
+
+        def turn(ref: UnitRef, given: Mapping[UnitRef, Readiness]) -> Readiness | None:
+            # what this round's turns of its dependencies gave, else their status as listed
+            return self._serve_one(by_ref[ref], live[ref], collections.ChainMap(dict(given), ready))
+
+        busy = self._busy.now()  # health waits of earlier rounds: they, and what needs them, wait for their end
+        needs = {s.ref: s.depends_on for s in specs}
+        served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy)
+        for ref in set(order.order) - set(served_now):
+            self._schedule.mark(ref, servable=False)  # not this round's: the end of what held it wakes a round
         # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
         # came would otherwise make every round come at once (a change to them wakes the loop anyway)
-        scheduled = [self._schedule.due[r] for r in order.order if r in self._schedule.due and r in self._servable]
-        return self._next_due(scheduled)
+        return self._next_due(self._schedule.next_times(order.order))
 
-    def _serve_one(self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]) -> Readiness:
-        """The Unit's turn: on the replica that holds its shard, suspended, waiting, or a pass when due."""
+    def _serve_one(self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]) -> Readiness | None:
+        """The Unit's turn, on a worker; its readiness for its dependents, or None when it is not done in this
+        round (busy, its health wait under way, or its turn failed): its dependents then wait."""
+        if not self._busy.take(spec.ref):  # its turn or wait of an earlier round is still under way
+            return None
+        pending: Pending | None = None
+        try:
+            readiness, pending = self._turn(spec, live, ready)
+            if pending is not None:
+                self._waits.start(spec.id, functools.partial(self._wait_then_write, pending))
+            return readiness
+        except Exception as error:  # a status that could not be written, or a bug: said; the others go on
+            self._note(f"{spec.origin}: {spec.ref}: its turn failed, tried again next round: {error}")
+            return None
+        finally:
+            if pending is None:
+                self._busy.release(spec.ref)
+
+    def _turn(
+        self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]
+    ) -> tuple[Readiness | None, Pending | None]:
+        """On the replica that holds its shard: suspended, waiting, or a pass when due. A pass whose Unit
+        waits for health gives back its pending wait (and no readiness)."""
         as_is = readiness_of(live.status, live.generation)
-        self._servable.discard(spec.ref)
+        self._schedule.mark(spec.ref, servable=False)
         with self._acting(spec.id) as still:
             if still is None:  # another replica's: its status, as that one wrote it, is what dependents read
-                return as_is
+                return as_is, None
             if spec.suspend:
-                return self._write(still, live, PassOutcome(Phase.SUSPENDED, spec.generation)) or as_is
+                return self._write(still, live, PassOutcome(Phase.SUSPENDED, spec.generation)) or as_is, None
             waiting = blocked([spec], ready).get(spec.ref)
             if waiting is not None:
-                return self._write(still, live, PassOutcome(Phase.WAITING, spec.generation, message=waiting)) or as_is
+                outcome = PassOutcome(Phase.WAITING, spec.generation, message=waiting)
+                return self._write(still, live, outcome) or as_is, None
             commit = self._revision.commit if self._revision else ""
-            self._servable.add(spec.ref)
+            self._schedule.mark(spec.ref, servable=True)
             moved = self._take_moved(spec.id)
             if not self._schedule.is_due(spec.ref, live, commit, time.monotonic(), moved=moved):
-                return ready.get(spec.ref) or as_is
+                return ready.get(spec.ref) or as_is, None
             passed = self._pass(spec, still)
             if passed is None:  # the shard went while its folder was rendered: its new holder passes it
-                return as_is
+                return as_is, None
             result, applier = passed
             self._track(result)
             policies = result.policies
@@ -394,25 +416,27 @@ class Fleet:
             wait = spec.interval.total_seconds()
             if result.failure is not None and result.failure.retryable:
                 wait = min(wait, jittered(1, self._interval))
-            outcome = self._healthy(spec, result, applier)
+            if result.error is None and spec.wait.enabled:
+                return None, Pending(spec, live, result, applier, commit, wait)
             self._schedule.passed(spec.ref, commit, time.monotonic() + wait)
-            return self._write(still, live, outcome, result) or as_is
+            return self._write(still, live, outcome_of(result, spec.generation), result) or as_is, None
 
-    def _healthy(self, spec: UnitSpec, result: ReconcileResult, applier: Applier) -> PassOutcome:
-        """The pass as the Unit's status tells it; after a pass that applied, with ``wait``, once what it
-        applied is healthy or its timeout (else its interval) ran out (``sync/wait.py``, as its account). The
-        round waits with it: its dependents would wait anyway (a pool per level of the order would not)."""
-        outcome = outcome_of(result, spec.generation)
-        if result.error is not None or not spec.wait.enabled:
-            return outcome
-        deadline = time.monotonic() + (spec.timeout or spec.interval).total_seconds()
+    def _wait_then_write(self, pending: Pending) -> None:
+        """A Unit's health wait, off the workers: then its status, on its shard's claim; then a round, for
+        its dependents (and for it, if its shard moved meanwhile)."""
+        spec = pending.spec
         try:
-            waited = wait_for_unit(spec, result.changes, applier, deadline, sleep=self._stop.wait)
-        except UnitError as error:  # a CEL check that does not compile: nothing was waited for
-            return replace(outcome, phase=Phase.FAILED, failure=Condition.INVALID_SPEC, message=str(error))
-        if waited is None or waited.healthy:
-            return outcome
-        return replace(outcome, phase=Phase.UNHEALTHY, message=waited.message)
+            deadline = time.monotonic() + (spec.timeout or spec.interval).total_seconds()
+            outcome = healthy(pending, deadline, self._stop)
+            self._schedule.passed(spec.ref, pending.commit, time.monotonic() + pending.after)
+            with self._acting(spec.id) as still:
+                if still is not None:
+                    self._write(still, pending.live, outcome, pending.result)
+        except Exception as error:  # a status that could not be written, or a bug: said; the others go on
+            self._note(f"{spec.origin}: {spec.ref}: its health wait failed, tried again next round: {error}")
+        finally:
+            self._busy.release(spec.ref)
+            self._wake.set()
 
     def _write(
         self, still: Callable[[], bool], live: LiveUnit, outcome: PassOutcome, result: ReconcileResult | None = None
@@ -431,7 +455,7 @@ class Fleet:
         head: Head
         if revision is None:  # nothing fetched yet in this process: repair drift from its last commit
             head = Head(None, refusal=UnitError(f"{spec.ref}: the repository was not fetched yet; trying again"))
-        elif self._schedule.commit.get(spec.ref) == revision.commit:
+        elif self._schedule.passed_at(spec.ref) == revision.commit:
             # passed at this commit already: most likely at rest, which needs no render; judged if it is not
             head = _Deferred(revision, judging=functools.cache(lambda: self._judged(unit, spec, revision)))
         else:
@@ -479,27 +503,10 @@ class Fleet:
         informer.start(stop)
 
     def _note(self, message: str) -> None:
-        if message not in self._noted:  # said once per process, not every round
-            self._noted.add(message)
-            self._on_note(message)
-
-
-def accounts(api: client.ApiClient, own: Applier, default: str = "") -> AccountOf:
-    """Each Unit's applier: as its ``serviceAccountName``, else the operator's ``default`` account (both in the
-    Unit's own namespace: ``cluster/impersonation.account_for``), else ``own`` (the controller's). One applier
-    per account, kept: each learns the server's kinds once."""
-    kept: dict[ServiceAccount, Applier] = {}
-
-    def account_of(spec: UnitSpec) -> Applier:
-        account = account_for(spec.service_account_name or "", default, namespace=spec.ref.namespace,
-                              where=f"{spec.origin}: {spec.ref}")  # fmt: skip
-        if account is None:
-            return own
-        if account not in kept:
-            kept[account] = Applier(api, acting_as=account)
-        return kept[account]
-
-    return account_of
+        with self._said:
+            if message not in self._noted:  # said once per process, not every round
+                self._noted.add(message)
+                self._on_note(message)
 
 
 def refused_targets(specs: Iterable[UnitSpec]) -> dict[UnitRef, str]:

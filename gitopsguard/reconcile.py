@@ -6,6 +6,7 @@ each, and return their changes as data.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,6 +44,9 @@ from gitopsguard.sync import (
 
 DEFAULT_BRAKE = BrakePolicy()
 RenderCache = dict[str, tuple[Manifest, ...]]  # commit -> its rendered manifests (never mutated downstream)
+# A held commit is rendered from the source's one second working tree (``GitSource.checkout_of``); passes run
+# side by side (``fleet_pool.py``), so one's checkout must not move under another's render
+_HELD_CHECKOUT = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -261,9 +265,10 @@ class Reconciler:
     def _render_last_applied(self, unit: Unit, commit: str) -> tuple[Manifest, ...]:
         """The bodies the last applied commit produced: rendered and mutated by its own policies, never gated
         (they passed the gate when applied; an exception expired since must not stop the repair)."""
-        checkout = self.source.checkout_of(commit)
-        manifests = _rendered(checkout, unit.path, commit, self.stored, unit.render_settings)
-        policies = policies_at(checkout, unit.policies_path)
+        with _HELD_CHECKOUT:
+            checkout = self.source.checkout_of(commit)
+            manifests = _rendered(checkout, unit.path, commit, self.stored, unit.render_settings)
+            policies = policies_at(checkout, unit.policies_path)
         return evaluate(manifests, policies, now=self.clock(), deny_level=DenyLevel.OFF).manifests
 
 

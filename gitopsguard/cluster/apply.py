@@ -5,6 +5,7 @@ Every client exception is translated here into a message that starts with the ob
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ FIELD_MANAGER = "gitopsguard"
 # apply of 2,020 objects took about 5% less time and etcd 10-20% less CPU (bench/apply_2000.py).
 WIDTH = 64
 APPLY_PATCH = "application/apply-patch+yaml"
+# The client library's discovery is not safe to share between threads: a kind it does not know makes it rebuild
+# its cache while another thread may be iterating it, and every DynamicClient writes the same cache file.
+# Passes run on several workers (fleet_pool.py); a kind is discovered once per applier, so one lock costs little.
+_DISCOVERY = threading.Lock()
 
 
 class Prepared(Protocol):
@@ -115,7 +120,8 @@ class Applier:
         if cached is not None:
             return cached
         try:
-            found: Resource = self._dyn.resources.get(api_version=api_version, kind=kind)
+            with _DISCOVERY:
+                found: Resource = self._dyn.resources.get(api_version=api_version, kind=kind)
         except (ResourceNotFoundError, ResourceNotUniqueError) as error:
             raise ApplyError(
                 f"{where}: the server does not serve kind {kind} in {api_version}; check the apiVersion, "

@@ -34,6 +34,7 @@ from gitopsguard.commands.review import ReviewOptions, audit_entries, mark, revi
 from gitopsguard.commands.secrets import secret
 from gitopsguard.commands.unit_lease import holding_unit
 from gitopsguard.errors import ClusterError, GitOpsGuardError, SourceError, UnreachableError
+from gitopsguard.fleet_pool import DEFAULT_WORKERS
 from gitopsguard.grants.model import DEFAULT_KEEPER
 from gitopsguard.model import Action, Reason
 from gitopsguard.plan.prune import BrakePolicy
@@ -99,6 +100,7 @@ class ReconcileOptions:
     service_account: str = ""  # NAMESPACE/NAME the unit's writes are sent as (impersonated)
     default_service_account: str = ""  # the operator's account for units that name none
     root: bool = False  # `run --root`: ``path`` is the root unit, and the Units it declares are served too
+    unit_workers: int = DEFAULT_WORKERS  # `run --root`: how many independent Units are passed at once
     unit_interval: timedelta = timedelta(minutes=5)  # `run --root`: the interval of a Unit whose spec names none
 
     def __post_init__(self) -> None:
@@ -228,7 +230,7 @@ def run_forever(
     controller: Controller | Fleet = (
         Fleet(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
               brake=brake, defaults=UnitDefaults(o.unit_interval), on_note=lambda note: click.echo(note, err=True),
-              leases=leases, account_of=accounts(api, applier, o.default_service_account))
+              leases=leases, account_of=accounts(api, applier, o.default_service_account), workers=o.unit_workers)
         if o.root else
         Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
                    brake=brake, trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)

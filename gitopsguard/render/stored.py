@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +40,9 @@ class RenderStore:
     def __init__(self, directory: Path, settings: RenderSettings = DEFAULT) -> None:
         self.directory = directory
         self.settings = settings
-        self._memo = DocumentMemo()  # a long-running process parses only the documents a commit changed
+        # a long-running process parses only the documents a commit changed. A memo holds one render's documents
+        # and is rotated after each: one per thread, as the Units loop renders on several workers (fleet_pool.py)
+        self._memos = threading.local()
 
     def render(self, root: Path, path: str, commit: str) -> tuple[Manifest, ...]:
         """``render(root, path)`` of the checkout of ``commit``, from disk when this commit was rendered."""
@@ -47,12 +50,19 @@ class RenderStore:
         kept = self.load(key)
         if kept is not None:
             return kept
+        memo = self._memo()
         try:
-            manifests = render(root, path, self._memo, settings=self.settings).manifests
+            manifests = render(root, path, memo, settings=self.settings).manifests
         finally:
-            self._memo.rotate()
+            memo.rotate()
         self.save(key, manifests)
         return manifests
+
+    def _memo(self) -> DocumentMemo:
+        memo: DocumentMemo | None = getattr(self._memos, "memo", None)
+        if memo is None:
+            memo = self._memos.memo = DocumentMemo()
+        return memo
 
     def load(self, key: str) -> tuple[Manifest, ...] | None:
         try:

@@ -23,7 +23,8 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api
 from gitopsguard.cluster.units import UnitStore
 from gitopsguard.errors import ClusterError, NotFoundError
-from gitopsguard.fleet import AccountOf, Fleet, accounts
+from gitopsguard.fleet import Fleet, accounts
+from gitopsguard.fleet_turns import AccountOf
 from gitopsguard.model import Action, ObjectKey, Reason
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.reconcile import ReconcileResult, Unit
