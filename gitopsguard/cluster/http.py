@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.sslproto
 import os
+import queue
 import re
 import ssl
 import threading
@@ -56,6 +57,8 @@ CONNECTIONS = 64
 # and never write a request into a connection it is closing.
 IDLE = 60.0
 MAX_EVENT = 16 * 1024 * 1024  # bytes in one watch event (etcd stores objects up to 1.5 MiB; JSON escapes grow them)
+# Bytes of a watch's body read ahead of the thread reading it (``_Feed``): a few hundred events of a few KiB.
+FEED_BOUND = 256 * 1024
 LIVENESS = 1.0  # seconds between checks, while waiting for an answer, that the event loop is still running
 # aiohttp asks for gzip by default; the API server then compresses answers over 128 KiB, which costs it CPU
 # for no gain on a link as short as a Pod's to its API server. Asked for as the replaced stack asked.
@@ -221,6 +224,7 @@ class Stream:
     def __init__(self, loop: EventLoop, response: aiohttp.ClientResponse) -> None:
         self._loop, self._response = loop, response
         self.status = response.status
+        self._feed: _Feed | None = None
 
     def head(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of the body (a refusal's Status), then the rest is left unread."""
@@ -229,11 +233,11 @@ class Stream:
     def lines(self) -> Iterator[bytes]:
         """The body's lines, as they arrive, until the server ends it; ConnectionError as ``Http.send``
         (a line over ``MAX_EVENT`` bytes included)."""
-        # Read what has arrived, not a line: each read is a round trip to the event loop's thread, and a burst
-        # of events then costs one. (An event still costs the client 2.3 times the CPU of the stack this
-        # replaced, about 440 against 190 us; bench/watch_events.py.)
-        content, parts, size = self._response.content, [], 0
-        while data := self._loop.run(_guarded(content.readany())):
+        self._feed = feed = _Feed(self._loop)
+        self._loop.soon(feed.pump(self._response.content))
+        parts: list[bytes] = []
+        size = 0
+        while data := feed.take():
             start = 0
             while (end := data.find(b"\n", start)) >= 0:
                 parts.append(data[start : end + 1])
@@ -247,8 +251,74 @@ class Stream:
         if parts:
             yield b"".join(parts)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes read from the connection that the reading thread has not taken yet."""
+        return self._feed.queued if self._feed is not None else 0
+
     def close(self) -> None:
-        self._loop.soon(_close_response(self._response))
+        self._loop.soon(_close_stream(self._response, self._feed))
+
+
+class _Feed:
+    """A watch's body handed from the event loop to the thread reading it, pushed as it arrives.
+
+    Pulling each piece with ``EventLoop.run`` cost a coroutine, a task, a future and a wake-up of the loop's
+    thread per read: 440 us of client CPU a watch event against 190 us on the stack aiohttp replaced
+    (bench/watch_events.py). Here one task on the loop reads and puts every piece into a queue the reader
+    takes from. A reader slower than the server (a flood of events) stops the task at ``FEED_BOUND`` bytes
+    queued, so a watch never holds more than that plus one read: the rest waits in the socket, and the
+    server's own watch window (410 Gone, then a list) takes over."""
+
+    def __init__(self, loop: EventLoop) -> None:
+        self._loop = loop
+        self._queue: queue.SimpleQueue[bytes | BaseException] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # queued and paused, written from both threads
+        self.queued, self._paused = 0, False
+        self._room = asyncio.Event()  # the loop's side: set when the reader has taken enough
+        self.task: asyncio.Task[None] | None = None
+
+    async def pump(self, content: aiohttp.StreamReader) -> None:
+        """On the loop: every piece of the body into the queue, then b"" (its end) or the failure."""
+        self.task = asyncio.current_task()
+        try:
+            while data := await content.readany():
+                with self._lock:
+                    self.queued += len(data)
+                    self._paused = full = self.queued > FEED_BOUND
+                if full:
+                    self._room.clear()  # before the reader can see the piece: its set() comes after this
+                self._queue.put(data)
+                if full:
+                    await self._room.wait()
+            self._queue.put(b"")
+        except (aiohttp.ClientError, HttpProcessingError, OSError) as error:  # as _guarded
+            failure = ConnectionError(str(error) or type(error).__name__)
+            failure.__cause__ = error
+            self._queue.put(failure)
+        except Exception as error:  # anything else reaches the reader, never dies unseen on the loop
+            self._queue.put(error)
+
+    def take(self) -> bytes:
+        """The next piece (b"" at the end of the body); its failure, raised here; ClusterError if the loop
+        is dead."""
+        while True:
+            try:
+                item = self._queue.get(timeout=LIVENESS)
+                break
+            except queue.Empty:
+                if not self._loop.alive:
+                    raise ClusterError("the HTTP event loop stopped while a watch was read; restart "
+                                       "gitopsguard") from None  # fmt: skip
+        if isinstance(item, BaseException):
+            raise item
+        with self._lock:
+            self.queued -= len(item)
+            resume = self._paused and self.queued <= FEED_BOUND
+            self._paused = self._paused and not resume
+        if resume:
+            self._loop.loop.call_soon_threadsafe(self._room.set)
+        return item
 
 
 def _check(method: str, target: str) -> None:
@@ -326,7 +396,9 @@ async def _head(content: aiohttp.StreamReader, limit: int) -> bytes:
     return data
 
 
-async def _close_response(response: aiohttp.ClientResponse) -> None:
+async def _close_stream(response: aiohttp.ClientResponse, feed: _Feed | None) -> None:
+    if feed is not None and feed.task is not None:
+        feed.task.cancel()
     response.close()
 
 
