@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 
 from gitopsguard.cluster.apply import Applier, KindCache, keyed
-from gitopsguard.cluster.informer import Informer, Kind
+from gitopsguard.cluster.informer import Informer, Kind, Packed, packed, unpacked
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
 
@@ -68,7 +68,7 @@ class SharedLiveCache:
 
     def __init__(self, applier: Applier, raw: RawApi, on_change: Callable[[str], None]) -> None:
         self._applier, self._raw, self._on_change = applier, raw, on_change
-        self._filed: dict[Kind, dict[str, dict[ObjectKey, KubeObject]]] = {}  # kind -> unit -> objects
+        self._filed: dict[Kind, dict[str, dict[ObjectKey, Packed]]] = {}  # kind -> unit -> objects (``packed``)
         self._unit_of: dict[Kind, dict[ObjectKey, str]] = {}
         self._informers: dict[Kind, Informer] = {}
         self._synced: set[Kind] = set()
@@ -102,19 +102,21 @@ class SharedLiveCache:
         with self._lock:
             if kind not in self._synced:
                 return None
-            return dict(self._filed[kind].get(unit, {}))
+            kept = list(self._filed[kind].get(unit, {}).items())
+        return {key: unpacked(body) for key, body in kept}
 
     def _take(self, kind: Kind, change: str, body: KubeObject) -> None:
         key = keyed(body, *kind)
         labels = (body.get("metadata") or {}).get("labels")
         unit = labels.get(UNIT_LABEL) if isinstance(labels, dict) else None
+        kept = packed(body) if change != "DELETED" and isinstance(unit, str) else None
         with self._lock:
             before = self._unit_of[kind].pop(key, None)
             if before is not None:
                 self._filed[kind].get(before, {}).pop(key, None)
-            if change != "DELETED" and isinstance(unit, str):
+            if kept is not None and isinstance(unit, str):
                 self._unit_of[kind][key] = unit
-                self._filed[kind].setdefault(unit, {})[key] = body
+                self._filed[kind].setdefault(unit, {})[key] = kept
         for moved in {before, unit if isinstance(unit, str) else None} - {None}:
             self._on_change(str(moved))
 
