@@ -19,7 +19,6 @@ Only ``GitOpsGuardError`` is survived: any other exception ends the thread, and 
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
@@ -45,36 +44,7 @@ class _Known(NamedTuple):  # one per object watched (the live scan follows every
 
     uid: str
     version: str
-    body: Packed | None  # ``packed``, kept only when the caller reads objects back (``keep_objects``)
-
-
-Packed = str | KubeObject  # an object as a cache keeps it (``packed``)
-PACK_DEPTH = 100  # containers deep; an object nested deeper is kept parsed (see ``packed``)
-
-
-def packed(body: KubeObject) -> Packed:
-    """An object as a cache keeps it: its compact JSON. A ConfigMap parsed is about 4.4 KiB of dicts and strings
-    (half of it managedFields, which the drift check reads), its JSON about 0.6 KiB (bench/README.md, "Where
-    the memory goes"); each reader parses a copy of its own. An object nested deeper than ``PACK_DEPTH`` (a
-    custom resource can be, 1,500 levels: tests/integration/test_deep_objects.py) stays as parsed: parsed again
-    on a deeper stack than the watch's, it could raise RecursionError in a reader."""
-    return body if _deeper_than(body, PACK_DEPTH) else json.dumps(body, separators=(",", ":"))
-
-
-def unpacked(kept: Packed) -> KubeObject:
-    if not isinstance(kept, str):
-        return kept
-    body: KubeObject = json.loads(kept)
-    return body
-
-
-def _deeper_than(body: KubeObject, depth: int) -> bool:
-    level: list[Any] = [body]
-    for _ in range(depth):
-        level = [v for c in level for v in (c.values() if isinstance(c, dict) else c) if isinstance(v, dict | list)]
-        if not level:
-            return False
-    return True
+    body: KubeObject | None  # kept only when the caller reads objects back (``keep_objects``)
 
 
 class WatchExpiredError(ClusterError):
@@ -111,8 +81,7 @@ class Informer:
     def objects(self) -> dict[ObjectKey, KubeObject]:
         """A copy of the objects known now (empty unless ``keep_objects``)."""
         with self._lock:
-            kept = [(key, known.body) for key, known in self._known.items() if known.body is not None]
-        return {key: unpacked(body) for key, body in kept if body is not None}
+            return {key: known.body for key, known in self._known.items() if known.body is not None}
 
     def seed(self, objects: Mapping[ObjectKey, KubeObject], version: str) -> None:
         """Start from a list the caller made itself (and has already acted on): no events for it."""
@@ -166,7 +135,7 @@ class Informer:
         self._on_sync(True)
 
     def _remembered(self, body: KubeObject) -> _Known:
-        return _Known(_uid(body), _version(body), packed(body) if self._keep else None)
+        return _Known(_uid(body), _version(body), body if self._keep else None)
 
     # -- watching ------------------------------------------------------------------------------------
 
@@ -245,7 +214,7 @@ def _version(body: KubeObject) -> str:
 def _tombstone(kind: Kind, key: ObjectKey, known: _Known) -> KubeObject:
     """What a DELETED event from a relist carries: the last body known, else the object's identity."""
     if known.body is not None:
-        return unpacked(known.body)
+        return known.body
     metadata = {"name": key.name, "uid": known.uid, "resourceVersion": known.version}
     if key.namespace:
         metadata["namespace"] = key.namespace

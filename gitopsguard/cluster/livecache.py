@@ -9,13 +9,46 @@ listed again: meanwhile the pass lists it itself.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from gitopsguard.cluster.apply import Applier, KindCache, keyed
-from gitopsguard.cluster.informer import Informer, Kind, Packed, packed, unpacked
+from gitopsguard.cluster.informer import Informer, Kind
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
+
+Packed = str | KubeObject  # an object as a cache keeps it (``packed``)
+PACK_DEPTH = 100  # containers deep; an object nested deeper is kept parsed (see ``packed``)
+
+
+def packed(body: KubeObject) -> Packed:
+    """An object as a cache keeps it: its compact JSON. A ConfigMap parsed is about 4.4 KiB of dicts and strings
+    (half of it managedFields, which the drift check reads), its JSON about 0.6 KiB (bench/README.md, "Where
+    the memory goes"); each reader parses a copy of its own. An object nested deeper than ``PACK_DEPTH`` (a
+    custom resource can be, 1,500 levels: tests/integration/test_deep_objects.py) stays as parsed: parsed again
+    on a deeper stack than the watch's, it could raise RecursionError in a reader. Only ``SharedLiveCache``
+    packs: its Units are many and small, and a pass parses its own few objects; a single unit's ``LiveCache``
+    keeps them parsed, since its passes read every object it owns (5,000 ConfigMaps parsed again cost
+    30-60 ms of CPU a pass)."""
+    return body if _deeper_than(body, PACK_DEPTH) else json.dumps(body, separators=(",", ":"))
+
+
+def unpacked(kept: Packed) -> KubeObject:
+    if not isinstance(kept, str):
+        return kept
+    body: KubeObject = json.loads(kept)
+    return body
+
+
+def _deeper_than(body: KubeObject, depth: int) -> bool:
+    level: list[Any] = [body]
+    for _ in range(depth):
+        level = [v for c in level for v in (c.values() if isinstance(c, dict) else c) if isinstance(v, dict | list)]
+        if not level:
+            return False
+    return True
 
 
 class LiveCache:

@@ -1,4 +1,5 @@
-"""The live caches keep each object as compact JSON (``informer.packed``) and give every reader its own parse.
+"""The Units loop's shared live cache keeps each object as compact JSON (``livecache.packed``) and gives every
+reader its own parse.
 
 What a reader gets back must be the object as the watch delivered it, every field and type (the drift check
 reads managedFields from it); an object too deep to parse again safely stays parsed; and a packed object costs
@@ -13,7 +14,7 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gitopsguard.cluster.informer import PACK_DEPTH, packed, unpacked
+from gitopsguard.cluster.livecache import PACK_DEPTH, packed, unpacked
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 BODIES = st.dictionaries(
