@@ -50,6 +50,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import smaps
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.rest import RawApi, Request
 from gitopsguard.devcluster import StateLayout
@@ -464,6 +465,7 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
         time.sleep(o.settle)
         numbers = noop_window(raw, layout, child, o.apiserver_audit_log, o)
         peak = child.vm_hwm_mib()
+        print(f"the controller's memory after the window: {smaps.summary(child.process.pid)}", flush=True)
     finally:
         code = child.stop(o.stop_grace)
     print(f"the controller ended {child.stop_seconds:.1f} s after SIGTERM, exit code {code}"

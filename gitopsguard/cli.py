@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
-from gitopsguard import __version__
+from gitopsguard import __version__, malloc
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.fleet_pool import DEFAULT_WORKERS as DEFAULT_UNIT_WORKERS
 from gitopsguard.policy.model import DenyLevel
@@ -47,6 +47,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 @click.version_option(__version__, prog_name="gitopsguard")
 def main() -> None:
     """gitopsguard keeps a Kubernetes cluster in step with one Git repository, safely."""
+    malloc.bound_arenas()  # before any command starts a thread (gitopsguard/malloc.py)
 
 
 @main.group("dev-cluster")

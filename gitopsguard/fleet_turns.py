@@ -160,7 +160,7 @@ def accounts(api: client.ApiClient, own: Applier, default: str = "") -> AccountO
             return own
         with lock:
             if account not in kept:
-                kept[account] = Applier(api, acting_as=account)
+                kept[account] = own.acting(account)  # one connection pool for every account
             return kept[account]
 
     return account_of

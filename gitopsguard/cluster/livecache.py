@@ -9,13 +9,46 @@ listed again: meanwhile the pass lists it itself.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from gitopsguard.cluster.apply import Applier, KindCache, keyed
 from gitopsguard.cluster.informer import Informer, Kind
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
+
+Packed = str | KubeObject  # an object as a cache keeps it (``packed``)
+PACK_DEPTH = 100  # containers deep; an object nested deeper is kept parsed (see ``packed``)
+
+
+def packed(body: KubeObject) -> Packed:
+    """An object as a cache keeps it: its compact JSON. A ConfigMap parsed is about 4.4 KiB of dicts and strings
+    (half of it managedFields, which the drift check reads), its JSON about 0.6 KiB (bench/README.md, "Where
+    the memory goes"); each reader parses a copy of its own. An object nested deeper than ``PACK_DEPTH`` (a
+    custom resource can be, 1,500 levels: tests/integration/test_deep_objects.py) stays as parsed: parsed again
+    on a deeper stack than the watch's, it could raise RecursionError in a reader. Only ``SharedLiveCache``
+    packs: its Units are many and small, and a pass parses its own few objects; a single unit's ``LiveCache``
+    keeps them parsed, since its passes read every object it owns (5,000 ConfigMaps parsed again cost
+    30-60 ms of CPU a pass)."""
+    return body if _deeper_than(body, PACK_DEPTH) else json.dumps(body, separators=(",", ":"))
+
+
+def unpacked(kept: Packed) -> KubeObject:
+    if not isinstance(kept, str):
+        return kept
+    body: KubeObject = json.loads(kept)
+    return body
+
+
+def _deeper_than(body: KubeObject, depth: int) -> bool:
+    level: list[Any] = [body]
+    for _ in range(depth):
+        level = [v for c in level for v in (c.values() if isinstance(c, dict) else c) if isinstance(v, dict | list)]
+        if not level:
+            return False
+    return True
 
 
 class LiveCache:
@@ -68,7 +101,7 @@ class SharedLiveCache:
 
     def __init__(self, applier: Applier, raw: RawApi, on_change: Callable[[str], None]) -> None:
         self._applier, self._raw, self._on_change = applier, raw, on_change
-        self._filed: dict[Kind, dict[str, dict[ObjectKey, KubeObject]]] = {}  # kind -> unit -> objects
+        self._filed: dict[Kind, dict[str, dict[ObjectKey, Packed]]] = {}  # kind -> unit -> objects (``packed``)
         self._unit_of: dict[Kind, dict[ObjectKey, str]] = {}
         self._informers: dict[Kind, Informer] = {}
         self._synced: set[Kind] = set()
@@ -102,19 +135,21 @@ class SharedLiveCache:
         with self._lock:
             if kind not in self._synced:
                 return None
-            return dict(self._filed[kind].get(unit, {}))
+            kept = list(self._filed[kind].get(unit, {}).items())
+        return {key: unpacked(body) for key, body in kept}
 
     def _take(self, kind: Kind, change: str, body: KubeObject) -> None:
         key = keyed(body, *kind)
         labels = (body.get("metadata") or {}).get("labels")
         unit = labels.get(UNIT_LABEL) if isinstance(labels, dict) else None
+        kept = packed(body) if change != "DELETED" and isinstance(unit, str) else None
         with self._lock:
             before = self._unit_of[kind].pop(key, None)
             if before is not None:
                 self._filed[kind].get(before, {}).pop(key, None)
-            if change != "DELETED" and isinstance(unit, str):
+            if kept is not None and isinstance(unit, str):
                 self._unit_of[kind][key] = unit
-                self._filed[kind].setdefault(unit, {})[key] = body
+                self._filed[kind].setdefault(unit, {})[key] = kept
         for moved in {before, unit if isinstance(unit, str) else None} - {None}:
             self._on_change(str(moved))
 
