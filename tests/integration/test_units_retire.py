@@ -109,9 +109,13 @@ class Repo:
     def fleet_rounds(self, loop: Loop, rounds: int) -> None:
         """Wait until ``loop`` served ``rounds`` more rounds."""
         for _ in range(rounds):  # one wake a round: a round that wrote nothing wakes none after it
-            until = loop.fleet.rounds + 1
-            loop.fleet.wake()
-            eventually(lambda until=until: loop.fleet.rounds >= until or not loop.thread.is_alive(), 30, every=0.2)
+            self._one_more_round(loop)
+
+    @staticmethod
+    def _one_more_round(loop: Loop) -> None:
+        until = loop.fleet.rounds + 1
+        loop.fleet.wake()
+        eventually(lambda: loop.fleet.rounds >= until or not loop.thread.is_alive(), 30, every=0.2)
 
     def attempted(self, name: str) -> str:
         return str(UnitStore(RawApi(self.api)).get(self.namespace, name).status.get("lastAttemptedRevision"))
