@@ -151,6 +151,7 @@ class Fleet:
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Serve rounds until ``stop`` is set."""
         self._stop = stop
+        self._store.follow(self._applier, stop)  # a pass at rest then reads no inventory (``Reconciler._rests``)
         observer = watch_commits(local_repository, self.wake) if local_repository else None
         # a stop ends the wait between rounds at once, not at the next interval (SIGTERM, a lost lease)
         threading.Thread(target=self._wake_on, args=(stop,), name="units-stop", daemon=True).start()
@@ -306,7 +307,8 @@ class Fleet:
 
     def _root_specs(self) -> tuple[tuple[UnitSpec, ...], Mapping[UnitRef, str], frozenset[Any]]:
         """The Units of the root's last applied commit, the refused ones with why, and the root's inventory."""
-        inventory = self._store.load(self.unit.name)
+        # read once per round: recalled when the watch vouches for it (it only decides which Units to serve)
+        inventory = self._store.recall(self.unit.name) or self._store.load(self.unit.name)
         commit = inventory.last_applied
         if commit is None:
             return (), {}, frozenset()

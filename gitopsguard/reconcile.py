@@ -115,9 +115,15 @@ class Reconciler:
     ) -> ReconcileResult:
         """One pass. With ``head``, the loop's worker fetched, rendered and judged the revision already."""
         now = now or self.clock()
-        # 1. What this unit applied last, and at which commit; what it owns (from the loop's watches, if any).
-        inventory = self.store.load(unit.name)
         owned = OwnedSnapshot(self.applier, unit.name, self.live)  # each owned kind read once, before any write
+        # 0. The loop's common pass: the inventory the loop's watch vouches for, applied at the judged commit,
+        #    nothing owned moved since: done, reading nothing at all. Anything else reads the inventory.
+        rested = self._rests(unit, head, owned, want_policies)
+        if rested is not None:
+            return rested
+        # 1. What this unit applied last, and at which commit (as stored now: read before anything is written);
+        #    what it owns (from the loop's watches, if any).
+        inventory = self.store.load(unit.name)
         commit = None
         try:
             # 2. Fetch; the branch may only move forward from the applied commit.
@@ -151,6 +157,25 @@ class Reconciler:
             return self._remember(unit, inventory, revision, applied, pruned, swept, evaluation, policies)
         except GitOpsGuardError as error:
             return self._refused(unit, inventory, commit, error)
+
+    def _rests(
+        self, unit: Unit, head: Head | None, owned: OwnedSnapshot, want_policies: bool
+    ) -> ReconcileResult | None:
+        """The result of a pass at rest, found from the inventory the store recalls (``InventoryStore.recall``:
+        kept in memory, its version seen stored by the watch); None when it recalls none or the unit is not at
+        rest, and then the pass reads the inventory and goes the usual way. Writes nothing, so a watch that lags
+        a moment behind another writer of the inventory can make it report at rest once, never act on it."""
+        if head is None or head.revision is None or (recalled := self.store.recall(unit.name)) is None:
+            return None
+        commit = head.revision.commit
+        try:
+            resting = at_rest.standing(recalled, commit, unit.settings, owned)
+        except GitOpsGuardError:
+            return None  # the usual way reads again, and says why it cannot
+        if resting is None or resting.moved:
+            return None
+        policies = self._policies(unit, head.revision, head) if want_policies else None
+        return _at_rest(unit, recalled, commit, None, policies)
 
     def hold(self, unit: Unit) -> ReconcileResult:
         """A pass over the last applied commit alone, for the loop while its worker has not judged a head yet
