@@ -39,6 +39,7 @@ from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.livecache import SharedLiveCache
+from gitopsguard.cluster.namespaces import NamespaceView
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.shardleases import ShardLeases
 from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
@@ -152,6 +153,9 @@ class Fleet:
         """Serve rounds until ``stop`` is set."""
         self._stop = stop
         self._store.follow(self._applier, stop)  # a pass at rest then reads no inventory (``Reconciler._rests``)
+        namespaces = NamespaceView(self._applier, self._raw)  # one watch, not a list per Unit's render
+        namespaces.start(stop)
+        self._applier.namespaces_from = namespaces.objects
         observer = watch_commits(local_repository, self.wake) if local_repository else None
         # a stop ends the wait between rounds at once, not at the next interval (SIGTERM, a lost lease)
         threading.Thread(target=self._wake_on, args=(stop,), name="units-stop", daemon=True).start()

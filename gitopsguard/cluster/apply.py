@@ -6,7 +6,7 @@ Every client exception is translated here into a message that starts with the ob
 from __future__ import annotations
 
 import time
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
@@ -98,6 +98,8 @@ class Applier:
         self.raw = self._raw  # for edges that read single objects (Events on them, for instance)
         self._workers = workers
         self._resources: dict[tuple[str, str], Resource] = {}
+        # a long-running loop's watch of every Namespace (``cluster/namespaces.py``): None while not in sync
+        self.namespaces_from: Callable[[], dict[str, KubeObject] | None] | None = None
 
     def confirm_acting_as(self, unit: str) -> None:
         """Whether the server lets us act as the unit's account at all, asked once before a pass:
@@ -166,7 +168,11 @@ class Applier:
         return live
 
     def namespaces(self) -> dict[str, KubeObject]:
-        """Every live Namespace by name (policies may look at an object's namespace)."""
+        """Every live Namespace by name (policies may look at an object's namespace): from the loop's watch while
+        it is in sync, else listed."""
+        watched = self.namespaces_from() if self.namespaces_from is not None else None
+        if watched is not None:
+            return watched
         return {key.name: body for key, body in self._list([("v1", "Namespace")], [None], None, "").items()}
 
     def list_in_namespace(self, kinds: Iterable[tuple[str, str]], namespace: str) -> dict[ObjectKey, KubeObject]:
