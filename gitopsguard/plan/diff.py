@@ -83,7 +83,9 @@ def _ours(entry: dict[str, Any], ours: str) -> bool:
 def _written_since_us(live: KubeObject, desired: KubeObject, ours: str) -> bool:
     """Whether a writer other than us, since our last apply, owns a field the desired body sets. The desired
     body, not our own managedFields entry, is what is compared: a tenant's Update that changes a field we
-    applied takes its ownership from us, so our entry no longer names it."""
+    applied takes its ownership from us, so our entry no longer names it. Needs the live object's managedFields,
+    also from the Units loop's cache (``cluster/livecache.py``): without them every object that moved would go
+    to a dry run again."""
     entries = (live.get("metadata") or {}).get("managedFields") or []
     applied = [str(e.get("time") or "") for e in entries if _ours(e, ours)]
     if not applied:
