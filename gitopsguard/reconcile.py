@@ -19,6 +19,7 @@ from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.gate import RevisionBlockedError, policies_at
 from gitopsguard.heads import Head, Render, judge
 from gitopsguard.model import Action, Change, Manifest, ObjectKey
+from gitopsguard.plan.diff import resource_version
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, Exemptions
@@ -140,7 +141,8 @@ class Reconciler:
             #    Stop here too if only status moved: the objects that changed since they matched Git still do.
             if resting is not None and at_rest.only_status_moved(
                 manifests, unit.name, unit.default_namespace, self.applier.namespaced, inventory, resting
-            ):
+            ):  # kept in memory: the next pass finds these versions at rest without rendering (``_rests``)
+                self.store.vouch(unit.name, {k: resource_version(resting.live[k]) for k in resting.moved})
                 return _at_rest(unit, inventory, commit, evaluation, policies)
             # 5. Apply: CRDs and Namespaces, then everything else; what may have changed passes a dry run first.
             applied = apply_revision(unit.target, manifests, self.applier, inventory, owned)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +87,21 @@ class InventoryStore:
             if kept is None or not self._in_sync or self._watched.get(name) != kept[0]:
                 return None
             return kept[1]
+
+    def vouch(self, unit: str, versions: Mapping[ObjectKey, str]) -> None:
+        """Remember, for the inventory kept in memory alone, that these owned objects were found still as applied
+        at these resourceVersions (a controller wrote their status, or a field beside ours): the next pass then
+        finds them at rest without rendering again. Nothing is written (a pass with nothing to do writes
+        nothing), and a load replaces it with the stored inventory."""
+        name = _name(unit)
+        with self._lock:
+            kept = self._kept.get(name)
+            if kept is None:
+                return
+            version, inventory = kept
+            entries = inventory.entries
+            moved = {k: replace(entries[k], resource_version=v) for k, v in versions.items() if k in entries}
+            self._kept[name] = (version, replace(inventory, entries=entries | moved))
 
     def follow(self, applier: Applier, stop: threading.Event) -> None:
         """Watch this namespace's inventories until ``stop`` (one informer, for every unit), so that ``recall``

@@ -93,6 +93,25 @@ def test_a_pass_at_rest_reads_no_inventory(loop: Loop) -> None:
     assert loop.store.loads == 0, "the watch vouched for the inventory kept in memory"
 
 
+def test_a_serviceaccount_the_token_controller_wrote_into_is_found_at_rest_once_and_then_reads_nothing(
+    admin_api: client.ApiClient, namespace: str, loop: Loop
+) -> None:
+    """The token controller's write moves the ServiceAccount's resourceVersion away from the inventory's for
+    good (a pass with nothing to do saves nothing): one pass renders and finds it still as applied, and the
+    version it found is kept in memory, so the passes after it read nothing."""
+    sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot}\nautomountServiceAccountToken: false\n"
+    loop.commit({"apps/sa.yaml": sa})
+    assert ("robot", Action.CREATED) in loop.pass_()
+    core = client.CoreV1Api(admin_api)
+    eventually(lambda: bool(core.read_namespaced_service_account("robot", namespace).secrets), 60, every=0.2)
+    eventually(lambda: loop.store.recall(loop.unit.name) is not None, 30, every=0.1)
+    assert set(loop.pass_()) == {("a", Action.UNCHANGED), ("robot", Action.UNCHANGED)}
+    loop.store.loads = 0
+    for _ in range(3):
+        assert set(loop.pass_()) == {("a", Action.UNCHANGED), ("robot", Action.UNCHANGED)}
+    assert loop.store.loads == 0
+
+
 def test_an_inventory_another_replica_saved_is_read_before_pruning(
     admin_api: client.ApiClient, namespace: str, loop: Loop
 ) -> None:
