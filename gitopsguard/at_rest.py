@@ -31,7 +31,7 @@ def standing(inventory: Inventory, commit: str, settings: str, owned: OwnedSnaps
     at_rest = (commit, settings) == (inventory.last_applied, inventory.applied_as) and clean
     if not at_rest or not inventory.entries or inventory.scans_unmanaged:
         return None
-    live = owned.of((e.api_version, k.kind) for k, e in inventory.entries.items())
+    live = owned.of((e.api_version, k) for k, e in inventory.entries.items())
     moved = {k for k, e in inventory.entries.items() if resource_version(live.get(k)) != e.resource_version}
     return Standing(live, moved)
 

@@ -42,6 +42,7 @@ from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.livecache import SharedLiveCache
+from gitopsguard.cluster.namespaces import NamespaceView
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.shardleases import ShardLeases
 from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
@@ -145,6 +146,10 @@ class Fleet:
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Serve rounds until ``stop`` is set."""
         self._stop = stop
+        self._store.follow(self._applier, stop)  # a pass at rest then reads no inventory (``Reconciler._rests``)
+        namespaces = NamespaceView(self._applier, self._raw)  # one watch, not a list per Unit's render
+        namespaces.start(stop)
+        self._applier.namespaces_from = namespaces.objects
         observer = watch_commits(local_repository, self.wake) if local_repository else None
         # a stop ends the wait between rounds at once, not at the next interval (SIGTERM, a lost lease)
         threading.Thread(target=self._wake_on, args=(stop,), name="units-stop", daemon=True).start()
@@ -308,7 +313,8 @@ class Fleet:
 
     def _root_specs(self) -> tuple[tuple[UnitSpec, ...], Mapping[UnitRef, str], frozenset[Any]]:
         """The Units of the root's last applied commit, the refused ones with why, and the root's inventory."""
-        inventory = self._store.load(self.unit.name)
+        # read once per round: recalled when the watch vouches for it (it only decides which Units to serve)
+        inventory = self._store.recall(self.unit.name) or self._store.load(self.unit.name)
         commit = inventory.last_applied
         if commit is None:
             return (), {}, frozenset()

@@ -181,8 +181,8 @@ class Retirer:
         apiVersion it was applied as); None when its inventory or objects cannot be read (said)."""
         try:
             inventory = self.store.load(unit.id)
-            kinds = {(e.api_version, k.kind) for k, e in inventory.entries.items()}
-            live = OwnedSnapshot(self.applier, unit.id).of(kinds) if kinds and not unit.orphans else {}
+            pairs = [(e.api_version, k) for k, e in inventory.entries.items()]  # only what it applied, where
+            live = OwnedSnapshot(self.applier, unit.id).of(pairs) if pairs and not unit.orphans else {}
         except GitOpsGuardError as error:
             self.on_note(f"{unit.ref}: left the root path {self.root.path}; retiring it waits: {error}")
             return None

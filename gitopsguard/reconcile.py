@@ -20,6 +20,7 @@ from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.gate import RevisionBlockedError, policies_at
 from gitopsguard.heads import Head, Render, judge
 from gitopsguard.model import Action, Change, Manifest, ObjectKey
+from gitopsguard.plan.diff import resource_version
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy
 from gitopsguard.policy import DenyLevel, Evaluation, PolicySet, evaluate
 from gitopsguard.policy.podsecurity import NO_EXEMPTIONS, Exemptions
@@ -120,9 +121,15 @@ class Reconciler:
     ) -> ReconcileResult:
         """One pass. With ``head``, the loop's worker fetched, rendered and judged the revision already."""
         now = now or self.clock()
-        # 1. What this unit applied last, and at which commit; what it owns (from the loop's watches, if any).
-        inventory = self.store.load(unit.name)
         owned = OwnedSnapshot(self.applier, unit.name, self.live)  # each owned kind read once, before any write
+        # 0. The loop's common pass: the inventory the loop's watch vouches for, applied at the judged commit,
+        #    nothing owned moved since: done, reading nothing at all. Anything else reads the inventory.
+        rested = self._rests(unit, head, owned, want_policies)
+        if rested is not None:
+            return rested
+        # 1. What this unit applied last, and at which commit (as stored now: read before anything is written);
+        #    what it owns (from the loop's watches, if any).
+        inventory = self.store.load(unit.name)
         commit = None
         try:
             # 2. Fetch; the branch may only move forward from the applied commit.
@@ -139,7 +146,8 @@ class Reconciler:
             #    Stop here too if only status moved: the objects that changed since they matched Git still do.
             if resting is not None and at_rest.only_status_moved(
                 manifests, unit.name, unit.default_namespace, self.applier.namespaced, inventory, resting
-            ):
+            ):  # kept in memory: the next pass finds these versions at rest without rendering (``_rests``)
+                self.store.vouch(unit.name, {k: resource_version(resting.live[k]) for k in resting.moved})
                 return _at_rest(unit, inventory, commit, evaluation, policies)
             # 5. Apply: CRDs and Namespaces, then everything else; what may have changed passes a dry run first.
             applied = apply_revision(unit.target, manifests, self.applier, inventory, owned)
@@ -156,6 +164,25 @@ class Reconciler:
             return self._remember(unit, inventory, revision, applied, pruned, swept, evaluation, policies)
         except GitOpsGuardError as error:
             return self._refused(unit, inventory, commit, error)
+
+    def _rests(
+        self, unit: Unit, head: Head | None, owned: OwnedSnapshot, want_policies: bool
+    ) -> ReconcileResult | None:
+        """The result of a pass at rest, found from the inventory the store recalls (``InventoryStore.recall``:
+        kept in memory, its version seen stored by the watch); None when it recalls none or the unit is not at
+        rest, and then the pass reads the inventory and goes the usual way. Writes nothing, so a watch that lags
+        a moment behind another writer of the inventory can make it report at rest once, never act on it."""
+        if head is None or head.revision is None or (recalled := self.store.recall(unit.name)) is None:
+            return None
+        commit = head.revision.commit
+        try:
+            resting = at_rest.standing(recalled, commit, unit.settings, owned)
+        except GitOpsGuardError:
+            return None  # the usual way reads again, and says why it cannot
+        if resting is None or resting.moved:
+            return None
+        policies = self._policies(unit, head.revision, head) if want_policies else None
+        return _at_rest(unit, recalled, commit, None, policies)
 
     def hold(self, unit: Unit) -> ReconcileResult:
         """A pass over the last applied commit alone, for the loop while its worker has not judged a head yet

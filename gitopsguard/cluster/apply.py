@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
@@ -35,6 +35,7 @@ from gitopsguard.errors import ApplyError, ClusterError, ImpersonationRefusedErr
 from gitopsguard.model import UNIT_LABEL, KubeObject, Manifest, ObjectKey
 
 FIELD_MANAGER = "gitopsguard"
+Scope = tuple[str, str, str]  # (apiVersion, kind, namespace): where a unit's objects of a kind are read; "" cluster
 # Requests in flight per batch. etcd commits concurrent writes together: at 64 rather than 16 the initial
 # apply of 2,020 objects took about 5% less time and etcd 10-20% less CPU (bench/apply_2000.py).
 WIDTH = 64
@@ -103,6 +104,8 @@ class Applier:
         self.raw = self._raw  # for edges that read single objects (Events on them, for instance)
         self._workers = workers
         self._resources: dict[tuple[str, str], Resource] = {}
+        # a long-running loop's watch of every Namespace (``cluster/namespaces.py``): None while not in sync
+        self.namespaces_from: Callable[[], dict[str, KubeObject] | None] | None = None
 
     def acting(self, account: ServiceAccount) -> Applier:
         """This applier's twin writing as ``account``: the same connections, discovery and kinds learned (reads
@@ -153,18 +156,44 @@ class Applier:
 
     # -- reading ----------------------------------------------------------------------------------------
 
-    def list_owned(self, kinds: Iterable[tuple[str, str]], unit: str) -> dict[ObjectKey, KubeObject]:
-        """Every live object of these (apiVersion, kind) pairs that carries this unit's label."""
-        selector = {"labelSelector": f"{UNIT_LABEL}={unit}"}
-        return self._list(sorted(set(kinds)), None, selector, f"owned by unit {unit}")
+    def list_owned(self, scopes: Iterable[Scope], unit: str) -> dict[ObjectKey, KubeObject]:
+        """The live objects carrying this unit's label in these scopes (apiVersion, kind, namespace; "" for
+        a cluster-scoped kind), and no others: anyone who may label an object may file it under any unit, so
+        what lies outside the namespaces a unit applies to is never its own. Each kind is listed across the
+        cluster (one request, however many namespaces); a kind whose list cannot be read (an object in it no
+        client parses: ``tests/integration/test_deep_objects.py``) is listed again namespace by namespace, so
+        that such an object elsewhere cannot stop the unit."""
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for api_version, kind, namespace in scopes:
+            wanted.setdefault((api_version, kind), set()).add(namespace)
+        kinds = sorted(wanted)
+        selector, what = {"labelSelector": f"{UNIT_LABEL}={unit}"}, f"owned by unit {unit}"
+        paths = [self.collection_path(v, k) for v, k in kinds]
+        answers = self._raw.send_all([Request("GET", path, selector, None) for path in paths], self._workers)
+        live: dict[ObjectKey, KubeObject] = {}
+        for (api_version, kind), answer in zip(kinds, answers, strict=True):
+            namespaces = wanted[(api_version, kind)]
+            try:
+                listed = _listed(api_version, kind, answer, what)
+            except (ApplyError, ClusterError):
+                if "" in namespaces:  # a cluster-scoped kind: no namespace to narrow the list to
+                    raise
+                listed = self._list([(api_version, kind)] * len(namespaces), sorted(namespaces), selector, what)
+            live |= {key: body for key, body in listed.items() if key.namespace in namespaces}
+        return live
 
     def namespaces(self) -> dict[str, KubeObject]:
-        """Every live Namespace by name (policies may look at an object's namespace)."""
-        return {key.name: body for key, body in self._list([("v1", "Namespace")], None, None, "").items()}
+        """Every live Namespace by name (policies may look at an object's namespace): from the loop's watch while
+        it is in sync, else listed."""
+        watched = self.namespaces_from() if self.namespaces_from is not None else None
+        if watched is not None:
+            return watched
+        return {key.name: body for key, body in self._list([("v1", "Namespace")], [None], None, "").items()}
 
     def list_in_namespace(self, kinds: Iterable[tuple[str, str]], namespace: str) -> dict[ObjectKey, KubeObject]:
         """Every live object of these (apiVersion, kind) pairs in one namespace, whoever owns it."""
-        return self._list(kinds, namespace, None, f"in namespace {namespace}")
+        kinds = list(kinds)
+        return self._list(kinds, [namespace] * len(kinds), None, f"in namespace {namespace}")
 
     def list_kind(
         self, api_version: str, kind: str, *, namespace: str | None = None, query: dict[str, str] | None = None,
@@ -176,16 +205,16 @@ class Applier:
         return live, str((listed.get("metadata") or {}).get("resourceVersion") or "")
 
     def _list(
-        self, kinds: Iterable[tuple[str, str]], namespace: str | None, query: dict[str, str] | None, what: str
-    ) -> dict[ObjectKey, KubeObject]:
-        """The kinds' lists, asked for together (the server works on them side by side)."""
-        kinds = list(kinds)
-        paths = [self.collection_path(v, k, namespace) for v, k in kinds]
+        self, kinds: Sequence[tuple[str, str]], namespaces: Sequence[str | None], query: dict[str, str] | None,
+        what: str,
+    ) -> dict[ObjectKey, KubeObject]:  # fmt: skip
+        """Each kind's list in the namespace beside it (None: across the cluster), asked for together (the server
+        works on them side by side)."""
+        paths = [self.collection_path(v, k, n) for (v, k), n in zip(kinds, namespaces, strict=True)]
         answers = self._raw.send_all([Request("GET", path, query or {}, None) for path in paths], self._workers)
         live: dict[ObjectKey, KubeObject] = {}
-        for (api_version, kind), (status, _, data, _) in zip(kinds, answers, strict=True):
-            listed = answer_object(data, f"listing {kind} {what}") if status == 200 else parsed(data)
-            live |= _items(api_version, kind, status, listed, what)
+        for (api_version, kind), answer in zip(kinds, answers, strict=True):
+            live |= _listed(api_version, kind, answer, what)
         return live
 
     # -- writing ----------------------------------------------------------------------------------------
@@ -331,6 +360,13 @@ def _created(desired: Prepared, answer: Answer | Refused, unit: str) -> Created 
     return Created(desired.key, desired.api_version, str(metadata["uid"]))
 
 
+def _listed(api_version: str, kind: str, answer: Answer, what: str) -> dict[ObjectKey, KubeObject]:
+    """The objects of one list answer by key; ClusterError when it cannot be parsed, ApplyError when refused."""
+    status, _, data, _ = answer
+    listed = answer_object(data, f"listing {kind} {what}") if status == 200 else parsed(data)
+    return _items(api_version, kind, status, listed, what)
+
+
 def _items(api_version: str, kind: str, status: int, listed: KubeObject, what: str) -> dict[ObjectKey, KubeObject]:
     """The objects of a list answer by key; ApplyError naming the kind when the server refused the list."""
     if status != 200:
@@ -363,30 +399,32 @@ class KindCache(Protocol):
 
 
 class OwnedSnapshot:
-    """What a unit owns, listed (or copied from a watch-fed cache) at most once per kind during one pass.
+    """What a unit owns, listed (or copied from a watch-fed cache) at most once per kind and namespace during one
+    pass.
 
     Every reader in a pass (the skip test, the drift test, prune) wants the objects as they were before
     the pass wrote anything, and each kind is read before any object of that kind is written, so one
-    read serves them all. After writes, take a new snapshot.
+    read serves them all. After writes, take a new snapshot. Readers name the objects they mean (the
+    inventory's, the render's), and get those alone: a labelled object no key names is never a unit's.
     """
 
     def __init__(self, applier: Applier, unit: str, cache: KindCache | None = None) -> None:
         self._applier, self._unit, self._cache = applier, unit, cache
-        self._listed: set[tuple[str, str]] = set()
+        self._listed: set[Scope] = set()
         self._objects: dict[ObjectKey, KubeObject] = {}
 
-    def of(self, kinds: Iterable[tuple[str, str]]) -> dict[ObjectKey, KubeObject]:
-        """The owned objects of these (apiVersion, kind) pairs."""
-        wanted = set(kinds)
+    def of(self, wanted: Iterable[tuple[str, ObjectKey]]) -> dict[ObjectKey, KubeObject]:
+        """The live owned objects among these (apiVersion, key) pairs, by key."""
+        pairs = list(wanted)
+        scopes = {(api_version, key.kind, key.namespace) for api_version, key in pairs} - self._listed
         unlisted = []
-        for kind in wanted - self._listed:
+        for kind in {(api_version, kind) for api_version, kind, _ in scopes}:
             cached = self._cache.objects(kind) if self._cache else None
             if cached is None:
-                unlisted.append(kind)
+                unlisted += [s for s in scopes if s[:2] == kind]
             else:
                 self._objects |= cached
         if unlisted:  # listed together: the wait is the longest list's, not their sum
             self._objects |= self._applier.list_owned(unlisted, self._unit)
-        self._listed |= wanted
-        groups = {(api_version.rpartition("/")[0], kind) for api_version, kind in wanted}
-        return {key: body for key, body in self._objects.items() if (key.group, key.kind) in groups}
+        self._listed |= scopes
+        return {key: self._objects[key] for _, key in pairs if key in self._objects}

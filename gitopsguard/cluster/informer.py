@@ -62,9 +62,9 @@ class Informer:
     def __init__(
         self, applier: Applier, raw: RawApi, kind: Kind, *, on_event: Callable[[str, KubeObject], None],
         on_sync: Callable[[bool], None] = lambda _: None, selector: str = "", keep_objects: bool = True,
-        timeout: int = WATCH_SECONDS, read_slack: float = READ_SLACK, what: str = "",
+        timeout: int = WATCH_SECONDS, read_slack: float = READ_SLACK, what: str = "", namespace: str | None = None,
     ) -> None:  # fmt: skip
-        self._applier, self._raw, self.kind = applier, raw, kind
+        self._applier, self._raw, self.kind, self._namespace = applier, raw, kind, namespace  # None: every namespace
         self._on_event, self._on_sync = on_event, on_sync
         self._selector, self._keep, self._what = selector, keep_objects, what or f"watched {kind[1]}"
         self._timeout, self._read_timeout = timeout, timeout + read_slack
@@ -117,7 +117,7 @@ class Informer:
         """List, and hand on the differences with what was known as events (none the first time through
         ``seed``; every object ADDED the first time otherwise)."""
         query = {"labelSelector": self._selector} if self._selector else None
-        listed, version = self._applier.list_kind(*self.kind, query=query, what=self._what)
+        listed, version = self._applier.list_kind(*self.kind, namespace=self._namespace, query=query, what=self._what)
         self.relists += 1
         with self._lock:
             before, self._known = self._known, {key: self._remembered(body) for key, body in listed.items()}
@@ -142,7 +142,7 @@ class Informer:
     def _watch(self, stop: threading.Event, *, resumed: bool) -> bool:
         """One watch from the current version until the server ends it; whether it lasted (a watch ended
         at once counts as a failure). Raises WatchExpiredError, or ClusterError when the connection fails."""
-        path = self._applier.collection_path(*self.kind)
+        path = self._applier.collection_path(*self.kind, self._namespace)
         query = {"resourceVersion": self._version, "allowWatchBookmarks": "true", "timeoutSeconds": str(self._timeout)}
         if self._selector:
             query["labelSelector"] = self._selector

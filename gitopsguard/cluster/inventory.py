@@ -9,16 +9,19 @@ past it the newest sightings are left out (their grace starts again: later delet
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from kubernetes import client
 
-from gitopsguard.cluster.configmaps import ConfigMapStore, Content, Packed, Stored, damaged
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.configmaps import COMPONENT, ConfigMapStore, Content, Packed, Stored, damaged
+from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.model import ObjectKey
+from gitopsguard.model import KubeObject, ObjectKey
 
 CONTROLLER_NAMESPACE = "gitopsguard-system"
 UNMANAGED_BYTES = 192 * 1024  # compressed unmanaged sightings, whatever tenants create
@@ -52,18 +55,61 @@ class Inventory:
 class InventoryStore:
     """Reads and writes plain JSON over ``RawApi``, through the one ConfigMap store (``configmaps.py``): through
     the generated client's models, a save and a load of 2,020 entries cost 0.06 s of a pass that changes one
-    object. A save replaces the whole inventory (one writer per unit: the leader of its Lease)."""
+    object. A save replaces the whole inventory (one writer per unit: the leader of its Lease).
+
+    A long-running loop also ``follow``s the inventories (one watch for all units): each unit's inventory as last
+    loaded or saved is kept with its resourceVersion, and ``recall`` gives it back without a request while the
+    watch sees that same version stored. Safe to share between threads (several units' passes at once)."""
 
     def __init__(self, api: client.ApiClient | RawApi, namespace: str = CONTROLLER_NAMESPACE) -> None:
         self._raw = api if isinstance(api, RawApi) else RawApi(api)
         self.namespace = namespace
         self._store = ConfigMapStore(self._raw, namespace)
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[str, Inventory]] = {}  # ConfigMap name -> (resourceVersion, inventory)
+        self._watched: dict[str, str] = {}  # ConfigMap name -> resourceVersion, as the watch last saw it
+        self._in_sync = False  # the watch is listed and running: ``_watched`` is what is stored, but for its lag
 
     def load(self, unit: str) -> Inventory:
         """The unit's inventory, empty when it has none. Raises ClusterError (naming the ConfigMap) when it
         cannot be read: a pass must not run, let alone prune, from an inventory it cannot read."""
         stored = self._store.read(_name(unit))
-        return Inventory() if stored is None else _parsed(stored)
+        return Inventory() if stored is None else self._keep(stored, _parsed(stored))
+
+    def recall(self, unit: str) -> Inventory | None:
+        """The unit's inventory as last loaded or saved here, when the watch (``follow``) sees that version stored
+        now: no request. None when not followed, not in sync, or stored otherwise since (another replica took the
+        unit's shard, a human deleted it): then ``load``. A watch lags the server by a moment, so a recalled
+        inventory may only decide that nothing is to be written (a pass at rest); load before any write."""
+        name = _name(unit)
+        with self._lock:
+            kept = self._kept.get(name)
+            if kept is None or not self._in_sync or self._watched.get(name) != kept[0]:
+                return None
+            return kept[1]
+
+    def vouch(self, unit: str, versions: Mapping[ObjectKey, str]) -> None:
+        """Remember, for the inventory kept in memory alone, that these owned objects were found still as applied
+        at these resourceVersions (a controller wrote their status, or a field beside ours): the next pass then
+        finds them at rest without rendering again. Nothing is written (a pass with nothing to do writes
+        nothing), and a load replaces it with the stored inventory."""
+        name = _name(unit)
+        with self._lock:
+            kept = self._kept.get(name)
+            if kept is None:
+                return
+            version, inventory = kept
+            entries = inventory.entries
+            moved = {k: replace(entries[k], resource_version=v) for k, v in versions.items() if k in entries}
+            self._kept[name] = (version, replace(inventory, entries=entries | moved))
+
+    def follow(self, applier: Applier, stop: threading.Event) -> None:
+        """Watch this namespace's inventories until ``stop`` (one informer, for every unit), so that ``recall``
+        can vouch for what is kept."""
+        informer = Informer(applier, self._raw, ("v1", "ConfigMap"), namespace=self.namespace, keep_objects=False,
+                            selector=f"{COMPONENT}=inventory", what=f"inventories in {self.namespace}",
+                            on_event=self._seen, on_sync=self._synced)  # fmt: skip
+        informer.start(stop)
 
     def units(self) -> dict[str, Inventory]:
         """Every unit with an inventory here, by name."""
@@ -75,7 +121,29 @@ class InventoryStore:
 
     def save(self, unit: str, inventory: Inventory) -> None:
         """Replace the unit's ConfigMap; create it (and the namespace) the first time."""
-        self._store.put(_name(unit), _content(unit, inventory))
+        stored = self._store.put(_name(unit), _content(unit, inventory))
+        if stored is not None:
+            self._keep(stored, inventory)
+
+    def _keep(self, stored: Stored, inventory: Inventory) -> Inventory:
+        with self._lock:
+            self._kept[stored.name] = (stored.resource_version, inventory)
+        return inventory
+
+    def _seen(self, change: str, body: KubeObject) -> None:
+        metadata = body.get("metadata") or {}
+        name, version = str(metadata.get("name") or ""), str(metadata.get("resourceVersion") or "")
+        with self._lock:
+            if change == "DELETED":
+                self._watched.pop(name, None)
+            else:
+                self._watched[name] = version
+
+    def _synced(self, synced: bool) -> None:
+        """In sync after a list (whose differences came first, as events) or once a resumed watch answers; out of
+        it after a failure, when changes may be missed: nothing is vouched for until then."""
+        with self._lock:
+            self._in_sync = synced
 
     def delete(self, unit: str) -> None:
         """Remove the unit's ConfigMap (a retired Unit's, ``fleet_retire.py``); nothing when it is absent."""
@@ -125,7 +193,7 @@ def _content(unit: str, inventory: Inventory) -> Content:
          "appliedAs": inventory.applied_as, "reviewed": inventory.reviewed[:4000],
          "brake": inventory.brake[:4000]},
         {"entries.json.gz": entries, "unmanaged.json.gz": unmanaged},
-        {"app.kubernetes.io/component": "inventory"},
+        {COMPONENT: "inventory"},
     )  # fmt: skip
 
 

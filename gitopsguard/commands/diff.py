@@ -29,7 +29,7 @@ def run_diff(o: ReconcileOptions) -> int:
     unchecked = [m for m in manifests if (m.key.group, m.key.kind) in new_kinds]
     desired = _prepare(checkable, unit.name, unit.default_namespace, applier)
     owned = OwnedSnapshot(applier, unit.name)
-    live = owned.of((d.api_version, d.key.kind) for d in desired)
+    live = owned.of((d.api_version, d.key) for d in desired)
     new_namespaces = {d.key.name for d in desired if d.key.kind == "Namespace" and d.key not in live}
     changes, problems = 0, []
     for d, result in zip(desired, applier.dry_run_each(desired), strict=True):

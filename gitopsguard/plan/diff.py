@@ -29,9 +29,10 @@ def has_changed(dry_run_result: KubeObject, live: KubeObject | None) -> bool:
 
 def still_as_applied(live: KubeObject, desired: KubeObject, ours: str = "gitopsguard") -> bool:
     """True when the live object still holds every field of the desired body, and no writer other than
-    us has written desired state since our last apply: what status updates and a controller's
-    bookkeeping annotations leave behind. Anything else goes to the dry run, which judges exactly."""
-    return _holds(live, desired) and not _written_since_us(live, ours)
+    us has written a field the desired body sets since our last apply: what status updates, a controller's
+    bookkeeping annotations and fields others add beside ours (the token controller's ``secrets`` of a
+    ServiceAccount) leave behind. Anything else goes to the dry run, which judges exactly."""
+    return _holds(live, desired) and not _written_since_us(live, desired, ours)
 
 
 def _holds(live: Any, desired: Any, key: str = "", container: str = "") -> bool:
@@ -79,16 +80,41 @@ def _ours(entry: dict[str, Any], ours: str) -> bool:
     return entry.get("manager") == ours and entry.get("operation") == "Apply"
 
 
-def _written_since_us(live: KubeObject, ours: str) -> bool:
+def _written_since_us(live: KubeObject, desired: KubeObject, ours: str) -> bool:
+    """Whether a writer other than us, since our last apply, owns a field the desired body sets. The desired
+    body, not our own managedFields entry, is what is compared: a tenant's Update that changes a field we
+    applied takes its ownership from us, so our entry no longer names it. Needs the live object's managedFields,
+    also from the Units loop's cache (``cluster/livecache.py``): without them every object that moved would go
+    to a dry run again."""
     entries = (live.get("metadata") or {}).get("managedFields") or []
     applied = [str(e.get("time") or "") for e in entries if _ours(e, ours)]
     if not applied:
         return True  # our fields were all taken by someone else
+    desired_state = {k: v for k, v in desired.items() if k != "status"}  # status is never desired state
     return any(
-        str(e.get("time") or "") >= max(applied)
+        str(e.get("time") or "") >= max(applied) and _touches(e.get("fieldsV1"), desired_state)
         for e in entries
-        if not _ours(e, ours) and _owns_desired_state(e.get("fieldsV1") or {})
+        if not _ours(e, ours)
     )
+
+
+def _touches(fields: Any, desired: Any) -> bool:
+    """Whether a managedFields set (``fieldsV1``: ``{"f:spec": {"f:replicas": {}}}``) reaches a field of
+    ``desired``: at it, under it or over it. A value or a list the desired body sets is compared whole (an
+    element of a list we set is ours to judge however it is keyed). Anything unexpected (a set that is not a
+    map, a list element's key where the desired body has a map) touches: fail closed."""
+    if not isinstance(desired, dict):
+        return True  # a value or a list we set, reached by the other writer's set
+    if not isinstance(fields, dict) or not fields:
+        return True  # the other writer owns the whole map or struct we set fields of
+    for key, below in fields.items():
+        if key == ".":
+            continue  # that the map exists, which every writer of a field in it shares
+        if not isinstance(key, str) or not key.startswith("f:"):
+            return True  # an element key (k:, v:, i:) where the desired body has a map
+        if desired.get(key[2:]) is not None and _touches(below, desired[key[2:]]):
+            return True
+    return False
 
 
 def digest(body: KubeObject) -> str:

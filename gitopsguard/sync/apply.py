@@ -72,7 +72,7 @@ def apply_changed(
 ) -> tuple[list[Change], Versions]:  # fmt: skip
     """Dry-run what may have changed, then apply only what would change, stage by stage. With ``created``,
     what the server created for this unit is added to it (what a rollback may delete)."""
-    live = owned.of((d.api_version, d.key.kind) for d in desired)
+    live = owned.of((d.api_version, d.key) for d in desired)
     versions = {key: resource_version(body) for key, body in live.items()}
 
     def settled(d: Desired) -> bool:  # same body as last applied, and the object is still as we left it

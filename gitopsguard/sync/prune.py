@@ -28,7 +28,7 @@ def plan_pruning(
 ) -> tuple[PrunePlan, dict[ObjectKey, Entry]]:
     """The prune plan for a revision rendering ``keys``, and the inventory entries that left Git."""
     gone = {k: e for k, e in inventory.entries.items() if k not in keys}
-    live = owned.of((e.api_version, k.kind) for k, e in gone.items())
+    live = owned.of((e.api_version, k) for k, e in gone.items())
     plan = plan_prune(inventory=frozenset(inventory.entries), desired=keys, live=live, unit=unit, policy=brake)
     return plan, gone
 

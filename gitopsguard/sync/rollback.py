@@ -28,7 +28,7 @@ def roll_back(unit: str, created: Sequence[Created], applier: Applier) -> tuple[
     as it was: the same uid, still labelled ours, not marked prune: disabled. Anything else is left alone,
     and so is everything when the objects cannot be read again."""
     try:
-        live = OwnedSnapshot(applier, unit).of((c.api_version, c.key.kind) for c in created)  # read afresh
+        live = OwnedSnapshot(applier, unit).of((c.api_version, c.key) for c in created)  # read afresh
     except GitOpsGuardError as error:
         failure = Failure.of(error)
         return tuple(Change(c.key, c.api_version, Action.FAILED, Reason.ROLLBACK_UNREADABLE, error=failure)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.apply import Applier, Scope
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.livecache import LiveCache
 from gitopsguard.cluster.rest import RawApi
@@ -63,11 +63,11 @@ def test_the_cache_follows_creates_edits_label_removal_and_deletes(
 class CountingApplier(Applier):
     def __init__(self, api: client.ApiClient) -> None:
         super().__init__(api)
-        self.listed: list[tuple[str, str]] = []
+        self.listed: list[Scope] = []
 
-    def list_owned(self, kinds: Iterable[tuple[str, str]], unit: str) -> dict[ObjectKey, KubeObject]:
-        self.listed += list(kinds)
-        return super().list_owned(kinds, unit)
+    def list_owned(self, scopes: Iterable[Scope], unit: str) -> dict[ObjectKey, KubeObject]:
+        self.listed += list(scopes)
+        return super().list_owned(scopes, unit)
 
 
 def test_passes_fed_by_the_cache_list_nothing_and_still_repair_drift(

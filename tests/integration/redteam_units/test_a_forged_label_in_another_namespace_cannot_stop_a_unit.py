@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from kubernetes import client
 
 from gitopsguard.cluster.rest import RawApi, Request
@@ -41,11 +40,6 @@ def create(raw: RawApi, group: str, namespace: str, body: bytes) -> None:
     assert answer.status == 201, answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a Unit lists what it owns by label across the cluster: another namespace's unreadable object fails it",
-)
 def test_an_unreadable_object_labelled_with_a_units_id_in_another_namespace_does_not_stop_its_passes(
     running: Running,
     admin_api: client.ApiClient,
