@@ -343,7 +343,7 @@ class Fleet:
         served = {UnitRef(*_where(body)) for body in found.served}
         specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
         self._governed.keep_only(s.id for s in specs)
-        self._retirer.round(self._declared, inventory, live_units, specs, self._revision, acting=self._acting)
+        self._retirer.record(specs)
         inside = refused_targets(specs) | misplaced_policies(self._root.path, self.unit.policies_path, specs)
         order = apply_order(tuple(s for s in specs if s.ref not in inside))
         for ref, why in {**refused, **inside, **order.refused}.items():
@@ -363,6 +363,10 @@ class Fleet:
         busy = self._busy.now()  # health waits of earlier rounds: they, and what needs them, wait for their end
         needs = {s.ref: s.depends_on for s in specs}
         served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy)
+        # retire after the passes: a Unit renamed or moved declares what its old name applied, and its pass has
+        # relabelled it by now, so the old name's retirement finds it no longer its own and leaves it
+        if not stop.is_set():
+            self._retirer.round(self._declared, inventory, live_units, specs, self._revision, acting=self._acting)
         for ref in set(order.order) - set(served_now):
             self._schedule.mark(ref, servable=False)  # not this round's: the end of what held it wakes a round
         # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
