@@ -351,7 +351,8 @@ class Fleet:
                 if ref in served and still is not None and still():
                     self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
                                        failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
-        ready = {ref: readiness_of(u.status, u.generation) for ref, u in live.items() if ref in served}
+        commit = self._revision.commit if self._revision else ""
+        ready = {ref: readiness_of(u.status, u.generation, commit) for ref, u in live.items() if ref in served}
         by_ref = {s.ref: s for s in specs}
         with self._moved_lock:
             self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
@@ -396,7 +397,7 @@ class Fleet:
     ) -> tuple[Readiness | None, Pending | None]:
         """On the replica that holds its shard: suspended, waiting, or a pass when due. A pass whose Unit
         waits for health gives back its pending wait (and no readiness)."""
-        as_is = readiness_of(live.status, live.generation)
+        as_is = readiness_of(live.status, live.generation, self._revision.commit if self._revision else "")
         self._schedule.mark(spec.ref, servable=False)
         with self._acting(spec.id) as still:
             if still is None:  # another replica's: its status, as that one wrote it, is what dependents read
