@@ -23,6 +23,7 @@ from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.shardleases import ShardLeases, ShardTiming, shard_api
 from gitopsguard.fleet import Fleet
+from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.reconcile import Unit
 from gitopsguard.source import GitSource, SourceSpec
 from gitopsguard.units.shards import shard_of
@@ -37,7 +38,12 @@ CANDIDATES = [f"u{i}" for i in range(16)]
 
 
 def _replicas(
-    admin_api: client.ApiClient, namespace: str, tmp_path: Path, upstream: Upstream, stop: threading.Event
+    admin_api: client.ApiClient,
+    namespace: str,
+    tmp_path: Path,
+    upstream: Upstream,
+    stop: threading.Event,
+    brake: BrakePolicy | None = None,
 ) -> list[tuple[Fleet, ShardLeases]]:
     timing = ShardTiming(lease_seconds=30, renew_deadline=20, retry_seconds=0.5)
     replicas = []
@@ -53,12 +59,13 @@ def _replicas(
                     RawApi(admin_api),
                     interval=60,
                     leases=leases,
+                    brake=brake or BrakePolicy(),
                 ),
                 leases,
             )
         )
         leases.start(stop)
-    return replicas  # fmt: skip
+    return replicas
 
 
 def test_a_dependent_on_one_replica_does_not_apply_a_commit_before_its_dependency_on_another(
