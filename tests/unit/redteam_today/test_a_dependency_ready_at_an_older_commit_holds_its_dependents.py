@@ -30,3 +30,8 @@ def test_a_dependent_waits_for_a_dependency_ready_only_at_the_last_commit() -> N
     dependent = UnitSpec(apps, "root/units.yaml:1", "apps", DEFAULTS.interval, depends_on=(infra,))
     waiting = blocked([dependent], {infra: readiness_of(READY_AT_OLD, 1, NEW)})
     assert waiting == {apps: f"waiting for {infra}: not Ready: Progressing: it has not applied {NEW[:12]} yet"}
+
+
+def test_a_suspended_dependency_ready_at_the_last_commit_still_lets_its_dependents_go() -> None:
+    suspended = {**READY, "reason": "Suspended"}
+    assert readiness_of({**READY_AT_OLD, "conditions": [suspended]}, 1, NEW).ready
