@@ -343,7 +343,7 @@ class Fleet:
         served = {UnitRef(*_where(body)) for body in found.served}
         specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
         self._governed.keep_only(s.id for s in specs)
-        self._retirer.round(self._declared, inventory, live_units, specs, self._revision, acting=self._acting)
+        self._retirer.record(specs)
         inside = refused_targets(specs) | misplaced_policies(self._root.path, self.unit.policies_path, specs)
         order = apply_order(tuple(s for s in specs if s.ref not in inside))
         for ref, why in {**refused, **inside, **order.refused}.items():
@@ -351,7 +351,8 @@ class Fleet:
                 if ref in served and still is not None and still():
                     self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
                                        failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
-        ready = {ref: readiness_of(u.status, u.generation) for ref, u in live.items() if ref in served}
+        commit = self._revision.commit if self._revision else ""
+        ready = {ref: readiness_of(u.status, u.generation, commit) for ref, u in live.items() if ref in served}
         by_ref = {s.ref: s for s in specs}
         with self._moved_lock:
             self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
@@ -363,6 +364,10 @@ class Fleet:
         busy = self._busy.now()  # health waits of earlier rounds: they, and what needs them, wait for their end
         needs = {s.ref: s.depends_on for s in specs}
         served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy)
+        # retire after the passes: a Unit renamed or moved declares what its old name applied, and its pass has
+        # relabelled it by now, so the old name's retirement finds it no longer its own and leaves it
+        if not stop.is_set():
+            self._retirer.round(self._declared, inventory, live_units, specs, self._revision, acting=self._acting)
         for ref in set(order.order) - set(served_now):
             self._schedule.mark(ref, servable=False)  # not this round's: the end of what held it wakes a round
         # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
@@ -392,7 +397,7 @@ class Fleet:
     ) -> tuple[Readiness | None, Pending | None]:
         """On the replica that holds its shard: suspended, waiting, or a pass when due. A pass whose Unit
         waits for health gives back its pending wait (and no readiness)."""
-        as_is = readiness_of(live.status, live.generation)
+        as_is = readiness_of(live.status, live.generation, self._revision.commit if self._revision else "")
         self._schedule.mark(spec.ref, servable=False)
         with self._acting(spec.id) as still:
             if still is None:  # another replica's: its status, as that one wrote it, is what dependents read

@@ -4,7 +4,9 @@ Each round of the Units loop, after it read the Units of the root's applied comm
 
 1. **record** each Unit served as the root's render gives it (``Served``: its account, ``prune``, ``suspend``),
    in one ConfigMap per root (``gitopsguard-units-<root>``, written only when a record changes), so that what
-   retiring a Unit needs survives the Unit object, which the root's prune deletes;
+   retiring a Unit needs survives the Unit object, which the root's prune deletes; this, before the passes;
+   the rest after them (``round``), so that a Unit renamed or moved has taken back what its old name applied
+   (its pass relabels it) before the old name's retirement looks for what is still labelled its own;
 2. **decide**: the recorded Units the applied commit no longer declares, whose object is gone (``retiring``);
 3. **plan** what each would delete (its inventory, what still carries its label), read as the controller, and
    judge them all together with the brake (``retirement_brake``): a bad commit that removes every Unit holds,
@@ -131,14 +133,26 @@ class Retirer:
         except GitOpsGuardError as error:
             self.on_note(f"Units that left the root path {self.root.path}: retiring waits: {error}")
 
-    def _round(
-        self, declared: tuple[str, RootUnits] | None, root_owns: frozenset[ObjectKey], live: Sequence[LiveUnit],
-        served: Sequence[UnitSpec], revision: Revision | None, acting: Acting,
-    ) -> None:  # fmt: skip
+    def record(self, served: Sequence[UnitSpec]) -> None:
+        """Record what is served, before its passes write (a crash after them leaves it recorded); a failure is
+        said, and tried again by ``round``."""
+        try:
+            self._record(served)
+        except GitOpsGuardError as error:
+            self.on_note(f"Units that left the root path {self.root.path}: recording waits: {error}")
+
+    def _record(self, served: Sequence[UnitSpec]) -> dict[UnitRef, Served]:
         records = self.records.get()
         if changes := recorded(records, served, report_only=self.report_only):
             self.records.change(changes)
             records |= changes
+        return records
+
+    def _round(
+        self, declared: tuple[str, RootUnits] | None, root_owns: frozenset[ObjectKey], live: Sequence[LiveUnit],
+        served: Sequence[UnitSpec], revision: Revision | None, acting: Acting,
+    ) -> None:  # fmt: skip
+        records = self._record(served)
         facts = declared_of(declared)
         if not gone(records, facts):
             return

@@ -91,9 +91,12 @@ def status_of(outcome: PassOutcome, previous: Mapping[str, Any] | None, now: dat
     return status
 
 
-def readiness_of(status: Mapping[str, Any] | None, generation: int) -> Readiness:
+def readiness_of(status: Mapping[str, Any] | None, generation: int, commit: str = "") -> Readiness:
     """Whether a Unit counts as Ready for its dependents: Ready True for its current spec (a Ready of an older
-    generation says nothing about what the new spec applies)."""
+    generation says nothing about what the new spec applies) and, given the round's ``commit``, at that commit
+    (its folder may have changed with the same spec; another replica may not have served it yet), as Flux's
+    ``dependsOn`` asks the dependency's ``lastAppliedRevision`` to be the source's revision. A suspended one's
+    Ready counts as it is."""
     status = status if isinstance(status, Mapping) else {}
     ready = next((c for c in status.get("conditions") or () if isinstance(c, Mapping) and c.get("type") == "Ready"),
                  None)  # fmt: skip
@@ -102,6 +105,10 @@ def readiness_of(status: Mapping[str, Any] | None, generation: int) -> Readiness
     if status.get("observedGeneration") != generation:
         return Readiness(False, "Progressing", f"its generation {generation} is not reconciled yet")
     reason, message = str(ready.get("reason") or ""), str(ready.get("message") or "")
+    # a suspended Unit applies no commit, and its dependents need not stop (its Ready is kept: ``_conditions``)
+    moving = reason != Reason.SUSPENDED.value
+    if ready.get("status") == "True" and commit and moving and status.get("lastAppliedRevision") != commit:
+        return Readiness(False, "Progressing", f"it has not applied {commit[:12]} yet")
     return Readiness(ready.get("status") == "True", reason, message)
 
 
