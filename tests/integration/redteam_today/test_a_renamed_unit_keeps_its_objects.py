@@ -14,12 +14,13 @@ from kubernetes import client
 from gitopsguard.model import Action
 from tests.integration.test_units_retire import NAMES, Repo, all_ready
 from tests.integration.test_units_retire import repo as repo  # the fixture, used by name
+from tests.kube import meta
 from tests.waiting import eventually
 
 
 def _uid(repo: Repo, name: str) -> str:
     body = client.CoreV1Api(repo.api).read_namespaced_config_map(name, repo.namespace)
-    return str(body.metadata.uid)
+    return str(meta(body).uid)
 
 
 def test_a_unit_renamed_in_the_root_path_deletes_none_of_the_objects_its_new_name_declares(repo: Repo) -> None:

@@ -28,6 +28,7 @@ from tests.integration.redteam_today.test_a_dependent_waits_for_its_dependency_o
 from tests.integration.test_units_crd import install_unit_crd
 from tests.integration.test_units_loop import UNIT, configmap
 from tests.integration.test_units_retire import Repo
+from tests.kube import meta
 from tests.waiting import eventually
 
 
@@ -72,11 +73,11 @@ def test_a_unit_renamed_across_replicas_deletes_none_of_the_objects_its_new_name
             return repo.ready(name)
 
         eventually(lambda: all_served(old), 90, every=0.2)
-        before = client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace).metadata.uid
+        before = meta(client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace)).uid
         upstream.write("root/units.yaml", UNIT.format(name=new, namespace=namespace, spec="{path: team}"))
         upstream.commit(f"rename {old} to {new}")
         eventually(lambda: all_served(new) and not repo.inventory(old), 90, every=0.2)
-        after = client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace).metadata.uid
+        after = meta(client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace)).uid
         assert after == before, "the old name's retirement deleted what the new name declares"
     finally:
         stop.set()
