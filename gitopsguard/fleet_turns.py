@@ -11,8 +11,6 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from kubernetes import client
-
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.impersonation import ServiceAccount, account_for
 from gitopsguard.cluster.units import LiveUnit
@@ -146,7 +144,7 @@ class Waits:
             thread.join(seconds / max(1, len(threads)))
 
 
-def accounts(api: client.ApiClient, own: Applier, default: str = "") -> AccountOf:
+def accounts(own: Applier, default: str = "") -> AccountOf:
     """Each Unit's applier: as its ``serviceAccountName``, else the operator's ``default`` account (both in the
     Unit's own namespace: ``cluster/impersonation.account_for``), else ``own`` (the controller's). One applier
     per account, kept: each learns the server's kinds once."""

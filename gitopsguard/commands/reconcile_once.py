@@ -233,7 +233,7 @@ def run_forever(
     controller: Controller | Fleet = (
         Fleet(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
               brake=brake, defaults=UnitDefaults(o.unit_interval), on_note=lambda note: click.echo(note, err=True),
-              leases=leases, account_of=accounts(api, applier, o.default_service_account), workers=o.unit_workers)
+              leases=leases, account_of=accounts(applier, o.default_service_account), workers=o.unit_workers)
         if o.root else
         Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
                    brake=brake, trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)

@@ -173,7 +173,7 @@ def served(dev_cluster: LiveCluster, admin_api: client.ApiClient, tmp_path: Path
     own = Applier(api)
     fleet = Fleet(Unit(f"{prefix}-root", "clusters/dev-units", f"{prefix}-platform", policies_path="policies"),
                   GitSource(SourceSpec(upstream.url), tmp_path / "gg"), own, InventoryStore(api), RawApi(api),
-                  interval=60, account_of=accounts(api, own))  # fmt: skip
+                  interval=60, account_of=accounts(own))  # fmt: skip
     stop = threading.Event()
     thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
     thread.start()

@@ -110,7 +110,7 @@ def test_units_acting_as_many_accounts_share_the_controllers_connection_pool(
     """One applier per account, each writing as its account: a pool of its own for each cost about 0.1 MiB an
     account (seen failing before: 20 Http pools for 20 accounts). Reads stay the controller's."""
     own = Applier(admin_api)
-    account_of = accounts(admin_api, own)
+    account_of = accounts(own)
     before = pools()
     appliers = [account_of(unit_acting_as(namespace, f"team-{n}")) for n in range(20)]
     assert pools() == before

@@ -88,7 +88,7 @@ def running(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iter
     fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
                   GitSource(SourceSpec(upstream.url), tmp_path / "gg"), own, InventoryStore(admin_api),
                   raw, interval=60, on_result=results.append, on_note=notes.append,
-                  account_of=accounts(admin_api, own))  # fmt: skip
+                  account_of=accounts(own))  # fmt: skip
     state = Running(upstream, namespace, fleet, results, notes, UnitStore(raw))
     state.declare(infra="{path: infra}", apps="{path: apps, dependsOn: [{name: infra}]}")
     upstream.write("infra/cm.yaml", configmap("infra", namespace, "1"))
@@ -448,7 +448,7 @@ def test_a_stop_asked_for_mid_round_ends_the_round_before_the_units_left_in_it(
     own = Applier(admin_api)
     fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
                   GitSource(SourceSpec(upstream.url), tmp_path / "gg"), own, InventoryStore(admin_api),
-                  raw, interval=60, on_result=results.append, account_of=accounts(admin_api, own))  # fmt: skip
+                  raw, interval=60, on_result=results.append, account_of=accounts(own))  # fmt: skip
     stop = threading.Event()
     thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
     thread.start()

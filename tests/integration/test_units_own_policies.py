@@ -83,7 +83,7 @@ def start(
     fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path="policies"),
                   GitSource(SourceSpec(upstream.url), workdir), own, InventoryStore(admin_api),
                   raw, interval=60, on_result=results.append, on_note=notes.append,
-                  account_of=accounts(admin_api, own))  # fmt: skip
+                  account_of=accounts(own))  # fmt: skip
     stop = threading.Event()
     thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
     thread.start()

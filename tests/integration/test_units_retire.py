@@ -83,7 +83,7 @@ class Repo:
         fleet = Fleet(Unit(f"{self.namespace}-root", "root", self.namespace, policies_path=None),
                       GitSource(SourceSpec(self.upstream.url), self.workdir / f"gg{len(self.loops)}"), own,
                       InventoryStore(self.api), RawApi(self.api), interval=60, on_result=results.append,
-                      on_note=notes.append, account_of=account_of or accounts(self.api, own),
+                      on_note=notes.append, account_of=account_of or accounts(own),
                       brake=brake or BrakePolicy())  # fmt: skip
         stop = threading.Event()
 

@@ -86,7 +86,7 @@ def _serving(admin_api: client.ApiClient, namespace: str, tmp_path: Path, worker
     timed, stop = Timed(), threading.Event()
     fleet = Fleet(Unit(f"{namespace}-root", "root", namespace, policies_path=None),
                   GitSource(SourceSpec(upstream.url), tmp_path / "gg"), own, InventoryStore(admin_api), raw,
-                  interval=60, account_of=accounts(admin_api, own), workers=workers,
+                  interval=60, account_of=accounts(own), workers=workers,
                   on_result=timed.report)  # fmt: skip
     timed.wrap(fleet)
     thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
