@@ -52,7 +52,7 @@ from gitopsguard.errors import GitOpsGuardError, UnitError
 from gitopsguard.fleet_pool import DEFAULT_WORKERS, WorkerDiedError, Workers, serve_round
 from gitopsguard.fleet_retire import Retirer
 from gitopsguard.fleet_status import Served, StatusWriter, answering
-from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, healthy
+from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, due_after, healthy
 from gitopsguard.fleet_turns import accounts as accounts  # where the CLI and the tests have found it
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, Manifest
@@ -201,6 +201,12 @@ class Fleet:
                 return
             self._moved_units.add(unit)
         self._wake.set()
+
+    def _is_due(self, spec: UnitSpec, live: LiveUnit, commit: str) -> bool:
+        """Whether the Unit's turn would pass it now (without taking what moved: the turn takes it)."""
+        with self._moved_lock:
+            moved = spec.id in self._moved_units
+        return self._schedule.is_due(spec.ref, live, commit, time.monotonic(), moved=moved)
 
     def _take_moved(self, unit: str) -> bool:
         """Whether an object of ``unit`` moved since its last pass began (and forget it: the pass starts now)."""
@@ -363,7 +369,12 @@ class Fleet:
 
         busy = self._busy.now()  # health waits of earlier rounds: they, and what needs them, wait for their end
         needs = {s.ref: s.depends_on for s in specs}
-        served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy)
+
+        def light(ref: UnitRef) -> bool:  # at rest and not due: its turn makes no request, so no worker for it
+            spec = by_ref[ref]
+            return not spec.suspend and not self._is_due(spec, live[ref], commit)
+
+        served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy, light=light)
         # retire after the passes: a Unit renamed or moved declares what its old name applied, and its pass has
         # relabelled it by now, so the old name's retirement finds it no longer its own and leaves it
         if not stop.is_set():
@@ -429,7 +440,7 @@ class Fleet:
                 wait = min(wait, jittered(1, self._interval))
             if result.error is None and spec.wait.enabled:
                 return None, Pending(spec, live, result, applier, commit, wait)
-            self._schedule.passed(spec.ref, commit, time.monotonic() + wait)
+            self._schedule.passed(spec.ref, commit, due_after(wait, time.monotonic()))
             return self._write(still, live, outcome_of(result, spec.generation), result) or as_is, None
 
     def _wait_then_write(self, pending: Pending) -> None:
@@ -439,7 +450,7 @@ class Fleet:
         try:
             deadline = time.monotonic() + (spec.timeout or spec.interval).total_seconds()
             outcome = healthy(pending, deadline, self._stop)
-            self._schedule.passed(spec.ref, pending.commit, time.monotonic() + pending.after)
+            self._schedule.passed(spec.ref, pending.commit, due_after(pending.after, time.monotonic()))
             with self._acting(spec.id) as still:
                 if still is not None:
                     self._write(still, pending.live, outcome, pending.result)

@@ -74,13 +74,18 @@ class Workers:
 
 def serve_round(
     order: Sequence[K], needs: Mapping[K, Iterable[K]], serve: Callable[[K, Mapping[K, V]], V | None],
-    workers: Workers, stop: threading.Event, *, held: Collection[K] = (),
+    workers: Workers, stop: threading.Event, *, held: Collection[K] = (), light: Callable[[K], bool] = lambda _: False,
 ) -> dict[K, V]:  # fmt: skip
     """Each key of ``order`` served once on ``workers`` (``serve(key, what its dependencies' turns gave)``),
     after every key of the round it ``needs``, at most ``workers.size`` at once, lowest place first. A key in
     ``held`` (still busy from an earlier round), one whose turn gave None, and every key that needs one of
     them, directly or not, is left out. Once ``stop`` is set no turn starts; returns when the started ones
-    have ended, with what each gave."""
+    have ended, with what each gave.
+
+    A key ``light`` says is cheap to serve (a Unit at rest, not due: its turn makes no request) is served on
+    the round's own thread, in its place in the order: handing each of 1,000 such turns to a worker and back
+    cost more CPU than the turns (bench/units_1000.py, the no-op window). What escapes it ends the round with
+    WorkerDiedError, as it would have killed a worker."""
     plan: _Plan[K] = _Plan(order, needs, held)
     done: queue.SimpleQueue[tuple[K, V | None]] = queue.SimpleQueue()
     results: dict[K, V] = {}
@@ -89,17 +94,32 @@ def serve_round(
         while plan.startable and running < workers.size and not stop.is_set():
             key = plan.next()
             given = {d: results[d] for d in plan.needs[key]}
-            workers.submit(functools.partial(_turn, serve, key, given, done))
-            running += 1
+            if light(key):  # in a free worker's stead, so that the rules above hold as they are
+                _ended_with(plan, results, key, _served_here(serve, key, given))
+            else:
+                workers.submit(functools.partial(_turn, serve, key, given, done))
+                running += 1
         if running == 0:
             return results
         key, value = _ended(done, workers)
         running -= 1
-        if value is None:
-            plan.leave_out(key)
-        else:
-            results[key] = value
-            plan.ended(key)
+        _ended_with(plan, results, key, value)
+
+
+def _ended_with(plan: _Plan[K], results: dict[K, V], key: K, value: V | None) -> None:
+    if value is None:
+        plan.leave_out(key)
+    else:
+        results[key] = value
+        plan.ended(key)
+
+
+def _served_here(serve: Callable[[K, Mapping[K, V]], V | None], key: K, given: Mapping[K, V]) -> V | None:
+    try:
+        return serve(key, given)
+    except Exception as error:  # a bug, as in a worker: the process must end rather than serve on half alive
+        raise WorkerDiedError(f"a Unit's turn failed on the round's thread: {error!r}; the process ends so that "
+                              "it is restarted whole") from error  # fmt: skip
 
 
 class _Plan(Generic[K]):

@@ -7,6 +7,7 @@ the Units that depend on it.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,19 @@ from gitopsguard.units import Reason as Condition
 
 AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
 JOIN_SECONDS = 10.0  # a stop ends every wait at once; a status still being written gets this long
+# A round costs CPU for every Unit whatever few are due (it lists and orders them all), so Units due about the
+# same time share one: a next pass is due at the next twentieth of its wait, never more than 5% late.
+# 1,000 Units made Ready over 40 s then come due in about 14 rounds a minute rather than one every round's
+# rest (bench/units_1000.py, the no-op window). Events (drift, a request, a commit) still start a round at once.
+COALESCE = 20
+
+
+def due_after(wait: float, now: float) -> float:
+    """When a pass ``wait`` seconds after ``now`` is due: on the grid of its wait's twentieths."""
+    step = wait / COALESCE
+    if step <= 0:
+        return now + wait
+    return max(now + wait, math.ceil((now + wait) / step) * step)  # max: the float division may round down
 
 
 @dataclass

@@ -169,3 +169,51 @@ def test_a_worker_that_dies_ends_the_round_with_an_error_and_reaches_the_lifelin
 def test_a_pool_needs_at_least_one_worker() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         Workers(0)
+
+
+@given(dag=dags(), size=st.integers(1, 4), light=st.sets(st.integers(0, 11)))
+@example(dag=([0, 1, 2], {0: [], 1: [0], 2: [1]}), size=1, light={1})  # a light key between two on workers
+def test_a_light_turn_runs_on_the_rounds_thread_after_its_dependencies_and_once(
+    dag: tuple[list[int], dict[int, list[int]]], size: int, light: set[int]
+) -> None:
+    """A Unit at rest (``light``) is served on the round's thread: the same rules hold as on a worker."""
+    order, needs = dag
+    journal, workers, here = Journal(), Workers(size), threading.current_thread()
+    threads: dict[int, threading.Thread] = {}
+
+    def turn(key: int, given: Mapping[int, int]) -> int:
+        threads[key] = threading.current_thread()
+        return journal.turn(key, given, 0.001)
+
+    try:
+        results = serve_round(order, needs, turn, workers, threading.Event(), light=light.__contains__)
+    finally:
+        workers.close()
+    assert results == {k: k for k in order}, "every key is served, once"
+    assert {k for k, t in threads.items() if t is here} == light & set(order)
+    for key, dependencies in needs.items():
+        for dependency in dependencies:
+            assert journal.index("end", dependency) < journal.index("start", key), (key, dependency, journal.events)
+    assert not journal.twice
+
+
+def test_one_worker_and_light_turns_still_serve_the_keys_in_the_order_given() -> None:
+    order = [5, 3, 9, 1, 7, 2]
+    journal, workers = Journal(), Workers(1)
+    serve_round(order, {9: [5], 7: [3, 9], 2: [1]}, journal.turn, workers, threading.Event(), light={3, 1}.__contains__)
+    workers.close()
+    assert [k for what, k in journal.events if what == "start"] == order
+
+
+def test_a_light_turn_that_raises_ends_the_round_as_a_dead_worker_would() -> None:
+    """A bug in a turn served on the round's thread must end the process too, not be taken for one Unit's."""
+
+    def turn(key: int, given: Mapping[int, int]) -> int:
+        if key == 1:
+            raise RuntimeError("a bug in the loop")
+        return key
+
+    workers = Workers(2)
+    with pytest.raises(WorkerDiedError, match="round's thread"):
+        serve_round([0, 1, 2], {}, turn, workers, threading.Event(), light=lambda k: k == 1)
+    workers.close()
