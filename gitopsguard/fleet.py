@@ -295,12 +295,26 @@ class Fleet:
             revision = self._source.fetch(last_applied=inventory.last_applied,
                                           allow_rewind=self._reconciler.allow_rewind,
                                           break_glass=self._reconciler.break_glass)  # fmt: skip
-            self._root_head = judge(self.unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+            self._root_head = self._root_judged(revision)
             self._revision = revision
         except GitOpsGuardError as error:  # unreachable, rewound, unreviewed: the root holds, Units keep theirs
             self._root_head = Head(None, refusal=error.with_traceback(None))
         self._root_pending = True
         return True
+
+    def _root_judged(self, revision: Revision) -> Head:
+        """The root path at ``revision``; at the commit it was judged at before and accepted, rendered and
+        judged again only if its pass needs the objects (something moved), as a Unit's is (``_Deferred``)."""
+
+        def judged() -> Head:
+            return judge(self.unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+
+        before = self._root_head
+        if self.policies is None or before is None or before.refusal is not None or before.revision is None:
+            return judged()  # policies None: the pass must read them (admission and the scan wait on them)
+        if before.revision.commit != revision.commit:
+            return judged()
+        return _Deferred(revision, judging=functools.cache(judged))
 
     @contextlib.contextmanager
     def _acting(self, unit: str) -> Iterator[Callable[[], bool] | None]:
