@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
@@ -49,7 +49,7 @@ from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
 from gitopsguard.collector import Collector
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
-from gitopsguard.fleet_pool import DEFAULT_WORKERS, WorkerDiedError, Workers, serve_round
+from gitopsguard.fleet_pool import DEFAULT_WORKERS, Turn, WorkerDiedError, Workers, serve_round
 from gitopsguard.fleet_retire import Retirer
 from gitopsguard.fleet_status import Served, StatusWriter, answering
 from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, due_after, healthy
@@ -384,11 +384,23 @@ class Fleet:
         busy = self._busy.now()  # health waits of earlier rounds: they, and what needs them, wait for their end
         needs = {s.ref: s.depends_on for s in specs}
 
-        def light(ref: UnitRef) -> bool:  # at rest and not due: its turn makes no request, so no worker for it
-            spec = by_ref[ref]
-            return not spec.suspend and not self._is_due(spec, live[ref], commit)
+        leases = self._leases
+        held = leases.held() if leases is not None else None
 
-        served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy, light=light)
+        def rest(ref: UnitRef, given: Mapping[UnitRef, Readiness]) -> Readiness | Literal[Turn.NEEDED] | None:
+            # what its turn would give without a request: its status as listed, when another replica's or
+            # not due (no status to write: not suspended, not waiting); else its turn (on a worker)
+            spec = by_ref[ref]
+            if leases is not None and held is not None and shard_of(spec.id, leases.shards) not in held:
+                self._schedule.mark(ref, servable=False)
+                return ready.get(ref)
+            if spec.suspend or self._is_due(spec, live[ref], commit):
+                return Turn.NEEDED
+            if spec.depends_on and blocked([spec], collections.ChainMap(dict(given), ready)):
+                return Turn.NEEDED
+            return ready.get(ref)
+
+        served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy, rest=rest)
         # retire after the passes: a Unit renamed or moved declares what its old name applied, and its pass has
         # relabelled it by now, so the old name's retirement finds it no longer its own and leaves it
         if not stop.is_set():

@@ -13,13 +13,14 @@ for a turn that will never end, so no half-alive controller keeps serving some U
 
 from __future__ import annotations
 
+import enum
 import functools
 import heapq
 import queue
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -72,9 +73,16 @@ class Workers:
             task()  # nothing is caught here: a task catches what its input may raise (see the module's docstring)
 
 
+class Turn(enum.Enum):
+    """What ``rest`` answers for a key that needs a turn after all."""
+
+    NEEDED = "needed"
+
+
 def serve_round(
     order: Sequence[K], needs: Mapping[K, Iterable[K]], serve: Callable[[K, Mapping[K, V]], V | None],
-    workers: Workers, stop: threading.Event, *, held: Collection[K] = (), light: Callable[[K], bool] = lambda _: False,
+    workers: Workers, stop: threading.Event, *, held: Collection[K] = (),
+    rest: Callable[[K, Mapping[K, V]], V | Literal[Turn.NEEDED] | None] = lambda _key, _given: Turn.NEEDED,
 ) -> dict[K, V]:  # fmt: skip
     """Each key of ``order`` served once on ``workers`` (``serve(key, what its dependencies' turns gave)``),
     after every key of the round it ``needs``, at most ``workers.size`` at once, lowest place first. A key in
@@ -82,10 +90,10 @@ def serve_round(
     them, directly or not, is left out. Once ``stop`` is set no turn starts; returns when the started ones
     have ended, with what each gave.
 
-    A key ``light`` says is cheap to serve (a Unit at rest, not due: its turn makes no request) is served on
-    the round's own thread, in its place in the order: handing each of 1,000 such turns to a worker and back
-    cost more CPU than the turns (bench/units_1000.py, the no-op window). What escapes it ends the round with
-    WorkerDiedError, as it would have killed a worker."""
+    ``rest(key, given)`` is asked first, on the round's own thread, in the key's place: what a key at rest gives
+    without a turn (a Unit not due makes no request), or ``Turn.NEEDED``. Handing each of 1,000 such keys to a
+    worker and back cost more CPU than the keys themselves (bench/units_1000.py, the no-op window). What
+    escapes it ends the round with WorkerDiedError, as it would have killed a worker."""
     plan: _Plan[K] = _Plan(order, needs, held)
     done: queue.SimpleQueue[tuple[K, V | None]] = queue.SimpleQueue()
     results: dict[K, V] = {}
@@ -94,11 +102,12 @@ def serve_round(
         while plan.startable and running < workers.size and not stop.is_set():
             key = plan.next()
             given = {d: results[d] for d in plan.needs[key]}
-            if light(key):  # in a free worker's stead, so that the rules above hold as they are
-                _ended_with(plan, results, key, _served_here(serve, key, given))
-            else:
+            rested = _rested(rest, key, given)
+            if rested is Turn.NEEDED:
                 workers.submit(functools.partial(_turn, serve, key, given, done))
                 running += 1
+            else:
+                _ended_with(plan, results, key, rested)
         if running == 0:
             return results
         key, value = _ended(done, workers)
@@ -114,12 +123,14 @@ def _ended_with(plan: _Plan[K], results: dict[K, V], key: K, value: V | None) ->
         plan.ended(key)
 
 
-def _served_here(serve: Callable[[K, Mapping[K, V]], V | None], key: K, given: Mapping[K, V]) -> V | None:
+def _rested(
+    rest: Callable[[K, Mapping[K, V]], V | Literal[Turn.NEEDED] | None], key: K, given: Mapping[K, V]
+) -> V | Literal[Turn.NEEDED] | None:
     try:
-        return serve(key, given)
+        return rest(key, given)
     except Exception as error:  # a bug, as in a worker: the process must end rather than serve on half alive
-        raise WorkerDiedError(f"a Unit's turn failed on the round's thread: {error!r}; the process ends so that "
-                              "it is restarted whole") from error  # fmt: skip
+        raise WorkerDiedError(f"a Unit at rest failed on the round's thread: {error!r}; the process ends so "
+                              "that it is restarted whole") from error  # fmt: skip
 
 
 class _Plan(Generic[K]):
