@@ -133,20 +133,28 @@ def as_json(result: Evaluation) -> dict[str, Any]:
 
 
 def print_text(result: Evaluation, *, colour: bool) -> None:
+    print_findings(result, colour=colour)
+    _summary(result, result.results)
+
+
+def print_findings(result: Evaluation, *, colour: bool, indent: str = "") -> None:
+    """Each object with findings or excepted findings, and those findings."""
+
     def style(text: str, **how: Any) -> str:
         return click.style(text, **how) if colour else text
 
     for r in (r for r in result.results if r.findings or r.excepted):
         verdict = style("DENIED", fg="red", bold=True) if r.denied else style("allowed", fg="green")
-        click.echo(f"{r.origin}: {r.key} {verdict}")
+        click.echo(f"{indent}{r.origin}: {r.key} {verdict}")
         blocking = set(result.blocking(r))
         for f in sorted(r.findings, key=lambda f: (-f.severity.rank, f.code, f.path)):
             mark = " (blocks)" if f in blocking else ""
-            click.echo(f"  {style(f.severity.value, fg=_COLOURS[f.severity.value])} {f.code} {f.message}{mark}")
-            click.echo(f"      at {f.path or '(object)'} - policy {f.policy}" + (f"; fix: {f.fix}" if f.fix else ""))
+            severity = style(f.severity.value, fg=_COLOURS[f.severity.value])
+            click.echo(f"{indent}  {severity} {f.code} {f.message}{mark}")
+            click.echo(f"{indent}      at {f.path or '(object)'} - policy {f.policy}"
+                       + (f"; fix: {f.fix}" if f.fix else ""))  # fmt: skip
         for f, why in r.excepted:
-            click.echo(f"  excepted {f.code} {f.message} - {why}")
-    _summary(result, result.results)
+            click.echo(f"{indent}  excepted {f.code} {f.message} - {why}")
 
 
 def _summary(result: Evaluation, results: tuple[ObjectResult, ...]) -> None:
