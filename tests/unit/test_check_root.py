@@ -277,3 +277,15 @@ def test_a_suspended_unit_is_still_checked(repo: Upstream) -> None:
 def test_options_the_loop_has_no_counterpart_for_are_refused_with_root(repo: Upstream, args: list[str]) -> None:
     result = check(*args)
     assert result.exit_code == 2, result.output
+
+
+def test_the_labels_of_a_namespace_the_root_path_applies_count_for_a_units_pods(repo: Upstream) -> None:
+    """The loop applies the root path first: a Unit's gate then sees its Namespaces live, Pod Security labels too."""
+    repo.write("root/namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels:\n"
+               "    owner: team\n    pod-security.kubernetes.io/enforce: baseline\n")  # fmt: skip
+    repo.write("loose/pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: root, namespace: team}\nspec:\n"
+               "  containers: [{name: sh, image: sh, securityContext: {privileged: true}}]\n")  # fmt: skip
+    result = check()
+    assert result.exit_code == 1, result.output
+    loose = verdict(result.output, "Unit/team/loose")
+    assert "REFUSED (PolicyDenied)" in loose and "loose/pod.yaml:1: Pod/team/root: " in loose
