@@ -179,8 +179,10 @@ def _refusals(declared: RootUnits, by_ref: dict[UnitRef, UnitSpec], refused: dic
 def run_check_root(root: str, policies: Path | None, deny_level: str, *, colour: bool) -> int:
     """``check --root``: print every verdict; 1 when anything is refused, else 0."""
     checkout = Path.cwd()
-    result = check_units(checkout, _in_checkout(root, checkout, "--root"),
-                         policies_path=_in_checkout(str(policies or "policies"), checkout, "--policies"),
+    policies_path = _in_checkout(str(policies or "policies"), checkout, "--policies")
+    if policies is not None and not (checkout / policies_path).is_dir():  # a typo would check against nothing
+        raise click.UsageError(f"--policies {policies}: no such folder in the checkout {checkout}")
+    result = check_units(checkout, _in_checkout(root, checkout, "--root"), policies_path=policies_path,
                          deny_level=DenyLevel(deny_level), now=datetime.now(UTC))  # fmt: skip
     print_units(result, colour=colour)
     return 1 if result.refused else 0
@@ -189,6 +191,9 @@ def run_check_root(root: str, policies: Path | None, deny_level: str, *, colour:
 def _in_checkout(given: str, checkout: Path, flag: str) -> str:
     """A folder of the checkout as the loop names it (relative to the repository's top, which ``check --root``
     runs in); an absolute path is taken when it lies in the checkout."""
+    if normal_path(given) == ".":
+        raise click.UsageError(f"{flag} {given!r}: name a folder of the checkout, not its top (the run it mirrors "
+                               "would read every folder as the root's)")  # fmt: skip
     path = Path(given)
     if path.is_absolute():
         if not path.resolve().is_relative_to(checkout.resolve()):

@@ -273,7 +273,24 @@ def test_a_suspended_unit_is_still_checked(repo: Upstream) -> None:
     assert "REFUSED (PolicyDenied)" in loose and "suspended" in loose
 
 
-@pytest.mark.parametrize("args", [["apps"], ["--pack", "pss-baseline"], ["--format", "json"], ["--root", "/tmp"]])
+def test_a_policies_folder_given_that_is_not_there_is_an_error_not_a_pass(repo: Upstream) -> None:
+    """A typo in CI's --policies would otherwise check every Unit against nothing, and pass."""
+    repo.write("loose/cm.yaml", configmap("loose", owner=False))
+    result = check("--policies", "polices")
+    assert result.exit_code == 2 and "--policies polices: no such folder in the checkout" in result.output
+
+
+def test_the_platforms_policies_are_read_from_the_policies_folder_by_default_as_run_reads_them(
+    repo: Upstream,
+) -> None:
+    repo.write("loose/cm.yaml", configmap("loose", owner=False))
+    assert "owner-label HIGH missing required labels: owner" in verdict(check().output, "Unit/team/loose")
+    repo.write("audit-policies/owner.yaml", OWNER_LABEL.replace("enforce\n", "audit\n"))
+    assert check("--policies", "audit-policies").exit_code == 0, "the platform's policies are those given"
+
+
+@pytest.mark.parametrize("args", [["apps"], ["--pack", "pss-baseline"], ["--format", "json"], ["--root", "/tmp"],
+                                  ["--root", ""], ["--root", "../elsewhere"]])  # fmt: skip
 def test_options_the_loop_has_no_counterpart_for_are_refused_with_root(repo: Upstream, args: list[str]) -> None:
     result = check(*args)
     assert result.exit_code == 2, result.output
