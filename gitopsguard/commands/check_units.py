@@ -32,7 +32,7 @@ from gitopsguard.commands.check import print_findings
 from gitopsguard.commands.check_offline import OfflineCluster
 from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.commands.units import outcome_of
-from gitopsguard.errors import GitOpsGuardError, UnitError
+from gitopsguard.errors import UnitError
 from gitopsguard.fleet import refused_targets, unit_of
 from gitopsguard.gate import RevisionBlockedError
 from gitopsguard.heads import Head, judge
@@ -86,7 +86,8 @@ def check_units(
     namespace: str = "default",
 ) -> UnitsCheck:  # fmt: skip
     """The verdicts on the checkout's root path and its Units (see the module); never raises for what the tree
-    holds: whatever the loop would refuse comes back as a refused Verdict."""
+    holds: whatever the loop would refuse comes back as a refused Verdict. ``namespace`` is the root's default
+    namespace (``run --namespace``): a Unit object that names none is in it."""
     revision = Revision(WORKING_TREE, checkout, "", "")
     root = Unit(unit_name_for(root_path), normal_path(root_path), namespace, policies_path=policies_path,
                 deny_level=deny_level)  # fmt: skip
@@ -95,12 +96,9 @@ def check_units(
     root_head = judge(root, revision, cluster, render, now)
     cluster.add_namespaces(root_head.manifests)
     root_verdict = _verdict(f"root path {root.path}", "", root.path, root_head)
-    # 2. the Units the root declares (read from its render, as the loop reads its applied commit's), refused first
-    try:
-        declared = units_of_root(Root(root.path, root.name), render(checkout, root.path, WORKING_TREE), DEFAULTS,
-                                 namespace=namespace)  # fmt: skip
-    except GitOpsGuardError:  # the root path does not render: its verdict says why, and it declares nothing
-        declared = RootUnits(())
+    # 2. the Units the root declares (read from its render, as the loop reads its applied commit's; none when it
+    #    did not render, which its verdict says), refused first
+    declared = units_of_root(Root(root.path, root.name), render.kept(root.path), DEFAULTS, namespace=namespace)
     specs = declared.units
     inside = refused_targets(specs) | misplaced_policies(root.path, policies_path, specs)
     order = apply_order(tuple(s for s in specs if s.ref not in inside))

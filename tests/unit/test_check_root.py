@@ -306,3 +306,12 @@ def test_the_labels_of_a_namespace_the_root_path_applies_count_for_a_units_pods(
     assert result.exit_code == 1, result.output
     loose = verdict(result.output, "Unit/team/loose")
     assert "REFUSED (PolicyDenied)" in loose and "loose/pod.yaml:1: Pod/team/root: " in loose
+
+
+def test_a_root_path_that_does_not_render_is_refused_and_declares_no_unit(repo: Upstream) -> None:
+    repo.write("root/broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n")
+    result = check()
+    assert result.exit_code == 1
+    root = verdict(result.output, "root path root")
+    assert "REFUSED (BuildFailed)" in root and "root/broken.yaml:" in root
+    assert "0 Units: 0 pass, 0 refused" in result.output
