@@ -375,13 +375,13 @@ def check_command(
         from gitopsguard.commands.check import run_check
 
         sys.exit(run_check(paths, packs, policies, deny_level, fmt, pss_version=pss_version))
-    if paths or packs or pss_version or fmt != "text":
+    if paths or packs or pss_version:
         raise click.UsageError("--root checks as the Units loop does, by the repository's policies alone (--policies "
-                               "and each Unit's policiesPath; a pack goes in a policy file as builtin:), in text: "
-                               "give no PATHS, --pack, --pss-version or --format with it")  # fmt: skip
+                               "and each Unit's policiesPath; a pack goes in a policy file as builtin:): give no "
+                               "PATHS, --pack or --pss-version with it")  # fmt: skip
     from gitopsguard.commands.check_units import run_check_root
 
-    sys.exit(run_check_root(root, policies, deny_level, colour=sys.stdout.isatty()))
+    sys.exit(run_check_root(root, policies, deny_level, fmt, colour=sys.stdout.isatty()))
 
 
 @main.command("diff")

@@ -1,4 +1,5 @@
-"""``gitopsguard check``: the offline policy check a pull request's CI runs. Exit 0 allowed, 1 something
+"""``gitopsguard check``: the offline policy check a pull request's CI runs (``check --root``, a repository laid
+out in Units, is ``check_units.py``). Exit 0 allowed, 1 something
 would be blocked, 2 error. Namespaces the manifests define with ``pod-security.kubernetes.io`` labels are
 honoured as Kubernetes Pod Security Admission would (enforce blocks Pods, warn reports workloads).
 
@@ -108,7 +109,8 @@ def _shown(path: Path) -> str:
     return resolved.relative_to(Path.cwd().resolve()).as_posix() if resolved.is_relative_to(Path.cwd()) else str(path)
 
 
-def _split(origin: str) -> tuple[str, int]:
+def split_origin(origin: str) -> tuple[str, int]:
+    """``apps/web.yaml:14`` as (file, line); line 0 when the origin names none."""
     file, _, line = origin.rpartition(":")
     return (file, int(line)) if line.isdigit() else (origin, 0)
 
@@ -116,7 +118,7 @@ def _split(origin: str) -> tuple[str, int]:
 def as_json(result: Evaluation) -> dict[str, Any]:
     objects = []
     for r in result.results:
-        file, line = _split(r.origin)
+        file, line = split_origin(r.origin)
         blocking = {id(f) for f in result.blocking(r)}
         objects.append({
             "apiVersion": r.api_version, "kind": r.key.kind, "namespace": r.key.namespace, "name": r.key.name,

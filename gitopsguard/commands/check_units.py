@@ -15,20 +15,24 @@ Nothing here decides anything of its own: each step calls what the loop calls, i
 
 The working directory is the checkout (``--root`` is a folder of it, as for ``run --root``); what the loop
 would ask the API server is answered from the checkout (``check_offline.py``). Each refusal carries the
-status reason the loop would give (``commands.units.outcome_of``).
+status reason the loop would give (``commands.units.outcome_of``). ``--format json`` is ``as_json``'s stable
+schema, ``gitopsguard.io/check-units/v1`` (docs/units.md, "Checking a pull request").
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from gitopsguard.audit import printable
-from gitopsguard.commands.check import print_findings
+from gitopsguard.commands.check import as_json as objects_json
+from gitopsguard.commands.check import print_findings, split_origin
 from gitopsguard.commands.check_offline import OfflineCluster
 from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.commands.units import outcome_of
@@ -46,6 +50,7 @@ from gitopsguard.units.policies_path import misplaced_policies
 from gitopsguard.units.root import Root, RootUnits, minted_units, units_of_root
 from gitopsguard.units.spec import DEFAULTS, normal_path
 
+SCHEMA = "gitopsguard.io/check-units/v1"
 # What the checked tree is called where the loop would name a commit ("revision working-tree is blocked ...").
 WORKING_TREE = "working-tree"
 
@@ -62,6 +67,7 @@ class Verdict:
     message: str = ""
     evaluation: Evaluation | None = None
     suspended: bool = False
+    ref: UnitRef | None = None  # the Unit's, when its name could be read
 
     @property
     def refused(self) -> bool:
@@ -145,8 +151,7 @@ def _judged(
         head = Head(revision, refusal=UnitError("; ".join(minted[:3]) + more))
     cluster.add_namespaces(head.manifests)
     verdict = _verdict(str(spec.ref), spec.origin, spec.path, head)
-    return Verdict(verdict.subject, verdict.origin, verdict.path, verdict.reason, verdict.message,
-                   verdict.evaluation, spec.suspend)  # fmt: skip
+    return replace(verdict, suspended=spec.suspend, ref=spec.ref)
 
 
 def _verdict(subject: str, origin: str, path: str, head: Head) -> Verdict:
@@ -165,7 +170,7 @@ def _refusals(declared: RootUnits, by_ref: dict[UnitRef, UnitSpec], refused: dic
     for ref, why in sorted(refused.items()):
         spec = by_ref.get(ref)
         origin = spec.origin if spec else why.split(": ", 1)[0]
-        found.append(Verdict(str(ref), origin, spec.path if spec else "", Reason.INVALID_SPEC.value, why))
+        found.append(Verdict(str(ref), origin, spec.path if spec else "", Reason.INVALID_SPEC.value, why, ref=ref))
     named = set(refused.values())
     for why in declared.refused:
         if why not in named:
@@ -174,15 +179,18 @@ def _refusals(declared: RootUnits, by_ref: dict[UnitRef, UnitSpec], refused: dic
     return found
 
 
-def run_check_root(root: str, policies: Path | None, deny_level: str, *, colour: bool) -> int:
-    """``check --root``: print every verdict; 1 when anything is refused, else 0."""
+def run_check_root(root: str, policies: Path | None, deny_level: str, fmt: str, *, colour: bool) -> int:
+    """``check --root``: print every verdict (``fmt`` text or json); 1 when anything is refused, else 0."""
     checkout = Path.cwd()
     policies_path = _in_checkout(str(policies or "policies"), checkout, "--policies")
     if policies is not None and not (checkout / policies_path).is_dir():  # a typo would check against nothing
         raise click.UsageError(f"--policies {policies}: no such folder in the checkout {checkout}")
     result = check_units(checkout, _in_checkout(root, checkout, "--root"), policies_path=policies_path,
                          deny_level=DenyLevel(deny_level), now=datetime.now(UTC))  # fmt: skip
-    print_units(result, colour=colour)
+    if fmt == "json":
+        click.echo(json.dumps(as_json(result), indent=2 if colour else None))
+    else:
+        print_units(result, colour=colour)
     return 1 if result.refused else 0
 
 
@@ -232,3 +240,29 @@ def _print_verdict(verdict: Verdict, *, colour: bool) -> None:
     click.echo(f"{head}: passes ({objects} objects)")
     if verdict.evaluation is not None:
         print_findings(verdict.evaluation, colour=colour, indent="  ")
+
+
+def as_json(result: UnitsCheck) -> dict[str, Any]:
+    """The stable form CI reads, ``gitopsguard.io/check-units/v1``: the root path's verdict and each Unit's, with
+    its objects as ``check``'s own schema gives them (``gitopsguard.io/check/v1``'s ``objects``)."""
+    passed = sum(1 for v in result.units if not v.refused)
+    return {
+        "schema": SCHEMA, "denyLevel": result.deny_level.value,
+        "summary": {"units": len(result.units), "passed": passed, "refused": len(result.units) - passed,
+                    "rootRefused": result.root.refused},
+        "root": {"path": result.root.path, **_verdict_json(result.root)},
+        "units": [_unit_json(v) for v in result.units],
+    }  # fmt: skip
+
+
+def _unit_json(verdict: Verdict) -> dict[str, Any]:
+    file, line = split_origin(verdict.origin)
+    ref = verdict.ref
+    return {"namespace": ref.namespace if ref else None, "name": ref.name if ref else None, "file": file,
+            "line": line, "path": verdict.path, "suspended": verdict.suspended, **_verdict_json(verdict)}  # fmt: skip
+
+
+def _verdict_json(verdict: Verdict) -> dict[str, Any]:
+    objects = objects_json(verdict.evaluation)["objects"] if verdict.evaluation is not None else []
+    return {"verdict": "refused" if verdict.refused else "passed", "reason": verdict.reason,
+            "message": verdict.message, "objects": objects}  # fmt: skip

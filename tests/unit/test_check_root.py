@@ -16,6 +16,7 @@ The tree: the root path ``root`` declares Units ``strict`` (folder ``strict``, i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -289,7 +290,31 @@ def test_the_platforms_policies_are_read_from_the_policies_folder_by_default_as_
     assert check("--policies", "audit-policies").exit_code == 0, "the platform's policies are those given"
 
 
-@pytest.mark.parametrize("args", [["apps"], ["--pack", "pss-baseline"], ["--format", "json"], ["--root", "/tmp"],
+def test_the_json_form_gives_each_unit_its_verdict_reason_message_and_objects_for_ci(repo: Upstream) -> None:
+    repo.write("strict/cm.yaml", configmap("strict", version=False))
+    repo.write("root/units.yaml", f"{STRICT}---\n{LOOSE}---\n{unit('ghost', '{path: g, dependsOn: [{name: x}]}')}")
+    result = check("--format", "json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["schema"] == "gitopsguard.io/check-units/v1" and report["denyLevel"] == "LOW"
+    assert report["summary"] == {"units": 3, "passed": 1, "refused": 2, "rootRefused": False}
+    assert report["root"]["path"] == "root" and report["root"]["verdict"] == "passed"
+    units = {(u["namespace"], u["name"]): u for u in report["units"]}
+    strict = units[("team", "strict")]
+    assert {k: strict[k] for k in ("file", "line", "path", "suspended", "verdict", "reason")} == {
+        "file": "root/units.yaml", "line": 1, "path": "strict", "suspended": False, "verdict": "refused",
+        "reason": "PolicyDenied"}  # fmt: skip
+    (denied,) = [o for o in strict["objects"] if o["verdict"] == "denied"]
+    assert (denied["kind"], denied["name"], denied["file"], denied["line"]) == ("ConfigMap", "strict", "strict/cm.yaml",
+                                                                                1)  # fmt: skip
+    assert [f["policy"] for f in denied["findings"] if f["blocking"]] == ["team.strict/version-key"]
+    assert units[("team", "loose")]["verdict"] == "passed" and units[("team", "loose")]["objects"][0]["name"] == "loose"
+    ghost = units[("team", "ghost")]
+    assert ghost["reason"] == "InvalidSpec" and "dependsOn Unit/team/x: no such Unit" in ghost["message"]
+    assert ghost["objects"] == []
+
+
+@pytest.mark.parametrize("args", [["apps"], ["--pack", "pss-baseline"], ["--root", "/tmp"],
                                   ["--root", ""], ["--root", "../elsewhere"]])  # fmt: skip
 def test_options_the_loop_has_no_counterpart_for_are_refused_with_root(repo: Upstream, args: list[str]) -> None:
     result = check(*args)
