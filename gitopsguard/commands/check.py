@@ -1,7 +1,7 @@
 """``gitopsguard check``: the offline policy check a pull request's CI runs (``check --root``, a repository laid
-out in Units, is ``check_units.py``). Exit 0 allowed, 1 something
-would be blocked, 2 error. Namespaces the manifests define with ``pod-security.kubernetes.io`` labels are
-honoured as Kubernetes Pod Security Admission would (enforce blocks Pods, warn reports workloads).
+out in Units, is ``check_units.py``). Exit 0 allowed, 1 something would be blocked, 2 error. Namespaces the
+manifests define with ``pod-security.kubernetes.io`` labels are honoured as Kubernetes Pod Security Admission
+would (enforce blocks Pods, warn reports workloads).
 
 The JSON form (``--format json``) is a stable schema, ``gitopsguard.io/check/v1``::
 
