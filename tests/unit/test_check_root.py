@@ -340,3 +340,18 @@ def test_a_root_path_that_does_not_render_is_refused_and_declares_no_unit(repo: 
     root = verdict(result.output, "root path root")
     assert "REFUSED (BuildFailed)" in root and "root/broken.yaml:" in root
     assert "0 Units: 0 pass, 0 refused" in result.output
+
+
+def test_a_platform_policies_folder_replaced_by_a_symlink_refuses_the_root_and_every_unit(
+    repo: Upstream, tmp_path: Path
+) -> None:
+    """A pull request that points policies/ at a folder of its choosing is judged by nothing, if followed."""
+    (tmp_path / "lenient").mkdir()
+    (repo.work / "policies" / "owner.yaml").unlink()
+    (repo.work / "policies").rmdir()
+    (repo.work / "policies").symlink_to(tmp_path / "lenient")
+    result = check()
+    assert result.exit_code == 1
+    assert "policies: is a symlink or leaves the checkout" in verdict(result.output, "root path root")
+    for name in ("strict", "loose"):
+        assert "REFUSED (BuildFailed)" in verdict(result.output, f"Unit/team/{name}")
