@@ -355,3 +355,29 @@ def test_a_platform_policies_folder_replaced_by_a_symlink_refuses_the_root_and_e
     assert "policies: is a symlink or leaves the checkout" in verdict(result.output, "root path root")
     for name in ("strict", "loose"):
         assert "REFUSED (BuildFailed)" in verdict(result.output, f"Unit/team/{name}")
+
+
+CRD = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: SCOPE
+  names: {kind: Widget, plural: widgets, singular: widget}
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+"""
+
+
+@pytest.mark.parametrize(("scope", "refused"), [("Cluster", False), ("Namespaced", True)])
+def test_a_custom_kind_is_placed_in_the_units_namespace_only_when_the_checkouts_crd_says_it_is_namespaced(
+    repo: Upstream, scope: str, refused: bool
+) -> None:
+    """As the loop's discovery knows a CRD once it is applied: a policy for namespace team judges a Widget that
+    names no namespace only where the Widget will live in team."""
+    repo.write("root/crd.yaml", CRD.replace("SCOPE", scope))
+    repo.write("policies/widgets.yaml", OWNER_LABEL.replace("owner-label", "widget-tier").replace("[owner]", "[tier]")
+               .replace("match: {kinds: [ConfigMap]}", "match: {kinds: [Widget], namespaces: [team]}"))  # fmt: skip
+    repo.write("loose/widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
+    result = check()
+    assert ("REFUSED (PolicyDenied)" in verdict(result.output, "Unit/team/loose")) is refused, result.output
+    assert result.exit_code == int(refused)
