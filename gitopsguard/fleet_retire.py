@@ -50,6 +50,7 @@ from gitopsguard.plan.retire import (
     RetirePlan,
     Served,
     claimed_by_render,
+    claims_text,
     declared_of,
     gone,
     plan_retirement,
@@ -273,7 +274,9 @@ class Retirer:
         self.on_result(ReconcileResult(self.root.unit, commit, changes, brake=why))
 
     def _retire_one(self, plan: RetirePlan, live: Found, commit: str) -> None:
-        """Delete as the Unit's account; then forget it, unless a delete may succeed later (tried next round)."""
+        """Delete as the Unit's account; then forget it, unless a delete may succeed later (tried next round) or a
+        declared Unit has yet to take over what it claims (its inventory stays the handle that deletes them, should
+        that Unit leave before it does)."""
         unit = plan.unit
         try:
             applier = self.account_of(unit.spec()) if plan.delete else self.applier
@@ -281,8 +284,26 @@ class Retirer:
         except GitOpsGuardError as error:  # its account is not one we may act as: nothing is deleted, retried
             self.on_note(f"{unit.ref}: left the root path {self.root.path}; retiring it waits: {error}")
             return
-        changes = [Change(k, live[k][1] if k in live else "", Action.SKIPPED, why) for k, why in plan.keep]
-        again = False
+        changes, again = self._delete(plan, live, applier)
+        ended = not again and not plan.claimed
+        if ended:
+            self._forget(unit)
+            deleted = sum(c.action is Action.DELETED for c in changes)
+            left = "its objects are left in place" if unit.orphans else f"{deleted} of {plan.owned} objects deleted"
+            self.on_note(f"{unit.ref}: left the root path {self.root.path} at {commit[:12]}: retired ({left})")
+        elif plan.claimed:
+            self.on_note(f"{unit.ref}: left the root path {self.root.path} at {commit[:12]}: it retires once the Units "
+                         f"that declare its objects now have taken them over: {claims_text(plan)}")  # fmt: skip
+        if changes or ended:  # what it keeps is said with what it deletes, or as it ends: not every round it waits
+            kept = [Change(k, live[k][1] if k in live else "", Action.SKIPPED, why) for k, why in plan.keep]
+            if kept or changes:
+                self.on_result(ReconcileResult(unit.id, commit, tuple(kept + changes)))
+
+    @staticmethod
+    def _delete(plan: RetirePlan, live: Found, applier: Applier) -> tuple[list[Change], bool]:
+        """Each delete as a change; and whether the retirement must be tried again (a delete that may pass
+        later, or an object changed since it was read: read again)."""
+        changes, again = [], False
         for key in sorted(plan.delete, key=lambda k: (not k.namespace, k.kind == "Namespace")):
             body, api_version = live[key]
             metadata = body.get("metadata") or {}
@@ -290,17 +311,11 @@ class Retirer:
             refused = applier.delete(key, api_version, uid=str(metadata.get("uid") or "") or None,
                                      resource_version=str(metadata.get("resourceVersion") or "") or None)  # fmt: skip
             if refused is None:
-                changes.append(Change(key, api_version, Action.DELETED, Reason.PRUNED, note=f"{unit.ref} retired"))
+                changes.append(Change(key, api_version, Action.DELETED, Reason.PRUNED, note=f"{plan.unit.ref} retired"))
             else:  # refused for good (its account may not): left in place, and said; changed since: next round
                 changes.append(Change(key, api_version, Action.FAILED, Reason.DELETE_FAILED, error=Failure.of(refused)))
                 again = again or refused.retryable or isinstance(refused, ConflictError)
-        if not again:
-            self._forget(unit)
-            deleted = sum(c.action is Action.DELETED for c in changes)
-            left = "its objects are left in place" if unit.orphans else f"{deleted} of {plan.owned} objects deleted"
-            self.on_note(f"{unit.ref}: left the root path {self.root.path} at {commit[:12]}: retired ({left})")
-        if changes:
-            self.on_result(ReconcileResult(unit.id, commit, tuple(changes)))
+        return changes, again
 
     def _forget(self, unit: Served) -> None:
         """Its live-scan state, its Lease, its inventory, then its record (last: a crash before it resumes)."""

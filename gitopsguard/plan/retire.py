@@ -162,13 +162,15 @@ def retiring(
 
 @dataclass(frozen=True)
 class RetirePlan:
-    """What retiring one Unit deletes, what it keeps and why (``NOT_OURS``, ``PRUNE_DISABLED``), and how many
-    objects its inventory names."""
+    """What retiring one Unit deletes, what it keeps and why (``NOT_OURS``, ``PRUNE_DISABLED``), how many
+    objects its inventory names, and which of its objects a declared Unit claims (kept, and waited for: the
+    retirement ends once that Unit's pass has taken them over, or they are no longer claimed)."""
 
     unit: Served
     delete: tuple[ObjectKey, ...]
     keep: tuple[tuple[ObjectKey, Reason], ...]
     owned: int
+    claimed: tuple[tuple[ObjectKey, UnitRef], ...] = ()
 
 
 def plan_retirement(unit: Served, inventory: frozenset[ObjectKey], live: Mapping[ObjectKey, KubeObject]) -> RetirePlan:
@@ -196,14 +198,20 @@ def claimed_by_render(spec: UnitSpec, manifests: Iterable[Manifest]) -> dict[Obj
 
 
 def unclaimed(plan: RetirePlan, claimed: Claimed) -> RetirePlan:
-    """``plan`` keeping (``NOT_OURS``) what a declared Unit claims: that Unit's pass takes it over, on this
-    replica or another, now or later; deleting it would only have that pass create it again (new uid, Pods
+    """``plan`` keeping what a declared Unit claims (``RetirePlan.claimed``): that Unit's pass takes it over, on
+    this replica or another, now or later; deleting it would only have that pass create it again (new uid, Pods
     restarted), or delete what another team's Unit applied."""
-    kept = tuple(k for k in plan.delete if claimed.get(k, plan.unit.ref) != plan.unit.ref)
+    kept = tuple((k, claimed[k]) for k in plan.delete if claimed.get(k, plan.unit.ref) != plan.unit.ref)
     if not kept:
         return plan
-    return replace(plan, delete=tuple(k for k in plan.delete if k not in kept),
-                   keep=plan.keep + tuple((k, Reason.NOT_OURS) for k in kept))  # fmt: skip
+    taken = {k for k, _ in kept}
+    return replace(plan, delete=tuple(k for k in plan.delete if k not in taken), claimed=kept)
+
+
+def claims_text(plan: RetirePlan) -> str:
+    """The objects of ``plan`` another Unit claims, and whose, for a note: ten named, the rest counted."""
+    named = ", ".join(f"{key} (by {ref})" for key, ref in plan.claimed[:_SHOWN])
+    return named + (f" and {len(plan.claimed) - _SHOWN} more" if len(plan.claimed) > _SHOWN else "")
 
 
 def retirement_brake(plans: Sequence[RetirePlan], owned: int, policy: BrakePolicy, *, root_path: str) -> str | None:

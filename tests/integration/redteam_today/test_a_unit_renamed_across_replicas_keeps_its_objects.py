@@ -49,7 +49,28 @@ def test_a_unit_moved_to_a_new_name_and_folder_across_replicas_deletes_none_of_t
     _renamed_keeps_its_objects(admin_api, namespace, tmp_path, moved=True)
 
 
-def _renamed_keeps_its_objects(admin_api: client.ApiClient, namespace: str, tmp_path: Path, *, moved: bool) -> None:
+def test_a_unit_renamed_then_removed_before_its_new_name_took_its_objects_over_deletes_them(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """The old name's inventory stays the handle on what it applied until another Unit has taken it over: the
+    new name leaving before its first pass leaves nothing behind, labelled with a name nobody serves."""
+    _renamed_keeps_its_objects(admin_api, namespace, tmp_path, moved=False, then_removed=True)
+
+
+def _object(api: client.ApiClient, namespace: str) -> tuple[str, str] | None:
+    """The uid and unit label of the ConfigMap ``team`` (None when it is gone)."""
+    try:
+        found = meta(client.CoreV1Api(api).read_namespaced_config_map("team", namespace))
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return str(found.uid), str((found.labels or {}).get(UNIT_LABEL))
+
+
+def _renamed_keeps_its_objects(
+    admin_api: client.ApiClient, namespace: str, tmp_path: Path, *, moved: bool, then_removed: bool = False
+) -> None:
     install_unit_crd(RawApi(admin_api))
     upstream = Upstream(tmp_path / "git")
     upstream.write("root/units.yaml", "# no Unit yet\n")
@@ -83,7 +104,7 @@ def _renamed_keeps_its_objects(admin_api: client.ApiClient, namespace: str, tmp_
             return repo.ready(name)
 
         eventually(lambda: all_served(old), 90, every=0.2)
-        before = meta(client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace)).uid
+        before = str(meta(client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace)).uid)
         folder = "moved" if moved else "team"
         if moved:
             upstream.remove("team/cm.yaml")
@@ -91,13 +112,17 @@ def _renamed_keeps_its_objects(admin_api: client.ApiClient, namespace: str, tmp_
         upstream.write("root/units.yaml", UNIT.format(name=new, namespace=namespace, spec=f"{{path: {folder}}}"))
         upstream.commit(f"{old} becomes {new} in {folder}")
         round_of(root[0])  # the root applies the change and the old name retires: its new name is not served yet
-        assert not repo.unit_exists(old) and not repo.inventory(old), "the old name retired"
-        assert meta(client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace)).uid == before
-        eventually(lambda: all_served(new), 90, every=0.2)
-        after = meta(client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace)).uid
-        assert after == before, "the old name's retirement deleted what the new name declares"
-        labels = meta(client.CoreV1Api(admin_api).read_namespaced_config_map("team", namespace)).labels or {}
-        assert labels.get(UNIT_LABEL) == f"{namespace}.{new}", "the new name took it over"
+        assert not repo.unit_exists(old) and _object(admin_api, namespace) == (before, f"{namespace}.{old}")
+        assert repo.inventory(old), "the old name's retirement waits for its objects to be taken over"
+        if then_removed:
+            upstream.write("root/units.yaml", "# no Unit\n")
+            upstream.commit(f"{new} leaves too")
+            round_of(root[0])
+            assert _object(admin_api, namespace) is None and not repo.inventory(old), "the old name's retirement ends"
+            return
+        eventually(lambda: all_served(new) and not repo.inventory(old), 90, every=0.2)
+        after = _object(admin_api, namespace)
+        assert after == (before, f"{namespace}.{new}"), "the new name took it over, and nothing deleted it"
     finally:
         stop.set()
         for name in names:

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gitopsguard.model import UNIT_LABEL, Manifest, ObjectKey, Reason
+from gitopsguard.model import UNIT_LABEL, Manifest, ObjectKey
 from gitopsguard.plan.retire import Served, claimed_by_render, plan_retirement, unclaimed
 from gitopsguard.units import UnitRef, UnitSpec
 
@@ -45,13 +45,13 @@ def test_an_object_a_declared_unit_claims_is_kept_though_it_still_carries_the_re
     plan = plan_retirement(retiring(), frozenset({web[0], db[0]}), dict([web, db]))
     assert set(plan.delete) == {web[0], db[0]}, "both still carry the old name's label"
     kept = unclaimed(plan, {web[0]: NEW})
-    assert kept.delete == (db[0],) and kept.keep == ((web[0], Reason.NOT_OURS),) and kept.owned == 2
+    assert kept.delete == (db[0],) and kept.claimed == ((web[0], NEW),) and kept.keep == () and kept.owned == 2
 
 
 def test_another_teams_object_the_retiring_unit_applied_last_is_kept_when_their_unit_claims_it() -> None:
     theirs = labelled("shared", namespace="other")  # both folders declare it; the retiring Unit wrote it last
     plan = unclaimed(plan_retirement(retiring(), frozenset({theirs[0]}), dict([theirs])), {theirs[0]: OTHER})
-    assert plan.delete == () and plan.keep == ((theirs[0], Reason.NOT_OURS),)
+    assert plan.delete == () and plan.claimed == ((theirs[0], OTHER),)
 
 
 def test_a_documents_object_without_a_namespace_is_claimed_in_the_units_default_namespace_and_cluster_wide() -> None:
@@ -87,5 +87,5 @@ def test_a_retirement_never_deletes_what_another_unit_claims_and_keeps_nothing_e
     plan = plan_retirement(retiring(), frozenset(found), live)
     kept = unclaimed(plan, claimed)
     assert not [k for k in kept.delete if claimed.get(k, OLD) != OLD]
-    assert set(kept.delete) | {k for k, why in kept.keep if why is Reason.NOT_OURS} == set(plan.delete)
+    assert set(kept.delete) | {k for k, _ in kept.claimed} == set(plan.delete) and kept.keep == plan.keep
     assert set(kept.delete) == {k for k in plan.delete if claimed.get(k, OLD) == OLD}
