@@ -31,6 +31,7 @@ goes is no longer retiring: it is served again, and its pass re-creates whatever
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -134,6 +135,7 @@ class Retirer:
         self.render = render
         # what each declared Unit's folder claims at one commit (the last one asked about): rendered once
         self._claims: tuple[str, dict[tuple[UnitRef, str, str | None], dict[ObjectKey, UnitRef]]] = ("", {})
+        self._claimed: tuple[str, frozenset[ObjectKey], dict[ObjectKey, UnitRef]] = ("", frozenset(), {})
         self.records, self.report_only = Records(raw, root.unit), report_only  # the operator's, for every Unit
         self._held: tuple[str, frozenset[UnitRef], bool] | None = None  # held last: (commit, Units, released)
 
@@ -195,10 +197,11 @@ class Retirer:
         planned = [p for u in units if (p := self._plan(u)) is not None]
         if len(planned) < len(units):
             return  # an inventory could not be read: what it would delete is unknown, so nothing is judged
-        inventories = self.store.units()
+        inventories = functools.cache(self.store.units)  # every inventory: listed once, and only if needed
         planned = self._unclaimed(planned, specs, inventories, commit)
         ids = {s.id for s in records.values()}
-        owned = sum(len(i.entries) for name, i in inventories.items() if name in ids)
+        # nothing left to delete (what is left is claimed, and waited for): no brake to judge, no list to read
+        owned = sum(len(i.entries) for n, i in inventories().items() if n in ids) if _deleting(planned) else 0
         held = retirement_brake([p for p, _ in planned], owned, replace(self.brake, released=released),
                                 root_path=self.root.path)  # fmt: skip
         self._held = judged if held is not None else None
@@ -226,12 +229,24 @@ class Retirer:
 
     def _unclaimed(
         self, planned: Sequence[tuple[RetirePlan, Found]], specs: Sequence[UnitSpec],
-        inventories: Mapping[str, Inventory], commit: str,
+        inventories: Callable[[], Mapping[str, Inventory]], commit: str,
     ) -> list[tuple[RetirePlan, Found]]:  # fmt: skip
         """The plans without what a Unit the applied commit declares claims: what its inventory names, and, unless
         that inventory is at the commit, what its folder names there (rendered only while something is left to
-        delete). Its pass takes them over, here or on another replica, now or later."""
-        deleting = {k for plan, _ in planned for k in plan.delete}
+        delete). Its pass takes them over, here or on another replica, now or later. While the same objects wait
+        at the same commit, the claims found last are kept (no list of every inventory each round): the claims
+        of one commit only shrink as their Units take the objects over, and those leave ``deleting``."""
+        deleting = _deleting(planned)
+        if not deleting:
+            return list(planned)
+        if self._claimed[:2] != (commit, deleting):
+            self._claimed = (commit, deleting, self._claims_on(deleting, specs, inventories(), commit))
+        return [(unclaimed(plan, self._claimed[2]), live) for plan, live in planned]
+
+    def _claims_on(
+        self, deleting: frozenset[ObjectKey], specs: Sequence[UnitSpec], inventories: Mapping[str, Inventory],
+        commit: str,
+    ) -> dict[ObjectKey, UnitRef]:  # fmt: skip
         claimed: dict[ObjectKey, UnitRef] = {}
         for spec in specs:
             inventory = inventories.get(spec.id)
@@ -242,7 +257,7 @@ class Retirer:
             inventory = inventories.get(spec.id)
             if inventory is None or inventory.last_applied != commit:
                 claimed |= {k: ref for k, ref in self._rendered_claims(spec, commit).items() if k in deleting}
-        return [(unclaimed(plan, claimed), live) for plan, live in planned]
+        return claimed
 
     def _rendered_claims(self, spec: UnitSpec, commit: str) -> dict[ObjectKey, UnitRef]:
         """What ``spec``'s folder names at ``commit``. A folder that does not render claims nothing: the Unit's own
@@ -338,6 +353,10 @@ class Retirer:
             return
         version = (lease.get("metadata") or {}).get("resourceVersion")
         self.raw.request("DELETE", path, body={"preconditions": {"resourceVersion": version}})
+
+
+def _deleting(planned: Sequence[tuple[RetirePlan, Found]]) -> frozenset[ObjectKey]:
+    return frozenset(k for plan, _ in planned for k in plan.delete)
 
 
 def _held(lease: Mapping[str, Any]) -> bool:
