@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -71,6 +72,7 @@ Acting = Callable[[str], contextlib.AbstractContextManager[Callable[[], bool] | 
 Found = Mapping[ObjectKey, tuple[KubeObject, str]]  # a retiring Unit's labelled objects, with their apiVersion
 Render = Callable[[str, str], tuple[Manifest, ...]]  # (a folder, a commit) -> its documents (Fleet._render_at)
 RECORDS = "units.json.gz"
+CLAIMS_KEPT = 60.0  # seconds the claims found for the same objects at the same commit are trusted without a read
 
 
 class Records:
@@ -135,7 +137,7 @@ class Retirer:
         self.render = render
         # what each declared Unit's folder claims at one commit (the last one asked about): rendered once
         self._claims: tuple[str, dict[tuple[UnitRef, str, str | None], dict[ObjectKey, UnitRef]]] = ("", {})
-        self._claimed: tuple[str, frozenset[ObjectKey], dict[ObjectKey, UnitRef]] = ("", frozenset(), {})
+        self._claimed: tuple[str, frozenset[ObjectKey], dict[ObjectKey, UnitRef], float] = ("", frozenset(), {}, 0.0)
         self.records, self.report_only = Records(raw, root.unit), report_only  # the operator's, for every Unit
         self._held: tuple[str, frozenset[UnitRef], bool] | None = None  # held last: (commit, Units, released)
 
@@ -234,13 +236,15 @@ class Retirer:
         """The plans without what a Unit the applied commit declares claims: what its inventory names, and, unless
         that inventory is at the commit, what its folder names there (rendered only while something is left to
         delete). Its pass takes them over, here or on another replica, now or later. While the same objects wait
-        at the same commit, the claims found last are kept (no list of every inventory each round): the claims
-        of one commit only shrink as their Units take the objects over, and those leave ``deleting``."""
+        at the same commit, the claims found last are kept for ``CLAIMS_KEPT`` (no list of every inventory each
+        round): a claim that goes at one commit is mostly a Unit taking the object over, which takes it out of
+        ``deleting``; the rest (an inventory entry its Unit drops) is seen within that time."""
         deleting = _deleting(planned)
         if not deleting:
             return list(planned)
-        if self._claimed[:2] != (commit, deleting):
-            self._claimed = (commit, deleting, self._claims_on(deleting, specs, inventories(), commit))
+        if self._claimed[:2] != (commit, deleting) or time.monotonic() > self._claimed[3]:
+            claims = self._claims_on(deleting, specs, inventories(), commit)
+            self._claimed = (commit, deleting, claims, time.monotonic() + CLAIMS_KEPT)
         return [(unclaimed(plan, self._claimed[2]), live) for plan, live in planned]
 
     def _claims_on(
