@@ -136,7 +136,7 @@ class Retirer:
         self.account_of, self.on_result, self.on_note, self.brake = account_of, on_result, on_note, brake
         self.render = render
         # what each declared Unit's folder claims at one commit (the last one asked about): rendered once
-        self._claims: tuple[str, dict[tuple[UnitRef, str, str | None], dict[ObjectKey, UnitRef]]] = ("", {})
+        self._folder_claims: tuple[str, dict[tuple[UnitRef, str, str | None], dict[ObjectKey, UnitRef]]] = ("", {})
         self._claimed: tuple[str, frozenset[ObjectKey], dict[ObjectKey, UnitRef], float] = ("", frozenset(), {}, 0.0)
         self.records, self.report_only = Records(raw, root.unit), report_only  # the operator's, for every Unit
         self._held: tuple[str, frozenset[UnitRef], bool] | None = None  # held last: (commit, Units, released)
@@ -267,9 +267,9 @@ class Retirer:
         """What ``spec``'s folder names at ``commit``. A folder that does not render claims nothing: the Unit's own
         pass is refused there for the same reason, and applies nothing (said once). Any other failure (the
         commit cannot be checked out) ends the retirement for this round, deleting nothing."""
-        if self._claims[0] != commit:
-            self._claims = (commit, {})
-        memo, key = self._claims[1], (spec.ref, spec.path, spec.target_namespace)
+        if self._folder_claims[0] != commit:
+            self._folder_claims = (commit, {})
+        memo, key = self._folder_claims[1], (spec.ref, spec.path, spec.target_namespace)
         if key not in memo:
             try:
                 manifests = self.render(spec.path, commit)
