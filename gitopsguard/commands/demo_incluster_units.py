@@ -38,8 +38,9 @@ data:
 """
 
 
-def until(condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.5) -> float | None:
-    """Seconds until ``condition`` held, or None if it did not within ``timeout``."""
+def until(condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.2) -> float | None:
+    """Seconds until ``condition`` held, or None if it did not within ``timeout``. Every 0.2 s by default:
+    each look is one small read, and the story waits on a dozen of them (0.5 s added about 3 s in all)."""
     started = time.monotonic()
     while time.monotonic() < started + timeout:
         if condition():
@@ -93,7 +94,7 @@ def show_units_ready(demo: DemoInstall) -> bool:
         click.echo("... the three Units were not all Ready within 180 s:")
         kubectl(demo, "get", "units", "-A")
         return False
-    click.echo(f"... all three Ready {took:.1f} s after the rollout:")
+    click.echo(f"... all three Ready {took:.1f} s after the install:")
     kubectl(demo, "get", "units", "-A")
     click.echo("  On the node:")
     for namespace in ("gitopsguard-system", "shop", "payments"):
