@@ -96,13 +96,18 @@ def show_units_ready(demo: DemoInstall) -> bool:
         return False
     click.echo(f"... all three Ready {took:.1f} s after the install:")
     kubectl(demo, "get", "units", "-A")
+    return True
+
+
+def show_pods_on_the_node(demo: DemoInstall) -> None:
+    """The controller's Pods and the teams' (the story shows them once the rollout completed: by then the
+    teams' Pods, created by the Units' first applies, run too)."""
     click.echo("  On the node:")
     for namespace in ("gitopsguard-system", "shop", "payments"):
         for pod in demo.core.list_namespaced_pod(namespace).items:
             phase = pod.status.phase if pod.status else "?"
             image = pod.spec.containers[0].image if pod.spec else "?"
             click.echo(f"    {namespace}/{pod.metadata.name if pod.metadata else '?'}: {phase} ({image})")
-    return True
 
 
 def revision_of(demo: DemoInstall, namespace: str, name: str) -> str:
