@@ -30,7 +30,6 @@ from gitopsguard.commands.demo_incluster_units import (
     ready_of,
     reviewed_undo,
     show_confinement,
-    show_pods_on_the_node,
     show_reconcile_request,
     show_suspend,
     show_units_ready,
@@ -226,7 +225,6 @@ def show_rollout(demo: DemoInstall) -> bool:
         return False
     click.echo(f"\nBoth gitopsguard Pods are Ready: the rollout completed {done_at - demo.started:.0f} s after the "
                "start (the standby serves admission once it judges by the leader's applied revision).")  # fmt: skip
-    show_pods_on_the_node(demo)
     return True
 
 

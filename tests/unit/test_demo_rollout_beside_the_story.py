@@ -25,7 +25,6 @@ def stand_in_steps(monkeypatch: pytest.MonkeyPatch, told: list[str], last_before
     monkeypatch.setattr(story, "show_units_ready", lambda _: told.append("show_units_ready") or True)
     for name in (*BEFORE, *AFTER):
         monkeypatch.setattr(story, name, lambda _, name=name: told.append(name))
-    monkeypatch.setattr(story, "show_pods_on_the_node", lambda _: told.append("show_pods_on_the_node"))
     monkeypatch.setattr(story, "show_suspend", lambda _: (told.append("show_suspend"), last_before.set()))
 
 
@@ -46,7 +45,7 @@ def test_the_leaders_steps_run_while_the_standby_becomes_ready_and_the_others_af
 
     stand_in_steps(monkeypatch, told, last_before)
     assert story.tell(demo_with(Rollout(standby_ready_after_the_leaders_steps).start())) is True
-    assert told == ["show_units_ready", *BEFORE, "rollout", "show_pods_on_the_node", *AFTER]
+    assert told == ["show_units_ready", *BEFORE, "rollout", *AFTER]
     assert "Both gitopsguard Pods are Ready: the rollout completed" in capsys.readouterr().out
 
 
