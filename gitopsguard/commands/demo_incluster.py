@@ -8,7 +8,8 @@ its workloads pointed at the local web image) served to the Pods by ``git daemon
 Units layout as an operator would: ``run --root clusters/dev-units`` instead of ``--path``, and the operator's
 ``operator/units-rbac.yaml`` beside the manifests (the Unit CRD and the impersonation ClusterRole ship in
 ``manifests/``; the platform Unit binds that role in each team's namespace). Two replicas, leader election,
-probes, admission, all as shipped. Then the story (``demo_incluster_story.py``).
+probes, admission, all as shipped. Then the story (``demo_incluster_story.py``), from the moment the leader is
+Ready: the standby's readiness is awaited beside its first steps (``demo_incluster_rollout.py``).
 
 The git daemon outlives this command, so the controller keeps following the demo repository; ``gitopsguard
 demo --down`` (`make demo-down`) stops it and takes the cluster down.
@@ -236,7 +237,7 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str, demo: DemoIn
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise DevClusterError(f"{what}: not within {timeout:.0f} s; see KUBECONFIG={demo.kubeconfig} kubectl get "
                           f"events -n {NAMESPACE}, and `kubectl logs -n {NAMESPACE} -l {SELECTOR}`")  # fmt: skip
 
