@@ -9,11 +9,11 @@ Each run is ``gitopsguard demo`` from nothing running (what `make demo` runs aft
 until the rollout completed (the standby Ready too: awaited beside the story's first steps), the whole
 demo's seconds (the story included, over the Units layout since issue 19: its waits are the story's own, the
 three Units Ready, a 2 s look at a suspended Unit, a 2 s grace, a 10 s grant, a Lease changing hands), and the
-teardown's. ``--output DIR`` keeps each run's output (the demo's progress lines say where the
-install's time goes) as ``DIR/run-N.txt``. Where other sessions build images into the shared cache, give the runs
-a copy of their own (GITOPSGUARD_CACHE_DIR): a rebuilt image makes a run cold. Needs root and a machine whose
-node nobody else holds; use a state directory of its own (GITOPSGUARD_DEV_CLUSTER_DIR) so that no other dev
-cluster is touched. A cold image build is measured by
+teardown's. ``--output DIR`` keeps each run's output, each line stamped with the seconds since the run's start
+(so that it says where the install's and the story's time go), as ``DIR/run-N.txt``. Where other sessions
+build images into the shared cache, give the runs a copy of their own (GITOPSGUARD_CACHE_DIR): a rebuilt image
+makes a run cold. Needs root and a machine whose node nobody else holds; use a state directory of its own
+(GITOPSGUARD_DEV_CLUSTER_DIR) so that no other dev cluster is touched. A cold image build is measured by
 ``bench/image_build.py --cold``; a cold Kubernetes build is not repeated here (about half an hour).
 """
 
@@ -35,9 +35,15 @@ ROLLOUT = re.compile(r"the rollout completed (\d+) s after the start")
 
 
 def run(argv: list[str]) -> tuple[float, str, int]:
+    """Seconds, the output (stdout and stderr as they came, each line after the seconds since the start: the
+    story's steps print no times of their own), exit code."""
     started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    return time.monotonic() - started, done.stdout + done.stderr, done.returncode
+    lines = []
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          stdin=subprocess.DEVNULL) as child:  # fmt: skip
+        for line in child.stdout or ():
+            lines.append(f"{time.monotonic() - started:6.1f} {line}")
+    return time.monotonic() - started, "".join(lines), child.returncode
 
 
 def main() -> None:
