@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import cast
 
@@ -22,10 +23,18 @@ AFTER = ("show_hack_a_node", "show_hand_made", "show_grant", "show_handover")
 
 
 def stand_in_steps(monkeypatch: pytest.MonkeyPatch, told: list[str], last_before: threading.Event) -> None:
-    monkeypatch.setattr(story, "show_units_ready", lambda _: told.append("show_units_ready") or True)
+    def step(name: str, *, then: Callable[[], object] = lambda: None) -> Callable[[object], bool]:
+        def told_it(_: object) -> bool:
+            told.append(name)
+            then()
+            return True
+
+        return told_it
+
+    monkeypatch.setattr(story, "show_units_ready", step("show_units_ready"))
     for name in (*BEFORE, *AFTER):
-        monkeypatch.setattr(story, name, lambda _, name=name: told.append(name))
-    monkeypatch.setattr(story, "show_suspend", lambda _: (told.append("show_suspend"), last_before.set()))
+        monkeypatch.setattr(story, name, step(name))
+    monkeypatch.setattr(story, "show_suspend", step("show_suspend", then=last_before.set))
 
 
 def demo_with(rollout: Rollout) -> DemoInstall:
