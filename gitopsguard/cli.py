@@ -329,7 +329,10 @@ def _need_path(options: dict[str, Any]) -> None:
 
 
 @main.command("check")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--root", "root", default=None, help="Check the checkout in the working directory laid out in Units "
+              "(docs/units.md), as `run --root` serves it: this folder's Units, each folder gated by --policies "
+              "(default: policies) and its own policiesPath. Instead of PATHS.")  # fmt: skip
 @click.option(
     "--pack",
     "packs",
@@ -357,16 +360,28 @@ def _need_path(options: dict[str, Any]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @reports_errors
 def check_command(
-    paths: tuple[Path, ...], packs: tuple[str, ...], policies: Path | None, deny_level: str, pss_version: str | None,
-    fmt: str,
+    paths: tuple[Path, ...], root: str | None, packs: tuple[str, ...], policies: Path | None, deny_level: str,
+    pss_version: str | None, fmt: str,
 ) -> None:  # fmt: skip
     """Check manifests against policies offline, as a pull request's CI does. Exit 0 allowed, 1 blocked, 2 error.
 
     Pods and pod templates in a Namespace the manifests define with pod-security.kubernetes.io labels are also
-    checked as Kubernetes Pod Security Admission would: enforce blocks Pods, warn reports workloads."""
-    from gitopsguard.commands.check import run_check
+    checked as Kubernetes Pod Security Admission would: enforce blocks Pods, warn reports workloads.
 
-    sys.exit(run_check(paths, packs, policies, deny_level, fmt, pss_version=pss_version))
+    With --root DIR instead of PATHS: refuses what the Units loop would (docs/units.md), per Unit."""
+    if root is None:
+        if not paths:
+            raise click.UsageError("give the PATHS to check, or --root DIR for a repository laid out in Units")
+        from gitopsguard.commands.check import run_check
+
+        sys.exit(run_check(paths, packs, policies, deny_level, fmt, pss_version=pss_version))
+    if paths or packs or pss_version:
+        raise click.UsageError("--root checks as the Units loop does, by the repository's policies alone (--policies "
+                               "and each Unit's policiesPath; a pack goes in a policy file as builtin:): give no "
+                               "PATHS, --pack or --pss-version with it")  # fmt: skip
+    from gitopsguard.commands.check_units import run_check_root
+
+    sys.exit(run_check_root(root, policies, deny_level, fmt, colour=sys.stdout.isatty()))
 
 
 @main.command("diff")

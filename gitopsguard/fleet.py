@@ -127,8 +127,9 @@ class Fleet:
         self._reconciler = Reconciler(source, applier, store, brake=brake, stored=self._stored)
         self._store, self._units = store, UnitStore(raw)
         self._status = StatusWriter(self._units)
-        self._retirer = Retirer(self._root, raw, applier, store, account_of=self._account_of, on_result=self._on_result,
-                                on_note=self._note, brake=brake, report_only=root.report_only)  # fmt: skip
+        self._retirer = Retirer(self._root, raw, applier, store, account_of=self._account_of, render=self._render_at,
+                                on_result=self._on_result, on_note=self._note, brake=brake,
+                                report_only=root.report_only)  # fmt: skip
         self._wake, self._fetch_now = threading.Event(), threading.Event()
         self._schedule = Schedule()  # also the Units the last round could pass (ours, not held back)
         self._workers, self._busy, self._waits = Workers(workers), Busy(), Waits()
@@ -339,15 +340,17 @@ class Fleet:
         if commit is None:
             return (), {}, frozenset()
         if self._declared is None or self._declared[0] != commit:  # rendered and read once per applied commit
-            manifests = self._root_render(commit)
+            manifests = self._render_at(self.unit.path, commit)
             declared = units_of_root(self._root, manifests, self._defaults, namespace=self.unit.default_namespace)
             self._declared = (commit, declared)
         declared = self._declared[1]
         return declared.units, declared.refused_units, frozenset(inventory.entries)
 
-    def _root_render(self, commit: str) -> tuple[Manifest, ...]:
+    def _render_at(self, path: str, commit: str) -> tuple[Manifest, ...]:
+        """``path`` (the root's, or a Unit's folder: what it claims, for retirements) rendered at ``commit``; run
+        from the round's thread, when no turn renders (the held checkout moves)."""
         checkout = self._revision.checkout if self._revision and self._revision.commit == commit else None
-        return renderer(self._stored)(checkout or self._source.checkout_of(commit), self.unit.path, commit)
+        return renderer(self._stored)(checkout or self._source.checkout_of(commit), path, commit)
 
     # -- the Units ---------------------------------------------------------------------------------
 

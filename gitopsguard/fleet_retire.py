@@ -8,12 +8,20 @@ Each round of the Units loop, after it read the Units of the root's applied comm
    the rest after them (``round``), so that a Unit renamed or moved has taken back what its old name applied
    (its pass relabels it) before the old name's retirement looks for what is still labelled its own;
 2. **decide**: the recorded Units the applied commit no longer declares, whose object is gone (``retiring``);
-3. **plan** what each would delete (its inventory, what still carries its label), read as the controller, and
-   judge them all together with the brake (``retirement_brake``): a bad commit that removes every Unit holds,
-   with a note and one audited result naming the Units and counts;
+3. **plan** what each would delete (its inventory, what still carries its label), read as the controller,
+   keep what a Unit the applied commit declares claims (``_unclaimed``: its inventory, else its folder rendered
+   at that commit), and judge the rest together with the brake (``retirement_brake``): a bad commit that
+   removes every Unit holds, with a note and one audited result naming the Units and counts;
 4. **delete**, on the replica that holds the Unit's shard, **as the Unit's account** (its recorded
-   ``serviceAccountName``, else the operator's default): a retirement deletes nothing the team could not;
+   ``serviceAccountName``, else the operator's default), each object only as it was read (its uid and
+   resourceVersion): a retirement deletes nothing the team could not, nor anything relabelled since;
 5. **forget**: its live-scan state, its Lease (when nobody holds it), its inventory, then its record.
+
+Renamed or moved Units, under ``--shards``: the new name's pass may run on another replica, after the old name's
+retirement; what the new name declares is kept all the same, since its folder at the applied commit claims it
+(rendered here, once per commit, only for the declared Units whose inventory is not at that commit and only
+while something is still to be deleted). Nothing waits on another Unit's status, so a Unit stuck for good
+(suspended, waiting for a dependency, refused, failing) holds no retirement.
 
 Restart-safe: the record goes last, so a crash anywhere leaves the Unit recorded and the next round takes the
 retirement up again (deleted objects are gone, so they are skipped). A Unit declared again before its record
@@ -23,7 +31,9 @@ goes is no longer retiring: it is served again, and its pass re-creates whatever
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -34,19 +44,22 @@ from gitopsguard.cluster.configmaps import COMPONENT, ConfigMapStore, Content, P
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, Inventory, InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.units import LiveUnit
-from gitopsguard.errors import GitOpsGuardError
-from gitopsguard.model import Action, Change, Failure, KubeObject, ObjectKey, Reason
+from gitopsguard.errors import ConflictError, GitOpsGuardError, RenderError
+from gitopsguard.model import Action, Change, Failure, KubeObject, Manifest, ObjectKey, Reason
 from gitopsguard.plan.prune import RELEASE_MARKER, BrakePolicy
 from gitopsguard.plan.retire import (
     Declared,
     RetirePlan,
     Served,
+    claimed_by_render,
+    claims_text,
     declared_of,
     gone,
     plan_retirement,
     recorded,
     retirement_brake,
     retiring,
+    unclaimed,
 )
 from gitopsguard.reconcile import ReconcileResult
 from gitopsguard.scan.state import COMPONENT as SCAN_COMPONENT
@@ -57,7 +70,9 @@ from gitopsguard.units.root import Root, RootUnits
 
 Acting = Callable[[str], contextlib.AbstractContextManager[Callable[[], bool] | None]]  # Fleet._acting
 Found = Mapping[ObjectKey, tuple[KubeObject, str]]  # a retiring Unit's labelled objects, with their apiVersion
+Render = Callable[[str, str], tuple[Manifest, ...]]  # (a folder, a commit) -> its documents (Fleet._render_at)
 RECORDS = "units.json.gz"
+CLAIMS_KEPT = 60.0  # seconds the claims found for the same objects at the same commit are trusted without a read
 
 
 class Records:
@@ -109,15 +124,20 @@ def _content(root: str, records: Mapping[UnitRef, Served]) -> Content:
 
 class Retirer:
     """Retires the Units that leave ``root``'s applied commit. ``applier`` is the controller's own (reads);
-    ``account_of`` gives a Unit's applier (its deletes); ``on_note`` says each thing once (``Fleet._note``)."""
+    ``account_of`` gives a Unit's applier (its deletes); ``render`` a folder at a commit (what a declared Unit
+    claims); ``on_note`` says each thing once (``Fleet._note``)."""
 
     def __init__(
         self, root: Root, raw: RawApi, applier: Applier, store: InventoryStore, *,
-        account_of: Callable[[UnitSpec], Applier], on_result: Callable[[ReconcileResult], None],
+        account_of: Callable[[UnitSpec], Applier], render: Render, on_result: Callable[[ReconcileResult], None],
         on_note: Callable[[str], None], brake: BrakePolicy, report_only: bool = False,
     ) -> None:  # fmt: skip
         self.root, self.raw, self.applier, self.store = root, raw, applier, store
         self.account_of, self.on_result, self.on_note, self.brake = account_of, on_result, on_note, brake
+        self.render = render
+        # what each declared Unit's folder claims at one commit (the last one asked about): rendered once
+        self._folder_claims: tuple[str, dict[tuple[UnitRef, str, str | None], dict[ObjectKey, UnitRef]]] = ("", {})
+        self._claimed: tuple[str, frozenset[ObjectKey], dict[ObjectKey, UnitRef], float] = ("", frozenset(), {}, 0.0)
         self.records, self.report_only = Records(raw, root.unit), report_only  # the operator's, for every Unit
         self._held: tuple[str, frozenset[UnitRef], bool] | None = None  # held last: (commit, Units, released)
 
@@ -160,15 +180,16 @@ class Retirer:
                             root_path=self.root.path)  # fmt: skip
         for why in decision.waiting:
             self.on_note(why)
-        if decision.units:
-            self._retire(decision.units, records, facts, revision, acting)
+        if decision.units and declared is not None:
+            self._retire(decision.units, records, (facts, declared[1].units), revision, acting)
 
     def _retire(
-        self, units: Sequence[Served], records: Mapping[UnitRef, Served], facts: Declared, revision: Revision | None,
-        acting: Acting,
+        self, units: Sequence[Served], records: Mapping[UnitRef, Served], declared: tuple[Declared, Sequence[UnitSpec]],
+        revision: Revision | None, acting: Acting,
     ) -> None:  # fmt: skip
         """Plan every retiring Unit (reads), judge them together, then retire those whose shard is ours. Once
         held, the same retirements are not read again until a commit or a restart may release them."""
+        facts, specs = declared
         commit = facts.commit or ""
         released = self.brake.released or (revision is not None and revision.commit == commit
                                            and RELEASE_MARKER in revision.message)  # fmt: skip
@@ -178,7 +199,11 @@ class Retirer:
         planned = [p for u in units if (p := self._plan(u)) is not None]
         if len(planned) < len(units):
             return  # an inventory could not be read: what it would delete is unknown, so nothing is judged
-        owned = sum(len(i.entries) for i in self._inventories(records).values())
+        inventories = functools.cache(self.store.units)  # every inventory: listed once, and only if needed
+        planned = self._unclaimed(planned, specs, inventories, commit)
+        ids = {s.id for s in records.values()}
+        # nothing left to delete (what is left is claimed, and waited for): no brake to judge, no list to read
+        owned = sum(len(i.entries) for n, i in inventories().items() if n in ids) if _deleting(planned) else 0
         held = retirement_brake([p for p, _ in planned], owned, replace(self.brake, released=released),
                                 root_path=self.root.path)  # fmt: skip
         self._held = judged if held is not None else None
@@ -204,9 +229,58 @@ class Retirer:
             k: (b, inventory.entries[k].api_version) for k, b in live.items() if k in inventory.entries
         }
 
-    def _inventories(self, records: Mapping[UnitRef, Served]) -> dict[str, Inventory]:
-        ids = {s.id for s in records.values()}
-        return {name: inventory for name, inventory in self.store.units().items() if name in ids}
+    def _unclaimed(
+        self, planned: Sequence[tuple[RetirePlan, Found]], specs: Sequence[UnitSpec],
+        inventories: Callable[[], Mapping[str, Inventory]], commit: str,
+    ) -> list[tuple[RetirePlan, Found]]:  # fmt: skip
+        """The plans without what a Unit the applied commit declares claims: what its inventory names, and, unless
+        that inventory is at the commit, what its folder names there (rendered only while something is left to
+        delete). Its pass takes them over, here or on another replica, now or later. While the same objects wait
+        at the same commit, the claims found last are kept for ``CLAIMS_KEPT`` (no list of every inventory each
+        round): a claim that goes at one commit is mostly a Unit taking the object over, which takes it out of
+        ``deleting``; the rest (an inventory entry its Unit drops) is seen within that time."""
+        deleting = _deleting(planned)
+        if not deleting:
+            return list(planned)
+        if self._claimed[:2] != (commit, deleting) or time.monotonic() > self._claimed[3]:
+            claims = self._claims_on(deleting, specs, inventories(), commit)
+            self._claimed = (commit, deleting, claims, time.monotonic() + CLAIMS_KEPT)
+        return [(unclaimed(plan, self._claimed[2]), live) for plan, live in planned]
+
+    def _claims_on(
+        self, deleting: frozenset[ObjectKey], specs: Sequence[UnitSpec], inventories: Mapping[str, Inventory],
+        commit: str,
+    ) -> dict[ObjectKey, UnitRef]:  # fmt: skip
+        claimed: dict[ObjectKey, UnitRef] = {}
+        for spec in specs:
+            inventory = inventories.get(spec.id)
+            claimed |= {k: spec.ref for k in (inventory.entries if inventory else ()) if k in deleting}
+        for spec in specs:
+            if not deleting - claimed.keys():
+                break
+            inventory = inventories.get(spec.id)
+            if inventory is None or inventory.last_applied != commit:
+                claimed |= {k: ref for k, ref in self._rendered_claims(spec, commit).items() if k in deleting}
+        return claimed
+
+    def _rendered_claims(self, spec: UnitSpec, commit: str) -> dict[ObjectKey, UnitRef]:
+        """What ``spec``'s folder names at ``commit``. A folder that does not render claims nothing: the Unit's own
+        pass is refused there for the same reason, and applies nothing (said once). Any other failure (the
+        commit cannot be checked out) ends the retirement for this round, deleting nothing."""
+        if self._folder_claims[0] != commit:
+            self._folder_claims = (commit, {})
+        memo, key = self._folder_claims[1], (spec.ref, spec.path, spec.target_namespace)
+        if key not in memo:
+            try:
+                manifests = self.render(spec.path, commit)
+            except RenderError as error:
+                self.on_note(
+                    f"{spec.origin}: {spec.ref}: its folder {spec.path} does not render at {commit[:12]}, "
+                    f"so it takes nothing over there; retirements keep what its inventory names: {error}"
+                )
+                manifests = ()
+            memo[key] = claimed_by_render(spec, manifests)
+        return memo[key]
 
     def _hold(self, why: str, planned: Sequence[tuple[RetirePlan, Found]], commit: str) -> None:
         """Nothing deleted: said (a note, and one audited result under the root's name, as a brake is)."""
@@ -219,7 +293,9 @@ class Retirer:
         self.on_result(ReconcileResult(self.root.unit, commit, changes, brake=why))
 
     def _retire_one(self, plan: RetirePlan, live: Found, commit: str) -> None:
-        """Delete as the Unit's account; then forget it, unless a delete may succeed later (tried next round)."""
+        """Delete as the Unit's account; then forget it, unless a delete may succeed later (tried next round) or a
+        declared Unit has yet to take over what it claims (its inventory stays the handle that deletes them, should
+        that Unit leave before it does)."""
         unit = plan.unit
         try:
             applier = self.account_of(unit.spec()) if plan.delete else self.applier
@@ -227,23 +303,38 @@ class Retirer:
         except GitOpsGuardError as error:  # its account is not one we may act as: nothing is deleted, retried
             self.on_note(f"{unit.ref}: left the root path {self.root.path}; retiring it waits: {error}")
             return
-        changes = [Change(k, live[k][1] if k in live else "", Action.SKIPPED, why) for k, why in plan.keep]
-        again = False
-        for key in sorted(plan.delete, key=lambda k: (not k.namespace, k.kind == "Namespace")):
-            body, api_version = live[key]
-            refused = applier.delete(key, api_version, uid=str((body.get("metadata") or {}).get("uid") or "") or None)
-            if refused is None:
-                changes.append(Change(key, api_version, Action.DELETED, Reason.PRUNED, note=f"{unit.ref} retired"))
-            else:  # refused for good (its account may not): left in place, and said
-                changes.append(Change(key, api_version, Action.FAILED, Reason.DELETE_FAILED, error=Failure.of(refused)))
-                again = again or refused.retryable
-        if not again:
+        changes, again = self._delete(plan, live, applier)
+        ended = not again and not plan.claimed
+        if ended:
             self._forget(unit)
             deleted = sum(c.action is Action.DELETED for c in changes)
             left = "its objects are left in place" if unit.orphans else f"{deleted} of {plan.owned} objects deleted"
             self.on_note(f"{unit.ref}: left the root path {self.root.path} at {commit[:12]}: retired ({left})")
-        if changes:
-            self.on_result(ReconcileResult(unit.id, commit, tuple(changes)))
+        elif plan.claimed:
+            self.on_note(f"{unit.ref}: left the root path {self.root.path} at {commit[:12]}: it retires once the Units "
+                         f"that declare its objects now have taken them over: {claims_text(plan)}")  # fmt: skip
+        if changes or ended:  # what it keeps is said with what it deletes, or as it ends: not every round it waits
+            kept = [Change(k, live[k][1] if k in live else "", Action.SKIPPED, why) for k, why in plan.keep]
+            if kept or changes:
+                self.on_result(ReconcileResult(unit.id, commit, tuple(kept + changes)))
+
+    @staticmethod
+    def _delete(plan: RetirePlan, live: Found, applier: Applier) -> tuple[list[Change], bool]:
+        """Each delete as a change; and whether the retirement must be tried again (a delete that may pass
+        later, or an object changed since it was read: read again)."""
+        changes, again = [], False
+        for key in sorted(plan.delete, key=lambda k: (not k.namespace, k.kind == "Namespace")):
+            body, api_version = live[key]
+            metadata = body.get("metadata") or {}
+            # only as read: relabelled since (a new name's pass on another replica) is a conflict, read again
+            refused = applier.delete(key, api_version, uid=str(metadata.get("uid") or "") or None,
+                                     resource_version=str(metadata.get("resourceVersion") or "") or None)  # fmt: skip
+            if refused is None:
+                changes.append(Change(key, api_version, Action.DELETED, Reason.PRUNED, note=f"{plan.unit.ref} retired"))
+            else:  # refused for good (its account may not): left in place, and said; changed since: next round
+                changes.append(Change(key, api_version, Action.FAILED, Reason.DELETE_FAILED, error=Failure.of(refused)))
+                again = again or refused.retryable or isinstance(refused, ConflictError)
+        return changes, again
 
     def _forget(self, unit: Served) -> None:
         """Its live-scan state, its Lease, its inventory, then its record (last: a crash before it resumes)."""
@@ -266,6 +357,10 @@ class Retirer:
             return
         version = (lease.get("metadata") or {}).get("resourceVersion")
         self.raw.request("DELETE", path, body={"preconditions": {"resourceVersion": version}})
+
+
+def _deleting(planned: Sequence[tuple[RetirePlan, Found]]) -> frozenset[ObjectKey]:
+    return frozenset(k for plan, _ in planned for k in plan.delete)
 
 
 def _held(lease: Mapping[str, Any]) -> bool:

@@ -257,14 +257,17 @@ class Applier:
         created = [c for d, answer in zip(desired, answers, strict=True) if (c := _created(d, answer, unit))]
         return outcomes, created
 
-    def delete(self, key: ObjectKey, api_version: str, *, uid: str | None = None) -> ClusterError | None:
-        """Delete one object (background propagation), only if its uid is still ``uid`` when one is given;
-        None when done or already gone, else the typed error saying why not (returned: one refused delete
-        does not stop the others)."""
+    def delete(
+        self, key: ObjectKey, api_version: str, *, uid: str | None = None, resource_version: str | None = None
+    ) -> ClusterError | None:
+        """Delete one object (background propagation), only if its uid (and resourceVersion) are still those
+        given; None when done or already gone, else the typed error saying why not (returned: one refused delete
+        does not stop the others; a changed object is a ConflictError)."""
         path = self.object_path(api_version, key)  # never the collection's: a DELETE there empties it
         body: dict[str, object] = {"propagationPolicy": "Background"}
-        if uid is not None:
-            body["preconditions"] = {"uid": uid}
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v is not None}
+        if preconditions:
+            body["preconditions"] = preconditions
         status, answer = self._writes.request("DELETE", path, body=body)
         if status in (200, 202, 404):
             return None

@@ -1,6 +1,7 @@
-"""``gitopsguard check``: the offline policy check a pull request's CI runs. Exit 0 allowed, 1 something
-would be blocked, 2 error. Namespaces the manifests define with ``pod-security.kubernetes.io`` labels are
-honoured as Kubernetes Pod Security Admission would (enforce blocks Pods, warn reports workloads).
+"""``gitopsguard check``: the offline policy check a pull request's CI runs (``check --root``, a repository laid
+out in Units, is ``check_units.py``). Exit 0 allowed, 1 something would be blocked, 2 error. Namespaces the
+manifests define with ``pod-security.kubernetes.io`` labels are honoured as Kubernetes Pod Security Admission
+would (enforce blocks Pods, warn reports workloads).
 
 The JSON form (``--format json``) is a stable schema, ``gitopsguard.io/check/v1``::
 
@@ -108,7 +109,8 @@ def _shown(path: Path) -> str:
     return resolved.relative_to(Path.cwd().resolve()).as_posix() if resolved.is_relative_to(Path.cwd()) else str(path)
 
 
-def _split(origin: str) -> tuple[str, int]:
+def split_origin(origin: str) -> tuple[str, int]:
+    """``apps/web.yaml:14`` as (file, line); line 0 when the origin names none."""
     file, _, line = origin.rpartition(":")
     return (file, int(line)) if line.isdigit() else (origin, 0)
 
@@ -116,7 +118,7 @@ def _split(origin: str) -> tuple[str, int]:
 def as_json(result: Evaluation) -> dict[str, Any]:
     objects = []
     for r in result.results:
-        file, line = _split(r.origin)
+        file, line = split_origin(r.origin)
         blocking = {id(f) for f in result.blocking(r)}
         objects.append({
             "apiVersion": r.api_version, "kind": r.key.kind, "namespace": r.key.namespace, "name": r.key.name,
@@ -133,20 +135,28 @@ def as_json(result: Evaluation) -> dict[str, Any]:
 
 
 def print_text(result: Evaluation, *, colour: bool) -> None:
+    print_findings(result, colour=colour)
+    _summary(result, result.results)
+
+
+def print_findings(result: Evaluation, *, colour: bool, indent: str = "") -> None:
+    """Each object with findings or excepted findings, and those findings."""
+
     def style(text: str, **how: Any) -> str:
         return click.style(text, **how) if colour else text
 
     for r in (r for r in result.results if r.findings or r.excepted):
         verdict = style("DENIED", fg="red", bold=True) if r.denied else style("allowed", fg="green")
-        click.echo(f"{r.origin}: {r.key} {verdict}")
+        click.echo(f"{indent}{r.origin}: {r.key} {verdict}")
         blocking = set(result.blocking(r))
         for f in sorted(r.findings, key=lambda f: (-f.severity.rank, f.code, f.path)):
             mark = " (blocks)" if f in blocking else ""
-            click.echo(f"  {style(f.severity.value, fg=_COLOURS[f.severity.value])} {f.code} {f.message}{mark}")
-            click.echo(f"      at {f.path or '(object)'} - policy {f.policy}" + (f"; fix: {f.fix}" if f.fix else ""))
+            severity = style(f.severity.value, fg=_COLOURS[f.severity.value])
+            click.echo(f"{indent}  {severity} {f.code} {f.message}{mark}")
+            click.echo(f"{indent}      at {f.path or '(object)'} - policy {f.policy}"
+                       + (f"; fix: {f.fix}" if f.fix else ""))  # fmt: skip
         for f, why in r.excepted:
-            click.echo(f"  excepted {f.code} {f.message} - {why}")
-    _summary(result, result.results)
+            click.echo(f"{indent}  excepted {f.code} {f.message} - {why}")
 
 
 def _summary(result: Evaluation, results: tuple[ObjectResult, ...]) -> None:

@@ -44,7 +44,7 @@ from gitopsguard.source import GitSource, SourceSpec
 from gitopsguard.source.review import Reviewer
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template"
-DEMO_GRACE = "5s"  # hand-made workloads: the template's hour is no demo, and the story waits it out
+DEMO_GRACE = "2s"  # hand-made workloads: the template's hour is no demo, and the story waits it out
 
 
 def run_demo() -> int:
@@ -264,7 +264,7 @@ def demo_repository(path: Path, people: DemoPeople, *, local_images: bool = Fals
 def _set_short_grace(path: Path) -> None:
     """The demo waits seconds, not the template's hour, before hand-made workloads are removed."""
     policy = path / "policies" / "hand-made-workloads.yaml"
-    # the template's hour, or an earlier demo's grace (10 s before the 5 s one)
+    # the template's hour, or an earlier demo's grace (10 s, then 5 s, before this one)
     policy.write_text(re.sub(r"gracePeriod: \S+", f"gracePeriod: {DEMO_GRACE}", policy.read_text(), count=1))
 
 

@@ -8,7 +8,8 @@ its workloads pointed at the local web image) served to the Pods by ``git daemon
 Units layout as an operator would: ``run --root clusters/dev-units`` instead of ``--path``, and the operator's
 ``operator/units-rbac.yaml`` beside the manifests (the Unit CRD and the impersonation ClusterRole ship in
 ``manifests/``; the platform Unit binds that role in each team's namespace). Two replicas, leader election,
-probes, admission, all as shipped. Then the story (``demo_incluster_story.py``).
+probes, admission, all as shipped. Then the story (``demo_incluster_story.py``), from the moment the leader is
+Ready: the standby's readiness is awaited beside its first steps (``demo_incluster_rollout.py``).
 
 The git daemon outlives this command, so the controller keeps following the demo repository; ``gitopsguard
 demo --down`` (`make demo-down`) stops it and takes the cluster down.
@@ -29,7 +30,9 @@ from gitopsguard.cluster import connect
 from gitopsguard.commands.demo import TEMPLATE, demo_repository
 from gitopsguard.commands.demo_admission import demo_kubectl
 from gitopsguard.commands.demo_incluster_images import NodeImages
+from gitopsguard.commands.demo_incluster_rollout import Rollout
 from gitopsguard.commands.demo_review import DemoPeople, demo_people
+from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.install import (
     NAMESPACE,
@@ -45,16 +48,19 @@ from gitopsguard.errors import DevClusterError
 
 SELECTOR = "app.kubernetes.io/name=gitopsguard,app.kubernetes.io/component=controller"
 PID_FILE = "demo-git-daemon.pid"
-# seconds between fetches: the demo's commits show within seconds, not the default 30; each is one git:// fetch
-INTERVAL = "--interval=2"
+# seconds between fetches: the demo's commits show within a second, not the default 30; each is one git:// fetch
+# (an idle round costs the leader next to nothing; 2 s made each of the story's seven merges wait 1 s on average)
+INTERVAL = "--interval=1"
 READINESS_PERIOD = 1  # seconds; the shipped 5 s made the rollout, and so the install, wait up to 5 s per replica
 ROOT = "clusters/dev-units"  # the repository's root of Units (`run --root`)
 OPERATOR_RBAC = TEMPLATE / "operator" / "units-rbac.yaml"  # what the Units layout needs beside manifests/
+LEASE = f"gitopsguard-{unit_name_for(ROOT)}"  # the root unit's leader Lease: its holder serves every Unit
 
 
 @dataclass(frozen=True)
 class DemoInstall:
-    """The installed demo: the cluster, the demo repository and its people, and kubectl."""
+    """The installed demo: the cluster, the demo repository and its people, kubectl, and the controller's
+    rollout (both replicas Ready), which may still be under way (``demo_incluster_rollout.py``)."""
 
     state: StateLayout
     kubeconfig: Path
@@ -63,6 +69,8 @@ class DemoInstall:
     people: DemoPeople
     kubectl: str
     overlay: Path
+    rollout: Rollout
+    started: float  # time.monotonic() as `make demo` began
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -80,7 +88,9 @@ class DemoInstall:
 
 
 def install_demo(progress: Progress) -> DemoInstall:
-    """Everything up to two controller Pods running on the node, one of them leading."""
+    """Everything up to two controller Pods running on the node, one of them leading and Ready; on a new install
+    the standby's readiness is still awaited (``DemoInstall.rollout``), after an earlier demo's it is not."""
+    started = time.monotonic()
     state = StateLayout.default()
     cluster = DevCluster(state, CacheLayout.default(), progress)
     kubectl = demo_kubectl()
@@ -94,10 +104,12 @@ def install_demo(progress: Progress) -> DemoInstall:
     except BaseException:
         images.abandon()
         raise
-    images.wait()
-    people = demo_people(state.root / "demo-keys")
-    repo = demo_repository(state.root / "demo-repo", people, local_images=True)
-    _require_units_layout(repo)
+    try:  # while the images are imported: neither needs the other
+        people = demo_people(state.root / "demo-keys")
+        repo = demo_repository(state.root / "demo-repo", people, local_images=True)
+        _require_units_layout(repo)
+    finally:  # no import left running behind a failure here
+        images.wait()
     # the first commit, carol's: the same on every run, so a second `make demo` changes no Pod template
     trust_from = people.git(repo, "carol", "rev-list", "--max-parents=0", "HEAD").split()[0]
     url = _serve(state, repo)
@@ -106,16 +118,19 @@ def install_demo(progress: Progress) -> DemoInstall:
                                config=(("GITOPSGUARD_APPROVAL_MODE", "signed-merge"),),
                                readiness_period=READINESS_PERIOD, root=True, resources=(OPERATOR_RBAC,))  # fmt: skip
     overlay = write_overlay(state.root / "demo-install", settings)
-    demo = DemoInstall(state, kubeconfig, connect(kubeconfig), repo, people, kubectl, overlay)
-    before = _served_url(demo.api)
+    api = connect(kubeconfig)
+    before = _served_url(api)
     progress.stage(f"kubectl apply --server-side -k {overlay} (manifests/ with the demo's repository and image)")
-    _kubectl(demo, "apply", "--server-side", "-k", str(overlay))
+    _kubectl_at(kubeconfig, kubectl, "apply", "--server-side", "-k", str(overlay))
     if before not in (None, url):  # an earlier demo's Pods read the old address from their environment
-        _kubectl(demo, "-n", NAMESPACE, "rollout", "restart", "deployment/gitopsguard")
+        _kubectl_at(kubeconfig, kubectl, "-n", NAMESPACE, "rollout", "restart", "deployment/gitopsguard")
+    rollout = Rollout(lambda: _kubectl_at(kubeconfig, kubectl, "-n", NAMESPACE, "rollout", "status",
+                                          "deployment/gitopsguard", "--timeout=180s")).start()  # fmt: skip
+    demo = DemoInstall(state, kubeconfig, api, repo, people, kubectl, overlay, rollout, started)
     progress.stage("waiting for two gitopsguard Pods to run, one of them leading")
-    # the rollout first: a replica on its way out still answers admission requests, refusing them as it stops
-    _kubectl(demo, "-n", NAMESPACE, "rollout", "status", "deployment/gitopsguard", "--timeout=180s")
-    _wait(lambda: _running(demo), 180, "two gitopsguard Pods running", demo)
+    if before is not None:  # an earlier demo's replica on its way out still answers admission, refusing as it stops
+        rollout.wait()
+    _wait(lambda: _running(demo) and _leader_ready(demo), 180, "two gitopsguard Pods running, one leading", demo)
     return demo
 
 
@@ -183,12 +198,12 @@ def stop_demo(progress: Progress | None = None) -> tuple[str, ...]:
     return DevCluster(state, CacheLayout.default(), progress or StagedProgress()).down()
 
 
-def _kubectl(demo: DemoInstall, *args: str) -> str:
-    done = subprocess.run([demo.kubectl, "--kubeconfig", str(demo.kubeconfig), *args], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+def _kubectl_at(kubeconfig: Path, kubectl: str, *args: str) -> str:
+    done = subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
     if done.returncode != 0:
         raise DevClusterError(f"kubectl {' '.join(args)}: {done.stderr.strip()}; see the cluster with "
-                              f"KUBECONFIG={demo.kubeconfig} kubectl get all -n {NAMESPACE}")  # fmt: skip
+                              f"KUBECONFIG={kubeconfig} kubectl get all -n {NAMESPACE}")  # fmt: skip
     return done.stdout
 
 
@@ -197,12 +212,32 @@ def _running(demo: DemoInstall) -> bool:
     return len(pods) == 2 and all(p.status is not None and p.status.phase == "Running" for p in pods)
 
 
+def _leader_ready(demo: DemoInstall) -> bool:
+    """The Pod that holds the root unit's Lease is Ready: its loop has made its first attempt."""
+    leader = holder(demo)
+    return any(p.metadata is not None and p.metadata.name == leader and _ready(p) for p in demo.pods())
+
+
+def holder(demo: DemoInstall) -> str:
+    """The Pod that holds the root unit's Lease (its identity is ``<pod name>_<n>``); "" when none does."""
+    try:
+        spec = client.CoordinationV1Api(demo.api).read_namespaced_lease(LEASE, NAMESPACE).spec
+    except client.ApiException:
+        return ""
+    return str(spec.holder_identity or "" if spec else "").rpartition("_")[0]
+
+
+def _ready(pod: client.V1Pod) -> bool:
+    conditions = (pod.status.conditions if pod.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
 def _wait(condition: Callable[[], bool], timeout: float, what: str, demo: DemoInstall) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise DevClusterError(f"{what}: not within {timeout:.0f} s; see KUBECONFIG={demo.kubeconfig} kubectl get "
                           f"events -n {NAMESPACE}, and `kubectl logs -n {NAMESPACE} -l {SELECTOR}`")  # fmt: skip
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,10 +22,9 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.demo import DEBUG_POD, grace_of
 from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, prepare_sandbox
 from gitopsguard.commands.demo_grants import GRANT_SECONDS, _alice_can_list, request_grant
-from gitopsguard.commands.demo_incluster import DemoInstall, echo_step
+from gitopsguard.commands.demo_incluster import DemoInstall, echo_step, holder
 from gitopsguard.commands.demo_incluster_units import (
     READY_MESSAGE,
-    ROOT,
     TEAM_FOLDER,
     kubectl,
     ready_of,
@@ -36,20 +36,8 @@ from gitopsguard.commands.demo_incluster_units import (
     until,
 )
 from gitopsguard.commands.demo_review import _LOG_LEVEL, reviewed_change, signed_commit
-from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.devcluster.install import NAMESPACE
 from gitopsguard.errors import ClusterError, ForbiddenError, GitOpsGuardError
-
-LEASE = f"gitopsguard-{unit_name_for(ROOT)}"  # the root unit's leader Lease: its holder serves every Unit
-
-
-def holder(demo: DemoInstall) -> str:
-    """The Pod that holds the unit's Lease (its identity is ``<pod name>_<n>``)."""
-    try:
-        spec = client.CoordinationV1Api(demo.api).read_namespaced_lease(LEASE, NAMESPACE).spec
-    except client.ApiException:
-        return ""
-    return str(spec.holder_identity or "" if spec else "").rpartition("_")[0]
 
 
 def log_level(demo: DemoInstall) -> str:
@@ -97,7 +85,7 @@ def show_review(demo: DemoInstall) -> None:
     edit()
     pushed = signed_commit(demo.people, demo.repo, "alice", f"Log at {new} level in dev")
     refusal = f"revision {pushed[:12]} is refused"
-    until(lambda: bool(logs_say(demo, refusal)), 30)
+    until(lambda: bool(logs_say(demo, refusal)), 30, 0.5)  # every Pod's whole output
     said = logs_say(demo, refusal)
     click.echo(f"... refused; the cluster keeps LOG_LEVEL={log_level(demo)}. The leader said:\n    {said or '-'}")
     demo.people.git(demo.repo, "alice", "revert", "--no-edit", "-S", "HEAD")
@@ -196,11 +184,11 @@ def show_grant(demo: DemoInstall) -> None:
     click.echo(f"    before: alice can list pods in shop? {_alice_can_list(demo.kubeconfig)}")
     request_grant(demo.repo, demo.people)
     click.echo("carol, a security reviewer, merged it; the leader's grant keeper binds it ...")
-    took = until(lambda: _alice_can_list(demo.kubeconfig) == "yes", 60, 1)
-    click.echo(f"    now ({took:.0f} s later): alice can list pods in shop? yes" if took is not None else
+    took = until(lambda: _alice_can_list(demo.kubeconfig) == "yes", 60, 0.25)
+    click.echo(f"    now ({took:.1f} s later): alice can list pods in shop? yes" if took is not None else
                f"    not granted within 60 s: {_alice_can_list(demo.kubeconfig)}")  # fmt: skip
     if took is not None:
-        gone = until(lambda: _alice_can_list(demo.kubeconfig) != "yes", 60, 1)
+        gone = until(lambda: _alice_can_list(demo.kubeconfig) != "yes", 60, 0.25)
         click.echo(f"    after expiry: alice can list pods in shop? {_alice_can_list(demo.kubeconfig)}"
                    + ("" if gone is not None else " (still, 60 s later)"))  # fmt: skip
 
@@ -210,7 +198,7 @@ def show_handover(demo: DemoInstall) -> None:
     echo_step(f"Killing the leader Pod {leader} (no grace period: a crash, the Lease is not released) ...")
     killed = time.monotonic()
     demo.core.delete_namespaced_pod(leader, NAMESPACE, grace_period_seconds=0)
-    if until(lambda: holder(demo) not in {"", leader}, 60, 0.5) is None:
+    if until(lambda: holder(demo) not in {"", leader}, 60) is None:
         click.echo("... no other Pod took the Lease within 60 s; see kubectl get lease -n gitopsguard-system.")
         return
     click.echo(f"... {holder(demo)} took the Lease over {time.monotonic() - killed:.1f} s later (at most its "
@@ -227,17 +215,38 @@ def show_handover(demo: DemoInstall) -> None:
                else f"carol merged LOG_LEVEL -> {new}; NOT applied within 60 s.")  # fmt: skip
 
 
+def show_rollout(demo: DemoInstall) -> bool:
+    """Both replicas Ready (``demo_incluster_rollout.py``), before the steps that need both: False when the
+    rollout failed (what went wrong is shown; the story stops)."""
+    try:
+        done_at = demo.rollout.wait()
+    except GitOpsGuardError as error:
+        click.echo(f"\nThe rollout did not complete, so the story stops here: {error}")
+        return False
+    click.echo(f"\nBoth gitopsguard Pods are Ready: the rollout completed {done_at - demo.started:.0f} s after the "
+               "start (the standby serves admission once it judges by the leader's applied revision).")  # fmt: skip
+    return True
+
+
 def tell(demo: DemoInstall) -> bool:
-    """The whole story; False when the first apply did not happen (nothing after it can be shown)."""
+    """The whole story; False when the first apply did not happen or the rollout failed (nothing after it can
+    be shown)."""
     if not show_units_ready(demo):
         return False
-    for step in (show_drift_repair, show_review, show_confinement, show_policy_gate, show_suspend, show_hack_a_node,
-                 show_hand_made, show_grant, show_handover):  # fmt: skip
+    # on the leader alone, while the standby becomes Ready (demo_incluster_rollout.py)
+    _steps(demo, show_drift_repair, show_review, show_confinement, show_policy_gate, show_suspend)
+    if not show_rollout(demo):
+        return False
+    _steps(demo, show_hack_a_node, show_hand_made, show_grant, show_handover)  # every replica's webhook, a handover
+    return True
+
+
+def _steps(demo: DemoInstall, *steps: Callable[[DemoInstall], None]) -> None:
+    for step in steps:
         try:
             step(demo)
         except (GitOpsGuardError, client.ApiException, subprocess.SubprocessError) as error:
             click.echo(f"... this step failed: {error}; the demo goes on.")
-    return True
 
 
 HINTS = """
@@ -257,9 +266,10 @@ def run_incluster_demo() -> int:
     from gitopsguard.commands.demo_incluster import install_demo
     from gitopsguard.devcluster.progress import StagedProgress
 
-    started = time.monotonic()
     demo = install_demo(StagedProgress())
-    click.echo(f"\ngitopsguard is installed: two Pods running, {time.monotonic() - started:.0f} s after the start.")
+    started = demo.started
+    click.echo(f"\ngitopsguard is installed: two Pods running, one leading and Ready, {time.monotonic() - started:.0f} "
+               "s after the start.")  # fmt: skip
     told = tell(demo)
     click.echo(HINTS.format(namespace=NAMESPACE, repo=demo.repo, kubeconfig=demo.kubeconfig,
                             carol=demo.people.key("carol")))  # fmt: skip

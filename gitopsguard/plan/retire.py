@@ -15,22 +15,27 @@ whom:
   counted together against everything the root's Units own, with the single unit's rules (a fraction, and
   Namespaces, CRDs and PVCs), released only as a single unit's brake is;
 - **as whom**: a Unit's record (``Served``) is what the root's render last gave it (its account, ``prune``,
-  ``suspend``), never the live object's, which whoever may patch it could point at another account.
+  ``suspend``), never the live object's, which whoever may patch it could point at another account;
+- **a Unit renamed or moved, its new name served later or on another replica** (``unclaimed``): an object
+  that a Unit the applied commit declares claims (its inventory names it, or its folder at that commit does:
+  ``claimed_by_render``) is kept, whatever its label says, for that Unit's pass to take over: a rename deletes
+  nothing its new name declares, and no retirement deletes what another declared Unit applied or will apply.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from gitopsguard.model import KubeObject, ObjectKey, Reason
+from gitopsguard.model import KubeObject, Manifest, ObjectKey, Reason
 from gitopsguard.plan.prune import GUARDED_KINDS, BrakePolicy, plan_prune
 from gitopsguard.units.identity import UnitRef, is_dns_label, is_dns_subdomain, unit_id
 from gitopsguard.units.root import RootUnits
 from gitopsguard.units.spec import DEFAULTS, GROUP, UnitSpec
 
 _SHOWN = 10  # Units named in a brake's message; the rest are counted
+Claimed = Mapping[ObjectKey, UnitRef]  # an object a Unit the root's applied commit declares claims, and which
 
 
 @dataclass(frozen=True)
@@ -157,13 +162,15 @@ def retiring(
 
 @dataclass(frozen=True)
 class RetirePlan:
-    """What retiring one Unit deletes, what it keeps and why (``NOT_OURS``, ``PRUNE_DISABLED``), and how many
-    objects its inventory names."""
+    """What retiring one Unit deletes, what it keeps and why (``NOT_OURS``, ``PRUNE_DISABLED``), how many
+    objects its inventory names, and which of its objects a declared Unit claims (kept, and waited for: the
+    retirement ends once that Unit's pass has taken them over, or they are no longer claimed)."""
 
     unit: Served
     delete: tuple[ObjectKey, ...]
     keep: tuple[tuple[ObjectKey, Reason], ...]
     owned: int
+    claimed: tuple[tuple[ObjectKey, UnitRef], ...] = ()
 
 
 def plan_retirement(unit: Served, inventory: frozenset[ObjectKey], live: Mapping[ObjectKey, KubeObject]) -> RetirePlan:
@@ -175,6 +182,36 @@ def plan_retirement(unit: Served, inventory: frozenset[ObjectKey], live: Mapping
     # nothing by definition and is judged, with all the others, by ``retirement_brake``
     plan = plan_prune(inventory=inventory, desired=frozenset(), live=live, unit=unit.id, policy=BrakePolicy())
     return RetirePlan(unit, plan.delete, plan.keep, len(inventory))
+
+
+def claimed_by_render(spec: UnitSpec, manifests: Iterable[Manifest]) -> dict[ObjectKey, UnitRef]:
+    """The objects a declared Unit's folder names, as its pass would place them. Whether a kind is namespaced
+    is the API server's to say, so each is claimed both in its namespace (else the Unit's default one) and
+    cluster-wide: claiming too much only keeps an object."""
+    default = spec.target_namespace or spec.ref.namespace
+    claimed: dict[ObjectKey, UnitRef] = {}
+    for manifest in manifests:
+        key = manifest.key
+        claimed[replace(key, namespace=key.namespace or default)] = spec.ref
+        claimed[replace(key, namespace="")] = spec.ref
+    return claimed
+
+
+def unclaimed(plan: RetirePlan, claimed: Claimed) -> RetirePlan:
+    """``plan`` keeping what a declared Unit claims (``RetirePlan.claimed``): that Unit's pass takes it over, on
+    this replica or another, now or later; deleting it would only have that pass create it again (new uid, Pods
+    restarted), or delete what another team's Unit applied."""
+    kept = tuple((k, claimed[k]) for k in plan.delete if claimed.get(k, plan.unit.ref) != plan.unit.ref)
+    if not kept:
+        return plan
+    taken = {k for k, _ in kept}
+    return replace(plan, delete=tuple(k for k in plan.delete if k not in taken), claimed=kept)
+
+
+def claims_text(plan: RetirePlan) -> str:
+    """The objects of ``plan`` another Unit claims, and whose, for a note: ten named, the rest counted."""
+    named = ", ".join(f"{key} (by {ref})" for key, ref in plan.claimed[:_SHOWN])
+    return named + (f" and {len(plan.claimed) - _SHOWN} more" if len(plan.claimed) > _SHOWN else "")
 
 
 def retirement_brake(plans: Sequence[RetirePlan], owned: int, policy: BrakePolicy, *, root_path: str) -> str | None:

@@ -302,11 +302,13 @@ def crashing_after(deletes: int, api: client.ApiClient) -> AccountOf:
     done: list[str] = []
 
     class Crashing(Applier):
-        def delete(self, key: ObjectKey, api_version: str, *, uid: str | None = None) -> ClusterError | None:
+        def delete(
+            self, key: ObjectKey, api_version: str, *, uid: str | None = None, resource_version: str | None = None
+        ) -> ClusterError | None:
             if len(done) >= deletes:
                 raise Crash
             done.append(str(key))
-            return super().delete(key, api_version, uid=uid)
+            return super().delete(key, api_version, uid=uid, resource_version=resource_version)
 
     own = Crashing(api)
     return lambda _spec: own

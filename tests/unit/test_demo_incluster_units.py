@@ -11,8 +11,7 @@ from typing import cast
 import pytest
 
 from gitopsguard.commands.demo import TEMPLATE
-from gitopsguard.commands.demo_incluster import OPERATOR_RBAC, ROOT, DemoInstall, _require_units_layout
-from gitopsguard.commands.demo_incluster_story import LEASE
+from gitopsguard.commands.demo_incluster import LEASE, OPERATOR_RBAC, ROOT, DemoInstall, _require_units_layout
 from gitopsguard.commands.demo_incluster_units import ROOT as STORY_ROOT
 from gitopsguard.commands.demo_incluster_units import TEAM_FOLDER, UNITS, shell
 from gitopsguard.errors import DevClusterError

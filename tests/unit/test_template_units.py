@@ -7,6 +7,7 @@ that choose the accounts (the root path, platform/) must need the security revie
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,35 @@ def test_gitopsguard_check_passes_the_units_folders_with_the_templates_policies(
     result = CliRunner().invoke(main, ["check", *(str(TEMPLATE / f) for f in folders), "--policies",
                                        str(TEMPLATE / "policies")])  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_gitopsguard_check_root_passes_the_template_as_the_units_loop_would_serve_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the README tells a contributor to run in a pull request: every Unit judged as the loop would."""
+    monkeypatch.chdir(TEMPLATE)
+    result = CliRunner().invoke(main, ["check", "--root", ROOT.path])
+    assert result.exit_code == 0, result.output
+    for unit in (PLATFORM, *(UnitRef(team, team) for team in TEAMS)):
+        assert f"\n{unit} (clusters/dev-units/" in result.output, result.output
+    assert "3 Units: 3 pass, 0 refused (deny level LOW)" in result.output
+
+
+def test_gitopsguard_check_root_refuses_a_shop_deployment_that_only_shops_own_policy_denies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = tmp_path / "template"
+    shutil.copytree(TEMPLATE, checkout)
+    deployment = checkout / "apps/shop/base/deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("RootFilesystem: true", "RootFilesystem: false"))
+    monkeypatch.chdir(checkout)
+    result = CliRunner().invoke(main, ["check", "--root", ROOT.path])
+    assert result.exit_code == 1, result.output
+    shop = "Unit/shop/shop (clusters/dev-units/shop.yaml:5, path apps/shop/dev): REFUSED (PolicyDenied)"
+    assert shop in result.output
+    assert "SHOP001 HIGH shop's containers run with a read-only root file system (policy shop.shop/read-only-root" in (
+        result.output)  # fmt: skip
+    assert "3 Units: 2 pass, 1 refused" in result.output
 
 
 def test_the_root_path_and_the_platform_folder_need_the_security_reviewers(tmp_path: Path) -> None:
