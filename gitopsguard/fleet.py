@@ -31,7 +31,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +40,7 @@ from typing import Any, Literal
 from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.informer import Informer
-from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.livecache import SharedLiveCache
 from gitopsguard.cluster.namespaces import NamespaceView
 from gitopsguard.cluster.rest import RawApi
@@ -51,11 +51,13 @@ from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
 from gitopsguard.fleet_pool import DEFAULT_WORKERS, Turn, WorkerDiedError, Workers, serve_round
 from gitopsguard.fleet_retire import Retirer
+from gitopsguard.fleet_standing import Standing, stand
+from gitopsguard.fleet_standing import refused_targets as refused_targets  # where check --root and tests find it
 from gitopsguard.fleet_status import Served, StatusWriter, answering
 from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, due_after, healthy
 from gitopsguard.fleet_turns import accounts as accounts  # where the CLI and the tests have found it
 from gitopsguard.heads import Head, judge
-from gitopsguard.model import UNIT_LABEL, Manifest
+from gitopsguard.model import UNIT_LABEL, KubeObject, Manifest
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import Evaluation, PolicySet
 from gitopsguard.policy.compose import Governance
@@ -70,14 +72,12 @@ from gitopsguard.units import (
     Readiness,
     UnitRef,
     UnitSpec,
-    apply_order,
     blocked,
     readiness_of,
     unit_id,
 )
 from gitopsguard.units import Reason as Condition
-from gitopsguard.units.policies_path import misplaced_policies
-from gitopsguard.units.root import Root, RootUnits, as_served, minted_units, units_of_root, vouched
+from gitopsguard.units.root import Root, RootUnits, minted_units, units_of_root
 from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
@@ -138,6 +138,11 @@ class Fleet:
         self._root_pending = False  # that head is not passed yet (the root's shard was not ours)
         self._declared: tuple[str, RootUnits] | None = None  # the Units of the root's applied commit
         self._root_due, self._watching, self._noted = 0.0, False, set[str]()
+        # the Units as last listed, listed again only when the watch saw one change, a status was written, the
+        # root passed, or the watch is not in sync: a round over 1,000 Units at rest then lists nothing
+        self._listed: tuple[LiveUnit, ...] | None = None
+        self._units_stale, self._units_in_sync = True, False
+        self._standing: Standing | None = None  # what the last round derived from them
         self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
         self.last_duration = 0.0  # seconds the last round took (for metrics)
         self.rounds = 0  # rounds served (for metrics and tests)
@@ -238,14 +243,14 @@ class Fleet:
     def _round(self, stop: threading.Event) -> tuple[GitOpsGuardError | None, float]:
         """One round; the failure that ended it early (None when it ran through) and the seconds to the next."""
         try:
-            units = self._units.list()
+            units = self._listed_units()
             self._watch_units(stop)
             if self._asked_for(units):  # `reconcile unit` serves the branch as it is now, as a commit would
                 self._fetch_now.set()
             if self._pass_root():  # the root may have applied new specs (new generations): list again, but a
                 # request that came since the first list was not fetched for: the next round answers it
                 seen = {(u.namespace, u.name): u.requested_at for u in units}
-                units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._units.list())
+                units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._list_units())
             return None, self._serve(units, stop)
         except WorkerDiedError:  # a bug killed a worker (the lifeline ends the process): never serve on without it
             raise
@@ -257,6 +262,25 @@ class Fleet:
             return None, self._interval
 
     # -- the root ----------------------------------------------------------------------------------
+
+    def _listed_units(self) -> tuple[LiveUnit, ...]:
+        """The Units as the last list gave them while nothing says they changed since; else listed now."""
+        if self._listed is not None and self._units_in_sync and not self._units_stale:
+            return self._listed
+        return self._list_units()
+
+    def _list_units(self) -> tuple[LiveUnit, ...]:
+        self._units_stale = False  # before the list: a change during it is seen by the next round
+        self._listed = self._units.list()
+        return self._listed
+
+    def _units_changed(self, _change: str, _body: KubeObject) -> None:
+        self._units_stale = True
+        self._wake.set()
+
+    def _units_synced(self, synced: bool) -> None:
+        self._units_in_sync = synced
+        self._units_stale = True
 
     def _asked_for(self, units: tuple[LiveUnit, ...]) -> bool:
         """Whether a Unit of the root's label carries a reconcile request not seen before. Each request value
@@ -358,25 +382,19 @@ class Fleet:
         """Every Unit the root vouches for, in order, until a stop is asked for (SIGTERM: the kubelet kills a
         Pod at the end of its grace period, and a round over 1,000 Units takes longer); the seconds until the
         next one is due."""
-        specs, refused, inventory = self._root_specs()
-        found = vouched(self._root, [u.body for u in live_units], inventory)
-        for why in found.ignored:
-            self._note(why)
-        live = {UnitRef(u.namespace, u.name): u for u in live_units}
-        served = {UnitRef(*_where(body)) for body in found.served}
-        specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
+        commit = self._revision.commit if self._revision else ""
+        standing = self._stand(live_units, commit)
+        live, served, specs, order, ready, by_ref = (standing.live, standing.served, standing.specs, standing.order,
+                                                     standing.ready, standing.by_ref)  # fmt: skip
+        inventory = standing.inventory
         self._governed.keep_only(s.id for s in specs)
         self._retirer.record(specs)
-        inside = refused_targets(specs) | misplaced_policies(self._root.path, self.unit.policies_path, specs)
-        order = apply_order(tuple(s for s in specs if s.ref not in inside))
-        for ref, why in {**refused, **inside, **order.refused}.items():
+        for ref, why in standing.refused.items():
             with self._acting(unit_id(ref.namespace, ref.name)) as still:
                 if ref in served and still is not None and still():
                     self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
                                        failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
-        commit = self._revision.commit if self._revision else ""
-        ready = {ref: readiness_of(u.status, u.generation, commit) for ref, u in live.items() if ref in served}
-        by_ref = {s.ref: s for s in specs}
+                    self._units_stale = True
         with self._moved_lock:
             self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
 
@@ -413,6 +431,18 @@ class Fleet:
         # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
         # came would otherwise make every round come at once (a change to them wakes the loop anyway)
         return self._next_due(self._schedule.next_times(order.order))
+
+    def _stand(self, live_units: tuple[LiveUnit, ...], commit: str) -> Standing:
+        """What the round serves: derived again only when the listed Units, the root's Units or inventory, or
+        the commit moved (most rounds of a loop at rest reuse the last)."""
+        specs, refused, inventory = self._root_specs()
+        sources = (live_units, specs, inventory, commit)
+        if self._standing is not None and self._standing.sources == sources:
+            return self._standing
+        self._standing, ignored = stand(self._root, sources, refused, self.unit.policies_path)
+        for why in ignored:
+            self._note(why)
+        return self._standing
 
     def _serve_one(self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]) -> Readiness | None:
         """The Unit's turn, on a worker; its readiness for its dependents, or None when it is not done in this
@@ -496,6 +526,7 @@ class Fleet:
         if not still():
             return None
         written: Served = self._status.write(live, outcome, result=result)
+        self._units_stale = True  # the next round lists them again, and sees this status as the server has it
         return written.readiness
 
     def _pass(self, spec: UnitSpec, still: Callable[[], bool]) -> tuple[ReconcileResult, Applier] | None:
@@ -550,7 +581,7 @@ class Fleet:
         self._watching = True
         informer = Informer(self._applier, self._raw, (API_VERSION, "Unit"), keep_objects=False, what="Units",
                             selector=f"{UNIT_LABEL}={self.unit.name}",
-                            on_event=lambda _change, _body: self._wake.set())  # fmt: skip
+                            on_event=self._units_changed, on_sync=self._units_synced)  # fmt: skip
         informer.start(stop)
 
     def _note(self, message: str) -> None:
@@ -558,18 +589,6 @@ class Fleet:
             if message not in self._noted:  # said once per process, not every round
                 self._noted.add(message)
                 self._on_note(message)
-
-
-def refused_targets(specs: Iterable[UnitSpec]) -> dict[UnitRef, str]:
-    """Units whose objects would land in the controller's own namespace by default (``targetNamespace``, else
-    their own): refused, as ``run --namespace`` is. Its inventories, state, Leases and trust file live there,
-    and a folder's objects that name no namespace would be written among them, as the Unit's account."""
-    return {
-        s.ref: f"{s.origin}: {s.ref}: spec.targetNamespace {CONTROLLER_NAMESPACE} (or a Unit in it): the "
-        "controller's own namespace cannot receive a Unit's objects (its state lives there); choose another"
-        for s in specs
-        if (s.target_namespace or s.ref.namespace) == CONTROLLER_NAMESPACE
-    }
 
 
 def unit_of(spec: UnitSpec, root: Unit) -> Unit:
