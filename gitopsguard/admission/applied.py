@@ -1,33 +1,63 @@
-"""The policies admission judges by: those of the revision the controller last applied, on every replica.
+"""The policies admission judges by: those of the revision the controller last applied, on every replica; under
+``run --root``, also each Unit's own, as that Unit last applied them, in the namespaces it targets.
 
 The replica that leads offers each revision's policies as its controller applies them. Every replica also
 follows the unit's inventory (the ConfigMap in the controller's namespace, which names the last applied
 commit) and reads that commit's ``policies/`` from its own clone, so replicas that do not lead, and a
 restarted leader before its first pass, judge by the same policies. Until one is known, ``get`` is None
 and admission denies (fail closed).
+
+Under ``run --root`` the same thread follows every Unit's inventory too (``scan/following.py``), into the
+``Governed`` the Units loop feeds after each pass and the live scan reads: one ``Governance`` for the three
+paths. ``get`` stays None until the Units of the root's applied commit have been read once (a tenant cannot
+win a race at start against its own policies); a Unit whose policies could not be read keeps its last known
+ones, and with none known its namespace is refused (``Judgement.unknown``). Nothing is read per request: a
+request takes the Judgement made when something last changed.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from gitopsguard.admission.review import Judgement
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.errors import GitOpsGuardError
 from gitopsguard.gate import policies_at
 from gitopsguard.policy import DenyLevel, PolicySet
+from gitopsguard.policy.compose import Governance
+from gitopsguard.scan.following import InventoryHeads, UnitsFollower, heads_of
 from gitopsguard.source import GitSource
 
 
 class AppliedPolicies:
-    def __init__(self, deny_level: DenyLevel) -> None:
+    def __init__(self, deny_level: DenyLevel, *, units: UnitsFollower | None = None) -> None:
         self._deny_level = deny_level
         self._current: Judgement | None = None  # replaced whole: a reader sees the old or the new, never a mix
         self._lock = threading.Lock()
+        self.units = units  # None: the root's policies alone (``run --path``)
+        self._units_read = False  # the Units of the root's applied commit were read once
+        self._judged: Judgement | None = None  # ``_current`` with the governance last made from it
 
     def get(self) -> Judgement | None:
-        return self._current
+        current = self._current
+        if current is None or self.units is None:
+            return current
+        if not self._units_read:  # fail closed at start: the root's alone would admit what a Unit forbids
+            return None
+        made = self.units.governed.governance(current.policies)  # the same object until something changes
+        judged = self._judged
+        if judged is None or judged.governance is not made or replace(judged, governance=None) != current:
+            judged = self._judged = replace(current, governance=made)
+        return judged
+
+    def governance(self) -> Governance | None:
+        """What the live scan judges by: the root's applied policies and each Unit's own where it governs."""
+        current = self._current
+        if current is None or self.units is None:
+            return None
+        return self.units.governed.governance(current.policies)
 
     def offer(self, policies: PolicySet, revision: str) -> None:
         """The policies of ``revision``, just applied (the loop's offer)."""
@@ -49,26 +79,41 @@ class AppliedPolicies:
     def follow(
         self, store: InventoryStore, source: GitSource, unit: str, policies_path: str | None, stop: threading.Event,
         *, interval: float = 10.0, on_error: Callable[[str], None] = lambda _: None,
+        heads: InventoryHeads | None = None,
     ) -> threading.Thread:  # fmt: skip
-        """Follow the unit's last applied commit in a thread until ``stop`` (see the module docstring)."""
+        """Follow the unit's last applied commit (and with ``units``, every Unit's, through ``heads``) in a
+        thread until ``stop`` (see the module docstring)."""
 
         def run() -> None:
             while True:
                 try:
-                    self.follow_once(store, source, unit, policies_path)
+                    self.follow_once(store, source, unit, policies_path, heads=heads)
                 except GitOpsGuardError as error:  # unreachable, or a policy folder that does not load
                     on_error(f"admission: unit {unit}: cannot read the applied revision's policies: {error}")
-                if stop.wait(interval):
+                if heads is not None:  # an inventory moved: read again at once (at most twice a second)
+                    heads.wait(interval)
+                    if stop.wait(0.5):
+                        return
+                elif stop.wait(interval):
                     return
 
         thread = threading.Thread(target=run, name="admission-policies", daemon=True)
         thread.start()
         return thread
 
-    def follow_once(self, store: InventoryStore, source: GitSource, unit: str, policies_path: str | None) -> None:
+    def follow_once(
+        self, store: InventoryStore, source: GitSource, unit: str, policies_path: str | None, *,
+        heads: InventoryHeads | None = None,
+    ) -> None:  # fmt: skip
         current = self._current
         last = store.load(unit).last_applied
-        if last is None or (current is not None and current.revision == last):
+        if last is not None and (current is None or current.revision != last):
+            source.fetch(last_applied=last)  # the branch must still contain it (forward only)
+            self.offer_read(policies_at(source.checkout_of(last), policies_path), last, began=current)
+        if self.units is None:
             return
-        source.fetch(last_applied=last)  # the branch must still contain it (forward only)
-        self.offer_read(policies_at(source.checkout_of(last), policies_path), last, began=current)
+        listed = heads.heads() if heads is not None else heads_of(store)
+        if listed is None:  # the inventories are not listed yet
+            return
+        self.units.follow_once(last, listed)
+        self._units_read = True

@@ -29,6 +29,7 @@ from gitopsguard.admission.request import REVIEW_VERSION, AdmissionRequest
 from gitopsguard.admission.text import message_lines, warning_lines
 from gitopsguard.model import KubeObject
 from gitopsguard.policy import DenyLevel, Finding, PolicySet, judge_object
+from gitopsguard.policy.compose import Governance
 from gitopsguard.policy.model import Context, PolicyException
 
 PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Finding, ...]]  # enforce, warn, audit
@@ -98,11 +99,27 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Judgement:
-    """What the webhook judges with: swapped whole when the controller applies a new revision."""
+    """What the webhook judges with: swapped whole when the controller applies a new revision, or a Unit does.
+    ``policies`` are the root's (the platform's); ``governance``, under ``run --root``, adds each Unit's own
+    in the namespaces it targets, as the gate and the live scan judge them (``policy/compose.py``)."""
 
     policies: PolicySet
     deny_level: DenyLevel
     revision: str = ""
+    governance: Governance | None = None
+
+    def policies_for(self, request: AdmissionRequest) -> PolicySet:
+        """The policies that govern the request's namespace; the root's alone for a cluster-scoped object (a
+        Namespace included: the API server names the Namespace itself as a request's namespace)."""
+        if self.governance is None or not request.namespace or (request.group, request.kind) == ("", "Namespace"):
+            return self.policies
+        return self.governance.for_namespace(request.namespace)
+
+    def unknown(self, request: AdmissionRequest) -> str:
+        """The Unit governing the request's namespace whose applied policies are not read yet ("" if none)."""
+        if self.governance is None or (request.group, request.kind) == ("", "Namespace"):
+            return ""
+        return self.governance.unknown.get(request.namespace, "")
 
 
 def validate(
@@ -116,8 +133,13 @@ def validate(
     if judgement is None:  # fail closed: nothing is admitted unjudged
         return Verdict(request, False, reason=f"{request.subject}: gitopsguard has not applied a revision yet, so "
                        "it has no policies to judge by; retry in a minute, or see the controller's log")  # fmt: skip
+    unit = judgement.unknown(request)
+    if unit:  # fail closed: judging by the root's alone would admit what the Unit's own policies forbid
+        return Verdict(request, False, reason=f"{request.subject}: the policies Unit {unit} applied to namespace "
+                       f"{request.namespace} are not read yet; retry in a minute, or see the controller's log",
+                       revision=judgement.revision)  # fmt: skip
     try:
-        standing, excepted = judge_object(body, judgement.policies, Context(namespace), now)
+        standing, excepted = judge_object(body, judgement.policies_for(request), Context(namespace), now)
     except SHAPE_ERRORS as error:
         return Verdict(request, False, reason=_unjudgeable(request, error), code=400)
     blocks = judgement.deny_level.blocks
@@ -154,7 +176,7 @@ def _standing_before(
     if old is None:
         return set()
     try:
-        standing, _ = judge_object(old, judgement.policies, Context(namespace), now)
+        standing, _ = judge_object(old, judgement.policies_for(request), Context(namespace), now)
     except SHAPE_ERRORS:
         return set()
     new = request.obj or {}
@@ -206,7 +228,7 @@ def mutate_request(request: AdmissionRequest, judgement: Judgement | None) -> Ve
     if request.operation == "UPDATE" and (request.group, request.kind) in IMMUTABLE_SPECS:
         return Verdict(request, True)  # a default added to a Pod made before the policy would make it unchangeable
     try:
-        _, patch = mutations(body, judgement.policies.policies)
+        _, patch = mutations(body, judgement.policies_for(request).policies)
     except SHAPE_ERRORS as error:
         return Verdict(request, False, reason=_unjudgeable(request, error), code=400)
     return Verdict(request, True, patch=patch)
