@@ -91,6 +91,7 @@ class Verdict:
     code: int = 403
     revision: str = ""  # of the policies it was judged by
     break_glass: str = ""  # "on" or "off" when this request switches a namespace's break glass
+    owners: tuple[str, ...] = ()  # where each denying policy a Unit added comes from (its file and line)
 
     @property
     def policies(self) -> frozenset[str]:
@@ -158,7 +159,16 @@ def validate(
         denying.extend(enforce)
         warning.extend(warn)
     return Verdict(request, not denying, tuple(denying), tuple(warning), audit, excepted,
-                   revision=judgement.revision, break_glass=break_glass_switch(request))  # fmt: skip
+                   revision=judgement.revision, break_glass=break_glass_switch(request),
+                   owners=_owners(judgement.policies_for(request), denying))  # fmt: skip
+
+
+def _owners(policies: PolicySet, denying: list[Finding]) -> tuple[str, ...]:
+    """For each denying policy a Unit added (not the platform's): its file and line and whose it is, so that
+    whoever is refused knows which team's rule it was and where to read it."""
+    names = {f.policy for f in denying}
+    return tuple(f"{p.origin}: policy {p.name} is Unit {p.owner}'s own (its spec.policiesPath)"
+                 for p in policies.policies if p.owner and p.name in names)  # fmt: skip
 
 
 def _same(finding: Finding) -> tuple[str, str, str, str]:
@@ -267,7 +277,8 @@ def response(verdict: Verdict) -> dict[str, Any]:
     """The AdmissionReview answering ``verdict``'s request."""
     answer: dict[str, Any] = {"uid": verdict.request.uid, "allowed": verdict.allowed}
     if not verdict.allowed:
-        lines = [verdict.reason] if verdict.reason else [describe(f, "FAIL") for f in verdict.denying]
+        lines = [verdict.reason] if verdict.reason else [*(describe(f, "FAIL") for f in verdict.denying),
+                                                         *verdict.owners]  # fmt: skip
         head = f"{verdict.request.subject}: denied by gitopsguard policy"
         answer["status"] = {"code": verdict.code, "reason": "Forbidden", "message": message_lines([head, *lines])}
     if verdict.warning:
