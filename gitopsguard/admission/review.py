@@ -133,7 +133,8 @@ def validate(
         return Verdict(request, True)
     if judgement is None:  # fail closed: nothing is admitted unjudged
         return Verdict(request, False, reason=f"{request.subject}: gitopsguard has not applied a revision yet, so "
-                       "it has no policies to judge by; retry in a minute, or see the controller's log")  # fmt: skip
+                       "it has no policies to judge by (or has not read its Units' own yet); retry in a minute, or "
+                       "see the controller's log")  # fmt: skip
     unit = judgement.unknown(request)
     if unit:  # fail closed: judging by the root's alone would admit what the Unit's own policies forbid
         return Verdict(request, False, reason=f"{request.subject}: the policies Unit {unit} applied to namespace "

@@ -1,0 +1,150 @@
+"""Admission judges by the Units' own policies too (issue 19), on the real API server: the Units loop applies two
+Units of one root (``shop`` with its own rule, read-only root file systems for Pods, aimed at the test's
+namespace; ``web`` without one, aimed at another), and a second replica that serves neither (a follower, or a
+replica under ``--shards`` holding none of their shards) follows their inventories into a clone of its own and
+serves the webhook. A hand-made Pod breaking shop's rule is refused naming shop's policy file; one that complies
+is admitted; web's namespace is not judged by shop's rule. Until that replica has read the Units it refuses
+everything (fail closed), so no tenant wins a race at its start.
+
+The webhook configurations select only this test's namespaces (a label of its own) and are removed in teardown:
+the dev cluster is shared."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from prometheus_client import CollectorRegistry
+
+from gitopsguard.admission.applied import AppliedPolicies
+from gitopsguard.admission.configurations import WebhookSettings, remove
+from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
+from gitopsguard.admission.serve import start_admission
+from gitopsguard.admission.server import Settings
+from gitopsguard.audit import AuditLog
+from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.rest import RawApi
+from gitopsguard.policy import DenyLevel, parse_policies
+from gitopsguard.reconcile import Unit
+from gitopsguard.scan.following import UnitsFollower
+from gitopsguard.scan.governed import Governed
+from gitopsguard.source import GitSource, SourceSpec
+from tests.admissionreview import BASELINE
+from tests.gitrepo import Upstream
+from tests.integration.conftest import LiveCluster, bind_user
+from tests.integration.test_admission import _free_port, client_ca
+from tests.integration.test_tenant_impersonation import make_namespace
+from tests.integration.test_units_crd import install_unit_crd
+from tests.integration.test_units_own_policies import start
+from tests.kubectl import kubectl
+from tests.unit.units_policies_repo import pod, repository
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+SCOPE_LABEL = "gitopsguard.io/admission-test"
+
+
+@dataclass
+class Replica:
+    """The replica that serves no Unit: its applied policies, and the webhook it serves them at."""
+
+    cluster: LiveCluster
+    raw: RawApi
+    shop: str  # the namespace shop's Unit targets (the Units live here too)
+    web: str
+    applied: AppliedPolicies
+    follow: Any  # one round of its follower
+
+    def create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A server dry-run create of the Pod ``body`` as the admin."""
+        where = body["metadata"]["namespace"]
+        return self.raw.request("POST", f"/api/v1/namespaces/{where}/pods", body=body, query={"dryRun": "All"})
+
+
+@pytest.fixture
+def replica(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Replica]:
+    raw, web, scope = RawApi(admin_api), make_namespace(admin_api), uuid.uuid4().hex[:12]
+    install_unit_crd(raw)
+    upstream = Upstream(tmp_path / "git")
+    repository(upstream, namespace, web, unit_namespace=namespace)
+    loop, stop_loop = start(admin_api, namespace, upstream, tmp_path / "leader")
+    root = Unit(f"{namespace}-root", "root", namespace, policies_path="policies")  # as the loop's
+    follower = UnitsFollower(root, GitSource(SourceSpec(upstream.url), tmp_path / "replica"), Governed())
+    applied = AppliedPolicies(DenyLevel.LOW, units=follower)
+    source = GitSource(SourceSpec(upstream.url), tmp_path / "replica-root")
+
+    def follow() -> None:
+        applied.follow_once(InventoryStore(admin_api), source, root.name, root.policies_path)
+
+    for where in (namespace, web):
+        raw.request("PATCH", f"/api/v1/namespaces/{where}", body={"metadata": {"labels": {SCOPE_LABEL: scope}}},
+                    content_type="application/merge-patch+json")  # fmt: skip
+    port, stop = _free_port(), threading.Event()
+    settings = WebhookSettings(name=f"gitopsguard-test-{scope}", url=f"https://127.0.0.1:{port}", namespace=namespace,
+                               also_match=({"key": SCOPE_LABEL, "operator": "In", "values": [scope]},),
+                               always=frozenset({"Pod", "Namespace"}))  # fmt: skip
+    recorder = AdmissionRecorder(AuditLog(tmp_path / "audit.jsonl"), lambda *_: None,
+                                 AdmissionMetrics(CollectorRegistry()))  # fmt: skip
+    admission = None
+    try:
+        eventually(lambda: all(loop.ready(n).get("status") == "True" for n in ("shop", "web")), 90, every=0.5)
+        served = Settings(timeout=4.0, client_ca=client_ca(dev_cluster))
+        admission = start_admission(raw, ("127.0.0.1", port), settings, applied.get, recorder, stop,
+                                    label_system_namespaces=False, learn_identity=False,
+                                    server_settings=served)  # fmt: skip
+        yield Replica(dev_cluster, raw, namespace, web, applied, follow)
+    finally:
+        stop.set()
+        stop_loop()
+        remove(raw, settings.name)
+        if admission is not None:
+            admission.server.stop()
+        client.CoreV1Api(admin_api).delete_namespace(web)
+
+
+def _refused(replica: Replica, body: dict[str, Any]) -> str:
+    """The webhook's message refusing ``body`` ("" when it was admitted)."""
+    status, answer = replica.create(body)
+    return json.dumps(answer) if status >= 400 else ""
+
+
+def test_a_replica_serving_no_unit_refuses_everything_until_it_has_read_the_units_policies(replica: Replica) -> None:
+    """A tenant cannot win a race at the replica's start: before it has read the Units, not even a Pod that
+    every policy allows is admitted (the root's policies alone would admit the one shop's rule forbids)."""
+    replica.applied.offer(parse_policies({"policies/pss.yaml": BASELINE}), "abc")  # the root's, as a leader offers
+    assert replica.applied.get() is None
+    eventually(lambda: "has not applied a revision yet" in _refused(replica, pod(replica.shop, read_only=True)), 30)
+    assert "has not applied a revision yet" in _refused(replica, pod(replica.web, read_only=True))
+
+
+def test_a_hand_made_pod_breaking_the_units_own_rule_is_denied_naming_its_policy_file(replica: Replica) -> None:
+    replica.follow()
+    assert replica.applied.get() is not None
+    bind_user(replica.cluster.api(), replica.shop, "alice-edit", "ClusterRole", "edit")
+    tenant = [kubectl(), "--kubeconfig", str(replica.cluster.kubeconfig), "--context", "dev-alice", "-n", replica.shop]
+
+    def denied_to_the_tenant() -> str:
+        body = json.dumps(pod(replica.shop, read_only=False))
+        result = subprocess.run([*tenant, "create", "--dry-run=server", "-f", "-"], capture_output=True, text=True,
+                                input=body, timeout=60, check=False)  # fmt: skip
+        return result.stderr if result.returncode != 0 else ""
+
+    eventually(lambda: "read-only root file system" in denied_to_the_tenant(), 30)
+    message = denied_to_the_tenant()
+    assert "denied the request" in message and "(SHOP002)" in message
+    assert "shop-policies/read-only-root.yaml:1: policy" in message and f"Unit {replica.shop}.shop's own" in message
+    assert _refused(replica, pod(replica.shop, read_only=True)) == ""
+
+
+def test_another_teams_namespace_is_not_judged_by_the_units_rule(replica: Replica) -> None:
+    replica.follow()
+    eventually(lambda: _refused(replica, pod(replica.shop, read_only=False)) != "", 30)  # the webhook is called
+    assert _refused(replica, pod(replica.web, read_only=False)) == ""
