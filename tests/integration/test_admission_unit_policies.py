@@ -30,12 +30,16 @@ from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
 from gitopsguard.admission.serve import start_admission
 from gitopsguard.admission.server import Settings
 from gitopsguard.audit import AuditLog
-from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.configmaps import ConfigMapStore
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.policy import DenyLevel, parse_policies
 from gitopsguard.reconcile import Unit
 from gitopsguard.scan.following import UnitsFollower
 from gitopsguard.scan.governed import Governed
+from gitopsguard.scan.scanner import Scanner
+from gitopsguard.scan.state import state_name
 from gitopsguard.source import GitSource, SourceSpec
 from tests.admissionreview import BASELINE
 from tests.gitrepo import Upstream
@@ -50,6 +54,7 @@ from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 SCOPE_LABEL = "gitopsguard.io/admission-test"
+SCAN = "unitadm-scan"
 
 
 @dataclass
@@ -69,10 +74,20 @@ class Replica:
         return self.raw.request("POST", f"/api/v1/namespaces/{where}/pods", body=body, query={"dryRun": "All"})
 
 
+@dataclass
+class Followed:
+    """The Units loop applied both Units (as the leader); a second replica's applied policies, not read yet."""
+
+    shop: str
+    web: str
+    applied: AppliedPolicies
+    follow: Any  # one round of that replica's follower
+
+
 @pytest.fixture
-def replica(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Replica]:
-    raw, web, scope = RawApi(admin_api), make_namespace(admin_api), uuid.uuid4().hex[:12]
-    install_unit_crd(raw)
+def followed(admin_api: client.ApiClient, namespace: str, tmp_path: Path) -> Iterator[Followed]:
+    web = make_namespace(admin_api)
+    install_unit_crd(RawApi(admin_api))
     upstream = Upstream(tmp_path / "git")
     repository(upstream, namespace, web, unit_namespace=namespace)
     loop, stop_loop = start(admin_api, namespace, upstream, tmp_path / "leader")
@@ -84,30 +99,41 @@ def replica(dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: st
     def follow() -> None:
         applied.follow_once(InventoryStore(admin_api), source, root.name, root.policies_path)
 
-    for where in (namespace, web):
+    try:
+        eventually(lambda: all(loop.ready(n).get("status") == "True" for n in ("shop", "web")), 90, every=0.5)
+        yield Followed(namespace, web, applied, follow)
+    finally:
+        stop_loop()
+        client.CoreV1Api(admin_api).delete_namespace(web)
+
+
+@pytest.fixture
+def replica(
+    dev_cluster: LiveCluster, admin_api: client.ApiClient, followed: Followed, tmp_path: Path
+) -> Iterator[Replica]:
+    raw, scope = RawApi(admin_api), uuid.uuid4().hex[:12]
+    for where in (followed.shop, followed.web):
         raw.request("PATCH", f"/api/v1/namespaces/{where}", body={"metadata": {"labels": {SCOPE_LABEL: scope}}},
                     content_type="application/merge-patch+json")  # fmt: skip
     port, stop = _free_port(), threading.Event()
-    settings = WebhookSettings(name=f"gitopsguard-test-{scope}", url=f"https://127.0.0.1:{port}", namespace=namespace,
+    settings = WebhookSettings(name=f"gitopsguard-test-{scope}", url=f"https://127.0.0.1:{port}",
+                               namespace=followed.shop,
                                also_match=({"key": SCOPE_LABEL, "operator": "In", "values": [scope]},),
                                always=frozenset({"Pod", "Namespace"}))  # fmt: skip
     recorder = AdmissionRecorder(AuditLog(tmp_path / "audit.jsonl"), lambda *_: None,
                                  AdmissionMetrics(CollectorRegistry()))  # fmt: skip
     admission = None
     try:
-        eventually(lambda: all(loop.ready(n).get("status") == "True" for n in ("shop", "web")), 90, every=0.5)
         served = Settings(timeout=4.0, client_ca=client_ca(dev_cluster))
-        admission = start_admission(raw, ("127.0.0.1", port), settings, applied.get, recorder, stop,
+        admission = start_admission(raw, ("127.0.0.1", port), settings, followed.applied.get, recorder, stop,
                                     label_system_namespaces=False, learn_identity=False,
                                     server_settings=served)  # fmt: skip
-        yield Replica(dev_cluster, raw, namespace, web, applied, follow)
+        yield Replica(dev_cluster, raw, followed.shop, followed.web, followed.applied, followed.follow)
     finally:
         stop.set()
-        stop_loop()
         remove(raw, settings.name)
         if admission is not None:
             admission.server.stop()
-        client.CoreV1Api(admin_api).delete_namespace(web)
 
 
 def _refused(replica: Replica, body: dict[str, Any]) -> str:
@@ -148,3 +174,27 @@ def test_another_teams_namespace_is_not_judged_by_the_units_rule(replica: Replic
     replica.follow()
     eventually(lambda: _refused(replica, pod(replica.shop, read_only=False)) != "", 30)  # the webhook is called
     assert _refused(replica, pod(replica.web, read_only=False)) == ""
+
+
+def test_the_live_scan_of_a_replica_serving_no_unit_judges_each_namespace_by_the_same_governance(
+    admin_api: client.ApiClient, followed: Followed, tmp_path: Path
+) -> None:
+    """Under ``--shards`` a replica scans with the governance its follower made of every Unit (not only of the
+    Units of the shards it holds): a hand-made Pod breaking shop's rule is found in shop's namespace alone."""
+    core = client.CoreV1Api(admin_api)
+    for where in (followed.shop, followed.web):
+        core.create_namespaced_pod(where, pod(where, read_only=False))
+    followed.follow()
+    governance = followed.applied.governance()
+    assert governance is not None
+    found: list[tuple[str, str, str]] = []
+    scanner = Scanner(Applier(admin_api), RawApi(admin_api), governance, backup_dir=tmp_path, unit=SCAN,
+                      namespaces=frozenset({followed.shop, followed.web}), observe=found.extend)  # fmt: skip
+    try:
+        scanner.scan_all()
+        assert (f"{followed.shop}.shop/read-only-root-pods", "HIGH", followed.shop) in found
+        assert not [f for f in found if f[2] == followed.web]
+    finally:
+        assert scanner.drain()
+        for where in (followed.shop, followed.web):
+            ConfigMapStore(RawApi(admin_api), CONTROLLER_NAMESPACE).delete(state_name(where, SCAN))
