@@ -99,7 +99,7 @@ def follow_applied(
     if units_of_root is not None:
         units = UnitsFollower(unit, follower, Governed(), defaults=units_of_root, on_error=warn)
         heads = InventoryHeads()
-        heads.start(Applier(api), RawApi(api), stop)
+        heads.start(lambda: Applier(api), RawApi(api), stop)
     applied = AppliedPolicies(unit.deny_level, units=units)
     applied.follow(InventoryStore(api), follower, unit.name, unit.policies_path, stop, on_error=warn, heads=heads)
     return applied

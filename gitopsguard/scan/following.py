@@ -80,11 +80,25 @@ class InventoryHeads:
         self._synced = False
         self._changed = threading.Event()
 
-    def start(self, applier: Applier, raw: RawApi, stop: threading.Event) -> None:
-        informer = Informer(applier, raw, ("v1", "ConfigMap"), namespace=self.namespace, keep_objects=False,
-                            selector=f"{COMPONENT}=inventory", what=f"inventories in {self.namespace} (policies)",
-                            on_event=self.seen, on_sync=self._synced_now)  # fmt: skip
-        informer.start(stop)
+    def start(self, make_applier: Callable[[], Applier], raw: RawApi, stop: threading.Event) -> threading.Thread:
+        """Watch in a thread until ``stop``. The applier is made there: its discovery asks the API server, which
+        may be away when the process starts (the heads stay unknown, so admission refuses, until it answers)."""
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    applier = make_applier()
+                except Exception:  # the client library's discovery raises what it meets: try again
+                    stop.wait(2.0)
+                    continue
+                Informer(applier, raw, ("v1", "ConfigMap"), namespace=self.namespace, keep_objects=False,
+                         selector=f"{COMPONENT}=inventory", what=f"inventories in {self.namespace} (policies)",
+                         on_event=self.seen, on_sync=self._synced_now).run(stop)  # fmt: skip
+                return
+
+        thread = threading.Thread(target=run, name="watch-inventory-heads", daemon=True)
+        thread.start()
+        return thread
 
     def heads(self) -> dict[str, Head] | None:
         with self._lock:

@@ -12,7 +12,9 @@ the dev cluster is shared."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -31,9 +33,11 @@ from gitopsguard.admission.serve import start_admission
 from gitopsguard.admission.server import Settings
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.apply import Applier
-from gitopsguard.cluster.configmaps import ConfigMapStore
+from gitopsguard.cluster.configmaps import ConfigMapStore, ensure_namespace
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
 from gitopsguard.cluster.rest import RawApi
+from gitopsguard.devcluster import StateLayout
+from gitopsguard.devcluster.pki import WEBHOOK_CLIENT_CA, WEBHOOK_CLIENT_NAME
 from gitopsguard.policy import DenyLevel, parse_policies
 from gitopsguard.reconcile import Unit
 from gitopsguard.scan.following import UnitsFollower
@@ -198,3 +202,59 @@ def test_the_live_scan_of_a_replica_serving_no_unit_judges_each_namespace_by_the
         assert scanner.drain()
         for where in (followed.shop, followed.web):
             ConfigMapStore(RawApi(admin_api), CONTROLLER_NAMESPACE).delete(state_name(where, SCAN))
+
+
+def test_run_root_serves_admission_by_a_units_own_policies(
+    dev_cluster: LiveCluster, admin_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """`gitopsguard run --root --admission-address` as a process: the wiring (the follower of every Unit's
+    inventory, shared with the Units loop) judges shop's namespace by shop's rule and web's without it."""
+    raw, web, scope = RawApi(admin_api), make_namespace(admin_api), uuid.uuid4().hex[:12]
+    install_unit_crd(raw)
+    ensure_namespace(raw, CONTROLLER_NAMESPACE)
+    for where in (namespace, web):
+        raw.request("PATCH", f"/api/v1/namespaces/{where}", body={"metadata": {"labels": {SCOPE_LABEL: scope}}},
+                    content_type="application/merge-patch+json")  # fmt: skip
+    for where in (namespace, web):  # a tenant with edit in each (the same user, for brevity)
+        bind_user(admin_api, where, "alice-edit", "ClusterRole", "edit")
+    alice = RawApi(dev_cluster.api("dev-alice"))
+    upstream = Upstream(tmp_path / "git")
+    repository(upstream, namespace, web, unit_namespace=namespace)
+    port = _free_port()
+    ca = StateLayout(dev_cluster.kubeconfig.parent).pki_dir / WEBHOOK_CLIENT_CA
+    authenticated = ["--admission-client-ca", str(ca), "--admission-client-name", WEBHOOK_CLIENT_NAME]
+    process = subprocess.Popen([
+        sys.executable, "-m", "gitopsguard", "run", "--repo", str(upstream.bare), "--root", "root",
+        "--unit", f"{namespace}-root", "--kubeconfig", str(dev_cluster.kubeconfig), "--workdir", str(tmp_path / "gg"),
+        "--audit-log", str(tmp_path / "audit.jsonl"), "--interval", "60", "--no-live-scan", "--metrics-address", "",
+        "--policies-path", "policies", "--admission-address", f"127.0.0.1:{port}",
+        "--admission-url", f"https://127.0.0.1:{port}", "--admission-namespace-label", f"{SCOPE_LABEL}={scope}",
+        *(authenticated if ca.exists() else []),
+    ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+    def refused(where: str, read_only: bool) -> str:
+        status, answer = alice.request("POST", f"/api/v1/namespaces/{where}/pods", query={"dryRun": "All"},
+                                       body=pod(where, read_only=read_only))  # fmt: skip
+        return json.dumps(answer) if status >= 400 else ""
+
+    seen: list[str] = []
+
+    def denied_by_shops_rule() -> bool:
+        seen.append(refused(namespace, False))
+        return "read-only root file system" in seen[-1]
+
+    try:
+        try:
+            eventually(denied_by_shops_rule, 120, every=0.5)
+        except AssertionError:
+            process.send_signal(signal.SIGTERM)
+            raise AssertionError(f"{seen[-3:]}\n{process.communicate(timeout=30)[0]}") from None
+        assert "shop-policies/read-only-root.yaml:1: policy" in refused(namespace, False)
+        assert refused(namespace, True) == ""
+        assert refused(web, False) == ""
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        remove(raw, "gitopsguard")
+        client.CoreV1Api(admin_api).delete_namespace(web)
+    assert process.returncode == 0, output
