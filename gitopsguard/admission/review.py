@@ -37,6 +37,7 @@ PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Find
 # or None) -> findings; admission/podsecurity.py connects it to policy/podsecurity.py's decision.
 PodSecurity = Callable[[KubeObject, Mapping[str, str] | None, str, str, str, KubeObject | None], PodSecurityFindings]
 JUDGED = frozenset({"CREATE", "UPDATE"})
+NOT_READY = 503  # the status of a denial for want of policies to judge by (the API server passes it on)
 IMMUTABLE_SPECS = frozenset({("", "Pod"), ("batch", "Job")})  # not mutated on UPDATE (their specs are fixed)
 BREAK_GLASS = "gitopsguard.io/admission"  # a Namespace label; "disabled" turns admission off inside it
 # What a policy or mutation raises on an object of a shape it did not expect: the API server decodes built-in
@@ -131,15 +132,17 @@ def validate(
     body = _judged(request)
     if body is None:
         return Verdict(request, True)
-    if judgement is None:  # fail closed: nothing is admitted unjudged
+    # Fail closed, nothing is admitted unjudged; answered 503, as a server not ready yet, so that clients (our own
+    # Units' dry runs among them, while the replica still reads their policies at start) ask again shortly
+    if judgement is None:
         return Verdict(request, False, reason=f"{request.subject}: gitopsguard has not applied a revision yet, so "
                        "it has no policies to judge by (or has not read its Units' own yet); retry in a minute, or "
-                       "see the controller's log")  # fmt: skip
+                       "see the controller's log", code=NOT_READY)  # fmt: skip
     unit = judgement.unknown(request)
-    if unit:  # fail closed: judging by the root's alone would admit what the Unit's own policies forbid
+    if unit:  # judging by the root's alone would admit what the Unit's own policies forbid
         return Verdict(request, False, reason=f"{request.subject}: the policies Unit {unit} applied to namespace "
                        f"{request.namespace} are not read yet; retry in a minute, or see the controller's log",
-                       revision=judgement.revision)  # fmt: skip
+                       code=NOT_READY, revision=judgement.revision)  # fmt: skip
     try:
         standing, excepted = judge_object(body, judgement.policies_for(request), Context(namespace), now)
     except SHAPE_ERRORS as error:
@@ -281,7 +284,8 @@ def response(verdict: Verdict) -> dict[str, Any]:
         lines = [verdict.reason] if verdict.reason else [*(describe(f, "FAIL") for f in verdict.denying),
                                                          *verdict.owners]  # fmt: skip
         head = f"{verdict.request.subject}: denied by gitopsguard policy"
-        answer["status"] = {"code": verdict.code, "reason": "Forbidden", "message": message_lines([head, *lines])}
+        reason = "ServiceUnavailable" if verdict.code == NOT_READY else "Forbidden"
+        answer["status"] = {"code": verdict.code, "reason": reason, "message": message_lines([head, *lines])}
     if verdict.warning:
         answer["warnings"] = warning_lines([describe(f, "WARN") for f in verdict.warning])
     if verdict.patch:

@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitopsguard.admission import Judgement, parse_review, validate
+from gitopsguard.admission import Judgement, parse_review, response, validate
 from gitopsguard.gate import RevisionBlockedError, gate, policies_at
 from gitopsguard.model import Manifest, ObjectKey
 from gitopsguard.policy import DenyLevel, PolicySet, judge_object, parse_policies
@@ -59,6 +59,8 @@ def test_a_namespace_whose_units_policies_are_not_read_yet_is_refused_and_others
     judgement = _judgement(unknown={"shop": SHOP})
     refused = validate(request_of(pod("shop", read_only=True)), judgement, now=NOW, namespace=None)
     assert not refused.allowed and f"Unit {SHOP}" in refused.reason and "not read yet" in refused.reason
+    status = response(refused)["response"]["status"]  # a server not ready: clients, our own dry runs too, retry
+    assert (status["code"], status["reason"]) == (503, "ServiceUnavailable")
     assert validate(request_of(pod("web", read_only=False)), judgement, now=NOW, namespace=None).allowed
 
 
