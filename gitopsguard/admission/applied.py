@@ -9,10 +9,11 @@ and admission denies (fail closed).
 
 Under ``run --root`` the same thread follows every Unit's inventory too (``scan/following.py``), into the
 ``Governed`` the Units loop feeds after each pass and the live scan reads: one ``Governance`` for the three
-paths. ``get`` stays None until the Units of the root's applied commit have been read once (a tenant cannot
-win a race at start against its own policies); a Unit whose policies could not be read keeps its last known
-ones, and with none known its namespace is refused (``Judgement.unknown``). Nothing is read per request: a
-request takes the Judgement made when something last changed.
+paths. Until the Units of the root's applied commit have been read once, ``get`` is ``pending`` and every
+request is refused, with a 503 so that clients retry (a tenant cannot win a race at start against its own
+policies); a Unit whose policies could not be read keeps its last known ones, and with none known its namespace
+is refused (``Judgement.unknown``). Nothing is read per request: a request takes the Judgement made when
+something last changed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from gitopsguard.policy.compose import Governance
 from gitopsguard.scan.following import InventoryHeads, UnitsFollower, heads_of
 from gitopsguard.source import GitSource
 
+PENDING = "gitopsguard has not read the own policies of the Units its root path declares yet (it just started)"
+
 
 class AppliedPolicies:
     def __init__(self, deny_level: DenyLevel, *, units: UnitsFollower | None = None) -> None:
@@ -38,19 +41,26 @@ class AppliedPolicies:
         self._lock = threading.Lock()
         self.units = units  # None: the root's policies alone (``run --path``)
         self._units_read = False  # the Units of the root's applied commit were read once
-        self._judged: Judgement | None = None  # ``_current`` with the governance last made from it
+        self._judged: Judgement | None = None  # ``_current`` with the governance last made from it ...
+        self._made_from: tuple[Judgement, Governance | None, str] | None = None  # ... and what it was made from
 
     def get(self) -> Judgement | None:
         current = self._current
         if current is None or self.units is None:
             return current
-        if not self._units_read:  # fail closed at start: the root's alone would admit what a Unit forbids
-            return None
         made = self.units.governed.governance(current.policies)  # the same object until something changes
-        judged = self._judged
-        if judged is None or judged.governance is not made or replace(judged, governance=None) != current:
-            judged = self._judged = replace(current, governance=made)
+        # fail closed at start: the root's alone would admit what a Unit forbids
+        pending = "" if self._units_read else PENDING
+        judged, made_from = self._judged, (current, made, pending)
+        if judged is None or self._made_from != made_from:  # made once per change, never per request
+            judged = self._judged = replace(current, governance=made, pending=pending)
+            self._made_from = made_from
         return judged
+
+    def judging(self) -> bool:
+        """Whether requests are judged (a replica is ready for admission): policies known, the Units' read."""
+        judged = self.get()
+        return judged is not None and not judged.pending
 
     def governance(self) -> Governance | None:
         """What the live scan judges by: the root's applied policies and each Unit's own where it governs."""

@@ -109,6 +109,7 @@ class Judgement:
     deny_level: DenyLevel
     revision: str = ""
     governance: Governance | None = None
+    pending: str = ""  # why it cannot judge yet (the Units' own policies not read at start): every request refused
 
     def policies_for(self, request: AdmissionRequest) -> PolicySet:
         """The policies that govern the request's namespace; the root's alone for a cluster-scoped object (a
@@ -132,17 +133,18 @@ def validate(
     body = _judged(request)
     if body is None:
         return Verdict(request, True)
-    # Fail closed, nothing is admitted unjudged; answered 503, as a server not ready yet, so that clients (our own
-    # Units' dry runs among them, while the replica still reads their policies at start) ask again shortly
-    if judgement is None:
+    if judgement is None:  # fail closed: nothing is admitted unjudged
         return Verdict(request, False, reason=f"{request.subject}: gitopsguard has not applied a revision yet, so "
-                       "it has no policies to judge by (or has not read its Units' own yet); retry in a minute, or "
-                       "see the controller's log", code=NOT_READY)  # fmt: skip
+                       "it has no policies to judge by; retry in a minute, or see the controller's log")  # fmt: skip
+    # Fail closed while a Unit's own policies are not read (judging by the root's alone would admit what they
+    # forbid); answered 503, a server not ready yet, so that clients (our own Units' dry runs among them, in the
+    # seconds a replica reads the Units at start) ask again shortly rather than give up
     unit = judgement.unknown(request)
-    if unit:  # judging by the root's alone would admit what the Unit's own policies forbid
-        return Verdict(request, False, reason=f"{request.subject}: the policies Unit {unit} applied to namespace "
-                       f"{request.namespace} are not read yet; retry in a minute, or see the controller's log",
-                       code=NOT_READY, revision=judgement.revision)  # fmt: skip
+    if judgement.pending or unit:
+        why = judgement.pending or (f"the policies Unit {unit} applied to namespace {request.namespace} are not "
+                                    "read yet")  # fmt: skip
+        return Verdict(request, False, reason=f"{request.subject}: {why}; retry in a minute, or see the "
+                       "controller's log", code=NOT_READY, revision=judgement.revision)  # fmt: skip
     try:
         standing, excepted = judge_object(body, judgement.policies_for(request), Context(namespace), now)
     except SHAPE_ERRORS as error:

@@ -131,7 +131,9 @@ class _Keeper:
         judged = self._judgement()
         policies = _every_policy(judged) if judged is not None else None  # its kinds: the object changes with them
         # nothing applied yet: cover every kind, each denied until there are policies (fail closed)
-        kinds = kinds_for(policies, self._settings.always)[0] if policies is not None else EVERY_KIND
+        # a Unit's policies are not read yet: their kinds are not known either, so every kind is sent (and refused)
+        pending = judged is None or bool(judged.pending)
+        kinds = kinds_for(policies, self._settings.always)[0] if policies is not None and not pending else EVERY_KIND
         kinds |= {"Namespace"}  # always: break glass is seen switching, and the server learns who we are
         mutated = mutated_kinds(policies) if policies is not None else frozenset()
         keep(self._raw, configurations(self._settings, kinds, certificates.bundle, mutated))

@@ -181,9 +181,7 @@ def run_forever(
         applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop, news=news,
                                   pod_security=seam, applied=applied)  # fmt: skip
         # a server thread that dies ends the process; a replica not judging yet would deny every request
-        health.serving_admission(
-            lambda: not stop.is_set(), judging=lambda: applied is not None and applied.get() is not None
-        )
+        health.serving_admission(lambda: not stop.is_set(), judging=lambda: applied is not None and applied.judging())
     lost = threading.Event()
     leases = None
     if shards:  # `run --root --shards N`: this replica serves the Units of the shards it holds, and no other

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,11 +28,12 @@ from kubernetes import client
 from prometheus_client import CollectorRegistry
 
 from gitopsguard.admission.applied import AppliedPolicies
-from gitopsguard.admission.configurations import WebhookSettings, remove
+from gitopsguard.admission.configurations import API, WebhookSettings, remove
 from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
 from gitopsguard.admission.serve import start_admission
 from gitopsguard.admission.server import Settings
 from gitopsguard.audit import AuditLog
+from gitopsguard.cluster import retries
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.configmaps import ConfigMapStore, ensure_namespace
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
@@ -59,6 +61,7 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 SCOPE_LABEL = "gitopsguard.io/admission-test"
 SCAN = "unitadm-scan"
+CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}}
 
 
 @dataclass
@@ -71,11 +74,12 @@ class Replica:
     web: str
     applied: AppliedPolicies
     follow: Any  # one round of its follower
+    settings: WebhookSettings
 
     def create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """A server dry-run create of the Pod ``body`` as the admin."""
-        where = body["metadata"]["namespace"]
-        return self.raw.request("POST", f"/api/v1/namespaces/{where}/pods", body=body, query={"dryRun": "All"})
+        """A server dry-run create of the Pod or ConfigMap ``body`` as the admin."""
+        where, plural = body["metadata"]["namespace"], f"{body['kind'].lower()}s"
+        return self.raw.request("POST", f"/api/v1/namespaces/{where}/{plural}", body=body, query={"dryRun": "All"})
 
 
 @dataclass
@@ -132,12 +136,20 @@ def replica(
         admission = start_admission(raw, ("127.0.0.1", port), settings, followed.applied.get, recorder, stop,
                                     label_system_namespaces=False, learn_identity=False,
                                     server_settings=served)  # fmt: skip
-        yield Replica(dev_cluster, raw, followed.shop, followed.web, followed.applied, followed.follow)
+        once = RawApi(admin_api, retry=retries.ONCE)  # a refusal for want of policies is a 503: seen, not retried
+        yield Replica(dev_cluster, once, followed.shop, followed.web, followed.applied, followed.follow, settings)
     finally:
         stop.set()
         remove(raw, settings.name)
         if admission is not None:
             admission.server.stop()
+
+
+def _resources(replica: Replica) -> set[str]:
+    """The resources the replica's validating configuration sends to it."""
+    name = replica.settings.name
+    found = replica.raw.get(f"{API}/validatingwebhookconfigurations/{name}", f"ValidatingWebhookConfiguration/{name}")
+    return {r for hook in found["webhooks"] for rule in hook["rules"] for r in rule["resources"]}
 
 
 def _refused(replica: Replica, body: dict[str, Any]) -> str:
@@ -150,9 +162,18 @@ def test_a_replica_serving_no_unit_refuses_everything_until_it_has_read_the_unit
     """A tenant cannot win a race at the replica's start: before it has read the Units, not even a Pod that
     every policy allows is admitted (the root's policies alone would admit the one shop's rule forbids)."""
     replica.applied.offer(parse_policies({"policies/pss.yaml": BASELINE}), "abc")  # the root's, as a leader offers
-    assert replica.applied.get() is None
-    eventually(lambda: "has not applied a revision yet" in _refused(replica, pod(replica.shop, read_only=True)), 30)
-    assert "has not applied a revision yet" in _refused(replica, pod(replica.web, read_only=True))
+    assert not replica.applied.judging()  # not ready for admission (/readyz), and a request that comes is refused
+    waiting = "has not read the own policies of the Units its root path declares yet"
+    eventually(lambda: waiting in _refused(replica, pod(replica.shop, read_only=True)), 30)
+    assert waiting in _refused(replica, pod(replica.web, read_only=True))
+    # the Units' policies may target any kind: until they are read, every kind is sent to the webhook (the keeper
+    # looks every second whether what it judges by changed; three seconds after the offer, it has written)
+    time.sleep(3)
+    assert "configmaps" in _resources(replica)
+    assert waiting in _refused(replica, CONFIGMAP | {"metadata": {"name": "c", "namespace": replica.shop}})
+    replica.follow()
+    assert replica.applied.judging() and _refused(replica, pod(replica.web, read_only=True)) == ""
+    eventually(lambda: _refused(replica, CONFIGMAP | {"metadata": {"name": "c", "namespace": replica.shop}}) == "", 30)
 
 
 def test_a_hand_made_pod_breaking_the_units_own_rule_is_denied_naming_its_policy_file(replica: Replica) -> None:

@@ -64,6 +64,12 @@ def test_a_namespace_whose_units_policies_are_not_read_yet_is_refused_and_others
     assert validate(request_of(pod("web", read_only=False)), judgement, now=NOW, namespace=None).allowed
 
 
+def test_a_judgement_pending_the_units_policies_refuses_everything_as_not_ready() -> None:
+    pending = Judgement(ROOT, DenyLevel.LOW, "abc", governance(ROOT, []), pending="not read yet")
+    refused = validate(request_of(pod("web", read_only=True)), pending, now=NOW, namespace=None)
+    assert not refused.allowed and refused.code == 503 and "not read yet" in refused.reason
+
+
 def test_cluster_scoped_objects_and_namespaces_are_judged_by_the_root_alone() -> None:
     """A Unit's rule for Namespaces (every object of its namespace, say) would otherwise judge the Namespace
     named like its target: the API server gives a Namespace's own name as the request's namespace."""
