@@ -116,14 +116,14 @@ class AppliedPolicies:
         heads: InventoryHeads | None = None,
     ) -> None:  # fmt: skip
         current = self._current
-        last = store.load(unit).last_applied
+        listed = None
+        if self.units is not None:  # the watch holds the root's head too: no read of its inventory per round
+            listed = heads.heads() if heads is not None else heads_of(store)
+        last = listed[unit].last_applied if listed is not None and unit in listed else store.load(unit).last_applied
         if last is not None and (current is None or current.revision != last):
             source.fetch(last_applied=last)  # the branch must still contain it (forward only)
             self.offer_read(policies_at(source.checkout_of(last), policies_path), last, began=current)
-        if self.units is None:
-            return
-        listed = heads.heads() if heads is not None else heads_of(store)
-        if listed is None:  # the inventories are not listed yet
+        if self.units is None or listed is None:  # root only, or the inventories are not listed yet
             return
         self.units.follow_once(last, listed)
         self._units_read = True
