@@ -36,13 +36,13 @@ from gitopsguard.audit import AuditLog
 from gitopsguard.cluster import retries
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.configmaps import ConfigMapStore, ensure_namespace
-from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, Inventory, InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.devcluster import StateLayout
 from gitopsguard.devcluster.pki import WEBHOOK_CLIENT_CA, WEBHOOK_CLIENT_NAME
 from gitopsguard.policy import DenyLevel, parse_policies
 from gitopsguard.reconcile import Unit
-from gitopsguard.scan.following import UnitsFollower
+from gitopsguard.scan.following import Head, InventoryHeads, UnitsFollower
 from gitopsguard.scan.governed import Governed
 from gitopsguard.scan.scanner import Scanner
 from gitopsguard.scan.state import state_name
@@ -279,3 +279,20 @@ def test_run_root_serves_admission_by_a_units_own_policies(
         remove(raw, "gitopsguard")
         client.CoreV1Api(admin_api).delete_namespace(web)
     assert process.returncode == 0, output
+
+
+def test_the_inventories_watch_keeps_each_units_applied_commit_and_settings(
+    admin_api: client.ApiClient, namespace: str
+) -> None:
+    heads, stop = InventoryHeads(namespace), threading.Event()  # the test's namespace stands in for gitopsguard-system
+    store = InventoryStore(admin_api, namespace=namespace)
+    heads.start(lambda: Applier(admin_api), RawApi(admin_api), stop)
+    try:
+        eventually(lambda: heads.heads() == {}, 20)
+        store.save("team.app", Inventory(last_applied="abc", applied_as="path=a namespace=team policies=p deny=LOW"))
+        eventually(lambda: (heads.heads() or {}).get("team.app") == Head("abc", "path=a namespace=team policies=p "
+                                                                            "deny=LOW"), 20)  # fmt: skip
+        store.delete("team.app")
+        eventually(lambda: heads.heads() == {}, 20)
+    finally:
+        stop.set()

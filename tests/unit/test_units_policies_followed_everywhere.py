@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gitopsguard.policy import PolicySet
 from gitopsguard.reconcile import Unit
-from gitopsguard.scan.following import Head, UnitsFollower, settings_of
+from gitopsguard.scan.following import Head, UnitsFollower, head_of, settings_of
 from gitopsguard.scan.governed import Governed
 from gitopsguard.source import GitSource, SourceSpec
 from tests.gitrepo import Upstream
@@ -144,3 +144,11 @@ def test_the_settings_a_unit_was_applied_with_read_back_as_written(
 def test_settings_that_do_not_read_so_give_nothing() -> None:
     for odd in ("", "path=a namespace=Bad policies=p deny=LOW", "path=a namespace=n policies=q+x deny=LOW"):
         assert settings_of(odd, "p") is None
+
+
+def test_an_inventory_with_odd_values_reads_as_nothing_applied() -> None:
+    """Whoever may write gitopsguard-system can put anything in an inventory's data: never a crash, never a
+    huge string kept."""
+    for data in ({"lastApplied": 5, "appliedAs": ["x"]}, {"lastApplied": "a" * 5000}, {"lastApplied": ""}, None, "x"):
+        assert head_of({"metadata": {"name": "gitopsguard-inventory-u"}, "data": data}).last_applied is None
+    assert head_of({"data": {"lastApplied": "abc", "appliedAs": 7}}) == Head("abc", "")
