@@ -54,6 +54,7 @@ from tests.integration.test_admission import _free_port, client_ca
 from tests.integration.test_tenant_impersonation import make_namespace
 from tests.integration.test_units_crd import install_unit_crd
 from tests.integration.test_units_own_policies import start
+from tests.kube import as_model
 from tests.kubectl import kubectl
 from tests.unit.units_policies_repo import pod, repository
 from tests.waiting import eventually
@@ -208,7 +209,7 @@ def test_the_live_scan_of_a_replica_serving_no_unit_judges_each_namespace_by_the
     Units of the shards it holds): a hand-made Pod breaking shop's rule is found in shop's namespace alone."""
     core = client.CoreV1Api(admin_api)
     for where in (followed.shop, followed.web):
-        core.create_namespaced_pod(where, pod(where, read_only=False))
+        core.create_namespaced_pod(where, as_model(client.V1Pod, pod(where, read_only=False)))
     followed.follow()
     governance = followed.applied.governance()
     assert governance is not None
