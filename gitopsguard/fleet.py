@@ -108,7 +108,7 @@ class Fleet:
         interval: float = 30.0, on_result: Callable[[ReconcileResult], None] = lambda _: None,
         brake: BrakePolicy = DEFAULT_BRAKE, defaults: UnitDefaults = DEFAULTS, account_of: AccountOf | None = None,
         on_note: Callable[[str], None] = lambda _: None, leases: ShardLeases | None = None,
-        workers: int = DEFAULT_WORKERS,
+        workers: int = DEFAULT_WORKERS, governed: Governed | None = None,
     ) -> None:  # fmt: skip
         self.unit, self._source, self._applier, self._raw = root, source, applier, raw
         self._root = Root(normal_path(root.path), root.name)
@@ -147,7 +147,9 @@ class Fleet:
         self.last_duration = 0.0  # seconds the last round took (for metrics)
         self.rounds = 0  # rounds served (for metrics and tests)
         self.policies: PolicySet | None = None  # the root's policies, of its last applied revision (live scan)
-        self._governed = Governed()  # each Unit's own policies, where they govern (live scan)
+        # each Unit's own policies, where they govern (live scan, admission): shared with the replica's follower
+        # of every Unit's inventory (scan/following.py), which also knows the Units this replica does not serve
+        self._governed = governed or Governed()
 
     def run(self, stop: threading.Event, local_repository: Path | None = None) -> None:
         """Serve rounds until ``stop`` is set."""
@@ -387,7 +389,7 @@ class Fleet:
         live, served, specs, order, ready, by_ref = (standing.live, standing.served, standing.specs, standing.order,
                                                      standing.ready, standing.by_ref)  # fmt: skip
         inventory = standing.inventory
-        self._governed.keep_only(s.id for s in specs)
+        self._governed.keep_only(standing.declared)
         self._retirer.record(specs)
         for ref, why in standing.refused.items():
             with self._acting(unit_id(ref.namespace, ref.name)) as still:
@@ -492,7 +494,8 @@ class Fleet:
             if result.error is not None and self._governed.wants(spec.id):  # restarted: the applied commit's
                 policies = applied_policies(self._store, self._source, unit_of(spec, self.unit))
             self._governed.passed(spec.id, spec.target_namespace or spec.ref.namespace, policies,
-                                  failed=policies is None)  # fmt: skip
+                                  failed=policies is None,
+                                  commit="" if result.error else result.revision or "")  # fmt: skip
             self._on_result(result)
             wait = spec.interval.total_seconds()
             if result.failure is not None and result.failure.retryable:

@@ -11,7 +11,7 @@ from typing import Any
 
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
 from gitopsguard.cluster.units import LiveUnit
-from gitopsguard.units import Readiness, UnitRef, UnitSpec, apply_order, readiness_of
+from gitopsguard.units import Readiness, UnitRef, UnitSpec, apply_order, readiness_of, unit_id
 from gitopsguard.units.order import Order
 from gitopsguard.units.policies_path import misplaced_policies
 from gitopsguard.units.root import Root, as_served, vouched
@@ -29,6 +29,7 @@ class Standing:
     order: Order
     ready: dict[UnitRef, Readiness]  # as listed
     by_ref: dict[UnitRef, UnitSpec]
+    declared: tuple[str, ...]  # the ids of every Unit the root's applied commit declares, refused ones too
 
     @property
     def inventory(self) -> frozenset[Any]:
@@ -48,7 +49,8 @@ def stand(
     order = apply_order(tuple(s for s in as_served_now if s.ref not in inside))
     ready = {ref: readiness_of(u.status, u.generation, commit) for ref, u in live.items() if ref in served}
     standing = Standing(sources, live, served, as_served_now, {**refused, **inside, **order.refused}, order, ready,
-                        {s.ref: s for s in as_served_now})  # fmt: skip
+                        {s.ref: s for s in as_served_now},
+                        (*(s.id for s in specs), *(unit_id(r.namespace, r.name) for r in refused)))  # fmt: skip
     return standing, tuple(found.ignored)
 
 

@@ -29,6 +29,7 @@ from gitopsguard.admission.request import REVIEW_VERSION, AdmissionRequest
 from gitopsguard.admission.text import message_lines, warning_lines
 from gitopsguard.model import KubeObject
 from gitopsguard.policy import DenyLevel, Finding, PolicySet, judge_object
+from gitopsguard.policy.compose import Governance
 from gitopsguard.policy.model import Context, PolicyException
 
 PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Finding, ...]]  # enforce, warn, audit
@@ -36,6 +37,7 @@ PodSecurityFindings = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Find
 # or None) -> findings; admission/podsecurity.py connects it to policy/podsecurity.py's decision.
 PodSecurity = Callable[[KubeObject, Mapping[str, str] | None, str, str, str, KubeObject | None], PodSecurityFindings]
 JUDGED = frozenset({"CREATE", "UPDATE"})
+NOT_READY = 503  # the status of a denial for want of policies to judge by (the API server passes it on)
 IMMUTABLE_SPECS = frozenset({("", "Pod"), ("batch", "Job")})  # not mutated on UPDATE (their specs are fixed)
 BREAK_GLASS = "gitopsguard.io/admission"  # a Namespace label; "disabled" turns admission off inside it
 # What a policy or mutation raises on an object of a shape it did not expect: the API server decodes built-in
@@ -90,6 +92,7 @@ class Verdict:
     code: int = 403
     revision: str = ""  # of the policies it was judged by
     break_glass: str = ""  # "on" or "off" when this request switches a namespace's break glass
+    owners: tuple[str, ...] = ()  # where each denying policy a Unit added comes from (its file and line)
 
     @property
     def policies(self) -> frozenset[str]:
@@ -98,11 +101,28 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Judgement:
-    """What the webhook judges with: swapped whole when the controller applies a new revision."""
+    """What the webhook judges with: swapped whole when the controller applies a new revision, or a Unit does.
+    ``policies`` are the root's (the platform's); ``governance``, under ``run --root``, adds each Unit's own
+    in the namespaces it targets, as the gate and the live scan judge them (``policy/compose.py``)."""
 
     policies: PolicySet
     deny_level: DenyLevel
     revision: str = ""
+    governance: Governance | None = None
+    pending: str = ""  # why it cannot judge yet (the Units' own policies not read at start): every request refused
+
+    def policies_for(self, request: AdmissionRequest) -> PolicySet:
+        """The policies that govern the request's namespace; the root's alone for a cluster-scoped object (a
+        Namespace included: the API server names the Namespace itself as a request's namespace)."""
+        if self.governance is None or not request.namespace or (request.group, request.kind) == ("", "Namespace"):
+            return self.policies
+        return self.governance.for_namespace(request.namespace)
+
+    def unknown(self, request: AdmissionRequest) -> str:
+        """The Unit governing the request's namespace whose applied policies are not read yet ("" if none)."""
+        if self.governance is None or (request.group, request.kind) == ("", "Namespace"):
+            return ""
+        return self.governance.unknown.get(request.namespace, "")
 
 
 def validate(
@@ -116,8 +136,17 @@ def validate(
     if judgement is None:  # fail closed: nothing is admitted unjudged
         return Verdict(request, False, reason=f"{request.subject}: gitopsguard has not applied a revision yet, so "
                        "it has no policies to judge by; retry in a minute, or see the controller's log")  # fmt: skip
+    # Fail closed while a Unit's own policies are not read (judging by the root's alone would admit what they
+    # forbid); answered 503, a server not ready yet, so that clients (our own Units' dry runs among them, in the
+    # seconds a replica reads the Units at start) ask again shortly rather than give up
+    unit = judgement.unknown(request)
+    if judgement.pending or unit:
+        why = judgement.pending or (f"the policies Unit {unit} applied to namespace {request.namespace} are not "
+                                    "read yet")  # fmt: skip
+        return Verdict(request, False, reason=f"{request.subject}: {why}; retry in a minute, or see the "
+                       "controller's log", code=NOT_READY, revision=judgement.revision)  # fmt: skip
     try:
-        standing, excepted = judge_object(body, judgement.policies, Context(namespace), now)
+        standing, excepted = judge_object(body, judgement.policies_for(request), Context(namespace), now)
     except SHAPE_ERRORS as error:
         return Verdict(request, False, reason=_unjudgeable(request, error), code=400)
     blocks = judgement.deny_level.blocks
@@ -136,7 +165,16 @@ def validate(
         denying.extend(enforce)
         warning.extend(warn)
     return Verdict(request, not denying, tuple(denying), tuple(warning), audit, excepted,
-                   revision=judgement.revision, break_glass=break_glass_switch(request))  # fmt: skip
+                   revision=judgement.revision, break_glass=break_glass_switch(request),
+                   owners=_owners(judgement.policies_for(request), denying))  # fmt: skip
+
+
+def _owners(policies: PolicySet, denying: list[Finding]) -> tuple[str, ...]:
+    """For each denying policy a Unit added (not the platform's): its file and line and whose it is, so that
+    whoever is refused knows which team's rule it was and where to read it."""
+    names = {f.policy for f in denying}
+    return tuple(f"{p.origin}: policy {p.name} is Unit {p.owner}'s own (its spec.policiesPath)"
+                 for p in policies.policies if p.owner and p.name in names)  # fmt: skip
 
 
 def _same(finding: Finding) -> tuple[str, str, str, str]:
@@ -154,7 +192,7 @@ def _standing_before(
     if old is None:
         return set()
     try:
-        standing, _ = judge_object(old, judgement.policies, Context(namespace), now)
+        standing, _ = judge_object(old, judgement.policies_for(request), Context(namespace), now)
     except SHAPE_ERRORS:
         return set()
     new = request.obj or {}
@@ -206,7 +244,7 @@ def mutate_request(request: AdmissionRequest, judgement: Judgement | None) -> Ve
     if request.operation == "UPDATE" and (request.group, request.kind) in IMMUTABLE_SPECS:
         return Verdict(request, True)  # a default added to a Pod made before the policy would make it unchangeable
     try:
-        _, patch = mutations(body, judgement.policies.policies)
+        _, patch = mutations(body, judgement.policies_for(request).policies)
     except SHAPE_ERRORS as error:
         return Verdict(request, False, reason=_unjudgeable(request, error), code=400)
     return Verdict(request, True, patch=patch)
@@ -245,9 +283,11 @@ def response(verdict: Verdict) -> dict[str, Any]:
     """The AdmissionReview answering ``verdict``'s request."""
     answer: dict[str, Any] = {"uid": verdict.request.uid, "allowed": verdict.allowed}
     if not verdict.allowed:
-        lines = [verdict.reason] if verdict.reason else [describe(f, "FAIL") for f in verdict.denying]
+        lines = [verdict.reason] if verdict.reason else [*(describe(f, "FAIL") for f in verdict.denying),
+                                                         *verdict.owners]  # fmt: skip
         head = f"{verdict.request.subject}: denied by gitopsguard policy"
-        answer["status"] = {"code": verdict.code, "reason": "Forbidden", "message": message_lines([head, *lines])}
+        reason = "ServiceUnavailable" if verdict.code == NOT_READY else "Forbidden"
+        answer["status"] = {"code": verdict.code, "reason": reason, "message": message_lines([head, *lines])}
     if verdict.warning:
         answer["warnings"] = warning_lines([describe(f, "WARN") for f in verdict.warning])
     if verdict.patch:

@@ -105,13 +105,13 @@ class _Keeper:
         self._raw, self._settings, self._hosts, self._server = raw, settings, hosts, server
         self._judgement, self._certificates, self._learn = judgement, certificates, learn_identity
         self._label = label_system_namespaces
-        self._policies: PolicySet | None = None
+        self._judged: Judgement | None = None  # what the configurations were last written for
 
     def run(self, stop: threading.Event) -> None:
         last = time.monotonic()
         while not stop.wait(1.0):
             current = self._judgement()
-            changed = current is not None and current.policies is not self._policies
+            changed = current is not None and current is not self._judged
             if self._learn and self._server.me is None:
                 with contextlib.suppress(GitOpsGuardError):
                     self.introduce()
@@ -129,13 +129,15 @@ class _Keeper:
             self._server.set_tls(certificates.context())
             self._certificates = certificates
         judged = self._judgement()
-        policies = judged.policies if judged is not None else None
+        policies = _every_policy(judged) if judged is not None else None  # its kinds: the object changes with them
         # nothing applied yet: cover every kind, each denied until there are policies (fail closed)
-        kinds = kinds_for(policies, self._settings.always)[0] if policies is not None else EVERY_KIND
+        # a Unit's policies are not read yet: their kinds are not known either, so every kind is sent (and refused)
+        pending = judged is None or bool(judged.pending)
+        kinds = kinds_for(policies, self._settings.always)[0] if policies is not None and not pending else EVERY_KIND
         kinds |= {"Namespace"}  # always: break glass is seen switching, and the server learns who we are
         mutated = mutated_kinds(policies) if policies is not None else frozenset()
         keep(self._raw, configurations(self._settings, kinds, certificates.bundle, mutated))
-        self._policies = policies
+        self._judged = judged
 
     def introduce(self) -> None:
         """A dry-run create of a Namespace only this process names: our webhook sees it, with our user name.
@@ -150,6 +152,14 @@ class _Keeper:
             raise
         except ClusterError:  # our webhook may refuse it (or the server answer otherwise): seen is what counts
             pass
+
+
+def _every_policy(judged: Judgement) -> PolicySet:
+    """The root's policies and every Unit's own: the webhooks are sent every kind one of them targets (a Unit's
+    Pod rule needs Pods sent, whatever the root's target)."""
+    if judged.governance is None:
+        return judged.policies
+    return PolicySet(judged.governance.every_policy(), digest=judged.governance.digest)
 
 
 def namespace_cache(raw: RawApi) -> Callable[[str], KubeObject | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import click
@@ -15,6 +16,7 @@ from gitopsguard.admission.review import BREAK_GLASS, PodSecurity, Verdict, desc
 from gitopsguard.admission.serve import start_admission
 from gitopsguard.admission.server import DEFAULT
 from gitopsguard.audit import AuditLog
+from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.incluster import token_user
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
@@ -23,7 +25,10 @@ from gitopsguard.errors import AdmissionError
 from gitopsguard.notify import Notice, Notifications
 from gitopsguard.notify.metrics import Metrics
 from gitopsguard.reconcile import Unit
+from gitopsguard.scan.following import InventoryHeads, UnitsFollower
+from gitopsguard.scan.governed import Governed
 from gitopsguard.source import GitSource
+from gitopsguard.units.spec import UnitDefaults
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -71,23 +76,45 @@ def notice_for(verdict: Verdict) -> Notice:
                   f"admission-denied|{request.subject}|{user}|{codes or verdict.reason[:100]}")  # fmt: skip
 
 
+def _warner() -> Callable[[str], None]:
+    said: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in said and len(said) < 1000:  # once per distinct problem, not every 10 s
+            said.add(message)
+            click.echo(f"warning: {message}", err=True)
+
+    return warn
+
+
+def follow_applied(
+    api: client.ApiClient, unit: Unit, source: GitSource, stop: threading.Event, *,
+    units_of_root: UnitDefaults | None = None,
+) -> AppliedPolicies:  # fmt: skip
+    """The policies this replica's admission and live scan judge by, followed from the inventories into a clone
+    of its own; with ``units_of_root`` (``run --root``), every Unit's own too, served here or not."""
+    warn = _warner()
+    follower = GitSource(source.spec, source.workdir.with_name("admission"), source.credentials)
+    units, heads = None, None
+    if units_of_root is not None:
+        units = UnitsFollower(unit, follower, Governed(), defaults=units_of_root, on_error=warn)
+        heads = InventoryHeads()
+        heads.start(lambda: Applier(api), RawApi(api), stop)
+    applied = AppliedPolicies(unit.deny_level, units=units)
+    applied.follow(InventoryStore(api), follower, unit.name, unit.policies_path, stop, on_error=warn, heads=heads)
+    return applied
+
+
 def serve_admission(
     api: client.ApiClient, unit: Unit, source: GitSource, options: AdmissionOptions, *, log: AuditLog,
     metrics: Metrics, stop: threading.Event, pod_security: PodSecurity | None = None,
-    news: Notifications | None = None,
+    news: Notifications | None = None, applied: AppliedPolicies | None = None,
 ) -> AppliedPolicies:  # fmt: skip
-    """Start the webhooks; returns the holder the loop offers each applied revision's policies to."""
+    """Start the webhooks; returns the holder the loop offers each applied revision's policies to (``applied``
+    when given: ``follow_applied``'s)."""
     bind, url, failure_policy = parse_address(options.address), options.url, options.failure_policy
-    applied = AppliedPolicies(unit.deny_level)
-    said: list[str] = [""]
-
-    def warn(message: str) -> None:
-        if message != said[0]:  # once per distinct problem, not every 10 s
-            said[0] = message
-            click.echo(f"warning: {message}", err=True)
-
-    follower = GitSource(source.spec, source.workdir.with_name("admission"), source.credentials)
-    applied.follow(InventoryStore(api), follower, unit.name, unit.policies_path, stop, on_error=warn)
+    if applied is None:
+        applied = follow_applied(api, unit, source, stop)
     events = EventRecorder(RawApi(api))
     announce = (lambda verdict: news.send([notice_for(verdict)])) if news is not None else None
     recorder = AdmissionRecorder(log, lambda body, reason, message: events.record(body, reason, message),

@@ -156,7 +156,7 @@ def run_forever(
     from gitopsguard import lifeline
     from gitopsguard.admission.podsecurity import pod_security_seam
     from gitopsguard.cluster.audittrail import AuditTrail
-    from gitopsguard.commands.admission import serve_admission
+    from gitopsguard.commands.admission import follow_applied, serve_admission
     from gitopsguard.commands.grants import start_keeper
     from gitopsguard.commands.scan import SCAN_UNIT, start_scanner
     from gitopsguard.controller import Controller
@@ -174,14 +174,14 @@ def run_forever(
     log = audit_log(o, api, metrics.audit.inc)
     news = notifications(api, slack, log, metrics)
     applied = None
+    if o.root and (admission is not None or live_scan):  # every Unit's own policies, on every replica
+        applied = follow_applied(api, unit, source, stop, units_of_root=UnitDefaults(o.unit_interval))
     if admission is not None:  # before the election: every replica serves admission, not only the leader
         seam = pod_security_seam(unit.pod_security_exemptions, cluster_pod_security(api))
         applied = serve_admission(api, unit, source, admission, log=log, metrics=metrics, stop=stop, news=news,
-                                  pod_security=seam)  # fmt: skip
+                                  pod_security=seam, applied=applied)  # fmt: skip
         # a server thread that dies ends the process; a replica not judging yet would deny every request
-        health.serving_admission(
-            lambda: not stop.is_set(), judging=lambda: applied is not None and applied.get() is not None
-        )
+        health.serving_admission(lambda: not stop.is_set(), judging=lambda: applied is not None and applied.judging())
     lost = threading.Event()
     leases = None
     if shards:  # `run --root --shards N`: this replica serves the Units of the shards it holds, and no other
@@ -233,7 +233,8 @@ def run_forever(
     controller: Controller | Fleet = (
         Fleet(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
               brake=brake, defaults=UnitDefaults(o.unit_interval), on_note=lambda note: click.echo(note, err=True),
-              leases=leases, account_of=accounts(applier, o.default_service_account), workers=o.unit_workers)
+              leases=leases, account_of=accounts(applier, o.default_service_account), workers=o.unit_workers,
+              governed=applied.units.governed if applied is not None and applied.units is not None else None)
         if o.root else
         Controller(unit, source, applier, InventoryStore(api), RawApi(api), interval=interval, on_result=report,
                    brake=brake, trail=AuditTrail(apiserver_audit_log) if apiserver_audit_log else None)
@@ -244,6 +245,8 @@ def run_forever(
     if live_scan and unit.policies_path:
         backups = storage(unit.backup_dir or default_audit_log().parent / "backups").under(SCAN_UNIT)
         governing = controller.governance if isinstance(controller, Fleet) else lambda: controller.policies
+        if applied is not None and applied.units is not None:  # every Unit's, served by this replica or not
+            governing = applied.governance
         start_scanner(api, governing, backup_dir=backups, namespaces=scan_namespaces, log=log,
                       stop=stop, also=news.on_announcements, observe=metrics.on_findings, unit=unit.name)  # fmt: skip
     if trust is not None:

@@ -15,8 +15,9 @@ What stays is checks (``builtin``, ``validations``), enforced or audit-only, at 
 marked with their Unit, ``Policy.owner``), so two Units' policies never meet under one name where both govern
 (the live scan of a namespace two Units share). The deny level stays the operator's.
 
-``Governance`` is what the live scan judges by: the platform's policies everywhere, plus in each Unit's target
-namespace that Unit's own (every such Unit's, where several share one).
+``Governance`` is what the live scan and admission judge by: the platform's policies everywhere, plus in each
+Unit's target namespace that Unit's own (every such Unit's, where several share one). A namespace whose Unit's
+applied policies could not be read yet is ``unknown``: admission refuses there rather than judge by less.
 """
 
 from __future__ import annotations
@@ -82,19 +83,30 @@ def _digest(*parts: str) -> str:
 @dataclass(frozen=True)
 class Governance:
     """The policies that govern each namespace: ``root`` (the platform's) everywhere; where Units target a
-    namespace, ``root`` plus what each of them added (``by_namespace``)."""
+    namespace, ``root`` plus what each of them added (``by_namespace``). ``unknown``: namespaces a Unit targets
+    whose applied policies are not known yet (just started, its commit unreadable), each with the Unit's id."""
 
     root: PolicySet
     by_namespace: Mapping[str, PolicySet] = field(default_factory=dict)
     digest: str = ""  # changes whenever the policies of any namespace change
+    unknown: Mapping[str, str] = field(default_factory=dict)
 
     def for_namespace(self, namespace: str) -> PolicySet:
         return self.by_namespace.get(namespace, self.root)
 
+    def every_policy(self) -> tuple[Policy, ...]:
+        """The root's policies, then each Unit's added ones once (what the webhooks must be sent kinds for)."""
+        seen = {p.name for p in self.root.policies}
+        added = {p.name: p for s in self.by_namespace.values() for p in s.policies if p.name not in seen}
+        return self.root.policies + tuple(added[name] for name in sorted(added))
 
-def governance(root: PolicySet, added: Iterable[tuple[str, str, PolicySet]]) -> Governance:
+
+def governance(
+    root: PolicySet, added: Iterable[tuple[str, str, PolicySet]], unknown: Mapping[str, str] | None = None
+) -> Governance:
     """``added``: (Unit, its target namespace, the set it was gated by, from ``restricting``) for each Unit.
-    Only what each Unit added is taken from its set; the platform's part is ``root``, as applied now."""
+    Only what each Unit added is taken from its set; the platform's part is ``root``, as applied now.
+    ``unknown``: target namespace -> the Unit whose applied policies are not known yet."""
     per_namespace: dict[str, list[tuple[str, PolicySet]]] = {}
     for unit, namespace, policies in added:
         if own_part(policies):
@@ -105,5 +117,8 @@ def governance(root: PolicySet, added: Iterable[tuple[str, str, PolicySet]]) -> 
         extra = tuple(p for _, policies in units for p in own_part(policies))
         digest = _digest(root.digest, *(f"{u}\0{p.digest}" for u, p in units))
         by_namespace[namespace] = PolicySet(root.policies + extra, root.exceptions, digest)
-    overall = _digest(root.digest, *(f"{n}\0{s.digest}" for n, s in sorted(by_namespace.items())))
-    return Governance(root, by_namespace, overall if by_namespace else root.digest)
+    pending = dict(sorted((unknown or {}).items()))
+    parts = (*(f"{n}\0{s.digest}" for n, s in sorted(by_namespace.items())),
+             *(f"?{n}\0{u}" for n, u in pending.items()))  # fmt: skip
+    overall = _digest(root.digest, *parts)
+    return Governance(root, by_namespace, overall if parts else root.digest, pending)
