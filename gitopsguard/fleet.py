@@ -82,9 +82,9 @@ from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
 # Events wake a round at once, but whoever may label an object may wake it (a tenant patching a ConfigMap that
-# carries any Unit's id, as fast as it can: tests/integration/redteam_units/). A round lists every Unit (0.5
-# CPU-seconds at 1,000), so the loop rests this long after each round whatever woke it; what came meanwhile
-# is served by the next round (its Units stay due), within a second still.
+# carries any Unit's id, as fast as it can: tests/integration/redteam_units/). A round costs CPU for every Unit
+# (tens of milliseconds at 1,000, more when it lists them again), so the loop rests this long after each round
+# whatever woke it; what came meanwhile is served by the next round (its Units stay due), within a second still.
 ROUND_REST = 0.5
 
 
