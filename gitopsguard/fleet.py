@@ -394,9 +394,9 @@ class Fleet:
         for ref, why in standing.refused.items():
             with self._acting(unit_id(ref.namespace, ref.name)) as still:
                 if ref in served and still is not None and still():
-                    self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
-                                       failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
-                    self._units_stale = True
+                    written = self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
+                                                 failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
+                    self._units_stale = self._units_stale or written.unit is not live[ref]
         with self._moved_lock:
             self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
 
@@ -529,7 +529,8 @@ class Fleet:
         if not still():
             return None
         written: Served = self._status.write(live, outcome, result=result)
-        self._units_stale = True  # the next round lists them again, and sees this status as the server has it
+        if written.unit is not live:  # written: the next round lists them again, and sees it as the server has it
+            self._units_stale = True
         return written.readiness
 
     def _pass(self, spec: UnitSpec, still: Callable[[], bool]) -> tuple[ReconcileResult, Applier] | None:
