@@ -40,7 +40,7 @@ from typing import Any, Literal
 from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.informer import Informer
-from gitopsguard.cluster.inventory import InventoryStore
+from gitopsguard.cluster.inventory import Inventory, InventoryStore
 from gitopsguard.cluster.livecache import SharedLiveCache
 from gitopsguard.cluster.namespaces import NamespaceView
 from gitopsguard.cluster.rest import RawApi
@@ -57,7 +57,7 @@ from gitopsguard.fleet_status import Served, StatusWriter, answering
 from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, due_after, healthy
 from gitopsguard.fleet_turns import accounts as accounts  # where the CLI and the tests have found it
 from gitopsguard.heads import Head, judge
-from gitopsguard.model import UNIT_LABEL, KubeObject, Manifest
+from gitopsguard.model import UNIT_LABEL, Action, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import Evaluation, PolicySet
 from gitopsguard.policy.compose import Governance
@@ -143,6 +143,8 @@ class Fleet:
         self._listed: tuple[LiveUnit, ...] | None = None
         self._units_stale, self._units_in_sync = True, False
         self._standing: Standing | None = None  # what the last round derived from them
+        self._inventory_keys: tuple[Inventory, frozenset[ObjectKey]] | None = None  # the root's, as last read
+        self._changed = True  # a pass changed something since the last full collection of the heap
         self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
         self.last_duration = 0.0  # seconds the last round took (for metrics)
         self.rounds = 0  # rounds served (for metrics and tests)
@@ -176,7 +178,8 @@ class Fleet:
                     ended = time.monotonic()
                     self.last_duration = ended - started
                     failures = failures + 1 if worth_retrying(failure) else 0
-                    collector.between_passes(busy=self._wake.is_set())
+                    if collector.between_passes(busy=self._wake.is_set(), at_rest=not self._changed) == 2:
+                        self._changed = False
                     backoff = next_wait(failure, failures, lambda n: jittered(n, self._interval))
                     self._wake.wait(min(wait, backoff) if failure is not None else wait)
                     stop.wait(max(0.0, ended + ROUND_REST - time.monotonic()))
@@ -210,12 +213,6 @@ class Fleet:
             self._moved_units.add(unit)
         self._wake.set()
 
-    def _is_due(self, spec: UnitSpec, live: LiveUnit, commit: str) -> bool:
-        """Whether the Unit's turn would pass it now (without taking what moved: the turn takes it)."""
-        with self._moved_lock:
-            moved = spec.id in self._moved_units
-        return self._schedule.is_due(spec.ref, live, commit, time.monotonic(), moved=moved)
-
     def _take_moved(self, unit: str) -> bool:
         """Whether an object of ``unit`` moved since its last pass began (and forget it: the pass starts now)."""
         with self._moved_lock:
@@ -225,6 +222,8 @@ class Fleet:
             return True
 
     def _on_result(self, result: ReconcileResult) -> None:
+        if result.error is not None or any(c.action is not Action.UNCHANGED for c in result.changes):
+            self._changed = True  # a full collection is due at its period again
         with self._said:
             self._reported(result)
 
@@ -370,7 +369,9 @@ class Fleet:
             declared = units_of_root(self._root, manifests, self._defaults, namespace=self.unit.default_namespace)
             self._declared = (commit, declared)
         declared = self._declared[1]
-        return declared.units, declared.refused_units, frozenset(inventory.entries)
+        if self._inventory_keys is None or self._inventory_keys[0] is not inventory:  # the same kept inventory:
+            self._inventory_keys = (inventory, frozenset(inventory.entries))  # the same keys, not built again
+        return declared.units, declared.refused_units, self._inventory_keys[1]
 
     def _render_at(self, path: str, commit: str) -> tuple[Manifest, ...]:
         """``path`` (the root's, or a Unit's folder: what it claims, for retirements) rendered at ``commit``; run
@@ -409,6 +410,9 @@ class Fleet:
 
         leases = self._leases
         held = leases.held() if leases is not None else None
+        due = self._schedule.due_now(live, commit, time.monotonic())  # one look for the round: what comes
+        with self._moved_lock:  # due or moves meanwhile wakes the next one
+            moved = frozenset(self._moved_units)
 
         def rest(ref: UnitRef, given: Mapping[UnitRef, Readiness]) -> Readiness | Literal[Turn.NEEDED] | None:
             # what its turn would give without a request: its status as listed, when another replica's or
@@ -417,7 +421,7 @@ class Fleet:
             if leases is not None and held is not None and shard_of(spec.id, leases.shards) not in held:
                 self._schedule.mark(ref, servable=False)
                 return ready.get(ref)
-            if spec.suspend or self._is_due(spec, live[ref], commit):
+            if spec.suspend or ref in due or spec.id in moved:
                 return Turn.NEEDED
             if spec.depends_on and blocked([spec], collections.ChainMap(dict(given), ready)):
                 return Turn.NEEDED

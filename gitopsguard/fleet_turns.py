@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from gitopsguard.cluster.apply import Applier
@@ -50,14 +50,15 @@ class Schedule:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def is_due(self, ref: UnitRef, live: LiveUnit, commit: str, now: float, *, moved: bool) -> bool:
-        handled = live.status.get("lastHandledReconcileAt")
         with self._lock:
             due, passed_at = self.due.get(ref), self.commit.get(ref)
-        return (
-            moved or due is None or now >= due or passed_at != commit
-            or live.status.get("observedGeneration") != live.generation
-            or (live.requested_at is not None and live.requested_at != handled)
-        )  # fmt: skip
+        return _due(due, passed_at, live, commit, now, moved=moved)
+
+    def due_now(self, live: Mapping[UnitRef, LiveUnit], commit: str, now: float) -> frozenset[UnitRef]:
+        """Which of ``live`` are due now, but for what moved: one look for a whole round."""
+        with self._lock:
+            times = {ref: (self.due.get(ref), self.commit.get(ref)) for ref in live}
+        return frozenset(ref for ref, (due, at) in times.items() if _due(due, at, live[ref], commit, now, moved=False))
 
     def passed(self, ref: UnitRef, commit: str, after: float) -> None:
         with self._lock:
@@ -78,6 +79,16 @@ class Schedule:
         """When each of ``refs`` that this replica may pass is due next."""
         with self._lock:
             return [self.due[r] for r in refs if r in self.due and r in self.servable]
+
+
+def _due(due: float | None, passed_at: str | None, live: LiveUnit, commit: str, now: float, *, moved: bool) -> bool:
+    status = live.status
+    requested, handled = live.requested_at, status.get("lastHandledReconcileAt")
+    return (
+        moved or due is None or now >= due or passed_at != commit
+        or status.get("observedGeneration") != live.generation
+        or (requested is not None and requested != handled)
+    )  # fmt: skip
 
 
 class Busy:
