@@ -410,13 +410,15 @@ class Fleet:
 
         leases = self._leases
         held = leases.held() if leases is not None else None
-        due = self._schedule.due_now(live, commit, time.monotonic())  # one look for the round: what comes
+        timed, due = self._schedule.due_now(live, commit, time.monotonic())  # one look for the round: what comes
         with self._moved_lock:  # due or moves meanwhile wakes the next one
             moved = frozenset(self._moved_units)
 
-        def rest(ref: UnitRef, given: Mapping[UnitRef, Readiness]) -> Readiness | Literal[Turn.NEEDED] | None:
+        def rest(
+            ref: UnitRef, given: Mapping[UnitRef, Readiness]
+        ) -> Readiness | Literal[Turn.NEEDED, Turn.HERE] | None:
             # what its turn would give without a request: its status as listed, when another replica's or
-            # not due (no status to write: not suspended, not waiting); else its turn (on a worker)
+            # not due (no status to write: not suspended, not waiting); else its turn
             spec = by_ref[ref]
             if leases is not None and held is not None and shard_of(spec.id, leases.shards) not in held:
                 self._schedule.mark(ref, servable=False)
@@ -425,7 +427,8 @@ class Fleet:
                 return Turn.NEEDED
             if spec.depends_on and blocked([spec], collections.ChainMap(dict(given), ready)):
                 return Turn.NEEDED
-            return ready.get(ref)
+            # its interval ran out, nothing else: its pass most likely finds it at rest, with no request
+            return Turn.HERE if ref in timed else ready.get(ref)
 
         served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy, rest=rest)
         # retire after the passes: a Unit renamed or moved declares what its old name applied, and its pass has

@@ -54,11 +54,18 @@ class Schedule:
             due, passed_at = self.due.get(ref), self.commit.get(ref)
         return _due(due, passed_at, live, commit, now, moved=moved)
 
-    def due_now(self, live: Mapping[UnitRef, LiveUnit], commit: str, now: float) -> frozenset[UnitRef]:
-        """Which of ``live`` are due now, but for what moved: one look for a whole round."""
+    def due_now(self, live: Mapping[UnitRef, LiveUnit], commit: str, now: float) -> tuple[set[UnitRef], set[UnitRef]]:
+        """Which of ``live`` are due now, but for what moved: one look for a whole round. Those due only because
+        their interval ran out (the pass most likely finds them at rest, without a request), and the others."""
         with self._lock:
             times = {ref: (self.due.get(ref), self.commit.get(ref)) for ref in live}
-        return frozenset(ref for ref, (due, at) in times.items() if _due(due, at, live[ref], commit, now, moved=False))
+        timed, other = set[UnitRef](), set[UnitRef]()
+        for ref, (due, at) in times.items():
+            if due is None or _due_otherwise(at, live[ref], commit):
+                other.add(ref)
+            elif now >= due:
+                timed.add(ref)
+        return timed, other
 
     def passed(self, ref: UnitRef, commit: str, after: float) -> None:
         with self._lock:
@@ -82,11 +89,15 @@ class Schedule:
 
 
 def _due(due: float | None, passed_at: str | None, live: LiveUnit, commit: str, now: float, *, moved: bool) -> bool:
+    return moved or due is None or now >= due or _due_otherwise(passed_at, live, commit)
+
+
+def _due_otherwise(passed_at: str | None, live: LiveUnit, commit: str) -> bool:
+    """Due whatever the time: a new commit, a new generation, a reconcile request not answered yet."""
     status = live.status
     requested, handled = live.requested_at, status.get("lastHandledReconcileAt")
     return (
-        moved or due is None or now >= due or passed_at != commit
-        or status.get("observedGeneration") != live.generation
+        passed_at != commit or status.get("observedGeneration") != live.generation
         or (requested is not None and requested != handled)
     )  # fmt: skip
 

@@ -223,3 +223,19 @@ def test_a_key_at_rest_that_raises_ends_the_round_as_a_dead_worker_would() -> No
     with pytest.raises(WorkerDiedError, match="round's thread"):
         serve_round([0, 1, 2], {}, lambda k, _: k, workers, threading.Event(), rest=rest)
     workers.close()
+
+
+def test_a_turn_wanted_here_runs_on_the_rounds_thread_in_a_free_workers_stead() -> None:
+    """A Unit due only by its interval is passed on the round's thread; with one worker the order still holds."""
+    order, here = [5, 3, 9, 1], threading.current_thread()
+    journal, workers, threads = Journal(), Workers(1), dict[int, threading.Thread]()
+
+    def turn(key: int, given: Mapping[int, int]) -> int:
+        threads[key] = threading.current_thread()
+        return journal.turn(key, given, 0.002)
+
+    serve_round(order, {9: [5]}, turn, workers, threading.Event(),
+                rest=lambda k, _: Turn.HERE if k in {3, 1} else Turn.NEEDED)  # fmt: skip
+    workers.close()
+    assert [k for what, k in journal.events if what == "start"] == order
+    assert {k for k, t in threads.items() if t is here} == {3, 1}
