@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import quote
 
 from kubernetes import client
@@ -39,6 +39,7 @@ Scope = tuple[str, str, str]  # (apiVersion, kind, namespace): where a unit's ob
 # Requests in flight per batch. etcd commits concurrent writes together: at 64 rather than 16 the initial
 # apply of 2,020 objects took about 5% less time and etcd 10-20% less CPU (bench/apply_2000.py).
 WIDTH = 64
+R = TypeVar("R")
 APPLY_PATCH = "application/apply-patch+yaml"
 # The client library's discovery is not safe to share between threads: a kind it does not know makes it rebuild
 # its cache while another thread may be iterating it, and every DynamicClient writes the same cache file.
@@ -221,7 +222,7 @@ class Applier:
 
     def dry_run_each(self, desired: Sequence[Prepared]) -> list[Refused | KubeObject]:
         """Per object: what the server would store, or why it refuses it."""
-        answers = self._send(desired, dry_run=True)
+        answers = self._send(desired, dry_run=True, take=_kept)
         return [self._stored(d, answer) for d, answer in zip(desired, answers, strict=True)]
 
     def get(self, desired: Prepared) -> KubeObject | None:
@@ -232,11 +233,15 @@ class Applier:
     def dry_run(self, desired: Sequence[Prepared], compare: Container[ObjectKey]) -> dict[ObjectKey, KubeObject]:
         """What the server would store for each object in ``compare`` (the others are only checked);
         RefusedError listing every object it refuses."""
-        answers = self._send(desired, dry_run=True)
-        results = [
-            self._stored(d, answer) if d.key in compare else self._outcome(d, answer, dry_run=True)
-            for d, answer in zip(desired, answers, strict=True)
-        ]
+
+        # an answer to compare is kept whole and parsed here, on the caller's thread (a deep object fails there
+        # as anywhere else: ``answer_object``); the others become their outcome as they arrive
+        def take(d: Prepared, answer: Answer | Refused) -> Answer | Refused | Written:
+            return answer if d.key in compare else self._outcome(d, answer, dry_run=True)
+
+        answers = self._send(desired, dry_run=True, take=take)
+        results = [self._stored(d, r) if isinstance(r, Answer | Refused) and d.key in compare else r
+                   for d, r in zip(desired, answers, strict=True)]  # fmt: skip
         refused = [r for r in results if isinstance(r, Refused)]
         if refused:
             raise RefusedError(f"the server refused {len(refused)} of {len(desired)} objects in a dry run", refused)
@@ -244,18 +249,19 @@ class Applier:
 
     def apply(self, desired: Sequence[Prepared]) -> list[Refused | Written]:
         """Apply for real; each result is the stored resourceVersion, or why it failed."""
-        answers = self._send(desired, dry_run=False)
-        return [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
+        return self._send(desired, dry_run=False, take=lambda d, answer: self._outcome(d, answer, dry_run=False))
 
     def apply_noting_created(
         self, desired: Sequence[Prepared], unit: str
     ) -> tuple[list[Refused | Written], list[Created]]:
         """Apply for real, and which objects the server created for ``unit`` just now (an object that existed
         before, ours or not, is answered 200, never 201)."""
-        answers = self._send(desired, dry_run=False)
-        outcomes = [self._outcome(d, answer, dry_run=False) for d, answer in zip(desired, answers, strict=True)]
-        created = [c for d, answer in zip(desired, answers, strict=True) if (c := _created(d, answer, unit))]
-        return outcomes, created
+
+        def take(d: Prepared, answer: Answer | Refused) -> tuple[Refused | Written, Created | None]:
+            return self._outcome(d, answer, dry_run=False), _created(d, answer, unit)
+
+        results = self._send(desired, dry_run=False, take=take)
+        return [outcome for outcome, _ in results], [made for _, made in results if made is not None]
 
     def delete(self, key: ObjectKey, api_version: str, *, uid: str | None = None) -> ClusterError | None:
         """Delete one object (background propagation), only if its uid is still ``uid`` when one is given;
@@ -279,23 +285,32 @@ class Applier:
                     raise ApplyError(f"{crd.key} ({crd.origin}): not Established after {timeout:.0f}s")
                 time.sleep(0.2)
 
-    def _send(self, desired: Sequence[Prepared], *, dry_run: bool) -> list[Answer | Refused]:
-        """Each object's raw answer (JSON) to its apply (or dry run), or why it could not be sent (an unknown
-        kind)."""
-        out: list[Answer | Refused] = []
-        slots, requests = [], []
-        for d in desired:
+    def _send(
+        self, desired: Sequence[Prepared], *, dry_run: bool, take: Callable[[Prepared, Answer | Refused], R]
+    ) -> list[R]:
+        """Per object, in order: ``take`` of its raw answer (JSON) to its apply (or dry run), or of why it could
+        not be sent (an unknown kind). ``take`` runs as each answer arrives, on the event loop's thread
+        (``RawApi.send_each``): what it keeps is all a batch holds, not its answers (a batch of 5,000 held about
+        5 MB of them until its end). It must be quick and must not raise; it may see an object twice (a
+        dropped connection sends a batch again), the later answer standing."""
+        results: list[R | None] = [None] * len(desired)
+        sent: list[int] = []
+        requests = []
+        for i, d in enumerate(desired):
             try:
                 path = self._path_of(d)
             except ApplyError as error:
-                out.append(Refused(d.key, error))
+                results[i] = take(d, Refused(d.key, error))
                 continue
-            slots.append(len(out))
-            out.append(Refused(d.key, ApplyError("not sent")))  # a placeholder, replaced by its answer below
+            sent.append(i)
             requests.append(Request("PATCH", path, _apply_query(dry_run=dry_run), d.payload, APPLY_PATCH, JSON))
-        for slot, answer in zip(slots, self._writes.send_all(requests, self._workers), strict=True):
-            out[slot] = answer
-        return out
+
+        def taken(j: int, answer: Answer) -> None:
+            i = sent[j]
+            results[i] = take(desired[i], answer)
+
+        self._writes.send_each(requests, self._workers, taken)
+        return results  # type: ignore[return-value]  # every slot is filled: sent, or refused before
 
     def _stored(self, desired: Prepared, answer: Answer | Refused) -> Refused | KubeObject:
         """The object a dry run would store, or why it is refused."""
@@ -349,6 +364,10 @@ def _worth_waiting(refused: Sequence[Refused]) -> tuple[bool, float | None]:
     pass by waiting), then after the longest wait the server asked for."""
     delays = [r.error.delay for r in refused if r.error.delay is not None]
     return bool(refused) and all(r.error.retryable for r in refused), max(delays, default=None)
+
+
+def _kept(_: Prepared, answer: Answer | Refused) -> Answer | Refused:
+    return answer
 
 
 def _created(desired: Prepared, answer: Answer | Refused, unit: str) -> Created | None:
