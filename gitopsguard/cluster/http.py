@@ -67,11 +67,12 @@ IDENTITY = {"Accept-Encoding": "identity"}
 # there (a DELETE of ".../configmaps/#" would go out as one of ".../configmaps/", the whole collection)
 # Bytes a TLS connection reads from its socket at a time. asyncio gives every TLS connection a read buffer of
 # 256 KiB, zero-filled (so resident) as it connects: 16 MiB for a batch's 64 connections, the larger part of the
-# peak RSS issue 18 added (bench/README.md). A TLS record carries at most 16 KiB, so 32 KiB still takes two
-# records a read; reading 20 answers of 4 MiB used the same CPU with 16, 32, 64 and 256 KiB (noise: 0.18-0.27 s).
+# peak RSS issue 18 added (bench/README.md). A TLS record carries at most 16 KiB, so 16 KiB still takes a whole
+# record a read; reading 20 answers of 4 MiB used the same CPU with 16, 32, 64 and 256 KiB (noise: 0.18-0.27 s),
+# and 16 rather than 32 KiB is 1 MiB less for a batch's 64 connections, held for as long as they are kept.
 # asyncio offers no per-connection setting; its class attribute is the setting, and this module is the
 # process's only user of asyncio (and of its TLS).
-READ_BUFFER = 32 * 1024
+READ_BUFFER = 16 * 1024
 asyncio.sslproto.SSLProtocol.max_size = READ_BUFFER
 _TARGET = re.compile(r"/[\x21\x22\x24-\x7e]*")
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:[/?]|$)")  # "/./" or "/../": not a name; a path a server would resolve
