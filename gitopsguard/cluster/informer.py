@@ -11,6 +11,9 @@ knows how a watch fails:
 - when the server no longer keeps that version (410 Gone, or an ERROR event "too old resource version"),
   the kind is listed again, and the list is compared with what was known: callers get the differences as
   ADDED / MODIFIED / DELETED events, so nothing that happened while the watch was away is lost;
+- a list is read in pages (``page`` objects each, ``limit``/``continue``), each page handed on before the next
+  is read; a continue token the server no longer serves (410 Expired, once etcd compacted the list's revision)
+  starts the list again from the first page; a list that fails part way changes nothing ``objects`` gives;
 - between failures it waits, doubling up to ``MAX_BACKOFF`` with jitter, and says so (``on_sync(False)``).
 
 Only ``GitOpsGuardError`` is survived: any other exception ends the thread, and the lifeline
