@@ -316,11 +316,17 @@ class Applier:
         """Apply for real, and which objects the server created for ``unit`` just now (an object that existed
         before, ours or not, is answered 200, never 201)."""
 
-        def take(d: Prepared, answer: Answer | Refused) -> tuple[Refused | Written, Created | None]:
-            return self._outcome(d, answer, dry_run=False), _created(d, answer, unit)
+        # kept across a batch sent again after a dropped connection: the object the first attempt created is
+        # answered 200 the second time, and is still this unit's to roll back
+        made: dict[ObjectKey, Created] = {}
 
-        results = self._send(desired, dry_run=False, take=take)
-        return [outcome for outcome, _ in results], [made for _, made in results if made is not None]
+        def take(d: Prepared, answer: Answer | Refused) -> Refused | Written:
+            if (created := _created(d, answer, unit)) is not None:
+                made[d.key] = created
+            return self._outcome(d, answer, dry_run=False)
+
+        outcomes = self._send(desired, dry_run=False, take=take)
+        return outcomes, [made[d.key] for d in desired if d.key in made]
 
     def delete(self, key: ObjectKey, api_version: str, *, uid: str | None = None) -> ClusterError | None:
         """Delete one object (background propagation), only if its uid is still ``uid`` when one is given;
