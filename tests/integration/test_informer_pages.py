@@ -105,7 +105,7 @@ def test_a_units_owned_objects_are_listed_in_pages_and_completely_through_an_exp
 ) -> None:
     """A pass's own list (``list_owned``, before the live cache is in sync): a list cut short would read as
     objects gone, to be created again or (in a prune) decided on."""
-    monkeypatch.setattr(apply, "PAGE", 10)
+    monkeypatch.setattr(apply, "OWNED_PAGE", 10)
     names = labelled(admin_api, namespace, UNIT_LABEL)  # labelled with the unit "pages"
     expired = proxy.add(Fault("expired", lambda method, p: method == "GET" and "continue=" in p, times=1))
     owned = Applier(proxy.api()).list_owned([("v1", "ConfigMap", namespace)], "pages")
