@@ -148,7 +148,8 @@ def test_a_continue_token_that_expired_lists_again_from_the_first_page() -> None
 def test_a_continue_token_expiring_again_and_again_fails_the_list_instead_of_spinning() -> None:
     stop = threading.Event()
     expired = ListExpiredError("listing ConfigMap owned: the list's continue token expired")
-    pages = Pages(*([[cm("a", "1")], expired] for _ in range(3)), stop=stop)
+    once: list[list[KubeObject] | Exception] = [[cm("a", "1")], expired]
+    pages = Pages(*(list(once) for _ in range(3)), stop=stop)
     heard = Heard(pages)
     found = informer(pages, heard)
     run(found, stop)
