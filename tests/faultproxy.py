@@ -33,11 +33,21 @@ from kubernetes import client
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
 Match = Callable[[str, str], bool]  # (method, path with query) -> whether a fault applies
+# What kube-apiserver answers a list whose continue token names a revision etcd has compacted (the message of
+# k8s.io/apiserver/pkg/storage/etcd3's continue handling, reason Expired, code 410).
+EXPIRED_CONTINUE = (
+    b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"The provided continue parameter '
+    b"is too old to display a consistent list result. You can start a new list without the continue parameter, or "
+    b"use the continue token in this response to retrieve the remainder of the results. Continuing with the provided "
+    b"token results in an inconsistent list - objects that were created, modified, or deleted between the time the "
+    b'first chunk was returned and now may show up in the list.","reason":"Expired","code":410}'
+)
 
 
 @dataclass
 class Fault:
-    """``times`` requests matching ``match`` get ``kind`` ("throttle", "unavailable", "reset", "stall")."""
+    """``times`` requests matching ``match`` get ``kind`` ("throttle", "unavailable", "reset", "stall", "expired":
+    a list's continue token the server no longer serves)."""
 
     kind: str
     match: Match
@@ -130,6 +140,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self._answer(503, b'{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server is '
                              b'currently unable to handle the request","reason":"ServiceUnavailable","code":503}',
                              {"Content-Type": "application/json"})  # fmt: skip
+                return
+            if fault is not None and fault.kind == "expired":  # kube-apiserver 1.20's answer to a compacted continue
+                self._answer(410, EXPIRED_CONTINUE, {"Content-Type": "application/json"})
                 return
             if fault is not None and fault.kind == "stall":
                 time.sleep(fault.stall)

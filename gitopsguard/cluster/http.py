@@ -35,7 +35,7 @@ import re
 import ssl
 import threading
 import weakref
-from collections.abc import Awaitable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
@@ -67,11 +67,12 @@ IDENTITY = {"Accept-Encoding": "identity"}
 # there (a DELETE of ".../configmaps/#" would go out as one of ".../configmaps/", the whole collection)
 # Bytes a TLS connection reads from its socket at a time. asyncio gives every TLS connection a read buffer of
 # 256 KiB, zero-filled (so resident) as it connects: 16 MiB for a batch's 64 connections, the larger part of the
-# peak RSS issue 18 added (bench/README.md). A TLS record carries at most 16 KiB, so 32 KiB still takes two
-# records a read; reading 20 answers of 4 MiB used the same CPU with 16, 32, 64 and 256 KiB (noise: 0.18-0.27 s).
+# peak RSS issue 18 added (bench/README.md). A TLS record carries at most 16 KiB, so 16 KiB still takes a whole
+# record a read; reading 20 answers of 4 MiB used the same CPU with 16, 32, 64 and 256 KiB (noise: 0.18-0.27 s),
+# and 16 rather than 32 KiB is 1 MiB less for a batch's 64 connections, held for as long as they are kept.
 # asyncio offers no per-connection setting; its class attribute is the setting, and this module is the
 # process's only user of asyncio (and of its TLS).
-READ_BUFFER = 32 * 1024
+READ_BUFFER = 16 * 1024
 asyncio.sslproto.SSLProtocol.max_size = READ_BUFFER
 _TARGET = re.compile(r"/[\x21\x22\x24-\x7e]*")
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:[/?]|$)")  # "/./" or "/../": not a name; a path a server would resolve
@@ -176,9 +177,18 @@ class Http:
     def send_all(self, calls: Sequence[Call], width: int) -> list[Answer]:
         """Many requests, at most ``width`` at a time, answers in order; ConnectionError as ``send``, and
         then none of the batch is sent any more."""
+        answers: list[Answer | None] = [None] * len(calls)
+        self.send_each(calls, width, answers.__setitem__)
+        return answers  # type: ignore[return-value]
+
+    def send_each(self, calls: Sequence[Call], width: int, take: Callable[[int, Answer], None]) -> None:
+        """As ``send_all``, each answer handed to ``take(index, answer)`` as it arrives instead of all at the
+        end, so that a caller keeps only what it needs of each (a batch of 5,000 dry runs held about 5 MB of
+        JSON answers until its end: bench/README.md, "Memory"). ``take`` runs on the event loop's thread: it
+        must be quick and must not block; an exception it raises stops the batch and is raised here."""
         for method, target, _, _ in calls:
             _check(method, target)  # every target before anything is sent; each URL is made as it is sent
-        return self._loop.run(_guarded(self._batch(calls, max(1, width))))
+        self._loop.run(_guarded(self._batch(calls, max(1, width), take)))
 
     def stream(self, target: str, headers: dict[str, str], read_timeout: float) -> Stream:
         """A GET whose answer is read as it comes (a watch): open once the status and headers are in.
@@ -199,14 +209,13 @@ class Http:
             got = response.headers
             return Answer(response.status, got.get("Content-Type", ""), data, got.get("Retry-After", ""))
 
-    async def _batch(self, calls: Sequence[Call], width: int) -> list[Answer]:
-        answers: list[Answer | None] = [None] * len(calls)
+    async def _batch(self, calls: Sequence[Call], width: int, take: Callable[[int, Answer], None]) -> None:
         upcoming = iter(range(len(calls)))
 
         async def worker() -> None:
             for i in upcoming:  # one iterator shared by the workers: each takes the next call
                 method, target, body, headers = calls[i]
-                answers[i] = await self._one(method, URL(self.base + target, encoded=True), body, headers)
+                take(i, await self._one(method, URL(self.base + target, encoded=True), body, headers))
 
         try:
             async with asyncio.TaskGroup() as group:  # one failure cancels the rest: nothing more goes out
@@ -214,7 +223,6 @@ class Http:
                     group.create_task(worker())
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None
-        return answers  # type: ignore[return-value]
 
 
 class Stream:

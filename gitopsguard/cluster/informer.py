@@ -11,6 +11,9 @@ knows how a watch fails:
 - when the server no longer keeps that version (410 Gone, or an ERROR event "too old resource version"),
   the kind is listed again, and the list is compared with what was known: callers get the differences as
   ADDED / MODIFIED / DELETED events, so nothing that happened while the watch was away is lost;
+- a list is read in pages (``page`` objects each, ``limit``/``continue``), each page handed on before the next
+  is read; a continue token the server no longer serves (410 Expired, once etcd compacted the list's revision)
+  starts the list again from the first page; a list that fails part way changes nothing ``objects`` gives;
 - between failures it waits, doubling up to ``MAX_BACKOFF`` with jitter, and says so (``on_sync(False)``).
 
 Only ``GitOpsGuardError`` is survived: any other exception ends the thread, and the lifeline
@@ -26,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from gitopsguard.cluster.apply import Applier, keyed
+from gitopsguard.cluster.apply import PAGE, Applier, ListExpiredError, keyed
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import ClusterError, GitOpsGuardError
 from gitopsguard.model import KubeObject, ObjectKey
@@ -37,6 +40,7 @@ READ_SLACK = 15.0  # a watch silent for its timeout plus this long is dead (the 
 FIRST_BACKOFF = 0.5  # seconds after the first failure in a row ...
 MAX_BACKOFF = 30.0  # ... doubling up to this
 QUICK_END = 1.0  # a watch the server ends sooner than this counts as a failure: do not spin
+RESTARTS = 3  # a paged list whose continue token expired is started again up to this many times, then failed
 
 
 class _Known(NamedTuple):  # one per object watched (the live scan follows every Pod): a tuple is built fastest
@@ -63,12 +67,16 @@ class Informer:
         self, applier: Applier, raw: RawApi, kind: Kind, *, on_event: Callable[[str, KubeObject], None],
         on_sync: Callable[[bool], None] = lambda _: None, selector: str = "", keep_objects: bool = True,
         timeout: int = WATCH_SECONDS, read_slack: float = READ_SLACK, what: str = "", namespace: str | None = None,
+        page: int = PAGE,
     ) -> None:  # fmt: skip
         self._applier, self._raw, self.kind, self._namespace = applier, raw, kind, namespace  # None: every namespace
         self._on_event, self._on_sync = on_event, on_sync
         self._selector, self._keep, self._what = selector, keep_objects, what or f"watched {kind[1]}"
         self._timeout, self._read_timeout = timeout, timeout + read_slack
         self._known: dict[ObjectKey, _Known] = {}
+        # told to the caller by a list that then failed: compared with by the next list, never served by ``objects``
+        self._unconfirmed: dict[ObjectKey, _Known] = {}
+        self._page = page
         self._version = ""  # "" until listed: the next round lists
         self._lock = threading.Lock()
         self.relists = 0  # how many times the kind was listed (the first included)
@@ -87,7 +95,7 @@ class Informer:
         """Start from a list the caller made itself (and has already acted on): no events for it."""
         with self._lock:
             self._known = {key: self._remembered(body) for key, body in objects.items()}
-        self._version = version
+        self._unconfirmed, self._version = {}, version
 
     def start(self, stop: threading.Event) -> threading.Thread:
         thread = threading.Thread(target=self.run, args=(stop,), name=f"watch-{self.kind[1]}", daemon=True)
@@ -114,25 +122,59 @@ class Informer:
     # -- listing -------------------------------------------------------------------------------------
 
     def _relist(self) -> None:
-        """List, and hand on the differences with what was known as events (none the first time through
-        ``seed``; every object ADDED the first time otherwise)."""
-        query = {"labelSelector": self._selector} if self._selector else None
-        listed, version = self._applier.list_kind(*self.kind, namespace=self._namespace, query=query, what=self._what)
-        self.relists += 1
+        """List, page by page, and hand on the differences with what the caller was told as events (none the
+        first time through ``seed``; every object ADDED the first time otherwise): each page's ADDED and
+        MODIFIED as it arrives, so that no more than a page of bodies is held for the caller (the shared cache
+        packs them as they come), and the DELETED once the last page is in (only the whole list says what went).
+        What the informer knows, and so ``objects``, changes only once the whole list is in: a list that fails
+        part way leaves it as it was, the kind out of sync (``run``) until a later list completes."""
+        told: dict[ObjectKey, _Known] = {}  # what this list told the caller that it had not been told before
+        try:
+            fresh, version = self._listed(told)
+        except GitOpsGuardError:
+            self._unconfirmed |= told  # the next list compares with it: what went meanwhile is then DELETED
+            raise
+        earlier = self._known | self._unconfirmed | told
+        for key in earlier.keys() - fresh.keys():
+            self._on_event("DELETED", _tombstone(self.kind, key, earlier[key]))
         with self._lock:
-            before, self._known = self._known, {key: self._remembered(body) for key, body in listed.items()}
-        for key, body in listed.items():
-            old = before.pop(key, None)
-            if old is None or old.uid != _uid(body):
-                if old is not None:  # the same name, another object: the old one went
-                    self._on_event("DELETED", _tombstone(self.kind, key, old))
-                self._on_event("ADDED", body)
-            elif old.version != _version(body):
-                self._on_event("MODIFIED", body)
-        for key, old in before.items():
-            self._on_event("DELETED", _tombstone(self.kind, key, old))
-        self._version = version
+            self._known = fresh
+        self._unconfirmed, self._version = {}, version
+        self.relists += 1
         self._on_sync(True)
+
+    def _listed(self, told: dict[ObjectKey, _Known]) -> tuple[dict[ObjectKey, _Known], str]:
+        """Every object, remembered, and the list's resourceVersion; started again from the first page when the
+        server no longer serves the rest (``RESTARTS`` times, then ClusterError)."""
+        query = {"labelSelector": self._selector} if self._selector else None
+        for _ in range(RESTARTS):
+            fresh: dict[ObjectKey, _Known] = {}
+            version = ""
+            pages = self._applier.list_pages(*self.kind, namespace=self._namespace, query=query, what=self._what,
+                                             limit=self._page)  # fmt: skip
+            try:
+                for page, listed_at in pages:
+                    fresh |= {key: self._told(key, body, told) for key, body in page.items()}
+                    version = listed_at
+            except ListExpiredError:
+                continue
+            return fresh, version
+        raise ClusterError(f"{self._what}: the list's continue token expired {RESTARTS} times in a row; listing "
+                           "again later")  # fmt: skip
+
+    def _told(self, key: ObjectKey, body: KubeObject, told: dict[ObjectKey, _Known]) -> _Known:
+        """``body`` remembered, after telling the caller how it differs from what the caller last heard of it."""
+        remembered = self._remembered(body)
+        old = told.get(key) or self._unconfirmed.get(key) or self._known.get(key)
+        if old is None or old.uid != remembered.uid:
+            if old is not None:  # the same name, another object: the old one went
+                self._on_event("DELETED", _tombstone(self.kind, key, old))
+            self._on_event("ADDED", body)
+            told[key] = remembered
+        elif old.version != remembered.version:
+            self._on_event("MODIFIED", body)
+            told[key] = remembered
+        return remembered
 
     def _remembered(self, body: KubeObject) -> _Known:
         return _Known(_uid(body), _version(body), body if self._keep else None)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gitopsguard.cluster.apply import Applier, KindCache, keyed
+from gitopsguard.cluster.apply import PAGE, Applier, KindCache, keyed
 from gitopsguard.cluster.informer import Informer, Kind
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
@@ -52,8 +52,10 @@ def _deeper_than(body: KubeObject, depth: int) -> bool:
 
 
 class LiveCache:
-    def __init__(self, applier: Applier, raw: RawApi, unit: str, on_change: Callable[[], None]) -> None:
-        self._applier, self._raw, self._on_change = applier, raw, on_change
+    def __init__(
+        self, applier: Applier, raw: RawApi, unit: str, on_change: Callable[[], None], *, page: int = PAGE
+    ) -> None:
+        self._applier, self._raw, self._on_change, self._page = applier, raw, on_change, page
         self._selector = f"{UNIT_LABEL}={unit}"
         self._informers: dict[Kind, Informer] = {}
         self._synced: set[Kind] = set()
@@ -65,7 +67,7 @@ class LiveCache:
             if kind in self._informers:
                 return
             informer = Informer(
-                self._applier, self._raw, kind, selector=self._selector, what="owned",
+                self._applier, self._raw, kind, selector=self._selector, what="owned", page=self._page,
                 on_event=lambda _change, _body: self._on_change(), on_sync=lambda synced: self._sync(kind, synced),
             )  # fmt: skip
             self._informers[kind] = informer
@@ -99,8 +101,8 @@ class SharedLiveCache:
     per-unit selector does for ``LiveCache``: anyone who may label an object can file it under a unit, so this
     is a view to skip work with, never the ground for a delete (prune lists afresh, ``reconcile.py``)."""
 
-    def __init__(self, applier: Applier, raw: RawApi, on_change: Callable[[str], None]) -> None:
-        self._applier, self._raw, self._on_change = applier, raw, on_change
+    def __init__(self, applier: Applier, raw: RawApi, on_change: Callable[[str], None], *, page: int = PAGE) -> None:
+        self._applier, self._raw, self._on_change, self._page = applier, raw, on_change, page
         self._filed: dict[Kind, dict[str, dict[ObjectKey, Packed]]] = {}  # kind -> unit -> objects (``packed``)
         self._unit_of: dict[Kind, dict[ObjectKey, str]] = {}
         self._informers: dict[Kind, Informer] = {}
@@ -114,7 +116,7 @@ class SharedLiveCache:
                 return
             self._filed[kind], self._unit_of[kind] = {}, {}
             informer = Informer(
-                self._applier, self._raw, kind, selector=UNIT_LABEL, what="owned", keep_objects=False,
+                self._applier, self._raw, kind, selector=UNIT_LABEL, what="owned", keep_objects=False, page=self._page,
                 on_event=lambda change, body: self._take(kind, change, body),
                 on_sync=lambda synced: self._sync(kind, synced),
             )  # fmt: skip

@@ -19,6 +19,7 @@ import json
 import sys
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -160,6 +161,43 @@ class RawApi:
     def send_all(self, requests: Sequence[Request], width: int) -> list[Answer]:
         """Many requests, ``width`` at a time, their raw answers in order (decode with ``parsed`` or
         ``written``). Raises ClusterError when the server cannot be reached."""
+        answers: list[Answer | None] = [None] * len(requests)
+        self.send_each(requests, width, answers.__setitem__)
+        return answers  # type: ignore[return-value]
+
+    def send_each(self, requests: Sequence[Request], width: int, take: Callable[[int, Answer], None]) -> None:
+        """As ``send_all``, each request's final answer (after the retries ``retries`` allows) handed to
+        ``take(index, answer)`` as it arrives, on the event loop's thread (``Http.send_each``: quick, never
+        blocking), so that a batch's answers are not all held at once. ``take`` may be called again for the
+        same index when a dropped connection made the whole batch go out again: the later answer stands."""
+        calls = self._calls(requests)
+        safe = [retries.repeatable(r.method, r.query, r.content_type) for r in requests]
+        pending: dict[int, Answer] = {}  # throttled or transient answers, asked again below
+
+        def taken(i: int, answer: Answer) -> None:
+            if retries.worth_again(answer, safe[i]):
+                pending[i] = answer
+            else:
+                pending.pop(i, None)
+                take(i, answer)
+
+        retry = self._retry
+        while True:
+            pending.clear()  # a batch sent again whole answers each request again
+            try:
+                self._http.send_each(calls, width, taken)
+                self._again_where_transient(calls, width, pending, taken)
+                break
+            except ConnectionError as error:
+                # One broken connection fails the batch; sent again whole only when every request is safe.
+                again = retries.after_drop(retry, "BATCH", "", error) if all(safe) else None
+                if again is None:
+                    raise UnreachableError(f"{self._host}: the API server is unreachable ({error})") from error
+                retry = again
+        for i, answer in sorted(pending.items()):  # the tries are spent: the last answer stands
+            take(i, answer)
+
+    def _calls(self, requests: Sequence[Request]) -> list[Call]:
         headers: dict[tuple[str, str], dict[str, str]] = {}  # shared by the calls alike (never changed)
         queries: dict[tuple[tuple[str, str], ...], str] = {}
         calls: list[Call] = []
@@ -170,34 +208,22 @@ class RawApi:
             if pairs not in queries:
                 queries[pairs] = f"?{urlencode(pairs)}" if pairs else ""
             calls.append((r.method, r.path + queries[pairs], r.body, headers[(r.accept, r.content_type)]))
-        safe = [retries.repeatable(r.method, r.query, r.content_type) for r in requests]
-        retry = self._retry
-        while True:
-            try:
-                return self._again_where_transient(calls, safe, width, self._http.send_all(calls, width))
-            except ConnectionError as error:
-                # One broken connection fails the batch; sent again whole only when every request is safe.
-                again = retries.after_drop(retry, "BATCH", "", error) if all(safe) else None
-                if again is None:
-                    raise UnreachableError(f"{self._host}: the API server is unreachable ({error})") from error
-                retry = again
+        return calls
 
     def _again_where_transient(
-        self, calls: list[Call], safe: list[bool], width: int, answers: list[Answer]
-    ) -> list[Answer]:
-        """The batch's answers after asking again, together, for the ones that were throttled or transient
-        (one bounded budget for the batch: its answers come in the same few seconds)."""
+        self, calls: list[Call], width: int, pending: dict[int, Answer], taken: Callable[[int, Answer], None]
+    ) -> None:
+        """Asks again, together, for the requests whose answers in ``pending`` were throttled or transient (one
+        bounded budget for the batch: its answers come in the same few seconds); what stays transient stays in
+        ``pending``."""
         retry = self._retry
-        pending = [i for i, answer in enumerate(answers) if retries.worth_again(answer, safe[i])]
         while pending:
-            next_retry = retries.after_answer(retry, "BATCH", "", [answers[i] for i in pending])
+            next_retry = retries.after_answer(retry, "BATCH", "", list(pending.values()))
             if next_retry is None:
-                break
+                return
             retry = next_retry
-            for i, answer in zip(pending, self._http.send_all([calls[i] for i in pending], width), strict=True):
-                answers[i] = answer
-            pending = [i for i in pending if retries.worth_again(answers[i], safe[i])]
-        return answers
+            again = sorted(pending)
+            self._http.send_each([calls[i] for i in again], width, partial(_at, again, taken))
 
     def _send(
         self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str, accept: str
@@ -236,6 +262,11 @@ class RawApi:
         expiring token, and a bound service account token rotates under us (never kept here)."""
         value = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
         return {"Authorization": str(value)} if value else {}
+
+
+def _at(indices: list[int], take: Callable[[int, Answer], None], j: int, answer: Answer) -> None:
+    """``take`` of the answer to the ``j``th request of a batch made of ``indices``' requests."""
+    take(indices[j], answer)
 
 
 def written(answer: Answer, *, version: bool = True) -> Written:

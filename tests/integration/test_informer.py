@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from gitopsguard.cluster.apply import Applier
+from gitopsguard.cluster.apply import PAGE, Applier
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import KubeObject, ObjectKey
@@ -100,12 +100,12 @@ class BurstDuringList(Applier):
         super().__init__(api)
         self._core, self._namespace, self._tag, self.bursts = client.CoreV1Api(api), namespace, tag, 0
 
-    def list_kind(
+    def list_pages(
         self, api_version: str, kind: str, *, namespace: str | None = None, query: dict[str, str] | None = None,
-        what: str = "",
-    ) -> tuple[dict[ObjectKey, KubeObject], str]:  # fmt: skip
-        answer = super().list_kind(api_version, kind, namespace=namespace, query=query, what=what)
-        if self.bursts == 0:
+        what: str = "", limit: int = PAGE,
+    ) -> Iterator[tuple[dict[ObjectKey, KubeObject], str]]:  # fmt: skip
+        yield from super().list_pages(api_version, kind, namespace=namespace, query=query, what=what, limit=limit)
+        if self.bursts == 0:  # the last page is in
             self.bursts += 1
             for number in range(20):
                 self._core.create_namespaced_config_map(self._namespace, configmap(f"burst-{number}", self._tag))
@@ -113,7 +113,6 @@ class BurstDuringList(Applier):
                 self._core.patch_namespaced_config_map(f"burst-{number}", self._namespace, {"data": {"v": "2"}})
             for number in range(0, 20, 5):
                 self._core.delete_namespaced_config_map(f"burst-{number}", self._namespace)
-        return answer
 
 
 def test_a_burst_of_changes_during_a_relist_is_not_lost(
