@@ -252,6 +252,7 @@ class Fleet:
                 # request that came since the first list was not fetched for: the next round answers it
                 seen = {(u.namespace, u.name): u.requested_at for u in units}
                 units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._list_units())
+                self._listed = units  # what the next rounds reuse (a request made since is a change: listed then)
             return None, self._serve(units, stop)
         except WorkerDiedError:  # a bug killed a worker (the lifeline ends the process): never serve on without it
             raise
