@@ -251,8 +251,11 @@ class Fleet:
             if self._pass_root():  # the root may have applied new specs (new generations): list again, but a
                 # request that came since the first list was not fetched for: the next round answers it
                 seen = {(u.namespace, u.name): u.requested_at for u in units}
-                units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._list_units())
-                self._listed = units  # what the next rounds reuse (a request made since is a change: listed then)
+                listed = self._list_units()
+                units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in listed)
+                self._listed = units  # what the next rounds reuse; but a later request stays on its Unit, and
+                if any(a is not b for a, b in zip(units, listed, strict=True)):  # the next round lists it again
+                    self._units_stale = True
             return None, self._serve(units, stop)
         except WorkerDiedError:  # a bug killed a worker (the lifeline ends the process): never serve on without it
             raise
