@@ -71,7 +71,8 @@ class Sampler:
         tick = os.sysconf("SC_CLK_TCK")
         lines, before = [], 0
         for phase, (threads, functions, innermost) in list(self.phases.items()):
-            total, before = self.totals[phase] - before, self.totals[phase]
+            ended = self.totals.get(phase, before)  # a phase the exit came in before its first total
+            total, before = ended - before, ended
             lines.append(f"== {phase}: {sum(threads.values()) / tick:.2f} CPU-s seen in the threads sampled, of "
                          f"{total / tick:.2f} the process used (the sampler, and threads that ended between "
                          "samples, are not seen)")  # fmt: skip

@@ -302,6 +302,23 @@ def audited(line: bytes, prefix: str) -> tuple[bool, str] | None:
     return "dryRun=" in str(event.get("requestURI")), f"{event['verb']} {resource} {namespace}/{name} by {agent}"
 
 
+def quiet_for(audit_log: Path, prefix: str, quiet: float, limit: float) -> tuple[float, str | None]:
+    """Wait until no client has written an object of the run for ``quiet`` seconds (the controller-manager
+    writes tokens into the new ServiceAccounts, late on a loaded machine, and each write makes that Unit due:
+    a window holding them is not one with nothing changed), at most ``limit`` seconds; the seconds waited and
+    the last write seen."""
+    start = last = time.monotonic()
+    seen: str | None = None
+    with audit_log.open("rb") as handle:
+        handle.seek(0, 2)
+        while (now := time.monotonic()) - last < quiet and now - start < limit:
+            for line in handle:
+                if (write := write_of_run(line, prefix)) is not None:
+                    last, seen = time.monotonic(), write
+            time.sleep(0.5)
+    return time.monotonic() - start, seen
+
+
 def requests_of_run(lines: Iterator[bytes], prefix: str) -> dict[str, int]:
     """The controller's audited requests on the run's objects (writes and dry runs: the dev cluster's audit
     policy leaves reads and Events out), counted by verb and resource."""
@@ -463,6 +480,10 @@ def measure(raw: RawApi, o: argparse.Namespace, layout: Layout, folder: Path) ->
         ready_requests = requests_of_run(ramp.lines(), layout.prefix) if ramp else {}
         print(f"all {layout.units} Units Ready {ready:.1f} s after start; no-op window in {o.settle:.0f} s", flush=True)
         time.sleep(o.settle)
+        if o.apiserver_audit_log and o.quiet > 0:
+            waited, last = quiet_for(o.apiserver_audit_log, layout.prefix, o.quiet, o.interval)
+            print(f"then {waited:.1f} s until no write on the run's objects for {o.quiet:.0f} s"
+                  + (f" (the last: {last})" if last else ""), flush=True)  # fmt: skip
         numbers = noop_window(raw, layout, child, o.apiserver_audit_log, o)
         peak = child.vm_hwm_mib()
         print(f"the controller's memory after the window: {smaps.summary(child.process.pid)}", flush=True)
@@ -513,6 +534,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--unit-interval", type=int, default=0, help="seconds: every Unit's interval, when it "
                         "should differ (longer: the window sees fetches and watches, no pass)")  # fmt: skip
     parser.add_argument("--settle", type=float, default=10.0, help="seconds from all Ready to the no-op window")
+    parser.add_argument("--quiet", type=float, default=10.0, help="then, with --apiserver-audit-log, seconds "
+                        "without a write on the run's objects by anyone (at most --interval)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="give up when not all Ready by then")
     parser.add_argument("--kubeconfig", type=Path, default=StateLayout.default().kubeconfig)
     parser.add_argument("--apiserver-audit-log", type=Path, default=None, help="default: the dev cluster's")

@@ -38,10 +38,12 @@ class Collector:
             if was_enabled:
                 gc.enable()
 
-    def between_passes(self, *, busy: bool = False) -> int:
+    def between_passes(self, *, busy: bool = False, at_rest: bool = False) -> int:
         """Collect what the last pass left in cycles; the whole heap too when due and no pass is waiting
-        (``busy``), or when long overdue. Returns the oldest generation collected."""
-        if self._clock() - self._last_full >= self._full_every * (OVERDUE if busy else 1):
+        (``busy``), or when long overdue. A loop ``at_rest`` (its passes changed nothing since the last full
+        collection) waits as long as a busy one: what it holds stays, and the young collections find what its
+        passes dropped. Returns the oldest generation collected."""
+        if self._clock() - self._last_full >= self._full_every * (OVERDUE if busy or at_rest else 1):
             self._last_full = self._clock()
             gc.collect()
             return 2

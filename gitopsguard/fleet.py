@@ -31,16 +31,16 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.informer import Informer
-from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from gitopsguard.cluster.inventory import Inventory, InventoryStore
 from gitopsguard.cluster.livecache import SharedLiveCache
 from gitopsguard.cluster.namespaces import NamespaceView
 from gitopsguard.cluster.rest import RawApi
@@ -49,13 +49,15 @@ from gitopsguard.cluster.units import API_VERSION, LiveUnit, UnitStore
 from gitopsguard.collector import Collector
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
-from gitopsguard.fleet_pool import DEFAULT_WORKERS, WorkerDiedError, Workers, serve_round
+from gitopsguard.fleet_pool import DEFAULT_WORKERS, Turn, WorkerDiedError, Workers, serve_round
 from gitopsguard.fleet_retire import Retirer
+from gitopsguard.fleet_standing import Standing, stand
+from gitopsguard.fleet_standing import refused_targets as refused_targets  # where check --root and tests find it
 from gitopsguard.fleet_status import Served, StatusWriter, answering
-from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, healthy
+from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, due_after, healthy
 from gitopsguard.fleet_turns import accounts as accounts  # where the CLI and the tests have found it
 from gitopsguard.heads import Head, judge
-from gitopsguard.model import UNIT_LABEL, Manifest
+from gitopsguard.model import UNIT_LABEL, Action, KubeObject, Manifest, ObjectKey
 from gitopsguard.plan.prune import BrakePolicy
 from gitopsguard.policy import Evaluation, PolicySet
 from gitopsguard.policy.compose import Governance
@@ -70,21 +72,19 @@ from gitopsguard.units import (
     Readiness,
     UnitRef,
     UnitSpec,
-    apply_order,
     blocked,
     readiness_of,
     unit_id,
 )
 from gitopsguard.units import Reason as Condition
-from gitopsguard.units.policies_path import misplaced_policies
-from gitopsguard.units.root import Root, RootUnits, as_served, minted_units, units_of_root, vouched
+from gitopsguard.units.root import Root, RootUnits, minted_units, units_of_root
 from gitopsguard.units.shards import shard_of
 from gitopsguard.units.spec import DEFAULTS, UnitDefaults, normal_path
 
 # Events wake a round at once, but whoever may label an object may wake it (a tenant patching a ConfigMap that
-# carries any Unit's id, as fast as it can: tests/integration/redteam_units/). A round lists every Unit (0.5
-# CPU-seconds at 1,000), so the loop rests this long after each round whatever woke it; what came meanwhile
-# is served by the next round (its Units stay due), within a second still.
+# carries any Unit's id, as fast as it can: tests/integration/redteam_units/). A round costs CPU for every Unit
+# (tens of milliseconds at 1,000, more when it lists them again), so the loop rests this long after each round
+# whatever woke it; what came meanwhile is served by the next round (its Units stay due), within a second still.
 ROUND_REST = 0.5
 
 
@@ -138,6 +138,13 @@ class Fleet:
         self._root_pending = False  # that head is not passed yet (the root's shard was not ours)
         self._declared: tuple[str, RootUnits] | None = None  # the Units of the root's applied commit
         self._root_due, self._watching, self._noted = 0.0, False, set[str]()
+        # the Units as last listed, listed again only when the watch saw one change, a status was written, the
+        # root passed, or the watch is not in sync: a round over 1,000 Units at rest then lists nothing
+        self._listed: tuple[LiveUnit, ...] | None = None
+        self._units_stale, self._units_in_sync = True, False
+        self._standing: Standing | None = None  # what the last round derived from them
+        self._inventory_keys: tuple[Inventory, frozenset[ObjectKey]] | None = None  # the root's, as last read
+        self._changed = True  # a pass changed something since the last full collection of the heap
         self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
         self.last_duration = 0.0  # seconds the last round took (for metrics)
         self.rounds = 0  # rounds served (for metrics and tests)
@@ -171,7 +178,8 @@ class Fleet:
                     ended = time.monotonic()
                     self.last_duration = ended - started
                     failures = failures + 1 if worth_retrying(failure) else 0
-                    collector.between_passes(busy=self._wake.is_set())
+                    if collector.between_passes(busy=self._wake.is_set(), at_rest=not self._changed) == 2:
+                        self._changed = False
                     backoff = next_wait(failure, failures, lambda n: jittered(n, self._interval))
                     self._wake.wait(min(wait, backoff) if failure is not None else wait)
                     stop.wait(max(0.0, ended + ROUND_REST - time.monotonic()))
@@ -214,6 +222,8 @@ class Fleet:
             return True
 
     def _on_result(self, result: ReconcileResult) -> None:
+        if result.error is not None or any(c.action is not Action.UNCHANGED for c in result.changes):
+            self._changed = True  # a full collection is due at its period again
         with self._said:
             self._reported(result)
 
@@ -234,14 +244,18 @@ class Fleet:
     def _round(self, stop: threading.Event) -> tuple[GitOpsGuardError | None, float]:
         """One round; the failure that ended it early (None when it ran through) and the seconds to the next."""
         try:
-            units = self._units.list()
+            units = self._listed_units()
             self._watch_units(stop)
             if self._asked_for(units):  # `reconcile unit` serves the branch as it is now, as a commit would
                 self._fetch_now.set()
             if self._pass_root():  # the root may have applied new specs (new generations): list again, but a
                 # request that came since the first list was not fetched for: the next round answers it
                 seen = {(u.namespace, u.name): u.requested_at for u in units}
-                units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in self._units.list())
+                listed = self._list_units()
+                units = tuple(answering(u, seen.get((u.namespace, u.name))) for u in listed)
+                self._listed = units  # what the next rounds reuse; but a later request stays on its Unit, and
+                if any(a is not b for a, b in zip(units, listed, strict=True)):  # the next round lists it again
+                    self._units_stale = True
             return None, self._serve(units, stop)
         except WorkerDiedError:  # a bug killed a worker (the lifeline ends the process): never serve on without it
             raise
@@ -253,6 +267,25 @@ class Fleet:
             return None, self._interval
 
     # -- the root ----------------------------------------------------------------------------------
+
+    def _listed_units(self) -> tuple[LiveUnit, ...]:
+        """The Units as the last list gave them while nothing says they changed since; else listed now."""
+        if self._listed is not None and self._units_in_sync and not self._units_stale:
+            return self._listed
+        return self._list_units()
+
+    def _list_units(self) -> tuple[LiveUnit, ...]:
+        self._units_stale = False  # before the list: a change during it is seen by the next round
+        self._listed = self._units.list()
+        return self._listed
+
+    def _units_changed(self, _change: str, _body: KubeObject) -> None:
+        self._units_stale = True
+        self._wake.set()
+
+    def _units_synced(self, synced: bool) -> None:
+        self._units_in_sync = synced
+        self._units_stale = True
 
     def _asked_for(self, units: tuple[LiveUnit, ...]) -> bool:
         """Whether a Unit of the root's label carries a reconcile request not seen before. Each request value
@@ -292,12 +325,26 @@ class Fleet:
             revision = self._source.fetch(last_applied=inventory.last_applied,
                                           allow_rewind=self._reconciler.allow_rewind,
                                           break_glass=self._reconciler.break_glass)  # fmt: skip
-            self._root_head = judge(self.unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+            self._root_head = self._root_judged(revision)
             self._revision = revision
         except GitOpsGuardError as error:  # unreachable, rewound, unreviewed: the root holds, Units keep theirs
             self._root_head = Head(None, refusal=error.with_traceback(None))
         self._root_pending = True
         return True
+
+    def _root_judged(self, revision: Revision) -> Head:
+        """The root path at ``revision``; at the commit it was judged at before and accepted, rendered and
+        judged again only if its pass needs the objects (something moved), as a Unit's is (``_Deferred``)."""
+
+        def judged() -> Head:
+            return judge(self.unit, revision, self._applier, renderer(self._stored), datetime.now(UTC))
+
+        before = self._root_head
+        if self.policies is None or before is None or before.refusal is not None or before.revision is None:
+            return judged()  # policies None: the pass must read them (admission and the scan wait on them)
+        if before.revision.commit != revision.commit:
+            return judged()
+        return _Deferred(revision, judging=functools.cache(judged))
 
     @contextlib.contextmanager
     def _acting(self, unit: str) -> Iterator[Callable[[], bool] | None]:
@@ -326,7 +373,9 @@ class Fleet:
             declared = units_of_root(self._root, manifests, self._defaults, namespace=self.unit.default_namespace)
             self._declared = (commit, declared)
         declared = self._declared[1]
-        return declared.units, declared.refused_units, frozenset(inventory.entries)
+        if self._inventory_keys is None or self._inventory_keys[0] is not inventory:  # the same kept inventory:
+            self._inventory_keys = (inventory, frozenset(inventory.entries))  # the same keys, not built again
+        return declared.units, declared.refused_units, self._inventory_keys[1]
 
     def _render_at(self, path: str, commit: str) -> tuple[Manifest, ...]:
         """``path`` (the root's, or a Unit's folder: what it claims, for retirements) rendered at ``commit``; run
@@ -340,25 +389,19 @@ class Fleet:
         """Every Unit the root vouches for, in order, until a stop is asked for (SIGTERM: the kubelet kills a
         Pod at the end of its grace period, and a round over 1,000 Units takes longer); the seconds until the
         next one is due."""
-        specs, refused, inventory = self._root_specs()
-        found = vouched(self._root, [u.body for u in live_units], inventory)
-        for why in found.ignored:
-            self._note(why)
-        live = {UnitRef(u.namespace, u.name): u for u in live_units}
-        served = {UnitRef(*_where(body)) for body in found.served}
-        self._governed.keep_only([*(s.id for s in specs), *(unit_id(r.namespace, r.name) for r in refused)])
-        specs = tuple(as_served(s, live[s.ref].body) for s in specs if s.ref in served)
+        commit = self._revision.commit if self._revision else ""
+        standing = self._stand(live_units, commit)
+        live, served, specs, order, ready, by_ref = (standing.live, standing.served, standing.specs, standing.order,
+                                                     standing.ready, standing.by_ref)  # fmt: skip
+        inventory = standing.inventory
+        self._governed.keep_only(standing.declared)
         self._retirer.record(specs)
-        inside = refused_targets(specs) | misplaced_policies(self._root.path, self.unit.policies_path, specs)
-        order = apply_order(tuple(s for s in specs if s.ref not in inside))
-        for ref, why in {**refused, **inside, **order.refused}.items():
+        for ref, why in standing.refused.items():
             with self._acting(unit_id(ref.namespace, ref.name)) as still:
                 if ref in served and still is not None and still():
-                    self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
-                                       failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
-        commit = self._revision.commit if self._revision else ""
-        ready = {ref: readiness_of(u.status, u.generation, commit) for ref, u in live.items() if ref in served}
-        by_ref = {s.ref: s for s in specs}
+                    written = self._status.write(live[ref], PassOutcome(Phase.FAILED, live[ref].generation,
+                                                 failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
+                    self._units_stale = self._units_stale or written.unit is not live[ref]
         with self._moved_lock:
             self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
 
@@ -368,7 +411,30 @@ class Fleet:
 
         busy = self._busy.now()  # health waits of earlier rounds: they, and what needs them, wait for their end
         needs = {s.ref: s.depends_on for s in specs}
-        served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy)
+
+        leases = self._leases
+        held = leases.held() if leases is not None else None
+        timed, due = self._schedule.due_now(live, commit, time.monotonic())  # one look for the round: what comes
+        with self._moved_lock:  # due or moves meanwhile wakes the next one
+            moved = frozenset(self._moved_units)
+
+        def rest(
+            ref: UnitRef, given: Mapping[UnitRef, Readiness]
+        ) -> Readiness | Literal[Turn.NEEDED, Turn.HERE] | None:
+            # what its turn would give without a request: its status as listed, when another replica's or
+            # not due (no status to write: not suspended, not waiting); else its turn
+            spec = by_ref[ref]
+            if leases is not None and held is not None and shard_of(spec.id, leases.shards) not in held:
+                self._schedule.mark(ref, servable=False)
+                return ready.get(ref)
+            if spec.suspend or ref in due or spec.id in moved:
+                return Turn.NEEDED
+            if spec.depends_on and blocked([spec], collections.ChainMap(dict(given), ready)):
+                return Turn.NEEDED
+            # its interval ran out, nothing else: its pass most likely finds it at rest, with no request
+            return Turn.HERE if ref in timed else ready.get(ref)
+
+        served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy, rest=rest)
         # retire after the passes: a Unit renamed or moved declares what its old name applied, and its pass has
         # relabelled it by now, so the old name's retirement finds it no longer its own and leaves it
         if not stop.is_set():
@@ -378,6 +444,18 @@ class Fleet:
         # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
         # came would otherwise make every round come at once (a change to them wakes the loop anyway)
         return self._next_due(self._schedule.next_times(order.order))
+
+    def _stand(self, live_units: tuple[LiveUnit, ...], commit: str) -> Standing:
+        """What the round serves: derived again only when the listed Units, the root's Units or inventory, or
+        the commit moved (most rounds of a loop at rest reuse the last)."""
+        specs, refused, inventory = self._root_specs()
+        sources = (live_units, specs, inventory, commit)
+        if self._standing is not None and self._standing.sources == sources:
+            return self._standing
+        self._standing, ignored = stand(self._root, sources, refused, self.unit.policies_path)
+        for why in ignored:
+            self._note(why)
+        return self._standing
 
     def _serve_one(self, spec: UnitSpec, live: LiveUnit, ready: Mapping[UnitRef, Readiness]) -> Readiness | None:
         """The Unit's turn, on a worker; its readiness for its dependents, or None when it is not done in this
@@ -435,7 +513,7 @@ class Fleet:
                 wait = min(wait, jittered(1, self._interval))
             if result.error is None and spec.wait.enabled:
                 return None, Pending(spec, live, result, applier, commit, wait)
-            self._schedule.passed(spec.ref, commit, time.monotonic() + wait)
+            self._schedule.passed(spec.ref, commit, due_after(wait, time.monotonic()))
             return self._write(still, live, outcome_of(result, spec.generation), result) or as_is, None
 
     def _wait_then_write(self, pending: Pending) -> None:
@@ -445,7 +523,7 @@ class Fleet:
         try:
             deadline = time.monotonic() + (spec.timeout or spec.interval).total_seconds()
             outcome = healthy(pending, deadline, self._stop)
-            self._schedule.passed(spec.ref, pending.commit, time.monotonic() + pending.after)
+            self._schedule.passed(spec.ref, pending.commit, due_after(pending.after, time.monotonic()))
             with self._acting(spec.id) as still:
                 if still is not None:
                     self._write(still, pending.live, outcome, pending.result)
@@ -462,6 +540,8 @@ class Fleet:
         if not still():
             return None
         written: Served = self._status.write(live, outcome, result=result)
+        if written.unit is not live:  # written: the next round lists them again, and sees it as the server has it
+            self._units_stale = True
         return written.readiness
 
     def _pass(self, spec: UnitSpec, still: Callable[[], bool]) -> tuple[ReconcileResult, Applier] | None:
@@ -516,7 +596,7 @@ class Fleet:
         self._watching = True
         informer = Informer(self._applier, self._raw, (API_VERSION, "Unit"), keep_objects=False, what="Units",
                             selector=f"{UNIT_LABEL}={self.unit.name}",
-                            on_event=lambda _change, _body: self._wake.set())  # fmt: skip
+                            on_event=self._units_changed, on_sync=self._units_synced)  # fmt: skip
         informer.start(stop)
 
     def _note(self, message: str) -> None:
@@ -524,18 +604,6 @@ class Fleet:
             if message not in self._noted:  # said once per process, not every round
                 self._noted.add(message)
                 self._on_note(message)
-
-
-def refused_targets(specs: Iterable[UnitSpec]) -> dict[UnitRef, str]:
-    """Units whose objects would land in the controller's own namespace by default (``targetNamespace``, else
-    their own): refused, as ``run --namespace`` is. Its inventories, state, Leases and trust file live there,
-    and a folder's objects that name no namespace would be written among them, as the Unit's account."""
-    return {
-        s.ref: f"{s.origin}: {s.ref}: spec.targetNamespace {CONTROLLER_NAMESPACE} (or a Unit in it): the "
-        "controller's own namespace cannot receive a Unit's objects (its state lives there); choose another"
-        for s in specs
-        if (s.target_namespace or s.ref.namespace) == CONTROLLER_NAMESPACE
-    }
 
 
 def unit_of(spec: UnitSpec, root: Unit) -> Unit:

@@ -13,16 +13,18 @@ for a turn that will never end, so no half-alive controller keeps serving some U
 
 from __future__ import annotations
 
+import enum
 import functools
 import heapq
 import queue
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+R = TypeVar("R")
 LIVENESS = 0.5  # seconds between two looks at the workers while a round waits for a turn to end
 # Measured with bench/units_1000.py (bench/README.md, "1,000 Units"): a first pass waits on the API server
 # for most of its time, so a few passes at once fill the two cores the dev cluster shares with the controller.
@@ -72,15 +74,33 @@ class Workers:
             task()  # nothing is caught here: a task catches what its input may raise (see the module's docstring)
 
 
+class Turn(enum.Enum):
+    """What ``rest`` answers for a key that needs a turn after all: on a worker, or on the round's thread."""
+
+    NEEDED = "needed"
+    HERE = "here"  # most likely cheap (a Unit due only by its interval: at rest, no request)
+
+
+Wanted = Literal[Turn.NEEDED, Turn.HERE]
+
+
 def serve_round(
     order: Sequence[K], needs: Mapping[K, Iterable[K]], serve: Callable[[K, Mapping[K, V]], V | None],
     workers: Workers, stop: threading.Event, *, held: Collection[K] = (),
+    rest: Callable[[K, Mapping[K, V]], V | Wanted | None] = lambda _key, _given: Turn.NEEDED,
 ) -> dict[K, V]:  # fmt: skip
     """Each key of ``order`` served once on ``workers`` (``serve(key, what its dependencies' turns gave)``),
     after every key of the round it ``needs``, at most ``workers.size`` at once, lowest place first. A key in
     ``held`` (still busy from an earlier round), one whose turn gave None, and every key that needs one of
     them, directly or not, is left out. Once ``stop`` is set no turn starts; returns when the started ones
-    have ended, with what each gave."""
+    have ended, with what each gave.
+
+    ``rest(key, given)`` is asked first, on the round's own thread, in the key's place: what a key at rest gives
+    without a turn (a Unit not due makes no request), ``Turn.NEEDED`` for a turn on a worker, or ``Turn.HERE``
+    for a turn on the round's thread in a free worker's stead (one most likely cheap: a Unit due only by its
+    interval). Handing each of 1,000 such keys to a worker and back cost more CPU than the keys themselves
+    (bench/units_1000.py, the no-op window). What escapes either on the round's thread ends the round with
+    WorkerDiedError, as it would have killed a worker."""
     plan: _Plan[K] = _Plan(order, needs, held)
     done: queue.SimpleQueue[tuple[K, V | None]] = queue.SimpleQueue()
     results: dict[K, V] = {}
@@ -89,17 +109,35 @@ def serve_round(
         while plan.startable and running < workers.size and not stop.is_set():
             key = plan.next()
             given = {d: results[d] for d in plan.needs[key]}
-            workers.submit(functools.partial(_turn, serve, key, given, done))
-            running += 1
+            rested = _rested(rest, key, given)
+            if rested is Turn.NEEDED:
+                workers.submit(functools.partial(_turn, serve, key, given, done))
+                running += 1
+            elif rested is Turn.HERE:  # in a free worker's stead: the rules above hold as they are
+                _ended_with(plan, results, key, _rested(serve, key, given))
+            else:
+                _ended_with(plan, results, key, rested)
         if running == 0:
             return results
         key, value = _ended(done, workers)
         running -= 1
-        if value is None:
-            plan.leave_out(key)
-        else:
-            results[key] = value
-            plan.ended(key)
+        _ended_with(plan, results, key, value)
+
+
+def _ended_with(plan: _Plan[K], results: dict[K, V], key: K, value: V | None) -> None:
+    if value is None:
+        plan.leave_out(key)
+    else:
+        results[key] = value
+        plan.ended(key)
+
+
+def _rested(rest: Callable[[K, Mapping[K, V]], R], key: K, given: Mapping[K, V]) -> R:
+    try:
+        return rest(key, given)
+    except Exception as error:  # a bug, as in a worker: the process must end rather than serve on half alive
+        raise WorkerDiedError(f"a Unit's turn failed on the round's thread: {error!r}; the process ends so "
+                              "that it is restarted whole") from error  # fmt: skip
 
 
 class _Plan(Generic[K]):

@@ -74,7 +74,13 @@ class InventoryStore:
         """The unit's inventory, empty when it has none. Raises ClusterError (naming the ConfigMap) when it
         cannot be read: a pass must not run, let alone prune, from an inventory it cannot read."""
         stored = self._store.read(_name(unit))
-        return Inventory() if stored is None else self._keep(stored, _parsed(stored))
+        if stored is None:
+            return Inventory()
+        with self._lock:
+            kept = self._kept.get(stored.name)
+        if kept is not None and kept[0] == stored.resource_version:
+            return kept[1]  # the same version stored: what was vouched for it still holds (the loop's fetch loads)
+        return self._keep(stored, _parsed(stored))
 
     def recall(self, unit: str) -> Inventory | None:
         """The unit's inventory as last loaded or saved here, when the watch (``follow``) sees that version stored
@@ -92,7 +98,7 @@ class InventoryStore:
         """Remember, for the inventory kept in memory alone, that these owned objects were found still as applied
         at these resourceVersions (a controller wrote their status, or a field beside ours): the next pass then
         finds them at rest without rendering again. Nothing is written (a pass with nothing to do writes
-        nothing), and a load replaces it with the stored inventory."""
+        nothing); a load that finds another version stored replaces it with that one."""
         name = _name(unit)
         with self._lock:
             kept = self._kept.get(name)

@@ -6,7 +6,7 @@ Nothing here decides anything of its own: each step calls what the loop calls, i
 
 1. the root path, rendered and gated by the platform's policies (``heads.judge``, as ``Fleet._fetch_if_due``);
 2. the Units its render declares (``units_of_root``: unreadable, overlapping), those aimed at the controller's
-   namespace (``fleet.refused_targets``), with a misplaced ``policiesPath`` (``misplaced_policies``), in a
+   namespace (``fleet_standing.misplaced``), with a misplaced ``policiesPath`` (the same), in a
    cycle or behind a missing dependency (``apply_order``), as ``Fleet._serve``;
 3. each other Unit in apply order, as its pass would: its folder rendered with its default namespace and gated
    by the platform's policies plus its own (``fleet.unit_of``, ``heads.judge``: ``policy/compose.restricting``),
@@ -37,7 +37,8 @@ from gitopsguard.commands.check_offline import OfflineCluster
 from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import UnitError
-from gitopsguard.fleet import refused_targets, unit_of
+from gitopsguard.fleet import unit_of
+from gitopsguard.fleet_standing import misplaced
 from gitopsguard.gate import RevisionBlockedError
 from gitopsguard.heads import Head, judge
 from gitopsguard.model import Manifest
@@ -46,7 +47,6 @@ from gitopsguard.reconcile import ReconcileResult, Unit, renderer
 from gitopsguard.render.settings import DEFAULT as DEFAULT_RENDER
 from gitopsguard.source import Revision
 from gitopsguard.units import Reason, UnitRef, UnitSpec, apply_order
-from gitopsguard.units.policies_path import misplaced_policies
 from gitopsguard.units.root import Root, RootUnits, minted_units, units_of_root
 from gitopsguard.units.spec import DEFAULTS, normal_path
 
@@ -106,7 +106,7 @@ def check_units(
     #    did not render, which its verdict says), refused first
     declared = units_of_root(Root(root.path, root.name), render.kept(root.path), DEFAULTS, namespace=namespace)
     specs = declared.units
-    inside = refused_targets(specs) | misplaced_policies(root.path, policies_path, specs)
+    inside = misplaced(specs, root.path, policies_path)
     order = apply_order(tuple(s for s in specs if s.ref not in inside))
     refused = {**declared.refused_units, **inside, **order.refused}
     # 3. each other Unit, in apply order, as its pass would judge its folder

@@ -49,3 +49,16 @@ def test_leaving_passes_keeps_collection_off_when_it_was_off_before() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_loop_at_rest_collects_the_whole_heap_only_when_long_overdue() -> None:
+    """Passes that changed nothing leave nothing long-lived behind: a full walk of a big heap (0.16 s at 1,000
+    Units) once a period would be most of an idle loop's CPU."""
+    now = [0.0]
+    collector = Collector(full_every=60.0, clock=lambda: now[0])
+    now[0] = 61.0
+    assert collector.between_passes(at_rest=True) == 1, "at rest: the full collection waits"
+    now[0] = 301.0
+    assert collector.between_passes(at_rest=True) == 2, "but not for more than five periods"
+    now[0] = 362.0
+    assert collector.between_passes(at_rest=False) == 2, "a pass changed something: due at its period again"

@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from typing import Literal
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gitopsguard import lifeline
-from gitopsguard.fleet_pool import WorkerDiedError, Workers, serve_round
+from gitopsguard.fleet_pool import Turn, WorkerDiedError, Workers, serve_round
 
 
 class Journal:
@@ -169,3 +170,72 @@ def test_a_worker_that_dies_ends_the_round_with_an_error_and_reaches_the_lifelin
 def test_a_pool_needs_at_least_one_worker() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         Workers(0)
+
+
+@given(dag=dags(), size=st.integers(1, 4), resting=st.sets(st.integers(0, 11)))
+@example(dag=([0, 1, 2], {0: [], 1: [0], 2: [1]}), size=1, resting={1})  # at rest between two turns
+def test_a_key_at_rest_gives_its_value_without_a_turn_after_its_dependencies_and_once(
+    dag: tuple[list[int], dict[int, list[int]]], size: int, resting: set[int]
+) -> None:
+    """A Unit at rest (not due) gives its status without a turn, on the round's thread: the rules of a turn hold."""
+    order, needs = dag
+    journal, workers = Journal(), Workers(size)
+    asked: dict[int, dict[int, int]] = {}
+
+    def rest(key: int, given: Mapping[int, int]) -> int | Literal[Turn.NEEDED]:
+        asked[key] = dict(given)
+        if key not in resting:
+            return Turn.NEEDED
+        journal.turn(key, given)
+        return key
+
+    try:
+        results = serve_round(order, needs, lambda k, g: journal.turn(k, g, 0.001), workers, threading.Event(),
+                              rest=rest)  # fmt: skip
+    finally:
+        workers.close()
+    assert results == {k: k for k in order}, "every key is served, once"
+    assert set(asked) == set(order), "every key is asked first"
+    for key, dependencies in needs.items():
+        assert asked[key] == {d: d for d in dependencies}, "a key at rest is given what its dependencies gave"
+        for dependency in dependencies:
+            assert journal.index("end", dependency) < journal.index("start", key), (key, dependency, journal.events)
+    assert not journal.twice
+
+
+def test_a_key_at_rest_that_gives_none_leaves_its_dependents_out() -> None:
+    journal, workers = Journal(), Workers(2)
+    results = serve_round([0, 1, 2], {1: [0]}, journal.turn, workers, threading.Event(),
+                          rest=lambda k, _: None if k == 0 else Turn.NEEDED)  # fmt: skip
+    workers.close()
+    assert results == {2: 2}
+
+
+def test_a_key_at_rest_that_raises_ends_the_round_as_a_dead_worker_would() -> None:
+    """A bug on the round's thread must end the process too, not be taken for one Unit's failure."""
+
+    def rest(key: int, given: Mapping[int, int]) -> int | Literal[Turn.NEEDED]:
+        if key == 1:
+            raise RuntimeError("a bug in the loop")
+        return Turn.NEEDED
+
+    workers = Workers(2)
+    with pytest.raises(WorkerDiedError, match="round's thread"):
+        serve_round([0, 1, 2], {}, lambda k, _: k, workers, threading.Event(), rest=rest)
+    workers.close()
+
+
+def test_a_turn_wanted_here_runs_on_the_rounds_thread_in_a_free_workers_stead() -> None:
+    """A Unit due only by its interval is passed on the round's thread; with one worker the order still holds."""
+    order, here = [5, 3, 9, 1], threading.current_thread()
+    journal, workers, threads = Journal(), Workers(1), dict[int, threading.Thread]()
+
+    def turn(key: int, given: Mapping[int, int]) -> int:
+        threads[key] = threading.current_thread()
+        return journal.turn(key, given, 0.002)
+
+    serve_round(order, {9: [5]}, turn, workers, threading.Event(),
+                rest=lambda k, _: Turn.HERE if k in {3, 1} else Turn.NEEDED)  # fmt: skip
+    workers.close()
+    assert [k for what, k in journal.events if what == "start"] == order
+    assert {k for k, t in threads.items() if t is here} == {3, 1}
