@@ -145,6 +145,7 @@ class Fleet:
         self._standing: Standing | None = None  # what the last round derived from them
         self._inventory_keys: tuple[Inventory, frozenset[ObjectKey]] | None = None  # the root's, as last read
         self._changed = True  # a pass changed something since the last full collection of the heap
+        self._recorded: Standing | None = None  # the standing whose Units the retirer last recorded
         self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
         self.last_duration = 0.0  # seconds the last round took (for metrics)
         self.rounds = 0  # rounds served (for metrics and tests)
@@ -394,8 +395,9 @@ class Fleet:
         live, served, specs, order, ready, by_ref = (standing.live, standing.served, standing.specs, standing.order,
                                                      standing.ready, standing.by_ref)  # fmt: skip
         inventory = standing.inventory
-        self._governed.keep_only(standing.declared)
-        self._retirer.record(specs)
+        if standing is not self._recorded:  # the same as the last round's: recorded then (``round`` records too)
+            self._governed.keep_only(standing.declared)
+            self._recorded = standing if self._retirer.record(specs) else None
         for ref, why in standing.refused.items():
             with self._acting(unit_id(ref.namespace, ref.name)) as still:
                 if ref in served and still is not None and still():
@@ -410,7 +412,7 @@ class Fleet:
             return self._serve_one(by_ref[ref], live[ref], collections.ChainMap(dict(given), ready))
 
         busy = self._busy.now()  # health waits of earlier rounds: they, and what needs them, wait for their end
-        needs = {s.ref: s.depends_on for s in specs}
+        needs = standing.needs
 
         leases = self._leases
         held = leases.held() if leases is not None else None

@@ -163,7 +163,7 @@ class _Plan(Generic[K]):
         return self.order[heapq.heappop(self.startable)]
 
     def ended(self, key: K) -> None:
-        for dependent in self._dependents[key]:
+        for dependent in self._dependents.get(key, ()):  # get: a defaultdict would add a list for every key
             self._pending[dependent].discard(key)
             if not self._pending[dependent] and dependent not in self._left_out:
                 heapq.heappush(self.startable, self._place[dependent])

@@ -153,13 +153,15 @@ class Retirer:
         except GitOpsGuardError as error:
             self.on_note(f"Units that left the root path {self.root.path}: retiring waits: {error}")
 
-    def record(self, served: Sequence[UnitSpec]) -> None:
+    def record(self, served: Sequence[UnitSpec]) -> bool:
         """Record what is served, before its passes write (a crash after them leaves it recorded); a failure is
-        said, and tried again by ``round``."""
+        said, and tried again by ``round``. Whether it is recorded."""
         try:
             self._record(served)
         except GitOpsGuardError as error:
             self.on_note(f"Units that left the root path {self.root.path}: recording waits: {error}")
+            return False
+        return True
 
     def _record(self, served: Sequence[UnitSpec]) -> dict[UnitRef, Served]:
         records = self.records.get()

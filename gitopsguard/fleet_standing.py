@@ -30,6 +30,7 @@ class Standing:
     ready: dict[UnitRef, Readiness]  # as listed
     by_ref: dict[UnitRef, UnitSpec]
     declared: tuple[str, ...]  # the ids of every Unit the root's applied commit declares, refused ones too
+    needs: dict[UnitRef, tuple[UnitRef, ...]]  # each served Unit's dependencies
 
     @property
     def inventory(self) -> frozenset[Any]:
@@ -50,7 +51,8 @@ def stand(
     ready = {ref: readiness_of(u.status, u.generation, commit) for ref, u in live.items() if ref in served}
     standing = Standing(sources, live, served, as_served_now, {**refused, **inside, **order.refused}, order, ready,
                         {s.ref: s for s in as_served_now},
-                        (*(s.id for s in specs), *(unit_id(r.namespace, r.name) for r in refused)))  # fmt: skip
+                        (*(s.id for s in specs), *(unit_id(r.namespace, r.name) for r in refused)),
+                        {s.ref: tuple(s.depends_on) for s in as_served_now})  # fmt: skip
     return standing, tuple(found.ignored)
 
 
