@@ -79,7 +79,7 @@ class InventoryStore:
         with self._lock:
             kept = self._kept.get(stored.name)
         if kept is not None and kept[0] == stored.resource_version:
-            return kept[1]  # the same version stored: what was vouched for it still holds (the loop's fetch loads)
+            return _parsed(stored)  # the same version stored: the kept copy stays, with what was vouched for it
         return self._keep(stored, _parsed(stored))
 
     def recall(self, unit: str) -> Inventory | None:
@@ -98,7 +98,8 @@ class InventoryStore:
         """Remember, for the inventory kept in memory alone, that these owned objects were found still as applied
         at these resourceVersions (a controller wrote their status, or a field beside ours): the next pass then
         finds them at rest without rendering again. Nothing is written (a pass with nothing to do writes
-        nothing); a load that finds another version stored replaces it with that one."""
+        nothing); a load gives the stored inventory, and replaces the kept copy only when it finds another
+        version stored."""
         name = _name(unit)
         with self._lock:
             kept = self._kept.get(name)
