@@ -23,6 +23,7 @@ what to do next::
     │   ├── ServerTimeoutError         504 / reason ServerTimeout: the server gave up; retry
     │   ├── UnavailableError           502/503: the server (or what is in front of it) is away; retry
     │   ├── UnreachableError           no answer at all: refused, reset or silent connection; retry
+    │   ├── ListExpiredError           410: a paged list's continue token expired; list from the start (apply.py)
     │   └── WatchExpiredError          410 Gone: a watch resumed from a version no longer kept; list again (informer.py)
     ├── IdentityError              an account to act as is not a service account's name (cluster/impersonation.py)
     ├── LeaseHeldError             another holder has the unit's Lease: a one-off pass does not run beside it
