@@ -51,7 +51,7 @@ from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import GitOpsGuardError, UnitError
 from gitopsguard.fleet_pool import DEFAULT_WORKERS, Turn, WorkerDiedError, Workers, serve_round
 from gitopsguard.fleet_retire import Retirer
-from gitopsguard.fleet_standing import Standing, stand
+from gitopsguard.fleet_standing import Sources, Standing, stand
 from gitopsguard.fleet_standing import refused_targets as refused_targets  # where check --root and tests find it
 from gitopsguard.fleet_status import Served, StatusWriter, answering
 from gitopsguard.fleet_turns import AccountOf, Busy, Pending, Schedule, Waits, due_after, healthy
@@ -143,10 +143,12 @@ class Fleet:
         self._listed: tuple[LiveUnit, ...] | None = None
         self._units_stale, self._units_in_sync = True, False
         self._standing: Standing | None = None  # what the last round derived from them
+        self._stood: Sources | None = None  # and from which: the standing's, or the same by value as last seen
         self._inventory_keys: tuple[Inventory, frozenset[ObjectKey]] | None = None  # the root's, as last read
         self._changed = True  # a pass changed something since the last full collection of the heap
         self._recorded: Standing | None = None  # the standing whose Units the retirer last recorded
         self._asked: set[tuple[str, str, str]] = set()  # the reconcile requests pending at the last round
+        self._asked_of: tuple[LiveUnit, ...] | None = None  # in the Units as then listed
         self.last_duration = 0.0  # seconds the last round took (for metrics)
         self.rounds = 0  # rounds served (for metrics and tests)
         self.policies: PolicySet | None = None  # the root's policies, of its last applied revision (live scan)
@@ -290,7 +292,11 @@ class Fleet:
 
     def _asked_for(self, units: tuple[LiveUnit, ...]) -> bool:
         """Whether a Unit of the root's label carries a reconcile request not seen before. Each request value
-        fetches once: whoever copies the label onto a Unit of their own cannot make every round fetch."""
+        fetches once: whoever copies the label onto a Unit of their own cannot make every round fetch. The same
+        listed Units as the last round's hold the same requests: none new, not looked through again."""
+        if units is self._asked_of:
+            return False
+        self._asked_of = units
         asked = {(u.namespace, u.name, u.requested_at) for u in units if u.requested_at is not None
                  and u.requested_at != u.status.get("lastHandledReconcileAt")
                  and _label(u.body) == self.unit.name}  # fmt: skip
@@ -405,7 +411,7 @@ class Fleet:
                                                  failure=Condition.INVALID_SPEC, message=why))  # fmt: skip
                     self._units_stale = self._units_stale or written.unit is not live[ref]
         with self._moved_lock:
-            self._ours = frozenset({self.unit.name, *(s.id for s in specs)})
+            self._ours = standing.ids | {self.unit.name}
 
         def turn(ref: UnitRef, given: Mapping[UnitRef, Readiness]) -> Readiness | None:
             # what this round's turns of its dependencies gave, else their status as listed
@@ -419,6 +425,7 @@ class Fleet:
         timed, due = self._schedule.due_now(live, commit, time.monotonic())  # one look for the round: what comes
         with self._moved_lock:  # due or moves meanwhile wakes the next one
             moved = frozenset(self._moved_units)
+        looked = standing.to_look_at(timed, due, busy, (standing.by_id[i] for i in moved if i in standing.by_id))
 
         def rest(
             ref: UnitRef, given: Mapping[UnitRef, Readiness]
@@ -436,25 +443,45 @@ class Fleet:
             # its interval ran out, nothing else: its pass most likely finds it at rest, with no request
             return Turn.HERE if ref in timed else ready.get(ref)
 
-        served_now = serve_round(order.order, needs, turn, self._workers, stop, held=busy, rest=rest)
+        served_now = serve_round(looked, needs, turn, self._workers, stop, held=busy, rest=rest)
+        self._quiet(standing, looked, held)
         # retire after the passes: a Unit renamed or moved declares what its old name applied, and its pass has
         # relabelled it by now, so the old name's retirement finds it no longer its own and leaves it
         if not stop.is_set():
             self._retirer.round(self._declared, inventory, live_units, specs, self._revision, acting=self._acting)
-        for ref in set(order.order) - set(served_now):
+        for ref in set(looked) - set(served_now):
             self._schedule.mark(ref, servable=False)  # not this round's: the end of what held it wakes a round
         # only the Units this round may pass count: a suspended, waiting or another replica's Unit whose time
         # came would otherwise make every round come at once (a change to them wakes the loop anyway)
         return self._next_due(self._schedule.next_times(order.order))
+
+    def _quiet(self, standing: Standing, looked: tuple[UnitRef, ...], held: frozenset[int] | None) -> None:
+        """The Units a round did not look at (``Standing.to_look_at``), as a look would have left them: another
+        replica's, or without a readiness as listed (served by no one this round), not servable."""
+        leases, ready = self._leases, standing.ready
+        if leases is None and all(r in ready for r in standing.order.order):
+            return
+        seen = set(looked)
+        for ref in standing.order.order:
+            if ref in seen:
+                continue
+            if ready.get(ref) is None or (
+                leases is not None and held is not None and shard_of(standing.by_ref[ref].id, leases.shards) not in held
+            ):
+                self._schedule.mark(ref, servable=False)
 
     def _stand(self, live_units: tuple[LiveUnit, ...], commit: str) -> Standing:
         """What the round serves: derived again only when the listed Units, the root's Units or inventory, or
         the commit moved (most rounds of a loop at rest reuse the last)."""
         specs, refused, inventory = self._root_specs()
         sources = (live_units, specs, inventory, commit)
-        if self._standing is not None and self._standing.sources == sources:
+        if self._standing is not None and self._stood == sources:
+            # equal, but after a list not the same objects: comparing 1,000 Units' bodies cost 11 ms a round;
+            # kept from now on, the next rounds compare them by identity (bench/units_1000.py's no-op window)
+            self._stood = sources
             return self._standing
         self._standing, ignored = stand(self._root, sources, refused, self.unit.policies_path)
+        self._stood = sources
         for why in ignored:
             self._note(why)
         return self._standing

@@ -82,11 +82,13 @@ class Records:
         self._store, self.name = ConfigMapStore(raw, CONTROLLER_NAMESPACE), f"gitopsguard-units-{root}"
         self._root = root
         self._known: dict[UnitRef, Served] | None = None
+        self.version = 0  # moves on with each read or write of the records
 
     def get(self) -> dict[UnitRef, Served]:
         """The records; ClusterError (naming the ConfigMap) when they cannot be read: nothing retires then."""
         if self._known is None:
             self._known = _parsed(self._store.read(self.name))
+            self.version += 1
         return dict(self._known)
 
     def change(self, put: Mapping[UnitRef, Served], drop: Sequence[UnitRef] = ()) -> None:
@@ -103,6 +105,7 @@ class Records:
 
         self._store.update(self.name, changed)
         self._known = merged  # only once stored: a failed write is tried again by the next round
+        self.version += 1
 
 
 def _parsed(stored: Stored | None) -> dict[UnitRef, Served]:
@@ -140,6 +143,8 @@ class Retirer:
         self._claimed: tuple[str, frozenset[ObjectKey], dict[ObjectKey, UnitRef], float] = ("", frozenset(), {}, 0.0)
         self.records, self.report_only = Records(raw, root.unit), report_only  # the operator's, for every Unit
         self._held: tuple[str, frozenset[UnitRef], bool] | None = None  # held last: (commit, Units, released)
+        # the round that last found nothing gone: its declared Units, served Units and records' version
+        self._none_gone: tuple[object, object, int] | None = None
 
     def round(
         self, declared: tuple[str, RootUnits] | None, root_owns: frozenset[ObjectKey], live: Sequence[LiveUnit],
@@ -174,10 +179,20 @@ class Retirer:
         self, declared: tuple[str, RootUnits] | None, root_owns: frozenset[ObjectKey], live: Sequence[LiveUnit],
         served: Sequence[UnitSpec], revision: Revision | None, acting: Acting,
     ) -> None:  # fmt: skip
+        at_rest = self._none_gone  # the same objects declared, served and recorded: nothing to record, none gone
+        if (
+            at_rest is not None
+            and at_rest[0] is declared
+            and at_rest[1] is served
+            and at_rest[2] == self.records.version
+        ):
+            return
         records = self._record(served)
         facts = declared_of(declared)
         if not gone(records, facts):
+            self._none_gone = (declared, served, self.records.version)
             return
+        self._none_gone = None
         decision = retiring(records, facts, root_owns, {UnitRef(u.namespace, u.name) for u in live},
                             root_path=self.root.path)  # fmt: skip
         for why in decision.waiting:

@@ -6,7 +6,7 @@ live Units with the root's, ordering them, reading each one's readiness; bench/u
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE
@@ -28,13 +28,38 @@ class Standing:
     refused: Mapping[UnitRef, str]  # unreadable, inside another's folder, or out of order: and why
     order: Order
     ready: dict[UnitRef, Readiness]  # as listed
-    by_ref: dict[UnitRef, UnitSpec]
     declared: tuple[str, ...]  # the ids of every Unit the root's applied commit declares, refused ones too
-    needs: dict[UnitRef, tuple[UnitRef, ...]]  # each served Unit's dependencies
+    # derived from ``specs`` and ``order``, once
+    by_ref: dict[UnitRef, UnitSpec] = field(init=False)
+    needs: dict[UnitRef, tuple[UnitRef, ...]] = field(init=False)  # each served Unit's dependencies
+    ids: frozenset[str] = field(init=False)  # of the Units served
+    by_id: dict[str, UnitRef] = field(init=False)
+    looked_at: frozenset[UnitRef] = field(init=False)  # looked at in every round: suspended, or in a dependency
+    place: dict[UnitRef, int] = field(init=False)  # in ``order``
+
+    def __post_init__(self) -> None:
+        derived = {
+            "by_ref": {s.ref: s for s in self.specs},
+            "needs": {s.ref: tuple(s.depends_on) for s in self.specs},
+            "ids": frozenset(s.id for s in self.specs),
+            "by_id": {s.id: s.ref for s in self.specs},
+            "looked_at": _looked_at(self.specs),
+            "place": {r: i for i, r in enumerate(self.order.order)},
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
     @property
     def inventory(self) -> frozenset[Any]:
         return self.sources[2]
+
+    def to_look_at(self, *wanted: Iterable[UnitRef]) -> tuple[UnitRef, ...]:
+        """The Units of ``order`` a round looks at, in order: those of ``wanted`` (due, moved, busy) and
+        ``looked_at``. Each other one gives its readiness as listed without a turn, as a look would (not due,
+        not suspended, no dependency to wait for or to give): over 1,000 Units at rest the looks cost more CPU
+        than the few passes of a round (bench/units_1000.py's no-op window)."""
+        chosen = set(self.looked_at).union(*wanted)
+        return tuple(sorted((r for r in chosen if r in self.place), key=self.place.__getitem__))
 
 
 def stand(
@@ -50,10 +75,17 @@ def stand(
     order = apply_order(tuple(s for s in as_served_now if s.ref not in inside))
     ready = {ref: readiness_of(u.status, u.generation, commit) for ref, u in live.items() if ref in served}
     standing = Standing(sources, live, served, as_served_now, {**refused, **inside, **order.refused}, order, ready,
-                        {s.ref: s for s in as_served_now},
-                        (*(s.id for s in specs), *(unit_id(r.namespace, r.name) for r in refused)),
-                        {s.ref: tuple(s.depends_on) for s in as_served_now})  # fmt: skip
+                        (*(s.id for s in specs), *(unit_id(r.namespace, r.name) for r in refused)))  # fmt: skip
     return standing, tuple(found.ignored)
+
+
+def _looked_at(specs: Iterable[UnitSpec]) -> frozenset[UnitRef]:
+    looked = set[UnitRef]()
+    for spec in specs:
+        if spec.suspend or spec.depends_on:
+            looked.add(spec.ref)
+            looked.update(spec.depends_on)
+    return frozenset(looked)
 
 
 def misplaced(specs: tuple[UnitSpec, ...], root_path: str, policies_path: str | None) -> dict[UnitRef, str]:

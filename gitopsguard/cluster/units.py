@@ -9,6 +9,7 @@ a newer pass wrote (ConflictError: read it again).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,12 +38,14 @@ class LiveUnit:
     resource_version: str
     body: KubeObject
 
-    @property
+    # read for every Unit in every round of the loop (is it due?): found once per object (bench/units_1000.py);
+    # the body is the list's answer, never changed after (a change is a new LiveUnit)
+    @functools.cached_property
     def status(self) -> Mapping[str, Any]:
         status = self.body.get("status")
         return status if isinstance(status, Mapping) else {}
 
-    @property
+    @functools.cached_property
     def requested_at(self) -> str | None:
         """The value of the reconcile request annotation, when a reconcile was asked for."""
         annotations = (self.body.get("metadata") or {}).get("annotations") or {}
