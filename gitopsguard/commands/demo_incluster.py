@@ -51,6 +51,7 @@ PID_FILE = "demo-git-daemon.pid"
 # seconds between fetches: the demo's commits show within a second, not the default 30; each is one git:// fetch
 # (an idle round costs the leader next to nothing; 2 s made each of the story's seven merges wait 1 s on average)
 INTERVAL = "--interval=1"
+PROGRESS_EVERY = 15.0  # seconds between the lines a long wait prints (a warm demo waits for none so long)
 READINESS_PERIOD = 1  # seconds; the shipped 5 s made the rollout, and so the install, wait up to 5 s per replica
 ROOT = "clusters/dev-units"  # the repository's root of Units (`run --root`)
 OPERATOR_RBAC = TEMPLATE / "operator" / "units-rbac.yaml"  # what the Units layout needs beside manifests/
@@ -233,13 +234,33 @@ def _ready(pod: client.V1Pod) -> bool:
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str, demo: DemoInstall) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    reported = started
+    while (now := time.monotonic()) < started + timeout:
         if condition():
             return
+        if now - reported >= PROGRESS_EVERY:  # a loaded machine took minutes to start them
+            reported = now
+            click.echo(f"  ... {now - started:.0f} s: {pods_now(demo)}")
         time.sleep(0.2)
     raise DevClusterError(f"{what}: not within {timeout:.0f} s; see KUBECONFIG={demo.kubeconfig} kubectl get "
                           f"events -n {NAMESPACE}, and `kubectl logs -n {NAMESPACE} -l {SELECTOR}`")  # fmt: skip
+
+
+def pods_now(demo: DemoInstall) -> str:
+    """Where the controller's Pods are, in a line: each one's phase (a waiting container's reason, such as
+    ContainerCreating or CrashLoopBackOff, in its place) and Ready, and which one leads."""
+    shown = [f"{p.metadata.name if p.metadata else '?'} {_state(p)}{', Ready' if _ready(p) else ''}"
+             for p in demo.pods()]  # fmt: skip
+    return f"Pods {'; '.join(shown) or 'none yet'}; leader: {holder(demo) or 'none yet'}"
+
+
+def _state(pod: client.V1Pod) -> str:
+    for container in (pod.status.container_statuses if pod.status else None) or []:
+        waiting = container.state.waiting if container.state else None
+        if waiting is not None and waiting.reason:
+            return str(waiting.reason)
+    return str(pod.status.phase if pod.status else "?")
 
 
 def echo_step(text: str) -> None:
