@@ -13,11 +13,13 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import click
 from kubernetes import client
 
+from gitopsguard.admission.serve import NAMESPACE_TTL
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.commands.demo import DEBUG_POD, grace_of
 from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, TWICE, TWICE_SEEN, prepare_sandbox
@@ -120,10 +122,26 @@ def show_policy_gate(demo: DemoInstall) -> None:
     undo()
 
 
-def show_hack_a_node(demo: DemoInstall) -> None:
+def label_sandbox(demo: DemoInstall) -> float | None:
+    """Namespace sandbox made, labelled enforce baseline, and alice's to edit, early in the story: the webhooks
+    read a namespace's labels at most every NAMESPACE_TTL seconds, and one that read it before the label judged
+    the hack-a-node Pod by the fail-closed default (restricted), not by the baseline the story tells of. When it
+    was labelled (time.monotonic()), or None when it could not be (the admission step is then skipped)."""
+    try:
+        prepare_sandbox(RawApi(demo.api), SANDBOX)
+    except GitOpsGuardError as error:
+        click.echo(f"... namespace {SANDBOX} could not be made ready for the admission step: {error}")
+        return None
+    return time.monotonic()
+
+
+def show_hack_a_node(demo: DemoInstall, *, labelled: float | None) -> None:
     """alice, who may edit namespace sandbox, runs the hack-a-node Pod; the webhook, reached through its
     Service, refuses it."""
-    prepare_sandbox(RawApi(demo.api), SANDBOX)
+    if labelled is None:
+        click.echo(f"\n(skipped the admission step: namespace {SANDBOX} is not ready; see above)")
+        return
+    time.sleep(max(0.0, labelled + NAMESPACE_TTL - time.monotonic()))  # the story's steps took longer till now
     echo_step(f"alice may edit namespace {SANDBOX}; the webhooks of both gitopsguard Pods (Service "
               f"{NAMESPACE}/gitopsguard-webhook) judge every namespace's Pods ...")  # fmt: skip
     until(lambda: _alice_refused(demo), 60, 1)
@@ -270,11 +288,13 @@ def tell(demo: DemoInstall) -> bool:
     be shown)."""
     if not show_units_ready(demo):
         return False
+    labelled = label_sandbox(demo)
     # on the leader alone, while the standby becomes Ready (demo_incluster_rollout.py)
     _steps(demo, show_drift_repair, show_review, show_confinement, show_policy_gate, show_suspend)
     if not show_rollout(demo):
         return False
-    _steps(demo, show_hack_a_node, show_hand_made, show_grant, show_handover)  # every replica's webhook, a handover
+    hack_a_node = partial(show_hack_a_node, labelled=labelled)
+    _steps(demo, hack_a_node, show_hand_made, show_grant, show_handover)  # every replica's webhook, a handover
     return True
 
 
