@@ -21,7 +21,7 @@ from kubernetes import client
 
 from gitopsguard.admission.serve import NAMESPACE_TTL
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.commands.demo import DEBUG_POD, grace_of
+from gitopsguard.commands.demo import DEBUG_POD, grace_of, on_path
 from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, TWICE, TWICE_SEEN, prepare_sandbox
 from gitopsguard.commands.demo_grants import GRANT_SECONDS, _alice_can_list, request_grant
 from gitopsguard.commands.demo_incluster import DemoInstall, echo_step, holder
@@ -308,7 +308,7 @@ def _steps(demo: DemoInstall, *steps: Callable[[DemoInstall], None]) -> None:
 
 HINTS = """
 gitopsguard runs as two Pods in {namespace}; the demo repository {repo} is served to them by git daemon.
-  Try:  export KUBECONFIG={kubeconfig}
+  Try:  export KUBECONFIG={kubeconfig} {path}
         kubectl get pods -A -o wide; kubectl logs -n {namespace} -l app.kubernetes.io/name=gitopsguard -f
         kubectl get units -A; gitopsguard reconcile unit shop -n shop; gitopsguard suspend unit shop -n shop
         kubectl scale deployment shop -n shop --replicas=5      # reverted within a second (unless suspended)
@@ -316,6 +316,12 @@ gitopsguard runs as two Pods in {namespace}; the demo repository {repo} is serve
         git checkout main && git -c user.signingkey={carol} merge --no-ff --no-edit -S my-change  # carol: applied
   Stop it all: make demo-down
 """
+
+
+def hints(demo: DemoInstall) -> str:
+    """What to try next; the first line puts the venv's kubectl and gitopsguard on PATH (``demo.on_path``)."""
+    return HINTS.format(namespace=NAMESPACE, repo=demo.repo, kubeconfig=demo.kubeconfig, path=on_path(),
+                        carol=demo.people.key("carol"))  # fmt: skip
 
 
 def run_incluster_demo() -> int:
@@ -328,7 +334,6 @@ def run_incluster_demo() -> int:
     click.echo(f"\ngitopsguard is installed: two Pods running, one leading and Ready, {time.monotonic() - started:.0f} "
                "s after the start.")  # fmt: skip
     told = tell(demo)
-    click.echo(HINTS.format(namespace=NAMESPACE, repo=demo.repo, kubeconfig=demo.kubeconfig,
-                            carol=demo.people.key("carol")))  # fmt: skip
+    click.echo(hints(demo))
     click.echo(f"The demo took {time.monotonic() - started:.0f} s.")
     return 0 if told else 1
