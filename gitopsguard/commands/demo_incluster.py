@@ -17,6 +17,7 @@ demo --down`` (`make demo-down`) stops it and takes the cluster down.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -92,6 +93,7 @@ def install_demo(progress: Progress) -> DemoInstall:
     """Everything up to two controller Pods running on the node, one of them leading and Ready; on a new install
     the standby's readiness is still awaited (``DemoInstall.rollout``), after an earlier demo's it is not."""
     started = time.monotonic()
+    _require_root()  # before any image is built, or a cluster started, for a node that cannot run
     state = StateLayout.default()
     cluster = DevCluster(state, CacheLayout.default(), progress)
     kubectl = demo_kubectl()
@@ -133,6 +135,14 @@ def install_demo(progress: Progress) -> DemoInstall:
         rollout.wait()
     _wait(lambda: _running(demo) and _leader_ready(demo), 180, "two gitopsguard Pods running, one leading", demo)
     return demo
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise DevClusterError("make demo installs gitopsguard as Pods on a node of this machine, which needs root "
+                              "(cgroups, mounts, network namespaces, a bridge): run it as root (sudo make demo), "
+                              "or run make demo-local, the controller as a local process on a cluster without a "
+                              "node")  # fmt: skip
 
 
 def _refuse_nodeless(cluster: DevCluster) -> None:
