@@ -36,6 +36,7 @@ from gitopsguard.commands.demo_review import DemoPeople, demo_people
 from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.install import (
+    IMAGE,
     NAMESPACE,
     GitDaemon,
     InstallSettings,
@@ -56,6 +57,7 @@ PROGRESS_EVERY = 15.0  # seconds between the lines a long wait prints (a warm de
 READINESS_PERIOD = 1  # seconds; the shipped 5 s made the rollout, and so the install, wait up to 5 s per replica
 ROOT = "clusters/dev-units"  # the repository's root of Units (`run --root`)
 OPERATOR_RBAC = TEMPLATE / "operator" / "units-rbac.yaml"  # what the Units layout needs beside manifests/
+IMAGE_RECORD = "demo-controller-image"  # in the state directory: the build of it the installed Pods run
 LEASE = f"gitopsguard-{unit_name_for(ROOT)}"  # the root unit's leader Lease: its holder serves every Unit
 
 
@@ -125,8 +127,11 @@ def install_demo(progress: Progress) -> DemoInstall:
     before = _served_url(api)
     progress.stage(f"kubectl apply --server-side -k {overlay} (manifests/ with the demo's repository and image)")
     _kubectl_at(kubeconfig, kubectl, "apply", "--server-side", "-k", str(overlay))
-    if before not in (None, url):  # an earlier demo's Pods read the old address from their environment
+    restart = restart_reason(state, before, url, images.imported.get(IMAGE, ""))
+    if restart:
+        progress.stage(f"restarting the earlier demo's gitopsguard Pods: {restart}")
         _kubectl_at(kubeconfig, kubectl, "-n", NAMESPACE, "rollout", "restart", "deployment/gitopsguard")
+    remember_image(state, images.imported.get(IMAGE, ""))
     rollout = Rollout(lambda: _kubectl_at(kubeconfig, kubectl, "-n", NAMESPACE, "rollout", "status",
                                           "deployment/gitopsguard", "--timeout=180s")).start()  # fmt: skip
     demo = DemoInstall(state, kubeconfig, api, repo, people, kubectl, overlay, rollout, started)
@@ -135,6 +140,26 @@ def install_demo(progress: Progress) -> DemoInstall:
         rollout.wait()
     _wait(lambda: _running(demo) and _leader_ready(demo), 180, "two gitopsguard Pods running, one leading", demo)
     return demo
+
+
+def restart_reason(state: StateLayout, before: str | None, url: str, image: str) -> str:
+    """Why an earlier demo's controller Pods must restart, "" when they need not (``before`` is the repository
+    they were installed with, None for a new install). They read the repository's address from their
+    environment at start, and run the image they started with, which an image built again under the same tag
+    does not change: the story would show the old code."""
+    if before is None:
+        return ""
+    if before != url:
+        return "the demo repository's address changed"
+    try:
+        recorded = (state.root / IMAGE_RECORD).read_text().strip()
+    except OSError:  # an earlier demo's from before the record: which image it runs is not known
+        recorded = ""
+    return "gitopsguard's image was built again" if recorded != image else ""
+
+
+def remember_image(state: StateLayout, image: str) -> None:
+    (state.root / IMAGE_RECORD).write_text(f"{image}\n")
 
 
 def _require_root() -> None:
