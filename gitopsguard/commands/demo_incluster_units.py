@@ -155,7 +155,9 @@ def show_pods_on_the_node(demo: DemoInstall) -> None:
 
 
 def _pods_on_the_node(demo: DemoInstall) -> list[tuple[str, client.V1Pod]]:
-    return [(namespace, pod) for namespace in NODE_NAMESPACES for pod in demo.core.list_namespaced_pod(namespace).items]
+    """The Pods that stay: an earlier demo's controller Pods on their way out (a restart) are left out."""
+    return [(namespace, pod) for namespace in NODE_NAMESPACES for pod in demo.core.list_namespaced_pod(namespace).items
+            if pod.metadata is None or pod.metadata.deletion_timestamp is None]  # fmt: skip
 
 
 def _phase(pod: client.V1Pod) -> str:

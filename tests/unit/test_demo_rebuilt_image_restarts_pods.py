@@ -7,10 +7,16 @@ when it imported another, as it already did when the repository's address change
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
-from gitopsguard.commands.demo_incluster import IMAGE_RECORD, remember_image, restart_reason
+from kubernetes import client
+
+from gitopsguard.commands.demo_incluster import IMAGE_RECORD, DemoInstall, remember_image, restart_reason
 from gitopsguard.commands.demo_incluster_images import fingerprint
+from gitopsguard.commands.demo_incluster_units import _pods_on_the_node
 from gitopsguard.devcluster import StateLayout
 
 URL = "git://10.244.0.1:9418/demo-repo"
@@ -44,3 +50,15 @@ def test_an_archive_built_again_has_another_fingerprint(tmp_path: Path) -> None:
     assert fingerprint(archive) == first
     archive.write_bytes(b"b" * 11)
     assert fingerprint(archive) != first
+
+
+def test_the_pods_on_the_node_leave_out_an_earlier_demos_replicas_on_their_way_out() -> None:
+    def pod(name: str, *, leaving: bool) -> client.V1Pod:
+        when = datetime(2026, 12, 6, tzinfo=UTC) if leaving else None
+        return client.V1Pod(metadata=client.V1ObjectMeta(name=name, deletion_timestamp=when))
+
+    pods = {"gitopsguard-system": [pod("old-1", leaving=True), pod("new-1", leaving=False)], "shop": [], "payments": []}
+    core = SimpleNamespace(list_namespaced_pod=lambda namespace: SimpleNamespace(items=pods[namespace]))
+    listed = _pods_on_the_node(cast(DemoInstall, SimpleNamespace(core=core)))
+    names = [(namespace, p.metadata.name if p.metadata else "") for namespace, p in listed]
+    assert names == [("gitopsguard-system", "new-1")]

@@ -32,7 +32,7 @@ def stand_in_steps(monkeypatch: pytest.MonkeyPatch, told: list[str], last_before
         return told_it
 
     monkeypatch.setattr(story, "show_units_ready", step("show_units_ready"))
-    monkeypatch.setattr(story, "label_sandbox", lambda _: 0.0)  # no cluster (test_demo_sandbox_labelled_early.py)
+    monkeypatch.setattr(story, "label_sandbox", lambda _demo, **_: 0.0)  # no cluster (its own test file)
     for name in (*BEFORE, *AFTER):
         monkeypatch.setattr(story, name, step(name))
     monkeypatch.setattr(story, "show_suspend", step("show_suspend", then=last_before.set))
