@@ -57,6 +57,7 @@ def main() -> None:
     gg = [sys.executable, "-m", "gitopsguard"]
     totals, installs = [], []
     for number in range(1, runs + 1):
+        load = os.getloadavg()[0]  # at the start: other sessions' load decides much of a run's time
         seconds, output, code = run([*gg, "demo"])
         found, rolled = INSTALLED.search(output), ROLLOUT.search(output)
         if keep is not None:
@@ -65,7 +66,8 @@ def main() -> None:
         down, _, _ = run([*gg, "demo", "--down"])
         print(f"run {number}: demo {seconds:.0f} s (exit {code}), installed after "
               f"{found.group(1) if found else '?'} s, rollout complete after {rolled.group(1) if rolled else '?'} s; "
-              f"down {down:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+              f"down {down:.0f} s; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+              flush=True)  # fmt: skip
         if code != 0 or found is None:
             print(output[-4000:], file=sys.stderr)
             continue

@@ -330,7 +330,9 @@ def error_for(status: int, payload: dict[str, Any], subject: str, *, retry_after
     if refused_impersonation(status, message):
         return ImpersonationRefusedError(f"{message}; gitopsguard's own account may not act as this unit's service "
                                          f"account: {RBAC_HINT}")  # fmt: skip
-    if status in (401, 403):
+    if status == 403:  # the server names the user refused: gitopsguard's account, or the unit's it acts as
+        return ForbiddenError(f"{message}; grant the user it names this verb on this object (RBAC)")
+    if status == 401:
         return ForbiddenError(f"{message}; grant gitopsguard's account this verb on this object (RBAC)")
     if status in (400, 422):
         return InvalidError(message, causes=_causes(payload))

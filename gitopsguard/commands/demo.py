@@ -81,13 +81,19 @@ def run_demo() -> int:
         show_hand_made_removal(api, heard)
         show_grant(api, repo, people, kubeconfig)
         show_demo_admission(DemoAdmissionParts(api, loop.controller.unit, loop.source, kubeconfig, "", log))
-    click.echo(HINTS.format(repo=repo, env=cluster.env(), gg=sys.argv[0], kubeconfig=kubeconfig, trust=people.trust,
-                            carol=people.key("carol")))  # fmt: skip
+    click.echo(HINTS.format(repo=repo, env=f"{cluster.env()} {on_path()}", gg=sys.argv[0], kubeconfig=kubeconfig,
+                            trust=people.trust, carol=people.key("carol")))  # fmt: skip
     if sys.stdin.isatty() and first.error is None:
         click.echo("Watching. Edit anything above with kubectl, or commit to the demo repository; Ctrl-C stops.")
         follow(loop.results, loop.stop)
     loop.close()
     return 0 if first.error is None and info.ready else 1
+
+
+def on_path() -> str:
+    """``PATH=<bin>:$PATH`` for the hints: kubectl and gitopsguard are where `make demo` installed them, beside
+    this Python (the venv's bin), and nowhere else on a fresh machine."""
+    return f"PATH={Path(sys.executable).parent}:$PATH"
 
 
 def show_demo_admission(parts: DemoAdmissionParts) -> None:

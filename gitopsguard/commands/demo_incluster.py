@@ -17,6 +17,7 @@ demo --down`` (`make demo-down`) stops it and takes the cluster down.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from gitopsguard.commands.demo_review import DemoPeople, demo_people
 from gitopsguard.commands.reconcile_once import unit_name_for
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.install import (
+    IMAGE,
     NAMESPACE,
     GitDaemon,
     InstallSettings,
@@ -51,9 +53,11 @@ PID_FILE = "demo-git-daemon.pid"
 # seconds between fetches: the demo's commits show within a second, not the default 30; each is one git:// fetch
 # (an idle round costs the leader next to nothing; 2 s made each of the story's seven merges wait 1 s on average)
 INTERVAL = "--interval=1"
+PROGRESS_EVERY = 15.0  # seconds between the lines a long wait prints (a warm demo waits for none so long)
 READINESS_PERIOD = 1  # seconds; the shipped 5 s made the rollout, and so the install, wait up to 5 s per replica
 ROOT = "clusters/dev-units"  # the repository's root of Units (`run --root`)
 OPERATOR_RBAC = TEMPLATE / "operator" / "units-rbac.yaml"  # what the Units layout needs beside manifests/
+IMAGE_RECORD = "demo-controller-image"  # in the state directory: the build of it the installed Pods run
 LEASE = f"gitopsguard-{unit_name_for(ROOT)}"  # the root unit's leader Lease: its holder serves every Unit
 
 
@@ -91,6 +95,7 @@ def install_demo(progress: Progress) -> DemoInstall:
     """Everything up to two controller Pods running on the node, one of them leading and Ready; on a new install
     the standby's readiness is still awaited (``DemoInstall.rollout``), after an earlier demo's it is not."""
     started = time.monotonic()
+    _require_root()  # before any image is built, or a cluster started, for a node that cannot run
     state = StateLayout.default()
     cluster = DevCluster(state, CacheLayout.default(), progress)
     kubectl = demo_kubectl()
@@ -122,8 +127,11 @@ def install_demo(progress: Progress) -> DemoInstall:
     before = _served_url(api)
     progress.stage(f"kubectl apply --server-side -k {overlay} (manifests/ with the demo's repository and image)")
     _kubectl_at(kubeconfig, kubectl, "apply", "--server-side", "-k", str(overlay))
-    if before not in (None, url):  # an earlier demo's Pods read the old address from their environment
+    restart = restart_reason(state, before, url, images.imported.get(IMAGE, ""))
+    if restart:
+        progress.stage(f"restarting the earlier demo's gitopsguard Pods: {restart}")
         _kubectl_at(kubeconfig, kubectl, "-n", NAMESPACE, "rollout", "restart", "deployment/gitopsguard")
+    remember_image(state, images.imported.get(IMAGE, ""))
     rollout = Rollout(lambda: _kubectl_at(kubeconfig, kubectl, "-n", NAMESPACE, "rollout", "status",
                                           "deployment/gitopsguard", "--timeout=180s")).start()  # fmt: skip
     demo = DemoInstall(state, kubeconfig, api, repo, people, kubectl, overlay, rollout, started)
@@ -132,6 +140,34 @@ def install_demo(progress: Progress) -> DemoInstall:
         rollout.wait()
     _wait(lambda: _running(demo) and _leader_ready(demo), 180, "two gitopsguard Pods running, one leading", demo)
     return demo
+
+
+def restart_reason(state: StateLayout, before: str | None, url: str, image: str) -> str:
+    """Why an earlier demo's controller Pods must restart, "" when they need not (``before`` is the repository
+    they were installed with, None for a new install). They read the repository's address from their
+    environment at start, and run the image they started with, which an image built again under the same tag
+    does not change: the story would show the old code."""
+    if before is None:
+        return ""
+    if before != url:
+        return "the demo repository's address changed"
+    try:
+        recorded = (state.root / IMAGE_RECORD).read_text().strip()
+    except OSError:  # an earlier demo's from before the record: which image it runs is not known
+        recorded = ""
+    return "gitopsguard's image was built again" if recorded != image else ""
+
+
+def remember_image(state: StateLayout, image: str) -> None:
+    (state.root / IMAGE_RECORD).write_text(f"{image}\n")
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise DevClusterError("make demo installs gitopsguard as Pods on a node of this machine, which needs root "
+                              "(cgroups, mounts, network namespaces, a bridge): run it as root (sudo make demo), "
+                              "or run make demo-local, the controller as a local process on a cluster without a "
+                              "node")  # fmt: skip
 
 
 def _refuse_nodeless(cluster: DevCluster) -> None:
@@ -233,13 +269,33 @@ def _ready(pod: client.V1Pod) -> bool:
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str, demo: DemoInstall) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    reported = started
+    while (now := time.monotonic()) < started + timeout:
         if condition():
             return
+        if now - reported >= PROGRESS_EVERY:  # a loaded machine took minutes to start them
+            reported = now
+            click.echo(f"  ... {now - started:.0f} s: {pods_now(demo)}")
         time.sleep(0.2)
     raise DevClusterError(f"{what}: not within {timeout:.0f} s; see KUBECONFIG={demo.kubeconfig} kubectl get "
                           f"events -n {NAMESPACE}, and `kubectl logs -n {NAMESPACE} -l {SELECTOR}`")  # fmt: skip
+
+
+def pods_now(demo: DemoInstall) -> str:
+    """Where the controller's Pods are, in a line: each one's phase (a waiting container's reason, such as
+    ContainerCreating or CrashLoopBackOff, in its place) and Ready, and which one leads."""
+    shown = [f"{p.metadata.name if p.metadata else '?'} {_state(p)}{', Ready' if _ready(p) else ''}"
+             for p in demo.pods()]  # fmt: skip
+    return f"Pods {'; '.join(shown) or 'none yet'}; leader: {holder(demo) or 'none yet'}"
+
+
+def _state(pod: client.V1Pod) -> str:
+    for container in (pod.status.container_statuses if pod.status else None) or []:
+        waiting = container.state.waiting if container.state else None
+        if waiting is not None and waiting.reason:
+            return str(waiting.reason)
+    return str(pod.status.phase if pod.status else "?")
 
 
 def echo_step(text: str) -> None:

@@ -13,14 +13,16 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import click
 from kubernetes import client
 
+from gitopsguard.admission.serve import NAMESPACE_TTL
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.commands.demo import DEBUG_POD, grace_of
-from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, prepare_sandbox
+from gitopsguard.commands.demo import DEBUG_POD, grace_of, on_path
+from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, TWICE, TWICE_SEEN, prepare_sandbox
 from gitopsguard.commands.demo_grants import GRANT_SECONDS, _alice_can_list, request_grant
 from gitopsguard.commands.demo_incluster import DemoInstall, echo_step, holder
 from gitopsguard.commands.demo_incluster_units import (
@@ -33,6 +35,7 @@ from gitopsguard.commands.demo_incluster_units import (
     show_reconcile_request,
     show_suspend,
     show_units_ready,
+    units_table,
     until,
 )
 from gitopsguard.commands.demo_review import _LOG_LEVEL, reviewed_change, signed_commit
@@ -48,13 +51,14 @@ def log_level(demo: DemoInstall) -> str:
     return str((configmap.data or {}).get("LOG_LEVEL", "?"))
 
 
-def logs_say(demo: DemoInstall, text: str) -> str:
-    """The last line of the controller Pods' output that contains ``text`` (a Pod's own order), or "". The
-    audit records on the same output (JSON lines) say it too, for machines: the text a person reads is shown."""
+def logs_say(demo: DemoInstall, *texts: str) -> str:
+    """The last line of the controller Pods' output that contains every one of ``texts`` (a Pod's own order), or
+    "". The audit records on the same output (JSON lines) say it too, for machines: the text a person reads is
+    shown."""
     found = ""
     for pod in demo.pods():
         for line in demo.log_of(_name(pod)).splitlines():
-            if text in line and not line.startswith('{"seq"'):
+            if all(text in line for text in texts) and not line.startswith('{"seq"'):
                 found = line
     return found
 
@@ -112,16 +116,35 @@ def show_policy_gate(demo: DemoInstall) -> None:
     exists = any(_name(p) == "debug-shell" for p in demo.core.list_namespaced_pod("shop").items)
     click.echo(f"... refused, nothing of it applied (Pod debug-shell exists: {exists}); Unit shop says why:"
                if refused is not None else "... Unit shop did not report it within 60 s:")  # fmt: skip
-    kubectl(demo, "get", "units", "-n", "shop")
+    units_table(demo, "-n", "shop")
     kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", READY_MESSAGE)
     click.echo("")
     undo()
 
 
-def show_hack_a_node(demo: DemoInstall) -> None:
+def label_sandbox(demo: DemoInstall, *, say_why: bool = True) -> float | None:
+    """Namespace sandbox made, labelled enforce baseline, and alice's to edit, early in the story: the webhooks
+    read a namespace's labels at most every NAMESPACE_TTL seconds, and one that read it before the label judged
+    the hack-a-node Pod by the fail-closed default (restricted), not by the baseline the story tells of. When it
+    was labelled (time.monotonic()), or None when it could not be."""
+    try:
+        prepare_sandbox(RawApi(demo.api), SANDBOX)
+    except GitOpsGuardError as error:
+        if say_why:
+            click.echo(f"... namespace {SANDBOX} could not be made ready for the admission step: {error}")
+        return None
+    return time.monotonic()
+
+
+def show_hack_a_node(demo: DemoInstall, *, labelled: float | None) -> None:
     """alice, who may edit namespace sandbox, runs the hack-a-node Pod; the webhook, reached through its
     Service, refuses it."""
-    prepare_sandbox(RawApi(demo.api), SANDBOX)
+    if labelled is None:  # early, an earlier demo's replica on its way out refused the label's webhook call
+        labelled = label_sandbox(demo)
+    if labelled is None:
+        click.echo(f"\n(skipped the admission step: namespace {SANDBOX} is not ready; see above)")
+        return
+    time.sleep(max(0.0, labelled + NAMESPACE_TTL - time.monotonic()))  # the story's steps took longer till now
     echo_step(f"alice may edit namespace {SANDBOX}; the webhooks of both gitopsguard Pods (Service "
               f"{NAMESPACE}/gitopsguard-webhook) judge every namespace's Pods ...")  # fmt: skip
     until(lambda: _alice_refused(demo), 60, 1)
@@ -132,6 +155,8 @@ def show_hack_a_node(demo: DemoInstall) -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     verdict = "refused; nothing was created" if done.returncode else "ADMITTED (it should not have been)"
     click.echo(f"... {verdict}. kubectl printed:\n    " + (done.stderr or done.stdout).strip().replace("\n", "\n    "))
+    if (done.stderr or "").count(TWICE_SEEN) > 1:
+        click.echo(TWICE)
 
 
 def _alice_refused(demo: DemoInstall) -> bool:
@@ -151,24 +176,55 @@ def _alice_refused(demo: DemoInstall) -> bool:
     return False
 
 
-def show_hand_made(demo: DemoInstall) -> None:
-    echo_step("Creating Deployment/shop/hand-made by hand, outside Git and without a team label ...")
+HAND_MADE = "Deployment/shop/hand-made"
+
+
+def hand_made(*, read_only_root: bool) -> dict[str, Any]:
+    """Deployment/shop/hand-made as someone writes it with kubectl: without the team label every Deployment from
+    Git carries (policies/hand-made-workloads.yaml, which the live scan enforces, after a grace), and with or
+    without the read-only root file system Unit shop's own policy requires (apps/shop/policies/, which
+    admission enforces in namespace shop)."""
     labels = {"app": "hand-made"}
-    pod = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "ghcr.io/example/w:1"}]}}
-    body: Any = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hand-made", "labels": labels},
-                 "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": pod}}  # fmt: skip
+    container: dict[str, Any] = {"name": "web", "image": "ghcr.io/example/w:1"}
+    if read_only_root:
+        container["securityContext"] = {"readOnlyRootFilesystem": True}
+    pod = {"metadata": {"labels": labels}, "spec": {"containers": [container]}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hand-made", "labels": labels},
+            "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": pod}}  # fmt: skip
+
+
+def _create_hand_made(demo: DemoInstall, *, read_only_root: bool) -> str | None:
+    """Creates it; None when created, else the API server's refusal (the webhook's message, indented)."""
+    body: Any = hand_made(read_only_root=read_only_root)  # the client takes a plain body too
     try:
         client.AppsV1Api(demo.api).create_namespaced_deployment("shop", body)
     except client.ApiException as refused:
-        message = json.loads(refused.body or "{}").get("message", str(refused))
-        click.echo("... refused at admission, before it existed (the live scan deletes only what predates a "
-                   f"policy, after its grace and a backup):\n    {message[:600]}")  # fmt: skip
-        return
-    click.echo(f"... admitted; the live scan backs it up and deletes it after its grace ({grace_of(demo.repo)}).")
+        message = str(json.loads(refused.body or "{}").get("message") or refused)
+        return "    " + message[:1200].replace("\n", "\n    ")
+    return None
+
+
+def show_hand_made(demo: DemoInstall) -> None:
+    """Two things judge a hand-made workload: admission, at once, by the policies of the namespace's Unit; the
+    live scan, after a grace and a backup, by what only a workload already in the cluster can show (here: no
+    team label, which Git's workloads all carry)."""
+    echo_step(f"Creating {HAND_MADE} by hand, outside Git and without a team label ...")
+    refusal = _create_hand_made(demo, read_only_root=False)
+    if refusal is None:
+        click.echo("... ADMITTED, though it writes to its root file system, which Unit shop's own policy forbids.")
+    else:
+        click.echo(f"... refused at admission by Unit shop's own policy, before it existed:\n{refusal}")
+        click.echo("The same Deployment with a read-only root file system, as shop's policy asks ...")
+        refusal = _create_hand_made(demo, read_only_root=True)
+        if refusal is not None:
+            click.echo(f"... refused again, so the live scan has nothing to remove:\n{refusal}")
+            return
+    click.echo(f"... admitted; the live scan backs it up and deletes it after its grace ({grace_of(demo.repo)}), "
+               "as policies/hand-made-workloads.yaml says for workloads without a team label.")  # fmt: skip
     gone = until(lambda: not _exists(demo, "hand-made"), 60)
-    said = logs_say(demo, "Deployment/shop/hand-made")
+    said = logs_say(demo, HAND_MADE, "deleted after its grace period")
     click.echo(f"... removed {gone:.0f} s later. The leader said:\n    {said or '-'}" if gone is not None else
-               "... not removed within 60 s; see the controller's output.")  # fmt: skip
+               "... not removed within 60 s; see the controller's output (kubectl logs).")  # fmt: skip
 
 
 def _exists(demo: DemoInstall, name: str) -> bool:
@@ -195,14 +251,16 @@ def show_grant(demo: DemoInstall) -> None:
 
 def show_handover(demo: DemoInstall) -> None:
     leader = holder(demo)
-    echo_step(f"Killing the leader Pod {leader} (no grace period: a crash, the Lease is not released) ...")
+    # grace period 0 deletes the Pod at once, yet its process is still sent SIGTERM, and lets go of the Lease as it
+    # stops; a real crash costs the Lease's duration (15 s, measured in tests/integration/test_leader_election.py)
+    echo_step(f"Deleting the leader Pod {leader} at once (grace period 0; it lets go of its Lease as it stops) ...")
     killed = time.monotonic()
     demo.core.delete_namespaced_pod(leader, NAMESPACE, grace_period_seconds=0)
     if until(lambda: holder(demo) not in {"", leader}, 60) is None:
         click.echo("... no other Pod took the Lease within 60 s; see kubectl get lease -n gitopsguard-system.")
         return
-    click.echo(f"... {holder(demo)} took the Lease over {time.monotonic() - killed:.1f} s later (at most its "
-               "duration, 15 s, after the last renewal).")  # fmt: skip
+    click.echo(f"... {holder(demo)} took the Lease over {time.monotonic() - killed:.1f} s later (after a crash, "
+               "which lets go of nothing: the Lease's duration, 15 s, after the last renewal).")  # fmt: skip
     overlay = demo.repo / TEAM_FOLDER / "kustomization.yaml"
     new = "info" if log_level(demo) != "info" else "debug"
 
@@ -233,11 +291,13 @@ def tell(demo: DemoInstall) -> bool:
     be shown)."""
     if not show_units_ready(demo):
         return False
+    labelled = label_sandbox(demo, say_why=False)  # else again at its step, once both replicas are Ready
     # on the leader alone, while the standby becomes Ready (demo_incluster_rollout.py)
     _steps(demo, show_drift_repair, show_review, show_confinement, show_policy_gate, show_suspend)
     if not show_rollout(demo):
         return False
-    _steps(demo, show_hack_a_node, show_hand_made, show_grant, show_handover)  # every replica's webhook, a handover
+    hack_a_node = partial(show_hack_a_node, labelled=labelled)
+    _steps(demo, hack_a_node, show_hand_made, show_grant, show_handover)  # every replica's webhook, a handover
     return True
 
 
@@ -251,7 +311,7 @@ def _steps(demo: DemoInstall, *steps: Callable[[DemoInstall], None]) -> None:
 
 HINTS = """
 gitopsguard runs as two Pods in {namespace}; the demo repository {repo} is served to them by git daemon.
-  Try:  export KUBECONFIG={kubeconfig}
+  Try:  export KUBECONFIG={kubeconfig} {path}
         kubectl get pods -A -o wide; kubectl logs -n {namespace} -l app.kubernetes.io/name=gitopsguard -f
         kubectl get units -A; gitopsguard reconcile unit shop -n shop; gitopsguard suspend unit shop -n shop
         kubectl scale deployment shop -n shop --replicas=5      # reverted within a second (unless suspended)
@@ -259,6 +319,12 @@ gitopsguard runs as two Pods in {namespace}; the demo repository {repo} is serve
         git checkout main && git -c user.signingkey={carol} merge --no-ff --no-edit -S my-change  # carol: applied
   Stop it all: make demo-down
 """
+
+
+def hints(demo: DemoInstall) -> str:
+    """What to try next; the first line puts the venv's kubectl and gitopsguard on PATH (``demo.on_path``)."""
+    return HINTS.format(namespace=NAMESPACE, repo=demo.repo, kubeconfig=demo.kubeconfig, path=on_path(),
+                        carol=demo.people.key("carol"))  # fmt: skip
 
 
 def run_incluster_demo() -> int:
@@ -271,7 +337,6 @@ def run_incluster_demo() -> int:
     click.echo(f"\ngitopsguard is installed: two Pods running, one leading and Ready, {time.monotonic() - started:.0f} "
                "s after the start.")  # fmt: skip
     told = tell(demo)
-    click.echo(HINTS.format(namespace=NAMESPACE, repo=demo.repo, kubeconfig=demo.kubeconfig,
-                            carol=demo.people.key("carol")))  # fmt: skip
+    click.echo(hints(demo))
     click.echo(f"The demo took {time.monotonic() - started:.0f} s.")
     return 0 if told else 1

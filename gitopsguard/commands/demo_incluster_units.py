@@ -19,8 +19,9 @@ from kubernetes import client
 
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.units import UnitStore
-from gitopsguard.commands.demo_incluster import DemoInstall, echo_step
+from gitopsguard.commands.demo_incluster import PROGRESS_EVERY, DemoInstall, echo_step
 from gitopsguard.commands.demo_review import reviewed_change
+from gitopsguard.devcluster.install import NAMESPACE
 from gitopsguard.errors import GitOpsGuardError
 
 ROOT = "clusters/dev-units"  # the root path the demo's controller serves (`run --root`)
@@ -38,13 +39,22 @@ data:
 """
 
 
-def until(condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.2) -> float | None:
+def until(
+    condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.2, *,
+    progress: Callable[[float], None] | None = None, progress_every: float = PROGRESS_EVERY,
+) -> float | None:  # fmt: skip
     """Seconds until ``condition`` held, or None if it did not within ``timeout``. Every 0.2 s by default:
-    each look is one small read, and the story waits on a dozen of them (0.5 s added about 3 s in all)."""
+    each look is one small read, and the story waits on a dozen of them (0.5 s added about 3 s in all).
+    ``progress`` is called with the seconds waited so far every ``progress_every`` seconds of a long wait, so
+    that a wait of minutes on a slow machine says what it waits for."""
     started = time.monotonic()
-    while time.monotonic() < started + timeout:
+    reported = started
+    while (now := time.monotonic()) < started + timeout:
         if condition():
             return time.monotonic() - started
+        if progress is not None and now - reported >= progress_every:
+            reported = now
+            progress(now - started)
         time.sleep(every)
     return None
 
@@ -79,6 +89,22 @@ def kubectl(demo: DemoInstall, *args: str) -> int:
     return shell(demo, [demo.kubectl, *args], "kubectl " + " ".join(args))
 
 
+# kubectl pads a column to the whole length of its widest cell, a multi-line one too, of which it shows only the
+# first line and "...": with a failing Unit's Ready message (a line per refused object) in the STATUS column,
+# `kubectl get units` ran 400 to 1,500 characters wide. Where a Unit fails, the story shows the condition's
+# reason in its place, and the message whole below it.
+ONE_LINE_COLUMNS = (
+    "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,"
+    "READY:.status.conditions[?(@.type=='Ready')].status,"
+    "REASON:.status.conditions[?(@.type=='Ready')].reason,REVISION:.status.lastAppliedRevision"
+)
+
+
+def units_table(demo: DemoInstall, *scope: str) -> int:
+    """``kubectl get units`` one line a Unit whatever its Ready message: ``-o`` custom columns with the reason."""
+    return kubectl(demo, "get", "units", *scope, "-o", ONE_LINE_COLUMNS)
+
+
 def gitopsguard(demo: DemoInstall, *args: str) -> int:
     """gitopsguard's own CLI, as installed beside the demo (the same Python)."""
     return shell(demo, [sys.executable, "-m", "gitopsguard", *args], "gitopsguard " + " ".join(args))
@@ -89,15 +115,30 @@ def show_units_ready(demo: DemoInstall) -> bool:
     team's Unit its folder as that account."""
     echo_step(f"The leader applies {ROOT}: the Namespaces and Units platform, shop and payments; each Unit then "
               "applies its folder (shop and payments as their own ServiceAccounts, after platform) ...")  # fmt: skip
-    took = until(lambda: all_ready(demo), 180)
+    took = until(lambda: all_ready(demo), 180, progress=lambda waited: _not_ready_yet(demo, waited))
     if took is None:
-        click.echo("... the three Units were not all Ready within 180 s:")
-        kubectl(demo, "get", "units", "-A")
+        click.echo("... the three Units were not all Ready within 180 s; what each says, and the controller's log "
+                   f"(kubectl logs -n {NAMESPACE} -l app.kubernetes.io/name=gitopsguard) says more:")  # fmt: skip
+        units_table(demo, "-A")
+        kubectl(demo, "get", "units", "-A", "-o", READY_MESSAGES)
         return False
     click.echo(f"... all three Ready {took:.1f} s after the install:")
     kubectl(demo, "get", "units", "-A")
     show_pods_on_the_node(demo)
     return True
+
+
+READY_MESSAGES = (
+    "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}: "
+    "{.status.conditions[?(@.type=='Ready')].message}{'\\n'}{end}"
+)
+
+
+def _not_ready_yet(demo: DemoInstall, waited: float) -> None:
+    """One line on a long wait for the Units: which are not Ready yet, with their reason."""
+    waiting = [f"{namespace}/{name} ({ready_of(demo, namespace, name).get('reason') or 'no status yet'})"
+               for namespace, name in UNITS if ready_of(demo, namespace, name).get("status") != "True"]  # fmt: skip
+    click.echo(f"  ... {waited:.0f} s: not Ready yet: {', '.join(waiting) or '-'}")
 
 
 NODE_NAMESPACES = ("gitopsguard-system", "shop", "payments")
@@ -114,7 +155,9 @@ def show_pods_on_the_node(demo: DemoInstall) -> None:
 
 
 def _pods_on_the_node(demo: DemoInstall) -> list[tuple[str, client.V1Pod]]:
-    return [(namespace, pod) for namespace in NODE_NAMESPACES for pod in demo.core.list_namespaced_pod(namespace).items]
+    """The Pods that stay: an earlier demo's controller Pods on their way out (a restart) are left out."""
+    return [(namespace, pod) for namespace in NODE_NAMESPACES for pod in demo.core.list_namespaced_pod(namespace).items
+            if pod.metadata is None or pod.metadata.deletion_timestamp is None]  # fmt: skip
 
 
 def _phase(pod: client.V1Pod) -> str:
@@ -164,7 +207,7 @@ def show_confinement(demo: DemoInstall) -> None:
     refused = until(lambda: ready_of(demo, "shop", "shop").get("status") == "False", 60)
     click.echo("... refused by the API server: shop's account may write in namespace shop only (nothing of the "
                "revision applied):" if refused is not None else "... Unit shop did not fail within 60 s:")  # fmt: skip
-    kubectl(demo, "get", "units", "-A")
+    units_table(demo, "-A")
     kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", READY_MESSAGE)
     exists = _configmap_exists(demo, "payments", "written-by-shop")
     click.echo(f"\n  ConfigMap payments/written-by-shop exists: {exists}.")
@@ -211,7 +254,8 @@ def show_suspend(demo: DemoInstall) -> None:
     replicas = apps.read_namespaced_deployment("shop", "shop").spec.replicas
     click.echo(f"  2 s later: Deployment/shop/shop has {replicas} replicas (suspended: left alone).")
     kubectl(demo, "get", "units", "-n", "shop")
+    resumed = time.monotonic()  # `resume unit` returns once the controller has served it: often repaired by then
     gitopsguard(demo, "resume", "unit", "shop", "-n", "shop")
-    took = until(lambda: apps.read_namespaced_deployment("shop", "shop").spec.replicas == 1, 60, 0.1)
-    click.echo(f"... resumed: back to 1 replica {took:.1f} s later." if took is not None else
-               "... resumed, but NOT back to 1 replica within 60 s.")  # fmt: skip
+    back = until(lambda: apps.read_namespaced_deployment("shop", "shop").spec.replicas == 1, 60, 0.1)
+    click.echo(f"... resumed: back to 1 replica {time.monotonic() - resumed:.1f} s after `resume unit` began."
+               if back is not None else "... resumed, but NOT back to 1 replica within 60 s.")  # fmt: skip

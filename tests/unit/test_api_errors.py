@@ -46,6 +46,17 @@ def test_each_status_becomes_its_class_with_the_object_named_first(
     assert str(error).startswith(f"{SUBJECT}: the server's words")
 
 
+def test_a_refusal_to_a_units_service_account_asks_to_grant_that_account_not_gitopsguards() -> None:
+    """`make demo`: team shop's folder writing into namespace payments, applied as shop's account, was told to
+    "grant gitopsguard's account this verb": the wrong account, and a grant the tenant must not get that way."""
+    refused = ('configmaps "x" is forbidden: User "system:serviceaccount:shop:shop-deployer" cannot patch resource '
+               '"configmaps" in API group "" in the namespace "payments"')  # fmt: skip
+    error = error_for(403, {"message": refused, "reason": "Forbidden"}, "ConfigMap/payments/x")
+    assert type(error) is ForbiddenError
+    assert "gitopsguard's account" not in str(error)
+    assert str(error).endswith(f"{refused}; grant the user it names this verb on this object (RBAC)")
+
+
 def test_a_status_outside_the_table_is_a_plain_cluster_error_naming_its_code() -> None:
     error = error_for(410, {"message": "too old resource version"}, SUBJECT)
     assert type(error) is ClusterError and not error.retryable

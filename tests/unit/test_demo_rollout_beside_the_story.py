@@ -23,8 +23,8 @@ AFTER = ("show_hack_a_node", "show_hand_made", "show_grant", "show_handover")
 
 
 def stand_in_steps(monkeypatch: pytest.MonkeyPatch, told: list[str], last_before: threading.Event) -> None:
-    def step(name: str, *, then: Callable[[], object] = lambda: None) -> Callable[[object], bool]:
-        def told_it(_: object) -> bool:
+    def step(name: str, *, then: Callable[[], object] = lambda: None) -> Callable[..., bool]:
+        def told_it(_: object, **_settings: object) -> bool:
             told.append(name)
             then()
             return True
@@ -32,6 +32,7 @@ def stand_in_steps(monkeypatch: pytest.MonkeyPatch, told: list[str], last_before
         return told_it
 
     monkeypatch.setattr(story, "show_units_ready", step("show_units_ready"))
+    monkeypatch.setattr(story, "label_sandbox", lambda _demo, **_: 0.0)  # no cluster (its own test file)
     for name in (*BEFORE, *AFTER):
         monkeypatch.setattr(story, name, step(name))
     monkeypatch.setattr(story, "show_suspend", step("show_suspend", then=last_before.set))
