@@ -89,6 +89,15 @@ def test_the_denial_names_each_control_in_magtape_form_with_path_and_fix() -> No
     assert any(w.startswith("[WARN] LOW - liveness probe missing") for w in answer["warnings"])
 
 
+def test_each_finding_of_a_denial_and_its_warnings_names_its_code_once() -> None:
+    answer = response(validate(request_of(hack_a_node_pod("team")), JUDGEMENT, now=NOW, namespace=None))["response"]
+    lines = [*answer["status"]["message"].splitlines()[1:], *answer["warnings"]]
+    assert any("(MT1001)" in line for line in lines)
+    for line in lines:
+        codes = [word for word in line.replace("(", " ").replace(")", " ").split() if word[:2] in ("MT", "GG")]
+        assert len(codes) == len(set(codes)), f"a code said twice: {line}"
+
+
 def test_an_unexpired_exception_admits_and_an_expired_one_denies() -> None:
     body = hack_a_node_pod("team", name="legacy-agent")
     policies = parse_policies({"p.yaml": BASELINE, "e.yaml": exception("team", "2026-12-05T13:00:00Z")})

@@ -24,7 +24,7 @@ MagCheck = Callable[[KubeObject, Context], list[Hit]]
 
 
 def _hit(code: str, severity: Severity, message: str, path: str, fix: str) -> Hit:
-    return Hit(code, f"{message} ({code})", path, severity, NAMES[code], fix=fix)
+    return Hit(code, message, path, severity, NAMES[code], fix=fix)  # every reader prints the code beside it
 
 
 def _pod_containers(body: KubeObject, *, init: bool) -> list[tuple[str, dict[str, Any]]]:
