@@ -57,6 +57,13 @@ def test_a_refusal_to_a_units_service_account_asks_to_grant_that_account_not_git
     assert str(error).endswith(f"{refused}; grant the user it names this verb on this object (RBAC)")
 
 
+def test_unaccepted_credentials_ask_to_renew_them_not_for_an_rbac_grant() -> None:
+    """401 is authentication: no RBAC grant helps; an expired token or a kubeconfig for another cluster does."""
+    error = error_for(401, {"message": "Unauthorized", "reason": "Unauthorized"}, SUBJECT)
+    assert type(error) is ForbiddenError and not error.retryable
+    assert "RBAC" not in str(error) and "renew them" in str(error)
+
+
 def test_a_status_outside_the_table_is_a_plain_cluster_error_naming_its_code() -> None:
     error = error_for(410, {"message": "too old resource version"}, SUBJECT)
     assert type(error) is ClusterError and not error.retryable
