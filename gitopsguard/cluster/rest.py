@@ -333,8 +333,10 @@ def error_for(status: int, payload: dict[str, Any], subject: str, *, retry_after
     if status == 403:  # the server names the user refused: gitopsguard's account, or the unit's it acts as
         return ForbiddenError(f"{message}; grant the user it names this verb on this object (RBAC)")
     if status == 401:
-        return ForbiddenError(f"{message}; the server did not accept gitopsguard's credentials (an expired token or "
-                              "certificate, or a kubeconfig for another cluster): renew them and restart")
+        return ForbiddenError(
+            f"{message}; the server did not accept gitopsguard's credentials (an expired token or "
+            "certificate, or a kubeconfig for another cluster): renew them and restart"
+        )
     if status in (400, 422):
         return InvalidError(message, causes=_causes(payload))
     if status == 429:
