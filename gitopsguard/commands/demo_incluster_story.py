@@ -26,7 +26,7 @@ from gitopsguard.commands.demo_admission import HACK_A_NODE, SANDBOX, TWICE, TWI
 from gitopsguard.commands.demo_grants import GRANT_SECONDS, _alice_can_list, request_grant
 from gitopsguard.commands.demo_incluster import DemoInstall, echo_step, holder
 from gitopsguard.commands.demo_incluster_units import (
-    READY_MESSAGE,
+    LAST_ERROR,
     TEAM_FOLDER,
     kubectl,
     ready_of,
@@ -117,7 +117,7 @@ def show_policy_gate(demo: DemoInstall) -> None:
     click.echo(f"... refused, nothing of it applied (Pod debug-shell exists: {exists}); Unit shop says why:"
                if refused is not None else "... Unit shop did not report it within 60 s:")  # fmt: skip
     units_table(demo, "-n", "shop")
-    kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", READY_MESSAGE)
+    kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", LAST_ERROR)
     click.echo("")
     undo()
 

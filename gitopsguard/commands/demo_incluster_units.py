@@ -130,7 +130,7 @@ def show_units_ready(demo: DemoInstall) -> bool:
 
 READY_MESSAGES = (
     "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}: "
-    "{.status.conditions[?(@.type=='Ready')].message}{'\\n'}{end}"
+    "{.status.conditions[?(@.type=='Ready')].message}{'\\n'}{.status.lastError}{'\\n'}{end}"
 )
 
 
@@ -208,13 +208,13 @@ def show_confinement(demo: DemoInstall) -> None:
     click.echo("... refused by the API server: shop's account may write in namespace shop only (nothing of the "
                "revision applied):" if refused is not None else "... Unit shop did not fail within 60 s:")  # fmt: skip
     units_table(demo, "-A")
-    kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", READY_MESSAGE)
+    kubectl(demo, "get", "unit", "shop", "-n", "shop", "-o", LAST_ERROR)
     exists = _configmap_exists(demo, "payments", "written-by-shop")
     click.echo(f"\n  ConfigMap payments/written-by-shop exists: {exists}.")
     undo()
 
 
-READY_MESSAGE = "jsonpath={.status.conditions[?(@.type=='Ready')].message}"
+LAST_ERROR = "jsonpath={.status.lastError}"  # the whole error: the conditions hold its first line
 
 
 def reviewed_undo(demo: DemoInstall, added: Path, edited: Path) -> Callable[[], None]:

@@ -29,7 +29,7 @@ from gitopsguard.errors import (
     UnitError,
 )
 from gitopsguard.model import Action, Reason
-from gitopsguard.units import PassOutcome, Phase
+from gitopsguard.units import PassOutcome, Phase, ready_message
 from gitopsguard.units import Reason as Condition
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def reconcile_unit(
         if unit.status.get("lastHandledReconcileAt") == requested:
             ready = _ready(unit.status)
             return Served(str(ready.get("status") or "Unknown"), str(ready.get("reason") or ""),
-                          str(ready.get("message") or ""))  # fmt: skip
+                          ready_message(unit.status))  # fmt: skip
         if time.monotonic() >= deadline:
             raise UnitError(_unserved(unit, requested, timeout))
         sleep(every)

@@ -17,6 +17,7 @@ from typing import Any
 
 from gitopsguard.units.order import Readiness
 
+SUMMARY_CHARS = 200  # a failure's line in the conditions; status.lastError holds it whole
 MAX_MESSAGE_CHARS = 4096  # conditions are read by people in `kubectl get`; the API server takes 32 KiB
 
 
@@ -117,7 +118,8 @@ Condition = tuple[str, str, str]  # status, reason, message
 
 
 def _conditions(outcome: PassOutcome, before: Mapping[Any, Mapping[str, Any]]) -> dict[str, Condition]:
-    phase, message = outcome.phase, _bounded(outcome.message)
+    phase = outcome.phase
+    message = _summary(outcome.message) if phase in (Phase.FAILED, Phase.UNHEALTHY) else _bounded(outcome.message)
     not_stalled: Condition = ("False", Reason.SUCCEEDED.value, "")
     if phase is Phase.SUCCEEDED:
         applied = f"Applied revision {outcome.revision or '?'}"
@@ -158,6 +160,30 @@ def _stamped(kind: str, status: str, reason: str, message: str, generation: int,
         "type": kind, "status": status, "reason": reason, "observedGeneration": generation,
         "lastTransitionTime": before["lastTransitionTime"] if kept and before else f"{now:%Y-%m-%dT%H:%M:%SZ}",
     } | ({"message": message} if message else {})  # fmt: skip
+
+
+def _summary(error: str) -> str:
+    """A failure's first line, at most ``SUMMARY_CHARS``: the conditions' message, which `kubectl get units` shows
+    in a column (a cell of many lines widens every row to its longest). The whole error is ``lastError``."""
+    lines = error.strip().splitlines() or [""]
+    first = lines[0].strip()
+    if len(lines) == 1 and len(first) <= SUMMARY_CHARS:
+        return first
+    cut = first if len(first) <= SUMMARY_CHARS else first[: SUMMARY_CHARS - 3] + "..."
+    return f"{cut}{_WHOLE}"
+
+
+_WHOLE = " (the whole error: status.lastError)"
+
+
+def ready_message(status: Mapping[str, Any]) -> str:
+    """The Ready condition's message; a failure's whole (``lastError``) where the condition holds its summary."""
+    conditions = status.get("conditions")
+    ready = next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == "Ready"), {}) if isinstance(
+        conditions, list) else {}  # fmt: skip
+    message = str(ready.get("message") or "")
+    error = status.get("lastError")
+    return str(error) if message.endswith(_WHOLE) and isinstance(error, str) and error else message
 
 
 def _bounded(text: str) -> str:

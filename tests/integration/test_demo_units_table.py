@@ -1,9 +1,9 @@
 """`make demo` shows a failing Unit in one line (``demo_incluster_units.units_table``), on the real API server.
 
-A failing Unit's Ready message holds a line per refused object, and kubectl pads a column to the whole length
-of its widest cell even when it shows only the first line of it: in the story's confinement and policy-gate
-steps `kubectl get units` ran 400 to 1,500 characters wide. The story shows the condition's reason there, and
-the message whole below it."""
+A failing Unit's error holds a line per refused object, and kubectl pads a column to the whole length of its
+widest cell even when it shows only the first line of it: in the story's confinement and policy-gate steps
+`kubectl get units` ran 400 to 1,500 characters wide while the conditions held the whole error. They now hold
+its first line (``status.lastError`` the whole); the story shows the condition's reason there too."""
 
 from __future__ import annotations
 
@@ -36,9 +36,10 @@ def test_a_failing_unit_with_a_long_message_is_shown_in_one_short_line_with_its_
     store = UnitStore(raw)
     failed = PassOutcome(Phase.FAILED, 1, "abc123", message=REFUSED, failure=Reason.FAILED)
     store.write_status(store.get(namespace, "shop"), status_of(failed, None, datetime.now(UTC)))
-    # why: what the story showed before (should kubectl stop padding so, the plain table will do again)
+    # the conditions hold the failure's first line (``units.conditions._summary``): the plain table is short too
     plain = run_kubectl(dev_cluster, "get", "units", "-n", namespace)
-    assert max(len(line) for line in plain.stdout.splitlines()) > 400, plain.stdout
+    assert max(len(line) for line in plain.stdout.splitlines()) < 160, plain.stdout
+    assert "(the whole error: status.lastError)" in plain.stdout
     demo = cast(DemoInstall, SimpleNamespace(kubectl=kubectl(), kubeconfig=dev_cluster.kubeconfig))
     assert units_table(demo, "-n", namespace) == 0
     shown = capsys.readouterr().out.splitlines()

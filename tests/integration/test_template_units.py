@@ -129,6 +129,14 @@ class Served:
             return {}
         return next((c for c in conditions if c.get("type") == "Ready"), {})
 
+    def said(self, namespace: str, name: str) -> str:
+        """The Unit's last failure, whole (``lastError``: its conditions hold the first line), else Ready's message."""
+        try:
+            error = self.units.get(namespace, name).status.get("lastError")
+        except NotFoundError:
+            return ""
+        return str(error or self.ready(namespace, name).get("message") or "")
+
 
 def _apply(cluster: LiveCluster, path: Path) -> None:
     subprocess.run([kubectl(), "--kubeconfig", str(cluster.kubeconfig), "apply", "--server-side", "--force-conflicts",
@@ -247,9 +255,9 @@ def test_a_team_unit_writing_into_the_other_teams_namespace_is_refused_and_nothi
     served.upstream.commit("shop reaches into payments")
     served.fleet.wake()
     eventually(lambda: served.ready(shop, shop).get("status") == "False", 60, every=0.5)
-    ready = served.ready(shop, shop)
-    assert f"ConfigMap/{payments}/stolen" in ready["message"] and "forbidden" in ready["message"], ready
-    assert f"system:serviceaccount:{shop}:{shop}-deployer" in ready["message"], ready
+    said = served.said(shop, shop)
+    assert f"ConfigMap/{payments}/stolen" in said and "forbidden" in said, said
+    assert f"system:serviceaccount:{shop}:{shop}-deployer" in said, said
     with pytest.raises(ApiException) as absent:
         core.read_namespaced_config_map("stolen", payments)
     assert absent.value.status == 404
@@ -299,7 +307,7 @@ def test_a_team_folder_that_widens_its_own_rights_is_refused_and_nothing_of_it_i
     served.upstream.commit("payments widens its rights")
     served.fleet.wake()
     eventually(lambda: served.ready(payments, payments).get("status") == "False", 60, every=0.5)
-    assert refusal.format(ns=payments) in served.ready(payments, payments)["message"]
+    assert refusal.format(ns=payments) in served.said(payments, payments)
     core = client.CoreV1Api(admin_api)
     settings = core.read_namespaced_config_map(f"{payments}-settings", payments)
     assert (settings.data or {})["LOG_LEVEL"] == "debug", "nothing of the refused revision is applied"

@@ -77,14 +77,14 @@ def test_get_units_shows_each_unit_as_kubectl_would(
 ) -> None:
     make_unit(RawApi(admin_api), namespace, "apps", {"path": "teams/a"})
     make_unit(RawApi(admin_api), namespace, "infra", {"path": "platform", "suspend": True})
-    failed = PassOutcome(Phase.FAILED, 1, "bad", message="teams/a/x.yaml:3: not valid YAML\n\x1b[2J forged line")
+    failed = PassOutcome(Phase.FAILED, 1, "bad", message="teams/a/x.yaml:3: \x1b[2J not valid YAML\nforged line")
     store.write_status(store.get(namespace, "apps"), status_of(failed, None, datetime.now(UTC)))
     result = gitopsguard(dev_cluster, "get", "units", "-n", namespace)
     assert result.exit_code == 0, result.output
     header, apps, infra = result.output.splitlines()
     assert header.split() == ["NAME", "READY", "STATUS", "REVISION", "OBJECTS", "SUSPENDED", "AGE"]
     assert apps.startswith("apps ") and " False " in apps and "\\x1b" in apps and "\x1b" not in apps  # escaped
-    assert "teams/a/x.yaml:3: not valid YAML\\n" in apps
+    assert "teams/a/x.yaml:3: \\x1b[2J not valid YAML" in apps and "forged line" not in apps  # its first line
     assert infra.split()[:3] == ["infra", "Unknown", "-"] and infra.split()[-2] == "true"
     every = gitopsguard(dev_cluster, "get", "units", "-A")
     assert every.exit_code == 0 and every.output.split()[:2] == ["NAMESPACE", "NAME"], every.output
@@ -123,12 +123,13 @@ def test_reconcile_unit_waits_for_the_controller_to_serve_its_request_and_prints
 def test_reconcile_unit_exits_1_when_the_served_pass_left_it_not_ready(
     dev_cluster: LiveCluster, store: UnitStore, namespace: str, unit: str
 ) -> None:
-    broken = "teams/a/x.yaml:3: not valid YAML"
+    broken = "teams/a/x.yaml:3: not valid YAML\nits second line"  # the conditions hold the first: printed whole
     failed = PassOutcome(Phase.FAILED, 1, "bad", failure=Reason.BUILD_FAILED, message=broken)
     with PlayedController(store, namespace, unit, failed, delay=0):
         result = gitopsguard(dev_cluster, "reconcile", "unit", unit, "-n", namespace, "--timeout", "30s")
     assert result.exit_code == 1, result.output
     assert "Ready False (BuildFailed): teams/a/x.yaml:3: not valid YAML" in result.output
+    assert "its second line" in result.output and "status.lastError" not in result.output
 
 
 def test_reconcile_unit_says_what_to_do_when_no_controller_serves_it(

@@ -67,6 +67,15 @@ class Running:
             return {}
         return next((c for c in conditions if c.get("type") == "Ready"), {})
 
+    def said(self, name: str) -> str:
+        """What the Unit's status says of its last failure, whole (``lastError``; its conditions hold the first
+        line, for `kubectl get units`), else its Ready message."""
+        try:
+            error = self.unit(name).status.get("lastError")
+        except NotFoundError:
+            return ""
+        return str(error or self.ready(name).get("message") or "")
+
     def declare(self, **units: str) -> None:
         """The root path's Units: name -> the spec, as flow YAML."""
         text = "".join(UNIT.format(name=n, namespace=self.namespace, spec=s) for n, s in units.items())
@@ -364,8 +373,8 @@ def test_a_unit_that_waits_for_a_deployment_that_never_becomes_available_is_not_
                     "[{name: infra}]}")  # fmt: skip
     commit(running, {"infra/web.yaml": DEPLOYMENT.format(namespace=namespace)})
     eventually(lambda: running.ready("infra").get("reason") == "HealthCheckFailed", 60, every=0.5)
-    infra = running.ready("infra")
-    assert infra["status"] == "False" and f"Deployment/{namespace}/web" in infra["message"], infra
+    infra, said = running.ready("infra"), running.said("infra")
+    assert infra["status"] == "False" and f"Deployment/{namespace}/web" in said, (infra, said)
     assert "not healthy after 3s" in infra["message"], infra
     eventually(lambda: running.ready("apps").get("reason") == "DependencyNotReady", 30, every=0.5)
     assert "HealthCheckFailed" in running.ready("apps")["message"]
@@ -391,9 +400,9 @@ def test_a_tenant_unit_is_confined_by_its_account_while_the_platform_unit_is_not
                          "apps/theirs.yaml": configmap("tenant", other, "1"),
                          "apps/cm.yaml": configmap("apps", namespace, "2")})  # fmt: skip
         eventually(lambda: running.ready("apps").get("status") == "False", 60, every=0.5)
-        apps = running.ready("apps")
-        assert f"ConfigMap/{other}/tenant" in apps["message"] and "forbidden" in apps["message"], apps
-        assert f"system:serviceaccount:{namespace}:deployer" in apps["message"], apps
+        apps = running.said("apps")
+        assert f"ConfigMap/{other}/tenant" in apps and "forbidden" in apps, apps
+        assert f"system:serviceaccount:{namespace}:deployer" in apps, apps
         assert value_of(core, "tenant", other) is None and value_of(core, "apps", namespace) == "1"
         assert value_of(core, "platform", other) == "1", "the platform Unit acts as gitopsguard"
         assert running.ready("infra")["status"] == "True"

@@ -142,7 +142,7 @@ def test_a_unit_is_refused_by_its_own_added_policy_while_a_unit_without_it_is_ap
     commit(running, {"strict/cm.yaml": configmap("strict", namespace, "2", version=False),
                      "loose/cm.yaml": configmap("loose", namespace, "2", version=False)})  # fmt: skip
     eventually(lambda: running.ready("strict").get("reason") == "PolicyDenied", 60, every=0.5)
-    message = running.ready("strict")["message"]
+    message = running.said("strict")
     assert f"ConfigMap/{namespace}/strict: STRICT1 HIGH every ConfigMap of team strict says its version" in message
     assert f"policy {namespace}.strict/version-key" in message, message
     assert value_of(core, "strict", namespace) == "1", "the refused revision applied nothing; the last one stays"
@@ -182,9 +182,9 @@ def test_a_team_policy_file_that_would_loosen_the_platforms_is_refused_and_the_l
     commit(running, {f"strict-policies/{file}": text,
                      "strict/cm.yaml": configmap("strict", namespace, "2", owner=False)})  # fmt: skip
     eventually(lambda: running.ready("strict").get("status") == "False", 60, every=0.5)
-    ready = running.ready("strict")
+    ready, said = running.ready("strict"), running.said("strict")
     assert ready["message"].startswith(f"strict-policies/{file}:1: {says}"), ready
-    assert "can only add restrictions" in ready["message"] and ready["reason"] == "BuildFailed"
+    assert "can only add restrictions" in said and ready["reason"] == "BuildFailed"
     assert value_of(core, "strict", namespace) == "1", "nothing of the refused revision is applied"
 
 

@@ -20,7 +20,7 @@ from gitopsguard.errors import (
 from gitopsguard.model import Action, Change, ObjectKey, Reason
 from gitopsguard.reconcile import ReconcileResult
 from gitopsguard.source.review import UnreviewedRevisionError
-from gitopsguard.units import Phase, status_of
+from gitopsguard.units import Phase, ready_message, status_of
 from gitopsguard.units import Reason as Condition
 
 
@@ -60,9 +60,30 @@ def test_a_pass_whose_deletions_the_brake_held_says_so() -> None:
 def test_a_failed_pass_is_read_by_its_typed_failure(error: GitOpsGuardError, reason: Condition, stalled: bool) -> None:
     outcome = outcome_of(failed(error), 2)
     assert (outcome.phase, outcome.failure, outcome.retryable) == (Phase.FAILED, reason, not stalled)
-    conditions = {c["type"]: c for c in status_of(outcome, None, datetime.now(UTC))["conditions"]}
-    assert conditions["Ready"]["reason"] == reason.value and conditions["Ready"]["message"] == str(error)
+    status = status_of(outcome, None, datetime.now(UTC))
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["reason"] == reason.value and status["lastError"] == str(error)
+    assert conditions["Ready"]["message"].startswith(str(error).splitlines()[0])
     assert conditions["Stalled"]["status"] == ("True" if stalled else "False")
+
+
+@pytest.mark.parametrize("lines", [1, 2, 40])
+@pytest.mark.parametrize("width", [10, 199, 200, 201, 5000])
+def test_a_failures_conditions_say_it_in_one_short_line_and_the_last_error_whole(lines: int, width: int) -> None:
+    """`kubectl get units` shows the Ready message in a column: a cell of many lines widened every row of the
+    table to its longest line (1,500 characters in the demo), so the conditions hold the first line alone."""
+    error = "\n".join(f"{i}: " + "x" * width for i in range(lines))
+    status = status_of(outcome_of(failed(ApplyError(error)), 1), None, datetime.now(UTC))
+    for condition in status["conditions"]:
+        message = condition.get("message", "")
+        assert "\n" not in message and len(message) <= 260, condition
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")["message"]
+    whole = lines == 1 and len(error) <= 200
+    assert ready == error if whole else ready.endswith("(the whole error: status.lastError)")
+    assert status["lastError"] == error[:4093] + ("..." if len(error) > 4096 else "")
+    assert ready_message(status) == status["lastError"], "the CLI prints the failure whole"
+    applied = status_of(outcome_of(ReconcileResult("team-a.apps", "abc", (), brake=None), 1), status, datetime.now(UTC))
+    assert ready_message(applied) == "Applied revision abc", "a success after it says so, not the old error"
 
 
 def test_an_unreviewed_head_is_read_as_such() -> None:
