@@ -29,6 +29,7 @@ from gitopsguard.admission.configurations import label_system_namespaces as labe
 from gitopsguard.admission.record import AdmissionRecorder
 from gitopsguard.admission.review import Judgement, PodSecurity
 from gitopsguard.admission.server import DEFAULT, WHOAMI, AdmissionServer, Settings
+from gitopsguard.cluster.namespaces import NamespaceView
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import ClusterError, GitOpsGuardError, UnreachableError
 from gitopsguard.model import KubeObject
@@ -74,6 +75,7 @@ def start_admission(
     recorder: AdmissionRecorder, stop: threading.Event, *, pod_security: PodSecurity | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC), server_settings: Settings = DEFAULT,
     label_system_namespaces: bool = True, learn_identity: bool = True, me: str | None = None,
+    namespaces: Callable[[str], KubeObject | None] | None = None,
 ) -> Admission:  # fmt: skip
     """Serve admission at ``address`` and keep its certificate and configurations until ``stop``. With the Pod
     Security seam, Pods and the workload kinds are always sent to us, whatever the policies target: the
@@ -82,7 +84,7 @@ def start_admission(
         settings = replace(settings, always=settings.always | POD_SECURITY_KINDS)
     hosts = hosts_for(settings)
     certificates = CertificateStore(raw, settings.namespace).ensure(hosts, datetime.now(UTC))
-    server = AdmissionServer(address, certificates.context(), judgement, namespaces=namespace_cache(raw),
+    server = AdmissionServer(address, certificates.context(), judgement, namespaces=namespaces or namespace_cache(raw),
                              observe=recorder.observe, clock=clock, pod_security=pod_security,
                              settings=server_settings)  # fmt: skip
     # Known up front in a Pod (the service account's name): the probe below goes through the Service and may
@@ -160,6 +162,21 @@ def _every_policy(judged: Judgement) -> PolicySet:
     if judged.governance is None:
         return judged.policies
     return PolicySet(judged.governance.every_policy(), digest=judged.governance.digest)
+
+
+Namespaces = Callable[[str], KubeObject | None]
+
+
+def watched_namespaces(view: NamespaceView, read: Namespaces) -> Namespaces:
+    """A namespace's object as the watch of every Namespace saw it last: a label change counts at once, not
+    after NAMESPACE_TTL (a tenant's Pod created just after an operator tightened its namespace's enforce level
+    was judged by the old one for up to 5 s). One not seen (just made, or the watch not in sync): ``read``."""
+
+    def get(name: str) -> KubeObject | None:
+        in_sync, seen = view.known(name)
+        return seen if in_sync and seen is not None else read(name)
+
+    return get
 
 
 def namespace_cache(raw: RawApi) -> Callable[[str], KubeObject | None]:

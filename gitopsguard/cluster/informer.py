@@ -91,6 +91,12 @@ class Informer:
         with self._lock:
             return {key: known.body for key, known in self._known.items() if known.body is not None}
 
+    def get(self, key: ObjectKey) -> KubeObject | None:
+        """One object known now, without copying the rest (None when not known, or not ``keep_objects``)."""
+        with self._lock:
+            known = self._known.get(key)
+        return known.body if known is not None else None
+
     def seed(self, objects: Mapping[ObjectKey, KubeObject], version: str) -> None:
         """Start from a list the caller made itself (and has already acted on): no events for it."""
         with self._lock:

@@ -12,7 +12,7 @@ import threading
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.informer import Informer
 from gitopsguard.cluster.rest import RawApi
-from gitopsguard.model import KubeObject
+from gitopsguard.model import KubeObject, ObjectKey
 
 
 class NamespaceView:
@@ -31,6 +31,13 @@ class NamespaceView:
             if not self._in_sync:
                 return None
         return {key.name: body for key, body in self._informer.objects().items()}
+
+    def known(self, name: str) -> tuple[bool, KubeObject | None]:
+        """Whether the watch is in sync, and then Namespace ``name`` as the watch saw it last (None: not seen)."""
+        with self._lock:
+            if not self._in_sync:
+                return False, None
+        return True, self._informer.get(ObjectKey("", "Namespace", "", name))
 
     def _synced(self, synced: bool) -> None:
         with self._lock:

@@ -13,13 +13,14 @@ from gitopsguard.admission.applied import AppliedPolicies
 from gitopsguard.admission.configurations import FailurePolicy, WebhookSettings
 from gitopsguard.admission.record import AdmissionMetrics, AdmissionRecorder
 from gitopsguard.admission.review import BREAK_GLASS, PodSecurity, Verdict, describe
-from gitopsguard.admission.serve import start_admission
+from gitopsguard.admission.serve import namespace_cache, start_admission, watched_namespaces
 from gitopsguard.admission.server import DEFAULT
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.incluster import token_user
 from gitopsguard.cluster.inventory import CONTROLLER_NAMESPACE, InventoryStore
+from gitopsguard.cluster.namespaces import NamespaceView
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import AdmissionError
 from gitopsguard.notify import Notice, Notifications
@@ -125,9 +126,12 @@ def serve_admission(
                                also_match=scope)  # fmt: skip
     # pod_security: the seam for namespace Pod Security labels (admission/review.py), connected at merge
     served = replace(DEFAULT, client_ca=options.client_ca, client_names=frozenset(options.client_names))
-    admission = start_admission(RawApi(api, timeout=10), bind, settings, applied.get, recorder, stop,
-                                pod_security=pod_security, me=token_user(api.configuration),
-                                server_settings=served)  # fmt: skip
+    raw = RawApi(api, timeout=10)
+    namespaces = NamespaceView(Applier(api), RawApi(api))  # a label change counts at once, not within 5 s
+    namespaces.start(stop)
+    admission = start_admission(raw, bind, settings, applied.get, recorder, stop, pod_security=pod_security,
+                                me=token_user(api.configuration), server_settings=served,
+                                namespaces=watched_namespaces(namespaces, namespace_cache(raw)))  # fmt: skip
     reached = url or f"Service {CONTROLLER_NAMESPACE}/gitopsguard-webhook"
     click.echo(f"admission webhooks on https://{bind[0]}:{admission.server.server_port} (the API server calls "
                f"{reached}; failurePolicy {failure_policy}; {_who_may_call(options)})", err=True)  # fmt: skip
