@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gitopsguard import fleet as fleet_module
+from gitopsguard import fleet_passes, fleet_root
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 
 class Judged:
-    """``fleet.judge``, counting the judgings of each unit."""
+    """``judge`` where the Units loop calls it (the root path's and a Unit's), counting the judgings of each unit."""
 
     def __init__(self) -> None:
         self.real, self.units = judge, list[str]()
@@ -47,7 +47,8 @@ class Judged:
 @pytest.fixture
 def judged(monkeypatch: pytest.MonkeyPatch) -> Judged:
     counting = Judged()
-    monkeypatch.setattr(fleet_module, "judge", counting)
+    monkeypatch.setattr(fleet_root, "judge", counting)
+    monkeypatch.setattr(fleet_passes, "judge", counting)
     return counting
 
 
