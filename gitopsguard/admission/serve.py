@@ -170,13 +170,28 @@ Namespaces = Callable[[str], KubeObject | None]
 def watched_namespaces(view: NamespaceView, read: Namespaces) -> Namespaces:
     """A namespace's object as the watch of every Namespace saw it last: a label change counts at once, not
     after NAMESPACE_TTL (a tenant's Pod created just after an operator tightened its namespace's enforce level
-    was judged by the old one for up to 5 s). One not seen (just made, or the watch not in sync): ``read``."""
+    was judged by the old one for up to 5 s). One not seen (just made, or the watch not in sync): ``read``.
+
+    The watch's copy counts only when it is at least as new as ``read``'s (at most NAMESPACE_TTL old): a watch
+    whose connection went silent stays "in sync" until its read timeout (WATCH_SECONDS + READ_SLACK, over 5
+    minutes) and would serve labels an operator tightened since. None read (unreadable): None, as before."""
 
     def get(name: str) -> KubeObject | None:
         in_sync, seen = view.known(name)
-        return seen if in_sync and seen is not None else read(name)
+        fallback = read(name)
+        if not in_sync or seen is None or fallback is None:
+            return fallback
+        return seen if _version(seen) >= _version(fallback) >= 0 else fallback
 
     return get
+
+
+def _version(namespace: KubeObject) -> int:
+    """The object's resourceVersion as a number (etcd's revision, as the API server writes it), -1 otherwise."""
+    version = (namespace.get("metadata") or {}).get("resourceVersion")
+    if not isinstance(version, str) or not 0 < len(version) <= 20 or not (version.isascii() and version.isdigit()):
+        return -1
+    return int(version)
 
 
 def namespace_cache(raw: RawApi) -> Callable[[str], KubeObject | None]:

@@ -183,7 +183,13 @@ def ready_message(status: Mapping[str, Any]) -> str:
         conditions, list) else {}  # fmt: skip
     message = str(ready.get("message") or "")
     error = status.get("lastError")
-    return str(error) if message.endswith(_WHOLE) and isinstance(error, str) and error else message
+    # a failure's summary: a Waiting message quoting a dependency's summary is not one (its lastError is kept from
+    # an old failure of its own)
+    failed = ready.get("status") == "False" and ready.get("reason") not in _NOT_FAILURES
+    return str(error) if failed and message.endswith(_WHOLE) and isinstance(error, str) and error else message
+
+
+_NOT_FAILURES = frozenset({Reason.DEPENDENCY_NOT_READY.value, Reason.SUSPENDED.value, Reason.PROGRESSING.value})
 
 
 def _bounded(text: str) -> str:
