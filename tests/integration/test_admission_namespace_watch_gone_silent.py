@@ -95,7 +95,7 @@ def relayed_api(dev_cluster: LiveCluster, tmp_path: Path) -> Iterator[tuple[clie
         yield api, relay
     finally:
         relay.close()
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]  # the kubernetes client is untyped
 
 
 def enforced(namespace: KubeObject | None) -> str | None:
