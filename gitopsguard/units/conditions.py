@@ -110,7 +110,8 @@ def readiness_of(status: Mapping[str, Any] | None, generation: int, commit: str 
     moving = reason != Reason.SUSPENDED.value
     if ready.get("status") == "True" and commit and moving and status.get("lastAppliedRevision") != commit:
         return Readiness(False, "Progressing", f"it has not applied {commit[:12]} yet")
-    return Readiness(ready.get("status") == "True", reason, message)
+    # for its dependents' Waiting message: the pointer to the whole error names this Unit's own field, not theirs
+    return Readiness(ready.get("status") == "True", reason, message.removesuffix(_WHOLE))
 
 
 _KEPT = ("lastAppliedRevision", "lastAttemptedRevision", "objects", "lastError", "lastHandledReconcileAt")

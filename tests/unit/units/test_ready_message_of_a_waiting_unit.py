@@ -32,6 +32,14 @@ def test_a_waiting_unit_that_failed_before_reads_as_waiting_not_as_its_old_error
     assert "web: apply failed" not in ready_message(web_waiting)
 
 
+def test_a_dependents_waiting_message_quotes_the_dependencys_line_without_pointing_at_a_field_of_its_own() -> None:
+    database = status_of(PassOutcome(Phase.FAILED, 1, message="database: render failed\nkustomize said: ..."),
+                         None, NOW)  # fmt: skip
+    web = UnitSpec(WEB, "root/units.yaml:3", "apps/web", timedelta(minutes=1), depends_on=(DATABASE,))
+    waiting = blocked([web], {DATABASE: readiness_of(database, 1)})[WEB]
+    assert waiting == "waiting for Unit/shop/database: not Ready: ReconciliationFailed: database: render failed"
+
+
 def test_a_failed_unit_reads_as_its_whole_error() -> None:
     error = "web: apply failed\nthe server said: Deployment/shop/web is invalid\n" + "x" * 300
     failed = status_of(PassOutcome(Phase.FAILED, 1, message=error), None, NOW)
