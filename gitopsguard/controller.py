@@ -78,8 +78,9 @@ class Controller:
                     if self._heads.died.is_set():  # without the lifeline (tests, the demo), stop here
                         raise GitOpsGuardError(f"unit {self.unit.name}: the thread that fetches and judges new "
                                                "commits died (its error is above); restart gitopsguard")  # fmt: skip
-                    started = time.monotonic()
-                    result = self._pass(self._heads.latest())
+                    started, head = time.monotonic(), self._heads.latest()
+                    result = self._pass(head)
+                    self._keep_one_render(head)
                     self.last_duration = time.monotonic() - started
                     result = self._attributed(result)
                     if result.policies is not None and not result.error:
@@ -107,6 +108,16 @@ class Controller:
             return ReconcileResult(self.unit.name, None, (), error=str(error), failure=error.with_traceback(None))
         except Exception as error:  # a bug must not stop a controller silently: report it, retry at the interval
             return ReconcileResult(self.unit.name, None, (), error=f"internal error: {error!r}")
+
+    def _keep_one_render(self, head: Head | None) -> None:
+        """Keep the head's render as the kept render of its commit. The first passes hold the last applied commit
+        from a render of their own while the worker judges the head, which is most often that very commit: two
+        copies of every manifest (and the prepared forms of the loop's copy) for as long as the loop runs."""
+        if head is None or head.revision is None or head.refusal is not None or head.evaluation is None:
+            return
+        commit = head.revision.commit
+        if commit in self._renders and self._renders[commit] is not head.manifests:
+            self._renders[commit] = head.manifests  # what the pass itself keeps when no hold rendered it first
 
     def _attributed(self, result: ReconcileResult) -> ReconcileResult:
         """The result, with the user behind each repaired drift where the audit log names one."""

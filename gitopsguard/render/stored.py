@@ -37,9 +37,13 @@ KEEP = 8  # renders kept per directory (the newest); a pass needs the head's and
 class RenderStore:
     """A directory of rendered commits (private to the controller: mode 0700, files 0600)."""
 
-    def __init__(self, directory: Path, settings: RenderSettings = DEFAULT) -> None:
+    def __init__(self, directory: Path, settings: RenderSettings = DEFAULT, *, memo: bool = True) -> None:
+        """``memo``: keep each render's parsed documents for the next one (a long-running process). A one-off
+        command renders once: a memo would only keep the render, its text and, through its manifests, their
+        prepared forms alive until the process ends (about 9 MB at 5,000 objects, bench/README.md "Memory")."""
         self.directory = directory
         self.settings = settings
+        self.memo = memo
         # a long-running process parses only the documents a commit changed. A memo holds one render's documents
         # and is rotated after each: one per thread, as the Units loop renders on several workers (fleet_pool.py)
         self._memos = threading.local()
@@ -50,11 +54,12 @@ class RenderStore:
         kept = self.load(key)
         if kept is not None:
             return kept
-        memo = self._memo()
+        memo = self._memo() if self.memo else None
         try:
             manifests = render(root, path, memo, settings=self.settings).manifests
         finally:
-            memo.rotate()
+            if memo is not None:
+                memo.rotate()
         self.save(key, manifests)
         return manifests
 
