@@ -33,12 +33,13 @@ MERGE = "application/merge-patch+json"
 
 
 class Relay:
-    """127.0.0.1:port to the API server, byte for byte, until ``silence``: then no byte passes either way and
-    no connection closes, as a stalled proxy does."""
+    """A port on the API server's own address (its certificate names that address: loopback, or the node's
+    bridge when the dev cluster runs a node, as in CI) to the API server, byte for byte, until ``silence``: then
+    no byte passes either way and no connection closes, as a stalled proxy does."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream, self.silent, self.closed = upstream, threading.Event(), threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server((upstream[0], 0))
         self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = [self.listener]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -87,7 +88,7 @@ def relayed_api(dev_cluster: LiveCluster, tmp_path: Path) -> Iterator[tuple[clie
     server = urlparse(kubeconfig["clusters"][0]["cluster"]["server"])
     relay = Relay((server.hostname or "127.0.0.1", server.port or 443))
     for cluster in kubeconfig["clusters"]:
-        cluster["cluster"]["server"] = f"https://127.0.0.1:{relay.port}"
+        cluster["cluster"]["server"] = f"https://{relay.upstream[0]}:{relay.port}"
     relayed = tmp_path / "kubeconfig"
     relayed.write_text(yaml.safe_dump(kubeconfig))
     api = LiveCluster(relayed, None).api()
