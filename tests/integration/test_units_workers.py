@@ -95,7 +95,9 @@ def _serving(admin_api: client.ApiClient, namespace: str, tmp_path: Path, worker
 
     def all_ready() -> bool:
         ready = {u.name: readiness_of(u.status, u.generation).ready for u in units.list(namespace)}
-        return all(ready.get(n) for n in NEEDS)
+        with timed._lock:  # a turn is recorded when it ends, a moment after its status was written (CI saw it)
+            recorded = set(timed.turns)
+        return all(ready.get(n) for n in NEEDS) and recorded >= set(NEEDS)
 
     try:
         eventually(all_ready, 120, every=0.5)
