@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from gitopsguard.backoff import jittered, next_wait, worth_retrying
 from gitopsguard.cluster.namespaces import NamespaceView
@@ -257,8 +257,3 @@ class Fleet(RootPath, UnitPasses):
     def _next_due(self, scheduled: list[float]) -> float:
         soonest = min([self._root_due, *scheduled])
         return max(0.5, min(self._interval, soonest - time.monotonic()))
-
-
-def _where(body: Mapping[str, Any]) -> tuple[str, str]:
-    metadata = body.get("metadata") or {}
-    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
