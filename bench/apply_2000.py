@@ -1,6 +1,6 @@
 """Issue 4's apply numbers on the local control plane, gitopsguard and kubectl in the same run.
 
-    .venv/bin/python bench/apply_2000.py [--kubeconfig PATH] [--workers 64] [--rounds 3]
+    .venv/bin/python bench/apply_2000.py [--kubeconfig PATH] [--workers 64] [--rounds 3] [--pin]
 
 Needs a running dev cluster (`gitopsguard dev-cluster up`; default kubeconfig: its). Builds 2,020 objects
 (20 Namespaces, 1,000 ConfigMaps, 500 Deployments, 500 Services) twice under different names, applies one
@@ -9,11 +9,17 @@ git repository, then times a no-op pass and a pass with one changed object. Remo
 The initial-apply comparison runs ``--rounds`` times (default 3; fresh names, the earlier rounds' objects
 removed before the next), and the median ratio is the result: kubectl's time alone moves by a third between
 runs on the same machine. About 10 minutes with 3 rounds on the 2-core machine.
+
+``--pin`` runs everything as a controller in a Pod of its own sees it: every thread of etcd, the API server and
+the controller-manager on core 0 (``bench/affinity.py``; back on both cores after, even on failure) and this
+process and its children (git, kustomize, kubectl) on core 1. Without it all share both cores, so the client's
+CPU adds to the API server's wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -27,6 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.affinity import control_plane_pids, pinned
 from bench.controlplane import ControlPlane, Usage
 from gitopsguard.cluster import connect
 from gitopsguard.cluster.apply import WIDTH, Applier
@@ -42,6 +49,7 @@ from tests.gitrepo import Upstream
 from tests.kubectl import kubectl
 
 BENCH_LABEL = "gitopsguard.io/bench"  # on the benchmarks' Namespaces, to remove them all afterwards
+SERVER_CORE, CLIENT_CORE = 0, 1  # with --pin: the control plane on one core, this process on the other
 
 
 def objects(prefix: str, namespaces: int = 20) -> list[dict[str, object]]:
@@ -69,7 +77,17 @@ def main() -> None:
     parser.add_argument("--kubeconfig", type=Path, default=StateLayout.default().kubeconfig)
     parser.add_argument("--workers", type=int, default=WIDTH, help="requests in flight per batch")
     parser.add_argument("--rounds", type=int, default=3, help="initial-apply pairs to run (the ratio's median)")
+    parser.add_argument("--pin", action="store_true", help="control plane on core 0, this process on core 1")
     args = parser.parse_args()
+    if not args.pin:
+        measure(args)
+        return
+    os.sched_setaffinity(0, {CLIENT_CORE})  # before any thread starts: every thread and child inherits it
+    with pinned(control_plane_pids(), SERVER_CORE):
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     api = connect(args.kubeconfig)
     plane = ControlPlane()
     remove_namespaces(args.kubeconfig, wait=True)  # an interrupted earlier run may have left some

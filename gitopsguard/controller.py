@@ -70,6 +70,8 @@ class Controller:
         if self._trail:
             self._trail.follow(stop)
             self._introduce()
+        for kind in self._reconciler.owned_kinds(self.unit):  # watched from the first pass on: listed once
+            self._live.track(kind, stop)
         failures, collector = 0, Collector()
         try:
             with collector.passes():  # the cycle collector runs between passes, not in them

@@ -189,12 +189,23 @@ class Reconciler:
         (just started, the head slow to render): drift is repaired from that commit. Applies only; never
         prunes."""
         inventory = self.store.load(unit.name)
-        held, repaired = self._hold_last_applied(unit, inventory, None)
+        # nothing written in this pass yet: the loop's watches may serve what the unit owns
+        held, repaired = self._hold_last_applied(
+            unit, inventory, None, OwnedSnapshot(self.applier, unit.name, self.live)
+        )
         if _versions_apart(held) != _versions_apart(inventory) or any(
             c.action is not Action.UNCHANGED for c in repaired
         ):
             self.store.save(unit.name, held)
         return ReconcileResult(unit.name, inventory.last_applied, repaired, kinds=_kinds(held.entries))
+
+    def owned_kinds(self, unit: Unit) -> frozenset[tuple[str, str]]:
+        """The kinds the unit's stored inventory names, for the loop to watch before its first pass; none when
+        the inventory cannot be read (the pass then says why)."""
+        try:
+            return _kinds(self.store.load(unit.name).entries)
+        except GitOpsGuardError:
+            return frozenset()
 
     def _fetch(self, inventory: Inventory) -> Revision:
         return self.source.fetch(last_applied=inventory.last_applied, allow_rewind=self.allow_rewind,
@@ -266,11 +277,12 @@ class Reconciler:
                                refused=refused)  # fmt: skip
 
     def _hold_last_applied(
-        self, unit: Unit, inventory: Inventory, commit: str | None
+        self, unit: Unit, inventory: Inventory, commit: str | None, owned: OwnedSnapshot | None = None
     ) -> tuple[Inventory, tuple[Change, ...]]:
         """While a new commit fails, keep repairing drift from the last applied one: from the render a
         long-running loop keeps, or, after a restart, rendered again from that commit. Applies only; never
-        prunes. Returns the inventory with refreshed versions."""
+        prunes. Returns the inventory with refreshed versions. ``owned``: what the unit owns, where nothing was
+        written since it could be read; by default listed afresh (a failed pass may have written)."""
         last = inventory.last_applied
         if unit.report_only or last is None or commit == last:
             return inventory, ()
@@ -280,7 +292,7 @@ class Reconciler:
                 manifests = self._render_last_applied(unit, last)
                 if self.renders is not None:
                     self.renders[last] = manifests
-            fresh = OwnedSnapshot(self.applier, unit.name)  # the failed pass may have written: list again
+            fresh = owned or OwnedSnapshot(self.applier, unit.name)  # the failed pass may have written: list again
             applied = apply_revision(unit.target, manifests, self.applier, inventory, fresh)
         except RolledBackError as error:
             return inventory, error.undone  # what it deleted again is reported all the same

@@ -4,7 +4,9 @@ The continuous loop reads a pass's live objects from here instead of listing eve
 over an unchanged commit lists nothing, and one that follows an edit reads only what the watch brought.
 Readers get a copy; the informer threads keep going until ``stop`` is set. A kind whose watch failed
 (the API server restarted, the kind went away) is not served until its watch answers again or it has been
-listed again: meanwhile the pass lists it itself.
+listed again: meanwhile the pass lists it itself. A kind whose first list is under way is waited for (up to
+``FIRST_LIST_WAIT``) rather than listed by the pass as well: the pass would read the same objects, and at a
+restart over 5,000 objects the two lists alive at once were the loop's peak memory (bench/README.md, "Memory").
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
 
 Packed = str | KubeObject  # an object as a cache keeps it (``packed``)
 PACK_DEPTH = 100  # containers deep; an object nested deeper is kept parsed (see ``packed``)
+FIRST_LIST_WAIT = 60.0  # seconds a reader waits for a kind's first list before it lists the kind itself
 
 
 def packed(body: KubeObject) -> Packed:
@@ -59,6 +62,7 @@ class LiveCache:
         self._selector = f"{UNIT_LABEL}={unit}"
         self._informers: dict[Kind, Informer] = {}
         self._synced: set[Kind] = set()
+        self._first: dict[Kind, threading.Event] = {}  # set once a kind's first list ended, listed or failed
         self._lock = threading.Lock()
 
     def track(self, kind: Kind, stop: threading.Event) -> None:
@@ -66,6 +70,7 @@ class LiveCache:
         with self._lock:
             if kind in self._informers:
                 return
+            self._first[kind] = threading.Event()
             informer = Informer(
                 self._applier, self._raw, kind, selector=self._selector, what="owned", page=self._page,
                 on_event=lambda _change, _body: self._on_change(), on_sync=lambda synced: self._sync(kind, synced),
@@ -74,7 +79,12 @@ class LiveCache:
         informer.start(stop)
 
     def objects(self, kind: Kind) -> dict[ObjectKey, KubeObject] | None:
-        """A copy of the owned objects of this kind, or None while the kind is not (or no longer) in sync."""
+        """A copy of the owned objects of this kind, or None while the kind is not (or no longer) in sync; while
+        its first list is under way, what that list brings (waited for up to ``FIRST_LIST_WAIT`` seconds)."""
+        with self._lock:
+            first = self._first.get(kind)
+        if first is not None:
+            first.wait(FIRST_LIST_WAIT)
         with self._lock:
             informer = self._informers.get(kind) if kind in self._synced else None
         return informer.objects() if informer is not None else None
@@ -86,6 +96,9 @@ class LiveCache:
                 self._synced.add(kind)
             else:
                 self._synced.discard(kind)
+            first = self._first.pop(kind, None)
+        if first is not None:
+            first.set()
         # After a list: a change made between the last read (the pass's own list, or the watch that failed) and
         # this list may come as no event, so wake a pass to compare, or it waits for the timer. After a failure:
         # once, so that the next pass lists this kind itself.
