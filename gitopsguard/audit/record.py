@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -98,19 +97,3 @@ def _written_forms(record: AuditRecord) -> tuple[bytes, ...]:
         return (escaped,)
 
 
-def printable(text: str) -> str:
-    """``text`` safe to print on one terminal line: backslash, control and format characters, line and
-    paragraph separators and surrogates are shown as escapes (``\\x1b``, ``\\u2028``, ``\\udc80``), so a
-    tenant's text can neither forge a line of output, move the cursor, nor stop the printing."""
-    return "".join(_escaped(char) if char == "\\" or unicodedata.category(char) in _HIDDEN else char for char in text)
-
-
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-_SHORT = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escaped(char: str) -> str:
-    code = ord(char)
-    if char in _SHORT:
-        return _SHORT[char]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

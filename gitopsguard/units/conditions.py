@@ -10,12 +10,13 @@ status does: the time the Unit *became* not Ready, not the time of the latest fa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from gitopsguard.units.order import Readiness
+from gitopsguard.visible import visible
 
 SUMMARY_CHARS = 200  # a failure's line in the conditions; status.lastError holds it whole
 MAX_MESSAGE_CHARS = 4096  # conditions are read by people in `kubectl get`; the API server takes 32 KiB
@@ -70,6 +71,10 @@ def status_of(outcome: PassOutcome, previous: Mapping[str, Any] | None, now: dat
     JSON merge patch of ``/status``: a field that is None is removed. No field is ever an empty string: the
     1.20 API server reads "" in a custom resource as null and refuses it (verified on the dev cluster)."""
     previous = previous if isinstance(previous, Mapping) else {}
+    # A tenant's text reaches the messages (a file name, a line of YAML, the server quoting an object) and
+    # `kubectl get units` prints them as they are: nothing a terminal would act on is kept (``visible``).
+    outcome = replace(outcome, message=visible(outcome.message, keep="\n\t"),
+                      handled=visible(outcome.handled) if outcome.handled else outcome.handled)  # fmt: skip
     status: dict[str, Any] = {k: previous[k] for k in _KEPT if previous.get(k) not in (None, "")}
     status["observedGeneration"] = outcome.generation
     if outcome.revision and outcome.phase not in (Phase.WAITING, Phase.SUSPENDED):
@@ -120,12 +125,14 @@ Condition = tuple[str, str, str]  # status, reason, message
 
 def _conditions(outcome: PassOutcome, before: Mapping[Any, Mapping[str, Any]]) -> dict[str, Condition]:
     phase = outcome.phase
-    message = _summary(outcome.message) if phase in (Phase.FAILED, Phase.UNHEALTHY) else _bounded(outcome.message)
+    message = (
+        _summary(outcome.message) if phase in (Phase.FAILED, Phase.UNHEALTHY) else _bounded(visible(outcome.message))
+    )
     not_stalled: Condition = ("False", Reason.SUCCEEDED.value, "")
     if phase is Phase.SUCCEEDED:
         applied = f"Applied revision {outcome.revision or '?'}"
-        ready = (("True", Reason.PRUNE_HELD.value, _bounded(f"{applied}; deletions held by the mass-prune brake: "
-                  f"{outcome.brake}; release it with [gitopsguard: allow-mass-prune] in a commit message"))
+        ready = (("True", Reason.PRUNE_HELD.value, _bounded(visible(f"{applied}; deletions held by the mass-prune "
+                  f"brake: {outcome.brake}; release it with [gitopsguard: allow-mass-prune] in a commit message")))
                  if outcome.brake else ("True", Reason.SUCCEEDED.value, applied))  # fmt: skip
         return {"Ready": ready, "Reconciling": ("False", Reason.SUCCEEDED.value, ""), "Stalled": not_stalled}
     if phase is Phase.FAILED and outcome.retryable:
@@ -167,7 +174,7 @@ def _summary(error: str) -> str:
     """A failure's first line, at most ``SUMMARY_CHARS``: the conditions' message, which `kubectl get units` shows
     in a column (a cell of many lines widens every row to its longest). The whole error is ``lastError``."""
     lines = error.strip().splitlines() or [""]
-    first = lines[0].strip()
+    first = visible(lines[0].strip())  # a tab: shown as an escape in a column
     if len(lines) == 1 and len(first) <= SUMMARY_CHARS:
         return first
     cut = first if len(first) <= SUMMARY_CHARS else first[: SUMMARY_CHARS - 3] + "..."
