@@ -72,23 +72,30 @@ Acting = Callable[[str], contextlib.AbstractContextManager[Callable[[], bool] | 
 Found = Mapping[ObjectKey, tuple[KubeObject, str]]  # a retiring Unit's labelled objects, with their apiVersion
 Render = Callable[[str, str], tuple[Manifest, ...]]  # (a folder, a commit) -> its documents (Fleet._render_at)
 RECORDS = "units.json.gz"
+RECORDS_REREAD = 60.0  # seconds the records in memory are used before they are read again (one GET a minute)
 CLAIMS_KEPT = 60.0  # seconds the claims found for the same objects at the same commit are trusted without a read
 
 
 class Records:
-    """The Units a root served, by ref, kept in ``gitopsguard-units-<root>`` and in memory (read once)."""
+    """The Units a root served, by ref, kept in ``gitopsguard-units-<root>`` and in memory, read again once the
+    copy in memory is ``reread`` seconds old: under ``--shards`` other replicas record the Units they serve, and
+    one that takes a dead replica's shard must see what that replica recorded to retire its Units."""
 
-    def __init__(self, raw: RawApi, root: str) -> None:
+    def __init__(self, raw: RawApi, root: str, *, reread: float = RECORDS_REREAD) -> None:
         self._store, self.name = ConfigMapStore(raw, CONTROLLER_NAMESPACE), f"gitopsguard-units-{root}"
-        self._root = root
+        self._root, self._reread = root, reread
         self._known: dict[UnitRef, Served] | None = None
-        self.version = 0  # moves on with each read or write of the records
+        self._read_at = 0.0  # time.monotonic() of the copy in memory
+        self.version = 0  # moves on when the records in memory change
 
     def get(self) -> dict[UnitRef, Served]:
         """The records; ClusterError (naming the ConfigMap) when they cannot be read: nothing retires then."""
-        if self._known is None:
-            self._known = _parsed(self._store.read(self.name))
-            self.version += 1
+        if self._known is None or time.monotonic() - self._read_at >= self._reread:
+            known = _parsed(self._store.read(self.name))
+            self._read_at = time.monotonic()
+            if known != self._known:
+                self._known = known
+                self.version += 1
         return dict(self._known)
 
     def change(self, put: Mapping[UnitRef, Served], drop: Sequence[UnitRef] = ()) -> None:
@@ -105,6 +112,7 @@ class Records:
 
         self._store.update(self.name, changed)
         self._known = merged  # only once stored: a failed write is tried again by the next round
+        self._read_at = time.monotonic()  # what is stored now, merged with the other replicas' records
         self.version += 1
 
 
@@ -151,7 +159,8 @@ class Retirer:
         served: Sequence[UnitSpec], revision: Revision | None, *, acting: Acting,
     ) -> None:  # fmt: skip
         """Record what is served; retire what left the root's applied commit (``declared``: the loop's
-        ``(commit, Units)``, None without one). A round with nothing recorded gone makes no request. A failure
+        ``(commit, Units)``, None without one). A round with nothing recorded gone makes no request but, once a
+        minute, a read of the records (``Records``: other replicas record the Units they serve). A failure
         is said and retires nothing; it never stops the round that serves the Units."""
         try:
             self._round(declared, root_owns, live, served, revision, acting)
@@ -179,6 +188,7 @@ class Retirer:
         self, declared: tuple[str, RootUnits] | None, root_owns: frozenset[ObjectKey], live: Sequence[LiveUnit],
         served: Sequence[UnitSpec], revision: Revision | None, acting: Acting,
     ) -> None:  # fmt: skip
+        self.records.get()  # read again once a minute old: another replica's record moves its version
         at_rest = self._none_gone  # the same objects declared, served and recorded: nothing to record, none gone
         if (
             at_rest is not None
