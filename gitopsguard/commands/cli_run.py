@@ -160,7 +160,8 @@ def run_command(
     from gitopsguard.admission.peers import read_client_ca
     from gitopsguard.commands.admission import AdmissionOptions
     from gitopsguard.commands.grants import GitHubSettings, github_token
-    from gitopsguard.commands.reconcile_once import ReconcileOptions, run_forever
+    from gitopsguard.commands.reconcile_once import ReconcileOptions
+    from gitopsguard.commands.run_loop import run_forever
     from gitopsguard.model import parse_duration
     from gitopsguard.units.spec import INTERVAL_RANGE
 

@@ -39,7 +39,7 @@ from gitopsguard.devcluster.progress import StagedProgress
 from gitopsguard.errors import DevClusterError, GitOpsGuardError
 from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult, Unit
-from gitopsguard.scan.scanner import Announcement
+from gitopsguard.scan.judged import Announcement
 from gitopsguard.source import GitSource, SourceSpec
 from gitopsguard.source.review import Reviewer
 

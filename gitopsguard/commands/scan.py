@@ -19,7 +19,8 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.policy import PolicySet
 from gitopsguard.policy.compose import Governance
 from gitopsguard.policy.live import Outcome
-from gitopsguard.scan.scanner import Announcement, Scanner
+from gitopsguard.scan.judged import Announcement
+from gitopsguard.scan.scanner import Scanner
 
 SCAN_UNIT = "live-scan"
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.notify.notices import Notice, from_announcements, from_result, from_transitions
 from gitopsguard.reconcile import ReconcileResult
-from gitopsguard.scan.scanner import Announcement
+from gitopsguard.scan.judged import Announcement
 
 __all__ = ["Notice", "Notifications"]
 

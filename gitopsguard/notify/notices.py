@@ -14,7 +14,7 @@ from gitopsguard.model import Action, Reason
 from gitopsguard.notify.mrkdwn import notice_text
 from gitopsguard.policy.live import Outcome
 from gitopsguard.reconcile import ReconcileResult
-from gitopsguard.scan.scanner import Announcement
+from gitopsguard.scan.judged import Announcement
 
 TITLES = {
     "blocked-revision": "Revision blocked by policy", "unreviewed-revision": "Unreviewed revision refused",

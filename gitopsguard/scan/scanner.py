@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import collections
 import functools
-import hashlib
-import json
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitopsguard.backup import Backups, Saved, storage
+from gitopsguard.backup import Backups, storage
 from gitopsguard.cluster.apply import Applier
 from gitopsguard.cluster.events import EventRecorder
 from gitopsguard.cluster.informer import Informer
@@ -41,6 +39,7 @@ from gitopsguard.policy.compose import Governance
 from gitopsguard.policy.live import LiveVerdict, Outcome, Standing, judge, top_level
 from gitopsguard.policy.model import Context, Finding, PolicyException
 from gitopsguard.scan.excused import ChildKey, Excused
+from gitopsguard.scan.judged import Announcement, _digest, _event_message, _Seen, fingerprint
 from gitopsguard.scan.publish import MAX_QUEUED, Publisher
 from gitopsguard.scan.state import ScanMemory, ScanStateStore, Tracked
 from gitopsguard.scan.template import beyond_controller
@@ -56,37 +55,6 @@ MAX_PROBLEMS = 100  # the newest problems kept for the caller; each is also show
 TRUST_REFRESH = 10.0  # seconds before the inventories are read again for a new unconfirmed claim
 TRUST_REFRESH_MAX = 300.0  # ... doubling while nothing new is claimed: a tenant's fake labels cost little
 FRESH = 2.0  # seconds a reading counts as fresh before a deletion (one reading for a whole round's deletions)
-
-
-@dataclass(frozen=True)
-class Announcement:
-    event: str  # violation | resolved | deleted | delete-failed
-    key: ObjectKey
-    body: KubeObject
-    verdict: LiveVerdict
-    detail: str = ""
-    backup: Saved | None = None  # where a deleted workload was saved, and how to restore it
-
-
-@dataclass(frozen=True)
-class _Seen:
-    key: ObjectKey
-    body: KubeObject
-    verdict: LiveVerdict
-    policies: str  # digest of the policy set it was evaluated under
-    fingerprint: str  # of everything but status: what policies look at
-    standing: Standing  # who manages it, as verified when it was last evaluated
-    excepted_until: datetime | None = None  # the first expiry among exceptions covering its findings
-
-
-def fingerprint(body: KubeObject) -> str:
-    """Changes when anything but ``status`` and server bookkeeping changes; a status update (which the
-    controllers make all the time) does not make an object worth evaluating again."""
-    metadata = body.get("metadata") or {}
-    seen = {k: v for k, v in metadata.items() if k not in ("resourceVersion", "managedFields", "generation")}
-    if "generation" in metadata:  # the spec is covered by its generation
-        return json.dumps([metadata["generation"], seen], sort_keys=True, default=str)
-    return json.dumps([body.get("spec"), seen], sort_keys=True, default=str)
 
 
 class Scanner:
@@ -514,19 +482,6 @@ class Scanner:
 
 def _governance(policies: PolicySet | Governance) -> Governance:
     return policies if isinstance(policies, Governance) else Governance(policies, digest=policies.digest)
-
-
-def _digest(body: KubeObject) -> str:
-    """A short form of ``fingerprint``: one is kept per child, and a cluster holds many Pods."""
-    return hashlib.sha256(fingerprint(body).encode()).hexdigest()[:32]
-
-
-def _event_message(verdict: LiveVerdict) -> str:
-    codes = ", ".join(sorted({f"{f.code} ({f.policy})" for f in verdict.findings}))
-    when = f"; deleted at {verdict.deadline:%Y-%m-%dT%H:%M:%SZ} unless fixed" if verdict.outcome in (
-        Outcome.SCHEDULED, Outcome.DELETE) else ""  # fmt: skip
-    held = f"; {verdict.reason}" if verdict.reason else ""
-    return f"non-compliant: {codes}{when}{held}"
 
 
 def _all_findings(

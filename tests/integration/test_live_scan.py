@@ -20,7 +20,8 @@ from gitopsguard.cluster.inventory import Entry, Inventory, InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import ObjectKey
 from gitopsguard.policy import PolicySet, parse_policies
-from gitopsguard.scan.scanner import Announcement, Scanner
+from gitopsguard.scan.judged import Announcement
+from gitopsguard.scan.scanner import Scanner
 from tests.kube import as_model
 from tests.policies import team_label_policy
 from tests.waiting import eventually

@@ -2,7 +2,7 @@
 a value that is not text, an address inside the cluster or a Secret gitopsguard may not read fails that
 team alone, is recorded in the audit log and the metric (naming the namespace and Secret, never the
 value), and the platform channel keeps hearing. Wired as `gitopsguard run` wires it
-(``reconcile_once.notifications``)."""
+(``run_loop.notifications``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from gitopsguard.audit import AuditLog
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.cluster.secrets import SecretData
-from gitopsguard.commands.reconcile_once import notifications
+from gitopsguard.commands.run_loop import notifications
 from gitopsguard.grants.keeper import Transition
 from gitopsguard.model import Action, Change, Drift, ObjectKey, Reason
 from gitopsguard.notify.metrics import Metrics

@@ -21,7 +21,8 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.errors import ApplyError
 from gitopsguard.model import ObjectKey
 from gitopsguard.policy import parse_policies
-from gitopsguard.scan.scanner import Announcement, Scanner
+from gitopsguard.scan.judged import Announcement
+from gitopsguard.scan.scanner import Scanner
 from tests.integration.conftest import LiveCluster, bind_user
 from tests.kube import as_model, close, meta
 from tests.policies import team_label_policy

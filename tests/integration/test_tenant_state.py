@@ -23,7 +23,8 @@ from gitopsguard.cluster.rest import RawApi
 from gitopsguard.model import Action, ObjectKey
 from gitopsguard.policy import parse_policies
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
-from gitopsguard.scan.scanner import Announcement, Scanner
+from gitopsguard.scan.judged import Announcement
+from gitopsguard.scan.scanner import Scanner
 from gitopsguard.scan.state import ScanMemory, ScanStateStore, Tracked
 from gitopsguard.source import GitSource, SourceSpec
 from tests.flood import flood, make_namespace

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gitopsguard.commands.reconcile_once import mark_changes
+from gitopsguard.commands.result_events import mark_changes
 from gitopsguard.errors import InvalidError, NotFoundError, UnavailableError
 from gitopsguard.model import Action, Change, Drift, Failure, ObjectKey, Reason
 from gitopsguard.notify.notices import from_result

@@ -59,7 +59,7 @@ def test_drift_repairs_and_prunes_become_events_with_their_reasons() -> None:
     from typing import Any
 
     from gitopsguard.cluster.events import EventRecorder
-    from gitopsguard.commands.reconcile_once import mark_changes
+    from gitopsguard.commands.result_events import mark_changes
 
     recorded: list[tuple[str, str, str]] = []
 

@@ -7,7 +7,7 @@ import socket
 import click
 import pytest
 
-from gitopsguard.commands.reconcile_once import serve_health
+from gitopsguard.commands.run_loop import serve_health
 from gitopsguard.notify.health import Health
 from gitopsguard.notify.metrics import Metrics
 

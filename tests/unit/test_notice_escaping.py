@@ -20,7 +20,7 @@ from gitopsguard.policy.model import Finding, LiveAction, Severity
 from gitopsguard.policy.packs.pss_controls import capabilities_baseline
 from gitopsguard.policy.pods import view
 from gitopsguard.reconcile import ReconcileResult
-from gitopsguard.scan.scanner import Announcement
+from gitopsguard.scan.judged import Announcement
 from tests.fakeslack import TOKEN, FakeSlack
 
 MARKUP = ("<!channel>", "<!here>", "<https://evil.example|x>", "<@U123>")

@@ -16,6 +16,7 @@ LOOP_ONLY = (
     "gitopsguard.admission.serve",
     "gitopsguard.commands.admission",
     "gitopsguard.commands.grants",
+    "gitopsguard.commands.run_loop",  # the loop's composition: it imports reconcile_once, never the reverse
     "gitopsguard.commands.scan",
     "gitopsguard.controller",
     "gitopsguard.grants.keeper",
