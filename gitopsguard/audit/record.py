@@ -95,5 +95,3 @@ def _written_forms(record: AuditRecord) -> tuple[bytes, ...]:
         return escaped, json.dumps(record.__dict__, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return (escaped,)
-
-
