@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,9 @@ from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
 
 Packed = str | KubeObject  # an object as a cache keeps it (``packed``)
 PACK_DEPTH = 100  # containers deep; an object nested deeper is kept parsed (see ``packed``)
-FIRST_LIST_WAIT = 60.0  # seconds a reader waits for a kind's first list before it lists the kind itself
+# seconds after a kind is tracked that readers wait for its first list, in all, before they list it themselves: a
+# deadline, not a wait per read, so that a first list slower than this costs no pass, nor kind, a minute more
+FIRST_LIST_WAIT = 60.0
 
 
 def packed(body: KubeObject) -> Packed:
@@ -62,7 +65,8 @@ class LiveCache:
         self._selector = f"{UNIT_LABEL}={unit}"
         self._informers: dict[Kind, Informer] = {}
         self._synced: set[Kind] = set()
-        self._first: dict[Kind, threading.Event] = {}  # set once a kind's first list ended, listed or failed
+        # set once a kind's first list ended, listed or failed; waited for until the deadline (time.monotonic())
+        self._first: dict[Kind, tuple[threading.Event, float]] = {}
         self._lock = threading.Lock()
 
     def track(self, kind: Kind, stop: threading.Event) -> None:
@@ -70,7 +74,7 @@ class LiveCache:
         with self._lock:
             if kind in self._informers:
                 return
-            self._first[kind] = threading.Event()
+            self._first[kind] = (threading.Event(), time.monotonic() + FIRST_LIST_WAIT)
             informer = Informer(
                 self._applier, self._raw, kind, selector=self._selector, what="owned", page=self._page,
                 on_event=lambda _change, _body: self._on_change(), on_sync=lambda synced: self._sync(kind, synced),
@@ -80,11 +84,13 @@ class LiveCache:
 
     def objects(self, kind: Kind) -> dict[ObjectKey, KubeObject] | None:
         """A copy of the owned objects of this kind, or None while the kind is not (or no longer) in sync; while
-        its first list is under way, what that list brings (waited for up to ``FIRST_LIST_WAIT`` seconds)."""
+        its first list is under way, what that list brings (waited for until ``FIRST_LIST_WAIT`` seconds after
+        the kind was tracked)."""
         with self._lock:
             first = self._first.get(kind)
         if first is not None:
-            first.wait(FIRST_LIST_WAIT)
+            listed, deadline = first
+            listed.wait(max(0.0, deadline - time.monotonic()))
         with self._lock:
             informer = self._informers.get(kind) if kind in self._synced else None
         return informer.objects() if informer is not None else None
@@ -98,7 +104,7 @@ class LiveCache:
                 self._synced.discard(kind)
             first = self._first.pop(kind, None)
         if first is not None:
-            first.set()
+            first[0].set()
         # After a list: a change made between the last read (the pass's own list, or the watch that failed) and
         # this list may come as no event, so wake a pass to compare, or it waits for the timer. After a failure:
         # once, so that the next pass lists this kind itself.
