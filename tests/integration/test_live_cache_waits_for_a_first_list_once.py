@@ -1,10 +1,10 @@
 """A read of the loop's cache waits for a kind's first list at most ``FIRST_LIST_WAIT`` after the kind was
-tracked, in all: not that long again at every read, nor that long again for each kind. Who breaks it: a slow
-or lagging API server (a first list of 5,000 objects behind a throttled or congested server, a list whose
-continue token keeps expiring), under which every pass of the loop waited a whole minute for each kind whose
-first list was still under way, and then listed the kind itself all the same; with two such kinds, two
-minutes a pass, holding up SIGTERM, the repair of drift and the next head. Before the waits, the pass listed
-at once."""
+tracked, in all, and no longer once the loop is stopping: not that long again at every read, nor that long
+again for each kind. Who breaks it: a slow or lagging API server (a first list of 5,000 objects behind a
+throttled or congested server, a list whose continue token keeps expiring), under which every pass of the
+loop waited a whole minute for each kind whose first list was still under way, and then listed the kind
+itself all the same; with two such kinds, two minutes a pass, holding up SIGTERM (and a lost lease's stop),
+the repair of drift and the next head. Before the waits, the pass listed at once."""
 
 from __future__ import annotations
 
@@ -82,3 +82,16 @@ def test_reads_of_several_kinds_whose_first_lists_are_slow_wait_the_first_list_w
     read, waited = timed(lambda: (cache.objects(CONFIGMAPS), cache.objects(SECRETS)))
     assert read == (None, None)
     assert waited < WAIT * 1.5, waited
+
+
+def test_a_stop_ends_a_read_waiting_for_a_first_list(
+    admin_api: client.ApiClient, namespace: str, stop: threading.Event, slow_lists: threading.Event,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """SIGTERM, or a lost leader lease, sets the loop's stop: its pass must not sit out the rest of a minute."""
+    monkeypatch.setattr(livecache, "FIRST_LIST_WAIT", 30.0)
+    cache = cache_of(admin_api, namespace)
+    cache.track(CONFIGMAPS, stop)
+    threading.Timer(0.3, stop.set).start()
+    read, waited = timed(lambda: cache.objects(CONFIGMAPS))
+    assert read is None and waited < 2.0, waited
