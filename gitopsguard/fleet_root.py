@@ -22,7 +22,7 @@ from gitopsguard.heads import Head, judge
 from gitopsguard.model import UNIT_LABEL, KubeObject
 from gitopsguard.reconcile import renderer
 from gitopsguard.source import Revision
-from gitopsguard.units import UnitRef, UnitSpec
+from gitopsguard.units import UnitRef, UnitSpec, request_answered
 from gitopsguard.units.root import units_of_root
 
 
@@ -56,8 +56,7 @@ class RootPath(FleetCore):
             return False
         self._asked_of = units
         asked = {(u.namespace, u.name, u.requested_at) for u in units if u.requested_at is not None
-                 and u.requested_at != u.status.get("lastHandledReconcileAt")
-                 and _label(u.body) == self.unit.name}  # fmt: skip
+                 and not request_answered(u.requested_at, u.status) and _label(u.body) == self.unit.name}  # fmt: skip
         new = asked - self._asked
         self._asked = asked
         return bool(new)

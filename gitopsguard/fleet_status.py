@@ -18,7 +18,7 @@ from gitopsguard.cluster.units import REQUESTED_AT, LiveUnit, UnitStore
 from gitopsguard.errors import ConflictError, NotFoundError
 from gitopsguard.model import Action
 from gitopsguard.reconcile import ReconcileResult
-from gitopsguard.units import PassOutcome, Readiness, readiness_of, status_of
+from gitopsguard.units import PassOutcome, Readiness, readiness_of, request_answered, status_of
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ class StatusWriter:
             return Served(live, Readiness(False, "NotFound", f"{live.subject} was deleted"))
 
     def _write(self, live: LiveUnit, outcome: PassOutcome, result: ReconcileResult | None) -> Served:
-        handled = live.status.get("lastHandledReconcileAt")
-        if live.requested_at is not None and live.requested_at != handled:
+        if live.requested_at is not None and not request_answered(live.requested_at, live.status):
             outcome = replace(outcome, handled=live.requested_at)
         status = status_of(outcome, live.status, datetime.now(UTC))
         if _unchanged(live.status, status):

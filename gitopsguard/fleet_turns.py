@@ -19,7 +19,7 @@ from gitopsguard.commands.units import outcome_of
 from gitopsguard.errors import UnitError
 from gitopsguard.reconcile import ReconcileResult
 from gitopsguard.sync.wait import wait_for_unit
-from gitopsguard.units import PassOutcome, Phase, UnitRef, UnitSpec
+from gitopsguard.units import PassOutcome, Phase, UnitRef, UnitSpec, request_answered
 from gitopsguard.units import Reason as Condition
 
 AccountOf = Callable[[UnitSpec], Applier]  # the applier a Unit's passes use (its service account)
@@ -95,10 +95,9 @@ def _due(due: float | None, passed_at: str | None, live: LiveUnit, commit: str, 
 def _due_otherwise(passed_at: str | None, live: LiveUnit, commit: str) -> bool:
     """Due whatever the time: a new commit, a new generation, a reconcile request not answered yet."""
     status = live.status
-    requested, handled = live.requested_at, status.get("lastHandledReconcileAt")
     return (
         passed_at != commit or status.get("observedGeneration") != live.generation
-        or (requested is not None and requested != handled)
+        or not request_answered(live.requested_at, status)
     )  # fmt: skip
 
 

@@ -122,7 +122,7 @@ class Stored:
         raw = self.blob(key)
         try:
             return None if raw is None else json.loads(raw)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the parser recurses
             raise damaged(self.where, f"binaryData {key} is not JSON: {error}") from error
 
 

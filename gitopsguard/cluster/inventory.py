@@ -165,7 +165,7 @@ def _parsed(stored: Stored) -> Inventory:
         packed = stored.json("unmanaged.json.gz")
         listed = packed if packed is not None else json.loads(data.get("unmanaged") or "[]")
         seen = {ObjectKey(*row[:4]): datetime.fromisoformat(row[4]) for row in listed}
-    except (ValueError, TypeError, KeyError, IndexError) as error:
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as error:  # RecursionError: JSON too deep
         raise damaged(stored.where, f"{type(error).__name__}: {error}") from error
     last_error, brake = _error_and_brake(data)
     return Inventory(entries, data.get("lastApplied") or None, data.get("lastAttempted") or None, last_error,

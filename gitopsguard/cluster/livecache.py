@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitopsguard.cluster.apply import PAGE, Applier, KindCache, keyed
 from gitopsguard.cluster.informer import Informer, Kind
@@ -23,7 +24,10 @@ from gitopsguard.model import UNIT_LABEL, KubeObject, ObjectKey
 
 Packed = str | KubeObject  # an object as a cache keeps it (``packed``)
 PACK_DEPTH = 100  # containers deep; an object nested deeper is kept parsed (see ``packed``)
-FIRST_LIST_WAIT = 60.0  # seconds a reader waits for a kind's first list before it lists the kind itself
+# seconds after a kind is tracked that readers wait for its first list, in all, before they list it themselves: a
+# deadline, not a wait per read, so that a first list slower than this costs no pass, nor kind, a minute more
+FIRST_LIST_WAIT = 60.0
+STOP_POLL = 0.1  # seconds between looks at ``stop`` while a reader waits for a first list
 
 
 def packed(body: KubeObject) -> Packed:
@@ -54,6 +58,21 @@ def _deeper_than(body: KubeObject, depth: int) -> bool:
     return True
 
 
+class _First(NamedTuple):
+    """A kind's first list under way: ``listed`` is set once it ended (listed or failed)."""
+
+    listed: threading.Event
+    deadline: float  # time.monotonic() after which readers list the kind themselves
+    stop: threading.Event  # the loop's: once set (SIGTERM, a lost lease), a reader waits no longer
+
+    def wait(self) -> None:
+        while not self.listed.is_set() and not self.stop.is_set():
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.listed.wait(min(left, STOP_POLL))
+
+
 class LiveCache:
     def __init__(
         self, applier: Applier, raw: RawApi, unit: str, on_change: Callable[[], None], *, page: int = PAGE
@@ -62,7 +81,7 @@ class LiveCache:
         self._selector = f"{UNIT_LABEL}={unit}"
         self._informers: dict[Kind, Informer] = {}
         self._synced: set[Kind] = set()
-        self._first: dict[Kind, threading.Event] = {}  # set once a kind's first list ended, listed or failed
+        self._first: dict[Kind, _First] = {}  # the kinds whose first list is under way
         self._lock = threading.Lock()
 
     def track(self, kind: Kind, stop: threading.Event) -> None:
@@ -70,7 +89,7 @@ class LiveCache:
         with self._lock:
             if kind in self._informers:
                 return
-            self._first[kind] = threading.Event()
+            self._first[kind] = _First(threading.Event(), time.monotonic() + FIRST_LIST_WAIT, stop)
             informer = Informer(
                 self._applier, self._raw, kind, selector=self._selector, what="owned", page=self._page,
                 on_event=lambda _change, _body: self._on_change(), on_sync=lambda synced: self._sync(kind, synced),
@@ -80,11 +99,12 @@ class LiveCache:
 
     def objects(self, kind: Kind) -> dict[ObjectKey, KubeObject] | None:
         """A copy of the owned objects of this kind, or None while the kind is not (or no longer) in sync; while
-        its first list is under way, what that list brings (waited for up to ``FIRST_LIST_WAIT`` seconds)."""
+        its first list is under way, what that list brings (waited for until ``FIRST_LIST_WAIT`` seconds after
+        the kind was tracked)."""
         with self._lock:
             first = self._first.get(kind)
         if first is not None:
-            first.wait(FIRST_LIST_WAIT)
+            first.wait()
         with self._lock:
             informer = self._informers.get(kind) if kind in self._synced else None
         return informer.objects() if informer is not None else None
@@ -98,7 +118,7 @@ class LiveCache:
                 self._synced.discard(kind)
             first = self._first.pop(kind, None)
         if first is not None:
-            first.set()
+            first.listed.set()
         # After a list: a change made between the last read (the pass's own list, or the watch that failed) and
         # this list may come as no event, so wake a pass to compare, or it waits for the timer. After a failure:
         # once, so that the next pass lists this kind itself.

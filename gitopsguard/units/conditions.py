@@ -20,6 +20,7 @@ from gitopsguard.visible import visible
 
 SUMMARY_CHARS = 200  # a failure's line in the conditions; status.lastError holds it whole
 MAX_MESSAGE_CHARS = 4096  # conditions are read by people in `kubectl get`; the API server takes 32 KiB
+HANDLED_CHARS = 256  # of a reconcile request's value, kept in status.lastHandledReconcileAt
 
 
 class Phase(StrEnum):
@@ -73,8 +74,7 @@ def status_of(outcome: PassOutcome, previous: Mapping[str, Any] | None, now: dat
     previous = previous if isinstance(previous, Mapping) else {}
     # A tenant's text reaches the messages (a file name, a line of YAML, the server quoting an object) and
     # `kubectl get units` prints them as they are: nothing a terminal would act on is kept (``visible``).
-    outcome = replace(outcome, message=visible(outcome.message, keep="\n\t"),
-                      handled=visible(outcome.handled) if outcome.handled else outcome.handled)  # fmt: skip
+    outcome = replace(outcome, message=visible(outcome.message, keep="\n\t"))
     status: dict[str, Any] = {k: previous[k] for k in _KEPT if previous.get(k) not in (None, "")}
     status["observedGeneration"] = outcome.generation
     if outcome.revision and outcome.phase not in (Phase.WAITING, Phase.SUSPENDED):
@@ -88,13 +88,25 @@ def status_of(outcome: PassOutcome, previous: Mapping[str, Any] | None, now: dat
     elif outcome.phase is Phase.SUCCEEDED:
         status["lastError"] = None
     if outcome.handled:
-        status["lastHandledReconcileAt"] = outcome.handled[:256]
+        status["lastHandledReconcileAt"] = handled_as(outcome.handled)
     stamped = {c.get("type"): c for c in previous.get("conditions") or () if isinstance(c, Mapping)}
     status["conditions"] = [
         _stamped(kind, value, reason, message, outcome.generation, stamped.get(kind), now)
         for kind, (value, reason, message) in _conditions(outcome, stamped).items()
     ]
     return status
+
+
+def handled_as(requested: str) -> str:
+    """A reconcile request's value as ``status.lastHandledReconcileAt`` keeps it once served: shown (``visible``)
+    and bounded. What is compared with that field, so that a value holding a character ``visible`` escapes, or
+    a long one, counts as served once it is (it stayed "asked for" in every round: a pass each round)."""
+    return visible(requested)[:HANDLED_CHARS]
+
+
+def request_answered(requested: str | None, status: Mapping[str, Any]) -> bool:
+    """Whether a Unit's reconcile request (``requested``, None when none was made) is served in ``status``."""
+    return requested is None or status.get("lastHandledReconcileAt") == handled_as(requested)
 
 
 def readiness_of(status: Mapping[str, Any] | None, generation: int, commit: str = "") -> Readiness:
