@@ -107,7 +107,7 @@ def test_a_restarted_loop_lists_each_owned_kind_once_and_no_pass_lists_it_again(
     passes_listed.clear()
     stop, thread = running(controller)
     try:
-        eventually(lambda: controller.policies is not None)  # the hold, then the head's pass
+        eventually(lambda: controller.policies is not None, 60)  # the hold, then the head's pass (slow under load)
         assert all(r.error is None for r in RESULTS), [r.error for r in RESULTS]
         assert "ConfigMap" not in passes_listed, passes_listed
         assert watches_listed.count("ConfigMap") == 1, watches_listed
@@ -126,7 +126,7 @@ def test_the_first_pass_repairs_drift_from_the_watch_while_the_head_is_still_jud
     passes_listed.clear()
     stop, thread = running(controller)
     try:
-        eventually(lambda: value_of(core, "b", namespace) == "1")  # repaired by the hold: the worker still waits
+        eventually(lambda: value_of(core, "b", namespace) == "1", 60)  # repaired by the hold: the worker still waits
         eventually(lambda: [c.key.name for r in RESULTS for c in r.changes if c.repaired_drift] == ["b"])
         assert not worker_waits.is_set()
         assert "ConfigMap" not in passes_listed, passes_listed
