@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gitopsguard.audit import printable
 from gitopsguard.cluster.units import LiveUnit, UnitStore
 from gitopsguard.errors import (
     GitOpsGuardError,
@@ -31,6 +30,7 @@ from gitopsguard.errors import (
 from gitopsguard.model import Action, Reason
 from gitopsguard.units import PassOutcome, Phase, ready_message
 from gitopsguard.units import Reason as Condition
+from gitopsguard.visible import visible
 
 if TYPE_CHECKING:
     from gitopsguard.reconcile import ReconcileResult
@@ -59,8 +59,8 @@ def table(units: tuple[LiveUnit, ...], now: datetime, *, all_namespaces: bool) -
                _cut(str(unit.status.get("lastAppliedRevision") or "-"), 40), str(unit.status.get("objects", "-")),
                str((spec or {}).get("suspend") is True).lower(), _age(unit.body, now)]  # fmt: skip
         rows.append([unit.namespace, *row] if all_namespaces else row)
-    widths = [max(len(printable(str(row[i]))) for row in rows) for i in range(len(header))]
-    return "\n".join("   ".join(printable(str(c)).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+    widths = [max(len(visible(str(row[i]))) for row in rows) for i in range(len(header))]
+    return "\n".join("   ".join(visible(str(c)).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                      for row in rows)  # fmt: skip
 
 
@@ -99,7 +99,7 @@ def reconcile_unit(
 
 def _unserved(unit: LiveUnit, requested: str, timeout: timedelta) -> str:
     handled = unit.status.get("lastHandledReconcileAt")
-    last = f"the last request it served was {printable(str(handled))[:64]}" if handled else "it never served one"
+    last = f"the last request it served was {visible(str(handled))[:64]}" if handled else "it never served one"
     return (f"{unit.subject}: no controller served the reconcile request {requested} within "
             f"{int(timeout.total_seconds())}s ({last}). Is gitopsguard running with Units in this cluster? Check "
             "its logs and `kubectl get units -A`; the request stays set, so a controller serves it when it "
@@ -134,7 +134,7 @@ def _age(body: Mapping[str, Any], now: datetime) -> str:
 def print_served(subject: str, served: Served) -> int:
     """Print what the served request came to; 0 when the Unit is Ready, 1 otherwise."""
     click.echo(f"{subject}: Ready {served.ready}" + (f" ({served.reason})" if served.reason else "")
-               + (f": {printable(served.message)}" if served.message else ""))  # fmt: skip
+               + (f": {visible(served.message)}" if served.message else ""))  # fmt: skip
     return 0 if served.ready == "True" else 1
 
 
