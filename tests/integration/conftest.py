@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from gitopsguard.cluster import connect
 from gitopsguard.devcluster import CacheLayout, DevCluster, StateLayout
 from gitopsguard.devcluster.node import node_owner
 from gitopsguard.devcluster.progress import SilentProgress, StagedProgress
+from gitopsguard.model import Manifest
+from gitopsguard.render.stored import RenderStore
 from tests.kube import as_model, close
 from tests.sigterm import sigterm_as_interrupt
 
@@ -186,3 +189,19 @@ def gadgets(admin_api: client.ApiClient) -> Iterator[str]:
     }))  # fmt: skip
     yield group
     crds.delete_custom_resource_definition(f"gadgets.{group}")
+
+
+@pytest.fixture
+def worker_waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """The loop's head worker (thread "heads") renders only once the returned event is set, at most 30 s later; the
+    loop's own renders do not wait: a restarted loop holds the last applied commit meanwhile."""
+    release, real = threading.Event(), RenderStore.render
+
+    def render(self: RenderStore, root: Path, path: str, commit: str) -> tuple[Manifest, ...]:
+        if threading.current_thread().name == "heads":
+            release.wait(30)
+        return real(self, root, path, commit)
+
+    monkeypatch.setattr(RenderStore, "render", render)
+    yield release
+    release.set()

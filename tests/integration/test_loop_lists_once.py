@@ -7,7 +7,7 @@ once at the loop's peak (bench/README.md, "Memory")."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from gitopsguard.cluster.apply import Applier, Scope
 from gitopsguard.cluster.inventory import InventoryStore
 from gitopsguard.cluster.rest import RawApi
 from gitopsguard.controller import Controller
-from gitopsguard.model import KubeObject, Manifest, ObjectKey
+from gitopsguard.model import KubeObject, ObjectKey
 from gitopsguard.reconcile import ReconcileResult, Unit, reconcile
 from gitopsguard.render.stored import RenderStore
 from gitopsguard.source import GitSource, SourceSpec
@@ -55,21 +55,6 @@ def watches_listed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(Applier, "list_pages", list_pages)
     return listed
-
-
-@pytest.fixture
-def worker_waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
-    """The head worker's renders wait until the returned event is set; the loop's own renders do not."""
-    release, real = threading.Event(), RenderStore.render
-
-    def render(self: RenderStore, root: Path, path: str, commit: str) -> tuple[Manifest, ...]:
-        if threading.current_thread().name == "heads":
-            release.wait(30)
-        return real(self, root, path, commit)
-
-    monkeypatch.setattr(RenderStore, "render", render)
-    yield release
-    release.set()
 
 
 def applied_unit(admin_api: client.ApiClient, namespace: str, tmp_path: Path, names: Iterable[str]) -> Controller:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,21 +25,6 @@ from tests.gitrepo import Upstream
 from tests.waiting import CONFIGMAP, eventually, value_of
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def worker_waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
-    """The head worker's renders wait until the returned event is set; the loop's own renders do not."""
-    release, real = threading.Event(), RenderStore.render
-
-    def render(self: RenderStore, root: Path, path: str, commit: str) -> tuple[Manifest, ...]:
-        if threading.current_thread().name == "heads":
-            release.wait(30)
-        return real(self, root, path, commit)
-
-    monkeypatch.setattr(RenderStore, "render", render)
-    yield release
-    release.set()
 
 
 def collected(ref: weakref.ref[Manifest]) -> bool:
