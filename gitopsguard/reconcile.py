@@ -292,7 +292,8 @@ class Reconciler:
                 manifests = self._render_last_applied(unit, last)
                 if self.renders is not None:
                     self.renders[last] = manifests
-            fresh = owned or OwnedSnapshot(self.applier, unit.name)  # the failed pass may have written: list again
+            # after a failed pass (no ``owned``) list again: that pass may have written
+            fresh = owned if owned is not None else OwnedSnapshot(self.applier, unit.name)
             applied = apply_revision(unit.target, manifests, self.applier, inventory, fresh)
         except RolledBackError as error:
             return inventory, error.undone  # what it deleted again is reported all the same
